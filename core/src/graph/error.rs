@@ -1,0 +1,192 @@
+//! Errors raised while building, validating or selecting from a task graph.
+
+use std::fmt;
+
+/// An error in the shape of a task graph.
+///
+/// The `Display` text of each variant is part of legato's contract: every front door
+/// (Rust, Python, Node and the CLI) shows exactly these messages. Bindings map errors by
+/// [`GraphError::kind`], never by parsing the message.
+///
+/// # Examples
+///
+/// ```
+/// use legato::graph::{GraphBuilder, GraphError, TaskSpec};
+///
+/// let mut b = GraphBuilder::new();
+/// b.add(TaskSpec::new("task-a").after(["task-b"])).unwrap();
+/// b.add(TaskSpec::new("task-b").after(["task-a"])).unwrap();
+/// let err = b.build().unwrap_err();
+/// assert_eq!(err.kind(), "cycle");
+/// assert_eq!(err.to_string(), "Circular dependency detected: task-a → task-b → task-a");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// The dependencies form a cycle. `path` starts and ends with the same task; each task
+    /// in it depends on the next one.
+    #[error("Circular dependency detected: {}", .path.join(" → "))]
+    Cycle {
+        /// The tasks on the cycle, the first repeated at the end.
+        path: Vec<String>,
+    },
+    /// A task depends on a name that no task has.
+    #[error("Task \"{dependency}\" referenced by \"{task}\" does not exist{}", DidYouMean(.suggestion))]
+    MissingDependency {
+        /// The task that declared the dependency.
+        task: String,
+        /// The name that does not exist.
+        dependency: String,
+        /// The closest existing name, if one is close enough.
+        suggestion: Option<String>,
+    },
+    /// A target (or a name looked up) does not exist.
+    #[error("Task \"{name}\" not found{}", DidYouMean(.suggestion))]
+    UnknownTask {
+        /// The name asked for.
+        name: String,
+        /// The closest existing name, if one is close enough.
+        suggestion: Option<String>,
+    },
+    /// Two tasks have the same name.
+    #[error("Task \"{name}\" is defined twice")]
+    DuplicateTask {
+        /// The repeated name.
+        name: String,
+    },
+    /// A task name is empty or contains characters that cannot be shown on one line.
+    #[error("Invalid task name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+}
+
+impl GraphError {
+    /// A stable, machine-readable name for the kind of error.
+    ///
+    /// One of `"cycle"`, `"missing_dependency"`, `"unknown_task"`, `"duplicate_task"`,
+    /// `"invalid_name"`. Bindings map these to their own exception classes and error codes.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GraphError::Cycle { .. } => "cycle",
+            GraphError::MissingDependency { .. } => "missing_dependency",
+            GraphError::UnknownTask { .. } => "unknown_task",
+            GraphError::DuplicateTask { .. } => "duplicate_task",
+            GraphError::InvalidName { .. } => "invalid_name",
+        }
+    }
+}
+
+struct DidYouMean<'a>(&'a Option<String>);
+
+impl fmt::Display for DidYouMean<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, " (did you mean \"{s}\"?)"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The closest of `candidates` to `name`, if any is close enough to be a likely typo.
+///
+/// Uses the Jaro similarity with the same threshold as clap's suggestions (> 0.7); ties go to
+/// the earliest candidate, so the answer is deterministic.
+pub(crate) fn did_you_mean<'a, I>(name: &str, candidates: I) -> Option<String>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro(name, c);
+        if score > 0.7 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c.to_owned())
+}
+
+/// Checks that `name` can be a task name: non-empty, no control characters, no
+/// leading or trailing whitespace.
+pub(crate) fn validate_name(name: &str) -> Result<(), GraphError> {
+    let reason = if name.is_empty() {
+        Some("a task name must not be empty")
+    } else if name.chars().any(char::is_control) {
+        Some("a task name must not contain control characters")
+    } else if name.trim() != name {
+        Some("a task name must not start or end with whitespace")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(GraphError::InvalidName {
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_match_the_contract() {
+        let e = GraphError::MissingDependency {
+            task: "deploy".into(),
+            dependency: "build".into(),
+            suggestion: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "Task \"build\" referenced by \"deploy\" does not exist"
+        );
+        let e = GraphError::MissingDependency {
+            task: "deploy".into(),
+            dependency: "build".into(),
+            suggestion: Some("build-app".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Task \"build\" referenced by \"deploy\" does not exist (did you mean \"build-app\"?)"
+        );
+        let e = GraphError::UnknownTask {
+            name: "biuld-app".into(),
+            suggestion: Some("build-app".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Task \"biuld-app\" not found (did you mean \"build-app\"?)"
+        );
+        let e = GraphError::DuplicateTask {
+            name: "build".into(),
+        };
+        assert_eq!(e.to_string(), "Task \"build\" is defined twice");
+    }
+
+    #[test]
+    fn suggestions_pick_the_closest_name() {
+        let names = ["install", "build-app", "deploy"];
+        assert_eq!(
+            did_you_mean("biuld-app", names).as_deref(),
+            Some("build-app")
+        );
+        assert_eq!(did_you_mean("build", names).as_deref(), Some("build-app"));
+        assert_eq!(did_you_mean("zzz", names), None);
+        assert_eq!(did_you_mean("x", std::iter::empty()), None);
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(validate_name("build-app").is_ok());
+        assert!(validate_name("send email").is_ok());
+        for bad in ["", " x", "x ", "a\nb", "a\tb"] {
+            let e = validate_name(bad).unwrap_err();
+            assert_eq!(e.kind(), "invalid_name", "{bad:?}");
+        }
+    }
+}

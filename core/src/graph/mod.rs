@@ -1,0 +1,820 @@
+//! The task graph: task specs, building and validation, selections and plans.
+//!
+//! A [`GraphBuilder`] collects [`TaskSpec`]s (duplicates and bad names are refused as they are
+//! added), then [`GraphBuilder::build`] resolves dependencies by name and checks the whole graph
+//! (missing dependencies, cycles). A [`Graph`] is immutable: it stores adjacency in both
+//! directions as compact arrays, and each task's level (the length of the longest dependency
+//! chain above it), so plans of any selection come out in linear time.
+//!
+//! # Examples
+//!
+//! ```
+//! use legato::graph::{GraphBuilder, TaskSpec};
+//!
+//! let mut b = GraphBuilder::new();
+//! b.add(TaskSpec::new("install"))?;
+//! b.add(TaskSpec::new("lint").after(["install"]))?;
+//! b.add(TaskSpec::new("build").after(["install"]))?;
+//! b.add(TaskSpec::new("deploy").after(["lint", "build"]))?;
+//! let graph = b.build()?;
+//!
+//! let plan = graph.plan(&graph.select(["build"])?);
+//! assert_eq!(plan.names(&graph), vec![vec!["install"], vec!["build"]]);
+//! assert_eq!(graph.plan(&graph.all()).names(&graph), vec![
+//!     vec!["install"], vec!["lint", "build"], vec!["deploy"],
+//! ]);
+//! # Ok::<(), legato::graph::GraphError>(())
+//! ```
+
+mod error;
+
+pub use error::GraphError;
+pub(crate) use error::{did_you_mean, validate_name};
+
+use crate::policy::TaskOptions;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The index of a task in its graph, in declaration order (the first task added is 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub u32);
+
+impl TaskId {
+    /// The index as a `usize`, for indexing per-task arrays.
+    #[inline]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The declaration of one task: its name, the names of its dependencies, a description and options.
+///
+/// # Examples
+///
+/// ```
+/// use legato::graph::TaskSpec;
+/// use std::time::Duration;
+///
+/// let spec = TaskSpec::new("db-migrate")
+///     .after(["db-start"])
+///     .description("Run database migrations")
+///     .retries(2)
+///     .timeout(Duration::from_secs(60))
+///     .sequence("db");
+/// assert_eq!(spec.name(), "db-migrate");
+/// assert_eq!(spec.deps(), ["db-start"]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    name: String,
+    deps: Vec<String>,
+    description: Option<String>,
+    options: TaskOptions,
+}
+
+impl TaskSpec {
+    /// A task with no dependencies and default options.
+    pub fn new(name: impl Into<String>) -> Self {
+        TaskSpec {
+            name: name.into(),
+            deps: Vec::new(),
+            description: None,
+            options: TaskOptions::default(),
+        }
+    }
+
+    /// Adds dependencies by name. Repeated names count once.
+    pub fn after<I, S>(mut self, deps: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.deps.extend(deps.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets the human-readable description.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// Replaces all options at once.
+    pub fn options(mut self, options: TaskOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Sets the number of retries.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.options.retries = n;
+        self
+    }
+
+    /// Sets the backoff between attempts.
+    pub fn backoff(mut self, b: crate::policy::Backoff) -> Self {
+        self.options.backoff = b;
+        self
+    }
+
+    /// Sets the per-attempt timeout.
+    pub fn timeout(mut self, d: std::time::Duration) -> Self {
+        self.options.timeout = Some(d);
+        self
+    }
+
+    /// Adds a mutual-exclusion key.
+    pub fn sequence(mut self, key: impl Into<String>) -> Self {
+        self.options.sequences.push(key.into());
+        self
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The names of its dependencies, as declared.
+    pub fn deps(&self) -> &[String] {
+        &self.deps
+    }
+
+    /// Its description, if any.
+    pub fn get_description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Its options.
+    pub fn get_options(&self) -> &TaskOptions {
+        &self.options
+    }
+}
+
+/// What a task keeps besides its name and edges; stored out of line, and only when not default.
+#[derive(Debug, Clone, Default)]
+struct Extra {
+    description: Option<String>,
+    options: TaskOptions,
+}
+
+static DEFAULT_OPTIONS: std::sync::OnceLock<TaskOptions> = std::sync::OnceLock::new();
+
+fn default_options() -> &'static TaskOptions {
+    DEFAULT_OPTIONS.get_or_init(TaskOptions::default)
+}
+
+/// Interns names: each distinct name (defined or only referenced so far) gets one slot.
+#[derive(Debug, Default)]
+struct Names {
+    ids: HashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
+    /// For each slot, the task index that defines it, or `u32::MAX` while only referenced.
+    defined_as: Vec<u32>,
+}
+
+impl Names {
+    fn slot(&mut self, name: &str) -> u32 {
+        if let Some(&s) = self.ids.get(name) {
+            return s;
+        }
+        let s = self.names.len() as u32;
+        let arc: Arc<str> = Arc::from(name);
+        self.names.push(arc.clone());
+        self.defined_as.push(u32::MAX);
+        self.ids.insert(arc, s);
+        s
+    }
+}
+
+/// Collects tasks, then builds a validated [`Graph`].
+///
+/// # Examples
+///
+/// ```
+/// use legato::graph::{GraphBuilder, TaskSpec};
+///
+/// let mut b = GraphBuilder::new();
+/// b.add(TaskSpec::new("build"))?;
+/// let err = b.add(TaskSpec::new("build")).unwrap_err();
+/// assert_eq!(err.to_string(), "Task \"build\" is defined twice");
+/// # Ok::<(), legato::graph::GraphError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct GraphBuilder {
+    names: Names,
+    /// Per task: its name slot.
+    task_slot: Vec<u32>,
+    /// Per task: the range of its dependency slots in `dep_slots`.
+    dep_start: Vec<u32>,
+    dep_slots: Vec<u32>,
+    extras: Vec<Option<Box<Extra>>>,
+}
+
+impl GraphBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty builder with room for `tasks` tasks and `edges` dependencies.
+    pub fn with_capacity(tasks: usize, edges: usize) -> Self {
+        GraphBuilder {
+            names: Names {
+                ids: HashMap::with_capacity(tasks),
+                names: Vec::with_capacity(tasks),
+                defined_as: Vec::with_capacity(tasks),
+            },
+            task_slot: Vec::with_capacity(tasks),
+            dep_start: Vec::with_capacity(tasks + 1),
+            dep_slots: Vec::with_capacity(edges),
+            extras: Vec::with_capacity(tasks),
+        }
+    }
+
+    /// The number of tasks added so far.
+    pub fn len(&self) -> usize {
+        self.task_slot.len()
+    }
+
+    /// Whether no task was added yet.
+    pub fn is_empty(&self) -> bool {
+        self.task_slot.is_empty()
+    }
+
+    /// Whether a task of that name was added.
+    pub fn contains(&self, name: &str) -> bool {
+        self.names
+            .ids
+            .get(name)
+            .is_some_and(|&s| self.names.defined_as[s as usize] != u32::MAX)
+    }
+
+    /// Adds a task and returns its id.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::DuplicateTask`] if a task of that name was already added;
+    /// [`GraphError::InvalidName`] if the task's name or a dependency's name is not valid.
+    /// Nothing is added when an error is returned.
+    pub fn add(&mut self, spec: TaskSpec) -> Result<TaskId, GraphError> {
+        let TaskSpec {
+            name,
+            deps,
+            description,
+            options,
+        } = spec;
+        validate_name(&name)?;
+        for d in &deps {
+            validate_name(d)?;
+        }
+        if self.contains(&name) {
+            return Err(GraphError::DuplicateTask { name });
+        }
+        let id = self.task_slot.len() as u32;
+        let slot = self.names.slot(&name);
+        self.names.defined_as[slot as usize] = id;
+        self.task_slot.push(slot);
+        self.dep_start.push(self.dep_slots.len() as u32);
+        let first = self.dep_slots.len();
+        for d in &deps {
+            let s = self.names.slot(d);
+            // Repeated dependencies count once; lists are short, so a scan is cheapest.
+            if !self.dep_slots[first..].contains(&s) {
+                self.dep_slots.push(s);
+            }
+        }
+        let extra = if description.is_none() && options.is_default() {
+            None
+        } else {
+            Some(Box::new(Extra {
+                description,
+                options,
+            }))
+        };
+        self.extras.push(extra);
+        Ok(TaskId(id))
+    }
+
+    /// Resolves dependencies and validates the whole graph.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::MissingDependency`] for the first dependency (in declaration order) that
+    /// names no task, with a suggestion when a close name exists; [`GraphError::Cycle`] if the
+    /// dependencies form a cycle (one real cycle is reported, the same one every time).
+    pub fn build(self) -> Result<Graph, GraphError> {
+        let n = self.task_slot.len();
+        let GraphBuilder {
+            names,
+            task_slot,
+            mut dep_start,
+            dep_slots,
+            extras,
+        } = self;
+        dep_start.push(dep_slots.len() as u32);
+
+        // Dependencies: name slots -> task ids.
+        let mut deps = Vec::with_capacity(dep_slots.len());
+        for t in 0..n {
+            for &s in &dep_slots[dep_start[t] as usize..dep_start[t + 1] as usize] {
+                let target = names.defined_as[s as usize];
+                if target == u32::MAX {
+                    let dependency = names.names[s as usize].to_string();
+                    let suggestion = did_you_mean(
+                        &dependency,
+                        task_slot.iter().map(|&ts| &*names.names[ts as usize]),
+                    );
+                    return Err(GraphError::MissingDependency {
+                        task: names.names[task_slot[t] as usize].to_string(),
+                        dependency,
+                        suggestion,
+                    });
+                }
+                deps.push(TaskId(target));
+            }
+        }
+        drop(dep_slots);
+
+        // Dependents (reverse edges), as compressed rows, each in declaration order.
+        let mut rdep_start = vec![0u32; n + 1];
+        for d in &deps {
+            rdep_start[d.index() + 1] += 1;
+        }
+        for i in 0..n {
+            rdep_start[i + 1] += rdep_start[i];
+        }
+        let mut fill = rdep_start.clone();
+        let mut dependents = vec![TaskId(0); deps.len()];
+        for t in 0..n {
+            for d in &deps[dep_start[t] as usize..dep_start[t + 1] as usize] {
+                let at = &mut fill[d.index()];
+                dependents[*at as usize] = TaskId(t as u32);
+                *at += 1;
+            }
+        }
+        drop(fill);
+
+        // Name table in task order; drop slots that were only ever referenced (none remain
+        // here, since a missing dependency returned above).
+        let mut task_names: Vec<Arc<str>> = Vec::with_capacity(n);
+        for &s in &task_slot {
+            task_names.push(names.names[s as usize].clone());
+        }
+        let mut ids = names.ids;
+        ids.retain(|_, s| names.defined_as[*s as usize] != u32::MAX);
+        for s in ids.values_mut() {
+            *s = names.defined_as[*s as usize];
+        }
+
+        let mut graph = Graph {
+            names: task_names,
+            ids,
+            dep_start,
+            deps,
+            rdep_start,
+            dependents,
+            level: Vec::new(),
+            extras,
+        };
+        graph.level = graph.compute_levels()?;
+        Ok(graph)
+    }
+}
+
+/// A validated, immutable task graph (a DAG).
+///
+/// Tasks are identified by [`TaskId`], their declaration index. Dependencies and dependents of
+/// each task are kept in declaration order.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    names: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u32>,
+    dep_start: Vec<u32>,
+    deps: Vec<TaskId>,
+    rdep_start: Vec<u32>,
+    dependents: Vec<TaskId>,
+    level: Vec<u32>,
+    extras: Vec<Option<Box<Extra>>>,
+}
+
+impl Graph {
+    /// The number of tasks.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether the graph has no task.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The number of dependency edges.
+    pub fn edge_count(&self) -> usize {
+        self.deps.len()
+    }
+
+    /// All task ids, in declaration order.
+    pub fn ids(&self) -> impl ExactSizeIterator<Item = TaskId> + '_ {
+        (0..self.len() as u32).map(TaskId)
+    }
+
+    /// The name of a task.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `id` is not a task of this graph.
+    pub fn name(&self, id: TaskId) -> &str {
+        &self.names[id.index()]
+    }
+
+    /// The task of that name, if any.
+    pub fn get(&self, name: &str) -> Option<TaskId> {
+        self.ids.get(name).map(|&i| TaskId(i))
+    }
+
+    /// The task of that name.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::UnknownTask`], with a suggestion when a close name exists.
+    pub fn resolve(&self, name: &str) -> Result<TaskId, GraphError> {
+        self.get(name).ok_or_else(|| GraphError::UnknownTask {
+            name: name.to_owned(),
+            suggestion: did_you_mean(name, self.names.iter().map(|n| &**n)),
+        })
+    }
+
+    /// The direct dependencies of a task, in declaration order.
+    pub fn deps(&self, id: TaskId) -> &[TaskId] {
+        let i = id.index();
+        &self.deps[self.dep_start[i] as usize..self.dep_start[i + 1] as usize]
+    }
+
+    /// The tasks that depend directly on a task, in declaration order.
+    pub fn dependents(&self, id: TaskId) -> &[TaskId] {
+        let i = id.index();
+        &self.dependents[self.rdep_start[i] as usize..self.rdep_start[i + 1] as usize]
+    }
+
+    /// The task's level: 0 without dependencies, else one more than its deepest dependency.
+    pub fn level(&self, id: TaskId) -> u32 {
+        self.level[id.index()]
+    }
+
+    /// The task's description, if any.
+    pub fn description(&self, id: TaskId) -> Option<&str> {
+        self.extras[id.index()]
+            .as_ref()
+            .and_then(|e| e.description.as_deref())
+    }
+
+    /// The task's options.
+    pub fn options(&self, id: TaskId) -> &TaskOptions {
+        match &self.extras[id.index()] {
+            Some(e) => &e.options,
+            None => default_options(),
+        }
+    }
+
+    /// Every task.
+    pub fn all(&self) -> Selection {
+        Selection {
+            mask: vec![true; self.len()],
+            ids: self.ids().collect(),
+        }
+    }
+
+    /// The given targets plus all their transitive dependencies.
+    ///
+    /// An empty list of targets selects every task.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::UnknownTask`] for the first target that names no task.
+    pub fn select<I, S>(&self, targets: I) -> Result<Selection, GraphError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut stack = Vec::new();
+        for t in targets {
+            stack.push(self.resolve(t.as_ref())?);
+        }
+        if stack.is_empty() {
+            return Ok(self.all());
+        }
+        Ok(self.ancestors_of(stack))
+    }
+
+    /// The given tasks plus all their transitive dependencies.
+    pub fn ancestors_of(&self, targets: impl IntoIterator<Item = TaskId>) -> Selection {
+        let mut mask = vec![false; self.len()];
+        let mut stack: Vec<TaskId> = Vec::new();
+        for t in targets {
+            if !mask[t.index()] {
+                mask[t.index()] = true;
+                stack.push(t);
+            }
+        }
+        while let Some(t) = stack.pop() {
+            for &d in self.deps(t) {
+                if !mask[d.index()] {
+                    mask[d.index()] = true;
+                    stack.push(d);
+                }
+            }
+        }
+        let ids = self.ids().filter(|t| mask[t.index()]).collect();
+        Selection { mask, ids }
+    }
+
+    /// The levels in which a selection would run: each level's tasks depend only on tasks of
+    /// earlier levels. Within a level, tasks keep declaration order.
+    ///
+    /// Levels are those of the whole graph, so a selection that is not closed under
+    /// dependencies (see [`Graph::select`]) may have empty levels removed but keeps its order.
+    pub fn plan(&self, selection: &Selection) -> Plan {
+        let mut levels: Vec<Vec<TaskId>> = Vec::new();
+        for &t in &selection.ids {
+            let l = self.level[t.index()] as usize;
+            if levels.len() <= l {
+                levels.resize_with(l + 1, Vec::new);
+            }
+            levels[l].push(t);
+        }
+        levels.retain(|l| !l.is_empty());
+        Plan { levels }
+    }
+
+    /// A topological order of every task: the plan's levels, one after the other.
+    pub fn topo_order(&self) -> Vec<TaskId> {
+        self.plan(&self.all())
+            .levels
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Kahn's algorithm: levels of every task, or the cycle that prevents them.
+    fn compute_levels(&self) -> Result<Vec<u32>, GraphError> {
+        let n = self.len();
+        let mut pending: Vec<u32> = (0..n)
+            .map(|i| self.deps(TaskId(i as u32)).len() as u32)
+            .collect();
+        let mut level = vec![0u32; n];
+        let mut queue: Vec<TaskId> = self.ids().filter(|t| pending[t.index()] == 0).collect();
+        let mut head = 0;
+        while head < queue.len() {
+            let t = queue[head];
+            head += 1;
+            let next = level[t.index()] + 1;
+            for &d in self.dependents(t) {
+                let di = d.index();
+                if level[di] < next {
+                    level[di] = next;
+                }
+                pending[di] -= 1;
+                if pending[di] == 0 {
+                    queue.push(d);
+                }
+            }
+        }
+        if queue.len() == n {
+            return Ok(level);
+        }
+        Err(self.find_cycle(&pending))
+    }
+
+    /// Finds one cycle among the tasks Kahn's algorithm could not order (`pending > 0`).
+    ///
+    /// Every such task has a dependency that is also unordered, so walking first unordered
+    /// dependencies from the first unordered task must come back to a task already seen.
+    /// The cycle is rotated to start at its earliest-declared task.
+    fn find_cycle(&self, pending: &[u32]) -> GraphError {
+        let start = self
+            .ids()
+            .find(|t| pending[t.index()] > 0)
+            .expect("a cycle exists when Kahn's algorithm stops early");
+        let mut seen_at: HashMap<TaskId, usize> = HashMap::new();
+        let mut walk = Vec::new();
+        let mut t = start;
+        loop {
+            if let Some(&at) = seen_at.get(&t) {
+                let mut cycle: Vec<TaskId> = walk[at..].to_vec();
+                let min = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
+                cycle.rotate_left(min);
+                let mut path: Vec<String> =
+                    cycle.iter().map(|&c| self.name(c).to_owned()).collect();
+                path.push(path[0].clone());
+                return GraphError::Cycle { path };
+            }
+            seen_at.insert(t, walk.len());
+            walk.push(t);
+            t = *self
+                .deps(t)
+                .iter()
+                .find(|d| pending[d.index()] > 0)
+                .expect("an unordered task has an unordered dependency");
+        }
+    }
+}
+
+/// A set of tasks of one graph, kept in declaration order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    mask: Vec<bool>,
+    ids: Vec<TaskId>,
+}
+
+impl Selection {
+    /// Whether the task is selected.
+    pub fn contains(&self, id: TaskId) -> bool {
+        self.mask.get(id.index()).copied().unwrap_or(false)
+    }
+
+    /// The selected tasks in declaration order.
+    pub fn ids(&self) -> &[TaskId] {
+        &self.ids
+    }
+
+    /// How many tasks are selected.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether nothing is selected.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// A dry run: the levels that would run, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Each level's tasks, in declaration order.
+    pub levels: Vec<Vec<TaskId>>,
+}
+
+impl Plan {
+    /// The levels as task names.
+    pub fn names<'g>(&self, graph: &'g Graph) -> Vec<Vec<&'g str>> {
+        self.levels
+            .iter()
+            .map(|l| l.iter().map(|&t| graph.name(t)).collect())
+            .collect()
+    }
+
+    /// Every planned task, level after level.
+    pub fn order(&self) -> impl Iterator<Item = TaskId> + '_ {
+        self.levels.iter().flatten().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(specs: &[(&str, &[&str])]) -> Result<Graph, GraphError> {
+        let mut b = GraphBuilder::new();
+        for (name, deps) in specs {
+            b.add(TaskSpec::new(*name).after(deps.iter().copied()))?;
+        }
+        b.build()
+    }
+
+    #[test]
+    fn spry_cycle_message() {
+        let e = graph(&[("task-a", &["task-b"]), ("task-b", &["task-a"])]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Circular dependency detected: task-a → task-b → task-a"
+        );
+    }
+
+    #[test]
+    fn self_cycle_and_downstream_of_cycle() {
+        let e = graph(&[("a", &["a"])]).unwrap_err();
+        assert_eq!(e.to_string(), "Circular dependency detected: a → a");
+        // `x` is only downstream of the cycle: it must not appear in the path.
+        let e = graph(&[("x", &["c"]), ("b", &["c"]), ("c", &["b"])]).unwrap_err();
+        assert_eq!(e.to_string(), "Circular dependency detected: b → c → b");
+    }
+
+    #[test]
+    fn missing_dependency_with_and_without_suggestion() {
+        let e = graph(&[("deploy", &["build"])]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Task \"build\" referenced by \"deploy\" does not exist"
+        );
+        let e = graph(&[("build-app", &[]), ("deploy", &["biuld-app"])]).unwrap_err();
+        assert_eq!(e.kind(), "missing_dependency");
+        assert_eq!(
+            e.to_string(),
+            "Task \"biuld-app\" referenced by \"deploy\" does not exist (did you mean \"build-app\"?)"
+        );
+    }
+
+    #[test]
+    fn forward_references_resolve() {
+        let g = graph(&[("deploy", &["build"]), ("build", &[])]).unwrap();
+        assert_eq!(g.deps(TaskId(0)), [TaskId(1)]);
+        assert_eq!(g.dependents(TaskId(1)), [TaskId(0)]);
+        assert_eq!(g.topo_order(), vec![TaskId(1), TaskId(0)]);
+    }
+
+    #[test]
+    fn unknown_target() {
+        let g = graph(&[("build-app", &[]), ("deploy", &["build-app"])]).unwrap();
+        let e = g.select(["biuld-app"]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Task \"biuld-app\" not found (did you mean \"build-app\"?)"
+        );
+        assert_eq!(e.kind(), "unknown_task");
+    }
+
+    #[test]
+    fn duplicate_and_invalid_names_are_refused_when_added() {
+        let mut b = GraphBuilder::new();
+        b.add(TaskSpec::new("a")).unwrap();
+        assert_eq!(
+            b.add(TaskSpec::new("a")).unwrap_err().kind(),
+            "duplicate_task"
+        );
+        assert_eq!(b.add(TaskSpec::new("")).unwrap_err().kind(), "invalid_name");
+        assert_eq!(
+            b.add(TaskSpec::new("b").after([" a"])).unwrap_err().kind(),
+            "invalid_name"
+        );
+        assert_eq!(b.len(), 1);
+        // A name only referenced is not "defined": adding it later works.
+        b.add(TaskSpec::new("c").after(["d"])).unwrap();
+        assert!(!b.contains("d"));
+        b.add(TaskSpec::new("d")).unwrap();
+        assert!(b.build().is_ok());
+    }
+
+    #[test]
+    fn repeated_dependencies_count_once() {
+        let g = graph(&[("a", &[]), ("b", &["a", "a"])]).unwrap();
+        assert_eq!(g.deps(TaskId(1)), [TaskId(0)]);
+        assert_eq!(g.edge_count(), 1);
+    }
+
+    #[test]
+    fn plan_levels_and_selection() {
+        let g = graph(&[
+            ("install-deps", &[]),
+            ("compile-ts", &["install-deps"]),
+            ("compile-sass", &["install-deps"]),
+            ("run-tests", &["compile-ts"]),
+            ("build-bundle", &["compile-ts", "compile-sass"]),
+            ("deploy", &["run-tests", "build-bundle"]),
+            ("docs", &[]),
+        ])
+        .unwrap();
+        assert_eq!(
+            g.plan(&g.all()).names(&g),
+            vec![
+                vec!["install-deps", "docs"],
+                vec!["compile-ts", "compile-sass"],
+                vec!["run-tests", "build-bundle"],
+                vec!["deploy"],
+            ]
+        );
+        let sel = g.select(["run-tests"]).unwrap();
+        assert_eq!(
+            g.plan(&sel).names(&g),
+            vec![vec!["install-deps"], vec!["compile-ts"], vec!["run-tests"]]
+        );
+        assert!(!sel.contains(g.get("docs").unwrap()));
+        assert_eq!(g.select(Vec::<String>::new()).unwrap().len(), 7);
+    }
+
+    #[test]
+    fn options_and_descriptions_are_kept() {
+        let mut b = GraphBuilder::new();
+        b.add(
+            TaskSpec::new("a")
+                .description("first")
+                .retries(2)
+                .sequence("db"),
+        )
+        .unwrap();
+        b.add(TaskSpec::new("b")).unwrap();
+        let g = b.build().unwrap();
+        assert_eq!(g.description(TaskId(0)), Some("first"));
+        assert_eq!(g.options(TaskId(0)).retries, 2);
+        assert_eq!(g.options(TaskId(0)).sequences, ["db"]);
+        assert_eq!(g.description(TaskId(1)), None);
+        assert!(g.options(TaskId(1)).is_default());
+    }
+
+    #[test]
+    fn empty_graph() {
+        let g = GraphBuilder::new().build().unwrap();
+        assert!(g.is_empty());
+        assert!(g.plan(&g.all()).levels.is_empty());
+    }
+}

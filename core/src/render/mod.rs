@@ -1,0 +1,311 @@
+//! Drawings of a task graph: ASCII for terminals, Mermaid flowcharts and Graphviz DOT.
+//!
+//! # Examples
+//!
+//! ```
+//! use legato::graph::{GraphBuilder, TaskSpec};
+//! use legato::render::Format;
+//!
+//! let mut b = GraphBuilder::new();
+//! b.add(TaskSpec::new("install"))?;
+//! b.add(TaskSpec::new("lint").after(["install"]))?;
+//! b.add(TaskSpec::new("build").after(["install"]))?;
+//! b.add(TaskSpec::new("deploy").after(["lint", "build"]))?;
+//! let g = b.build()?;
+//! assert_eq!(g.to_ascii(), "\
+//! install
+//! ├─▶ lint
+//! │   └─▶ deploy
+//! └─▶ build
+//!     └─▶ deploy (*)
+//! (*) already drawn above
+//! ");
+//! assert_eq!(g.render(Format::Dot, &g.select(["lint"])?), "\
+//! digraph legato {
+//!     rankdir=LR;
+//!     node [shape=box];
+//!     \"install\";
+//!     \"lint\";
+//!     \"install\" -> \"lint\";
+//! }
+//! ");
+//! # Ok::<(), legato::graph::GraphError>(())
+//! ```
+
+use crate::graph::{Graph, Selection, TaskId};
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+/// A drawing format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// A tree of dependents drawn with box characters; a task reached again is marked `(*)`.
+    Ascii,
+    /// A Mermaid `flowchart TD`.
+    Mermaid,
+    /// A Graphviz `digraph`.
+    Dot,
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "ascii" | "text" => Ok(Format::Ascii),
+            "mermaid" => Ok(Format::Mermaid),
+            "dot" | "graphviz" => Ok(Format::Dot),
+            other => Err(format!(
+                "unknown format {other:?} (expected ascii, mermaid or dot)"
+            )),
+        }
+    }
+}
+
+impl Graph {
+    /// Draws the selected tasks and the edges between them.
+    pub fn render(&self, format: Format, selection: &Selection) -> String {
+        match format {
+            Format::Ascii => ascii(self, selection),
+            Format::Mermaid => mermaid(self, selection),
+            Format::Dot => dot(self, selection),
+        }
+    }
+
+    /// The whole graph as an ASCII tree (see [`Format::Ascii`]).
+    pub fn to_ascii(&self) -> String {
+        self.render(Format::Ascii, &self.all())
+    }
+
+    /// The whole graph as a Mermaid flowchart.
+    pub fn to_mermaid(&self) -> String {
+        self.render(Format::Mermaid, &self.all())
+    }
+
+    /// The whole graph as Graphviz DOT.
+    pub fn to_dot(&self) -> String {
+        self.render(Format::Dot, &self.all())
+    }
+}
+
+/// Every edge `(dependency, task)` between selected tasks, grouped by task in declaration order.
+fn edges<'a>(g: &'a Graph, sel: &'a Selection) -> impl Iterator<Item = (TaskId, TaskId)> + 'a {
+    sel.ids().iter().flat_map(move |&t| {
+        g.deps(t)
+            .iter()
+            .filter(move |d| sel.contains(**d))
+            .map(move |&d| (d, t))
+    })
+}
+
+fn ascii(g: &Graph, sel: &Selection) -> String {
+    let mut out = String::new();
+    let mut drawn = vec![false; g.len()];
+    let mut repeated = false;
+    // Whether the task at each depth of the current path was the last of its siblings.
+    let mut lasts: Vec<bool> = Vec::new();
+    let mut stack: Vec<(TaskId, usize, bool)> = Vec::new();
+    let roots = sel
+        .ids()
+        .iter()
+        .copied()
+        .filter(|&t| !g.deps(t).iter().any(|d| sel.contains(*d)));
+    for root in roots {
+        stack.push((root, 0, true));
+        while let Some((t, depth, last)) = stack.pop() {
+            lasts.truncate(depth);
+            for &l in lasts.iter().skip(1) {
+                out.push_str(if l { "    " } else { "│   " });
+            }
+            if depth > 0 {
+                out.push_str(if last { "└─▶ " } else { "├─▶ " });
+            }
+            out.push_str(g.name(t));
+            if drawn[t.index()] {
+                out.push_str(" (*)\n");
+                repeated = true;
+                continue;
+            }
+            out.push('\n');
+            drawn[t.index()] = true;
+            lasts.push(last);
+            let children: Vec<TaskId> = g
+                .dependents(t)
+                .iter()
+                .copied()
+                .filter(|c| sel.contains(*c))
+                .collect();
+            let n = children.len();
+            for (i, c) in children.into_iter().enumerate().rev() {
+                stack.push((c, depth + 1, i + 1 == n));
+            }
+        }
+    }
+    if repeated {
+        out.push_str("(*) already drawn above\n");
+    }
+    out
+}
+
+fn mermaid(g: &Graph, sel: &Selection) -> String {
+    let mut out = String::from("flowchart TD\n");
+    for &t in sel.ids() {
+        let label = g.name(t).replace('"', "#quot;");
+        let _ = writeln!(out, "    t{}[\"{label}\"]", t.0);
+    }
+    for (d, t) in edges(g, sel) {
+        let _ = writeln!(out, "    t{} --> t{}", d.0, t.0);
+    }
+    out
+}
+
+fn dot_quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q
+}
+
+fn dot(g: &Graph, sel: &Selection) -> String {
+    let mut out = String::from("digraph legato {\n    rankdir=LR;\n    node [shape=box];\n");
+    for &t in sel.ids() {
+        match g.description(t) {
+            Some(d) => {
+                let _ = writeln!(
+                    out,
+                    "    {} [tooltip={}];",
+                    dot_quote(g.name(t)),
+                    dot_quote(d)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "    {};", dot_quote(g.name(t)));
+            }
+        }
+    }
+    for (d, t) in edges(g, sel) {
+        let _ = writeln!(
+            out,
+            "    {} -> {};",
+            dot_quote(g.name(d)),
+            dot_quote(g.name(t))
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{GraphBuilder, TaskSpec};
+
+    fn graph(specs: &[(&str, &[&str])]) -> Graph {
+        let mut b = GraphBuilder::new();
+        for (name, deps) in specs {
+            b.add(TaskSpec::new(*name).after(deps.iter().copied()))
+                .unwrap();
+        }
+        b.build().unwrap()
+    }
+
+    fn spry_mixed() -> Graph {
+        graph(&[
+            ("install-deps", &[]),
+            ("compile-ts", &["install-deps"]),
+            ("compile-sass", &["install-deps"]),
+            ("run-tests", &["compile-ts"]),
+            ("build-bundle", &["compile-ts", "compile-sass"]),
+            ("deploy", &["run-tests", "build-bundle"]),
+        ])
+    }
+
+    #[test]
+    fn ascii_tree_of_a_diamond_chain() {
+        assert_eq!(
+            spry_mixed().to_ascii(),
+            "\
+install-deps
+├─▶ compile-ts
+│   ├─▶ run-tests
+│   │   └─▶ deploy
+│   └─▶ build-bundle
+│       └─▶ deploy (*)
+└─▶ compile-sass
+    └─▶ build-bundle (*)
+(*) already drawn above
+"
+        );
+    }
+
+    #[test]
+    fn ascii_of_independent_roots_and_a_selection() {
+        let g = graph(&[("a", &[]), ("b", &[]), ("c", &["a"])]);
+        assert_eq!(g.to_ascii(), "a\n└─▶ c\nb\n");
+        let sel = g.select(["a"]).unwrap();
+        assert_eq!(g.render(Format::Ascii, &sel), "a\n");
+        assert_eq!(GraphBuilder::new().build().unwrap().to_ascii(), "");
+    }
+
+    #[test]
+    fn ascii_of_a_long_chain_does_not_recurse() {
+        let mut b = GraphBuilder::new();
+        b.add(TaskSpec::new("t0")).unwrap();
+        for i in 1..5000 {
+            b.add(TaskSpec::new(format!("t{i}")).after([format!("t{}", i - 1)]))
+                .unwrap();
+        }
+        let g = b.build().unwrap();
+        let s = g.to_ascii();
+        assert_eq!(s.lines().count(), 5000);
+        assert!(s.lines().last().unwrap().ends_with("└─▶ t4999"));
+    }
+
+    #[test]
+    fn mermaid_flowchart() {
+        let g = graph(&[("a \"quoted\"", &[]), ("b", &["a \"quoted\""])]);
+        assert_eq!(
+            g.to_mermaid(),
+            "flowchart TD\n    t0[\"a #quot;quoted#quot;\"]\n    t1[\"b\"]\n    t0 --> t1\n"
+        );
+    }
+
+    #[test]
+    fn dot_digraph_with_escapes_and_tooltips() {
+        let mut b = GraphBuilder::new();
+        b.add(TaskSpec::new("a\\b").description("say \"hi\""))
+            .unwrap();
+        b.add(TaskSpec::new("c").after(["a\\b"])).unwrap();
+        let g = b.build().unwrap();
+        assert_eq!(
+            g.to_dot(),
+            "digraph legato {\n    rankdir=LR;\n    node [shape=box];\n    \"a\\\\b\" [tooltip=\"say \\\"hi\\\"\"];\n    \"c\";\n    \"a\\\\b\" -> \"c\";\n}\n"
+        );
+    }
+
+    #[test]
+    fn every_edge_is_drawn_once_in_every_format() {
+        let g = spry_mixed();
+        let ascii_edges = g.to_ascii().lines().filter(|l| l.contains('▶')).count();
+        let mermaid_edges = g.to_mermaid().matches("-->").count();
+        let dot_edges = g.to_dot().matches("->").count();
+        assert_eq!(ascii_edges, g.edge_count());
+        assert_eq!(mermaid_edges, g.edge_count());
+        assert_eq!(dot_edges, g.edge_count());
+    }
+
+    #[test]
+    fn format_parses() {
+        assert_eq!("mermaid".parse::<Format>(), Ok(Format::Mermaid));
+        assert_eq!("DOT".parse::<Format>(), Ok(Format::Dot));
+        assert_eq!("ascii".parse::<Format>(), Ok(Format::Ascii));
+        assert!("svg".parse::<Format>().is_err());
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the public API (one binary, modules by area).
+
+mod graph_props;
