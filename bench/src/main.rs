@@ -1,1 +1,704 @@
-fn main() {}
+//! `legato-bench`: legato's benchmark harness.
+//!
+//! One subcommand per workload; each prints a readable table and, with `--json PATH`, merges
+//! its rows into a results file shared with the other front doors and the peer libraries.
+//!
+//! ```text
+//! legato-bench graph-scale [--tasks N] [--runs N] [--json PATH]
+//! ```
+//!
+//! Workloads:
+//!
+//! - `graph-scale`: build, validate and plan one large random DAG (100,000 tasks by default),
+//!   and measure the memory the built graph holds.
+//!
+//! The scheduler workloads W1–W5 of DESIGN.md become further subcommands as the scheduler lands:
+//! add a function `fn(&Options) -> Result<Vec<Row>, String>` and an entry in [`WORKLOADS`].
+
+use legato::graph::{Graph, GraphBuilder};
+use results::Row;
+use std::hint::black_box;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// The counting allocator behind every allocation of this binary.
+#[global_allocator]
+static ALLOC: alloc_counter::Counting = alloc_counter::Counting;
+
+/// A workload, run by the subcommand of its name.
+#[derive(Debug)]
+struct Workload {
+    /// The subcommand.
+    name: &'static str,
+    /// One line for the usage text.
+    summary: &'static str,
+    /// Runs the workload, prints its table and returns its result rows.
+    run: fn(&Options) -> Result<Vec<Row>, String>,
+}
+
+/// Every workload, in the order the usage text lists them.
+const WORKLOADS: &[Workload] = &[Workload {
+    name: "graph-scale",
+    summary: "build, validate and plan a random DAG of 100,000 tasks; memory per task",
+    run: graph_scale,
+}];
+
+/// Options shared by every workload.
+#[derive(Debug, Clone)]
+struct Options {
+    /// How many tasks the workload's graph has, when the workload lets it be changed.
+    tasks: Option<usize>,
+    /// How many timed runs to take the median of.
+    runs: usize,
+    /// Where to merge the result rows, if anywhere.
+    json: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        eprint!("{}", usage());
+        return ExitCode::from(2);
+    };
+    if command == "-h" || command == "--help" || command == "help" {
+        print!("{}", usage());
+        return ExitCode::SUCCESS;
+    }
+    let Some(workload) = WORKLOADS.iter().find(|w| w.name == command) else {
+        eprint!("legato-bench: unknown workload {command:?}\n\n{}", usage());
+        return ExitCode::from(2);
+    };
+    let options = match parse_options(&args[1..]) {
+        Ok(options) => options,
+        Err(message) => {
+            eprint!("legato-bench {command}: {message}\n\n{}", usage());
+            return ExitCode::from(2);
+        }
+    };
+    let rows = match (workload.run)(&options) {
+        Ok(rows) => rows,
+        Err(message) => {
+            eprintln!("legato-bench {command}: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(path) = &options.json {
+        if let Err(message) = results::merge_into(path, &rows) {
+            eprintln!("legato-bench: cannot write {path}: {message}");
+            return ExitCode::FAILURE;
+        }
+        println!("\n{} rows merged into {path}", rows.len());
+    }
+    ExitCode::SUCCESS
+}
+
+/// The usage text, listing every workload.
+fn usage() -> String {
+    let mut text = String::from(
+        "usage: legato-bench <workload> [--tasks N] [--runs N] [--json PATH]\n\nworkloads:\n",
+    );
+    for w in WORKLOADS {
+        text.push_str(&format!("  {:<14} {}\n", w.name, w.summary));
+    }
+    text.push_str(
+        "\noptions:\n  \
+         --tasks N      tasks in the workload's graph (where it has a size)\n  \
+         --runs N       timed runs; the median is reported (default 7)\n  \
+         --json PATH    merge the result rows into the JSON file at PATH\n",
+    );
+    text
+}
+
+/// Parses the options after the workload name.
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        tasks: None,
+        runs: 7,
+        json: None,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        let count = |flag: &str, v: String| match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{flag} needs a positive whole number, not {v:?}")),
+        };
+        match arg.as_str() {
+            "--tasks" => options.tasks = Some(count(arg, value(arg)?)?),
+            "--runs" => options.runs = count(arg, value(arg)?)?,
+            "--json" => options.json = Some(value(arg)?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(options)
+}
+
+/// `graph-scale`: how long building, validating and planning a large graph takes, and how
+/// much memory the built graph holds.
+///
+/// The graph is DESIGN.md's random DAG (the W3 generator) at 100,000 tasks. Three phases are
+/// timed, each as the median of `runs` runs: adding the specs to a `GraphBuilder::new()` (no
+/// capacity hint, as the front doors add tasks one by one) plus `build()` (validation and
+/// levels included; making the specs is not timed), `plan` of every task, and
+/// `select` of the last task plus its `plan`. Memory is the allocator's live bytes after the
+/// build minus before it, with the specs and the builder gone, so exactly what the `Graph`
+/// holds; it is reported per task, in total and beyond the bytes of the names themselves.
+fn graph_scale(options: &Options) -> Result<Vec<Row>, String> {
+    let n = options.tasks.unwrap_or(100_000);
+    let name_bytes: usize = workload::random_dag(n).iter().map(|s| s.name().len()).sum();
+    let last = format!("t{}", n - 1);
+
+    let mut build = Vec::with_capacity(options.runs);
+    let mut plan_all = Vec::with_capacity(options.runs);
+    let mut select_plan = Vec::with_capacity(options.runs);
+    let mut graph_bytes = usize::MAX;
+    let mut shape = (0, 0, 0);
+    for _ in 0..options.runs {
+        let before = alloc_counter::live_bytes();
+        let specs = workload::random_dag(n);
+
+        let start = Instant::now();
+        let mut builder = GraphBuilder::new();
+        for spec in specs {
+            builder.add(spec).map_err(|e| e.to_string())?;
+        }
+        let graph = builder.build().map_err(|e| e.to_string())?;
+        build.push(start.elapsed());
+        // The specs and the builder are gone: what is still allocated is the graph.
+        graph_bytes = graph_bytes.min(alloc_counter::live_bytes().saturating_sub(before));
+
+        let start = Instant::now();
+        let plan = graph.plan(&graph.all());
+        plan_all.push(start.elapsed());
+        shape = (graph.len(), graph.edge_count(), plan.levels.len());
+        drop(black_box(plan));
+
+        let start = Instant::now();
+        let selection = graph.select([&last]).map_err(|e| e.to_string())?;
+        let plan = graph.plan(&selection);
+        select_plan.push(start.elapsed());
+        drop(black_box((selection, plan)));
+
+        drop(black_box::<Graph>(graph));
+    }
+
+    let (tasks, edges, levels) = shape;
+    let per_task = graph_bytes as f64 / tasks as f64;
+    let beyond_names = graph_bytes.saturating_sub(name_bytes) as f64 / tasks as f64;
+    let [build, plan_all, select_plan] = [build, plan_all, select_plan].map(median_ms);
+
+    println!(
+        "graph-scale: {tasks} tasks, {edges} edges, {levels} levels (random DAG, LCG seed 42)\n\
+         median of {} runs\n",
+        options.runs
+    );
+    println!("{:<34} {:>10}", "phase", "ms");
+    println!("{:<34} {:>10.2}", "build (add specs + build())", build);
+    println!("{:<34} {:>10.2}", "plan (every task)", plan_all);
+    println!(
+        "{:<34} {:>10.2}",
+        format!("select {last} + plan"),
+        select_plan
+    );
+    println!();
+    println!("{:<34} {:>10}", "memory held by the Graph", "bytes");
+    println!("{:<34} {:>10}", "total", graph_bytes);
+    println!("{:<34} {:>10}", "names (sum of lengths)", name_bytes);
+    println!("{:<34} {:>10.1}", "per task", per_task);
+    println!("{:<34} {:>10.1}", "per task beyond its name", beyond_names);
+
+    let row = |phase: &'static str, ms: f64| {
+        Row::new("graph-scale", phase)
+            .int("tasks", tasks as u64)
+            .int("edges", edges as u64)
+            .int("runs", options.runs as u64)
+            .float("ms", ms)
+    };
+    Ok(vec![
+        row("build", build)
+            .int("graph_bytes", graph_bytes as u64)
+            .float("bytes_per_task", per_task)
+            .float("bytes_per_task_beyond_names", beyond_names),
+        row("plan", plan_all),
+        row("select_plan", select_plan),
+    ])
+}
+
+/// The median of some durations, in milliseconds.
+fn median_ms(mut runs: Vec<Duration>) -> f64 {
+    runs.sort();
+    runs[runs.len() / 2].as_secs_f64() * 1e3
+}
+
+/// A global allocator that counts the bytes currently allocated.
+mod alloc_counter {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    /// Bytes allocated and not yet freed, by anyone in this process.
+    static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+    /// The system allocator, counting live bytes (one relaxed atomic add per call).
+    #[derive(Debug)]
+    pub(crate) struct Counting;
+
+    /// Bytes currently allocated through the global allocator.
+    pub(crate) fn live_bytes() -> usize {
+        LIVE.load(Relaxed)
+    }
+
+    // SAFETY: every call is forwarded to `System` with the caller's own arguments, so
+    // `System`'s guarantees hold; the counter only observes sizes.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                LIVE.fetch_add(layout.size(), Relaxed);
+            }
+            p
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            // SAFETY: forwarded as is; the caller upholds `alloc_zeroed`'s contract.
+            let p = unsafe { System.alloc_zeroed(layout) };
+            if !p.is_null() {
+                LIVE.fetch_add(layout.size(), Relaxed);
+            }
+            p
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded as is; `ptr` came from this allocator with this layout.
+            unsafe { System.dealloc(ptr, layout) };
+            LIVE.fetch_sub(layout.size(), Relaxed);
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            // SAFETY: forwarded as is; the caller upholds `realloc`'s contract.
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                LIVE.fetch_add(new_size, Relaxed);
+                LIVE.fetch_sub(layout.size(), Relaxed);
+            }
+            p
+        }
+    }
+}
+
+/// The graphs of DESIGN.md's workloads, identical in every language.
+mod workload {
+    use legato::graph::TaskSpec;
+
+    /// DESIGN.md's generator: `s = s * 6364136223846793005 + 1442695040888963407 (mod 2^64)`,
+    /// starting at 42; each draw returns `s >> 33`.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Lcg(u64);
+
+    impl Lcg {
+        /// The generator at its agreed seed.
+        pub(crate) fn new() -> Self {
+            Lcg(42)
+        }
+
+        /// The next draw.
+        pub(crate) fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+    }
+
+    /// The random DAG of W3 with `n` tasks `t0, t1, …`: for `i > 0`, `k = 1 + next() % 3`,
+    /// then `k` times `j = next() % i`, and task `i` depends on `tj` unless already chosen.
+    pub(crate) fn random_dag(n: usize) -> Vec<TaskSpec> {
+        let mut lcg = Lcg::new();
+        let mut specs = Vec::with_capacity(n);
+        let mut chosen: Vec<u64> = Vec::with_capacity(3);
+        for i in 0..n as u64 {
+            chosen.clear();
+            if i > 0 {
+                let k = 1 + lcg.next() % 3;
+                for _ in 0..k {
+                    let j = lcg.next() % i;
+                    if !chosen.contains(&j) {
+                        chosen.push(j);
+                    }
+                }
+            }
+            specs
+                .push(TaskSpec::new(format!("t{i}")).after(chosen.iter().map(|j| format!("t{j}"))));
+        }
+        specs
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_generator_matches_the_agreed_sequence() {
+            let mut lcg = Lcg::new();
+            let s1 = 42u64
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            assert_eq!(lcg.next(), s1 >> 33);
+        }
+
+        #[test]
+        fn random_dag_only_points_back_and_never_repeats_a_dependency() {
+            let specs = random_dag(1000);
+            assert_eq!(specs[0].deps().len(), 0);
+            for (i, spec) in specs.iter().enumerate().skip(1) {
+                assert_eq!(spec.name(), format!("t{i}"));
+                let deps = spec.deps();
+                assert!((1..=3).contains(&deps.len()));
+                for (a, d) in deps.iter().enumerate() {
+                    let j: usize = d[1..].parse().unwrap();
+                    assert!(j < i);
+                    assert!(!deps[..a].contains(d));
+                }
+            }
+        }
+    }
+}
+
+/// Result rows and the JSON results file, by hand so the harness needs no dependencies.
+///
+/// The file is a flat list of flat objects, one per line:
+///
+/// ```text
+/// [
+///   {"door": "rust", "impl": "legato", "workload": "graph-scale", "phase": "build", "ms": 61.2, ...},
+///   ...
+/// ]
+/// ```
+///
+/// Merging replaces the rows with the same `door`, `impl`, `workload` and `phase` and keeps
+/// every other row (other front doors, peer libraries) as it was.
+mod results {
+    use std::fmt::Write as _;
+
+    /// One measurement, as an ordered list of JSON fields.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Row {
+        /// Each field's key and its value as JSON text.
+        fields: Vec<(String, String)>,
+    }
+
+    /// The fields that identify a row; a new row replaces an old one with the same values.
+    const KEY: [&str; 4] = ["door", "impl", "workload", "phase"];
+
+    impl Row {
+        /// A row of this harness (door `rust`, impl `legato`) for one phase of a workload.
+        pub(crate) fn new(workload: &str, phase: &str) -> Self {
+            Row { fields: Vec::new() }
+                .str("door", "rust")
+                .str("impl", "legato")
+                .str("workload", workload)
+                .str("phase", phase)
+        }
+
+        /// Adds a string field.
+        pub(crate) fn str(mut self, key: &str, value: &str) -> Self {
+            self.fields.push((key.to_owned(), quote(value)));
+            self
+        }
+
+        /// Adds a whole-number field.
+        pub(crate) fn int(mut self, key: &str, value: u64) -> Self {
+            self.fields.push((key.to_owned(), value.to_string()));
+            self
+        }
+
+        /// Adds a number field, rounded to four decimals (`null` if not finite).
+        pub(crate) fn float(mut self, key: &str, value: f64) -> Self {
+            let text = if value.is_finite() {
+                let rounded = (value * 1e4).round() / 1e4;
+                format!("{rounded}")
+            } else {
+                "null".to_owned()
+            };
+            self.fields.push((key.to_owned(), text));
+            self
+        }
+
+        /// The row's identity: the decoded values of its [`KEY`] fields.
+        fn key(&self) -> [Option<String>; 4] {
+            KEY.map(|k| {
+                self.fields
+                    .iter()
+                    .find(|(f, _)| f == k)
+                    .and_then(|(_, v)| unquote(v))
+            })
+        }
+
+        /// The row as one line of JSON.
+        fn to_json(&self) -> String {
+            let mut out = String::from("{");
+            for (i, (k, v)) in self.fields.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(out, "{sep}{}: {v}", quote(k));
+            }
+            out.push('}');
+            out
+        }
+    }
+
+    /// Merges `rows` into the results file at `path` (created if missing), replacing rows
+    /// with the same key; written to a temporary file first, then renamed into place.
+    pub(crate) fn merge_into(path: &str, rows: &[Row]) -> Result<(), String> {
+        let mut all = match std::fs::read_to_string(path) {
+            Ok(text) => parse(&text).map_err(|e| format!("it is not a results file: {e}"))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.to_string()),
+        };
+        for row in rows {
+            match all.iter_mut().find(|old| old.key() == row.key()) {
+                Some(old) => *old = row.clone(),
+                None => all.push(row.clone()),
+            }
+        }
+        let mut text = String::from("[\n");
+        for (i, row) in all.iter().enumerate() {
+            let sep = if i + 1 == all.len() { "" } else { "," };
+            let _ = writeln!(text, "  {}{sep}", row.to_json());
+        }
+        text.push_str("]\n");
+        let tmp = format!("{path}.tmp");
+        std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, path).map_err(|e| e.to_string())
+    }
+
+    /// JSON text of a string.
+    fn quote(s: &str) -> String {
+        let mut out = String::with_capacity(s.len() + 2);
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    /// The string that JSON text stands for, if it is a string.
+    fn unquote(json: &str) -> Option<String> {
+        let mut p = Parser { s: json, at: 0 };
+        let s = p.string().ok()?;
+        (p.at == json.len()).then_some(s)
+    }
+
+    /// Parses a results file: an array of objects. Values are kept as their JSON text, so rows
+    /// written by other tools survive a merge unchanged (up to white space).
+    fn parse(text: &str) -> Result<Vec<Row>, String> {
+        let mut p = Parser { s: text, at: 0 };
+        let mut rows = Vec::new();
+        p.expect('[')?;
+        if !p.eat(']') {
+            loop {
+                p.expect('{')?;
+                let mut fields = Vec::new();
+                if !p.eat('}') {
+                    loop {
+                        p.ws();
+                        let key = p.string()?;
+                        p.expect(':')?;
+                        p.ws();
+                        let start = p.at;
+                        p.value()?;
+                        fields.push((key, p.s[start..p.at].to_owned()));
+                        if p.eat('}') {
+                            break;
+                        }
+                        p.expect(',')?;
+                    }
+                }
+                rows.push(Row { fields });
+                if p.eat(']') {
+                    break;
+                }
+                p.expect(',')?;
+            }
+        }
+        p.ws();
+        if p.at != text.len() {
+            return Err(p.error("end of file"));
+        }
+        Ok(rows)
+    }
+
+    /// A minimal JSON reader over `s`, at byte offset `at`.
+    struct Parser<'a> {
+        s: &'a str,
+        at: usize,
+    }
+
+    impl Parser<'_> {
+        fn peek(&self) -> Option<char> {
+            self.s[self.at..].chars().next()
+        }
+
+        fn ws(&mut self) {
+            while self.peek().is_some_and(|c| c.is_ascii_whitespace()) {
+                self.at += 1;
+            }
+        }
+
+        fn error(&self, expected: &str) -> String {
+            format!("expected {expected} at byte {}", self.at)
+        }
+
+        /// Skips white space, then consumes `c` if it comes next.
+        fn eat(&mut self, c: char) -> bool {
+            self.ws();
+            if self.peek() == Some(c) {
+                self.at += c.len_utf8();
+                true
+            } else {
+                false
+            }
+        }
+
+        fn expect(&mut self, c: char) -> Result<(), String> {
+            if self.eat(c) {
+                Ok(())
+            } else {
+                Err(self.error(&format!("{c:?}")))
+            }
+        }
+
+        /// A string, decoded.
+        fn string(&mut self) -> Result<String, String> {
+            if self.peek() != Some('"') {
+                return Err(self.error("a string"));
+            }
+            self.at += 1;
+            let mut out = String::new();
+            loop {
+                let c = self.peek().ok_or_else(|| self.error("a closing quote"))?;
+                self.at += c.len_utf8();
+                match c {
+                    '"' => return Ok(out),
+                    '\\' => {
+                        let e = self.peek().ok_or_else(|| self.error("an escape"))?;
+                        self.at += 1;
+                        out.push(match e {
+                            'n' => '\n',
+                            'r' => '\r',
+                            't' => '\t',
+                            'b' => '\u{8}',
+                            'f' => '\u{c}',
+                            'u' => {
+                                let hex = self.s.get(self.at..self.at + 4);
+                                let code = hex.and_then(|h| u32::from_str_radix(h, 16).ok());
+                                self.at += 4;
+                                code.and_then(char::from_u32).unwrap_or('\u{fffd}')
+                            }
+                            '"' | '\\' | '/' => e,
+                            _ => return Err(self.error("a valid escape")),
+                        });
+                    }
+                    c => out.push(c),
+                }
+            }
+        }
+
+        /// Skips any value: a string, a number or literal, an array or an object.
+        fn value(&mut self) -> Result<(), String> {
+            match self.peek() {
+                Some('"') => self.string().map(drop),
+                Some(open @ ('[' | '{')) => {
+                    let close = if open == '[' { ']' } else { '}' };
+                    self.at += 1;
+                    if self.eat(close) {
+                        return Ok(());
+                    }
+                    loop {
+                        self.ws();
+                        if open == '{' {
+                            self.string()?;
+                            self.expect(':')?;
+                            self.ws();
+                        }
+                        self.value()?;
+                        if self.eat(close) {
+                            return Ok(());
+                        }
+                        self.expect(',')?;
+                    }
+                }
+                _ => {
+                    let start = self.at;
+                    while self
+                        .peek()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                    {
+                        self.at += 1;
+                    }
+                    if self.at == start {
+                        Err(self.error("a value"))
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn merge_replaces_same_key_and_keeps_the_rest() {
+            let dir = std::env::temp_dir().join(format!("legato-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("results.json");
+            let path = path.to_str().unwrap();
+            std::fs::write(
+                path,
+                r#"[{"door":"python","impl":"legato","workload":"w1","ms":1.5,"tags":["a",{"b":null}]},
+                    {"door":"rust","impl":"legato","workload":"graph-scale","phase":"build","ms":9}]"#,
+            )
+            .unwrap();
+            let row = Row::new("graph-scale", "build").float("ms", 2.0 / 3.0);
+            merge_into(path, &[row]).unwrap();
+            let text = std::fs::read_to_string(path).unwrap();
+            assert_eq!(
+                text,
+                "[\n  \
+                 {\"door\": \"python\", \"impl\": \"legato\", \"workload\": \"w1\", \"ms\": 1.5, \"tags\": [\"a\",{\"b\":null}]},\n  \
+                 {\"door\": \"rust\", \"impl\": \"legato\", \"workload\": \"graph-scale\", \"phase\": \"build\", \"ms\": 0.6667}\n\
+                 ]\n"
+            );
+            assert_eq!(parse(&text).unwrap().len(), 2);
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+
+        #[test]
+        fn strings_round_trip_and_bad_files_are_refused() {
+            let s = "a \"q\" \\ \n é";
+            assert_eq!(unquote(&quote(s)).as_deref(), Some(s));
+            assert!(parse("[").is_err());
+            assert!(parse("{}").is_err());
+            assert!(parse("[] x").is_err());
+            assert_eq!(parse(" [ ] ").unwrap().len(), 0);
+        }
+    }
+}

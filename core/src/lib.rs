@@ -25,9 +25,16 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod event;
 pub mod graph;
 pub mod policy;
 pub mod render;
+pub mod report;
+pub mod scheduler;
 
 pub use graph::{Graph, GraphBuilder, GraphError, Plan, Selection, TaskId, TaskSpec};
 pub use policy::{Backoff, TaskOptions};
+
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -427,6 +427,11 @@ impl Graph {
         &self.names[id.index()]
     }
 
+    /// The name of a task as a shared string (no copy).
+    pub(crate) fn name_arc(&self, id: TaskId) -> Arc<str> {
+        self.names[id.index()].clone()
+    }
+
     /// The task of that name, if any.
     pub fn get(&self, name: &str) -> Option<TaskId> {
         self.ids.get(name).map(|&i| TaskId(i))

@@ -1,3 +1,4 @@
 //! Integration tests of the public API (one binary, modules by area).
 
 mod graph_props;
+mod scenarios;

@@ -1,0 +1,48 @@
+# legato — development tasks. `make` (or `make help`) lists them.
+#
+# Every target is declared as `.PHONY: name  ## help text`; `make help` prints those lines.
+# Tools are variables so they can be overridden: `make test CARGO="cargo +1.85"`.
+
+CARGO ?= cargo
+
+# Whether cargo-nextest is installed; evaluated only when a recipe asks.
+NEXTEST = $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help  ## Show this list of targets
+help:
+	@echo "usage: make <target>"
+	@echo
+	@grep -E '^\.PHONY: [a-zA-Z0-9_-]+ +## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = "^\\.PHONY: |  *## "}; {printf "  %-8s %s\n", $$2, $$3}'
+
+# --- Rust ------------------------------------------------------------------------------------
+
+.PHONY: demo  ## Run the example: plan and drawings of a full-stack deployment, error messages
+demo:
+	$(CARGO) run -q -p legato --example deployment_plan
+
+.PHONY: test  ## Run the Rust tests (with cargo-nextest when installed) and the doctests
+test:
+	$(if $(NEXTEST),$(CARGO) nextest run --workspace,$(CARGO) test --workspace)
+	$(if $(NEXTEST),$(CARGO) test --workspace --doc)
+
+.PHONY: lint  ## Check formatting (rustfmt) and lints (clippy, warnings are errors)
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+.PHONY: fmt  ## Format all Rust code
+fmt:
+	$(CARGO) fmt --all
+
+.PHONY: bench  ## Run the benchmarks (release build) and merge results into bench/results.json
+bench:
+	$(CARGO) run --release -p legato-bench -- graph-scale --json bench/results.json
+
+.PHONY: doc  ## Build the API docs of the legato crate (rustdoc warnings are errors)
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p legato
+
+# --- Python (bindings-python/) and Node (bindings-node/) targets come with those packages ------

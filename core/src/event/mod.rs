@@ -1,0 +1,438 @@
+//! Lifecycle events, the hook mask, and what the scheduler says about failed, skipped and
+//! cancelled tasks.
+
+use crate::graph::TaskId;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The kind of an [`Event`]; also the name of the hook that receives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The run starts.
+    ProcessBegin,
+    /// A task's dependencies all succeeded.
+    TaskReady,
+    /// An attempt of a task is about to start.
+    TaskBegin,
+    /// An attempt failed and the task will be tried again.
+    TaskRetry,
+    /// The task succeeded.
+    TaskSuccess,
+    /// The task failed, timed out or was cancelled (after its last attempt).
+    TaskFailure,
+    /// The task will not run.
+    TaskSkip,
+    /// The task is finished, whatever its outcome.
+    TaskCompletion,
+    /// The run is finished.
+    ProcessCompletion,
+}
+
+impl EventKind {
+    /// Every kind, in lifecycle order.
+    pub const ALL: [EventKind; 9] = [
+        EventKind::ProcessBegin,
+        EventKind::TaskReady,
+        EventKind::TaskBegin,
+        EventKind::TaskRetry,
+        EventKind::TaskSuccess,
+        EventKind::TaskFailure,
+        EventKind::TaskSkip,
+        EventKind::TaskCompletion,
+        EventKind::ProcessCompletion,
+    ];
+
+    /// The snake_case name used by hooks and reports (`"task_begin"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ProcessBegin => "process_begin",
+            EventKind::TaskReady => "task_ready",
+            EventKind::TaskBegin => "task_begin",
+            EventKind::TaskRetry => "task_retry",
+            EventKind::TaskSuccess => "task_success",
+            EventKind::TaskFailure => "task_failure",
+            EventKind::TaskSkip => "task_skip",
+            EventKind::TaskCompletion => "task_completion",
+            EventKind::ProcessCompletion => "process_completion",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The set of event kinds that have hooks. The scheduler emits only those, and waits for each
+/// to be acknowledged before moving its task on; the others cost nothing.
+///
+/// # Examples
+///
+/// ```
+/// use legato::event::{EventKind, HookMask};
+///
+/// let m = HookMask::NONE.with(EventKind::TaskBegin);
+/// assert!(m.contains(EventKind::TaskBegin));
+/// assert!(!m.contains(EventKind::TaskReady));
+/// assert!(HookMask::ALL.contains(EventKind::ProcessCompletion));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HookMask(u16);
+
+impl HookMask {
+    /// No hooks.
+    pub const NONE: HookMask = HookMask(0);
+    /// Every event kind.
+    pub const ALL: HookMask = HookMask((1 << 9) - 1);
+
+    /// This mask plus `kind`.
+    pub const fn with(self, kind: EventKind) -> HookMask {
+        HookMask(self.0 | (1 << kind as u16))
+    }
+
+    /// Whether `kind` is in the mask.
+    pub const fn contains(self, kind: EventKind) -> bool {
+        self.0 & (1 << kind as u16) != 0
+    }
+}
+
+/// What went wrong in one attempt (or why a task ended without succeeding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The task's body returned or raised an error.
+    Failed,
+    /// The task's body panicked (Rust) — reported like a failure, but distinguishable.
+    Panicked,
+    /// The attempt ran past its timeout and was cancelled.
+    TimedOut,
+    /// The attempt was cancelled (fail-fast, run cancel, run timeout, a hook failure).
+    Cancelled,
+}
+
+impl ErrorKind {
+    /// A stable name: `"failed"`, `"panicked"`, `"timed_out"`, `"cancelled"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Failed => "failed",
+            ErrorKind::Panicked => "panicked",
+            ErrorKind::TimedOut => "timed_out",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A task's error as the core sees it: a kind and a message. Drivers keep the host's own error
+/// object (a Python exception, a JS `Error`) beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    /// What kind of error.
+    pub kind: ErrorKind,
+    /// The message shown to users.
+    pub message: Arc<str>,
+}
+
+impl TaskError {
+    /// An error of the task's own making.
+    pub fn failed(message: impl Into<Arc<str>>) -> Self {
+        TaskError {
+            kind: ErrorKind::Failed,
+            message: message.into(),
+        }
+    }
+
+    /// A panic in the task's body.
+    pub fn panicked(message: impl Into<Arc<str>>) -> Self {
+        TaskError {
+            kind: ErrorKind::Panicked,
+            message: message.into(),
+        }
+    }
+
+    /// Whether this is a panic.
+    pub fn is_panic(&self) -> bool {
+        self.kind == ErrorKind::Panicked
+    }
+
+    /// Whether the attempt was cancelled (not a timeout).
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == ErrorKind::Cancelled
+    }
+
+    /// Whether the attempt timed out.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::TimedOut
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// Why a run stops early, or why a task was cancelled or skipped because of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// `fail_fast` and this task failed.
+    FailFast {
+        /// The task whose failure stopped the run.
+        task: Arc<str>,
+    },
+    /// Cancelled from outside (a run handle, Ctrl-C, KeyboardInterrupt).
+    Cancelled,
+    /// The run's own timeout expired.
+    TimedOut(Duration),
+    /// A hook raised.
+    HookFailed {
+        /// The event whose hook raised.
+        event: EventKind,
+        /// The hook's error message.
+        message: Arc<str>,
+    },
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::FailFast { task } => write!(f, "fail-fast: task \"{task}\" failed"),
+            StopReason::Cancelled => f.write_str("run cancelled"),
+            StopReason::TimedOut(d) => write!(f, "run timed out after {}", fmt_duration(*d)),
+            StopReason::HookFailed { event, message } => {
+                write!(f, "hook for event \"{event}\" failed: {message}")
+            }
+        }
+    }
+}
+
+/// Why a task did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// A dependency (directly or further up) failed, timed out or was cancelled.
+    DependencyFailed {
+        /// The task whose failure caused the skip.
+        dependency: Arc<str>,
+    },
+    /// The run stopped before the task could start.
+    Stopped(StopReason),
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::DependencyFailed { dependency } => {
+                write!(f, "dependency \"{dependency}\" failed")
+            }
+            SkipReason::Stopped(r) => r.fmt(f),
+        }
+    }
+}
+
+/// The final status of a task (and its status while the run goes on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Status {
+    /// Waiting for dependencies.
+    Pending,
+    /// Dependencies done; waiting for a slot, a sequence key, or a retry delay.
+    Ready,
+    /// An attempt is running.
+    Running,
+    /// Succeeded.
+    Succeeded,
+    /// Failed after its last attempt.
+    Failed,
+    /// Its last attempt timed out.
+    TimedOut,
+    /// Did not run.
+    Skipped,
+    /// Cancelled while running (or explicitly cancelled).
+    Cancelled,
+}
+
+impl Status {
+    /// The stable lowercase name (`"succeeded"`, `"timed_out"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Ready => "ready",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::TimedOut => "timed_out",
+            Status::Skipped => "skipped",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the task is finished.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Status::Succeeded | Status::Failed | Status::TimedOut | Status::Skipped | Status::Cancelled
+        )
+    }
+
+    /// Whether the task ended without succeeding after it started (failed, timed out, cancelled).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Failed | Status::TimedOut | Status::Cancelled)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A lifecycle event. Payloads carry what the core knows; drivers add the host's own values
+/// (the shared context, results, error objects) when they call hooks.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The run starts.
+    ProcessBegin,
+    /// A task's dependencies all succeeded.
+    TaskReady {
+        /// The task.
+        task: TaskId,
+    },
+    /// An attempt is about to start.
+    TaskBegin {
+        /// The task.
+        task: TaskId,
+        /// The attempt number, from 1.
+        attempt: u32,
+    },
+    /// An attempt failed; another follows after `delay`.
+    TaskRetry {
+        /// The task.
+        task: TaskId,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        /// Its error.
+        error: TaskError,
+        /// The wait before the next attempt.
+        delay: Duration,
+    },
+    /// The task succeeded.
+    TaskSuccess {
+        /// The task.
+        task: TaskId,
+        /// From the first attempt's start to the end.
+        duration: Duration,
+    },
+    /// The task failed, timed out or was cancelled.
+    TaskFailure {
+        /// The task.
+        task: TaskId,
+        /// From the first attempt's start to the end (zero if it never started).
+        duration: Duration,
+        /// The last error.
+        error: TaskError,
+    },
+    /// The task will not run.
+    TaskSkip {
+        /// The task.
+        task: TaskId,
+        /// Why.
+        reason: SkipReason,
+    },
+    /// The task is finished.
+    TaskCompletion {
+        /// The task.
+        task: TaskId,
+        /// From the first attempt's start to the end.
+        duration: Duration,
+        /// Its final status.
+        status: Status,
+        /// Its last error, if it did not succeed.
+        error: Option<TaskError>,
+    },
+    /// The run is finished.
+    ProcessCompletion {
+        /// From the run's start to now.
+        total: Duration,
+    },
+}
+
+impl Event {
+    /// The event's kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::ProcessBegin => EventKind::ProcessBegin,
+            Event::TaskReady { .. } => EventKind::TaskReady,
+            Event::TaskBegin { .. } => EventKind::TaskBegin,
+            Event::TaskRetry { .. } => EventKind::TaskRetry,
+            Event::TaskSuccess { .. } => EventKind::TaskSuccess,
+            Event::TaskFailure { .. } => EventKind::TaskFailure,
+            Event::TaskSkip { .. } => EventKind::TaskSkip,
+            Event::TaskCompletion { .. } => EventKind::TaskCompletion,
+            Event::ProcessCompletion { .. } => EventKind::ProcessCompletion,
+        }
+    }
+
+    /// The task the event is about, if any.
+    pub fn task(&self) -> Option<TaskId> {
+        match self {
+            Event::ProcessBegin | Event::ProcessCompletion { .. } => None,
+            Event::TaskReady { task }
+            | Event::TaskBegin { task, .. }
+            | Event::TaskRetry { task, .. }
+            | Event::TaskSuccess { task, .. }
+            | Event::TaskFailure { task, .. }
+            | Event::TaskSkip { task, .. }
+            | Event::TaskCompletion { task, .. } => Some(*task),
+        }
+    }
+}
+
+/// Formats a duration the way legato shows durations to people: `850ms`, `1.25s`, `2m05s`.
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        let s = d.as_secs_f64();
+        let t = format!("{s:.2}");
+        format!("{}s", t.trim_end_matches('0').trim_end_matches('.'))
+    } else {
+        let s = d.as_secs();
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts() {
+        assert_eq!(
+            SkipReason::DependencyFailed {
+                dependency: "step2".into()
+            }
+            .to_string(),
+            "dependency \"step2\" failed"
+        );
+        assert_eq!(fmt_duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(fmt_duration(Duration::from_millis(1250)), "1.25s");
+        assert_eq!(fmt_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(fmt_duration(Duration::from_secs(125)), "2m05s");
+        assert_eq!(
+            StopReason::TimedOut(Duration::from_millis(1500)).to_string(),
+            "run timed out after 1.5s"
+        );
+        for k in EventKind::ALL {
+            assert!(HookMask::ALL.contains(k));
+            assert!(!HookMask::NONE.contains(k));
+        }
+    }
+}

@@ -1,0 +1,567 @@
+//! The conformance suite (`tests/scenarios/*.json`, format in `tests/README.md`) run against
+//! the scheduler state machine on a virtual clock.
+
+use legato::event::{Event, HookMask, Status};
+use legato::graph::{GraphBuilder, TaskId, TaskSpec};
+use legato::policy::{Backoff, TaskOptions};
+use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+use serde::Deserialize;
+use serde_json::Value;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub covers: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tasks: Vec<TaskDef>,
+    #[serde(default)]
+    pub main: Vec<TaskDef>,
+    #[serde(default)]
+    pub run: RunDef,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDef {
+    pub name: String,
+    #[serde(default)]
+    pub after: Vec<String>,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub backoff: Option<BackoffDef>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub sequences: Vec<String>,
+    #[serde(default)]
+    pub attempts: Vec<AttemptDef>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct BackoffDef {
+    #[serde(default)]
+    pub fixed_ms: Option<u64>,
+    #[serde(default)]
+    pub initial_ms: Option<u64>,
+    #[serde(default)]
+    pub factor: Option<f64>,
+    #[serde(default)]
+    pub max_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptDef {
+    #[serde(default)]
+    pub ms: u64,
+    #[serde(default)]
+    pub result: Option<String>,
+    #[serde(default)]
+    pub value: Value,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default = "yes")]
+    pub retryable: bool,
+    #[serde(default)]
+    pub calls: Vec<TaskDef>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RunDef {
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+    #[serde(default)]
+    pub fail_fast: bool,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub cancel_at_ms: Option<u64>,
+    #[serde(default)]
+    pub hook_failures: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub plan: Option<Vec<Vec<String>>>,
+    #[serde(default)]
+    pub ok: Option<bool>,
+    #[serde(default)]
+    pub status: BTreeMap<String, String>,
+    #[serde(default)]
+    pub counts: BTreeMap<String, usize>,
+    #[serde(default)]
+    pub attempts: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub skip_reason: BTreeMap<String, String>,
+    #[serde(default)]
+    pub errors: BTreeMap<String, String>,
+    #[serde(default)]
+    pub values: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub before: Vec<(String, String)>,
+    #[serde(default)]
+    pub starts_ms: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub ends_ms: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub total_ms: Option<u64>,
+    #[serde(default)]
+    pub max_running: Option<usize>,
+    #[serde(default)]
+    pub started_order: Option<Vec<String>>,
+    #[serde(default)]
+    pub trace: Option<Vec<String>>,
+    #[serde(default)]
+    pub stop: Option<String>,
+}
+
+pub fn scenario_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
+}
+
+pub fn load_all() -> Vec<Scenario> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
+        .expect("tests/scenarios exists")
+        .map(|e| e.expect("readable dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).expect("readable scenario");
+            let sc: Scenario = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            assert_eq!(
+                p.file_stem().and_then(|s| s.to_str()),
+                Some(sc.name.as_str()),
+                "a scenario's name is its file name"
+            );
+            sc
+        })
+        .collect()
+}
+
+pub fn options_of(t: &TaskDef) -> TaskOptions {
+    let mut o = TaskOptions::default().retries(t.retries);
+    if let Some(ms) = t.timeout_ms {
+        o = o.timeout(Duration::from_millis(ms));
+    }
+    for k in &t.sequences {
+        o = o.sequence(k.clone());
+    }
+    if let Some(b) = &t.backoff {
+        let backoff = match (b.fixed_ms, b.initial_ms) {
+            (Some(ms), _) => Backoff::fixed(Duration::from_millis(ms)),
+            (None, Some(ms)) => {
+                let mut e = Backoff::exponential(Duration::from_millis(ms));
+                if let Some(f) = b.factor {
+                    e = e.factor(f);
+                }
+                if let Some(m) = b.max_ms {
+                    e = e.max(Duration::from_millis(m));
+                }
+                e
+            }
+            (None, None) => Backoff::None,
+        };
+        o = o.backoff(backoff);
+    }
+    o
+}
+
+/// What one run produced, in the terms scenarios are checked against.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub error: Option<String>,
+    pub plan: Vec<Vec<String>>,
+    pub ok: bool,
+    /// Per task (by name; dynamic tasks may repeat names — the last one wins here).
+    pub status: HashMap<String, String>,
+    pub counts: HashMap<String, usize>,
+    pub attempts: HashMap<String, u32>,
+    pub skip_reason: HashMap<String, String>,
+    pub errors: HashMap<String, String>,
+    pub values: HashMap<String, Value>,
+    pub starts_ms: HashMap<String, u64>,
+    pub ends_ms: HashMap<String, u64>,
+    pub total_ms: u64,
+    pub max_running: usize,
+    pub started_order: Vec<String>,
+    pub trace: Vec<String>,
+    pub stop: Option<String>,
+}
+
+/// Checks `obs` against the scenario's expectations; returns every mismatch.
+pub fn check(sc: &Scenario, obs: &Observed, exact_times: bool) -> Vec<String> {
+    let e = &sc.expect;
+    let mut bad = Vec::new();
+    let mut eq = |what: &str, want: String, got: String| {
+        if want != got {
+            bad.push(format!("{what}: expected {want}, got {got}"));
+        }
+    };
+    if let Some(err) = &e.error {
+        eq("error", format!("{err:?}"), format!("{:?}", obs.error.as_deref().unwrap_or("")));
+        return bad;
+    }
+    if let Some(err) = &obs.error {
+        return vec![format!("unexpected error: {err}")];
+    }
+    if let Some(plan) = &e.plan {
+        eq("plan", format!("{plan:?}"), format!("{:?}", obs.plan));
+    }
+    if let Some(ok) = e.ok {
+        eq("ok", ok.to_string(), obs.ok.to_string());
+    }
+    for (k, v) in &e.status {
+        eq(&format!("status of {k}"), v.clone(), obs.status.get(k).cloned().unwrap_or_default());
+    }
+    for (k, v) in &e.counts {
+        eq(&format!("count of {k}"), v.to_string(), obs.counts.get(k).copied().unwrap_or(0).to_string());
+    }
+    for (k, v) in &e.attempts {
+        eq(&format!("attempts of {k}"), v.to_string(), obs.attempts.get(k).copied().unwrap_or(0).to_string());
+    }
+    for (k, v) in &e.skip_reason {
+        eq(&format!("skip reason of {k}"), v.clone(), obs.skip_reason.get(k).cloned().unwrap_or_default());
+    }
+    for (k, v) in &e.errors {
+        eq(&format!("error of {k}"), v.clone(), obs.errors.get(k).cloned().unwrap_or_default());
+    }
+    for (k, v) in &e.values {
+        eq(&format!("value of {k}"), v.to_string(), obs.values.get(k).cloned().unwrap_or(Value::Null).to_string());
+    }
+    for (a, b) in &e.before {
+        match (obs.ends_ms.get(a), obs.starts_ms.get(b)) {
+            (Some(ea), Some(sb)) if ea <= sb => {}
+            other => eq(&format!("{a} ends before {b} starts"), "true".into(), format!("{other:?}")),
+        }
+    }
+    if let Some(order) = &e.started_order {
+        eq("started order", format!("{order:?}"), format!("{:?}", obs.started_order));
+    }
+    if let Some(m) = e.max_running {
+        eq("max running", m.to_string(), obs.max_running.to_string());
+    }
+    if let Some(trace) = &e.trace {
+        eq("trace", format!("{trace:#?}"), format!("{:#?}", obs.trace));
+    }
+    if let Some(stop) = &e.stop {
+        eq("stop", stop.clone(), obs.stop.clone().unwrap_or_default());
+    }
+    if exact_times {
+        for (k, v) in &e.starts_ms {
+            eq(&format!("start of {k}"), v.to_string(), obs.starts_ms.get(k).map_or("-".into(), |x| x.to_string()));
+        }
+        for (k, v) in &e.ends_ms {
+            eq(&format!("end of {k}"), v.to_string(), obs.ends_ms.get(k).map_or("-".into(), |x| x.to_string()));
+        }
+        if let Some(t) = e.total_ms {
+            eq("total", t.to_string(), obs.total_ms.to_string());
+        }
+    }
+    bad
+}
+
+/// A behaviour per task id (static first, dynamic as spawned).
+struct Sim<'a> {
+    sc: &'a Scenario,
+    s: Scheduler<Value>,
+    defs: Vec<TaskDef>,
+    now: u64,
+    seq: u64,
+    due: BinaryHeap<Reverse<(u64, u64, u32, u32)>>,
+    /// Per parent task: children still running.
+    waiting: HashMap<u32, usize>,
+    parent_of: HashMap<u32, Option<u32>>,
+    main_left: usize,
+    obs: Observed,
+}
+
+impl Sim<'_> {
+    fn attempt_def(&self, t: u32, attempt: u32) -> AttemptDef {
+        let d = &self.defs[t as usize];
+        if d.attempts.is_empty() {
+            return AttemptDef {
+                retryable: true,
+                ..Default::default()
+            };
+        }
+        let i = (attempt as usize - 1).min(d.attempts.len() - 1);
+        d.attempts[i].clone()
+    }
+
+    fn spawn(&mut self, parent: Option<u32>, def: &TaskDef) {
+        let id = self.s.spawn(
+            parent.map(TaskId),
+            Arc::from(def.name.as_str()),
+            Arc::new(options_of(def)),
+            Duration::from_millis(self.now),
+        );
+        assert_eq!(id.index(), self.defs.len());
+        self.defs.push(def.clone());
+        self.parent_of.insert(id.0, parent);
+    }
+
+    fn finish_at(&mut self, t: u32, attempt: u32, ms: u64) {
+        self.seq += 1;
+        self.due.push(Reverse((self.now + ms, self.seq, t, attempt)));
+    }
+
+    fn deliver(&mut self, t: u32, attempt: u32) {
+        let a = self.attempt_def(t, attempt);
+        let now = Duration::from_millis(self.now);
+        let outcome = match a.result.as_deref().unwrap_or("ok") {
+            "ok" => Outcome::Ok(a.value.clone()),
+            "fail" => Outcome::Err {
+                error: legato::event::TaskError::failed(a.error.clone().unwrap_or_else(|| "failed".into())),
+                retryable: a.retryable,
+            },
+            other => panic!("unknown result {other:?}"),
+        };
+        self.s.attempt_finished(TaskId(t), attempt, outcome, now);
+    }
+
+    fn pump(&mut self) {
+        while let Some(action) = self.s.next_action() {
+            self.obs.max_running = self.obs.max_running.max(self.s.running());
+            let now = Duration::from_millis(self.now);
+            match action {
+                Action::Start { task, attempt } => {
+                    if attempt == 1 {
+                        self.obs.started_order.push(self.s.name(task).to_owned());
+                    }
+                    let a = self.attempt_def(task.0, attempt);
+                    if !a.calls.is_empty() {
+                        self.waiting.insert(task.0, a.calls.len());
+                        for c in &a.calls {
+                            self.spawn(Some(task.0), c);
+                        }
+                        for _ in &a.calls {
+                            self.s.suspend(task);
+                        }
+                    } else if a.result.as_deref() != Some("hang") {
+                        self.finish_at(task.0, attempt, a.ms);
+                    }
+                }
+                Action::Cancel { .. } => {}
+                Action::Resume { task } => {
+                    if self.waiting.get(&task.0) == Some(&0) && self.s.status(task) == Status::Running {
+                        self.waiting.remove(&task.0);
+                        let attempt = self.s.attempt(task);
+                        let a = self.attempt_def(task.0, attempt);
+                        self.finish_at(task.0, attempt, a.ms);
+                    }
+                }
+                Action::Settled { task } => match self.parent_of.get(&task.0).copied().flatten() {
+                    Some(p) => {
+                        if let Some(n) = self.waiting.get_mut(&p) {
+                            *n -= 1;
+                            self.s.resume(TaskId(p), now);
+                        }
+                    }
+                    None => {
+                        self.main_left -= 1;
+                        if self.main_left == 0 {
+                            self.s.release(now);
+                        }
+                    }
+                },
+                Action::Emit { event, token } => {
+                    let line = self.trace_line(&event);
+                    let fail = self.sc.run.hook_failures.get(&line).cloned();
+                    self.obs.trace.push(line);
+                    match fail {
+                        Some(msg) => self.s.hook_failed(token, msg, now),
+                        None => self.s.hook_done(token, now),
+                    }
+                }
+                Action::Finished => {}
+                other => panic!("unexpected action {other:?}"),
+            }
+        }
+    }
+
+    fn trace_line(&self, e: &Event) -> String {
+        let n = |t: &TaskId| self.s.name(*t).to_owned();
+        match e {
+            Event::ProcessBegin => "process_begin".into(),
+            Event::TaskReady { task } => format!("task_ready {}", n(task)),
+            Event::TaskBegin { task, attempt } => format!("task_begin {} {attempt}", n(task)),
+            Event::TaskRetry { task, attempt, .. } => format!("task_retry {} {attempt}", n(task)),
+            Event::TaskSuccess { task, .. } => format!("task_success {}", n(task)),
+            Event::TaskFailure { task, .. } => format!("task_failure {}", n(task)),
+            Event::TaskSkip { task, .. } => format!("task_skip {}", n(task)),
+            Event::TaskCompletion { task, status, .. } => format!("task_completion {} {status}", n(task)),
+            Event::ProcessCompletion { .. } => "process_completion".into(),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// Runs a scenario on the state machine with a virtual clock.
+pub fn run_virtual(sc: &Scenario) -> Observed {
+    let mut b = GraphBuilder::new();
+    for t in &sc.tasks {
+        let spec = TaskSpec::new(t.name.clone())
+            .after(t.after.iter().cloned())
+            .options(options_of(t));
+        if let Err(e) = b.add(spec) {
+            return Observed {
+                error: Some(e.to_string()),
+                ..Default::default()
+            };
+        }
+    }
+    let graph = match b.build() {
+        Ok(g) => Arc::new(g),
+        Err(e) => {
+            return Observed {
+                error: Some(e.to_string()),
+                ..Default::default()
+            }
+        }
+    };
+    let sel = match graph.select(&sc.run.targets) {
+        Ok(s) => s,
+        Err(e) => {
+            return Observed {
+                error: Some(e.to_string()),
+                ..Default::default()
+            }
+        }
+    };
+    let plan = graph
+        .plan(&sel)
+        .names(&graph)
+        .into_iter()
+        .map(|l| l.into_iter().map(String::from).collect())
+        .collect();
+    let mut opts = RunOptions::default().fail_fast(sc.run.fail_fast).hooks(HookMask::ALL);
+    if let Some(n) = sc.run.max_parallel {
+        opts = opts.max_parallel(n);
+    }
+    if let Some(ms) = sc.run.timeout_ms {
+        opts = opts.timeout(Duration::from_millis(ms));
+    }
+    let defs: Vec<TaskDef> = sc.tasks.clone();
+    let mut sim = Sim {
+        sc,
+        s: Scheduler::new(graph.clone(), &sel, opts),
+        defs,
+        now: 0,
+        seq: 0,
+        due: BinaryHeap::new(),
+        waiting: HashMap::new(),
+        parent_of: HashMap::new(),
+        main_left: sc.main.len(),
+        obs: Observed {
+            plan,
+            ..Default::default()
+        },
+    };
+    if !sc.main.is_empty() {
+        sim.s.hold();
+    }
+    sim.s.start(Duration::ZERO);
+    for m in &sc.main {
+        sim.spawn(None, m);
+    }
+    let mut cancelled = false;
+    let mut steps = 0u64;
+    loop {
+        sim.pump();
+        if sim.s.is_finished() {
+            break;
+        }
+        steps += 1;
+        assert!(steps < 1_000_000, "{}: the run does not end", sc.name);
+        let next_due = sim.due.peek().map(|Reverse((t, ..))| *t);
+        let next_timer = sim.s.next_deadline().map(|d| d.as_millis() as u64);
+        let next_cancel = sc.run.cancel_at_ms.filter(|_| !cancelled);
+        let Some(next) = [next_due, next_timer, next_cancel].into_iter().flatten().min() else {
+            panic!("{}: the run hangs: nothing due and not finished", sc.name);
+        };
+        sim.now = sim.now.max(next);
+        while let Some(Reverse((at, _, t, a))) = sim.due.peek().copied() {
+            if at > sim.now {
+                break;
+            }
+            sim.due.pop();
+            sim.deliver(t, a);
+            sim.pump();
+        }
+        if next_cancel.is_some_and(|c| c <= sim.now) {
+            cancelled = true;
+            sim.s.cancel(Duration::from_millis(sim.now));
+            sim.pump();
+        }
+        sim.s.advance(Duration::from_millis(sim.now));
+    }
+    let report = sim.s.report();
+    let mut obs = sim.obs;
+    obs.ok = report.ok();
+    obs.total_ms = report.total.as_millis() as u64;
+    obs.stop = report.stop.as_ref().map(|s| s.to_string());
+    for t in &report.tasks {
+        let name = t.name.to_string();
+        *obs.counts.entry(t.status.as_str().into()).or_default() += 1;
+        obs.status.insert(name.clone(), t.status.as_str().into());
+        obs.attempts.insert(name.clone(), t.attempts);
+        if let Some(r) = &t.skip_reason {
+            obs.skip_reason.insert(name.clone(), r.to_string());
+        }
+        if let Some(e) = &t.error {
+            obs.errors.insert(name.clone(), e.message.to_string());
+        }
+        if let Some(v) = sim.s.value(t.id) {
+            obs.values.insert(name.clone(), v.clone());
+        }
+        if let Some(s) = t.started {
+            obs.starts_ms.insert(name.clone(), s.as_millis() as u64);
+        }
+        if let Some(e) = t.finished {
+            obs.ends_ms.insert(name.clone(), e.as_millis() as u64);
+        }
+    }
+    obs
+}
+
+#[test]
+fn every_scenario_passes_on_the_virtual_clock() {
+    let all = load_all();
+    let mut failures = Vec::new();
+    for sc in &all {
+        let obs = run_virtual(sc);
+        let bad = check(sc, &obs, true);
+        if !bad.is_empty() {
+            failures.push(format!("{}:\n  {}", sc.name, bad.join("\n  ")));
+        }
+    }
+    assert!(failures.is_empty(), "{} scenario(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(all.len() >= 30, "the suite has {} scenarios", all.len());
+}
