@@ -1,7 +1,66 @@
 //! Run reports: what happened to every task, run totals, and the critical path.
+//!
+//! A [`RunReport`] comes from [`Scheduler::report`](crate::scheduler::Scheduler::report) (drivers
+//! add the wall-clock start). Besides the data it offers:
+//!
+//! - [`RunReport::summary`], [`RunReport::counts`] and [`RunReport::slowest`] for a CLI's last lines;
+//! - [`RunReport::critical_path`]: the chain of dependencies that decided the run's length;
+//! - [`RunReport::to_json`] / [`RunReport::to_json_value`] (and `serde::Serialize`), the one JSON
+//!   shape every front door writes;
+//! - [`RunReport::to_mermaid_gantt`]: a Mermaid `gantt` chart, one bar per attempt;
+//! - [`RunReport::to_html`]: a self-contained HTML page with an SVG timeline.
+//!
+//! # Examples
+//!
+//! Driving a tiny run by hand (each attempt takes 10 ms of virtual time) and reading its report:
+//!
+//! ```
+//! use legato::event::Status;
+//! use legato::graph::{GraphBuilder, TaskSpec};
+//! use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! let mut b = GraphBuilder::new();
+//! b.add(TaskSpec::new("install"))?;
+//! b.add(TaskSpec::new("lint").after(["install"]))?;
+//! b.add(TaskSpec::new("build").after(["install"]))?;
+//! let graph = Arc::new(b.build()?);
+//!
+//! let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+//! s.start(Duration::ZERO);
+//! let mut now = Duration::ZERO;
+//! while let Some(action) = s.next_action() {
+//!     if let Action::Start { task, attempt } = action {
+//!         now += Duration::from_millis(10);
+//!         let outcome = if graph.name(task) == "lint" { Outcome::fail("3 warnings") } else { Outcome::Ok(()) };
+//!         s.attempt_finished(task, attempt, outcome, now);
+//!     }
+//! }
+//! let report = s.report();
+//!
+//! assert!(!report.ok());
+//! assert_eq!(report.counts().get(Status::Failed), 1);
+//! assert_eq!(report.summary().to_string(), "2 succeeded, 1 failed in 30ms");
+//! let path: Vec<&str> = report.critical_path().into_iter().map(|id| graph.name(id)).collect();
+//! assert_eq!(path, ["install", "build"]);
+//! assert_eq!(report.to_json_value()["tasks"][1]["error"]["message"], "3 warnings");
+//! assert!(report.to_mermaid_gantt().contains("lint :crit, t1a1, 10, 10ms"));
+//! assert!(report.to_html("release").starts_with("<!DOCTYPE html>"));
+//! # Ok::<(), legato::graph::GraphError>(())
+//! ```
 
-use crate::event::{SkipReason, Status, StopReason, TaskError};
+mod gantt;
+mod html;
+mod json;
+mod time;
+
+pub use time::rfc3339;
+
+use crate::event::{fmt_duration, ErrorKind, SkipReason, Status, StopReason, TaskError};
 use crate::graph::TaskId;
+use serde::Serialize;
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -14,6 +73,43 @@ pub struct AttemptRecord {
     pub end: Option<Duration>,
     /// Its error, if it did not succeed.
     pub error: Option<TaskError>,
+}
+
+impl AttemptRecord {
+    /// How the attempt ended, as a task status: `succeeded`, `failed` (also for a panic),
+    /// `timed_out`, `cancelled`, or `running` while it has no end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::event::{Status, TaskError};
+    /// use legato::report::AttemptRecord;
+    /// use std::time::Duration;
+    ///
+    /// let a = AttemptRecord { start: Duration::ZERO, end: Some(Duration::from_millis(5)), error: None };
+    /// assert_eq!(a.status(), Status::Succeeded);
+    /// let b = AttemptRecord { error: Some(TaskError::failed("boom")), ..a.clone() };
+    /// assert_eq!(b.status(), Status::Failed);
+    /// let c = AttemptRecord { end: None, error: None, ..a };
+    /// assert_eq!(c.status(), Status::Running);
+    /// ```
+    pub fn status(&self) -> Status {
+        match (&self.error, self.end) {
+            (Some(e), _) => match e.kind {
+                ErrorKind::TimedOut => Status::TimedOut,
+                ErrorKind::Cancelled => Status::Cancelled,
+                ErrorKind::Failed | ErrorKind::Panicked => Status::Failed,
+            },
+            (None, Some(_)) => Status::Succeeded,
+            (None, None) => Status::Running,
+        }
+    }
+
+    /// From its start to its end; zero while it runs.
+    pub fn duration(&self) -> Duration {
+        self.end
+            .map_or(Duration::ZERO, |e| e.saturating_sub(self.start))
+    }
 }
 
 /// What happened to one task.
@@ -51,6 +147,12 @@ impl TaskReport {
             _ => Duration::ZERO,
         }
     }
+
+    /// Whether an attempt of it started and it is finished (so it has a place on a timeline
+    /// and may be on the critical path).
+    fn ran(&self) -> bool {
+        self.started.is_some() && self.finished.is_some()
+    }
 }
 
 /// The report of a run.
@@ -77,8 +179,573 @@ impl RunReport {
         self.tasks.iter().find(|t| &*t.name == name)
     }
 
+    /// The task with that id, if it is part of the run.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use legato::graph::{GraphBuilder, TaskSpec};
+    /// # use legato::scheduler::{RunOptions, Scheduler};
+    /// # use std::sync::Arc;
+    /// let mut b = GraphBuilder::new();
+    /// b.add(TaskSpec::new("a"))?;
+    /// b.add(TaskSpec::new("b"))?;
+    /// let graph = Arc::new(b.build()?);
+    /// // Only "b" is selected: "a" is not in the report.
+    /// let s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.select(["b"])?, RunOptions::default());
+    /// let report = s.report();
+    /// assert!(report.task(graph.resolve("a")?).is_none());
+    /// assert_eq!(&*report.task(graph.resolve("b")?).unwrap().name, "b");
+    /// # Ok::<(), legato::graph::GraphError>(())
+    /// ```
+    pub fn task(&self, id: TaskId) -> Option<&TaskReport> {
+        // Reports from the scheduler are sorted by id; hand-made ones may not be.
+        match self.tasks.binary_search_by_key(&id, |t| t.id) {
+            Ok(i) => Some(&self.tasks[i]),
+            Err(_) => self.tasks.iter().find(|t| t.id == id),
+        }
+    }
+
     /// How many tasks ended with `status`.
     pub fn count(&self, status: Status) -> usize {
         self.tasks.iter().filter(|t| t.status == status).count()
+    }
+
+    /// How many tasks have each status.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use legato::graph::{GraphBuilder, TaskSpec};
+    /// # use legato::scheduler::{RunOptions, Scheduler};
+    /// # use std::sync::Arc;
+    /// use legato::event::Status;
+    ///
+    /// let mut b = GraphBuilder::new();
+    /// b.add(TaskSpec::new("a"))?;
+    /// let graph = Arc::new(b.build()?);
+    /// let s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// // Not started yet: one pending task.
+    /// let counts = s.report().counts();
+    /// assert_eq!(counts.get(Status::Pending), 1);
+    /// assert_eq!(counts.total(), 1);
+    /// assert_eq!(counts.to_string(), "1 pending");
+    /// # Ok::<(), legato::graph::GraphError>(())
+    /// ```
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for t in &self.tasks {
+            *c.slot(t.status) += 1;
+        }
+        c
+    }
+
+    /// The run in a few numbers: ok, counts, total time, attempts, why it stopped.
+    /// Its `Display` is the line a CLI prints last.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use legato::graph::{GraphBuilder, TaskSpec};
+    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// let mut b = GraphBuilder::new();
+    /// b.add(TaskSpec::new("flaky").retries(1))?;
+    /// let graph = Arc::new(b.build()?);
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// s.start(Duration::ZERO);
+    /// while let Some(action) = s.next_action() {
+    ///     if let Action::Start { task, attempt } = action {
+    ///         let outcome = if attempt == 1 { Outcome::fail("flake") } else { Outcome::Ok(()) };
+    ///         s.attempt_finished(task, attempt, outcome, Duration::from_millis(1500));
+    ///     }
+    /// }
+    /// let summary = s.report().summary();
+    /// assert!(summary.ok);
+    /// assert_eq!(summary.attempts, 2);
+    /// assert_eq!(summary.to_string(), "1 succeeded in 1.5s");
+    /// # Ok::<(), legato::graph::GraphError>(())
+    /// ```
+    pub fn summary(&self) -> Summary {
+        Summary {
+            ok: self.ok(),
+            counts: self.counts(),
+            total: self.total,
+            attempts: self.tasks.iter().map(|t| u64::from(t.attempts)).sum(),
+            stop: self.stop.clone(),
+        }
+    }
+
+    /// The `n` tasks that took longest (see [`TaskReport::duration`]), longest first; ties in
+    /// id order. Tasks that never started are left out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use legato::graph::{GraphBuilder, TaskSpec};
+    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// let mut b = GraphBuilder::new();
+    /// for name in ["quick", "slow", "medium"] {
+    ///     b.add(TaskSpec::new(name))?;
+    /// }
+    /// let graph = Arc::new(b.build()?);
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// s.start(Duration::ZERO);
+    /// let mut started = Vec::new();
+    /// while let Some(action) = s.next_action() {
+    ///     if let Action::Start { task, attempt } = action {
+    ///         started.push((task, attempt));
+    ///     }
+    /// }
+    /// // All three run at once; they end after 1, 3 and 2 ms.
+    /// for (i, (task, attempt)) in started.into_iter().enumerate() {
+    ///     let ms = [1, 3, 2][i];
+    ///     s.attempt_finished(task, attempt, Outcome::Ok(()), Duration::from_millis(ms));
+    /// }
+    /// # while s.next_action().is_some() {}
+    /// let report = s.report();
+    /// let names: Vec<&str> = report.slowest(2).iter().map(|t| &*t.name).collect();
+    /// assert_eq!(names, ["slow", "medium"]);
+    /// # Ok::<(), legato::graph::GraphError>(())
+    /// ```
+    pub fn slowest(&self, n: usize) -> Vec<&TaskReport> {
+        let mut v: Vec<&TaskReport> = self.tasks.iter().filter(|t| t.started.is_some()).collect();
+        v.sort_by(|a, b| b.duration().cmp(&a.duration()).then(a.id.cmp(&b.id)));
+        v.truncate(n);
+        v
+    }
+
+    /// The chain of dependencies that decided when the run ended: starting from the task that
+    /// finished last, step to its dependency that finished last, and so on; returned first task
+    /// first. Ties go to the lowest id. Only tasks that started and finished count, whatever
+    /// their outcome, so after a failure the path leads to the failed task if it ended last.
+    ///
+    /// Only static dependencies are followed: a dynamic task has none (its parent is not a
+    /// dependency of it), so when one finished last the path is that task alone. Empty when no
+    /// task finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use legato::graph::{GraphBuilder, TaskSpec};
+    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use std::sync::Arc;
+    /// # use std::time::Duration;
+    /// // install ─▶ lint (5 ms)  ─┐
+    /// //         └▶ build (20 ms) ┴▶ deploy
+    /// let mut b = GraphBuilder::new();
+    /// b.add(TaskSpec::new("install"))?;
+    /// b.add(TaskSpec::new("lint").after(["install"]))?;
+    /// b.add(TaskSpec::new("build").after(["install"]))?;
+    /// b.add(TaskSpec::new("deploy").after(["lint", "build"]))?;
+    /// let graph = Arc::new(b.build()?);
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// s.start(Duration::ZERO);
+    /// let mut clock = Duration::ZERO;
+    /// let mut running = Vec::new();
+    /// loop {
+    ///     while let Some(action) = s.next_action() {
+    ///         if let Action::Start { task, attempt } = action {
+    ///             let ms = match graph.name(task) { "lint" => 5, "build" => 20, _ => 1 };
+    ///             running.push((clock + Duration::from_millis(ms), task, attempt));
+    ///         }
+    ///     }
+    ///     running.sort();
+    ///     if running.is_empty() { break; }
+    ///     let (end, task, attempt) = running.remove(0);
+    ///     clock = end;
+    ///     s.attempt_finished(task, attempt, Outcome::Ok(()), clock);
+    /// }
+    /// let report = s.report();
+    /// let path: Vec<&str> = report.critical_path().into_iter().map(|id| graph.name(id)).collect();
+    /// assert_eq!(path, ["install", "build", "deploy"]);
+    /// # Ok::<(), legato::graph::GraphError>(())
+    /// ```
+    pub fn critical_path(&self) -> Vec<TaskId> {
+        fn latest<'a>(it: impl Iterator<Item = &'a TaskReport>) -> Option<&'a TaskReport> {
+            it.filter(|t| t.ran()).reduce(|best, t| {
+                if (t.finished, std::cmp::Reverse(t.id))
+                    > (best.finished, std::cmp::Reverse(best.id))
+                {
+                    t
+                } else {
+                    best
+                }
+            })
+        }
+        let mut path = Vec::new();
+        let mut cur = latest(self.tasks.iter());
+        // The length bound guards against hand-made reports whose dependencies form a cycle.
+        while let Some(t) = cur {
+            if path.len() == self.tasks.len() {
+                break;
+            }
+            path.push(t.id);
+            cur = latest(t.deps.iter().filter_map(|&d| self.task(d)));
+        }
+        path.reverse();
+        path
+    }
+
+    /// The critical path by name (see [`RunReport::critical_path`]).
+    pub fn critical_path_names(&self) -> Vec<&str> {
+        self.critical_path()
+            .into_iter()
+            .filter_map(|id| self.task(id).map(|t| &*t.name))
+            .collect()
+    }
+
+    /// The span a timeline of the run must cover: the run's length, or the latest time
+    /// recorded in it if that is later (a report taken mid-run).
+    fn span(&self) -> Duration {
+        let mut span = self.total;
+        for t in &self.tasks {
+            span = span.max(t.finished.unwrap_or_default());
+            for a in &t.attempt_log {
+                span = span.max(a.end.unwrap_or(a.start));
+            }
+        }
+        span
+    }
+
+    /// When a skipped task was skipped, as far as the report tells: when the dependency that
+    /// failed (or the task that stopped the run under fail-fast) finished; otherwise the end
+    /// of the run.
+    fn skipped_at(&self, t: &TaskReport) -> Duration {
+        let cause = match &t.skip_reason {
+            Some(SkipReason::DependencyFailed { dependency }) => Some(dependency),
+            Some(SkipReason::Stopped(StopReason::FailFast { task })) => Some(task),
+            _ => None,
+        };
+        cause
+            .and_then(|name| self.get(name))
+            .and_then(|c| c.finished)
+            .unwrap_or(self.total)
+    }
+}
+
+/// How many tasks have each status (see [`RunReport::counts`]). Serializes as an object with one
+/// key per status (`"succeeded"`, `"timed_out"`, …), zeros included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Tasks waiting for dependencies.
+    pub pending: usize,
+    /// Tasks waiting for a slot, a sequence key or a retry delay.
+    pub ready: usize,
+    /// Tasks running.
+    pub running: usize,
+    /// Tasks that succeeded.
+    pub succeeded: usize,
+    /// Tasks that failed.
+    pub failed: usize,
+    /// Tasks whose last attempt timed out.
+    pub timed_out: usize,
+    /// Tasks that did not run.
+    pub skipped: usize,
+    /// Tasks cancelled while running.
+    pub cancelled: usize,
+}
+
+impl Counts {
+    const ORDER: [Status; 8] = [
+        Status::Pending,
+        Status::Ready,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Skipped,
+        Status::Cancelled,
+    ];
+
+    fn slot(&mut self, status: Status) -> &mut usize {
+        match status {
+            Status::Pending => &mut self.pending,
+            Status::Ready => &mut self.ready,
+            Status::Running => &mut self.running,
+            Status::Succeeded => &mut self.succeeded,
+            Status::Failed => &mut self.failed,
+            Status::TimedOut => &mut self.timed_out,
+            Status::Skipped => &mut self.skipped,
+            Status::Cancelled => &mut self.cancelled,
+        }
+    }
+
+    /// How many tasks have `status`.
+    pub fn get(&self, status: Status) -> usize {
+        let mut c = *self;
+        *c.slot(status)
+    }
+
+    /// Every status with its count, zeros included, in lifecycle order (pending … cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::event::Status;
+    /// use legato::report::Counts;
+    ///
+    /// let c = Counts::default();
+    /// assert_eq!(c.iter().count(), 8);
+    /// assert_eq!(c.iter().nth(3), Some((Status::Succeeded, 0)));
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (Status, usize)> + '_ {
+        Self::ORDER.into_iter().map(|s| (s, self.get(s)))
+    }
+
+    /// How many tasks in all.
+    pub fn total(&self) -> usize {
+        self.iter().map(|(_, n)| n).sum()
+    }
+}
+
+impl fmt::Display for Counts {
+    /// The non-zero counts in lifecycle order, `"3 succeeded, 1 failed, 2 skipped"`; `"no tasks"`
+    /// when there are none.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (status, n) in self.iter().filter(|&(_, n)| n > 0) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{n} {status}")?;
+        }
+        if first {
+            f.write_str("no tasks")?;
+        }
+        Ok(())
+    }
+}
+
+/// A run in a few numbers (see [`RunReport::summary`]).
+///
+/// Its `Display` is one line: the counts and the total time, then why the run stopped if it
+/// did — `"2 succeeded, 1 failed, 3 skipped in 1.25s"`,
+/// `"1 succeeded, 1 cancelled, 2 skipped in 850ms (fail-fast: task \"db\" failed)"`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Summary {
+    /// Whether every task succeeded and the run was not stopped.
+    pub ok: bool,
+    /// How many tasks have each status.
+    pub counts: Counts,
+    /// The run's length.
+    pub total: Duration,
+    /// How many attempts started, retries included.
+    pub attempts: u64,
+    /// Why the run stopped early, if it did.
+    pub stop: Option<StopReason>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in {}", self.counts, fmt_duration(self.total))?;
+        if let Some(stop) = &self.stop {
+            write!(f, " ({stop})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A duration in milliseconds, with sub-millisecond precision.
+fn ms(d: Duration) -> f64 {
+    d.as_nanos() as f64 / 1e6
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::event::ErrorKind;
+
+    /// A hand-made report: tasks get ids in order; times in ms.
+    pub(crate) struct Build(pub(crate) RunReport);
+
+    pub(crate) fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    pub(crate) fn err(kind: ErrorKind, message: &str) -> TaskError {
+        TaskError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    impl Build {
+        pub(crate) fn new(total: u64) -> Self {
+            Build(RunReport {
+                tasks: Vec::new(),
+                total: ms(total),
+                stop: None,
+                started_at: None,
+            })
+        }
+
+        /// A task with attempts `(start, end, error)`; its status is the last attempt's.
+        pub(crate) fn ran(
+            mut self,
+            name: &str,
+            deps: &[u32],
+            attempts: &[(u64, u64, Option<TaskError>)],
+        ) -> Self {
+            let log: Vec<AttemptRecord> = attempts
+                .iter()
+                .map(|(s, e, error)| AttemptRecord {
+                    start: ms(*s),
+                    end: Some(ms(*e)),
+                    error: error.clone(),
+                })
+                .collect();
+            let last = log.last().expect("at least one attempt");
+            self.0.tasks.push(TaskReport {
+                id: TaskId(self.0.tasks.len() as u32),
+                name: name.into(),
+                status: last.status(),
+                attempts: log.len() as u32,
+                started: Some(log[0].start),
+                finished: last.end,
+                error: last.error.clone(),
+                skip_reason: None,
+                deps: deps.iter().map(|&d| TaskId(d)).collect(),
+                attempt_log: log,
+                parent: None,
+            });
+            self
+        }
+
+        pub(crate) fn skipped(mut self, name: &str, deps: &[u32], because: &str) -> Self {
+            self.0.tasks.push(TaskReport {
+                id: TaskId(self.0.tasks.len() as u32),
+                name: name.into(),
+                status: Status::Skipped,
+                attempts: 0,
+                started: None,
+                finished: None,
+                error: None,
+                skip_reason: Some(SkipReason::DependencyFailed {
+                    dependency: because.into(),
+                }),
+                deps: deps.iter().map(|&d| TaskId(d)).collect(),
+                attempt_log: Vec::new(),
+                parent: None,
+            });
+            self
+        }
+    }
+
+    /// install(0–10) → lint(10–15), build(10–30: fails at 18, retried 20–30), deploy(30–32);
+    /// docs depends on lint and fails (15–40, timed out); publish skipped after docs.
+    pub(crate) fn sample() -> RunReport {
+        Build::new(40)
+            .ran("install", &[], &[(0, 10, None)])
+            .ran("lint", &[0], &[(10, 15, None)])
+            .ran(
+                "build",
+                &[0],
+                &[
+                    (10, 18, Some(err(ErrorKind::Failed, "oops"))),
+                    (20, 30, None),
+                ],
+            )
+            .ran("deploy", &[1, 2], &[(30, 32, None)])
+            .ran(
+                "docs",
+                &[1],
+                &[(
+                    15,
+                    40,
+                    Some(err(ErrorKind::TimedOut, "timed out after 25ms")),
+                )],
+            )
+            .skipped("publish", &[4], "docs")
+            .0
+    }
+
+    fn names(r: &RunReport, ids: Vec<TaskId>) -> Vec<&str> {
+        ids.into_iter()
+            .map(|id| &*r.task(id).unwrap().name)
+            .collect()
+    }
+
+    #[test]
+    fn critical_path_follows_the_latest_dependency() {
+        let r = sample();
+        // docs finished last (40), then its only dependency lint, then install.
+        assert_eq!(names(&r, r.critical_path()), ["install", "lint", "docs"]);
+        assert_eq!(r.critical_path_names(), ["install", "lint", "docs"]);
+    }
+
+    #[test]
+    fn critical_path_ties_go_to_the_lowest_id() {
+        let r = Build::new(10)
+            .ran("a", &[], &[(0, 5, None)])
+            .ran("b", &[], &[(0, 5, None)])
+            .ran("c", &[1, 0], &[(5, 10, None)])
+            .ran("d", &[1, 0], &[(5, 10, None)])
+            .0;
+        assert_eq!(names(&r, r.critical_path()), ["a", "c"]);
+    }
+
+    #[test]
+    fn critical_path_of_nothing_and_of_a_cycle() {
+        assert!(Build::new(0).0.critical_path().is_empty());
+        let mut r = Build::new(10)
+            .ran("a", &[1], &[(0, 5, None)])
+            .ran("b", &[0], &[(5, 10, None)])
+            .0;
+        assert_eq!(r.critical_path().len(), 2);
+        // Skipped and unstarted tasks never count.
+        r.tasks[1].started = None;
+        assert_eq!(names(&r, r.critical_path()), ["a"]);
+    }
+
+    #[test]
+    fn counts_summary_and_slowest() {
+        let r = sample();
+        let c = r.counts();
+        assert_eq!(
+            (c.succeeded, c.timed_out, c.skipped, c.failed, c.total()),
+            (4, 1, 1, 0, 6)
+        );
+        assert_eq!(c.to_string(), "4 succeeded, 1 timed_out, 1 skipped");
+        let mut s = r.summary();
+        assert!(!s.ok);
+        assert_eq!(s.attempts, 6);
+        assert_eq!(s.to_string(), "4 succeeded, 1 timed_out, 1 skipped in 40ms");
+        s.stop = Some(StopReason::Cancelled);
+        assert_eq!(
+            s.to_string(),
+            "4 succeeded, 1 timed_out, 1 skipped in 40ms (run cancelled)"
+        );
+        let slow: Vec<&str> = r.slowest(3).iter().map(|t| &*t.name).collect();
+        assert_eq!(slow, ["docs", "build", "install"]);
+        assert_eq!(r.slowest(100).len(), 5);
+        assert!(r.slowest(0).is_empty());
+        assert_eq!(Counts::default().to_string(), "no tasks");
+    }
+
+    #[test]
+    fn task_lookup_works_unsorted() {
+        let mut r = sample();
+        r.tasks.reverse();
+        for i in 0..6 {
+            assert_eq!(r.task(TaskId(i)).unwrap().id, TaskId(i));
+        }
+        assert!(r.task(TaskId(6)).is_none());
+    }
+
+    #[test]
+    fn attempt_status() {
+        let r = sample();
+        let b = r.get("build").unwrap();
+        let st: Vec<Status> = b.attempt_log.iter().map(AttemptRecord::status).collect();
+        assert_eq!(st, [Status::Failed, Status::Succeeded]);
+        assert_eq!(b.attempt_log[0].duration(), ms(8));
+        assert_eq!(r.skipped_at(r.get("publish").unwrap()), ms(40));
     }
 }
