@@ -1,7 +1,9 @@
 //! The state machine itself.
 
 use super::{Action, HookToken, Outcome, RunOptions};
-use crate::event::{ErrorKind, Event, EventKind, HookMask, SkipReason, Status, StopReason, TaskError};
+use crate::event::{
+    ErrorKind, Event, EventKind, HookMask, SkipReason, Status, StopReason, TaskError,
+};
 use crate::graph::{Graph, Selection, TaskId};
 use crate::policy::TaskOptions;
 use crate::report::{AttemptRecord, RunReport, TaskReport};
@@ -171,7 +173,11 @@ impl<V> Scheduler<V> {
                 opts,
                 keys,
                 parent: NONE,
-                stage: if selected { Stage::Pending } else { Stage::Excluded },
+                stage: if selected {
+                    Stage::Pending
+                } else {
+                    Stage::Excluded
+                },
                 status: Status::Pending,
                 pending: g.deps(id).len() as u32,
                 attempt: 0,
@@ -326,7 +332,13 @@ impl<V> Scheduler<V> {
 
     /// Reports the end of an attempt. A report for an attempt that is no longer current (it was
     /// cancelled or timed out) is ignored and its value dropped.
-    pub fn attempt_finished(&mut self, task: TaskId, attempt: u32, outcome: Outcome<V>, now: Duration) {
+    pub fn attempt_finished(
+        &mut self,
+        task: TaskId,
+        attempt: u32,
+        outcome: Outcome<V>,
+        now: Duration,
+    ) {
         self.now = self.now.max(now);
         let t = task.0;
         {
@@ -342,7 +354,7 @@ impl<V> Scheduler<V> {
                 tk.value = Some(v);
                 tk.status = Status::Succeeded;
                 tk.end = Some(self.now);
-                self.to_outcome_hook(t);
+                self.enter_outcome_hook(t);
             }
             Outcome::Err { error, retryable } => self.attempt_failed(t, error, retryable),
         }
@@ -430,7 +442,12 @@ impl<V> Scheduler<V> {
     }
 
     /// Cancels the whole run: running attempts are cancelled, everything not started is skipped.
+    /// A cancel that comes once every task is finished (`process_completion` emitted) changes
+    /// nothing: the run is over.
     pub fn cancel(&mut self, now: Duration) {
+        if self.completion_emitted {
+            return;
+        }
         self.now = self.now.max(now);
         self.stop_run(StopReason::Cancelled);
         self.settle();
@@ -636,7 +653,7 @@ impl<V> Scheduler<V> {
             Stage::ReadyHook => self.enqueue(t),
             Stage::BeginHook => self.start_attempt(t),
             Stage::RetryHook => self.after_retry_hook(t),
-            Stage::OutcomeHook => self.to_completion_hook(t),
+            Stage::OutcomeHook => self.enter_completion_hook(t),
             Stage::CompletionHook | Stage::SkipHook => self.done(t),
             _ => {}
         }
@@ -685,7 +702,13 @@ impl<V> Scheduler<V> {
             self.running += 1;
             tk.stage = Stage::BeginHook;
             let attempt = tk.attempt + 1;
-            if !self.emit(t, Event::TaskBegin { task: TaskId(t), attempt }) {
+            if !self.emit(
+                t,
+                Event::TaskBegin {
+                    task: TaskId(t),
+                    attempt,
+                },
+            ) {
                 self.start_attempt(t);
             }
         }
@@ -834,7 +857,7 @@ impl<V> Scheduler<V> {
         let cause = tk.name.clone();
         let fail_fast =
             self.opts.get_fail_fast() && tk.status != Status::Cancelled && self.stop.is_none();
-        self.to_outcome_hook(t);
+        self.enter_outcome_hook(t);
         if fail_fast {
             self.stop_run(StopReason::FailFast { task: cause });
         }
@@ -844,10 +867,11 @@ impl<V> Scheduler<V> {
     fn duration(&self, t: u32) -> Duration {
         let tk = &self.tasks[t as usize];
         let end = tk.end.unwrap_or(self.now);
-        tk.first_start.map_or(Duration::ZERO, |s| end.saturating_sub(s))
+        tk.first_start
+            .map_or(Duration::ZERO, |s| end.saturating_sub(s))
     }
 
-    fn to_outcome_hook(&mut self, t: u32) {
+    fn enter_outcome_hook(&mut self, t: u32) {
         let duration = self.duration(t);
         let tk = &mut self.tasks[t as usize];
         tk.stage = Stage::OutcomeHook;
@@ -860,15 +884,18 @@ impl<V> Scheduler<V> {
             Event::TaskFailure {
                 task: TaskId(t),
                 duration,
-                error: tk.error.clone().unwrap_or_else(|| TaskError::failed("failed")),
+                error: tk
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| TaskError::failed("failed")),
             }
         };
         if !self.emit(t, event) {
-            self.to_completion_hook(t);
+            self.enter_completion_hook(t);
         }
     }
 
-    fn to_completion_hook(&mut self, t: u32) {
+    fn enter_completion_hook(&mut self, t: u32) {
         let duration = self.duration(t);
         let tk = &mut self.tasks[t as usize];
         tk.stage = Stage::CompletionHook;
@@ -970,7 +997,11 @@ impl<V> Scheduler<V> {
                 self.tasks[t as usize].hook_seq = self.tasks[t as usize].hook_seq.wrapping_add(1);
                 self.fail(t, error);
             }
-            Stage::Excluded | Stage::OutcomeHook | Stage::CompletionHook | Stage::SkipHook | Stage::Done => {}
+            Stage::Excluded
+            | Stage::OutcomeHook
+            | Stage::CompletionHook
+            | Stage::SkipHook
+            | Stage::Done => {}
         }
     }
 

@@ -153,8 +153,8 @@ pub fn load_all() -> Vec<Scenario> {
         .iter()
         .map(|p| {
             let text = std::fs::read_to_string(p).expect("readable scenario");
-            let sc: Scenario = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let sc: Scenario =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             assert_eq!(
                 p.file_stem().and_then(|s| s.to_str()),
                 Some(sc.name.as_str()),
@@ -225,7 +225,11 @@ pub fn check(sc: &Scenario, obs: &Observed, exact_times: bool) -> Vec<String> {
         }
     };
     if let Some(err) = &e.error {
-        eq("error", format!("{err:?}"), format!("{:?}", obs.error.as_deref().unwrap_or("")));
+        eq(
+            "error",
+            format!("{err:?}"),
+            format!("{:?}", obs.error.as_deref().unwrap_or("")),
+        );
         return bad;
     }
     if let Some(err) = &obs.error {
@@ -238,31 +242,67 @@ pub fn check(sc: &Scenario, obs: &Observed, exact_times: bool) -> Vec<String> {
         eq("ok", ok.to_string(), obs.ok.to_string());
     }
     for (k, v) in &e.status {
-        eq(&format!("status of {k}"), v.clone(), obs.status.get(k).cloned().unwrap_or_default());
+        eq(
+            &format!("status of {k}"),
+            v.clone(),
+            obs.status.get(k).cloned().unwrap_or_default(),
+        );
     }
     for (k, v) in &e.counts {
-        eq(&format!("count of {k}"), v.to_string(), obs.counts.get(k).copied().unwrap_or(0).to_string());
+        eq(
+            &format!("count of {k}"),
+            v.to_string(),
+            obs.counts.get(k).copied().unwrap_or(0).to_string(),
+        );
     }
     for (k, v) in &e.attempts {
-        eq(&format!("attempts of {k}"), v.to_string(), obs.attempts.get(k).copied().unwrap_or(0).to_string());
+        eq(
+            &format!("attempts of {k}"),
+            v.to_string(),
+            obs.attempts.get(k).copied().unwrap_or(0).to_string(),
+        );
     }
     for (k, v) in &e.skip_reason {
-        eq(&format!("skip reason of {k}"), v.clone(), obs.skip_reason.get(k).cloned().unwrap_or_default());
+        eq(
+            &format!("skip reason of {k}"),
+            v.clone(),
+            obs.skip_reason.get(k).cloned().unwrap_or_default(),
+        );
     }
     for (k, v) in &e.errors {
-        eq(&format!("error of {k}"), v.clone(), obs.errors.get(k).cloned().unwrap_or_default());
+        eq(
+            &format!("error of {k}"),
+            v.clone(),
+            obs.errors.get(k).cloned().unwrap_or_default(),
+        );
     }
     for (k, v) in &e.values {
-        eq(&format!("value of {k}"), v.to_string(), obs.values.get(k).cloned().unwrap_or(Value::Null).to_string());
+        eq(
+            &format!("value of {k}"),
+            v.to_string(),
+            obs.values
+                .get(k)
+                .cloned()
+                .unwrap_or(Value::Null)
+                .to_string(),
+        );
     }
     for (a, b) in &e.before {
         match (obs.ends_ms.get(a), obs.starts_ms.get(b)) {
             (Some(ea), Some(sb)) if ea <= sb => {}
-            other => eq(&format!("{a} ends before {b} starts"), "true".into(), format!("{other:?}")),
+            other => eq(
+                &format!("{a} ends before {b} starts"),
+                "true".into(),
+                format!("{other:?}"),
+            ),
         }
     }
     if let Some(order) = &e.started_order {
-        eq("started order", format!("{order:?}"), format!("{:?}", obs.started_order));
+        eq(
+            "started order",
+            format!("{order:?}"),
+            format!("{:?}", obs.started_order),
+        );
     }
     if let Some(m) = e.max_running {
         eq("max running", m.to_string(), obs.max_running.to_string());
@@ -275,10 +315,18 @@ pub fn check(sc: &Scenario, obs: &Observed, exact_times: bool) -> Vec<String> {
     }
     if exact_times {
         for (k, v) in &e.starts_ms {
-            eq(&format!("start of {k}"), v.to_string(), obs.starts_ms.get(k).map_or("-".into(), |x| x.to_string()));
+            eq(
+                &format!("start of {k}"),
+                v.to_string(),
+                obs.starts_ms.get(k).map_or("-".into(), |x| x.to_string()),
+            );
         }
         for (k, v) in &e.ends_ms {
-            eq(&format!("end of {k}"), v.to_string(), obs.ends_ms.get(k).map_or("-".into(), |x| x.to_string()));
+            eq(
+                &format!("end of {k}"),
+                v.to_string(),
+                obs.ends_ms.get(k).map_or("-".into(), |x| x.to_string()),
+            );
         }
         if let Some(t) = e.total_ms {
             eq("total", t.to_string(), obs.total_ms.to_string());
@@ -299,6 +347,10 @@ struct Sim<'a> {
     waiting: HashMap<u32, usize>,
     parent_of: HashMap<u32, Option<u32>>,
     main_left: usize,
+    /// `main` entries not called yet (they wait for the earlier entries named in `after`).
+    main_uncalled: Vec<usize>,
+    /// Final status of each settled `main` call, by name.
+    main_settled: HashMap<String, Status>,
     obs: Observed,
 }
 
@@ -329,7 +381,8 @@ impl Sim<'_> {
 
     fn finish_at(&mut self, t: u32, attempt: u32, ms: u64) {
         self.seq += 1;
-        self.due.push(Reverse((self.now + ms, self.seq, t, attempt)));
+        self.due
+            .push(Reverse((self.now + ms, self.seq, t, attempt)));
     }
 
     fn deliver(&mut self, t: u32, attempt: u32) {
@@ -338,7 +391,9 @@ impl Sim<'_> {
         let outcome = match a.result.as_deref().unwrap_or("ok") {
             "ok" => Outcome::Ok(a.value.clone()),
             "fail" => Outcome::Err {
-                error: legato::event::TaskError::failed(a.error.clone().unwrap_or_else(|| "failed".into())),
+                error: legato::event::TaskError::failed(
+                    a.error.clone().unwrap_or_else(|| "failed".into()),
+                ),
                 retryable: a.retryable,
             },
             other => panic!("unknown result {other:?}"),
@@ -370,7 +425,9 @@ impl Sim<'_> {
                 }
                 Action::Cancel { .. } => {}
                 Action::Resume { task } => {
-                    if self.waiting.get(&task.0) == Some(&0) && self.s.status(task) == Status::Running {
+                    if self.waiting.get(&task.0) == Some(&0)
+                        && self.s.status(task) == Status::Running
+                    {
                         self.waiting.remove(&task.0);
                         let attempt = self.s.attempt(task);
                         let a = self.attempt_def(task.0, attempt);
@@ -385,7 +442,11 @@ impl Sim<'_> {
                         }
                     }
                     None => {
+                        let status = self.s.status(task);
+                        self.main_settled
+                            .insert(self.s.name(task).to_owned(), status);
                         self.main_left -= 1;
+                        self.call_main();
                         if self.main_left == 0 {
                             self.s.release(now);
                         }
@@ -406,6 +467,33 @@ impl Sim<'_> {
         }
     }
 
+    /// Calls every `main` entry whose `after` entries are all finished, as `await a; b()`
+    /// would: only if they all succeeded; otherwise `main` never calls it.
+    fn call_main(&mut self) {
+        let sc = self.sc;
+        loop {
+            let Some(pos) = self.main_uncalled.iter().position(|&i| {
+                sc.main[i]
+                    .after
+                    .iter()
+                    .all(|a| self.main_settled.contains_key(a))
+            }) else {
+                return;
+            };
+            let i = self.main_uncalled.remove(pos);
+            let def = &sc.main[i];
+            if def
+                .after
+                .iter()
+                .all(|a| self.main_settled[a] == Status::Succeeded)
+            {
+                self.spawn(None, def);
+            } else {
+                self.main_left -= 1;
+            }
+        }
+    }
+
     fn trace_line(&self, e: &Event) -> String {
         let n = |t: &TaskId| self.s.name(*t).to_owned();
         match e {
@@ -416,7 +504,9 @@ impl Sim<'_> {
             Event::TaskSuccess { task, .. } => format!("task_success {}", n(task)),
             Event::TaskFailure { task, .. } => format!("task_failure {}", n(task)),
             Event::TaskSkip { task, .. } => format!("task_skip {}", n(task)),
-            Event::TaskCompletion { task, status, .. } => format!("task_completion {} {status}", n(task)),
+            Event::TaskCompletion { task, status, .. } => {
+                format!("task_completion {} {status}", n(task))
+            }
             Event::ProcessCompletion { .. } => "process_completion".into(),
             other => format!("{other:?}"),
         }
@@ -461,7 +551,9 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
         .into_iter()
         .map(|l| l.into_iter().map(String::from).collect())
         .collect();
-    let mut opts = RunOptions::default().fail_fast(sc.run.fail_fast).hooks(HookMask::ALL);
+    let mut opts = RunOptions::default()
+        .fail_fast(sc.run.fail_fast)
+        .hooks(HookMask::ALL);
     if let Some(n) = sc.run.max_parallel {
         opts = opts.max_parallel(n);
     }
@@ -479,6 +571,8 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
         waiting: HashMap::new(),
         parent_of: HashMap::new(),
         main_left: sc.main.len(),
+        main_uncalled: (0..sc.main.len()).collect(),
+        main_settled: HashMap::new(),
         obs: Observed {
             plan,
             ..Default::default()
@@ -487,9 +581,20 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
     if !sc.main.is_empty() {
         sim.s.hold();
     }
-    sim.s.start(Duration::ZERO);
     for m in &sc.main {
-        sim.spawn(None, m);
+        for a in &m.after {
+            assert!(
+                sc.main.iter().any(|o| &o.name == a && o.name != m.name),
+                "{}: main entry {:?} awaits unknown entry {a:?}",
+                sc.name,
+                m.name
+            );
+        }
+    }
+    sim.s.start(Duration::ZERO);
+    sim.call_main();
+    if !sc.main.is_empty() && sim.main_left == 0 {
+        sim.s.release(Duration::ZERO);
     }
     let mut cancelled = false;
     let mut steps = 0u64;
@@ -503,7 +608,11 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
         let next_due = sim.due.peek().map(|Reverse((t, ..))| *t);
         let next_timer = sim.s.next_deadline().map(|d| d.as_millis() as u64);
         let next_cancel = sc.run.cancel_at_ms.filter(|_| !cancelled);
-        let Some(next) = [next_due, next_timer, next_cancel].into_iter().flatten().min() else {
+        let Some(next) = [next_due, next_timer, next_cancel]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
             panic!("{}: the run hangs: nothing due and not finished", sc.name);
         };
         sim.now = sim.now.max(next);
@@ -562,6 +671,167 @@ fn every_scenario_passes_on_the_virtual_clock() {
             failures.push(format!("{}:\n  {}", sc.name, bad.join("\n  ")));
         }
     }
-    assert!(failures.is_empty(), "{} scenario(s) failed:\n{}", failures.len(), failures.join("\n"));
-    assert!(all.len() >= 30, "the suite has {} scenarios", all.len());
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(all.len() >= 34, "the suite has {} scenarios", all.len());
+}
+
+/// The checker is not vacuous: one scenario passes as written, and every single altered
+/// expectation (one field at a time) is reported as a mismatch naming that field.
+#[test]
+fn the_checker_reports_altered_expectations() {
+    let all = load_all();
+    let sc = all
+        .iter()
+        .find(|s| s.name == "rules-retries-exhausted")
+        .expect("the scenario exists");
+    let obs = run_virtual(sc);
+    assert_eq!(
+        check(sc, &obs, true),
+        Vec::<String>::new(),
+        "the scenario passes as written"
+    );
+
+    type Alter = fn(&mut Expect);
+    let alterations: &[(&str, Alter, bool)] = &[
+        ("ok", |e| e.ok = Some(true), false),
+        (
+            "status of next",
+            |e| {
+                e.status.insert("next".into(), "succeeded".into());
+            },
+            false,
+        ),
+        (
+            "attempts of flaky",
+            |e| {
+                e.attempts.insert("flaky".into(), 2);
+            },
+            false,
+        ),
+        (
+            "error of flaky",
+            |e| {
+                e.errors.insert("flaky".into(), "e1".into());
+            },
+            false,
+        ),
+        (
+            "skip reason of next",
+            |e| {
+                e.skip_reason
+                    .insert("next".into(), "dependency \"next\" failed".into());
+            },
+            false,
+        ),
+        (
+            "value of flaky",
+            |e| {
+                e.values.insert("flaky".into(), Value::from(1));
+            },
+            false,
+        ),
+        (
+            "count of failed",
+            |e| {
+                e.counts.insert("failed".into(), 2);
+            },
+            false,
+        ),
+        (
+            "flaky ends before next starts",
+            |e| e.before.push(("flaky".into(), "next".into())),
+            false,
+        ),
+        (
+            "started order",
+            |e| e.started_order = Some(vec!["next".into(), "flaky".into()]),
+            false,
+        ),
+        ("max running", |e| e.max_running = Some(2), false),
+        ("stop", |e| e.stop = Some("run cancelled".into()), false),
+        (
+            "plan",
+            |e| e.plan = Some(vec![vec!["next".into()], vec!["flaky".into()]]),
+            false,
+        ),
+        (
+            "trace",
+            |e| {
+                if let Some(t) = &mut e.trace {
+                    t.swap(3, 4);
+                }
+            },
+            false,
+        ),
+        (
+            "error",
+            |e| e.error = Some("Task \"flaky\" is defined twice".into()),
+            false,
+        ),
+        (
+            "start of flaky",
+            |e| {
+                e.starts_ms.insert("flaky".into(), 1);
+            },
+            true,
+        ),
+        (
+            "end of flaky",
+            |e| {
+                e.ends_ms.insert("flaky".into(), 12);
+            },
+            true,
+        ),
+        ("total", |e| e.total_ms = Some(14), true),
+    ];
+    for (what, alter, timing) in alterations {
+        let mut wrong = sc.clone();
+        alter(&mut wrong.expect);
+        let bad = check(&wrong, &obs, true);
+        assert!(
+            bad.iter().any(|b| b.starts_with(what)),
+            "altering {what:?} must be reported, got {bad:?}"
+        );
+        if *timing {
+            // Exact times are only checked on a virtual clock.
+            assert_eq!(
+                check(&wrong, &obs, false),
+                Vec::<String>::new(),
+                "{what} off a virtual clock"
+            );
+        }
+    }
+}
+
+/// Together the scenarios cover every rule of DESIGN.md's "Scheduler semantics", the error
+/// texts, and every seed document.
+#[test]
+fn the_suite_covers_every_rule_and_seed() {
+    let all = load_all();
+    let mut wanted: Vec<String> = (1..=9).map(|n| format!("rule {n}")).collect();
+    wanted.extend(["errors", "barista", "lightflow", "spry", "pynenc", "npm"].map(String::from));
+    for sc in &all {
+        assert!(!sc.covers.is_empty(), "{}: says what it covers", sc.name);
+        assert!(
+            !sc.description.is_empty() || sc.expect.error.is_some(),
+            "{}: has a description",
+            sc.name
+        );
+        for c in &sc.covers {
+            assert!(
+                wanted.contains(c),
+                "{}: unknown coverage tag {c:?}",
+                sc.name
+            );
+        }
+    }
+    for w in &wanted {
+        let n = all.iter().filter(|s| s.covers.contains(w)).count();
+        assert!(n >= 2, "only {n} scenario(s) cover {w}");
+    }
 }
