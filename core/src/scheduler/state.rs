@@ -508,10 +508,11 @@ impl<V> Scheduler<V> {
         if let Some(p) = parent {
             self.tasks[p.index()].children.push(TaskId(id));
         }
-        if self.stop.is_some() {
-            let reason = SkipReason::Stopped(self.stop.clone().expect("checked"));
-            self.skip(id, reason);
-        } else if self.begun {
+        if !self.begun {
+            // begin() readies or skips it, after process_begin's hooks.
+        } else if let Some(stop) = self.stop.clone() {
+            self.skip(id, SkipReason::Stopped(stop));
+        } else {
             self.make_ready(id);
         }
         self.settle();
@@ -596,8 +597,9 @@ impl<V> Scheduler<V> {
         }
         self.begun = true;
         if let Some(reason) = self.stop.clone() {
-            // process_begin's hook failed: nothing runs.
-            self.stop_run(reason);
+            // Stopped before the run began (process_begin's hook failed, or a cancel or the
+            // run timeout came while it ran): nothing runs.
+            self.stop_tasks(reason);
             return;
         }
         for i in 0..self.tasks.len() as u32 {
@@ -1027,6 +1029,13 @@ impl<V> Scheduler<V> {
             return;
         }
         self.stop = Some(reason.clone());
+        if self.begun {
+            // Before that, begin() does it once process_begin's hooks are done.
+            self.stop_tasks(reason);
+        }
+    }
+
+    fn stop_tasks(&mut self, reason: StopReason) {
         self.resumes.clear();
         let error = TaskError {
             kind: ErrorKind::Cancelled,
@@ -1035,6 +1044,10 @@ impl<V> Scheduler<V> {
         for t in 0..self.tasks.len() as u32 {
             match self.tasks[t as usize].stage {
                 Stage::Running | Stage::BeginHook | Stage::RetryHook | Stage::Backoff => {
+                    self.cancel_one(t, error.clone());
+                }
+                // Queued for a retry: it did start, so it ends cancelled, not skipped.
+                Stage::Queued | Stage::KeyWait if self.tasks[t as usize].attempt > 0 => {
                     self.cancel_one(t, error.clone());
                 }
                 Stage::Pending | Stage::ReadyHook | Stage::Queued | Stage::KeyWait => {

@@ -2,3 +2,4 @@
 
 mod graph_props;
 mod scenarios;
+mod scheduler_props;
