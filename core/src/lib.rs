@@ -25,15 +25,23 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod driver;
 pub mod event;
+pub mod flow;
 pub mod graph;
+pub mod orchestrator;
 pub mod policy;
 pub mod render;
 pub mod report;
 pub mod scheduler;
 
+pub use driver::{BoxError, Canceller, Cx, HookEvent};
+pub use event::{EventKind, Status, TaskError};
+pub use flow::{Flow, FlowError, RunHandle, SyncPoint};
 pub use graph::{Graph, GraphBuilder, GraphError, Plan, Selection, TaskId, TaskSpec};
+pub use orchestrator::{parallel, Action, Orchestrator, Run};
 pub use policy::{Backoff, TaskOptions};
+pub use report::RunReport;
 
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]

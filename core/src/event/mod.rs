@@ -276,7 +276,11 @@ impl Status {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Status::Succeeded | Status::Failed | Status::TimedOut | Status::Skipped | Status::Cancelled
+            Status::Succeeded
+                | Status::Failed
+                | Status::TimedOut
+                | Status::Skipped
+                | Status::Cancelled
         )
     }
 

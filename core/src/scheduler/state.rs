@@ -339,6 +339,10 @@ impl<V> Scheduler<V> {
         outcome: Outcome<V>,
         now: Duration,
     ) {
+        if self.completion_emitted {
+            // A late report after the run ended: nothing to decide, and the clock stays put.
+            return;
+        }
         self.now = self.now.max(now);
         let t = task.0;
         {
@@ -363,6 +367,9 @@ impl<V> Scheduler<V> {
 
     /// Advances the clock to `now`: fires timeouts, ends backoff waits, enforces the run timeout.
     pub fn advance(&mut self, now: Duration) {
+        if self.completion_emitted {
+            return;
+        }
         self.now = self.now.max(now);
         while let Some(Reverse((at, _, timer))) = self.timers.peek().copied() {
             if at > self.now {

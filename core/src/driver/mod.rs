@@ -1,0 +1,690 @@
+//! The tokio driver: runs Rust futures for the scheduler.
+//!
+//! One driver future owns the [`Scheduler`] and polls every running task's future itself (in a
+//! `FuturesUnordered`), so starting a task, finishing it and starting the next takes no thread
+//! hop and no channel: a chain of tasks runs at the speed of the state machine. Tasks that need
+//! a thread of their own use `tokio::spawn` / `spawn_blocking` inside their body.
+//! Timeouts and cancellation drop the task's future. Dynamic tasks (actions called from a
+//! running task or an orchestrator's main) reach the driver through a channel polled in the
+//! same loop.
+
+pub(crate) mod hooks;
+
+pub use hooks::{HookEvent, HookOutput};
+
+use crate::event::{Event, TaskError};
+use crate::graph::{Graph, Selection, TaskId};
+use crate::policy::TaskOptions;
+use crate::report::RunReport;
+use crate::scheduler::{Action, Outcome, RunOptions, Scheduler};
+use futures_util::future::{AbortHandle, Abortable};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::FutureExt;
+use hooks::{panic_message, Hooks};
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// The error type task bodies may return (anything that converts into it: `String`, `&str`,
+/// `std::io::Error`, `anyhow::Error`, …).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A task's result as the driver stores it.
+pub type Value = Arc<dyn Any + Send + Sync>;
+
+pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + Send>>;
+
+/// A task body: called once per attempt.
+pub(crate) type Body<S> = Arc<dyn Fn(Cx<S>) -> TaskFuture + Send + Sync>;
+
+/// A retry predicate on an attempt's error.
+pub(crate) type RetryIf = Arc<dyn Fn(&TaskError) -> bool + Send + Sync>;
+
+/// Turns a user future's output into the driver's.
+pub(crate) fn box_body<S, F, Fut, T, E>(f: F) -> Body<S>
+where
+    S: Send + Sync + 'static,
+    F: Fn(Cx<S>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Any + Send + Sync,
+    E: Into<BoxError>,
+{
+    Arc::new(move |cx| {
+        let fut = f(cx);
+        Box::pin(async move {
+            match fut.await {
+                Ok(v) => Ok(Arc::new(v) as Value),
+                Err(e) => Err(TaskError::failed(e.into().to_string())),
+            }
+        })
+    })
+}
+
+/// Results of a run's static tasks, written once by the driver, read by dependents.
+#[derive(Debug)]
+pub(crate) struct Results {
+    values: Vec<OnceLock<Value>>,
+}
+
+/// The context of one attempt of a task: its name, attempt number, shared state, and the
+/// results of the tasks it depends on.
+///
+/// # Examples
+///
+/// ```
+/// use legato::Flow;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let mut flow = Flow::new();
+/// flow.task("install", |_cx| async { Ok::<_, legato::BoxError>("node_modules") })?;
+/// flow.task("build", |cx| async move {
+///     let deps = cx.result::<&str>("install").copied().unwrap_or_default();
+///     Ok::<_, legato::BoxError>(format!("dist built with {deps}"))
+/// })?.after(["install"]);
+/// let report = flow.run().await?;
+/// assert!(report.ok());
+/// # Ok::<(), legato::FlowError>(())
+/// # }).unwrap();
+/// ```
+pub struct Cx<S = ()> {
+    inner: Arc<CxInner<S>>,
+}
+
+struct CxInner<S> {
+    id: TaskId,
+    name: Arc<str>,
+    attempt: u32,
+    state: Arc<S>,
+    results: Arc<Results>,
+    graph: Arc<Graph>,
+}
+
+impl<S> Clone for Cx<S> {
+    fn clone(&self) -> Self {
+        Cx {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S> fmt::Debug for Cx<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cx")
+            .field("name", &self.inner.name)
+            .field("attempt", &self.inner.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Cx<S> {
+    /// The task's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The task's id in its run.
+    pub fn id(&self) -> TaskId {
+        self.inner.id
+    }
+
+    /// The attempt number, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.inner.attempt
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &S {
+        &self.inner.state
+    }
+
+    /// The shared state, as a handle that can outlive the context.
+    pub fn state_arc(&self) -> Arc<S> {
+        self.inner.state.clone()
+    }
+
+    /// The result of a finished task of this flow, if it exists, succeeded, and is a `T`.
+    pub fn result<T: Any>(&self, name: &str) -> Option<&T> {
+        let id = self.inner.graph.get(name)?;
+        self.inner
+            .results
+            .values
+            .get(id.index())?
+            .get()?
+            .downcast_ref::<T>()
+    }
+}
+
+/// The ambient call scope: which task (if any) is running, and where dynamic calls go.
+#[derive(Clone)]
+pub(crate) struct CallScope {
+    pub(crate) parent: Option<TaskId>,
+    pub(crate) tx: mpsc::UnboundedSender<Msg>,
+    /// Unique per run (for per-run memoization).
+    pub(crate) run: u64,
+}
+
+/// Shared between a call's future and the driver: the call's task id once spawned, and
+/// whether the caller gave up (dropped the call's future).
+#[derive(Debug, Default)]
+pub(crate) struct CallSlot {
+    pub(crate) id: OnceLock<TaskId>,
+    pub(crate) abandoned: std::sync::atomic::AtomicBool,
+}
+
+tokio::task_local! {
+    pub(crate) static SCOPE: CallScope;
+}
+
+/// A dynamic call's body: `()`-state, called once per attempt.
+pub(crate) type DynBody = Arc<dyn Fn() -> TaskFuture + Send + Sync>;
+
+/// Messages from task bodies and run handles to the driver loop.
+pub(crate) enum Msg {
+    Call {
+        parent: Option<TaskId>,
+        name: Arc<str>,
+        opts: Arc<TaskOptions>,
+        retry_if: Option<RetryIf>,
+        body: DynBody,
+        done: oneshot::Sender<Result<Value, TaskError>>,
+        slot: Arc<CallSlot>,
+    },
+    /// Cancel one dynamic task (fail-fast groups).
+    CancelCall { task: TaskId },
+    /// A running task starts waiting for something outside the scheduler: give its slot back.
+    Suspend { task: TaskId },
+    /// That wait is over: wake the task once it holds a slot again.
+    Wake {
+        task: TaskId,
+        wake: oneshot::Sender<()>,
+    },
+    /// Cancel the run (a run handle).
+    Cancel,
+}
+
+/// What a driver needs to run.
+pub(crate) struct RunSetup<S> {
+    pub(crate) graph: Arc<Graph>,
+    pub(crate) selection: Selection,
+    pub(crate) bodies: Vec<Option<Body<S>>>,
+    pub(crate) retry_ifs: Vec<Option<RetryIf>>,
+    pub(crate) options: RunOptions,
+    pub(crate) hooks: Hooks<S>,
+    pub(crate) state: Arc<S>,
+}
+
+/// Who awaits a dynamic task: the channel for its result, and the caller's attempt when it
+/// called (a child of an attempt that has ended must not resume the next attempt).
+struct Caller {
+    done: oneshot::Sender<Result<Value, TaskError>>,
+    parent_attempt: u32,
+}
+
+/// What to hand a suspended task when the scheduler resumes it.
+enum Wake {
+    /// A child's result.
+    Result(
+        oneshot::Sender<Result<Value, TaskError>>,
+        Result<Value, TaskError>,
+    ),
+    /// A plain wake-up (the task awaited something else, e.g. a memoized call in flight).
+    Signal(oneshot::Sender<()>),
+}
+
+/// What a running attempt's future yields: which attempt, and its outcome.
+type Attempt = Pin<Box<dyn Future<Output = (TaskId, u32, Result<Value, TaskError>)> + Send>>;
+type Running = Abortable<Attempt>;
+
+enum Entry<S> {
+    Static(Body<S>),
+    Dynamic(DynBody),
+}
+
+struct Driver<S> {
+    run: u64,
+    sched: Scheduler<Value>,
+    graph: Arc<Graph>,
+    entries: Vec<Option<Entry<S>>>,
+    retry_ifs: Vec<Option<RetryIf>>,
+    aborts: Vec<Option<AbortHandle>>,
+    /// Per dynamic task: who awaits its result.
+    callers: HashMap<TaskId, Caller>,
+    /// Per suspended parent: results to deliver, one per `Resume`.
+    resumable: HashMap<TaskId, VecDeque<Wake>>,
+    running: FuturesUnordered<Running>,
+    hooks: Hooks<S>,
+    state: Arc<S>,
+    results: Arc<Results>,
+    tx: mpsc::UnboundedSender<Msg>,
+    start: Instant,
+    wall_start: SystemTime,
+    actions: Vec<Action>,
+}
+
+/// Where a run's control messages come from; kept by run handles to cancel.
+#[derive(Debug, Clone)]
+pub struct Canceller {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Canceller {
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Msg>) -> Self {
+        Canceller { tx }
+    }
+
+    /// Cancels the run: running tasks are cancelled (their futures dropped), the rest skipped.
+    /// No effect once the run is over.
+    pub fn cancel(&self) {
+        let _ = self.tx.send(Msg::Cancel);
+    }
+}
+
+/// Creates the control channel of a run.
+pub(crate) fn channel() -> (mpsc::UnboundedSender<Msg>, mpsc::UnboundedReceiver<Msg>) {
+    mpsc::unbounded_channel()
+}
+
+impl<S: Send + Sync + 'static> Driver<S> {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    fn wall(&self, at: Duration) -> SystemTime {
+        self.wall_start + at
+    }
+
+    fn start_attempt(&mut self, task: TaskId, attempt: u32) {
+        let fut: TaskFuture = match &self.entries[task.index()] {
+            Some(Entry::Static(body)) => {
+                let cx = Cx {
+                    inner: Arc::new(CxInner {
+                        id: task,
+                        name: Arc::from(self.sched.name(task)),
+                        attempt,
+                        state: self.state.clone(),
+                        results: self.results.clone(),
+                        graph: self.graph.clone(),
+                    }),
+                };
+                match std::panic::catch_unwind(AssertUnwindSafe(|| body(cx))) {
+                    Ok(f) => f,
+                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
+                        panic_message(&*p),
+                    )))),
+                }
+            }
+            Some(Entry::Dynamic(body)) => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| body())) {
+                    Ok(f) => f,
+                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
+                        panic_message(&*p),
+                    )))),
+                }
+            }
+            None => Box::pin(std::future::ready(Ok(Arc::new(()) as Value))),
+        };
+        let scope = CallScope {
+            parent: Some(task),
+            tx: self.tx.clone(),
+            run: self.run,
+        };
+        let fut = SCOPE.scope(scope, AssertUnwindSafe(fut).catch_unwind());
+        let wrapped: Attempt = Box::pin(async move {
+            let out = match fut.await {
+                Ok(r) => r,
+                Err(p) => Err(TaskError::panicked(panic_message(&*p))),
+            };
+            (task, attempt, out)
+        });
+        let (handle, reg) = AbortHandle::new_pair();
+        if self.aborts.len() <= task.index() {
+            self.aborts.resize_with(task.index() + 1, || None);
+        }
+        self.aborts[task.index()] = Some(handle);
+        self.running.push(Abortable::new(wrapped, reg));
+    }
+
+    fn finished(&mut self, task: TaskId, attempt: u32, out: Result<Value, TaskError>) {
+        if let Some(a) = self.aborts.get_mut(task.index()) {
+            *a = None;
+        }
+        let now = self.now();
+        let outcome = match out {
+            Ok(v) => {
+                if task.index() < self.graph.len() && self.sched.attempt(task) == attempt {
+                    let _ = self.results.values[task.index()].set(v.clone());
+                }
+                Outcome::Ok(v)
+            }
+            Err(error) => {
+                let retryable = match self.retry_ifs.get(task.index()).and_then(|r| r.as_ref()) {
+                    Some(pred) => {
+                        // A predicate that panics refuses the retry.
+                        std::panic::catch_unwind(AssertUnwindSafe(|| pred(&error))).unwrap_or(false)
+                    }
+                    None => true,
+                };
+                Outcome::Err { error, retryable }
+            }
+        };
+        self.sched.attempt_finished(task, attempt, outcome, now);
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        let now = self.now();
+        match msg {
+            Msg::Call {
+                parent,
+                name,
+                opts,
+                retry_if,
+                body,
+                done,
+                slot,
+            } => {
+                let id = self.sched.spawn(parent, name, opts, now);
+                if self.entries.len() <= id.index() {
+                    self.entries.resize_with(id.index() + 1, || None);
+                    self.retry_ifs.resize_with(id.index() + 1, || None);
+                }
+                self.entries[id.index()] = Some(Entry::Dynamic(body));
+                self.retry_ifs[id.index()] = retry_if;
+                let parent_attempt = parent.map_or(0, |p| self.sched.attempt(p));
+                self.callers.insert(
+                    id,
+                    Caller {
+                        done,
+                        parent_attempt,
+                    },
+                );
+                if let Some(p) = parent {
+                    self.sched.suspend(p);
+                }
+                let _ = slot.id.set(id);
+                if slot.abandoned.load(std::sync::atomic::Ordering::SeqCst) {
+                    self.sched.cancel_task(id, now);
+                }
+            }
+            Msg::CancelCall { task } => self.sched.cancel_task(task, now),
+            Msg::Suspend { task } => self.sched.suspend(task),
+            Msg::Wake { task, wake } => {
+                self.resumable
+                    .entry(task)
+                    .or_default()
+                    .push_back(Wake::Signal(wake));
+                self.sched.resume(task, now);
+            }
+            Msg::Cancel => self.sched.cancel(now),
+        }
+    }
+
+    fn call_hooks(&self, event: &Event) -> Result<(), String> {
+        let now = self.now();
+        let name = event.task().map_or("", |t| self.sched.name(t));
+        let mut e = HookEvent {
+            kind: event.kind(),
+            name,
+            attempt: 0,
+            time: self.wall(now),
+            duration: Duration::ZERO,
+            delay: Duration::ZERO,
+            status: None,
+            error: None,
+            reason: None,
+            result: None,
+            report: None,
+            state: &*self.state,
+        };
+        let report;
+        match event {
+            Event::TaskBegin { attempt, .. } => e.attempt = *attempt,
+            Event::TaskRetry {
+                attempt,
+                error,
+                delay,
+                ..
+            } => {
+                e.attempt = *attempt;
+                e.error = Some(error);
+                e.delay = *delay;
+            }
+            Event::TaskSuccess { task, duration } => {
+                e.duration = *duration;
+                e.result = self
+                    .sched
+                    .value(*task)
+                    .map(|v| &**v as &(dyn Any + Send + Sync));
+            }
+            Event::TaskFailure {
+                duration, error, ..
+            } => {
+                e.duration = *duration;
+                e.error = Some(error);
+            }
+            Event::TaskSkip { reason, .. } => e.reason = Some(reason),
+            Event::TaskCompletion {
+                duration,
+                status,
+                error,
+                ..
+            } => {
+                e.duration = *duration;
+                e.status = Some(*status);
+                e.error = error.as_ref();
+            }
+            Event::ProcessCompletion { total } => {
+                e.duration = *total;
+                report = self.report();
+                e.report = Some(&report);
+            }
+            _ => {}
+        }
+        self.hooks.call(&e)
+    }
+
+    fn report(&self) -> RunReport {
+        let mut r = self.sched.report();
+        r.started_at = Some(self.wall_start);
+        r
+    }
+
+    /// Performs every pending action. Returns `true` when the run is finished.
+    fn perform(&mut self) -> bool {
+        let mut finished = false;
+        loop {
+            let mut actions = std::mem::take(&mut self.actions);
+            self.sched.drain_actions(&mut actions);
+            if actions.is_empty() {
+                self.actions = actions;
+                return finished;
+            }
+            for action in actions.drain(..) {
+                match action {
+                    Action::Start { task, attempt } => self.start_attempt(task, attempt),
+                    Action::Cancel { task, .. } => {
+                        if let Some(Some(h)) = self.aborts.get_mut(task.index()).map(Option::take) {
+                            h.abort();
+                        }
+                    }
+                    Action::Emit { event, token } => {
+                        let now = self.now();
+                        match self.call_hooks(&event) {
+                            Ok(()) => self.sched.hook_done(token, now),
+                            Err(msg) => self.sched.hook_failed(token, msg, now),
+                        }
+                    }
+                    Action::Settled { task } => {
+                        let result =
+                            match self.sched.value(task) {
+                                Some(v)
+                                    if self.sched.status(task)
+                                        == crate::event::Status::Succeeded =>
+                                {
+                                    Ok(v.clone())
+                                }
+                                _ => Err(self.sched.error(task).cloned().unwrap_or_else(|| {
+                                    TaskError {
+                                        kind: crate::event::ErrorKind::Cancelled,
+                                        message: format!(
+                                            "task \"{}\" was skipped",
+                                            self.sched.name(task)
+                                        )
+                                        .into(),
+                                    }
+                                })),
+                            };
+                        let Some(caller) = self.callers.remove(&task) else {
+                            continue;
+                        };
+                        match self.sched.parent(task) {
+                            Some(p)
+                                if self.sched.status(p) == crate::event::Status::Running
+                                    && self.sched.attempt(p) == caller.parent_attempt =>
+                            {
+                                self.resumable
+                                    .entry(p)
+                                    .or_default()
+                                    .push_back(Wake::Result(caller.done, result));
+                                self.sched.resume(p, self.now());
+                            }
+                            _ => {
+                                let _ = caller.done.send(result);
+                            }
+                        }
+                    }
+                    Action::Resume { task } => {
+                        if let Some(q) = self.resumable.get_mut(&task) {
+                            match q.pop_front() {
+                                Some(Wake::Result(tx, result)) => {
+                                    let _ = tx.send(result);
+                                }
+                                Some(Wake::Signal(tx)) => {
+                                    let _ = tx.send(());
+                                }
+                                None => {}
+                            }
+                            if q.is_empty() {
+                                self.resumable.remove(&task);
+                            }
+                        }
+                    }
+                    Action::Finished => finished = true,
+                }
+            }
+            self.actions = actions;
+        }
+    }
+}
+
+/// Runs a flow (or an orchestrator's main) to the end and returns its report, plus the main
+/// future's output when there is one.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future drops every running task's future (they are owned by it).
+pub(crate) async fn drive<S, M>(
+    setup: RunSetup<S>,
+    tx: mpsc::UnboundedSender<Msg>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    main: Option<M>,
+) -> (RunReport, Option<M::Output>)
+where
+    S: Send + Sync + 'static,
+    M: Future + Send,
+{
+    let RunSetup {
+        graph,
+        selection,
+        bodies,
+        retry_ifs,
+        options,
+        hooks,
+        state,
+    } = setup;
+    let options = options.hooks(hooks.mask());
+    let n = graph.len();
+    let mut d = Driver {
+        run: crate::orchestrator::next_run_id(),
+        sched: Scheduler::new(graph.clone(), &selection, options),
+        entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
+        retry_ifs,
+        aborts: Vec::with_capacity(n),
+        callers: HashMap::new(),
+        resumable: HashMap::new(),
+        running: FuturesUnordered::new(),
+        hooks,
+        state,
+        results: Arc::new(Results {
+            values: (0..n).map(|_| OnceLock::new()).collect(),
+        }),
+        tx: tx.clone(),
+        start: Instant::now(),
+        wall_start: SystemTime::now(),
+        actions: Vec::new(),
+        graph,
+    };
+    d.retry_ifs.resize_with(n, || None);
+    let has_main = main.is_some();
+    let mut main_out = None;
+    let main = main.map(|m| {
+        SCOPE.scope(
+            CallScope {
+                parent: None,
+                tx: tx.clone(),
+                run: d.run,
+            },
+            m,
+        )
+    });
+    let mut main = std::pin::pin!(main);
+    if has_main {
+        d.sched.hold();
+    }
+    drop(tx);
+    d.sched.start(Duration::ZERO);
+    let mut finished = d.perform();
+    let start = d.start;
+    while !finished {
+        let deadline = d.sched.next_deadline();
+        let sleep = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(start + at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let main_pending = main_out.is_none() && has_main;
+        tokio::select! {
+            biased;
+            Some(msg) = rx.recv() => d.on_msg(msg),
+            Some(done) = d.running.next(), if !d.running.is_empty() => {
+                if let Ok((task, attempt, out)) = done {
+                    d.finished(task, attempt, out);
+                    // Take every other completion that is ready now, without yielding.
+                    while let Some(Some(next)) = d.running.next().now_or_never() {
+                        if let Ok((task, attempt, out)) = next {
+                            d.finished(task, attempt, out);
+                        }
+                    }
+                }
+            }
+            out = async { main.as_mut().as_pin_mut().expect("main is set").await }, if main_pending => {
+                main_out = Some(out);
+                let now = d.now();
+                d.sched.release(now);
+            }
+            _ = sleep => {
+                let now = d.now();
+                d.sched.advance(now);
+            }
+        }
+        finished = d.perform();
+    }
+    (d.report(), main_out)
+}

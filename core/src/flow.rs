@@ -1,0 +1,733 @@
+//! `Flow`: a declared DAG of async tasks, run by the tokio driver.
+
+use crate::driver::hooks::{HookFn, Hooks};
+use crate::driver::{
+    box_body, channel, drive, Body, BoxError, Canceller, Cx, HookEvent, HookOutput, RetryIf,
+    RunSetup,
+};
+use crate::event::{EventKind, Status, TaskError};
+use crate::graph::{Graph, GraphBuilder, GraphError, TaskSpec};
+use crate::policy::Backoff;
+use crate::render::Format;
+use crate::report::RunReport;
+use crate::scheduler::RunOptions;
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a run did not succeed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// The graph is invalid (cycle, missing dependency, unknown target, …): nothing ran.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The run finished, but not every task succeeded; the report holds everything.
+    #[error("{}", failure_message(.report))]
+    Failed {
+        /// The run's report.
+        report: Box<RunReport>,
+    },
+}
+
+impl FlowError {
+    /// A stable name of the error's kind: the graph error's kind, or `"flow_failed"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FlowError::Graph(g) => g.kind(),
+            FlowError::Failed { .. } => "flow_failed",
+        }
+    }
+
+    /// The report, when the run happened.
+    pub fn report(&self) -> Option<&RunReport> {
+        match self {
+            FlowError::Failed { report } => Some(report),
+            FlowError::Graph(_) => None,
+        }
+    }
+}
+
+/// `flow failed: task "build" failed: <message>` (the first task that failed), or the reason
+/// the run stopped.
+pub(crate) fn failure_message(r: &RunReport) -> String {
+    if let Some(stop) = &r.stop {
+        if !matches!(stop, crate::event::StopReason::FailFast { .. }) {
+            return format!("flow failed: {stop}");
+        }
+    }
+    let first = r
+        .tasks
+        .iter()
+        .filter(|t| matches!(t.status, Status::Failed | Status::TimedOut))
+        .min_by_key(|t| t.finished);
+    match first {
+        Some(t) => {
+            let msg = t.error.as_ref().map_or("", |e| &e.message);
+            format!(
+                "flow failed: task \"{}\" {}: {msg}",
+                t.name,
+                t.status.as_str().replace('_', " ")
+            )
+        }
+        None => "flow failed".to_owned(),
+    }
+}
+
+struct Entry<S> {
+    spec: TaskSpec,
+    body: Body<S>,
+    retry_if: Option<RetryIf>,
+}
+
+/// A DAG of async tasks with dependencies by name, options per task, hooks and shared state.
+///
+/// # Examples
+///
+/// ```
+/// use legato::{BoxError, Flow};
+/// use std::time::Duration;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let mut flow = Flow::new();
+/// flow.max_parallel(4);
+/// flow.task("install", |_| async { Ok::<_, BoxError>(()) })?;
+/// flow.task("build", |_| async { Ok::<_, BoxError>("dist/app.tar") })?
+///     .after(["install"])
+///     .retries(3)
+///     .timeout(Duration::from_secs(30));
+/// flow.task("test", |cx| async move {
+///     let artifact: &&str = cx.result("build").expect("build ran");
+///     Ok::<_, BoxError>(artifact.len())
+/// })?.after(["build"]);
+///
+/// assert_eq!(flow.plan(["test"])?, vec![vec!["install"], vec!["build"], vec!["test"]]);
+/// let report = flow.run().await?;
+/// assert!(report.ok());
+/// # Ok::<(), legato::FlowError>(())
+/// # }).unwrap();
+/// ```
+pub struct Flow<S = ()> {
+    name: String,
+    entries: Vec<Entry<S>>,
+    index: HashMap<String, usize>,
+    options: RunOptions,
+    hooks: Hooks<S>,
+    state: Arc<S>,
+}
+
+impl<S> fmt::Debug for Flow<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flow")
+            .field("name", &self.name)
+            .field("tasks", &self.entries.len())
+            .field("options", &self.options)
+            .field("hooks", &self.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Flow<()> {
+    fn default() -> Self {
+        Flow::new()
+    }
+}
+
+impl Flow<()> {
+    /// An empty flow without shared state.
+    pub fn new() -> Self {
+        Flow::with_state(())
+    }
+}
+
+/// A set of tasks to depend on all at once (LightFlow's sync point): see [`Flow::parallel`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPoint {
+    names: Vec<String>,
+}
+
+impl SyncPoint {
+    /// The tasks of the point.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+impl<'a> IntoIterator for &'a SyncPoint {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.names.iter()
+    }
+}
+
+impl<S: Send + Sync + 'static> Flow<S> {
+    /// An empty flow whose tasks and hooks share `state` (use interior mutability — a
+    /// `Mutex`, atomics — for what they change).
+    pub fn with_state(state: S) -> Self {
+        Flow {
+            name: "flow".to_owned(),
+            entries: Vec::new(),
+            index: HashMap::new(),
+            options: RunOptions::default(),
+            hooks: Hooks::default(),
+            state: Arc::new(state),
+        }
+    }
+
+    /// Names the flow (shown in reports and drawings).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The flow's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<S> {
+        &self.state
+    }
+
+    /// At most `n` tasks run at once (default: unlimited).
+    pub fn max_parallel(&mut self, n: usize) -> &mut Self {
+        self.options = self.options.clone().max_parallel(n);
+        self
+    }
+
+    /// Stop everything at the first failure (default: dependents are skipped, the rest runs).
+    pub fn fail_fast(&mut self, on: bool) -> &mut Self {
+        self.options = self.options.clone().fail_fast(on);
+        self
+    }
+
+    /// A time limit for the whole run.
+    pub fn timeout(&mut self, d: Duration) -> &mut Self {
+        self.options = self.options.clone().timeout(d);
+        self
+    }
+
+    /// Adds a task. Its body is called once per attempt with the attempt's [`Cx`].
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::DuplicateTask`] if the name is taken, [`GraphError::InvalidName`] if it is
+    /// empty or not printable on one line.
+    pub fn task<F, Fut, T, E>(
+        &mut self,
+        name: impl Into<String>,
+        body: F,
+    ) -> Result<TaskMut<'_, S>, GraphError>
+    where
+        F: Fn(Cx<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Any + Send + Sync,
+        E: Into<BoxError>,
+    {
+        let name = name.into();
+        crate::graph::validate_name(&name)?;
+        if self.index.contains_key(&name) {
+            return Err(GraphError::DuplicateTask { name });
+        }
+        let i = self.entries.len();
+        self.index.insert(name.clone(), i);
+        self.entries.push(Entry {
+            spec: TaskSpec::new(name),
+            body: box_body(body),
+            retry_if: None,
+        });
+        Ok(TaskMut { flow: self, i })
+    }
+
+    /// The task of that name, to change its options or dependencies.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::UnknownTask`] if there is none.
+    pub fn get_mut(&mut self, name: &str) -> Result<TaskMut<'_, S>, GraphError> {
+        match self.index.get(name) {
+            Some(&i) => Ok(TaskMut { flow: self, i }),
+            None => Err(self.unknown(name)),
+        }
+    }
+
+    fn unknown(&self, name: &str) -> GraphError {
+        GraphError::UnknownTask {
+            name: name.to_owned(),
+            suggestion: crate::graph::did_you_mean(
+                name,
+                self.entries.iter().map(|e| e.spec.name()),
+            ),
+        }
+    }
+
+    fn position(&self, name: &str) -> Result<usize, GraphError> {
+        self.index
+            .get(name)
+            .copied()
+            .ok_or_else(|| self.unknown(name))
+    }
+
+    /// LightFlow's `Follow`: chains existing tasks, each after the previous one. Call
+    /// [`Chain::after`] on the result to put the first one after other tasks.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::UnknownTask`] for a name that is not a task of the flow.
+    pub fn follow<I, N>(&mut self, names: I) -> Result<Chain<'_, S>, GraphError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let mut idx = Vec::new();
+        for n in names {
+            idx.push(self.position(n.as_ref())?);
+        }
+        for w in idx.windows(2) {
+            let prev = self.entries[w[0]].spec.name().to_owned();
+            self.add_dep(w[1], prev);
+        }
+        Ok(Chain {
+            flow: self,
+            first: idx.first().copied(),
+            members: idx,
+        })
+    }
+
+    /// LightFlow's `Parallel`: groups existing tasks into a sync point that later tasks can
+    /// depend on (`.after(&point)`); [`Chain::after`] puts all of them after other tasks.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::UnknownTask`] for a name that is not a task of the flow.
+    pub fn parallel<I, N>(&mut self, names: I) -> Result<Chain<'_, S>, GraphError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let mut idx = Vec::new();
+        for n in names {
+            idx.push(self.position(n.as_ref())?);
+        }
+        Ok(Chain {
+            flow: self,
+            first: None,
+            members: idx,
+        })
+    }
+
+    /// LightFlow's `SyncAll`: makes `name` run after every task added before it.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::UnknownTask`] if `name` is not a task of the flow.
+    pub fn sync_all(&mut self, name: &str) -> Result<&mut Self, GraphError> {
+        let i = self.position(name)?;
+        let before: Vec<String> = self.entries[..i]
+            .iter()
+            .map(|e| e.spec.name().to_owned())
+            .collect();
+        for b in before {
+            self.add_dep(i, b);
+        }
+        Ok(self)
+    }
+
+    fn add_dep(&mut self, i: usize, dep: String) {
+        let e = &mut self.entries[i];
+        if !e.spec.deps().contains(&dep) {
+            e.spec = std::mem::replace(&mut e.spec, TaskSpec::new("")).after([dep]);
+        }
+    }
+
+    /// Builds and validates the graph.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`] for a missing dependency or a cycle.
+    pub fn graph(&self) -> Result<Graph, GraphError> {
+        let mut b = GraphBuilder::with_capacity(self.entries.len(), self.entries.len() * 2);
+        for e in &self.entries {
+            b.add(e.spec.clone())?;
+        }
+        b.build()
+    }
+
+    /// The dry run: the levels that would run for these targets (all tasks when empty).
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`] for an invalid graph or an unknown target.
+    pub fn plan<I, N>(&self, targets: I) -> Result<Vec<Vec<String>>, GraphError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let g = self.graph()?;
+        let sel = g.select(targets)?;
+        Ok(g.plan(&sel)
+            .names(&g)
+            .into_iter()
+            .map(|l| l.into_iter().map(String::from).collect())
+            .collect())
+    }
+
+    /// Draws the graph (see [`Format`]).
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`] for an invalid graph.
+    pub fn render(&self, format: Format) -> Result<String, GraphError> {
+        let g = self.graph()?;
+        Ok(g.render(format, &g.all()))
+    }
+
+    /// Runs every task.
+    ///
+    /// # Errors
+    ///
+    /// [`FlowError::Graph`] if the graph is invalid (nothing runs); [`FlowError::Failed`]
+    /// with the report if any task did not succeed or the run stopped early.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the run: every running task's future is dropped.
+    pub async fn run(&self) -> Result<RunReport, FlowError> {
+        self.run_targets(std::iter::empty::<&str>()).await
+    }
+
+    /// Runs the targets and their transitive dependencies (all tasks when empty).
+    ///
+    /// # Errors
+    ///
+    /// As [`Flow::run`], plus [`GraphError::UnknownTask`] for an unknown target.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Flow::run`].
+    pub async fn run_targets<I, N>(&self, targets: I) -> Result<RunReport, FlowError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let (setup, tx, rx) = self.setup(targets)?;
+        let (report, _) = drive::<S, std::future::Ready<()>>(setup, tx, rx, None).await;
+        finish(report)
+    }
+
+    /// Starts the run on the current tokio runtime and returns a handle to await or cancel it.
+    ///
+    /// # Errors
+    ///
+    /// [`FlowError::Graph`] if the graph is invalid (nothing starts).
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime.
+    pub fn spawn<I, N>(&self, targets: I) -> Result<RunHandle, FlowError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let (setup, tx, rx) = self.setup(targets)?;
+        let canceller = Canceller::new(tx.clone());
+        let join = tokio::spawn(async move {
+            let (report, _) = drive::<S, std::future::Ready<()>>(setup, tx, rx, None).await;
+            report
+        });
+        Ok(RunHandle { canceller, join })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn setup<I, N>(
+        &self,
+        targets: I,
+    ) -> Result<
+        (
+            RunSetup<S>,
+            tokio::sync::mpsc::UnboundedSender<crate::driver::Msg>,
+            tokio::sync::mpsc::UnboundedReceiver<crate::driver::Msg>,
+        ),
+        GraphError,
+    >
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let graph = Arc::new(self.graph()?);
+        let selection = graph.select(targets)?;
+        let (tx, rx) = channel();
+        Ok((
+            RunSetup {
+                bodies: self.entries.iter().map(|e| Some(e.body.clone())).collect(),
+                retry_ifs: self.entries.iter().map(|e| e.retry_if.clone()).collect(),
+                graph,
+                selection,
+                options: self.options.clone(),
+                hooks: self.hooks.clone(),
+                state: self.state.clone(),
+            },
+            tx,
+            rx,
+        ))
+    }
+
+    /// Registers a hook for any event kind. Several hooks of one kind run in registration
+    /// order; a hook that returns an error (or panics) fails the run.
+    pub fn on<F, R>(&mut self, kind: EventKind, hook: F) -> &mut Self
+    where
+        F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+        R: HookOutput,
+    {
+        let f: HookFn<S> = Arc::new(move |e| hook(e).into_hook_result());
+        self.hooks.add(kind, f);
+        self
+    }
+}
+
+macro_rules! hook_methods {
+    ($ty:ident) => {
+        impl<S: Send + Sync + 'static> $ty<S> {
+            /// Registers a `process_begin` hook.
+            pub fn on_process_begin<F, R>(&mut self, f: F) -> &mut Self
+            where
+                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: HookOutput,
+            {
+                self.on(EventKind::ProcessBegin, f)
+            }
+            /// Registers a `task_ready` hook.
+            pub fn on_task_ready<F, R>(&mut self, f: F) -> &mut Self
+            where
+                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: HookOutput,
+            {
+                self.on(EventKind::TaskReady, f)
+            }
+            /// Registers a `task_begin` hook.
+            pub fn on_task_begin<F, R>(&mut self, f: F) -> &mut Self
+            where
+                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: HookOutput,
+            {
+                self.on(EventKind::TaskBegin, f)
+            }
+            /// Registers a `task_retry` hook.
+            pub fn on_task_retry<F, R>(&mut self, f: F) -> &mut Self
+            where
+                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: HookOutput,
+            {
+                self.on(EventKind::TaskRetry, f)
+            }
+            /// Registers a `task_success` hook.
+            pub fn on_task_success<F, R>(&mut self, f: F) -> &mut Self
+            where
+                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: HookOutput,
+            {
+                self.on(EventKind::TaskSuccess, f)
+            }
+            /// Registers a `task_failure` hook.
+            pub fn on_task_failure<F, R>(&mut self, f: F) -> &mut Self
+            where
+                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: HookOutput,
+            {
+                self.on(EventKind::TaskFailure, f)
+            }
+            /// Registers a `task_skip` hook.
+            pub fn on_task_skip<F, R>(&mut self, f: F) -> &mut Self
+            where
+                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: HookOutput,
+            {
+                self.on(EventKind::TaskSkip, f)
+            }
+            /// Registers a `task_completion` hook.
+            pub fn on_task_completion<F, R>(&mut self, f: F) -> &mut Self
+            where
+                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: HookOutput,
+            {
+                self.on(EventKind::TaskCompletion, f)
+            }
+            /// Registers a `process_completion` hook.
+            pub fn on_process_completion<F, R>(&mut self, f: F) -> &mut Self
+            where
+                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: HookOutput,
+            {
+                self.on(EventKind::ProcessCompletion, f)
+            }
+        }
+    };
+}
+pub(crate) use hook_methods;
+
+hook_methods!(Flow);
+
+fn finish(report: RunReport) -> Result<RunReport, FlowError> {
+    if report.ok() {
+        Ok(report)
+    } else {
+        Err(FlowError::Failed {
+            report: Box::new(report),
+        })
+    }
+}
+
+/// A run started with [`Flow::spawn`]: await it for the report, or cancel it.
+#[derive(Debug)]
+pub struct RunHandle {
+    canceller: Canceller,
+    join: tokio::task::JoinHandle<RunReport>,
+}
+
+impl RunHandle {
+    /// Cancels the run: running tasks end `cancelled` (their futures are dropped), the rest
+    /// are skipped, and `process_completion` still fires.
+    pub fn cancel(&self) {
+        self.canceller.cancel();
+    }
+
+    /// A cloneable handle that can cancel the run from elsewhere.
+    pub fn canceller(&self) -> Canceller {
+        self.canceller.clone()
+    }
+
+    /// Waits for the run's end.
+    ///
+    /// # Errors
+    ///
+    /// [`FlowError::Failed`] as for [`Flow::run`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping this future does not stop the run; use [`RunHandle::cancel`].
+    pub async fn wait(self) -> Result<RunReport, FlowError> {
+        match self.join.await {
+            Ok(report) => finish(report),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+}
+
+/// A task being configured; returned by [`Flow::task`] and [`Flow::get_mut`].
+pub struct TaskMut<'a, S> {
+    flow: &'a mut Flow<S>,
+    i: usize,
+}
+
+impl<S> fmt::Debug for TaskMut<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskMut")
+            .field("spec", &self.flow.entries[self.i].spec)
+            .finish()
+    }
+}
+
+impl<S> TaskMut<'_, S> {
+    fn edit(self, f: impl FnOnce(TaskSpec) -> TaskSpec) -> Self {
+        let e = &mut self.flow.entries[self.i];
+        e.spec = f(std::mem::replace(&mut e.spec, TaskSpec::new("")));
+        self
+    }
+
+    /// Runs after these tasks (names, or a [`SyncPoint`] by reference).
+    pub fn after<I, N>(self, deps: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let deps: Vec<String> = deps.into_iter().map(|d| d.as_ref().to_owned()).collect();
+        self.edit(|s| s.after(deps))
+    }
+
+    /// Retries a failed attempt up to `n` times.
+    pub fn retries(self, n: u32) -> Self {
+        self.edit(|s| s.retries(n))
+    }
+
+    /// Waits between attempts.
+    pub fn backoff(self, b: Backoff) -> Self {
+        self.edit(|s| s.backoff(b))
+    }
+
+    /// Limits each attempt; on expiry the attempt's future is dropped and it counts as failed.
+    pub fn timeout(self, d: Duration) -> Self {
+        self.edit(|s| s.timeout(d))
+    }
+
+    /// Never runs at the same time as another task with the same key.
+    pub fn sequence(self, key: impl Into<String>) -> Self {
+        self.edit(|s| s.sequence(key))
+    }
+
+    /// A human-readable description.
+    pub fn description(self, text: impl Into<String>) -> Self {
+        self.edit(|s| s.description(text))
+    }
+
+    /// Retries only errors for which `pred` returns `true`.
+    pub fn retry_if<F>(self, pred: F) -> Self
+    where
+        F: Fn(&TaskError) -> bool + Send + Sync + 'static,
+    {
+        self.flow.entries[self.i].retry_if = Some(Arc::new(pred));
+        self
+    }
+}
+
+/// Tasks chained by [`Flow::follow`] or grouped by [`Flow::parallel`].
+pub struct Chain<'a, S> {
+    flow: &'a mut Flow<S>,
+    /// For `follow`: only the first depends on `after`; for `parallel`: all members do.
+    first: Option<usize>,
+    members: Vec<usize>,
+}
+
+impl<S> fmt::Debug for Chain<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chain")
+            .field("members", &self.members)
+            .finish()
+    }
+}
+
+impl<S: Send + Sync + 'static> Chain<'_, S> {
+    /// Puts the chain (its first task) or the group (all its tasks) after these tasks.
+    pub fn after<I, N>(self, deps: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let deps: Vec<String> = deps.into_iter().map(|d| d.as_ref().to_owned()).collect();
+        let targets: Vec<usize> = match self.first {
+            Some(f) => vec![f],
+            None => self.members.clone(),
+        };
+        for t in targets {
+            for d in &deps {
+                self.flow.add_dep(t, d.clone());
+            }
+        }
+        self
+    }
+
+    /// The point that is reached when every task of the chain or group has succeeded.
+    pub fn point(&self) -> SyncPoint {
+        SyncPoint {
+            names: self
+                .members
+                .iter()
+                .map(|&i| self.flow.entries[i].spec.name().to_owned())
+                .collect(),
+        }
+    }
+}

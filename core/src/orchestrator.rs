@@ -1,0 +1,643 @@
+//! `Orchestrator`: wrap async functions as actions; each call inside a run is a tracked task.
+
+use crate::driver::hooks::{HookFn, Hooks};
+use crate::driver::{
+    channel, drive, BoxError, CallScope, CallSlot, DynBody, HookEvent, HookOutput, Msg, RetryIf,
+    RunSetup, TaskFuture, Value, SCOPE,
+};
+use crate::event::{ErrorKind, EventKind, TaskError};
+use crate::graph::GraphBuilder;
+use crate::policy::{Backoff, TaskOptions};
+use crate::report::RunReport;
+use crate::scheduler::RunOptions;
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Runs a main future in which calls of [`Action`]s are tracked tasks, with hooks, retries,
+/// timeouts, sequences, a concurrency limit and shared state.
+///
+/// # Examples
+///
+/// The npm Orchestrator's inventory check:
+///
+/// ```
+/// use legato::{BoxError, Orchestrator};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let orch = Orchestrator::with_state(AtomicU32::new(0));
+/// let state = orch.state().clone();
+/// let check = orch
+///     .action("checkInventory", move |sku: String| {
+///         let state = state.clone();
+///         async move {
+///             state.fetch_add(1, Ordering::SeqCst);
+///             Ok::<_, BoxError>((sku, true))
+///         }
+///     })
+///     .retries(2);
+/// let run = orch.run(async { check.call("sku-1".to_string()).await }).await;
+/// assert_eq!(run.output.unwrap(), ("sku-1".to_string(), true));
+/// assert_eq!(run.report.tasks[0].name.as_ref(), "checkInventory");
+/// assert_eq!(orch.state().load(Ordering::SeqCst), 1);
+/// # });
+/// ```
+pub struct Orchestrator<S = ()> {
+    options: RunOptions,
+    hooks: Hooks<S>,
+    state: Arc<S>,
+    runs: AtomicU64,
+}
+
+impl<S> fmt::Debug for Orchestrator<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Orchestrator")
+            .field("options", &self.options)
+            .field("hooks", &self.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Orchestrator<()> {
+    fn default() -> Self {
+        Orchestrator::new()
+    }
+}
+
+impl Orchestrator<()> {
+    /// An orchestrator without shared state.
+    pub fn new() -> Self {
+        Orchestrator::with_state(())
+    }
+}
+
+/// The outcome of [`Orchestrator::run`]: main's output and the run's report.
+#[derive(Debug)]
+pub struct Run<R> {
+    /// What main returned.
+    pub output: R,
+    /// Every action call of the run.
+    pub report: RunReport,
+}
+
+static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
+
+impl<S: Send + Sync + 'static> Orchestrator<S> {
+    /// An orchestrator whose actions and hooks share `state`.
+    pub fn with_state(state: S) -> Self {
+        Orchestrator {
+            options: RunOptions::default(),
+            hooks: Hooks::default(),
+            state: Arc::new(state),
+            runs: AtomicU64::new(0),
+        }
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<S> {
+        &self.state
+    }
+
+    /// At most `n` action calls run at once; a call awaiting its children gives its slot back.
+    pub fn max_parallel(&mut self, n: usize) -> &mut Self {
+        self.options = self.options.clone().max_parallel(n);
+        self
+    }
+
+    /// A time limit for a whole run.
+    pub fn timeout(&mut self, d: Duration) -> &mut Self {
+        self.options = self.options.clone().timeout(d);
+        self
+    }
+
+    /// How many runs were started.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    /// Wraps an async function as an action named `name`.
+    pub fn action<A, T, E, F, Fut>(&self, name: &str, f: F) -> Action<A, T>
+    where
+        A: Clone + Send + Sync + 'static,
+        T: Clone + Any + Send + Sync,
+        E: Into<BoxError>,
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        Action::new(name, wrap(f))
+    }
+
+    /// Wraps an async function that calls itself (Pynenc's recursive tasks): the function
+    /// receives its own action as first argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::{Action, BoxError, Orchestrator};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut orch = Orchestrator::new();
+    /// orch.max_parallel(1); // recursion cannot deadlock: awaiting callers give their slot back
+    /// let fib = orch.recursive_action("fib", |fib: Action<u64, u64>, n: u64| async move {
+    ///     if n < 2 {
+    ///         return Ok::<_, BoxError>(n);
+    ///     }
+    ///     let (a, b) = tokio::join!(fib.call(n - 1), fib.call(n - 2));
+    ///     Ok(a? + b?)
+    /// }).cached();
+    /// let run = orch.run(async { fib.call(20).await }).await;
+    /// assert_eq!(run.output.unwrap(), 6765);
+    /// assert_eq!(run.report.tasks.len(), 21); // memoized: one task per distinct n
+    /// # });
+    /// ```
+    pub fn recursive_action<A, T, E, F, Fut>(&self, name: &str, f: F) -> Action<A, T>
+    where
+        A: Clone + Send + Sync + 'static,
+        T: Clone + Any + Send + Sync,
+        E: Into<BoxError>,
+        F: Fn(Action<A, T>, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let self_ref: SelfRef<A, T> = Arc::new(RwLock::new(Weak::new()));
+        let slot = self_ref.clone();
+        let body: ActionFn<A, T> = Arc::new(move |a: A| {
+            let inner = slot.read().unwrap_or_else(|p| p.into_inner()).upgrade();
+            let inner = inner.expect("the action lives while it is called");
+            let fut = f(Action { inner }, a);
+            Box::pin(async move {
+                fut.await
+                    .map_err(|e| TaskError::failed(e.into().to_string()))
+            })
+        });
+        let mut inner = ActionInner::new(name, body);
+        inner.self_ref = Some(self_ref);
+        Action::from_inner(inner)
+    }
+
+    /// Runs `main`; every action call inside it (and inside those calls) is a tracked task.
+    /// The run ends when main has returned and every call is finished.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops main and every running call.
+    pub async fn run<M>(&self, main: M) -> Run<M::Output>
+    where
+        M: Future + Send,
+    {
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let graph = Arc::new(
+            GraphBuilder::new()
+                .build()
+                .expect("an empty graph is valid"),
+        );
+        let (tx, rx) = channel();
+        let setup = RunSetup {
+            selection: graph.all(),
+            graph,
+            bodies: Vec::new(),
+            retry_ifs: Vec::new(),
+            options: self.options.clone(),
+            hooks: self.hooks.clone(),
+            state: self.state.clone(),
+        };
+        let (report, output) = drive(setup, tx, rx, Some(main)).await;
+        Run {
+            output: output.expect("main finished before the run"),
+            report,
+        }
+    }
+
+    /// Registers a hook for any event kind (see [`crate::Flow::on`]).
+    pub fn on<F, R>(&mut self, kind: EventKind, hook: F) -> &mut Self
+    where
+        F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
+        R: HookOutput,
+    {
+        let f: HookFn<S> = Arc::new(move |e| hook(e).into_hook_result());
+        self.hooks.add(kind, f);
+        self
+    }
+}
+
+crate::flow::hook_methods!(Orchestrator);
+
+type ActionFn<A, T> =
+    Arc<dyn Fn(A) -> Pin<Box<dyn Future<Output = Result<T, TaskError>> + Send>> + Send + Sync>;
+
+fn wrap<A, T, E, F, Fut>(f: F) -> ActionFn<A, T>
+where
+    E: Into<BoxError>,
+    F: Fn(A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+{
+    Arc::new(move |a| {
+        let fut = f(a);
+        Box::pin(async move {
+            fut.await
+                .map_err(|e| TaskError::failed(e.into().to_string()))
+        })
+    })
+}
+
+/// A memoized call: in flight (with the callers waiting for it), or done.
+enum Memo {
+    Running(Vec<oneshot::Sender<Result<Value, TaskError>>>),
+    Done(Result<Value, TaskError>),
+}
+
+/// How a recursive action's body finds its own (latest) action.
+type SelfRef<A, T> = Arc<RwLock<Weak<ActionInner<A, T>>>>;
+
+struct ActionInner<A, T> {
+    name: Arc<str>,
+    opts: Arc<TaskOptions>,
+    retry_if: Option<RetryIf>,
+    f: ActionFn<A, T>,
+    /// `Some` when calls are memoized: per run id, per argument.
+    cache: Option<Arc<dyn Any + Send + Sync>>,
+    /// `Some` for recursive actions: kept pointing at the latest configured action.
+    self_ref: Option<SelfRef<A, T>>,
+}
+
+impl<A, T> ActionInner<A, T> {
+    fn new(name: &str, f: ActionFn<A, T>) -> Self {
+        ActionInner {
+            name: Arc::from(name),
+            opts: Arc::new(TaskOptions::default()),
+            retry_if: None,
+            f,
+            cache: None,
+            self_ref: None,
+        }
+    }
+}
+
+/// An async function wrapped by [`Orchestrator::action`]: inside a run each call is a tracked
+/// task (hooks, retries, timeout, report); outside a run it simply calls the function.
+///
+/// Dropping a call's future before it finishes cancels the call, so `tokio::try_join!` of
+/// several calls is a fail-fast group: the first error cancels the others.
+pub struct Action<A, T> {
+    inner: Arc<ActionInner<A, T>>,
+}
+
+impl<A, T> Clone for Action<A, T> {
+    fn clone(&self) -> Self {
+        Action {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<A, T> fmt::Debug for Action<A, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Action")
+            .field("name", &self.inner.name)
+            .field("options", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+struct CacheMap<A> {
+    run: u64,
+    map: HashMap<A, Memo>,
+}
+
+type Cache<A> = Mutex<CacheMap<A>>;
+
+/// Owns an in-flight memoized call: publishes its result to the waiting callers, or, if the
+/// call is dropped unfinished, forgets the entry so the next call runs again.
+struct MemoOwner<'a, A: Hash + Eq> {
+    cache: &'a Cache<A>,
+    run: u64,
+    arg: Option<A>,
+}
+
+impl<A: Hash + Eq> MemoOwner<'_, A> {
+    fn publish(mut self, result: &Result<Value, TaskError>) {
+        let arg = self.arg.take().expect("published once");
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if c.run != self.run {
+            return;
+        }
+        if let Some(Memo::Running(waiters)) = c.map.insert(arg, Memo::Done(result.clone())) {
+            for w in waiters {
+                let _ = w.send(result.clone());
+            }
+        }
+    }
+}
+
+impl<A: Hash + Eq> Drop for MemoOwner<'_, A> {
+    fn drop(&mut self) {
+        if let Some(arg) = self.arg.take() {
+            let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if c.run == self.run {
+                c.map.remove(&arg);
+            }
+        }
+    }
+}
+
+/// Cancels a call whose future is dropped before its result arrived.
+struct CallGuard {
+    slot: Arc<CallSlot>,
+    tx: tokio::sync::mpsc::UnboundedSender<Msg>,
+    done: bool,
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.slot.abandoned.store(true, Ordering::SeqCst);
+        if let Some(&task) = self.slot.id.get() {
+            let _ = self.tx.send(Msg::CancelCall { task });
+        }
+    }
+}
+
+impl<A, T> Action<A, T>
+where
+    A: Clone + Send + Sync + 'static,
+    T: Clone + Any + Send + Sync,
+{
+    fn new(name: &str, f: ActionFn<A, T>) -> Self {
+        Action::from_inner(ActionInner::new(name, f))
+    }
+
+    fn from_inner(inner: ActionInner<A, T>) -> Self {
+        let inner = Arc::new(inner);
+        if let Some(r) = &inner.self_ref {
+            *r.write().unwrap_or_else(|p| p.into_inner()) = Arc::downgrade(&inner);
+        }
+        Action { inner }
+    }
+
+    fn edit(self, f: impl FnOnce(&mut ActionInner<A, T>)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(i) => i,
+            Err(shared) => ActionInner {
+                name: shared.name.clone(),
+                opts: shared.opts.clone(),
+                retry_if: shared.retry_if.clone(),
+                f: shared.f.clone(),
+                cache: shared.cache.clone(),
+                self_ref: shared.self_ref.clone(),
+            },
+        };
+        f(&mut inner);
+        Action::from_inner(inner)
+    }
+
+    fn edit_opts(self, f: impl FnOnce(TaskOptions) -> TaskOptions) -> Self {
+        self.edit(|i| i.opts = Arc::new(f((*i.opts).clone())))
+    }
+
+    /// The action's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Retries a failed call up to `n` times.
+    pub fn retries(self, n: u32) -> Self {
+        self.edit_opts(|o| o.retries(n))
+    }
+
+    /// Waits between attempts.
+    pub fn backoff(self, b: Backoff) -> Self {
+        self.edit_opts(|o| o.backoff(b))
+    }
+
+    /// Limits each attempt; on expiry the attempt's future is dropped.
+    pub fn timeout(self, d: Duration) -> Self {
+        self.edit_opts(|o| o.timeout(d))
+    }
+
+    /// Never runs at the same time as another task with the same key.
+    pub fn sequence(self, key: impl Into<String>) -> Self {
+        self.edit_opts(|o| o.sequence(key))
+    }
+
+    /// Retries only errors for which `pred` returns `true`.
+    pub fn retry_if<F>(self, pred: F) -> Self
+    where
+        F: Fn(&TaskError) -> bool + Send + Sync + 'static,
+    {
+        self.edit(|i| i.retry_if = Some(Arc::new(pred)))
+    }
+
+    /// Memoizes calls within a run: a call with an argument already seen in this run shares
+    /// the first call's task and result instead of running again.
+    pub fn cached(self) -> Self
+    where
+        A: Hash + Eq,
+    {
+        let cache: Arc<dyn Any + Send + Sync> = Arc::new(Cache::new(CacheMap::<A> {
+            run: 0,
+            map: HashMap::new(),
+        }));
+        self.edit(|i| i.cache = Some(cache))
+    }
+
+    /// Calls the action. Inside a run this is a tracked task; outside, a plain call.
+    ///
+    /// # Errors
+    ///
+    /// The task's last error: the function's own, a timeout, or a cancellation.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the call (its task ends `cancelled`).
+    pub async fn call(&self, arg: A) -> Result<T, TaskError>
+    where
+        A: Hash + Eq,
+    {
+        self.call_inner(arg).await
+    }
+
+    async fn call_inner(&self, arg: A) -> Result<T, TaskError>
+    where
+        A: Hash + Eq,
+    {
+        let Ok(scope) = SCOPE.try_with(CallScope::clone) else {
+            return (self.inner.f)(arg).await;
+        };
+        let value = match &self.inner.cache {
+            Some(cache) => {
+                let cache = cache
+                    .downcast_ref::<Cache<A>>()
+                    .expect("the cache holds this action's argument type");
+                self.call_memoized(cache, &scope, arg).await
+            }
+            None => self.spawn(&scope, arg).await,
+        }?;
+        match value.downcast::<T>() {
+            Ok(v) => Ok(Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone())),
+            Err(_) => Err(TaskError::failed(
+                "an action returned a value of another type",
+            )),
+        }
+    }
+
+    /// The first call with an argument runs; calls with the same argument while it runs wait
+    /// for it (giving their slot back, as for a child), later ones get its result at once.
+    async fn call_memoized(
+        &self,
+        cache: &Cache<A>,
+        scope: &CallScope,
+        arg: A,
+    ) -> Result<Value, TaskError>
+    where
+        A: Hash + Eq,
+    {
+        let waiter = {
+            let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+            if c.run != scope.run {
+                c.run = scope.run;
+                c.map.clear();
+            }
+            match c.map.get_mut(&arg) {
+                Some(Memo::Done(r)) => return r.clone(),
+                Some(Memo::Running(waiters)) => {
+                    let (tx, rx) = oneshot::channel();
+                    waiters.push(tx);
+                    Some(rx)
+                }
+                None => {
+                    c.map.insert(arg.clone(), Memo::Running(Vec::new()));
+                    None
+                }
+            }
+        };
+        match waiter {
+            Some(rx) => wait_outside(scope, rx).await,
+            None => {
+                let owner = MemoOwner {
+                    cache,
+                    run: scope.run,
+                    arg: Some(arg.clone()),
+                };
+                let result = self.spawn(scope, arg).await;
+                owner.publish(&result);
+                result
+            }
+        }
+    }
+
+    async fn spawn(&self, scope: &CallScope, arg: A) -> Result<Value, TaskError> {
+        let f = self.inner.f.clone();
+        let body: DynBody = Arc::new(move || -> TaskFuture {
+            let fut = f(arg.clone());
+            Box::pin(async move { fut.await.map(|v| Arc::new(v) as Value) })
+        });
+        let (done_tx, done_rx) = oneshot::channel();
+        let slot = Arc::new(CallSlot::default());
+        let mut guard = CallGuard {
+            slot: slot.clone(),
+            tx: scope.tx.clone(),
+            done: false,
+        };
+        let sent = scope.tx.send(Msg::Call {
+            parent: scope.parent,
+            name: self.inner.name.clone(),
+            opts: self.inner.opts.clone(),
+            retry_if: self.inner.retry_if.clone(),
+            body,
+            done: done_tx,
+            slot,
+        });
+        if sent.is_err() {
+            guard.done = true;
+            return Err(cancelled("the run is over"));
+        }
+        let out = done_rx.await;
+        guard.done = true;
+        out.unwrap_or_else(|_| Err(cancelled("the run is over")))
+    }
+}
+
+/// Waits for a result that does not come from a child task of the caller: the caller gives its
+/// slot back while it waits, and takes one again before it goes on.
+async fn wait_outside(
+    scope: &CallScope,
+    rx: oneshot::Receiver<Result<Value, TaskError>>,
+) -> Result<Value, TaskError> {
+    let Some(task) = scope.parent else {
+        return rx
+            .await
+            .unwrap_or_else(|_| Err(cancelled("the call was cancelled")));
+    };
+    let _ = scope.tx.send(Msg::Suspend { task });
+    let result = rx
+        .await
+        .unwrap_or_else(|_| Err(cancelled("the call was cancelled")));
+    let (wake, woken) = oneshot::channel();
+    if scope.tx.send(Msg::Wake { task, wake }).is_ok() {
+        let _ = woken.await;
+    }
+    result
+}
+
+fn cancelled(msg: &str) -> TaskError {
+    TaskError {
+        kind: ErrorKind::Cancelled,
+        message: msg.into(),
+    }
+}
+
+/// Calls several actions of the same type at once, one argument each, and gives back the
+/// results in order (the npm Orchestrator's `parallel`).
+///
+/// With `fail_fast`, the first error cancels the calls still running and is returned at once.
+///
+/// # Errors
+///
+/// With `fail_fast`, the first error; otherwise each result is returned in its slot.
+///
+/// # Cancel safety
+///
+/// Dropping the future cancels every call still running.
+pub async fn parallel<A, T>(
+    calls: Vec<(Action<A, T>, A)>,
+    fail_fast: bool,
+) -> Result<Vec<Result<T, TaskError>>, TaskError>
+where
+    A: Clone + Hash + Eq + Send + Sync + 'static,
+    T: Clone + Any + Send + Sync,
+{
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let n = calls.len();
+    let mut pending: FuturesUnordered<_> = calls
+        .into_iter()
+        .enumerate()
+        .map(|(i, (action, arg))| async move { (i, action.call(arg).await) })
+        .collect();
+    let mut out: Vec<Option<Result<T, TaskError>>> = (0..n).map(|_| None).collect();
+    while let Some((i, r)) = pending.next().await {
+        if fail_fast {
+            if let Err(e) = &r {
+                return Err(e.clone());
+            }
+        }
+        out[i] = Some(r);
+    }
+    Ok(out
+        .into_iter()
+        .map(|r| r.expect("every call finished"))
+        .collect())
+}
+
+/// The id of the current run, for per-run caches.
+pub(crate) fn next_run_id() -> u64 {
+    NEXT_RUN.fetch_add(1, Ordering::Relaxed)
+}
