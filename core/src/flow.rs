@@ -1,6 +1,6 @@
 //! `Flow`: a declared DAG of async tasks, run by the tokio driver.
 
-use crate::driver::hooks::{HookFn, Hooks};
+use crate::driver::hooks::{AsyncHookFn, HookFn, Hooks, OwnedHookEvent};
 use crate::driver::{
     box_body, channel, drive, Body, BoxError, Canceller, Cx, HookEvent, HookOutput, RetryIf,
     RunSetup,
@@ -486,6 +486,42 @@ impl<S: Send + Sync + 'static> Flow<S> {
     {
         let f: HookFn<S> = Arc::new(move |e| hook(e).into_hook_result());
         self.hooks.add(kind, f);
+        self
+    }
+
+    /// Registers an async hook: its future is awaited before the event's task moves on,
+    /// while other tasks keep running. It receives an owned copy of the event.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::{BoxError, EventKind, Flow, OwnedHookEvent};
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut flow = Flow::with_state(AtomicU32::new(0));
+    /// flow.task("a", |_| async { Ok::<_, BoxError>(()) })?;
+    /// flow.on_async(EventKind::TaskSuccess, |e: OwnedHookEvent<AtomicU32>| async move {
+    ///     tokio::task::yield_now().await; // e.g. write to an audit log
+    ///     e.state.fetch_add(1, Ordering::SeqCst);
+    ///     Ok::<(), String>(())
+    /// });
+    /// flow.run().await?;
+    /// assert_eq!(flow.state().load(Ordering::SeqCst), 1);
+    /// # Ok::<(), legato::FlowError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn on_async<F, Fut, R>(&mut self, kind: EventKind, hook: F) -> &mut Self
+    where
+        F: Fn(OwnedHookEvent<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: HookOutput,
+    {
+        let f: AsyncHookFn<S> = Arc::new(move |e| {
+            let fut = hook(e);
+            Box::pin(async move { fut.await.into_hook_result() })
+        });
+        self.hooks.add_async(kind, f);
         self
     }
 }

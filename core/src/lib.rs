@@ -35,7 +35,7 @@ pub mod render;
 pub mod report;
 pub mod scheduler;
 
-pub use driver::{BoxError, Canceller, Cx, HookEvent};
+pub use driver::{BoxError, Canceller, Cx, HookEvent, OwnedHookEvent};
 pub use event::{EventKind, Status, TaskError};
 pub use flow::{Flow, FlowError, RunHandle, SyncPoint};
 pub use graph::{Graph, GraphBuilder, GraphError, Plan, Selection, TaskId, TaskSpec};

@@ -2,8 +2,12 @@
 
 use crate::event::{EventKind, HookMask, SkipReason, Status, TaskError};
 use crate::report::RunReport;
+use futures_util::FutureExt;
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -78,11 +82,105 @@ impl<E: fmt::Display> HookOutput for Result<(), E> {
     }
 }
 
+/// An owned copy of a [`HookEvent`], for async hooks (it can be moved into a future).
+#[non_exhaustive]
+pub struct OwnedHookEvent<S> {
+    /// The event.
+    pub kind: EventKind,
+    /// The task's name (empty for process events).
+    pub name: Arc<str>,
+    /// The attempt number (task_begin, task_retry).
+    pub attempt: u32,
+    /// When the event happened (wall clock).
+    pub time: SystemTime,
+    /// The task's duration so far, or the run's for `process_completion`.
+    pub duration: Duration,
+    /// The wait before the next attempt (task_retry).
+    pub delay: Duration,
+    /// The final status (task_completion).
+    pub status: Option<Status>,
+    /// The error (task_retry, task_failure, task_completion).
+    pub error: Option<TaskError>,
+    /// Why the task is skipped (task_skip).
+    pub reason: Option<SkipReason>,
+    /// The task's result (task_success).
+    pub result: Option<Arc<dyn Any + Send + Sync>>,
+    /// The run's report (process_completion).
+    pub report: Option<Arc<RunReport>>,
+    /// The shared state of the flow or orchestrator.
+    pub state: Arc<S>,
+}
+
+impl<S> Clone for OwnedHookEvent<S> {
+    fn clone(&self) -> Self {
+        OwnedHookEvent {
+            kind: self.kind,
+            name: self.name.clone(),
+            attempt: self.attempt,
+            time: self.time,
+            duration: self.duration,
+            delay: self.delay,
+            status: self.status,
+            error: self.error.clone(),
+            reason: self.reason.clone(),
+            result: self.result.clone(),
+            report: self.report.clone(),
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<S> fmt::Debug for OwnedHookEvent<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+impl<S> OwnedHookEvent<S> {
+    /// The borrowed view that sync hooks receive.
+    pub fn view(&self) -> HookEvent<'_, S> {
+        HookEvent {
+            kind: self.kind,
+            name: &self.name,
+            attempt: self.attempt,
+            time: self.time,
+            duration: self.duration,
+            delay: self.delay,
+            status: self.status,
+            error: self.error.as_ref(),
+            reason: self.reason.as_ref(),
+            result: self.result.as_deref(),
+            report: self.report.as_deref(),
+            state: &self.state,
+        }
+    }
+}
+
 pub(crate) type HookFn<S> = Arc<dyn Fn(&HookEvent<'_, S>) -> Result<(), String> + Send + Sync>;
+
+/// The future of an async hook.
+pub(crate) type HookFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+pub(crate) type AsyncHookFn<S> = Arc<dyn Fn(OwnedHookEvent<S>) -> HookFuture + Send + Sync>;
+
+/// One registered hook.
+pub(crate) enum Hook<S> {
+    Sync(HookFn<S>),
+    Async(AsyncHookFn<S>),
+}
+
+impl<S> Clone for Hook<S> {
+    fn clone(&self) -> Self {
+        match self {
+            Hook::Sync(f) => Hook::Sync(f.clone()),
+            Hook::Async(f) => Hook::Async(f.clone()),
+        }
+    }
+}
 
 /// The hooks registered on a flow or orchestrator, by event kind, in registration order.
 pub(crate) struct Hooks<S> {
-    by_kind: [Vec<HookFn<S>>; 9],
+    by_kind: [Vec<Hook<S>>; 9],
 }
 
 impl<S> Default for Hooks<S> {
@@ -114,9 +212,20 @@ impl<S> fmt::Debug for Hooks<S> {
     }
 }
 
-impl<S> Hooks<S> {
+fn call_sync<S>(h: &HookFn<S>, e: &HookEvent<'_, S>) -> Result<(), String> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| h(e))) {
+        Ok(r) => r,
+        Err(panic) => Err(panic_message(&*panic)),
+    }
+}
+
+impl<S: Send + Sync + 'static> Hooks<S> {
     pub(crate) fn add(&mut self, kind: EventKind, f: HookFn<S>) {
-        self.by_kind[kind as usize].push(f);
+        self.by_kind[kind as usize].push(Hook::Sync(f));
+    }
+
+    pub(crate) fn add_async(&mut self, kind: EventKind, f: AsyncHookFn<S>) {
+        self.by_kind[kind as usize].push(Hook::Async(f));
     }
 
     pub(crate) fn mask(&self) -> HookMask {
@@ -126,17 +235,47 @@ impl<S> Hooks<S> {
             .fold(HookMask::NONE, |m, k| m.with(*k))
     }
 
-    /// Calls every hook of the event's kind in order; the first error (or panic) stops the
-    /// chain and is returned as the message.
+    /// Whether some hook of this kind is async (then the chain runs as a future).
+    pub(crate) fn is_async(&self, kind: EventKind) -> bool {
+        self.by_kind[kind as usize]
+            .iter()
+            .any(|h| matches!(h, Hook::Async(_)))
+    }
+
+    /// Calls every (sync) hook of the event's kind in order; the first error (or panic) stops
+    /// the chain and is returned as the message.
     pub(crate) fn call(&self, e: &HookEvent<'_, S>) -> Result<(), String> {
         for h in &self.by_kind[e.kind as usize] {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| h(e))) {
-                Ok(Ok(())) => {}
-                Ok(Err(msg)) => return Err(msg),
-                Err(panic) => return Err(panic_message(&*panic)),
+            if let Hook::Sync(f) = h {
+                call_sync(f, e)?;
             }
         }
         Ok(())
+    }
+
+    /// The whole chain of the event's kind as one future: sync and async hooks in
+    /// registration order; the first error (or panic) stops it.
+    pub(crate) fn chain(&self, e: OwnedHookEvent<S>) -> HookFuture {
+        let hooks = self.by_kind[e.kind as usize].clone();
+        Box::pin(async move {
+            for h in hooks {
+                match h {
+                    Hook::Sync(f) => call_sync(&f, &e.view())?,
+                    Hook::Async(f) => {
+                        let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f(e.clone())))
+                        {
+                            Ok(fut) => fut,
+                            Err(panic) => return Err(panic_message(&*panic)),
+                        };
+                        match AssertUnwindSafe(fut).catch_unwind().await {
+                            Ok(r) => r?,
+                            Err(panic) => return Err(panic_message(&*panic)),
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 }
 

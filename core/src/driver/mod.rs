@@ -10,17 +10,18 @@
 
 pub(crate) mod hooks;
 
-pub use hooks::{HookEvent, HookOutput};
+pub use hooks::{HookEvent, HookOutput, OwnedHookEvent};
 
 use crate::event::{Event, TaskError};
 use crate::graph::{Graph, Selection, TaskId};
 use crate::policy::TaskOptions;
 use crate::report::RunReport;
-use crate::scheduler::{Action, Outcome, RunOptions, Scheduler};
+use crate::scheduler::{Action, HookToken, Outcome, RunOptions, Scheduler};
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use hooks::{panic_message, Hooks};
+
 use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -241,6 +242,7 @@ enum Wake {
 /// What a running attempt's future yields: which attempt, and its outcome.
 type Attempt = Pin<Box<dyn Future<Output = (TaskId, u32, Result<Value, TaskError>)> + Send>>;
 type Running = Abortable<Attempt>;
+type HookChain = Pin<Box<dyn Future<Output = (HookToken, Result<(), String>)> + Send>>;
 
 enum Entry<S> {
     Static(Body<S>),
@@ -259,6 +261,8 @@ struct Driver<S> {
     /// Per suspended parent: results to deliver, one per `Resume`.
     resumable: HashMap<TaskId, VecDeque<Wake>>,
     running: FuturesUnordered<Running>,
+    /// Hook chains with async hooks, awaited beside the running tasks.
+    hook_futures: FuturesUnordered<HookChain>,
     hooks: Hooks<S>,
     state: Arc<S>,
     results: Arc<Results>,
@@ -425,12 +429,14 @@ impl<S: Send + Sync + 'static> Driver<S> {
         }
     }
 
-    fn call_hooks(&self, event: &Event) -> Result<(), String> {
+    /// What the hooks of `event` receive.
+    fn hook_event(&self, event: &Event) -> OwnedHookEvent<S> {
         let now = self.now();
-        let name = event.task().map_or("", |t| self.sched.name(t));
-        let mut e = HookEvent {
+        let mut e = OwnedHookEvent {
             kind: event.kind(),
-            name,
+            name: event
+                .task()
+                .map_or_else(|| Arc::from(""), |t| self.sched.name_arc(t).clone()),
             attempt: 0,
             time: self.wall(now),
             duration: Duration::ZERO,
@@ -440,9 +446,8 @@ impl<S: Send + Sync + 'static> Driver<S> {
             reason: None,
             result: None,
             report: None,
-            state: &*self.state,
+            state: self.state.clone(),
         };
-        let report;
         match event {
             Event::TaskBegin { attempt, .. } => e.attempt = *attempt,
             Event::TaskRetry {
@@ -452,23 +457,20 @@ impl<S: Send + Sync + 'static> Driver<S> {
                 ..
             } => {
                 e.attempt = *attempt;
-                e.error = Some(error);
+                e.error = Some(error.clone());
                 e.delay = *delay;
             }
             Event::TaskSuccess { task, duration } => {
                 e.duration = *duration;
-                e.result = self
-                    .sched
-                    .value(*task)
-                    .map(|v| &**v as &(dyn Any + Send + Sync));
+                e.result = self.sched.value(*task).cloned();
             }
             Event::TaskFailure {
                 duration, error, ..
             } => {
                 e.duration = *duration;
-                e.error = Some(error);
+                e.error = Some(error.clone());
             }
-            Event::TaskSkip { reason, .. } => e.reason = Some(reason),
+            Event::TaskSkip { reason, .. } => e.reason = Some(reason.clone()),
             Event::TaskCompletion {
                 duration,
                 status,
@@ -477,16 +479,15 @@ impl<S: Send + Sync + 'static> Driver<S> {
             } => {
                 e.duration = *duration;
                 e.status = Some(*status);
-                e.error = error.as_ref();
+                e.error = error.clone();
             }
             Event::ProcessCompletion { total } => {
                 e.duration = *total;
-                report = self.report();
-                e.report = Some(&report);
+                e.report = Some(Arc::new(self.report()));
             }
             _ => {}
         }
-        self.hooks.call(&e)
+        e
     }
 
     fn report(&self) -> RunReport {
@@ -514,10 +515,19 @@ impl<S: Send + Sync + 'static> Driver<S> {
                         }
                     }
                     Action::Emit { event, token } => {
-                        let now = self.now();
-                        match self.call_hooks(&event) {
-                            Ok(()) => self.sched.hook_done(token, now),
-                            Err(msg) => self.sched.hook_failed(token, msg, now),
+                        let e = self.hook_event(&event);
+                        if self.hooks.is_async(token.kind()) {
+                            // Await the chain beside the running tasks; only this task waits.
+                            let chain = self.hooks.chain(e);
+                            self.hook_futures
+                                .push(Box::pin(async move { (token, chain.await) }));
+                        } else {
+                            let r = self.hooks.call(&e.view());
+                            let now = self.now();
+                            match r {
+                                Ok(()) => self.sched.hook_done(token, now),
+                                Err(msg) => self.sched.hook_failed(token, msg, now),
+                            }
                         }
                     }
                     Action::Settled { task } => {
@@ -619,6 +629,7 @@ where
         callers: HashMap::new(),
         resumable: HashMap::new(),
         running: FuturesUnordered::new(),
+        hook_futures: FuturesUnordered::new(),
         hooks,
         state,
         results: Arc::new(Results {
@@ -678,6 +689,13 @@ where
                 main_out = Some(out);
                 let now = d.now();
                 d.sched.release(now);
+            }
+            Some((token, r)) = d.hook_futures.next(), if !d.hook_futures.is_empty() => {
+                let now = d.now();
+                match r {
+                    Ok(()) => d.sched.hook_done(token, now),
+                    Err(msg) => d.sched.hook_failed(token, msg, now),
+                }
             }
             _ = sleep => {
                 let now = d.now();

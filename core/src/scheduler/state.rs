@@ -254,6 +254,11 @@ impl<V> Scheduler<V> {
         &self.tasks[task.index()].name
     }
 
+    /// The name of a task as a shared string (no copy).
+    pub fn name_arc(&self, task: TaskId) -> &Arc<str> {
+        &self.tasks[task.index()].name
+    }
+
     /// The current status of a task.
     pub fn status(&self, task: TaskId) -> Status {
         self.tasks[task.index()].status

@@ -419,3 +419,52 @@ async fn sequences_never_overlap_in_real_runs() {
     assert!(!overlap.load(Ordering::SeqCst));
     assert_eq!(started.elapsed(), ms(30));
 }
+
+#[tokio::test(start_paused = true)]
+async fn async_hooks_hold_only_their_task_and_keep_registration_order() {
+    use legato::{EventKind, OwnedHookEvent};
+    let mut flow = Flow::with_state(Mutex::new(Vec::<String>::new()));
+    for n in ["a", "b"] {
+        flow.task(n, |_| async {
+            sleep(ms(10)).await;
+            Ok::<_, BoxError>(())
+        })
+        .unwrap();
+    }
+    flow.on_task_begin(|e: &legato::HookEvent<'_, Mutex<Vec<String>>>| {
+        e.state.lock().unwrap().push(format!("sync {}", e.name));
+    });
+    flow.on_async(
+        EventKind::TaskBegin,
+        |e: OwnedHookEvent<Mutex<Vec<String>>>| async move {
+            if &*e.name == "a" {
+                sleep(ms(20)).await;
+            }
+            e.state.lock().unwrap().push(format!("async {}", e.name));
+        },
+    );
+    let report = flow.run().await.unwrap();
+    assert_eq!(
+        report.get("b").unwrap().started,
+        Some(ms(0)),
+        "b does not wait for a's hook"
+    );
+    assert_eq!(
+        report.get("a").unwrap().started,
+        Some(ms(20)),
+        "a starts after its hook"
+    );
+    let log = flow.state().lock().unwrap().clone();
+    assert_eq!(log, ["sync a", "sync b", "async b", "async a"]);
+
+    // A failing async hook fails the run, naming the event.
+    flow.on_async(
+        EventKind::TaskSuccess,
+        |_e: OwnedHookEvent<Mutex<Vec<String>>>| async { Err::<(), _>("webhook down") },
+    );
+    let err = flow.run().await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "flow failed: hook for event \"task_success\" failed: webhook down"
+    );
+}
