@@ -32,7 +32,8 @@ pub use error::GraphError;
 pub(crate) use error::{did_you_mean, validate_name};
 
 use crate::policy::TaskOptions;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::HashMap as StdHashMap;
 use std::sync::Arc;
 
 /// The index of a task in its graph, in declaration order (the first task added is 0).
@@ -220,7 +221,7 @@ impl GraphBuilder {
     pub fn with_capacity(tasks: usize, edges: usize) -> Self {
         GraphBuilder {
             names: Names {
-                ids: HashMap::with_capacity(tasks),
+                ids: HashMap::with_capacity_and_hasher(tasks, Default::default()),
                 names: Vec::with_capacity(tasks),
                 defined_as: Vec::with_capacity(tasks),
             },
@@ -267,11 +268,11 @@ impl GraphBuilder {
         for d in &deps {
             validate_name(d)?;
         }
-        if self.contains(&name) {
+        let slot = self.names.slot(&name);
+        if self.names.defined_as[slot as usize] != u32::MAX {
             return Err(GraphError::DuplicateTask { name });
         }
         let id = self.task_slot.len() as u32;
-        let slot = self.names.slot(&name);
         self.names.defined_as[slot as usize] = id;
         self.task_slot.push(slot);
         self.dep_start.push(self.dep_slots.len() as u32);
@@ -366,6 +367,10 @@ impl GraphBuilder {
             *s = names.defined_as[*s as usize];
         }
 
+        // The builder's vectors grew by doubling; the graph keeps them for its lifetime.
+        dep_start.shrink_to_fit();
+        let mut extras = extras;
+        extras.shrink_to_fit();
         let mut graph = Graph {
             names: task_names,
             ids,
@@ -600,7 +605,7 @@ impl Graph {
             .ids()
             .find(|t| pending[t.index()] > 0)
             .expect("a cycle exists when Kahn's algorithm stops early");
-        let mut seen_at: HashMap<TaskId, usize> = HashMap::new();
+        let mut seen_at: StdHashMap<TaskId, usize> = StdHashMap::new();
         let mut walk = Vec::new();
         let mut t = start;
         loop {
