@@ -118,6 +118,13 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
         self
     }
 
+    /// Stop everything at the first failed call: running calls are cancelled and later calls
+    /// are skipped (default: a failure only fails its caller's `await`).
+    pub fn fail_fast(&mut self, on: bool) -> &mut Self {
+        self.options = self.options.clone().fail_fast(on);
+        self
+    }
+
     /// How many runs were started.
     pub fn runs(&self) -> u64 {
         self.runs.load(Ordering::Relaxed)
@@ -180,6 +187,19 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
         let mut inner = ActionInner::new(name, body);
         inner.self_ref = Some(self_ref);
         Action::from_inner(inner)
+    }
+
+    /// Groups actions of one type to call them at once, one argument each (the npm
+    /// Orchestrator's `parallel`). See [`Parallel`].
+    pub fn parallel<A, T>(&self, actions: impl IntoIterator<Item = Action<A, T>>) -> Parallel<A, T>
+    where
+        A: Clone + Hash + Eq + Send + Sync + 'static,
+        T: Clone + Any + Send + Sync,
+    {
+        Parallel {
+            actions: actions.into_iter().collect(),
+            fail_fast: false,
+        }
     }
 
     /// Runs `main`; every action call inside it (and inside those calls) is a tracked task.
@@ -676,4 +696,81 @@ where
 /// The id of the current run, for per-run caches.
 pub(crate) fn next_run_id() -> u64 {
     NEXT_RUN.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Actions called together, one argument each; made by [`Orchestrator::parallel`].
+///
+/// # Examples
+///
+/// ```
+/// use legato::{BoxError, Orchestrator};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let orch = Orchestrator::new();
+/// let profile = orch.action("getUserProfile", |id: String| async move { Ok::<_, BoxError>(format!("profile:{id}")) });
+/// let shipping = orch.action("getShippingOptions", |to: String| async move { Ok::<_, BoxError>(format!("ship:{to}")) });
+/// let both = orch.parallel([profile, shipping]).fail_fast(true);
+/// let run = orch.run(async { both.call(vec!["user42".into(), "USA".into()]).await }).await;
+/// assert_eq!(run.output.unwrap(), ["profile:user42", "ship:USA"]);
+/// # });
+/// ```
+pub struct Parallel<A, T> {
+    actions: Vec<Action<A, T>>,
+    fail_fast: bool,
+}
+
+impl<A, T> fmt::Debug for Parallel<A, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Parallel")
+            .field("actions", &self.actions)
+            .field("fail_fast", &self.fail_fast)
+            .finish()
+    }
+}
+
+impl<A, T> Parallel<A, T>
+where
+    A: Clone + Hash + Eq + Send + Sync + 'static,
+    T: Clone + Any + Send + Sync,
+{
+    /// With fail-fast, the first error cancels the calls still running and is returned at once.
+    pub fn fail_fast(mut self, on: bool) -> Self {
+        self.fail_fast = on;
+        self
+    }
+
+    /// Calls action `i` with `args[i]`, all at once; the results in order.
+    ///
+    /// # Errors
+    ///
+    /// The first error: at once with fail-fast, else after every call has finished (the
+    /// lowest index wins). Too few or too many arguments is an error too.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels every call still running.
+    pub async fn call(&self, args: Vec<A>) -> Result<Vec<T>, TaskError> {
+        self.call_settled(args).await?.into_iter().collect()
+    }
+
+    /// Like [`Parallel::call`], but without fail-fast every call's own result is returned.
+    ///
+    /// # Errors
+    ///
+    /// With fail-fast, the first error; a wrong number of arguments.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels every call still running.
+    pub async fn call_settled(&self, args: Vec<A>) -> Result<Vec<Result<T, TaskError>>, TaskError> {
+        if args.len() != self.actions.len() {
+            return Err(TaskError::failed(format!(
+                "parallel: {} actions but {} arguments",
+                self.actions.len(),
+                args.len()
+            )));
+        }
+        let calls = self.actions.iter().cloned().zip(args).collect();
+        parallel(calls, self.fail_fast).await
+    }
 }
