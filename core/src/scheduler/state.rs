@@ -66,6 +66,16 @@ struct Task<V> {
     root_cause: Option<Arc<str>>,
     value: Option<V>,
     children: Vec<TaskId>,
+    /// A cancel or skip that arrived while one of the task's hooks was running: applied when
+    /// that hook is done, so a task's hooks never overlap (rule 9).
+    deferred: Option<Deferred>,
+}
+
+/// See `Task::deferred`.
+#[derive(Debug)]
+enum Deferred {
+    Cancel(TaskError),
+    Skip(SkipReason),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -193,6 +203,7 @@ impl<V> Scheduler<V> {
                 root_cause: None,
                 value: None,
                 children: Vec::new(),
+                deferred: None,
             });
             s.ready_seq.push(0);
         }
@@ -429,7 +440,11 @@ impl<V> Scheduler<V> {
                 _ => {}
             }
         } else if self.tasks[token.task as usize].hook_seq == token.seq {
-            self.continue_after_hook(token.task);
+            match self.tasks[token.task as usize].deferred.take() {
+                Some(Deferred::Cancel(error)) => self.fail(token.task, error),
+                Some(Deferred::Skip(reason)) => self.skip(token.task, reason),
+                None => self.continue_after_hook(token.task),
+            }
         }
         self.settle();
     }
@@ -514,6 +529,7 @@ impl<V> Scheduler<V> {
             root_cause: None,
             value: None,
             children: Vec::new(),
+            deferred: None,
         });
         self.ready_seq.push(0);
         self.unfinished += 1;
@@ -1002,12 +1018,16 @@ impl<V> Scheduler<V> {
                 self.tasks[t as usize].hook_seq = self.tasks[t as usize].hook_seq.wrapping_add(1);
                 self.fail(t, error);
             }
-            Stage::BeginHook | Stage::RetryHook | Stage::Backoff => {
+            // A hook of the task is running: cancel once it is done.
+            Stage::ReadyHook | Stage::BeginHook | Stage::RetryHook => {
                 self.release_slot_and_keys(t);
+                self.tasks[t as usize].deferred = Some(Deferred::Cancel(error));
+            }
+            Stage::Backoff => {
                 self.tasks[t as usize].hook_seq = self.tasks[t as usize].hook_seq.wrapping_add(1);
                 self.fail(t, error);
             }
-            Stage::Pending | Stage::ReadyHook | Stage::Queued | Stage::KeyWait => {
+            Stage::Pending | Stage::Queued | Stage::KeyWait => {
                 self.tasks[t as usize].hook_seq = self.tasks[t as usize].hook_seq.wrapping_add(1);
                 self.fail(t, error);
             }
@@ -1062,7 +1082,12 @@ impl<V> Scheduler<V> {
                 Stage::Queued | Stage::KeyWait if self.tasks[t as usize].attempt > 0 => {
                     self.cancel_one(t, error.clone());
                 }
-                Stage::Pending | Stage::ReadyHook | Stage::Queued | Stage::KeyWait => {
+                Stage::ReadyHook => {
+                    // Its task_ready hook is running: skip once it is done.
+                    self.tasks[t as usize].deferred =
+                        Some(Deferred::Skip(SkipReason::Stopped(reason.clone())));
+                }
+                Stage::Pending | Stage::Queued | Stage::KeyWait => {
                     self.skip(t, SkipReason::Stopped(reason.clone()));
                 }
                 _ => {}
