@@ -569,7 +569,7 @@ impl<'c> Driver<'c> {
                     "{kind:?} for {name} before process_begin was handled"
                 );
                 ensure!(
-                    self.stopped() || self.obs[t as usize].outstanding == 0,
+                    self.obs[t as usize].outstanding == 0,
                     "{kind:?} for {name} while an earlier hook of it is not done (trace {:?})",
                     self.obs[t as usize].evs
                 );
