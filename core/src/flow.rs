@@ -1,11 +1,8 @@
 //! `Flow`: a declared DAG of async tasks, run by the tokio driver.
 
-use crate::driver::hooks::{AsyncHookFn, HookFn, Hooks, OwnedHookEvent};
-use crate::driver::{
-    box_body, channel, drive, Body, BoxError, Canceller, Cx, HookEvent, HookOutput, RetryIf,
-    RunSetup,
-};
-use crate::event::{EventKind, Status, TaskError};
+use crate::driver::hooks::Hooks;
+use crate::driver::{box_body, channel, drive, Body, BoxError, Canceller, Cx, RetryIf, RunSetup};
+use crate::event::{Status, TaskError};
 use crate::graph::{Graph, GraphBuilder, GraphError, TaskSpec};
 use crate::policy::Backoff;
 use crate::render::Format;
@@ -476,137 +473,9 @@ impl<S: Send + Sync + 'static> Flow<S> {
             rx,
         ))
     }
-
-    /// Registers a hook for any event kind. Several hooks of one kind run in registration
-    /// order; a hook that returns an error (or panics) fails the run.
-    pub fn on<F, R>(&mut self, kind: EventKind, hook: F) -> &mut Self
-    where
-        F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-        R: HookOutput,
-    {
-        let f: HookFn<S> = Arc::new(move |e| hook(e).into_hook_result());
-        self.hooks.add(kind, f);
-        self
-    }
-
-    /// Registers an async hook: its future is awaited before the event's task moves on,
-    /// while other tasks keep running. It receives an owned copy of the event.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use legato::{BoxError, EventKind, Flow, OwnedHookEvent};
-    /// use std::sync::atomic::{AtomicU32, Ordering};
-    ///
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let mut flow = Flow::with_state(AtomicU32::new(0));
-    /// flow.task("a", |_| async { Ok::<_, BoxError>(()) })?;
-    /// flow.on_async(EventKind::TaskSuccess, |e: OwnedHookEvent<AtomicU32>| async move {
-    ///     tokio::task::yield_now().await; // e.g. write to an audit log
-    ///     e.state.fetch_add(1, Ordering::SeqCst);
-    ///     Ok::<(), String>(())
-    /// });
-    /// flow.run().await?;
-    /// assert_eq!(flow.state().load(Ordering::SeqCst), 1);
-    /// # Ok::<(), legato::FlowError>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn on_async<F, Fut, R>(&mut self, kind: EventKind, hook: F) -> &mut Self
-    where
-        F: Fn(OwnedHookEvent<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: HookOutput,
-    {
-        let f: AsyncHookFn<S> = Arc::new(move |e| {
-            let fut = hook(e);
-            Box::pin(async move { fut.await.into_hook_result() })
-        });
-        self.hooks.add_async(kind, f);
-        self
-    }
 }
 
-macro_rules! hook_methods {
-    ($ty:ident) => {
-        impl<S: Send + Sync + 'static> $ty<S> {
-            /// Registers a `process_begin` hook.
-            pub fn on_process_begin<F, R>(&mut self, f: F) -> &mut Self
-            where
-                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-                R: HookOutput,
-            {
-                self.on(EventKind::ProcessBegin, f)
-            }
-            /// Registers a `task_ready` hook.
-            pub fn on_task_ready<F, R>(&mut self, f: F) -> &mut Self
-            where
-                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-                R: HookOutput,
-            {
-                self.on(EventKind::TaskReady, f)
-            }
-            /// Registers a `task_begin` hook.
-            pub fn on_task_begin<F, R>(&mut self, f: F) -> &mut Self
-            where
-                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-                R: HookOutput,
-            {
-                self.on(EventKind::TaskBegin, f)
-            }
-            /// Registers a `task_retry` hook.
-            pub fn on_task_retry<F, R>(&mut self, f: F) -> &mut Self
-            where
-                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-                R: HookOutput,
-            {
-                self.on(EventKind::TaskRetry, f)
-            }
-            /// Registers a `task_success` hook.
-            pub fn on_task_success<F, R>(&mut self, f: F) -> &mut Self
-            where
-                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-                R: HookOutput,
-            {
-                self.on(EventKind::TaskSuccess, f)
-            }
-            /// Registers a `task_failure` hook.
-            pub fn on_task_failure<F, R>(&mut self, f: F) -> &mut Self
-            where
-                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-                R: HookOutput,
-            {
-                self.on(EventKind::TaskFailure, f)
-            }
-            /// Registers a `task_skip` hook.
-            pub fn on_task_skip<F, R>(&mut self, f: F) -> &mut Self
-            where
-                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-                R: HookOutput,
-            {
-                self.on(EventKind::TaskSkip, f)
-            }
-            /// Registers a `task_completion` hook.
-            pub fn on_task_completion<F, R>(&mut self, f: F) -> &mut Self
-            where
-                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-                R: HookOutput,
-            {
-                self.on(EventKind::TaskCompletion, f)
-            }
-            /// Registers a `process_completion` hook.
-            pub fn on_process_completion<F, R>(&mut self, f: F) -> &mut Self
-            where
-                F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-                R: HookOutput,
-            {
-                self.on(EventKind::ProcessCompletion, f)
-            }
-        }
-    };
-}
-pub(crate) use hook_methods;
-
-hook_methods!(Flow);
+crate::driver::hooks::hook_methods!(Flow);
 
 fn finish(report: RunReport) -> Result<RunReport, FlowError> {
     if report.ok() {

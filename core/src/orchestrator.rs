@@ -1,11 +1,11 @@
 //! `Orchestrator`: wrap async functions as actions; each call inside a run is a tracked task.
 
-use crate::driver::hooks::{AsyncHookFn, HookFn, Hooks, OwnedHookEvent};
+use crate::driver::hooks::Hooks;
 use crate::driver::{
-    channel, drive, BoxError, CallScope, CallSlot, DynBody, HookEvent, HookOutput, Msg, RetryIf,
-    RunSetup, TaskFuture, Value, SCOPE,
+    channel, drive, BoxError, CallScope, CallSlot, DynBody, Msg, RetryIf, RunSetup, TaskFuture,
+    Value, SCOPE,
 };
-use crate::event::{ErrorKind, EventKind, TaskError};
+use crate::event::{ErrorKind, TaskError};
 use crate::graph::GraphBuilder;
 use crate::policy::{Backoff, TaskOptions};
 use crate::report::RunReport;
@@ -234,56 +234,9 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
             report,
         }
     }
-
-    /// Registers a hook for any event kind (see [`crate::Flow::on`]).
-    pub fn on<F, R>(&mut self, kind: EventKind, hook: F) -> &mut Self
-    where
-        F: Fn(&HookEvent<'_, S>) -> R + Send + Sync + 'static,
-        R: HookOutput,
-    {
-        let f: HookFn<S> = Arc::new(move |e| hook(e).into_hook_result());
-        self.hooks.add(kind, f);
-        self
-    }
-
-    /// Registers an async hook (see [`crate::Flow::on_async`]): its future is awaited before the event's task moves on,
-    /// while other tasks keep running. It receives an owned copy of the event.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use legato::{BoxError, EventKind, Flow, OwnedHookEvent};
-    /// use std::sync::atomic::{AtomicU32, Ordering};
-    ///
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let mut flow = Flow::with_state(AtomicU32::new(0));
-    /// flow.task("a", |_| async { Ok::<_, BoxError>(()) })?;
-    /// flow.on_async(EventKind::TaskSuccess, |e: OwnedHookEvent<AtomicU32>| async move {
-    ///     tokio::task::yield_now().await; // e.g. write to an audit log
-    ///     e.state.fetch_add(1, Ordering::SeqCst);
-    ///     Ok::<(), String>(())
-    /// });
-    /// flow.run().await?;
-    /// assert_eq!(flow.state().load(Ordering::SeqCst), 1);
-    /// # Ok::<(), legato::FlowError>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn on_async<F, Fut, R>(&mut self, kind: EventKind, hook: F) -> &mut Self
-    where
-        F: Fn(OwnedHookEvent<S>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = R> + Send + 'static,
-        R: HookOutput,
-    {
-        let f: AsyncHookFn<S> = Arc::new(move |e| {
-            let fut = hook(e);
-            Box::pin(async move { fut.await.into_hook_result() })
-        });
-        self.hooks.add_async(kind, f);
-        self
-    }
 }
 
-crate::flow::hook_methods!(Orchestrator);
+crate::driver::hooks::hook_methods!(Orchestrator);
 
 type ActionFn<A, T> =
     Arc<dyn Fn(A) -> Pin<Box<dyn Future<Output = Result<T, TaskError>> + Send>> + Send + Sync>;

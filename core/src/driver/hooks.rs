@@ -289,3 +289,86 @@ pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
         "panic".to_owned()
     }
 }
+
+/// Generates the hook registration methods of a front-door type with a `hooks: Hooks<S>`
+/// field: `on`, `on_async`, and one `on_<event>` per event kind.
+macro_rules! hook_methods {
+    ($ty:ident) => {
+        impl<S: Send + Sync + 'static> $ty<S> {
+            /// Registers a hook for any event kind. Several hooks of one kind run in
+            /// registration order; a hook that returns an error (or panics) fails the run.
+            pub fn on<F, R>(&mut self, kind: $crate::EventKind, hook: F) -> &mut Self
+            where
+                F: Fn(&$crate::HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: $crate::driver::HookOutput,
+            {
+                self.hooks
+                    .add(kind, ::std::sync::Arc::new(move |e| hook(e).into_hook_result()));
+                self
+            }
+
+            /// Registers an async hook: its future is awaited before the event's task moves
+            /// on, while other tasks keep running. It receives an owned copy of the event.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use legato::{BoxError, EventKind, Flow, OwnedHookEvent};
+            /// use std::sync::atomic::{AtomicU32, Ordering};
+            ///
+            /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            /// let mut flow = Flow::with_state(AtomicU32::new(0));
+            /// flow.task("a", |_| async { Ok::<_, BoxError>(()) })?;
+            /// flow.on_async(EventKind::TaskSuccess, |e: OwnedHookEvent<AtomicU32>| async move {
+            ///     tokio::task::yield_now().await; // e.g. write to an audit log
+            ///     e.state.fetch_add(1, Ordering::SeqCst);
+            ///     Ok::<(), String>(())
+            /// });
+            /// flow.run().await?;
+            /// assert_eq!(flow.state().load(Ordering::SeqCst), 1);
+            /// # Ok::<(), legato::FlowError>(())
+            /// # }).unwrap();
+            /// ```
+            pub fn on_async<F, Fut, R>(&mut self, kind: $crate::EventKind, hook: F) -> &mut Self
+            where
+                F: Fn($crate::OwnedHookEvent<S>) -> Fut + Send + Sync + 'static,
+                Fut: ::std::future::Future<Output = R> + Send + 'static,
+                R: $crate::driver::HookOutput,
+            {
+                self.hooks.add_async(
+                    kind,
+                    ::std::sync::Arc::new(move |e| {
+                        let fut = hook(e);
+                        Box::pin(async move { fut.await.into_hook_result() })
+                    }),
+                );
+                self
+            }
+
+            $crate::driver::hooks::hook_methods!(@each
+                (on_process_begin, ProcessBegin, "process_begin"),
+                (on_task_ready, TaskReady, "task_ready"),
+                (on_task_begin, TaskBegin, "task_begin"),
+                (on_task_retry, TaskRetry, "task_retry"),
+                (on_task_success, TaskSuccess, "task_success"),
+                (on_task_failure, TaskFailure, "task_failure"),
+                (on_task_skip, TaskSkip, "task_skip"),
+                (on_task_completion, TaskCompletion, "task_completion"),
+                (on_process_completion, ProcessCompletion, "process_completion"),
+            );
+        }
+    };
+    (@each $(($method:ident, $kind:ident, $label:literal)),* $(,)?) => {
+        $(
+            #[doc = concat!("Registers a `", $label, "` hook (see [`on`](Self::on)).")]
+            pub fn $method<F, R>(&mut self, f: F) -> &mut Self
+            where
+                F: Fn(&$crate::HookEvent<'_, S>) -> R + Send + Sync + 'static,
+                R: $crate::driver::HookOutput,
+            {
+                self.on($crate::EventKind::$kind, f)
+            }
+        )*
+    };
+}
+pub(crate) use hook_methods;

@@ -71,6 +71,41 @@ struct Task<V> {
     deferred: Option<Deferred>,
 }
 
+impl<V> Task<V> {
+    fn new(
+        name: Arc<str>,
+        opts: Arc<TaskOptions>,
+        keys: Box<[u32]>,
+        parent: u32,
+        stage: Stage,
+        pending: u32,
+    ) -> Self {
+        Task {
+            name,
+            opts,
+            keys,
+            parent,
+            stage,
+            status: Status::Pending,
+            pending,
+            attempt: 0,
+            waits: 0,
+            hook_seq: 0,
+            holds_slot: false,
+            first_start: None,
+            end: None,
+            next_at: Duration::ZERO,
+            attempts: Vec::new(),
+            error: None,
+            skip: None,
+            root_cause: None,
+            value: None,
+            children: Vec::new(),
+            deferred: None,
+        }
+    }
+}
+
 /// See `Task::deferred`.
 #[derive(Debug)]
 enum Deferred {
@@ -178,33 +213,18 @@ impl<V> Scheduler<V> {
             } else {
                 (Arc::new(o.clone()), s.intern_keys(&o.sequences))
             };
-            s.tasks.push(Task {
-                name: g.name_arc(id),
+            s.tasks.push(Task::new(
+                g.name_arc(id),
                 opts,
                 keys,
-                parent: NONE,
-                stage: if selected {
+                NONE,
+                if selected {
                     Stage::Pending
                 } else {
                     Stage::Excluded
                 },
-                status: Status::Pending,
-                pending: g.deps(id).len() as u32,
-                attempt: 0,
-                waits: 0,
-                hook_seq: 0,
-                holds_slot: false,
-                first_start: None,
-                end: None,
-                next_at: Duration::ZERO,
-                attempts: Vec::new(),
-                error: None,
-                skip: None,
-                root_cause: None,
-                value: None,
-                children: Vec::new(),
-                deferred: None,
-            });
+                g.deps(id).len() as u32,
+            ));
             s.ready_seq.push(0);
         }
         s
@@ -508,29 +528,14 @@ impl<V> Scheduler<V> {
         } else {
             self.intern_keys(&opts.sequences)
         };
-        self.tasks.push(Task {
+        self.tasks.push(Task::new(
             name,
             opts,
             keys,
-            parent: parent.map_or(NONE, |p| p.0),
-            stage: Stage::Pending,
-            status: Status::Pending,
-            pending: 0,
-            attempt: 0,
-            waits: 0,
-            hook_seq: 0,
-            holds_slot: false,
-            first_start: None,
-            end: None,
-            next_at: Duration::ZERO,
-            attempts: Vec::new(),
-            error: None,
-            skip: None,
-            root_cause: None,
-            value: None,
-            children: Vec::new(),
-            deferred: None,
-        });
+            parent.map_or(NONE, |p| p.0),
+            Stage::Pending,
+            0,
+        ));
         self.ready_seq.push(0);
         self.unfinished += 1;
         if let Some(p) = parent {
