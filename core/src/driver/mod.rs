@@ -381,6 +381,19 @@ impl<S: Send + Sync + 'static> Driver<S> {
         self.sched.attempt_finished(task, attempt, outcome, now);
     }
 
+    /// Feeds the scheduler every attempt that is finished by now, without yielding; `true` if
+    /// there was one.
+    fn take_finished(&mut self) -> bool {
+        let mut any = false;
+        while let Some(Some(done)) = self.running.next().now_or_never() {
+            if let Ok((task, attempt, out)) = done {
+                self.finished(task, attempt, out);
+                any = true;
+            }
+        }
+        any
+    }
+
     fn on_msg(&mut self, msg: Msg) {
         let now = self.now();
         match msg {
@@ -673,7 +686,18 @@ where
         let main_pending = main_out.is_none() && has_main;
         tokio::select! {
             biased;
-            Some(msg) = rx.recv() => d.on_msg(msg),
+            Some(msg) = rx.recv() => {
+                // Messages sent so far are one input (main or a parent calling several actions
+                // at once): take them all before acting, so those calls tie as rule 2 says.
+                let mut next = Some(msg);
+                while let Some(msg) = next.take().or_else(|| rx.try_recv().ok()) {
+                    if matches!(msg, Msg::Cancel) && d.take_finished() {
+                        // At one instant, finished attempts come before an outside cancel.
+                        finished = d.perform();
+                    }
+                    d.on_msg(msg);
+                }
+            }
             Some(done) = d.running.next(), if !d.running.is_empty() => {
                 if let Ok((task, attempt, out)) = done {
                     d.finished(task, attempt, out);
@@ -702,7 +726,7 @@ where
                 d.sched.advance(now);
             }
         }
-        finished = d.perform();
+        finished = d.perform() || finished;
     }
     (d.report(), main_out)
 }

@@ -3,4 +3,5 @@
 mod driver;
 mod graph_props;
 mod scenarios;
+mod scenarios_tokio;
 mod scheduler_props;

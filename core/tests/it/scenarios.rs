@@ -1,9 +1,12 @@
 //! The conformance suite (`tests/scenarios/*.json`, format in `tests/README.md`) run against
-//! the scheduler state machine on a virtual clock.
+//! the scheduler state machine on a virtual clock. The scenario types, `load_all`,
+//! `options_of`, `Observed`, `observe_report` and `check` are shared with the runner through
+//! the Rust front door (`scenarios_tokio.rs`).
 
 use legato::event::{Event, HookMask, Status};
 use legato::graph::{GraphBuilder, TaskId, TaskSpec};
 use legato::policy::{Backoff, TaskOptions};
+use legato::report::RunReport;
 use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
 use serde::Deserialize;
 use serde_json::Value;
@@ -633,6 +636,18 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
     }
     let report = sim.s.report();
     let mut obs = sim.obs;
+    observe_report(&report, &mut obs);
+    for t in &report.tasks {
+        if let Some(v) = sim.s.value(t.id) {
+            obs.values.insert(t.name.to_string(), v.clone());
+        }
+    }
+    obs
+}
+
+/// Fills in what a run's report says (everything but `values`, `plan`, `trace`,
+/// `started_order` and `max_running`, which a runner observes itself).
+pub fn observe_report(report: &RunReport, obs: &mut Observed) {
     obs.ok = report.ok();
     obs.total_ms = report.total.as_millis() as u64;
     obs.stop = report.stop.as_ref().map(|s| s.to_string());
@@ -647,9 +662,6 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
         if let Some(e) = &t.error {
             obs.errors.insert(name.clone(), e.message.to_string());
         }
-        if let Some(v) = sim.s.value(t.id) {
-            obs.values.insert(name.clone(), v.clone());
-        }
         if let Some(s) = t.started {
             obs.starts_ms.insert(name.clone(), s.as_millis() as u64);
         }
@@ -657,7 +669,6 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
             obs.ends_ms.insert(name.clone(), e.as_millis() as u64);
         }
     }
-    obs
 }
 
 #[test]

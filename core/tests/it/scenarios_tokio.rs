@@ -1,0 +1,510 @@
+//! The conformance suite (`tests/scenarios/*.json`, format in `tests/README.md`) run through
+//! the Rust front door: `Flow` and `Orchestrator` on the tokio driver, checked with the same
+//! `check` as the virtual-clock runner (`scenarios.rs`).
+//!
+//! How a scenario becomes Rust code:
+//!
+//! - `tasks` → a [`Flow`]: each task's body follows its scripted attempts (picked with
+//!   `cx.attempt()`): `ms` is a `tokio::time::sleep`, `fail` an `Err(error)`, `hang` a
+//!   `std::future::pending()`, `value` the returned `serde_json::Value`. `retryable: false` is
+//!   a `retry_if` that reads a per-task flag the body sets just before it returns that error
+//!   (the driver asks the predicate as soon as the attempt's future is ready, so the flag is
+//!   never stale).
+//! - `calls` → [`Action`]s (an `Orchestrator` serves as the action factory), one per child
+//!   definition, whose bodies follow the child's script; the parent's body calls them all at
+//!   once (`join_all`), then works `ms` more and ends with its own result. A child action
+//!   counts its attempts per call (each call passes a fresh id), since actions get no `Cx`.
+//! - `main` → [`Orchestrator::run`] with a main that calls every entry at once, an entry with
+//!   `after` only once those entries have succeeded (`await a; b()`), never if one failed.
+//! - `run` → `max_parallel`, `fail_fast`, `timeout` on the flow / orchestrator; `targets` →
+//!   `run_targets`; `cancel_at_ms` → `Flow::spawn`, a sleep, `RunHandle::cancel`;
+//!   `hook_failures` → every event has a hook that records the trace line and returns
+//!   `Err(message)` when its line is listed.
+//!
+//! What is observed: the report (status, attempts, errors, skip reasons, times, stop), the
+//! hooks (trace; values from `task_success`'s result), the bodies (`started_order`: first
+//! attempts in the order their bodies are called, which is the order the driver starts them;
+//! `max_running`: bodies holding a slot at once — a body counts from the moment the driver
+//! calls it until its future ends or is dropped, except while it awaits its children, which is
+//! when the scheduler takes its slot back. Counting runs slightly behind the scheduler (a body
+//! leaves before its slot is freed and a resumed parent comes back after it got its slot), so
+//! it can never overstate the peak).
+//!
+//! Every scenario runs twice:
+//! - on tokio's paused clock (current-thread runtime, `start_paused`): time only moves when
+//!   every task is idle, so sleeps are exact and every expectation is checked, exact times
+//!   included;
+//! - on the real clock (multi-thread runtime, real milliseconds — the suite takes about 2 s):
+//!   everything but exact times, except in scenarios whose outcome hinges on two things
+//!   happening at the same instant ([`SAME_INSTANT`]), which only the paused clock can order.
+//!   A real-clock mismatch is run again (up to [`REAL_CLOCK_TRIES`] runs in all) before it is
+//!   reported, so a starved test machine does not fail the suite; the paused-clock run is the
+//!   deterministic one.
+
+use super::scenarios::{check, load_all, observe_report, AttemptDef, Observed, Scenario, TaskDef};
+use futures_util::future::{join_all, BoxFuture, FutureExt, Shared};
+use legato::{Action, EventKind, Flow, FlowError, HookEvent, Orchestrator, RunReport, TaskError};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Scenarios whose expectations cannot hold on this front door, with the reason. Empty: every
+/// scenario runs through the Rust API.
+const SKIP_ON_TOKIO: &[(&str, &str)] = &[];
+
+/// Scenarios not checked on the real clock: their expectations rest on the timing rules'
+/// same-instant order (completions, then the external cancel, then timers), and on a real
+/// clock two things are never at the same instant — which comes first is a race.
+const SAME_INSTANT: &[(&str, &str)] = &[
+    (
+        "rules-cancel-after-finish",
+        "cancel() is due the instant the last task ends",
+    ),
+    (
+        "rules-cancel-same-instant",
+        "cancel() is due the instant finisher ends",
+    ),
+    (
+        "rules-timeout-is-retried",
+        "on-the-edge ends exactly at its timeout",
+    ),
+    (
+        "rules-ready-order-same-instant",
+        "a and b end at the same instant; their order decides the next starts",
+    ),
+];
+
+/// Runs of one scenario on the real clock before a mismatch is reported.
+const REAL_CLOCK_TRIES: usize = 3;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// What the hooks and bodies of one run record.
+#[derive(Default)]
+struct Rec {
+    hook_failures: BTreeMap<String, String>,
+    trace: Mutex<Vec<String>>,
+    values: Mutex<HashMap<String, Value>>,
+    started: Mutex<Vec<String>>,
+    running: AtomicUsize,
+    peak: AtomicUsize,
+    next_call: AtomicU64,
+}
+
+impl Rec {
+    fn new(sc: &Scenario) -> Arc<Rec> {
+        Arc::new(Rec {
+            hook_failures: sc.run.hook_failures.clone(),
+            ..Rec::default()
+        })
+    }
+
+    fn call_id(&self) -> u64 {
+        self.next_call.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// What a run observed: the report's view plus the hooks' and bodies'.
+    fn observed(&self, report: &RunReport, plan: Vec<Vec<String>>) -> Observed {
+        let mut obs = Observed {
+            plan,
+            ..Observed::default()
+        };
+        observe_report(report, &mut obs);
+        obs.values = self.values.lock().unwrap().clone();
+        obs.trace = self.trace.lock().unwrap().clone();
+        obs.started_order = self.started.lock().unwrap().clone();
+        obs.max_running = self.peak.load(Ordering::SeqCst);
+        obs
+    }
+}
+
+/// A body holding a slot (counted in `Rec::running`) while it exists, unless released.
+struct Holding {
+    rec: Arc<Rec>,
+    held: bool,
+}
+
+impl Holding {
+    fn take(rec: Arc<Rec>) -> Holding {
+        let mut h = Holding { rec, held: false };
+        h.retake();
+        h
+    }
+
+    fn retake(&mut self) {
+        if !self.held {
+            self.held = true;
+            let now = self.rec.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.rec.peak.fetch_max(now, Ordering::SeqCst);
+        }
+    }
+
+    fn release(&mut self) {
+        if self.held {
+            self.held = false;
+            self.rec.running.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// A task definition made runnable: its script, its children as actions (per attempt), and
+/// the flag its `retry_if` reads.
+struct Node {
+    def: TaskDef,
+    refuse_retry: AtomicBool,
+    calls: Vec<Vec<Action<u64, Value>>>,
+}
+
+impl Node {
+    fn new(orch: &Orchestrator, rec: &Arc<Rec>, def: &TaskDef) -> Arc<Node> {
+        Arc::new(Node {
+            def: def.clone(),
+            refuse_retry: AtomicBool::new(false),
+            calls: def
+                .attempts
+                .iter()
+                .map(|a| a.calls.iter().map(|c| action_of(orch, rec, c)).collect())
+                .collect(),
+        })
+    }
+
+    /// The script of attempt `n` (from 1; the last entry repeats; none: succeed with null).
+    fn attempt(&self, n: u32) -> (AttemptDef, &[Action<u64, Value>]) {
+        let a = &self.def.attempts;
+        if a.is_empty() {
+            return (
+                AttemptDef {
+                    retryable: true,
+                    ..AttemptDef::default()
+                },
+                &[],
+            );
+        }
+        let i = (n as usize - 1).min(a.len() - 1);
+        (a[i].clone(), &self.calls[i])
+    }
+}
+
+/// One attempt of a task, as its body: called by the driver when the attempt starts.
+fn attempt_body(
+    node: Arc<Node>,
+    rec: Arc<Rec>,
+    attempt: u32,
+) -> impl Future<Output = Result<Value, String>> + Send + 'static {
+    if attempt == 1 {
+        rec.started.lock().unwrap().push(node.def.name.clone());
+    }
+    let mut slot = Holding::take(rec.clone());
+    async move {
+        let (a, calls) = node.attempt(attempt);
+        if !calls.is_empty() {
+            // The scheduler takes the slot back while the children run.
+            slot.release();
+            join_all(calls.iter().map(|c| c.call(rec.call_id()))).await;
+            slot.retake();
+        }
+        if a.result.as_deref() == Some("hang") {
+            std::future::pending::<()>().await;
+        }
+        if a.ms > 0 {
+            tokio::time::sleep(ms(a.ms)).await;
+        }
+        drop(slot);
+        match a.result.as_deref().unwrap_or("ok") {
+            "ok" => Ok(a.value),
+            "fail" => {
+                node.refuse_retry.store(!a.retryable, Ordering::SeqCst);
+                Err(a.error.unwrap_or_else(|| "failed".into()))
+            }
+            other => panic!("unknown result {other:?}"),
+        }
+    }
+}
+
+/// A dynamic task definition (a child in `calls`, or a `main` entry) as an action.
+fn action_of(orch: &Orchestrator, rec: &Arc<Rec>, def: &TaskDef) -> Action<u64, Value> {
+    let node = Node::new(orch, rec, def);
+    let attempts: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
+    let (n, r) = (node.clone(), rec.clone());
+    let mut action = orch.action(&def.name, move |call: u64| {
+        let attempt = {
+            let mut a = attempts.lock().unwrap();
+            let k = a.entry(call).or_default();
+            *k += 1;
+            *k
+        };
+        attempt_body(n.clone(), r.clone(), attempt)
+    });
+    let o = super::scenarios::options_of(def);
+    action = action.retries(o.retries).backoff(o.backoff);
+    if let Some(t) = o.timeout {
+        action = action.timeout(t);
+    }
+    for k in o.sequences {
+        action = action.sequence(k);
+    }
+    action.retry_if(move |_: &TaskError| !node.refuse_retry.load(Ordering::SeqCst))
+}
+
+/// The hook registered for every event: records the trace line (and a succeeded task's value)
+/// and fails when the scenario lists the line.
+fn hook(
+    rec: Arc<Rec>,
+) -> impl Fn(&HookEvent<'_, ()>) -> Result<(), String> + Clone + Send + Sync + 'static {
+    move |e| {
+        let line = match e.kind {
+            EventKind::ProcessBegin => "process_begin".to_owned(),
+            EventKind::TaskReady => format!("task_ready {}", e.name),
+            EventKind::TaskBegin => format!("task_begin {} {}", e.name, e.attempt),
+            EventKind::TaskRetry => format!("task_retry {} {}", e.name, e.attempt),
+            EventKind::TaskSuccess => format!("task_success {}", e.name),
+            EventKind::TaskFailure => format!("task_failure {}", e.name),
+            EventKind::TaskSkip => format!("task_skip {}", e.name),
+            EventKind::TaskCompletion => format!(
+                "task_completion {} {}",
+                e.name,
+                e.status.expect("task_completion has a status")
+            ),
+            EventKind::ProcessCompletion => "process_completion".to_owned(),
+            other => format!("{other:?}"),
+        };
+        if e.kind == EventKind::TaskSuccess {
+            let v = e.result.and_then(|r| r.downcast_ref::<Value>()).cloned();
+            rec.values
+                .lock()
+                .unwrap()
+                .insert(e.name.to_owned(), v.unwrap_or(Value::Null));
+        }
+        let fail = rec.hook_failures.get(&line).cloned();
+        rec.trace.lock().unwrap().push(line);
+        fail.map_or(Ok(()), Err)
+    }
+}
+
+fn graph_error(e: impl ToString) -> Observed {
+    Observed {
+        error: Some(e.to_string()),
+        ..Observed::default()
+    }
+}
+
+/// Runs a scenario through the Rust API on the current tokio runtime.
+async fn run_tokio(sc: &Scenario) -> Observed {
+    if sc.main.is_empty() {
+        run_flow(sc).await
+    } else {
+        run_main(sc).await
+    }
+}
+
+async fn run_flow(sc: &Scenario) -> Observed {
+    let rec = Rec::new(sc);
+    let factory = Orchestrator::new();
+    let mut flow = Flow::new();
+    for t in &sc.tasks {
+        let node = Node::new(&factory, &rec, t);
+        let (n, r) = (node.clone(), rec.clone());
+        let task = match flow.task(t.name.clone(), move |cx| {
+            attempt_body(n.clone(), r.clone(), cx.attempt())
+        }) {
+            Ok(task) => task,
+            Err(e) => return graph_error(e),
+        };
+        let o = super::scenarios::options_of(t);
+        let task = task
+            .after(&t.after)
+            .retries(o.retries)
+            .backoff(o.backoff)
+            .retry_if(move |_: &TaskError| !node.refuse_retry.load(Ordering::SeqCst));
+        let task = match o.timeout {
+            Some(d) => task.timeout(d),
+            None => task,
+        };
+        o.sequences
+            .into_iter()
+            .fold(task, |task, k| task.sequence(k));
+    }
+    let plan = match flow.plan(&sc.run.targets) {
+        Ok(p) => p,
+        Err(e) => return graph_error(e),
+    };
+    if let Some(n) = sc.run.max_parallel {
+        flow.max_parallel(n);
+    }
+    flow.fail_fast(sc.run.fail_fast);
+    if let Some(t) = sc.run.timeout_ms {
+        flow.timeout(ms(t));
+    }
+    let h = hook(rec.clone());
+    for kind in EventKind::ALL {
+        flow.on(kind, h.clone());
+    }
+    let result = match sc.run.cancel_at_ms {
+        None => flow.run_targets(&sc.run.targets).await,
+        Some(at) => {
+            let handle = flow.spawn(&sc.run.targets).expect("the graph is valid");
+            tokio::time::sleep(ms(at)).await;
+            handle.cancel();
+            handle.wait().await
+        }
+    };
+    let report = match result {
+        Ok(r) => r,
+        Err(FlowError::Failed { report }) => *report,
+        Err(e) => return graph_error(e),
+    };
+    rec.observed(&report, plan)
+}
+
+async fn run_main(sc: &Scenario) -> Observed {
+    let rec = Rec::new(sc);
+    let mut orch = Orchestrator::new();
+    if let Some(n) = sc.run.max_parallel {
+        orch.max_parallel(n);
+    }
+    orch.fail_fast(sc.run.fail_fast);
+    if let Some(t) = sc.run.timeout_ms {
+        orch.timeout(ms(t));
+    }
+    let h = hook(rec.clone());
+    for kind in EventKind::ALL {
+        orch.on(kind, h.clone());
+    }
+    // Each entry's call, shared so that later entries can await it: `true` if it succeeded.
+    let mut calls: HashMap<&str, Shared<BoxFuture<'static, bool>>> = HashMap::new();
+    let mut all = Vec::new();
+    for def in &sc.main {
+        let action = action_of(&orch, &rec, def);
+        let after: Vec<_> = def
+            .after
+            .iter()
+            .map(|a| {
+                calls
+                    .get(a.as_str())
+                    .unwrap_or_else(|| panic!("{}: main entry {a:?} is not earlier", sc.name))
+                    .clone()
+            })
+            .collect();
+        let r = rec.clone();
+        let call = async move {
+            for a in after {
+                if !a.await {
+                    return false; // the `await` threw: the call is never made
+                }
+            }
+            action.call(r.call_id()).await.is_ok()
+        }
+        .boxed()
+        .shared();
+        calls.insert(&def.name, call.clone());
+        all.push(call);
+    }
+    let run = orch.run(join_all(all)).await;
+    rec.observed(&run.report, Vec::new())
+}
+
+fn skipped(sc: &Scenario, table: &[(&str, &str)]) -> bool {
+    table.iter().any(|(n, _)| *n == sc.name)
+}
+
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime")
+}
+
+#[test]
+fn every_scenario_passes_through_the_rust_api_on_the_paused_clock() {
+    let all = load_all();
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for sc in &all {
+        if skipped(sc, SKIP_ON_TOKIO) {
+            continue;
+        }
+        ran += 1;
+        let obs = paused_runtime().block_on(run_tokio(sc));
+        let bad = check(sc, &obs, true);
+        if !bad.is_empty() {
+            failures.push(format!("{}:\n  {}", sc.name, bad.join("\n  ")));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed on the paused clock:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(ran + SKIP_ON_TOKIO.len(), all.len());
+}
+
+#[test]
+fn every_scenario_passes_through_the_rust_api_on_the_real_clock() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("a runtime");
+    let all = load_all();
+    let mut failures = Vec::new();
+    // The first run on a fresh runtime pays for starting its threads: warm up off the record.
+    rt.block_on(run_tokio(&all[0]));
+    let started = Instant::now();
+    for sc in &all {
+        if skipped(sc, SKIP_ON_TOKIO) || skipped(sc, SAME_INSTANT) {
+            continue;
+        }
+        let mut tries = Vec::new();
+        for _ in 0..REAL_CLOCK_TRIES {
+            let obs = rt.block_on(run_tokio(sc));
+            let bad = check(sc, &obs, false);
+            if bad.is_empty() {
+                break;
+            }
+            tries.push(bad.join("\n  "));
+        }
+        if tries.len() == REAL_CLOCK_TRIES {
+            failures.push(format!("{}:\n  {}", sc.name, tries.join("\n  then\n  ")));
+        } else if !tries.is_empty() {
+            eprintln!(
+                "{}: passed on the real clock at try {}; before:\n  {}",
+                sc.name,
+                tries.len() + 1,
+                tries.join("\n  ")
+            );
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed on the real clock:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    eprintln!("real-clock runs took {:?}", started.elapsed());
+}
+
+/// The skip tables name real scenarios, each with a reason.
+#[test]
+fn the_skip_tables_name_scenarios_of_the_suite() {
+    let all = load_all();
+    for (name, why) in SKIP_ON_TOKIO.iter().chain(SAME_INSTANT) {
+        assert!(
+            all.iter().any(|s| s.name == *name),
+            "{name} is not a scenario"
+        );
+        assert!(!why.is_empty(), "{name}: says why");
+    }
+}
