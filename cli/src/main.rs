@@ -1,0 +1,408 @@
+//! `legato`: runs Markdown runbooks of shell tasks.
+//!
+//! ```text
+//! legato task deploy [-f runbook.md] [--dry-run] [--show-dag] [--verbose] [--fail-fast] ...
+//! legato runbook [-f runbook.md]
+//! legato list [-f runbook.md]
+//! ```
+//!
+//! Exit codes: 0 all tasks succeeded; 1 a task failed; 2 a usage, parse or graph error;
+//! 130 interrupted (Ctrl-C); 143 and 129 after SIGTERM and SIGHUP, which also cancel the run.
+#![warn(missing_debug_implementations, unreachable_pub)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod exec;
+mod runbook;
+mod ui;
+
+use clap::{Args, Parser, Subcommand};
+use legato::render::Format;
+use legato::{Flow, FlowError, GraphError, RunReport};
+use runbook::Runbook;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use ui::{out, TaskInfo, Ui, Verbosity};
+
+/// Every task succeeded.
+const EXIT_OK: u8 = 0;
+/// A task failed, timed out or was cancelled by fail-fast.
+const EXIT_FAILED: u8 = 1;
+/// A usage, parse or graph error: nothing ran.
+const EXIT_USAGE: u8 = 2;
+/// Interrupted by Ctrl-C (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
+/// Terminated by SIGTERM (128 + SIGTERM).
+const EXIT_TERMINATED: u8 = 143;
+/// Its terminal went away (128 + SIGHUP).
+const EXIT_HANGUP: u8 = 129;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "legato",
+    version,
+    about = "Run Markdown runbooks of shell tasks",
+    long_about = "Run Markdown runbooks of shell tasks.\n\n\
+        A fenced block whose info string is `bash <name> [--dep <task>]... [--descr \"<text>\"]` \
+        (or `sh`, `python`) is a task; other blocks are documentation.\n\n\
+        Exit codes: 0 all succeeded, 1 a task failed, 2 usage, parse or graph error, \
+        130 interrupted."
+)]
+struct Cli {
+    /// The runbook to read
+    #[arg(
+        short = 'f',
+        long = "file",
+        global = true,
+        value_name = "RUNBOOK",
+        default_value = "runbook.md"
+    )]
+    file: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run tasks and everything they depend on
+    Task {
+        /// The tasks to run
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Run every task of the runbook
+    Runbook {
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// List the runbook's tasks with their descriptions
+    List,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Print the levels that would run, in order; run nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Draw the dependency graph; run nothing
+    #[arg(long)]
+    show_dag: bool,
+    /// The drawing's format (implies --show-dag)
+    #[arg(long, value_name = "FORMAT", value_parser = ["ascii", "mermaid", "dot"])]
+    format: Option<String>,
+    /// Show the resolution order, each task's full output and timings
+    #[arg(short, long)]
+    verbose: bool,
+    /// Print only failures
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Run at most N tasks at once
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_parallel: Option<u32>,
+    /// Stop everything at the first failure (default: only its dependents are skipped)
+    #[arg(long)]
+    fail_fast: bool,
+    /// Write the run's report as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Write the run's timeline (a self-contained HTML page) to FILE
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match &cli.command {
+        Command::List => list(&cli.file),
+        Command::Task { names, run } => run_command(&cli.file, names, run),
+        Command::Runbook { run } => run_command(&cli.file, &[], run),
+    };
+    ExitCode::from(code)
+}
+
+fn error(message: impl std::fmt::Display) -> u8 {
+    eprintln!("Error: {message}");
+    EXIT_USAGE
+}
+
+fn list(file: &Path) -> u8 {
+    let rb = match Runbook::load(file) {
+        Ok(rb) => rb,
+        Err(e) => return error(e),
+    };
+    if rb.tasks.is_empty() {
+        out(&format!("No tasks in {}", file.display()));
+        return EXIT_OK;
+    }
+    out(&format!("Tasks in {}:", file.display()));
+    let width = rb.tasks.iter().map(|t| t.name.chars().count()).max();
+    for t in &rb.tasks {
+        let mut line = format!("  {:<w$}", t.name, w = width.unwrap_or(0));
+        if let Some(d) = &t.description {
+            line.push_str("  ");
+            line.push_str(d);
+        }
+        if !t.deps.is_empty() {
+            line.push_str(&format!("  (after {})", t.deps.join(", ")));
+        }
+        out(line.trim_end());
+    }
+    EXIT_OK
+}
+
+/// The flow of a runbook: one task per block, its body running the block's script.
+fn build_flow(rb: &Runbook, ui: &Arc<std::sync::OnceLock<Arc<Ui>>>) -> Result<Flow, String> {
+    let name = rb
+        .path
+        .file_name()
+        .map_or_else(|| "runbook".into(), |n| n.to_string_lossy().into_owned());
+    let mut flow = Flow::new().named(name);
+    let base = rb.dir();
+    for t in &rb.tasks {
+        let script = Arc::new(exec::Script::new(t, &base));
+        let ui = ui.clone();
+        let task_name: Arc<str> = Arc::from(t.name.as_str());
+        let at = |e: GraphError| format!("{}:{}: {e}", rb.path.display(), t.line);
+        let mut tm = flow
+            .task(&t.name, move |cx| {
+                let script = script.clone();
+                let ui = ui.clone();
+                let task_name = task_name.clone();
+                async move {
+                    let ui = ui.get().cloned();
+                    if let Some(ui) = &ui {
+                        ui.attempt_started(&task_name, cx.attempt());
+                    }
+                    exec::run(&script, cx.attempt(), |line| {
+                        if let Some(ui) = &ui {
+                            ui.output(&task_name, line);
+                        }
+                    })
+                    .await
+                }
+            })
+            .map_err(at)?
+            .after(&t.deps)
+            .retries(t.retries);
+        if let Some(d) = t.timeout {
+            tm = tm.timeout(d);
+        }
+        for key in &t.sequences {
+            tm = tm.sequence(key.clone());
+        }
+        if let Some(d) = &t.description {
+            tm.description(d.clone());
+        }
+    }
+    Ok(flow)
+}
+
+fn print_levels(levels: &[Vec<String>]) {
+    for (i, level) in levels.iter().enumerate() {
+        out(&format!("  level {}: {}", i + 1, level.join(", ")));
+    }
+}
+
+fn graph_error(rb: &Runbook, e: &GraphError) -> u8 {
+    let code = error(e);
+    if let GraphError::MissingDependency { task, .. } = e {
+        if let Some(t) = rb.tasks.iter().find(|t| &t.name == task) {
+            eprintln!("  (task \"{task}\" is at {}:{})", rb.path.display(), t.line);
+        }
+    }
+    code
+}
+
+fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
+    let rb = match Runbook::load(file) {
+        Ok(rb) => rb,
+        Err(e) => return error(e),
+    };
+    let ui_cell = Arc::new(std::sync::OnceLock::new());
+    let mut flow = match build_flow(&rb, &ui_cell) {
+        Ok(f) => f,
+        Err(e) => return error(e),
+    };
+    let levels = match flow.plan(targets) {
+        Ok(l) => l,
+        Err(e) => return graph_error(&rb, &e),
+    };
+    let total: usize = levels.iter().map(Vec::len).sum();
+
+    if args.show_dag || args.format.is_some() {
+        let format: Format = args
+            .format
+            .as_deref()
+            .unwrap_or("ascii")
+            .parse()
+            .expect("clap checked the format");
+        let drawing = flow
+            .graph()
+            .and_then(|g| Ok(g.render(format, &g.select(targets)?)));
+        match drawing {
+            Ok(d) => print!("{d}"),
+            Err(e) => return graph_error(&rb, &e),
+        }
+    }
+    if args.dry_run {
+        out(&format!(
+            "Dry run: {total} task{} in {} level{} would run (nothing executed):",
+            plural(total),
+            levels.len(),
+            plural(levels.len())
+        ));
+        print_levels(&levels);
+    }
+    if args.dry_run || args.show_dag || args.format.is_some() {
+        return EXIT_OK;
+    }
+    if total == 0 {
+        out(&format!("No tasks in {}", file.display()));
+        return EXIT_OK;
+    }
+
+    let verbosity = if args.quiet {
+        Verbosity::Quiet
+    } else if args.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    if verbosity == Verbosity::Verbose {
+        out(&format!(
+            "Resolution order: {total} task{} in {} level{}",
+            plural(total),
+            levels.len(),
+            plural(levels.len())
+        ));
+        print_levels(&levels);
+    }
+    let infos: HashMap<String, TaskInfo> = rb
+        .tasks
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                TaskInfo {
+                    retries: t.retries,
+                    timeout: t.timeout,
+                },
+            )
+        })
+        .collect();
+    let live = verbosity != Verbosity::Quiet && std::io::stdout().is_terminal();
+    let ui = Arc::new(Ui::new(verbosity, live, total, infos));
+    let _ = ui_cell.set(ui.clone());
+
+    if let Some(n) = args.max_parallel {
+        flow.max_parallel(n as usize);
+    }
+    flow.fail_fast(args.fail_fast);
+    {
+        let ui = ui.clone();
+        flow.on_task_retry(move |e| ui.retrying(e.name, e.attempt, e.error));
+    }
+    {
+        let ui = ui.clone();
+        flow.on_task_completion(move |e| {
+            if let Some(status) = e.status {
+                ui.completed(e.name, status, e.error);
+            }
+        });
+    }
+    {
+        let ui = ui.clone();
+        flow.on_task_skip(move |e| ui.skipped(e.name, e.reason));
+    }
+
+    let (report, signal) = match execute(&flow, targets) {
+        Ok(r) => r,
+        Err(e) => return error(e),
+    };
+    ui.finish(&report);
+    let mut code = match signal {
+        Some(sig) => sig,
+        None if report.ok() => EXIT_OK,
+        None => EXIT_FAILED,
+    };
+    if let Some(path) = &args.report {
+        code = write_file(path, &report.to_json(), "Report", verbosity, code);
+    }
+    if let Some(path) = &args.html {
+        let title = format!("legato: {}", flow.name());
+        code = write_file(path, &report.to_html(&title), "Timeline", verbosity, code);
+    }
+    code
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn write_file(path: &Path, text: &str, what: &str, verbosity: Verbosity, code: u8) -> u8 {
+    match std::fs::write(path, text) {
+        Ok(()) => {
+            if verbosity != Verbosity::Quiet {
+                let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+                out(&format!("{what} written to {}", shown.display()));
+            }
+            code
+        }
+        Err(e) => {
+            eprintln!("Error: cannot write {}: {e}", path.display());
+            code.max(EXIT_FAILED)
+        }
+    }
+}
+
+/// Runs the flow on a tokio runtime; Ctrl-C (or SIGTERM) cancels it. Returns the report and,
+/// when the run was interrupted, the exit code that says so.
+fn execute(flow: &Flow, targets: &[String]) -> Result<(RunReport, Option<u8>), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async {
+        // Registered before any task starts, so a signal is never missed.
+        let listen =
+            |kind: SignalKind| signal(kind).map_err(|e| format!("cannot listen for signals: {e}"));
+        let mut sigint = listen(SignalKind::interrupt())?;
+        let mut sigterm = listen(SignalKind::terminate())?;
+        let mut sighup = listen(SignalKind::hangup())?;
+        let handle = flow.spawn(targets).map_err(|e| e.to_string())?;
+        let canceller = handle.canceller();
+        let mut wait = std::pin::pin!(handle.wait());
+        let mut interrupted: Option<u8> = None;
+        let result = loop {
+            let code = tokio::select! {
+                r = &mut wait => break r,
+                _ = sigint.recv() => EXIT_INTERRUPTED,
+                _ = sigterm.recv() => EXIT_TERMINATED,
+                _ = sighup.recv() => EXIT_HANGUP,
+            };
+            if interrupted.is_some() && code == EXIT_INTERRUPTED {
+                // A second Ctrl-C: leave at once.
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+            interrupted.get_or_insert(code);
+            canceller.cancel();
+        };
+        let report = match result {
+            Ok(report) => report,
+            Err(FlowError::Failed { report }) => *report,
+            Err(e) => return Err(e.to_string()),
+        };
+        Ok((report, interrupted))
+    })
+}

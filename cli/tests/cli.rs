@@ -1,0 +1,617 @@
+//! The `legato` binary on the runbooks in `tests/fixtures/`: what it prints, its exit codes,
+//! and what its tasks leave behind. Tasks write their side effects under `$OUT`, a fresh
+//! folder per test. Nothing here measures wall-clock time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A fresh, empty folder for one test's side effects.
+fn out_dir(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("legato-cli")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn legato(out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_legato"));
+    cmd.env("OUT", out).stdin(Stdio::null());
+    cmd
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(out: &Path, args: &[&str]) -> Run {
+    let o: Output = legato(out).args(args).output().unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(o.stdout).unwrap(),
+        stderr: String::from_utf8(o.stderr).unwrap(),
+    }
+}
+
+fn run_fixture(test: &str, name: &str, args: &[&str]) -> (Run, PathBuf) {
+    let out = out_dir(test);
+    let f = fixture(name);
+    let mut all = args.to_vec();
+    all.push("-f");
+    all.push(f.to_str().unwrap());
+    (run(&out, &all), out)
+}
+
+/// The lines before the blank line that opens the summary.
+fn task_lines(stdout: &str) -> Vec<&str> {
+    stdout.lines().take_while(|l| !l.is_empty()).collect()
+}
+
+fn read(path: impl AsRef<Path>) -> String {
+    std::fs::read_to_string(path.as_ref())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+}
+
+/// Whether a process is gone (or a zombie nobody reaped yet: it runs no more).
+fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        // No /proc (not Linux): ask kill(pid, 0).
+        Err(_) if !Path::new("/proc/self").exists() => {
+            // SAFETY: signal 0 only checks that the process exists.
+            unsafe { libc::kill(pid, 0) != 0 }
+        }
+        Err(_) => true,
+    }
+}
+
+/// Polls `cond` every 20 ms, up to 30 s; panics with `what` if it never holds.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..1500 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn assert_pids_gone(out: &Path, files: &[&str]) {
+    for f in files {
+        let pid: i32 = read(out.join(f)).trim().parse().unwrap();
+        // The kill is synchronous, but the kernel may take a moment to tear a process down.
+        wait_until(&format!("process {pid} ({f}) to end"), || process_gone(pid));
+    }
+}
+
+#[test]
+fn a_chain_runs_in_order() {
+    let (r, out) = run_fixture("chain", "chain.md", &["runbook"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        task_lines(&r.stdout),
+        ["✓ a completed", "✓ b completed", "✓ c completed"]
+    );
+    assert!(
+        r.stdout.contains("\nSummary: 3 succeeded in "),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("\nSlowest: "), "{}", r.stdout);
+    // Output of tasks that succeed is not shown without --verbose.
+    assert!(!r.stdout.contains("a runs"));
+    assert_eq!(read(out.join("order")), "a\nb\nc\n");
+    assert_eq!(r.stderr, "");
+}
+
+#[test]
+fn a_target_runs_with_its_dependencies_only() {
+    let (r, out) = run_fixture("target", "chain.md", &["task", "b"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(task_lines(&r.stdout), ["✓ a completed", "✓ b completed"]);
+    assert_eq!(read(out.join("order")), "a\nb\n");
+}
+
+#[test]
+fn fan_out_and_fan_in() {
+    let (r, out) = run_fixture("fanout", "fanout.md", &["task", "join"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let lines = task_lines(&r.stdout);
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0], "✓ root completed");
+    let mut middle = lines[1..4].to_vec();
+    middle.sort();
+    assert_eq!(
+        middle,
+        [
+            "✓ left completed",
+            "✓ middle completed",
+            "✓ right completed"
+        ]
+    );
+    assert_eq!(lines[4], "✓ join completed");
+    assert_eq!(read(out.join("joined")), "left\nmiddle\nright\n");
+}
+
+#[test]
+fn a_failure_skips_its_dependents_and_independent_tasks_go_on() {
+    let (r, out) = run_fixture("failure", "failure.md", &["runbook"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let lines = task_lines(&r.stdout);
+    let own: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| !l.contains("other"))
+        .collect();
+    assert_eq!(
+        own,
+        [
+            "✓ step1 completed",
+            "✗ step2 failed with exit code 1",
+            "step2 | about to fail",
+            "step2 | to stderr",
+            "⊘ step3 skipped (dependency failed)",
+        ]
+    );
+    assert!(lines.contains(&"✓ other completed"), "{}", r.stdout);
+    assert!(r
+        .stdout
+        .contains("\nSummary: 2 succeeded, 1 failed, 1 skipped in "));
+    assert!(out.join("other").exists());
+    assert!(!out.join("step3").exists());
+}
+
+#[test]
+fn quiet_prints_only_failures() {
+    let (r, _) = run_fixture("quiet", "failure.md", &["runbook", "--quiet"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stdout,
+        "✗ step2 failed with exit code 1\nstep2 | about to fail\nstep2 | to stderr\n"
+    );
+}
+
+#[test]
+fn verbose_shows_the_order_all_output_and_timings() {
+    let (r, _) = run_fixture("verbose", "chain.md", &["task", "c", "--verbose"]);
+    assert_eq!(r.code, 0);
+    let s = &r.stdout;
+    assert!(
+        s.starts_with(
+            "Resolution order: 3 tasks in 3 levels\n  level 1: a\n  level 2: b\n  level 3: c\n"
+        ),
+        "{s}"
+    );
+    for l in [
+        "▶ a started",
+        "a | a runs",
+        "✓ a completed",
+        "b | b runs",
+        "c | c runs",
+        "Timings:",
+        "Critical path: a → b → c",
+    ] {
+        assert!(s.lines().any(|x| x == l), "missing {l:?} in\n{s}");
+    }
+    assert!(s.lines().any(|x| x.starts_with("  b  succeeded ")), "{s}");
+}
+
+#[test]
+fn the_tail_of_a_long_failure() {
+    let (r, _) = run_fixture("noisy", "noisy.md", &["runbook"]);
+    assert_eq!(r.code, 1);
+    let lines = task_lines(&r.stdout);
+    assert_eq!(lines[0], "✗ noisy failed with exit code 1");
+    assert_eq!(lines[1], "noisy | … 10 earlier lines (--verbose shows all)");
+    assert_eq!(lines[2], "noisy | line 11");
+    assert_eq!(lines[21], "noisy | line 30");
+    assert_eq!(lines.len(), 22);
+}
+
+#[test]
+fn fail_fast_kills_running_tasks() {
+    let (r, out) = run_fixture("failfast", "failfast.md", &["runbook", "--fail-fast"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        task_lines(&r.stdout),
+        [
+            "✗ boom failed with exit code 1",
+            "⊘ slow cancelled",
+            "⊘ after skipped (fail-fast: task \"boom\" failed)",
+        ]
+    );
+    assert!(r.stdout.contains("(fail-fast: task \"boom\" failed)\n"));
+    assert_pids_gone(&out, &["slow.pid", "sleep.pid"]);
+    assert!(!out.join("after").exists());
+}
+
+#[test]
+fn a_cycle_is_refused() {
+    let (r, out) = run_fixture("cycle", "cycle.md", &["runbook"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "Error: Circular dependency detected: task-a → task-b → task-a\n"
+    );
+    assert_eq!(r.stdout, "");
+    assert!(!out.join("a").exists() && !out.join("b").exists());
+    let (r, _) = run_fixture("cycle-dag", "cycle.md", &["runbook", "--show-dag"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn a_missing_dependency_is_refused() {
+    let (r, _) = run_fixture("missing", "missing.md", &["task", "deploy"]);
+    assert_eq!(r.code, 2);
+    let first = r.stderr.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "Error: Task \"build\" referenced by \"deploy\" does not exist"
+    );
+    assert!(r.stderr.contains("missing.md:3)"), "{}", r.stderr);
+}
+
+#[test]
+fn typos_get_a_suggestion() {
+    let (r, out) = run_fixture("typo-dep", "typo.md", &["runbook"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.starts_with(
+        "Error: Task \"biuld-app\" referenced by \"deploy\" does not exist (did you mean \"build-app\"?)\n"
+    ), "{}", r.stderr);
+    assert!(!out.join("build").exists());
+
+    let (r, out) = run_fixture("typo-target", "chain.md", &["task", "c", "bb"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "Error: Task \"bb\" not found (did you mean \"b\"?)\n"
+    );
+    assert!(!out.join("order").exists());
+    let (r, _) = run_fixture("typo-target2", "fanout.md", &["task", "jion"]);
+    assert_eq!(
+        r.stderr,
+        "Error: Task \"jion\" not found (did you mean \"join\"?)\n"
+    );
+}
+
+#[test]
+fn a_dry_run_runs_nothing() {
+    let (r, out) = run_fixture("dry", "fanout.md", &["runbook", "--dry-run"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.stdout,
+        "Dry run: 5 tasks in 3 levels would run (nothing executed):\n  \
+         level 1: root\n  level 2: left, middle, right\n  level 3: join\n"
+    );
+    assert!(std::fs::read_dir(&out).unwrap().next().is_none());
+    let (r, _) = run_fixture("dry-target", "chain.md", &["task", "b", "--dry-run"]);
+    assert_eq!(
+        r.stdout,
+        "Dry run: 2 tasks in 2 levels would run (nothing executed):\n  level 1: a\n  level 2: b\n"
+    );
+}
+
+#[test]
+fn show_dag_draws_the_graph() {
+    let (r, out) = run_fixture("dag", "fanout.md", &["runbook", "--show-dag"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.stdout,
+        "root\n├─▶ left\n│   └─▶ join\n├─▶ middle\n│   └─▶ join (*)\n└─▶ right\n    └─▶ join (*)\n\
+         (*) already drawn above\n"
+    );
+    assert!(std::fs::read_dir(&out).unwrap().next().is_none());
+    let (r, _) = run_fixture(
+        "dag-mermaid",
+        "chain.md",
+        &["task", "b", "--show-dag", "--format", "mermaid"],
+    );
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("flowchart TD\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"a\"") && !r.stdout.contains("\"c\""));
+    let (r, _) = run_fixture("dag-dot", "chain.md", &["runbook", "--format", "dot"]);
+    assert!(r.stdout.starts_with("digraph legato {\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("\"b\" -> \"c\";"));
+}
+
+#[test]
+fn a_timeout_kills_the_process_group() {
+    let (r, out) = run_fixture("timeout", "timeout.md", &["runbook"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        task_lines(&r.stdout),
+        [
+            "✗ slow timed out after 1s",
+            "slow | sleeping",
+            "⊘ after skipped (dependency failed)",
+        ]
+    );
+    assert!(r.stdout.contains("\nSummary: 1 timed_out, 1 skipped in "));
+    assert_pids_gone(&out, &["slow.pid", "sleep.pid"]);
+}
+
+#[test]
+fn a_flaky_task_succeeds_on_retry() {
+    let (r, out) = run_fixture("flaky", "flaky.md", &["task", "flaky"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        task_lines(&r.stdout),
+        [
+            "↻ flaky failed with exit code 1, retrying (attempt 2 of 3)",
+            "✓ flaky completed"
+        ]
+    );
+    assert_eq!(read(out.join("flaky.attempts")), "attempt 1\nattempt 2\n");
+
+    let (r, out) = run_fixture("hopeless", "flaky.md", &["task", "hopeless"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        task_lines(&r.stdout),
+        [
+            "↻ hopeless failed with exit code 3, retrying (attempt 2 of 2)",
+            "✗ hopeless failed with exit code 3"
+        ]
+    );
+    assert_eq!(
+        read(out.join("hopeless.attempts")),
+        "attempt 1\nattempt 2\n"
+    );
+}
+
+#[test]
+fn tasks_of_a_sequence_never_overlap() {
+    let (r, out) = run_fixture("sequence", "sequence.md", &["runbook"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut log: Vec<String> = read(out.join("log")).lines().map(String::from).collect();
+    log.sort();
+    assert_eq!(log, ["one", "three", "two"]);
+}
+
+#[test]
+fn max_parallel_one_runs_one_at_a_time() {
+    let (r, out) = run_fixture(
+        "max-parallel",
+        "lock.md",
+        &["runbook", "--max-parallel", "1"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Declaration order breaks ties between ready tasks.
+    assert_eq!(read(out.join("log")), "one\ntwo\nthree\n");
+    assert_eq!(
+        task_lines(&r.stdout),
+        ["✓ one completed", "✓ two completed", "✓ three completed"]
+    );
+}
+
+/// Starts `legato` on `ctrlc.md`, waits for the sleeper task to start, and sends `sig`.
+fn interrupt(test: &str, sig: libc::c_int) -> (i32, String, PathBuf) {
+    let out = out_dir(test);
+    let mut child: Child = legato(&out)
+        .args(["runbook", "-f"])
+        .arg(fixture("ctrlc.md"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = out.join("sleeper.started");
+    wait_until("the sleeper task to start", || started.exists());
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+    let mut status = None;
+    wait_until("legato to exit", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let o = child.wait_with_output().unwrap();
+    (
+        status.unwrap().code().unwrap_or(-1),
+        String::from_utf8(o.stdout).unwrap(),
+        out,
+    )
+}
+
+#[test]
+fn ctrl_c_kills_running_tasks_and_prints_the_summary() {
+    let (code, stdout, out) = interrupt("ctrl-c", libc::SIGINT);
+    assert_eq!(code, 130, "{stdout}");
+    assert_eq!(
+        task_lines(&stdout),
+        ["⊘ sleeper cancelled", "⊘ later skipped (run cancelled)"]
+    );
+    assert!(
+        stdout.contains("\nSummary: 1 skipped, 1 cancelled in ")
+            && stdout.contains("(run cancelled)\n"),
+        "{stdout}"
+    );
+    assert_pids_gone(&out, &["sleeper.pid", "sleep.pid"]);
+    assert!(!out.join("later").exists());
+}
+
+#[test]
+fn sigterm_cancels_too() {
+    let (code, stdout, out) = interrupt("sigterm", libc::SIGTERM);
+    assert_eq!(code, 143, "{stdout}");
+    assert!(stdout.contains("⊘ sleeper cancelled\n"));
+    assert_pids_gone(&out, &["sleeper.pid", "sleep.pid"]);
+}
+
+#[test]
+fn reports_json_and_html() {
+    let out = out_dir("reports");
+    let json = out.join("run.json");
+    let html = out.join("run.html");
+    let r = run(
+        &out,
+        &[
+            "runbook",
+            "-f",
+            fixture("failure.md").to_str().unwrap(),
+            "--report",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("Report written to "), "{}", r.stdout);
+    assert!(r.stdout.contains("Timeline written to "), "{}", r.stdout);
+    let v: serde_json::Value = serde_json::from_str(&read(&json)).unwrap();
+    let text = v.to_string();
+    for (task, status) in [
+        ("step1", "succeeded"),
+        ("step2", "failed"),
+        ("step3", "skipped"),
+        ("other", "succeeded"),
+    ] {
+        let found = v["tasks"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no tasks array in {text}"))
+            .iter()
+            .any(|t| t["name"] == task && t["status"] == status);
+        assert!(found, "{task} {status} in {text}");
+    }
+    let page = read(&html);
+    assert!(page.contains("<svg") && page.contains("step2"), "{page}");
+}
+
+#[test]
+fn extras_env_and_cwd() {
+    let (r, out) = run_fixture("env-cwd", "env_cwd.md", &["runbook"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(read(out.join("greeting")), "hello world\n");
+    assert_eq!(read(out.join("empty")), "[]\n");
+    assert_eq!(read(out.join("task")), "where\n");
+    // --cwd is relative to the runbook's folder (tests/fixtures/..).
+    let pwd = PathBuf::from(read(out.join("pwd")).trim());
+    let expected = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    assert_eq!(
+        pwd.canonicalize().unwrap(),
+        expected.canonicalize().unwrap()
+    );
+}
+
+#[test]
+fn python_tasks() {
+    let has_python = Command::new("python3")
+        .args(["-c", "pass"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_python {
+        eprintln!("python3 not found: skipping");
+        return;
+    }
+    let (r, out) = run_fixture("python", "python.md", &["runbook", "--verbose"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(read(out.join("py")), "from python\n");
+    assert!(r.stdout.contains("report | to stdout\n"));
+    assert!(r.stdout.contains("report | to stderr\n"));
+    assert!(r.stdout.contains("✓ report completed\n"));
+    assert!(r.stdout.contains("✗ broken failed with exit code 4\n"));
+}
+
+#[test]
+fn list_shows_tasks_and_descriptions() {
+    let (r, _) = run_fixture("list", "fanout.md", &["list"]);
+    assert_eq!(r.code, 0);
+    let f = fixture("fanout.md");
+    assert_eq!(
+        r.stdout,
+        format!(
+            "Tasks in {}:\n  \
+             root    Prepare the folder\n  \
+             left    (after root)\n  \
+             middle  (after root)\n  \
+             right   (after root)\n  \
+             join    Put the parts together  (after left, middle, right)\n",
+            f.display()
+        )
+    );
+}
+
+#[test]
+fn the_default_runbook_is_in_the_current_folder() {
+    let out = out_dir("default");
+    let o = legato(&out)
+        .args(["task", "hello"])
+        .current_dir(fixture("default"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(read(out.join("hello")), "hello\n");
+    let o = legato(&out).arg("list").current_dir(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(o.stderr).unwrap(),
+        "Error: runbook \"runbook.md\" not found (name another file with -f)\n"
+    );
+}
+
+#[test]
+fn parse_errors_name_the_file_and_line() {
+    let (r, _) = run_fixture("bad-option", "bad_option.md", &["runbook"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: {}:3: unknown option \"--deps\" for task \"build\" (did you mean \"--dep\"?)\n",
+            fixture("bad_option.md").display()
+        )
+    );
+}
+
+#[test]
+fn unreadable_runbooks_exit_2() {
+    let out = out_dir("unreadable");
+    let bad = out.join("latin1.md");
+    std::fs::write(&bad, b"# Caf\xe9\n```bash a\ntrue\n```\n").unwrap();
+    let r = run(&out, &["runbook", "-f", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: {}:1: the runbook is not valid UTF-8 text\n",
+            bad.display()
+        )
+    );
+    let r = run(&out, &["list", "-f", out.join("nope.md").to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("nope.md\" not found"), "{}", r.stderr);
+    let r = run(&out, &["runbook", "-f", out.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.starts_with("Error: cannot read runbook"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = out_dir("usage");
+    for args in [
+        &[][..],
+        &["task"][..],
+        &["frobnicate"][..],
+        &["runbook", "--max-parallel", "0"][..],
+        &["runbook", "--format", "png"][..],
+        &["runbook", "--quiet", "--verbose"][..],
+    ] {
+        let r = run(&out, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(run(&out, &["--help"]).code, 0);
+}
