@@ -19,14 +19,25 @@ help:
 
 # --- Rust ------------------------------------------------------------------------------------
 
-.PHONY: demo  ## Run the example: plan and drawings of a full-stack deployment, error messages
+.PHONY: demo  ## Run the example: a full-stack deployment with live progress, summary, HTML timeline
 demo:
-	$(CARGO) run -q -p legato --example deployment_plan
+	$(CARGO) run -q -p legato --example deployment
 
-.PHONY: test  ## Run the Rust tests (with cargo-nextest when installed) and the doctests
+.PHONY: test  ## Run the Rust tests (with cargo-nextest when installed), the doctests and the examples
 test:
 	$(if $(NEXTEST),$(CARGO) nextest run --workspace,$(CARGO) test --workspace)
 	$(if $(NEXTEST),$(CARGO) test --workspace --doc)
+	@$(MAKE) --no-print-directory examples
+
+# Every example in core/examples/; each one asserts what it shows, so a regression fails.
+EXAMPLES = $(sort $(basename $(notdir $(wildcard core/examples/*.rs))))
+
+.PHONY: examples  ## Run every example in core/examples/ (output hidden; each asserts what it shows)
+examples:
+	@set -e; for ex in $(EXAMPLES); do \
+		echo "$(CARGO) run -q -p legato --example $$ex"; \
+		$(CARGO) run -q -p legato --example $$ex >/dev/null; \
+	done
 
 .PHONY: lint  ## Check formatting (rustfmt) and lints (clippy, warnings are errors)
 lint:
