@@ -19,9 +19,14 @@ help:
 
 # --- Rust ------------------------------------------------------------------------------------
 
-.PHONY: demo  ## Run the example: a full-stack deployment with live progress, summary, HTML timeline
+.PHONY: demo  ## Run the examples: a full-stack deployment (Rust) and a release runbook (CLI), with HTML timelines
 demo:
 	$(CARGO) run -q -p legato --example deployment
+	@echo
+	@echo "--- legato runbook -f examples/runbooks/release.md"
+	@mkdir -p target/demo
+	$(CARGO) run -q -p legato-cli -- runbook -f examples/runbooks/release.md --html target/demo/release.html
+	@echo "Open target/demo/release.html in a browser to see the runbook's timeline."
 
 .PHONY: test  ## Run the Rust tests (with cargo-nextest when installed), the doctests and the examples
 test:

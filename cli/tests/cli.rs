@@ -615,3 +615,28 @@ fn usage_errors_exit_2() {
     }
     assert_eq!(run(&out, &["--help"]).code, 0);
 }
+
+#[test]
+fn the_release_demo_runs() {
+    let out = out_dir("release-demo");
+    let runbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/runbooks/release.md");
+    let html = out.join("release.html");
+    let o = legato(&out)
+        .env("BUILD", out.join("build"))
+        .args(["runbook", "-f"])
+        .arg(&runbook)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    let lines = task_lines(&stdout);
+    assert!(lines.contains(&"↻ publish failed with exit code 1, retrying (attempt 2 of 3)"));
+    assert_eq!(lines.last(), Some(&"✓ publish completed"));
+    assert_eq!(lines.len(), 9, "{stdout}");
+    assert!(stdout.contains("\nSummary: 8 succeeded in "), "{stdout}");
+    assert!(stdout.contains("Timeline written to "), "{stdout}");
+    assert!(read(&html).contains("<svg"));
+    assert!(out.join("build/app-1.0.0.tar.gz").exists());
+}
