@@ -640,3 +640,32 @@ fn the_release_demo_runs() {
     assert!(read(&html).contains("<svg"));
     assert!(out.join("build/app-1.0.0.tar.gz").exists());
 }
+
+#[test]
+fn the_readme_example_is_a_valid_runbook() {
+    let readme = read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"));
+    let section = &readme[readme
+        .find("## CLI: Markdown runbooks")
+        .expect("CLI section")..];
+    let start = section.find("````markdown\n").expect("example") + "````markdown\n".len();
+    let end = start + section[start..].find("\n````").expect("end of example");
+    let out = out_dir("readme");
+    let runbook = out.join("runbook.md");
+    std::fs::write(&runbook, &section[start..end]).unwrap();
+    let r = run(
+        &out,
+        &[
+            "task",
+            "deploy",
+            "--dry-run",
+            "-f",
+            runbook.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "Dry run: 3 tasks in 3 levels would run (nothing executed):\n  \
+         level 1: install\n  level 2: build\n  level 3: deploy\n"
+    );
+}
