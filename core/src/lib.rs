@@ -39,7 +39,7 @@ pub use driver::{BoxError, Canceller, Cx, HookEvent, OwnedHookEvent};
 pub use event::{EventKind, Status, TaskError};
 pub use flow::{Flow, FlowError, RunHandle, SyncPoint};
 pub use graph::{Graph, GraphBuilder, GraphError, Plan, Selection, TaskId, TaskSpec};
-pub use orchestrator::{parallel, Action, Orchestrator, Parallel, Run};
+pub use orchestrator::{Action, Orchestrator, Parallel, Run};
 pub use policy::{Backoff, TaskOptions};
 pub use report::RunReport;
 

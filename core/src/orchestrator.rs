@@ -193,7 +193,7 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
     /// Orchestrator's `parallel`). See [`Parallel`].
     pub fn parallel<A, T>(&self, actions: impl IntoIterator<Item = Action<A, T>>) -> Parallel<A, T>
     where
-        A: Clone + Hash + Eq + Send + Sync + 'static,
+        A: Clone + Send + Sync + 'static,
         T: Clone + Any + Send + Sync,
     {
         Parallel {
@@ -262,6 +262,17 @@ enum Memo {
     Done(Result<Value, TaskError>),
 }
 
+/// Runs a call through the action's per-run memo (built where `A: Hash + Eq` is known).
+type Memoizer<A, T> = Arc<
+    dyn Fn(
+            Action<A, T>,
+            CallScope,
+            A,
+        ) -> Pin<Box<dyn Future<Output = Result<Value, TaskError>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// How a recursive action's body finds its own (latest) action.
 type SelfRef<A, T> = Arc<RwLock<Weak<ActionInner<A, T>>>>;
 
@@ -270,8 +281,8 @@ struct ActionInner<A, T> {
     opts: Arc<TaskOptions>,
     retry_if: Option<RetryIf>,
     f: ActionFn<A, T>,
-    /// `Some` when calls are memoized: per run id, per argument.
-    cache: Option<Arc<dyn Any + Send + Sync>>,
+    /// `Some` when calls are memoized (see [`Action::cached`]).
+    cache: Option<Memoizer<A, T>>,
     /// `Some` for recursive actions: kept pointing at the latest configured action.
     self_ref: Option<SelfRef<A, T>>,
 }
@@ -451,11 +462,15 @@ where
     where
         A: Hash + Eq,
     {
-        let cache: Arc<dyn Any + Send + Sync> = Arc::new(Cache::new(CacheMap::<A> {
+        let cache = Arc::new(Cache::new(CacheMap::<A> {
             run: 0,
             map: HashMap::new(),
         }));
-        self.edit(|i| i.cache = Some(cache))
+        let memo: Memoizer<A, T> = Arc::new(move |action, scope, arg| {
+            let cache = cache.clone();
+            Box::pin(async move { action.call_memoized(&cache, &scope, arg).await })
+        });
+        self.edit(|i| i.cache = Some(memo))
     }
 
     /// Calls the action. Inside a run this is a tracked task; outside, a plain call.
@@ -467,27 +482,12 @@ where
     /// # Cancel safety
     ///
     /// Dropping the future cancels the call (its task ends `cancelled`).
-    pub async fn call(&self, arg: A) -> Result<T, TaskError>
-    where
-        A: Hash + Eq,
-    {
-        self.call_inner(arg).await
-    }
-
-    async fn call_inner(&self, arg: A) -> Result<T, TaskError>
-    where
-        A: Hash + Eq,
-    {
+    pub async fn call(&self, arg: A) -> Result<T, TaskError> {
         let Ok(scope) = SCOPE.try_with(CallScope::clone) else {
             return (self.inner.f)(arg).await;
         };
         let value = match &self.inner.cache {
-            Some(cache) => {
-                let cache = cache
-                    .downcast_ref::<Cache<A>>()
-                    .expect("the cache holds this action's argument type");
-                self.call_memoized(cache, &scope, arg).await
-            }
+            Some(memo) => memo(self.clone(), scope, arg).await,
             None => self.spawn(&scope, arg).await,
         }?;
         match value.downcast::<T>() {
@@ -604,24 +604,14 @@ fn cancelled(msg: &str) -> TaskError {
     }
 }
 
-/// Calls several actions of the same type at once, one argument each, and gives back the
-/// results in order (the npm Orchestrator's `parallel`).
-///
-/// With `fail_fast`, the first error cancels the calls still running and is returned at once.
-///
-/// # Errors
-///
-/// With `fail_fast`, the first error; otherwise each result is returned in its slot.
-///
-/// # Cancel safety
-///
-/// Dropping the future cancels every call still running.
-pub async fn parallel<A, T>(
+/// Calls each action with its argument, all at once; the results in order. With `fail_fast`,
+/// the first error is returned at once and dropping the other calls cancels them.
+async fn parallel<A, T>(
     calls: Vec<(Action<A, T>, A)>,
     fail_fast: bool,
 ) -> Result<Vec<Result<T, TaskError>>, TaskError>
 where
-    A: Clone + Hash + Eq + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
     T: Clone + Any + Send + Sync,
 {
     use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -683,7 +673,7 @@ impl<A, T> fmt::Debug for Parallel<A, T> {
 
 impl<A, T> Parallel<A, T>
 where
-    A: Clone + Hash + Eq + Send + Sync + 'static,
+    A: Clone + Send + Sync + 'static,
     T: Clone + Any + Send + Sync,
 {
     /// With fail-fast, the first error cancels the calls still running and is returned at once.

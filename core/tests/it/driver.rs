@@ -328,22 +328,19 @@ async fn orchestrator_tracks_calls_parallel_and_fail_fast() {
         sleep(ms(10)).await;
         Err::<String, _>("no route")
     });
-    let (p, s) = (profile.clone(), shipping.clone());
+    let both = orch.parallel([profile, shipping.clone()]).fail_fast(true);
     let run = orch
         .run(async move {
             let t0 = tokio::time::Instant::now();
-            let both = legato::parallel(
-                vec![(p, "user42".to_string()), (s, "USA".to_string())],
-                true,
-            )
-            .await
-            .unwrap();
+            let both = both
+                .call(vec!["user42".to_string(), "USA".to_string()])
+                .await
+                .unwrap();
             (both, t0.elapsed())
         })
         .await;
     let (both, took) = run.output;
-    assert_eq!(both[0].as_ref().unwrap(), "profile of user42");
-    assert_eq!(both[1].as_ref().unwrap(), "ship to USA");
+    assert_eq!(both, ["profile of user42", "ship to USA"]);
     assert_eq!(took, ms(50), "the two calls ran at the same time");
     assert_eq!(run.report.tasks.len(), 2);
     assert_eq!(
@@ -353,14 +350,9 @@ async fn orchestrator_tracks_calls_parallel_and_fail_fast() {
     );
 
     // Fail-fast: the failing call cancels the slow sibling, whose future is dropped.
+    let group = orch.parallel([failing, shipping]).fail_fast(true);
     let run = orch
-        .run(async move {
-            legato::parallel(
-                vec![(failing, "x".to_string()), (shipping, "EU".to_string())],
-                true,
-            )
-            .await
-        })
+        .run(async move { group.call(vec!["x".to_string(), "EU".to_string()]).await })
         .await;
     assert_eq!(&*run.output.unwrap_err().message, "no route");
     assert!(dropped.load(Ordering::SeqCst));
