@@ -245,7 +245,10 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
             .graph()
             .and_then(|g| Ok(g.render(format, &g.select(targets)?)));
         match drawing {
-            Ok(d) => print!("{d}"),
+            Ok(d) => {
+                use std::io::Write;
+                let _ = std::io::stdout().lock().write_all(d.as_bytes());
+            }
             Err(e) => return graph_error(&rb, &e),
         }
     }
@@ -320,7 +323,7 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
         flow.on_task_skip(move |e| ui.skipped(e.name, e.reason));
     }
 
-    let (report, signal) = match execute(&flow, targets) {
+    let (report, signal) = match execute(&flow, targets, &ui) {
         Ok(r) => r,
         Err(e) => return error(e),
     };
@@ -366,7 +369,7 @@ fn write_file(path: &Path, text: &str, what: &str, verbosity: Verbosity, code: u
 
 /// Runs the flow on a tokio runtime; Ctrl-C (or SIGTERM) cancels it. Returns the report and,
 /// when the run was interrupted, the exit code that says so.
-fn execute(flow: &Flow, targets: &[String]) -> Result<(RunReport, Option<u8>), String> {
+fn execute(flow: &Flow, targets: &[String], ui: &Ui) -> Result<(RunReport, Option<u8>), String> {
     use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -393,10 +396,14 @@ fn execute(flow: &Flow, targets: &[String]) -> Result<(RunReport, Option<u8>), S
             };
             if interrupted.is_some() && code == EXIT_INTERRUPTED {
                 // A second Ctrl-C: leave at once.
+                ui.restore_terminal();
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
-            interrupted.get_or_insert(code);
-            canceller.cancel();
+            if interrupted.is_none() {
+                interrupted = Some(code);
+                ui.interrupted();
+                canceller.cancel();
+            }
         };
         let report = match result {
             Ok(report) => report,

@@ -6,7 +6,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use legato::event::{fmt_duration, ErrorKind, SkipReason, Status, TaskError};
 use legato::RunReport;
 use std::collections::{HashMap, VecDeque};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -44,6 +44,50 @@ struct Progress {
     multi: MultiProgress,
     overall: ProgressBar,
     running: Mutex<HashMap<String, ProgressBar>>,
+    echo: Mutex<Option<QuietControlKeys>>,
+}
+
+/// Turns off the terminal's echo of control keys (`^C`) while the progress display is up: the
+/// display keeps its cursor at the right edge, where an echoed `^C` would wrap a line and leave
+/// a stale copy of the display behind. Restores the terminal when dropped.
+struct QuietControlKeys {
+    saved: libc::termios,
+}
+
+impl std::fmt::Debug for QuietControlKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QuietControlKeys")
+    }
+}
+
+impl QuietControlKeys {
+    fn new() -> Option<QuietControlKeys> {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        // SAFETY: a zeroed termios is a valid value for tcgetattr to fill in.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd 0 is a terminal and `t` is a valid termios.
+        if unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut t) } != 0 {
+            return None;
+        }
+        let saved = t;
+        t.c_lflag &= !libc::ECHOCTL;
+        // SAFETY: as above.
+        if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t) } != 0 {
+            return None;
+        }
+        Some(QuietControlKeys { saved })
+    }
+}
+
+impl Drop for QuietControlKeys {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read in `new`.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.saved);
+        }
+    }
 }
 
 /// The run's output. Shared by the hooks and the task bodies.
@@ -88,6 +132,7 @@ impl Ui {
                 multi,
                 overall,
                 running: Mutex::new(HashMap::new()),
+                echo: Mutex::new(QuietControlKeys::new()),
             }
         });
         Ui {
@@ -246,6 +291,20 @@ impl Ui {
         self.line(&format!("⊘ {task} skipped ({why})"));
     }
 
+    /// A signal arrived: the display is cleared (it comes back while tasks are cancelled).
+    pub(crate) fn interrupted(&self) {
+        if let Some(p) = &self.progress {
+            let _ = p.multi.clear();
+        }
+    }
+
+    /// Puts the terminal back as it was (before an early exit).
+    pub(crate) fn restore_terminal(&self) {
+        if let Some(p) = &self.progress {
+            lock(&p.echo).take();
+        }
+    }
+
     /// The run is over: the progress display goes away and the summary is printed.
     pub(crate) fn finish(&self, report: &RunReport) {
         if let Some(p) = &self.progress {
@@ -254,6 +313,7 @@ impl Ui {
             }
             p.overall.finish_and_clear();
             let _ = p.multi.clear();
+            lock(&p.echo).take();
         }
         if self.verbosity == Verbosity::Quiet {
             return;

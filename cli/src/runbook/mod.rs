@@ -472,7 +472,7 @@ echo example
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig::with_cases(1000))]
 
         #[test]
         fn never_panics_on_arbitrary_text(s in any::<String>()) {
