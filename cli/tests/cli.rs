@@ -669,3 +669,42 @@ fn the_readme_example_is_a_valid_runbook() {
          level 1: install\n  level 2: build\n  level 3: deploy\n"
     );
 }
+
+#[test]
+fn a_terminal_gets_live_progress() {
+    // util-linux `script` runs legato on a pseudo-terminal.
+    let has_script = Command::new("script")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_script {
+        eprintln!("script (util-linux) not found: skipping");
+        return;
+    }
+    let out = out_dir("tty");
+    let cmd = format!(
+        "'{}' runbook -f '{}'",
+        env!("CARGO_BIN_EXE_legato"),
+        fixture("sequence.md").display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("OUT", &out)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("/3 done"), "{screen}");
+    for l in [
+        "✓ one completed",
+        "✓ two completed",
+        "✓ three completed",
+        "Summary: 3 succeeded",
+    ] {
+        assert!(screen.contains(l), "missing {l:?} in {screen}");
+    }
+    assert_eq!(read(out.join("log")).lines().count(), 3);
+}
