@@ -24,9 +24,9 @@ demo:
 	$(CARGO) run -q -p legato --example deployment
 	@echo
 	@echo "--- legato runbook -f examples/runbooks/release.md"
-	@mkdir -p target/demo
-	$(CARGO) run -q -p legato-cli -- runbook -f examples/runbooks/release.md --html target/demo/release.html
-	@echo "Open target/demo/release.html in a browser to see the runbook's timeline."
+	@mkdir -p target/legato-demo
+	$(CARGO) run -q -p legato-cli -- runbook -f examples/runbooks/release.md --html target/legato-demo/release.html
+	@echo "Open target/legato-demo/release.html in a browser to see the runbook's timeline."
 
 .PHONY: test  ## Run the Rust tests (with cargo-nextest when installed), the doctests and the examples
 test:

@@ -319,7 +319,14 @@ impl Ui {
             return;
         }
         out("");
-        out(&format!("Summary: {}", report.summary()));
+        let summary = report.summary();
+        let ran = report.tasks.iter().filter(|t| t.attempts > 0).count();
+        let retries = if summary.attempts > ran as u64 {
+            format!(", {} attempts", summary.attempts)
+        } else {
+            String::new()
+        };
+        out(&format!("Summary: {summary}{retries}"));
         let slowest: Vec<String> = report
             .slowest(3)
             .iter()

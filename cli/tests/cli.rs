@@ -354,6 +354,15 @@ fn a_flaky_task_succeeds_on_retry() {
         ]
     );
     assert_eq!(read(out.join("flaky.attempts")), "attempt 1\nattempt 2\n");
+    let summary = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Summary: "))
+        .unwrap();
+    assert!(
+        summary.starts_with("Summary: 1 succeeded in ") && summary.ends_with(", 2 attempts"),
+        "{summary}"
+    );
 
     let (r, out) = run_fixture("hopeless", "flaky.md", &["task", "hopeless"]);
     assert_eq!(r.code, 1);
