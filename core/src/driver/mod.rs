@@ -61,11 +61,26 @@ where
         let fut = f(cx);
         Box::pin(async move {
             match fut.await {
-                Ok(v) => Ok(Arc::new(v) as Value),
+                Ok(v) => Ok(into_value(v)),
                 Err(e) => Err(TaskError::failed(e.into().to_string())),
             }
         })
     })
+}
+
+/// A task's output as a [`Value`]. `()`, what most tasks return, shares one allocation.
+fn into_value<T: Any + Send + Sync>(v: T) -> Value {
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() {
+        unit_value()
+    } else {
+        Arc::new(v)
+    }
+}
+
+/// The `()` value.
+fn unit_value() -> Value {
+    static UNIT: OnceLock<Value> = OnceLock::new();
+    UNIT.get_or_init(|| Arc::new(())).clone()
 }
 
 /// Results of a run's static tasks, written once by the driver, read by dependents.
@@ -95,13 +110,14 @@ pub(crate) struct Results {
 /// # }).unwrap();
 /// ```
 pub struct Cx<S = ()> {
-    inner: Arc<CxInner<S>>,
-}
-
-struct CxInner<S> {
     id: TaskId,
     name: Arc<str>,
     attempt: u32,
+    run: Arc<CxRun<S>>,
+}
+
+/// What every context of a run shares (one allocation per run, not per attempt).
+struct CxRun<S> {
     state: Arc<S>,
     results: Arc<Results>,
     graph: Arc<Graph>,
@@ -110,7 +126,10 @@ struct CxInner<S> {
 impl<S> Clone for Cx<S> {
     fn clone(&self) -> Self {
         Cx {
-            inner: self.inner.clone(),
+            id: self.id,
+            name: self.name.clone(),
+            attempt: self.attempt,
+            run: self.run.clone(),
         }
     }
 }
@@ -118,8 +137,8 @@ impl<S> Clone for Cx<S> {
 impl<S> fmt::Debug for Cx<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cx")
-            .field("name", &self.inner.name)
-            .field("attempt", &self.inner.attempt)
+            .field("name", &self.name)
+            .field("attempt", &self.attempt)
             .finish_non_exhaustive()
     }
 }
@@ -127,33 +146,33 @@ impl<S> fmt::Debug for Cx<S> {
 impl<S> Cx<S> {
     /// The task's name.
     pub fn name(&self) -> &str {
-        &self.inner.name
+        &self.name
     }
 
     /// The task's id in its run.
     pub fn id(&self) -> TaskId {
-        self.inner.id
+        self.id
     }
 
     /// The attempt number, from 1.
     pub fn attempt(&self) -> u32 {
-        self.inner.attempt
+        self.attempt
     }
 
     /// The shared state.
     pub fn state(&self) -> &S {
-        &self.inner.state
+        &self.run.state
     }
 
     /// The shared state, as a handle that can outlive the context.
     pub fn state_arc(&self) -> Arc<S> {
-        self.inner.state.clone()
+        self.run.state.clone()
     }
 
     /// The result of a finished task of this flow, if it exists, succeeded, and is a `T`.
     pub fn result<T: Any>(&self, name: &str) -> Option<&T> {
-        let id = self.inner.graph.get(name)?;
-        self.inner
+        let id = self.run.graph.get(name)?;
+        self.run
             .results
             .values
             .get(id.index())?
@@ -240,7 +259,27 @@ enum Wake {
 }
 
 /// What a running attempt's future yields: which attempt, and its outcome.
-type Attempt = Pin<Box<dyn Future<Output = (TaskId, u32, Result<Value, TaskError>)> + Send>>;
+type Attempt = futures_util::future::Map<
+    futures_util::future::Join<
+        std::future::Ready<(TaskId, u32)>,
+        tokio::task::futures::TaskLocalFuture<
+            CallScope,
+            futures_util::future::CatchUnwind<AssertUnwindSafe<TaskFuture>>,
+        >,
+    >,
+    AttemptOutput,
+>;
+type AttemptOutput =
+    fn(((TaskId, u32), std::thread::Result<Result<Value, TaskError>>)) -> AttemptResult;
+type AttemptResult = (TaskId, u32, Result<Value, TaskError>);
+
+/// An attempt's outcome, a panic of its future included.
+fn attempt_output(
+    ((task, attempt), out): ((TaskId, u32), std::thread::Result<Result<Value, TaskError>>),
+) -> AttemptResult {
+    let out = out.unwrap_or_else(|p| Err(TaskError::panicked(panic_message(&*p))));
+    (task, attempt, out)
+}
 type Running = Abortable<Attempt>;
 type HookChain = Pin<Box<dyn Future<Output = (HookToken, Result<(), String>)> + Send>>;
 
@@ -266,6 +305,8 @@ struct Driver<S> {
     hooks: Hooks<S>,
     state: Arc<S>,
     results: Arc<Results>,
+    /// What every task context of the run shares.
+    cx_run: Arc<CxRun<S>>,
     tx: mpsc::UnboundedSender<Msg>,
     start: Instant,
     wall_start: SystemTime,
@@ -308,14 +349,10 @@ impl<S: Send + Sync + 'static> Driver<S> {
         let fut: TaskFuture = match &self.entries[task.index()] {
             Some(Entry::Static(body)) => {
                 let cx = Cx {
-                    inner: Arc::new(CxInner {
-                        id: task,
-                        name: Arc::from(self.sched.name(task)),
-                        attempt,
-                        state: self.state.clone(),
-                        results: self.results.clone(),
-                        graph: self.graph.clone(),
-                    }),
+                    id: task,
+                    name: self.sched.name_arc(task).clone(),
+                    attempt,
+                    run: self.cx_run.clone(),
                 };
                 match std::panic::catch_unwind(AssertUnwindSafe(|| body(cx))) {
                     Ok(f) => f,
@@ -332,7 +369,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
                     )))),
                 }
             }
-            None => Box::pin(std::future::ready(Ok(Arc::new(()) as Value))),
+            None => Box::pin(std::future::ready(Ok(unit_value()))),
         };
         let scope = CallScope {
             parent: Some(task),
@@ -340,13 +377,9 @@ impl<S: Send + Sync + 'static> Driver<S> {
             run: self.run,
         };
         let fut = SCOPE.scope(scope, AssertUnwindSafe(fut).catch_unwind());
-        let wrapped: Attempt = Box::pin(async move {
-            let out = match fut.await {
-                Ok(r) => r,
-                Err(p) => Err(TaskError::panicked(panic_message(&*p))),
-            };
-            (task, attempt, out)
-        });
+        // No box of its own: the attempt lives in the `FuturesUnordered` node.
+        let wrapped: Attempt = futures_util::future::join(std::future::ready((task, attempt)), fut)
+            .map(attempt_output);
         let (handle, reg) = AbortHandle::new_pair();
         if self.aborts.len() <= task.index() {
             self.aborts.resize_with(task.index() + 1, || None);
@@ -509,6 +542,13 @@ impl<S: Send + Sync + 'static> Driver<S> {
         r
     }
 
+    /// The run's final report, moved out of the scheduler rather than copied.
+    fn into_report(self) -> RunReport {
+        let mut r = self.sched.into_report();
+        r.started_at = Some(self.wall_start);
+        r
+    }
+
     /// Performs every pending action. Returns `true` when the run is finished.
     fn perform(&mut self) -> bool {
         let mut finished = false;
@@ -633,6 +673,9 @@ where
     } = setup;
     let options = options.hooks(hooks.mask());
     let n = graph.len();
+    let results = Arc::new(Results {
+        values: (0..n).map(|_| OnceLock::new()).collect(),
+    });
     let mut d = Driver {
         run: crate::orchestrator::next_run_id(),
         sched: Scheduler::new(graph.clone(), &selection, options),
@@ -644,10 +687,13 @@ where
         running: FuturesUnordered::new(),
         hook_futures: FuturesUnordered::new(),
         hooks,
-        state,
-        results: Arc::new(Results {
-            values: (0..n).map(|_| OnceLock::new()).collect(),
+        cx_run: Arc::new(CxRun {
+            state: state.clone(),
+            results: results.clone(),
+            graph: graph.clone(),
         }),
+        state,
+        results,
         tx: tx.clone(),
         start: Instant::now(),
         wall_start: SystemTime::now(),
@@ -728,5 +774,5 @@ where
         }
         finished = d.perform() || finished;
     }
-    (d.report(), main_out)
+    (d.into_report(), main_out)
 }

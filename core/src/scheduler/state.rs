@@ -589,36 +589,71 @@ impl<V> Scheduler<V> {
 
     /// A snapshot of the run for reports: every selected and dynamic task.
     pub fn report(&self) -> RunReport {
-        let mut tasks = Vec::with_capacity(self.unfinished.max(self.tasks.len()));
-        let statics = self.graph.len();
+        let mut tasks = Vec::with_capacity(self.tasks.len());
         for (i, tk) in self.tasks.iter().enumerate() {
-            if tk.stage == Stage::Excluded {
-                continue;
+            if tk.stage != Stage::Excluded {
+                let (error, skip, log) = (tk.error.clone(), tk.skip.clone(), tk.attempts.clone());
+                tasks.push(self.task_report(i, error, skip, log));
             }
-            let deps = if i < statics {
-                self.graph.deps(TaskId(i as u32)).to_vec()
-            } else {
-                Vec::new()
-            };
-            tasks.push(TaskReport {
-                id: TaskId(i as u32),
-                name: tk.name.clone(),
-                status: tk.status,
-                attempts: tk.attempt,
-                started: tk.first_start,
-                finished: tk.end,
-                error: tk.error.clone(),
-                skip_reason: tk.skip.clone(),
-                attempt_log: tk.attempts.clone(),
-                deps,
-                parent: self.parent(TaskId(i as u32)),
-            });
         }
         RunReport {
             tasks,
             total: self.now,
             stop: self.stop.clone(),
             started_at: None,
+        }
+    }
+
+    /// The report, as [`Scheduler::report`], for the end of a run: each task's error, skip
+    /// reason and attempt log are moved out instead of copied.
+    pub fn into_report(mut self) -> RunReport {
+        let mut tasks = Vec::with_capacity(self.tasks.len());
+        for i in 0..self.tasks.len() {
+            let tk = &mut self.tasks[i];
+            if tk.stage != Stage::Excluded {
+                let (error, skip, log) = (
+                    tk.error.take(),
+                    tk.skip.take(),
+                    std::mem::take(&mut tk.attempts),
+                );
+                tasks.push(self.task_report(i, error, skip, log));
+            }
+        }
+        RunReport {
+            tasks,
+            total: self.now,
+            stop: self.stop.take(),
+            started_at: None,
+        }
+    }
+
+    /// The report of task `i`, given the parts that [`Scheduler::report`] copies and
+    /// [`Scheduler::into_report`] moves.
+    fn task_report(
+        &self,
+        i: usize,
+        error: Option<TaskError>,
+        skip_reason: Option<SkipReason>,
+        attempt_log: Vec<AttemptRecord>,
+    ) -> TaskReport {
+        let tk = &self.tasks[i];
+        let id = TaskId(i as u32);
+        TaskReport {
+            id,
+            name: tk.name.clone(),
+            status: tk.status,
+            attempts: tk.attempt,
+            started: tk.first_start,
+            finished: tk.end,
+            error,
+            skip_reason,
+            attempt_log,
+            deps: if i < self.graph.len() {
+                self.graph.deps(id).to_vec()
+            } else {
+                Vec::new()
+            },
+            parent: self.parent(id),
         }
     }
 
@@ -775,6 +810,10 @@ impl<V> Scheduler<V> {
         tk.waits = 0;
         if tk.first_start.is_none() {
             tk.first_start = Some(now);
+        }
+        if tk.attempts.capacity() == 0 {
+            // Most tasks make one attempt: room for exactly one (a Vec would make room for 4).
+            tk.attempts.reserve_exact(1);
         }
         tk.attempts.push(AttemptRecord {
             start: now,
