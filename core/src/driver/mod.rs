@@ -1,8 +1,9 @@
 //! The tokio driver: runs Rust futures for the scheduler.
 //!
-//! One driver future owns the [`Scheduler`] and polls every running task's future itself (in a
-//! `FuturesUnordered`), so starting a task, finishing it and starting the next takes no thread
-//! hop and no channel: a chain of tasks runs at the speed of the state machine. Tasks that need
+//! One driver future owns the [`Scheduler`] and polls every running task's future itself (first
+//! in start order, then, if it waits, in a `FuturesUnordered`: see `Attempts`), so starting a
+//! task, finishing it and starting the next takes no thread hop and no channel: a chain of
+//! tasks runs at the speed of the state machine. Tasks that need
 //! a thread of their own use `tokio::spawn` / `spawn_blocking` inside their body.
 //! Timeouts and cancellation drop the task's future. Dynamic tasks (actions called from a
 //! running task or an orchestrator's main) reach the driver through a channel polled in the
@@ -281,6 +282,136 @@ fn attempt_output(
     (task, attempt, out)
 }
 type Running = Abortable<Attempt>;
+
+/// The running attempts of a run.
+///
+/// An attempt starts as a plain future in `fresh`, in start order. When the driver next polls
+/// for completions (where a `FuturesUnordered` would poll it for the first time), it is polled
+/// once there, inside its call scope; a task that never waits is done then, and never costs a
+/// `FuturesUnordered` node or an abort handle. An attempt still pending after that first poll
+/// moves into `pending` with an abort handle of its own.
+struct Attempts {
+    fresh: VecDeque<Fresh>,
+    pending: FuturesUnordered<Running>,
+    /// Per task: how to cancel its current attempt.
+    aborts: Vec<Abort>,
+}
+
+/// An attempt not polled yet.
+struct Fresh {
+    task: TaskId,
+    attempt: u32,
+    fut: TaskFuture,
+    scope: CallScope,
+}
+
+/// How to cancel a task's current attempt.
+enum Abort {
+    None,
+    /// Not polled yet: cancelling it drops it unpolled.
+    Fresh(u32),
+    Pending(AbortHandle),
+}
+
+impl Attempts {
+    fn with_capacity(n: usize) -> Self {
+        Attempts {
+            fresh: VecDeque::new(),
+            pending: FuturesUnordered::new(),
+            aborts: Vec::with_capacity(n),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.fresh.is_empty() && self.pending.is_empty()
+    }
+
+    fn start(&mut self, task: TaskId, attempt: u32, fut: TaskFuture, scope: CallScope) {
+        if self.aborts.len() <= task.index() {
+            self.aborts.resize_with(task.index() + 1, || Abort::None);
+        }
+        self.aborts[task.index()] = Abort::Fresh(attempt);
+        self.fresh.push_back(Fresh {
+            task,
+            attempt,
+            fut,
+            scope,
+        });
+    }
+
+    /// Cancels the task's current attempt: its future is dropped without being polled again.
+    fn abort(&mut self, task: TaskId) {
+        if let Some(a) = self.aborts.get_mut(task.index()) {
+            if let Abort::Pending(h) = std::mem::replace(a, Abort::None) {
+                h.abort();
+            }
+        }
+    }
+
+    /// The task's attempt is over.
+    fn forget(&mut self, task: TaskId) {
+        if let Some(a) = self.aborts.get_mut(task.index()) {
+            *a = Abort::None;
+        }
+    }
+}
+
+impl futures_util::Stream for Attempts {
+    type Item = Result<AttemptResult, futures_util::future::Aborted>;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        while let Some(Fresh {
+            task,
+            attempt,
+            mut fut,
+            scope,
+        }) = this.fresh.pop_front()
+        {
+            let current = matches!(
+                this.aborts.get(task.index()),
+                Some(Abort::Fresh(a)) if *a == attempt
+            );
+            if !current {
+                // Cancelled before its first poll.
+                SCOPE.sync_scope(scope, || drop(fut));
+                continue;
+            }
+            let polled = SCOPE.sync_scope(scope.clone(), || {
+                std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
+            });
+            let out = match polled {
+                Ok(Poll::Ready(out)) => out,
+                Err(p) => Err(TaskError::panicked(panic_message(&*p))),
+                Ok(Poll::Pending) => {
+                    let fut = SCOPE.scope(scope, AssertUnwindSafe(fut).catch_unwind());
+                    let wrapped: Attempt =
+                        futures_util::future::join(std::future::ready((task, attempt)), fut)
+                            .map(attempt_output);
+                    let (handle, reg) = AbortHandle::new_pair();
+                    this.aborts[task.index()] = Abort::Pending(handle);
+                    this.pending.push(Abortable::new(wrapped, reg));
+                    continue;
+                }
+            };
+            return Poll::Ready(Some(Ok((task, attempt, out))));
+        }
+        this.pending.poll_next_unpin(cx)
+    }
+}
+
+impl Drop for Attempts {
+    fn drop(&mut self) {
+        // Unpolled futures are dropped inside their call scope, as polled ones are.
+        for Fresh { fut, scope, .. } in self.fresh.drain(..) {
+            SCOPE.sync_scope(scope, || drop(fut));
+        }
+    }
+}
 type HookChain = Pin<Box<dyn Future<Output = (HookToken, Result<(), String>)> + Send>>;
 
 enum Entry<S> {
@@ -294,12 +425,11 @@ struct Driver<S> {
     graph: Arc<Graph>,
     entries: Vec<Option<Entry<S>>>,
     retry_ifs: Vec<Option<RetryIf>>,
-    aborts: Vec<Option<AbortHandle>>,
     /// Per dynamic task: who awaits its result.
     callers: HashMap<TaskId, Caller>,
     /// Per suspended parent: results to deliver, one per `Resume`.
     resumable: HashMap<TaskId, VecDeque<Wake>>,
-    running: FuturesUnordered<Running>,
+    running: Attempts,
     /// Hook chains with async hooks, awaited beside the running tasks.
     hook_futures: FuturesUnordered<HookChain>,
     hooks: Hooks<S>,
@@ -376,22 +506,11 @@ impl<S: Send + Sync + 'static> Driver<S> {
             tx: self.tx.clone(),
             run: self.run,
         };
-        let fut = SCOPE.scope(scope, AssertUnwindSafe(fut).catch_unwind());
-        // No box of its own: the attempt lives in the `FuturesUnordered` node.
-        let wrapped: Attempt = futures_util::future::join(std::future::ready((task, attempt)), fut)
-            .map(attempt_output);
-        let (handle, reg) = AbortHandle::new_pair();
-        if self.aborts.len() <= task.index() {
-            self.aborts.resize_with(task.index() + 1, || None);
-        }
-        self.aborts[task.index()] = Some(handle);
-        self.running.push(Abortable::new(wrapped, reg));
+        self.running.start(task, attempt, fut, scope);
     }
 
     fn finished(&mut self, task: TaskId, attempt: u32, out: Result<Value, TaskError>) {
-        if let Some(a) = self.aborts.get_mut(task.index()) {
-            *a = None;
-        }
+        self.running.forget(task);
         let now = self.now();
         let outcome = match out {
             Ok(v) => {
@@ -563,9 +682,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
                 match action {
                     Action::Start { task, attempt } => self.start_attempt(task, attempt),
                     Action::Cancel { task, .. } => {
-                        if let Some(Some(h)) = self.aborts.get_mut(task.index()).map(Option::take) {
-                            h.abort();
-                        }
+                        self.running.abort(task);
                     }
                     Action::Emit { event, token } => {
                         let e = self.hook_event(&event);
@@ -681,10 +798,9 @@ where
         sched: Scheduler::new(graph.clone(), &selection, options),
         entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
         retry_ifs,
-        aborts: Vec::with_capacity(n),
         callers: HashMap::new(),
         resumable: HashMap::new(),
-        running: FuturesUnordered::new(),
+        running: Attempts::with_capacity(n),
         hook_futures: FuturesUnordered::new(),
         hooks,
         cx_run: Arc::new(CxRun {
