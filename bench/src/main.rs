@@ -1,19 +1,23 @@
 //! `legato-bench`: legato's benchmark harness.
 //!
-//! One subcommand per workload; each prints a readable table and, with `--json PATH`, merges
-//! its rows into a results file shared with the other front doors and the peer libraries.
+//! One subcommand per workload (or `all`); each prints one table and, with `--json PATH`,
+//! merges its rows into a results file shared with the other front doors and the peers.
 //!
 //! ```text
-//! legato-bench graph-scale [--tasks N] [--runs N] [--json PATH]
+//! legato-bench <workload|all> [--runs N] [--tasks N] [--impl NAME] [--json PATH]
 //! ```
 //!
-//! Workloads:
+//! Workloads (see bench/README.md and DESIGN.md, "Workloads (bench/)"):
 //!
-//! - `graph-scale`: build, validate and plan one large random DAG (100,000 tasks by default),
+//! - `w1` … `w5`: DESIGN.md's scheduler workloads, run by legato, by a hand-rolled tokio
+//!   runner (the floor) and by the `dagrs` crate (with the `dagrs` feature), side by side.
+//! - `wide-1m`: 1,000,000 no-op tasks and a sink, in a child process; its peak RSS.
+//! - `graph-scale`: build, validate and plan a random DAG of 100,000 tasks and 299,994 edges,
 //!   and measure the memory the built graph holds.
-//!
-//! The scheduler workloads W1–W5 of DESIGN.md become further subcommands as the scheduler lands:
-//! add a function `fn(&Options) -> Result<Vec<Row>, String>` and an entry in [`WORKLOADS`].
+
+mod runners;
+mod sched;
+mod workload;
 
 use legato::graph::{Graph, GraphBuilder};
 use results::Row;
@@ -32,26 +36,63 @@ struct Workload {
     name: &'static str,
     /// One line for the usage text.
     summary: &'static str,
-    /// Runs the workload, prints its table and returns its result rows.
-    run: fn(&Options) -> Result<Vec<Row>, String>,
+    /// Runs the workload and returns its table lines (with their result rows).
+    run: fn(&Options) -> Result<Vec<Line>, String>,
 }
 
-/// Every workload, in the order the usage text lists them.
-const WORKLOADS: &[Workload] = &[Workload {
-    name: "graph-scale",
-    summary: "build, validate and plan a random DAG of 100,000 tasks; memory per task",
-    run: graph_scale,
-}];
+/// Every workload, in the order the usage text lists them and `all` runs them.
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "w1",
+        summary: "wide: 10,000 independent no-op tasks and a sink",
+        run: sched::w1,
+    },
+    Workload {
+        name: "w2",
+        summary: "chain: 2,000 no-op tasks, each after the previous one",
+        run: sched::w2,
+    },
+    Workload {
+        name: "w3",
+        summary: "random DAG: 10,000 no-op tasks, 1-3 dependencies each",
+        run: sched::w3,
+    },
+    Workload {
+        name: "w4",
+        summary: "sleep: 4 layers of 50 tasks sleeping 10 ms, max_parallel 50",
+        run: sched::w4,
+    },
+    Workload {
+        name: "w5",
+        summary: "retry: 1,000 tasks failing twice, retries 2, no delay",
+        run: sched::w5,
+    },
+    Workload {
+        name: "wide-1m",
+        summary: "1,000,000 no-op tasks and a sink in a child process; peak RSS",
+        run: sched::wide_1m,
+    },
+    Workload {
+        name: "graph-scale",
+        summary: "build, validate and plan a DAG of 100,000 tasks, 299,994 edges; memory",
+        run: graph_scale,
+    },
+];
 
 /// Options shared by every workload.
 #[derive(Debug, Clone)]
 struct Options {
-    /// How many tasks the workload's graph has, when the workload lets it be changed.
+    /// How many tasks the workload's graph has, when the workload lets it be changed
+    /// (`graph-scale`, `wide-1m`).
     tasks: Option<usize>,
     /// How many timed runs to take the median of.
     runs: usize,
+    /// Only this implementation (all by default).
+    only: Option<runners::Impl>,
     /// Where to merge the result rows, if anywhere.
     json: Option<String>,
+    /// Print a workload's own detailed figures (when it runs alone).
+    detail: bool,
 }
 
 fn main() -> ExitCode {
@@ -64,25 +105,53 @@ fn main() -> ExitCode {
         print!("{}", usage());
         return ExitCode::SUCCESS;
     }
-    let Some(workload) = WORKLOADS.iter().find(|w| w.name == command) else {
-        eprint!("legato-bench: unknown workload {command:?}\n\n{}", usage());
-        return ExitCode::from(2);
+    if command == "wide-1m-child" {
+        // Internal: the child process of `wide-1m`.
+        let n = args
+            .get(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1_000_000);
+        return match sched::wide_1m_child(args.get(1).map_or("", String::as_str), n) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("legato-bench wide-1m (child): {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let selected: Vec<&Workload> = if command == "all" {
+        WORKLOADS.iter().collect()
+    } else {
+        match WORKLOADS.iter().find(|w| w.name == command) {
+            Some(w) => vec![w],
+            None => {
+                eprint!("legato-bench: unknown workload {command:?}\n\n{}", usage());
+                return ExitCode::from(2);
+            }
+        }
     };
-    let options = match parse_options(&args[1..]) {
+    let mut options = match parse_options(&args[1..]) {
         Ok(options) => options,
         Err(message) => {
             eprint!("legato-bench {command}: {message}\n\n{}", usage());
             return ExitCode::from(2);
         }
     };
-    let rows = match (workload.run)(&options) {
-        Ok(rows) => rows,
-        Err(message) => {
-            eprintln!("legato-bench {command}: {message}");
-            return ExitCode::FAILURE;
+    options.detail = selected.len() == 1;
+    let mut lines = Vec::new();
+    for workload in &selected {
+        eprintln!("legato-bench: {} …", workload.name);
+        match (workload.run)(&options) {
+            Ok(more) => lines.extend(more),
+            Err(message) => {
+                eprintln!("legato-bench {}: {message}", workload.name);
+                return ExitCode::FAILURE;
+            }
         }
-    };
+    }
+    print_table(&options, &lines);
     if let Some(path) = &options.json {
+        let rows: Vec<Row> = lines.iter().filter_map(|l| l.row.clone()).collect();
         if let Err(message) = results::merge_into(path, &rows) {
             eprintln!("legato-bench: cannot write {path}: {message}");
             return ExitCode::FAILURE;
@@ -95,15 +164,21 @@ fn main() -> ExitCode {
 /// The usage text, listing every workload.
 fn usage() -> String {
     let mut text = String::from(
-        "usage: legato-bench <workload> [--tasks N] [--runs N] [--json PATH]\n\nworkloads:\n",
+        "usage: legato-bench <workload|all> [--runs N] [--tasks N] [--impl NAME] [--json PATH]\n\n\
+         workloads:\n",
     );
     for w in WORKLOADS {
         text.push_str(&format!("  {:<14} {}\n", w.name, w.summary));
     }
+    text.push_str(&format!(
+        "  {:<14} every workload above, in one table\n",
+        "all"
+    ));
     text.push_str(
         "\noptions:\n  \
-         --tasks N      tasks in the workload's graph (where it has a size)\n  \
-         --runs N       timed runs; the median is reported (default 7)\n  \
+         --runs N       timed runs after one warm-up; the median is reported (default 5)\n  \
+         --tasks N      tasks in the graph of graph-scale (100,000) or wide-1m (1,000,000)\n  \
+         --impl NAME    only legato, hand-rolled or dagrs (default: all three)\n  \
          --json PATH    merge the result rows into the JSON file at PATH\n",
     );
     text
@@ -113,8 +188,10 @@ fn usage() -> String {
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         tasks: None,
-        runs: 7,
+        runs: 5,
+        only: None,
         json: None,
+        detail: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -130,6 +207,13 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         match arg.as_str() {
             "--tasks" => options.tasks = Some(count(arg, value(arg)?)?),
             "--runs" => options.runs = count(arg, value(arg)?)?,
+            "--impl" => {
+                let name = value(arg)?;
+                options.only = Some(
+                    runners::Impl::parse(&name)
+                        .ok_or_else(|| format!("--impl: no implementation {name:?}"))?,
+                );
+            }
             "--json" => options.json = Some(value(arg)?),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -137,19 +221,95 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
     Ok(options)
 }
 
+/// One line of the table, and the result row it stands for (none when nothing was measured).
+#[derive(Debug, Clone)]
+struct Line {
+    workload: String,
+    imp: &'static str,
+    tasks: usize,
+    ms: Option<f64>,
+    per_task_us: Option<f64>,
+    makespan: Option<f64>,
+    vs_floor: Option<f64>,
+    note: String,
+    row: Option<Row>,
+}
+
+impl Line {
+    fn new(workload: String, imp: &'static str, tasks: usize) -> Self {
+        Line {
+            workload,
+            imp,
+            tasks,
+            ms: None,
+            per_task_us: None,
+            makespan: None,
+            vs_floor: None,
+            note: String::new(),
+            row: None,
+        }
+    }
+}
+
+/// Prints every line as one table.
+fn print_table(options: &Options, lines: &[Line]) {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "\nlegato-bench (door: rust): median of {} runs after one warm-up; tokio multi-thread \
+         runtime, 2 workers; {cpus} CPUs\n\
+         ×ideal: makespan / 40 ms; ×floor: time / the hand-rolled runner's time\n",
+        options.runs
+    );
+    let opt = |v: Option<f64>, digits: usize| match v {
+        Some(v) => format!("{v:.digits$}"),
+        None => "-".to_owned(),
+    };
+    println!(
+        "{:<24} {:<12} {:>8} {:>10} {:>9} {:>7} {:>7}  notes",
+        "workload", "impl", "tasks", "ms", "µs/task", "×ideal", "×floor"
+    );
+    let mut previous = "";
+    for l in lines {
+        let group = l.workload.split(' ').next().unwrap_or_default();
+        if !previous.is_empty() && previous != group {
+            println!();
+        }
+        previous = group;
+        let line = format!(
+            "{:<24} {:<12} {:>8} {:>10} {:>9} {:>7} {:>7}  {}",
+            l.workload,
+            l.imp,
+            if l.tasks == 0 {
+                "-".to_owned()
+            } else {
+                l.tasks.to_string()
+            },
+            opt(l.ms, 2),
+            opt(l.per_task_us, 3),
+            opt(l.makespan, 3),
+            opt(l.vs_floor, 2),
+            l.note
+        );
+        println!("{}", line.trim_end());
+    }
+}
+
 /// `graph-scale`: how long building, validating and planning a large graph takes, and how
 /// much memory the built graph holds.
 ///
-/// The graph is DESIGN.md's random DAG (the W3 generator) at 100,000 tasks. Three phases are
-/// timed, each as the median of `runs` runs: adding the specs to a `GraphBuilder::new()` (no
-/// capacity hint, as the front doors add tasks one by one) plus `build()` (validation and
-/// levels included; making the specs is not timed), `plan` of every task, and
-/// `select` of the last task plus its `plan`. Memory is the allocator's live bytes after the
-/// build minus before it, with the specs and the builder gone, so exactly what the `Graph`
-/// holds; it is reported per task, in total and beyond the bytes of the names themselves.
-fn graph_scale(options: &Options) -> Result<Vec<Row>, String> {
+/// The graph is [`workload::scale_dag`] at 100,000 tasks: like DESIGN.md's random DAG, but
+/// with exactly three distinct dependencies per task from `t3` on (299,994 edges), so that it
+/// meets the foundation issue's 100,000 tasks / 300,000 edges. Three phases are timed, each as
+/// the median of `runs` runs: adding the specs to a `GraphBuilder::new()` (no capacity hint,
+/// as the front doors add tasks one by one) plus `build()` (validation and levels included;
+/// making the specs is not timed), `plan` of every task, and `select` of the last task plus
+/// its `plan`. Memory is the allocator's live bytes after the build minus before it, with the
+/// specs and the builder gone, so exactly what the `Graph` holds; it is reported per task, in
+/// total and beyond the bytes of the names themselves.
+fn graph_scale(options: &Options) -> Result<Vec<Line>, String> {
     let n = options.tasks.unwrap_or(100_000);
-    let name_bytes: usize = workload::random_dag(n).iter().map(|s| s.name().len()).sum();
+    let dag = workload::scale_dag(n);
+    let name_bytes: usize = dag.names.iter().map(String::len).sum();
     let last = format!("t{}", n - 1);
 
     let mut build = Vec::with_capacity(options.runs);
@@ -159,7 +319,7 @@ fn graph_scale(options: &Options) -> Result<Vec<Row>, String> {
     let mut shape = (0, 0, 0);
     for _ in 0..options.runs {
         let before = alloc_counter::live_bytes();
-        let specs = workload::random_dag(n);
+        let specs = dag.specs();
 
         let start = Instant::now();
         let mut builder = GraphBuilder::new();
@@ -191,40 +351,55 @@ fn graph_scale(options: &Options) -> Result<Vec<Row>, String> {
     let beyond_names = graph_bytes.saturating_sub(name_bytes) as f64 / tasks as f64;
     let [build, plan_all, select_plan] = [build, plan_all, select_plan].map(median_ms);
 
-    println!(
-        "graph-scale: {tasks} tasks, {edges} edges, {levels} levels (random DAG, LCG seed 42)\n\
-         median of {} runs\n",
-        options.runs
-    );
-    println!("{:<34} {:>10}", "phase", "ms");
-    println!("{:<34} {:>10.2}", "build (add specs + build())", build);
-    println!("{:<34} {:>10.2}", "plan (every task)", plan_all);
-    println!(
-        "{:<34} {:>10.2}",
-        format!("select {last} + plan"),
-        select_plan
-    );
-    println!();
-    println!("{:<34} {:>10}", "memory held by the Graph", "bytes");
-    println!("{:<34} {:>10}", "total", graph_bytes);
-    println!("{:<34} {:>10}", "names (sum of lengths)", name_bytes);
-    println!("{:<34} {:>10.1}", "per task", per_task);
-    println!("{:<34} {:>10.1}", "per task beyond its name", beyond_names);
+    if options.detail {
+        println!(
+            "graph-scale: {tasks} tasks, {edges} edges, {levels} levels (3 dependencies per \
+             task, LCG seed 42)\nmedian of {} runs\n",
+            options.runs
+        );
+        println!("{:<34} {:>10}", "phase", "ms");
+        println!("{:<34} {:>10.2}", "build (add specs + build())", build);
+        println!("{:<34} {:>10.2}", "plan (every task)", plan_all);
+        println!(
+            "{:<34} {:>10.2}",
+            format!("select {last} + plan"),
+            select_plan
+        );
+        println!();
+        println!("{:<34} {:>10}", "memory held by the Graph", "bytes");
+        println!("{:<34} {:>10}", "total", graph_bytes);
+        println!("{:<34} {:>10}", "names (sum of lengths)", name_bytes);
+        println!("{:<34} {:>10.1}", "per task", per_task);
+        println!("{:<34} {:>10.1}", "per task beyond its name", beyond_names);
+    }
 
-    let row = |phase: &'static str, ms: f64| {
-        Row::new("graph-scale", phase)
-            .int("tasks", tasks as u64)
-            .int("edges", edges as u64)
-            .int("runs", options.runs as u64)
-            .float("ms", ms)
+    let line = |phase: &'static str, ms: f64, note: String| {
+        let mut line = Line::new(format!("graph-scale {phase}"), "legato", tasks);
+        line.ms = Some(ms);
+        line.note = note;
+        line.row = Some(
+            Row::new("graph-scale", phase)
+                .int("tasks", tasks as u64)
+                .int("edges", edges as u64)
+                .int("runs", options.runs as u64)
+                .float("ms", ms),
+        );
+        line
     };
-    Ok(vec![
-        row("build", build)
-            .int("graph_bytes", graph_bytes as u64)
+    let mut build_line = line(
+        "build",
+        build,
+        format!("{edges} edges, {levels} levels; the Graph holds {per_task:.0} B/task"),
+    );
+    build_line.row = build_line.row.map(|row| {
+        row.int("graph_bytes", graph_bytes as u64)
             .float("bytes_per_task", per_task)
-            .float("bytes_per_task_beyond_names", beyond_names),
-        row("plan", plan_all),
-        row("select_plan", select_plan),
+            .float("bytes_per_task_beyond_names", beyond_names)
+    });
+    Ok(vec![
+        build_line,
+        line("plan", plan_all, "plan of every task".to_owned()),
+        line("select_plan", select_plan, format!("select {last} + plan")),
     ])
 }
 
@@ -290,85 +465,6 @@ mod alloc_counter {
     }
 }
 
-/// The graphs of DESIGN.md's workloads, identical in every language.
-mod workload {
-    use legato::graph::TaskSpec;
-
-    /// DESIGN.md's generator: `s = s * 6364136223846793005 + 1442695040888963407 (mod 2^64)`,
-    /// starting at 42; each draw returns `s >> 33`.
-    #[derive(Debug, Clone)]
-    pub(crate) struct Lcg(u64);
-
-    impl Lcg {
-        /// The generator at its agreed seed.
-        pub(crate) fn new() -> Self {
-            Lcg(42)
-        }
-
-        /// The next draw.
-        pub(crate) fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            self.0 >> 33
-        }
-    }
-
-    /// The random DAG of W3 with `n` tasks `t0, t1, …`: for `i > 0`, `k = 1 + next() % 3`,
-    /// then `k` times `j = next() % i`, and task `i` depends on `tj` unless already chosen.
-    pub(crate) fn random_dag(n: usize) -> Vec<TaskSpec> {
-        let mut lcg = Lcg::new();
-        let mut specs = Vec::with_capacity(n);
-        let mut chosen: Vec<u64> = Vec::with_capacity(3);
-        for i in 0..n as u64 {
-            chosen.clear();
-            if i > 0 {
-                let k = 1 + lcg.next() % 3;
-                for _ in 0..k {
-                    let j = lcg.next() % i;
-                    if !chosen.contains(&j) {
-                        chosen.push(j);
-                    }
-                }
-            }
-            specs
-                .push(TaskSpec::new(format!("t{i}")).after(chosen.iter().map(|j| format!("t{j}"))));
-        }
-        specs
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn the_generator_matches_the_agreed_sequence() {
-            let mut lcg = Lcg::new();
-            let s1 = 42u64
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            assert_eq!(lcg.next(), s1 >> 33);
-        }
-
-        #[test]
-        fn random_dag_only_points_back_and_never_repeats_a_dependency() {
-            let specs = random_dag(1000);
-            assert_eq!(specs[0].deps().len(), 0);
-            for (i, spec) in specs.iter().enumerate().skip(1) {
-                assert_eq!(spec.name(), format!("t{i}"));
-                let deps = spec.deps();
-                assert!((1..=3).contains(&deps.len()));
-                for (a, d) in deps.iter().enumerate() {
-                    let j: usize = d[1..].parse().unwrap();
-                    assert!(j < i);
-                    assert!(!deps[..a].contains(d));
-                }
-            }
-        }
-    }
-}
-
 /// Result rows and the JSON results file, by hand so the harness needs no dependencies.
 ///
 /// The file is a flat list of flat objects, one per line:
@@ -382,7 +478,7 @@ mod workload {
 ///
 /// Merging replaces the rows with the same `door`, `impl`, `workload` and `phase` and keeps
 /// every other row (other front doors, peer libraries) as it was.
-mod results {
+pub(crate) mod results {
     use std::fmt::Write as _;
 
     /// One measurement, as an ordered list of JSON fields.
@@ -403,6 +499,21 @@ mod results {
                 .str("impl", "legato")
                 .str("workload", workload)
                 .str("phase", phase)
+        }
+
+        /// A row of this harness (door `rust`) for one implementation on a workload that has
+        /// no phases.
+        pub(crate) fn for_impl(imp: &str, workload: &str) -> Self {
+            Row { fields: Vec::new() }
+                .str("door", "rust")
+                .str("impl", imp)
+                .str("workload", workload)
+        }
+
+        /// Adds a `true` or `false` field.
+        pub(crate) fn boolean(mut self, key: &str, value: bool) -> Self {
+            self.fields.push((key.to_owned(), value.to_string()));
+            self
         }
 
         /// Adds a string field.
