@@ -12,7 +12,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Why a run did not succeed.
@@ -114,6 +114,8 @@ pub struct Flow<S = ()> {
     options: RunOptions,
     hooks: Hooks<S>,
     state: Arc<S>,
+    /// The validated graph, built at the first run or plan after the last change.
+    built: Mutex<Option<Arc<Graph>>>,
 }
 
 impl<S> fmt::Debug for Flow<S> {
@@ -172,7 +174,13 @@ impl<S: Send + Sync + 'static> Flow<S> {
             options: RunOptions::default(),
             hooks: Hooks::default(),
             state: Arc::new(state),
+            built: Mutex::new(None),
         }
+    }
+
+    /// Forgets the built graph: called by every method that can change tasks.
+    fn changed(&mut self) {
+        *self.built.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Names the flow (shown in reports and drawings).
@@ -228,6 +236,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
     {
         let name = name.into();
         crate::graph::validate_name(&name)?;
+        self.changed();
         if self.index.contains_key(&name) {
             return Err(GraphError::DuplicateTask { name });
         }
@@ -247,6 +256,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// [`GraphError::UnknownTask`] if there is none.
     pub fn get_mut(&mut self, name: &str) -> Result<TaskMut<'_, S>, GraphError> {
+        self.changed();
         match self.index.get(name) {
             Some(&i) => Ok(TaskMut { flow: self, i }),
             None => Err(self.unknown(name)),
@@ -281,6 +291,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
+        self.changed();
         let mut idx = Vec::new();
         for n in names {
             idx.push(self.position(n.as_ref())?);
@@ -307,6 +318,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
+        self.changed();
         let mut idx = Vec::new();
         for n in names {
             idx.push(self.position(n.as_ref())?);
@@ -324,6 +336,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// [`GraphError::UnknownTask`] if `name` is not a task of the flow.
     pub fn sync_all(&mut self, name: &str) -> Result<&mut Self, GraphError> {
+        self.changed();
         let i = self.position(name)?;
         let before: Vec<String> = self.entries[..i]
             .iter()
@@ -342,17 +355,25 @@ impl<S: Send + Sync + 'static> Flow<S> {
         }
     }
 
-    /// Builds and validates the graph.
+    /// The validated graph. It is built once and kept until the flow changes, so running a
+    /// flow again costs no rebuilding.
     ///
     /// # Errors
     ///
     /// [`GraphError`] for a missing dependency or a cycle.
-    pub fn graph(&self) -> Result<Graph, GraphError> {
-        let mut b = GraphBuilder::with_capacity(self.entries.len(), self.entries.len() * 2);
-        for e in &self.entries {
-            b.add(e.spec.clone())?;
+    pub fn graph(&self) -> Result<Arc<Graph>, GraphError> {
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(g) = &*built {
+            return Ok(g.clone());
         }
-        b.build()
+        let edges = self.entries.iter().map(|e| e.spec.deps().len()).sum();
+        let mut b = GraphBuilder::with_capacity(self.entries.len(), edges);
+        for e in &self.entries {
+            b.add_ref(&e.spec)?;
+        }
+        let g = Arc::new(b.build()?);
+        *built = Some(g.clone());
+        Ok(g)
     }
 
     /// The dry run: the levels that would run for these targets (all tasks when empty).
@@ -456,7 +477,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let graph = Arc::new(self.graph()?);
+        let graph = self.graph()?;
         let selection = graph.select(targets)?;
         let (tx, rx) = channel();
         Ok((

@@ -158,6 +158,23 @@ struct Extra {
     options: TaskOptions,
 }
 
+impl Extra {
+    /// `None` for a task without description and with default options (the common case).
+    fn boxed_unless_default(
+        description: Option<String>,
+        options: TaskOptions,
+    ) -> Option<Box<Extra>> {
+        if description.is_none() && options.is_default() {
+            None
+        } else {
+            Some(Box::new(Extra {
+                description,
+                options,
+            }))
+        }
+    }
+}
+
 static DEFAULT_OPTIONS: std::sync::OnceLock<TaskOptions> = std::sync::OnceLock::new();
 
 fn default_options() -> &'static TaskOptions {
@@ -171,6 +188,9 @@ struct Names {
     names: Vec<Arc<str>>,
     /// For each slot, the task index that defines it, or `u32::MAX` while only referenced.
     defined_as: Vec<u32>,
+    /// For each slot, 1 + the index of the last task that listed it as a dependency: finds
+    /// repeated dependencies in O(1) however long the list.
+    listed_by: Vec<u32>,
 }
 
 impl Names {
@@ -182,6 +202,7 @@ impl Names {
         let arc: Arc<str> = Arc::from(name);
         self.names.push(arc.clone());
         self.defined_as.push(u32::MAX);
+        self.listed_by.push(0);
         self.ids.insert(arc, s);
         s
     }
@@ -224,6 +245,7 @@ impl GraphBuilder {
                 ids: HashMap::with_capacity_and_hasher(tasks, Default::default()),
                 names: Vec::with_capacity(tasks),
                 defined_as: Vec::with_capacity(tasks),
+                listed_by: Vec::with_capacity(tasks),
             },
             task_slot: Vec::with_capacity(tasks),
             dep_start: Vec::with_capacity(tasks + 1),
@@ -264,34 +286,53 @@ impl GraphBuilder {
             description,
             options,
         } = spec;
-        validate_name(&name)?;
-        for d in &deps {
+        let extra = Extra::boxed_unless_default(description, options);
+        self.add_parts(&name, &deps, extra).map_err(|e| match e {
+            // Give the caller its own string back rather than a copy.
+            GraphError::DuplicateTask { .. } => GraphError::DuplicateTask { name },
+            other => other,
+        })
+    }
+
+    /// Adds a task from a borrowed spec (only its description and non-default options are
+    /// copied). Same rules as [`GraphBuilder::add`].
+    ///
+    /// # Errors
+    ///
+    /// As [`GraphBuilder::add`].
+    pub fn add_ref(&mut self, spec: &TaskSpec) -> Result<TaskId, GraphError> {
+        let extra = Extra::boxed_unless_default(spec.description.clone(), spec.options.clone());
+        self.add_parts(&spec.name, &spec.deps, extra)
+    }
+
+    fn add_parts(
+        &mut self,
+        name: &str,
+        deps: &[String],
+        extra: Option<Box<Extra>>,
+    ) -> Result<TaskId, GraphError> {
+        validate_name(name)?;
+        for d in deps {
             validate_name(d)?;
         }
-        let slot = self.names.slot(&name);
+        let slot = self.names.slot(name);
         if self.names.defined_as[slot as usize] != u32::MAX {
-            return Err(GraphError::DuplicateTask { name });
+            return Err(GraphError::DuplicateTask {
+                name: name.to_owned(),
+            });
         }
         let id = self.task_slot.len() as u32;
         self.names.defined_as[slot as usize] = id;
         self.task_slot.push(slot);
         self.dep_start.push(self.dep_slots.len() as u32);
-        let first = self.dep_slots.len();
-        for d in &deps {
+        for d in deps {
             let s = self.names.slot(d);
-            // Repeated dependencies count once; lists are short, so a scan is cheapest.
-            if !self.dep_slots[first..].contains(&s) {
+            // Repeated dependencies count once.
+            if self.names.listed_by[s as usize] != id + 1 {
+                self.names.listed_by[s as usize] = id + 1;
                 self.dep_slots.push(s);
             }
         }
-        let extra = if description.is_none() && options.is_default() {
-            None
-        } else {
-            Some(Box::new(Extra {
-                description,
-                options,
-            }))
-        };
         self.extras.push(extra);
         Ok(TaskId(id))
     }

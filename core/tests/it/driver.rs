@@ -460,3 +460,23 @@ async fn async_hooks_hold_only_their_task_and_keep_registration_order() {
         "flow failed: hook for event \"task_success\" failed: webhook down"
     );
 }
+
+#[test]
+fn the_graph_is_built_once_until_the_flow_changes() {
+    let mut flow = Flow::new();
+    flow.task("a", |_| async { Ok::<_, BoxError>(()) }).unwrap();
+    let g1 = flow.graph().unwrap();
+    assert!(Arc::ptr_eq(&g1, &flow.graph().unwrap()));
+    flow.task("b", |_| async { Ok::<_, BoxError>(()) })
+        .unwrap()
+        .after(["a", "a"]);
+    let g2 = flow.graph().unwrap();
+    assert!(!Arc::ptr_eq(&g1, &g2));
+    assert_eq!(g2.len(), 2);
+    assert_eq!(g2.edge_count(), 1, "a repeated dependency counts once");
+    flow.get_mut("a").unwrap().after(["b"]);
+    assert_eq!(
+        flow.graph().unwrap_err().to_string(),
+        "Circular dependency detected: a → b → a"
+    );
+}
