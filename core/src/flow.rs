@@ -110,7 +110,7 @@ struct Entry<S> {
 pub struct Flow<S = ()> {
     name: String,
     entries: Vec<Entry<S>>,
-    index: HashMap<String, usize>,
+    index: rustc_hash::FxHashMap<String, usize>,
     options: RunOptions,
     hooks: Hooks<S>,
     state: Arc<S>,
@@ -170,7 +170,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         Flow {
             name: "flow".to_owned(),
             entries: Vec::new(),
-            index: HashMap::new(),
+            index: Default::default(),
             options: RunOptions::default(),
             hooks: Hooks::default(),
             state: Arc::new(state),

@@ -65,12 +65,21 @@ impl TaskId {
 /// assert_eq!(spec.name(), "db-migrate");
 /// assert_eq!(spec.deps(), ["db-start"]);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TaskSpec {
     name: String,
     deps: Vec<String>,
-    description: Option<String>,
-    options: TaskOptions,
+    /// Description and options, allocated only when one is set (most tasks have neither).
+    extra: Option<Box<Extra>>,
+}
+
+impl PartialEq for TaskSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.deps == other.deps
+            && self.get_description() == other.get_description()
+            && self.get_options() == other.get_options()
+    }
 }
 
 impl TaskSpec {
@@ -79,9 +88,12 @@ impl TaskSpec {
         TaskSpec {
             name: name.into(),
             deps: Vec::new(),
-            description: None,
-            options: TaskOptions::default(),
+            extra: None,
         }
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Default::default)
     }
 
     /// Adds dependencies by name. Repeated names count once.
@@ -96,37 +108,41 @@ impl TaskSpec {
 
     /// Sets the human-readable description.
     pub fn description(mut self, text: impl Into<String>) -> Self {
-        self.description = Some(text.into());
+        self.extra_mut().description = Some(text.into());
         self
     }
 
     /// Replaces all options at once.
     pub fn options(mut self, options: TaskOptions) -> Self {
-        self.options = options;
+        if options.is_default() && self.get_description().is_none() {
+            self.extra = None;
+        } else {
+            self.extra_mut().options = options;
+        }
         self
     }
 
     /// Sets the number of retries.
     pub fn retries(mut self, n: u32) -> Self {
-        self.options.retries = n;
+        self.extra_mut().options.retries = n;
         self
     }
 
     /// Sets the backoff between attempts.
     pub fn backoff(mut self, b: crate::policy::Backoff) -> Self {
-        self.options.backoff = b;
+        self.extra_mut().options.backoff = b;
         self
     }
 
     /// Sets the per-attempt timeout.
     pub fn timeout(mut self, d: std::time::Duration) -> Self {
-        self.options.timeout = Some(d);
+        self.extra_mut().options.timeout = Some(d);
         self
     }
 
     /// Adds a mutual-exclusion key.
     pub fn sequence(mut self, key: impl Into<String>) -> Self {
-        self.options.sequences.push(key.into());
+        self.extra_mut().options.sequences.push(key.into());
         self
     }
 
@@ -142,36 +158,28 @@ impl TaskSpec {
 
     /// Its description, if any.
     pub fn get_description(&self) -> Option<&str> {
-        self.description.as_deref()
+        self.extra.as_ref().and_then(|e| e.description.as_deref())
     }
 
     /// Its options.
     pub fn get_options(&self) -> &TaskOptions {
-        &self.options
+        match &self.extra {
+            Some(e) => &e.options,
+            None => default_options(),
+        }
     }
 }
 
 /// What a task keeps besides its name and edges; stored out of line, and only when not default.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Extra {
     description: Option<String>,
     options: TaskOptions,
 }
 
 impl Extra {
-    /// `None` for a task without description and with default options (the common case).
-    fn boxed_unless_default(
-        description: Option<String>,
-        options: TaskOptions,
-    ) -> Option<Box<Extra>> {
-        if description.is_none() && options.is_default() {
-            None
-        } else {
-            Some(Box::new(Extra {
-                description,
-                options,
-            }))
-        }
+    fn is_default(&self) -> bool {
+        self.description.is_none() && self.options.is_default()
     }
 }
 
@@ -280,13 +288,8 @@ impl GraphBuilder {
     /// [`GraphError::InvalidName`] if the task's name or a dependency's name is not valid.
     /// Nothing is added when an error is returned.
     pub fn add(&mut self, spec: TaskSpec) -> Result<TaskId, GraphError> {
-        let TaskSpec {
-            name,
-            deps,
-            description,
-            options,
-        } = spec;
-        let extra = Extra::boxed_unless_default(description, options);
+        let TaskSpec { name, deps, extra } = spec;
+        let extra = extra.filter(|e| !e.is_default());
         self.add_parts(&name, &deps, extra).map_err(|e| match e {
             // Give the caller its own string back rather than a copy.
             GraphError::DuplicateTask { .. } => GraphError::DuplicateTask { name },
@@ -301,7 +304,7 @@ impl GraphBuilder {
     ///
     /// As [`GraphBuilder::add`].
     pub fn add_ref(&mut self, spec: &TaskSpec) -> Result<TaskId, GraphError> {
-        let extra = Extra::boxed_unless_default(spec.description.clone(), spec.options.clone());
+        let extra = spec.extra.clone().filter(|e| !e.is_default());
         self.add_parts(&spec.name, &spec.deps, extra)
     }
 
