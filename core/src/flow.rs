@@ -9,7 +9,6 @@ use crate::render::Format;
 use crate::report::RunReport;
 use crate::scheduler::RunOptions;
 use std::any::Any;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
