@@ -39,36 +39,62 @@ enum Stage {
     Done,
 }
 
+/// One task's state.
+///
+/// Kept small, because a run holds one per task (a million in the `wide-1m` benchmark): what
+/// most tasks never need lives in [`Rare`], allocated the first time it is needed, times are
+/// stored as [`OptTime`], and the attempt log of a task whose only attempt did not fail is
+/// implied rather than stored (see [`Rare::log`]). A task with default options that succeeds
+/// at its first attempt allocates nothing here.
 #[derive(Debug)]
 struct Task<V> {
     name: Arc<str>,
     opts: Arc<TaskOptions>,
-    keys: Box<[u32]>,
     parent: u32,
     stage: Stage,
     status: Status,
     /// Dependencies not yet succeeded.
     pending: u32,
+    /// Attempts started so far (as many as records in the attempt log).
     attempt: u32,
     /// Outstanding awaits on children; the task holds no slot while > 0.
     waits: u32,
     /// Bumped whenever an emitted event's continuation must be dropped.
     hook_seq: u32,
     holds_slot: bool,
-    first_start: Option<Duration>,
-    end: Option<Duration>,
-    /// When the next attempt may start (after a failed attempt and its backoff delay).
-    next_at: Duration,
-    attempts: Vec<AttemptRecord>,
+    /// When the first attempt started.
+    first_start: OptTime,
+    /// When the task finished.
+    end: OptTime,
+    value: Option<V>,
+    /// What few tasks need; `None` until one of its fields is first set.
+    rare: Option<Box<Rare>>,
+}
+
+/// The part of a [`Task`] that most tasks never need: sequence keys, errors, skips, dynamic
+/// children, deferred cancels, retries.
+#[derive(Debug, Default)]
+struct Rare {
+    /// The task's sequence keys (interned).
+    keys: Box<[u32]>,
     error: Option<TaskError>,
     skip: Option<SkipReason>,
     /// For skips caused by a failure: the task that failed first.
     root_cause: Option<Arc<str>>,
-    value: Option<V>,
     children: Vec<TaskId>,
     /// A cancel or skip that arrived while one of the task's hooks was running: applied when
     /// that hook is done, so a task's hooks never overlap (rule 9).
     deferred: Option<Deferred>,
+    /// When the next attempt may start (after a failed attempt and its backoff delay).
+    next_at: Duration,
+    /// The attempt log, once it is explicit; empty while it is implied.
+    ///
+    /// The log is implied while no attempt has ended with an error: then the task has made
+    /// at most one attempt, and that attempt's record is `{ start: first_start, end: end,
+    /// error: None }` (a successful attempt is the task's last, so it ends when the task
+    /// does). The log is made explicit, with that record, before an attempt ends with an
+    /// error; from then on every attempt has its record here.
+    log: Vec<AttemptRecord>,
 }
 
 impl<V> Task<V> {
@@ -83,7 +109,6 @@ impl<V> Task<V> {
         Task {
             name,
             opts,
-            keys,
             parent,
             stage,
             status: Status::Pending,
@@ -92,21 +117,117 @@ impl<V> Task<V> {
             waits: 0,
             hook_seq: 0,
             holds_slot: false,
-            first_start: None,
-            end: None,
-            next_at: Duration::ZERO,
-            attempts: Vec::new(),
-            error: None,
-            skip: None,
-            root_cause: None,
+            first_start: OptTime::NONE,
+            end: OptTime::NONE,
             value: None,
-            children: Vec::new(),
-            deferred: None,
+            rare: (!keys.is_empty()).then(|| {
+                Box::new(Rare {
+                    keys,
+                    ..Rare::default()
+                })
+            }),
+        }
+    }
+
+    /// The rare part, allocated if it was not yet.
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The task's sequence keys.
+    fn keys(&self) -> &[u32] {
+        self.rare.as_ref().map_or(&[], |r| &r.keys)
+    }
+
+    /// The task's last error.
+    fn error(&self) -> Option<&TaskError> {
+        self.rare.as_ref().and_then(|r| r.error.as_ref())
+    }
+
+    /// When the next attempt may start.
+    fn next_at(&self) -> Duration {
+        self.rare.as_ref().map_or(Duration::ZERO, |r| r.next_at)
+    }
+
+    /// Whether the attempt log is implied (see [`Rare::log`]).
+    fn log_is_implied(&self) -> bool {
+        self.rare.as_ref().is_none_or(|r| r.log.is_empty())
+    }
+
+    /// The implied attempt log (see [`Rare::log`]): empty before the first attempt, then one
+    /// record.
+    fn implied_log(&self) -> Vec<AttemptRecord> {
+        debug_assert!(self.attempt <= 1, "an implied log has at most one attempt");
+        match self.first_start.get() {
+            Some(start) if self.attempt > 0 => vec![AttemptRecord {
+                start,
+                end: self.end.get(),
+                error: None,
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The explicit attempt log, made so first if it is implied.
+    fn explicit_log(&mut self) -> &mut Vec<AttemptRecord> {
+        let implied = self.log_is_implied().then(|| self.implied_log());
+        let rare = self.rare();
+        if let Some(log) = implied {
+            rare.log = log;
+        }
+        &mut rare.log
+    }
+
+    /// A copy of the attempt log.
+    fn attempt_log(&self) -> Vec<AttemptRecord> {
+        match &self.rare {
+            Some(r) if !r.log.is_empty() => r.log.clone(),
+            _ => self.implied_log(),
         }
     }
 }
 
-/// See `Task::deferred`.
+/// An `Option<Duration>` in 12 bytes aligned to 4 (an `Option<Duration>` takes 16 aligned to
+/// 8), so that it packs beside a task's `u32` fields. Lossless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct OptTime {
+    secs_hi: u32,
+    secs_lo: u32,
+    /// The nanoseconds, or [`OptTime::NONE_NANOS`] for `None` (a `Duration`'s nanoseconds are
+    /// below 10⁹).
+    nanos: u32,
+}
+
+impl OptTime {
+    const NONE_NANOS: u32 = u32::MAX;
+    const NONE: OptTime = OptTime {
+        secs_hi: 0,
+        secs_lo: 0,
+        nanos: Self::NONE_NANOS,
+    };
+
+    fn new(d: Duration) -> Self {
+        let secs = d.as_secs();
+        OptTime {
+            secs_hi: (secs >> 32) as u32,
+            secs_lo: secs as u32,
+            nanos: d.subsec_nanos(),
+        }
+    }
+
+    fn get(self) -> Option<Duration> {
+        (self.nanos != Self::NONE_NANOS).then(|| {
+            let secs = (u64::from(self.secs_hi) << 32) | u64::from(self.secs_lo);
+            Duration::new(secs, self.nanos)
+        })
+    }
+
+    fn is_none(self) -> bool {
+        self.nanos == Self::NONE_NANOS
+    }
+}
+
+/// See `Rare::deferred`.
 #[derive(Debug)]
 enum Deferred {
     Cancel(TaskError),
@@ -312,7 +433,7 @@ impl<V> Scheduler<V> {
 
     /// The task's error, if it failed, timed out or was cancelled.
     pub fn error(&self, task: TaskId) -> Option<&TaskError> {
-        self.tasks[task.index()].error.as_ref()
+        self.tasks[task.index()].error()
     }
 
     /// The task that spawned a dynamic task.
@@ -393,7 +514,7 @@ impl<V> Scheduler<V> {
                 let tk = &mut self.tasks[t as usize];
                 tk.value = Some(v);
                 tk.status = Status::Succeeded;
-                tk.end = Some(self.now);
+                tk.end = OptTime::new(self.now);
                 self.enter_outcome_hook(t);
             }
             Outcome::Err { error, retryable } => self.attempt_failed(t, error, retryable),
@@ -460,7 +581,11 @@ impl<V> Scheduler<V> {
                 _ => {}
             }
         } else if self.tasks[token.task as usize].hook_seq == token.seq {
-            match self.tasks[token.task as usize].deferred.take() {
+            let deferred = self.tasks[token.task as usize]
+                .rare
+                .as_mut()
+                .and_then(|r| r.deferred.take());
+            match deferred {
                 Some(Deferred::Cancel(error)) => self.fail(token.task, error),
                 Some(Deferred::Skip(reason)) => self.skip(token.task, reason),
                 None => self.continue_after_hook(token.task),
@@ -539,7 +664,7 @@ impl<V> Scheduler<V> {
         self.ready_seq.push(0);
         self.unfinished += 1;
         if let Some(p) = parent {
-            self.tasks[p.index()].children.push(TaskId(id));
+            self.tasks[p.index()].rare().children.push(TaskId(id));
         }
         if !self.begun {
             // begin() readies or skips it, after process_begin's hooks.
@@ -592,7 +717,8 @@ impl<V> Scheduler<V> {
         let mut tasks = Vec::with_capacity(self.tasks.len());
         for (i, tk) in self.tasks.iter().enumerate() {
             if tk.stage != Stage::Excluded {
-                let (error, skip, log) = (tk.error.clone(), tk.skip.clone(), tk.attempts.clone());
+                let skip = tk.rare.as_ref().and_then(|r| r.skip.clone());
+                let (error, log) = (tk.error().cloned(), tk.attempt_log());
                 tasks.push(self.task_report(i, error, skip, log));
             }
         }
@@ -611,12 +737,14 @@ impl<V> Scheduler<V> {
         for i in 0..self.tasks.len() {
             let tk = &mut self.tasks[i];
             if tk.stage != Stage::Excluded {
-                let (error, skip, log) = (
-                    tk.error.take(),
-                    tk.skip.take(),
-                    std::mem::take(&mut tk.attempts),
-                );
-                tasks.push(self.task_report(i, error, skip, log));
+                // Nothing else needs the rare part any more: move it out whole.
+                let rare = tk.rare.take().map(|r| *r).unwrap_or_default();
+                let log = if rare.log.is_empty() {
+                    tk.implied_log()
+                } else {
+                    rare.log
+                };
+                tasks.push(self.task_report(i, rare.error, rare.skip, log));
             }
         }
         RunReport {
@@ -643,8 +771,8 @@ impl<V> Scheduler<V> {
             name: tk.name.clone(),
             status: tk.status,
             attempts: tk.attempt,
-            started: tk.first_start,
-            finished: tk.end,
+            started: tk.first_start.get(),
+            finished: tk.end.get(),
             error,
             skip_reason,
             attempt_log,
@@ -755,7 +883,7 @@ impl<V> Scheduler<V> {
                 continue;
             }
             if let Some(&busy) = self.tasks[t as usize]
-                .keys
+                .keys()
                 .iter()
                 .find(|&&k| self.keys[k as usize].holder != NONE)
             {
@@ -763,8 +891,8 @@ impl<V> Scheduler<V> {
                 self.keys[busy as usize].waiters.push_back(t);
                 continue;
             }
-            for i in 0..self.tasks[t as usize].keys.len() {
-                let k = self.tasks[t as usize].keys[i];
+            for i in 0..self.tasks[t as usize].keys().len() {
+                let k = self.tasks[t as usize].keys()[i];
                 self.keys[k as usize].holder = t;
             }
             let tk = &mut self.tasks[t as usize];
@@ -804,22 +932,22 @@ impl<V> Scheduler<V> {
     fn start_attempt(&mut self, t: u32) {
         let now = self.now;
         let tk = &mut self.tasks[t as usize];
+        if tk.attempt > 0 {
+            // A retry: the log is explicit already (the attempt before ended with an error).
+            tk.explicit_log().push(AttemptRecord {
+                start: now,
+                end: None,
+                error: None,
+            });
+        }
+        // The first attempt's record is implied: it starts at `first_start`.
         tk.attempt += 1;
         tk.stage = Stage::Running;
         tk.status = Status::Running;
         tk.waits = 0;
         if tk.first_start.is_none() {
-            tk.first_start = Some(now);
+            tk.first_start = OptTime::new(now);
         }
-        if tk.attempts.capacity() == 0 {
-            // Most tasks make one attempt: room for exactly one (a Vec would make room for 4).
-            tk.attempts.reserve_exact(1);
-        }
-        tk.attempts.push(AttemptRecord {
-            start: now,
-            end: None,
-            error: None,
-        });
         let attempt = tk.attempt;
         if let Some(limit) = tk.opts.timeout {
             self.push_timer(now + limit, Timer::Timeout { task: t, attempt });
@@ -834,10 +962,14 @@ impl<V> Scheduler<V> {
     fn end_attempt(&mut self, t: u32, error: Option<TaskError>) {
         let now = self.now;
         let tk = &mut self.tasks[t as usize];
-        if let Some(rec) = tk.attempts.last_mut() {
-            if rec.end.is_none() {
-                rec.end = Some(now);
-                rec.error = error;
+        // A successful attempt while the log is implied needs nothing: its record ends with the
+        // task, and the caller sets the task's end to now.
+        if error.is_some() || !tk.log_is_implied() {
+            if let Some(rec) = tk.explicit_log().last_mut() {
+                if rec.end.is_none() {
+                    rec.end = Some(now);
+                    rec.error = error;
+                }
             }
         }
         self.release_slot_and_keys(t);
@@ -850,8 +982,8 @@ impl<V> Scheduler<V> {
             self.running -= 1;
         }
         tk.waits = 0;
-        for i in 0..self.tasks[t as usize].keys.len() {
-            let k = self.tasks[t as usize].keys[i] as usize;
+        for i in 0..self.tasks[t as usize].keys().len() {
+            let k = self.tasks[t as usize].keys()[i] as usize;
             if self.keys[k].holder == t {
                 self.keys[k].holder = NONE;
                 while let Some(w) = self.keys[k].waiters.pop_front() {
@@ -882,9 +1014,10 @@ impl<V> Scheduler<V> {
             let tk = &mut self.tasks[t as usize];
             tk.stage = Stage::RetryHook;
             tk.status = Status::Ready;
-            tk.error = Some(error.clone());
             let attempt = tk.attempt;
-            tk.next_at = self.now + delay;
+            let rare = tk.rare();
+            rare.error = Some(error.clone());
+            rare.next_at = self.now + delay;
             if !delay.is_zero() {
                 self.push_timer(self.now + delay, Timer::Backoff { task: t, attempt });
             }
@@ -909,7 +1042,7 @@ impl<V> Scheduler<V> {
         tk.stage = Stage::Backoff;
         // Ready now if the delay is over (zero delay, or a hook slower than the delay);
         // otherwise the backoff timer enqueues it.
-        if tk.next_at <= self.now {
+        if tk.next_at() <= self.now {
             self.enqueue(t);
         }
     }
@@ -923,8 +1056,8 @@ impl<V> Scheduler<V> {
             ErrorKind::Cancelled => Status::Cancelled,
             ErrorKind::Failed | ErrorKind::Panicked => Status::Failed,
         };
-        tk.end = Some(now);
-        tk.error = Some(error);
+        tk.end = OptTime::new(now);
+        tk.rare().error = Some(error);
         if tk.status != Status::Cancelled && self.first_failure.is_none() {
             self.first_failure = Some(TaskId(t));
         }
@@ -940,8 +1073,9 @@ impl<V> Scheduler<V> {
     /// From the first attempt's start to the end (or now); zero if it never started.
     fn duration(&self, t: u32) -> Duration {
         let tk = &self.tasks[t as usize];
-        let end = tk.end.unwrap_or(self.now);
+        let end = tk.end.get().unwrap_or(self.now);
         tk.first_start
+            .get()
             .map_or(Duration::ZERO, |s| end.saturating_sub(s))
     }
 
@@ -959,8 +1093,8 @@ impl<V> Scheduler<V> {
                 task: TaskId(t),
                 duration,
                 error: tk
-                    .error
-                    .clone()
+                    .error()
+                    .cloned()
                     .unwrap_or_else(|| TaskError::failed("failed")),
             }
         };
@@ -977,7 +1111,7 @@ impl<V> Scheduler<V> {
             task: TaskId(t),
             duration,
             status: tk.status,
-            error: tk.error.clone(),
+            error: tk.error().cloned(),
         };
         if !self.emit(t, event) {
             self.done(t);
@@ -1010,10 +1144,12 @@ impl<V> Scheduler<V> {
             }
         } else {
             // Skip the dependents, naming the task whose failure started it all.
-            let cause = self.tasks[t as usize]
-                .root_cause
-                .clone()
-                .unwrap_or_else(|| self.tasks[t as usize].name.clone());
+            let tk = &self.tasks[t as usize];
+            let cause = tk
+                .rare
+                .as_ref()
+                .and_then(|r| r.root_cause.clone())
+                .unwrap_or_else(|| tk.name.clone());
             for &d in graph.dependents(TaskId(t)) {
                 if self.tasks[d.index()].stage == Stage::Pending {
                     let reason = match &self.stop {
@@ -1022,7 +1158,7 @@ impl<V> Scheduler<V> {
                             dependency: cause.clone(),
                         },
                     };
-                    self.tasks[d.index()].root_cause = Some(cause.clone());
+                    self.tasks[d.index()].rare().root_cause = Some(cause.clone());
                     self.skip(d.0, reason);
                 }
             }
@@ -1034,7 +1170,7 @@ impl<V> Scheduler<V> {
         tk.hook_seq = tk.hook_seq.wrapping_add(1);
         tk.status = Status::Skipped;
         tk.stage = Stage::SkipHook;
-        tk.skip = Some(reason.clone());
+        tk.rare().skip = Some(reason.clone());
         if !self.emit(
             t,
             Event::TaskSkip {
@@ -1065,7 +1201,7 @@ impl<V> Scheduler<V> {
             // A hook of the task is running: cancel once it is done.
             Stage::ReadyHook | Stage::BeginHook | Stage::RetryHook => {
                 self.release_slot_and_keys(t);
-                self.tasks[t as usize].deferred = Some(Deferred::Cancel(error));
+                self.tasks[t as usize].rare().deferred = Some(Deferred::Cancel(error));
             }
             Stage::Backoff => {
                 self.tasks[t as usize].hook_seq = self.tasks[t as usize].hook_seq.wrapping_add(1);
@@ -1085,10 +1221,10 @@ impl<V> Scheduler<V> {
 
     /// Cancels the unfinished dynamic children of a task whose attempt ended without success.
     fn cancel_children(&mut self, t: u32) {
-        if self.tasks[t as usize].children.is_empty() {
-            return;
-        }
-        let children = std::mem::take(&mut self.tasks[t as usize].children);
+        let children = match self.tasks[t as usize].rare.as_mut() {
+            Some(r) if !r.children.is_empty() => std::mem::take(&mut r.children),
+            _ => return,
+        };
         for &c in &children {
             let error = TaskError {
                 kind: ErrorKind::Cancelled,
@@ -1096,7 +1232,7 @@ impl<V> Scheduler<V> {
             };
             self.cancel_one(c.0, error);
         }
-        self.tasks[t as usize].children = children;
+        self.tasks[t as usize].rare().children = children;
     }
 
     /// Stops the run: running attempts are cancelled, tasks not started are skipped.
@@ -1128,7 +1264,7 @@ impl<V> Scheduler<V> {
                 }
                 Stage::ReadyHook => {
                     // Its task_ready hook is running: skip once it is done.
-                    self.tasks[t as usize].deferred =
+                    self.tasks[t as usize].rare().deferred =
                         Some(Deferred::Skip(SkipReason::Stopped(reason.clone())));
                 }
                 Stage::Pending | Stage::Queued | Stage::KeyWait => {
@@ -1173,4 +1309,108 @@ fn next_rand(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{GraphBuilder, TaskSpec};
+    use crate::scheduler::{Outcome, RunOptions};
+    use std::any::Any;
+
+    /// A run holds one `Task` per task (a million in `wide-1m`), so it must stay small. It took
+    /// 272 bytes before the rare fields moved to `Rare` and times to `OptTime`.
+    #[test]
+    fn a_task_is_small() {
+        let size = std::mem::size_of::<Task<Arc<dyn Any + Send + Sync>>>();
+        assert!(size <= 96, "a Task<Arc<dyn Any>> takes {size} bytes");
+    }
+
+    #[test]
+    fn opt_time_holds_any_duration() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::new(1, 999_999_999),
+            Duration::new(u64::from(u32::MAX) + 7, 5),
+            Duration::MAX,
+        ] {
+            assert_eq!(OptTime::new(d).get(), Some(d));
+            assert!(!OptTime::new(d).is_none());
+        }
+        assert_eq!(OptTime::NONE.get(), None);
+        assert!(OptTime::NONE.is_none());
+    }
+
+    /// Runs `s` by hand: attempt `n` of a task ends 10 ms after it starts, with
+    /// `outcome(name, n)`.
+    fn drive(s: &mut Scheduler<()>, outcome: impl Fn(&str, u32) -> Outcome<()>) {
+        let mut now = Duration::ZERO;
+        s.start(now);
+        loop {
+            match s.next_action() {
+                Some(Action::Start { task, attempt }) => {
+                    now += Duration::from_millis(10);
+                    let o = outcome(s.name(task), attempt);
+                    s.attempt_finished(task, attempt, o, now);
+                }
+                Some(_) => {}
+                None => match s.next_deadline() {
+                    Some(at) => {
+                        now = now.max(at);
+                        s.advance(now);
+                    }
+                    None => break,
+                },
+            }
+        }
+        assert!(s.is_finished());
+    }
+
+    /// A task that succeeds at once allocates no rare part, and its implied attempt log reads
+    /// as the stored one did; a retried task's log is explicit, one record per attempt.
+    #[test]
+    fn attempt_logs_implied_and_explicit() {
+        let mut b = GraphBuilder::new();
+        b.add(TaskSpec::new("ok")).unwrap();
+        b.add(TaskSpec::new("flaky").retries(2)).unwrap();
+        b.add(TaskSpec::new("after").after(["ok"])).unwrap();
+        let graph = Arc::new(b.build().unwrap());
+        let mut s: Scheduler<()> =
+            Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+        drive(&mut s, |name, attempt| {
+            if name == "flaky" && attempt < 3 {
+                Outcome::fail("not yet")
+            } else {
+                Outcome::Ok(())
+            }
+        });
+        let ok = graph.get("ok").unwrap();
+        let flaky = graph.get("flaky").unwrap();
+        assert!(s.tasks[ok.index()].rare.is_none());
+        assert!(s.tasks[flaky.index()].rare.is_some());
+
+        let report = s.report();
+        assert_eq!(report, s.into_report());
+        let ok = &report.tasks[ok.index()];
+        assert_eq!(ok.attempts, 1);
+        assert_eq!(
+            ok.attempt_log,
+            [AttemptRecord {
+                start: ok.started.unwrap(),
+                end: ok.finished,
+                error: None,
+            }]
+        );
+        let flaky = &report.tasks[flaky.index()];
+        assert_eq!(flaky.attempts, 3);
+        assert_eq!(flaky.attempt_log.len(), 3);
+        assert_eq!(flaky.attempt_log[0].start, flaky.started.unwrap());
+        assert_eq!(flaky.attempt_log[2].end, flaky.finished);
+        let statuses: Vec<Status> = flaky.attempt_log.iter().map(|a| a.status()).collect();
+        assert_eq!(
+            statuses,
+            [Status::Failed, Status::Failed, Status::Succeeded]
+        );
+    }
 }
