@@ -663,8 +663,20 @@ impl<S: Send + Sync + 'static> Driver<S> {
 
     /// The run's final report, moved out of the scheduler rather than copied.
     fn into_report(self) -> RunReport {
-        let mut r = self.sched.into_report();
-        r.started_at = Some(self.wall_start);
+        let Driver {
+            sched,
+            wall_start,
+            entries,
+            retry_ifs,
+            results,
+            cx_run,
+            running,
+            ..
+        } = self;
+        // Free the run's per-task state before the report, the largest thing, is built.
+        drop((entries, retry_ifs, results, cx_run, running));
+        let mut r = sched.into_report();
+        r.started_at = Some(wall_start);
         r
     }
 
