@@ -279,6 +279,16 @@ impl<S: Send + Sync + 'static> Flow<S> {
             .ok_or_else(|| self.unknown(name))
     }
 
+    /// The positions of named tasks, for methods about to change them.
+    fn positions<I, N>(&mut self, names: I) -> Result<Vec<usize>, GraphError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        self.changed();
+        names.into_iter().map(|n| self.position(n.as_ref())).collect()
+    }
+
     /// LightFlow's `Follow`: chains existing tasks, each after the previous one. Call
     /// [`Chain::after`] on the result to put the first one after other tasks.
     ///
@@ -290,11 +300,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        self.changed();
-        let mut idx = Vec::new();
-        for n in names {
-            idx.push(self.position(n.as_ref())?);
-        }
+        let idx = self.positions(names)?;
         for w in idx.windows(2) {
             let prev = self.entries[w[0]].spec.name().to_owned();
             self.add_dep(w[1], prev);
@@ -317,11 +323,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        self.changed();
-        let mut idx = Vec::new();
-        for n in names {
-            idx.push(self.position(n.as_ref())?);
-        }
+        let idx = self.positions(names)?;
         Ok(Chain {
             flow: self,
             first: None,
