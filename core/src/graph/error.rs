@@ -93,17 +93,27 @@ impl fmt::Display for DidYouMean<'_> {
 
 /// The closest of `candidates` to `name`, if any is close enough to be a likely typo.
 ///
-/// Uses the Jaro similarity with the same threshold as clap's suggestions (> 0.7); ties go to
-/// the earliest candidate, so the answer is deterministic.
+/// A candidate is close when its Damerau–Levenshtein distance to `name` is at most a third of
+/// the longer name's length (at least 1: one typo in a short name), or when the shorter of the
+/// two is a prefix of the other and at least half its length (`build` → `build-app`). The
+/// closest wins; ties go to the earliest candidate, so the answer is deterministic.
 pub(crate) fn did_you_mean<'a, I>(name: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    let mut best: Option<(f64, &str)> = None;
+    let mut best: Option<(usize, &str)> = None;
     for c in candidates {
-        let score = strsim::jaro(name, c);
-        if score > 0.7 && best.is_none_or(|(b, _)| score > b) {
-            best = Some((score, c));
+        let distance = strsim::damerau_levenshtein(name, c);
+        let (short, long) = if name.len() <= c.len() {
+            (name, c)
+        } else {
+            (c, name)
+        };
+        let longest = long.chars().count();
+        let typo = distance <= (longest / 3).max(1);
+        let prefix = long.starts_with(short) && short.chars().count() * 2 >= longest;
+        if (typo || prefix) && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, c));
         }
     }
     best.map(|(_, c)| c.to_owned())
@@ -177,6 +187,16 @@ mod tests {
         );
         assert_eq!(did_you_mean("build", names).as_deref(), Some("build-app"));
         assert_eq!(did_you_mean("zzz", names), None);
+        // Short names are not "close" to long ones by sharing a letter.
+        assert_eq!(did_you_mean("biuld-app", ["a", "b", "c"]), None);
+        assert_eq!(
+            did_you_mean("tset", ["test", "lint"]).as_deref(),
+            Some("test")
+        );
+        assert_eq!(
+            did_you_mean("step4", ["step1", "step3"]).as_deref(),
+            Some("step1")
+        );
         assert_eq!(did_you_mean("x", std::iter::empty()), None);
     }
 
