@@ -19,8 +19,12 @@ help:
 
 # --- Rust ------------------------------------------------------------------------------------
 
-.PHONY: demo  ## Run the examples: a full-stack deployment (Rust) and a release runbook (CLI), with HTML timelines
+.PHONY: demo  ## Run the examples: a deployment's plan and drawings, the deployment run (Rust), a release runbook (CLI)
 demo:
+	@echo "--- the full-stack deployment graph: plan, ASCII and Mermaid drawings, error messages"
+	$(CARGO) run -q -p legato --example deployment_plan
+	@echo
+	@echo "--- the same deployment, run as a Flow"
 	$(CARGO) run -q -p legato --example deployment
 	@echo
 	@echo "--- legato runbook -f examples/runbooks/release.md"
