@@ -286,7 +286,10 @@ impl<S: Send + Sync + 'static> Flow<S> {
         N: AsRef<str>,
     {
         self.changed();
-        names.into_iter().map(|n| self.position(n.as_ref())).collect()
+        names
+            .into_iter()
+            .map(|n| self.position(n.as_ref()))
+            .collect()
     }
 
     /// LightFlow's `Follow`: chains existing tasks, each after the previous one. Call
