@@ -122,6 +122,14 @@ where
 /// Checks that `name` can be a task name: non-empty, no control characters, no
 /// leading or trailing whitespace.
 pub(crate) fn validate_name(name: &str) -> Result<(), GraphError> {
+    // Fast path: printable ASCII without a space at either end (nearly every real name).
+    let bytes = name.as_bytes();
+    if bytes.first().is_some_and(u8::is_ascii_graphic)
+        && bytes.last().is_some_and(u8::is_ascii_graphic)
+        && bytes.iter().all(|&b| b.is_ascii_graphic() || b == b' ')
+    {
+        return Ok(());
+    }
     let reason = if name.is_empty() {
         Some("a task name must not be empty")
     } else if name.chars().any(char::is_control) {
