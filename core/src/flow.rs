@@ -3,7 +3,7 @@
 use crate::driver::hooks::Hooks;
 use crate::driver::{box_body, channel, drive, Body, BoxError, Canceller, Cx, RetryIf, RunSetup};
 use crate::event::{Status, TaskError};
-use crate::graph::{Graph, GraphBuilder, GraphError, TaskSpec};
+use crate::graph::{Graph, GraphBuilder, GraphError, NameIndex, TaskSpec};
 use crate::policy::Backoff;
 use crate::render::Format;
 use crate::report::RunReport;
@@ -109,7 +109,8 @@ struct Entry<S> {
 pub struct Flow<S = ()> {
     name: String,
     entries: Vec<Entry<S>>,
-    index: rustc_hash::FxHashMap<String, usize>,
+    /// Name → position in `entries`.
+    index: NameIndex,
     options: RunOptions,
     hooks: Hooks<S>,
     state: Arc<S>,
@@ -236,16 +237,18 @@ impl<S: Send + Sync + 'static> Flow<S> {
         let name = name.into();
         crate::graph::validate_name(&name)?;
         self.changed();
-        if self.index.contains_key(&name) {
+        if self.find(&name).is_some() {
             return Err(GraphError::DuplicateTask { name });
         }
         let i = self.entries.len();
-        self.index.insert(name.clone(), i);
         self.entries.push(Entry {
             spec: TaskSpec::new(name),
             body: box_body(body),
             retry_if: None,
         });
+        let entries = &self.entries;
+        self.index
+            .insert(i as u32, |j| entries[j as usize].spec.name());
         Ok(TaskMut { flow: self, i })
     }
 
@@ -256,8 +259,8 @@ impl<S: Send + Sync + 'static> Flow<S> {
     /// [`GraphError::UnknownTask`] if there is none.
     pub fn get_mut(&mut self, name: &str) -> Result<TaskMut<'_, S>, GraphError> {
         self.changed();
-        match self.index.get(name) {
-            Some(&i) => Ok(TaskMut { flow: self, i }),
+        match self.find(name) {
+            Some(i) => Ok(TaskMut { flow: self, i }),
             None => Err(self.unknown(name)),
         }
     }
@@ -272,11 +275,14 @@ impl<S: Send + Sync + 'static> Flow<S> {
         }
     }
 
-    fn position(&self, name: &str) -> Result<usize, GraphError> {
+    fn find(&self, name: &str) -> Option<usize> {
         self.index
-            .get(name)
-            .copied()
-            .ok_or_else(|| self.unknown(name))
+            .get(name, |i| self.entries[i as usize].spec.name())
+            .map(|i| i as usize)
+    }
+
+    fn position(&self, name: &str) -> Result<usize, GraphError> {
+        self.find(name).ok_or_else(|| self.unknown(name))
     }
 
     /// The positions of named tasks, for methods about to change them.

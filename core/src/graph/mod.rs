@@ -32,7 +32,6 @@ pub use error::GraphError;
 pub(crate) use error::{did_you_mean, validate_name};
 
 use crate::policy::TaskOptions;
-use rustc_hash::FxHashMap as HashMap;
 use std::collections::HashMap as StdHashMap;
 use std::sync::Arc;
 
@@ -189,10 +188,51 @@ fn default_options() -> &'static TaskOptions {
     DEFAULT_OPTIONS.get_or_init(TaskOptions::default)
 }
 
+/// A name → index map that stores only the indices: the names live in the owner's vector, so
+/// each entry costs 4 bytes instead of a second copy of the name.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NameIndex {
+    table: hashbrown::HashTable<u32>,
+}
+
+impl NameIndex {
+    fn hash(name: &str) -> u64 {
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(name)
+    }
+
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        NameIndex {
+            table: hashbrown::HashTable::with_capacity(n),
+        }
+    }
+
+    /// The index of `name`, where `name_of(i)` gives the name at index `i`.
+    pub(crate) fn get<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
+        self.table
+            .find(Self::hash(name), |&i| name_of(i) == name)
+            .copied()
+    }
+
+    /// Records that `name_of(i)` is at index `i` (the name must not be in the map yet).
+    pub(crate) fn insert<'a>(&mut self, i: u32, name_of: impl Fn(u32) -> &'a str) {
+        let hash = Self::hash(name_of(i));
+        self.table
+            .insert_unique(hash, i, |&j| Self::hash(name_of(j)));
+    }
+
+    /// Replaces every stored index `i` by `f(i)`; `f` must keep each index's name.
+    fn remap(&mut self, f: impl Fn(u32) -> u32) {
+        for i in self.table.iter_mut() {
+            *i = f(*i);
+        }
+    }
+}
+
 /// Interns names: each distinct name (defined or only referenced so far) gets one slot.
 #[derive(Debug, Default)]
 struct Names {
-    ids: HashMap<Arc<str>, u32>,
+    ids: NameIndex,
     names: Vec<Arc<str>>,
     /// For each slot, the task index that defines it, or `u32::MAX` while only referenced.
     defined_as: Vec<u32>,
@@ -203,16 +243,21 @@ struct Names {
 
 impl Names {
     fn slot(&mut self, name: &str) -> u32 {
-        if let Some(&s) = self.ids.get(name) {
+        let names = &self.names;
+        if let Some(s) = self.ids.get(name, |i| &names[i as usize]) {
             return s;
         }
         let s = self.names.len() as u32;
-        let arc: Arc<str> = Arc::from(name);
-        self.names.push(arc.clone());
+        self.names.push(Arc::from(name));
         self.defined_as.push(u32::MAX);
         self.listed_by.push(0);
-        self.ids.insert(arc, s);
+        let names = &self.names;
+        self.ids.insert(s, |i| &names[i as usize]);
         s
+    }
+
+    fn get(&self, name: &str) -> Option<u32> {
+        self.ids.get(name, |i| &self.names[i as usize])
     }
 }
 
@@ -250,7 +295,7 @@ impl GraphBuilder {
     pub fn with_capacity(tasks: usize, edges: usize) -> Self {
         GraphBuilder {
             names: Names {
-                ids: HashMap::with_capacity_and_hasher(tasks, Default::default()),
+                ids: NameIndex::with_capacity(tasks),
                 names: Vec::with_capacity(tasks),
                 defined_as: Vec::with_capacity(tasks),
                 listed_by: Vec::with_capacity(tasks),
@@ -275,9 +320,8 @@ impl GraphBuilder {
     /// Whether a task of that name was added.
     pub fn contains(&self, name: &str) -> bool {
         self.names
-            .ids
             .get(name)
-            .is_some_and(|&s| self.names.defined_as[s as usize] != u32::MAX)
+            .is_some_and(|s| self.names.defined_as[s as usize] != u32::MAX)
     }
 
     /// Adds a task and returns its id.
@@ -405,11 +449,10 @@ impl GraphBuilder {
         for &s in &task_slot {
             task_names.push(names.names[s as usize].clone());
         }
+        // Every slot is a defined task here (a missing dependency returned above): the index
+        // now maps names to task ids.
         let mut ids = names.ids;
-        ids.retain(|_, s| names.defined_as[*s as usize] != u32::MAX);
-        for s in ids.values_mut() {
-            *s = names.defined_as[*s as usize];
-        }
+        ids.remap(|s| names.defined_as[s as usize]);
 
         // The builder's vectors grew by doubling; the graph keeps them for its lifetime.
         dep_start.shrink_to_fit();
@@ -437,7 +480,7 @@ impl GraphBuilder {
 #[derive(Debug, Clone)]
 pub struct Graph {
     names: Vec<Arc<str>>,
-    ids: HashMap<Arc<str>, u32>,
+    ids: NameIndex,
     dep_start: Vec<u32>,
     deps: Vec<TaskId>,
     rdep_start: Vec<u32>,
@@ -483,7 +526,7 @@ impl Graph {
 
     /// The task of that name, if any.
     pub fn get(&self, name: &str) -> Option<TaskId> {
-        self.ids.get(name).map(|&i| TaskId(i))
+        self.ids.get(name, |i| &self.names[i as usize]).map(TaskId)
     }
 
     /// The task of that name.
