@@ -228,7 +228,7 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
         Ok(f) => f,
         Err(e) => return error(e),
     };
-    let levels = match flow.plan(targets) {
+    let levels = match flow.plan_targets(targets) {
         Ok(l) => l,
         Err(e) => return graph_error(&rb, &e),
     };
@@ -383,7 +383,7 @@ fn execute(flow: &Flow, targets: &[String], ui: &Ui) -> Result<(RunReport, Optio
         let mut sigint = listen(SignalKind::interrupt())?;
         let mut sigterm = listen(SignalKind::terminate())?;
         let mut sighup = listen(SignalKind::hangup())?;
-        let handle = flow.spawn(targets).map_err(|e| e.to_string())?;
+        let handle = flow.spawn_targets(targets).map_err(|e| e.to_string())?;
         let canceller = handle.canceller();
         let mut wait = std::pin::pin!(handle.wait());
         let mut interrupted: Option<u8> = None;

@@ -100,7 +100,7 @@ struct Entry<S> {
 ///     Ok::<_, BoxError>(artifact.len())
 /// })?.after(["build"]);
 ///
-/// assert_eq!(flow.plan(["test"])?, vec![vec!["install"], vec!["build"], vec!["test"]]);
+/// assert_eq!(flow.plan_targets(["test"])?, vec![vec!["install"], vec!["build"], vec!["test"]]);
 /// let report = flow.run().await?;
 /// assert!(report.ok());
 /// # Ok::<(), legato::FlowError>(())
@@ -386,12 +386,21 @@ impl<S: Send + Sync + 'static> Flow<S> {
         Ok(g)
     }
 
-    /// The dry run: the levels that would run for these targets (all tasks when empty).
+    /// The dry run: the levels in which every task would run.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`] for an invalid graph.
+    pub fn plan(&self) -> Result<Vec<Vec<String>>, GraphError> {
+        self.plan_targets(std::iter::empty::<&str>())
+    }
+
+    /// The dry run for these targets and their dependencies (all tasks when empty).
     ///
     /// # Errors
     ///
     /// [`GraphError`] for an invalid graph or an unknown target.
-    pub fn plan<I, N>(&self, targets: I) -> Result<Vec<Vec<String>>, GraphError>
+    pub fn plan_targets<I, N>(&self, targets: I) -> Result<Vec<Vec<String>>, GraphError>
     where
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
@@ -448,7 +457,8 @@ impl<S: Send + Sync + 'static> Flow<S> {
         finish(report)
     }
 
-    /// Starts the run on the current tokio runtime and returns a handle to await or cancel it.
+    /// Starts a run of every task on the current tokio runtime and returns a handle to await
+    /// or cancel it.
     ///
     /// # Errors
     ///
@@ -457,7 +467,21 @@ impl<S: Send + Sync + 'static> Flow<S> {
     /// # Panics
     ///
     /// Panics if called outside a tokio runtime.
-    pub fn spawn<I, N>(&self, targets: I) -> Result<RunHandle, FlowError>
+    pub fn spawn(&self) -> Result<RunHandle, FlowError> {
+        self.spawn_targets(std::iter::empty::<&str>())
+    }
+
+    /// Starts a run of these targets and their dependencies (all tasks when empty); see
+    /// [`Flow::spawn`].
+    ///
+    /// # Errors
+    ///
+    /// [`FlowError::Graph`] if the graph is invalid or a target unknown (nothing starts).
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime.
+    pub fn spawn_targets<I, N>(&self, targets: I) -> Result<RunHandle, FlowError>
     where
         I: IntoIterator<Item = N>,
         N: AsRef<str>,

@@ -243,7 +243,7 @@ async fn a_run_handle_cancels() {
     flow.task("next", |_| async { Ok::<_, BoxError>(()) })
         .unwrap()
         .after(["forever"]);
-    let handle = flow.spawn(std::iter::empty::<&str>()).unwrap();
+    let handle = flow.spawn().unwrap();
     let canceller = handle.canceller();
     tokio::spawn(async move {
         sleep(ms(20)).await;
@@ -288,7 +288,7 @@ async fn lightflow_follow_parallel_and_sync_all() {
     let point = flow.parallel(["step1", "step2"]).unwrap().point();
     flow.get_mut("step5").unwrap().after(&point);
     assert_eq!(
-        flow.plan(std::iter::empty::<&str>()).unwrap(),
+        flow.plan().unwrap(),
         vec![
             vec!["step1", "step2"],
             vec!["step3", "step5"],
@@ -298,7 +298,7 @@ async fn lightflow_follow_parallel_and_sync_all() {
     flow.task("final", |_| async { Ok::<_, BoxError>(()) })
         .unwrap();
     flow.sync_all("final").unwrap();
-    let plan = flow.plan(["final"]).unwrap();
+    let plan = flow.plan_targets(["final"]).unwrap();
     assert_eq!(plan.last().unwrap(), &vec!["final".to_string()]);
     assert_eq!(plan.iter().flatten().count(), 6);
 }

@@ -335,7 +335,7 @@ async fn run_flow(sc: &Scenario) -> Observed {
             .into_iter()
             .fold(task, |task, k| task.sequence(k));
     }
-    let plan = match flow.plan(&sc.run.targets) {
+    let plan = match flow.plan_targets(&sc.run.targets) {
         Ok(p) => p,
         Err(e) => return graph_error(e),
     };
@@ -353,7 +353,9 @@ async fn run_flow(sc: &Scenario) -> Observed {
     let result = match sc.run.cancel_at_ms {
         None => flow.run_targets(&sc.run.targets).await,
         Some(at) => {
-            let handle = flow.spawn(&sc.run.targets).expect("the graph is valid");
+            let handle = flow
+                .spawn_targets(&sc.run.targets)
+                .expect("the graph is valid");
             tokio::time::sleep(ms(at)).await;
             handle.cancel();
             handle.wait().await
