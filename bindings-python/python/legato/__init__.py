@@ -1,0 +1,95 @@
+"""legato: task orchestration with one Rust core.
+
+Decorate functions — sync or ``async def`` — into a :class:`Flow` (a declared DAG with
+retries, timeouts, sequences and hooks), or wrap them as actions of an :class:`Orchestrator`
+and call them from a ``main``. The Rust scheduler makes every decision; sync callables run on a
+worker pool, coroutines on your asyncio loop.
+
+    >>> import legato
+    >>> flow = legato.Flow("hello")
+    >>> @flow.step
+    ... def greet():
+    ...     return "hello"
+    >>> flow.run().tasks["greet"].result
+    'hello'
+"""
+
+from __future__ import annotations
+
+import atexit
+from typing import Optional
+
+from . import _legato, _runtime
+from ._flow import Flow, Group, SyncPoint
+from ._legato import (
+    Backoff,
+    CancelledError,
+    CycleError,
+    DuplicateTaskError,
+    FlowError,
+    GraphError,
+    LegatoError,
+    MissingDependencyError,
+    RunReport,
+    TaskContext,
+    TaskFailedError,
+    TaskReport,
+    TaskTimeoutError,
+    UnknownTaskError,
+)
+from ._orchestrator import Orchestrator
+from .events import (
+    ProcessBegin,
+    ProcessCompletion,
+    TaskBegin,
+    TaskCompletion,
+    TaskFailure,
+    TaskReady,
+    TaskRetry,
+    TaskSkip,
+    TaskSuccess,
+)
+
+__version__: str = _legato.__version__
+
+_legato._init(_runtime)
+atexit.register(_legato._shutdown)
+
+
+def current() -> Optional[TaskContext]:
+    """The context of the task running now (its name, attempt, state, results, cancelled),
+    from anywhere inside it; ``None`` outside a task."""
+    return _legato.current()
+
+
+__all__ = [
+    "Backoff",
+    "CancelledError",
+    "CycleError",
+    "DuplicateTaskError",
+    "Flow",
+    "FlowError",
+    "GraphError",
+    "Group",
+    "LegatoError",
+    "MissingDependencyError",
+    "Orchestrator",
+    "ProcessBegin",
+    "ProcessCompletion",
+    "RunReport",
+    "SyncPoint",
+    "TaskBegin",
+    "TaskCompletion",
+    "TaskContext",
+    "TaskFailedError",
+    "TaskFailure",
+    "TaskReady",
+    "TaskReport",
+    "TaskRetry",
+    "TaskSkip",
+    "TaskSuccess",
+    "TaskTimeoutError",
+    "UnknownTaskError",
+    "__version__",
+    "current",
+]

@@ -1,0 +1,186 @@
+"""What Flow and Orchestrator share: run options, hooks, retry predicates, running a loop."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import math
+import sys
+from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
+
+from . import _legato
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+HOOK_KINDS = (
+    "process_begin",
+    "task_ready",
+    "task_begin",
+    "task_retry",
+    "task_success",
+    "task_failure",
+    "task_skip",
+    "task_completion",
+    "process_completion",
+)
+
+RetryIf = Union[type, "tuple[type, ...]", Callable[[BaseException], bool], None]
+
+
+def check_run_options(
+    max_parallel: Optional[int], fail_fast: bool, timeout: Optional[float], state: Any, executor: Any
+) -> tuple[Optional[int], bool, Optional[float], dict[str, Any], Any]:
+    """Validates the run options shared by Flow and Orchestrator."""
+    if max_parallel is not None:
+        if isinstance(max_parallel, bool) or not isinstance(max_parallel, int):
+            raise TypeError(f"max_parallel: expected an int, got {type(max_parallel).__name__}")
+        if max_parallel < 1:
+            raise ValueError(f"max_parallel: must be at least 1, got {max_parallel}")
+    if not isinstance(fail_fast, bool):
+        raise TypeError(f"fail_fast: expected a bool, got {type(fail_fast).__name__}")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout: expected a number of seconds, got {type(timeout).__name__}")
+        if math.isnan(timeout) or timeout <= 0 or math.isinf(timeout):
+            raise ValueError(f"timeout: must be more than zero seconds, got {timeout}")
+        timeout = float(timeout)
+    if state is None:
+        state = {}
+    elif not isinstance(state, dict):
+        raise TypeError(f"state: expected a dict, got {type(state).__name__}")
+    if executor is not None and not isinstance(executor, concurrent.futures.Executor):
+        raise TypeError(
+            f"executor: expected a concurrent.futures.Executor, got {type(executor).__name__}"
+        )
+    return max_parallel, fail_fast, timeout, state, executor
+
+
+def retry_predicate(retry_if: Any) -> Optional[Callable[[BaseException], bool]]:
+    """``retry_if`` as a predicate: an exception class, a tuple of them, or a callable."""
+    if retry_if is None:
+        return None
+    if isinstance(retry_if, type) and issubclass(retry_if, BaseException):
+        cls = retry_if
+        return lambda e: isinstance(e, cls)
+    if isinstance(retry_if, tuple):
+        if not all(isinstance(c, type) and issubclass(c, BaseException) for c in retry_if):
+            raise TypeError("retry_if: a tuple must hold exception classes only")
+        classes = retry_if
+        return lambda e: isinstance(e, classes)
+    if callable(retry_if):
+        return retry_if  # type: ignore[no-any-return]
+    raise TypeError(
+        f"retry_if: expected an exception class, a tuple of them or a predicate, got {type(retry_if).__name__}"
+    )
+
+
+def check_callable(arg: str, fn: Any) -> None:
+    if not callable(fn):
+        raise TypeError(f"{arg}: expected a callable, got {type(fn).__name__}")
+
+
+def is_async(fn: Any) -> bool:
+    """Whether calling ``fn`` gives a coroutine (async def, also behind functools.partial)."""
+    while hasattr(fn, "func") and not inspect.isfunction(fn):  # functools.partial
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+
+
+class Hooks:
+    """The nine hooks, each keeping every registered function in order (sync or async)."""
+
+    def __init__(self) -> None:
+        self._hooks: dict[str, list[Callable[..., Any]]] = {k: [] for k in HOOK_KINDS}
+
+    def _on(self, kind: str, fn: F) -> F:
+        check_callable(f"on_{kind}", fn)
+        self._hooks[kind].append(fn)
+        return fn
+
+    def on_process_begin(self, fn: F) -> F:
+        """Call ``fn(event)`` when a run starts (``event.time``, ``event.context``)."""
+        return self._on("process_begin", fn)
+
+    def on_task_ready(self, fn: F) -> F:
+        """Call ``fn(event)`` when a task's dependencies all succeeded (``event.name``)."""
+        return self._on("task_ready", fn)
+
+    def on_task_begin(self, fn: F) -> F:
+        """Call ``fn(event)`` before each attempt (``name``, ``start_time``, ``attempt``, ``context``)."""
+        return self._on("task_begin", fn)
+
+    def on_task_retry(self, fn: F) -> F:
+        """Call ``fn(event)`` when an attempt failed and another follows (``error``, ``delay``)."""
+        return self._on("task_retry", fn)
+
+    def on_task_success(self, fn: F) -> F:
+        """Call ``fn(event)`` when a task succeeded (``name``, ``duration``, ``result``, ``context``)."""
+        return self._on("task_success", fn)
+
+    def on_task_failure(self, fn: F) -> F:
+        """Call ``fn(event)`` when a task failed for good (``name``, ``duration``, ``error``, ``context``)."""
+        return self._on("task_failure", fn)
+
+    def on_task_skip(self, fn: F) -> F:
+        """Call ``fn(event)`` for a task that will not run (``name``, ``reason``)."""
+        return self._on("task_skip", fn)
+
+    def on_task_completion(self, fn: F) -> F:
+        """Call ``fn(event)`` when a task is finished (``name``, ``duration``, ``status``, ``error``, ``context``)."""
+        return self._on("task_completion", fn)
+
+    def on_process_completion(self, fn: F) -> F:
+        """Call ``fn(event)`` when a run is finished, always (``total_duration``, ``report``, ``context``)."""
+        return self._on("process_completion", fn)
+
+
+def run_sync(factory: Callable[[], Awaitable[T]], what: str) -> T:
+    """Runs a coroutine to its end on a new event loop, from sync code.
+
+    Ctrl-C cancels the run (hooks still see process_completion), then KeyboardInterrupt
+    propagates.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(f"{what}() cannot be called from a running event loop; use 'await {what}_async()'")
+    if sys.version_info >= (3, 11):
+        with asyncio.Runner() as runner:
+            return runner.run(_as_coro(factory))
+    return asyncio.run(_as_coro(factory))  # pragma: no cover - Python < 3.11
+
+
+async def _as_coro(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()
+
+
+async def wait_done(run: Any, done: asyncio.Future[None]) -> None:
+    """Awaits the end of a run; a cancel of the awaiting task cancels the run, which still ends
+    (hooks see process_completion) before the cancel propagates."""
+    try:
+        await asyncio.shield(done)
+    except asyncio.CancelledError:
+        run.cancel()
+        while not done.done():
+            try:
+                await asyncio.shield(done)
+            except asyncio.CancelledError:
+                continue
+        raise
+
+
+def flow_error(report: Any, title: str) -> BaseException:
+    """The FlowError for a report that is not ok."""
+    reason = report.stop
+    if reason is None:
+        for t in report.all_tasks:
+            if t.status in ("failed", "timed_out", "cancelled"):
+                reason = f'task "{t.name}" {t.status.replace("_", " ")}: {t.error}'
+                break
+    err = _legato.FlowError(f'{title} did not succeed: {reason}')
+    err.report = report  # type: ignore[attr-defined]
+    return err

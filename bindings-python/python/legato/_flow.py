@@ -1,0 +1,351 @@
+"""``Flow``: a declared DAG of steps (decorated functions), run by the Rust core."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, Callable, Iterable, Optional, Union, overload
+
+from . import _legato
+from ._common import F, Hooks, check_callable, check_run_options, flow_error, is_async, retry_predicate, run_sync, wait_done
+
+Dep = Union[str, Callable[..., Any], "SyncPoint", Iterable[Any]]
+
+
+class SyncPoint:
+    """A set of steps that something can run after: ``after=[point]`` waits for all of them."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names: tuple[str, ...] = tuple(names)
+
+    def __repr__(self) -> str:
+        return f"SyncPoint({list(self.names)!r})"
+
+
+class Group:
+    """Steps arranged by ``follow`` (a chain) or ``parallel`` (side by side).
+
+    ``.after(*deps)`` makes the group start after ``deps`` and returns a :class:`SyncPoint` of
+    the group's ends, usable in ``after=``.
+    """
+
+    __slots__ = ("_flow", "_heads", "_tails")
+
+    def __init__(self, flow: Flow, heads: list[str], tails: list[str]) -> None:
+        self._flow = flow
+        self._heads = heads
+        self._tails = tails
+
+    def after(self, *deps: Dep) -> SyncPoint:
+        """Start this group after ``deps`` (steps, names or sync points)."""
+        names = self._flow._dep_names(deps, "after")
+        for h in self._heads:
+            self._flow._add_deps(h, names)
+        return SyncPoint(self._tails)
+
+    @property
+    def point(self) -> SyncPoint:
+        """A sync point of the group's ends."""
+        return SyncPoint(self._tails)
+
+
+class _Step:
+    __slots__ = ("fn", "index", "is_async", "name", "params", "retry_if")
+
+    def __init__(self, name: str, fn: Callable[..., Any], index: int, params: list[tuple[str, Optional[str]]],
+                 retry_if: Optional[Callable[[BaseException], bool]]) -> None:
+        self.name = name
+        self.fn = fn
+        self.index = index
+        self.is_async = is_async(fn)
+        self.params = params
+        self.retry_if = retry_if
+
+
+def _fn_name(fn: Any) -> str:
+    name = getattr(fn, "__name__", None)
+    if not isinstance(name, str) or name == "<lambda>":
+        return "anonymous"
+    return name
+
+
+class Flow(Hooks):
+    """A declared graph of steps.
+
+    Steps are functions, sync or ``async def``; dependencies are given by function, by name or
+    by sync point. A parameter named ``ctx`` receives the step's :class:`TaskContext`; one named
+    after an upstream step receives that step's result (it becomes a dependency).
+
+    Args:
+        name: the flow's name (reports, errors).
+        max_parallel: at most this many steps run at once (default: unlimited).
+        fail_fast: the first failure cancels running steps and skips the rest.
+        timeout: a limit on the whole run, in seconds.
+        state: the shared mutable context (a dict), visible to steps (``ctx.state``) and hooks.
+        executor: a ``concurrent.futures.Executor`` that runs the sync steps instead of the
+            built-in worker pool (``ProcessPoolExecutor``, Dask's ``client.get_executor()``).
+    """
+
+    def __init__(
+        self,
+        name: str = "flow",
+        max_parallel: Optional[int] = None,
+        fail_fast: bool = False,
+        timeout: Optional[float] = None,
+        state: Optional[dict[str, Any]] = None,
+        executor: Any = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(name, str):
+            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        self.name = name
+        (self.max_parallel, self.fail_fast, self.timeout, self.state, self.executor) = check_run_options(
+            max_parallel, fail_fast, timeout, state, executor
+        )
+        self._core = _legato.FlowCore()
+        self._steps: list[_Step] = []
+        self._by_name: dict[str, _Step] = {}
+        self._by_fn: dict[Any, str] = {}
+
+    # ----- definition ---------------------------------------------------------------------
+
+    @overload
+    def step(self, fn: F, /) -> F: ...
+
+    @overload
+    def step(
+        self,
+        *,
+        name: Optional[str] = None,
+        after: Optional[Iterable[Dep]] = None,
+        retries: Optional[int] = None,
+        backoff: Optional[_legato.Backoff] = None,
+        retry_if: Any = None,
+        timeout: Optional[float] = None,
+        sequences: Optional[Iterable[str]] = None,
+        description: Optional[str] = None,
+    ) -> Callable[[F], F]: ...
+
+    def step(self, fn: Any = None, /, **options: Any) -> Any:
+        """Declare a step: ``@flow.step`` or ``@flow.step(after=[...], retries=3, ...)``.
+
+        Returns the function unchanged. Options as :meth:`add`.
+        """
+        if fn is not None:
+            self.add(fn, **options)
+            return fn
+
+        def decorate(f: F) -> F:
+            self.add(f, **options)
+            return f
+
+        return decorate
+
+    def add(
+        self,
+        fn: F,
+        *,
+        name: Optional[str] = None,
+        after: Optional[Iterable[Dep]] = None,
+        retries: Optional[int] = None,
+        backoff: Optional[_legato.Backoff] = None,
+        retry_if: Any = None,
+        timeout: Optional[float] = None,
+        sequences: Optional[Iterable[str]] = None,
+        description: Optional[str] = None,
+    ) -> F:
+        """Add ``fn`` as a step (the non-decorator form); returns ``fn`` unchanged.
+
+        Args:
+            name: the step's name (default: the function's name, ``anonymous`` for a lambda).
+            after: dependencies: steps (functions), names, or sync points.
+            retries: extra attempts after a failure (default 0).
+            backoff: the delay before each retry (:class:`Backoff`).
+            retry_if: retry only for this exception class, tuple of classes, or when this
+                predicate of the exception is true.
+            timeout: seconds per attempt.
+            sequences: mutual-exclusion keys: steps sharing a key never overlap.
+            description: a line of text for drawings and reports.
+        """
+        check_callable("fn", fn)
+        if name is None:
+            name = _fn_name(fn)
+        elif not isinstance(name, str):
+            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        if description is not None and not isinstance(description, str):
+            raise TypeError(f"description: expected a str, got {type(description).__name__}")
+        deps = self._dep_names([] if after is None else after, "after")
+        predicate = retry_predicate(retry_if)
+        options = _legato.task_options(retries=retries, backoff=backoff, timeout=timeout, sequences=sequences)
+        params = self._params(fn, name, deps)
+        for _, src in params:
+            if src is not None and src not in deps:
+                deps.append(src)
+        index = self._core.add(name, deps, options, description)
+        st = _Step(name, fn, index, params, predicate)
+        self._steps.append(st)
+        self._by_name[name] = st
+        try:
+            self._by_fn[fn] = name
+        except TypeError:  # unhashable callable
+            pass
+        return fn
+
+    def _params(self, fn: Any, name: str, deps: list[str]) -> list[tuple[str, Optional[str]]]:
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return []
+        out: list[tuple[str, Optional[str]]] = []
+        for p in sig.parameters.values():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            known = p.name in deps or p.name in self._by_name
+            if p.name == "ctx":
+                src: Optional[str] = None
+            elif known:
+                src = p.name
+            elif p.default is not p.empty:
+                continue
+            else:
+                raise TypeError(
+                    f'{name}: parameter "{p.name}" is neither "ctx" nor the name of an upstream step'
+                    " (give it a default, or add that step first)"
+                )
+            if p.kind is p.POSITIONAL_ONLY:
+                raise TypeError(f'{name}: parameter "{p.name}" is positional-only; legato passes it by name')
+            out.append((p.name, src))
+        return out
+
+    def _dep_names(self, deps: Any, arg: str) -> list[str]:
+        out: list[str] = []
+
+        def visit(d: Any) -> None:
+            if isinstance(d, str):
+                out.append(d)
+            elif isinstance(d, SyncPoint):
+                out.extend(d.names)
+            elif isinstance(d, Group):
+                out.extend(d._tails)
+            elif callable(d):
+                try:
+                    n = self._by_fn.get(d)
+                except TypeError:
+                    n = None
+                if n is None:
+                    raise TypeError(f"{arg}: {_fn_name(d)!r} is not a step of this flow (add it first)")
+                out.append(n)
+            elif isinstance(d, Iterable):
+                for x in d:
+                    visit(x)
+            else:
+                raise TypeError(f"{arg}: expected steps, names or sync points, got {type(d).__name__}")
+
+        visit(deps)
+        seen: set[str] = set()
+        return [n for n in out if not (n in seen or seen.add(n))]  # type: ignore[func-returns-value]
+
+    def _add_deps(self, name: str, deps: list[str]) -> None:
+        st = self._by_name[name]
+        self._core.add_deps(st.index, [d for d in deps if d != name])
+
+    def _name_of(self, s: Any) -> str:
+        if isinstance(s, str):
+            if s not in self._by_name:
+                raise TypeError(f"steps: no step named {s!r}")
+            return s
+        check_callable("steps", s)
+        try:
+            n = self._by_fn.get(s)
+        except TypeError:
+            n = None
+        if n is None:
+            self.add(s)
+            n = self._steps[-1].name
+        return n
+
+    def follow(self, *steps: Any) -> Group:
+        """Chain steps: each runs after the previous one (LightFlow's ``follow``).
+
+        Functions not yet in the flow are added. ``.after(...)`` on the result makes the first
+        one wait for other steps.
+        """
+        names = [self._name_of(s) for s in steps]
+        for a, b in zip(names, names[1:]):
+            self._add_deps(b, [a])
+        return Group(self, names[:1], names[-1:])
+
+    def parallel(self, *steps: Any) -> Group:
+        """Group steps side by side; ``.after(...)`` starts them all after the same steps and
+        returns a :class:`SyncPoint` of all of them."""
+        names = [self._name_of(s) for s in steps]
+        return Group(self, names, names)
+
+    def sync_all(self, fn: F) -> F:
+        """Add ``fn`` (if needed) after every step added so far; returns ``fn``."""
+        check_callable("fn", fn)
+        before = [s.name for s in self._steps]
+        name = self._name_of(fn)
+        self._add_deps(name, [n for n in before if n != name])
+        return fn
+
+    # ----- queries ------------------------------------------------------------------------
+
+    @property
+    def steps(self) -> list[str]:
+        """The step names, in declaration order."""
+        return [s.name for s in self._steps]
+
+    def plan(self, *targets: str) -> list[list[str]]:
+        """The dry run: the levels that would run for ``targets`` (all when none), in order."""
+        return self._core.plan(list(targets))
+
+    def to_mermaid(self) -> str:
+        """The graph as a Mermaid flowchart."""
+        return self._core.render("mermaid")
+
+    def to_dot(self) -> str:
+        """The graph in Graphviz DOT."""
+        return self._core.render("dot")
+
+    def to_ascii(self) -> str:
+        """The graph drawn for a terminal."""
+        return self._core.render("ascii")
+
+    # ----- running ------------------------------------------------------------------------
+
+    def run(self, *targets: str) -> _legato.RunReport:
+        """Run the flow (or ``targets`` and their dependencies) and return the report.
+
+        Raises :class:`FlowError` (with ``.report``) unless every task succeeded. Makes an
+        event loop for async steps; from async code use :meth:`run_async`. Ctrl-C cancels the
+        run (hooks see process_completion) and raises KeyboardInterrupt.
+        """
+        return run_sync(lambda: self.run_async(*targets), "run")
+
+    async def run_async(self, *targets: str) -> _legato.RunReport:
+        """Run the flow on the running event loop; see :meth:`run`."""
+        tl = list(targets)
+        for t in tl:
+            if not isinstance(t, str):
+                raise TypeError(f"targets: expected task names, got {type(t).__name__}")
+        self._core.check(tl)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        bodies = [(s.fn, s.is_async, s.params, s.retry_if) for s in self._steps]
+        run = _legato.Run(
+            self._core, bodies, tl, self._hooks, self.state, done,
+            max_parallel=self.max_parallel, fail_fast=self.fail_fast, timeout=self.timeout,
+            executor=self.executor, title=self.name,
+        )
+        run.start()
+        await wait_done(run, done)
+        report = run.report()
+        if not report.ok:
+            raise flow_error(report, f'flow "{self.name}"')
+        return report
+
+    def __repr__(self) -> str:
+        return f"Flow({self.name!r}, steps={len(self._steps)})"

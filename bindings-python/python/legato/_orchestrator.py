@@ -1,0 +1,295 @@
+"""``Orchestrator``: wrap callables as actions; each call inside ``run(main)`` is a tracked task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, TypeVar, Union, overload
+
+from . import _legato
+from ._common import F, Hooks, check_callable, check_run_options, is_async, retry_predicate, run_sync, wait_done
+from ._runtime import CURRENT
+
+T = TypeVar("T")
+
+
+class _Action:
+    __slots__ = ("cache", "fn", "is_async", "name", "options", "retry_if")
+
+    def __init__(self, fn: Callable[..., Any], name: str, options: Any, retry_if: Any, cache: bool) -> None:
+        self.fn = fn
+        self.name = name
+        self.options = options
+        self.retry_if = retry_if
+        self.cache = cache
+        self.is_async = is_async(fn)
+
+    def spawn(self, cx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], future: bool) -> tuple[int, Any, Any]:
+        run = cx._run()
+        key = None
+        if self.cache:
+            try:
+                key = (id(self), args, tuple(sorted(kwargs.items())))
+                hash(key)
+            except TypeError:
+                key = None
+        tid, handle = run.call(
+            self.fn, self.is_async, args, kwargs or None, self.name, self.options, self.retry_if, key, future, cx
+        )
+        return tid, handle, run
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        cx = _legato._current_any()
+        if cx is None:
+            return self.fn(*args, **kwargs)
+        future = cx._run().on_loop_thread()
+        tid, handle, run = self.spawn(cx, args, kwargs, future)
+        if future:
+            return handle
+        return run.wait_one(handle, tid)
+
+
+def _wrap(action: _Action) -> Callable[..., Any]:
+    fn = action.fn
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return action(*args, **kwargs)
+
+    wrapper.__legato_action__ = action  # type: ignore[attr-defined]
+    return wrapper
+
+
+class Orchestrator(Hooks):
+    """Imperative orchestration: wrap callables as actions and call them from ``main``.
+
+    Inside :meth:`run` each action call is a tracked task (hooks, retries, timeout, report);
+    actions may call actions (recursion works under ``max_parallel=1``: a caller waiting for
+    its children holds no slot). Outside a run an action simply calls its function.
+
+    From sync code an action call returns the value (it blocks; sync actions run on the
+    worker pool); from async code on the run's loop it returns an awaitable.
+
+    Args: as :class:`Flow` (``max_parallel``, ``fail_fast``, ``timeout``, ``state``,
+    ``executor``).
+    """
+
+    def __init__(
+        self,
+        max_parallel: Optional[int] = None,
+        fail_fast: bool = False,
+        timeout: Optional[float] = None,
+        state: Optional[dict[str, Any]] = None,
+        executor: Any = None,
+    ) -> None:
+        super().__init__()
+        (self.max_parallel, self.fail_fast, self.timeout, self._state, self.executor) = check_run_options(
+            max_parallel, fail_fast, timeout, state, executor
+        )
+        self.last_report: Optional[_legato.RunReport] = None
+
+    # ----- state --------------------------------------------------------------------------
+
+    def set_state(self, key: str, value: Any) -> Orchestrator:
+        """Set ``state[key] = value``; returns the orchestrator (chainable)."""
+        self._state[key] = value
+        return self
+
+    def get_state(self) -> dict[str, Any]:
+        """The shared state: the live dict itself."""
+        return self._state
+
+    # ----- actions ------------------------------------------------------------------------
+
+    @overload
+    def action(self, fn: F, /) -> F: ...
+
+    @overload
+    def action(
+        self,
+        *,
+        name: Optional[str] = None,
+        retries: Optional[int] = None,
+        backoff: Optional[_legato.Backoff] = None,
+        retry_if: Any = None,
+        timeout: Optional[float] = None,
+        sequences: Optional[Iterable[str]] = None,
+        description: Optional[str] = None,
+        cache: bool = False,
+    ) -> Callable[[F], F]: ...
+
+    @overload
+    def action(
+        self,
+        fn: F,
+        /,
+        *,
+        name: Optional[str] = None,
+        retries: Optional[int] = None,
+        backoff: Optional[_legato.Backoff] = None,
+        retry_if: Any = None,
+        timeout: Optional[float] = None,
+        sequences: Optional[Iterable[str]] = None,
+        description: Optional[str] = None,
+        cache: bool = False,
+    ) -> F: ...
+
+    def action(self, fn: Any = None, /, **options: Any) -> Any:
+        """Wrap ``fn`` as an action: ``@orch.action``, ``@orch.action(retries=2)`` or
+        ``orch.action(fn, timeout=5.0)``.
+
+        Returns a wrapper with ``fn``'s name and signature. Options as :meth:`Flow.add`, plus
+        ``cache=True``: identical calls (same arguments) within one run share one task.
+        """
+        if fn is not None:
+            return self._make(fn, **options)
+        return lambda f: self._make(f, **options)
+
+    def _make(
+        self,
+        fn: Any,
+        *,
+        name: Optional[str] = None,
+        retries: Optional[int] = None,
+        backoff: Optional[_legato.Backoff] = None,
+        retry_if: Any = None,
+        timeout: Optional[float] = None,
+        sequences: Optional[Iterable[str]] = None,
+        description: Optional[str] = None,
+        cache: bool = False,
+    ) -> Any:
+        check_callable("fn", fn)
+        if name is None:
+            n = getattr(fn, "__name__", None)
+            name = n if isinstance(n, str) and n != "<lambda>" else "anonymous"
+        elif not isinstance(name, str):
+            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        if not isinstance(cache, bool):
+            raise TypeError(f"cache: expected a bool, got {type(cache).__name__}")
+        if description is not None and not isinstance(description, str):
+            raise TypeError(f"description: expected a str, got {type(description).__name__}")
+        options = _legato.task_options(retries=retries, backoff=backoff, timeout=timeout, sequences=sequences)
+        return _wrap(_Action(fn, name, options, retry_predicate(retry_if), cache))
+
+    def _as_action(self, a: Any) -> _Action:
+        act = getattr(a, "__legato_action__", None)
+        if isinstance(act, _Action):
+            return act
+        check_callable("actions", a)
+        return self._make(a).__legato_action__  # type: ignore[no-any-return]
+
+    def parallel(self, actions: Sequence[Callable[..., Any]], *, fail_fast: bool = False) -> Callable[..., Any]:
+        """A callable that calls action ``i`` with argument ``i``, all at once, and gives back the
+        results in order.
+
+        Without ``fail_fast`` every call runs to its end and a failure's exception takes its
+        place in the results (like ``asyncio.gather(return_exceptions=True)``); with it, the
+        first error cancels the other calls and is raised. Plain functions are accepted (each
+        call is a tracked task). In async code the callable returns an awaitable.
+        """
+        if not isinstance(fail_fast, bool):
+            raise TypeError(f"fail_fast: expected a bool, got {type(fail_fast).__name__}")
+        acts = [self._as_action(a) for a in actions]
+
+        def call(*args: Any) -> Any:
+            if len(args) != len(acts):
+                raise TypeError(f"expected {len(acts)} arguments (one per action), got {len(args)}")
+            cx = _legato._current_any()
+            if cx is None:
+                return _outside(acts, args, fail_fast)
+            run = cx._run()
+            if run.on_loop_thread():
+                spawned = [a.spawn(cx, (x,), {}, True) for a, x in zip(acts, args)]
+                return _gather(run, [h for _, h, _ in spawned], [t for t, _, _ in spawned], fail_fast)
+            spawned = [a.spawn(cx, (x,), {}, False) for a, x in zip(acts, args)]
+            return run.wait([h for _, h, _ in spawned], [t for t, _, _ in spawned], fail_fast)
+
+        return call
+
+    # ----- running ------------------------------------------------------------------------
+
+    def run(self, main: Callable[[], Union[T, Awaitable[T]]]) -> T:
+        """Run ``main`` (sync or async) with its action calls tracked; returns main's value or
+        raises main's own exception. Hooks see process_completion either way; the report is
+        then in :attr:`last_report`. Makes an event loop; from async code use :meth:`run_async`.
+        """
+        check_callable("main", main)
+        return run_sync(lambda: self.run_async(main), "run")
+
+    async def run_async(self, main: Callable[[], Union[T, Awaitable[T]]]) -> T:
+        """Run ``main`` on the running event loop; see :meth:`run`."""
+        check_callable("main", main)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        run = _legato.Run(
+            None, [], [], self._hooks, self._state, done,
+            max_parallel=self.max_parallel, fail_fast=self.fail_fast, timeout=self.timeout,
+            executor=self.executor, hold=True, title="orchestrator",
+        )
+        run.start()
+        token = CURRENT.set(run.main_context())
+        try:
+            if is_async(main):
+                value = await main()  # type: ignore[misc]
+            else:
+                cx = contextvars.copy_context()
+                value = await loop.run_in_executor(None, cx.run, main)
+                if inspect.isawaitable(value):
+                    value = await value
+        except BaseException:
+            CURRENT.reset(token)
+            run.cancel()
+            run.release()
+            await _settle(run, done)
+            self.last_report = run.report()
+            raise
+        CURRENT.reset(token)
+        run.release()
+        await wait_done(run, done)
+        self.last_report = run.report()
+        return value  # type: ignore[no-any-return]
+
+
+async def _settle(run: Any, done: asyncio.Future[None]) -> None:
+    while not done.done():
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            continue
+
+
+async def _gather(run: Any, futs: list[Any], tids: list[int], fail_fast: bool) -> list[Any]:
+    if not fail_fast:
+        return list(await asyncio.gather(*futs, return_exceptions=True))
+    pending = set(futs)
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+        for f in done:
+            if not f.cancelled() and f.exception() is not None:
+                for t, g in zip(tids, futs):
+                    if not g.done():
+                        run.cancel_task(t)
+                raise f.exception()  # type: ignore[misc]
+    return [f.result() for f in futs]
+
+
+def _outside(acts: list[_Action], args: tuple[Any, ...], fail_fast: bool) -> Any:
+    if any(a.is_async for a in acts):
+        async def go() -> list[Any]:
+            async def one(a: _Action, x: Any) -> Any:
+                r = a.fn(x)
+                return await r if inspect.isawaitable(r) else r
+            return list(await asyncio.gather(*(one(a, x) for a, x in zip(acts, args)),
+                                             return_exceptions=not fail_fast))
+        return go()
+    out: list[Any] = []
+    for a, x in zip(acts, args):
+        try:
+            out.append(a.fn(x))
+        except Exception as e:
+            if fail_fast:
+                raise
+            out.append(e)
+    return out

@@ -1,0 +1,146 @@
+"""Hook payloads: one class per event, with the fields DESIGN.md lists.
+
+Times are seconds (float) and UTC datetimes; ``context`` is the flow's or orchestrator's shared
+state itself (a live dict), so a hook can change it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Optional
+
+
+class _Event:
+    __slots__ = ()
+    kind = ""
+
+    def __init__(self, **fields: Any) -> None:
+        for k, v in fields.items():
+            object.__setattr__(self, k, v)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{k}={getattr(self, k)!r}" for k in self.__slots__ if k not in ("context", "report")
+        )
+        return f"{type(self).__name__}({shown})"
+
+
+class ProcessBegin(_Event):
+    """The run starts."""
+
+    __slots__ = ("context", "time")
+    kind = "process_begin"
+    time: datetime.datetime
+    context: Any
+
+
+class TaskReady(_Event):
+    """A task's dependencies all succeeded."""
+
+    __slots__ = ("name",)
+    kind = "task_ready"
+    name: str
+
+
+class TaskBegin(_Event):
+    """An attempt of a task starts."""
+
+    __slots__ = ("attempt", "context", "name", "start_time")
+    kind = "task_begin"
+    name: str
+    start_time: datetime.datetime
+    attempt: int
+    context: Any
+
+
+class TaskRetry(_Event):
+    """An attempt failed; another follows after ``delay`` seconds."""
+
+    __slots__ = ("attempt", "delay", "error", "name")
+    kind = "task_retry"
+    name: str
+    attempt: int
+    error: Optional[BaseException]
+    delay: float
+
+
+class TaskSuccess(_Event):
+    """A task succeeded."""
+
+    __slots__ = ("context", "duration", "name", "result")
+    kind = "task_success"
+    name: str
+    duration: float
+    result: Any
+    context: Any
+
+
+class TaskFailure(_Event):
+    """A task failed, timed out or was cancelled (after its last attempt)."""
+
+    __slots__ = ("context", "duration", "error", "name")
+    kind = "task_failure"
+    name: str
+    duration: float
+    error: Optional[BaseException]
+    context: Any
+
+
+class TaskSkip(_Event):
+    """A task will not run; ``reason`` says why (``dependency "x" failed``)."""
+
+    __slots__ = ("name", "reason")
+    kind = "task_skip"
+    name: str
+    reason: str
+
+
+class TaskCompletion(_Event):
+    """A task is finished, whatever its outcome."""
+
+    __slots__ = ("context", "duration", "error", "name", "status")
+    kind = "task_completion"
+    name: str
+    duration: float
+    status: str
+    error: Optional[BaseException]
+    context: Any
+
+
+class ProcessCompletion(_Event):
+    """The run is finished (also after a failure or a cancellation)."""
+
+    __slots__ = ("context", "report", "total_duration")
+    kind = "process_completion"
+    total_duration: float
+    report: Any
+    context: Any
+
+
+EVENTS: dict[str, type[_Event]] = {
+    c.kind: c
+    for c in (
+        ProcessBegin,
+        TaskReady,
+        TaskBegin,
+        TaskRetry,
+        TaskSuccess,
+        TaskFailure,
+        TaskSkip,
+        TaskCompletion,
+        ProcessCompletion,
+    )
+}
+
+__all__ = [
+    "EVENTS",
+    "ProcessBegin",
+    "ProcessCompletion",
+    "TaskBegin",
+    "TaskCompletion",
+    "TaskFailure",
+    "TaskReady",
+    "TaskRetry",
+    "TaskSkip",
+    "TaskSuccess",
+]

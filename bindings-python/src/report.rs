@@ -1,0 +1,437 @@
+//! `RunReport` and `TaskReport`: the core's report with the host's own values and errors.
+//!
+//! Task entries are made on access (a run of 10,000 tasks builds no 10,000 Python objects
+//! unless asked). Reports pickle (a `FlowError` carries one): the core report is flattened into
+//! plain Python values and rebuilt.
+
+use crate::convert::epoch;
+use legato::event::{ErrorKind, SkipReason, Status, StopReason, TaskError};
+use legato::graph::TaskId;
+use legato::report::{AttemptRecord, RunReport as CoreReport, TaskReport as CoreTask};
+use pyo3::exceptions::PyKeyError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+static UTC: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn utc(py: Python<'_>, ts: f64) -> PyResult<Py<PyAny>> {
+    let f = UTC.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py.import("legato._runtime")?.getattr("utc")?.unbind())
+    })?;
+    f.call1(py, (ts,))
+}
+
+struct Inner {
+    core: CoreReport,
+    values: Vec<Option<Py<PyAny>>>,
+    errors: Vec<Option<Py<PyAny>>>,
+    index: HashMap<Arc<str>, usize>,
+    title: String,
+}
+
+/// The report of a run: per task status, attempts, times, result and error; totals; drawings.
+#[pyclass(module = "legato", frozen)]
+pub struct RunReport {
+    inner: Arc<Inner>,
+}
+
+impl RunReport {
+    pub(crate) fn new(core: CoreReport, values: Vec<Option<Py<PyAny>>>, errors: Vec<Option<Py<PyAny>>>, title: String) -> Self {
+        let mut index = HashMap::with_capacity(core.tasks.len());
+        for (i, t) in core.tasks.iter().enumerate() {
+            index.entry(t.name.clone()).or_insert(i);
+        }
+        RunReport { inner: Arc::new(Inner { core, values, errors, index, title }) }
+    }
+}
+
+fn task_report(py: Python<'_>, inner: &Arc<Inner>, i: usize) -> PyResult<Py<TaskReport>> {
+    Py::new(py, TaskReport { inner: inner.clone(), i })
+}
+
+#[pymethods]
+impl RunReport {
+    /// Whether every task succeeded and the run was not stopped.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.inner.core.ok()
+    }
+
+    /// The tasks by name (a read-only mapping of `TaskReport`). With repeated dynamic names
+    /// (an action called several times) the first call is under its name; `all_tasks` lists all.
+    #[getter]
+    fn tasks(&self) -> TaskMap {
+        TaskMap { inner: self.inner.clone() }
+    }
+
+    /// Every task in order (static ones in declaration order, then dynamic ones as called).
+    #[getter]
+    fn all_tasks(&self, py: Python<'_>) -> PyResult<Vec<Py<TaskReport>>> {
+        (0..self.inner.core.tasks.len()).map(|i| task_report(py, &self.inner, i)).collect()
+    }
+
+    /// The run's length in seconds.
+    #[getter]
+    fn total_duration(&self) -> f64 {
+        self.inner.core.total.as_secs_f64()
+    }
+
+    /// When the run started (UTC).
+    #[getter]
+    fn started_at(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.inner.core.started_at.map(|t| utc(py, epoch(t))).transpose()
+    }
+
+    /// Why the run stopped early (`fail-fast: task "b" failed`, `run cancelled`, …), if it did.
+    #[getter]
+    fn stop(&self) -> Option<String> {
+        self.inner.core.stop.as_ref().map(|s| s.to_string())
+    }
+
+    /// Number of tasks per final status.
+    #[getter]
+    fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (s, n) in self.inner.core.counts().iter() {
+            d.set_item(s.as_str(), n)?;
+        }
+        Ok(d)
+    }
+
+    /// The names on the critical path: the chain of tasks that decided the run's length.
+    #[getter]
+    fn critical_path(&self) -> Vec<String> {
+        self.inner.core.critical_path_names().into_iter().map(str::to_owned).collect()
+    }
+
+    /// The report as JSON (times in milliseconds from the run's start).
+    fn to_json(&self) -> String {
+        self.inner.core.to_json()
+    }
+
+    /// A Mermaid Gantt chart of the run.
+    fn to_mermaid(&self) -> String {
+        self.inner.core.to_mermaid_gantt()
+    }
+
+    /// A self-contained HTML page with the run's timeline.
+    #[pyo3(signature = (title = None))]
+    fn to_html(&self, title: Option<&str>) -> String {
+        self.inner.core.to_html(title.unwrap_or(if self.inner.title.is_empty() { "legato run" } else { &self.inner.title }))
+    }
+
+    fn __repr__(&self) -> String {
+        let c = self.inner.core.counts();
+        format!(
+            "RunReport(ok={}, tasks={}, succeeded={}, total_duration={:.6})",
+            if self.inner.core.ok() { "True" } else { "False" },
+            self.inner.core.tasks.len(),
+            c.succeeded,
+            self.inner.core.total.as_secs_f64()
+        )
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Py<PyAny>, Bound<'py, PyTuple>)> {
+        let restore = py.import("legato._legato")?.getattr("_restore_report")?.unbind();
+        let c = &self.inner.core;
+        let tasks = PyList::empty(py);
+        for (i, t) in c.tasks.iter().enumerate() {
+            let log = PyList::empty(py);
+            for a in &t.attempt_log {
+                log.append((a.start.as_nanos() as u64, a.end.map(|e| e.as_nanos() as u64), a.error.as_ref().map(err_tuple)))?;
+            }
+            tasks.append((
+                t.id.0,
+                &*t.name,
+                t.status.as_str(),
+                t.attempts,
+                t.started.map(|d| d.as_nanos() as u64),
+                t.finished.map(|d| d.as_nanos() as u64),
+                t.error.as_ref().map(err_tuple),
+                t.skip_reason.as_ref().map(|s| s.to_string()),
+                log,
+                t.deps.iter().map(|d| d.0).collect::<Vec<_>>(),
+                t.parent.map(|p| p.0),
+                (self.inner.values[i].as_ref().map(|v| v.clone_ref(py)), self.inner.errors[i].as_ref().map(|e| e.clone_ref(py))),
+            ))?;
+        }
+        let state = (
+            tasks,
+            c.total.as_nanos() as u64,
+            c.stop.as_ref().map(|s| s.to_string()),
+            c.started_at.map(epoch),
+            self.inner.title.clone(),
+        );
+        Ok((restore, PyTuple::new(py, [state.into_pyobject(py)?.into_any()])?))
+    }
+}
+
+fn err_tuple(e: &TaskError) -> (&'static str, String) {
+    (e.kind.as_str(), e.message.to_string())
+}
+
+fn err_from(k: &str, m: String) -> TaskError {
+    let kind = match k {
+        "timed_out" => ErrorKind::TimedOut,
+        "cancelled" => ErrorKind::Cancelled,
+        "panicked" => ErrorKind::Panicked,
+        _ => ErrorKind::Failed,
+    };
+    TaskError { kind, message: m.into() }
+}
+
+fn status_from(s: &str) -> Status {
+    match s {
+        "succeeded" => Status::Succeeded,
+        "failed" => Status::Failed,
+        "timed_out" => Status::TimedOut,
+        "skipped" => Status::Skipped,
+        "cancelled" => Status::Cancelled,
+        "running" => Status::Running,
+        "ready" => Status::Ready,
+        _ => Status::Pending,
+    }
+}
+
+type TaskState = (
+    u32,
+    String,
+    String,
+    u32,
+    Option<u64>,
+    Option<u64>,
+    Option<(String, String)>,
+    Option<String>,
+    Vec<(u64, Option<u64>, Option<(String, String)>)>,
+    Vec<u32>,
+    Option<u32>,
+    (Option<Py<PyAny>>, Option<Py<PyAny>>),
+);
+
+/// Rebuilds a pickled report.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+pub(crate) fn _restore_report(state: (Vec<TaskState>, u64, Option<String>, Option<f64>, String)) -> RunReport {
+    let (tasks, total, stop, started, title) = state;
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    for (id, name, status, attempts, s, f, err, skip, log, deps, parent, (v, e)) in tasks {
+        values.push(v);
+        errors.push(e);
+        out.push(CoreTask {
+            id: TaskId(id),
+            name: name.into(),
+            status: status_from(&status),
+            attempts,
+            started: s.map(Duration::from_nanos),
+            finished: f.map(Duration::from_nanos),
+            error: err.map(|(k, m)| err_from(&k, m)),
+            skip_reason: skip.map(|r| skip_from(&r)),
+            attempt_log: log
+                .into_iter()
+                .map(|(s, e, err)| AttemptRecord { start: Duration::from_nanos(s), end: e.map(Duration::from_nanos), error: err.map(|(k, m)| err_from(&k, m)) })
+                .collect(),
+            deps: deps.into_iter().map(TaskId).collect(),
+            parent: parent.map(TaskId),
+        });
+    }
+    let core = CoreReport {
+        tasks: out,
+        total: Duration::from_nanos(total),
+        stop: stop.map(|m| StopReason::HookFailed { event: legato::event::EventKind::ProcessCompletion, message: m.into() }),
+        started_at: started.map(|t| UNIX_EPOCH + Duration::from_secs_f64(t)),
+    };
+    let mut r = RunReport::new(core, values, errors, title);
+    // Texts survive as they were shown (a restored stop reason prints its original text).
+    if let Some(inner) = Arc::get_mut(&mut r.inner) {
+        inner.core.stop = inner.core.stop.take().map(|s| match s {
+            StopReason::HookFailed { message, .. } => restored(message),
+            other => other,
+        });
+    }
+    r
+}
+
+fn skip_from(text: &str) -> SkipReason {
+    match text.strip_prefix("dependency \"").and_then(|r| r.strip_suffix("\" failed")) {
+        Some(dep) => SkipReason::DependencyFailed { dependency: dep.into() },
+        None => SkipReason::Stopped(restored(text.into())),
+    }
+}
+
+/// A stop reason whose text is `message` exactly.
+fn restored(message: Arc<str>) -> StopReason {
+    if &*message == "run cancelled" {
+        return StopReason::Cancelled;
+    }
+    if let Some(rest) = message.strip_prefix("fail-fast: task \"").and_then(|r| r.strip_suffix("\" failed")) {
+        return StopReason::FailFast { task: rest.into() };
+    }
+    if let Some(rest) = message.strip_prefix("hook for event \"") {
+        if let Some((ev, msg)) = rest.split_once("\" failed: ") {
+            if let Some(k) = legato::event::EventKind::ALL.iter().find(|k| k.as_str() == ev) {
+                return StopReason::HookFailed { event: *k, message: msg.into() };
+            }
+        }
+    }
+    StopReason::HookFailed { event: legato::event::EventKind::ProcessCompletion, message }
+}
+
+/// The tasks of a report by name: a read-only mapping.
+#[pyclass(module = "legato", frozen, mapping)]
+pub struct TaskMap {
+    inner: Arc<Inner>,
+}
+
+#[pymethods]
+impl TaskMap {
+    fn __getitem__(&self, py: Python<'_>, name: &str) -> PyResult<Py<TaskReport>> {
+        match self.inner.index.get(name) {
+            Some(&i) => task_report(py, &self.inner, i),
+            None => Err(PyKeyError::new_err(name.to_owned())),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.index.len()
+    }
+
+    fn __contains__(&self, name: &str) -> bool {
+        self.inner.index.contains_key(name)
+    }
+
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(PyList::new(py, self.keys())?.call_method0("__iter__")?.unbind())
+    }
+
+    /// The task names, in report order.
+    fn keys(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.inner.core.tasks.iter().filter(|t| seen.insert(t.name.clone())).map(|t| t.name.to_string()).collect()
+    }
+
+    /// The task reports, in report order.
+    fn values(&self, py: Python<'_>) -> PyResult<Vec<Py<TaskReport>>> {
+        self.keys().iter().map(|k| self.__getitem__(py, k)).collect()
+    }
+
+    /// `(name, TaskReport)` pairs, in report order.
+    fn items(&self, py: Python<'_>) -> PyResult<Vec<(String, Py<TaskReport>)>> {
+        self.keys().into_iter().map(|k| { let v = self.__getitem__(py, &k)?; Ok((k, v)) }).collect()
+    }
+
+    /// The report of `name`, or `default`.
+    #[pyo3(signature = (name, default = None))]
+    fn get(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        match self.inner.index.get(name) {
+            Some(&i) => Ok(task_report(py, &self.inner, i)?.into_any()),
+            None => Ok(default.unwrap_or_else(|| py.None())),
+        }
+    }
+}
+
+/// What happened to one task.
+#[pyclass(module = "legato", frozen)]
+pub struct TaskReport {
+    inner: Arc<Inner>,
+    i: usize,
+}
+
+impl TaskReport {
+    fn t(&self) -> &CoreTask {
+        &self.inner.core.tasks[self.i]
+    }
+
+    fn at(&self, py: Python<'_>, d: Option<Duration>) -> PyResult<Option<Py<PyAny>>> {
+        match (self.inner.core.started_at, d) {
+            (Some(s), Some(d)) => Ok(Some(utc(py, epoch(s) + d.as_secs_f64())?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[pymethods]
+impl TaskReport {
+    /// The task's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.t().name
+    }
+
+    /// Final status: `succeeded`, `failed`, `timed_out`, `skipped` or `cancelled`.
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.t().status.as_str()
+    }
+
+    /// Attempts started.
+    #[getter]
+    fn attempts(&self) -> u32 {
+        self.t().attempts
+    }
+
+    /// Seconds from the first attempt's start to the end (0.0 if it never started).
+    #[getter]
+    fn duration(&self) -> f64 {
+        self.t().duration().as_secs_f64()
+    }
+
+    /// The value it returned, if it succeeded.
+    #[getter]
+    fn result(&self, py: Python<'_>) -> Py<PyAny> {
+        self.inner.values[self.i].as_ref().map(|v| v.clone_ref(py)).unwrap_or_else(|| py.None())
+    }
+
+    /// The exception object itself (the body's own; `TaskTimeoutError` / `CancelledError`
+    /// for a timeout / cancellation), if it did not succeed.
+    #[getter]
+    fn error(&self, py: Python<'_>) -> Py<PyAny> {
+        self.inner.errors[self.i].as_ref().map(|v| v.clone_ref(py)).unwrap_or_else(|| py.None())
+    }
+
+    /// Why it was skipped (`dependency "x" failed`), if it was.
+    #[getter]
+    fn skip_reason(&self) -> Option<String> {
+        self.t().skip_reason.as_ref().map(|s| s.to_string())
+    }
+
+    /// When its first attempt started (UTC datetime).
+    #[getter]
+    fn started_at(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.at(py, self.t().started)
+    }
+
+    /// When it ended (UTC datetime).
+    #[getter]
+    fn finished_at(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.at(py, self.t().finished)
+    }
+
+    /// Seconds from the run's start to its first attempt's start.
+    #[getter]
+    fn start_offset(&self) -> Option<f64> {
+        self.t().started.map(|d| d.as_secs_f64())
+    }
+
+    /// Seconds from the run's start to its end.
+    #[getter]
+    fn end_offset(&self) -> Option<f64> {
+        self.t().finished.map(|d| d.as_secs_f64())
+    }
+
+    /// The name of the task that called it (actions called from a task).
+    #[getter]
+    fn parent(&self) -> Option<String> {
+        self.t().parent.and_then(|p| self.inner.core.task(p)).map(|t| t.name.to_string())
+    }
+
+    fn __repr__(&self) -> String {
+        let t = self.t();
+        format!("TaskReport(name={:?}, status={:?}, attempts={}, duration={:.6})", &*t.name, t.status.as_str(), t.attempts, t.duration().as_secs_f64())
+    }
+}

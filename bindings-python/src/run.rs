@@ -1,0 +1,1365 @@
+//! The Python driver: one run of the core `Scheduler` on the caller's asyncio loop.
+//!
+//! The scheduler decides everything; this only forwards:
+//! - `Start` of an `async def` body: called on the loop thread and driven once with
+//!   `coro.send(None)` (a coroutine that finishes without suspending costs no asyncio Task);
+//!   otherwise it goes on as a Task whose done-callback feeds the core.
+//! - `Start` of a sync body: a job for the worker pool ([`crate::pool`]); the worker reports
+//!   the outcome itself and takes the next ready job, without going through the loop. With
+//!   `executor=`, the body is submitted to the executor and its future's callback reports.
+//! - `Cancel`: the asyncio task is cancelled (`CancelledError` inside the coroutine); a sync
+//!   body cannot be killed: its cancel flag is set and its late outcome is ignored.
+//! - `Emit`: the hooks run on the loop thread, in order, awaited when async; then `hook_done`.
+//! - Time is the loop's (`loop.time()`), timers are `loop.call_at`, so a virtual clock works.
+//!
+//! Locking: every access to the scheduler is under [`Shared::st`]. A thread holding it never
+//! waits for the GIL and never calls user code, so holding the GIL while taking it is safe.
+
+use crate::errors::{CancelledError, TaskTimeoutError};
+use crate::pool::{pool, Job};
+use crate::report::RunReport;
+use legato::event::{ErrorKind, Event, EventKind, HookMask, Status, TaskError};
+use legato::graph::{Graph, Selection, TaskId};
+use legato::policy::TaskOptions;
+use legato::scheduler::{Action, HookToken, Outcome, RunOptions, Scheduler};
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::{intern, IntoPyObjectExt};
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Python helpers from `legato._runtime`, set once by `legato/__init__.py`.
+pub(crate) struct Helpers {
+    resume: Py<PyAny>,
+    after_ready: Py<PyAny>,
+    dispatch: Py<PyAny>,
+    utc: Py<PyAny>,
+    events: Py<PyDict>,
+    copy_context: Py<PyAny>,
+    current: Py<PyAny>,
+}
+
+static HELPERS: PyOnceLock<Helpers> = PyOnceLock::new();
+
+#[pyfunction]
+pub(crate) fn _init(py: Python<'_>, runtime: &Bound<'_, PyAny>) -> PyResult<()> {
+    let h = Helpers {
+        resume: runtime.getattr("resume")?.unbind(),
+        after_ready: runtime.getattr("after_ready")?.unbind(),
+        dispatch: runtime.getattr("dispatch")?.unbind(),
+        utc: runtime.getattr("utc")?.unbind(),
+        events: runtime.getattr("EVENTS")?.cast_into::<PyDict>()?.unbind(),
+        copy_context: py.import("contextvars")?.getattr("copy_context")?.unbind(),
+        current: runtime.getattr("CURRENT")?.unbind(),
+    };
+    let _ = HELPERS.set(py, h);
+    Ok(())
+}
+
+fn helpers(py: Python<'_>) -> PyResult<&Helpers> {
+    HELPERS.get(py).ok_or_else(|| PyRuntimeError::new_err("legato._legato is not initialised"))
+}
+
+/// How a body takes its arguments.
+pub(crate) enum Param {
+    Ctx,
+    Result(u32),
+}
+
+/// A callable and how to call it.
+pub(crate) struct Body {
+    pub(crate) func: Py<PyAny>,
+    pub(crate) is_async: bool,
+    /// Keyword arguments built per call (flows: `ctx` and upstream results).
+    pub(crate) params: Vec<(Py<PyString>, Param)>,
+    /// Fixed arguments (an action call's own).
+    pub(crate) args: Option<(Py<PyTuple>, Option<Py<PyDict>>)>,
+    pub(crate) retry_if: Option<Py<PyAny>>,
+}
+
+/// A running attempt, for cancellation.
+enum Running {
+    Task(Py<PyAny>),
+    Flag(Arc<AtomicBool>),
+}
+
+/// Who waits for a dynamic task.
+enum Waiter {
+    /// An asyncio future on the run's loop.
+    Future(Py<PyAny>),
+    /// A blocked sync caller.
+    Slot(u64),
+}
+
+/// A dynamic task's outcome, as the caller gets it.
+enum Delivery {
+    Ok(Py<PyAny>),
+    Err(Py<PyAny>),
+}
+
+impl Delivery {
+    fn clone_ref(&self, py: Python<'_>) -> Delivery {
+        match self {
+            Delivery::Ok(v) => Delivery::Ok(v.clone_ref(py)),
+            Delivery::Err(e) => Delivery::Err(e.clone_ref(py)),
+        }
+    }
+}
+
+/// Work for the loop thread.
+enum LoopCmd {
+    Start(u32, u32),
+    Cancel(Py<PyAny>),
+    Emit(Py<PyAny>, Py<PyAny>, HookToken),
+    Resolve(Py<PyAny>, Delivery),
+    Finished,
+}
+
+/// The run's clock: the loop's time, read from Rust when the loop's clock is the stock
+/// monotonic one, else through `loop.time()` (a virtual clock).
+enum Clock {
+    Mono { t0: Instant },
+    Loop { time: Py<PyAny>, t0: f64 },
+}
+
+pub(crate) struct State {
+    sched: Scheduler<Py<PyAny>>,
+    bodies: Vec<Option<Arc<Body>>>,
+    errors: HashMap<u32, Py<PyAny>>,
+    running: HashMap<u32, Running>,
+    loop_q: VecDeque<LoopCmd>,
+    wake_pending: bool,
+    armed: Option<Duration>,
+    waiters: HashMap<u32, Vec<(Waiter, Option<(u32, u32)>)>>,
+    resumable: HashMap<u32, VecDeque<(Waiter, Delivery)>>,
+    slots: HashMap<u64, Option<Delivery>>,
+    next_slot: u64,
+    finished: bool,
+    report: Option<Py<RunReport>>,
+    cache: HashMap<isize, Vec<(Py<PyAny>, u32)>>,
+}
+
+pub(crate) struct Shared {
+    st: Mutex<State>,
+    cv: Condvar,
+    lp: Py<PyAny>,
+    loop_thread: std::thread::ThreadId,
+    clock: Clock,
+    loop_t0: f64,
+    started_at: SystemTime,
+    executor: Option<Py<PyAny>>,
+    hooks: Py<PyAny>,
+    mask: HookMask,
+    context: Py<PyAny>,
+    done: Py<PyAny>,
+    cap: usize,
+    title: String,
+}
+
+fn lock(s: &Shared) -> MutexGuard<'_, State> {
+    s.st.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    /// The task a pool worker is running (sync bodies); async bodies use the context variable.
+    static CURRENT: RefCell<Option<(Arc<Shared>, u32, u32, Arc<AtomicBool>)>> = const { RefCell::new(None) };
+}
+
+impl Shared {
+    fn now(&self, py: Python<'_>) -> Duration {
+        let secs = match &self.clock {
+            Clock::Mono { t0 } => return round_us(t0.elapsed()),
+            Clock::Loop { time, t0 } => time.call0(py).and_then(|t| t.extract::<f64>(py)).unwrap_or(*t0) - t0,
+        };
+        round_us(Duration::from_secs_f64(secs.max(0.0)))
+    }
+
+    fn on_loop_thread(&self) -> bool {
+        std::thread::current().id() == self.loop_thread
+    }
+
+    /// After an input: moves the scheduler's actions where they go. Returns the sync jobs to
+    /// queue (after the lock is released) and whether the loop must be woken.
+    fn route(self: &Arc<Self>, py: Python<'_>, st: &mut State, jobs: &mut Vec<Job>) {
+        while let Some(action) = st.sched.next_action() {
+            match action {
+                Action::Start { task, attempt } => {
+                    let t = task.0;
+                    let sync = st.bodies.get(t as usize).and_then(|b| b.as_ref()).is_some_and(|b| !b.is_async);
+                    if sync && self.executor.is_none() {
+                        jobs.push(Job { run: self.clone(), task: t, attempt });
+                    } else {
+                        st.loop_q.push_back(LoopCmd::Start(t, attempt));
+                    }
+                }
+                Action::Cancel { task, .. } => match st.running.remove(&task.0) {
+                    Some(Running::Task(t)) => st.loop_q.push_back(LoopCmd::Cancel(t)),
+                    Some(Running::Flag(f)) => f.store(true, Ordering::SeqCst),
+                    None => {}
+                },
+                Action::Emit { event, token } => {
+                    let payload = self.payload(py, st, &event);
+                    match payload {
+                        Ok((kind, p)) => st.loop_q.push_back(LoopCmd::Emit(kind, p, token)),
+                        Err(e) => {
+                            e.restore(py);
+                            st.sched.hook_done(token, self.now(py));
+                        }
+                    }
+                }
+                Action::Settled { task } => self.settled(py, st, task),
+                Action::Resume { task } => {
+                    let next = st.resumable.get_mut(&task.0).and_then(|q| q.pop_front());
+                    if st.resumable.get(&task.0).is_some_and(|q| q.is_empty()) {
+                        st.resumable.remove(&task.0);
+                    }
+                    if let Some((w, d)) = next {
+                        self.deliver(st, w, d);
+                    }
+                }
+                Action::Finished => {
+                    st.finished = true;
+                    st.loop_q.push_back(LoopCmd::Finished);
+                }
+                _ => {}
+            }
+        }
+        if !st.finished {
+            if let Some(d) = st.sched.next_deadline() {
+                if st.armed.is_none_or(|a| d < a) {
+                    // Only the loop thread arms timers: wake it (it re-checks the deadline).
+                    if !self.on_loop_thread() && !st.wake_pending {
+                        st.wake_pending = true;
+                        let _ = self.wake(py);
+                    }
+                }
+            }
+        }
+        if !st.loop_q.is_empty() && !st.wake_pending && !self.on_loop_thread() {
+            st.wake_pending = true;
+            let _ = self.wake(py);
+        }
+    }
+
+    /// From user code on the loop thread (an action call, a cancel): pump soon, not nested.
+    fn kick(self: &Arc<Self>, py: Python<'_>, st: &mut State) {
+        if self.on_loop_thread() && !st.wake_pending && (!st.loop_q.is_empty() || st.sched.next_deadline().is_some()) {
+            st.wake_pending = true;
+            if let Ok(pump) = Py::new(py, Pump { run: self.clone() }) {
+                let _ = self.lp.call_method1(py, intern!(py, "call_soon"), (pump,));
+            }
+        }
+    }
+
+    fn wake(self: &Arc<Self>, py: Python<'_>) -> PyResult<()> {
+        let pump = Py::new(py, Pump { run: self.clone() })?;
+        self.lp.call_method1(py, intern!(py, "call_soon_threadsafe"), (pump,))?;
+        Ok(())
+    }
+
+    /// The outcome of a dynamic task as its callers get it.
+    fn outcome(&self, py: Python<'_>, st: &mut State, t: u32) -> Delivery {
+        let id = TaskId(t);
+        if st.sched.status(id) == Status::Succeeded {
+            if let Some(v) = st.sched.value(id) {
+                return Delivery::Ok(v.clone_ref(py));
+            }
+            return Delivery::Ok(py.None());
+        }
+        Delivery::Err(self.error_object(py, st, t))
+    }
+
+    /// The exception object of a finished task: the body's own, or a legato error made once.
+    fn error_object(&self, py: Python<'_>, st: &mut State, t: u32) -> Py<PyAny> {
+        let id = TaskId(t);
+        let status = st.sched.status(id);
+        if status == Status::Failed {
+            if let Some(e) = st.errors.get(&t) {
+                return e.clone_ref(py);
+            }
+        }
+        let msg = match st.sched.error(id) {
+            Some(e) => e.message.to_string(),
+            None => format!("task \"{}\" was skipped", st.sched.name(id)),
+        };
+        let e = if status == Status::TimedOut {
+            TaskTimeoutError::new_err(msg)
+        } else if status == Status::Failed {
+            crate::errors::TaskFailedError::new_err(msg)
+        } else {
+            CancelledError::new_err(msg)
+        };
+        let obj = e.into_value(py).into_any();
+        let _ = obj.bind(py).setattr("task", st.sched.name(id));
+        st.errors.insert(t, obj.clone_ref(py));
+        obj
+    }
+
+    fn settled(self: &Arc<Self>, py: Python<'_>, st: &mut State, task: TaskId) {
+        let Some(ws) = st.waiters.remove(&task.0) else { return };
+        let d = self.outcome(py, st, task.0);
+        for (w, caller) in ws {
+            match caller {
+                Some((p, att))
+                    if st.sched.status(TaskId(p)) == Status::Running && st.sched.attempt(TaskId(p)) == att =>
+                {
+                    st.resumable.entry(p).or_default().push_back((w, d.clone_ref(py)));
+                    st.sched.resume(TaskId(p), self.now(py));
+                }
+                _ => self.deliver(st, w, d.clone_ref(py)),
+            }
+        }
+    }
+
+    fn deliver(&self, st: &mut State, w: Waiter, d: Delivery) {
+        match w {
+            Waiter::Future(f) => st.loop_q.push_back(LoopCmd::Resolve(f, d)),
+            Waiter::Slot(n) => {
+                st.slots.insert(n, Some(d));
+                self.cv.notify_all();
+            }
+        }
+    }
+
+    fn utc(&self, py: Python<'_>, at: Duration) -> PyResult<Py<PyAny>> {
+        let ts = crate::convert::epoch(self.started_at) + at.as_secs_f64();
+        helpers(py)?.utc.call1(py, (ts,))
+    }
+
+    /// The hook payload of an event: (kind name, payload object).
+    fn payload(&self, py: Python<'_>, st: &mut State, ev: &Event) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+        let kind = ev.kind().as_str();
+        let kw = PyDict::new(py);
+        let name = |t: TaskId| st.sched.name(t).to_owned();
+        match ev {
+            Event::ProcessBegin => {
+                kw.set_item("time", self.utc(py, Duration::ZERO)?)?;
+                kw.set_item("context", &self.context)?;
+            }
+            Event::TaskReady { task } => kw.set_item("name", name(*task))?,
+            Event::TaskBegin { task, attempt } => {
+                kw.set_item("name", name(*task))?;
+                kw.set_item("start_time", self.utc(py, self.now(py))?)?;
+                kw.set_item("attempt", attempt)?;
+                kw.set_item("context", &self.context)?;
+            }
+            Event::TaskRetry { task, attempt, error, delay } => {
+                kw.set_item("name", name(*task))?;
+                kw.set_item("attempt", attempt)?;
+                let e = match error.kind {
+                    ErrorKind::TimedOut => {
+                        let e = TaskTimeoutError::new_err(error.message.to_string()).into_value(py).into_any();
+                        let _ = e.bind(py).setattr("task", name(*task));
+                        e
+                    }
+                    _ => st.errors.get(&task.0).map(|e| e.clone_ref(py)).unwrap_or_else(|| py.None()),
+                };
+                kw.set_item("error", e)?;
+                kw.set_item("delay", delay.as_secs_f64())?;
+            }
+            Event::TaskSuccess { task, duration } => {
+                kw.set_item("name", name(*task))?;
+                kw.set_item("duration", duration.as_secs_f64())?;
+                let v = st.sched.value(*task).map(|v| v.clone_ref(py)).unwrap_or_else(|| py.None());
+                kw.set_item("result", v)?;
+                kw.set_item("context", &self.context)?;
+            }
+            Event::TaskFailure { task, duration, .. } => {
+                kw.set_item("name", name(*task))?;
+                kw.set_item("duration", duration.as_secs_f64())?;
+                kw.set_item("error", self.error_object(py, st, task.0))?;
+                kw.set_item("context", &self.context)?;
+            }
+            Event::TaskSkip { task, reason } => {
+                kw.set_item("name", name(*task))?;
+                kw.set_item("reason", reason.to_string())?;
+            }
+            Event::TaskCompletion { task, duration, status, error } => {
+                kw.set_item("name", name(*task))?;
+                kw.set_item("duration", duration.as_secs_f64())?;
+                kw.set_item("status", status.as_str())?;
+                let e = if error.is_some() && *status != Status::Skipped {
+                    self.error_object(py, st, task.0)
+                } else {
+                    py.None()
+                };
+                kw.set_item("error", e)?;
+                kw.set_item("context", &self.context)?;
+            }
+            Event::ProcessCompletion { total } => {
+                kw.set_item("total_duration", total.as_secs_f64())?;
+                kw.set_item("report", self.report(py, st)?)?;
+                kw.set_item("context", &self.context)?;
+            }
+            _ => {}
+        }
+        let h = helpers(py)?;
+        let cls = h.events.bind(py).get_item(kind)?.ok_or_else(|| PyRuntimeError::new_err("unknown event"))?;
+        Ok((PyString::new(py, kind).into_any().unbind(), cls.call((), Some(&kw))?.unbind()))
+    }
+
+    /// The report of the run so far, with the hosts' values and errors.
+    fn report(&self, py: Python<'_>, st: &mut State) -> PyResult<Py<RunReport>> {
+        let mut core = st.sched.report();
+        core.started_at = Some(self.started_at);
+        let mut values = Vec::with_capacity(core.tasks.len());
+        let mut errors = Vec::with_capacity(core.tasks.len());
+        for t in &core.tasks {
+            let id = t.id.0;
+            values.push(if t.status == Status::Succeeded {
+                st.sched.value(t.id).map(|v| v.clone_ref(py))
+            } else {
+                None
+            });
+            errors.push(if t.status.is_failure() { Some(self.error_object(py, st, id)) } else { None });
+        }
+        Py::new(py, RunReport::new(core, values, errors, self.title.clone()))
+    }
+
+    /// Arguments for a body's call.
+    fn call_args<'py>(
+        self: &Arc<Self>,
+        py: Python<'py>,
+        st: &State,
+        body: &Body,
+        task: u32,
+        attempt: u32,
+        flag: &Arc<AtomicBool>,
+    ) -> PyResult<(Option<Bound<'py, PyTuple>>, Option<Bound<'py, PyDict>>)> {
+        if let Some((a, k)) = &body.args {
+            return Ok((Some(a.bind(py).clone()), k.as_ref().map(|k| k.bind(py).clone())));
+        }
+        if body.params.is_empty() {
+            return Ok((None, None));
+        }
+        let kw = PyDict::new(py);
+        for (name, p) in &body.params {
+            match p {
+                Param::Ctx => kw.set_item(name, self.context_obj(py, st, task, attempt, flag)?)?,
+                Param::Result(t) => {
+                    let v = st.sched.value(TaskId(*t)).map(|v| v.clone_ref(py)).unwrap_or_else(|| py.None());
+                    kw.set_item(name, v)?
+                }
+            }
+        }
+        Ok((None, Some(kw)))
+    }
+
+    fn context_obj(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        st: &State,
+        task: u32,
+        attempt: u32,
+        flag: &Arc<AtomicBool>,
+    ) -> PyResult<Py<TaskContext>> {
+        Py::new(
+            py,
+            TaskContext {
+                run: self.clone(),
+                task: Some(task),
+                name: st.sched.name(TaskId(task)).to_owned(),
+                attempt,
+                flag: flag.clone(),
+            },
+        )
+    }
+
+    /// Feeds an attempt's outcome to the core and routes what follows.
+    fn finish(self: &Arc<Self>, py: Python<'_>, task: u32, attempt: u32, r: Result<Py<PyAny>, PyErr>, jobs: &mut Vec<Job>) {
+        let outcome = match r {
+            Ok(v) => Outcome::Ok(v),
+            Err(e) => {
+                let retry_if = {
+                    let st = lock(self);
+                    st.bodies.get(task as usize).and_then(|b| b.as_ref()).and_then(|b| b.retry_if.as_ref().map(|r| r.clone_ref(py)))
+                };
+                let exc = e.into_value(py).into_any();
+                let retryable = match retry_if {
+                    None => true,
+                    Some(p) => p.call1(py, (exc.clone_ref(py),)).and_then(|r| r.is_truthy(py)).unwrap_or(false),
+                };
+                let msg = exc.bind(py).str().map(|s| s.to_string()).unwrap_or_default();
+                let msg = if msg.is_empty() { crate::convert::type_name(exc.bind(py)) } else { msg };
+                let mut st = lock(self);
+                if st.sched.attempt(TaskId(task)) == attempt && st.sched.status(TaskId(task)) == Status::Running {
+                    st.errors.insert(task, exc);
+                }
+                drop(st);
+                Outcome::Err { error: TaskError::failed(msg), retryable }
+            }
+        };
+        let now = self.now(py);
+        let mut st = lock(self);
+        if st.sched.attempt(TaskId(task)) == attempt {
+            st.running.remove(&task);
+        }
+        st.sched.attempt_finished(TaskId(task), attempt, outcome, now);
+        self.route(py, &mut st, jobs);
+    }
+
+    fn submit(self: &Arc<Self>, jobs: Vec<Job>, taker: bool) {
+        pool().submit(jobs, self.cap, taker);
+    }
+
+    /// The loop side: runs queued loop commands until none is left, then arms the timer.
+    fn pump(self: &Arc<Self>, py: Python<'_>) {
+        let mut jobs = Vec::new();
+        loop {
+            let cmd = {
+                let mut st = lock(self);
+                match st.loop_q.pop_front() {
+                    Some(c) => c,
+                    None => {
+                        st.wake_pending = false;
+                        self.arm(py, &mut st);
+                        break;
+                    }
+                }
+            };
+            match cmd {
+                LoopCmd::Start(t, a) => self.start_on_loop(py, t, a, &mut jobs),
+                LoopCmd::Cancel(task) => {
+                    let _ = task.call_method0(py, intern!(py, "cancel"));
+                }
+                LoopCmd::Emit(kind, payload, token) => self.emit(py, kind, payload, token, &mut jobs),
+                LoopCmd::Resolve(fut, d) => resolve(py, &fut, d),
+                LoopCmd::Finished => {
+                    let done = self.done.bind(py);
+                    if !done.call_method0("done").and_then(|d| d.is_truthy()).unwrap_or(true) {
+                        let _ = done.call_method1("set_result", (py.None(),));
+                    }
+                }
+            }
+            if !jobs.is_empty() {
+                self.submit(std::mem::take(&mut jobs), false);
+            }
+        }
+    }
+
+    fn arm(self: &Arc<Self>, py: Python<'_>, st: &mut State) {
+        if st.finished {
+            return;
+        }
+        let Some(d) = st.sched.next_deadline() else { return };
+        if st.armed.is_some_and(|a| a <= d) {
+            return;
+        }
+        st.armed = Some(d);
+        let when = self.loop_t0 + d.as_secs_f64();
+        if let Ok(cb) = Py::new(py, Timer { run: self.clone(), at: d }) {
+            let _ = self.lp.call_method1(py, intern!(py, "call_at"), (when, cb));
+        }
+    }
+
+    fn emit(self: &Arc<Self>, py: Python<'_>, kind: Py<PyAny>, payload: Py<PyAny>, token: HookToken, jobs: &mut Vec<Job>) {
+        let r = helpers(py).and_then(|h| h.dispatch.call1(py, (&self.hooks, kind, payload)));
+        match r {
+            Ok(v) if v.is_none(py) => self.hook_result(py, token, None, jobs),
+            Ok(coro) => {
+                let r = self.lp.call_method1(py, intern!(py, "create_task"), (coro,)).and_then(|task| {
+                    let cb = Py::new(py, HookDone { run: self.clone(), token })?;
+                    task.call_method1(py, intern!(py, "add_done_callback"), (cb,))
+                });
+                if let Err(e) = r {
+                    self.hook_result(py, token, Some(e.value(py).to_string()), jobs);
+                }
+            }
+            Err(e) => self.hook_result(py, token, Some(e.value(py).to_string()), jobs),
+        }
+    }
+
+    fn hook_result(self: &Arc<Self>, py: Python<'_>, token: HookToken, failed: Option<String>, jobs: &mut Vec<Job>) {
+        let now = self.now(py);
+        let mut st = lock(self);
+        match failed {
+            None => st.sched.hook_done(token, now),
+            Some(m) => st.sched.hook_failed(token, m, now),
+        }
+        self.route(py, &mut st, jobs);
+    }
+
+    /// Starts an async body (or submits a sync one to the executor) on the loop thread.
+    fn start_on_loop(self: &Arc<Self>, py: Python<'_>, task: u32, attempt: u32, jobs: &mut Vec<Job>) {
+        let flag = Arc::new(AtomicBool::new(false));
+        let prep = {
+            let mut st = lock(self);
+            if st.sched.attempt(TaskId(task)) != attempt || st.sched.status(TaskId(task)) != Status::Running {
+                return;
+            }
+            let Some(body) = st.bodies.get(task as usize).and_then(|b| b.clone()) else { return };
+            st.running.insert(task, Running::Flag(flag.clone()));
+            let args = self.call_args(py, &st, &body, task, attempt, &flag).map(|(a, k)| (a.map(|a| a.unbind()), k.map(|k| k.unbind())));
+            let ctx = self.context_obj(py, &st, task, attempt, &flag);
+            (body, args, ctx)
+        };
+        let (body, args, ctx) = prep;
+        let r = (|| -> PyResult<Option<Py<PyAny>>> {
+            let (a, k) = args?;
+            let ctx = ctx?;
+            let h = helpers(py)?;
+            if !body.is_async {
+                // executor=: submit, and let the future's callback report.
+                let ex = self.executor.as_ref().expect("sync bodies reach the loop only with an executor");
+                let a = a.map(|a| a.bind(py).clone()).unwrap_or_else(|| PyTuple::empty(py));
+                let mut all = vec![body.func.clone_ref(py).into_bound(py)];
+                all.extend(a.iter());
+                let fut = ex.bind(py).call_method("submit", PyTuple::new(py, all)?, k.as_ref().map(|k| k.bind(py)))?;
+                let cb = Py::new(py, Done { run: self.clone(), task, attempt })?;
+                let mut st = lock(self);
+                st.running.insert(task, Running::Flag(flag.clone()));
+                drop(st);
+                fut.call_method1(intern!(py, "add_done_callback"), (cb,))?;
+                return Ok(None);
+            }
+            let var = h.current.bind(py);
+            let token = var.call_method1(intern!(py, "set"), (ctx,))?;
+            let call = || -> PyResult<Bound<'_, PyAny>> {
+                let coro = body.func.bind(py).call(a.as_ref().map(|a| a.bind(py).clone()).unwrap_or_else(|| PyTuple::empty(py)), k.as_ref().map(|k| k.bind(py)))?;
+                Ok(coro)
+            };
+            let coro = call();
+            let coro = match coro {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = var.call_method1(intern!(py, "reset"), (token,));
+                    return Err(e);
+                }
+            };
+            let first = coro.call_method1(intern!(py, "send"), (py.None(),));
+            let out = match first {
+                Err(e) if e.is_instance_of::<PyStopIteration>(py) => {
+                    let v = e.value(py).getattr("value")?.unbind();
+                    Ok(Some(v))
+                }
+                Err(e) => Err(e),
+                Ok(yielded) => {
+                    // It suspended: go on as an asyncio Task, in a copy of this context.
+                    let cx = h.copy_context.call0(py)?;
+                    let wrapped = h.resume.call1(py, (&coro, yielded))?;
+                    let kw = PyDict::new(py);
+                    kw.set_item("context", cx)?;
+                    let t = self.lp.bind(py).call_method("create_task", (wrapped,), Some(&kw))?;
+                    let cb = Py::new(py, Done { run: self.clone(), task, attempt })?;
+                    let mut st = lock(self);
+                    let current = st.sched.attempt(TaskId(task)) == attempt && st.sched.status(TaskId(task)) == Status::Running;
+                    if current {
+                        st.running.insert(task, Running::Task(t.clone().unbind()));
+                    }
+                    drop(st);
+                    if !current {
+                        t.call_method0("cancel")?;
+                    }
+                    t.call_method1(intern!(py, "add_done_callback"), (cb,))?;
+                    Ok(None)
+                }
+            };
+            let _ = var.call_method1(intern!(py, "reset"), (token,));
+            out
+        })();
+        match r {
+            Ok(None) => {}
+            Ok(Some(v)) => self.finish(py, task, attempt, Ok(v), jobs),
+            Err(e) => self.finish(py, task, attempt, Err(e), jobs),
+        }
+    }
+
+    /// A dynamic task: an action call.
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        body: Body,
+        name: String,
+        opts: Arc<TaskOptions>,
+        cache_key: Option<(isize, Py<PyAny>)>,
+        parent: Option<(u32, u32)>,
+        future: bool,
+    ) -> PyResult<(u32, Py<PyAny>)> {
+        let now = self.now(py);
+        let waiter = if future {
+            Waiter::Future(self.lp.call_method0(py, intern!(py, "create_future"))?)
+        } else {
+            Waiter::Slot(0)
+        };
+        let fut_obj = match &waiter {
+            Waiter::Future(f) => Some(f.clone_ref(py)),
+            Waiter::Slot(_) => None,
+        };
+        let mut jobs = Vec::new();
+        let slot;
+        let spawned;
+        {
+            let mut st = lock(self);
+            if st.finished {
+                return Err(CancelledError::new_err("the run is over"));
+            }
+            let waiter = match waiter {
+                Waiter::Slot(_) => {
+                    st.next_slot += 1;
+                    let n = st.next_slot;
+                    st.slots.insert(n, None);
+                    slot = Some(n);
+                    Waiter::Slot(n)
+                }
+                w => {
+                    slot = None;
+                    w
+                }
+            };
+            // Memoized call: the same task, another waiter.
+            let mut hit = None;
+            if let Some((h, key)) = &cache_key {
+                if let Some(entries) = st.cache.get(h) {
+                    for (k, t) in entries {
+                        if k.bind(py).eq(key.bind(py)).unwrap_or(false) {
+                            hit = Some(*t);
+                            break;
+                        }
+                    }
+                }
+            }
+            let parent = parent.filter(|(p, a)| st.sched.status(TaskId(*p)) == Status::Running && st.sched.attempt(TaskId(*p)) == *a);
+            let id = match hit {
+                Some(t) => t,
+                None => {
+                    let id = st.sched.spawn(parent.map(|(p, _)| TaskId(p)), Arc::from(name.as_str()), opts, now).0;
+                    if st.bodies.len() <= id as usize {
+                        st.bodies.resize_with(id as usize + 1, || None);
+                    }
+                    st.bodies[id as usize] = Some(Arc::new(body));
+                    if let Some((h, key)) = cache_key {
+                        st.cache.entry(h).or_default().push((key, id));
+                    }
+                    id
+                }
+            };
+            spawned = id;
+            if st.sched.status(TaskId(id)).is_terminal() && !st.waiters.contains_key(&id) && hit.is_some() {
+                let d = self.outcome(py, &mut st, id);
+                self.deliver(&mut st, waiter, d);
+            } else {
+                if let Some((p, _)) = parent {
+                    st.sched.suspend(TaskId(p));
+                }
+                st.waiters.entry(id).or_default().push((waiter, parent));
+            }
+            self.route(py, &mut st, &mut jobs);
+            self.kick(py, &mut st);
+        }
+        self.submit(jobs, false);
+        let handle = match (fut_obj, slot) {
+            (Some(f), _) => f,
+            (None, Some(n)) => n.into_pyobject(py)?.into_any().unbind(),
+            (None, None) => py.None(),
+        };
+        Ok((spawned, handle))
+    }
+
+    /// Blocks (without the GIL) until every slot is delivered — or, with `fail_fast`, until
+    /// the first error, when the other calls are cancelled and the error is raised.
+    fn wait(self: &Arc<Self>, py: Python<'_>, slots: &[u64], tasks: &[u32], fail_fast: bool) -> PyResult<Vec<Py<PyAny>>> {
+        let p = pool();
+        p.block();
+        let got = py.detach(|| {
+            let mut st = lock(self);
+            loop {
+                let mut all = true;
+                let mut failed = None;
+                for (i, n) in slots.iter().enumerate() {
+                    match st.slots.get(n) {
+                        Some(Some(Delivery::Err(_))) if fail_fast => failed = Some(i),
+                        Some(Some(_)) => {}
+                        Some(None) => all = false,
+                        None => return Err(()),
+                    }
+                }
+                if all || failed.is_some() {
+                    return Ok((failed, slots.iter().map(|n| st.slots.remove(n).flatten()).collect::<Vec<_>>()));
+                }
+                st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        });
+        p.unblock();
+        let Ok((failed, got)) = got else {
+            return Err(CancelledError::new_err("the run is over"));
+        };
+        if let Some(i) = failed {
+            let now = self.now(py);
+            let mut jobs = Vec::new();
+            {
+                let mut st = lock(self);
+                for (j, t) in tasks.iter().enumerate() {
+                    if j != i && (*t as usize) < st.sched.task_count() {
+                        st.sched.cancel_task(TaskId(*t), now);
+                    }
+                }
+                self.route(py, &mut st, &mut jobs);
+            }
+            self.submit(jobs, false);
+            if let Some(Some(Delivery::Err(e))) = got.into_iter().nth(i) {
+                return Err(PyErr::from_value(e.into_bound(py)));
+            }
+            return Err(CancelledError::new_err("cancelled"));
+        }
+        Ok(got
+            .into_iter()
+            .map(|d| match d {
+                Some(Delivery::Ok(v)) | Some(Delivery::Err(v)) => v,
+                None => py.None(),
+            })
+            .collect())
+    }
+}
+
+fn round_us(d: Duration) -> Duration {
+    Duration::from_micros((d.as_nanos() as f64 / 1000.0).round() as u64)
+}
+
+fn resolve(py: Python<'_>, fut: &Py<PyAny>, d: Delivery) {
+    let f = fut.bind(py);
+    if f.call_method0("done").and_then(|d| d.is_truthy()).unwrap_or(true) {
+        return;
+    }
+    let _ = match d {
+        Delivery::Ok(v) => f.call_method1("set_result", (v,)),
+        Delivery::Err(e) => f.call_method1("set_exception", (e,)),
+    };
+}
+
+/// Runs one sync job on a pool worker (GIL held), then the ones it makes ready go back to the
+/// pool with this worker as their first taker.
+pub(crate) fn run_job(py: Python<'_>, job: Job) {
+    let Job { run, task, attempt } = job;
+    let mut jobs = Vec::new();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let prep = {
+            let mut st = lock(&run);
+            if st.sched.attempt(TaskId(task)) != attempt || st.sched.status(TaskId(task)) != Status::Running {
+                return;
+            }
+            let Some(body) = st.bodies.get(task as usize).and_then(|b| b.clone()) else { return };
+            st.running.insert(task, Running::Flag(flag.clone()));
+            let args = run.call_args(py, &st, &body, task, attempt, &flag).map(|(a, k)| (a.map(|a| a.unbind()), k.map(|k| k.unbind())));
+            (body, args)
+        };
+        let (body, args) = prep;
+        let r = args.and_then(|(a, k)| {
+            CURRENT.with(|c| *c.borrow_mut() = Some((run.clone(), task, attempt, flag.clone())));
+            let f = body.func.bind(py);
+            let r = match (a, k) {
+                (None, None) => f.call0(),
+                (a, k) => f.call(a.map(|a| a.into_bound(py)).unwrap_or_else(|| PyTuple::empty(py)), k.as_ref().map(|k| k.bind(py))),
+            };
+            CURRENT.with(|c| *c.borrow_mut() = None);
+            r.map(Bound::unbind)
+        });
+        run.finish(py, task, attempt, r, &mut jobs);
+    }));
+    if r.is_err() {
+        let e = pyo3::panic::PanicException::new_err("a legato worker panicked");
+        run.finish(py, task, attempt, Err(e), &mut jobs);
+    }
+    if !jobs.is_empty() {
+        let cap = run.cap;
+        pool().submit(jobs, cap, true);
+    }
+}
+
+/// The loop-side callback that drains loop commands (scheduled by other threads).
+#[pyclass(module = "legato._legato", frozen)]
+struct Pump {
+    run: Arc<Shared>,
+}
+
+#[pymethods]
+impl Pump {
+    fn __call__(&self, py: Python<'_>) {
+        self.run.pump(py);
+    }
+}
+
+/// A timer armed with `loop.call_at`: advances the core once the loop has run everything else
+/// due at this instant (completions first, then timers).
+#[pyclass(module = "legato._legato", frozen)]
+struct Timer {
+    run: Arc<Shared>,
+    at: Duration,
+}
+
+#[pymethods]
+impl Timer {
+    fn __call__(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let h = helpers(py)?;
+        let fire = Py::new(py, Fire { run: slf.get().run.clone(), at: slf.get().at })?;
+        h.after_ready.call1(py, (&slf.get().run.lp, fire))?;
+        Ok(())
+    }
+}
+
+#[pyclass(module = "legato._legato", frozen)]
+struct Fire {
+    run: Arc<Shared>,
+    at: Duration,
+}
+
+#[pymethods]
+impl Fire {
+    fn __call__(&self, py: Python<'_>) {
+        let run = &self.run;
+        let mut jobs = Vec::new();
+        {
+            let now = run.now(py).max(self.at);
+            let mut st = lock(run);
+            if st.armed == Some(self.at) {
+                st.armed = None;
+            }
+            st.sched.advance(now);
+            run.route(py, &mut st, &mut jobs);
+        }
+        run.pump(py);
+        run.submit(jobs, false);
+    }
+}
+
+/// Done-callback of an attempt's asyncio Task or executor future.
+#[pyclass(module = "legato._legato", frozen)]
+struct Done {
+    run: Arc<Shared>,
+    task: u32,
+    attempt: u32,
+}
+
+#[pymethods]
+impl Done {
+    fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
+        let r = if fut.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false) {
+            Err(CancelledError::new_err("cancelled"))
+        } else {
+            match fut.call_method0("exception") {
+                Ok(e) if !e.is_none() => Err(PyErr::from_value(e)),
+                Ok(_) => fut.call_method0("result").map(Bound::unbind),
+                Err(e) => Err(e),
+            }
+        };
+        let mut jobs = Vec::new();
+        self.run.finish(py, self.task, self.attempt, r, &mut jobs);
+        if self.run.on_loop_thread() {
+            self.run.pump(py);
+        }
+        self.run.submit(jobs, false);
+    }
+}
+
+/// Done-callback of an async hook chain.
+#[pyclass(module = "legato._legato", frozen)]
+struct HookDone {
+    run: Arc<Shared>,
+    token: HookToken,
+}
+
+#[pymethods]
+impl HookDone {
+    fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
+        let failed = if fut.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false) {
+            Some("hook cancelled".to_owned())
+        } else {
+            match fut.call_method0("exception") {
+                Ok(e) if !e.is_none() => Some(e.str().map(|s| s.to_string()).unwrap_or_default()),
+                _ => None,
+            }
+        };
+        let mut jobs = Vec::new();
+        self.run.hook_result(py, self.token, failed, &mut jobs);
+        self.run.pump(py);
+        self.run.submit(jobs, false);
+    }
+}
+
+/// What a running task sees of itself: `legato.current()`, or the `ctx` parameter of a step.
+#[pyclass(module = "legato", frozen)]
+pub struct TaskContext {
+    run: Arc<Shared>,
+    task: Option<u32>,
+    name: String,
+    attempt: u32,
+    flag: Arc<AtomicBool>,
+}
+
+#[pymethods]
+impl TaskContext {
+    /// The task's name.
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The current attempt, from 1.
+    #[getter]
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The shared state (the live dict given as `state=`).
+    #[getter]
+    fn state(&self, py: Python<'_>) -> Py<PyAny> {
+        self.run.context.clone_ref(py)
+    }
+
+    /// The results of the task's direct dependencies, by name.
+    #[getter]
+    fn results<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        if let Some(t) = self.task {
+            let st = lock(&self.run);
+            let g = st.sched.graph().clone();
+            if (t as usize) < g.len() {
+                for dep in g.deps(TaskId(t)) {
+                    if let Some(v) = st.sched.value(*dep) {
+                        d.set_item(g.name(*dep), v.clone_ref(py))?;
+                    }
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    /// Whether this attempt was cancelled (timeout, fail-fast, run cancel): a sync body that
+    /// cannot be interrupted may check it and return early.
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("TaskContext(name={:?}, attempt={})", self.name, self.attempt)
+    }
+
+    /// The run this context belongs to (internal).
+    fn _run(&self) -> Run {
+        Run { shared: self.run.clone() }
+    }
+}
+
+
+
+/// The task context of the code running now: a sync body on a pool worker, or the context
+/// variable (async bodies, and the Orchestrator's main).
+pub(crate) fn current_ctx(py: Python<'_>) -> PyResult<Option<Py<TaskContext>>> {
+    let tl = CURRENT.with(|c| c.borrow().as_ref().map(|(r, t, a, f)| (r.clone(), *t, *a, f.clone())));
+    if let Some((run, task, attempt, flag)) = tl {
+        let name = lock(&run).sched.name(TaskId(task)).to_owned();
+        return Ok(Some(Py::new(py, TaskContext { run, task: Some(task), name, attempt, flag })?));
+    }
+    let v = helpers(py)?.current.call_method1(py, intern!(py, "get"), (py.None(),))?;
+    if v.is_none(py) {
+        return Ok(None);
+    }
+    Ok(Some(v.bind(py).cast::<TaskContext>()?.clone().unbind()))
+}
+
+/// The context of the running code, including an Orchestrator's main (internal).
+#[pyfunction]
+pub(crate) fn _current_any(py: Python<'_>) -> PyResult<Option<Py<TaskContext>>> {
+    current_ctx(py)
+}
+
+/// The context of the running task (`None` outside a task, and in an Orchestrator's main).
+#[pyfunction]
+pub(crate) fn current(py: Python<'_>) -> PyResult<Option<Py<TaskContext>>> {
+    Ok(current_ctx(py)?.filter(|c| c.get().task.is_some()))
+}
+
+/// One run (internal; `Flow.run_async` / `Orchestrator.run_async` drive it).
+#[pyclass(module = "legato._legato", frozen)]
+pub struct Run {
+    shared: Arc<Shared>,
+}
+
+fn hook_mask(hooks: &Bound<'_, PyDict>) -> PyResult<HookMask> {
+    let mut m = HookMask::NONE;
+    for k in EventKind::ALL {
+        if let Some(l) = hooks.get_item(k.as_str())? {
+            if l.len()? > 0 {
+                m = m.with(k);
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// A body from Python's description: `(func, is_async, params, retry_if)` where params are
+/// `(parameter name, None for ctx | upstream task name)`.
+fn body_from(py: Python<'_>, g: &Graph, d: &Bound<'_, PyAny>) -> PyResult<Body> {
+    let (func, is_async, params, retry_if): (Py<PyAny>, bool, Vec<(String, Option<String>)>, Option<Py<PyAny>>) = d.extract()?;
+    let mut ps = Vec::with_capacity(params.len());
+    for (p, src) in params {
+        let param = match src {
+            None => Param::Ctx,
+            Some(n) => Param::Result(g.get(&n).map(|t| t.0).unwrap_or(u32::MAX)),
+        };
+        ps.push((PyString::intern(py, &p).unbind(), param));
+    }
+    Ok(Body { func, is_async, params: ps, args: None, retry_if })
+}
+
+#[pymethods]
+impl Run {
+    /// Starts a run of `flow` (a FlowCore, or None for an Orchestrator's empty graph) on the
+    /// running loop. `done` is an asyncio future set when the run is finished.
+    #[new]
+    #[pyo3(signature = (flow, bodies, targets, hooks, context, done, max_parallel=None, fail_fast=false, timeout=None, executor=None, hold=false, title=String::new()))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        flow: Option<&Bound<'_, crate::flowdef::FlowCore>>,
+        bodies: &Bound<'_, PyAny>,
+        targets: Vec<String>,
+        hooks: &Bound<'_, PyDict>,
+        context: Py<PyAny>,
+        done: Py<PyAny>,
+        max_parallel: Option<usize>,
+        fail_fast: bool,
+        timeout: Option<f64>,
+        executor: Option<Py<PyAny>>,
+        hold: bool,
+        title: String,
+    ) -> PyResult<Run> {
+        let asyncio = py.import("asyncio")?;
+        let lp = asyncio.call_method0("get_running_loop")?;
+        let (graph, sel): (Arc<Graph>, Selection) = match flow {
+            Some(f) => {
+                let g = f.borrow_mut().graph()?;
+                let sel = if targets.is_empty() { g.all() } else { g.select(&targets).map_err(|e| crate::errors::graph_error(&e))? };
+                (g, sel)
+            }
+            None => {
+                let g = Arc::new(legato::graph::GraphBuilder::new().build().map_err(|e| crate::errors::graph_error(&e))?);
+                let sel = g.all();
+                (g, sel)
+            }
+        };
+        let mut bs: Vec<Option<Arc<Body>>> = Vec::with_capacity(graph.len());
+        for d in bodies.try_iter()? {
+            bs.push(Some(Arc::new(body_from(py, &graph, &d?)?)));
+        }
+        let mask = hook_mask(hooks)?;
+        let mut opts = RunOptions::default().fail_fast(fail_fast).hooks(mask);
+        if let Some(n) = max_parallel {
+            opts = opts.max_parallel(n);
+        }
+        if let Some(t) = timeout {
+            opts = opts.timeout(Duration::from_secs_f64(t));
+        }
+        let mut sched = Scheduler::new(graph, &sel, opts);
+        if hold {
+            sched.hold();
+        }
+        let time = lp.getattr("time")?;
+        let stock = py.import("asyncio")?.getattr("BaseEventLoop")?.getattr("time")?;
+        let is_stock = time.getattr("__func__").map(|f| f.is(&stock)).unwrap_or(false);
+        let loop_t0: f64 = time.call0()?.extract()?;
+        let clock = if is_stock { Clock::Mono { t0: Instant::now() } } else { Clock::Loop { time: time.unbind(), t0: loop_t0 } };
+        let shared = Arc::new(Shared {
+            st: Mutex::new(State {
+                sched,
+                bodies: bs,
+                errors: HashMap::new(),
+                running: HashMap::new(),
+                loop_q: VecDeque::new(),
+                wake_pending: false,
+                armed: None,
+                waiters: HashMap::new(),
+                resumable: HashMap::new(),
+                slots: HashMap::new(),
+                next_slot: 0,
+                finished: false,
+                report: None,
+                cache: HashMap::new(),
+            }),
+            cv: Condvar::new(),
+            lp: lp.unbind(),
+            loop_thread: std::thread::current().id(),
+            clock,
+            loop_t0,
+            started_at: SystemTime::now(),
+            executor: executor.map(|e| e.bind(py).clone().unbind()),
+            hooks: hooks.clone().into_any().unbind(),
+            mask,
+            context,
+            done,
+            cap: max_parallel.unwrap_or(usize::MAX),
+            title,
+        });
+        let _ = shared.mask;
+        Ok(Run { shared })
+    }
+
+    /// Starts the run (emits `process_begin`, then the first tasks).
+    fn start(&self, py: Python<'_>) {
+        let run = &self.shared;
+        let mut jobs = Vec::new();
+        {
+            let now = run.now(py);
+            let mut st = lock(run);
+            st.sched.start(now);
+            run.route(py, &mut st, &mut jobs);
+        }
+        run.pump(py);
+        run.submit(jobs, false);
+    }
+
+    /// The Orchestrator's main returned: the run may finish once nothing is left.
+    fn release(&self, py: Python<'_>) {
+        let run = &self.shared;
+        let mut jobs = Vec::new();
+        {
+            let now = run.now(py);
+            let mut st = lock(run);
+            st.sched.release(now);
+            run.route(py, &mut st, &mut jobs);
+        }
+        run.pump(py);
+        run.submit(jobs, false);
+    }
+
+    /// Cancels the whole run: running attempts are cancelled, the rest skipped.
+    fn cancel(&self, py: Python<'_>) {
+        let run = &self.shared;
+        let mut jobs = Vec::new();
+        {
+            let now = run.now(py);
+            let mut st = lock(run);
+            st.sched.cancel(now);
+            run.route(py, &mut st, &mut jobs);
+            // Blocked sync callers of a finished run must not wait forever.
+            if st.finished {
+                st.slots.clear();
+                run.cv.notify_all();
+            }
+            run.kick(py, &mut st);
+        }
+        run.submit(jobs, false);
+    }
+
+    /// Cancels one dynamic task (fail-fast `parallel`).
+    fn cancel_task(&self, py: Python<'_>, task: u32) {
+        let run = &self.shared;
+        let mut jobs = Vec::new();
+        {
+            let now = run.now(py);
+            let mut st = lock(run);
+            if (task as usize) < st.sched.task_count() {
+                st.sched.cancel_task(TaskId(task), now);
+            }
+            run.route(py, &mut st, &mut jobs);
+            run.kick(py, &mut st);
+        }
+        run.submit(jobs, false);
+    }
+
+    /// Whether the run is over.
+    #[getter]
+    fn finished(&self) -> bool {
+        lock(&self.shared).finished
+    }
+
+    /// The run's report (final once the run is finished).
+    fn report(&self, py: Python<'_>) -> PyResult<Py<RunReport>> {
+        let run = &self.shared;
+        let mut st = lock(run);
+        if let Some(r) = &st.report {
+            return Ok(r.clone_ref(py));
+        }
+        let r = run.report(py, &mut st)?;
+        if st.finished {
+            st.report = Some(r.clone_ref(py));
+        }
+        Ok(r)
+    }
+
+    /// The reason the run stopped early, if it did.
+    fn stop_reason(&self) -> Option<String> {
+        lock(&self.shared).sched.stop_reason().map(|s| s.to_string())
+    }
+
+    /// The task context for the Orchestrator's main (no task).
+    fn main_context(&self, py: Python<'_>) -> PyResult<Py<TaskContext>> {
+        Py::new(py, TaskContext { run: self.shared.clone(), task: None, name: "main".into(), attempt: 0, flag: Arc::new(AtomicBool::new(false)) })
+    }
+
+    /// Calls an action inside this run: spawns a dynamic task. Returns an asyncio future when
+    /// `future`, else blocks (without the GIL) and returns the value or raises the error.
+    #[pyo3(signature = (func, is_async, args, kwargs, name, options, retry_if, cache_key, future, parent))]
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &self,
+        py: Python<'_>,
+        func: Py<PyAny>,
+        is_async: bool,
+        args: Py<PyTuple>,
+        kwargs: Option<Py<PyDict>>,
+        name: String,
+        options: Option<PyRef<'_, crate::convert::Options>>,
+        retry_if: Option<Py<PyAny>>,
+        cache_key: Option<Py<PyAny>>,
+        future: bool,
+        parent: Option<&Bound<'_, TaskContext>>,
+    ) -> PyResult<(u32, Py<PyAny>)> {
+        let opts = options.map(|o| o.inner.clone()).unwrap_or_default();
+        let body = Body { func, is_async, params: Vec::new(), args: Some((args, kwargs)), retry_if };
+        let key = match cache_key {
+            Some(k) => Some((k.bind(py).hash()?, k)),
+            None => None,
+        };
+        let parent = parent.and_then(|p| {
+            let p = p.get();
+            if !Arc::ptr_eq(&p.run, &self.shared) {
+                return None;
+            }
+            p.task.map(|t| (t, p.attempt))
+        });
+        self.shared.call(py, body, name, opts, key, parent, future)
+    }
+
+    /// Blocks until the calls behind `slots` are done: their values, errors in place; with
+    /// `fail_fast`, the first error cancels the others (`tasks`) and is raised.
+    #[pyo3(signature = (slots, tasks, fail_fast = false))]
+    fn wait(&self, py: Python<'_>, slots: Vec<u64>, tasks: Vec<u32>, fail_fast: bool) -> PyResult<Vec<Py<PyAny>>> {
+        self.shared.wait(py, &slots, &tasks, fail_fast)
+    }
+
+    /// Blocks until one call is done: its value, or raises its error.
+    fn wait_one(&self, py: Python<'_>, slot: u64, task: u32) -> PyResult<Py<PyAny>> {
+        let mut v = self.shared.wait(py, &[slot], &[task], true)?;
+        Ok(v.pop().unwrap_or_else(|| py.None()))
+    }
+
+    /// Whether the caller is on the run's loop thread.
+    fn on_loop_thread(&self) -> bool {
+        self.shared.on_loop_thread()
+    }
+
+    /// Whether `ctx` belongs to this run.
+    fn owns(&self, ctx: &Bound<'_, TaskContext>) -> bool {
+        Arc::ptr_eq(&ctx.get().run, &self.shared)
+    }
+}
+
+/// Interpreter exit: idle workers exit; runs in flight are not waited for.
+#[pyfunction]
+pub(crate) fn _shutdown() {
+    pool().shutdown();
+}
+
+#[allow(dead_code)]
+fn into_any<'py, T: IntoPyObjectExt<'py>>(py: Python<'py>, v: T) -> PyResult<Py<PyAny>> {
+    v.into_py_any(py)
+}
