@@ -161,8 +161,28 @@ pub(crate) struct Shared {
     title: String,
 }
 
+/// Locks the run state from a thread without the GIL (inside `detach`).
 fn lock(s: &Shared) -> MutexGuard<'_, State> {
     s.st.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Locks the run state from a thread that holds the GIL. When the lock is taken, the GIL is
+/// released while waiting: its holder may be waiting for the GIL (Python code run while it
+/// holds the lock can switch threads, and so can the garbage collector), so waiting for it with
+/// the GIL held could deadlock.
+fn lock_py<'a>(_py: Python<'_>, s: &'a Shared) -> MutexGuard<'a, State> {
+    match s.st.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            // SAFETY: this thread holds the GIL (we have a `Python` token); it is given back
+            // before returning, and nothing here touches Python objects meanwhile.
+            let ts = unsafe { pyo3::ffi::PyEval_SaveThread() };
+            let g = s.st.lock().unwrap_or_else(|e| e.into_inner());
+            unsafe { pyo3::ffi::PyEval_RestoreThread(ts) };
+            g
+        }
+    }
 }
 
 thread_local! {
@@ -476,7 +496,7 @@ impl Shared {
             Ok(v) => Outcome::Ok(v),
             Err(e) => {
                 let retry_if = {
-                    let st = lock(self);
+                    let st = lock_py(py, self);
                     st.bodies.get(task as usize).and_then(|b| b.as_ref()).and_then(|b| b.retry_if.as_ref().map(|r| r.clone_ref(py)))
                 };
                 let exc = e.into_value(py).into_any();
@@ -486,7 +506,7 @@ impl Shared {
                 };
                 let msg = exc.bind(py).str().map(|s| s.to_string()).unwrap_or_default();
                 let msg = if msg.is_empty() { crate::convert::type_name(exc.bind(py)) } else { msg };
-                let mut st = lock(self);
+                let mut st = lock_py(py, self);
                 if st.sched.attempt(TaskId(task)) == attempt && st.sched.status(TaskId(task)) == Status::Running {
                     st.errors.insert(task, exc);
                 }
@@ -495,7 +515,7 @@ impl Shared {
             }
         };
         let now = self.now(py);
-        let mut st = lock(self);
+        let mut st = lock_py(py, self);
         if st.sched.attempt(TaskId(task)) == attempt {
             st.running.remove(&task);
         }
@@ -512,7 +532,7 @@ impl Shared {
         let mut jobs = Vec::new();
         loop {
             let cmd = {
-                let mut st = lock(self);
+                let mut st = lock_py(py, self);
                 match st.loop_q.pop_front() {
                     Some(c) => c,
                     None => {
@@ -576,7 +596,7 @@ impl Shared {
 
     fn hook_result(self: &Arc<Self>, py: Python<'_>, token: HookToken, failed: Option<String>, jobs: &mut Vec<Job>) {
         let now = self.now(py);
-        let mut st = lock(self);
+        let mut st = lock_py(py, self);
         match failed {
             None => st.sched.hook_done(token, now),
             Some(m) => st.sched.hook_failed(token, m, now),
@@ -588,7 +608,7 @@ impl Shared {
     fn start_on_loop(self: &Arc<Self>, py: Python<'_>, task: u32, attempt: u32, jobs: &mut Vec<Job>) {
         let flag = Arc::new(AtomicBool::new(false));
         let prep = {
-            let mut st = lock(self);
+            let mut st = lock_py(py, self);
             if st.sched.attempt(TaskId(task)) != attempt || st.sched.status(TaskId(task)) != Status::Running {
                 return;
             }
@@ -611,7 +631,7 @@ impl Shared {
                 all.extend(a.iter());
                 let fut = ex.bind(py).call_method("submit", PyTuple::new(py, all)?, k.as_ref().map(|k| k.bind(py)))?;
                 let cb = Py::new(py, Done { run: self.clone(), task, attempt })?;
-                let mut st = lock(self);
+                let mut st = lock_py(py, self);
                 st.running.insert(task, Running::Flag(flag.clone()));
                 drop(st);
                 fut.call_method1(intern!(py, "add_done_callback"), (cb,))?;
@@ -646,7 +666,7 @@ impl Shared {
                     kw.set_item("context", cx)?;
                     let t = self.lp.bind(py).call_method("create_task", (wrapped,), Some(&kw))?;
                     let cb = Py::new(py, Done { run: self.clone(), task, attempt })?;
-                    let mut st = lock(self);
+                    let mut st = lock_py(py, self);
                     let current = st.sched.attempt(TaskId(task)) == attempt && st.sched.status(TaskId(task)) == Status::Running;
                     if current {
                         st.running.insert(task, Running::Task(t.clone().unbind()));
@@ -695,7 +715,7 @@ impl Shared {
         let slot;
         let spawned;
         {
-            let mut st = lock(self);
+            let mut st = lock_py(py, self);
             if st.finished {
                 return Err(CancelledError::new_err("the run is over"));
             }
@@ -793,7 +813,7 @@ impl Shared {
             let now = self.now(py);
             let mut jobs = Vec::new();
             {
-                let mut st = lock(self);
+                let mut st = lock_py(py, self);
                 for (j, t) in tasks.iter().enumerate() {
                     if j != i && (*t as usize) < st.sched.task_count() {
                         st.sched.cancel_task(TaskId(*t), now);
@@ -840,7 +860,7 @@ pub(crate) fn run_job(py: Python<'_>, job: Job) {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let prep = {
-            let mut st = lock(&run);
+            let mut st = lock_py(py, &run);
             if st.sched.attempt(TaskId(task)) != attempt || st.sched.status(TaskId(task)) != Status::Running {
                 return;
             }
@@ -917,7 +937,7 @@ impl Fire {
         let mut jobs = Vec::new();
         {
             let now = run.now(py).max(self.at);
-            let mut st = lock(run);
+            let mut st = lock_py(py, run);
             if st.armed == Some(self.at) {
                 st.armed = None;
             }
@@ -1018,7 +1038,7 @@ impl TaskContext {
     fn results<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         if let Some(t) = self.task {
-            let st = lock(&self.run);
+            let st = lock_py(py, &self.run);
             let g = st.sched.graph().clone();
             if (t as usize) < g.len() {
                 for dep in g.deps(TaskId(t)) {
@@ -1055,7 +1075,7 @@ impl TaskContext {
 pub(crate) fn current_ctx(py: Python<'_>) -> PyResult<Option<Py<TaskContext>>> {
     let tl = CURRENT.with(|c| c.borrow().as_ref().map(|(r, t, a, f)| (r.clone(), *t, *a, f.clone())));
     if let Some((run, task, attempt, flag)) = tl {
-        let name = lock(&run).sched.name(TaskId(task)).to_owned();
+        let name = lock_py(py, &run).sched.name(TaskId(task)).to_owned();
         return Ok(Some(Py::new(py, TaskContext { run, task: Some(task), name, attempt, flag })?));
     }
     let v = helpers(py)?.current.call_method1(py, intern!(py, "get"), (py.None(),))?;
@@ -1208,7 +1228,7 @@ impl Run {
         let mut jobs = Vec::new();
         {
             let now = run.now(py);
-            let mut st = lock(run);
+            let mut st = lock_py(py, run);
             st.sched.start(now);
             run.route(py, &mut st, &mut jobs);
         }
@@ -1222,7 +1242,7 @@ impl Run {
         let mut jobs = Vec::new();
         {
             let now = run.now(py);
-            let mut st = lock(run);
+            let mut st = lock_py(py, run);
             st.sched.release(now);
             run.route(py, &mut st, &mut jobs);
         }
@@ -1236,7 +1256,7 @@ impl Run {
         let mut jobs = Vec::new();
         {
             let now = run.now(py);
-            let mut st = lock(run);
+            let mut st = lock_py(py, run);
             st.sched.cancel(now);
             run.route(py, &mut st, &mut jobs);
             // Blocked sync callers of a finished run must not wait forever.
@@ -1255,7 +1275,7 @@ impl Run {
         let mut jobs = Vec::new();
         {
             let now = run.now(py);
-            let mut st = lock(run);
+            let mut st = lock_py(py, run);
             if (task as usize) < st.sched.task_count() {
                 st.sched.cancel_task(TaskId(task), now);
             }
@@ -1267,14 +1287,14 @@ impl Run {
 
     /// Whether the run is over.
     #[getter]
-    fn finished(&self) -> bool {
-        lock(&self.shared).finished
+    fn finished(&self, py: Python<'_>) -> bool {
+        lock_py(py, &self.shared).finished
     }
 
     /// The run's report (final once the run is finished).
     fn report(&self, py: Python<'_>) -> PyResult<Py<RunReport>> {
         let run = &self.shared;
-        let mut st = lock(run);
+        let mut st = lock_py(py, run);
         if let Some(r) = &st.report {
             return Ok(r.clone_ref(py));
         }
@@ -1286,8 +1306,8 @@ impl Run {
     }
 
     /// The reason the run stopped early, if it did.
-    fn stop_reason(&self) -> Option<String> {
-        lock(&self.shared).sched.stop_reason().map(|s| s.to_string())
+    fn stop_reason(&self, py: Python<'_>) -> Option<String> {
+        lock_py(py, &self.shared).sched.stop_reason().map(|s| s.to_string())
     }
 
     /// The task context for the Orchestrator's main (no task).
