@@ -137,16 +137,17 @@ impl Pool {
         lock(self).queue.pop_front()
     }
 
-    /// Waits (without the GIL) for a job; `None` when the worker should exit.
-    fn wait(&self) -> Option<Job> {
+    /// Waits (without the GIL) until there is a job; `false` when the worker should exit.
+    /// The job itself is taken with the GIL held, so jobs start in the order they were queued.
+    fn wait(&self) -> bool {
         let mut g = lock(self);
         loop {
             if g.shutdown {
                 g.alive -= 1;
-                return None;
+                return false;
             }
-            if let Some(j) = g.queue.pop_front() {
-                return Some(j);
+            if !g.queue.is_empty() {
+                return true;
             }
             g.idle += 1;
             let (ng, timeout) = self.cv.wait_timeout(g, Duration::from_secs(30)).unwrap_or_else(|e| e.into_inner());
@@ -155,7 +156,7 @@ impl Pool {
             g.notified = g.notified.saturating_sub(1);
             if timeout.timed_out() && g.queue.is_empty() && g.alive > self.base {
                 g.alive -= 1;
-                return None;
+                return false;
             }
         }
     }
@@ -164,13 +165,13 @@ impl Pool {
 fn worker(pool: Arc<Pool>) {
     // Attached once for the thread's whole life; the GIL is released while waiting.
     let _ = Python::try_attach(|py| loop {
-        let job = match pool.take_now() {
-            Some(j) => j,
-            None => match py.detach(|| pool.wait()) {
-                Some(j) => j,
-                None => break,
-            },
-        };
-        run_job(py, job);
+        match pool.take_now() {
+            Some(job) => run_job(py, job),
+            None => {
+                if !py.detach(|| pool.wait()) {
+                    break;
+                }
+            }
+        }
     });
 }

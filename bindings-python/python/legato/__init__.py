@@ -20,7 +20,7 @@ import atexit
 from typing import Optional
 
 from . import _legato, _runtime
-from ._flow import Flow, Group, SyncPoint
+from ._flow import Flow, Group, RunHandle, SyncPoint
 from ._legato import (
     Backoff,
     CancelledError,
@@ -76,6 +76,7 @@ __all__ = [
     "Orchestrator",
     "ProcessBegin",
     "ProcessCompletion",
+    "RunHandle",
     "RunReport",
     "SyncPoint",
     "TaskBegin",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, Callable, Iterable, Optional, Union, overload
+from typing import Any, Callable, Generator, Iterable, Optional, Union, overload
 
 from . import _legato
 from ._common import F, Hooks, check_callable, check_run_options, flow_error, is_async, retry_predicate, run_sync, wait_done
@@ -49,6 +49,40 @@ class Group:
     def point(self) -> SyncPoint:
         """A sync point of the group's ends."""
         return SyncPoint(self._tails)
+
+
+class RunHandle:
+    """A run in flight (from :meth:`Flow.spawn`): await it for the report, or cancel it."""
+
+    __slots__ = ("_done", "_run", "_title")
+
+    def __init__(self, run: Any, done: asyncio.Future[None], title: str) -> None:
+        self._run = run
+        self._done = done
+        self._title = title
+
+    def cancel(self) -> None:
+        """Cancel the run: running tasks are cancelled, the rest skipped; hooks still see
+        process_completion."""
+        self._run.cancel()
+
+    def done(self) -> bool:
+        """Whether the run is finished."""
+        return self._done.done()
+
+    def report(self) -> _legato.RunReport:
+        """The report so far (final once the run is finished)."""
+        return self._run.report()
+
+    async def _wait(self) -> _legato.RunReport:
+        await wait_done(self._run, self._done)
+        report = self._run.report()
+        if not report.ok:
+            raise flow_error(report, self._title)
+        return report
+
+    def __await__(self) -> Generator[Any, None, _legato.RunReport]:
+        return self._wait().__await__()
 
 
 class _Step:
@@ -327,6 +361,14 @@ class Flow(Hooks):
 
     async def run_async(self, *targets: str) -> _legato.RunReport:
         """Run the flow on the running event loop; see :meth:`run`."""
+        return await self.spawn(*targets)
+
+    def spawn(self, *targets: str) -> RunHandle:
+        """Start a run on the running event loop and return its handle at once.
+
+        ``await handle`` gives the report (or raises :class:`FlowError`); ``handle.cancel()``
+        cancels the run from outside.
+        """
         tl = list(targets)
         for t in tl:
             if not isinstance(t, str):
@@ -341,11 +383,7 @@ class Flow(Hooks):
             executor=self.executor, title=self.name,
         )
         run.start()
-        await wait_done(run, done)
-        report = run.report()
-        if not report.ok:
-            raise flow_error(report, f'flow "{self.name}"')
-        return report
+        return RunHandle(run, done, f'flow "{self.name}"')
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r}, steps={len(self._steps)})"

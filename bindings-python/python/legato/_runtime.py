@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextvars
 import datetime
+import heapq
+import itertools
+import weakref
 import inspect
 import types
 from typing import Any, Callable, Coroutine, Generator, Optional, Sequence
@@ -42,19 +45,34 @@ async def resume(coro: Any, first: Any) -> Any:
         coro.close()
 
 
-def after_ready(loop: Any, fn: Callable[[], None], rounds: int = 0) -> None:
+_pending: "weakref.WeakKeyDictionary[Any, list[tuple[int, int, Callable[[], None]]]]" = weakref.WeakKeyDictionary()
+_seq = itertools.count()
+
+
+def after_ready(loop: Any, fn: Callable[[], None], priority: int = 1) -> None:
     """Call ``fn`` once the loop has run the callbacks already due at this instant.
 
-    Timers of the core (timeouts, backoff, run timeout) come after the attempt completions of
-    the same instant; a completion takes a few loop iterations to reach the core.
+    At one instant, attempt completions come first, then an outside cancel (``priority`` 0),
+    then the core's timers (timeouts, backoff, run timeout; ``priority`` 1): a completion takes
+    a few loop iterations to reach the core, so timers wait until the loop has nothing else
+    ready (a bounded number of iterations on a busy loop).
     """
+    q = _pending.get(loop)
+    if q is None:
+        q = _pending[loop] = []
+        loop.call_soon(_drain, loop, 0)
+    heapq.heappush(q, (priority, next(_seq), fn))
+
+
+def _drain(loop: Any, rounds: int) -> None:
     ready = getattr(loop, "_ready", None)
-    if ready is not None and len(ready) > 0 and rounds < 16:
-        loop.call_soon(after_ready, loop, fn, rounds + 1)
-    elif ready is None and rounds < 4:
-        loop.call_soon(after_ready, loop, fn, rounds + 1)
-    else:
-        fn()
+    busy = len(ready) > 0 if ready is not None else rounds < 4
+    if busy and rounds < 64:
+        loop.call_soon(_drain, loop, rounds + 1)
+        return
+    q = _pending.pop(loop, [])
+    while q:
+        heapq.heappop(q)[2]()
 
 
 def dispatch(hooks: dict[str, list[Callable[..., Any]]], kind: str, payload: Any) -> Optional[Coroutine[Any, Any, None]]:

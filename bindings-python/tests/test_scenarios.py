@@ -1,0 +1,59 @@
+"""Every conformance scenario through the Python door: async steps on a virtual clock (looptime)
+with exact times, then async and sync steps on the real clock (times unchecked)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import looptime
+import pytest
+
+from scenario_runner import SAME_INSTANT, check, load_all, run_scenario
+
+ALL = load_all()
+IDS = [sc["name"] for sc in ALL]
+
+#: Runs of one scenario on the real clock before a mismatch is reported (a starved machine).
+REAL_CLOCK_TRIES = 3
+
+
+def run_virtual(sc: dict[str, Any]) -> list[str]:
+    """One scenario on a looptime loop of its own (for checks outside the plugin's tests)."""
+    with asyncio.Runner(loop_factory=lambda: looptime.new_event_loop(start=0.0)) as runner:
+        obs = runner.run(run_scenario(sc, sync=False))
+    return check(sc, obs, exact_times=True)
+
+
+@pytest.mark.asyncio
+@pytest.mark.looptime(start=0)
+@pytest.mark.parametrize("sc", ALL, ids=IDS)
+async def test_virtual_clock(sc: dict[str, Any]) -> None:
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, looptime.LoopTimeEventLoop)  # the plugin's virtual clock
+    obs = await run_scenario(sc, sync=False)
+    bad = check(sc, obs, exact_times=True)
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+@pytest.mark.parametrize("sc", ALL, ids=IDS)
+def test_real_clock(sc: dict[str, Any], sync: bool) -> None:
+    if sc["name"] in SAME_INSTANT:
+        pytest.skip(SAME_INSTANT[sc["name"]])
+    bad: list[str] = []
+    for _ in range(REAL_CLOCK_TRIES):
+        obs = asyncio.run(run_scenario(sc, sync=sync))
+        bad = check(sc, obs, exact_times=False)
+        if not bad:
+            return
+    raise AssertionError("\n".join(bad))
+
+
+def test_the_checker_is_not_vacuous() -> None:
+    # Altering one expectation of a passing scenario is reported.
+    sc = next(s for s in ALL if s["name"] == "barista-events")
+    assert not run_virtual(sc)
+    for key, value in [("ok", True), ("total_ms", 16), ("trace", ["process_begin"])]:
+        altered = {**sc, "expect": {**sc["expect"], key: value}}
+        assert run_virtual(altered), key
