@@ -31,9 +31,11 @@ demo:
 	@mkdir -p target/legato-demo
 	$(CARGO) run -q -p legato-cli -- runbook -f examples/runbooks/release.md --html target/legato-demo/release.html
 	@echo "Open target/legato-demo/release.html in a browser to see the runbook's timeline."
+	@echo
+	@$(MAKE) --no-print-directory demo-python
 
-.PHONY: test  ## Run the Rust tests (with cargo-nextest when installed), the doctests and the examples
-test:
+.PHONY: test  ## Run the Rust tests (with cargo-nextest when installed), the doctests, the examples and the Python tests
+test: test-python
 	$(if $(NEXTEST),$(CARGO) nextest run --workspace,$(CARGO) test --workspace)
 	$(if $(NEXTEST),$(CARGO) test --workspace --doc)
 	@$(MAKE) --no-print-directory examples
@@ -48,8 +50,8 @@ examples:
 		$(CARGO) run -q -p legato --example $$ex >/dev/null; \
 	done
 
-.PHONY: lint  ## Check formatting (rustfmt) and lints (clippy, warnings are errors)
-lint:
+.PHONY: lint  ## Check formatting (rustfmt) and lints (clippy, warnings are errors), and the Python package (ruff, mypy, stubtest)
+lint: lint-python
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -57,12 +59,63 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-.PHONY: bench  ## Run every benchmark (release build, with the dagrs peer); merge into bench/results.json
+.PHONY: bench  ## Run every benchmark (release build, with the dagrs peer, and the Python door); merge into bench/results.json
 bench:
 	$(CARGO) run --release -p legato-bench --features dagrs -- all --json bench/results.json
+	@$(MAKE) --no-print-directory bench-python
 
 .PHONY: doc  ## Build the API docs of the legato crate (rustdoc warnings are errors)
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p legato
 
-# --- Python (bindings-python/) and Node (bindings-node/) targets come with those packages ------
+# --- Python (bindings-python/) ---------------------------------------------------------------
+#
+# One virtual environment, .venv/, made with `python3 -m venv`; stamps in it keep every step
+# idempotent: tools are reinstalled only when a requirements file changes, the extension is
+# rebuilt (maturin develop) only when a Rust or Python source of the package changed.
+
+PYTHON ?= python3
+VENV ?= .venv
+VPY = $(VENV)/bin/python
+PY_SOURCES = $(shell find bindings-python/src bindings-python/python core/src -type f) \
+	bindings-python/Cargo.toml bindings-python/pyproject.toml core/Cargo.toml
+
+$(VENV)/.stamp-venv:
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	@touch $@
+
+$(VENV)/.stamp-dev: bindings-python/requirements-dev.txt $(VENV)/.stamp-venv
+	$(VPY) -m pip install -q -r bindings-python/requirements-dev.txt
+	@touch $@
+
+$(VENV)/.stamp-develop: $(PY_SOURCES) $(VENV)/.stamp-dev
+	cd bindings-python && VIRTUAL_ENV=$(abspath $(VENV)) $(abspath $(VENV))/bin/maturin develop -q --release
+	@touch $@
+
+$(VENV)/.stamp-bench: bench/python/requirements.txt $(VENV)/.stamp-dev
+	$(VPY) -m pip install -q -r bench/python/requirements.txt
+	@touch $@
+
+.PHONY: python-dev  ## Make .venv with the Python package (maturin develop) and its test tools
+python-dev: $(VENV)/.stamp-develop
+
+.PHONY: test-python  ## Run the Python tests (pytest) against the package built into .venv
+test-python: $(VENV)/.stamp-develop
+	cd bindings-python && $(abspath $(VPY)) -m pytest -q
+
+.PHONY: lint-python  ## Lint the Python package: ruff, mypy, and stubtest of the native module's stubs
+lint-python: $(VENV)/.stamp-develop
+	$(VPY) -m ruff check --config bindings-python/pyproject.toml bindings-python examples/python bench/python
+	cd bindings-python && $(abspath $(VPY)) -m mypy
+	cd bindings-python && $(abspath $(VPY)) -m mypy.stubtest legato._legato
+
+.PHONY: demo-python  ## Run the Python example (examples/python/release.py): a release flow and an orchestrator
+demo-python: $(VENV)/.stamp-develop
+	$(VPY) examples/python/release.py
+
+.PHONY: bench-python  ## Run W1-W5 through the Python door (sync and async steps) beside Python peers; merge into bench/results.json
+bench-python: $(VENV)/.stamp-develop $(VENV)/.stamp-bench
+	$(VPY) bench/python/bench.py --json bench/results.json
+
+# --- Node (bindings-node/) targets come with that package ------------------------------------

@@ -56,21 +56,15 @@ impl Backoff {
     /// `initial` seconds before the first retry, `factor` times more before each next one,
     /// capped at `max` seconds (default: one hour); `jitter` draws each delay in `[0, delay]`.
     #[staticmethod]
-    #[pyo3(signature = (initial, factor = None, max = None, jitter = false))]
+    #[pyo3(signature = (initial, factor = 2.0, max = None, jitter = false))]
     fn exponential(
         initial: &Bound<'_, PyAny>,
-        factor: Option<&Bound<'_, PyAny>>,
+        factor: f64,
         max: Option<&Bound<'_, PyAny>>,
         jitter: bool,
     ) -> PyResult<Backoff> {
-        let py = initial.py();
         let initial = secs("initial", initial, true)?;
-        let two = pyo3::types::PyFloat::new(py, 2.0).into_any();
-        let factor = factor.unwrap_or(&two);
-        if factor.is_instance_of::<PyBool>() || !(factor.is_instance_of::<PyFloat>() || factor.is_instance_of::<PyInt>()) {
-            return Err(type_error("factor", format!("expected a number, got {}", type_name(factor))));
-        }
-        let f: f64 = factor.extract()?;
+        let f = factor;
         if !(f >= 1.0) || !f.is_finite() {
             return Err(value_error("factor", format!("must be a finite number of at least 1, got {f}")));
         }

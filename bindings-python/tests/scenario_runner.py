@@ -294,7 +294,7 @@ class Observed:
 
 def ms(x: Optional[float]) -> Optional[int]:
     # Milliseconds, truncated as Rust's Duration::as_millis (times are whole microseconds).
-    return None if x is None else int(round(x * 1_000_000)) // 1000
+    return None if x is None else round(x * 1_000_000) // 1000
 
 
 def observe(report: Any, rec: Rec, obs: Observed) -> None:

@@ -51,9 +51,7 @@ def check_run_options(
     elif not isinstance(state, dict):
         raise TypeError(f"state: expected a dict, got {type(state).__name__}")
     if executor is not None and not isinstance(executor, concurrent.futures.Executor):
-        raise TypeError(
-            f"executor: expected a concurrent.futures.Executor, got {type(executor).__name__}"
-        )
+        raise TypeError(f"executor: expected a concurrent.futures.Executor, got {type(executor).__name__}")
     return max_parallel, fail_fast, timeout, state, executor
 
 
@@ -85,7 +83,8 @@ def is_async(fn: Any) -> bool:
     """Whether calling ``fn`` gives a coroutine (async def, also behind functools.partial)."""
     while hasattr(fn, "func") and not inspect.isfunction(fn):  # functools.partial
         fn = fn.func
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    call = None if inspect.isfunction(fn) or inspect.ismethod(fn) else type(fn).__dict__.get("__call__")
+    return inspect.iscoroutinefunction(fn) or (call is not None and inspect.iscoroutinefunction(call))
 
 
 class Hooks:
@@ -181,6 +180,6 @@ def flow_error(report: Any, title: str) -> BaseException:
             if t.status in ("failed", "timed_out", "cancelled"):
                 reason = f'task "{t.name}" {t.status.replace("_", " ")}: {t.error}'
                 break
-    err = _legato.FlowError(f'{title} did not succeed: {reason}')
+    err = _legato.FlowError(f"{title} did not succeed: {reason}")
     err.report = report  # type: ignore[attr-defined]
     return err

@@ -7,7 +7,17 @@ import inspect
 from typing import Any, Callable, Generator, Iterable, Optional, Union, overload
 
 from . import _legato
-from ._common import F, Hooks, check_callable, check_run_options, flow_error, is_async, retry_predicate, run_sync, wait_done
+from ._common import (
+    F,
+    Hooks,
+    check_callable,
+    check_run_options,
+    flow_error,
+    is_async,
+    retry_predicate,
+    run_sync,
+    wait_done,
+)
 
 Dep = Union[str, Callable[..., Any], "SyncPoint", Iterable[Any]]
 
@@ -56,7 +66,7 @@ class RunHandle:
 
     __slots__ = ("_done", "_run", "_title")
 
-    def __init__(self, run: Any, done: asyncio.Future[None], title: str) -> None:
+    def __init__(self, run: _legato.Run, done: asyncio.Future[None], title: str) -> None:
         self._run = run
         self._done = done
         self._title = title
@@ -88,8 +98,14 @@ class RunHandle:
 class _Step:
     __slots__ = ("fn", "index", "is_async", "name", "params", "retry_if")
 
-    def __init__(self, name: str, fn: Callable[..., Any], index: int, params: list[tuple[str, Optional[str]]],
-                 retry_if: Optional[Callable[[BaseException], bool]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        index: int,
+        params: list[tuple[str, Optional[str]]],
+        retry_if: Optional[Callable[[BaseException], bool]],
+    ) -> None:
         self.name = name
         self.fn = fn
         self.index = index
@@ -162,7 +178,7 @@ class Flow(Hooks):
         description: Optional[str] = None,
     ) -> Callable[[F], F]: ...
 
-    def step(self, fn: Any = None, /, **options: Any) -> Any:
+    def step(self, fn: Any = None, /, **options: Any) -> Any:  # type: ignore[misc]
         """Declare a step: ``@flow.step`` or ``@flow.step(after=[...], retries=3, ...)``.
 
         Returns the function unchanged. Options as :meth:`add`.
@@ -378,9 +394,17 @@ class Flow(Hooks):
         done: asyncio.Future[None] = loop.create_future()
         bodies = [(s.fn, s.is_async, s.params, s.retry_if) for s in self._steps]
         run = _legato.Run(
-            self._core, bodies, tl, self._hooks, self.state, done,
-            max_parallel=self.max_parallel, fail_fast=self.fail_fast, timeout=self.timeout,
-            executor=self.executor, title=self.name,
+            self._core,
+            bodies,
+            tl,
+            self._hooks,
+            self.state,
+            done,
+            max_parallel=self.max_parallel,
+            fail_fast=self.fail_fast,
+            timeout=self.timeout,
+            executor=self.executor,
+            title=self.name,
         )
         run.start()
         return RunHandle(run, done, f'flow "{self.name}"')

@@ -9,7 +9,16 @@ import inspect
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, TypeVar, Union, overload
 
 from . import _legato
-from ._common import F, Hooks, check_callable, check_run_options, is_async, retry_predicate, run_sync, wait_done
+from ._common import (
+    F,
+    Hooks,
+    check_callable,
+    check_run_options,
+    is_async,
+    retry_predicate,
+    run_sync,
+    wait_done,
+)
 from ._runtime import CURRENT
 
 T = TypeVar("T")
@@ -26,7 +35,9 @@ class _Action:
         self.cache = cache
         self.is_async = is_async(fn)
 
-    def spawn(self, cx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], future: bool) -> tuple[int, Any, Any]:
+    def spawn(
+        self, cx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], future: bool
+    ) -> tuple[int, Any, Any]:
         run = cx._run()
         key = None
         if self.cache:
@@ -36,7 +47,16 @@ class _Action:
             except TypeError:
                 key = None
         tid, handle = run.call(
-            self.fn, self.is_async, args, kwargs or None, self.name, self.options, self.retry_if, key, future, cx
+            self.fn,
+            self.is_async,
+            args,
+            kwargs or None,
+            self.name,
+            self.options,
+            self.retry_if,
+            key,
+            future,
+            cx,
         )
         return tid, handle, run
 
@@ -136,7 +156,7 @@ class Orchestrator(Hooks):
         cache: bool = False,
     ) -> F: ...
 
-    def action(self, fn: Any = None, /, **options: Any) -> Any:
+    def action(self, fn: Any = None, /, **options: Any) -> Any:  # type: ignore[misc]
         """Wrap ``fn`` as an action: ``@orch.action``, ``@orch.action(retries=2)`` or
         ``orch.action(fn, timeout=5.0)``.
 
@@ -180,7 +200,9 @@ class Orchestrator(Hooks):
         check_callable("actions", a)
         return self._make(a).__legato_action__  # type: ignore[no-any-return]
 
-    def parallel(self, actions: Sequence[Callable[..., Any]], *, fail_fast: bool = False) -> Callable[..., Any]:
+    def parallel(
+        self, actions: Sequence[Callable[..., Any]], *, fail_fast: bool = False
+    ) -> Callable[..., Any]:
         """A callable that calls action ``i`` with argument ``i``, all at once, and gives back the
         results in order.
 
@@ -224,9 +246,18 @@ class Orchestrator(Hooks):
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         run = _legato.Run(
-            None, [], [], self._hooks, self._state, done,
-            max_parallel=self.max_parallel, fail_fast=self.fail_fast, timeout=self.timeout,
-            executor=self.executor, hold=True, title="orchestrator",
+            None,
+            [],
+            [],
+            self._hooks,
+            self._state,
+            done,
+            max_parallel=self.max_parallel,
+            fail_fast=self.fail_fast,
+            timeout=self.timeout,
+            executor=self.executor,
+            hold=True,
+            title="orchestrator",
         )
         run.start()
         token = CURRENT.set(run.main_context())
@@ -271,18 +302,26 @@ async def _gather(run: Any, futs: list[Any], tids: list[int], fail_fast: bool) -
                 for t, g in zip(tids, futs):
                     if not g.done():
                         run.cancel_task(t)
-                raise f.exception()  # type: ignore[misc]
+                exc = f.exception()
+                assert exc is not None
+                raise exc
     return [f.result() for f in futs]
 
 
 def _outside(acts: list[_Action], args: tuple[Any, ...], fail_fast: bool) -> Any:
     if any(a.is_async for a in acts):
+
         async def go() -> list[Any]:
             async def one(a: _Action, x: Any) -> Any:
                 r = a.fn(x)
                 return await r if inspect.isawaitable(r) else r
-            return list(await asyncio.gather(*(one(a, x) for a, x in zip(acts, args)),
-                                             return_exceptions=not fail_fast))
+
+            return list(
+                await asyncio.gather(
+                    *(one(a, x) for a, x in zip(acts, args)), return_exceptions=not fail_fast
+                )
+            )
+
         return go()
     out: list[Any] = []
     for a, x in zip(acts, args):

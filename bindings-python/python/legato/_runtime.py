@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextvars
 import datetime
 import heapq
-import itertools
-import weakref
 import inspect
+import itertools
 import types
+import weakref
 from typing import Any, Callable, Coroutine, Generator, Optional, Sequence
 
 from .events import EVENTS
@@ -45,7 +45,9 @@ async def resume(coro: Any, first: Any) -> Any:
         coro.close()
 
 
-_pending: "weakref.WeakKeyDictionary[Any, list[tuple[int, int, Callable[[], None]]]]" = weakref.WeakKeyDictionary()
+_pending: weakref.WeakKeyDictionary[Any, list[tuple[int, int, Callable[[], None]]]] = (
+    weakref.WeakKeyDictionary()
+)
 _seq = itertools.count()
 
 
@@ -75,7 +77,9 @@ def _drain(loop: Any, rounds: int) -> None:
         heapq.heappop(q)[2]()
 
 
-def dispatch(hooks: dict[str, list[Callable[..., Any]]], kind: str, payload: Any) -> Optional[Coroutine[Any, Any, None]]:
+def dispatch(
+    hooks: dict[str, list[Callable[..., Any]]], kind: str, payload: Any
+) -> Optional[Coroutine[Any, Any, None]]:
     """Call the hooks of ``kind`` in order. Returns a coroutine when one of them is async.
 
     A hook that raises fails the run: the exception's text becomes the stop reason.

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 
 class _Event:
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
     kind = ""
 
     def __init__(self, **fields: Any) -> None:

@@ -1,0 +1,247 @@
+"""Stubs of the native module ``legato._legato`` (checked by ``python -m mypy.stubtest``)."""
+
+import asyncio
+import datetime
+from collections.abc import Iterable, Iterator, Sequence
+from types import ModuleType
+from typing import Any, Callable, Optional, final
+
+__all__ = [
+    "LegatoError",
+    "GraphError",
+    "CycleError",
+    "MissingDependencyError",
+    "DuplicateTaskError",
+    "UnknownTaskError",
+    "TaskFailedError",
+    "TaskTimeoutError",
+    "CancelledError",
+    "FlowError",
+    "Backoff",
+    "Options",
+    "FlowCore",
+    "Run",
+    "TaskContext",
+    "RunReport",
+    "TaskReport",
+    "TaskMap",
+    "task_options",
+    "_init",
+    "_shutdown",
+    "current",
+    "_current_any",
+    "_restore_report",
+    "__version__",
+]
+
+__version__: str
+
+class LegatoError(Exception):
+    """The root of every error legato raises."""
+
+class GraphError(LegatoError):
+    """The flow's graph is not valid: a cycle, a missing dependency, a duplicate or unknown task."""
+
+class CycleError(GraphError):
+    """The dependencies form a cycle: ``Circular dependency detected: a → b → a``."""
+
+class MissingDependencyError(GraphError):
+    """A task depends on a task that does not exist."""
+
+class DuplicateTaskError(GraphError):
+    """Two tasks have the same name."""
+
+class UnknownTaskError(GraphError):
+    """A run target (or a name looked up) does not exist."""
+
+class TaskFailedError(LegatoError):
+    """A task failed (when the cause is not the task's own exception)."""
+
+class TaskTimeoutError(LegatoError):
+    """An attempt of a task ran longer than its timeout."""
+
+class CancelledError(LegatoError):
+    """A task or a run was cancelled (fail-fast, a run timeout, an outside cancel)."""
+
+class FlowError(LegatoError):
+    """A flow run did not succeed; ``.report`` holds the whole run report."""
+
+@final
+class Backoff:
+    """How long to wait before each retry."""
+
+    @staticmethod
+    def fixed(seconds: float) -> Backoff: ...
+    @staticmethod
+    def exponential(
+        initial: float, factor: float = 2.0, max: Optional[float] = None, jitter: bool = False
+    ) -> Backoff: ...
+    def delay(self, n: int) -> float: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class Options:
+    """Validated task options (internal)."""
+
+def task_options(
+    retries: Optional[int] = None,
+    backoff: Optional[Backoff] = None,
+    timeout: Optional[float] = None,
+    sequences: Optional[Iterable[str]] = None,
+) -> Options: ...
+
+@final
+class FlowCore:
+    """The graph part of a flow (internal)."""
+
+    def __new__(cls) -> FlowCore: ...
+    def add(
+        self,
+        name: str,
+        deps: Sequence[str],
+        options: Optional[Options] = None,
+        description: Optional[str] = None,
+    ) -> int: ...
+    def add_deps(self, index: int, deps: Sequence[str]) -> None: ...
+    def names(self) -> list[str]: ...
+    def deps(self, index: int) -> list[str]: ...
+    def description(self, index: int) -> Optional[str]: ...
+    def __len__(self) -> int: ...
+    def check(self, targets: Sequence[str]) -> None: ...
+    def plan(self, targets: Sequence[str]) -> list[list[str]]: ...
+    def render(self, format: str) -> str: ...
+
+@final
+class TaskContext:
+    """What a running task sees of itself: ``legato.current()``, or a step's ``ctx``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def state(self) -> Any: ...
+    @property
+    def results(self) -> dict[str, Any]: ...
+    @property
+    def cancelled(self) -> bool: ...
+    def _run(self) -> Run: ...
+
+@final
+class Run:
+    """One run (internal)."""
+
+    def __new__(
+        cls,
+        flow: Optional[FlowCore],
+        bodies: Any,
+        targets: Sequence[str],
+        hooks: dict[str, list[Callable[..., Any]]],
+        context: Any,
+        done: asyncio.Future[None],
+        max_parallel: Optional[int] = None,
+        fail_fast: bool = False,
+        timeout: Optional[float] = None,
+        executor: Any = None,
+        hold: bool = False,
+        title: str = ...,
+    ) -> Run: ...
+    def start(self) -> None: ...
+    def release(self) -> None: ...
+    def cancel(self) -> None: ...
+    def cancel_task(self, task: int) -> None: ...
+    @property
+    def finished(self) -> bool: ...
+    def report(self) -> RunReport: ...
+    def stop_reason(self) -> Optional[str]: ...
+    def main_context(self) -> TaskContext: ...
+    def call(
+        self,
+        func: Callable[..., Any],
+        is_async: bool,
+        args: tuple[Any, ...],
+        kwargs: Optional[dict[str, Any]],
+        name: str,
+        options: Optional[Options],
+        retry_if: Optional[Callable[[BaseException], bool]],
+        cache_key: Any,
+        future: bool,
+        parent: Optional[TaskContext],
+    ) -> tuple[int, Any]: ...
+    def wait(self, slots: Sequence[int], tasks: Sequence[int], fail_fast: bool = False) -> list[Any]: ...
+    def wait_one(self, slot: int, task: int) -> Any: ...
+    def on_loop_thread(self) -> bool: ...
+    def owns(self, ctx: TaskContext) -> bool: ...
+
+@final
+class RunReport:
+    """The report of a run."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def tasks(self) -> TaskMap: ...
+    @property
+    def all_tasks(self) -> list[TaskReport]: ...
+    @property
+    def total_duration(self) -> float: ...
+    @property
+    def started_at(self) -> Optional[datetime.datetime]: ...
+    @property
+    def stop(self) -> Optional[str]: ...
+    @property
+    def counts(self) -> dict[str, int]: ...
+    @property
+    def critical_path(self) -> list[str]: ...
+    def to_json(self) -> str: ...
+    def to_mermaid(self) -> str: ...
+    def to_html(self, title: Optional[str] = None) -> str: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+
+@final
+class TaskMap:
+    """The tasks of a report by name: a read-only mapping."""
+
+    def __getitem__(self, key: str, /) -> TaskReport: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def keys(self) -> list[str]: ...
+    def values(self) -> list[TaskReport]: ...
+    def items(self) -> list[tuple[str, TaskReport]]: ...
+    def get(self, name: str, default: Any = None) -> Any: ...
+
+@final
+class TaskReport:
+    """What happened to one task."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def duration(self) -> float: ...
+    @property
+    def result(self) -> Any: ...
+    @property
+    def error(self) -> Optional[BaseException]: ...
+    @property
+    def skip_reason(self) -> Optional[str]: ...
+    @property
+    def started_at(self) -> Optional[datetime.datetime]: ...
+    @property
+    def finished_at(self) -> Optional[datetime.datetime]: ...
+    @property
+    def start_offset(self) -> Optional[float]: ...
+    @property
+    def end_offset(self) -> Optional[float]: ...
+    @property
+    def parent(self) -> Optional[str]: ...
+
+def _init(runtime: ModuleType) -> None: ...
+def _shutdown() -> None: ...
+def current() -> Optional[TaskContext]: ...
+def _current_any() -> Optional[TaskContext]: ...
+def _restore_report(state: Any) -> RunReport: ...
