@@ -1,0 +1,500 @@
+"""Flow: definition, dependencies, injection, builders, running, reports, hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import inspect
+import json
+import threading
+from typing import Any
+
+import pytest
+
+import legato
+
+
+def test_step_returns_the_function_unchanged_bare_and_with_options() -> None:
+    flow = legato.Flow("f")
+
+    def a() -> int:
+        return 1
+
+    def b(a: int) -> int:
+        return a + 1
+
+    assert flow.step(a) is a
+    assert flow.step(after=[a], retries=2, description="second")(b) is b
+    assert flow.add(lambda: 3, name="c") is not None
+    assert flow.steps == ["a", "b", "c"]
+    assert a() == 1 and b(1) == 2  # still plain functions
+
+
+def test_dependencies_by_function_name_and_sync_point() -> None:
+    flow = legato.Flow("deps")
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def rec(name: str) -> Any:
+        def f() -> str:
+            with lock:
+                order.append(name)
+            return name
+
+        f.__name__ = name
+        return f
+
+    s1, s2, s4, s5 = rec("s1"), rec("s2"), rec("s4"), rec("s5")
+    flow.add(s1)
+    flow.add(s2, after=["s1"])
+    point = flow.parallel(s4, s5).after(s1)
+    flow.add(rec("s3"), after=[s2, point])
+    assert flow.plan() == [["s1"], ["s2", "s4", "s5"], ["s3"]]
+    report = flow.run()
+    assert report.ok
+    assert order[0] == "s1" and order[-1] == "s3"
+
+
+def test_results_are_injected_by_parameter_name_and_ctx() -> None:
+    flow = legato.Flow("inject", state={"who": "me"})
+
+    @flow.step
+    def install() -> str:
+        return "deps"
+
+    @flow.step
+    def build(install: str) -> str:  # a parameter named after a step: a dependency
+        return f"dist({install})"
+
+    @flow.step(after=["build"])
+    async def migrate(ctx: legato.TaskContext, build: str) -> Any:
+        assert legato.current() is not None and legato.current().name == "migrate"  # type: ignore[union-attr]
+        return (ctx.name, ctx.attempt, ctx.state["who"], ctx.results, ctx.cancelled, build)
+
+    assert flow.plan() == [["install"], ["build"], ["migrate"]]
+    report = flow.run()
+    assert report.tasks["migrate"].result == ("migrate", 1, "me", {"build": "dist(deps)"}, False, "dist(deps)")
+
+
+def test_a_parameter_matching_no_upstream_step_is_refused_at_definition() -> None:
+    flow = legato.Flow("bad")
+    with pytest.raises(TypeError, match='parameter "nope"'):
+        flow.add(lambda nope: None, name="x")
+
+    def with_default(other: int = 3) -> int:
+        return other
+
+    flow.add(with_default)  # a default is fine
+    assert flow.run().tasks["with_default"].result == 3
+
+
+def test_follow_chain_and_sync_all() -> None:
+    flow = legato.Flow("lightflow")
+    names = {n: (lambda n=n: n) for n in ["Step1", "Step2", "Step3", "Step4"]}
+    for n, f in names.items():
+        f.__name__ = n
+    flow.follow(names["Step1"], names["Step2"])
+    flow.follow(names["Step3"])
+    flow.sync_all(names["Step4"])
+    assert flow.plan() == [["Step1", "Step3"], ["Step2"], ["Step4"]]
+    mermaid = flow.to_mermaid()
+    assert 't3["Step4"]' in mermaid and "t1 --> t3" in mermaid and "t2 --> t3" in mermaid
+    assert "digraph" in flow.to_dot()
+    assert "Step4" in flow.to_ascii()
+    assert flow.run().ok
+
+
+def test_targets_run_only_their_dependencies() -> None:
+    flow = legato.Flow("targets")
+    ran: list[str] = []
+    for n, after in [("a", []), ("b", ["a"]), ("c", [])]:
+        flow.add(lambda n=n: ran.append(n), name=n, after=after)
+    report = flow.run("b")
+    assert sorted(ran) == ["a", "b"]
+    assert set(report.tasks.keys()) == {"a", "b"}
+    assert flow.plan("b") == [["a"], ["b"]]
+
+
+def test_failure_raises_flow_error_with_the_report_and_the_exception_itself() -> None:
+    flow = legato.Flow("fails")
+    boom = ValueError("boom")
+
+    @flow.step
+    def bad() -> None:
+        raise boom
+
+    @flow.step(after=[bad])
+    def after_bad() -> None:
+        pass
+
+    @flow.step
+    def independent() -> int:
+        return 7
+
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    report = ei.value.report  # type: ignore[attr-defined]
+    assert not report.ok
+    t = report.tasks["bad"]
+    assert t.status == "failed" and t.error is boom and t.attempts == 1
+    assert t.error.__traceback__ is not None
+    assert report.tasks["after_bad"].status == "skipped"
+    assert report.tasks["after_bad"].skip_reason == 'dependency "bad" failed'
+    assert report.tasks["independent"].result == 7
+
+
+def test_report_fields_and_renderings() -> None:
+    flow = legato.Flow("report")
+
+    @flow.step
+    async def a() -> str:
+        await asyncio.sleep(0.01)
+        return "A"
+
+    @flow.step(after=[a])
+    def b() -> str:
+        return "B"
+
+    before = datetime.datetime.now(datetime.timezone.utc)
+    report = flow.run()
+    t = report.tasks["a"]
+    assert t.status == "succeeded" and t.attempts == 1 and t.result == "A" and t.error is None
+    assert t.duration >= 0.009
+    assert t.started_at is not None and t.finished_at is not None
+    assert t.started_at.tzinfo is datetime.timezone.utc and before <= t.started_at <= t.finished_at
+    assert report.critical_path == ["a", "b"]
+    data = json.loads(report.to_json())
+    assert data["ok"] is True
+    assert "gantt" in report.to_mermaid()
+    assert "<html" in report.to_html().lower()
+    assert len(report.tasks) == 2 and "a" in report.tasks and report.tasks.get("zz") is None
+    assert report.counts["succeeded"] == 2
+
+
+def test_retries_backoff_and_retry_if() -> None:
+    flow = legato.Flow("retries")
+    calls = {"flaky": 0, "refused": 0, "tuple": 0}
+
+    @flow.step(retries=3, backoff=legato.Backoff.fixed(0.001))
+    def flaky() -> int:
+        calls["flaky"] += 1
+        if calls["flaky"] < 3:
+            raise ConnectionError("again")
+        return calls["flaky"]
+
+    @flow.step(retries=3, retry_if=ConnectionError)
+    def refused() -> None:
+        calls["refused"] += 1
+        raise KeyError("not retryable")
+
+    @flow.step(retries=2, retry_if=(KeyError, ConnectionError))
+    def tuple_() -> None:
+        calls["tuple"] += 1
+        raise KeyError("retryable")
+
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    r = ei.value.report  # type: ignore[attr-defined]
+    assert r.tasks["flaky"].result == 3 and r.tasks["flaky"].attempts == 3
+    assert r.tasks["refused"].attempts == 1
+    assert r.tasks["tuple_"].attempts == 3
+    b = legato.Backoff.exponential(0.1, factor=3.0, max=0.5)
+    assert [b.delay(n) for n in (1, 2, 3)] == pytest.approx([0.1, 0.3, 0.5])
+
+
+def test_timeout_cancels_the_coroutine_for_real() -> None:
+    flow = legato.Flow("timeouts")
+    seen: list[str] = []
+
+    @flow.step(timeout=0.02)
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            seen.append("cancelled inside")
+            raise
+
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    t = ei.value.report.tasks["slow"]  # type: ignore[attr-defined]
+    assert t.status == "timed_out"
+    assert isinstance(t.error, legato.TaskTimeoutError)
+    assert str(t.error) == 'task "slow" timed out after 20ms'
+    assert seen == ["cancelled inside"]
+
+
+def test_a_sync_step_past_its_timeout_is_abandoned_and_sees_its_cancel_flag() -> None:
+    flow = legato.Flow("sync-timeout")
+    done = threading.Event()
+    flags: list[bool] = []
+
+    @flow.step(timeout=0.02)
+    def stuck(ctx: legato.TaskContext) -> None:
+        while not ctx.cancelled:
+            done.wait(0.001)
+        flags.append(ctx.cancelled)
+        done.set()
+
+    with pytest.raises(legato.FlowError):
+        flow.run()
+    assert done.wait(5) and flags == [True]
+
+
+def test_max_parallel_and_sequences() -> None:
+    flow = legato.Flow("limits", max_parallel=2)
+    lock = threading.Lock()
+    state = {"running": 0, "peak": 0, "db": 0, "db_peak": 0}
+
+    def work(key: bool) -> Any:
+        def f() -> None:
+            with lock:
+                state["running"] += 1
+                state["peak"] = max(state["peak"], state["running"])
+                if key:
+                    state["db"] += 1
+                    state["db_peak"] = max(state["db_peak"], state["db"])
+            threading.Event().wait(0.005)
+            with lock:
+                state["running"] -= 1
+                if key:
+                    state["db"] -= 1
+
+        return f
+
+    for i in range(6):
+        flow.add(work(i < 3), name=f"t{i}", sequences=["db"] if i < 3 else None)
+    flow.run()
+    assert state["peak"] == 2 and state["db_peak"] == 1
+
+
+def test_mixed_sync_and_async_steps_in_run_async() -> None:
+    flow = legato.Flow("mixed")
+
+    @flow.step
+    def one() -> int:
+        return 1
+
+    @flow.step
+    async def two(one: int) -> int:
+        await asyncio.sleep(0)
+        return one + 1
+
+    @flow.step
+    def three(two: int) -> int:
+        return two + 1
+
+    async def main() -> Any:
+        return await flow.run_async()
+
+    report = asyncio.run(main())
+    assert report.tasks["three"].result == 3
+
+
+def test_run_inside_a_running_loop_is_refused() -> None:
+    flow = legato.Flow("x")
+    flow.add(lambda: None, name="a")
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="run_async"):
+            flow.run()
+
+    asyncio.run(main())
+
+
+def test_a_coroutine_that_never_suspends_gets_no_task() -> None:
+    flow = legato.Flow("eager")
+    tasks: dict[str, Any] = {}
+
+    @flow.step
+    async def eager() -> None:
+        tasks["eager"] = asyncio.current_task()
+
+    @flow.step
+    async def suspends() -> None:
+        await asyncio.sleep(0)
+        tasks["suspends"] = asyncio.current_task()
+
+    async def main() -> Any:
+        tasks["main"] = asyncio.current_task()
+        return await flow.run_async()
+
+    asyncio.run(main())
+    assert tasks["eager"] is tasks["main"]  # ran inline, in the caller's task
+    assert tasks["suspends"] is not tasks["main"]
+
+
+def test_hooks_all_nine_in_order_sync_and_async_several_per_event() -> None:
+    flow = legato.Flow("hooks", state={"n": 0})
+    trace: list[str] = []
+
+    @flow.step(retries=1)
+    def a(ctx: legato.TaskContext) -> str:
+        if ctx.attempt == 1:
+            raise RuntimeError("first")
+        return "ok"
+
+    @flow.step
+    def b() -> None:
+        raise RuntimeError("b fails")
+
+    @flow.step(after=[b])
+    def c() -> None:
+        pass
+
+    flow.on_process_begin(lambda e: trace.append(f"begin {type(e.time).__name__}"))
+    flow.on_task_ready(lambda e: trace.append(f"ready {e.name}"))
+
+    async def begin_async(e: Any) -> None:
+        await asyncio.sleep(0)
+        e.context["n"] += 1
+        trace.append(f"task_begin {e.name} {e.attempt}")
+
+    flow.on_task_begin(begin_async)
+    flow.on_task_begin(lambda e: trace.append(f"second hook {e.name}"))
+    flow.on_task_retry(lambda e: trace.append(f"retry {e.name} {e.attempt} {e.error}"))
+    flow.on_task_success(lambda e: trace.append(f"success {e.name} {e.result}"))
+    flow.on_task_failure(lambda e: trace.append(f"failure {e.name} {e.error}"))
+    flow.on_task_skip(lambda e: trace.append(f"skip {e.name} {e.reason}"))
+    flow.on_task_completion(lambda e: trace.append(f"completion {e.name} {e.status}"))
+    flow.on_process_completion(lambda e: trace.append(f"end {e.report.ok} {e.context['n']}"))
+    with pytest.raises(legato.FlowError):
+        flow.run()
+    assert trace[0] == "begin datetime" and trace[-1] == "end False 3"
+    i = trace.index("task_begin a 1")
+    assert trace[i + 1] == "second hook a"
+    assert "retry a 1 first" in trace and "success a ok" in trace
+    assert "failure b b fails" in trace and 'skip c dependency "b" failed' in trace
+    assert trace.index("retry a 1 first") < trace.index("task_begin a 2") < trace.index("success a ok")
+    assert trace.index("success a ok") < trace.index("completion a succeeded")
+
+
+def test_a_hook_that_raises_fails_the_run_naming_the_event() -> None:
+    flow = legato.Flow("hook-fails")
+    flow.add(lambda: None, name="a")
+
+    def bad(e: Any) -> None:
+        raise RuntimeError("quota exceeded")
+
+    flow.on_task_begin(bad)
+    ends: list[bool] = []
+    flow.on_process_completion(lambda e: ends.append(e.report.ok))
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    assert ei.value.report.stop == 'hook for event "task_begin" failed: quota exceeded'  # type: ignore[attr-defined]
+    assert ends == [False]
+
+
+def test_spawn_and_cancel_from_outside() -> None:
+    flow = legato.Flow("cancel")
+    seen: list[str] = []
+
+    @flow.step
+    async def forever() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    @flow.step(after=[forever])
+    def later() -> None:
+        pass
+
+    flow.on_process_completion(lambda e: seen.append("completion"))
+
+    async def main() -> Any:
+        h = flow.spawn()
+        await asyncio.sleep(0.01)
+        h.cancel()
+        with pytest.raises(legato.FlowError):
+            await h
+        return h.report()
+
+    r = asyncio.run(main())
+    assert r.stop == "run cancelled"
+    assert r.tasks["forever"].status == "cancelled" and r.tasks["later"].status == "skipped"
+    # The attempt is abandoned at once (the run does not wait for the body); the coroutine
+    # gets its CancelledError on the loop's next turn.
+    assert sorted(seen) == ["cancelled", "completion"]
+
+
+def test_cancelling_the_awaiting_task_cancels_the_run() -> None:
+    flow = legato.Flow("outer-cancel")
+    ends: list[bool] = []
+    flow.on_process_completion(lambda e: ends.append(e.report.ok))
+
+    @flow.step
+    async def forever() -> None:
+        await asyncio.sleep(60)
+
+    async def main() -> None:
+        t = asyncio.ensure_future(flow.run_async())
+        await asyncio.sleep(0.01)
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
+
+    asyncio.run(main())
+    assert ends == [False]
+
+
+def test_run_timeout_cancels_everything() -> None:
+    flow = legato.Flow("run-timeout", timeout=0.02)
+
+    @flow.step
+    async def slow() -> None:
+        await asyncio.sleep(60)
+
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    assert ei.value.report.stop == "run timed out after 20ms"  # type: ignore[attr-defined]
+
+
+def test_fail_fast_cancels_running_work() -> None:
+    flow = legato.Flow("ff", fail_fast=True)
+
+    @flow.step
+    async def breaker() -> None:
+        await asyncio.sleep(0.005)
+        raise RuntimeError("x")
+
+    @flow.step
+    async def long() -> None:
+        await asyncio.sleep(60)
+
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    r = ei.value.report  # type: ignore[attr-defined]
+    assert r.tasks["long"].status == "cancelled" and r.stop == 'fail-fast: task "breaker" failed'
+
+
+def test_a_flow_garbage_collected_mid_run_finishes() -> None:
+    import gc
+
+    async def main() -> Any:
+        def make() -> Any:
+            flow = legato.Flow("gc")
+
+            @flow.step
+            async def a() -> int:
+                await asyncio.sleep(0.01)
+                return 1
+
+            return flow.spawn()
+
+        h = make()
+        gc.collect()
+        return await h
+
+    assert asyncio.run(main()).tasks["a"].result == 1
+
+
+def test_signature_of_a_step_is_inspected_once() -> None:
+    flow = legato.Flow("sig")
+
+    @flow.step
+    def a(*args: Any, **kwargs: Any) -> int:
+        return len(args) + len(kwargs)
+
+    assert inspect.signature(a).parameters.keys() == {"args", "kwargs"}
+    assert flow.run().tasks["a"].result == 0
