@@ -1,14 +1,25 @@
 //! The worker pool that runs sync callables.
 //!
-//! Rust threads that attach to the interpreter once, for their whole life, and release the GIL
-//! while idle (attaching per call costs 20–80 µs: a thread state built and torn down each time).
-//! Work is handed over in batches through one queue; a worker that finishes a task takes the
-//! next ready one itself, so a chain of sync steps costs no thread wake-up per step. The pool
-//! grows on demand: it never caps concurrency below a run's `max_parallel`, and a worker that
-//! blocks on a child action (an Orchestrator's sync recursion) does not count.
+//! Workers are threads that stay attached to the interpreter for their whole life and release
+//! the GIL while idle (attaching per call costs 20–80 µs: a thread state built and torn down
+//! each time). Work is handed over in batches through one queue; a worker that finishes a task
+//! takes the next ready one itself (`_worker_done` returns it), so a chain of sync steps costs
+//! no thread wake-up per step. The pool grows on demand: it never caps concurrency below a
+//! run's `max_parallel`, and a worker blocked on a child action (an Orchestrator's sync
+//! recursion) does not count.
+//!
+//! The threads are Python threads (`threading.Thread`, daemon) whose loop is a few lines of
+//! Python (`legato._runtime.worker_loop`) around two calls into Rust: `_worker_take` (wait for
+//! a job without the GIL) and `_worker_done` (report, take the next). The user's callable is
+//! called from that Python loop, so no Rust frame lies under user code: when the interpreter
+//! exits while a sync body still runs (a timed-out step that cannot be killed, a run left in
+//! flight), CPython ends the thread the way it ends its own daemon threads, with no Rust
+//! `catch_unwind` in the way (which would abort the process). An idle worker that wakes after
+//! `_shutdown` (interpreter exit) parks for good instead of taking the GIL back.
 
-use crate::run::{run_job, Shared};
+use crate::run::{finish_job, helpers, prepare_job, JobToken, Shared};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
@@ -58,10 +69,20 @@ fn lock(p: &Pool) -> std::sync::MutexGuard<'_, PoolState> {
     p.m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+fn start_workers(py: Python<'_>, n: usize) {
+    for _ in 0..n {
+        let ok = helpers(py).and_then(|h| h.start_worker.call0(py));
+        if let Err(e) = ok {
+            lock(pool()).alive -= 1;
+            e.write_unraisable(py, None);
+        }
+    }
+}
+
 impl Pool {
     /// Queues `jobs`. `cap` is the concurrency the submitting run may reach (its `max_parallel`,
     /// or `usize::MAX`); `taker` is true when the caller is a worker that will take one itself.
-    pub(crate) fn submit(self: &Arc<Self>, jobs: Vec<Job>, cap: usize, taker: bool) {
+    pub(crate) fn submit(&self, py: Python<'_>, jobs: Vec<Job>, cap: usize, taker: bool) {
         if jobs.is_empty() {
             return;
         }
@@ -82,28 +103,20 @@ impl Pool {
             }
             need -= wake;
             if need > 0 {
-                let limit = self.base.max(if cap == usize::MAX { self.base } else { cap });
+                let limit = if cap == usize::MAX { self.base } else { self.base.max(cap) };
                 let working = g.alive.saturating_sub(g.blocked);
                 spawn = need.min(limit.saturating_sub(working));
-                if g.alive == 0 && spawn == 0 {
+                if g.alive == 0 && spawn == 0 && !taker {
                     spawn = 1;
                 }
                 g.alive += spawn;
             }
         }
-        for _ in 0..spawn {
-            let p = self.clone();
-            let ok = std::thread::Builder::new()
-                .name("legato-worker".into())
-                .spawn(move || worker(p.clone()));
-            if ok.is_err() {
-                lock(self).alive -= 1;
-            }
-        }
+        start_workers(py, spawn);
     }
 
     /// A worker is about to block on a child: make sure queued work still has a taker.
-    pub(crate) fn block(self: &Arc<Self>) {
+    pub(crate) fn block(&self, py: Python<'_>) {
         let spawn = {
             let mut g = lock(self);
             g.blocked += 1;
@@ -111,30 +124,33 @@ impl Pool {
             if s {
                 g.alive += 1;
             }
-            s
+            usize::from(s)
         };
-        if spawn {
-            let p = self.clone();
-            if std::thread::Builder::new().name("legato-worker".into()).spawn(move || worker(p)).is_err() {
-                lock(self).alive -= 1;
-            }
-        }
+        start_workers(py, spawn);
     }
 
     pub(crate) fn unblock(&self) {
-        lock(self).blocked -= 1;
+        let mut g = lock(self);
+        g.blocked = g.blocked.saturating_sub(1);
     }
 
-    /// Asks every worker to exit once idle (interpreter exit).
+    /// Interpreter exit: no new work; idle workers that wake park for good.
     pub(crate) fn shutdown(&self) {
         let mut g = lock(self);
         g.shutdown = true;
         g.queue.clear();
-        self.cv.notify_all();
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        lock(self).shutdown
     }
 
     fn take_now(&self) -> Option<Job> {
-        lock(self).queue.pop_front()
+        let mut g = lock(self);
+        if g.shutdown {
+            return None;
+        }
+        g.queue.pop_front()
     }
 
     /// Waits (without the GIL) until there is a job; `false` when the worker should exit.
@@ -143,8 +159,8 @@ impl Pool {
         let mut g = lock(self);
         loop {
             if g.shutdown {
-                g.alive -= 1;
-                return false;
+                drop(g);
+                park_forever();
             }
             if !g.queue.is_empty() {
                 return true;
@@ -154,7 +170,7 @@ impl Pool {
             g = ng;
             g.idle -= 1;
             g.notified = g.notified.saturating_sub(1);
-            if timeout.timed_out() && g.queue.is_empty() && g.alive > self.base {
+            if timeout.timed_out() && g.queue.is_empty() && g.alive > self.base && !g.shutdown {
                 g.alive -= 1;
                 return false;
             }
@@ -162,16 +178,50 @@ impl Pool {
     }
 }
 
-fn worker(pool: Arc<Pool>) {
-    // Attached once for the thread's whole life; the GIL is released while waiting.
-    let _ = Python::try_attach(|py| loop {
-        match pool.take_now() {
-            Some(job) => run_job(py, job),
+/// A thread that must not take the GIL again (the interpreter is exiting) waits here until the
+/// process ends.
+pub(crate) fn park_forever() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// The next job for this worker thread: `(token, callable, args, kwargs)`, or `None` when the
+/// worker should exit. Waits without the GIL.
+fn next_job(py: Python<'_>) -> PyResult<Option<Bound<'_, PyTuple>>> {
+    let p = pool();
+    loop {
+        match p.take_now() {
+            Some(job) => {
+                if let Some((token, f, a, k)) = prepare_job(py, job) {
+                    return Ok(Some(PyTuple::new(py, [token.into_any(), f, a.into_any(), k.map(|k| k.into_any()).unwrap_or_else(|| py.None())])?));
+                }
+            }
             None => {
-                if !py.detach(|| pool.wait()) {
-                    break;
+                if p.is_shut_down() || !py.detach(|| p.wait()) {
+                    return Ok(None);
                 }
             }
         }
-    });
+    }
+}
+
+/// Worker loop, first call: waits for a job.
+#[pyfunction]
+pub(crate) fn _worker_take(py: Python<'_>) -> PyResult<Option<Bound<'_, PyTuple>>> {
+    next_job(py)
+}
+
+/// Worker loop: reports the job's outcome (`failed`: `value` is the exception) and returns the
+/// next job.
+#[pyfunction]
+pub(crate) fn _worker_done<'py>(
+    py: Python<'py>,
+    token: &Bound<'py, JobToken>,
+    value: Bound<'py, PyAny>,
+    failed: bool,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let r = if failed { Err(PyErr::from_value(value)) } else { Ok(value.unbind()) };
+    finish_job(py, token.get(), r);
+    next_job(py)
 }

@@ -42,6 +42,7 @@ pub(crate) struct Helpers {
     events: Py<PyDict>,
     copy_context: Py<PyAny>,
     current: Py<PyAny>,
+    pub(crate) start_worker: Py<PyAny>,
 }
 
 static HELPERS: PyOnceLock<Helpers> = PyOnceLock::new();
@@ -56,12 +57,13 @@ pub(crate) fn _init(py: Python<'_>, runtime: &Bound<'_, PyAny>) -> PyResult<()> 
         events: runtime.getattr("EVENTS")?.cast_into::<PyDict>()?.unbind(),
         copy_context: py.import("contextvars")?.getattr("copy_context")?.unbind(),
         current: runtime.getattr("CURRENT")?.unbind(),
+        start_worker: runtime.getattr("start_worker")?.unbind(),
     };
     let _ = HELPERS.set(py, h);
     Ok(())
 }
 
-fn helpers(py: Python<'_>) -> PyResult<&Helpers> {
+pub(crate) fn helpers(py: Python<'_>) -> PyResult<&Helpers> {
     HELPERS.get(py).ok_or_else(|| PyRuntimeError::new_err("legato._legato is not initialised"))
 }
 
@@ -524,7 +526,9 @@ impl Shared {
     }
 
     fn submit(self: &Arc<Self>, jobs: Vec<Job>, taker: bool) {
-        pool().submit(jobs, self.cap, taker);
+        if !jobs.is_empty() {
+            Python::attach(|py| pool().submit(py, jobs, self.cap, taker));
+        }
     }
 
     /// The loop side: runs queued loop commands until none is left, then arms the timer.
@@ -785,7 +789,7 @@ impl Shared {
     /// the first error, when the other calls are cancelled and the error is raised.
     fn wait(self: &Arc<Self>, py: Python<'_>, slots: &[u64], tasks: &[u32], fail_fast: bool) -> PyResult<Vec<Py<PyAny>>> {
         let p = pool();
-        p.block();
+        p.block(py);
         let got = py.detach(|| {
             let mut st = lock(self);
             loop {
@@ -803,6 +807,11 @@ impl Shared {
                     return Ok((failed, slots.iter().map(|n| st.slots.remove(n).flatten()).collect::<Vec<_>>()));
                 }
                 st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                if p.is_shut_down() {
+                    // The interpreter is exiting: never take the GIL back.
+                    drop(st);
+                    crate::pool::park_forever();
+                }
             }
         });
         p.unblock();
@@ -852,43 +861,66 @@ fn resolve(py: Python<'_>, fut: &Py<PyAny>, d: Delivery) {
     };
 }
 
-/// Runs one sync job on a pool worker (GIL held), then the ones it makes ready go back to the
-/// pool with this worker as their first taker.
-pub(crate) fn run_job(py: Python<'_>, job: Job) {
+/// A sync attempt handed to a worker thread (internal): the thread calls the body itself, from
+/// Python, and reports with `_worker_done`.
+#[pyclass(module = "legato._legato", frozen)]
+pub struct JobToken {
+    run: Arc<Shared>,
+    task: u32,
+    attempt: u32,
+}
+
+type Prepared = (Py<JobToken>, Py<PyAny>, Py<PyTuple>, Option<Py<PyDict>>);
+
+/// Makes a job ready to call: its callable and arguments; sets the worker's current task.
+/// `None` when the attempt is no longer current (cancelled meanwhile) or failed to start.
+pub(crate) fn prepare_job(py: Python<'_>, job: Job) -> Option<Prepared> {
     let Job { run, task, attempt } = job;
-    let mut jobs = Vec::new();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let prep = {
-            let mut st = lock_py(py, &run);
-            if st.sched.attempt(TaskId(task)) != attempt || st.sched.status(TaskId(task)) != Status::Running {
-                return;
+    let flag = Arc::new(AtomicBool::new(false));
+    let prep = {
+        let mut st = lock_py(py, &run);
+        if st.sched.attempt(TaskId(task)) != attempt || st.sched.status(TaskId(task)) != Status::Running {
+            return None;
+        }
+        let body = st.bodies.get(task as usize).and_then(|b| b.clone())?;
+        st.running.insert(task, Running::Flag(flag.clone()));
+        let args = run.call_args(py, &st, &body, task, attempt, &flag).map(|(a, k)| (a.map(|a| a.unbind()), k.map(|k| k.unbind())));
+        (body, args)
+    };
+    let (body, args) = prep;
+    let token = Py::new(py, JobToken { run: run.clone(), task, attempt });
+    match (args, token) {
+        (Ok((a, k)), Ok(token)) => {
+            CURRENT.with(|c| *c.borrow_mut() = Some((run, task, attempt, flag)));
+            let a = a.unwrap_or_else(|| PyTuple::empty(py).unbind());
+            Some((token, body.func.clone_ref(py), a, k))
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            let mut jobs = Vec::new();
+            run.finish(py, task, attempt, Err(e), &mut jobs);
+            if !jobs.is_empty() {
+                pool().submit(py, jobs, run.cap, false);
             }
-            let Some(body) = st.bodies.get(task as usize).and_then(|b| b.clone()) else { return };
-            st.running.insert(task, Running::Flag(flag.clone()));
-            let args = run.call_args(py, &st, &body, task, attempt, &flag).map(|(a, k)| (a.map(|a| a.unbind()), k.map(|k| k.unbind())));
-            (body, args)
-        };
-        let (body, args) = prep;
-        let r = args.and_then(|(a, k)| {
-            CURRENT.with(|c| *c.borrow_mut() = Some((run.clone(), task, attempt, flag.clone())));
-            let f = body.func.bind(py);
-            let r = match (a, k) {
-                (None, None) => f.call0(),
-                (a, k) => f.call(a.map(|a| a.into_bound(py)).unwrap_or_else(|| PyTuple::empty(py)), k.as_ref().map(|k| k.bind(py))),
-            };
-            CURRENT.with(|c| *c.borrow_mut() = None);
-            r.map(Bound::unbind)
-        });
-        run.finish(py, task, attempt, r, &mut jobs);
+            None
+        }
+    }
+}
+
+/// Reports a job's outcome; the jobs it made ready go to the pool with this worker as their
+/// first taker.
+pub(crate) fn finish_job(py: Python<'_>, token: &JobToken, r: PyResult<Py<PyAny>>) {
+    CURRENT.with(|c| *c.borrow_mut() = None);
+    let mut jobs = Vec::new();
+    let run = &token.run;
+    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run.finish(py, token.task, token.attempt, r, &mut jobs);
     }));
-    if r.is_err() {
-        let e = pyo3::panic::PanicException::new_err("a legato worker panicked");
-        run.finish(py, task, attempt, Err(e), &mut jobs);
+    if done.is_err() {
+        let e = pyo3::panic::PanicException::new_err("legato: a panic while reporting an attempt");
+        run.finish(py, token.task, token.attempt, Err(e), &mut jobs);
     }
     if !jobs.is_empty() {
-        let cap = run.cap;
-        pool().submit(jobs, cap, true);
+        pool().submit(py, jobs, run.cap, true);
     }
 }
 

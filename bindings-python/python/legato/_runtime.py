@@ -7,6 +7,7 @@ import datetime
 import heapq
 import inspect
 import itertools
+import threading
 import types
 import weakref
 from typing import Any, Callable, Coroutine, Generator, Optional, Sequence
@@ -100,9 +101,30 @@ async def _rest(first: Any, fns: Sequence[Callable[..., Any]], payload: Any) -> 
             await r
 
 
+def worker_loop() -> None:
+    """A worker thread of the pool: the sync callable is called here, from Python."""
+    from . import _legato
+
+    take, done = _legato._worker_take, _legato._worker_done
+    job = take()
+    while job is not None:
+        token, fn, args, kwargs = job
+        try:
+            value = fn(*args) if kwargs is None else fn(*args, **kwargs)
+        except BaseException as exc:
+            job = done(token, exc, True)
+        else:
+            job = done(token, value, False)
+
+
+def start_worker() -> None:
+    """Start one more worker thread (a daemon: it never holds up interpreter exit)."""
+    threading.Thread(target=worker_loop, name="legato-worker", daemon=True).start()
+
+
 def utc(ts: float) -> datetime.datetime:
     """A UTC datetime from seconds since the epoch."""
     return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
 
 
-__all__ = ["CURRENT", "EVENTS", "after_ready", "dispatch", "resume", "utc"]
+__all__ = ["CURRENT", "EVENTS", "after_ready", "dispatch", "resume", "start_worker", "utc", "worker_loop"]

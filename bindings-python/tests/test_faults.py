@@ -1,0 +1,125 @@
+"""Ctrl-C, interpreter exit with a run in flight, executors (process pool, Dask)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import legato
+
+PY = sys.executable
+
+
+def spawn(code: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [PY, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_ctrl_c_cancels_the_run_hooks_see_completion_then_keyboard_interrupt(kind: str) -> None:
+    body = (
+        "def forever():\n    while True: time.sleep(0.01)"
+        if kind == "sync"
+        else "async def forever():\n    await asyncio.sleep(3600)"
+    )
+    p = spawn(
+        """
+        import asyncio, sys, time, legato
+        flow = legato.Flow("ctrl-c")
+        exec(BODY)
+        flow.add(forever)
+        flow.on_task_begin(lambda e: print("started", flush=True))
+        flow.on_process_completion(lambda e: print("completion", e.report.tasks["forever"].status, flush=True))
+        try:
+            flow.run()
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt", flush=True)
+            sys.exit(3)
+        """.replace("BODY", repr(body))
+    )
+    assert p.stdout is not None
+    assert p.stdout.readline().strip() == "started"
+    time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 3, err
+    assert out.split("\n")[:2] == ["completion cancelled", "KeyboardInterrupt"]
+
+
+def test_interpreter_exit_with_a_run_in_flight_does_not_hang() -> None:
+    p = spawn(
+        """
+        import asyncio, threading, time, legato
+        flow = legato.Flow("exit")
+        started = threading.Event()
+        @flow.step
+        def stuck():
+            started.set()
+            time.sleep(3600)
+        threading.Thread(target=flow.run, daemon=True).start()
+        started.wait(10)
+        print("leaving", flush=True)
+        """
+    )
+    out, err = p.communicate(timeout=30)
+    assert "leaving" in out and p.returncode == 0, err
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def negate(where: int) -> int:
+    return -where
+
+
+def test_process_pool_executor_runs_sync_steps_in_other_processes() -> None:
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as ex:
+        flow = legato.Flow("procs", executor=ex)
+        flow.add(pid, name="where")
+        flow.add(lambda: 7, name="seven")
+        flow.add(negate, after=["where"])
+        # seven's lambda cannot be pickled: its error is the task's, the rest goes on
+        try:
+            report = flow.run()
+        except legato.FlowError as e:
+            report = e.report  # type: ignore[attr-defined]
+        assert report.tasks["where"].status == "succeeded"
+        assert report.tasks["where"].result != os.getpid()
+        assert report.tasks["negate"].result == -report.tasks["where"].result
+        assert report.tasks["seven"].status == "failed"
+
+
+def test_dask_local_cluster_through_its_executor() -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        flow = legato.Flow("dask", executor=client.get_executor())
+
+        @flow.step
+        def two() -> int:
+            return 2
+
+        @flow.step
+        def four(two: int) -> int:
+            return square(two)
+
+        assert flow.run().tasks["four"].result == 4
