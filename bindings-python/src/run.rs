@@ -662,8 +662,26 @@ impl Shared {
                     Ok(Some(v))
                 }
                 Err(e) => Err(e),
+                Ok(yielded) if yielded.is_none() || yielded.hasattr(intern!(py, "_asyncio_future_blocking"))? => {
+                    // It suspended on a future (or a bare yield): once that future is done, the
+                    // coroutine goes on as an asyncio Task whose first step resumes it, exactly
+                    // as a Task would have (Python 3.12's eager tasks do the same in C). The
+                    // callback is registered now, so it runs in a copy of this context.
+                    let starter = Py::new(py, Starter { run: self.clone(), task, attempt, coro: coro.clone().unbind() })?;
+                    if yielded.is_none() {
+                        self.lp.call_method1(py, intern!(py, "call_soon"), (starter, py.None()))?;
+                    } else {
+                        yielded.setattr(intern!(py, "_asyncio_future_blocking"), false)?;
+                        yielded.call_method1(intern!(py, "add_done_callback"), (starter,))?;
+                        let mut st = lock_py(py, self);
+                        if st.sched.attempt(TaskId(task)) == attempt && st.sched.status(TaskId(task)) == Status::Running {
+                            st.running.insert(task, Running::Task(yielded.clone().unbind()));
+                        }
+                    }
+                    Ok(None)
+                }
                 Ok(yielded) => {
-                    // It suspended: go on as an asyncio Task, in a copy of this context.
+                    // Something else was yielded: let a wrapper hand it to a Task as it is.
                     let cx = h.copy_context.call0(py)?;
                     let wrapped = h.resume.call1(py, (&coro, yielded))?;
                     let kw = PyDict::new(py);
@@ -981,6 +999,39 @@ impl Fire {
     }
 }
 
+/// Starts the asyncio Task of a coroutine that suspended during its eager first step, once
+/// the future it waits for is done.
+#[pyclass(module = "legato._legato", frozen)]
+struct Starter {
+    run: Arc<Shared>,
+    task: u32,
+    attempt: u32,
+    coro: Py<PyAny>,
+}
+
+#[pymethods]
+impl Starter {
+    fn __call__(&self, py: Python<'_>, _fut: &Bound<'_, PyAny>) -> PyResult<()> {
+        let run = &self.run;
+        let t = run.lp.bind(py).call_method1(intern!(py, "create_task"), (&self.coro,))?;
+        let current = {
+            let mut st = lock_py(py, run);
+            let current = st.sched.attempt(TaskId(self.task)) == self.attempt && st.sched.status(TaskId(self.task)) == Status::Running;
+            if current {
+                st.running.insert(self.task, Running::Task(t.clone().unbind()));
+            }
+            current
+        };
+        if !current {
+            // Cancelled while it waited: it still gets its CancelledError (from the future).
+            t.call_method0(intern!(py, "cancel"))?;
+        }
+        let cb = Py::new(py, Done { run: run.clone(), task: self.task, attempt: self.attempt })?;
+        t.call_method1(intern!(py, "add_done_callback"), (cb,))?;
+        Ok(())
+    }
+}
+
 /// Done-callback of an attempt's asyncio Task or executor future.
 #[pyclass(module = "legato._legato", frozen)]
 struct Done {
@@ -992,15 +1043,8 @@ struct Done {
 #[pymethods]
 impl Done {
     fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
-        let r = if fut.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false) {
-            Err(CancelledError::new_err("cancelled"))
-        } else {
-            match fut.call_method0("exception") {
-                Ok(e) if !e.is_none() => Err(PyErr::from_value(e)),
-                Ok(_) => fut.call_method0("result").map(Bound::unbind),
-                Err(e) => Err(e),
-            }
-        };
+        // result() gives the value, or raises the body's exception (or CancelledError).
+        let r = fut.call_method0(intern!(py, "result")).map(Bound::unbind);
         let mut jobs = Vec::new();
         self.run.finish(py, self.task, self.attempt, r, &mut jobs);
         if self.run.on_loop_thread() {

@@ -1,0 +1,461 @@
+"""W1-W5 through the Python door, beside Python peers, in the same process and run.
+
+Workloads (DESIGN.md "Workloads", the same LCG as every door): W1 wide (10,000 no-op tasks and a
+sink), W2 chain (2,000), W3 random DAG (10,000), W4 sleep (200 tasks of 10 ms in 4 layers,
+max_parallel 50, ideal 40 ms), W5 retry (1,000 tasks failing twice). Each runs twice: with sync
+steps ("W1"...) and with ``async def`` steps ("W1-async"...).
+
+Implementations (``impl``):
+- ``legato``: a ``legato.Flow``, one step per task; what is timed is ``flow.run()`` (it builds and
+  validates the graph, runs, and returns the report), not adding the steps.
+- ``graphlib+threadpool`` (sync): ``graphlib.TopologicalSorter`` + ``ThreadPoolExecutor``
+  (``max_workers`` 50 for W4, the default otherwise), ``wait(FIRST_COMPLETED)``.
+- ``asyncio-hand-rolled`` (async): in-degree counting, ``loop.create_task`` per task and a
+  done-callback that starts the dependents (a semaphore for W4's max_parallel).
+- ``dask-threaded`` (sync): ``dask.threaded.get`` on a task graph.
+- ``prefect`` (sync): Prefect 3 run locally (``@flow``/``@task``, ``task.submit(wait_for=...)``);
+  at about 14 ms per task it runs W1-W3 at 1,000 tasks (``tasks`` says how many), W4, and W5 at
+  1,000.
+
+Every figure is the median of ``--runs`` timed runs after one untimed warm-up; the timed runs
+go round the implementations in turn so that a slow moment of the machine falls on all alike.
+Rows are merged into ``--json`` (one object per line; a row replaces the row with the same door,
+impl and workload).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import graphlib
+import json
+import os
+import pathlib
+import statistics
+import sys
+import time
+from typing import Any, Callable, Optional
+
+import legato
+
+SLEEP = 0.010
+IDEAL_MS = 40.0
+
+
+class Lcg:
+    def __init__(self) -> None:
+        self.s = 42
+
+    def next(self) -> int:
+        self.s = (self.s * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        return self.s >> 33
+
+
+class Dag:
+    def __init__(self, names: list[str], deps: list[list[int]], body: str = "noop", max_parallel: Optional[int] = None) -> None:
+        self.names = names
+        self.deps = deps
+        self.body = body  # noop | sleep | fail2
+        self.max_parallel = max_parallel
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def wide(n: int) -> Dag:
+    return Dag([f"t{i}" for i in range(n)] + ["sink"], [[] for _ in range(n)] + [list(range(n))])
+
+
+def chain(n: int) -> Dag:
+    return Dag([f"t{i}" for i in range(n)], [[i - 1] if i else [] for i in range(n)])
+
+
+def random_dag(n: int) -> Dag:
+    lcg = Lcg()
+    deps: list[list[int]] = []
+    for i in range(n):
+        chosen: list[int] = []
+        if i > 0:
+            k = 1 + lcg.next() % 3
+            for _ in range(k):
+                j = lcg.next() % i
+                if j not in chosen:
+                    chosen.append(j)
+        deps.append(chosen)
+    return Dag([f"t{i}" for i in range(n)], deps)
+
+
+def layers() -> Dag:
+    lcg = Lcg()
+    names, deps = [], []
+    for layer in range(4):
+        for i in range(50):
+            names.append(f"l{layer}_{i}")
+            d = []
+            if layer > 0:
+                a, b = lcg.next() % 50, lcg.next() % 50
+                d.append((layer - 1) * 50 + a)
+                if b != a:
+                    d.append((layer - 1) * 50 + b)
+            deps.append(d)
+    return Dag(names, deps, "sleep", 50)
+
+
+def retry(n: int) -> Dag:
+    return Dag([f"t{i}" for i in range(n)], [[] for _ in range(n)], "fail2")
+
+
+class Flaky(Exception):
+    pass
+
+
+# ----- legato --------------------------------------------------------------------------------
+
+
+def legato_flow(dag: Dag, is_async: bool) -> Callable[[], Any]:
+    flow = legato.Flow("bench", max_parallel=dag.max_parallel)
+    if dag.body == "noop":
+        if is_async:
+
+            async def body() -> None:
+                pass
+        else:
+
+            def body() -> None:
+                pass
+    elif dag.body == "sleep":
+        if is_async:
+
+            async def body() -> None:
+                await asyncio.sleep(SLEEP)
+        else:
+
+            def body() -> None:
+                time.sleep(SLEEP)
+    else:
+        if is_async:
+
+            async def body(ctx: Any) -> None:
+                if ctx.attempt <= 2:
+                    raise Flaky()
+        else:
+
+            def body(ctx: Any) -> None:
+                if ctx.attempt <= 2:
+                    raise Flaky()
+
+    retries = 2 if dag.body == "fail2" else None
+    for name, deps in zip(dag.names, dag.deps):
+        flow.add(body, name=name, after=[dag.names[d] for d in deps], retries=retries)
+
+    def run() -> Any:
+        report = flow.run()
+        assert report.ok
+        return report
+
+    return run
+
+
+# ----- peers ---------------------------------------------------------------------------------
+
+
+def sync_body(dag: Dag) -> Callable[[], None]:
+    if dag.body == "noop":
+        return lambda: None
+    if dag.body == "sleep":
+        return lambda: time.sleep(SLEEP)
+
+    def flaky() -> None:  # a retry loop, as the peer's own code would have it
+        for attempt in (1, 2, 3):
+            try:
+                if attempt <= 2:
+                    raise Flaky()
+                return
+            except Flaky:
+                continue
+
+    return flaky
+
+
+def graphlib_threadpool(dag: Dag) -> Callable[[], Any]:
+    body = sync_body(dag)
+    graph = {i: set(d) for i, d in enumerate(dag.deps)}
+    workers = dag.max_parallel
+
+    def run() -> int:
+        ts = graphlib.TopologicalSorter(graph)
+        ts.prepare()
+        done_count = 0
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as ex:
+            pending: dict[concurrent.futures.Future[None], int] = {}
+            while ts.is_active():
+                for node in ts.get_ready():
+                    pending[ex.submit(body)] = node
+                finished, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                for f in finished:
+                    f.result()
+                    ts.done(pending.pop(f))
+                    done_count += 1
+        assert done_count == len(dag)
+        return done_count
+
+    return run
+
+
+def dask_threaded(dag: Dag) -> Callable[[], Any]:
+    import dask.threaded
+
+    body = sync_body(dag)
+
+    def call(*_: Any) -> None:
+        body()
+
+    dsk = {name: (call, *[dag.names[d] for d in deps]) for name, deps in zip(dag.names, dag.deps)}
+    keys = list(dag.names)
+    workers = dag.max_parallel
+
+    def run() -> Any:
+        return dask.threaded.get(dsk, keys, num_workers=workers)
+
+    return run
+
+
+def asyncio_hand_rolled(dag: Dag) -> Callable[[], Any]:
+    n = len(dag)
+    dependents: list[list[int]] = [[] for _ in range(n)]
+    for i, d in enumerate(dag.deps):
+        for j in d:
+            dependents[j].append(i)
+    indegree0 = [len(d) for d in dag.deps]
+    kind = dag.body
+    limit = dag.max_parallel
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        indegree = list(indegree0)
+        done = loop.create_future()
+        finished = 0
+        sem = asyncio.Semaphore(limit) if limit else None
+
+        async def body() -> None:
+            if kind == "sleep":
+                if sem is not None:
+                    async with sem:
+                        await asyncio.sleep(SLEEP)
+                else:
+                    await asyncio.sleep(SLEEP)
+            elif kind == "fail2":
+                for attempt in (1, 2, 3):
+                    try:
+                        if attempt <= 2:
+                            raise Flaky()
+                        return
+                    except Flaky:
+                        continue
+
+        def start(i: int) -> None:
+            t = loop.create_task(body())
+            t.add_done_callback(lambda t, i=i: on_done(i, t))
+
+        def on_done(i: int, t: asyncio.Task[None]) -> None:
+            nonlocal finished
+            t.result()
+            finished += 1
+            for j in dependents[i]:
+                indegree[j] -= 1
+                if indegree[j] == 0:
+                    start(j)
+            if finished == n:
+                done.set_result(None)
+
+        for i in range(n):
+            if indegree[i] == 0:
+                start(i)
+        await done
+        return finished
+
+    return lambda: asyncio.run(main())
+
+
+def prefect_flow(dag: Dag) -> Callable[[], Any]:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_API_URL", "")
+    from prefect import flow, task
+
+    kind = dag.body
+
+    @task
+    def t() -> None:
+        if kind == "sleep":
+            time.sleep(SLEEP)
+
+    @task(retries=2)
+    def flaky() -> None:  # Prefect's own retries: fails twice per task run
+        from prefect.context import get_run_context
+
+        if get_run_context().task_run.run_count <= 2:  # type: ignore[union-attr]
+            raise Flaky()
+
+    body = flaky if kind == "fail2" else t
+
+    @flow
+    def run_flow() -> int:
+        futures: list[Any] = []
+        for deps in dag.deps:
+            futures.append(body.submit(wait_for=[futures[d] for d in deps]))
+        for f in futures:
+            f.wait()
+        return len(futures)
+
+    return lambda: run_flow()
+
+
+# ----- running -------------------------------------------------------------------------------
+
+WORKLOADS: dict[str, Callable[[], Dag]] = {
+    "W1": lambda: wide(10_000),
+    "W2": lambda: chain(2_000),
+    "W3": lambda: random_dag(10_000),
+    "W4": layers,
+    "W5": lambda: retry(1_000),
+}
+PREFECT_SIZES: dict[str, Callable[[], Dag]] = {
+    "W1": lambda: wide(1_000),
+    "W2": lambda: chain(1_000),
+    "W3": lambda: random_dag(1_000),
+    "W4": layers,
+    "W5": lambda: retry(1_000),
+}
+
+
+def median_ms(times: list[float]) -> float:
+    return statistics.median(times) * 1000
+
+
+def bench_workload(name: str, runs: int, with_prefect: bool) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    dag = WORKLOADS[name]()
+    for is_async in (False, True):
+        wl = name + ("-async" if is_async else "")
+        impls: dict[str, tuple[Callable[[], Any], int]] = {"legato": (legato_flow(dag, is_async), len(dag))}
+        if is_async:
+            impls["asyncio-hand-rolled"] = (asyncio_hand_rolled(dag), len(dag))
+        else:
+            impls["graphlib+threadpool"] = (graphlib_threadpool(dag), len(dag))
+            try:
+                impls["dask-threaded"] = (dask_threaded(dag), len(dag))
+            except ImportError:
+                print("dask not installed: dask-threaded skipped", file=sys.stderr)
+        times: dict[str, list[float]] = {k: [] for k in impls}
+        for k, (fn, _) in impls.items():  # warm-up
+            fn()
+        for _ in range(runs):
+            for k, (fn, _) in impls.items():
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+        peer = "asyncio-hand-rolled" if is_async else "graphlib+threadpool"
+        peer_ms = median_ms(times[peer])
+        for k, (_, n) in impls.items():
+            ms = median_ms(times[k])
+            row: dict[str, Any] = {"door": "python", "impl": k, "workload": wl, "tasks": n, "runs": runs, "ms": round(ms, 4)}
+            if name == "W4":
+                row["makespan_ratio"] = round(ms / IDEAL_MS, 4)
+            else:
+                row["per_task_us"] = round(ms * 1000 / n, 4)
+            row["vs_" + ("asyncio" if is_async else "graphlib")] = round(ms / peer_ms, 4)
+            rows.append(row)
+        if name == "W4":
+            rows.append(sleep_floor(runs, is_async))
+        if with_prefect and not is_async:
+            rows.extend(bench_prefect(name, runs))
+    return rows
+
+
+def sleep_floor(runs: int, is_async: bool) -> dict[str, Any]:
+    """Four 10 ms sleeps in a row, no scheduler: the timer's own floor on this machine."""
+
+    async def four() -> None:
+        for _ in range(4):
+            await asyncio.sleep(SLEEP)
+
+    times = []
+    for _ in range(runs + 1):
+        t0 = time.perf_counter()
+        if is_async:
+            asyncio.run(four())
+        else:
+            for _ in range(4):
+                time.sleep(SLEEP)
+        times.append(time.perf_counter() - t0)
+    ms = median_ms(times[1:])
+    return {"door": "python", "impl": "4 sleeps", "workload": "W4" + ("-async" if is_async else ""), "tasks": 0,
+            "runs": runs, "ms": round(ms, 4), "makespan_ratio": round(ms / IDEAL_MS, 4),
+            "note": "no scheduler: 4 x sleep(10 ms) in a row, the timer's own floor"}
+
+
+def bench_prefect(name: str, runs: int) -> list[dict[str, Any]]:
+    try:
+        dag = PREFECT_SIZES[name]()
+        fn = prefect_flow(dag)
+        fn()  # warm-up (also starts Prefect's local machinery)
+        prefect_runs = max(1, min(runs, 3))
+        times = []
+        for _ in range(prefect_runs):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    except Exception as e:  # Prefect missing or not runnable here: say so
+        print(f"prefect could not run {name}: {type(e).__name__}: {e}", file=sys.stderr)
+        return [{"door": "python", "impl": "prefect", "workload": name, "tasks": 0, "runs": 0,
+                 "note": f"could not run: {type(e).__name__}: {str(e)[:120]}"}]
+    ms = median_ms(times)
+    row: dict[str, Any] = {"door": "python", "impl": "prefect", "workload": name, "tasks": len(dag), "runs": prefect_runs, "ms": round(ms, 4)}
+    if name == "W4":
+        row["makespan_ratio"] = round(ms / IDEAL_MS, 4)
+    else:
+        row["per_task_us"] = round(ms * 1000 / len(dag), 4)
+    if len(dag) != len(WORKLOADS[name]()):
+        row["note"] = f"run at {len(dag)} tasks (Prefect's per-task cost); per task figures compare"
+    return [row]
+
+
+def merge(path: pathlib.Path, rows: list[dict[str, Any]]) -> None:
+    old: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
+    key = lambda r: (r.get("door"), r.get("impl"), r.get("workload"), r.get("phase"))  # noqa: E731
+    new_keys = {key(r) for r in rows}
+    merged = [r for r in old if key(r) not in new_keys] + rows
+    path.write_text("[\n" + ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in merged) + "\n]\n")
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    out = [f"{'workload':<10} {'impl':<22} {'tasks':>6} {'ms':>10} {'µs/task':>9} {'×ideal':>7} {'×peer':>7}  note"]
+    for r in rows:
+        vs = r.get("vs_graphlib", r.get("vs_asyncio"))
+        out.append(
+            f"{r['workload']:<10} {r['impl']:<22} {r.get('tasks', 0):>6} {r.get('ms', float('nan')):>10.2f} "
+            f"{r.get('per_task_us', float('nan')):>9.2f} {r.get('makespan_ratio', float('nan')):>7.3f} "
+            f"{(vs if vs is not None else float('nan')):>7.3f}  {r.get('note', '')}"
+        )
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("workloads", nargs="*", default=list(WORKLOADS), help="W1 … W5 (default: all)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--json", type=pathlib.Path, help="merge the rows into this file")
+    ap.add_argument("--no-prefect", action="store_true", help="skip the Prefect peer")
+    args = ap.parse_args()
+    rows: list[dict[str, Any]] = []
+    for w in args.workloads:
+        rows.extend(bench_workload(w, args.runs, not args.no_prefect))
+        print(table([r for r in rows if r["workload"].split("-")[0] == w]), flush=True)
+    if args.json:
+        merge(args.json, rows)
+        print(f"merged {len(rows)} rows into {args.json}")
+
+
+if __name__ == "__main__":
+    main()
