@@ -107,6 +107,7 @@ test-python: $(VENV)/.stamp-develop
 .PHONY: lint-python  ## Lint the Python package: ruff, mypy, and stubtest of the native module's stubs
 lint-python: $(VENV)/.stamp-develop
 	$(VPY) -m ruff check --config bindings-python/pyproject.toml bindings-python examples/python bench/python
+	$(VPY) -m ruff format --check --config bindings-python/pyproject.toml bindings-python examples/python bench/python
 	cd bindings-python && $(abspath $(VPY)) -m mypy
 	cd bindings-python && $(abspath $(VPY)) -m mypy.stubtest legato._legato
 

@@ -53,7 +53,9 @@ class Lcg:
 
 
 class Dag:
-    def __init__(self, names: list[str], deps: list[list[int]], body: str = "noop", max_parallel: Optional[int] = None) -> None:
+    def __init__(
+        self, names: list[str], deps: list[list[int]], body: str = "noop", max_parallel: Optional[int] = None
+    ) -> None:
         self.names = names
         self.deps = deps
         self.body = body  # noop | sleep | fail2
@@ -348,7 +350,7 @@ def bench_workload(name: str, runs: int, with_prefect: bool) -> list[dict[str, A
             except ImportError:
                 print("dask not installed: dask-threaded skipped", file=sys.stderr)
         times: dict[str, list[float]] = {k: [] for k in impls}
-        for k, (fn, _) in impls.items():  # warm-up
+        for fn, _ in impls.values():  # warm-up
             fn()
         for _ in range(runs):
             for k, (fn, _) in impls.items():
@@ -359,7 +361,14 @@ def bench_workload(name: str, runs: int, with_prefect: bool) -> list[dict[str, A
         peer_ms = median_ms(times[peer])
         for k, (_, n) in impls.items():
             ms = median_ms(times[k])
-            row: dict[str, Any] = {"door": "python", "impl": k, "workload": wl, "tasks": n, "runs": runs, "ms": round(ms, 4)}
+            row: dict[str, Any] = {
+                "door": "python",
+                "impl": k,
+                "workload": wl,
+                "tasks": n,
+                "runs": runs,
+                "ms": round(ms, 4),
+            }
             if name == "W4":
                 row["makespan_ratio"] = round(ms / IDEAL_MS, 4)
             else:
@@ -390,9 +399,16 @@ def sleep_floor(runs: int, is_async: bool) -> dict[str, Any]:
                 time.sleep(SLEEP)
         times.append(time.perf_counter() - t0)
     ms = median_ms(times[1:])
-    return {"door": "python", "impl": "4 sleeps", "workload": "W4" + ("-async" if is_async else ""), "tasks": 0,
-            "runs": runs, "ms": round(ms, 4), "makespan_ratio": round(ms / IDEAL_MS, 4),
-            "note": "no scheduler: 4 x sleep(10 ms) in a row, the timer's own floor"}
+    return {
+        "door": "python",
+        "impl": "4 sleeps",
+        "workload": "W4" + ("-async" if is_async else ""),
+        "tasks": 0,
+        "runs": runs,
+        "ms": round(ms, 4),
+        "makespan_ratio": round(ms / IDEAL_MS, 4),
+        "note": "no scheduler: 4 x sleep(10 ms) in a row, the timer's own floor",
+    }
 
 
 def bench_prefect(name: str, runs: int) -> list[dict[str, Any]]:
@@ -408,10 +424,25 @@ def bench_prefect(name: str, runs: int) -> list[dict[str, Any]]:
             times.append(time.perf_counter() - t0)
     except Exception as e:  # Prefect missing or not runnable here: say so
         print(f"prefect could not run {name}: {type(e).__name__}: {e}", file=sys.stderr)
-        return [{"door": "python", "impl": "prefect", "workload": name, "tasks": 0, "runs": 0,
-                 "note": f"could not run: {type(e).__name__}: {str(e)[:120]}"}]
+        return [
+            {
+                "door": "python",
+                "impl": "prefect",
+                "workload": name,
+                "tasks": 0,
+                "runs": 0,
+                "note": f"could not run: {type(e).__name__}: {str(e)[:120]}",
+            }
+        ]
     ms = median_ms(times)
-    row: dict[str, Any] = {"door": "python", "impl": "prefect", "workload": name, "tasks": len(dag), "runs": prefect_runs, "ms": round(ms, 4)}
+    row: dict[str, Any] = {
+        "door": "python",
+        "impl": "prefect",
+        "workload": name,
+        "tasks": len(dag),
+        "runs": prefect_runs,
+        "ms": round(ms, 4),
+    }
     if name == "W4":
         row["makespan_ratio"] = round(ms / IDEAL_MS, 4)
     else:
@@ -430,7 +461,9 @@ def merge(path: pathlib.Path, rows: list[dict[str, Any]]) -> None:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    out = [f"{'workload':<10} {'impl':<22} {'tasks':>6} {'ms':>10} {'µs/task':>9} {'×ideal':>7} {'×peer':>7}  note"]
+    out = [
+        f"{'workload':<10} {'impl':<22} {'tasks':>6} {'ms':>10} {'µs/task':>9} {'xideal':>7} {'xpeer':>7}  note"
+    ]
     for r in rows:
         vs = r.get("vs_graphlib", r.get("vs_asyncio"))
         out.append(

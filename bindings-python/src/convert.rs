@@ -11,27 +11,44 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Seconds (int or float) → `Duration`; refuses bools, NaN, infinities, negatives, and zero
 /// unless `allow_zero`.
 pub(crate) fn secs(arg: &str, v: &Bound<'_, PyAny>, allow_zero: bool) -> PyResult<Duration> {
-    if v.is_instance_of::<PyBool>() || !(v.is_instance_of::<PyFloat>() || v.is_instance_of::<PyInt>()) {
-        return Err(type_error(arg, format!("expected a number of seconds, got {}", type_name(v))));
+    if v.is_instance_of::<PyBool>()
+        || !(v.is_instance_of::<PyFloat>() || v.is_instance_of::<PyInt>())
+    {
+        return Err(type_error(
+            arg,
+            format!("expected a number of seconds, got {}", type_name(v)),
+        ));
     }
     let s: f64 = v.extract()?;
     if s.is_nan() {
         return Err(value_error(arg, "must be a number of seconds, not NaN"));
     }
     if s < 0.0 || (s == 0.0 && !allow_zero) {
-        let bound = if allow_zero { "zero or more" } else { "more than zero" };
-        return Err(value_error(arg, format!("must be {bound} seconds, got {s}")));
+        let bound = if allow_zero {
+            "zero or more"
+        } else {
+            "more than zero"
+        };
+        return Err(value_error(
+            arg,
+            format!("must be {bound} seconds, got {s}"),
+        ));
     }
     Duration::try_from_secs_f64(s).map_err(|_| value_error(arg, format!("{s} seconds is too long")))
 }
 
 pub(crate) fn type_name(v: &Bound<'_, PyAny>) -> String {
-    v.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "object".into())
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "object".into())
 }
 
 /// Seconds since the epoch of a `SystemTime`.
 pub(crate) fn epoch(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// How long to wait before each retry.
@@ -50,7 +67,9 @@ impl Backoff {
     /// The same delay (seconds, ≥ 0) before every retry.
     #[staticmethod]
     fn fixed(seconds: &Bound<'_, PyAny>) -> PyResult<Backoff> {
-        Ok(Backoff { inner: CoreBackoff::fixed(secs("seconds", seconds, true)?) })
+        Ok(Backoff {
+            inner: CoreBackoff::fixed(secs("seconds", seconds, true)?),
+        })
     }
 
     /// `initial` seconds before the first retry, `factor` times more before each next one,
@@ -65,8 +84,11 @@ impl Backoff {
     ) -> PyResult<Backoff> {
         let initial = secs("initial", initial, true)?;
         let f = factor;
-        if !(f >= 1.0) || !f.is_finite() {
-            return Err(value_error("factor", format!("must be a finite number of at least 1, got {f}")));
+        if f.is_nan() || f < 1.0 || !f.is_finite() {
+            return Err(value_error(
+                "factor",
+                format!("must be a finite number of at least 1, got {f}"),
+            ));
         }
         let mut b = CoreBackoff::exponential(initial).factor(f).jitter(jitter);
         if let Some(m) = max {
@@ -87,7 +109,12 @@ impl Backoff {
     fn __repr__(&self) -> String {
         match self.inner {
             CoreBackoff::Fixed(d) => format!("Backoff.fixed({})", d.as_secs_f64()),
-            CoreBackoff::Exponential { initial, factor, max, jitter } => format!(
+            CoreBackoff::Exponential {
+                initial,
+                factor,
+                max,
+                jitter,
+            } => format!(
                 "Backoff.exponential({}, factor={factor}, max={}, jitter={})",
                 initial.as_secs_f64(),
                 max.as_secs_f64(),
@@ -117,17 +144,26 @@ pub(crate) fn task_options(
     let mut o = TaskOptions::default();
     if let Some(r) = retries {
         if r.is_instance_of::<PyBool>() || !r.is_instance_of::<PyInt>() {
-            return Err(type_error("retries", format!("expected an int, got {}", type_name(r))));
+            return Err(type_error(
+                "retries",
+                format!("expected an int, got {}", type_name(r)),
+            ));
         }
         let n: i64 = r.extract()?;
         if n < 0 || n > u32::MAX as i64 - 1 {
-            return Err(value_error("retries", format!("must be zero or more, got {n}")));
+            return Err(value_error(
+                "retries",
+                format!("must be zero or more, got {n}"),
+            ));
         }
         o = o.retries(n as u32);
     }
     if let Some(b) = backoff {
         let b = b.cast::<Backoff>().map_err(|_| {
-            type_error("backoff", format!("expected legato.Backoff, got {}", type_name(b)))
+            type_error(
+                "backoff",
+                format!("expected legato.Backoff, got {}", type_name(b)),
+            )
         })?;
         o = o.backoff(b.get().inner);
     }
@@ -136,12 +172,21 @@ pub(crate) fn task_options(
     }
     if let Some(s) = sequences {
         if s.is_instance_of::<PyString>() {
-            return Err(type_error("sequences", "expected a list of keys, got a str"));
+            return Err(type_error(
+                "sequences",
+                "expected a list of keys, got a str",
+            ));
         }
-        for k in s.try_iter().map_err(|_| type_error("sequences", "expected a list of keys"))? {
+        for k in s
+            .try_iter()
+            .map_err(|_| type_error("sequences", "expected a list of keys"))?
+        {
             let k = k?;
             let k: String = k.extract().map_err(|_| {
-                type_error("sequences", format!("keys must be str, got {}", type_name(&k)))
+                type_error(
+                    "sequences",
+                    format!("keys must be str, got {}", type_name(&k)),
+                )
             })?;
             o = o.sequence(k);
         }

@@ -11,16 +11,61 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-create_exception!(legato, LegatoError, PyException, "The root of every error legato raises.");
-create_exception!(legato, GraphError, LegatoError, "The flow's graph is not valid: a cycle, a missing dependency, a duplicate or unknown task.");
-create_exception!(legato, CycleError, GraphError, "The dependencies form a cycle: `Circular dependency detected: a → b → a`.");
-create_exception!(legato, MissingDependencyError, GraphError, "A task depends on a task that does not exist.");
-create_exception!(legato, DuplicateTaskError, GraphError, "Two tasks have the same name.");
-create_exception!(legato, UnknownTaskError, GraphError, "A run target (or a name looked up) does not exist.");
+create_exception!(
+    legato,
+    LegatoError,
+    PyException,
+    "The root of every error legato raises."
+);
+create_exception!(
+    legato,
+    GraphError,
+    LegatoError,
+    "The flow's graph is not valid: a cycle, a missing dependency, a duplicate or unknown task."
+);
+create_exception!(
+    legato,
+    CycleError,
+    GraphError,
+    "The dependencies form a cycle: `Circular dependency detected: a → b → a`."
+);
+create_exception!(
+    legato,
+    MissingDependencyError,
+    GraphError,
+    "A task depends on a task that does not exist."
+);
+create_exception!(
+    legato,
+    DuplicateTaskError,
+    GraphError,
+    "Two tasks have the same name."
+);
+create_exception!(
+    legato,
+    UnknownTaskError,
+    GraphError,
+    "A run target (or a name looked up) does not exist."
+);
 create_exception!(legato, TaskFailedError, LegatoError, "A task failed (raised by `parallel(..., fail_fast=True)` when the cause is not the task's own exception).");
-create_exception!(legato, TaskTimeoutError, LegatoError, "An attempt of a task ran longer than its timeout.");
-create_exception!(legato, CancelledError, LegatoError, "A task or a run was cancelled (fail-fast, a run timeout, an outside cancel).");
-create_exception!(legato, FlowError, LegatoError, "A flow run did not succeed; `.report` holds the whole run report.");
+create_exception!(
+    legato,
+    TaskTimeoutError,
+    LegatoError,
+    "An attempt of a task ran longer than its timeout."
+);
+create_exception!(
+    legato,
+    CancelledError,
+    LegatoError,
+    "A task or a run was cancelled (fail-fast, a run timeout, an outside cancel)."
+);
+create_exception!(
+    legato,
+    FlowError,
+    LegatoError,
+    "A flow run did not succeed; `.report` holds the whole run report."
+);
 
 /// The Python exception for a graph error of the core, chosen by its stable `kind()`.
 pub(crate) fn graph_error(e: &CoreGraphError) -> PyErr {
@@ -50,7 +95,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LegatoError", py.get_type::<LegatoError>())?;
     m.add("GraphError", py.get_type::<GraphError>())?;
     m.add("CycleError", py.get_type::<CycleError>())?;
-    m.add("MissingDependencyError", py.get_type::<MissingDependencyError>())?;
+    m.add(
+        "MissingDependencyError",
+        py.get_type::<MissingDependencyError>(),
+    )?;
     m.add("DuplicateTaskError", py.get_type::<DuplicateTaskError>())?;
     m.add("UnknownTaskError", py.get_type::<UnknownTaskError>())?;
     m.add("TaskFailedError", py.get_type::<TaskFailedError>())?;

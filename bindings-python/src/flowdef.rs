@@ -37,7 +37,11 @@ impl FlowCore {
 impl FlowCore {
     #[new]
     fn new() -> Self {
-        FlowCore { specs: Vec::new(), names: GraphBuilder::new(), graph: None }
+        FlowCore {
+            specs: Vec::new(),
+            names: GraphBuilder::new(),
+            graph: None,
+        }
     }
 
     /// Adds a task; refuses a duplicate or invalid name. Returns its index.
@@ -49,7 +53,9 @@ impl FlowCore {
         options: Option<PyRef<'_, Options>>,
         description: Option<String>,
     ) -> PyResult<usize> {
-        self.names.add(TaskSpec::new(name.clone())).map_err(|e| graph_error(&e))?;
+        self.names
+            .add(TaskSpec::new(name.clone()))
+            .map_err(|e| graph_error(&e))?;
         let mut spec = TaskSpec::new(name).after(deps);
         if let Some(o) = options {
             spec = spec.options((*o.inner).clone());
@@ -83,12 +89,17 @@ impl FlowCore {
 
     /// The dependencies of task `index`.
     fn deps(&self, index: usize) -> Vec<String> {
-        self.specs.get(index).map(|s| s.deps().to_vec()).unwrap_or_default()
+        self.specs
+            .get(index)
+            .map(|s| s.deps().to_vec())
+            .unwrap_or_default()
     }
 
     /// The description of task `index`.
     fn description(&self, index: usize) -> Option<String> {
-        self.specs.get(index).and_then(|s| s.get_description().map(str::to_owned))
+        self.specs
+            .get(index)
+            .and_then(|s| s.get_description().map(str::to_owned))
     }
 
     fn __len__(&self) -> usize {
@@ -107,8 +118,16 @@ impl FlowCore {
     /// The dry run: levels of names, in order, for `targets` (all when empty).
     fn plan(&mut self, targets: Vec<String>) -> PyResult<Vec<Vec<String>>> {
         let g = self.graph()?;
-        let sel = if targets.is_empty() { g.all() } else { g.select(&targets).map_err(|e| graph_error(&e))? };
-        Ok(g.plan(&sel).names(&g).into_iter().map(|l| l.into_iter().map(str::to_owned).collect()).collect())
+        let sel = if targets.is_empty() {
+            g.all()
+        } else {
+            g.select(&targets).map_err(|e| graph_error(&e))?
+        };
+        Ok(g.plan(&sel)
+            .names(&g)
+            .into_iter()
+            .map(|l| l.into_iter().map(str::to_owned).collect())
+            .collect())
     }
 
     /// A drawing of the graph: `"ascii"`, `"mermaid"` or `"dot"`.
@@ -118,7 +137,12 @@ impl FlowCore {
             "ascii" => g.to_ascii(),
             "mermaid" => g.to_mermaid(),
             "dot" => g.to_dot(),
-            other => return Err(crate::errors::value_error("format", format!("unknown format {other:?}"))),
+            other => {
+                return Err(crate::errors::value_error(
+                    "format",
+                    format!("unknown format {other:?}"),
+                ))
+            }
         })
     }
 }

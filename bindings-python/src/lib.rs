@@ -37,8 +37,8 @@ fn _legato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run::_current_any, m)?)?;
     m.add_function(wrap_pyfunction!(report::_restore_report, m)?)?;
     m.add_function(wrap_pyfunction!(pool::_worker_take, m)?)?;
+    m.add_function(wrap_pyfunction!(pool::_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(pool::_worker_done, m)?)?;
-    m.add_class::<run::JobToken>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -17,7 +17,7 @@
 //! `catch_unwind` in the way (which would abort the process). An idle worker that wakes after
 //! `_shutdown` (interpreter exit) parks for good instead of taking the GIL back.
 
-use crate::run::{finish_job, helpers, prepare_job, JobToken, Shared};
+use crate::run::{finish_job, helpers, prepare_job, Shared};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use std::collections::VecDeque;
@@ -55,13 +55,19 @@ static POOL: OnceLock<Arc<Pool>> = OnceLock::new();
 
 /// ThreadPoolExecutor's default size: `min(32, cpu_count + 4)`.
 fn default_size() -> usize {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     (cpus + 4).min(32)
 }
 
 pub(crate) fn pool() -> &'static Arc<Pool> {
     POOL.get_or_init(|| {
-        Arc::new(Pool { m: Mutex::new(PoolState::default()), cv: Condvar::new(), base: default_size() })
+        Arc::new(Pool {
+            m: Mutex::new(PoolState::default()),
+            cv: Condvar::new(),
+            base: default_size(),
+        })
     })
 }
 
@@ -103,7 +109,11 @@ impl Pool {
             }
             need -= wake;
             if need > 0 {
-                let limit = if cap == usize::MAX { self.base } else { self.base.max(cap) };
+                let limit = if cap == usize::MAX {
+                    self.base
+                } else {
+                    self.base.max(cap)
+                };
                 let working = g.alive.saturating_sub(g.blocked);
                 spawn = need.min(limit.saturating_sub(working));
                 if g.alive == 0 && spawn == 0 && !taker {
@@ -145,6 +155,35 @@ impl Pool {
         lock(self).shutdown
     }
 
+    /// Queues the jobs a worker's attempt made ready, except one it keeps for itself when no
+    /// other job waits (so the start order stays the scheduler's).
+    pub(crate) fn submit_taking(
+        &self,
+        py: Python<'_>,
+        mut jobs: Vec<Job>,
+        cap: usize,
+    ) -> Option<Job> {
+        if jobs.is_empty() {
+            return None;
+        }
+        {
+            let g = lock(self);
+            if g.shutdown {
+                return None;
+            }
+            if !g.queue.is_empty() {
+                drop(g);
+                self.submit(py, jobs, cap, true);
+                return None;
+            }
+        }
+        let mine = jobs.remove(0);
+        if !jobs.is_empty() {
+            self.submit(py, jobs, cap, false);
+        }
+        Some(mine)
+    }
+
     fn take_now(&self) -> Option<Job> {
         let mut g = lock(self);
         if g.shutdown {
@@ -166,7 +205,10 @@ impl Pool {
                 return true;
             }
             g.idle += 1;
-            let (ng, timeout) = self.cv.wait_timeout(g, Duration::from_secs(30)).unwrap_or_else(|e| e.into_inner());
+            let (ng, timeout) = self
+                .cv
+                .wait_timeout(g, Duration::from_secs(30))
+                .unwrap_or_else(|e| e.into_inner());
             g = ng;
             g.idle -= 1;
             g.notified = g.notified.saturating_sub(1);
@@ -178,6 +220,15 @@ impl Pool {
     }
 }
 
+/// In a child process after `fork()`: the parent's worker threads do not exist here, so the
+/// pool starts empty (workers are made again on demand).
+#[pyfunction]
+pub(crate) fn _after_fork() {
+    if let Ok(mut g) = pool().m.try_lock() {
+        *g = PoolState::default();
+    }
+}
+
 /// A thread that must not take the GIL again (the interpreter is exiting) waits here until the
 /// process ends.
 pub(crate) fn park_forever() -> ! {
@@ -186,15 +237,22 @@ pub(crate) fn park_forever() -> ! {
     }
 }
 
-/// The next job for this worker thread: `(token, callable, args, kwargs)`, or `None` when the
-/// worker should exit. Waits without the GIL.
-fn next_job(py: Python<'_>) -> PyResult<Option<Bound<'_, PyTuple>>> {
+/// The next job for this worker thread: `(callable, args, kwargs)`, or `None` when the worker
+/// should exit. `first` is a job this worker took for itself. Waits without the GIL.
+fn next_job(py: Python<'_>, mut first: Option<Job>) -> PyResult<Option<Bound<'_, PyTuple>>> {
     let p = pool();
     loop {
-        match p.take_now() {
+        match first.take().or_else(|| p.take_now()) {
             Some(job) => {
-                if let Some((token, f, a, k)) = prepare_job(py, job) {
-                    return Ok(Some(PyTuple::new(py, [token.into_any(), f, a.into_any(), k.map(|k| k.into_any()).unwrap_or_else(|| py.None())])?));
+                if let Some((f, a, k)) = prepare_job(py, job) {
+                    return Ok(Some(PyTuple::new(
+                        py,
+                        [
+                            f,
+                            a.into_any(),
+                            k.map(|k| k.into_any()).unwrap_or_else(|| py.None()),
+                        ],
+                    )?));
                 }
             }
             None => {
@@ -209,19 +267,22 @@ fn next_job(py: Python<'_>) -> PyResult<Option<Bound<'_, PyTuple>>> {
 /// Worker loop, first call: waits for a job.
 #[pyfunction]
 pub(crate) fn _worker_take(py: Python<'_>) -> PyResult<Option<Bound<'_, PyTuple>>> {
-    next_job(py)
+    next_job(py, None)
 }
 
-/// Worker loop: reports the job's outcome (`failed`: `value` is the exception) and returns the
-/// next job.
+/// Worker loop: reports the outcome of the job this thread ran (`failed`: `value` is the
+/// exception) and returns the next job — one it made ready itself when nothing else waits.
 #[pyfunction]
 pub(crate) fn _worker_done<'py>(
     py: Python<'py>,
-    token: &Bound<'py, JobToken>,
     value: Bound<'py, PyAny>,
     failed: bool,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-    let r = if failed { Err(PyErr::from_value(value)) } else { Ok(value.unbind()) };
-    finish_job(py, token.get(), r);
-    next_job(py)
+    let r = if failed {
+        Err(PyErr::from_value(value))
+    } else {
+        Ok(value.unbind())
+    };
+    let first = finish_job(py, r);
+    next_job(py, first)
 }

@@ -40,17 +40,36 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    pub(crate) fn new(core: CoreReport, values: Vec<Option<Py<PyAny>>>, errors: Vec<Option<Py<PyAny>>>, title: String) -> Self {
+    pub(crate) fn new(
+        core: CoreReport,
+        values: Vec<Option<Py<PyAny>>>,
+        errors: Vec<Option<Py<PyAny>>>,
+        title: String,
+    ) -> Self {
         let mut index = HashMap::with_capacity(core.tasks.len());
         for (i, t) in core.tasks.iter().enumerate() {
             index.entry(t.name.clone()).or_insert(i);
         }
-        RunReport { inner: Arc::new(Inner { core, values, errors, index, title }) }
+        RunReport {
+            inner: Arc::new(Inner {
+                core,
+                values,
+                errors,
+                index,
+                title,
+            }),
+        }
     }
 }
 
 fn task_report(py: Python<'_>, inner: &Arc<Inner>, i: usize) -> PyResult<Py<TaskReport>> {
-    Py::new(py, TaskReport { inner: inner.clone(), i })
+    Py::new(
+        py,
+        TaskReport {
+            inner: inner.clone(),
+            i,
+        },
+    )
 }
 
 #[pymethods]
@@ -65,13 +84,17 @@ impl RunReport {
     /// (an action called several times) the first call is under its name; `all_tasks` lists all.
     #[getter]
     fn tasks(&self) -> TaskMap {
-        TaskMap { inner: self.inner.clone() }
+        TaskMap {
+            inner: self.inner.clone(),
+        }
     }
 
     /// Every task in order (static ones in declaration order, then dynamic ones as called).
     #[getter]
     fn all_tasks(&self, py: Python<'_>) -> PyResult<Vec<Py<TaskReport>>> {
-        (0..self.inner.core.tasks.len()).map(|i| task_report(py, &self.inner, i)).collect()
+        (0..self.inner.core.tasks.len())
+            .map(|i| task_report(py, &self.inner, i))
+            .collect()
     }
 
     /// The run's length in seconds.
@@ -83,7 +106,11 @@ impl RunReport {
     /// When the run started (UTC).
     #[getter]
     fn started_at(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.inner.core.started_at.map(|t| utc(py, epoch(t))).transpose()
+        self.inner
+            .core
+            .started_at
+            .map(|t| utc(py, epoch(t)))
+            .transpose()
     }
 
     /// Why the run stopped early (`fail-fast: task "b" failed`, `run cancelled`, …), if it did.
@@ -105,7 +132,12 @@ impl RunReport {
     /// The names on the critical path: the chain of tasks that decided the run's length.
     #[getter]
     fn critical_path(&self) -> Vec<String> {
-        self.inner.core.critical_path_names().into_iter().map(str::to_owned).collect()
+        self.inner
+            .core
+            .critical_path_names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The report as JSON (times in milliseconds from the run's start).
@@ -121,14 +153,24 @@ impl RunReport {
     /// A self-contained HTML page with the run's timeline.
     #[pyo3(signature = (title = None))]
     fn to_html(&self, title: Option<&str>) -> String {
-        self.inner.core.to_html(title.unwrap_or(if self.inner.title.is_empty() { "legato run" } else { &self.inner.title }))
+        self.inner
+            .core
+            .to_html(title.unwrap_or(if self.inner.title.is_empty() {
+                "legato run"
+            } else {
+                &self.inner.title
+            }))
     }
 
     fn __repr__(&self) -> String {
         let c = self.inner.core.counts();
         format!(
             "RunReport(ok={}, tasks={}, succeeded={}, total_duration={:.6})",
-            if self.inner.core.ok() { "True" } else { "False" },
+            if self.inner.core.ok() {
+                "True"
+            } else {
+                "False"
+            },
             self.inner.core.tasks.len(),
             c.succeeded,
             self.inner.core.total.as_secs_f64()
@@ -136,13 +178,20 @@ impl RunReport {
     }
 
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Py<PyAny>, Bound<'py, PyTuple>)> {
-        let restore = py.import("legato._legato")?.getattr("_restore_report")?.unbind();
+        let restore = py
+            .import("legato._legato")?
+            .getattr("_restore_report")?
+            .unbind();
         let c = &self.inner.core;
         let tasks = PyList::empty(py);
         for (i, t) in c.tasks.iter().enumerate() {
             let log = PyList::empty(py);
             for a in &t.attempt_log {
-                log.append((a.start.as_nanos() as u64, a.end.map(|e| e.as_nanos() as u64), a.error.as_ref().map(err_tuple)))?;
+                log.append((
+                    a.start.as_nanos() as u64,
+                    a.end.map(|e| e.as_nanos() as u64),
+                    a.error.as_ref().map(err_tuple),
+                ))?;
             }
             tasks.append((
                 t.id.0,
@@ -156,7 +205,10 @@ impl RunReport {
                 log,
                 t.deps.iter().map(|d| d.0).collect::<Vec<_>>(),
                 t.parent.map(|p| p.0),
-                (self.inner.values[i].as_ref().map(|v| v.clone_ref(py)), self.inner.errors[i].as_ref().map(|e| e.clone_ref(py))),
+                (
+                    self.inner.values[i].as_ref().map(|v| v.clone_ref(py)),
+                    self.inner.errors[i].as_ref().map(|e| e.clone_ref(py)),
+                ),
             ))?;
         }
         let state = (
@@ -166,7 +218,10 @@ impl RunReport {
             c.started_at.map(epoch),
             self.inner.title.clone(),
         );
-        Ok((restore, PyTuple::new(py, [state.into_pyobject(py)?.into_any()])?))
+        Ok((
+            restore,
+            PyTuple::new(py, [state.into_pyobject(py)?.into_any()])?,
+        ))
     }
 }
 
@@ -181,7 +236,10 @@ fn err_from(k: &str, m: String) -> TaskError {
         "panicked" => ErrorKind::Panicked,
         _ => ErrorKind::Failed,
     };
-    TaskError { kind, message: m.into() }
+    TaskError {
+        kind,
+        message: m.into(),
+    }
 }
 
 fn status_from(s: &str) -> Status {
@@ -215,7 +273,9 @@ type TaskState = (
 /// Rebuilds a pickled report.
 #[pyfunction]
 #[allow(clippy::type_complexity)]
-pub(crate) fn _restore_report(state: (Vec<TaskState>, u64, Option<String>, Option<f64>, String)) -> RunReport {
+pub(crate) fn _restore_report(
+    state: (Vec<TaskState>, u64, Option<String>, Option<f64>, String),
+) -> RunReport {
     let (tasks, total, stop, started, title) = state;
     let mut values = Vec::new();
     let mut errors = Vec::new();
@@ -234,7 +294,11 @@ pub(crate) fn _restore_report(state: (Vec<TaskState>, u64, Option<String>, Optio
             skip_reason: skip.map(|r| skip_from(&r)),
             attempt_log: log
                 .into_iter()
-                .map(|(s, e, err)| AttemptRecord { start: Duration::from_nanos(s), end: e.map(Duration::from_nanos), error: err.map(|(k, m)| err_from(&k, m)) })
+                .map(|(s, e, err)| AttemptRecord {
+                    start: Duration::from_nanos(s),
+                    end: e.map(Duration::from_nanos),
+                    error: err.map(|(k, m)| err_from(&k, m)),
+                })
                 .collect(),
             deps: deps.into_iter().map(TaskId).collect(),
             parent: parent.map(TaskId),
@@ -243,7 +307,10 @@ pub(crate) fn _restore_report(state: (Vec<TaskState>, u64, Option<String>, Optio
     let core = CoreReport {
         tasks: out,
         total: Duration::from_nanos(total),
-        stop: stop.map(|m| StopReason::HookFailed { event: legato::event::EventKind::ProcessCompletion, message: m.into() }),
+        stop: stop.map(|m| StopReason::HookFailed {
+            event: legato::event::EventKind::ProcessCompletion,
+            message: m.into(),
+        }),
         started_at: started.map(|t| UNIX_EPOCH + Duration::from_secs_f64(t)),
     };
     let mut r = RunReport::new(core, values, errors, title);
@@ -258,8 +325,13 @@ pub(crate) fn _restore_report(state: (Vec<TaskState>, u64, Option<String>, Optio
 }
 
 fn skip_from(text: &str) -> SkipReason {
-    match text.strip_prefix("dependency \"").and_then(|r| r.strip_suffix("\" failed")) {
-        Some(dep) => SkipReason::DependencyFailed { dependency: dep.into() },
+    match text
+        .strip_prefix("dependency \"")
+        .and_then(|r| r.strip_suffix("\" failed"))
+    {
+        Some(dep) => SkipReason::DependencyFailed {
+            dependency: dep.into(),
+        },
         None => SkipReason::Stopped(restored(text.into())),
     }
 }
@@ -269,17 +341,29 @@ fn restored(message: Arc<str>) -> StopReason {
     if &*message == "run cancelled" {
         return StopReason::Cancelled;
     }
-    if let Some(rest) = message.strip_prefix("fail-fast: task \"").and_then(|r| r.strip_suffix("\" failed")) {
+    if let Some(rest) = message
+        .strip_prefix("fail-fast: task \"")
+        .and_then(|r| r.strip_suffix("\" failed"))
+    {
         return StopReason::FailFast { task: rest.into() };
     }
     if let Some(rest) = message.strip_prefix("hook for event \"") {
         if let Some((ev, msg)) = rest.split_once("\" failed: ") {
-            if let Some(k) = legato::event::EventKind::ALL.iter().find(|k| k.as_str() == ev) {
-                return StopReason::HookFailed { event: *k, message: msg.into() };
+            if let Some(k) = legato::event::EventKind::ALL
+                .iter()
+                .find(|k| k.as_str() == ev)
+            {
+                return StopReason::HookFailed {
+                    event: *k,
+                    message: msg.into(),
+                };
             }
         }
     }
-    StopReason::HookFailed { event: legato::event::EventKind::ProcessCompletion, message }
+    StopReason::HookFailed {
+        event: legato::event::EventKind::ProcessCompletion,
+        message,
+    }
 }
 
 /// The tasks of a report by name: a read-only mapping.
@@ -306,23 +390,40 @@ impl TaskMap {
     }
 
     fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Ok(PyList::new(py, self.keys())?.call_method0("__iter__")?.unbind())
+        Ok(PyList::new(py, self.keys())?
+            .call_method0("__iter__")?
+            .unbind())
     }
 
     /// The task names, in report order.
     fn keys(&self) -> Vec<String> {
         let mut seen = std::collections::HashSet::new();
-        self.inner.core.tasks.iter().filter(|t| seen.insert(t.name.clone())).map(|t| t.name.to_string()).collect()
+        self.inner
+            .core
+            .tasks
+            .iter()
+            .filter(|t| seen.insert(t.name.clone()))
+            .map(|t| t.name.to_string())
+            .collect()
     }
 
     /// The task reports, in report order.
     fn values(&self, py: Python<'_>) -> PyResult<Vec<Py<TaskReport>>> {
-        self.keys().iter().map(|k| self.__getitem__(py, k)).collect()
+        self.keys()
+            .iter()
+            .map(|k| self.__getitem__(py, k))
+            .collect()
     }
 
     /// `(name, TaskReport)` pairs, in report order.
     fn items(&self, py: Python<'_>) -> PyResult<Vec<(String, Py<TaskReport>)>> {
-        self.keys().into_iter().map(|k| { let v = self.__getitem__(py, &k)?; Ok((k, v)) }).collect()
+        self.keys()
+            .into_iter()
+            .map(|k| {
+                let v = self.__getitem__(py, &k)?;
+                Ok((k, v))
+            })
+            .collect()
     }
 
     /// The report of `name`, or `default`.
@@ -384,14 +485,20 @@ impl TaskReport {
     /// The value it returned, if it succeeded.
     #[getter]
     fn result(&self, py: Python<'_>) -> Py<PyAny> {
-        self.inner.values[self.i].as_ref().map(|v| v.clone_ref(py)).unwrap_or_else(|| py.None())
+        self.inner.values[self.i]
+            .as_ref()
+            .map(|v| v.clone_ref(py))
+            .unwrap_or_else(|| py.None())
     }
 
     /// The exception object itself (the body's own; `TaskTimeoutError` / `CancelledError`
     /// for a timeout / cancellation), if it did not succeed.
     #[getter]
     fn error(&self, py: Python<'_>) -> Py<PyAny> {
-        self.inner.errors[self.i].as_ref().map(|v| v.clone_ref(py)).unwrap_or_else(|| py.None())
+        self.inner.errors[self.i]
+            .as_ref()
+            .map(|v| v.clone_ref(py))
+            .unwrap_or_else(|| py.None())
     }
 
     /// Why it was skipped (`dependency "x" failed`), if it was.
@@ -427,11 +534,20 @@ impl TaskReport {
     /// The name of the task that called it (actions called from a task).
     #[getter]
     fn parent(&self) -> Option<String> {
-        self.t().parent.and_then(|p| self.inner.core.task(p)).map(|t| t.name.to_string())
+        self.t()
+            .parent
+            .and_then(|p| self.inner.core.task(p))
+            .map(|t| t.name.to_string())
     }
 
     fn __repr__(&self) -> String {
         let t = self.t();
-        format!("TaskReport(name={:?}, status={:?}, attempts={}, duration={:.6})", &*t.name, t.status.as_str(), t.attempts, t.duration().as_secs_f64())
+        format!(
+            "TaskReport(name={:?}, status={:?}, attempts={}, duration={:.6})",
+            &*t.name,
+            t.status.as_str(),
+            t.attempts,
+            t.duration().as_secs_f64()
+        )
     }
 }

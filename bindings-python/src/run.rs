@@ -64,7 +64,9 @@ pub(crate) fn _init(py: Python<'_>, runtime: &Bound<'_, PyAny>) -> PyResult<()> 
 }
 
 pub(crate) fn helpers(py: Python<'_>) -> PyResult<&Helpers> {
-    HELPERS.get(py).ok_or_else(|| PyRuntimeError::new_err("legato._legato is not initialised"))
+    HELPERS
+        .get(py)
+        .ok_or_else(|| PyRuntimeError::new_err("legato._legato is not initialised"))
 }
 
 /// How a body takes its arguments.
@@ -97,6 +99,15 @@ enum Waiter {
     /// A blocked sync caller.
     Slot(u64),
 }
+
+/// The task that made a call and its attempt then (`None`: an Orchestrator's main).
+type Caller = Option<(u32, u32)>;
+
+/// A worker's current job: its run, task, attempt and cancel flag.
+type CurrentJob = (Arc<Shared>, u32, u32, Arc<AtomicBool>);
+
+/// Positional and keyword arguments of a call.
+type CallArgs<'py> = (Option<Bound<'py, PyTuple>>, Option<Bound<'py, PyDict>>);
 
 /// A dynamic task's outcome, as the caller gets it.
 enum Delivery {
@@ -137,7 +148,7 @@ pub(crate) struct State {
     loop_q: VecDeque<LoopCmd>,
     wake_pending: bool,
     armed: Option<Duration>,
-    waiters: HashMap<u32, Vec<(Waiter, Option<(u32, u32)>)>>,
+    waiters: HashMap<u32, Vec<(Waiter, Caller)>>,
     resumable: HashMap<u32, VecDeque<(Waiter, Delivery)>>,
     slots: HashMap<u64, Option<Delivery>>,
     next_slot: u64,
@@ -189,14 +200,19 @@ fn lock_py<'a>(_py: Python<'_>, s: &'a Shared) -> MutexGuard<'a, State> {
 
 thread_local! {
     /// The task a pool worker is running (sync bodies); async bodies use the context variable.
-    static CURRENT: RefCell<Option<(Arc<Shared>, u32, u32, Arc<AtomicBool>)>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<CurrentJob>> = const { RefCell::new(None) };
 }
 
 impl Shared {
     fn now(&self, py: Python<'_>) -> Duration {
         let secs = match &self.clock {
             Clock::Mono { t0 } => return round_us(t0.elapsed()),
-            Clock::Loop { time, t0 } => time.call0(py).and_then(|t| t.extract::<f64>(py)).unwrap_or(*t0) - t0,
+            Clock::Loop { time, t0 } => {
+                time.call0(py)
+                    .and_then(|t| t.extract::<f64>(py))
+                    .unwrap_or(*t0)
+                    - t0
+            }
         };
         round_us(Duration::from_secs_f64(secs.max(0.0)))
     }
@@ -212,9 +228,17 @@ impl Shared {
             match action {
                 Action::Start { task, attempt } => {
                     let t = task.0;
-                    let sync = st.bodies.get(t as usize).and_then(|b| b.as_ref()).is_some_and(|b| !b.is_async);
+                    let sync = st
+                        .bodies
+                        .get(t as usize)
+                        .and_then(|b| b.as_ref())
+                        .is_some_and(|b| !b.is_async);
                     if sync && self.executor.is_none() {
-                        jobs.push(Job { run: self.clone(), task: t, attempt });
+                        jobs.push(Job {
+                            run: self.clone(),
+                            task: t,
+                            attempt,
+                        });
                     } else {
                         st.loop_q.push_back(LoopCmd::Start(t, attempt));
                     }
@@ -270,7 +294,10 @@ impl Shared {
 
     /// From user code on the loop thread (an action call, a cancel): pump soon, not nested.
     fn kick(self: &Arc<Self>, py: Python<'_>, st: &mut State) {
-        if self.on_loop_thread() && !st.wake_pending && (!st.loop_q.is_empty() || st.sched.next_deadline().is_some()) {
+        if self.on_loop_thread()
+            && !st.wake_pending
+            && (!st.loop_q.is_empty() || st.sched.next_deadline().is_some())
+        {
             st.wake_pending = true;
             if let Ok(pump) = Py::new(py, Pump { run: self.clone() }) {
                 let _ = self.lp.call_method1(py, intern!(py, "call_soon"), (pump,));
@@ -280,7 +307,8 @@ impl Shared {
 
     fn wake(self: &Arc<Self>, py: Python<'_>) -> PyResult<()> {
         let pump = Py::new(py, Pump { run: self.clone() })?;
-        self.lp.call_method1(py, intern!(py, "call_soon_threadsafe"), (pump,))?;
+        self.lp
+            .call_method1(py, intern!(py, "call_soon_threadsafe"), (pump,))?;
         Ok(())
     }
 
@@ -323,14 +351,20 @@ impl Shared {
     }
 
     fn settled(self: &Arc<Self>, py: Python<'_>, st: &mut State, task: TaskId) {
-        let Some(ws) = st.waiters.remove(&task.0) else { return };
+        let Some(ws) = st.waiters.remove(&task.0) else {
+            return;
+        };
         let d = self.outcome(py, st, task.0);
         for (w, caller) in ws {
             match caller {
                 Some((p, att))
-                    if st.sched.status(TaskId(p)) == Status::Running && st.sched.attempt(TaskId(p)) == att =>
+                    if st.sched.status(TaskId(p)) == Status::Running
+                        && st.sched.attempt(TaskId(p)) == att =>
                 {
-                    st.resumable.entry(p).or_default().push_back((w, d.clone_ref(py)));
+                    st.resumable
+                        .entry(p)
+                        .or_default()
+                        .push_back((w, d.clone_ref(py)));
                     st.sched.resume(TaskId(p), self.now(py));
                 }
                 _ => self.deliver(st, w, d.clone_ref(py)),
@@ -354,7 +388,12 @@ impl Shared {
     }
 
     /// The hook payload of an event: (kind name, payload object).
-    fn payload(&self, py: Python<'_>, st: &mut State, ev: &Event) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+    fn payload(
+        &self,
+        py: Python<'_>,
+        st: &mut State,
+        ev: &Event,
+    ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
         let kind = ev.kind().as_str();
         let kw = PyDict::new(py);
         let name = |t: TaskId| st.sched.name(t).to_owned();
@@ -370,16 +409,27 @@ impl Shared {
                 kw.set_item("attempt", attempt)?;
                 kw.set_item("context", &self.context)?;
             }
-            Event::TaskRetry { task, attempt, error, delay } => {
+            Event::TaskRetry {
+                task,
+                attempt,
+                error,
+                delay,
+            } => {
                 kw.set_item("name", name(*task))?;
                 kw.set_item("attempt", attempt)?;
                 let e = match error.kind {
                     ErrorKind::TimedOut => {
-                        let e = TaskTimeoutError::new_err(error.message.to_string()).into_value(py).into_any();
+                        let e = TaskTimeoutError::new_err(error.message.to_string())
+                            .into_value(py)
+                            .into_any();
                         let _ = e.bind(py).setattr("task", name(*task));
                         e
                     }
-                    _ => st.errors.get(&task.0).map(|e| e.clone_ref(py)).unwrap_or_else(|| py.None()),
+                    _ => st
+                        .errors
+                        .get(&task.0)
+                        .map(|e| e.clone_ref(py))
+                        .unwrap_or_else(|| py.None()),
                 };
                 kw.set_item("error", e)?;
                 kw.set_item("delay", delay.as_secs_f64())?;
@@ -387,7 +437,11 @@ impl Shared {
             Event::TaskSuccess { task, duration } => {
                 kw.set_item("name", name(*task))?;
                 kw.set_item("duration", duration.as_secs_f64())?;
-                let v = st.sched.value(*task).map(|v| v.clone_ref(py)).unwrap_or_else(|| py.None());
+                let v = st
+                    .sched
+                    .value(*task)
+                    .map(|v| v.clone_ref(py))
+                    .unwrap_or_else(|| py.None());
                 kw.set_item("result", v)?;
                 kw.set_item("context", &self.context)?;
             }
@@ -401,7 +455,12 @@ impl Shared {
                 kw.set_item("name", name(*task))?;
                 kw.set_item("reason", reason.to_string())?;
             }
-            Event::TaskCompletion { task, duration, status, error } => {
+            Event::TaskCompletion {
+                task,
+                duration,
+                status,
+                error,
+            } => {
                 kw.set_item("name", name(*task))?;
                 kw.set_item("duration", duration.as_secs_f64())?;
                 kw.set_item("status", status.as_str())?;
@@ -421,8 +480,15 @@ impl Shared {
             _ => {}
         }
         let h = helpers(py)?;
-        let cls = h.events.bind(py).get_item(kind)?.ok_or_else(|| PyRuntimeError::new_err("unknown event"))?;
-        Ok((PyString::new(py, kind).into_any().unbind(), cls.call((), Some(&kw))?.unbind()))
+        let cls = h
+            .events
+            .bind(py)
+            .get_item(kind)?
+            .ok_or_else(|| PyRuntimeError::new_err("unknown event"))?;
+        Ok((
+            PyString::new(py, kind).into_any().unbind(),
+            cls.call((), Some(&kw))?.unbind(),
+        ))
     }
 
     /// The report of the run so far, with the hosts' values and errors.
@@ -438,7 +504,11 @@ impl Shared {
             } else {
                 None
             });
-            errors.push(if t.status.is_failure() { Some(self.error_object(py, st, id)) } else { None });
+            errors.push(if t.status.is_failure() {
+                Some(self.error_object(py, st, id))
+            } else {
+                None
+            });
         }
         Py::new(py, RunReport::new(core, values, errors, self.title.clone()))
     }
@@ -452,9 +522,12 @@ impl Shared {
         task: u32,
         attempt: u32,
         flag: &Arc<AtomicBool>,
-    ) -> PyResult<(Option<Bound<'py, PyTuple>>, Option<Bound<'py, PyDict>>)> {
+    ) -> PyResult<CallArgs<'py>> {
         if let Some((a, k)) = &body.args {
-            return Ok((Some(a.bind(py).clone()), k.as_ref().map(|k| k.bind(py).clone())));
+            return Ok((
+                Some(a.bind(py).clone()),
+                k.as_ref().map(|k| k.bind(py).clone()),
+            ));
         }
         if body.params.is_empty() {
             return Ok((None, None));
@@ -464,7 +537,11 @@ impl Shared {
             match p {
                 Param::Ctx => kw.set_item(name, self.context_obj(py, st, task, attempt, flag)?)?,
                 Param::Result(t) => {
-                    let v = st.sched.value(TaskId(*t)).map(|v| v.clone_ref(py)).unwrap_or_else(|| py.None());
+                    let v = st
+                        .sched
+                        .value(TaskId(*t))
+                        .map(|v| v.clone_ref(py))
+                        .unwrap_or_else(|| py.None());
                     kw.set_item(name, v)?
                 }
             }
@@ -493,27 +570,53 @@ impl Shared {
     }
 
     /// Feeds an attempt's outcome to the core and routes what follows.
-    fn finish(self: &Arc<Self>, py: Python<'_>, task: u32, attempt: u32, r: Result<Py<PyAny>, PyErr>, jobs: &mut Vec<Job>) {
+    fn finish(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        task: u32,
+        attempt: u32,
+        r: Result<Py<PyAny>, PyErr>,
+        jobs: &mut Vec<Job>,
+    ) {
         let outcome = match r {
             Ok(v) => Outcome::Ok(v),
             Err(e) => {
                 let retry_if = {
                     let st = lock_py(py, self);
-                    st.bodies.get(task as usize).and_then(|b| b.as_ref()).and_then(|b| b.retry_if.as_ref().map(|r| r.clone_ref(py)))
+                    st.bodies
+                        .get(task as usize)
+                        .and_then(|b| b.as_ref())
+                        .and_then(|b| b.retry_if.as_ref().map(|r| r.clone_ref(py)))
                 };
                 let exc = e.into_value(py).into_any();
                 let retryable = match retry_if {
                     None => true,
-                    Some(p) => p.call1(py, (exc.clone_ref(py),)).and_then(|r| r.is_truthy(py)).unwrap_or(false),
+                    Some(p) => p
+                        .call1(py, (exc.clone_ref(py),))
+                        .and_then(|r| r.is_truthy(py))
+                        .unwrap_or(false),
                 };
-                let msg = exc.bind(py).str().map(|s| s.to_string()).unwrap_or_default();
-                let msg = if msg.is_empty() { crate::convert::type_name(exc.bind(py)) } else { msg };
+                let msg = exc
+                    .bind(py)
+                    .str()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                let msg = if msg.is_empty() {
+                    crate::convert::type_name(exc.bind(py))
+                } else {
+                    msg
+                };
                 let mut st = lock_py(py, self);
-                if st.sched.attempt(TaskId(task)) == attempt && st.sched.status(TaskId(task)) == Status::Running {
+                if st.sched.attempt(TaskId(task)) == attempt
+                    && st.sched.status(TaskId(task)) == Status::Running
+                {
                     st.errors.insert(task, exc);
                 }
                 drop(st);
-                Outcome::Err { error: TaskError::failed(msg), retryable }
+                Outcome::Err {
+                    error: TaskError::failed(msg),
+                    retryable,
+                }
             }
         };
         let now = self.now(py);
@@ -521,7 +624,8 @@ impl Shared {
         if st.sched.attempt(TaskId(task)) == attempt {
             st.running.remove(&task);
         }
-        st.sched.attempt_finished(TaskId(task), attempt, outcome, now);
+        st.sched
+            .attempt_finished(TaskId(task), attempt, outcome, now);
         self.route(py, &mut st, jobs);
     }
 
@@ -551,11 +655,17 @@ impl Shared {
                 LoopCmd::Cancel(task) => {
                     let _ = task.call_method0(py, intern!(py, "cancel"));
                 }
-                LoopCmd::Emit(kind, payload, token) => self.emit(py, kind, payload, token, &mut jobs),
+                LoopCmd::Emit(kind, payload, token) => {
+                    self.emit(py, kind, payload, token, &mut jobs)
+                }
                 LoopCmd::Resolve(fut, d) => resolve(py, &fut, d),
                 LoopCmd::Finished => {
                     let done = self.done.bind(py);
-                    if !done.call_method0("done").and_then(|d| d.is_truthy()).unwrap_or(true) {
+                    if !done
+                        .call_method0("done")
+                        .and_then(|d| d.is_truthy())
+                        .unwrap_or(true)
+                    {
                         let _ = done.call_method1("set_result", (py.None(),));
                     }
                 }
@@ -570,26 +680,50 @@ impl Shared {
         if st.finished {
             return;
         }
-        let Some(d) = st.sched.next_deadline() else { return };
+        let Some(d) = st.sched.next_deadline() else {
+            return;
+        };
         if st.armed.is_some_and(|a| a <= d) {
             return;
         }
         st.armed = Some(d);
         let when = self.loop_t0 + d.as_secs_f64();
-        if let Ok(cb) = Py::new(py, Timer { run: self.clone(), at: d }) {
+        if let Ok(cb) = Py::new(
+            py,
+            Timer {
+                run: self.clone(),
+                at: d,
+            },
+        ) {
             let _ = self.lp.call_method1(py, intern!(py, "call_at"), (when, cb));
         }
     }
 
-    fn emit(self: &Arc<Self>, py: Python<'_>, kind: Py<PyAny>, payload: Py<PyAny>, token: HookToken, jobs: &mut Vec<Job>) {
+    fn emit(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        kind: Py<PyAny>,
+        payload: Py<PyAny>,
+        token: HookToken,
+        jobs: &mut Vec<Job>,
+    ) {
         let r = helpers(py).and_then(|h| h.dispatch.call1(py, (&self.hooks, kind, payload)));
         match r {
             Ok(v) if v.is_none(py) => self.hook_result(py, token, None, jobs),
             Ok(coro) => {
-                let r = self.lp.call_method1(py, intern!(py, "create_task"), (coro,)).and_then(|task| {
-                    let cb = Py::new(py, HookDone { run: self.clone(), token })?;
-                    task.call_method1(py, intern!(py, "add_done_callback"), (cb,))
-                });
+                let r = self
+                    .lp
+                    .call_method1(py, intern!(py, "create_task"), (coro,))
+                    .and_then(|task| {
+                        let cb = Py::new(
+                            py,
+                            HookDone {
+                                run: self.clone(),
+                                token,
+                            },
+                        )?;
+                        task.call_method1(py, intern!(py, "add_done_callback"), (cb,))
+                    });
                 if let Err(e) = r {
                     self.hook_result(py, token, Some(e.value(py).to_string()), jobs);
                 }
@@ -598,7 +732,13 @@ impl Shared {
         }
     }
 
-    fn hook_result(self: &Arc<Self>, py: Python<'_>, token: HookToken, failed: Option<String>, jobs: &mut Vec<Job>) {
+    fn hook_result(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        token: HookToken,
+        failed: Option<String>,
+        jobs: &mut Vec<Job>,
+    ) {
         let now = self.now(py);
         let mut st = lock_py(py, self);
         match failed {
@@ -609,16 +749,28 @@ impl Shared {
     }
 
     /// Starts an async body (or submits a sync one to the executor) on the loop thread.
-    fn start_on_loop(self: &Arc<Self>, py: Python<'_>, task: u32, attempt: u32, jobs: &mut Vec<Job>) {
+    fn start_on_loop(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        task: u32,
+        attempt: u32,
+        jobs: &mut Vec<Job>,
+    ) {
         let flag = Arc::new(AtomicBool::new(false));
         let prep = {
             let mut st = lock_py(py, self);
-            if st.sched.attempt(TaskId(task)) != attempt || st.sched.status(TaskId(task)) != Status::Running {
+            if st.sched.attempt(TaskId(task)) != attempt
+                || st.sched.status(TaskId(task)) != Status::Running
+            {
                 return;
             }
-            let Some(body) = st.bodies.get(task as usize).and_then(|b| b.clone()) else { return };
+            let Some(body) = st.bodies.get(task as usize).and_then(|b| b.clone()) else {
+                return;
+            };
             st.running.insert(task, Running::Flag(flag.clone()));
-            let args = self.call_args(py, &st, &body, task, attempt, &flag).map(|(a, k)| (a.map(|a| a.unbind()), k.map(|k| k.unbind())));
+            let args = self
+                .call_args(py, &st, &body, task, attempt, &flag)
+                .map(|(a, k)| (a.map(|a| a.unbind()), k.map(|k| k.unbind())));
             let ctx = self.context_obj(py, &st, task, attempt, &flag);
             (body, args, ctx)
         };
@@ -629,12 +781,28 @@ impl Shared {
             let h = helpers(py)?;
             if !body.is_async {
                 // executor=: submit, and let the future's callback report.
-                let ex = self.executor.as_ref().expect("sync bodies reach the loop only with an executor");
-                let a = a.map(|a| a.bind(py).clone()).unwrap_or_else(|| PyTuple::empty(py));
+                let ex = self
+                    .executor
+                    .as_ref()
+                    .expect("sync bodies reach the loop only with an executor");
+                let a = a
+                    .map(|a| a.bind(py).clone())
+                    .unwrap_or_else(|| PyTuple::empty(py));
                 let mut all = vec![body.func.clone_ref(py).into_bound(py)];
                 all.extend(a.iter());
-                let fut = ex.bind(py).call_method("submit", PyTuple::new(py, all)?, k.as_ref().map(|k| k.bind(py)))?;
-                let cb = Py::new(py, Done { run: self.clone(), task, attempt })?;
+                let fut = ex.bind(py).call_method(
+                    "submit",
+                    PyTuple::new(py, all)?,
+                    k.as_ref().map(|k| k.bind(py)),
+                )?;
+                let cb = Py::new(
+                    py,
+                    Done {
+                        run: self.clone(),
+                        task,
+                        attempt,
+                    },
+                )?;
                 let mut st = lock_py(py, self);
                 st.running.insert(task, Running::Flag(flag.clone()));
                 drop(st);
@@ -644,7 +812,12 @@ impl Shared {
             let var = h.current.bind(py);
             let token = var.call_method1(intern!(py, "set"), (ctx,))?;
             let call = || -> PyResult<Bound<'_, PyAny>> {
-                let coro = body.func.bind(py).call(a.as_ref().map(|a| a.bind(py).clone()).unwrap_or_else(|| PyTuple::empty(py)), k.as_ref().map(|k| k.bind(py)))?;
+                let coro = body.func.bind(py).call(
+                    a.as_ref()
+                        .map(|a| a.bind(py).clone())
+                        .unwrap_or_else(|| PyTuple::empty(py)),
+                    k.as_ref().map(|k| k.bind(py)),
+                )?;
                 Ok(coro)
             };
             let coro = call();
@@ -662,20 +835,35 @@ impl Shared {
                     Ok(Some(v))
                 }
                 Err(e) => Err(e),
-                Ok(yielded) if yielded.is_none() || yielded.hasattr(intern!(py, "_asyncio_future_blocking"))? => {
+                Ok(yielded)
+                    if yielded.is_none()
+                        || yielded.hasattr(intern!(py, "_asyncio_future_blocking"))? =>
+                {
                     // It suspended on a future (or a bare yield): once that future is done, the
                     // coroutine goes on as an asyncio Task whose first step resumes it, exactly
                     // as a Task would have (Python 3.12's eager tasks do the same in C). The
                     // callback is registered now, so it runs in a copy of this context.
-                    let starter = Py::new(py, Starter { run: self.clone(), task, attempt, coro: coro.clone().unbind() })?;
+                    let starter = Py::new(
+                        py,
+                        Starter {
+                            run: self.clone(),
+                            task,
+                            attempt,
+                            coro: coro.clone().unbind(),
+                        },
+                    )?;
                     if yielded.is_none() {
-                        self.lp.call_method1(py, intern!(py, "call_soon"), (starter, py.None()))?;
+                        self.lp
+                            .call_method1(py, intern!(py, "call_soon"), (starter, py.None()))?;
                     } else {
                         yielded.setattr(intern!(py, "_asyncio_future_blocking"), false)?;
                         yielded.call_method1(intern!(py, "add_done_callback"), (starter,))?;
                         let mut st = lock_py(py, self);
-                        if st.sched.attempt(TaskId(task)) == attempt && st.sched.status(TaskId(task)) == Status::Running {
-                            st.running.insert(task, Running::Task(yielded.clone().unbind()));
+                        if st.sched.attempt(TaskId(task)) == attempt
+                            && st.sched.status(TaskId(task)) == Status::Running
+                        {
+                            st.running
+                                .insert(task, Running::Task(yielded.clone().unbind()));
                         }
                     }
                     Ok(None)
@@ -686,10 +874,21 @@ impl Shared {
                     let wrapped = h.resume.call1(py, (&coro, yielded))?;
                     let kw = PyDict::new(py);
                     kw.set_item("context", cx)?;
-                    let t = self.lp.bind(py).call_method("create_task", (wrapped,), Some(&kw))?;
-                    let cb = Py::new(py, Done { run: self.clone(), task, attempt })?;
+                    let t = self
+                        .lp
+                        .bind(py)
+                        .call_method("create_task", (wrapped,), Some(&kw))?;
+                    let cb = Py::new(
+                        py,
+                        Done {
+                            run: self.clone(),
+                            task,
+                            attempt,
+                        },
+                    )?;
                     let mut st = lock_py(py, self);
-                    let current = st.sched.attempt(TaskId(task)) == attempt && st.sched.status(TaskId(task)) == Status::Running;
+                    let current = st.sched.attempt(TaskId(task)) == attempt
+                        && st.sched.status(TaskId(task)) == Status::Running;
                     if current {
                         st.running.insert(task, Running::Task(t.clone().unbind()));
                     }
@@ -766,11 +965,21 @@ impl Shared {
                     }
                 }
             }
-            let parent = parent.filter(|(p, a)| st.sched.status(TaskId(*p)) == Status::Running && st.sched.attempt(TaskId(*p)) == *a);
+            let parent = parent.filter(|(p, a)| {
+                st.sched.status(TaskId(*p)) == Status::Running && st.sched.attempt(TaskId(*p)) == *a
+            });
             let id = match hit {
                 Some(t) => t,
                 None => {
-                    let id = st.sched.spawn(parent.map(|(p, _)| TaskId(p)), Arc::from(name.as_str()), opts, now).0;
+                    let id = st
+                        .sched
+                        .spawn(
+                            parent.map(|(p, _)| TaskId(p)),
+                            Arc::from(name.as_str()),
+                            opts,
+                            now,
+                        )
+                        .0;
                     if st.bodies.len() <= id as usize {
                         st.bodies.resize_with(id as usize + 1, || None);
                     }
@@ -782,7 +991,10 @@ impl Shared {
                 }
             };
             spawned = id;
-            if st.sched.status(TaskId(id)).is_terminal() && !st.waiters.contains_key(&id) && hit.is_some() {
+            if st.sched.status(TaskId(id)).is_terminal()
+                && !st.waiters.contains_key(&id)
+                && hit.is_some()
+            {
                 let d = self.outcome(py, &mut st, id);
                 self.deliver(&mut st, waiter, d);
             } else {
@@ -805,7 +1017,13 @@ impl Shared {
 
     /// Blocks (without the GIL) until every slot is delivered — or, with `fail_fast`, until
     /// the first error, when the other calls are cancelled and the error is raised.
-    fn wait(self: &Arc<Self>, py: Python<'_>, slots: &[u64], tasks: &[u32], fail_fast: bool) -> PyResult<Vec<Py<PyAny>>> {
+    fn wait(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        slots: &[u64],
+        tasks: &[u32],
+        fail_fast: bool,
+    ) -> PyResult<Vec<Py<PyAny>>> {
         let p = pool();
         p.block(py);
         let got = py.detach(|| {
@@ -822,7 +1040,13 @@ impl Shared {
                     }
                 }
                 if all || failed.is_some() {
-                    return Ok((failed, slots.iter().map(|n| st.slots.remove(n).flatten()).collect::<Vec<_>>()));
+                    return Ok((
+                        failed,
+                        slots
+                            .iter()
+                            .map(|n| st.slots.remove(n).flatten())
+                            .collect::<Vec<_>>(),
+                    ));
                 }
                 st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
                 if p.is_shut_down() {
@@ -870,7 +1094,10 @@ fn round_us(d: Duration) -> Duration {
 
 fn resolve(py: Python<'_>, fut: &Py<PyAny>, d: Delivery) {
     let f = fut.bind(py);
-    if f.call_method0("done").and_then(|d| d.is_truthy()).unwrap_or(true) {
+    if f.call_method0("done")
+        .and_then(|d| d.is_truthy())
+        .unwrap_or(true)
+    {
         return;
     }
     let _ = match d {
@@ -879,41 +1106,36 @@ fn resolve(py: Python<'_>, fut: &Py<PyAny>, d: Delivery) {
     };
 }
 
-/// A sync attempt handed to a worker thread (internal): the thread calls the body itself, from
-/// Python, and reports with `_worker_done`.
-#[pyclass(module = "legato._legato", frozen)]
-pub struct JobToken {
-    run: Arc<Shared>,
-    task: u32,
-    attempt: u32,
-}
+type Prepared = (Py<PyAny>, Py<PyTuple>, Option<Py<PyDict>>);
 
-type Prepared = (Py<JobToken>, Py<PyAny>, Py<PyTuple>, Option<Py<PyDict>>);
-
-/// Makes a job ready to call: its callable and arguments; sets the worker's current task.
-/// `None` when the attempt is no longer current (cancelled meanwhile) or failed to start.
+/// Makes a job ready to call: its callable and arguments; records it as this worker's current
+/// task (`legato.current()`, and the report in `_worker_done`). `None` when the attempt is no
+/// longer current (cancelled meanwhile) or could not start.
 pub(crate) fn prepare_job(py: Python<'_>, job: Job) -> Option<Prepared> {
     let Job { run, task, attempt } = job;
     let flag = Arc::new(AtomicBool::new(false));
     let prep = {
         let mut st = lock_py(py, &run);
-        if st.sched.attempt(TaskId(task)) != attempt || st.sched.status(TaskId(task)) != Status::Running {
+        if st.sched.attempt(TaskId(task)) != attempt
+            || st.sched.status(TaskId(task)) != Status::Running
+        {
             return None;
         }
         let body = st.bodies.get(task as usize).and_then(|b| b.clone())?;
         st.running.insert(task, Running::Flag(flag.clone()));
-        let args = run.call_args(py, &st, &body, task, attempt, &flag).map(|(a, k)| (a.map(|a| a.unbind()), k.map(|k| k.unbind())));
+        let args = run
+            .call_args(py, &st, &body, task, attempt, &flag)
+            .map(|(a, k)| (a.map(|a| a.unbind()), k.map(|k| k.unbind())));
         (body, args)
     };
     let (body, args) = prep;
-    let token = Py::new(py, JobToken { run: run.clone(), task, attempt });
-    match (args, token) {
-        (Ok((a, k)), Ok(token)) => {
+    match args {
+        Ok((a, k)) => {
             CURRENT.with(|c| *c.borrow_mut() = Some((run, task, attempt, flag)));
             let a = a.unwrap_or_else(|| PyTuple::empty(py).unbind());
-            Some((token, body.func.clone_ref(py), a, k))
+            Some((body.func.clone_ref(py), a, k))
         }
-        (Err(e), _) | (_, Err(e)) => {
+        Err(e) => {
             let mut jobs = Vec::new();
             run.finish(py, task, attempt, Err(e), &mut jobs);
             if !jobs.is_empty() {
@@ -924,22 +1146,19 @@ pub(crate) fn prepare_job(py: Python<'_>, job: Job) -> Option<Prepared> {
     }
 }
 
-/// Reports a job's outcome; the jobs it made ready go to the pool with this worker as their
-/// first taker.
-pub(crate) fn finish_job(py: Python<'_>, token: &JobToken, r: PyResult<Py<PyAny>>) {
-    CURRENT.with(|c| *c.borrow_mut() = None);
+/// Reports the outcome of the job this worker ran. Returns a job it made ready, for this same
+/// worker to run next (a chain of sync steps stays on one thread); the others go to the pool.
+pub(crate) fn finish_job(py: Python<'_>, r: PyResult<Py<PyAny>>) -> Option<Job> {
+    let (run, task, attempt, _) = CURRENT.with(|c| c.borrow_mut().take())?;
     let mut jobs = Vec::new();
-    let run = &token.run;
     let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run.finish(py, token.task, token.attempt, r, &mut jobs);
+        run.finish(py, task, attempt, r, &mut jobs);
     }));
     if done.is_err() {
         let e = pyo3::panic::PanicException::new_err("legato: a panic while reporting an attempt");
-        run.finish(py, token.task, token.attempt, Err(e), &mut jobs);
+        run.finish(py, task, attempt, Err(e), &mut jobs);
     }
-    if !jobs.is_empty() {
-        pool().submit(py, jobs, run.cap, true);
-    }
+    pool().submit_taking(py, jobs, run.cap)
 }
 
 /// The loop-side callback that drains loop commands (scheduled by other threads).
@@ -968,7 +1187,13 @@ impl Timer {
     fn __call__(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let h = helpers(py)?;
-        let fire = Py::new(py, Fire { run: slf.get().run.clone(), at: slf.get().at })?;
+        let fire = Py::new(
+            py,
+            Fire {
+                run: slf.get().run.clone(),
+                at: slf.get().at,
+            },
+        )?;
         h.after_ready.call1(py, (&slf.get().run.lp, fire))?;
         Ok(())
     }
@@ -1013,12 +1238,17 @@ struct Starter {
 impl Starter {
     fn __call__(&self, py: Python<'_>, _fut: &Bound<'_, PyAny>) -> PyResult<()> {
         let run = &self.run;
-        let t = run.lp.bind(py).call_method1(intern!(py, "create_task"), (&self.coro,))?;
+        let t = run
+            .lp
+            .bind(py)
+            .call_method1(intern!(py, "create_task"), (&self.coro,))?;
         let current = {
             let mut st = lock_py(py, run);
-            let current = st.sched.attempt(TaskId(self.task)) == self.attempt && st.sched.status(TaskId(self.task)) == Status::Running;
+            let current = st.sched.attempt(TaskId(self.task)) == self.attempt
+                && st.sched.status(TaskId(self.task)) == Status::Running;
             if current {
-                st.running.insert(self.task, Running::Task(t.clone().unbind()));
+                st.running
+                    .insert(self.task, Running::Task(t.clone().unbind()));
             }
             current
         };
@@ -1026,7 +1256,14 @@ impl Starter {
             // Cancelled while it waited: it still gets its CancelledError (from the future).
             t.call_method0(intern!(py, "cancel"))?;
         }
-        let cb = Py::new(py, Done { run: run.clone(), task: self.task, attempt: self.attempt })?;
+        let cb = Py::new(
+            py,
+            Done {
+                run: run.clone(),
+                task: self.task,
+                attempt: self.attempt,
+            },
+        )?;
         t.call_method1(intern!(py, "add_done_callback"), (cb,))?;
         Ok(())
     }
@@ -1064,7 +1301,11 @@ struct HookDone {
 #[pymethods]
 impl HookDone {
     fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
-        let failed = if fut.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false) {
+        let failed = if fut
+            .call_method0("cancelled")
+            .and_then(|c| c.is_truthy())
+            .unwrap_or(false)
+        {
             Some("hook cancelled".to_owned())
         } else {
             match fut.call_method0("exception") {
@@ -1135,26 +1376,44 @@ impl TaskContext {
     }
 
     fn __repr__(&self) -> String {
-        format!("TaskContext(name={:?}, attempt={})", self.name, self.attempt)
+        format!(
+            "TaskContext(name={:?}, attempt={})",
+            self.name, self.attempt
+        )
     }
 
     /// The run this context belongs to (internal).
     fn _run(&self) -> Run {
-        Run { shared: self.run.clone() }
+        Run {
+            shared: self.run.clone(),
+        }
     }
 }
-
-
 
 /// The task context of the code running now: a sync body on a pool worker, or the context
 /// variable (async bodies, and the Orchestrator's main).
 pub(crate) fn current_ctx(py: Python<'_>) -> PyResult<Option<Py<TaskContext>>> {
-    let tl = CURRENT.with(|c| c.borrow().as_ref().map(|(r, t, a, f)| (r.clone(), *t, *a, f.clone())));
+    let tl = CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|(r, t, a, f)| (r.clone(), *t, *a, f.clone()))
+    });
     if let Some((run, task, attempt, flag)) = tl {
         let name = lock_py(py, &run).sched.name(TaskId(task)).to_owned();
-        return Ok(Some(Py::new(py, TaskContext { run, task: Some(task), name, attempt, flag })?));
+        return Ok(Some(Py::new(
+            py,
+            TaskContext {
+                run,
+                task: Some(task),
+                name,
+                attempt,
+                flag,
+            },
+        )?));
     }
-    let v = helpers(py)?.current.call_method1(py, intern!(py, "get"), (py.None(),))?;
+    let v = helpers(py)?
+        .current
+        .call_method1(py, intern!(py, "get"), (py.None(),))?;
     if v.is_none(py) {
         return Ok(None);
     }
@@ -1194,7 +1453,13 @@ fn hook_mask(hooks: &Bound<'_, PyDict>) -> PyResult<HookMask> {
 /// A body from Python's description: `(func, is_async, params, retry_if)` where params are
 /// `(parameter name, None for ctx | upstream task name)`.
 fn body_from(py: Python<'_>, g: &Graph, d: &Bound<'_, PyAny>) -> PyResult<Body> {
-    let (func, is_async, params, retry_if): (Py<PyAny>, bool, Vec<(String, Option<String>)>, Option<Py<PyAny>>) = d.extract()?;
+    type Described = (
+        Py<PyAny>,
+        bool,
+        Vec<(String, Option<String>)>,
+        Option<Py<PyAny>>,
+    );
+    let (func, is_async, params, retry_if): Described = d.extract()?;
     let mut ps = Vec::with_capacity(params.len());
     for (p, src) in params {
         let param = match src {
@@ -1203,7 +1468,13 @@ fn body_from(py: Python<'_>, g: &Graph, d: &Bound<'_, PyAny>) -> PyResult<Body> 
         };
         ps.push((PyString::intern(py, &p).unbind(), param));
     }
-    Ok(Body { func, is_async, params: ps, args: None, retry_if })
+    Ok(Body {
+        func,
+        is_async,
+        params: ps,
+        args: None,
+        retry_if,
+    })
 }
 
 #[pymethods]
@@ -1233,11 +1504,20 @@ impl Run {
         let (graph, sel): (Arc<Graph>, Selection) = match flow {
             Some(f) => {
                 let g = f.borrow_mut().graph()?;
-                let sel = if targets.is_empty() { g.all() } else { g.select(&targets).map_err(|e| crate::errors::graph_error(&e))? };
+                let sel = if targets.is_empty() {
+                    g.all()
+                } else {
+                    g.select(&targets)
+                        .map_err(|e| crate::errors::graph_error(&e))?
+                };
                 (g, sel)
             }
             None => {
-                let g = Arc::new(legato::graph::GraphBuilder::new().build().map_err(|e| crate::errors::graph_error(&e))?);
+                let g = Arc::new(
+                    legato::graph::GraphBuilder::new()
+                        .build()
+                        .map_err(|e| crate::errors::graph_error(&e))?,
+                );
                 let sel = g.all();
                 (g, sel)
             }
@@ -1259,10 +1539,23 @@ impl Run {
             sched.hold();
         }
         let time = lp.getattr("time")?;
-        let stock = py.import("asyncio")?.getattr("BaseEventLoop")?.getattr("time")?;
-        let is_stock = time.getattr("__func__").map(|f| f.is(&stock)).unwrap_or(false);
+        let stock = py
+            .import("asyncio")?
+            .getattr("BaseEventLoop")?
+            .getattr("time")?;
+        let is_stock = time
+            .getattr("__func__")
+            .map(|f| f.is(&stock))
+            .unwrap_or(false);
         let loop_t0: f64 = time.call0()?.extract()?;
-        let clock = if is_stock { Clock::Mono { t0: Instant::now() } } else { Clock::Loop { time: time.unbind(), t0: loop_t0 } };
+        let clock = if is_stock {
+            Clock::Mono { t0: Instant::now() }
+        } else {
+            Clock::Loop {
+                time: time.unbind(),
+                t0: loop_t0,
+            }
+        };
         let shared = Arc::new(Shared {
             st: Mutex::new(State {
                 sched,
@@ -1383,12 +1676,24 @@ impl Run {
 
     /// The reason the run stopped early, if it did.
     fn stop_reason(&self, py: Python<'_>) -> Option<String> {
-        lock_py(py, &self.shared).sched.stop_reason().map(|s| s.to_string())
+        lock_py(py, &self.shared)
+            .sched
+            .stop_reason()
+            .map(|s| s.to_string())
     }
 
     /// The task context for the Orchestrator's main (no task).
     fn main_context(&self, py: Python<'_>) -> PyResult<Py<TaskContext>> {
-        Py::new(py, TaskContext { run: self.shared.clone(), task: None, name: "main".into(), attempt: 0, flag: Arc::new(AtomicBool::new(false)) })
+        Py::new(
+            py,
+            TaskContext {
+                run: self.shared.clone(),
+                task: None,
+                name: "main".into(),
+                attempt: 0,
+                flag: Arc::new(AtomicBool::new(false)),
+            },
+        )
     }
 
     /// Calls an action inside this run: spawns a dynamic task. Returns an asyncio future when
@@ -1410,7 +1715,13 @@ impl Run {
         parent: Option<&Bound<'_, TaskContext>>,
     ) -> PyResult<(u32, Py<PyAny>)> {
         let opts = options.map(|o| o.inner.clone()).unwrap_or_default();
-        let body = Body { func, is_async, params: Vec::new(), args: Some((args, kwargs)), retry_if };
+        let body = Body {
+            func,
+            is_async,
+            params: Vec::new(),
+            args: Some((args, kwargs)),
+            retry_if,
+        };
         let key = match cache_key {
             Some(k) => Some((k.bind(py).hash()?, k)),
             None => None,
@@ -1428,7 +1739,13 @@ impl Run {
     /// Blocks until the calls behind `slots` are done: their values, errors in place; with
     /// `fail_fast`, the first error cancels the others (`tasks`) and is raised.
     #[pyo3(signature = (slots, tasks, fail_fast = false))]
-    fn wait(&self, py: Python<'_>, slots: Vec<u64>, tasks: Vec<u32>, fail_fast: bool) -> PyResult<Vec<Py<PyAny>>> {
+    fn wait(
+        &self,
+        py: Python<'_>,
+        slots: Vec<u64>,
+        tasks: Vec<u32>,
+        fail_fast: bool,
+    ) -> PyResult<Vec<Py<PyAny>>> {
         self.shared.wait(py, &slots, &tasks, fail_fast)
     }
 

@@ -15,7 +15,12 @@ import legato
 
 def test_the_tree() -> None:
     assert issubclass(legato.LegatoError, Exception)
-    for cls in (legato.CycleError, legato.MissingDependencyError, legato.DuplicateTaskError, legato.UnknownTaskError):
+    for cls in (
+        legato.CycleError,
+        legato.MissingDependencyError,
+        legato.DuplicateTaskError,
+        legato.UnknownTaskError,
+    ):
         assert issubclass(cls, legato.GraphError) and issubclass(cls, legato.LegatoError)
     for cls in (legato.TaskFailedError, legato.TaskTimeoutError, legato.CancelledError, legato.FlowError):
         assert issubclass(cls, legato.LegatoError) and not issubclass(cls, legato.GraphError)
@@ -26,7 +31,7 @@ def test_exact_texts() -> None:
     cyc = legato.Flow("c")
     cyc.add(lambda: None, name="task-a", after=["task-b"])
     cyc.add(lambda: None, name="task-b", after=["task-a"])
-    with pytest.raises(legato.CycleError, match="^Circular dependency detected: task-a → task-b → task-a$"):
+    with pytest.raises(legato.CycleError, match=r"^Circular dependency detected: task-a → task-b → task-a$"):
         cyc.run()
     with pytest.raises(legato.CycleError):
         cyc.plan()
@@ -46,7 +51,7 @@ def test_exact_texts() -> None:
 
     dup = legato.Flow("d")
     dup.add(lambda: None, name="build")
-    with pytest.raises(legato.DuplicateTaskError, match='^Task "build" is defined twice$'):
+    with pytest.raises(legato.DuplicateTaskError, match=r'^Task "build" is defined twice$'):
         dup.add(lambda: None, name="build")
 
 
@@ -102,7 +107,7 @@ def test_the_timeout_error_of_an_action() -> None:
     async def main() -> None:
         await slow()
 
-    with pytest.raises(legato.TaskTimeoutError, match='^task "slow" timed out after 10ms$'):
+    with pytest.raises(legato.TaskTimeoutError, match=r'^task "slow" timed out after 10ms$'):
         orch.run(main)
 
 
@@ -127,7 +132,9 @@ def nothing() -> None:
         ({"name": 3}, TypeError, "name"),
     ],
 )
-def test_bad_step_options_are_refused_naming_the_argument(kwargs: dict[str, Any], exc: type, arg: str) -> None:
+def test_bad_step_options_are_refused_naming_the_argument(
+    kwargs: dict[str, Any], exc: type, arg: str
+) -> None:
     flow = legato.Flow("bad")
     with pytest.raises(exc, match=arg):
         flow.add(lambda: None, **kwargs)

@@ -109,9 +109,12 @@ def test_process_pool_executor_runs_sync_steps_in_other_processes() -> None:
 
 def test_dask_local_cluster_through_its_executor() -> None:
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         flow = legato.Flow("dask", executor=client.get_executor())
 
         @flow.step
@@ -123,3 +126,18 @@ def test_dask_local_cluster_through_its_executor() -> None:
             return square(two)
 
         assert flow.run().tasks["four"].result == 4
+
+
+def test_a_forked_child_runs_sync_steps_with_a_pool_of_its_own() -> None:
+    flow = legato.Flow("fork")
+    flow.add(lambda: os.getpid(), name="where")
+    assert flow.run().tasks["where"].result == os.getpid()  # the parent's pool has workers now
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            code = 0 if flow.run().tasks["where"].result == os.getpid() else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

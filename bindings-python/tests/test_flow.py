@@ -73,7 +73,14 @@ def test_results_are_injected_by_parameter_name_and_ctx() -> None:
 
     assert flow.plan() == [["install"], ["build"], ["migrate"]]
     report = flow.run()
-    assert report.tasks["migrate"].result == ("migrate", 1, "me", {"build": "dist(deps)"}, False, "dist(deps)")
+    assert report.tasks["migrate"].result == (
+        "migrate",
+        1,
+        "me",
+        {"build": "dist(deps)"},
+        False,
+        "dist(deps)",
+    )
 
 
 def test_a_parameter_matching_no_upstream_step_is_refused_at_definition() -> None:

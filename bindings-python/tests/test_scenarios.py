@@ -8,6 +8,7 @@ from typing import Any
 
 import looptime
 import pytest
+
 from scenario_runner import SAME_INSTANT, SYNC_ORDER_RACES, check, load_all, run_scenario
 
 ALL = load_all()

@@ -279,8 +279,13 @@ def test_pynenc_recursive_fibonacci_sync() -> None:
 
     assert app.run(lambda: fibonacci(3)) == 2
     assert sorted(logged) == sorted(
-        ["Calculating fibonacci(3)", "Calculating fibonacci(2)", "Calculating fibonacci(1)",
-         "Calculating fibonacci(1)", "Calculating fibonacci(0)"]
+        [
+            "Calculating fibonacci(3)",
+            "Calculating fibonacci(2)",
+            "Calculating fibonacci(1)",
+            "Calculating fibonacci(1)",
+            "Calculating fibonacci(0)",
+        ]
     )
 
 

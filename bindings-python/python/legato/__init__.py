@@ -17,6 +17,7 @@ worker pool, coroutines on your asyncio loop.
 from __future__ import annotations
 
 import atexit
+import os
 from typing import Optional
 
 from . import _legato, _runtime
@@ -54,6 +55,9 @@ __version__: str = _legato.__version__
 
 _legato._init(_runtime)
 atexit.register(_legato._shutdown)
+if hasattr(os, "register_at_fork"):
+    # fork() policy: a child starts with an empty worker pool (the parent's threads are not there).
+    os.register_at_fork(after_in_child=_legato._after_fork)
 
 
 def current() -> Optional[TaskContext]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import _thread
 import contextvars
 import datetime
 import heapq
 import inspect
 import itertools
-import threading
 import types
 import weakref
 from typing import Any, Callable, Coroutine, Generator, Optional, Sequence
@@ -108,18 +108,20 @@ def worker_loop() -> None:
     take, done = _legato._worker_take, _legato._worker_done
     job = take()
     while job is not None:
-        token, fn, args, kwargs = job
+        fn, args, kwargs = job
         try:
             value = fn(*args) if kwargs is None else fn(*args, **kwargs)
         except BaseException as exc:
-            job = done(token, exc, True)
+            job = done(exc, True)
         else:
-            job = done(token, value, False)
+            job = done(value, False)
 
 
 def start_worker() -> None:
-    """Start one more worker thread (a daemon: it never holds up interpreter exit)."""
-    threading.Thread(target=worker_loop, name="legato-worker", daemon=True).start()
+    """Start one more worker thread. A bare ``_thread`` thread: it never holds up interpreter
+    exit, and starting it does not wait for it (``threading.Thread.start`` would release the GIL
+    under the driver's Rust frames, which must not happen while the interpreter exits)."""
+    _thread.start_new_thread(worker_loop, ())
 
 
 def utc(ts: float) -> datetime.datetime:
