@@ -25,7 +25,7 @@ Dep = Union[str, Callable[..., Any], "SyncPoint", Iterable[Any]]
 class SyncPoint:
     """A set of steps that something can run after: ``after=[point]`` waits for all of them."""
 
-    __slots__ = ("names",)
+    __slots__ = {"names": "The names of the steps the point waits for."}
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names: tuple[str, ...] = tuple(names)

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 
 class _Event:
-    __slots__: tuple[str, ...] = ()
+    __slots__: Any = ()
     kind = ""
 
     def __init__(self, **fields: Any) -> None:
@@ -28,7 +28,10 @@ class _Event:
 class ProcessBegin(_Event):
     """The run starts."""
 
-    __slots__ = ("context", "time")
+    __slots__ = {
+        "context": "The shared state itself (a live dict): a hook may change it.",
+        "time": "When the run started (UTC datetime).",
+    }
     kind = "process_begin"
     time: datetime.datetime
     context: Any
@@ -37,7 +40,7 @@ class ProcessBegin(_Event):
 class TaskReady(_Event):
     """A task's dependencies all succeeded."""
 
-    __slots__ = ("name",)
+    __slots__ = {"name": "The task's name."}
     kind = "task_ready"
     name: str
 
@@ -45,7 +48,12 @@ class TaskReady(_Event):
 class TaskBegin(_Event):
     """An attempt of a task starts."""
 
-    __slots__ = ("attempt", "context", "name", "start_time")
+    __slots__ = {
+        "attempt": "The attempt number, from 1.",
+        "context": "The shared state itself (a live dict): a hook may change it.",
+        "name": "The task's name.",
+        "start_time": "When this attempt starts (UTC datetime).",
+    }
     kind = "task_begin"
     name: str
     start_time: datetime.datetime
@@ -56,7 +64,12 @@ class TaskBegin(_Event):
 class TaskRetry(_Event):
     """An attempt failed; another follows after ``delay`` seconds."""
 
-    __slots__ = ("attempt", "delay", "error", "name")
+    __slots__ = {
+        "attempt": "The attempt number, from 1.",
+        "delay": "Seconds before the next attempt.",
+        "error": "The exception object (the body's own; TaskTimeoutError / CancelledError for a timeout / cancel).",
+        "name": "The task's name.",
+    }
     kind = "task_retry"
     name: str
     attempt: int
@@ -67,7 +80,12 @@ class TaskRetry(_Event):
 class TaskSuccess(_Event):
     """A task succeeded."""
 
-    __slots__ = ("context", "duration", "name", "result")
+    __slots__ = {
+        "context": "The shared state itself (a live dict): a hook may change it.",
+        "duration": "Seconds from the first attempt's start to the end.",
+        "name": "The task's name.",
+        "result": "The value the task returned.",
+    }
     kind = "task_success"
     name: str
     duration: float
@@ -78,7 +96,12 @@ class TaskSuccess(_Event):
 class TaskFailure(_Event):
     """A task failed, timed out or was cancelled (after its last attempt)."""
 
-    __slots__ = ("context", "duration", "error", "name")
+    __slots__ = {
+        "context": "The shared state itself (a live dict): a hook may change it.",
+        "duration": "Seconds from the first attempt's start to the end.",
+        "error": "The exception object (the body's own; TaskTimeoutError / CancelledError for a timeout / cancel).",
+        "name": "The task's name.",
+    }
     kind = "task_failure"
     name: str
     duration: float
@@ -89,7 +112,10 @@ class TaskFailure(_Event):
 class TaskSkip(_Event):
     """A task will not run; ``reason`` says why (``dependency "x" failed``)."""
 
-    __slots__ = ("name", "reason")
+    __slots__ = {
+        "name": "The task's name.",
+        "reason": 'Why it is skipped (``dependency "x" failed``, ``run cancelled``, ...).',
+    }
     kind = "task_skip"
     name: str
     reason: str
@@ -98,7 +124,13 @@ class TaskSkip(_Event):
 class TaskCompletion(_Event):
     """A task is finished, whatever its outcome."""
 
-    __slots__ = ("context", "duration", "error", "name", "status")
+    __slots__ = {
+        "context": "The shared state itself (a live dict): a hook may change it.",
+        "duration": "Seconds from the first attempt's start to the end.",
+        "error": "The exception object (the body's own; TaskTimeoutError / CancelledError for a timeout / cancel).",
+        "name": "The task's name.",
+        "status": "The final status: succeeded, failed, timed_out, skipped or cancelled.",
+    }
     kind = "task_completion"
     name: str
     duration: float
@@ -110,7 +142,11 @@ class TaskCompletion(_Event):
 class ProcessCompletion(_Event):
     """The run is finished (also after a failure or a cancellation)."""
 
-    __slots__ = ("context", "report", "total_duration")
+    __slots__ = {
+        "context": "The shared state itself (a live dict): a hook may change it.",
+        "report": "The run's RunReport.",
+        "total_duration": "Seconds from the run's start to its end.",
+    }
     kind = "process_completion"
     total_duration: float
     report: Any
