@@ -35,15 +35,27 @@ use crate::policy::TaskOptions;
 use std::collections::HashMap as StdHashMap;
 use std::sync::Arc;
 
-/// The index of a task in its graph, in declaration order (the first task added is 0).
+/// The index of a task in its graph, in declaration order (the first task added is 0); in a
+/// run, dynamic tasks follow the graph's.
+///
+/// Only the core makes one: a driver gets ids from the graph or the scheduler, and an id that
+/// crossed a foreign-function boundary as a number comes back through
+/// [`Scheduler::task_id`](crate::scheduler::Scheduler::task_id), which refuses one the run does
+/// not know, so a wrong id is an error, never an out-of-bounds panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId(pub u32);
+pub struct TaskId(pub(crate) u32);
 
 impl TaskId {
     /// The index as a `usize`, for indexing per-task arrays.
     #[inline]
     pub fn index(self) -> usize {
         self.0 as usize
+    }
+
+    /// The index as a `u32`, to hand to a host (Python, JavaScript) and back.
+    #[inline]
+    pub fn as_u32(self) -> u32 {
+        self.0
     }
 }
 
