@@ -341,7 +341,8 @@ impl GraphBuilder {
     /// # Errors
     ///
     /// [`GraphError::DuplicateTask`] if a task of that name was already added;
-    /// [`GraphError::InvalidName`] if the task's name or a dependency's name is not valid.
+    /// [`GraphError::InvalidName`] if the task's name or a dependency's name is not valid;
+    /// [`GraphError::InvalidOption`] if its options are not (see [`TaskOptions::validate`]).
     /// Nothing is added when an error is returned.
     pub fn add(&mut self, spec: TaskSpec) -> Result<TaskId, GraphError> {
         let TaskSpec { name, deps, extra } = spec;
@@ -373,6 +374,14 @@ impl GraphBuilder {
         validate_name(name)?;
         for d in deps {
             validate_name(d)?;
+        }
+        if let Some(e) = &extra {
+            e.options
+                .validate()
+                .map_err(|error| GraphError::InvalidOption {
+                    task: name.to_owned(),
+                    error,
+                })?;
         }
         let slot = self.names.slot(name);
         if self.names.defined_as[slot as usize] != u32::MAX {
