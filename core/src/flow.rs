@@ -389,7 +389,10 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the run: every running task's future is dropped.
+    /// Dropping the future cancels the run on the spot: every running task's future is
+    /// dropped and the task ends `cancelled`, the tasks not started are skipped, and the
+    /// synchronous hooks see it all, `process_completion` last. Async hooks are not called
+    /// then (nothing could await them).
     pub async fn run(&self) -> Result<RunReport, FlowError> {
         self.run_targets(std::iter::empty::<&str>()).await
     }

@@ -13,7 +13,7 @@ pub(crate) mod hooks;
 
 pub use hooks::{HookEvent, HookOutput, OwnedHookEvent};
 
-use crate::event::{Event, TaskError};
+use crate::event::{Event, StopReason, TaskError};
 use crate::graph::{Graph, Selection, TaskId};
 use crate::policy::TaskOptions;
 use crate::report::RunReport;
@@ -193,8 +193,8 @@ pub(crate) struct CallScope {
     /// The running task and attempt that calls, if any.
     pub(crate) parent: Option<(TaskId, u32)>,
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
-    /// Unique per run (for per-run memoization).
-    pub(crate) run: u64,
+    /// The run's memos of cached actions (each run keeps its own).
+    pub(crate) memos: Arc<Memos>,
 }
 
 /// Shared between a call's future and the driver: the call's task id once spawned, and
@@ -204,6 +204,10 @@ pub(crate) struct CallSlot {
     pub(crate) id: OnceLock<TaskId>,
     pub(crate) abandoned: std::sync::atomic::AtomicBool,
 }
+
+/// The memos of a run's cached actions, by action (each a map from argument to memo, typed by
+/// the action, stored as `Any`).
+pub(crate) type Memos = std::sync::Mutex<HashMap<usize, Box<dyn Any + Send>>>;
 
 tokio::task_local! {
     pub(crate) static SCOPE: CallScope;
@@ -220,7 +224,7 @@ pub(crate) enum Msg {
         opts: Arc<TaskOptions>,
         retry_if: Option<RetryIf>,
         body: DynBody,
-        done: oneshot::Sender<Result<Value, TaskError>>,
+        done: Caller,
         slot: Arc<CallSlot>,
     },
     /// Cancel one dynamic task (fail-fast groups).
@@ -236,12 +240,6 @@ pub(crate) enum Msg {
     Cancel,
 }
 
-/// A number unique to each run in this process (per-run memoization keys on it).
-pub(crate) fn next_run_id() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
 /// What a driver needs to run.
 pub(crate) struct RunSetup<S> {
     pub(crate) graph: Arc<Graph>,
@@ -253,8 +251,8 @@ pub(crate) struct RunSetup<S> {
     pub(crate) state: Arc<S>,
 }
 
-/// Who awaits a dynamic task's outcome.
-type Caller = oneshot::Sender<Result<Value, TaskError>>;
+/// Who awaits a dynamic task's outcome: called once with it.
+pub(crate) type Caller = Box<dyn FnOnce(Result<Value, TaskError>) + Send>;
 
 /// What a running attempt's future yields: which attempt, and its outcome.
 type Attempt = futures_util::future::Map<
@@ -417,7 +415,6 @@ enum Entry<S> {
 }
 
 struct Driver<S> {
-    run: u64,
     sched: Scheduler<Value>,
     graph: Arc<Graph>,
     entries: Vec<Option<Entry<S>>>,
@@ -438,6 +435,24 @@ struct Driver<S> {
     start: Instant,
     wall_start: SystemTime,
     commands: Vec<Command>,
+    /// Whether the run is held open for main (see [`Scheduler::hold`]).
+    holding: bool,
+    /// The run's memos of cached actions.
+    memos: Arc<Memos>,
+}
+
+/// The driver of a run in progress. If the run's future is dropped before the run ends, the
+/// run is ended on the spot: every task still running is cancelled (its future dropped), the
+/// rest skipped, and the synchronous hooks see it all, `process_completion` last. Async hooks
+/// are not called then: nothing could await them.
+struct Live<S: Send + Sync + 'static>(Option<Driver<S>>);
+
+impl<S: Send + Sync + 'static> Drop for Live<S> {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.as_mut() {
+            d.abandon();
+        }
+    }
 }
 
 /// Where a run's control messages come from; kept by run handles to cancel.
@@ -501,7 +516,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
         let scope = CallScope {
             parent: Some((task, attempt)),
             tx: self.tx.clone(),
-            run: self.run,
+            memos: self.memos.clone(),
         };
         self.running.start(task, attempt, fut, scope);
     }
@@ -576,7 +591,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
             } => {
                 let Ok(id) = self.sched.spawn(parent, name, opts, now) else {
                     // The caller's id came from this run: cannot happen; the call fails.
-                    let _ = done.send(Err(TaskError::cancelled("unknown caller")));
+                    done(Err(TaskError::cancelled("unknown caller")));
                     return;
                 };
                 if self.entries.len() <= id.index() {
@@ -689,6 +704,58 @@ impl<S: Send + Sync + 'static> Driver<S> {
         r
     }
 
+    /// Ends the run at once, without awaiting anything (see [`Live`]).
+    fn abandon(&mut self) {
+        if self.sched.is_finished() {
+            return;
+        }
+        let now = self.now();
+        if self.holding {
+            self.holding = false;
+            self.sched.release(now);
+        }
+        self.sched.cancel(now);
+        // Drop every running future now, inside its call scope.
+        self.running = Attempts::with_capacity(0);
+        self.hook_futures = FuturesUnordered::new();
+        let mut guard = 0usize;
+        loop {
+            let mut commands = std::mem::take(&mut self.commands);
+            self.sched.drain_commands(&mut commands);
+            if commands.is_empty() || guard > 1_000_000 {
+                return;
+            }
+            guard += 1;
+            for command in commands.drain(..) {
+                match command {
+                    Command::Emit { event, token } => {
+                        let now = self.now();
+                        let r = if self.hooks.is_async(token.kind()) {
+                            Ok(())
+                        } else {
+                            let e = self.hook_event(&event);
+                            self.hooks.call(&e.view())
+                        };
+                        let _ = match r {
+                            Ok(()) => self.sched.hook_done(token, now),
+                            Err(msg) => self.sched.hook_failed(token, msg, now),
+                        };
+                    }
+                    Command::Deliver { task } => {
+                        let outcome = self.sched.take_outcome(task);
+                        if let (Some(caller), Ok(outcome)) = (self.callers.remove(&task), outcome) {
+                            caller(outcome);
+                        }
+                    }
+                    Command::Finished => return,
+                    // Nothing starts once the run is cancelled; running futures are gone.
+                    _ => {}
+                }
+            }
+            self.commands = commands;
+        }
+    }
+
     /// Performs every pending command. Returns `true` when the run is finished.
     fn perform(&mut self) -> bool {
         let mut finished = false;
@@ -724,7 +791,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
                     Command::Deliver { task } => {
                         let outcome = self.sched.take_outcome(task);
                         if let (Some(caller), Ok(outcome)) = (self.callers.remove(&task), outcome) {
-                            let _ = caller.send(outcome);
+                            caller(outcome);
                         }
                     }
                     Command::Resume { task } => {
@@ -749,7 +816,8 @@ impl<S: Send + Sync + 'static> Driver<S> {
 }
 
 /// Runs a flow (or an orchestrator's main) to the end and returns its report, plus the main
-/// future's output when there is one.
+/// future's output when there is one: an error when a run timeout or a cancel dropped main
+/// before it finished.
 ///
 /// # Cancel safety
 ///
@@ -759,7 +827,7 @@ pub(crate) async fn drive<S, M>(
     tx: mpsc::UnboundedSender<Msg>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     main: Option<M>,
-) -> (RunReport, Option<M::Output>)
+) -> (RunReport, Option<Result<M::Output, TaskError>>)
 where
     S: Send + Sync + 'static,
     M: Future + Send,
@@ -778,8 +846,7 @@ where
     let results = Arc::new(Results {
         values: (0..n).map(|_| OnceLock::new()).collect(),
     });
-    let mut d = Driver {
-        run: next_run_id(),
+    let mut live = Live(Some(Driver {
         sched: Scheduler::new(graph.clone(), &selection, options)
             .expect("run options are validated when the run is set up"),
         entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
@@ -800,8 +867,14 @@ where
         start: Instant::now(),
         wall_start: SystemTime::now(),
         commands: Vec::new(),
+        holding: false,
+        memos: Arc::default(),
         graph,
-    };
+    }));
+    let d = live
+        .0
+        .as_mut()
+        .expect("the driver lives until the run ends");
     d.retry_ifs.resize_with(n, || None);
     let has_main = main.is_some();
     let mut main_out = None;
@@ -810,7 +883,7 @@ where
             CallScope {
                 parent: None,
                 tx: tx.clone(),
-                run: d.run,
+                memos: d.memos.clone(),
             },
             m,
         )
@@ -818,6 +891,7 @@ where
     let mut main = std::pin::pin!(main);
     if has_main {
         d.sched.hold();
+        d.holding = true;
     }
     drop(tx);
     d.sched.start(Duration::ZERO);
@@ -862,8 +936,9 @@ where
                 }
             }
             out = async { main.as_mut().as_pin_mut().expect("main is set").await }, if main_pending => {
-                main_out = Some(out);
+                main_out = Some(Ok(out));
                 let now = d.now();
+                d.holding = false;
                 d.sched.release(now);
             }
             Some((token, r)) = d.hook_futures.next(), if !d.hook_futures.is_empty() => {
@@ -879,6 +954,24 @@ where
             }
         }
         finished = d.perform() || finished;
+        if has_main && main_out.is_none() {
+            // A run timeout (or an outside cancel) cancels everything, main included: drop it
+            // (its calls in flight are cancelled as their futures go) and let the run end.
+            let stopped = match d.sched.stop_reason() {
+                Some(r @ StopReason::TimedOut(_)) => Some(TaskError::timed_out(r.to_string())),
+                Some(r @ StopReason::Cancelled) => Some(TaskError::cancelled(r.to_string())),
+                _ => None,
+            };
+            if let Some(error) = stopped {
+                main.set(None);
+                main_out = Some(Err(error));
+                let now = d.now();
+                d.holding = false;
+                d.sched.release(now);
+                finished = d.perform() || finished;
+            }
+        }
     }
+    let d = live.0.take().expect("the driver lives until the run ends");
     (d.into_report(), main_out)
 }
