@@ -143,6 +143,12 @@ impl Ui {
         }
     }
 
+    /// How many attempts `task` may make (`--retries` + 1), counted in a u64 so no retry count
+    /// can overflow it.
+    fn tries(&self, task: &str) -> u64 {
+        self.tasks.get(task).map_or(0, |t| u64::from(t.retries)) + 1
+    }
+
     fn verbose(&self) -> bool {
         self.verbosity == Verbosity::Verbose
     }
@@ -176,7 +182,7 @@ impl Ui {
     pub(crate) fn attempt_started(&self, task: &str, attempt: u32) {
         lock(&self.tails).remove(task);
         if self.verbose() {
-            let tries = self.tasks.get(task).map_or(0, |t| t.retries) + 1;
+            let tries = self.tries(task);
             if attempt > 1 {
                 self.line(&format!("▶ {task} started (attempt {attempt} of {tries})"));
             } else {
@@ -234,11 +240,11 @@ impl Ui {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
-        let tries = self.tasks.get(task).map_or(0, |t| t.retries) + 1;
+        let tries = self.tries(task);
         self.line(&format!(
             "↻ {task} {}, retrying (attempt {} of {tries})",
             self.describe(task, error),
-            attempt + 1
+            u64::from(attempt) + 1
         ));
     }
 

@@ -583,6 +583,53 @@ fn parse_errors_name_the_file_and_line() {
 }
 
 #[test]
+fn timeouts_that_do_not_fit_are_parse_errors() {
+    // Used to panic (exit 101) adding the timeout to an instant.
+    let (r, out) = run_fixture("huge-timeout", "huge_timeout.md", &["runbook"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: {}:7: invalid value \"4000000000000000h\" for --timeout of task \"forever\": \
+             too long a timeout (at most 876000h, 100 years)\n",
+            fixture("huge_timeout.md").display()
+        )
+    );
+    assert_eq!(r.stdout, "");
+    assert!(!out.join("fine").exists() && !out.join("forever").exists());
+
+    let (r, out) = run_fixture("zero-timeout", "zero_timeout.md", &["runbook"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: {}:3: invalid value \"0\" for --timeout of task \"instant\": \
+             a timeout of zero is meaningless (every attempt would time out at once); \
+             give a duration of at least 1ms, like 30s\n",
+            fixture("zero_timeout.md").display()
+        )
+    );
+    assert!(!out.join("instant").exists());
+}
+
+#[test]
+fn retry_counts_whose_attempts_do_not_fit_are_parse_errors() {
+    // Used to print "attempt 2 of 0" and retry forever.
+    let (r, out) = run_fixture("huge-retries", "huge_retries.md", &["runbook"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: {}:3: invalid value \"4294967295\" for --retries of task \"hopeless\": \
+             too many retries (at most 4294967294)\n",
+            fixture("huge_retries.md").display()
+        )
+    );
+    assert_eq!(r.stdout, "");
+    assert!(!out.join("hopeless").exists());
+}
+
+#[test]
 fn unreadable_runbooks_exit_2() {
     let out = out_dir("unreadable");
     let bad = out.join("latin1.md");
