@@ -1,6 +1,7 @@
 //! Running one attempt of a task: a child process in its own process group, its output
-//! (stdout and stderr merged, in order) read line by line, and the whole group killed if the
-//! attempt is dropped (timeout, fail-fast, Ctrl-C).
+//! (stdout and stderr merged, in order) read line by line, and the whole group killed when the
+//! attempt ends, however it ends: the script exited (a process it left in the background does
+//! not outlive its task) or the attempt was dropped (timeout, fail-fast, Ctrl-C).
 
 use crate::runbook::{Lang, Task};
 use std::io;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// How long to keep reading output after the script exited, when a process it left in the
-/// background still holds the output pipe open.
+/// background still holds the output pipe open (that process is then killed with the group).
 const DRAIN_GRACE: Duration = Duration::from_millis(200);
 
 /// What to run for a task.
@@ -41,15 +42,18 @@ impl Script {
     }
 }
 
-/// Kills a process group when dropped, unless disarmed.
+/// Kills a process group when dropped.
+///
+/// When the script has exited normally its leader is reaped before this runs; the group's id
+/// cannot be given to another process while any member is left, and when none is left the
+/// kill finds no group (ESRCH) and does nothing.
 struct KillGroup {
     pgid: libc::pid_t,
-    armed: bool,
 }
 
 impl Drop for KillGroup {
     fn drop(&mut self) {
-        if self.armed && self.pgid > 0 {
+        if self.pgid > 0 {
             // SAFETY: killpg has no memory-safety preconditions; a failure (the group is
             // already gone) is harmless.
             unsafe {
@@ -87,6 +91,8 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 ///
 /// `Ok(())` when it exits with status 0; otherwise the error is `exit code N`,
 /// `killed by signal N`, or why it could not start.
+///
+/// When it returns, whatever the script started in its process group is killed (SIGKILL).
 ///
 /// # Cancel safety
 ///
@@ -135,9 +141,9 @@ pub(crate) async fn run(
         // `cmd`, and with it our copies of the pipe's write end, is dropped here: the
         // reader sees the end of the output once the script's processes close theirs.
     };
-    let mut guard = KillGroup {
+    // Kills the group on every way out: the end of this function, or the future's drop.
+    let group = KillGroup {
         pgid: child.id().map_or(0, |id| id as libc::pid_t),
-        armed: true,
     };
     let stdin = child.stdin.take();
     let feed = async move {
@@ -176,7 +182,8 @@ pub(crate) async fn run(
         }
     };
     let ((), status) = tokio::join!(feed, wait);
-    guard.armed = false;
+    // The script is over: what it left behind (`sleep 100 &`, a server) goes with it.
+    drop(group);
     let status = status.map_err(|e| format!("could not wait for {program}: {e}"))?;
     if status.success() {
         Ok(())

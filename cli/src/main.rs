@@ -47,6 +47,8 @@ const EXIT_HANGUP: u8 = 129;
     long_about = "Run Markdown runbooks of shell tasks.\n\n\
         A fenced block whose info string is `bash <name> [--dep <task>]... [--descr \"<text>\"]` \
         (or `sh`, `python`) is a task; other blocks are documentation.\n\n\
+        Each task runs in its own process group, killed when the task ends: a process it \
+        leaves in the background does not outlive it (start a daemon with `setsid` to keep it).\n\n\
         Exit codes: 0 all succeeded, 1 a task failed, 2 usage, parse or graph error, \
         130 interrupted."
 )]

@@ -343,6 +343,25 @@ fn a_timeout_kills_the_process_group() {
 }
 
 #[test]
+fn a_task_that_ends_kills_what_it_left_in_the_background() {
+    let (r, out) = run_fixture("background", "background.md", &["runbook", "--verbose"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("✓ holds-the-output completed\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("✓ detached-output completed\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("holds-the-output | left one behind\n"));
+    // legato has exited: the sleeps must be gone (or dead and waiting for init to reap them).
+    assert_pids_gone(&out, &["holds-the-output.pid", "detached-output.pid"]);
+}
+
+#[test]
 fn a_flaky_task_succeeds_on_retry() {
     let (r, out) = run_fixture("flaky", "flaky.md", &["task", "flaky"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
