@@ -180,7 +180,13 @@ fn build_flow(rb: &Runbook, ui: &Arc<std::sync::OnceLock<Arc<Ui>>>) -> Result<Fl
                     if let Some(ui) = &ui {
                         ui.attempt_started(&task_name, cx.attempt());
                     }
-                    exec::run(&script, cx.attempt(), |line| {
+                    // `--verbose` shows every byte (a long line in pieces); otherwise only the
+                    // tail of a failure is shown, and a long line is cut.
+                    let long_lines = match &ui {
+                        Some(ui) if ui.verbose() => exec::LongLines::Split,
+                        _ => exec::LongLines::Truncate,
+                    };
+                    exec::run(&script, cx.attempt(), long_lines, |line| {
                         if let Some(ui) = &ui {
                             ui.output(&task_name, line);
                         }

@@ -10,7 +10,8 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// How many lines of a failed task's output are shown (all of them with `--verbose`).
+/// How many lines of a failed task's output are shown (all of them with `--verbose`). With
+/// each line at most [`crate::exec::MAX_LINE`] bytes (and a marker), a task's tail is bounded.
 const TAIL_LINES: usize = 20;
 
 /// How chatty the output is.
@@ -149,7 +150,8 @@ impl Ui {
         self.tasks.get(task).map_or(0, |t| u64::from(t.retries)) + 1
     }
 
-    fn verbose(&self) -> bool {
+    /// Whether every line of output is shown as it comes (`--verbose`).
+    pub(crate) fn verbose(&self) -> bool {
         self.verbosity == Verbosity::Verbose
     }
 
@@ -251,6 +253,8 @@ impl Ui {
     /// A task is finished (not skipped).
     pub(crate) fn completed(&self, task: &str, status: Status, error: Option<&TaskError>) {
         self.stop_spinner(task);
+        // Its tail is shown only on failure, and forgotten in any case.
+        let tail = lock(&self.tails).remove(task);
         if let Some(p) = &self.progress {
             p.overall.inc(1);
         }
@@ -267,7 +271,7 @@ impl Ui {
             }
             _ => {
                 self.line(&format!("✗ {task} {}", self.describe(task, error)));
-                if let Some(tail) = lock(&self.tails).remove(task) {
+                if let Some(tail) = tail {
                     if tail.dropped > 0 {
                         self.line(&format!(
                             "{task} | … {} earlier lines (--verbose shows all)",

@@ -220,6 +220,79 @@ fn the_tail_of_a_long_failure() {
     assert_eq!(lines.len(), 22);
 }
 
+/// The largest resident set, in KiB, of any child process of this test binary waited for so
+/// far (legato, and the processes it waited for).
+fn children_max_rss_kib() -> i64 {
+    // SAFETY: a zeroed rusage is a valid value for getrusage to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
+        0
+    );
+    usage.ru_maxrss
+}
+
+#[test]
+fn a_huge_line_of_output_is_cut_and_memory_stays_bounded() {
+    const BYTES: usize = 64 << 20;
+    let out = out_dir("huge-line");
+    let o = legato(&out)
+        .env("BYTES", BYTES.to_string())
+        .args(["runbook", "-f"])
+        .arg(fixture("huge_line.md"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The whole line used to be kept (and copied) to print it as the failure's tail.
+    assert!(stdout.len() < 8 * 1024, "{} bytes printed", stdout.len());
+    assert_eq!(
+        task_lines(&stdout),
+        [
+            "✗ huge failed with exit code 1".to_owned(),
+            "huge | before".to_owned(),
+            format!(
+                "huge | {} … [truncated, {BYTES} bytes in all]",
+                "x".repeat(4096)
+            ),
+            "huge | after".to_owned(),
+        ]
+    );
+    // Far less than the line: it was never held whole (it used to cost twice its size).
+    let rss_mib = children_max_rss_kib() / 1024;
+    assert!(rss_mib < 48, "peak RSS of a child: {rss_mib} MiB");
+}
+
+#[test]
+fn verbose_shows_a_long_line_whole_in_pieces() {
+    let out = out_dir("long-line-verbose");
+    let o = legato(&out)
+        .env("BYTES", "10000")
+        .args(["runbook", "--verbose", "-f"])
+        .arg(fixture("huge_line.md"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let pieces: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("huge | x"))
+        .collect();
+    // Every byte is shown, 4096 bytes a line at most.
+    assert_eq!(
+        pieces.iter().map(|p| p.len() + 1).collect::<Vec<_>>(),
+        [4096, 4096, 1808]
+    );
+    assert!(stdout.contains("huge | before\n") && stdout.contains("huge | after\n"));
+    assert!(!stdout.contains("truncated"), "{stdout}");
+}
+
 #[test]
 fn fail_fast_kills_running_tasks() {
     let (r, out) = run_fixture("failfast", "failfast.md", &["runbook", "--fail-fast"]);
