@@ -276,6 +276,19 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
         out(&format!("No tasks in {}", file.display()));
         return EXIT_OK;
     }
+    // Files written after the run must be writable before it: a typo in a path must not cost
+    // a whole run.
+    let outputs = [(&args.report, "report"), (&args.html, "timeline")];
+    for (path, what) in outputs {
+        if let Some(path) = path {
+            if let Err(e) = check_writable(path) {
+                return error(format!(
+                    "cannot write the {what} to \"{}\": {e} (nothing was run)",
+                    path.display()
+                ));
+            }
+        }
+    }
 
     let verbosity = if args.quiet {
         Verbosity::Quiet
@@ -356,6 +369,40 @@ fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+/// Whether `path` can be written: its folder exists and the file can be opened for writing
+/// (an existing file, left as it is) or created (then removed again). Nothing is left behind.
+fn check_writable(path: &Path) -> Result<(), String> {
+    use std::io::ErrorKind;
+    if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
+        return Err("that is a folder, not a file".into());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(if dir.exists() {
+            format!("\"{}\" is not a folder", dir.display())
+        } else {
+            format!("folder \"{}\" does not exist", dir.display())
+        });
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => match open.create_new(true).open(path) {
+            Ok(file) => {
+                drop(file);
+                let _ = std::fs::remove_file(path);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
     }
 }
 

@@ -588,6 +588,99 @@ fn reports_json_and_html() {
 }
 
 #[test]
+fn unwritable_report_paths_are_refused_before_anything_runs() {
+    let out = out_dir("report-paths");
+    let chain = fixture("chain.md");
+    let missing = out.join("missing-dir");
+    for (flag, what, path, why) in [
+        (
+            "--report",
+            "report",
+            missing.join("r.json"),
+            format!("folder \"{}\" does not exist", missing.display()),
+        ),
+        (
+            "--html",
+            "timeline",
+            missing.join("t.html"),
+            format!("folder \"{}\" does not exist", missing.display()),
+        ),
+        (
+            "--report",
+            "report",
+            out.clone(),
+            "that is a folder, not a file".to_owned(),
+        ),
+        (
+            "--html",
+            "timeline",
+            chain.join("t.html"),
+            format!("\"{}\" is not a folder", chain.display()),
+        ),
+    ] {
+        let r = run(
+            &out,
+            &[
+                "runbook",
+                "-f",
+                chain.to_str().unwrap(),
+                flag,
+                path.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            r.code,
+            2,
+            "{flag} {}: {}{}",
+            path.display(),
+            r.stdout,
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr,
+            format!(
+                "Error: cannot write the {what} to \"{}\": {why} (nothing was run)\n",
+                path.display()
+            )
+        );
+        assert_eq!(r.stdout, "");
+        assert!(!out.join("order").exists(), "a task ran");
+    }
+    // A good path next to a bad one: still nothing runs.
+    let r = run(
+        &out,
+        &[
+            "runbook",
+            "-f",
+            chain.to_str().unwrap(),
+            "--report",
+            out.join("ok.json").to_str().unwrap(),
+            "--html",
+            missing.join("t.html").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2);
+    assert!(!out.join("order").exists() && !out.join("ok.json").exists());
+    assert!(!missing.exists());
+    // An existing file is checked without being changed, then overwritten after the run.
+    let existing = out.join("old.json");
+    std::fs::write(&existing, "old").unwrap();
+    let r = run(
+        &out,
+        &[
+            "runbook",
+            "-f",
+            chain.to_str().unwrap(),
+            "--report",
+            existing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(read(&existing).starts_with('{'));
+    assert_eq!(read(out.join("order")), "a\nb\nc\n");
+}
+
+#[test]
 fn extras_env_and_cwd() {
     let (r, out) = run_fixture("env-cwd", "env_cwd.md", &["runbook"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
