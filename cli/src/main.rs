@@ -216,11 +216,19 @@ fn print_levels(levels: &[Vec<String>]) {
     }
 }
 
+/// Prints a graph error (its contract text first), then where the tasks it names are defined:
+/// the task with a missing dependency, every task on a cycle.
 fn graph_error(rb: &Runbook, e: &GraphError) -> u8 {
     let code = error(e);
-    if let GraphError::MissingDependency { task, .. } = e {
-        if let Some(t) = rb.tasks.iter().find(|t| &t.name == task) {
-            eprintln!("  (task \"{task}\" is at {}:{})", rb.path.display(), t.line);
+    let named: &[String] = match e {
+        GraphError::MissingDependency { task, .. } => std::slice::from_ref(task),
+        // The path ends with its first task again.
+        GraphError::Cycle { path } => &path[..path.len().saturating_sub(1)],
+        _ => &[],
+    };
+    for name in named {
+        if let Some(t) = rb.tasks.iter().find(|t| &t.name == name) {
+            eprintln!("  (task \"{name}\" is at {}:{})", rb.path.display(), t.line);
         }
     }
     code

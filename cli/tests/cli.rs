@@ -314,14 +314,23 @@ fn fail_fast_kills_running_tasks() {
 fn a_cycle_is_refused() {
     let (r, out) = run_fixture("cycle", "cycle.md", &["runbook"]);
     assert_eq!(r.code, 2);
-    assert_eq!(
-        r.stderr,
-        "Error: Circular dependency detected: task-a → task-b → task-a\n"
+    // DESIGN's text first, then where each task on the cycle is (as for a missing dependency).
+    let f = fixture("cycle.md");
+    let expected = format!(
+        "Error: Circular dependency detected: task-a → task-b → task-a\n  \
+         (task \"task-a\" is at {f}:3)\n  \
+         (task \"task-b\" is at {f}:7)\n",
+        f = f.display()
     );
+    assert_eq!(r.stderr, expected);
     assert_eq!(r.stdout, "");
     assert!(!out.join("a").exists() && !out.join("b").exists());
     let (r, _) = run_fixture("cycle-dag", "cycle.md", &["runbook", "--show-dag"]);
     assert_eq!(r.code, 2);
+    assert_eq!(r.stderr, expected);
+    let (r, _) = run_fixture("cycle-target", "cycle.md", &["task", "task-b", "--dry-run"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr, expected);
 }
 
 #[test]
@@ -333,7 +342,13 @@ fn a_missing_dependency_is_refused() {
         first,
         "Error: Task \"build\" referenced by \"deploy\" does not exist"
     );
-    assert!(r.stderr.contains("missing.md:3)"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().nth(1).unwrap(),
+        format!(
+            "  (task \"deploy\" is at {}:3)",
+            fixture("missing.md").display()
+        )
+    );
 }
 
 #[test]
