@@ -856,6 +856,61 @@ fn unreadable_runbooks_exit_2() {
 }
 
 #[test]
+fn only_regular_files_of_at_most_16_mib_are_read() {
+    let out = out_dir("not-a-file");
+    // Used to read /dev/zero forever.
+    let r = run(&out, &["list", "-f", "/dev/zero"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "Error: cannot read runbook \"/dev/zero\": it is a character device, not a regular file\n"
+    );
+
+    // A FIFO with no writer: opening it used to block for ever. Waited for with a bound.
+    let fifo = out.join("runbook.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = legato(&out)
+        .args(["runbook", "-f"])
+        .arg(&fifo)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    wait_until("legato to give up on the FIFO", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(status.unwrap().code(), Some(2));
+    assert_eq!(
+        String::from_utf8(o.stderr).unwrap(),
+        format!(
+            "Error: cannot read runbook \"{}\": it is a FIFO, not a regular file\n",
+            fifo.display()
+        )
+    );
+
+    // Over 16 MiB (a sparse file: nothing is written).
+    let big = out.join("big.md");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((16 << 20) + 1)
+        .unwrap();
+    let r = run(&out, &["runbook", "-f", big.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: cannot read runbook \"{}\": it is larger than 16 MiB\n",
+            big.display()
+        )
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let out = out_dir("usage");
     for args in [

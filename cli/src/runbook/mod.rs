@@ -109,6 +109,10 @@ pub(crate) enum LoadError {
     NotFound(PathBuf),
     /// Any other I/O error.
     Io(PathBuf, std::io::Error),
+    /// Not a regular file (a folder, a FIFO, a device such as `/dev/zero`): what it is.
+    NotAFile(PathBuf, &'static str),
+    /// Larger than [`MAX_RUNBOOK_BYTES`].
+    TooLarge(PathBuf),
     /// The file is not UTF-8.
     NotUtf8 { path: PathBuf, line: usize },
     /// The Markdown is not a valid runbook.
@@ -124,6 +128,17 @@ impl fmt::Display for LoadError {
                 p.display()
             ),
             LoadError::Io(p, e) => write!(f, "cannot read runbook \"{}\": {e}", p.display()),
+            LoadError::NotAFile(p, what) => write!(
+                f,
+                "cannot read runbook \"{}\": it is {what}, not a regular file",
+                p.display()
+            ),
+            LoadError::TooLarge(p) => write!(
+                f,
+                "cannot read runbook \"{}\": it is larger than {} MiB",
+                p.display(),
+                MAX_RUNBOOK_BYTES >> 20
+            ),
             LoadError::NotUtf8 { path, line } => write!(
                 f,
                 "{}:{line}: the runbook is not valid UTF-8 text",
@@ -134,13 +149,63 @@ impl fmt::Display for LoadError {
     }
 }
 
+/// The largest runbook read: far more than any real one, small enough to hold at once.
+pub(crate) const MAX_RUNBOOK_BYTES: u64 = 16 << 20;
+
+/// Reads the whole of a regular file of at most [`MAX_RUNBOOK_BYTES`]; refuses anything else
+/// (a FIFO or a device could be read forever) without blocking on it.
+fn read_runbook(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => LoadError::NotFound(path.to_owned()),
+        _ => LoadError::Io(path.to_owned(), e),
+    };
+    // O_NONBLOCK: opening a FIFO for reading must not wait for a writer. It changes nothing
+    // for a regular file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    // The opened file's own type and size, so nothing can swap it after the check.
+    let meta = file.metadata().map_err(io)?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a folder"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "something else"
+        };
+        return Err(LoadError::NotAFile(path.to_owned(), what));
+    }
+    if meta.len() > MAX_RUNBOOK_BYTES {
+        return Err(LoadError::TooLarge(path.to_owned()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // At most one byte more than allowed, in case the file grew since.
+    file.take(MAX_RUNBOOK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(LoadError::TooLarge(path.to_owned()));
+    }
+    Ok(bytes)
+}
+
 impl Runbook {
-    /// Reads and parses the runbook at `path`.
+    /// Reads and parses the runbook at `path`: a regular file of at most
+    /// [`MAX_RUNBOOK_BYTES`], UTF-8.
     pub(crate) fn load(path: &Path) -> Result<Runbook, LoadError> {
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => LoadError::NotFound(path.to_owned()),
-            _ => LoadError::Io(path.to_owned(), e),
-        })?;
+        let bytes = read_runbook(path)?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let bad = e.utf8_error().valid_up_to();
             let line = 1 + e.as_bytes()[..bad].iter().filter(|&&b| b == b'\n').count();
@@ -433,7 +498,26 @@ echo example
             "{e}"
         );
         let e = Runbook::load(&dir).unwrap_err();
-        assert!(matches!(e, LoadError::Io(..)), "{e:?}");
+        assert!(matches!(e, LoadError::NotAFile(_, "a folder")), "{e:?}");
+        assert!(e
+            .to_string()
+            .ends_with("\": it is a folder, not a regular file"));
+        let e = Runbook::load(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot read runbook \"/dev/null\": it is a character device, not a regular file"
+        );
+        let big = dir.join("big.md");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_RUNBOOK_BYTES).unwrap();
+        // Exactly the limit: read (NUL bytes are text, with no task).
+        assert!(Runbook::load(&big).unwrap().tasks.is_empty());
+        f.set_len(MAX_RUNBOOK_BYTES + 1).unwrap();
+        let e = Runbook::load(&big).unwrap_err();
+        assert!(matches!(e, LoadError::TooLarge(_)), "{e:?}");
+        assert!(e
+            .to_string()
+            .ends_with("big.md\": it is larger than 16 MiB"));
         let good = dir.join("good.md");
         std::fs::write(&good, "```bash a\ntrue\n```\n").unwrap();
         let rb = Runbook::load(&good).unwrap();
