@@ -352,6 +352,28 @@ fn a_missing_dependency_is_refused() {
 }
 
 #[test]
+fn a_task_defined_twice_is_refused() {
+    let (r, out) = run_fixture("duplicate", "duplicate.md", &["runbook"]);
+    assert_eq!(r.code, 2);
+    // DESIGN's exact text first, then both places.
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: Task \"build\" is defined twice\n  \
+             (task \"build\" is at {f}:3 and again at {f}:7)\n",
+            f = fixture("duplicate.md").display()
+        )
+    );
+    assert_eq!(r.stdout, "");
+    assert!(std::fs::read_dir(&out).unwrap().next().is_none());
+    let (r, _) = run_fixture("duplicate-list", "duplicate.md", &["list"]);
+    assert_eq!(r.code, 2);
+    assert!(r
+        .stderr
+        .starts_with("Error: Task \"build\" is defined twice\n"));
+}
+
+#[test]
 fn typos_get_a_suggestion() {
     let (r, out) = run_fixture("typo-dep", "typo.md", &["runbook"]);
     assert_eq!(r.code, 2);

@@ -85,11 +85,17 @@ pub(crate) struct ParseError {
     pub(crate) line: usize,
     /// What is wrong.
     pub(crate) message: String,
+    /// For a task defined twice (`line` is its second definition): its name and the line of its
+    /// first one. The message is then DESIGN's exact text, and the lines come after it.
+    pub(crate) duplicate: Option<(String, usize)>,
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
+        match &self.duplicate {
+            Some((_, first)) => write!(f, "{} (lines {first} and {})", self.message, self.line),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
     }
 }
 
@@ -144,7 +150,17 @@ impl fmt::Display for LoadError {
                 "{}:{line}: the runbook is not valid UTF-8 text",
                 path.display()
             ),
-            LoadError::Parse(p, e) => write!(f, "{}:{}: {}", p.display(), e.line, e.message),
+            LoadError::Parse(p, e) => match &e.duplicate {
+                // As graph errors: the contract's text first, then where.
+                Some((name, first)) => write!(
+                    f,
+                    "{}\n  (task \"{name}\" is at {p}:{first} and again at {p}:{})",
+                    e.message,
+                    e.line,
+                    p = p.display()
+                ),
+                None => write!(f, "{}:{}: {}", p.display(), e.line, e.message),
+            },
         }
     }
 }
@@ -297,6 +313,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Task>, ParseError> {
         let err = |message: String| ParseError {
             line: line_no,
             message,
+            duplicate: None,
         };
         let body_start = i + 1;
         let close = (body_start..lines.len()).find(|&j| closes(lines[j], &fence));
@@ -319,11 +336,16 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Task>, ParseError> {
                 fence.ch.to_string().repeat(fence.len)
             )));
         }
-        if let Some(first) = seen.get(&task.name) {
-            return Err(err(format!(
-                "Task \"{}\" is defined twice (first on line {first})",
-                task.name
-            )));
+        if let Some(&first) = seen.get(&task.name) {
+            return Err(ParseError {
+                line: line_no,
+                // DESIGN's exact text (the graph's own error for a duplicate).
+                message: legato::GraphError::DuplicateTask {
+                    name: task.name.clone(),
+                }
+                .to_string(),
+                duplicate: Some((task.name, first)),
+            });
         }
         let mut script = String::new();
         for l in &lines[body_start..body_end] {
@@ -461,9 +483,13 @@ echo example
             "line 3: unknown option \"--deps\" for task \"build\" (did you mean \"--dep\"?)"
         );
         let e = parse("```bash a\ntrue\n```\n\n```sh a\nfalse\n```\n").unwrap_err();
+        assert_eq!(e.line, 5);
+        assert_eq!(e.duplicate, Some(("a".to_owned(), 1)));
+        assert_eq!(e.to_string(), "Task \"a\" is defined twice (lines 1 and 5)");
+        let e = LoadError::Parse("r.md".into(), e);
         assert_eq!(
             e.to_string(),
-            "line 5: Task \"a\" is defined twice (first on line 1)"
+            "Task \"a\" is defined twice\n  (task \"a\" is at r.md:1 and again at r.md:5)"
         );
         let e = parse("x\n```bash open\ntrue\n").unwrap_err();
         assert_eq!(
