@@ -44,6 +44,7 @@ const EXIT_HANGUP: u8 = 129;
     name = "legato",
     version,
     about = "Run Markdown runbooks of shell tasks",
+    override_usage = "legato [-f <RUNBOOK>] <COMMAND>",
     long_about = "Run Markdown runbooks of shell tasks.\n\n\
         A fenced block whose info string is `bash <name> [--dep <task>]... [--descr \"<text>\"]` \
         (or `sh`, `python`) is a task; other blocks are documentation.\n\n\
@@ -67,22 +68,31 @@ struct Cli {
     command: Command,
 }
 
+// Usage lines are written out: clap's own, in an error, lists the options the user gave as if
+// they were required (`legato task --file <RUNBOOK> --format <FORMAT> <NAME>...`).
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run tasks and everything they depend on
+    #[command(
+        override_usage = "legato task [-f <RUNBOOK>] [OPTIONS] <TASK>...\n       \
+                                legato task [-f <RUNBOOK>] --show-dag [--format <FORMAT>] <TASK>..."
+    )]
     Task {
         /// The tasks to run
-        #[arg(required = true, value_name = "NAME")]
+        #[arg(required = true, value_name = "TASK")]
         names: Vec<String>,
         #[command(flatten)]
         run: RunArgs,
     },
     /// Run every task of the runbook
+    #[command(override_usage = "legato runbook [-f <RUNBOOK>] [OPTIONS]\n       \
+                                legato runbook [-f <RUNBOOK>] --show-dag [--format <FORMAT>]")]
     Runbook {
         #[command(flatten)]
         run: RunArgs,
     },
     /// List the runbook's tasks with their descriptions
+    #[command(override_usage = "legato list [-f <RUNBOOK>]")]
     List,
 }
 

@@ -950,6 +950,54 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn usage_lines_show_only_what_is_required() {
+    let out = out_dir("usage-lines");
+    let usage = |stderr: &str| -> String {
+        let start = stderr.find("Usage: ").unwrap_or_else(|| panic!("{stderr}"));
+        let rest = &stderr[start..];
+        rest[..rest.find("\n\n").unwrap()].to_owned()
+    };
+    // clap's own usage listed the options given as if they were required:
+    // `legato task --file <RUNBOOK> --format <FORMAT> <NAME>...`.
+    let task = "Usage: legato task [-f <RUNBOOK>] [OPTIONS] <TASK>...\n       \
+                legato task [-f <RUNBOOK>] --show-dag [--format <FORMAT>] <TASK>...";
+    for args in [
+        &["task", "a", "-f", "x.md", "--format", "dot", "--bogus"][..],
+        &["task", "-f", "x.md"][..],
+        &["task", "a", "--quiet", "--verbose", "-f", "x.md"][..],
+    ] {
+        let r = run(&out, args);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert_eq!(usage(&r.stderr), task, "{args:?}");
+    }
+    let r = run(
+        &out,
+        &[
+            "runbook",
+            "--format",
+            "dot",
+            "-f",
+            "x.md",
+            "--fail-fast",
+            "--bogus",
+        ],
+    );
+    assert_eq!(
+        usage(&r.stderr),
+        "Usage: legato runbook [-f <RUNBOOK>] [OPTIONS]\n       \
+         legato runbook [-f <RUNBOOK>] --show-dag [--format <FORMAT>]"
+    );
+    let r = run(&out, &["list", "-f", "x.md", "--bogus"]);
+    assert_eq!(usage(&r.stderr), "Usage: legato list [-f <RUNBOOK>]");
+    let r = run(&out, &["-f", "x.md", "--bogus"]);
+    assert_eq!(usage(&r.stderr), "Usage: legato [-f <RUNBOOK>] <COMMAND>");
+    // The same lines in --help.
+    let r = run(&out, &["task", "--help"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(usage(&r.stdout), task);
+}
+
+#[test]
 fn the_release_demo_runs() {
     let out = out_dir("release-demo");
     let runbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/runbooks/release.md");
