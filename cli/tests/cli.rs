@@ -437,6 +437,23 @@ fn show_dag_draws_the_graph() {
 }
 
 #[test]
+fn mermaid_drawings_escape_task_names() {
+    let (r, _) = run_fixture(
+        "dag-markup",
+        "markup.md",
+        &["runbook", "--format", "mermaid"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "flowchart TD\n    \
+         t0[\"#lt;img src=x onerror=alert(1)#gt;\"]\n    \
+         t1[\"#quot;quoted#quot; #amp; #35;35;\"]\n    \
+         t0 --> t1\n"
+    );
+}
+
+#[test]
 fn a_timeout_kills_the_process_group() {
     let (r, out) = run_fixture("timeout", "timeout.md", &["runbook"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
