@@ -2,8 +2,8 @@
 
 use crate::driver::hooks::Hooks;
 use crate::driver::{
-    channel, drive, BoxError, CallScope, CallSlot, Caller, DynBody, Msg, RetryIf, RunSetup,
-    TaskFuture, Value, SCOPE,
+    channel, drive, task_error, BoxError, CallScope, CallSlot, Caller, DynBody, Msg, RetryIf,
+    RunSetup, TaskFuture, Value, SCOPE,
 };
 use crate::event::TaskError;
 use crate::graph::GraphBuilder;
@@ -190,10 +190,7 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
             let inner = slot.read().unwrap_or_else(|p| p.into_inner()).upgrade();
             let inner = inner.expect("the action lives while it is called");
             let fut = f(Action { inner }, a);
-            Box::pin(async move {
-                fut.await
-                    .map_err(|e| TaskError::failed(e.into().to_string()))
-            })
+            Box::pin(async move { fut.await.map_err(|e| task_error(e.into())) })
         });
         let mut inner = ActionInner::new(name, body);
         inner.self_ref = Some(self_ref);
@@ -279,10 +276,7 @@ where
 {
     Arc::new(move |a| {
         let fut = f(a);
-        Box::pin(async move {
-            fut.await
-                .map_err(|e| TaskError::failed(e.into().to_string()))
-        })
+        Box::pin(async move { fut.await.map_err(|e| task_error(e.into())) })
     })
 }
 

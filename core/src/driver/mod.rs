@@ -63,15 +63,18 @@ where
         Box::pin(async move {
             match fut.await {
                 Ok(v) => Ok(into_value(v)),
-                Err(e) => {
-                    let e: BoxError = e.into();
-                    let msg = e.to_string();
-                    let source: crate::event::BoxedSource = e;
-                    Err(TaskError::failed(msg).with_source(Arc::new(source)))
-                }
+                Err(e) => Err(task_error(e.into())),
             }
         })
     })
+}
+
+/// A body's error as a [`TaskError`] that keeps it as its source (see
+/// [`TaskError::source_ref`]), so the user gets their own error type back.
+pub(crate) fn task_error(e: BoxError) -> TaskError {
+    let msg = e.to_string();
+    let source: crate::event::BoxedSource = e;
+    TaskError::failed(msg).with_source(Arc::new(source))
 }
 
 /// A task's output as a [`Value`]. `()`, what most tasks return, shares one allocation.
@@ -900,8 +903,9 @@ where
     while !finished {
         let deadline = d.sched.next_deadline();
         let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(start + at).await,
+            // A deadline beyond what the clock can count never comes.
+            match deadline.and_then(|at| start.checked_add(at)) {
+                Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
