@@ -28,6 +28,8 @@ struct TaskJson<'a> {
     skip_reason: Option<String>,
     deps: Vec<&'a str>,
     parent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waited_for: Option<&'a str>,
     attempt_log: Vec<AttemptJson<'a>>,
 }
 
@@ -84,6 +86,7 @@ impl RunReport {
                     skip_reason: t.skip_reason.as_ref().map(ToString::to_string),
                     deps: t.deps.iter().filter_map(|&d| name(d)).collect(),
                     parent: t.parent.and_then(name),
+                    waited_for: t.waited_for.and_then(name),
                     attempt_log: t.attempt_log.iter().map(attempt).collect(),
                 })
                 .collect(),

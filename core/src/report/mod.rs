@@ -137,6 +137,9 @@ pub struct TaskReport {
     pub deps: Vec<TaskId>,
     /// The task that spawned it (dynamic tasks).
     pub parent: Option<TaskId>,
+    /// The task that held a sequence key this task waited for (the last such wait), if it
+    /// waited: on the critical path, that wait counts as a dependency.
+    pub waited_for: Option<TaskId>,
 }
 
 impl TaskReport {
@@ -323,7 +326,9 @@ impl RunReport {
     /// first. Ties go to the lowest id. Only tasks that started and finished count, whatever
     /// their outcome, so after a failure the path leads to the failed task if it ended last.
     ///
-    /// Only static dependencies are followed: a dynamic task has none (its parent is not a
+    /// A task that waited for a sequence key held by another task follows that task too:
+    /// the wait was as much in its way as a dependency. Only static dependencies and such
+    /// waits are followed: a dynamic task has no dependencies (its parent is not a
     /// dependency of it), so when one finished last the path is that task alone. Empty when no
     /// task finished.
     ///
@@ -384,7 +389,8 @@ impl RunReport {
                 break;
             }
             path.push(t.id);
-            cur = latest(t.deps.iter().filter_map(|&d| self.task(d)));
+            let before = t.deps.iter().chain(t.waited_for.iter());
+            cur = latest(before.filter_map(|&d| self.task(d)));
         }
         path.reverse();
         path
@@ -611,6 +617,7 @@ pub(crate) mod tests {
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
                 attempt_log: log,
                 parent: None,
+                waited_for: None,
             });
             self
         }
@@ -630,6 +637,7 @@ pub(crate) mod tests {
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
                 attempt_log: Vec::new(),
                 parent: None,
+                waited_for: None,
             });
             self
         }

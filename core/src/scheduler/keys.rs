@@ -43,16 +43,18 @@ impl Keys {
         ids.into_boxed_slice()
     }
 
-    /// Takes every key for `task`, or, if one is held, queues `task` on it and returns `false`.
-    pub(super) fn try_acquire(&mut self, task: u32, keys: &[u32]) -> bool {
+    /// Takes every key for `task`, or, if one is held, queues `task` on it and returns the
+    /// holder.
+    pub(super) fn try_acquire(&mut self, task: u32, keys: &[u32]) -> Result<(), u32> {
         if let Some(&busy) = keys.iter().find(|&&k| self.keys[k as usize].holder != NONE) {
-            self.keys[busy as usize].waiters.push_back(task);
-            return false;
+            let key = &mut self.keys[busy as usize];
+            key.waiters.push_back(task);
+            return Err(key.holder);
         }
         for &k in keys {
             self.keys[k as usize].holder = task;
         }
-        true
+        Ok(())
     }
 
     /// Gives back the keys `task` holds; `waiter` is called for each task that waited for one
@@ -87,14 +89,14 @@ mod tests {
         let mut keys = Keys::default();
         let db = keys.intern(&["db".into(), "db".into()]);
         assert_eq!(db.len(), 1);
-        assert!(keys.try_acquire(1, &db));
+        assert_eq!(keys.try_acquire(1, &db), Ok(()));
         assert_eq!(keys.holder("db"), Some(1));
-        assert!(!keys.try_acquire(2, &db));
-        assert!(!keys.try_acquire(3, &db));
+        assert_eq!(keys.try_acquire(2, &db), Err(1));
+        assert_eq!(keys.try_acquire(3, &db), Err(1));
         let mut back = Vec::new();
         keys.release(1, &db, |w| back.push(w));
         assert_eq!(back, [2, 3]);
         assert_eq!(keys.holder("db"), None);
-        assert!(keys.try_acquire(3, &db));
+        assert_eq!(keys.try_acquire(3, &db), Ok(()));
     }
 }

@@ -39,7 +39,9 @@ impl<V> Scheduler<V> {
                 } else {
                     rare.log
                 };
-                tasks.push(self.task_report(i, rare.error, rare.skip, log));
+                let mut report = self.task_report(i, rare.error, rare.skip, log);
+                report.waited_for = rare.waited_for;
+                tasks.push(report);
             }
         }
         RunReport {
@@ -77,6 +79,7 @@ impl<V> Scheduler<V> {
                 Vec::new()
             },
             parent: self.parent(id),
+            waited_for: tk.rare.as_ref().and_then(|r| r.waited_for),
         }
     }
 

@@ -810,8 +810,10 @@ impl<V> Scheduler<V> {
             if self.tasks[t as usize].stage != Stage::Queued {
                 continue;
             }
-            if !self.keys.try_acquire(t, self.tasks[t as usize].keys()) {
-                self.tasks[t as usize].stage = Stage::KeyWait;
+            if let Err(holder) = self.keys.try_acquire(t, self.tasks[t as usize].keys()) {
+                let tk = &mut self.tasks[t as usize];
+                tk.stage = Stage::KeyWait;
+                tk.rare().waited_for = Some(TaskId(holder));
                 continue;
             }
             let tk = &mut self.tasks[t as usize];

@@ -79,6 +79,8 @@ pub(super) struct Rare {
     /// For a dynamic task called by a running task: the caller's attempt at the call (the
     /// outcome wakes the caller only while that attempt is current).
     pub(super) caller_attempt: u32,
+    /// The task that held a sequence key this task last waited for.
+    pub(super) waited_for: Option<TaskId>,
     /// A cancel or skip that arrived while one of the task's hooks was running: applied when
     /// that hook is done, so a task's hooks never overlap (rule 9).
     pub(super) deferred: Option<Deferred>,

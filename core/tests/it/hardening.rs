@@ -345,3 +345,35 @@ async fn a_task_error_keeps_the_users_error() {
     let reported = run.report.tasks[0].error.as_ref().unwrap();
     assert!(std::error::Error::source(reported).is_some());
 }
+
+/// The critical path counts a wait for a sequence key: a task that waited 600 ms for `db`
+/// follows the task that held it (it used to show alone).
+#[tokio::test(start_paused = true)]
+async fn the_critical_path_goes_through_a_sequence_wait() {
+    let mut flow = Flow::new();
+    flow.task("setup", |_| async {
+        sleep(ms(10)).await;
+        Ok::<_, BoxError>(())
+    })
+    .unwrap();
+    flow.task("migrate", |_| async {
+        sleep(ms(600)).await;
+        Ok::<_, BoxError>(())
+    })
+    .unwrap()
+    .after(["setup"])
+    .sequence("db");
+    flow.task("seed", |_| async {
+        sleep(ms(50)).await;
+        Ok::<_, BoxError>(())
+    })
+    .unwrap()
+    .after(["setup"])
+    .sequence("db");
+    let report = flow.run().await.unwrap();
+    let seed = report.get("seed").unwrap();
+    assert_eq!(seed.started, Some(ms(610)), "seed waited for the db key");
+    assert_eq!(seed.waited_for, Some(report.get("migrate").unwrap().id));
+    assert_eq!(report.critical_path_names(), ["setup", "migrate", "seed"]);
+    assert_eq!(report.to_json_value()["tasks"][2]["waited_for"], "migrate");
+}
