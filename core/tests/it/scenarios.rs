@@ -141,6 +141,29 @@ pub struct Expect {
     pub stop: Option<String>,
 }
 
+impl Expect {
+    /// Whether it expects nothing at all (a scenario must expect something).
+    pub fn is_empty(&self) -> bool {
+        self.error.is_none()
+            && self.plan.is_none()
+            && self.ok.is_none()
+            && self.status.is_empty()
+            && self.counts.is_empty()
+            && self.attempts.is_empty()
+            && self.skip_reason.is_empty()
+            && self.errors.is_empty()
+            && self.values.is_empty()
+            && self.before.is_empty()
+            && self.starts_ms.is_empty()
+            && self.ends_ms.is_empty()
+            && self.total_ms.is_none()
+            && self.max_running.is_none()
+            && self.started_order.is_none()
+            && self.trace.is_none()
+            && self.stop.is_none()
+    }
+}
+
 pub fn scenario_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
 }
@@ -149,9 +172,17 @@ pub fn load_all() -> Vec<Scenario> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
         .expect("tests/scenarios exists")
         .map(|e| e.expect("readable dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     paths.sort();
+    // Every file of the suite is a scenario that runs: nothing is skipped silently.
+    for p in &paths {
+        assert!(
+            p.extension().is_some_and(|e| e == "json"),
+            "{}: tests/scenarios holds only .json scenarios",
+            p.display()
+        );
+    }
+    assert!(!paths.is_empty(), "tests/scenarios is empty");
     paths
         .iter()
         .map(|p| {
@@ -162,6 +193,11 @@ pub fn load_all() -> Vec<Scenario> {
                 p.file_stem().and_then(|s| s.to_str()),
                 Some(sc.name.as_str()),
                 "a scenario's name is its file name"
+            );
+            assert!(
+                !sc.expect.is_empty(),
+                "{}: a scenario must expect something",
+                p.display()
             );
             sc
         })
@@ -710,7 +746,8 @@ fn every_scenario_passes_on_the_virtual_clock() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(all.len() >= 34, "the suite has {} scenarios", all.len());
+    let files = std::fs::read_dir(scenario_dir()).unwrap().count();
+    assert_eq!(all.len(), files, "every file of tests/scenarios ran");
 }
 
 /// The checker is not vacuous: one scenario passes as written, and every single altered
@@ -867,4 +904,18 @@ fn the_suite_covers_every_rule_and_seed() {
         let n = all.iter().filter(|s| s.covers.contains(w)).count();
         assert!(n >= 2, "only {n} scenario(s) cover {w}");
     }
+}
+
+/// A scenario that expects nothing is refused (it could never fail).
+#[test]
+fn a_scenario_must_expect_something() {
+    let sc: Scenario =
+        serde_json::from_str(r#"{ "name": "x", "tasks": [{ "name": "a" }], "expect": {} }"#)
+            .unwrap();
+    assert!(sc.expect.is_empty());
+    let sc: Scenario = serde_json::from_str(
+        r#"{ "name": "x", "tasks": [{ "name": "a" }], "expect": { "ok": true } }"#,
+    )
+    .unwrap();
+    assert!(!sc.expect.is_empty());
 }
