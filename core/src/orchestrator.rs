@@ -252,6 +252,7 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
                     total: Duration::ZERO,
                     stop: None,
                     started_at: None,
+                    values: Default::default(),
                 },
             };
         }

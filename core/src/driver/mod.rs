@@ -702,9 +702,26 @@ impl<S: Send + Sync + 'static> Driver<S> {
         } = self;
         // Free the run's per-task state before the report, the largest thing, is built.
         drop((entries, retry_ifs, results, cx_run, running));
-        let mut r = sched.into_report();
+        let (mut r, values) = sched.into_parts();
         r.started_at = Some(wall_start);
+        r.values = crate::report::Values(values);
         r
+    }
+
+    /// Hands a dynamic task's outcome to its caller. A value is shared (an `Arc`), so the
+    /// report keeps it too.
+    fn deliver(&mut self, task: TaskId) {
+        let Some(caller) = self.callers.remove(&task) else {
+            return;
+        };
+        let outcome = match self.sched.value(task) {
+            Some(v) => Ok(v.clone()),
+            None => match self.sched.take_outcome(task) {
+                Ok(outcome) => outcome,
+                Err(_) => return,
+            },
+        };
+        caller(outcome);
     }
 
     /// Ends the run at once, without awaiting anything (see [`Live`]).
@@ -744,12 +761,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
                             Err(msg) => self.sched.hook_failed(token, msg, now),
                         };
                     }
-                    Command::Deliver { task } => {
-                        let outcome = self.sched.take_outcome(task);
-                        if let (Some(caller), Ok(outcome)) = (self.callers.remove(&task), outcome) {
-                            caller(outcome);
-                        }
-                    }
+                    Command::Deliver { task } => self.deliver(task),
                     Command::Finished => return,
                     // Nothing starts once the run is cancelled; running futures are gone.
                     _ => {}
@@ -791,12 +803,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
                             };
                         }
                     }
-                    Command::Deliver { task } => {
-                        let outcome = self.sched.take_outcome(task);
-                        if let (Some(caller), Ok(outcome)) = (self.callers.remove(&task), outcome) {
-                            caller(outcome);
-                        }
-                    }
+                    Command::Deliver { task } => self.deliver(task),
                     Command::Resume { task } => {
                         if let Some(q) = self.resumable.get_mut(&task) {
                             if let Some(wake) = q.pop_front() {

@@ -158,6 +158,27 @@ impl TaskReport {
     }
 }
 
+/// A task's result as the Rust door keeps it: any value, shared.
+pub type AnyValue = Arc<dyn std::any::Any + Send + Sync>;
+
+/// The results of a run's tasks, by task index (filled by the Rust door's driver; other doors
+/// keep their host's values themselves). Not compared, not serialized.
+#[derive(Clone, Default)]
+pub struct Values(pub(crate) Vec<Option<AnyValue>>);
+
+impl fmt::Debug for Values {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.iter().filter(|v| v.is_some()).count();
+        write!(f, "Values({n} results)")
+    }
+}
+
+impl PartialEq for Values {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// The report of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
@@ -169,9 +190,37 @@ pub struct RunReport {
     pub stop: Option<StopReason>,
     /// The wall-clock time the run started (set by drivers).
     pub started_at: Option<SystemTime>,
+    /// The tasks' results, when the driver kept them (see [`RunReport::result`]).
+    pub values: Values,
 }
 
 impl RunReport {
+    /// The result of the task of that name, if it succeeded, the driver kept results (the
+    /// Rust door does), and it is a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::{BoxError, Flow};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut flow = Flow::new();
+    /// flow.task("build", |_| async { Ok::<_, BoxError>(String::from("dist/app.tar")) })?;
+    /// let report = flow.run().await?;
+    /// assert_eq!(report.result::<String>("build").unwrap(), "dist/app.tar");
+    /// assert!(report.result::<u32>("build").is_none());
+    /// # Ok::<(), legato::FlowError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn result<T: std::any::Any>(&self, name: &str) -> Option<&T> {
+        let t = self.get(name)?;
+        self.values
+            .0
+            .get(t.id.index())?
+            .as_deref()?
+            .downcast_ref::<T>()
+    }
+
     /// Whether every task succeeded and the run was not stopped.
     pub fn ok(&self) -> bool {
         self.stop.is_none() && self.tasks.iter().all(|t| t.status == Status::Succeeded)
@@ -586,6 +635,7 @@ pub(crate) mod tests {
                 total: ms(total),
                 stop: None,
                 started_at: None,
+                values: Values::default(),
             })
         }
 

@@ -22,6 +22,7 @@ impl<V> Scheduler<V> {
             total: self.now,
             stop: self.stop.clone(),
             started_at: None,
+            values: Default::default(),
         }
     }
 
@@ -49,6 +50,7 @@ impl<V> Scheduler<V> {
             total: self.now,
             stop: self.stop.take(),
             started_at: None,
+            values: Default::default(),
         }
     }
 
