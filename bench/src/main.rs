@@ -10,7 +10,8 @@
 //! Workloads (see bench/README.md and DESIGN.md, "Workloads (bench/)"):
 //!
 //! - `w1` … `w5`: DESIGN.md's scheduler workloads, run by legato, by a hand-rolled tokio
-//!   runner (the floor) and by the `dagrs` crate (with the `dagrs` feature), side by side.
+//!   runner (the floor), by the `dagx` crate (with the `dagx` feature) and by the `dagrs` crate
+//!   (with the `dagrs` feature), side by side.
 //! - `wide-1m`: 1,000,000 no-op tasks and a sink, in a child process; its peak RSS.
 //! - `graph-scale`: build, validate and plan a random DAG of 100,000 tasks and 299,994 edges,
 //!   and measure the memory the built graph holds.
@@ -178,7 +179,7 @@ fn usage() -> String {
         "\noptions:\n  \
          --runs N       timed runs after one warm-up; the median is reported (default 5)\n  \
          --tasks N      tasks in the graph of graph-scale (100,000) or wide-1m (1,000,000)\n  \
-         --impl NAME    only legato, hand-rolled or dagrs (default: all three)\n  \
+         --impl NAME    only legato, hand-rolled, dagx or dagrs (default: all four)\n  \
          --json PATH    merge the result rows into the JSON file at PATH\n",
     );
     text

@@ -139,9 +139,28 @@ fn workload(
         if imp == Impl::Dagrs && dag.max_parallel.is_some() && line.ms.is_some() {
             line.note = "max_parallel: a semaphore inside the node (dagrs has none)".to_owned();
         }
+        if imp == Impl::Dagx && line.ms.is_some() {
+            line.note = dagx_note(dag);
+        }
         lines.push(line);
     }
     lines
+}
+
+/// What the dagx line says about how the workload had to be written for dagx.
+fn dagx_note(dag: &Dag) -> String {
+    let mut notes = Vec::new();
+    let joins = runners::dagx_peer::joins(dag);
+    if joins > 0 {
+        notes.push(format!("+{joins} join tasks (≤ 8 inputs per task)"));
+    }
+    if dag.retries > 0 {
+        notes.push("retries: a loop inside the task (dagx has none)".to_owned());
+    }
+    if dag.max_parallel.is_some() {
+        notes.push("max_parallel: a semaphore inside the task (dagx has none)".to_owned());
+    }
+    notes.join("; ")
 }
 
 fn verdict(met: bool, target: &str) -> String {
@@ -325,7 +344,9 @@ pub(crate) fn wide_1m_child(imp: &str, n: usize) -> Result<(), String> {
             }
             took
         }
-        Impl::HandRolled | Impl::Dagrs => runners::time_one(imp, &workload::wide(n), &rt)?,
+        Impl::HandRolled | Impl::Dagx | Impl::Dagrs => {
+            runners::time_one(imp, &workload::wide(n), &rt)?
+        }
     };
     let status = std::fs::read_to_string("/proc/self/status")
         .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
