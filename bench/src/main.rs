@@ -258,7 +258,8 @@ fn print_table(options: &Options, lines: &[Line]) {
     println!(
         "\nlegato-bench (door: rust): median of {} runs after one warm-up; tokio multi-thread \
          runtime, 2 workers; {cpus} CPUs\n\
-         ×ideal: makespan / 40 ms; ×floor: time / the hand-rolled runner's time\n",
+         ×ideal: makespan / 40 ms; ×floor: time / the hand-rolled runner's time \
+         (wide-1m: peak RSS / the hand-rolled runner's)\n",
         options.runs
     );
     let opt = |v: Option<f64>, digits: usize| match v {
@@ -410,21 +411,43 @@ fn median_ms(mut runs: Vec<Duration>) -> f64 {
     runs[runs.len() / 2].as_secs_f64() * 1e3
 }
 
-/// A global allocator that counts the bytes currently allocated.
-mod alloc_counter {
+/// A global allocator that counts the bytes currently allocated, and on demand their peak.
+pub(crate) mod alloc_counter {
     use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
     /// Bytes allocated and not yet freed, by anyone in this process.
     static LIVE: AtomicUsize = AtomicUsize::new(0);
+    /// The highest `LIVE` seen since [`track_peak`] (only while tracking).
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+    static TRACKING: AtomicBool = AtomicBool::new(false);
 
-    /// The system allocator, counting live bytes (one relaxed atomic add per call).
+    /// The system allocator, counting live bytes (one relaxed atomic add per call, plus a
+    /// relaxed `fetch_max` while the peak is tracked).
     #[derive(Debug)]
     pub(crate) struct Counting;
 
     /// Bytes currently allocated through the global allocator.
     pub(crate) fn live_bytes() -> usize {
         LIVE.load(Relaxed)
+    }
+
+    /// Starts tracking the peak of [`live_bytes`] from now on (only `wide-1m`'s child does).
+    pub(crate) fn track_peak() {
+        PEAK.store(LIVE.load(Relaxed), Relaxed);
+        TRACKING.store(true, Relaxed);
+    }
+
+    /// The highest [`live_bytes`] since [`track_peak`].
+    pub(crate) fn peak_bytes() -> usize {
+        PEAK.load(Relaxed)
+    }
+
+    fn grew(by: usize) {
+        let now = LIVE.fetch_add(by, Relaxed) + by;
+        if TRACKING.load(Relaxed) {
+            PEAK.fetch_max(now, Relaxed);
+        }
     }
 
     // SAFETY: every call is forwarded to `System` with the caller's own arguments, so
@@ -434,7 +457,7 @@ mod alloc_counter {
             // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
             let p = unsafe { System.alloc(layout) };
             if !p.is_null() {
-                LIVE.fetch_add(layout.size(), Relaxed);
+                grew(layout.size());
             }
             p
         }
@@ -443,7 +466,7 @@ mod alloc_counter {
             // SAFETY: forwarded as is; the caller upholds `alloc_zeroed`'s contract.
             let p = unsafe { System.alloc_zeroed(layout) };
             if !p.is_null() {
-                LIVE.fetch_add(layout.size(), Relaxed);
+                grew(layout.size());
             }
             p
         }
@@ -458,8 +481,11 @@ mod alloc_counter {
             // SAFETY: forwarded as is; the caller upholds `realloc`'s contract.
             let p = unsafe { System.realloc(ptr, layout, new_size) };
             if !p.is_null() {
-                LIVE.fetch_add(new_size, Relaxed);
-                LIVE.fetch_sub(layout.size(), Relaxed);
+                if new_size >= layout.size() {
+                    grew(new_size - layout.size());
+                } else {
+                    LIVE.fetch_sub(layout.size() - new_size, Relaxed);
+                }
             }
             p
         }
