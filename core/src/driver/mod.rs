@@ -280,60 +280,55 @@ fn attempt_output(
 }
 type Running = Abortable<Attempt>;
 
-/// The running attempts of a run.
+/// The running attempts of a run, and what makes them: the run's task bodies.
 ///
-/// An attempt starts as a plain future in `fresh`, in start order. When the driver next polls
-/// for completions (where a `FuturesUnordered` would poll it for the first time), it is polled
-/// once there, inside its call scope; a task that never waits is done then, and never costs a
-/// `FuturesUnordered` node or an abort handle. An attempt still pending after that first poll
-/// moves into `pending` with an abort handle of its own.
-struct Attempts {
+/// A started attempt is only its task and number, in `fresh`, in start order, until the driver
+/// next polls for completions (where a `FuturesUnordered` would poll it for the first time):
+/// then its future is made (the body is called) and polled once, inside its call scope. A
+/// task that never waits is done then, and never costs a `FuturesUnordered` node or an abort
+/// handle; and a million tasks started at once (a wide graph with no `max_parallel`) cost 8
+/// bytes each until their turn comes, not a future each. An attempt still pending after that
+/// first poll moves into `pending` with an abort handle of its own.
+struct Attempts<S> {
     fresh: VecDeque<Fresh>,
     pending: FuturesUnordered<Running>,
     /// Per task: how to cancel its current attempt.
     aborts: Vec<Abort>,
+    /// Per task: its body (static tasks) or its action (dynamic tasks).
+    entries: Vec<Option<Entry<S>>>,
+    /// What every task context of the run shares.
+    cx_run: Arc<CxRun<S>>,
+    /// Where dynamic calls of the run go (each attempt's call scope holds a clone).
+    tx: mpsc::UnboundedSender<Msg>,
+    /// The run's number (per-run memoization).
+    run: u64,
 }
 
 /// An attempt not polled yet.
 struct Fresh {
     task: TaskId,
     attempt: u32,
-    fut: TaskFuture,
-    scope: CallScope,
 }
 
 /// How to cancel a task's current attempt.
 enum Abort {
     None,
-    /// Not polled yet: cancelling it drops it unpolled.
+    /// Not polled yet: cancelling it means never making its future.
     Fresh(u32),
     Pending(AbortHandle),
 }
 
-impl Attempts {
-    fn with_capacity(n: usize) -> Self {
-        Attempts {
-            fresh: VecDeque::new(),
-            pending: FuturesUnordered::new(),
-            aborts: Vec::with_capacity(n),
-        }
-    }
-
+impl<S> Attempts<S> {
     fn is_empty(&self) -> bool {
         self.fresh.is_empty() && self.pending.is_empty()
     }
 
-    fn start(&mut self, task: TaskId, attempt: u32, fut: TaskFuture, scope: CallScope) {
+    fn start(&mut self, task: TaskId, attempt: u32) {
         if self.aborts.len() <= task.index() {
             self.aborts.resize_with(task.index() + 1, || Abort::None);
         }
         self.aborts[task.index()] = Abort::Fresh(attempt);
-        self.fresh.push_back(Fresh {
-            task,
-            attempt,
-            fut,
-            scope,
-        });
+        self.fresh.push_back(Fresh { task, attempt });
     }
 
     /// Cancels the task's current attempt: its future is dropped without being polled again.
@@ -351,9 +346,41 @@ impl Attempts {
             *a = Abort::None;
         }
     }
+
+    /// The future of an attempt: its body called with the attempt's context (a panic in the
+    /// call is the attempt's outcome).
+    fn make(&self, task: TaskId, attempt: u32) -> TaskFuture {
+        match self.entries.get(task.index()).and_then(Option::as_ref) {
+            Some(Entry::Static(body)) => {
+                let cx = Cx {
+                    id: task,
+                    name: self.cx_run.graph.name_arc(task),
+                    attempt,
+                    run: self.cx_run.clone(),
+                };
+                match std::panic::catch_unwind(AssertUnwindSafe(|| body(cx))) {
+                    Ok(f) => f,
+                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
+                        panic_message(&*p),
+                    )))),
+                }
+            }
+            Some(Entry::Dynamic(body)) => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| body())) {
+                    Ok(f) => f,
+                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
+                        panic_message(&*p),
+                    )))),
+                }
+            }
+            None => Box::pin(std::future::ready(Ok(unit_value()))),
+        }
+    }
 }
 
-impl futures_util::Stream for Attempts {
+impl<S> Unpin for Attempts<S> {}
+
+impl<S> futures_util::Stream for Attempts<S> {
     type Item = Result<AttemptResult, futures_util::future::Aborted>;
 
     fn poll_next(
@@ -362,22 +389,21 @@ impl futures_util::Stream for Attempts {
     ) -> std::task::Poll<Option<Self::Item>> {
         use std::task::Poll;
         let this = self.get_mut();
-        while let Some(Fresh {
-            task,
-            attempt,
-            mut fut,
-            scope,
-        }) = this.fresh.pop_front()
-        {
+        while let Some(Fresh { task, attempt }) = this.fresh.pop_front() {
             let current = matches!(
                 this.aborts.get(task.index()),
                 Some(Abort::Fresh(a)) if *a == attempt
             );
             if !current {
-                // Cancelled before its first poll.
-                SCOPE.sync_scope(scope, || drop(fut));
+                // Cancelled before its first poll: its future is never made.
                 continue;
             }
+            let mut fut = this.make(task, attempt);
+            let scope = CallScope {
+                parent: Some((task, attempt)),
+                tx: this.tx.clone(),
+                run: this.run,
+            };
             let polled = SCOPE.sync_scope(scope.clone(), || {
                 std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
             });
@@ -401,14 +427,6 @@ impl futures_util::Stream for Attempts {
     }
 }
 
-impl Drop for Attempts {
-    fn drop(&mut self) {
-        // Unpolled futures are dropped inside their call scope, as polled ones are.
-        for Fresh { fut, scope, .. } in self.fresh.drain(..) {
-            SCOPE.sync_scope(scope, || drop(fut));
-        }
-    }
-}
 type HookChain = Pin<Box<dyn Future<Output = (HookToken, Result<(), String>)> + Send>>;
 
 enum Entry<S> {
@@ -420,24 +438,19 @@ struct Driver<S> {
     run: u64,
     sched: Scheduler<Value>,
     graph: Arc<Graph>,
-    entries: Vec<Option<Entry<S>>>,
     retry_ifs: Vec<Option<RetryIf>>,
     /// Per dynamic task: who awaits its result.
     callers: HashMap<TaskId, Caller>,
     /// Per suspended task: the wake-ups of its outside waits, one per `Resume`.
     resumable: HashMap<TaskId, VecDeque<oneshot::Sender<()>>>,
-    running: Attempts,
+    running: Attempts<S>,
     /// Hook chains with async hooks, awaited beside the running tasks.
     hook_futures: FuturesUnordered<HookChain>,
     hooks: Hooks<S>,
     state: Arc<S>,
     results: Arc<Results>,
-    /// What every task context of the run shares.
-    cx_run: Arc<CxRun<S>>,
-    tx: mpsc::UnboundedSender<Msg>,
     start: Instant,
     wall_start: SystemTime,
-    commands: Vec<Command>,
 }
 
 /// Where a run's control messages come from; kept by run handles to cancel.
@@ -473,37 +486,8 @@ impl<S: Send + Sync + 'static> Driver<S> {
     }
 
     fn start_attempt(&mut self, task: TaskId, attempt: u32) {
-        let fut: TaskFuture = match &self.entries[task.index()] {
-            Some(Entry::Static(body)) => {
-                let cx = Cx {
-                    id: task,
-                    name: self.sched.name_arc(task).clone(),
-                    attempt,
-                    run: self.cx_run.clone(),
-                };
-                match std::panic::catch_unwind(AssertUnwindSafe(|| body(cx))) {
-                    Ok(f) => f,
-                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
-                        panic_message(&*p),
-                    )))),
-                }
-            }
-            Some(Entry::Dynamic(body)) => {
-                match std::panic::catch_unwind(AssertUnwindSafe(|| body())) {
-                    Ok(f) => f,
-                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
-                        panic_message(&*p),
-                    )))),
-                }
-            }
-            None => Box::pin(std::future::ready(Ok(unit_value()))),
-        };
-        let scope = CallScope {
-            parent: Some((task, attempt)),
-            tx: self.tx.clone(),
-            run: self.run,
-        };
-        self.running.start(task, attempt, fut, scope);
+        // Its future is made when it is first polled (see `Attempts`).
+        self.running.start(task, attempt);
     }
 
     fn finished(&mut self, task: TaskId, attempt: u32, out: Result<Value, TaskError>) {
@@ -579,11 +563,14 @@ impl<S: Send + Sync + 'static> Driver<S> {
                     let _ = done.send(Err(TaskError::cancelled("unknown caller")));
                     return;
                 };
-                if self.entries.len() <= id.index() {
-                    self.entries.resize_with(id.index() + 1, || None);
+                let entries = &mut self.running.entries;
+                if entries.len() <= id.index() {
+                    entries.resize_with(id.index() + 1, || None);
+                }
+                entries[id.index()] = Some(Entry::Dynamic(body));
+                if self.retry_ifs.len() <= id.index() {
                     self.retry_ifs.resize_with(id.index() + 1, || None);
                 }
-                self.entries[id.index()] = Some(Entry::Dynamic(body));
                 self.retry_ifs[id.index()] = retry_if;
                 self.callers.insert(id, done);
                 let _ = slot.id.set(id);
@@ -675,76 +662,67 @@ impl<S: Send + Sync + 'static> Driver<S> {
         let Driver {
             sched,
             wall_start,
-            entries,
             retry_ifs,
             results,
-            cx_run,
             running,
             ..
         } = self;
         // Free the run's per-task state before the report, the largest thing, is built.
-        drop((entries, retry_ifs, results, cx_run, running));
+        drop((retry_ifs, results, running));
         let mut r = sched.into_report();
         r.started_at = Some(wall_start);
         r
     }
 
-    /// Performs every pending command. Returns `true` when the run is finished.
+    /// Performs every pending command, taking them one by one (a burst of a million starts
+    /// is never copied into a second queue). Returns `true` when the run is finished.
     fn perform(&mut self) -> bool {
         let mut finished = false;
-        loop {
-            let mut commands = std::mem::take(&mut self.commands);
-            self.sched.drain_commands(&mut commands);
-            if commands.is_empty() {
-                self.commands = commands;
-                return finished;
-            }
-            for command in commands.drain(..) {
-                match command {
-                    Command::Start { task, attempt } => self.start_attempt(task, attempt),
-                    Command::Cancel { task, .. } => {
-                        self.running.abort(task);
-                    }
-                    Command::Emit { event, token } => {
-                        let e = self.hook_event(&event);
-                        if self.hooks.is_async(token.kind()) {
-                            // Await the chain beside the running tasks; only this task waits.
-                            let chain = self.hooks.chain(e);
-                            self.hook_futures
-                                .push(Box::pin(async move { (token, chain.await) }));
-                        } else {
-                            let r = self.hooks.call(&e.view());
-                            let now = self.now();
-                            let _ = match r {
-                                Ok(()) => self.sched.hook_done(token, now),
-                                Err(msg) => self.sched.hook_failed(token, msg, now),
-                            };
-                        }
-                    }
-                    Command::Deliver { task } => {
-                        let outcome = self.sched.take_outcome(task);
-                        if let (Some(caller), Ok(outcome)) = (self.callers.remove(&task), outcome) {
-                            let _ = caller.send(outcome);
-                        }
-                    }
-                    Command::Resume { task } => {
-                        if let Some(q) = self.resumable.get_mut(&task) {
-                            if let Some(wake) = q.pop_front() {
-                                let _ = wake.send(());
-                            }
-                            if q.is_empty() {
-                                self.resumable.remove(&task);
-                            }
-                        }
-                    }
-                    Command::Finished => finished = true,
-                    // Commands added later: nothing to do for this driver.
-                    #[allow(unreachable_patterns)]
-                    _ => {}
+        while let Some(command) = self.sched.next_command() {
+            match command {
+                Command::Start { task, attempt } => self.start_attempt(task, attempt),
+                Command::Cancel { task, .. } => {
+                    self.running.abort(task);
                 }
+                Command::Emit { event, token } => {
+                    let e = self.hook_event(&event);
+                    if self.hooks.is_async(token.kind()) {
+                        // Await the chain beside the running tasks; only this task waits.
+                        let chain = self.hooks.chain(e);
+                        self.hook_futures
+                            .push(Box::pin(async move { (token, chain.await) }));
+                    } else {
+                        let r = self.hooks.call(&e.view());
+                        let now = self.now();
+                        let _ = match r {
+                            Ok(()) => self.sched.hook_done(token, now),
+                            Err(msg) => self.sched.hook_failed(token, msg, now),
+                        };
+                    }
+                }
+                Command::Deliver { task } => {
+                    let outcome = self.sched.take_outcome(task);
+                    if let (Some(caller), Ok(outcome)) = (self.callers.remove(&task), outcome) {
+                        let _ = caller.send(outcome);
+                    }
+                }
+                Command::Resume { task } => {
+                    if let Some(q) = self.resumable.get_mut(&task) {
+                        if let Some(wake) = q.pop_front() {
+                            let _ = wake.send(());
+                        }
+                        if q.is_empty() {
+                            self.resumable.remove(&task);
+                        }
+                    }
+                }
+                Command::Finished => finished = true,
+                // Commands added later: nothing to do for this driver.
+                #[allow(unreachable_patterns)]
+                _ => {}
             }
-            self.commands = commands;
         }
+        finished
     }
 }
 
@@ -778,28 +756,33 @@ where
     let results = Arc::new(Results {
         values: (0..n).map(|_| OnceLock::new()).collect(),
     });
+    let run = next_run_id();
     let mut d = Driver {
-        run: next_run_id(),
+        run,
         sched: Scheduler::new(graph.clone(), &selection, options)
             .expect("run options are validated when the run is set up"),
-        entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
         retry_ifs,
         callers: HashMap::new(),
         resumable: HashMap::new(),
-        running: Attempts::with_capacity(n),
+        running: Attempts {
+            fresh: VecDeque::new(),
+            pending: FuturesUnordered::new(),
+            aborts: Vec::with_capacity(n),
+            entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
+            cx_run: Arc::new(CxRun {
+                state: state.clone(),
+                results: results.clone(),
+                graph: graph.clone(),
+            }),
+            tx: tx.clone(),
+            run,
+        },
         hook_futures: FuturesUnordered::new(),
         hooks,
-        cx_run: Arc::new(CxRun {
-            state: state.clone(),
-            results: results.clone(),
-            graph: graph.clone(),
-        }),
         state,
         results,
-        tx: tx.clone(),
         start: Instant::now(),
         wall_start: SystemTime::now(),
-        commands: Vec::new(),
         graph,
     };
     d.retry_ifs.resize_with(n, || None);
