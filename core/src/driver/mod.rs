@@ -65,13 +65,49 @@ where
                 Ok(v) => Ok(into_value(v)),
                 Err(e) => {
                     let e: BoxError = e.into();
-                    let msg = e.to_string();
+                    let msg = message(&*e);
                     let source: crate::event::BoxedSource = e;
                     Err(TaskError::failed(msg).with_source(Arc::new(source)))
                 }
             }
         })
     })
+}
+
+/// An error's message as a shared string, in one allocation when it is short (a retried
+/// task's every failed attempt makes one): written into a buffer on the stack first, rather
+/// than into a growing `String` that is then copied into the `Arc`.
+fn message(e: &(dyn std::error::Error + Send + Sync)) -> Arc<str> {
+    use std::fmt::Write as _;
+
+    /// Up to 256 bytes of text; a write that does not fit fails.
+    struct Buf {
+        bytes: [u8; 256],
+        len: usize,
+    }
+
+    impl std::fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            let dst = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+            dst.copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+
+    let mut buf = Buf {
+        bytes: [0; 256],
+        len: 0,
+    };
+    match write!(buf, "{e}") {
+        // Whole `&str`s were copied in, so the bytes are valid UTF-8.
+        Ok(()) => match std::str::from_utf8(&buf.bytes[..buf.len]) {
+            Ok(text) => Arc::from(text),
+            Err(_) => Arc::from(e.to_string()),
+        },
+        Err(_) => Arc::from(e.to_string()),
+    }
 }
 
 /// A task's output as a [`Value`]. `()`, what most tasks return, shares one allocation.

@@ -954,22 +954,31 @@ impl<V> Scheduler<V> {
             tk.stage = Stage::RetryHook;
             tk.status = Status::Ready;
             let attempt = tk.attempt;
+            // The event is only made when a hook wants it; otherwise the error moves.
+            let for_hook = self
+                .hooks
+                .contains(EventKind::TaskRetry)
+                .then(|| error.clone());
             let rare = tk.rare();
-            rare.error = Some(error.clone());
+            rare.error = Some(error);
             rare.next_at = self.now + delay;
             if !delay.is_zero() {
                 self.timers
                     .set(self.now, delay, Timer::Backoff { task: t, attempt });
             }
-            if !self.emit(
-                t,
-                Event::TaskRetry {
-                    task: TaskId(t),
-                    attempt,
-                    error,
-                    delay,
-                },
-            ) {
+            let waits = match for_hook {
+                Some(error) => self.emit(
+                    t,
+                    Event::TaskRetry {
+                        task: TaskId(t),
+                        attempt,
+                        error,
+                        delay,
+                    },
+                ),
+                None => false,
+            };
+            if !waits {
                 self.after_retry_hook(t);
             }
             return;
@@ -1020,9 +1029,21 @@ impl<V> Scheduler<V> {
     }
 
     fn enter_outcome_hook(&mut self, t: u32) {
-        let duration = self.duration(t);
         let tk = &mut self.tasks[t as usize];
         tk.stage = Stage::OutcomeHook;
+        let kind = if tk.status == Status::Succeeded {
+            EventKind::TaskSuccess
+        } else {
+            EventKind::TaskFailure
+        };
+        if !self.hooks.contains(kind) {
+            // No hook: the event is not even made (the path every task of a hook-free run
+            // takes).
+            self.enter_completion_hook(t);
+            return;
+        }
+        let duration = self.duration(t);
+        let tk = &self.tasks[t as usize];
         let event = if tk.status == Status::Succeeded {
             Event::TaskSuccess {
                 task: TaskId(t),
@@ -1044,9 +1065,13 @@ impl<V> Scheduler<V> {
     }
 
     fn enter_completion_hook(&mut self, t: u32) {
+        self.tasks[t as usize].stage = Stage::CompletionHook;
+        if !self.hooks.contains(EventKind::TaskCompletion) {
+            self.done(t);
+            return;
+        }
         let duration = self.duration(t);
-        let tk = &mut self.tasks[t as usize];
-        tk.stage = Stage::CompletionHook;
+        let tk = &self.tasks[t as usize];
         let event = Event::TaskCompletion {
             task: TaskId(t),
             duration,
