@@ -43,14 +43,20 @@ impl<V> Scheduler<V> {
         while let Some(mut tk) = self.tasks.pop() {
             let i = self.tasks.len();
             if tk.stage != Stage::Excluded {
-                // Nothing else needs the rare part any more: move it out whole.
-                let rare = tk.rare.take().map(|r| *r).unwrap_or_default();
-                let log = if rare.log.is_empty() {
-                    tk.implied_log()
-                } else {
-                    rare.log
+                // Nothing else needs the rare part any more: move its parts out.
+                let (error, skip, log) = match tk.rare.take() {
+                    Some(rare) => {
+                        let rare = *rare;
+                        let log = if rare.log.is_empty() {
+                            tk.implied_log()
+                        } else {
+                            rare.log
+                        };
+                        (rare.error, rare.skip, log)
+                    }
+                    None => (None, None, tk.implied_log()),
                 };
-                tasks.push(task_report(&self.graph, i, &tk, rare.error, rare.skip, log));
+                tasks.push(task_report(&self.graph, i, &tk, error, skip, log));
             }
             // Give the emptied half back (for a large vector, the allocator shrinks it in
             // place).
