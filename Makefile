@@ -60,7 +60,7 @@ fmt:
 
 .PHONY: bench  ## Run every benchmark (release build, with the dagx and dagrs peers); merge into bench/results.json
 bench:
-	$(CARGO) run --release -p legato-bench --features dagx,dagrs -- all --json bench/results.json
+	$(CARGO) run --release -p legato-bench --features dagx,dagrs -- all --runs 9 --json bench/results.json
 
 .PHONY: doc  ## Build the API docs of the legato crate (rustdoc warnings are errors)
 doc:
