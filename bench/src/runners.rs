@@ -431,6 +431,8 @@ pub(crate) mod dagx_peer {
 
             #[task]
             impl $name {
+                // dagx passes each input as an argument: 8 inputs are 9 arguments.
+                #[allow(clippy::too_many_arguments)]
                 async fn run(&self $(, $input: &u32)*) -> u32 {
                     $(let _ = $input;)*
                     self.0.run().await
