@@ -58,9 +58,9 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-.PHONY: bench  ## Run every benchmark (release build, with the dagrs peer); merge into bench/results.json
+.PHONY: bench  ## Run every benchmark (release build, with the dagx and dagrs peers); merge into bench/results.json
 bench:
-	$(CARGO) run --release -p legato-bench --features dagrs -- all --json bench/results.json
+	$(CARGO) run --release -p legato-bench --features dagx,dagrs -- all --runs 9 --json bench/results.json
 
 .PHONY: doc  ## Build the API docs of the legato crate (rustdoc warnings are errors)
 doc:

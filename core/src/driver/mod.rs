@@ -72,9 +72,45 @@ where
 /// A body's error as a [`TaskError`] that keeps it as its source (see
 /// [`TaskError::source_ref`]), so the user gets their own error type back.
 pub(crate) fn task_error(e: BoxError) -> TaskError {
-    let msg = e.to_string();
+    let msg = message(&*e);
     let source: crate::event::BoxedSource = e;
     TaskError::failed(msg).with_source(Arc::new(source))
+}
+
+/// An error's message as a shared string, in one allocation when it is short (a retried
+/// task's every failed attempt makes one): written into a buffer on the stack first, rather
+/// than into a growing `String` that is then copied into the `Arc`.
+fn message(e: &(dyn std::error::Error + Send + Sync)) -> Arc<str> {
+    use std::fmt::Write as _;
+
+    /// Up to 256 bytes of text; a write that does not fit fails.
+    struct Buf {
+        bytes: [u8; 256],
+        len: usize,
+    }
+
+    impl std::fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            let dst = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+            dst.copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+
+    let mut buf = Buf {
+        bytes: [0; 256],
+        len: 0,
+    };
+    match write!(buf, "{e}") {
+        // Whole `&str`s were copied in, so the bytes are valid UTF-8.
+        Ok(()) => match std::str::from_utf8(&buf.bytes[..buf.len]) {
+            Ok(text) => Arc::from(text),
+            Err(_) => Arc::from(e.to_string()),
+        },
+        Err(_) => Arc::from(e.to_string()),
+    }
 }
 
 /// A task's output as a [`Value`]. `()`, what most tasks return, shares one allocation.
@@ -281,60 +317,55 @@ fn attempt_output(
 }
 type Running = Abortable<Attempt>;
 
-/// The running attempts of a run.
+/// The running attempts of a run, and what makes them: the run's task bodies.
 ///
-/// An attempt starts as a plain future in `fresh`, in start order. When the driver next polls
-/// for completions (where a `FuturesUnordered` would poll it for the first time), it is polled
-/// once there, inside its call scope; a task that never waits is done then, and never costs a
-/// `FuturesUnordered` node or an abort handle. An attempt still pending after that first poll
-/// moves into `pending` with an abort handle of its own.
-struct Attempts {
+/// A started attempt is only its task and number, in `fresh`, in start order, until the driver
+/// next polls for completions (where a `FuturesUnordered` would poll it for the first time):
+/// then its future is made (the body is called) and polled once, inside its call scope. A
+/// task that never waits is done then, and never costs a `FuturesUnordered` node or an abort
+/// handle; and a million tasks started at once (a wide graph with no `max_parallel`) cost 8
+/// bytes each until their turn comes, not a future each. An attempt still pending after that
+/// first poll moves into `pending` with an abort handle of its own.
+struct Attempts<S> {
     fresh: VecDeque<Fresh>,
     pending: FuturesUnordered<Running>,
     /// Per task: how to cancel its current attempt.
     aborts: Vec<Abort>,
+    /// Per task: its body (static tasks) or its action (dynamic tasks).
+    entries: Vec<Option<Entry<S>>>,
+    /// What every task context of the run shares.
+    cx_run: Arc<CxRun<S>>,
+    /// Where dynamic calls of the run go (each attempt's call scope holds a clone).
+    tx: mpsc::UnboundedSender<Msg>,
+    /// The run's memos of cached actions (each attempt's call scope holds a clone).
+    memos: Arc<Memos>,
 }
 
 /// An attempt not polled yet.
 struct Fresh {
     task: TaskId,
     attempt: u32,
-    fut: TaskFuture,
-    scope: CallScope,
 }
 
 /// How to cancel a task's current attempt.
 enum Abort {
     None,
-    /// Not polled yet: cancelling it drops it unpolled.
+    /// Not polled yet: cancelling it means never making its future.
     Fresh(u32),
     Pending(AbortHandle),
 }
 
-impl Attempts {
-    fn with_capacity(n: usize) -> Self {
-        Attempts {
-            fresh: VecDeque::new(),
-            pending: FuturesUnordered::new(),
-            aborts: Vec::with_capacity(n),
-        }
-    }
-
+impl<S> Attempts<S> {
     fn is_empty(&self) -> bool {
         self.fresh.is_empty() && self.pending.is_empty()
     }
 
-    fn start(&mut self, task: TaskId, attempt: u32, fut: TaskFuture, scope: CallScope) {
+    fn start(&mut self, task: TaskId, attempt: u32) {
         if self.aborts.len() <= task.index() {
             self.aborts.resize_with(task.index() + 1, || Abort::None);
         }
         self.aborts[task.index()] = Abort::Fresh(attempt);
-        self.fresh.push_back(Fresh {
-            task,
-            attempt,
-            fut,
-            scope,
-        });
+        self.fresh.push_back(Fresh { task, attempt });
     }
 
     /// Cancels the task's current attempt: its future is dropped without being polled again.
@@ -352,9 +383,41 @@ impl Attempts {
             *a = Abort::None;
         }
     }
+
+    /// The future of an attempt: its body called with the attempt's context (a panic in the
+    /// call is the attempt's outcome).
+    fn make(&self, task: TaskId, attempt: u32) -> TaskFuture {
+        match self.entries.get(task.index()).and_then(Option::as_ref) {
+            Some(Entry::Static(body)) => {
+                let cx = Cx {
+                    id: task,
+                    name: self.cx_run.graph.name_arc(task),
+                    attempt,
+                    run: self.cx_run.clone(),
+                };
+                match std::panic::catch_unwind(AssertUnwindSafe(|| body(cx))) {
+                    Ok(f) => f,
+                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
+                        panic_message(&*p),
+                    )))),
+                }
+            }
+            Some(Entry::Dynamic(body)) => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| body())) {
+                    Ok(f) => f,
+                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
+                        panic_message(&*p),
+                    )))),
+                }
+            }
+            None => Box::pin(std::future::ready(Ok(unit_value()))),
+        }
+    }
 }
 
-impl futures_util::Stream for Attempts {
+impl<S> Unpin for Attempts<S> {}
+
+impl<S> futures_util::Stream for Attempts<S> {
     type Item = Result<AttemptResult, futures_util::future::Aborted>;
 
     fn poll_next(
@@ -363,22 +426,21 @@ impl futures_util::Stream for Attempts {
     ) -> std::task::Poll<Option<Self::Item>> {
         use std::task::Poll;
         let this = self.get_mut();
-        while let Some(Fresh {
-            task,
-            attempt,
-            mut fut,
-            scope,
-        }) = this.fresh.pop_front()
-        {
+        while let Some(Fresh { task, attempt }) = this.fresh.pop_front() {
             let current = matches!(
                 this.aborts.get(task.index()),
                 Some(Abort::Fresh(a)) if *a == attempt
             );
             if !current {
-                // Cancelled before its first poll.
-                SCOPE.sync_scope(scope, || drop(fut));
+                // Cancelled before its first poll: its future is never made.
                 continue;
             }
+            let mut fut = this.make(task, attempt);
+            let scope = CallScope {
+                parent: Some((task, attempt)),
+                tx: this.tx.clone(),
+                memos: this.memos.clone(),
+            };
             let polled = SCOPE.sync_scope(scope.clone(), || {
                 std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
             });
@@ -402,14 +464,6 @@ impl futures_util::Stream for Attempts {
     }
 }
 
-impl Drop for Attempts {
-    fn drop(&mut self) {
-        // Unpolled futures are dropped inside their call scope, as polled ones are.
-        for Fresh { fut, scope, .. } in self.fresh.drain(..) {
-            SCOPE.sync_scope(scope, || drop(fut));
-        }
-    }
-}
 type HookChain = Pin<Box<dyn Future<Output = (HookToken, Result<(), String>)> + Send>>;
 
 enum Entry<S> {
@@ -420,28 +474,21 @@ enum Entry<S> {
 struct Driver<S> {
     sched: Scheduler<Value>,
     graph: Arc<Graph>,
-    entries: Vec<Option<Entry<S>>>,
     retry_ifs: Vec<Option<RetryIf>>,
     /// Per dynamic task: who awaits its result.
     callers: HashMap<TaskId, Caller>,
     /// Per suspended task: the wake-ups of its outside waits, one per `Resume`.
     resumable: HashMap<TaskId, VecDeque<oneshot::Sender<()>>>,
-    running: Attempts,
+    running: Attempts<S>,
     /// Hook chains with async hooks, awaited beside the running tasks.
     hook_futures: FuturesUnordered<HookChain>,
     hooks: Hooks<S>,
     state: Arc<S>,
     results: Arc<Results>,
-    /// What every task context of the run shares.
-    cx_run: Arc<CxRun<S>>,
-    tx: mpsc::UnboundedSender<Msg>,
     start: Instant,
     wall_start: SystemTime,
-    commands: Vec<Command>,
     /// Whether the run is held open for main (see [`Scheduler::hold`]).
     holding: bool,
-    /// The run's memos of cached actions.
-    memos: Arc<Memos>,
 }
 
 /// The driver of a run in progress. If the run's future is dropped before the run ends, the
@@ -491,37 +538,8 @@ impl<S: Send + Sync + 'static> Driver<S> {
     }
 
     fn start_attempt(&mut self, task: TaskId, attempt: u32) {
-        let fut: TaskFuture = match &self.entries[task.index()] {
-            Some(Entry::Static(body)) => {
-                let cx = Cx {
-                    id: task,
-                    name: self.sched.name_arc(task).clone(),
-                    attempt,
-                    run: self.cx_run.clone(),
-                };
-                match std::panic::catch_unwind(AssertUnwindSafe(|| body(cx))) {
-                    Ok(f) => f,
-                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
-                        panic_message(&*p),
-                    )))),
-                }
-            }
-            Some(Entry::Dynamic(body)) => {
-                match std::panic::catch_unwind(AssertUnwindSafe(|| body())) {
-                    Ok(f) => f,
-                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
-                        panic_message(&*p),
-                    )))),
-                }
-            }
-            None => Box::pin(std::future::ready(Ok(unit_value()))),
-        };
-        let scope = CallScope {
-            parent: Some((task, attempt)),
-            tx: self.tx.clone(),
-            memos: self.memos.clone(),
-        };
-        self.running.start(task, attempt, fut, scope);
+        // Its future is made when it is first polled (see `Attempts`).
+        self.running.start(task, attempt);
     }
 
     fn finished(&mut self, task: TaskId, attempt: u32, out: Result<Value, TaskError>) {
@@ -597,11 +615,14 @@ impl<S: Send + Sync + 'static> Driver<S> {
                     done(Err(TaskError::cancelled("unknown caller")));
                     return;
                 };
-                if self.entries.len() <= id.index() {
-                    self.entries.resize_with(id.index() + 1, || None);
+                let entries = &mut self.running.entries;
+                if entries.len() <= id.index() {
+                    entries.resize_with(id.index() + 1, || None);
+                }
+                entries[id.index()] = Some(Entry::Dynamic(body));
+                if self.retry_ifs.len() <= id.index() {
                     self.retry_ifs.resize_with(id.index() + 1, || None);
                 }
-                self.entries[id.index()] = Some(Entry::Dynamic(body));
                 self.retry_ifs[id.index()] = retry_if;
                 self.callers.insert(id, done);
                 let _ = slot.id.set(id);
@@ -693,15 +714,13 @@ impl<S: Send + Sync + 'static> Driver<S> {
         let Driver {
             sched,
             wall_start,
-            entries,
             retry_ifs,
             results,
-            cx_run,
             running,
             ..
         } = self;
         // Free the run's per-task state before the report, the largest thing, is built.
-        drop((entries, retry_ifs, results, cx_run, running));
+        drop((retry_ifs, results, running));
         let (mut r, values) = sched.into_parts();
         r.started_at = Some(wall_start);
         r.values = crate::report::Values(values);
@@ -735,93 +754,77 @@ impl<S: Send + Sync + 'static> Driver<S> {
             self.sched.release(now);
         }
         self.sched.cancel(now);
-        // Drop every running future now, inside its call scope.
-        self.running = Attempts::with_capacity(0);
+        // Drop every running future now.
+        self.running.fresh.clear();
+        self.running.pending = FuturesUnordered::new();
         self.hook_futures = FuturesUnordered::new();
-        let mut guard = 0usize;
-        loop {
-            let mut commands = std::mem::take(&mut self.commands);
-            self.sched.drain_commands(&mut commands);
-            if commands.is_empty() || guard > 1_000_000 {
-                return;
+        while let Some(command) = self.sched.next_command() {
+            match command {
+                Command::Emit { event, token } => {
+                    let now = self.now();
+                    let r = if self.hooks.is_async(token.kind()) {
+                        Ok(())
+                    } else {
+                        let e = self.hook_event(&event);
+                        self.hooks.call(&e.view())
+                    };
+                    let _ = match r {
+                        Ok(()) => self.sched.hook_done(token, now),
+                        Err(msg) => self.sched.hook_failed(token, msg, now),
+                    };
+                }
+                Command::Deliver { task } => self.deliver(task),
+                Command::Finished => return,
+                // Nothing starts once the run is cancelled; running futures are gone.
+                _ => {}
             }
-            guard += 1;
-            for command in commands.drain(..) {
-                match command {
-                    Command::Emit { event, token } => {
+        }
+    }
+
+    /// Performs every pending command, taking them one by one (a burst of a million starts
+    /// is never copied into a second queue). Returns `true` when the run is finished.
+    fn perform(&mut self) -> bool {
+        let mut finished = false;
+        while let Some(command) = self.sched.next_command() {
+            match command {
+                Command::Start { task, attempt } => self.start_attempt(task, attempt),
+                Command::Cancel { task, .. } => {
+                    self.running.abort(task);
+                }
+                Command::Emit { event, token } => {
+                    let e = self.hook_event(&event);
+                    if self.hooks.is_async(token.kind()) {
+                        // Await the chain beside the running tasks; only this task waits.
+                        let chain = self.hooks.chain(e);
+                        self.hook_futures
+                            .push(Box::pin(async move { (token, chain.await) }));
+                    } else {
+                        let r = self.hooks.call(&e.view());
                         let now = self.now();
-                        let r = if self.hooks.is_async(token.kind()) {
-                            Ok(())
-                        } else {
-                            let e = self.hook_event(&event);
-                            self.hooks.call(&e.view())
-                        };
                         let _ = match r {
                             Ok(()) => self.sched.hook_done(token, now),
                             Err(msg) => self.sched.hook_failed(token, msg, now),
                         };
                     }
-                    Command::Deliver { task } => self.deliver(task),
-                    Command::Finished => return,
-                    // Nothing starts once the run is cancelled; running futures are gone.
-                    _ => {}
                 }
-            }
-            self.commands = commands;
-        }
-    }
-
-    /// Performs every pending command. Returns `true` when the run is finished.
-    fn perform(&mut self) -> bool {
-        let mut finished = false;
-        loop {
-            let mut commands = std::mem::take(&mut self.commands);
-            self.sched.drain_commands(&mut commands);
-            if commands.is_empty() {
-                self.commands = commands;
-                return finished;
-            }
-            for command in commands.drain(..) {
-                match command {
-                    Command::Start { task, attempt } => self.start_attempt(task, attempt),
-                    Command::Cancel { task, .. } => {
-                        self.running.abort(task);
-                    }
-                    Command::Emit { event, token } => {
-                        let e = self.hook_event(&event);
-                        if self.hooks.is_async(token.kind()) {
-                            // Await the chain beside the running tasks; only this task waits.
-                            let chain = self.hooks.chain(e);
-                            self.hook_futures
-                                .push(Box::pin(async move { (token, chain.await) }));
-                        } else {
-                            let r = self.hooks.call(&e.view());
-                            let now = self.now();
-                            let _ = match r {
-                                Ok(()) => self.sched.hook_done(token, now),
-                                Err(msg) => self.sched.hook_failed(token, msg, now),
-                            };
+                Command::Deliver { task } => self.deliver(task),
+                Command::Resume { task } => {
+                    if let Some(q) = self.resumable.get_mut(&task) {
+                        if let Some(wake) = q.pop_front() {
+                            let _ = wake.send(());
+                        }
+                        if q.is_empty() {
+                            self.resumable.remove(&task);
                         }
                     }
-                    Command::Deliver { task } => self.deliver(task),
-                    Command::Resume { task } => {
-                        if let Some(q) = self.resumable.get_mut(&task) {
-                            if let Some(wake) = q.pop_front() {
-                                let _ = wake.send(());
-                            }
-                            if q.is_empty() {
-                                self.resumable.remove(&task);
-                            }
-                        }
-                    }
-                    Command::Finished => finished = true,
-                    // Commands added later: nothing to do for this driver.
-                    #[allow(unreachable_patterns)]
-                    _ => {}
                 }
+                Command::Finished => finished = true,
+                // Commands added later: nothing to do for this driver.
+                #[allow(unreachable_patterns)]
+                _ => {}
             }
-            self.commands = commands;
         }
+        finished
     }
 }
 
@@ -856,29 +859,33 @@ where
     let results = Arc::new(Results {
         values: (0..n).map(|_| OnceLock::new()).collect(),
     });
+    let memos: Arc<Memos> = Arc::default();
     let mut live = Live(Some(Driver {
         sched: Scheduler::new(graph.clone(), &selection, options)
             .expect("run options are validated when the run is set up"),
-        entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
         retry_ifs,
         callers: HashMap::new(),
         resumable: HashMap::new(),
-        running: Attempts::with_capacity(n),
+        running: Attempts {
+            fresh: VecDeque::new(),
+            pending: FuturesUnordered::new(),
+            aborts: Vec::with_capacity(n),
+            entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
+            cx_run: Arc::new(CxRun {
+                state: state.clone(),
+                results: results.clone(),
+                graph: graph.clone(),
+            }),
+            tx: tx.clone(),
+            memos: memos.clone(),
+        },
         hook_futures: FuturesUnordered::new(),
         hooks,
-        cx_run: Arc::new(CxRun {
-            state: state.clone(),
-            results: results.clone(),
-            graph: graph.clone(),
-        }),
         state,
         results,
-        tx: tx.clone(),
         start: Instant::now(),
         wall_start: SystemTime::now(),
-        commands: Vec::new(),
         holding: false,
-        memos: Arc::default(),
         graph,
     }));
     let d = live
@@ -893,7 +900,7 @@ where
             CallScope {
                 parent: None,
                 tx: tx.clone(),
-                memos: d.memos.clone(),
+                memos: memos.clone(),
             },
             m,
         )

@@ -142,12 +142,17 @@ impl<V> Scheduler<V> {
     /// The next command for the driver, if any. Call until `None` after every input.
     #[must_use]
     pub fn next_command(&mut self) -> Option<Command> {
-        self.commands.pop_front()
+        let command = self.commands.pop_front();
+        if command.is_none() {
+            release_burst(&mut self.commands);
+        }
+        command
     }
 
     /// Moves every pending command into `out` (keeps `out`'s allocation; cheaper in hot loops).
     pub fn drain_commands(&mut self, out: &mut Vec<Command>) {
         out.extend(self.commands.drain(..));
+        release_burst(&mut self.commands);
     }
 
     /// The earliest instant at which [`Scheduler::advance`] has something to do: arm one host
@@ -710,6 +715,17 @@ impl<V> Scheduler<V> {
 
     // ----- internals -----------------------------------------------------------------------
 
+    /// Frees the queues and indexes that only a running run needs (the report needs none of
+    /// them).
+    pub(super) fn free_run_buffers(&mut self) {
+        self.commands = VecDeque::new();
+        self.ready = VecDeque::new();
+        self.returned = BinaryHeap::new();
+        self.ready_seq = Vec::new();
+        self.resumes = VecDeque::new();
+        self.timers = Timers::default();
+    }
+
     fn begin(&mut self) {
         if self.begun {
             return;
@@ -806,7 +822,10 @@ impl<V> Scheduler<V> {
                 self.push_wake(w);
                 continue;
             }
-            let Some(t) = self.pop_ready() else { break };
+            let Some(t) = self.pop_ready() else {
+                release_burst(&mut self.ready);
+                break;
+            };
             if self.tasks[t as usize].stage != Stage::Queued {
                 continue;
             }
@@ -937,22 +956,31 @@ impl<V> Scheduler<V> {
             tk.stage = Stage::RetryHook;
             tk.status = Status::Ready;
             let attempt = tk.attempt;
+            // The event is only made when a hook wants it; otherwise the error moves.
+            let for_hook = self
+                .hooks
+                .contains(EventKind::TaskRetry)
+                .then(|| error.clone());
             let rare = tk.rare();
-            rare.error = Some(error.clone());
+            rare.error = Some(error);
             rare.next_at = self.now + delay;
             if !delay.is_zero() {
                 self.timers
                     .set(self.now, delay, Timer::Backoff { task: t, attempt });
             }
-            if !self.emit(
-                t,
-                Event::TaskRetry {
-                    task: TaskId(t),
-                    attempt,
-                    error,
-                    delay,
-                },
-            ) {
+            let waits = match for_hook {
+                Some(error) => self.emit(
+                    t,
+                    Event::TaskRetry {
+                        task: TaskId(t),
+                        attempt,
+                        error,
+                        delay,
+                    },
+                ),
+                None => false,
+            };
+            if !waits {
                 self.after_retry_hook(t);
             }
             return;
@@ -1003,9 +1031,21 @@ impl<V> Scheduler<V> {
     }
 
     fn enter_outcome_hook(&mut self, t: u32) {
-        let duration = self.duration(t);
         let tk = &mut self.tasks[t as usize];
         tk.stage = Stage::OutcomeHook;
+        let kind = if tk.status == Status::Succeeded {
+            EventKind::TaskSuccess
+        } else {
+            EventKind::TaskFailure
+        };
+        if !self.hooks.contains(kind) {
+            // No hook: the event is not even made (the path every task of a hook-free run
+            // takes).
+            self.enter_completion_hook(t);
+            return;
+        }
+        let duration = self.duration(t);
+        let tk = &self.tasks[t as usize];
         let event = if tk.status == Status::Succeeded {
             Event::TaskSuccess {
                 task: TaskId(t),
@@ -1027,9 +1067,13 @@ impl<V> Scheduler<V> {
     }
 
     fn enter_completion_hook(&mut self, t: u32) {
+        self.tasks[t as usize].stage = Stage::CompletionHook;
+        if !self.hooks.contains(EventKind::TaskCompletion) {
+            self.done(t);
+            return;
+        }
         let duration = self.duration(t);
-        let tk = &mut self.tasks[t as usize];
-        tk.stage = Stage::CompletionHook;
+        let tk = &self.tasks[t as usize];
         let event = Event::TaskCompletion {
             task: TaskId(t),
             duration,
@@ -1234,6 +1278,17 @@ impl<V> Scheduler<V> {
             self.finished = true;
             self.commands.push_back(Command::Finished);
         }
+    }
+}
+
+/// Above this many slots, an empty queue gives its memory back: a burst (a million tasks
+/// ready at once) must not hold its peak for the rest of the run.
+const BURST: usize = 4096;
+
+/// Frees an empty queue's buffer if a burst made it large.
+pub(super) fn release_burst<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > BURST {
+        *queue = VecDeque::new();
     }
 }
 

@@ -156,25 +156,32 @@ impl<V> Task<V> {
     /// The implied attempt log (see [`Rare::log`]): empty before the first attempt, then one
     /// record.
     pub(super) fn implied_log(&self) -> Vec<AttemptRecord> {
+        self.implied_record().into_iter().collect()
+    }
+
+    /// The one record of an implied attempt log, if the first attempt started.
+    fn implied_record(&self) -> Option<AttemptRecord> {
         debug_assert!(self.attempt <= 1, "an implied log has at most one attempt");
         match self.first_start.get() {
-            Some(start) if self.attempt > 0 => vec![AttemptRecord {
+            Some(start) if self.attempt > 0 => Some(AttemptRecord {
                 start,
                 end: self.end.get(),
                 error: None,
-            }],
-            _ => Vec::new(),
+            }),
+            _ => None,
         }
     }
 
-    /// The explicit attempt log, made so first if it is implied.
+    /// The explicit attempt log, made so first if it is implied (with room for every attempt
+    /// the task's retries allow, up to 8, so that retrying does not grow it record by record).
     pub(super) fn explicit_log(&mut self) -> &mut Vec<AttemptRecord> {
-        let implied = self.log_is_implied().then(|| self.implied_log());
-        let rare = self.rare();
-        if let Some(log) = implied {
-            rare.log = log;
+        if self.log_is_implied() {
+            let room = (self.opts.retries as usize).saturating_add(1).min(8);
+            let mut log = Vec::with_capacity(room.max(1));
+            log.extend(self.implied_record());
+            self.rare().log = log;
         }
-        &mut rare.log
+        &mut self.rare().log
     }
 
     /// A copy of the attempt log.
