@@ -100,7 +100,7 @@ class FlowRun extends Driver {
       if (signal.aborted) queueMicrotask(() => this.cancel())
       else {
         this.unlisten = () => signal.removeEventListener('abort', onAbort)
-        const onAbort = () => setTimeout(() => this.cancel(), 0)
+        const onAbort = () => this.cancel()
         signal.addEventListener('abort', onAbort, { once: true })
       }
     }

@@ -5,6 +5,7 @@
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { randomUUID } = require('node:crypto')
 const { FlowRun } = require('./flow.js')
+const { RunReport } = require('./report.js')
 const { NONE } = require('./driver.js')
 const { typeError, LegatoError, CancelledError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
@@ -137,8 +138,9 @@ class OrchRun extends FlowRun {
     this.push(11, 0, 0, 0)
   }
 
-  finished() {
+  finished(nat) {
     if (this.state.endTime === undefined) this.state.endTime = Date.now()
+    this.orch._report = new RunReport(nat, this.startedAt, this)
     if (this.hookError !== null) return this.reject(this.hookError)
     if (!this.mainDone) return this.reject(new CancelledError('the run ended before main finished'))
     if (this.mainOk) this.resolve(this.mainValue)
@@ -158,7 +160,7 @@ class Orchestrator {
     this._state = Object.assign({ id: randomUUID(), startTime: undefined, endTime: undefined, operations: [] }, o.state)
     this._actions = new WeakMap()
     this._plain = new WeakMap()
-    this._active = null
+    this._report = undefined
     storage()
   }
 
@@ -275,6 +277,11 @@ class Orchestrator {
     r.push(12, 0, 0, 0)
     if (this._hooks[0].length === 0) r.callMain()
     return r.promise
+  }
+
+  /** The report of the latest finished run (every action call as a task), if any. */
+  get report() {
+    return this._report
   }
 
   /** Sets `state[key] = value`; returns this orchestrator. */
