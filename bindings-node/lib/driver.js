@@ -159,6 +159,8 @@ class Driver {
       switch (op & 0xff) {
         case 1:
           this.cur[task] = b
+          // Each attempt gets its own AbortController, made on first use.
+          if (b > 1) this.ctrls[task] = undefined
           this.startTask(task, b)
           break
         case 2:
@@ -238,12 +240,13 @@ class Driver {
 
   abort(task, attempt, timedOut) {
     const reason = timedOut ? this.timeoutError(task) : this.cancelError(task)
-    const c = this.ctrls[task]
-    if (c !== undefined) {
-      // The next attempt gets a fresh controller.
-      this.ctrls[task] = undefined
-      c.abort(reason)
+    // Made here when the body never asked for it, so that a late `signal` read sees the abort.
+    let c = this.ctrls[task]
+    if (c === undefined) {
+      c = new AbortController()
+      this.ctrls[task] = c
     }
+    c.abort(reason)
     this.onAbort(task, attempt, timedOut, reason)
   }
 

@@ -45,6 +45,7 @@ class StepContext {
     this._task = task
     /** The attempt number, from 1. */
     this.attempt = attempt
+    this._signal = undefined
   }
 
   /** The step's name. */
@@ -64,7 +65,8 @@ class StepContext {
 
   /** Fires when this attempt is cancelled: timeout, fail-fast, run cancel or run timeout. */
   get signal() {
-    return this._run.signalOf(this._task)
+    if (this._signal === undefined) this._signal = this._run.signalOf(this._task)
+    return this._signal
   }
 
   /**

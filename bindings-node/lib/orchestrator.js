@@ -71,7 +71,7 @@ class OrchRun extends FlowRun {
 
   startTask(task, attempt) {
     const c = this.calls[task]
-    storage().run({ run: this, task }, () => this.callBody(task, attempt, c.fn, c.thisArg, c.args))
+    storage().run({ run: this, task, signal: undefined }, () => this.callBody(task, attempt, c.fn, c.thisArg, c.args))
   }
 
   onAttemptEnd(task) {
@@ -301,7 +301,8 @@ class Orchestrator {
     if (store === undefined || store.task === NONE || store.run.orch !== this) {
       throw new LegatoError('orchestrator.signal() is only available inside an action of this orchestrator')
     }
-    return store.run.signalOf(store.task)
+    if (store.signal === undefined) store.signal = store.run.signalOf(store.task)
+    return store.signal
   }
 }
 addHookMethods(Orchestrator)
