@@ -51,10 +51,11 @@ examples:
 		$(CARGO) run -q -p legato --example $$ex >/dev/null; \
 	done
 
-.PHONY: lint  ## Check formatting (rustfmt) and lints (clippy, warnings are errors)
+.PHONY: lint  ## Check formatting (rustfmt), lints (clippy, warnings are errors), the core without tokio
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p legato --no-default-features -- -D warnings
 	@$(MAKE) --no-print-directory lint-node
 
 .PHONY: fmt  ## Format all Rust code

@@ -77,7 +77,7 @@ class StepContext {
     if (typeof name !== 'string') throw typeError('name', `must be a string (got ${describe(name)})`)
     if (typeof fn !== 'function') throw typeError('fn', `must be a function (got ${describe(fn)})`)
     const o = checkKeys('options', options, SPAWN_KEYS)
-    return this._run.spawnChild(this._task, name, fn, o)
+    return this._run.spawnChild(this._task, this.attempt, name, fn, o)
   }
 }
 
@@ -92,7 +92,7 @@ class FlowRun extends Driver {
     this.state = flow.state
     this.results = {}
     this.calls = []
-    this.waiting = []
+    this.retired = []
     this.beginTimes = []
     this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve
@@ -108,16 +108,20 @@ class FlowRun extends Driver {
     }
   }
 
+  call(task) {
+    return this.calls[task] ?? this.retired[task]
+  }
+
   nameOf(task) {
-    return task < this.nStatic ? this.names[task] : this.calls[task].name
+    return task < this.nStatic ? this.names[task] : this.call(task).name
   }
 
   retryIf(task) {
-    return task < this.nStatic ? this.opts[task].retryIf : this.calls[task].retryIf
+    return task < this.nStatic ? this.opts[task].retryIf : this.call(task).retryIf
   }
 
   timeoutError(task) {
-    const ms = task < this.nStatic ? this.opts[task].timeout : this.calls[task].timeout
+    const ms = task < this.nStatic ? this.opts[task].timeout : this.call(task).timeout
     const e = new TaskTimeoutError(`Step "${this.nameOf(task)}" timed out after ${ms}ms`)
     return e
   }
@@ -146,7 +150,7 @@ class FlowRun extends Driver {
     if (ok && task < this.nStatic) this.results[this.names[task]] = v
   }
 
-  spawnChild(parent, name, fn, o) {
+  spawnChild(parent, parentAttempt, name, fn, o) {
     if (this.done) return Promise.reject(new CancelledError('the run is over'))
     const reg = taskOptions('options', name, o)
     this.flow._options.push(reg.id)
@@ -154,32 +158,22 @@ class FlowRun extends Driver {
     const p = new Promise((resolve, reject) => {
       this.calls[task] = { name, fn, retryIf: reg.retryIf, timeout: reg.timeout, parent, resolve, reject }
     })
-    this.push(7, parent === NONE ? 0 : parent + 1, reg.id, 0)
-    if (parent !== NONE) this.push(8, parent, 0, 0)
+    // The core suspends the caller (it gives its slot back) and says when to deliver.
+    this.push(7, parent === NONE ? 0 : parent + 1, reg.id, parent === NONE ? 0 : parentAttempt)
     return p
   }
 
+  /** The core says: hand dynamic task `task`'s outcome to its caller now. */
   settled(task, status) {
     const c = this.calls[task]
     if (c === undefined) return
-    if (c.parent === NONE) return this.deliver(task, status)
-    ;(this.waiting[c.parent] ??= []).push([task, status])
-    this.push(9, c.parent, 0, 0)
-  }
-
-  resumeTask(parent) {
-    const q = this.waiting[parent]
-    if (q && q.length > 0) {
-      const [task, status] = q.shift()
-      this.deliver(task, status)
-    }
-  }
-
-  deliver(task, status) {
-    const c = this.calls[task]
+    this.calls[task] = undefined
+    this.retired[task] = c
     if (status === 3) c.resolve(this.values[task])
     else c.reject(this.errorOf(task, status))
   }
+
+  resumeTask() {}
 
   payload(kind, task, attempt, slot) {
     const context = this.state

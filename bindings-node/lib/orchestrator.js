@@ -41,7 +41,7 @@ class OrchRun extends FlowRun {
   }
 
   /** A tracked call of `action` with `args`, made by `parent` (a task, or NONE for main). */
-  callAction(action, thisArg, args, parent) {
+  callAction(action, thisArg, args, parent, parentAttempt) {
     let perAction
     let key
     if (action.cache) {
@@ -63,19 +63,18 @@ class OrchRun extends FlowRun {
         parent, resolve, reject, record,
       }
     })
-    this.push(7, parent === NONE ? 0 : parent + 1, action.id, 0)
-    if (parent !== NONE) this.push(8, parent, 0, 0)
+    this.push(7, parent === NONE ? 0 : parent + 1, action.id, parent === NONE ? 0 : parentAttempt)
     if (perAction !== undefined) perAction.set(key, entry)
     return entry
   }
 
   startTask(task, attempt) {
     const c = this.calls[task]
-    storage().run({ run: this, task, signal: undefined }, () => this.callBody(task, attempt, c.fn, c.thisArg, c.args))
+    storage().run({ run: this, task, attempt, signal: undefined }, () => this.callBody(task, attempt, c.fn, c.thisArg, c.args))
   }
 
   onAttemptEnd(task) {
-    const r = this.calls[task].record
+    const r = this.call(task).record
     r.endTime = Date.now()
     r.duration = r.endTime - r.startTime
   }
@@ -93,7 +92,7 @@ class OrchRun extends FlowRun {
       return { time, totalDuration: time - state.startTime, context: state }
     }
     const p = super.payload(kind, task, attempt, slot)
-    const r = this.calls[task].record
+    const r = this.call(task).record
     if (kind === 2 || kind === 7) {
       if (kind === 7 && r.endTime === undefined) this.onAttemptEnd(task)
       p.startTime = r.startTime
@@ -118,7 +117,7 @@ class OrchRun extends FlowRun {
     }
     let r
     try {
-      r = storage().run({ run: this, task: NONE }, main)
+      r = storage().run({ run: this, task: NONE, attempt: 0 }, main)
     } catch (e) {
       this.endMain(false, e)
       return
@@ -192,7 +191,7 @@ class Orchestrator {
             return Promise.reject(e)
           }
         }
-        return store.run.callAction(action, this, args, store.task).promise
+        return store.run.callAction(action, this, args, store.task, store.attempt).promise
       },
     }[name]
     Object.defineProperty(wrapper, 'length', { value: fn.length })
@@ -236,7 +235,7 @@ class Orchestrator {
         return failFast ? Promise.all(ps) : Promise.all(ps.map((p) => p.then((v) => v, (e) => e)))
       }
       const run = store.run
-      const entries = list.map((a, i) => run.callAction(a, undefined, i < args.length ? [args[i]] : [], store.task))
+      const entries = list.map((a, i) => run.callAction(a, undefined, i < args.length ? [args[i]] : [], store.task, store.attempt))
       if (!failFast) return Promise.all(entries.map((e) => e.promise.then((v) => v, (err) => err)))
       return new Promise((resolve, reject) => {
         let left = entries.length

@@ -15,7 +15,7 @@
 //! | 4 | a hook threw | slot, msg |
 //! | 5 | time advanced | |
 //! | 6 | cancel the run | |
-//! | 7 | spawn a dynamic task | parent + 1 (0: none), options id |
+//! | 7 | spawn a dynamic task | caller + 1 (0: none), options id, the caller's attempt |
 //! | 8 | suspend (a task awaits a child) | task |
 //! | 9 | resume (an awaited child is done) | task |
 //! | 10 | hold the run open | |
@@ -26,15 +26,16 @@
 //! Commands are written to `out` from index 1 as 4-word records, their count in `out[0]`:
 //! `[1, task, attempt, 0]` start; `[2, task, attempt, timed_out]` cancel; `[3, task, 0, 0]`
 //! resume; `[4 | kind << 8, task, attempt, slot]` emit (task `0xFFFF_FFFF` for process events;
-//! details through [`run_event`]); `[5, task, status, 0]` a dynamic task settled; `[6, 0, 0, 0]`
+//! details through [`run_event`]); `[5, task, status, 0]` deliver a dynamic task's outcome to
+//! its caller now; `[6, 0, 0, 0]`
 //! the run is finished. When `out` is full the rest waits for the next call.
 
-use crate::errors::{coded, guard};
+use crate::errors::{coded, guard, option_error};
 use crate::flow::{graph_get, options_get, select, Slab};
 use crate::report::NativeReport;
 use legato::event::{Event, EventKind, HookMask, Status, TaskError};
 use legato::graph::{Graph, GraphBuilder, TaskId};
-use legato::scheduler::{Action, HookToken, Outcome, RunOptions, Scheduler};
+use legato::scheduler::{Command, HookToken, Outcome, ProtocolError, RunOptions, Scheduler};
 use napi::bindgen_prelude::Uint32ArraySlice;
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
@@ -141,7 +142,7 @@ pub fn run_new(
             o = o.timeout(dur(timeout_ms));
         }
         let run = Run {
-            sched: Scheduler::new(g, &sel, o),
+            sched: Scheduler::new(g, &sel, o).map_err(|e| option_error(&e))?,
             hooks: Slab::new(),
             started_at_ms,
         };
@@ -154,11 +155,12 @@ fn unknown_run(id: u32) -> napi::Error<String> {
 }
 
 fn task_id(s: &Scheduler<()>, t: u32) -> napi::Result<TaskId, String> {
-    if (t as usize) < s.task_count() {
-        Ok(TaskId(t))
-    } else {
-        Err(coded("ERR_LEGATO_INTERNAL", format!("no task {t} in this run")))
-    }
+    s.task_id(t)
+        .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", format!("no task {t} in this run")))
+}
+
+fn protocol(e: ProtocolError) -> napi::Error<String> {
+    coded("ERR_LEGATO_INTERNAL", e.to_string())
 }
 
 fn event_task(e: &Event) -> (u32, u32) {
@@ -167,9 +169,9 @@ fn event_task(e: &Event) -> (u32, u32) {
         | Event::TaskSuccess { task, .. }
         | Event::TaskFailure { task, .. }
         | Event::TaskSkip { task, .. }
-        | Event::TaskCompletion { task, .. } => (task.0, 0),
+        | Event::TaskCompletion { task, .. } => (task.as_u32(), 0),
         Event::TaskBegin { task, attempt } | Event::TaskRetry { task, attempt, .. } => {
-            (task.0, *attempt)
+            (task.as_u32(), *attempt)
         }
         _ => (NONE, 0),
     }
@@ -205,69 +207,74 @@ pub fn run_step(
             for rec in input[..n * 4].chunks_exact(4) {
                 let (a, b, c) = (rec[1], rec[2], rec[3]);
                 match rec[0] {
-                    1 => s.attempt_finished(task_id(s, a)?, b, Outcome::Ok(()), now),
-                    2 => s.attempt_finished(
-                        task_id(s, a)?,
-                        b,
-                        Outcome::Err {
-                            error: TaskError::failed(message(&msgs, c >> 1)),
-                            retryable: c & 1 == 1,
-                        },
-                        now,
-                    ),
+                    1 => s
+                        .attempt_finished(task_id(s, a)?, b, Outcome::Ok(()), now)
+                        .map_err(protocol)?,
+                    2 => s
+                        .attempt_finished(
+                            task_id(s, a)?,
+                            b,
+                            Outcome::Err {
+                                error: TaskError::failed(message(&msgs, c >> 1)),
+                                retryable: c & 1 == 1,
+                            },
+                            now,
+                        )
+                        .map_err(protocol)?,
                     3 | 4 => {
                         let (token, _) = run
                             .hooks
                             .remove(a)
                             .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown hook slot"))?;
                         if rec[0] == 3 {
-                            s.hook_done(token, now)
+                            s.hook_done(token, now).map_err(protocol)?
                         } else {
                             s.hook_failed(token, message(&msgs, b), now)
+                                .map_err(protocol)?
                         }
                     }
                     5 => s.advance(now),
                     6 => s.cancel(now),
                     7 => {
-                        let parent = if a == 0 {
+                        let caller = if a == 0 {
                             None
                         } else {
-                            Some(task_id(s, a - 1)?)
+                            Some((task_id(s, a - 1)?, c))
                         };
                         let (name, opts) = options_get(b)
                             .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown options"))?;
-                        s.spawn(parent, name, opts, now);
+                        s.spawn(caller, name, opts, now).map_err(protocol)?;
                     }
-                    8 => s.suspend(task_id(s, a)?),
-                    9 => s.resume(task_id(s, a)?, now),
+                    8 => s.suspend(task_id(s, a)?).map_err(protocol)?,
+                    9 => s.resume(task_id(s, a)?, now).map_err(protocol)?,
                     10 => s.hold(),
                     11 => s.release(now),
                     12 => s.start(now),
-                    13 => s.cancel_task(task_id(s, a)?, now),
+                    13 => s.cancel_task(task_id(s, a)?, now).map_err(protocol)?,
                     op => return Err(coded("ERR_LEGATO_INTERNAL", format!("unknown input {op}"))),
                 }
             }
             let cap = out.len().saturating_sub(1) / 4;
             let mut k = 0usize;
             while k < cap {
-                let Some(action) = s.next_action() else { break };
+                let Some(command) = s.next_command() else { break };
                 let at = 1 + k * 4;
-                let rec: [u32; 4] = match action {
-                    Action::Start { task, attempt } => [1, task.0, attempt, 0],
-                    Action::Cancel {
+                let rec: [u32; 4] = match command {
+                    Command::Start { task, attempt } => [1, task.as_u32(), attempt, 0],
+                    Command::Cancel {
                         task,
                         attempt,
                         timed_out,
-                    } => [2, task.0, attempt, timed_out as u32],
-                    Action::Resume { task } => [3, task.0, 0, 0],
-                    Action::Emit { event, token } => {
+                    } => [2, task.as_u32(), attempt, timed_out as u32],
+                    Command::Resume { task } => [3, task.as_u32(), 0, 0],
+                    Command::Emit { event, token } => {
                         let (t, att) = event_task(&event);
                         let kind = kind_code(event.kind());
                         let slot = run.hooks.insert((token, event));
                         [4 | (kind << 8), t, att, slot]
                     }
-                    Action::Settled { task } => [5, task.0, status_code(s.status(task)), 0],
-                    Action::Finished => [6, 0, 0, 0],
+                    Command::Deliver { task } => [5, task.as_u32(), status_code(s.status(task)), 0],
+                    Command::Finished => [6, 0, 0, 0],
                     _ => continue,
                 };
                 out[at..at + 4].copy_from_slice(&rec);

@@ -2,6 +2,7 @@
 //! and no Rust panic ever crosses (see [`guard`]).
 
 use legato::graph::GraphError;
+use legato::policy::OptionError;
 use napi::Error;
 
 /// The error type of this crate's functions: its status string becomes the JS error's `code`.
@@ -20,9 +21,21 @@ pub(crate) fn graph_error(e: &GraphError) -> Error<String> {
         "missing_dependency" => "ERR_LEGATO_MISSING_DEPENDENCY",
         "duplicate_task" => "ERR_LEGATO_DUPLICATE_TASK",
         "unknown_task" => "ERR_LEGATO_UNKNOWN_TASK",
+        "invalid_option" => "ERR_OUT_OF_RANGE",
         _ => "ERR_LEGATO_INVALID_NAME",
     };
     coded(code, e.to_string())
+}
+
+/// An option refused by the core's one validation: `kind` "type" → `ERR_INVALID_ARG_TYPE`
+/// (a `TypeError`), "value" → `ERR_OUT_OF_RANGE` (a `RangeError`); the message names the argument.
+pub(crate) fn option_error(e: &OptionError) -> Error<String> {
+    let code = if e.kind() == "type" {
+        "ERR_INVALID_ARG_TYPE"
+    } else {
+        "ERR_OUT_OF_RANGE"
+    };
+    coded(code, format!("{}: {}", e.argument(), e.message()))
 }
 
 /// A wrong value for `argument` (the facade throws a `RangeError`).

@@ -5,13 +5,12 @@
 //! definition over in one call when it is run or planned: names joined by NUL, dependencies
 //! as one `Uint32Array`. Built graphs are cached by id until the facade drops them.
 
-use crate::errors::{coded, graph_error, guard, range_error};
+use crate::errors::{coded, graph_error, guard, option_error, range_error};
 use legato::graph::{Graph, GraphBuilder, Selection, TaskSpec};
-use legato::policy::{Backoff, TaskOptions};
+use legato::policy::{self, Backoff, TaskOptions};
 use legato::render::Format;
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// A slab of values addressed by `u32` ids, with a free list.
 #[derive(Debug)]
@@ -64,27 +63,6 @@ thread_local! {
     static GRAPHS: RefCell<Slab<Arc<Graph>>> = const { RefCell::new(Slab::new()) };
 }
 
-fn millis(argument: &str, ms: f64) -> napi::Result<Duration, String> {
-    if !ms.is_finite() || ms <= 0.0 {
-        return Err(range_error(
-            argument,
-            format!("must be a positive, finite number of milliseconds (got {ms})"),
-        ));
-    }
-    if ms > 1e15 {
-        return Err(range_error(argument, format!("is too large (got {ms})")));
-    }
-    Ok(Duration::from_nanos((ms * 1e6).round() as u64))
-}
-
-fn millis_or_zero(argument: &str, ms: f64) -> napi::Result<Duration, String> {
-    if ms == 0.0 {
-        Ok(Duration::ZERO)
-    } else {
-        millis(argument, ms)
-    }
-}
-
 /// Validates task options and registers them; returns their id for [`graph_build`] and
 /// dynamic tasks. `backoff_kind`: 0 none, 1 fixed (`initial_ms`), 2 exponential
 /// (`initial_ms`, `factor`, `max_ms`, `jitter`). A negative `timeout_ms` means none.
@@ -103,46 +81,40 @@ pub fn options_new(
     sequences: Option<Vec<String>>,
 ) -> napi::Result<u32, String> {
     guard(|| {
-        if !(retries.is_finite() && retries >= 0.0 && retries.fract() == 0.0 && retries <= 1e9) {
-            return Err(range_error(
-                "retries",
-                format!("must be a whole number >= 0 (got {retries})"),
-            ));
-        }
-        let mut o = TaskOptions::default().retries(retries as u32);
+        // The core's one validation of options (policy): errors name the argument.
+        let oe = |e: legato::policy::OptionError| option_error(&e);
+        let mut o = TaskOptions::default().retries(policy::retries("retries", retries).map_err(oe)?);
         match backoff_kind {
             0 => {}
-            1 => o = o.backoff(Backoff::fixed(millis_or_zero("backoff", initial_ms)?)),
+            1 => o = o.backoff(Backoff::fixed(policy::delay_millis("backoff", initial_ms).map_err(oe)?)),
             _ => {
-                if !(factor.is_finite() && factor >= 1.0) {
+                let initial = policy::delay_millis("backoff.initial", initial_ms).map_err(oe)?;
+                let mut b = Backoff::exponential(initial);
+                if factor.is_finite() && factor >= 1.0 {
+                    b = b.factor(factor);
+                } else {
                     return Err(range_error(
                         "backoff.factor",
-                        format!("must be a number >= 1 (got {factor})"),
+                        format!("must be a number >= 1, got {factor}"),
                     ));
                 }
-                let initial = millis_or_zero("backoff.initial", initial_ms)?;
-                let max = if max_ms < 0.0 {
-                    Duration::from_secs(3600)
-                } else {
-                    millis_or_zero("backoff.max", max_ms)?
-                };
-                o = o.backoff(
-                    Backoff::exponential(initial)
-                        .factor(factor)
-                        .max(max)
-                        .jitter(jitter),
-                );
+                if max_ms >= 0.0 {
+                    b = b.max(policy::delay_millis("backoff.max", max_ms).map_err(oe)?);
+                }
+                b = b.jitter(jitter);
+                b.validate().map_err(oe)?;
+                o = o.backoff(b);
             }
         }
         if timeout_ms >= 0.0 || timeout_ms.is_nan() {
-            o = o.timeout(millis("timeout", timeout_ms)?);
+            if let Some(d) = policy::timeout_millis("timeout", timeout_ms).map_err(oe)? {
+                o = o.timeout(d);
+            }
         }
         for s in sequences.unwrap_or_default() {
-            if s.is_empty() {
-                return Err(range_error("sequences", "a key must not be empty"));
-            }
             o = o.sequence(s);
         }
+        o.validate().map_err(oe)?;
         let reg = Registered {
             opts: Arc::new(o),
             name: Arc::from(name),

@@ -61,7 +61,7 @@ impl NativeReport {
     /// Task ids in report order (the ids the facade keeps values and errors under).
     #[napi]
     pub fn ids(&self) -> Vec<u32> {
-        self.report.tasks.iter().map(|t| t.id.0).collect()
+        self.report.tasks.iter().map(|t| t.id.as_u32()).collect()
     }
 
     /// Status codes in report order (0 pending … 3 succeeded, 4 failed, 5 timed out,

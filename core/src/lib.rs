@@ -25,24 +25,32 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod define;
+#[cfg(feature = "tokio")]
 pub mod driver;
 pub mod event;
+#[cfg(feature = "tokio")]
 pub mod flow;
 pub mod graph;
+#[cfg(feature = "tokio")]
 pub mod orchestrator;
 pub mod policy;
 pub mod render;
 pub mod report;
 pub mod scheduler;
 
+pub use define::FlowDef;
+#[cfg(feature = "tokio")]
 pub use driver::{BoxError, Canceller, Cx, HookEvent, OwnedHookEvent};
 pub use event::{EventKind, Status, TaskError};
+#[cfg(feature = "tokio")]
 pub use flow::{Flow, FlowError, RunHandle, SyncPoint};
 pub use graph::{Graph, GraphBuilder, GraphError, Plan, Selection, TaskId, TaskSpec};
+#[cfg(feature = "tokio")]
 pub use orchestrator::{Action, Orchestrator, Parallel, Run};
 pub use policy::{Backoff, TaskOptions};
 pub use report::RunReport;
 
 #[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "tokio"))]
 pub struct ReadmeDoctests;

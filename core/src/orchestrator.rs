@@ -5,7 +5,7 @@ use crate::driver::{
     channel, drive, BoxError, CallScope, CallSlot, DynBody, Msg, RetryIf, RunSetup, TaskFuture,
     Value, SCOPE,
 };
-use crate::event::{ErrorKind, TaskError};
+use crate::event::TaskError;
 use crate::graph::GraphBuilder;
 use crate::policy::{Backoff, TaskOptions};
 use crate::report::RunReport;
@@ -87,8 +87,6 @@ pub struct Run<R> {
     /// Every action call of the run.
     pub report: RunReport,
 }
-
-static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
 
 impl<S: Send + Sync + 'static> Orchestrator<S> {
     /// An orchestrator whose actions and hooks share `state`.
@@ -581,7 +579,7 @@ async fn wait_outside(
     scope: &CallScope,
     rx: oneshot::Receiver<Result<Value, TaskError>>,
 ) -> Result<Value, TaskError> {
-    let Some(task) = scope.parent else {
+    let Some((task, _)) = scope.parent else {
         return rx
             .await
             .unwrap_or_else(|_| Err(cancelled("the call was cancelled")));
@@ -598,10 +596,7 @@ async fn wait_outside(
 }
 
 fn cancelled(msg: &str) -> TaskError {
-    TaskError {
-        kind: ErrorKind::Cancelled,
-        message: msg.into(),
-    }
+    TaskError::cancelled(msg)
 }
 
 /// Calls each action with its argument, all at once; the results in order. With `fail_fast`,
@@ -634,11 +629,6 @@ where
         .into_iter()
         .map(|r| r.expect("every call finished"))
         .collect())
-}
-
-/// The id of the current run, for per-run caches.
-pub(crate) fn next_run_id() -> u64 {
-    NEXT_RUN.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Actions called together, one argument each; made by [`Orchestrator::parallel`].

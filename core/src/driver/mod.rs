@@ -17,7 +17,7 @@ use crate::event::{Event, TaskError};
 use crate::graph::{Graph, Selection, TaskId};
 use crate::policy::TaskOptions;
 use crate::report::RunReport;
-use crate::scheduler::{Action, HookToken, Outcome, RunOptions, Scheduler};
+use crate::scheduler::{Command, HookToken, Input, Outcome, RunOptions, Scheduler};
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
@@ -63,7 +63,12 @@ where
         Box::pin(async move {
             match fut.await {
                 Ok(v) => Ok(into_value(v)),
-                Err(e) => Err(TaskError::failed(e.into().to_string())),
+                Err(e) => {
+                    let e: BoxError = e.into();
+                    let msg = e.to_string();
+                    let source: crate::event::BoxedSource = e;
+                    Err(TaskError::failed(msg).with_source(Arc::new(source)))
+                }
             }
         })
     })
@@ -185,7 +190,8 @@ impl<S> Cx<S> {
 /// The ambient call scope: which task (if any) is running, and where dynamic calls go.
 #[derive(Clone)]
 pub(crate) struct CallScope {
-    pub(crate) parent: Option<TaskId>,
+    /// The running task and attempt that calls, if any.
+    pub(crate) parent: Option<(TaskId, u32)>,
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
     /// Unique per run (for per-run memoization).
     pub(crate) run: u64,
@@ -209,7 +215,7 @@ pub(crate) type DynBody = Arc<dyn Fn() -> TaskFuture + Send + Sync>;
 /// Messages from task bodies and run handles to the driver loop.
 pub(crate) enum Msg {
     Call {
-        parent: Option<TaskId>,
+        parent: Option<(TaskId, u32)>,
         name: Arc<str>,
         opts: Arc<TaskOptions>,
         retry_if: Option<RetryIf>,
@@ -230,6 +236,12 @@ pub(crate) enum Msg {
     Cancel,
 }
 
+/// A number unique to each run in this process (per-run memoization keys on it).
+pub(crate) fn next_run_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// What a driver needs to run.
 pub(crate) struct RunSetup<S> {
     pub(crate) graph: Arc<Graph>,
@@ -241,23 +253,8 @@ pub(crate) struct RunSetup<S> {
     pub(crate) state: Arc<S>,
 }
 
-/// Who awaits a dynamic task: the channel for its result, and the caller's attempt when it
-/// called (a child of an attempt that has ended must not resume the next attempt).
-struct Caller {
-    done: oneshot::Sender<Result<Value, TaskError>>,
-    parent_attempt: u32,
-}
-
-/// What to hand a suspended task when the scheduler resumes it.
-enum Wake {
-    /// A child's result.
-    Result(
-        oneshot::Sender<Result<Value, TaskError>>,
-        Result<Value, TaskError>,
-    ),
-    /// A plain wake-up (the task awaited something else, e.g. a memoized call in flight).
-    Signal(oneshot::Sender<()>),
-}
+/// Who awaits a dynamic task's outcome.
+type Caller = oneshot::Sender<Result<Value, TaskError>>;
 
 /// What a running attempt's future yields: which attempt, and its outcome.
 type Attempt = futures_util::future::Map<
@@ -427,8 +424,8 @@ struct Driver<S> {
     retry_ifs: Vec<Option<RetryIf>>,
     /// Per dynamic task: who awaits its result.
     callers: HashMap<TaskId, Caller>,
-    /// Per suspended parent: results to deliver, one per `Resume`.
-    resumable: HashMap<TaskId, VecDeque<Wake>>,
+    /// Per suspended task: the wake-ups of its outside waits, one per `Resume`.
+    resumable: HashMap<TaskId, VecDeque<oneshot::Sender<()>>>,
     running: Attempts,
     /// Hook chains with async hooks, awaited beside the running tasks.
     hook_futures: FuturesUnordered<HookChain>,
@@ -440,7 +437,7 @@ struct Driver<S> {
     tx: mpsc::UnboundedSender<Msg>,
     start: Instant,
     wall_start: SystemTime,
-    actions: Vec<Action>,
+    commands: Vec<Command>,
 }
 
 /// Where a run's control messages come from; kept by run handles to cancel.
@@ -502,7 +499,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
             None => Box::pin(std::future::ready(Ok(unit_value()))),
         };
         let scope = CallScope {
-            parent: Some(task),
+            parent: Some((task, attempt)),
             tx: self.tx.clone(),
             run: self.run,
         };
@@ -510,8 +507,21 @@ impl<S: Send + Sync + 'static> Driver<S> {
     }
 
     fn finished(&mut self, task: TaskId, attempt: u32, out: Result<Value, TaskError>) {
-        self.running.forget(task);
+        let input = self.outcome(task, attempt, out);
         let now = self.now();
+        // The id came from the scheduler's own command.
+        let _ = self.sched.handle(now, [input]);
+    }
+
+    /// The outcome of an attempt as the scheduler takes it (`retry_if` evaluated here: it is
+    /// the host's code).
+    fn outcome(
+        &mut self,
+        task: TaskId,
+        attempt: u32,
+        out: Result<Value, TaskError>,
+    ) -> Input<Value> {
+        self.running.forget(task);
         let outcome = match out {
             Ok(v) => {
                 if task.index() < self.graph.len() && self.sched.attempt(task) == attempt {
@@ -520,33 +530,39 @@ impl<S: Send + Sync + 'static> Driver<S> {
                 Outcome::Ok(v)
             }
             Err(error) => {
-                let retryable = match self.retry_ifs.get(task.index()).and_then(|r| r.as_ref()) {
-                    Some(pred) => {
-                        // A predicate that panics refuses the retry.
-                        std::panic::catch_unwind(AssertUnwindSafe(|| pred(&error))).unwrap_or(false)
-                    }
-                    None => true,
-                };
+                let retryable = self.retryable(task, &error);
                 Outcome::Err { error, retryable }
             }
         };
-        self.sched.attempt_finished(task, attempt, outcome, now);
+        Input::Finished {
+            task,
+            attempt,
+            outcome,
+        }
     }
 
-    /// Feeds the scheduler every attempt that is finished by now, without yielding; `true` if
-    /// there was one.
-    fn take_finished(&mut self) -> bool {
-        let mut any = false;
+    fn retryable(&self, task: TaskId, error: &TaskError) -> bool {
+        match self.retry_ifs.get(task.index()).and_then(|r| r.as_ref()) {
+            // A predicate that panics refuses the retry.
+            Some(pred) => {
+                std::panic::catch_unwind(AssertUnwindSafe(|| pred(error))).unwrap_or(false)
+            }
+            None => true,
+        }
+    }
+
+    /// Every attempt that is finished by now, taken without yielding, as inputs.
+    fn take_finished(&mut self, into: &mut Vec<Input<Value>>) {
         while let Some(Some(done)) = self.running.next().now_or_never() {
             if let Ok((task, attempt, out)) = done {
-                self.finished(task, attempt, out);
-                any = true;
+                let input = self.outcome(task, attempt, out);
+                into.push(input);
             }
         }
-        any
     }
 
-    fn on_msg(&mut self, msg: Msg) {
+    /// Takes one message; outside cancels go into `batch`, for the scheduler to order.
+    fn on_msg(&mut self, msg: Msg, batch: &mut Vec<Input<Value>>) {
         let now = self.now();
         match msg {
             Msg::Call {
@@ -558,39 +574,32 @@ impl<S: Send + Sync + 'static> Driver<S> {
                 done,
                 slot,
             } => {
-                let id = self.sched.spawn(parent, name, opts, now);
+                let Ok(id) = self.sched.spawn(parent, name, opts, now) else {
+                    // The caller's id came from this run: cannot happen; the call fails.
+                    let _ = done.send(Err(TaskError::cancelled("unknown caller")));
+                    return;
+                };
                 if self.entries.len() <= id.index() {
                     self.entries.resize_with(id.index() + 1, || None);
                     self.retry_ifs.resize_with(id.index() + 1, || None);
                 }
                 self.entries[id.index()] = Some(Entry::Dynamic(body));
                 self.retry_ifs[id.index()] = retry_if;
-                let parent_attempt = parent.map_or(0, |p| self.sched.attempt(p));
-                self.callers.insert(
-                    id,
-                    Caller {
-                        done,
-                        parent_attempt,
-                    },
-                );
-                if let Some(p) = parent {
-                    self.sched.suspend(p);
-                }
+                self.callers.insert(id, done);
                 let _ = slot.id.set(id);
                 if slot.abandoned.load(std::sync::atomic::Ordering::SeqCst) {
-                    self.sched.cancel_task(id, now);
+                    batch.push(Input::CancelTask(id));
                 }
             }
-            Msg::CancelCall { task } => self.sched.cancel_task(task, now),
-            Msg::Suspend { task } => self.sched.suspend(task),
-            Msg::Wake { task, wake } => {
-                self.resumable
-                    .entry(task)
-                    .or_default()
-                    .push_back(Wake::Signal(wake));
-                self.sched.resume(task, now);
+            Msg::CancelCall { task } => batch.push(Input::CancelTask(task)),
+            Msg::Suspend { task } => {
+                let _ = self.sched.suspend(task);
             }
-            Msg::Cancel => self.sched.cancel(now),
+            Msg::Wake { task, wake } => {
+                self.resumable.entry(task).or_default().push_back(wake);
+                batch.push(Input::Resume(task));
+            }
+            Msg::Cancel => batch.push(Input::Cancel),
         }
     }
 
@@ -680,23 +689,23 @@ impl<S: Send + Sync + 'static> Driver<S> {
         r
     }
 
-    /// Performs every pending action. Returns `true` when the run is finished.
+    /// Performs every pending command. Returns `true` when the run is finished.
     fn perform(&mut self) -> bool {
         let mut finished = false;
         loop {
-            let mut actions = std::mem::take(&mut self.actions);
-            self.sched.drain_actions(&mut actions);
-            if actions.is_empty() {
-                self.actions = actions;
+            let mut commands = std::mem::take(&mut self.commands);
+            self.sched.drain_commands(&mut commands);
+            if commands.is_empty() {
+                self.commands = commands;
                 return finished;
             }
-            for action in actions.drain(..) {
-                match action {
-                    Action::Start { task, attempt } => self.start_attempt(task, attempt),
-                    Action::Cancel { task, .. } => {
+            for command in commands.drain(..) {
+                match command {
+                    Command::Start { task, attempt } => self.start_attempt(task, attempt),
+                    Command::Cancel { task, .. } => {
                         self.running.abort(task);
                     }
-                    Action::Emit { event, token } => {
+                    Command::Emit { event, token } => {
                         let e = self.hook_event(&event);
                         if self.hooks.is_async(token.kind()) {
                             // Await the chain beside the running tasks; only this task waits.
@@ -706,71 +715,35 @@ impl<S: Send + Sync + 'static> Driver<S> {
                         } else {
                             let r = self.hooks.call(&e.view());
                             let now = self.now();
-                            match r {
+                            let _ = match r {
                                 Ok(()) => self.sched.hook_done(token, now),
                                 Err(msg) => self.sched.hook_failed(token, msg, now),
-                            }
-                        }
-                    }
-                    Action::Settled { task } => {
-                        let result =
-                            match self.sched.value(task) {
-                                Some(v)
-                                    if self.sched.status(task)
-                                        == crate::event::Status::Succeeded =>
-                                {
-                                    Ok(v.clone())
-                                }
-                                _ => Err(self.sched.error(task).cloned().unwrap_or_else(|| {
-                                    TaskError {
-                                        kind: crate::event::ErrorKind::Cancelled,
-                                        message: format!(
-                                            "task \"{}\" was skipped",
-                                            self.sched.name(task)
-                                        )
-                                        .into(),
-                                    }
-                                })),
                             };
-                        let Some(caller) = self.callers.remove(&task) else {
-                            continue;
-                        };
-                        match self.sched.parent(task) {
-                            Some(p)
-                                if self.sched.status(p) == crate::event::Status::Running
-                                    && self.sched.attempt(p) == caller.parent_attempt =>
-                            {
-                                self.resumable
-                                    .entry(p)
-                                    .or_default()
-                                    .push_back(Wake::Result(caller.done, result));
-                                self.sched.resume(p, self.now());
-                            }
-                            _ => {
-                                let _ = caller.done.send(result);
-                            }
                         }
                     }
-                    Action::Resume { task } => {
+                    Command::Deliver { task } => {
+                        let outcome = self.sched.take_outcome(task);
+                        if let (Some(caller), Ok(outcome)) = (self.callers.remove(&task), outcome) {
+                            let _ = caller.send(outcome);
+                        }
+                    }
+                    Command::Resume { task } => {
                         if let Some(q) = self.resumable.get_mut(&task) {
-                            match q.pop_front() {
-                                Some(Wake::Result(tx, result)) => {
-                                    let _ = tx.send(result);
-                                }
-                                Some(Wake::Signal(tx)) => {
-                                    let _ = tx.send(());
-                                }
-                                None => {}
+                            if let Some(wake) = q.pop_front() {
+                                let _ = wake.send(());
                             }
                             if q.is_empty() {
                                 self.resumable.remove(&task);
                             }
                         }
                     }
-                    Action::Finished => finished = true,
+                    Command::Finished => finished = true,
+                    // Commands added later: nothing to do for this driver.
+                    #[allow(unreachable_patterns)]
+                    _ => {}
                 }
             }
-            self.actions = actions;
+            self.commands = commands;
         }
     }
 }
@@ -806,8 +779,9 @@ where
         values: (0..n).map(|_| OnceLock::new()).collect(),
     });
     let mut d = Driver {
-        run: crate::orchestrator::next_run_id(),
-        sched: Scheduler::new(graph.clone(), &selection, options),
+        run: next_run_id(),
+        sched: Scheduler::new(graph.clone(), &selection, options)
+            .expect("run options are validated when the run is set up"),
         entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
         retry_ifs,
         callers: HashMap::new(),
@@ -825,7 +799,7 @@ where
         tx: tx.clone(),
         start: Instant::now(),
         wall_start: SystemTime::now(),
-        actions: Vec::new(),
+        commands: Vec::new(),
         graph,
     };
     d.retry_ifs.resize_with(n, || None);
@@ -863,13 +837,17 @@ where
             Some(msg) = rx.recv() => {
                 // Messages sent so far are one input (main or a parent calling several actions
                 // at once): take them all before acting, so those calls tie as rule 2 says.
+                let mut batch = Vec::new();
                 let mut next = Some(msg);
                 while let Some(msg) = next.take().or_else(|| rx.try_recv().ok()) {
-                    if matches!(msg, Msg::Cancel) && d.take_finished() {
-                        // At one instant, finished attempts come before an outside cancel.
-                        finished = d.perform();
-                    }
-                    d.on_msg(msg);
+                    d.on_msg(msg, &mut batch);
+                }
+                if !batch.is_empty() {
+                    // What finished by now is part of this instant; the scheduler orders it
+                    // before an outside cancel.
+                    d.take_finished(&mut batch);
+                    let now = d.now();
+                    let _ = d.sched.handle(now, batch);
                 }
             }
             Some(done) = d.running.next(), if !d.running.is_empty() => {
@@ -890,10 +868,10 @@ where
             }
             Some((token, r)) = d.hook_futures.next(), if !d.hook_futures.is_empty() => {
                 let now = d.now();
-                match r {
+                let _ = match r {
                     Ok(()) => d.sched.hook_done(token, now),
                     Err(msg) => d.sched.hook_failed(token, msg, now),
-                }
+                };
             }
             _ = sleep => {
                 let now = d.now();

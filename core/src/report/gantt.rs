@@ -27,7 +27,7 @@ impl RunReport {
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// let mut b = GraphBuilder::new();
@@ -35,18 +35,18 @@ impl RunReport {
     /// b.add(TaskSpec::new("db:migrate").after(["fetch"]))?;
     /// b.add(TaskSpec::new("deploy").after(["db:migrate"]))?;
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
     /// let mut now = Duration::ZERO;
-    /// while let Some(action) = s.next_action() {
-    ///     if let Action::Start { task, attempt } = action {
+    /// while let Some(action) = s.next_command() {
+    ///     if let Command::Start { task, attempt } = action {
     ///         now += Duration::from_millis(100);
     ///         // fetch fails once then succeeds; the migration fails.
     ///         let outcome = match (graph.name(task), attempt) {
     ///             ("fetch", 2) => Outcome::Ok(()),
     ///             _ => Outcome::fail("boom"),
     ///         };
-    ///         s.attempt_finished(task, attempt, outcome, now);
+    ///         s.attempt_finished(task, attempt, outcome, now).unwrap();
     ///     }
     /// }
     /// assert_eq!(s.report().to_mermaid_gantt(), "\

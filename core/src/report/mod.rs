@@ -17,7 +17,7 @@
 //! ```
 //! use legato::event::Status;
 //! use legato::graph::{GraphBuilder, TaskSpec};
-//! use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+//! use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
@@ -27,14 +27,14 @@
 //! b.add(TaskSpec::new("build").after(["install"]))?;
 //! let graph = Arc::new(b.build()?);
 //!
-//! let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+//! let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
 //! s.start(Duration::ZERO);
 //! let mut now = Duration::ZERO;
-//! while let Some(action) = s.next_action() {
-//!     if let Action::Start { task, attempt } = action {
+//! while let Some(action) = s.next_command() {
+//!     if let Command::Start { task, attempt } = action {
 //!         now += Duration::from_millis(10);
 //!         let outcome = if graph.name(task) == "lint" { Outcome::fail("3 warnings") } else { Outcome::Ok(()) };
-//!         s.attempt_finished(task, attempt, outcome, now);
+//!         s.attempt_finished(task, attempt, outcome, now).unwrap();
 //!     }
 //! }
 //! let report = s.report();
@@ -192,7 +192,7 @@ impl RunReport {
     /// b.add(TaskSpec::new("b"))?;
     /// let graph = Arc::new(b.build()?);
     /// // Only "b" is selected: "a" is not in the report.
-    /// let s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.select(["b"])?, RunOptions::default());
+    /// let s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.select(["b"])?, RunOptions::default()).expect("valid options");
     /// let report = s.report();
     /// assert!(report.task(graph.resolve("a")?).is_none());
     /// assert_eq!(&*report.task(graph.resolve("b")?).unwrap().name, "b");
@@ -224,7 +224,7 @@ impl RunReport {
     /// let mut b = GraphBuilder::new();
     /// b.add(TaskSpec::new("a"))?;
     /// let graph = Arc::new(b.build()?);
-    /// let s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// // Not started yet: one pending task.
     /// let counts = s.report().counts();
     /// assert_eq!(counts.get(Status::Pending), 1);
@@ -247,18 +247,18 @@ impl RunReport {
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// let mut b = GraphBuilder::new();
     /// b.add(TaskSpec::new("flaky").retries(1))?;
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
-    /// while let Some(action) = s.next_action() {
-    ///     if let Action::Start { task, attempt } = action {
+    /// while let Some(action) = s.next_command() {
+    ///     if let Command::Start { task, attempt } = action {
     ///         let outcome = if attempt == 1 { Outcome::fail("flake") } else { Outcome::Ok(()) };
-    ///         s.attempt_finished(task, attempt, outcome, Duration::from_millis(1500));
+    ///         s.attempt_finished(task, attempt, outcome, Duration::from_millis(1500)).unwrap();
     ///     }
     /// }
     /// let summary = s.report().summary();
@@ -284,7 +284,7 @@ impl RunReport {
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// let mut b = GraphBuilder::new();
@@ -292,20 +292,20 @@ impl RunReport {
     ///     b.add(TaskSpec::new(name))?;
     /// }
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
     /// let mut started = Vec::new();
-    /// while let Some(action) = s.next_action() {
-    ///     if let Action::Start { task, attempt } = action {
+    /// while let Some(action) = s.next_command() {
+    ///     if let Command::Start { task, attempt } = action {
     ///         started.push((task, attempt));
     ///     }
     /// }
     /// // All three run at once; they end after 1, 3 and 2 ms.
     /// for (i, (task, attempt)) in started.into_iter().enumerate() {
     ///     let ms = [1, 3, 2][i];
-    ///     s.attempt_finished(task, attempt, Outcome::Ok(()), Duration::from_millis(ms));
+    ///     s.attempt_finished(task, attempt, Outcome::Ok(()), Duration::from_millis(ms)).unwrap();
     /// }
-    /// # while s.next_action().is_some() {}
+    /// # while s.next_command().is_some() {}
     /// let report = s.report();
     /// let names: Vec<&str> = report.slowest(2).iter().map(|t| &*t.name).collect();
     /// assert_eq!(names, ["slow", "medium"]);
@@ -331,7 +331,7 @@ impl RunReport {
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// // install ─▶ lint (5 ms)  ─┐
@@ -342,13 +342,13 @@ impl RunReport {
     /// b.add(TaskSpec::new("build").after(["install"]))?;
     /// b.add(TaskSpec::new("deploy").after(["lint", "build"]))?;
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
     /// let mut clock = Duration::ZERO;
     /// let mut running = Vec::new();
     /// loop {
-    ///     while let Some(action) = s.next_action() {
-    ///         if let Action::Start { task, attempt } = action {
+    ///     while let Some(action) = s.next_command() {
+    ///         if let Command::Start { task, attempt } = action {
     ///             let ms = match graph.name(task) { "lint" => 5, "build" => 20, _ => 1 };
     ///             running.push((clock + Duration::from_millis(ms), task, attempt));
     ///         }
@@ -357,7 +357,7 @@ impl RunReport {
     ///     if running.is_empty() { break; }
     ///     let (end, task, attempt) = running.remove(0);
     ///     clock = end;
-    ///     s.attempt_finished(task, attempt, Outcome::Ok(()), clock);
+    ///     s.attempt_finished(task, attempt, Outcome::Ok(()), clock).unwrap();
     /// }
     /// let report = s.report();
     /// let path: Vec<&str> = report.critical_path().into_iter().map(|id| graph.name(id)).collect();
@@ -570,10 +570,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn err(kind: ErrorKind, message: &str) -> TaskError {
-        TaskError {
-            kind,
-            message: message.into(),
-        }
+        TaskError::new(kind, message)
     }
 
     impl Build {
