@@ -90,7 +90,9 @@ class FlowRun extends Driver {
     this.opts = flow._opts.slice()
     this.nStatic = this.names.length
     this.state = flow.state
-    this.results = {}
+    this.ok = new Uint8Array(this.nStatic)
+    this._results = null
+    this.needBegin = flow._hooks[7].length > 0
     this.calls = []
     this.retired = []
     this.beginTimes = []
@@ -112,6 +114,11 @@ class FlowRun extends Driver {
     return this.calls[task] ?? this.retired[task]
   }
 
+  get results() {
+    if (this._results === null) this._results = this.makeResults()
+    return this._results
+  }
+
   nameOf(task) {
     return task < this.nStatic ? this.names[task] : this.call(task).name
   }
@@ -127,7 +134,7 @@ class FlowRun extends Driver {
   }
 
   startTask(task, attempt) {
-    this.beginTimes[task] ??= Date.now()
+    if (this.needBegin && this.beginTimes[task] === undefined) this.beginTimes[task] = Date.now()
     const ctx = new StepContext(this, task, attempt)
     const fn = task < this.nStatic ? this.fns[task] : this.calls[task].fn
     let r
@@ -147,7 +154,26 @@ class FlowRun extends Driver {
   }
 
   onAttemptEnd(task, v, ok) {
-    if (ok && task < this.nStatic) this.results[this.names[task]] = v
+    if (ok && task < this.nStatic) this.ok[task] = 1
+  }
+
+  /** `ctx.results`: a live view by name of the steps that succeeded (no per-task insert). */
+  makeResults() {
+    const run = this
+    const index = this.flow._byName
+    const has = (k) => {
+      const i = typeof k === 'string' ? index.get(k) : undefined
+      return i !== undefined && i < run.nStatic && run.ok[i] === 1
+    }
+    return new Proxy(Object.create(null), {
+      get: (_, k) => (has(k) ? run.values[index.get(k)] : undefined),
+      has: (_, k) => has(k),
+      ownKeys: () => run.names.filter((n, i) => run.ok[i] === 1),
+      getOwnPropertyDescriptor: (_, k) => (has(k) ? { value: run.values[index.get(k)], enumerable: true, configurable: true, writable: false } : undefined),
+      set: () => false,
+      defineProperty: () => false,
+      deleteProperty: () => false,
+    })
   }
 
   spawnChild(parent, parentAttempt, name, fn, o) {
