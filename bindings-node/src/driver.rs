@@ -56,8 +56,14 @@ thread_local! {
 fn empty_graph() -> Arc<Graph> {
     // Graph is Send + Sync; one empty graph serves every Orchestrator run.
     static G: OnceLock<Arc<Graph>> = OnceLock::new();
-    G.get_or_init(|| Arc::new(GraphBuilder::new().build().expect("an empty graph is valid")))
-        .clone()
+    G.get_or_init(|| {
+        Arc::new(
+            GraphBuilder::new()
+                .build()
+                .expect("an empty graph is valid"),
+        )
+    })
+    .clone()
 }
 
 fn dur(ms: f64) -> Duration {
@@ -257,7 +263,9 @@ pub fn run_step(
             let cap = out.len().saturating_sub(1) / 4;
             let mut k = 0usize;
             while k < cap {
-                let Some(command) = s.next_command() else { break };
+                let Some(command) = s.next_command() else {
+                    break;
+                };
                 let at = 1 + k * 4;
                 let rec: [u32; 4] = match command {
                     Command::Start { task, attempt } => [1, task.as_u32(), attempt, 0],
@@ -370,7 +378,10 @@ pub fn run_task_error(id: u32, task: u32) -> napi::Result<Option<Vec<String>>, S
             let s = &run.sched;
             let t = task_id(s, task)?;
             if let Some(e) = s.error(t) {
-                return Ok(Some(vec![e.kind.as_str().to_owned(), e.message.to_string()]));
+                return Ok(Some(vec![
+                    e.kind.as_str().to_owned(),
+                    e.message.to_string(),
+                ]));
             }
             if s.status(t) == Status::Skipped {
                 let reason = s
@@ -416,4 +427,3 @@ pub fn run_finish(id: u32) -> napi::Result<NativeReport, String> {
 pub fn run_drop(id: u32) {
     RUNS.with_borrow_mut(|runs| runs.remove(id));
 }
-

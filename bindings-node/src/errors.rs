@@ -54,7 +54,10 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> JsResult<T>) -> JsResult<T> {
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(coded("ERR_LEGATO_PANIC", format!("legato internal error: {msg}")))
+            Err(coded(
+                "ERR_LEGATO_PANIC",
+                format!("legato internal error: {msg}"),
+            ))
         }
     }
 }

@@ -83,10 +83,15 @@ pub fn options_new(
     guard(|| {
         // The core's one validation of options (policy): errors name the argument.
         let oe = |e: legato::policy::OptionError| option_error(&e);
-        let mut o = TaskOptions::default().retries(policy::retries("retries", retries).map_err(oe)?);
+        let mut o =
+            TaskOptions::default().retries(policy::retries("retries", retries).map_err(oe)?);
         match backoff_kind {
             0 => {}
-            1 => o = o.backoff(Backoff::fixed(policy::delay_millis("backoff", initial_ms).map_err(oe)?)),
+            1 => {
+                o = o.backoff(Backoff::fixed(
+                    policy::delay_millis("backoff", initial_ms).map_err(oe)?,
+                ))
+            }
             _ => {
                 let initial = policy::delay_millis("backoff.initial", initial_ms).map_err(oe)?;
                 let mut b = Backoff::exponential(initial);
@@ -268,7 +273,9 @@ pub fn graph_render(
     guard(|| {
         let g = graph_get(id)?;
         let sel = select(&g, targets.as_deref())?;
-        let f: Format = format.parse().map_err(|e: String| range_error("format", e))?;
+        let f: Format = format
+            .parse()
+            .map_err(|e: String| range_error("format", e))?;
         Ok(g.render(f, &sel))
     })
 }
