@@ -262,7 +262,17 @@ fn timeout_scaled(
             ),
         ));
     }
-    Ok(Duration::try_from_secs_f64(x * scale).ok())
+    Ok(to_duration(x, scale))
+}
+
+/// `x` units of `scale` seconds as a duration, exact for whole milliseconds (or whole
+/// seconds), `None` when it is too long for a `Duration`.
+fn to_duration(x: f64, scale: f64) -> Option<Duration> {
+    let nanos = x * scale * 1e9;
+    if !nanos.is_finite() || nanos >= u64::MAX as f64 {
+        return Duration::try_from_secs_f64(x * scale).ok();
+    }
+    Some(Duration::from_nanos(nanos.round() as u64))
 }
 
 /// A delay (backoff) given in seconds by a host, checked: a finite number ≥ 0, at most
@@ -296,7 +306,7 @@ fn delay_scaled(
             format!("must be a finite number of {unit} >= 0, got {}", fmt_num(x)),
         ));
     }
-    let d = Duration::try_from_secs_f64(x * scale).unwrap_or(Duration::MAX);
+    let d = to_duration(x, scale).unwrap_or(Duration::MAX);
     check_delay(argument, d)?;
     Ok(d)
 }
