@@ -15,7 +15,7 @@ help:
 	@echo "usage: make <target>"
 	@echo
 	@grep -E '^\.PHONY: [a-zA-Z0-9_-]+ +## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = "^\\.PHONY: |  *## "}; {printf "  %-8s %s\n", $$2, $$3}'
+		awk 'BEGIN {FS = "^\\.PHONY: |  *## "}; {printf "  %-11s %s\n", $$2, $$3}'
 
 # --- Rust ------------------------------------------------------------------------------------
 
@@ -33,12 +33,14 @@ demo:
 	@echo "Open target/legato-demo/release.html in a browser to see the runbook's timeline."
 	@echo
 	@$(MAKE) --no-print-directory demo-python
+	@$(MAKE) --no-print-directory demo-node
 
 .PHONY: test  ## Run the Rust tests (with cargo-nextest when installed), the doctests, the examples and the Python tests
 test: test-python
 	$(if $(NEXTEST),$(CARGO) nextest run --workspace,$(CARGO) test --workspace)
 	$(if $(NEXTEST),$(CARGO) test --workspace --doc)
 	@$(MAKE) --no-print-directory examples
+	@$(MAKE) --no-print-directory test-node
 
 # Every example in core/examples/; each one asserts what it shows, so a regression fails.
 EXAMPLES = $(sort $(basename $(notdir $(wildcard core/examples/*.rs))))
@@ -50,19 +52,22 @@ examples:
 		$(CARGO) run -q -p legato --example $$ex >/dev/null; \
 	done
 
-.PHONY: lint  ## Check formatting (rustfmt) and lints (clippy, warnings are errors), and the Python package (ruff, mypy, stubtest)
+.PHONY: lint  ## Check formatting (rustfmt), lints (clippy, warnings are errors), the core without tokio, the Python package (ruff, mypy, stubtest) and the Node types (tsc)
 lint: lint-python
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p legato --no-default-features -- -D warnings
+	@$(MAKE) --no-print-directory lint-node
 
 .PHONY: fmt  ## Format all Rust code
 fmt:
 	$(CARGO) fmt --all
 
-.PHONY: bench  ## Run every benchmark (release build, with the dagrs peer, and the Python door); merge into bench/results.json
+.PHONY: bench  ## Run every benchmark (release build, with the dagx and dagrs peers, the Python and Node doors); merge into bench/results.json
 bench:
-	$(CARGO) run --release -p legato-bench --features dagrs -- all --json bench/results.json
+	$(CARGO) run --release -p legato-bench --features dagx,dagrs -- all --runs 9 --json bench/results.json
 	@$(MAKE) --no-print-directory bench-python
+	@$(MAKE) --no-print-directory bench-node
 
 .PHONY: doc  ## Build the API docs of the legato crate (rustdoc warnings are errors)
 doc:
@@ -119,4 +124,38 @@ demo-python: $(VENV)/.stamp-develop
 bench-python: $(VENV)/.stamp-develop $(VENV)/.stamp-bench
 	$(VPY) bench/python/bench.py --json bench/results.json
 
-# --- Node (bindings-node/) targets come with that package ------------------------------------
+# --- Node (bindings-node/: the npm package `legato`) -------------------------------------------
+NPM ?= npm
+NODE ?= node
+NODE_DIR = bindings-node
+NODE_TSC = $(NODE) $(NODE_DIR)/node_modules/typescript/bin/tsc
+
+# Dev dependencies, installed again only when the lock file changes. `--ignore-scripts`: the
+# addon is built by the next step, not by npm's install hook.
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && $(NPM) ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+.PHONY: build-node  ## Build the Node addon (release; skipped when it is up to date)
+build-node: $(NODE_DIR)/node_modules/.package-lock.json
+	cd $(NODE_DIR) && $(NODE) scripts/build.js
+
+.PHONY: test-node  ## Build the Node package and run its tests (node --test), the seed examples included
+test-node: build-node
+	$(NODE_TSC) -p $(NODE_DIR)/test/tsconfig.json
+	cd $(NODE_DIR) && $(NODE) --test --test-timeout=120000 test/
+
+.PHONY: lint-node  ## Type-check the TypeScript consumer against the shipped index.d.ts; check native.d.ts is current
+lint-node: build-node
+	$(NODE_TSC) -p $(NODE_DIR)/test/tsconfig.json --noEmit
+	@git diff --exit-code --quiet -- $(NODE_DIR)/native.d.ts || \
+		{ echo "bindings-node/native.d.ts changed when built: commit the regenerated file"; exit 1; }
+
+.PHONY: demo-node  ## Run the Node example (examples/node/release.mjs)
+demo-node: build-node
+	@echo "--- node examples/node/release.mjs"
+	$(NODE) examples/node/release.mjs
+
+.PHONY: bench-node  ## Run W1-W5 through the Node door beside hand-rolled, async.auto, p-graph, p-queue; merge into bench/results.json
+bench-node: build-node
+	$(NODE) bench/node/bench.mjs --json bench/results.json

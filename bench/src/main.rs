@@ -10,7 +10,8 @@
 //! Workloads (see bench/README.md and DESIGN.md, "Workloads (bench/)"):
 //!
 //! - `w1` … `w5`: DESIGN.md's scheduler workloads, run by legato, by a hand-rolled tokio
-//!   runner (the floor) and by the `dagrs` crate (with the `dagrs` feature), side by side.
+//!   runner (the floor), by the `dagx` crate (with the `dagx` feature) and by the `dagrs` crate
+//!   (with the `dagrs` feature), side by side.
 //! - `wide-1m`: 1,000,000 no-op tasks and a sink, in a child process; its peak RSS.
 //! - `graph-scale`: build, validate and plan a random DAG of 100,000 tasks and 299,994 edges,
 //!   and measure the memory the built graph holds.
@@ -178,7 +179,7 @@ fn usage() -> String {
         "\noptions:\n  \
          --runs N       timed runs after one warm-up; the median is reported (default 5)\n  \
          --tasks N      tasks in the graph of graph-scale (100,000) or wide-1m (1,000,000)\n  \
-         --impl NAME    only legato, hand-rolled or dagrs (default: all three)\n  \
+         --impl NAME    only legato, hand-rolled, dagx or dagrs (default: all four)\n  \
          --json PATH    merge the result rows into the JSON file at PATH\n",
     );
     text
@@ -257,7 +258,8 @@ fn print_table(options: &Options, lines: &[Line]) {
     println!(
         "\nlegato-bench (door: rust): median of {} runs after one warm-up; tokio multi-thread \
          runtime, 2 workers; {cpus} CPUs\n\
-         ×ideal: makespan / 40 ms; ×floor: time / the hand-rolled runner's time\n",
+         ×ideal: makespan / 40 ms; ×floor: time / the hand-rolled runner's time \
+         (wide-1m: peak RSS / the hand-rolled runner's)\n",
         options.runs
     );
     let opt = |v: Option<f64>, digits: usize| match v {
@@ -409,21 +411,43 @@ fn median_ms(mut runs: Vec<Duration>) -> f64 {
     runs[runs.len() / 2].as_secs_f64() * 1e3
 }
 
-/// A global allocator that counts the bytes currently allocated.
-mod alloc_counter {
+/// A global allocator that counts the bytes currently allocated, and on demand their peak.
+pub(crate) mod alloc_counter {
     use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
     /// Bytes allocated and not yet freed, by anyone in this process.
     static LIVE: AtomicUsize = AtomicUsize::new(0);
+    /// The highest `LIVE` seen since [`track_peak`] (only while tracking).
+    static PEAK: AtomicUsize = AtomicUsize::new(0);
+    static TRACKING: AtomicBool = AtomicBool::new(false);
 
-    /// The system allocator, counting live bytes (one relaxed atomic add per call).
+    /// The system allocator, counting live bytes (one relaxed atomic add per call, plus a
+    /// relaxed `fetch_max` while the peak is tracked).
     #[derive(Debug)]
     pub(crate) struct Counting;
 
     /// Bytes currently allocated through the global allocator.
     pub(crate) fn live_bytes() -> usize {
         LIVE.load(Relaxed)
+    }
+
+    /// Starts tracking the peak of [`live_bytes`] from now on (only `wide-1m`'s child does).
+    pub(crate) fn track_peak() {
+        PEAK.store(LIVE.load(Relaxed), Relaxed);
+        TRACKING.store(true, Relaxed);
+    }
+
+    /// The highest [`live_bytes`] since [`track_peak`].
+    pub(crate) fn peak_bytes() -> usize {
+        PEAK.load(Relaxed)
+    }
+
+    fn grew(by: usize) {
+        let now = LIVE.fetch_add(by, Relaxed) + by;
+        if TRACKING.load(Relaxed) {
+            PEAK.fetch_max(now, Relaxed);
+        }
     }
 
     // SAFETY: every call is forwarded to `System` with the caller's own arguments, so
@@ -433,7 +457,7 @@ mod alloc_counter {
             // SAFETY: forwarded as is; the caller upholds `alloc`'s contract.
             let p = unsafe { System.alloc(layout) };
             if !p.is_null() {
-                LIVE.fetch_add(layout.size(), Relaxed);
+                grew(layout.size());
             }
             p
         }
@@ -442,7 +466,7 @@ mod alloc_counter {
             // SAFETY: forwarded as is; the caller upholds `alloc_zeroed`'s contract.
             let p = unsafe { System.alloc_zeroed(layout) };
             if !p.is_null() {
-                LIVE.fetch_add(layout.size(), Relaxed);
+                grew(layout.size());
             }
             p
         }
@@ -457,8 +481,11 @@ mod alloc_counter {
             // SAFETY: forwarded as is; the caller upholds `realloc`'s contract.
             let p = unsafe { System.realloc(ptr, layout, new_size) };
             if !p.is_null() {
-                LIVE.fetch_add(new_size, Relaxed);
-                LIVE.fetch_sub(layout.size(), Relaxed);
+                if new_size >= layout.size() {
+                    grew(new_size - layout.size());
+                } else {
+                    LIVE.fetch_sub(layout.size() - new_size, Relaxed);
+                }
             }
             p
         }

@@ -1,11 +1,11 @@
-//! The implementations under test: legato, the hand-rolled tokio runner (the floor), and
-//! the `dagrs` crate (with the `dagrs` feature).
+//! The implementations under test: legato, the hand-rolled tokio runner (the floor), the
+//! `dagx` crate (with the `dagx` feature) and the `dagrs` crate (with the `dagrs` feature).
 //!
 //! Each one is handed a [`Dag`] (names and dependencies). What a user writes once is done
-//! outside the timed region: adding the tasks to a legato `Flow`, the nodes and edges to a dagrs
-//! `Graph`. One run is timed: legato's `flow.run()` (which builds and validates its `Graph`),
-//! the hand-rolled runner counting in-degrees and dependents and running, dagrs's
-//! `async_start()`. Then the run is checked (every task ran, with the expected number of
+//! outside the timed region: adding the tasks to a legato `Flow`, the tasks and their
+//! dependencies to a dagx `DagRunner`, the nodes and edges to a dagrs `Graph`. One run is timed:
+//! legato's `flow.run()` (which builds and validates its `Graph`), the hand-rolled runner
+//! counting in-degrees and dependents and running, dagx's `run()`, dagrs's `async_start()`. Then the run is checked (every task ran, with the expected number of
 //! attempts) outside the timed region.
 
 use crate::workload::{Body, Dag};
@@ -16,18 +16,20 @@ use std::time::{Duration, Instant};
 pub(crate) enum Impl {
     Legato,
     HandRolled,
+    Dagx,
     Dagrs,
 }
 
 impl Impl {
     /// Every implementation, legato first, the floor second.
-    pub(crate) const ALL: [Impl; 3] = [Impl::Legato, Impl::HandRolled, Impl::Dagrs];
+    pub(crate) const ALL: [Impl; 4] = [Impl::Legato, Impl::HandRolled, Impl::Dagx, Impl::Dagrs];
 
     /// The name used in tables and in `results.json`.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Impl::Legato => "legato",
             Impl::HandRolled => "hand-rolled",
+            Impl::Dagx => "dagx",
             Impl::Dagrs => "dagrs",
         }
     }
@@ -79,6 +81,7 @@ pub(crate) fn time_one(
             hand_rolled::check(dag, outcome)?;
             Ok(took)
         }
+        Impl::Dagx => dagx_peer::time_one(dag, rt),
         Impl::Dagrs => dagrs_peer::time_one(dag, rt),
     }
 }
@@ -378,5 +381,176 @@ mod dagrs_peer {
 
     pub(super) fn time_one(_: &Dag, _: &tokio::runtime::Runtime) -> Result<Duration, String> {
         Err("not built: run with `--features dagrs` (as `make bench` does)".to_owned())
+    }
+}
+
+/// dagx (the crate, 0.3): a `DagRunner` of typed tasks. A task's dependencies are a tuple of
+/// up to 8 handles, whose outputs it receives; so every node here is one of nine task types,
+/// by its number of inputs, each returning how many attempts it made (a `u32`). A task with
+/// more than 8 dependencies (W1's and wide-1m's sink) waits for them through a tree of no-op
+/// join tasks of 8 inputs each, which is how a dagx user has to write it. dagx runs the graph
+/// layer by layer (every task of a topological level spawned, then awaited, before the next
+/// level; a level of one task runs inline); tasks are spawned with `tokio::spawn`. dagx has no
+/// retries: the task loops over its attempts, as the hand-rolled runner does. It has no limit
+/// on parallelism: W4's `max_parallel = 50` is a semaphore the task takes first, as for dagrs.
+#[cfg(feature = "dagx")]
+pub(crate) mod dagx_peer {
+    use super::{Body, Dag};
+    use dagx::{task, DagRunner, Task, TaskHandle};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use tokio::sync::Semaphore;
+
+    /// What every task does: takes a permit (W4), then runs its attempts.
+    #[derive(Clone)]
+    struct Work {
+        body: Body,
+        retries: u32,
+        limit: Option<Arc<Semaphore>>,
+    }
+
+    impl Work {
+        /// Runs the attempts; returns how many were made.
+        async fn run(&self) -> u32 {
+            let _permit = match &self.limit {
+                Some(s) => Some(s.acquire().await.expect("the semaphore is never closed")),
+                None => None,
+            };
+            let mut attempt = 1;
+            while self.body.attempt(attempt).await.is_err() && attempt <= self.retries {
+                attempt += 1;
+            }
+            attempt
+        }
+    }
+
+    /// A task type of `N` inputs (the dependencies' attempt counts, unused).
+    macro_rules! node {
+        ($name:ident $(, $input:ident)*) => {
+            struct $name(Work);
+
+            #[task]
+            impl $name {
+                // dagx passes each input as an argument: 8 inputs are 9 arguments.
+                #[allow(clippy::too_many_arguments)]
+                async fn run(&self $(, $input: &u32)*) -> u32 {
+                    $(let _ = $input;)*
+                    self.0.run().await
+                }
+            }
+        };
+    }
+
+    node!(N0);
+    node!(N1, a);
+    node!(N2, a, b);
+    node!(N3, a, b, c);
+    node!(N4, a, b, c, d);
+    node!(N5, a, b, c, d, e);
+    node!(N6, a, b, c, d, e, f);
+    node!(N7, a, b, c, d, e, f, g);
+    node!(N8, a, b, c, d, e, f, g, h);
+
+    /// Adds a task doing `work` after `deps` (at most 8).
+    fn add(dag: &DagRunner, work: Work, deps: &[TaskHandle<u32>]) -> TaskHandle<u32> {
+        match deps {
+            [] => dag.add_task(N0(work)).into(),
+            [a] => dag.add_task(N1(work)).depends_on(a),
+            [a, b] => dag.add_task(N2(work)).depends_on((a, b)),
+            [a, b, c] => dag.add_task(N3(work)).depends_on((a, b, c)),
+            [a, b, c, d] => dag.add_task(N4(work)).depends_on((a, b, c, d)),
+            [a, b, c, d, e] => dag.add_task(N5(work)).depends_on((a, b, c, d, e)),
+            [a, b, c, d, e, f] => dag.add_task(N6(work)).depends_on((a, b, c, d, e, f)),
+            [a, b, c, d, e, f, g] => dag.add_task(N7(work)).depends_on((a, b, c, d, e, f, g)),
+            [a, b, c, d, e, f, g, h] => dag.add_task(N8(work)).depends_on((a, b, c, d, e, f, g, h)),
+            _ => unreachable!("at most 8 inputs per dagx task"),
+        }
+    }
+
+    /// The dagx graph of `dag`: the handles of its tasks, and how many join tasks it needed.
+    fn graph(dag: &Dag) -> (DagRunner, Vec<TaskHandle<u32>>, usize) {
+        let runner = DagRunner::new();
+        let work = Work {
+            body: dag.body,
+            retries: dag.retries,
+            limit: dag.max_parallel.map(|n| Arc::new(Semaphore::new(n))),
+        };
+        let join = Work {
+            body: Body::Noop,
+            retries: 0,
+            limit: None,
+        };
+        let mut handles: Vec<TaskHandle<u32>> = Vec::with_capacity(dag.len());
+        let mut joins = 0;
+        for deps in &dag.deps {
+            let mut inputs: Vec<TaskHandle<u32>> =
+                deps.iter().map(|&d| handles[d as usize]).collect();
+            while inputs.len() > 8 {
+                inputs = inputs
+                    .chunks(8)
+                    .map(|c| add(&runner, join.clone(), c))
+                    .collect();
+                joins += inputs.len();
+            }
+            handles.push(add(&runner, work.clone(), &inputs));
+        }
+        (runner, handles, joins)
+    }
+
+    /// How many join tasks dagx needs for `dag` (0 when no task has more than 8 dependencies).
+    pub(crate) fn joins(dag: &Dag) -> usize {
+        dag.deps
+            .iter()
+            .map(|d| {
+                let (mut n, mut joins) = (d.len(), 0);
+                while n > 8 {
+                    n = n.div_ceil(8);
+                    joins += n;
+                }
+                joins
+            })
+            .sum()
+    }
+
+    pub(super) fn time_one(dag: &Dag, rt: &tokio::runtime::Runtime) -> Result<Duration, String> {
+        let (runner, handles, _) = graph(dag);
+        let start = Instant::now();
+        let result = rt.block_on(runner.run(|fut| {
+            tokio::spawn(fut);
+        }));
+        let took = start.elapsed();
+        result.map_err(|e| format!("dagx: {e}"))?;
+        let per_task = if dag.body == Body::FailTwice {
+            dag.retries + 1
+        } else {
+            1
+        };
+        for (i, h) in handles.iter().enumerate() {
+            let attempts: u32 = runner.get(*h).map_err(|e| format!("dagx: {e}"))?;
+            if attempts != per_task {
+                return Err(format!(
+                    "dagx: task {} made {attempts} attempts, not {per_task}",
+                    dag.names[i]
+                ));
+            }
+        }
+        // Dropping the runner and its outputs is not part of the run.
+        drop(runner);
+        Ok(took)
+    }
+}
+
+/// Without the `dagx` feature, dagx is not compiled in.
+#[cfg(not(feature = "dagx"))]
+pub(crate) mod dagx_peer {
+    use super::Dag;
+    use std::time::Duration;
+
+    pub(super) fn time_one(_: &Dag, _: &tokio::runtime::Runtime) -> Result<Duration, String> {
+        Err("not built: run with `--features dagx` (as `make bench` does)".to_owned())
+    }
+
+    pub(crate) fn joins(_: &Dag) -> usize {
+        0
     }
 }

@@ -1,6 +1,7 @@
 //! Running one attempt of a task: a child process in its own process group, its output
-//! (stdout and stderr merged, in order) read line by line, and the whole group killed if the
-//! attempt is dropped (timeout, fail-fast, Ctrl-C).
+//! (stdout and stderr merged, in order) read line by line, and the whole group killed when the
+//! attempt ends, however it ends: the script exited (a process it left in the background does
+//! not outlive its task) or the attempt was dropped (timeout, fail-fast, Ctrl-C).
 
 use crate::runbook::{Lang, Task};
 use std::io;
@@ -9,11 +10,127 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long to keep reading output after the script exited, when a process it left in the
-/// background still holds the output pipe open.
+/// background still holds the output pipe open (that process is then killed with the group).
 const DRAIN_GRACE: Duration = Duration::from_millis(200);
+
+/// The most bytes of one line of output that are kept: a longer line is cut (or, with
+/// [`LongLines::Split`], shown in pieces of this size), so memory stays bounded whatever the
+/// output looks like.
+pub(crate) const MAX_LINE: usize = 4096;
+
+/// How much output is read at once.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What happens to a line of output longer than [`MAX_LINE`] bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LongLines {
+    /// Its first [`MAX_LINE`] bytes, then `… [truncated, N bytes in all]`.
+    Truncate,
+    /// Every byte, in pieces of at most [`MAX_LINE`] bytes (each one a line of its own).
+    Split,
+}
+
+/// Cuts a stream of output bytes into lines of at most [`MAX_LINE`] bytes; holds at most one
+/// such line, whatever it is fed.
+#[derive(Debug)]
+struct Lines {
+    mode: LongLines,
+    /// The current line so far (at most [`MAX_LINE`] bytes).
+    cur: Vec<u8>,
+    /// With [`LongLines::Truncate`]: how many bytes of the current line were dropped.
+    dropped: usize,
+}
+
+impl Lines {
+    fn new(mode: LongLines) -> Lines {
+        Lines {
+            mode,
+            cur: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Takes the next bytes; calls `on_line` for each line they complete.
+    fn feed(&mut self, mut bytes: &[u8], on_line: &mut impl FnMut(&str)) {
+        while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
+            self.take(&bytes[..i], on_line);
+            self.end_line(on_line);
+            bytes = &bytes[i + 1..];
+        }
+        self.take(bytes, on_line);
+    }
+
+    /// The output ended: a last line without a newline is passed on.
+    fn finish(&mut self, on_line: &mut impl FnMut(&str)) {
+        if !self.cur.is_empty() || self.dropped > 0 {
+            self.end_line(on_line);
+        }
+    }
+
+    fn take(&mut self, mut bytes: &[u8], on_line: &mut impl FnMut(&str)) {
+        loop {
+            let room = MAX_LINE - self.cur.len();
+            if bytes.len() <= room {
+                self.cur.extend_from_slice(bytes);
+                return;
+            }
+            match self.mode {
+                LongLines::Truncate => {
+                    self.cur.extend_from_slice(&bytes[..room]);
+                    self.dropped += bytes.len() - room;
+                    return;
+                }
+                LongLines::Split => {
+                    self.cur.extend_from_slice(&bytes[..room]);
+                    bytes = &bytes[room..];
+                    // A character cut in two goes whole into the next piece.
+                    let keep = incomplete_char(&self.cur);
+                    let carry = self.cur.split_off(self.cur.len() - keep);
+                    on_line(&String::from_utf8_lossy(&self.cur));
+                    self.cur = carry;
+                }
+            }
+        }
+    }
+
+    fn end_line(&mut self, on_line: &mut impl FnMut(&str)) {
+        if self.dropped == 0 {
+            if self.cur.last() == Some(&b'\r') {
+                self.cur.pop();
+            }
+            on_line(&String::from_utf8_lossy(&self.cur));
+        } else {
+            let total = self.cur.len() + self.dropped;
+            // Cut at a character's start, not inside it.
+            let keep = self.cur.len() - incomplete_char(&self.cur);
+            let text = String::from_utf8_lossy(&self.cur[..keep]);
+            on_line(&format!("{text} … [truncated, {total} bytes in all]"));
+        }
+        self.cur.clear();
+        self.dropped = 0;
+    }
+}
+
+/// How many bytes at the end of `b` begin a UTF-8 character that they do not finish.
+fn incomplete_char(b: &[u8]) -> usize {
+    for back in 1..=b.len().min(3) {
+        let byte = b[b.len() - back];
+        if byte & 0xC0 == 0x80 {
+            continue; // a continuation byte: look further back for the start
+        }
+        let len = match byte {
+            0xF0.. => 4,
+            0xE0.. => 3,
+            0xC0.. => 2,
+            _ => 1,
+        };
+        return if len > back { back } else { 0 };
+    }
+    0
+}
 
 /// What to run for a task.
 #[derive(Debug, Clone)]
@@ -41,15 +158,18 @@ impl Script {
     }
 }
 
-/// Kills a process group when dropped, unless disarmed.
+/// Kills a process group when dropped.
+///
+/// When the script has exited normally its leader is reaped before this runs; the group's id
+/// cannot be given to another process while any member is left, and when none is left the
+/// kill finds no group (ESRCH) and does nothing.
 struct KillGroup {
     pgid: libc::pid_t,
-    armed: bool,
 }
 
 impl Drop for KillGroup {
     fn drop(&mut self) {
-        if self.armed && self.pgid > 0 {
+        if self.pgid > 0 {
             // SAFETY: killpg has no memory-safety preconditions; a failure (the group is
             // already gone) is harmless.
             unsafe {
@@ -83,10 +203,13 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Runs one attempt of `script`; every line of its output goes to `on_line` as it comes.
+/// Runs one attempt of `script`; every line of its output goes to `on_line` as it comes
+/// (a line longer than [`MAX_LINE`] bytes as `long_lines` says).
 ///
 /// `Ok(())` when it exits with status 0; otherwise the error is `exit code N`,
 /// `killed by signal N`, or why it could not start.
+///
+/// When it returns, whatever the script started in its process group is killed (SIGKILL).
 ///
 /// # Cancel safety
 ///
@@ -94,6 +217,7 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 pub(crate) async fn run(
     script: &Script,
     attempt: u32,
+    long_lines: LongLines,
     mut on_line: impl FnMut(&str),
 ) -> Result<(), String> {
     let (program, stdin_text) = match script.lang {
@@ -135,9 +259,9 @@ pub(crate) async fn run(
         // `cmd`, and with it our copies of the pipe's write end, is dropped here: the
         // reader sees the end of the output once the script's processes close theirs.
     };
-    let mut guard = KillGroup {
+    // Kills the group on every way out: the end of this function, or the future's drop.
+    let group = KillGroup {
         pgid: child.id().map_or(0, |id| id as libc::pid_t),
-        armed: true,
     };
     let stdin = child.stdin.take();
     let feed = async move {
@@ -149,21 +273,19 @@ pub(crate) async fn run(
 
     let reader = tokio::net::unix::pipe::Receiver::from_owned_fd(read_end)
         .map_err(|e| format!("could not read the output: {e}"))?;
-    let mut reader = BufReader::new(reader);
+    let mut reader = reader;
     let read_all = async {
-        let mut buf = Vec::new();
+        let mut buf = vec![0; READ_CHUNK];
+        let mut lines = Lines::new(long_lines);
         loop {
-            let n = reader.read_until(b'\n', &mut buf).await.unwrap_or(0);
-            if !buf.is_empty() {
-                let text = String::from_utf8_lossy(&buf);
-                let line = text.strip_suffix('\n').unwrap_or(&text);
-                on_line(line.strip_suffix('\r').unwrap_or(line));
-                buf.clear();
-            }
+            // A read error ends the output like its end does.
+            let n = reader.read(&mut buf).await.unwrap_or(0);
             if n == 0 {
                 break;
             }
+            lines.feed(&buf[..n], &mut on_line);
         }
+        lines.finish(&mut on_line);
     };
     let wait = async {
         let mut read_all = std::pin::pin!(read_all);
@@ -176,7 +298,8 @@ pub(crate) async fn run(
         }
     };
     let ((), status) = tokio::join!(feed, wait);
-    guard.armed = false;
+    // The script is over: what it left behind (`sleep 100 &`, a server) goes with it.
+    drop(group);
     let status = status.map_err(|e| format!("could not wait for {program}: {e}"))?;
     if status.success() {
         Ok(())
@@ -210,8 +333,86 @@ mod tests {
             .build()
             .unwrap();
         let mut lines = Vec::new();
-        let r = rt.block_on(run(s, 1, |l| lines.push(l.to_owned())));
+        let r = rt.block_on(run(s, 1, LongLines::Truncate, |l| lines.push(l.to_owned())));
         (r, lines)
+    }
+
+    fn lines_of(mode: LongLines, chunks: &[&[u8]]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut on_line = |l: &str| out.push(l.to_owned());
+        let mut lines = Lines::new(mode);
+        for c in chunks {
+            lines.feed(c, &mut on_line);
+        }
+        lines.finish(&mut on_line);
+        out
+    }
+
+    #[test]
+    fn lines_across_chunks() {
+        for mode in [LongLines::Truncate, LongLines::Split] {
+            assert_eq!(
+                lines_of(mode, &[b"a", b"b\r\nc\n\nd", b"", b"e"]),
+                ["ab", "c", "", "de"]
+            );
+            assert!(lines_of(mode, &[b""]).is_empty());
+            assert_eq!(lines_of(mode, &[b"x\n"]), ["x"]);
+            // Bytes that are not UTF-8 are shown as U+FFFD.
+            assert_eq!(lines_of(mode, &[b"caf\xe9\n"]), ["caf\u{fffd}"]);
+        }
+    }
+
+    #[test]
+    fn long_lines_are_cut_or_split() {
+        let long = "y".repeat(3 * MAX_LINE + 10);
+        let chunks: Vec<&[u8]> = long.as_bytes().chunks(1000).collect();
+        let mut input = chunks.clone();
+        input.push(b"\nnext\n");
+        assert_eq!(
+            lines_of(LongLines::Truncate, &input),
+            [
+                format!(
+                    "{} … [truncated, {} bytes in all]",
+                    "y".repeat(MAX_LINE),
+                    long.len()
+                ),
+                "next".to_owned()
+            ]
+        );
+        let split = lines_of(LongLines::Split, &input);
+        assert_eq!(split.len(), 5);
+        assert_eq!(split[..4].concat(), long);
+        assert!(split.iter().all(|l| l.len() <= MAX_LINE));
+        assert_eq!(split[4], "next");
+        // A line of exactly MAX_LINE bytes is whole.
+        let exact = "z".repeat(MAX_LINE);
+        assert_eq!(lines_of(LongLines::Truncate, &[exact.as_bytes()]), [exact]);
+        // Unfinished at the end of the output: still cut.
+        let out = lines_of(LongLines::Truncate, &[long.as_bytes()]);
+        assert!(out[0].ends_with(&format!("… [truncated, {} bytes in all]", long.len())));
+    }
+
+    #[test]
+    fn long_lines_are_cut_between_characters() {
+        // 'é' is two bytes: with one byte of padding, a character straddles every boundary.
+        let long = format!("x{}", "é".repeat(MAX_LINE));
+        let cut = lines_of(LongLines::Truncate, &[long.as_bytes(), b"\n"]);
+        assert_eq!(
+            cut,
+            [format!(
+                "x{} … [truncated, {} bytes in all]",
+                "é".repeat(MAX_LINE / 2 - 1),
+                long.len()
+            )]
+        );
+        let split = lines_of(LongLines::Split, &[long.as_bytes()]);
+        assert!(split.iter().all(|l| !l.contains('\u{fffd}')), "{split:?}");
+        assert_eq!(split.concat(), long);
+        assert_eq!(incomplete_char("€".as_bytes()), 0);
+        assert_eq!(incomplete_char(&"€".as_bytes()[..2]), 2);
+        assert_eq!(incomplete_char(&"😀".as_bytes()[..3]), 3);
+        assert_eq!(incomplete_char(b"abc"), 0);
+        assert_eq!(incomplete_char(b""), 0);
     }
 
     #[test]

@@ -44,9 +44,12 @@ const EXIT_HANGUP: u8 = 129;
     name = "legato",
     version,
     about = "Run Markdown runbooks of shell tasks",
+    override_usage = "legato [-f <RUNBOOK>] <COMMAND>",
     long_about = "Run Markdown runbooks of shell tasks.\n\n\
         A fenced block whose info string is `bash <name> [--dep <task>]... [--descr \"<text>\"]` \
         (or `sh`, `python`) is a task; other blocks are documentation.\n\n\
+        Each task runs in its own process group, killed when the task ends: a process it \
+        leaves in the background does not outlive it (start a daemon with `setsid` to keep it).\n\n\
         Exit codes: 0 all succeeded, 1 a task failed, 2 usage, parse or graph error, \
         130 interrupted."
 )]
@@ -65,22 +68,31 @@ struct Cli {
     command: Command,
 }
 
+// Usage lines are written out: clap's own, in an error, lists the options the user gave as if
+// they were required (`legato task --file <RUNBOOK> --format <FORMAT> <NAME>...`).
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run tasks and everything they depend on
+    #[command(
+        override_usage = "legato task [-f <RUNBOOK>] [OPTIONS] <TASK>...\n       \
+                                legato task [-f <RUNBOOK>] --show-dag [--format <FORMAT>] <TASK>..."
+    )]
     Task {
         /// The tasks to run
-        #[arg(required = true, value_name = "NAME")]
+        #[arg(required = true, value_name = "TASK")]
         names: Vec<String>,
         #[command(flatten)]
         run: RunArgs,
     },
     /// Run every task of the runbook
+    #[command(override_usage = "legato runbook [-f <RUNBOOK>] [OPTIONS]\n       \
+                                legato runbook [-f <RUNBOOK>] --show-dag [--format <FORMAT>]")]
     Runbook {
         #[command(flatten)]
         run: RunArgs,
     },
     /// List the runbook's tasks with their descriptions
+    #[command(override_usage = "legato list [-f <RUNBOOK>]")]
     List,
 }
 
@@ -178,7 +190,13 @@ fn build_flow(rb: &Runbook, ui: &Arc<std::sync::OnceLock<Arc<Ui>>>) -> Result<Fl
                     if let Some(ui) = &ui {
                         ui.attempt_started(&task_name, cx.attempt());
                     }
-                    exec::run(&script, cx.attempt(), |line| {
+                    // `--verbose` shows every byte (a long line in pieces); otherwise only the
+                    // tail of a failure is shown, and a long line is cut.
+                    let long_lines = match &ui {
+                        Some(ui) if ui.verbose() => exec::LongLines::Split,
+                        _ => exec::LongLines::Truncate,
+                    };
+                    exec::run(&script, cx.attempt(), long_lines, |line| {
                         if let Some(ui) = &ui {
                             ui.output(&task_name, line);
                         }
@@ -208,11 +226,19 @@ fn print_levels(levels: &[Vec<String>]) {
     }
 }
 
+/// Prints a graph error (its contract text first), then where the tasks it names are defined:
+/// the task with a missing dependency, every task on a cycle.
 fn graph_error(rb: &Runbook, e: &GraphError) -> u8 {
     let code = error(e);
-    if let GraphError::MissingDependency { task, .. } = e {
-        if let Some(t) = rb.tasks.iter().find(|t| &t.name == task) {
-            eprintln!("  (task \"{task}\" is at {}:{})", rb.path.display(), t.line);
+    let named: &[String] = match e {
+        GraphError::MissingDependency { task, .. } => std::slice::from_ref(task),
+        // The path ends with its first task again.
+        GraphError::Cycle { path } => &path[..path.len().saturating_sub(1)],
+        _ => &[],
+    };
+    for name in named {
+        if let Some(t) = rb.tasks.iter().find(|t| &t.name == name) {
+            eprintln!("  (task \"{name}\" is at {}:{})", rb.path.display(), t.line);
         }
     }
     code
@@ -267,6 +293,19 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
     if total == 0 {
         out(&format!("No tasks in {}", file.display()));
         return EXIT_OK;
+    }
+    // Files written after the run must be writable before it: a typo in a path must not cost
+    // a whole run.
+    let outputs = [(&args.report, "report"), (&args.html, "timeline")];
+    for (path, what) in outputs {
+        if let Some(path) = path {
+            if let Err(e) = check_writable(path) {
+                return error(format!(
+                    "cannot write the {what} to \"{}\": {e} (nothing was run)",
+                    path.display()
+                ));
+            }
+        }
     }
 
     let verbosity = if args.quiet {
@@ -348,6 +387,40 @@ fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+/// Whether `path` can be written: its folder exists and the file can be opened for writing
+/// (an existing file, left as it is) or created (then removed again). Nothing is left behind.
+fn check_writable(path: &Path) -> Result<(), String> {
+    use std::io::ErrorKind;
+    if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
+        return Err("that is a folder, not a file".into());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(if dir.exists() {
+            format!("\"{}\" is not a folder", dir.display())
+        } else {
+            format!("folder \"{}\" does not exist", dir.display())
+        });
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => match open.create_new(true).open(path) {
+            Ok(file) => {
+                drop(file);
+                let _ = std::fs::remove_file(path);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
     }
 }
 

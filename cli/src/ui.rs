@@ -10,7 +10,8 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// How many lines of a failed task's output are shown (all of them with `--verbose`).
+/// How many lines of a failed task's output are shown (all of them with `--verbose`). With
+/// each line at most [`crate::exec::MAX_LINE`] bytes (and a marker), a task's tail is bounded.
 const TAIL_LINES: usize = 20;
 
 /// How chatty the output is.
@@ -143,7 +144,14 @@ impl Ui {
         }
     }
 
-    fn verbose(&self) -> bool {
+    /// How many attempts `task` may make (`--retries` + 1), counted in a u64 so no retry count
+    /// can overflow it.
+    fn tries(&self, task: &str) -> u64 {
+        self.tasks.get(task).map_or(0, |t| u64::from(t.retries)) + 1
+    }
+
+    /// Whether every line of output is shown as it comes (`--verbose`).
+    pub(crate) fn verbose(&self) -> bool {
         self.verbosity == Verbosity::Verbose
     }
 
@@ -176,7 +184,7 @@ impl Ui {
     pub(crate) fn attempt_started(&self, task: &str, attempt: u32) {
         lock(&self.tails).remove(task);
         if self.verbose() {
-            let tries = self.tasks.get(task).map_or(0, |t| t.retries) + 1;
+            let tries = self.tries(task);
             if attempt > 1 {
                 self.line(&format!("▶ {task} started (attempt {attempt} of {tries})"));
             } else {
@@ -234,17 +242,19 @@ impl Ui {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
-        let tries = self.tasks.get(task).map_or(0, |t| t.retries) + 1;
+        let tries = self.tries(task);
         self.line(&format!(
             "↻ {task} {}, retrying (attempt {} of {tries})",
             self.describe(task, error),
-            attempt + 1
+            u64::from(attempt) + 1
         ));
     }
 
     /// A task is finished (not skipped).
     pub(crate) fn completed(&self, task: &str, status: Status, error: Option<&TaskError>) {
         self.stop_spinner(task);
+        // Its tail is shown only on failure, and forgotten in any case.
+        let tail = lock(&self.tails).remove(task);
         if let Some(p) = &self.progress {
             p.overall.inc(1);
         }
@@ -261,7 +271,7 @@ impl Ui {
             }
             _ => {
                 self.line(&format!("✗ {task} {}", self.describe(task, error)));
-                if let Some(tail) = lock(&self.tails).remove(task) {
+                if let Some(tail) = tail {
                     if tail.dropped > 0 {
                         self.line(&format!(
                             "{task} | … {} earlier lines (--verbose shows all)",

@@ -220,6 +220,79 @@ fn the_tail_of_a_long_failure() {
     assert_eq!(lines.len(), 22);
 }
 
+/// The largest resident set, in KiB, of any child process of this test binary waited for so
+/// far (legato, and the processes it waited for).
+fn children_max_rss_kib() -> i64 {
+    // SAFETY: a zeroed rusage is a valid value for getrusage to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
+        0
+    );
+    usage.ru_maxrss
+}
+
+#[test]
+fn a_huge_line_of_output_is_cut_and_memory_stays_bounded() {
+    const BYTES: usize = 64 << 20;
+    let out = out_dir("huge-line");
+    let o = legato(&out)
+        .env("BYTES", BYTES.to_string())
+        .args(["runbook", "-f"])
+        .arg(fixture("huge_line.md"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The whole line used to be kept (and copied) to print it as the failure's tail.
+    assert!(stdout.len() < 8 * 1024, "{} bytes printed", stdout.len());
+    assert_eq!(
+        task_lines(&stdout),
+        [
+            "✗ huge failed with exit code 1".to_owned(),
+            "huge | before".to_owned(),
+            format!(
+                "huge | {} … [truncated, {BYTES} bytes in all]",
+                "x".repeat(4096)
+            ),
+            "huge | after".to_owned(),
+        ]
+    );
+    // Far less than the line: it was never held whole (it used to cost twice its size).
+    let rss_mib = children_max_rss_kib() / 1024;
+    assert!(rss_mib < 48, "peak RSS of a child: {rss_mib} MiB");
+}
+
+#[test]
+fn verbose_shows_a_long_line_whole_in_pieces() {
+    let out = out_dir("long-line-verbose");
+    let o = legato(&out)
+        .env("BYTES", "10000")
+        .args(["runbook", "--verbose", "-f"])
+        .arg(fixture("huge_line.md"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let pieces: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("huge | x"))
+        .collect();
+    // Every byte is shown, 4096 bytes a line at most.
+    assert_eq!(
+        pieces.iter().map(|p| p.len() + 1).collect::<Vec<_>>(),
+        [4096, 4096, 1808]
+    );
+    assert!(stdout.contains("huge | before\n") && stdout.contains("huge | after\n"));
+    assert!(!stdout.contains("truncated"), "{stdout}");
+}
+
 #[test]
 fn fail_fast_kills_running_tasks() {
     let (r, out) = run_fixture("failfast", "failfast.md", &["runbook", "--fail-fast"]);
@@ -241,14 +314,23 @@ fn fail_fast_kills_running_tasks() {
 fn a_cycle_is_refused() {
     let (r, out) = run_fixture("cycle", "cycle.md", &["runbook"]);
     assert_eq!(r.code, 2);
-    assert_eq!(
-        r.stderr,
-        "Error: Circular dependency detected: task-a → task-b → task-a\n"
+    // DESIGN's text first, then where each task on the cycle is (as for a missing dependency).
+    let f = fixture("cycle.md");
+    let expected = format!(
+        "Error: Circular dependency detected: task-a → task-b → task-a\n  \
+         (task \"task-a\" is at {f}:3)\n  \
+         (task \"task-b\" is at {f}:7)\n",
+        f = f.display()
     );
+    assert_eq!(r.stderr, expected);
     assert_eq!(r.stdout, "");
     assert!(!out.join("a").exists() && !out.join("b").exists());
     let (r, _) = run_fixture("cycle-dag", "cycle.md", &["runbook", "--show-dag"]);
     assert_eq!(r.code, 2);
+    assert_eq!(r.stderr, expected);
+    let (r, _) = run_fixture("cycle-target", "cycle.md", &["task", "task-b", "--dry-run"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(r.stderr, expected);
 }
 
 #[test]
@@ -260,7 +342,35 @@ fn a_missing_dependency_is_refused() {
         first,
         "Error: Task \"build\" referenced by \"deploy\" does not exist"
     );
-    assert!(r.stderr.contains("missing.md:3)"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().nth(1).unwrap(),
+        format!(
+            "  (task \"deploy\" is at {}:3)",
+            fixture("missing.md").display()
+        )
+    );
+}
+
+#[test]
+fn a_task_defined_twice_is_refused() {
+    let (r, out) = run_fixture("duplicate", "duplicate.md", &["runbook"]);
+    assert_eq!(r.code, 2);
+    // DESIGN's exact text first, then both places.
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: Task \"build\" is defined twice\n  \
+             (task \"build\" is at {f}:3 and again at {f}:7)\n",
+            f = fixture("duplicate.md").display()
+        )
+    );
+    assert_eq!(r.stdout, "");
+    assert!(std::fs::read_dir(&out).unwrap().next().is_none());
+    let (r, _) = run_fixture("duplicate-list", "duplicate.md", &["list"]);
+    assert_eq!(r.code, 2);
+    assert!(r
+        .stderr
+        .starts_with("Error: Task \"build\" is defined twice\n"));
 }
 
 #[test]
@@ -327,6 +437,23 @@ fn show_dag_draws_the_graph() {
 }
 
 #[test]
+fn mermaid_drawings_escape_task_names() {
+    let (r, _) = run_fixture(
+        "dag-markup",
+        "markup.md",
+        &["runbook", "--format", "mermaid"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "flowchart TD\n    \
+         t0[\"#lt;img src=x onerror=alert(1)#gt;\"]\n    \
+         t1[\"#quot;quoted#quot; #amp; #35;35;\"]\n    \
+         t0 --> t1\n"
+    );
+}
+
+#[test]
 fn a_timeout_kills_the_process_group() {
     let (r, out) = run_fixture("timeout", "timeout.md", &["runbook"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
@@ -340,6 +467,25 @@ fn a_timeout_kills_the_process_group() {
     );
     assert!(r.stdout.contains("\nSummary: 1 timed_out, 1 skipped in "));
     assert_pids_gone(&out, &["slow.pid", "sleep.pid"]);
+}
+
+#[test]
+fn a_task_that_ends_kills_what_it_left_in_the_background() {
+    let (r, out) = run_fixture("background", "background.md", &["runbook", "--verbose"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("✓ holds-the-output completed\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("✓ detached-output completed\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("holds-the-output | left one behind\n"));
+    // legato has exited: the sleeps must be gone (or dead and waiting for init to reap them).
+    assert_pids_gone(&out, &["holds-the-output.pid", "detached-output.pid"]);
 }
 
 #[test]
@@ -496,6 +642,99 @@ fn reports_json_and_html() {
 }
 
 #[test]
+fn unwritable_report_paths_are_refused_before_anything_runs() {
+    let out = out_dir("report-paths");
+    let chain = fixture("chain.md");
+    let missing = out.join("missing-dir");
+    for (flag, what, path, why) in [
+        (
+            "--report",
+            "report",
+            missing.join("r.json"),
+            format!("folder \"{}\" does not exist", missing.display()),
+        ),
+        (
+            "--html",
+            "timeline",
+            missing.join("t.html"),
+            format!("folder \"{}\" does not exist", missing.display()),
+        ),
+        (
+            "--report",
+            "report",
+            out.clone(),
+            "that is a folder, not a file".to_owned(),
+        ),
+        (
+            "--html",
+            "timeline",
+            chain.join("t.html"),
+            format!("\"{}\" is not a folder", chain.display()),
+        ),
+    ] {
+        let r = run(
+            &out,
+            &[
+                "runbook",
+                "-f",
+                chain.to_str().unwrap(),
+                flag,
+                path.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(
+            r.code,
+            2,
+            "{flag} {}: {}{}",
+            path.display(),
+            r.stdout,
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr,
+            format!(
+                "Error: cannot write the {what} to \"{}\": {why} (nothing was run)\n",
+                path.display()
+            )
+        );
+        assert_eq!(r.stdout, "");
+        assert!(!out.join("order").exists(), "a task ran");
+    }
+    // A good path next to a bad one: still nothing runs.
+    let r = run(
+        &out,
+        &[
+            "runbook",
+            "-f",
+            chain.to_str().unwrap(),
+            "--report",
+            out.join("ok.json").to_str().unwrap(),
+            "--html",
+            missing.join("t.html").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2);
+    assert!(!out.join("order").exists() && !out.join("ok.json").exists());
+    assert!(!missing.exists());
+    // An existing file is checked without being changed, then overwritten after the run.
+    let existing = out.join("old.json");
+    std::fs::write(&existing, "old").unwrap();
+    let r = run(
+        &out,
+        &[
+            "runbook",
+            "-f",
+            chain.to_str().unwrap(),
+            "--report",
+            existing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(read(&existing).starts_with('{'));
+    assert_eq!(read(out.join("order")), "a\nb\nc\n");
+}
+
+#[test]
 fn extras_env_and_cwd() {
     let (r, out) = run_fixture("env-cwd", "env_cwd.md", &["runbook"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
@@ -583,6 +822,53 @@ fn parse_errors_name_the_file_and_line() {
 }
 
 #[test]
+fn timeouts_that_do_not_fit_are_parse_errors() {
+    // Used to panic (exit 101) adding the timeout to an instant.
+    let (r, out) = run_fixture("huge-timeout", "huge_timeout.md", &["runbook"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: {}:7: invalid value \"4000000000000000h\" for --timeout of task \"forever\": \
+             too long a timeout (at most 876000h, 100 years)\n",
+            fixture("huge_timeout.md").display()
+        )
+    );
+    assert_eq!(r.stdout, "");
+    assert!(!out.join("fine").exists() && !out.join("forever").exists());
+
+    let (r, out) = run_fixture("zero-timeout", "zero_timeout.md", &["runbook"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: {}:3: invalid value \"0\" for --timeout of task \"instant\": \
+             a timeout of zero is meaningless (every attempt would time out at once); \
+             give a duration of at least 1ms, like 30s\n",
+            fixture("zero_timeout.md").display()
+        )
+    );
+    assert!(!out.join("instant").exists());
+}
+
+#[test]
+fn retry_counts_whose_attempts_do_not_fit_are_parse_errors() {
+    // Used to print "attempt 2 of 0" and retry forever.
+    let (r, out) = run_fixture("huge-retries", "huge_retries.md", &["runbook"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: {}:3: invalid value \"4294967295\" for --retries of task \"hopeless\": \
+             too many retries (at most 4294967294)\n",
+            fixture("huge_retries.md").display()
+        )
+    );
+    assert_eq!(r.stdout, "");
+    assert!(!out.join("hopeless").exists());
+}
+
+#[test]
 fn unreadable_runbooks_exit_2() {
     let out = out_dir("unreadable");
     let bad = out.join("latin1.md");
@@ -609,6 +895,61 @@ fn unreadable_runbooks_exit_2() {
 }
 
 #[test]
+fn only_regular_files_of_at_most_16_mib_are_read() {
+    let out = out_dir("not-a-file");
+    // Used to read /dev/zero forever.
+    let r = run(&out, &["list", "-f", "/dev/zero"]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "Error: cannot read runbook \"/dev/zero\": it is a character device, not a regular file\n"
+    );
+
+    // A FIFO with no writer: opening it used to block for ever. Waited for with a bound.
+    let fifo = out.join("runbook.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = legato(&out)
+        .args(["runbook", "-f"])
+        .arg(&fifo)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    wait_until("legato to give up on the FIFO", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(status.unwrap().code(), Some(2));
+    assert_eq!(
+        String::from_utf8(o.stderr).unwrap(),
+        format!(
+            "Error: cannot read runbook \"{}\": it is a FIFO, not a regular file\n",
+            fifo.display()
+        )
+    );
+
+    // Over 16 MiB (a sparse file: nothing is written).
+    let big = out.join("big.md");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len((16 << 20) + 1)
+        .unwrap();
+    let r = run(&out, &["runbook", "-f", big.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "Error: cannot read runbook \"{}\": it is larger than 16 MiB\n",
+            big.display()
+        )
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let out = out_dir("usage");
     for args in [
@@ -623,6 +964,54 @@ fn usage_errors_exit_2() {
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
     }
     assert_eq!(run(&out, &["--help"]).code, 0);
+}
+
+#[test]
+fn usage_lines_show_only_what_is_required() {
+    let out = out_dir("usage-lines");
+    let usage = |stderr: &str| -> String {
+        let start = stderr.find("Usage: ").unwrap_or_else(|| panic!("{stderr}"));
+        let rest = &stderr[start..];
+        rest[..rest.find("\n\n").unwrap()].to_owned()
+    };
+    // clap's own usage listed the options given as if they were required:
+    // `legato task --file <RUNBOOK> --format <FORMAT> <NAME>...`.
+    let task = "Usage: legato task [-f <RUNBOOK>] [OPTIONS] <TASK>...\n       \
+                legato task [-f <RUNBOOK>] --show-dag [--format <FORMAT>] <TASK>...";
+    for args in [
+        &["task", "a", "-f", "x.md", "--format", "dot", "--bogus"][..],
+        &["task", "-f", "x.md"][..],
+        &["task", "a", "--quiet", "--verbose", "-f", "x.md"][..],
+    ] {
+        let r = run(&out, args);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert_eq!(usage(&r.stderr), task, "{args:?}");
+    }
+    let r = run(
+        &out,
+        &[
+            "runbook",
+            "--format",
+            "dot",
+            "-f",
+            "x.md",
+            "--fail-fast",
+            "--bogus",
+        ],
+    );
+    assert_eq!(
+        usage(&r.stderr),
+        "Usage: legato runbook [-f <RUNBOOK>] [OPTIONS]\n       \
+         legato runbook [-f <RUNBOOK>] --show-dag [--format <FORMAT>]"
+    );
+    let r = run(&out, &["list", "-f", "x.md", "--bogus"]);
+    assert_eq!(usage(&r.stderr), "Usage: legato list [-f <RUNBOOK>]");
+    let r = run(&out, &["-f", "x.md", "--bogus"]);
+    assert_eq!(usage(&r.stderr), "Usage: legato [-f <RUNBOOK>] <COMMAND>");
+    // The same lines in --help.
+    let r = run(&out, &["task", "--help"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(usage(&r.stdout), task);
 }
 
 #[test]

@@ -42,14 +42,14 @@ async fn main() {
 
     let fib = fibonacci(&orchestrator, true);
     let run = orchestrator.run(fib.call(3)).await;
-    println!("Result: {}\n", run.output.unwrap());
     assert_eq!(run.report.tasks.len(), 5);
+    println!("Result: {}\n", run.into_output().unwrap());
 
     let uncached = fibonacci(&orchestrator, false);
     let cached = fibonacci(&orchestrator, false).cached();
     for (label, fib, tasks) in [("uncached", uncached, 21_891), ("cached", cached, 21)] {
         let run = orchestrator.run(fib.call(20)).await;
-        let result = run.output.unwrap();
+        let result = run.output.and_then(|r| r).unwrap();
         let took = fmt_duration(run.report.total);
         println!(
             "fibonacci(20) {label:>8}: {result}, {} tasks in {took}",

@@ -64,6 +64,7 @@ async fn main() {
 
     let stock = run
         .output
+        .and_then(|r| r)
         .expect("the inventory check succeeds on its retry");
     println!("\n{stock:?}");
     for t in &run.report.tasks {

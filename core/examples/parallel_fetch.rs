@@ -45,7 +45,8 @@ async fn main() {
         .run(parallel_tasks.call(vec!["user42".into(), "USA".into()]))
         .await;
     let took = run.report.total;
-    let [profile, shipping_methods] = &run.output.unwrap()[..] else {
+    let results = run.output.and_then(|r| r).unwrap();
+    let [profile, shipping_methods] = &results[..] else {
         unreachable!("two actions, two results")
     };
     println!(
@@ -64,7 +65,10 @@ async fn main() {
         .run(fail_fast.call(vec!["user42".into(), "Atlantis".into()]))
         .await;
     let took = run.report.total;
-    let error = run.output.expect_err("the shipping call fails");
+    let error = run
+        .output
+        .and_then(|r| r)
+        .expect_err("the shipping call fails");
     println!("Failed fast after {}: {error}", fmt_duration(took));
     for t in &run.report.tasks {
         println!("  {}: {}", t.name, t.status);

@@ -1,17 +1,19 @@
 //! `Flow`: a declared DAG of async tasks, run by the tokio driver.
 
+use crate::define::FlowDef;
 use crate::driver::hooks::Hooks;
 use crate::driver::{box_body, channel, drive, Body, BoxError, Canceller, Cx, RetryIf, RunSetup};
 use crate::event::{Status, TaskError};
-use crate::graph::{Graph, GraphBuilder, GraphError, NameIndex, TaskSpec};
+use crate::graph::{Graph, GraphError, TaskSpec};
 use crate::policy::Backoff;
+use crate::policy::OptionError;
 use crate::render::Format;
 use crate::report::RunReport;
 use crate::scheduler::RunOptions;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a run did not succeed.
@@ -27,14 +29,19 @@ pub enum FlowError {
         /// The run's report.
         report: Box<RunReport>,
     },
+    /// A run option is invalid (`max_parallel(0)`, a zero run timeout): nothing ran.
+    #[error(transparent)]
+    InvalidOption(#[from] OptionError),
 }
 
 impl FlowError {
-    /// A stable name of the error's kind: the graph error's kind, or `"flow_failed"`.
+    /// A stable name of the error's kind: the graph error's kind, `"flow_failed"`, or the
+    /// option error's kind.
     pub fn kind(&self) -> &'static str {
         match self {
             FlowError::Graph(g) => g.kind(),
             FlowError::Failed { .. } => "flow_failed",
+            FlowError::InvalidOption(e) => e.kind(),
         }
     }
 
@@ -42,8 +49,40 @@ impl FlowError {
     pub fn report(&self) -> Option<&RunReport> {
         match self {
             FlowError::Failed { report } => Some(report),
-            FlowError::Graph(_) => None,
+            FlowError::Graph(_) | FlowError::InvalidOption(_) => None,
         }
+    }
+
+    /// The error of the first task that failed, as the task's body returned it, when the run
+    /// happened and a task failed: downcast it to your own error type with
+    /// [`TaskError::source_ref`] (a Rust body's error is kept as a
+    /// [`BoxedSource`](crate::event::BoxedSource)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::{BoxError, Flow};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("disk full")]
+    /// struct DiskFull;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut flow = Flow::new();
+    /// flow.task("write", |_| async { Err::<(), _>(DiskFull) })?;
+    /// let err = flow.run().await.unwrap_err();
+    /// let source = std::error::Error::source(err.first_task_error().unwrap()).unwrap();
+    /// assert!(source.downcast_ref::<DiskFull>().is_some());
+    /// # Ok::<(), legato::graph::GraphError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn first_task_error(&self) -> Option<&TaskError> {
+        let r = self.report()?;
+        r.tasks
+            .iter()
+            .filter(|t| matches!(t.status, Status::Failed | Status::TimedOut))
+            .min_by_key(|t| t.finished)
+            .and_then(|t| t.error.as_ref())
     }
 }
 
@@ -73,8 +112,8 @@ pub(crate) fn failure_message(r: &RunReport) -> String {
     }
 }
 
+/// What the Rust door keeps per task beside its spec.
 struct Entry<S> {
-    spec: TaskSpec,
     body: Body<S>,
     retry_if: Option<RetryIf>,
 }
@@ -108,21 +147,18 @@ struct Entry<S> {
 /// ```
 pub struct Flow<S = ()> {
     name: String,
-    entries: Vec<Entry<S>>,
-    /// Name → position in `entries`.
-    index: NameIndex,
+    /// Names, dependencies, options and validation: the same for every front door.
+    def: FlowDef<Entry<S>>,
     options: RunOptions,
     hooks: Hooks<S>,
     state: Arc<S>,
-    /// The validated graph, built at the first run or plan after the last change.
-    built: Mutex<Option<Arc<Graph>>>,
 }
 
 impl<S> fmt::Debug for Flow<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Flow")
             .field("name", &self.name)
-            .field("tasks", &self.entries.len())
+            .field("tasks", &self.def.len())
             .field("options", &self.options)
             .field("hooks", &self.hooks)
             .finish_non_exhaustive()
@@ -169,18 +205,11 @@ impl<S: Send + Sync + 'static> Flow<S> {
     pub fn with_state(state: S) -> Self {
         Flow {
             name: "flow".to_owned(),
-            entries: Vec::new(),
-            index: Default::default(),
+            def: FlowDef::new(),
             options: RunOptions::default(),
             hooks: Hooks::default(),
             state: Arc::new(state),
-            built: Mutex::new(None),
         }
-    }
-
-    /// Forgets the built graph: called by every method that can change tasks.
-    fn changed(&mut self) {
-        *self.built.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Names the flow (shown in reports and drawings).
@@ -199,7 +228,8 @@ impl<S: Send + Sync + 'static> Flow<S> {
         &self.state
     }
 
-    /// At most `n` tasks run at once (default: unlimited).
+    /// At most `n` tasks run at once (default: unlimited; `n` ≥ 1, a run refuses 0 with
+    /// [`FlowError::InvalidOption`]).
     pub fn max_parallel(&mut self, n: usize) -> &mut Self {
         self.options = self.options.clone().max_parallel(n);
         self
@@ -234,21 +264,13 @@ impl<S: Send + Sync + 'static> Flow<S> {
         T: Any + Send + Sync,
         E: Into<BoxError>,
     {
-        let name = name.into();
-        crate::graph::validate_name(&name)?;
-        self.changed();
-        if self.find(&name).is_some() {
-            return Err(GraphError::DuplicateTask { name });
-        }
-        let i = self.entries.len();
-        self.entries.push(Entry {
-            spec: TaskSpec::new(name),
-            body: box_body(body),
-            retry_if: None,
-        });
-        let entries = &self.entries;
-        self.index
-            .insert(i as u32, |j| entries[j as usize].spec.name());
+        let i = self.def.add(
+            TaskSpec::new(name),
+            Entry {
+                body: box_body(body),
+                retry_if: None,
+            },
+        )?;
         Ok(TaskMut { flow: self, i })
     }
 
@@ -258,44 +280,8 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// [`GraphError::UnknownTask`] if there is none.
     pub fn get_mut(&mut self, name: &str) -> Result<TaskMut<'_, S>, GraphError> {
-        self.changed();
-        match self.find(name) {
-            Some(i) => Ok(TaskMut { flow: self, i }),
-            None => Err(self.unknown(name)),
-        }
-    }
-
-    fn unknown(&self, name: &str) -> GraphError {
-        GraphError::UnknownTask {
-            name: name.to_owned(),
-            suggestion: crate::graph::did_you_mean(
-                name,
-                self.entries.iter().map(|e| e.spec.name()),
-            ),
-        }
-    }
-
-    fn find(&self, name: &str) -> Option<usize> {
-        self.index
-            .get(name, |i| self.entries[i as usize].spec.name())
-            .map(|i| i as usize)
-    }
-
-    fn position(&self, name: &str) -> Result<usize, GraphError> {
-        self.find(name).ok_or_else(|| self.unknown(name))
-    }
-
-    /// The positions of named tasks, for methods about to change them.
-    fn positions<I, N>(&mut self, names: I) -> Result<Vec<usize>, GraphError>
-    where
-        I: IntoIterator<Item = N>,
-        N: AsRef<str>,
-    {
-        self.changed();
-        names
-            .into_iter()
-            .map(|n| self.position(n.as_ref()))
-            .collect()
+        let i = self.def.position(name)?;
+        Ok(TaskMut { flow: self, i })
     }
 
     /// LightFlow's `Follow`: chains existing tasks, each after the previous one. Call
@@ -309,11 +295,8 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let idx = self.positions(names)?;
-        for w in idx.windows(2) {
-            let prev = self.entries[w[0]].spec.name().to_owned();
-            self.add_dep(w[1], prev);
-        }
+        let idx = self.def.positions(names)?;
+        self.def.follow(&idx);
         Ok(Chain {
             flow: self,
             first: idx.first().copied(),
@@ -332,7 +315,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let idx = self.positions(names)?;
+        let idx = self.def.positions(names)?;
         Ok(Chain {
             flow: self,
             first: None,
@@ -346,23 +329,9 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// [`GraphError::UnknownTask`] if `name` is not a task of the flow.
     pub fn sync_all(&mut self, name: &str) -> Result<&mut Self, GraphError> {
-        self.changed();
-        let i = self.position(name)?;
-        let before: Vec<String> = self.entries[..i]
-            .iter()
-            .map(|e| e.spec.name().to_owned())
-            .collect();
-        for b in before {
-            self.add_dep(i, b);
-        }
+        let i = self.def.position(name)?;
+        self.def.sync_all(i);
         Ok(self)
-    }
-
-    fn add_dep(&mut self, i: usize, dep: String) {
-        let e = &mut self.entries[i];
-        if !e.spec.deps().contains(&dep) {
-            e.spec = std::mem::replace(&mut e.spec, TaskSpec::new("")).after([dep]);
-        }
     }
 
     /// The validated graph. It is built once and kept until the flow changes, so running a
@@ -372,18 +341,12 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// [`GraphError`] for a missing dependency or a cycle.
     pub fn graph(&self) -> Result<Arc<Graph>, GraphError> {
-        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(g) = &*built {
-            return Ok(g.clone());
-        }
-        let edges = self.entries.iter().map(|e| e.spec.deps().len()).sum();
-        let mut b = GraphBuilder::with_capacity(self.entries.len(), edges);
-        for e in &self.entries {
-            b.add_ref(&e.spec)?;
-        }
-        let g = Arc::new(b.build()?);
-        *built = Some(g.clone());
-        Ok(g)
+        self.def.graph()
+    }
+
+    /// The flow's declaration (names, dependencies, options), shared with the other doors.
+    pub fn def(&self) -> &FlowDef<impl Sized> {
+        &self.def
     }
 
     /// The dry run: the levels in which every task would run.
@@ -405,13 +368,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let g = self.graph()?;
-        let sel = g.select(targets)?;
-        Ok(g.plan(&sel)
-            .names(&g)
-            .into_iter()
-            .map(|l| l.into_iter().map(String::from).collect())
-            .collect())
+        self.def.plan(targets)
     }
 
     /// Draws the graph (see [`Format`]).
@@ -420,8 +377,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// [`GraphError`] for an invalid graph.
     pub fn render(&self, format: Format) -> Result<String, GraphError> {
-        let g = self.graph()?;
-        Ok(g.render(format, &g.all()))
+        self.def.render(format)
     }
 
     /// Runs every task.
@@ -433,7 +389,10 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future cancels the run: every running task's future is dropped.
+    /// Dropping the future cancels the run on the spot: every running task's future is
+    /// dropped and the task ends `cancelled`, the tasks not started are skipped, and the
+    /// synchronous hooks see it all, `process_completion` last. Async hooks are not called
+    /// then (nothing could await them).
     pub async fn run(&self) -> Result<RunReport, FlowError> {
         self.run_targets(std::iter::empty::<&str>()).await
     }
@@ -505,19 +464,19 @@ impl<S: Send + Sync + 'static> Flow<S> {
             tokio::sync::mpsc::UnboundedSender<crate::driver::Msg>,
             tokio::sync::mpsc::UnboundedReceiver<crate::driver::Msg>,
         ),
-        GraphError,
+        FlowError,
     >
     where
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let graph = self.graph()?;
-        let selection = graph.select(targets)?;
+        self.options.validate()?;
+        let (graph, selection) = self.def.select(targets)?;
         let (tx, rx) = channel();
         Ok((
             RunSetup {
-                bodies: self.entries.iter().map(|e| Some(e.body.clone())).collect(),
-                retry_ifs: self.entries.iter().map(|e| e.retry_if.clone()).collect(),
+                bodies: self.def.bodies().map(|e| Some(e.body.clone())).collect(),
+                retry_ifs: self.def.bodies().map(|e| e.retry_if.clone()).collect(),
                 graph,
                 selection,
                 options: self.options.clone(),
@@ -587,15 +546,17 @@ pub struct TaskMut<'a, S> {
 impl<S> fmt::Debug for TaskMut<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskMut")
-            .field("spec", &self.flow.entries[self.i].spec)
+            .field("spec", self.flow.def.spec(self.i))
             .finish()
     }
 }
 
 impl<S> TaskMut<'_, S> {
+    /// Applies an edit. An invalid option (a zero timeout, a backoff factor below 1) is
+    /// reported when the flow is planned or run, as [`GraphError::InvalidOption`].
     fn edit(self, f: impl FnOnce(TaskSpec) -> TaskSpec) -> Self {
-        let e = &mut self.flow.entries[self.i];
-        e.spec = f(std::mem::replace(&mut e.spec, TaskSpec::new("")));
+        // The edit is kept even when invalid; the graph refuses it with this same error.
+        let _ = self.flow.def.edit(self.i, f);
         self
     }
 
@@ -639,7 +600,7 @@ impl<S> TaskMut<'_, S> {
     where
         F: Fn(&TaskError) -> bool + Send + Sync + 'static,
     {
-        self.flow.entries[self.i].retry_if = Some(Arc::new(pred));
+        self.flow.def.body_mut(self.i).retry_if = Some(Arc::new(pred));
         self
     }
 }
@@ -672,11 +633,7 @@ impl<S: Send + Sync + 'static> Chain<'_, S> {
             Some(f) => vec![f],
             None => self.members.clone(),
         };
-        for t in targets {
-            for d in &deps {
-                self.flow.add_dep(t, d.clone());
-            }
-        }
+        self.flow.def.after(&targets, &deps);
         self
     }
 
@@ -686,7 +643,7 @@ impl<S: Send + Sync + 'static> Chain<'_, S> {
             names: self
                 .members
                 .iter()
-                .map(|&i| self.flow.entries[i].spec.name().to_owned())
+                .map(|&i| self.flow.def.name(i).to_owned())
                 .collect(),
         }
     }

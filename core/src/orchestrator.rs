@@ -2,10 +2,10 @@
 
 use crate::driver::hooks::Hooks;
 use crate::driver::{
-    channel, drive, BoxError, CallScope, CallSlot, DynBody, Msg, RetryIf, RunSetup, TaskFuture,
-    Value, SCOPE,
+    channel, drive, task_error, BoxError, CallScope, CallSlot, Caller, DynBody, Msg, RetryIf,
+    RunSetup, TaskFuture, Value, SCOPE,
 };
-use crate::event::{ErrorKind, TaskError};
+use crate::event::TaskError;
 use crate::graph::GraphBuilder;
 use crate::policy::{Backoff, TaskOptions};
 use crate::report::RunReport;
@@ -45,8 +45,8 @@ use tokio::sync::oneshot;
 ///     })
 ///     .retries(2);
 /// let run = orch.run(async { check.call("sku-1".to_string()).await }).await;
-/// assert_eq!(run.output.unwrap(), ("sku-1".to_string(), true));
 /// assert_eq!(run.report.tasks[0].name.as_ref(), "checkInventory");
+/// assert_eq!(run.into_output().unwrap(), ("sku-1".to_string(), true));
 /// assert_eq!(orch.state().load(Ordering::SeqCst), 1);
 /// # });
 /// ```
@@ -82,13 +82,24 @@ impl Orchestrator<()> {
 /// The outcome of [`Orchestrator::run`]: main's output and the run's report.
 #[derive(Debug)]
 pub struct Run<R> {
-    /// What main returned.
-    pub output: R,
+    /// What main returned; or, when the run's timeout expired (or the run was cancelled)
+    /// before main finished, that error: main was dropped then, as every running call was.
+    pub output: Result<R, TaskError>,
     /// Every action call of the run.
     pub report: RunReport,
 }
 
-static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
+impl<T, E: From<TaskError>> Run<Result<T, E>> {
+    /// Main's own result, with a run timeout's (or cancel's) error in main's error type:
+    /// one `Result` instead of two.
+    ///
+    /// # Errors
+    ///
+    /// Main's error, or the error that stopped the run before main finished.
+    pub fn into_output(self) -> Result<T, E> {
+        self.output.map_err(E::from).and_then(|r| r)
+    }
+}
 
 impl<S: Send + Sync + 'static> Orchestrator<S> {
     /// An orchestrator whose actions and hooks share `state`.
@@ -161,8 +172,8 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
     ///     Ok(a? + b?)
     /// }).cached();
     /// let run = orch.run(async { fib.call(20).await }).await;
-    /// assert_eq!(run.output.unwrap(), 6765);
     /// assert_eq!(run.report.tasks.len(), 21); // memoized: one task per distinct n
+    /// assert_eq!(run.into_output().unwrap(), 6765);
     /// # });
     /// ```
     pub fn recursive_action<A, T, E, F, Fut>(&self, name: &str, f: F) -> Action<A, T>
@@ -179,10 +190,7 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
             let inner = slot.read().unwrap_or_else(|p| p.into_inner()).upgrade();
             let inner = inner.expect("the action lives while it is called");
             let fut = f(Action { inner }, a);
-            Box::pin(async move {
-                fut.await
-                    .map_err(|e| TaskError::failed(e.into().to_string()))
-            })
+            Box::pin(async move { fut.await.map_err(|e| task_error(e.into())) })
         });
         let mut inner = ActionInner::new(name, body);
         inner.self_ref = Some(self_ref);
@@ -203,11 +211,19 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
     }
 
     /// Runs `main`; every action call inside it (and inside those calls) is a tracked task.
-    /// The run ends when main has returned and every call is finished.
+    /// The run ends when main has returned and every call is finished. A run timeout
+    /// ([`Orchestrator::timeout`]) cancels everything, main included: [`Run::output`] is then
+    /// the timeout error.
+    ///
+    /// # Errors
+    ///
+    /// None of its own: the report holds every call's outcome, and `output` main's.
     ///
     /// # Cancel safety
     ///
-    /// Dropping the future drops main and every running call.
+    /// Dropping the future drops main and every running call; the calls end `cancelled`, and
+    /// the synchronous hooks see their end and `process_completion` (async hooks cannot be
+    /// awaited once the future is gone and are not called).
     pub async fn run<M>(&self, main: M) -> Run<M::Output>
     where
         M: Future + Send,
@@ -228,6 +244,18 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
             hooks: self.hooks.clone(),
             state: self.state.clone(),
         };
+        if let Err(e) = self.options.validate() {
+            return Run {
+                output: Err(TaskError::failed(e.to_string())),
+                report: RunReport {
+                    tasks: Vec::new(),
+                    total: Duration::ZERO,
+                    stop: None,
+                    started_at: None,
+                    values: Default::default(),
+                },
+            };
+        }
         let (report, output) = drive(setup, tx, rx, Some(main)).await;
         Run {
             output: output.expect("main finished before the run"),
@@ -249,20 +277,31 @@ where
 {
     Arc::new(move |a| {
         let fut = f(a);
-        Box::pin(async move {
-            fut.await
-                .map_err(|e| TaskError::failed(e.into().to_string()))
-        })
+        Box::pin(async move { fut.await.map_err(|e| task_error(e.into())) })
     })
 }
 
-/// A memoized call: in flight (with the callers waiting for it), or done.
+/// A memoized call: in flight (the call, and the callers waiting for it), or done.
 enum Memo {
-    Running(Vec<oneshot::Sender<Result<Value, TaskError>>>),
+    Running {
+        /// The call's task, to cancel it when nobody waits any more.
+        call: Arc<CallSlot>,
+        /// Who waits, by waiter number.
+        waiters: Vec<(u64, oneshot::Sender<Result<Value, TaskError>>)>,
+    },
     Done(Result<Value, TaskError>),
 }
 
-/// Runs a call through the action's per-run memo (built where `A: Hash + Eq` is known).
+/// One cached action's memos in one run, by argument.
+struct MemoMap<A> {
+    map: HashMap<A, Memo>,
+    next_waiter: u64,
+}
+
+type SharedMemo<A> = Arc<Mutex<MemoMap<A>>>;
+
+/// Runs a call through the action's memo in the caller's run (built where `A: Hash + Eq` is
+/// known).
 type Memoizer<A, T> = Arc<
     dyn Fn(
             Action<A, T>,
@@ -326,42 +365,30 @@ impl<A, T> fmt::Debug for Action<A, T> {
     }
 }
 
-struct CacheMap<A> {
-    run: u64,
-    map: HashMap<A, Memo>,
-}
-
-type Cache<A> = Mutex<CacheMap<A>>;
-
-/// Owns an in-flight memoized call: publishes its result to the waiting callers, or, if the
-/// call is dropped unfinished, forgets the entry so the next call runs again.
-struct MemoOwner<'a, A: Hash + Eq> {
-    cache: &'a Cache<A>,
-    run: u64,
+/// A caller waiting for a memoized call. Dropped before the result came (the caller gave up),
+/// it leaves; the last to leave cancels the call, so a call runs while anyone waits for it.
+struct MemoWaiter<A: Hash + Eq> {
+    memo: SharedMemo<A>,
     arg: Option<A>,
+    id: u64,
+    tx: tokio::sync::mpsc::UnboundedSender<Msg>,
 }
 
-impl<A: Hash + Eq> MemoOwner<'_, A> {
-    fn publish(mut self, result: &Result<Value, TaskError>) {
-        let arg = self.arg.take().expect("published once");
-        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if c.run != self.run {
-            return;
-        }
-        if let Some(Memo::Running(waiters)) = c.map.insert(arg, Memo::Done(result.clone())) {
-            for w in waiters {
-                let _ = w.send(result.clone());
-            }
-        }
-    }
-}
-
-impl<A: Hash + Eq> Drop for MemoOwner<'_, A> {
+impl<A: Hash + Eq> Drop for MemoWaiter<A> {
     fn drop(&mut self) {
-        if let Some(arg) = self.arg.take() {
-            let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if c.run == self.run {
-                c.map.remove(&arg);
+        let Some(arg) = self.arg.take() else { return };
+        let mut m = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(Memo::Running { call, waiters }) = m.map.get_mut(&arg) else {
+            return;
+        };
+        waiters.retain(|(id, _)| *id != self.id);
+        if waiters.is_empty() {
+            let call = call.clone();
+            m.map.remove(&arg);
+            drop(m);
+            call.abandoned.store(true, Ordering::SeqCst);
+            if let Some(&task) = call.id.get() {
+                let _ = self.tx.send(Msg::CancelCall { task });
             }
         }
     }
@@ -457,18 +484,19 @@ where
     }
 
     /// Memoizes calls within a run: a call with an argument already seen in this run shares
-    /// the first call's task and result instead of running again.
+    /// the first call's task and result instead of running again. Each run keeps its own
+    /// memo (two runs at once share nothing). A memoized call runs while any caller still
+    /// waits for it: a caller that gives up (drops its call) leaves, and only when the last
+    /// one leaves is the call cancelled.
     pub fn cached(self) -> Self
     where
         A: Hash + Eq,
     {
-        let cache = Arc::new(Cache::new(CacheMap::<A> {
-            run: 0,
-            map: HashMap::new(),
-        }));
+        // This action's key in each run's memos: the address of a token it keeps alive.
+        let token = Arc::new(0u8);
         let memo: Memoizer<A, T> = Arc::new(move |action, scope, arg| {
-            let cache = cache.clone();
-            Box::pin(async move { action.call_memoized(&cache, &scope, arg).await })
+            let key = Arc::as_ptr(&token) as usize;
+            Box::pin(async move { action.call_memoized(key, &scope, arg).await })
         });
         self.edit(|i| i.cache = Some(memo))
     }
@@ -498,57 +526,109 @@ where
         }
     }
 
-    /// The first call with an argument runs; calls with the same argument while it runs wait
-    /// for it (giving their slot back, as for a child), later ones get its result at once.
-    async fn call_memoized(
-        &self,
-        cache: &Cache<A>,
-        scope: &CallScope,
-        arg: A,
-    ) -> Result<Value, TaskError>
+    /// The first call with an argument starts the call's task; every caller (the first
+    /// included) waits for it, giving its slot back as for a child; later calls get its
+    /// result at once. The task is the run's, not the first caller's: it outlives a caller
+    /// that gives up while others wait.
+    async fn call_memoized(&self, key: usize, scope: &CallScope, arg: A) -> Result<Value, TaskError>
     where
         A: Hash + Eq,
     {
-        let waiter = {
-            let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
-            if c.run != scope.run {
-                c.run = scope.run;
-                c.map.clear();
+        let memo: SharedMemo<A> = {
+            let mut memos = scope.memos.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = memos.entry(key).or_insert_with(|| {
+                Box::new(SharedMemo::<A>::new(Mutex::new(MemoMap {
+                    map: HashMap::new(),
+                    next_waiter: 0,
+                })))
+            });
+            match entry.downcast_ref::<SharedMemo<A>>() {
+                Some(m) => m.clone(),
+                None => return Err(TaskError::failed("a cached action's memo has another type")),
             }
-            match c.map.get_mut(&arg) {
+        };
+        let (tx, rx) = oneshot::channel();
+        let (id, start) = {
+            let mut m = memo.lock().unwrap_or_else(|p| p.into_inner());
+            let id = m.next_waiter;
+            m.next_waiter += 1;
+            match m.map.get_mut(&arg) {
                 Some(Memo::Done(r)) => return r.clone(),
-                Some(Memo::Running(waiters)) => {
-                    let (tx, rx) = oneshot::channel();
-                    waiters.push(tx);
-                    Some(rx)
+                Some(Memo::Running { waiters, .. }) => {
+                    waiters.push((id, tx));
+                    (id, None)
                 }
                 None => {
-                    c.map.insert(arg.clone(), Memo::Running(Vec::new()));
-                    None
+                    let call = Arc::new(CallSlot::default());
+                    m.map.insert(
+                        arg.clone(),
+                        Memo::Running {
+                            call: call.clone(),
+                            waiters: vec![(id, tx)],
+                        },
+                    );
+                    (id, Some(call))
                 }
             }
         };
-        match waiter {
-            Some(rx) => wait_outside(scope, rx).await,
-            None => {
-                let owner = MemoOwner {
-                    cache,
-                    run: scope.run,
-                    arg: Some(arg.clone()),
-                };
-                let result = self.spawn(scope, arg).await;
-                owner.publish(&result);
-                result
+        let mut waiter = MemoWaiter {
+            memo: memo.clone(),
+            arg: Some(arg.clone()),
+            id,
+            tx: scope.tx.clone(),
+        };
+        if let Some(call) = start {
+            // The outcome goes into the memo and to every caller waiting then.
+            let publish_arg = arg.clone();
+            let publish_memo = memo.clone();
+            let publish_call = call.clone();
+            let done: Caller = Box::new(move |result| {
+                let mut m = publish_memo.lock().unwrap_or_else(|p| p.into_inner());
+                let current = matches!(
+                    m.map.get(&publish_arg),
+                    Some(Memo::Running { call, .. }) if Arc::ptr_eq(call, &publish_call)
+                );
+                if !current {
+                    return;
+                }
+                if let Some(Memo::Running { waiters, .. }) =
+                    m.map.insert(publish_arg, Memo::Done(result.clone()))
+                {
+                    for (_, w) in waiters {
+                        let _ = w.send(result.clone());
+                    }
+                }
+            });
+            let sent = scope.tx.send(Msg::Call {
+                parent: None,
+                name: self.inner.name.clone(),
+                opts: self.inner.opts.clone(),
+                retry_if: self.inner.retry_if.clone(),
+                body: self.body(arg),
+                done,
+                slot: call,
+            });
+            if sent.is_err() {
+                return Err(cancelled("the run is over"));
             }
         }
+        let result = wait_outside(scope, rx).await;
+        // Answered: nothing to leave.
+        waiter.arg = None;
+        result
+    }
+
+    /// The call's body: the action's function with this argument, once per attempt.
+    fn body(&self, arg: A) -> DynBody {
+        let f = self.inner.f.clone();
+        Arc::new(move || -> TaskFuture {
+            let fut = f(arg.clone());
+            Box::pin(async move { fut.await.map(|v| Arc::new(v) as Value) })
+        })
     }
 
     async fn spawn(&self, scope: &CallScope, arg: A) -> Result<Value, TaskError> {
-        let f = self.inner.f.clone();
-        let body: DynBody = Arc::new(move || -> TaskFuture {
-            let fut = f(arg.clone());
-            Box::pin(async move { fut.await.map(|v| Arc::new(v) as Value) })
-        });
+        let body = self.body(arg);
         let (done_tx, done_rx) = oneshot::channel();
         let slot = Arc::new(CallSlot::default());
         let mut guard = CallGuard {
@@ -562,7 +642,9 @@ where
             opts: self.inner.opts.clone(),
             retry_if: self.inner.retry_if.clone(),
             body,
-            done: done_tx,
+            done: Box::new(move |r| {
+                let _ = done_tx.send(r);
+            }),
             slot,
         });
         if sent.is_err() {
@@ -581,7 +663,7 @@ async fn wait_outside(
     scope: &CallScope,
     rx: oneshot::Receiver<Result<Value, TaskError>>,
 ) -> Result<Value, TaskError> {
-    let Some(task) = scope.parent else {
+    let Some((task, _)) = scope.parent else {
         return rx
             .await
             .unwrap_or_else(|_| Err(cancelled("the call was cancelled")));
@@ -598,10 +680,7 @@ async fn wait_outside(
 }
 
 fn cancelled(msg: &str) -> TaskError {
-    TaskError {
-        kind: ErrorKind::Cancelled,
-        message: msg.into(),
-    }
+    TaskError::cancelled(msg)
 }
 
 /// Calls each action with its argument, all at once; the results in order. With `fail_fast`,
@@ -636,11 +715,6 @@ where
         .collect())
 }
 
-/// The id of the current run, for per-run caches.
-pub(crate) fn next_run_id() -> u64 {
-    NEXT_RUN.fetch_add(1, Ordering::Relaxed)
-}
-
 /// Actions called together, one argument each; made by [`Orchestrator::parallel`].
 ///
 /// # Examples
@@ -654,7 +728,7 @@ pub(crate) fn next_run_id() -> u64 {
 /// let shipping = orch.action("getShippingOptions", |to: String| async move { Ok::<_, BoxError>(format!("ship:{to}")) });
 /// let both = orch.parallel([profile, shipping]).fail_fast(true);
 /// let run = orch.run(async { both.call(vec!["user42".into(), "USA".into()]).await }).await;
-/// assert_eq!(run.output.unwrap(), ["profile:user42", "ship:USA"]);
+/// assert_eq!(run.into_output().unwrap(), ["profile:user42", "ship:USA"]);
 /// # });
 /// ```
 pub struct Parallel<A, T> {

@@ -158,9 +158,7 @@ fn apply(task: &mut Task, flag: &str, value: String) -> Result<(), String> {
         }
         "--descr" | "--description" => task.description = Some(value),
         "--retries" => {
-            task.retries = value
-                .parse()
-                .map_err(|_| bad("expected a whole number, like 2"))?;
+            task.retries = parse_retries(&value).map_err(&bad)?;
         }
         "--timeout" => {
             task.timeout = Some(parse_duration(&value).map_err(&bad)?);
@@ -201,7 +199,29 @@ fn suggest(flag: &str) -> Option<&'static str> {
         .map(|(_, o)| o)
 }
 
-/// Parses `500ms`, `30s`, `1.5s`, `5m`, `1h` (a bare number is seconds). Must be more than zero.
+/// The most retries a task may have: its attempts (`retries + 1`, attempt numbers included)
+/// must fit in a `u32`.
+pub(super) const MAX_RETRIES: u32 = u32::MAX - 1;
+
+/// Parses a retry count: a whole number from 0 to [`MAX_RETRIES`].
+pub(super) fn parse_retries(s: &str) -> Result<u32, &'static str> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a whole number, like 2");
+    }
+    match s.parse::<u32>() {
+        Ok(n) if n <= MAX_RETRIES => Ok(n),
+        // Too many digits for a u32, or u32::MAX itself: the attempt count would not fit.
+        _ => Err("too many retries (at most 4294967294)"),
+    }
+}
+
+/// The longest timeout: 100 years of 365 days. Far beyond any real task, and far enough from
+/// the limits of the clocks a deadline is computed on (an `Instant` plus the timeout, the
+/// run's elapsed time plus the timeout) that no addition can overflow.
+pub(super) const MAX_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Parses `500ms`, `30s`, `1.5s`, `5m`, `1h` (a bare number is seconds). Must be at least
+/// 1ms and at most [`MAX_TIMEOUT`].
 pub(super) fn parse_duration(s: &str) -> Result<Duration, &'static str> {
     const HINT: &str = "expected a duration like 500ms, 30s, 5m or 1h";
     let s = s.trim();
@@ -220,10 +240,20 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, &'static str> {
         "h" => n * 3600.0,
         _ => return Err(HINT),
     };
-    if secs <= 0.0 {
-        return Err("a timeout must be more than zero");
+    if secs == 0.0 {
+        return Err(
+            "a timeout of zero is meaningless (every attempt would time out at once); \
+             give a duration of at least 1ms, like 30s",
+        );
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| "too long a duration")
+    if !secs.is_finite() || secs > MAX_TIMEOUT.as_secs_f64() {
+        return Err("too long a timeout (at most 876000h, 100 years)");
+    }
+    let d = Duration::from_secs_f64(secs);
+    if d < Duration::from_millis(1) {
+        return Err("too short a timeout (at least 1ms)");
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -278,6 +308,59 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+        // Zero is meaningless, whatever its spelling.
+        for zero in ["0", "0s", "0ms", "0.0h", "000m"] {
+            let e = parse_duration(zero).unwrap_err();
+            assert!(
+                e.starts_with("a timeout of zero is meaningless"),
+                "{zero}: {e}"
+            );
+        }
+        assert_eq!(
+            parse_duration("0.0001ms"),
+            Err("too short a timeout (at least 1ms)")
+        );
+        // Long ones must not overflow the clocks: refused past 100 years, whatever the unit.
+        assert_eq!(parse_duration("876000h"), Ok(MAX_TIMEOUT));
+        for long in [
+            "876000.001h",
+            "4000000000000000h",
+            "3153600001s",
+            "99999999999999999999999999999999999999999999999999999999999999999999ms",
+            &"9".repeat(400),
+        ] {
+            assert_eq!(
+                parse_duration(long),
+                Err("too long a timeout (at most 876000h, 100 years)"),
+                "{long}"
+            );
+        }
+        // A deadline can be computed from any timeout that parses.
+        let now = std::time::Instant::now();
+        assert!(now.checked_add(MAX_TIMEOUT * 2).is_some());
+    }
+
+    #[test]
+    fn retries() {
+        assert_eq!(parse_retries("0"), Ok(0));
+        assert_eq!(parse_retries("2"), Ok(2));
+        assert_eq!(parse_retries("4294967294"), Ok(MAX_RETRIES));
+        // retries + 1 attempts must fit in a u32.
+        for too_many in ["4294967295", "4294967296", "99999999999999999999999"] {
+            assert_eq!(
+                parse_retries(too_many),
+                Err("too many retries (at most 4294967294)"),
+                "{too_many}"
+            );
+        }
+        for bad in ["", "-1", "+2", "1.5", "two", " 2"] {
+            assert_eq!(
+                parse_retries(bad),
+                Err("expected a whole number, like 2"),
+                "{bad}"
+            );
+        }
+        assert!(MAX_RETRIES.checked_add(1).is_some());
     }
 
     #[test]

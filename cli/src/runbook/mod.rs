@@ -85,11 +85,17 @@ pub(crate) struct ParseError {
     pub(crate) line: usize,
     /// What is wrong.
     pub(crate) message: String,
+    /// For a task defined twice (`line` is its second definition): its name and the line of its
+    /// first one. The message is then DESIGN's exact text, and the lines come after it.
+    pub(crate) duplicate: Option<(String, usize)>,
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
+        match &self.duplicate {
+            Some((_, first)) => write!(f, "{} (lines {first} and {})", self.message, self.line),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
     }
 }
 
@@ -109,6 +115,10 @@ pub(crate) enum LoadError {
     NotFound(PathBuf),
     /// Any other I/O error.
     Io(PathBuf, std::io::Error),
+    /// Not a regular file (a folder, a FIFO, a device such as `/dev/zero`): what it is.
+    NotAFile(PathBuf, &'static str),
+    /// Larger than [`MAX_RUNBOOK_BYTES`].
+    TooLarge(PathBuf),
     /// The file is not UTF-8.
     NotUtf8 { path: PathBuf, line: usize },
     /// The Markdown is not a valid runbook.
@@ -124,23 +134,94 @@ impl fmt::Display for LoadError {
                 p.display()
             ),
             LoadError::Io(p, e) => write!(f, "cannot read runbook \"{}\": {e}", p.display()),
+            LoadError::NotAFile(p, what) => write!(
+                f,
+                "cannot read runbook \"{}\": it is {what}, not a regular file",
+                p.display()
+            ),
+            LoadError::TooLarge(p) => write!(
+                f,
+                "cannot read runbook \"{}\": it is larger than {} MiB",
+                p.display(),
+                MAX_RUNBOOK_BYTES >> 20
+            ),
             LoadError::NotUtf8 { path, line } => write!(
                 f,
                 "{}:{line}: the runbook is not valid UTF-8 text",
                 path.display()
             ),
-            LoadError::Parse(p, e) => write!(f, "{}:{}: {}", p.display(), e.line, e.message),
+            LoadError::Parse(p, e) => match &e.duplicate {
+                // As graph errors: the contract's text first, then where.
+                Some((name, first)) => write!(
+                    f,
+                    "{}\n  (task \"{name}\" is at {p}:{first} and again at {p}:{})",
+                    e.message,
+                    e.line,
+                    p = p.display()
+                ),
+                None => write!(f, "{}:{}: {}", p.display(), e.line, e.message),
+            },
         }
     }
 }
 
+/// The largest runbook read: far more than any real one, small enough to hold at once.
+pub(crate) const MAX_RUNBOOK_BYTES: u64 = 16 << 20;
+
+/// Reads the whole of a regular file of at most [`MAX_RUNBOOK_BYTES`]; refuses anything else
+/// (a FIFO or a device could be read forever) without blocking on it.
+fn read_runbook(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => LoadError::NotFound(path.to_owned()),
+        _ => LoadError::Io(path.to_owned(), e),
+    };
+    // O_NONBLOCK: opening a FIFO for reading must not wait for a writer. It changes nothing
+    // for a regular file.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    // The opened file's own type and size, so nothing can swap it after the check.
+    let meta = file.metadata().map_err(io)?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a folder"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "something else"
+        };
+        return Err(LoadError::NotAFile(path.to_owned(), what));
+    }
+    if meta.len() > MAX_RUNBOOK_BYTES {
+        return Err(LoadError::TooLarge(path.to_owned()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // At most one byte more than allowed, in case the file grew since.
+    file.take(MAX_RUNBOOK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(LoadError::TooLarge(path.to_owned()));
+    }
+    Ok(bytes)
+}
+
 impl Runbook {
-    /// Reads and parses the runbook at `path`.
+    /// Reads and parses the runbook at `path`: a regular file of at most
+    /// [`MAX_RUNBOOK_BYTES`], UTF-8.
     pub(crate) fn load(path: &Path) -> Result<Runbook, LoadError> {
-        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => LoadError::NotFound(path.to_owned()),
-            _ => LoadError::Io(path.to_owned(), e),
-        })?;
+        let bytes = read_runbook(path)?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let bad = e.utf8_error().valid_up_to();
             let line = 1 + e.as_bytes()[..bad].iter().filter(|&&b| b == b'\n').count();
@@ -232,6 +313,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Task>, ParseError> {
         let err = |message: String| ParseError {
             line: line_no,
             message,
+            duplicate: None,
         };
         let body_start = i + 1;
         let close = (body_start..lines.len()).find(|&j| closes(lines[j], &fence));
@@ -254,11 +336,16 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Task>, ParseError> {
                 fence.ch.to_string().repeat(fence.len)
             )));
         }
-        if let Some(first) = seen.get(&task.name) {
-            return Err(err(format!(
-                "Task \"{}\" is defined twice (first on line {first})",
-                task.name
-            )));
+        if let Some(&first) = seen.get(&task.name) {
+            return Err(ParseError {
+                line: line_no,
+                // DESIGN's exact text (the graph's own error for a duplicate).
+                message: legato::GraphError::DuplicateTask {
+                    name: task.name.clone(),
+                }
+                .to_string(),
+                duplicate: Some((task.name, first)),
+            });
         }
         let mut script = String::new();
         for l in &lines[body_start..body_end] {
@@ -396,9 +483,13 @@ echo example
             "line 3: unknown option \"--deps\" for task \"build\" (did you mean \"--dep\"?)"
         );
         let e = parse("```bash a\ntrue\n```\n\n```sh a\nfalse\n```\n").unwrap_err();
+        assert_eq!(e.line, 5);
+        assert_eq!(e.duplicate, Some(("a".to_owned(), 1)));
+        assert_eq!(e.to_string(), "Task \"a\" is defined twice (lines 1 and 5)");
+        let e = LoadError::Parse("r.md".into(), e);
         assert_eq!(
             e.to_string(),
-            "line 5: Task \"a\" is defined twice (first on line 1)"
+            "Task \"a\" is defined twice\n  (task \"a\" is at r.md:1 and again at r.md:5)"
         );
         let e = parse("x\n```bash open\ntrue\n").unwrap_err();
         assert_eq!(
@@ -433,7 +524,26 @@ echo example
             "{e}"
         );
         let e = Runbook::load(&dir).unwrap_err();
-        assert!(matches!(e, LoadError::Io(..)), "{e:?}");
+        assert!(matches!(e, LoadError::NotAFile(_, "a folder")), "{e:?}");
+        assert!(e
+            .to_string()
+            .ends_with("\": it is a folder, not a regular file"));
+        let e = Runbook::load(Path::new("/dev/null")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot read runbook \"/dev/null\": it is a character device, not a regular file"
+        );
+        let big = dir.join("big.md");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_RUNBOOK_BYTES).unwrap();
+        // Exactly the limit: read (NUL bytes are text, with no task).
+        assert!(Runbook::load(&big).unwrap().tasks.is_empty());
+        f.set_len(MAX_RUNBOOK_BYTES + 1).unwrap();
+        let e = Runbook::load(&big).unwrap_err();
+        assert!(matches!(e, LoadError::TooLarge(_)), "{e:?}");
+        assert!(e
+            .to_string()
+            .ends_with("big.md\": it is larger than 16 MiB"));
         let good = dir.join("good.md");
         std::fs::write(&good, "```bash a\ntrue\n```\n").unwrap();
         let rb = Runbook::load(&good).unwrap();

@@ -13,11 +13,11 @@ pub(crate) mod hooks;
 
 pub use hooks::{HookEvent, HookOutput, OwnedHookEvent};
 
-use crate::event::{Event, TaskError};
+use crate::event::{Event, StopReason, TaskError};
 use crate::graph::{Graph, Selection, TaskId};
 use crate::policy::TaskOptions;
 use crate::report::RunReport;
-use crate::scheduler::{Action, HookToken, Outcome, RunOptions, Scheduler};
+use crate::scheduler::{Command, HookToken, Input, Outcome, RunOptions, Scheduler};
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
@@ -63,10 +63,54 @@ where
         Box::pin(async move {
             match fut.await {
                 Ok(v) => Ok(into_value(v)),
-                Err(e) => Err(TaskError::failed(e.into().to_string())),
+                Err(e) => Err(task_error(e.into())),
             }
         })
     })
+}
+
+/// A body's error as a [`TaskError`] that keeps it as its source (see
+/// [`TaskError::source_ref`]), so the user gets their own error type back.
+pub(crate) fn task_error(e: BoxError) -> TaskError {
+    let msg = message(&*e);
+    let source: crate::event::BoxedSource = e;
+    TaskError::failed(msg).with_source(Arc::new(source))
+}
+
+/// An error's message as a shared string, in one allocation when it is short (a retried
+/// task's every failed attempt makes one): written into a buffer on the stack first, rather
+/// than into a growing `String` that is then copied into the `Arc`.
+fn message(e: &(dyn std::error::Error + Send + Sync)) -> Arc<str> {
+    use std::fmt::Write as _;
+
+    /// Up to 256 bytes of text; a write that does not fit fails.
+    struct Buf {
+        bytes: [u8; 256],
+        len: usize,
+    }
+
+    impl std::fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.len + s.len();
+            let dst = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+            dst.copy_from_slice(s.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+
+    let mut buf = Buf {
+        bytes: [0; 256],
+        len: 0,
+    };
+    match write!(buf, "{e}") {
+        // Whole `&str`s were copied in, so the bytes are valid UTF-8.
+        Ok(()) => match std::str::from_utf8(&buf.bytes[..buf.len]) {
+            Ok(text) => Arc::from(text),
+            Err(_) => Arc::from(e.to_string()),
+        },
+        Err(_) => Arc::from(e.to_string()),
+    }
 }
 
 /// A task's output as a [`Value`]. `()`, what most tasks return, shares one allocation.
@@ -185,10 +229,11 @@ impl<S> Cx<S> {
 /// The ambient call scope: which task (if any) is running, and where dynamic calls go.
 #[derive(Clone)]
 pub(crate) struct CallScope {
-    pub(crate) parent: Option<TaskId>,
+    /// The running task and attempt that calls, if any.
+    pub(crate) parent: Option<(TaskId, u32)>,
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
-    /// Unique per run (for per-run memoization).
-    pub(crate) run: u64,
+    /// The run's memos of cached actions (each run keeps its own).
+    pub(crate) memos: Arc<Memos>,
 }
 
 /// Shared between a call's future and the driver: the call's task id once spawned, and
@@ -198,6 +243,10 @@ pub(crate) struct CallSlot {
     pub(crate) id: OnceLock<TaskId>,
     pub(crate) abandoned: std::sync::atomic::AtomicBool,
 }
+
+/// The memos of a run's cached actions, by action (each a map from argument to memo, typed by
+/// the action, stored as `Any`).
+pub(crate) type Memos = std::sync::Mutex<HashMap<usize, Box<dyn Any + Send>>>;
 
 tokio::task_local! {
     pub(crate) static SCOPE: CallScope;
@@ -209,12 +258,12 @@ pub(crate) type DynBody = Arc<dyn Fn() -> TaskFuture + Send + Sync>;
 /// Messages from task bodies and run handles to the driver loop.
 pub(crate) enum Msg {
     Call {
-        parent: Option<TaskId>,
+        parent: Option<(TaskId, u32)>,
         name: Arc<str>,
         opts: Arc<TaskOptions>,
         retry_if: Option<RetryIf>,
         body: DynBody,
-        done: oneshot::Sender<Result<Value, TaskError>>,
+        done: Caller,
         slot: Arc<CallSlot>,
     },
     /// Cancel one dynamic task (fail-fast groups).
@@ -241,23 +290,8 @@ pub(crate) struct RunSetup<S> {
     pub(crate) state: Arc<S>,
 }
 
-/// Who awaits a dynamic task: the channel for its result, and the caller's attempt when it
-/// called (a child of an attempt that has ended must not resume the next attempt).
-struct Caller {
-    done: oneshot::Sender<Result<Value, TaskError>>,
-    parent_attempt: u32,
-}
-
-/// What to hand a suspended task when the scheduler resumes it.
-enum Wake {
-    /// A child's result.
-    Result(
-        oneshot::Sender<Result<Value, TaskError>>,
-        Result<Value, TaskError>,
-    ),
-    /// A plain wake-up (the task awaited something else, e.g. a memoized call in flight).
-    Signal(oneshot::Sender<()>),
-}
+/// Who awaits a dynamic task's outcome: called once with it.
+pub(crate) type Caller = Box<dyn FnOnce(Result<Value, TaskError>) + Send>;
 
 /// What a running attempt's future yields: which attempt, and its outcome.
 type Attempt = futures_util::future::Map<
@@ -283,60 +317,55 @@ fn attempt_output(
 }
 type Running = Abortable<Attempt>;
 
-/// The running attempts of a run.
+/// The running attempts of a run, and what makes them: the run's task bodies.
 ///
-/// An attempt starts as a plain future in `fresh`, in start order. When the driver next polls
-/// for completions (where a `FuturesUnordered` would poll it for the first time), it is polled
-/// once there, inside its call scope; a task that never waits is done then, and never costs a
-/// `FuturesUnordered` node or an abort handle. An attempt still pending after that first poll
-/// moves into `pending` with an abort handle of its own.
-struct Attempts {
+/// A started attempt is only its task and number, in `fresh`, in start order, until the driver
+/// next polls for completions (where a `FuturesUnordered` would poll it for the first time):
+/// then its future is made (the body is called) and polled once, inside its call scope. A
+/// task that never waits is done then, and never costs a `FuturesUnordered` node or an abort
+/// handle; and a million tasks started at once (a wide graph with no `max_parallel`) cost 8
+/// bytes each until their turn comes, not a future each. An attempt still pending after that
+/// first poll moves into `pending` with an abort handle of its own.
+struct Attempts<S> {
     fresh: VecDeque<Fresh>,
     pending: FuturesUnordered<Running>,
     /// Per task: how to cancel its current attempt.
     aborts: Vec<Abort>,
+    /// Per task: its body (static tasks) or its action (dynamic tasks).
+    entries: Vec<Option<Entry<S>>>,
+    /// What every task context of the run shares.
+    cx_run: Arc<CxRun<S>>,
+    /// Where dynamic calls of the run go (each attempt's call scope holds a clone).
+    tx: mpsc::UnboundedSender<Msg>,
+    /// The run's memos of cached actions (each attempt's call scope holds a clone).
+    memos: Arc<Memos>,
 }
 
 /// An attempt not polled yet.
 struct Fresh {
     task: TaskId,
     attempt: u32,
-    fut: TaskFuture,
-    scope: CallScope,
 }
 
 /// How to cancel a task's current attempt.
 enum Abort {
     None,
-    /// Not polled yet: cancelling it drops it unpolled.
+    /// Not polled yet: cancelling it means never making its future.
     Fresh(u32),
     Pending(AbortHandle),
 }
 
-impl Attempts {
-    fn with_capacity(n: usize) -> Self {
-        Attempts {
-            fresh: VecDeque::new(),
-            pending: FuturesUnordered::new(),
-            aborts: Vec::with_capacity(n),
-        }
-    }
-
+impl<S> Attempts<S> {
     fn is_empty(&self) -> bool {
         self.fresh.is_empty() && self.pending.is_empty()
     }
 
-    fn start(&mut self, task: TaskId, attempt: u32, fut: TaskFuture, scope: CallScope) {
+    fn start(&mut self, task: TaskId, attempt: u32) {
         if self.aborts.len() <= task.index() {
             self.aborts.resize_with(task.index() + 1, || Abort::None);
         }
         self.aborts[task.index()] = Abort::Fresh(attempt);
-        self.fresh.push_back(Fresh {
-            task,
-            attempt,
-            fut,
-            scope,
-        });
+        self.fresh.push_back(Fresh { task, attempt });
     }
 
     /// Cancels the task's current attempt: its future is dropped without being polled again.
@@ -354,9 +383,41 @@ impl Attempts {
             *a = Abort::None;
         }
     }
+
+    /// The future of an attempt: its body called with the attempt's context (a panic in the
+    /// call is the attempt's outcome).
+    fn make(&self, task: TaskId, attempt: u32) -> TaskFuture {
+        match self.entries.get(task.index()).and_then(Option::as_ref) {
+            Some(Entry::Static(body)) => {
+                let cx = Cx {
+                    id: task,
+                    name: self.cx_run.graph.name_arc(task),
+                    attempt,
+                    run: self.cx_run.clone(),
+                };
+                match std::panic::catch_unwind(AssertUnwindSafe(|| body(cx))) {
+                    Ok(f) => f,
+                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
+                        panic_message(&*p),
+                    )))),
+                }
+            }
+            Some(Entry::Dynamic(body)) => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| body())) {
+                    Ok(f) => f,
+                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
+                        panic_message(&*p),
+                    )))),
+                }
+            }
+            None => Box::pin(std::future::ready(Ok(unit_value()))),
+        }
+    }
 }
 
-impl futures_util::Stream for Attempts {
+impl<S> Unpin for Attempts<S> {}
+
+impl<S> futures_util::Stream for Attempts<S> {
     type Item = Result<AttemptResult, futures_util::future::Aborted>;
 
     fn poll_next(
@@ -365,22 +426,21 @@ impl futures_util::Stream for Attempts {
     ) -> std::task::Poll<Option<Self::Item>> {
         use std::task::Poll;
         let this = self.get_mut();
-        while let Some(Fresh {
-            task,
-            attempt,
-            mut fut,
-            scope,
-        }) = this.fresh.pop_front()
-        {
+        while let Some(Fresh { task, attempt }) = this.fresh.pop_front() {
             let current = matches!(
                 this.aborts.get(task.index()),
                 Some(Abort::Fresh(a)) if *a == attempt
             );
             if !current {
-                // Cancelled before its first poll.
-                SCOPE.sync_scope(scope, || drop(fut));
+                // Cancelled before its first poll: its future is never made.
                 continue;
             }
+            let mut fut = this.make(task, attempt);
+            let scope = CallScope {
+                parent: Some((task, attempt)),
+                tx: this.tx.clone(),
+                memos: this.memos.clone(),
+            };
             let polled = SCOPE.sync_scope(scope.clone(), || {
                 std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
             });
@@ -404,14 +464,6 @@ impl futures_util::Stream for Attempts {
     }
 }
 
-impl Drop for Attempts {
-    fn drop(&mut self) {
-        // Unpolled futures are dropped inside their call scope, as polled ones are.
-        for Fresh { fut, scope, .. } in self.fresh.drain(..) {
-            SCOPE.sync_scope(scope, || drop(fut));
-        }
-    }
-}
 type HookChain = Pin<Box<dyn Future<Output = (HookToken, Result<(), String>)> + Send>>;
 
 enum Entry<S> {
@@ -420,27 +472,37 @@ enum Entry<S> {
 }
 
 struct Driver<S> {
-    run: u64,
     sched: Scheduler<Value>,
     graph: Arc<Graph>,
-    entries: Vec<Option<Entry<S>>>,
     retry_ifs: Vec<Option<RetryIf>>,
     /// Per dynamic task: who awaits its result.
     callers: HashMap<TaskId, Caller>,
-    /// Per suspended parent: results to deliver, one per `Resume`.
-    resumable: HashMap<TaskId, VecDeque<Wake>>,
-    running: Attempts,
+    /// Per suspended task: the wake-ups of its outside waits, one per `Resume`.
+    resumable: HashMap<TaskId, VecDeque<oneshot::Sender<()>>>,
+    running: Attempts<S>,
     /// Hook chains with async hooks, awaited beside the running tasks.
     hook_futures: FuturesUnordered<HookChain>,
     hooks: Hooks<S>,
     state: Arc<S>,
     results: Arc<Results>,
-    /// What every task context of the run shares.
-    cx_run: Arc<CxRun<S>>,
-    tx: mpsc::UnboundedSender<Msg>,
     start: Instant,
     wall_start: SystemTime,
-    actions: Vec<Action>,
+    /// Whether the run is held open for main (see [`Scheduler::hold`]).
+    holding: bool,
+}
+
+/// The driver of a run in progress. If the run's future is dropped before the run ends, the
+/// run is ended on the spot: every task still running is cancelled (its future dropped), the
+/// rest skipped, and the synchronous hooks see it all, `process_completion` last. Async hooks
+/// are not called then: nothing could await them.
+struct Live<S: Send + Sync + 'static>(Option<Driver<S>>);
+
+impl<S: Send + Sync + 'static> Drop for Live<S> {
+    fn drop(&mut self) {
+        if let Some(d) = self.0.as_mut() {
+            d.abandon();
+        }
+    }
 }
 
 /// Where a run's control messages come from; kept by run handles to cancel.
@@ -476,42 +538,26 @@ impl<S: Send + Sync + 'static> Driver<S> {
     }
 
     fn start_attempt(&mut self, task: TaskId, attempt: u32) {
-        let fut: TaskFuture = match &self.entries[task.index()] {
-            Some(Entry::Static(body)) => {
-                let cx = Cx {
-                    id: task,
-                    name: self.sched.name_arc(task).clone(),
-                    attempt,
-                    run: self.cx_run.clone(),
-                };
-                match std::panic::catch_unwind(AssertUnwindSafe(|| body(cx))) {
-                    Ok(f) => f,
-                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
-                        panic_message(&*p),
-                    )))),
-                }
-            }
-            Some(Entry::Dynamic(body)) => {
-                match std::panic::catch_unwind(AssertUnwindSafe(|| body())) {
-                    Ok(f) => f,
-                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
-                        panic_message(&*p),
-                    )))),
-                }
-            }
-            None => Box::pin(std::future::ready(Ok(unit_value()))),
-        };
-        let scope = CallScope {
-            parent: Some(task),
-            tx: self.tx.clone(),
-            run: self.run,
-        };
-        self.running.start(task, attempt, fut, scope);
+        // Its future is made when it is first polled (see `Attempts`).
+        self.running.start(task, attempt);
     }
 
     fn finished(&mut self, task: TaskId, attempt: u32, out: Result<Value, TaskError>) {
-        self.running.forget(task);
+        let input = self.outcome(task, attempt, out);
         let now = self.now();
+        // The id came from the scheduler's own command.
+        let _ = self.sched.handle(now, [input]);
+    }
+
+    /// The outcome of an attempt as the scheduler takes it (`retry_if` evaluated here: it is
+    /// the host's code).
+    fn outcome(
+        &mut self,
+        task: TaskId,
+        attempt: u32,
+        out: Result<Value, TaskError>,
+    ) -> Input<Value> {
+        self.running.forget(task);
         let outcome = match out {
             Ok(v) => {
                 if task.index() < self.graph.len() && self.sched.attempt(task) == attempt {
@@ -520,33 +566,39 @@ impl<S: Send + Sync + 'static> Driver<S> {
                 Outcome::Ok(v)
             }
             Err(error) => {
-                let retryable = match self.retry_ifs.get(task.index()).and_then(|r| r.as_ref()) {
-                    Some(pred) => {
-                        // A predicate that panics refuses the retry.
-                        std::panic::catch_unwind(AssertUnwindSafe(|| pred(&error))).unwrap_or(false)
-                    }
-                    None => true,
-                };
+                let retryable = self.retryable(task, &error);
                 Outcome::Err { error, retryable }
             }
         };
-        self.sched.attempt_finished(task, attempt, outcome, now);
+        Input::Finished {
+            task,
+            attempt,
+            outcome,
+        }
     }
 
-    /// Feeds the scheduler every attempt that is finished by now, without yielding; `true` if
-    /// there was one.
-    fn take_finished(&mut self) -> bool {
-        let mut any = false;
+    fn retryable(&self, task: TaskId, error: &TaskError) -> bool {
+        match self.retry_ifs.get(task.index()).and_then(|r| r.as_ref()) {
+            // A predicate that panics refuses the retry.
+            Some(pred) => {
+                std::panic::catch_unwind(AssertUnwindSafe(|| pred(error))).unwrap_or(false)
+            }
+            None => true,
+        }
+    }
+
+    /// Every attempt that is finished by now, taken without yielding, as inputs.
+    fn take_finished(&mut self, into: &mut Vec<Input<Value>>) {
         while let Some(Some(done)) = self.running.next().now_or_never() {
             if let Ok((task, attempt, out)) = done {
-                self.finished(task, attempt, out);
-                any = true;
+                let input = self.outcome(task, attempt, out);
+                into.push(input);
             }
         }
-        any
     }
 
-    fn on_msg(&mut self, msg: Msg) {
+    /// Takes one message; outside cancels go into `batch`, for the scheduler to order.
+    fn on_msg(&mut self, msg: Msg, batch: &mut Vec<Input<Value>>) {
         let now = self.now();
         match msg {
             Msg::Call {
@@ -558,39 +610,35 @@ impl<S: Send + Sync + 'static> Driver<S> {
                 done,
                 slot,
             } => {
-                let id = self.sched.spawn(parent, name, opts, now);
-                if self.entries.len() <= id.index() {
-                    self.entries.resize_with(id.index() + 1, || None);
+                let Ok(id) = self.sched.spawn(parent, name, opts, now) else {
+                    // The caller's id came from this run: cannot happen; the call fails.
+                    done(Err(TaskError::cancelled("unknown caller")));
+                    return;
+                };
+                let entries = &mut self.running.entries;
+                if entries.len() <= id.index() {
+                    entries.resize_with(id.index() + 1, || None);
+                }
+                entries[id.index()] = Some(Entry::Dynamic(body));
+                if self.retry_ifs.len() <= id.index() {
                     self.retry_ifs.resize_with(id.index() + 1, || None);
                 }
-                self.entries[id.index()] = Some(Entry::Dynamic(body));
                 self.retry_ifs[id.index()] = retry_if;
-                let parent_attempt = parent.map_or(0, |p| self.sched.attempt(p));
-                self.callers.insert(
-                    id,
-                    Caller {
-                        done,
-                        parent_attempt,
-                    },
-                );
-                if let Some(p) = parent {
-                    self.sched.suspend(p);
-                }
+                self.callers.insert(id, done);
                 let _ = slot.id.set(id);
                 if slot.abandoned.load(std::sync::atomic::Ordering::SeqCst) {
-                    self.sched.cancel_task(id, now);
+                    batch.push(Input::CancelTask(id));
                 }
             }
-            Msg::CancelCall { task } => self.sched.cancel_task(task, now),
-            Msg::Suspend { task } => self.sched.suspend(task),
-            Msg::Wake { task, wake } => {
-                self.resumable
-                    .entry(task)
-                    .or_default()
-                    .push_back(Wake::Signal(wake));
-                self.sched.resume(task, now);
+            Msg::CancelCall { task } => batch.push(Input::CancelTask(task)),
+            Msg::Suspend { task } => {
+                let _ = self.sched.suspend(task);
             }
-            Msg::Cancel => self.sched.cancel(now),
+            Msg::Wake { task, wake } => {
+                self.resumable.entry(task).or_default().push_back(wake);
+                batch.push(Input::Resume(task));
+            }
+            Msg::Cancel => batch.push(Input::Cancel),
         }
     }
 
@@ -666,117 +714,123 @@ impl<S: Send + Sync + 'static> Driver<S> {
         let Driver {
             sched,
             wall_start,
-            entries,
             retry_ifs,
             results,
-            cx_run,
             running,
             ..
         } = self;
         // Free the run's per-task state before the report, the largest thing, is built.
-        drop((entries, retry_ifs, results, cx_run, running));
-        let mut r = sched.into_report();
+        drop((retry_ifs, results, running));
+        let (mut r, values) = sched.into_parts();
         r.started_at = Some(wall_start);
+        r.values = crate::report::Values(values);
         r
     }
 
-    /// Performs every pending action. Returns `true` when the run is finished.
+    /// Hands a dynamic task's outcome to its caller. A value is shared (an `Arc`), so the
+    /// report keeps it too.
+    fn deliver(&mut self, task: TaskId) {
+        let Some(caller) = self.callers.remove(&task) else {
+            return;
+        };
+        let outcome = match self.sched.value(task) {
+            Some(v) => Ok(v.clone()),
+            None => match self.sched.take_outcome(task) {
+                Ok(outcome) => outcome,
+                Err(_) => return,
+            },
+        };
+        caller(outcome);
+    }
+
+    /// Ends the run at once, without awaiting anything (see [`Live`]).
+    fn abandon(&mut self) {
+        if self.sched.is_finished() {
+            return;
+        }
+        let now = self.now();
+        if self.holding {
+            self.holding = false;
+            self.sched.release(now);
+        }
+        self.sched.cancel(now);
+        // Drop every running future now.
+        self.running.fresh.clear();
+        self.running.pending = FuturesUnordered::new();
+        self.hook_futures = FuturesUnordered::new();
+        while let Some(command) = self.sched.next_command() {
+            match command {
+                Command::Emit { event, token } => {
+                    let now = self.now();
+                    let r = if self.hooks.is_async(token.kind()) {
+                        Ok(())
+                    } else {
+                        let e = self.hook_event(&event);
+                        self.hooks.call(&e.view())
+                    };
+                    let _ = match r {
+                        Ok(()) => self.sched.hook_done(token, now),
+                        Err(msg) => self.sched.hook_failed(token, msg, now),
+                    };
+                }
+                Command::Deliver { task } => self.deliver(task),
+                Command::Finished => return,
+                // Nothing starts once the run is cancelled; running futures are gone.
+                _ => {}
+            }
+        }
+    }
+
+    /// Performs every pending command, taking them one by one (a burst of a million starts
+    /// is never copied into a second queue). Returns `true` when the run is finished.
     fn perform(&mut self) -> bool {
         let mut finished = false;
-        loop {
-            let mut actions = std::mem::take(&mut self.actions);
-            self.sched.drain_actions(&mut actions);
-            if actions.is_empty() {
-                self.actions = actions;
-                return finished;
-            }
-            for action in actions.drain(..) {
-                match action {
-                    Action::Start { task, attempt } => self.start_attempt(task, attempt),
-                    Action::Cancel { task, .. } => {
-                        self.running.abort(task);
-                    }
-                    Action::Emit { event, token } => {
-                        let e = self.hook_event(&event);
-                        if self.hooks.is_async(token.kind()) {
-                            // Await the chain beside the running tasks; only this task waits.
-                            let chain = self.hooks.chain(e);
-                            self.hook_futures
-                                .push(Box::pin(async move { (token, chain.await) }));
-                        } else {
-                            let r = self.hooks.call(&e.view());
-                            let now = self.now();
-                            match r {
-                                Ok(()) => self.sched.hook_done(token, now),
-                                Err(msg) => self.sched.hook_failed(token, msg, now),
-                            }
-                        }
-                    }
-                    Action::Settled { task } => {
-                        let result =
-                            match self.sched.value(task) {
-                                Some(v)
-                                    if self.sched.status(task)
-                                        == crate::event::Status::Succeeded =>
-                                {
-                                    Ok(v.clone())
-                                }
-                                _ => Err(self.sched.error(task).cloned().unwrap_or_else(|| {
-                                    TaskError {
-                                        kind: crate::event::ErrorKind::Cancelled,
-                                        message: format!(
-                                            "task \"{}\" was skipped",
-                                            self.sched.name(task)
-                                        )
-                                        .into(),
-                                    }
-                                })),
-                            };
-                        let Some(caller) = self.callers.remove(&task) else {
-                            continue;
-                        };
-                        match self.sched.parent(task) {
-                            Some(p)
-                                if self.sched.status(p) == crate::event::Status::Running
-                                    && self.sched.attempt(p) == caller.parent_attempt =>
-                            {
-                                self.resumable
-                                    .entry(p)
-                                    .or_default()
-                                    .push_back(Wake::Result(caller.done, result));
-                                self.sched.resume(p, self.now());
-                            }
-                            _ => {
-                                let _ = caller.done.send(result);
-                            }
-                        }
-                    }
-                    Action::Resume { task } => {
-                        if let Some(q) = self.resumable.get_mut(&task) {
-                            match q.pop_front() {
-                                Some(Wake::Result(tx, result)) => {
-                                    let _ = tx.send(result);
-                                }
-                                Some(Wake::Signal(tx)) => {
-                                    let _ = tx.send(());
-                                }
-                                None => {}
-                            }
-                            if q.is_empty() {
-                                self.resumable.remove(&task);
-                            }
-                        }
-                    }
-                    Action::Finished => finished = true,
+        while let Some(command) = self.sched.next_command() {
+            match command {
+                Command::Start { task, attempt } => self.start_attempt(task, attempt),
+                Command::Cancel { task, .. } => {
+                    self.running.abort(task);
                 }
+                Command::Emit { event, token } => {
+                    let e = self.hook_event(&event);
+                    if self.hooks.is_async(token.kind()) {
+                        // Await the chain beside the running tasks; only this task waits.
+                        let chain = self.hooks.chain(e);
+                        self.hook_futures
+                            .push(Box::pin(async move { (token, chain.await) }));
+                    } else {
+                        let r = self.hooks.call(&e.view());
+                        let now = self.now();
+                        let _ = match r {
+                            Ok(()) => self.sched.hook_done(token, now),
+                            Err(msg) => self.sched.hook_failed(token, msg, now),
+                        };
+                    }
+                }
+                Command::Deliver { task } => self.deliver(task),
+                Command::Resume { task } => {
+                    if let Some(q) = self.resumable.get_mut(&task) {
+                        if let Some(wake) = q.pop_front() {
+                            let _ = wake.send(());
+                        }
+                        if q.is_empty() {
+                            self.resumable.remove(&task);
+                        }
+                    }
+                }
+                Command::Finished => finished = true,
+                // Commands added later: nothing to do for this driver.
+                #[allow(unreachable_patterns)]
+                _ => {}
             }
-            self.actions = actions;
         }
+        finished
     }
 }
 
 /// Runs a flow (or an orchestrator's main) to the end and returns its report, plus the main
-/// future's output when there is one.
+/// future's output when there is one: an error when a run timeout or a cancel dropped main
+/// before it finished.
 ///
 /// # Cancel safety
 ///
@@ -786,7 +840,7 @@ pub(crate) async fn drive<S, M>(
     tx: mpsc::UnboundedSender<Msg>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     main: Option<M>,
-) -> (RunReport, Option<M::Output>)
+) -> (RunReport, Option<Result<M::Output, TaskError>>)
 where
     S: Send + Sync + 'static,
     M: Future + Send,
@@ -805,29 +859,39 @@ where
     let results = Arc::new(Results {
         values: (0..n).map(|_| OnceLock::new()).collect(),
     });
-    let mut d = Driver {
-        run: crate::orchestrator::next_run_id(),
-        sched: Scheduler::new(graph.clone(), &selection, options),
-        entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
+    let memos: Arc<Memos> = Arc::default();
+    let mut live = Live(Some(Driver {
+        sched: Scheduler::new(graph.clone(), &selection, options)
+            .expect("run options are validated when the run is set up"),
         retry_ifs,
         callers: HashMap::new(),
         resumable: HashMap::new(),
-        running: Attempts::with_capacity(n),
+        running: Attempts {
+            fresh: VecDeque::new(),
+            pending: FuturesUnordered::new(),
+            aborts: Vec::with_capacity(n),
+            entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
+            cx_run: Arc::new(CxRun {
+                state: state.clone(),
+                results: results.clone(),
+                graph: graph.clone(),
+            }),
+            tx: tx.clone(),
+            memos: memos.clone(),
+        },
         hook_futures: FuturesUnordered::new(),
         hooks,
-        cx_run: Arc::new(CxRun {
-            state: state.clone(),
-            results: results.clone(),
-            graph: graph.clone(),
-        }),
         state,
         results,
-        tx: tx.clone(),
         start: Instant::now(),
         wall_start: SystemTime::now(),
-        actions: Vec::new(),
+        holding: false,
         graph,
-    };
+    }));
+    let d = live
+        .0
+        .as_mut()
+        .expect("the driver lives until the run ends");
     d.retry_ifs.resize_with(n, || None);
     let has_main = main.is_some();
     let mut main_out = None;
@@ -836,7 +900,7 @@ where
             CallScope {
                 parent: None,
                 tx: tx.clone(),
-                run: d.run,
+                memos: memos.clone(),
             },
             m,
         )
@@ -844,6 +908,7 @@ where
     let mut main = std::pin::pin!(main);
     if has_main {
         d.sched.hold();
+        d.holding = true;
     }
     drop(tx);
     d.sched.start(Duration::ZERO);
@@ -852,8 +917,9 @@ where
     while !finished {
         let deadline = d.sched.next_deadline();
         let sleep = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(start + at).await,
+            // A deadline beyond what the clock can count never comes.
+            match deadline.and_then(|at| start.checked_add(at)) {
+                Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
@@ -863,13 +929,17 @@ where
             Some(msg) = rx.recv() => {
                 // Messages sent so far are one input (main or a parent calling several actions
                 // at once): take them all before acting, so those calls tie as rule 2 says.
+                let mut batch = Vec::new();
                 let mut next = Some(msg);
                 while let Some(msg) = next.take().or_else(|| rx.try_recv().ok()) {
-                    if matches!(msg, Msg::Cancel) && d.take_finished() {
-                        // At one instant, finished attempts come before an outside cancel.
-                        finished = d.perform();
-                    }
-                    d.on_msg(msg);
+                    d.on_msg(msg, &mut batch);
+                }
+                if !batch.is_empty() {
+                    // What finished by now is part of this instant; the scheduler orders it
+                    // before an outside cancel.
+                    d.take_finished(&mut batch);
+                    let now = d.now();
+                    let _ = d.sched.handle(now, batch);
                 }
             }
             Some(done) = d.running.next(), if !d.running.is_empty() => {
@@ -884,16 +954,17 @@ where
                 }
             }
             out = async { main.as_mut().as_pin_mut().expect("main is set").await }, if main_pending => {
-                main_out = Some(out);
+                main_out = Some(Ok(out));
                 let now = d.now();
+                d.holding = false;
                 d.sched.release(now);
             }
             Some((token, r)) = d.hook_futures.next(), if !d.hook_futures.is_empty() => {
                 let now = d.now();
-                match r {
+                let _ = match r {
                     Ok(()) => d.sched.hook_done(token, now),
                     Err(msg) => d.sched.hook_failed(token, msg, now),
-                }
+                };
             }
             _ = sleep => {
                 let now = d.now();
@@ -901,6 +972,24 @@ where
             }
         }
         finished = d.perform() || finished;
+        if has_main && main_out.is_none() {
+            // A run timeout (or an outside cancel) cancels everything, main included: drop it
+            // (its calls in flight are cancelled as their futures go) and let the run end.
+            let stopped = match d.sched.stop_reason() {
+                Some(r @ StopReason::TimedOut(_)) => Some(TaskError::timed_out(r.to_string())),
+                Some(r @ StopReason::Cancelled) => Some(TaskError::cancelled(r.to_string())),
+                _ => None,
+            };
+            if let Some(error) = stopped {
+                main.set(None);
+                main_out = Some(Err(error));
+                let now = d.now();
+                d.holding = false;
+                d.sched.release(now);
+                finished = d.perform() || finished;
+            }
+        }
     }
+    let d = live.0.take().expect("the driver lives until the run ends");
     (d.into_report(), main_out)
 }

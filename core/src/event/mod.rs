@@ -125,31 +125,101 @@ impl ErrorKind {
     }
 }
 
-/// A task's error as the core sees it: a kind and a message. Drivers keep the host's own error
-/// object (a Python exception, a JS `Error`) beside it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The host's own error object, carried through the core untouched: a Rust error
+/// (`Box<dyn Error>`), a Python exception, a handle to a JavaScript `Error`. The core never
+/// looks inside; drivers and users downcast it back with [`TaskError::source_ref`].
+pub type ErrorSource = Arc<dyn std::any::Any + Send + Sync>;
+
+/// A task's error as the core sees it: a kind, a message, and optionally the host's own error
+/// object ([`ErrorSource`]), so that nothing is turned into a string on the way.
+///
+/// Two errors are equal when their kind and message are; the source is not compared.
+///
+/// # Examples
+///
+/// ```
+/// use legato::event::TaskError;
+/// use std::sync::Arc;
+///
+/// #[derive(Debug)]
+/// struct Disk(u32);
+/// let e = TaskError::failed("disk full").with_source(Arc::new(Disk(28)));
+/// assert_eq!(e.to_string(), "disk full");
+/// assert_eq!(e.source_ref::<Disk>().unwrap().0, 28);
+/// assert!(e.source_ref::<String>().is_none());
+/// ```
+#[derive(Clone)]
 pub struct TaskError {
     /// What kind of error.
     pub kind: ErrorKind,
     /// The message shown to users.
     pub message: Arc<str>,
+    /// The host's own error object, if the driver kept it.
+    source: Option<ErrorSource>,
 }
 
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("has_source", &self.source.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for TaskError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for TaskError {}
+
 impl TaskError {
+    /// An error of a given kind.
+    pub fn new(kind: ErrorKind, message: impl Into<Arc<str>>) -> Self {
+        TaskError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
     /// An error of the task's own making.
     pub fn failed(message: impl Into<Arc<str>>) -> Self {
-        TaskError {
-            kind: ErrorKind::Failed,
-            message: message.into(),
-        }
+        TaskError::new(ErrorKind::Failed, message)
     }
 
     /// A panic in the task's body.
     pub fn panicked(message: impl Into<Arc<str>>) -> Self {
-        TaskError {
-            kind: ErrorKind::Panicked,
-            message: message.into(),
-        }
+        TaskError::new(ErrorKind::Panicked, message)
+    }
+
+    /// A cancellation (fail-fast, run cancel, run timeout, a hook failure, a caller gone).
+    pub fn cancelled(message: impl Into<Arc<str>>) -> Self {
+        TaskError::new(ErrorKind::Cancelled, message)
+    }
+
+    /// An attempt that ran past its timeout.
+    pub fn timed_out(message: impl Into<Arc<str>>) -> Self {
+        TaskError::new(ErrorKind::TimedOut, message)
+    }
+
+    /// Keeps the host's own error object beside the message.
+    pub fn with_source(mut self, source: ErrorSource) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// The host's own error object, if any.
+    pub fn source_obj(&self) -> Option<&ErrorSource> {
+        self.source.as_ref()
+    }
+
+    /// The host's own error object, if there is one of type `T`.
+    pub fn source_ref<T: std::any::Any>(&self) -> Option<&T> {
+        self.source.as_deref()?.downcast_ref::<T>()
     }
 
     /// Whether this is a panic.
@@ -174,7 +244,17 @@ impl fmt::Display for TaskError {
     }
 }
 
-impl std::error::Error for TaskError {}
+/// A boxed Rust error kept as the source (see [`TaskError::with_source`]) is this error's
+/// [`source`](std::error::Error::source), so Rust users get their own error type back by
+/// downcasting.
+pub type BoxedSource = Box<dyn std::error::Error + Send + Sync>;
+
+impl std::error::Error for TaskError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let b = self.source_ref::<BoxedSource>()?;
+        Some(&**b as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Why a run stops early, or why a task was cancelled or skipped because of it.
 #[derive(Debug, Clone, PartialEq, Eq)]

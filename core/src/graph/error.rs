@@ -62,13 +62,22 @@ pub enum GraphError {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// A task's options are invalid (a zero timeout, a backoff factor below 1, …).
+    #[error("Task \"{task}\": {error}")]
+    InvalidOption {
+        /// The task.
+        task: String,
+        /// What is wrong, naming the option.
+        error: crate::policy::OptionError,
+    },
 }
 
 impl GraphError {
     /// A stable, machine-readable name for the kind of error.
     ///
     /// One of `"cycle"`, `"missing_dependency"`, `"unknown_task"`, `"duplicate_task"`,
-    /// `"invalid_name"`. Bindings map these to their own exception classes and error codes.
+    /// `"invalid_name"`, `"invalid_option"`. Bindings map these to their own exception classes
+    /// and error codes.
     pub fn kind(&self) -> &'static str {
         match self {
             GraphError::Cycle { .. } => "cycle",
@@ -76,6 +85,7 @@ impl GraphError {
             GraphError::UnknownTask { .. } => "unknown_task",
             GraphError::DuplicateTask { .. } => "duplicate_task",
             GraphError::InvalidName { .. } => "invalid_name",
+            GraphError::InvalidOption { .. } => "invalid_option",
         }
     }
 }

@@ -35,15 +35,27 @@ use crate::policy::TaskOptions;
 use std::collections::HashMap as StdHashMap;
 use std::sync::Arc;
 
-/// The index of a task in its graph, in declaration order (the first task added is 0).
+/// The index of a task in its graph, in declaration order (the first task added is 0); in a
+/// run, dynamic tasks follow the graph's.
+///
+/// Only the core makes one: a driver gets ids from the graph or the scheduler, and an id that
+/// crossed a foreign-function boundary as a number comes back through
+/// [`Scheduler::task_id`](crate::scheduler::Scheduler::task_id), which refuses one the run does
+/// not know, so a wrong id is an error, never an out-of-bounds panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId(pub u32);
+pub struct TaskId(pub(crate) u32);
 
 impl TaskId {
     /// The index as a `usize`, for indexing per-task arrays.
     #[inline]
     pub fn index(self) -> usize {
         self.0 as usize
+    }
+
+    /// The index as a `u32`, to hand to a host (Python, JavaScript) and back.
+    #[inline]
+    pub fn as_u32(self) -> u32 {
+        self.0
     }
 }
 
@@ -329,7 +341,8 @@ impl GraphBuilder {
     /// # Errors
     ///
     /// [`GraphError::DuplicateTask`] if a task of that name was already added;
-    /// [`GraphError::InvalidName`] if the task's name or a dependency's name is not valid.
+    /// [`GraphError::InvalidName`] if the task's name or a dependency's name is not valid;
+    /// [`GraphError::InvalidOption`] if its options are not (see [`TaskOptions::validate`]).
     /// Nothing is added when an error is returned.
     pub fn add(&mut self, spec: TaskSpec) -> Result<TaskId, GraphError> {
         let TaskSpec { name, deps, extra } = spec;
@@ -361,6 +374,14 @@ impl GraphBuilder {
         validate_name(name)?;
         for d in deps {
             validate_name(d)?;
+        }
+        if let Some(e) = &extra {
+            e.options
+                .validate()
+                .map_err(|error| GraphError::InvalidOption {
+                    task: name.to_owned(),
+                    error,
+                })?;
         }
         let slot = self.names.slot(name);
         if self.names.defined_as[slot as usize] != u32::MAX {

@@ -151,11 +151,39 @@ fn ascii(g: &Graph, sel: &Selection) -> String {
 fn mermaid(g: &Graph, sel: &Selection) -> String {
     let mut out = String::from("flowchart TD\n");
     for &t in sel.ids() {
-        let label = g.name(t).replace('"', "#quot;");
-        let _ = writeln!(out, "    t{}[\"{label}\"]", t.0);
+        let _ = writeln!(out, "    t{}[\"{}\"]", t.0, mermaid_label(g.name(t)));
     }
     for (d, t) in edges(g, sel) {
         let _ = writeln!(out, "    t{} --> t{}", d.0, t.0);
+    }
+    out
+}
+
+/// A task name as the text of a quoted Mermaid label (`t0["…"]`), with Mermaid's entity codes
+/// (`#quot;`, `#lt;`, `#35;`, …, which Mermaid turns back into the characters) for what would
+/// end the label or be read as markup or syntax:
+///
+/// - `"` would end the label; `<`, `>` and `&` would be HTML in the drawing (a task named
+///   `<img src=x onerror=…>`); `` ` `` would make a Markdown string;
+/// - `#` would start an entity code of its own (a name containing `#lt;` is shown as written);
+/// - `:` and `%` would let Mermaid's preprocessing read a `style …:…#…;` or `%%{…}%%` in it.
+///
+/// Names cannot hold control characters (the graph refuses them); any is shown as a space.
+fn mermaid_label(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '&' => out.push_str("#amp;"),
+            '#' => out.push_str("#35;"),
+            '%' => out.push_str("#37;"),
+            ':' => out.push_str("#58;"),
+            '`' => out.push_str("#96;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
     }
     out
 }
@@ -275,6 +303,46 @@ install-deps
             g.to_mermaid(),
             "flowchart TD\n    t0[\"a #quot;quoted#quot;\"]\n    t1[\"b\"]\n    t0 --> t1\n"
         );
+    }
+
+    #[test]
+    fn mermaid_labels_escape_markup_and_syntax() {
+        let g = graph(&[
+            ("<img src=x onerror=alert(1)>", &[]),
+            ("a & b", &["<img src=x onerror=alert(1)>"]),
+            ("#lt; stays", &["a & b"]),
+            ("db:migrate 100%", &[]),
+            ("`md` \"q\" ünï", &["db:migrate 100%"]),
+        ]);
+        assert_eq!(
+            g.to_mermaid(),
+            "flowchart TD
+    t0[\"#lt;img src=x onerror=alert(1)#gt;\"]
+    t1[\"a #amp; b\"]
+    t2[\"#35;lt; stays\"]
+    t3[\"db#58;migrate 100#37;\"]
+    t4[\"#96;md#96; #quot;q#quot; ünï\"]
+    t0 --> t1
+    t1 --> t2
+    t3 --> t4
+"
+        );
+        // Nothing raw is left that Mermaid or a page could read as markup or syntax: every
+        // label is one quoted string, and each '#' starts one of our entity codes.
+        for line in g.to_mermaid().lines().skip(1).filter(|l| l.contains('[')) {
+            let label = &line[line.find("[\"").unwrap() + 2..line.len() - 2];
+            assert!(
+                !label.contains(['"', '<', '>', '&', ':', '%', '`']),
+                "{line}"
+            );
+            for (i, _) in label.match_indices('#') {
+                let code = &label[i + 1..i + 1 + label[i + 1..].find(';').unwrap()];
+                assert!(
+                    ["quot", "lt", "gt", "amp", "35", "37", "58", "96"].contains(&code),
+                    "{line}"
+                );
+            }
+        }
     }
 
     #[test]

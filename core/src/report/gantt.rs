@@ -22,12 +22,15 @@ impl RunReport {
     /// Mermaid cannot quote task names, so characters it would read as syntax are replaced by
     /// look-alikes: `:` by `∶`, `;` by `；`, `#` by `＃`, `%` by `％`; a name that starts like
     /// a Mermaid keyword (`section`, `title`, …) or a date gets a zero-width space in front.
+    /// `<`, `>`, `&` and `"`, which a page could read as HTML (a task named
+    /// `<img src=x onerror=…>`), are written as Mermaid's entity codes `#lt;`, `#gt;`, `#amp;`
+    /// and `#quot;`, which Mermaid shows as the characters.
     ///
     /// # Examples
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// let mut b = GraphBuilder::new();
@@ -35,18 +38,18 @@ impl RunReport {
     /// b.add(TaskSpec::new("db:migrate").after(["fetch"]))?;
     /// b.add(TaskSpec::new("deploy").after(["db:migrate"]))?;
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
     /// let mut now = Duration::ZERO;
-    /// while let Some(action) = s.next_action() {
-    ///     if let Action::Start { task, attempt } = action {
+    /// while let Some(action) = s.next_command() {
+    ///     if let Command::Start { task, attempt } = action {
     ///         now += Duration::from_millis(100);
     ///         // fetch fails once then succeeds; the migration fails.
     ///         let outcome = match (graph.name(task), attempt) {
     ///             ("fetch", 2) => Outcome::Ok(()),
     ///             _ => Outcome::fail("boom"),
     ///         };
-    ///         s.attempt_finished(task, attempt, outcome, now);
+    ///         s.attempt_finished(task, attempt, outcome, now).unwrap();
     ///     }
     /// }
     /// assert_eq!(s.report().to_mermaid_gantt(), "\
@@ -158,6 +161,22 @@ fn label(name: &str) -> String {
             ';' => '；',
             '#' => '＃',
             '%' => '％',
+            '<' => {
+                out.push_str("#lt;");
+                continue;
+            }
+            '>' => {
+                out.push_str("#gt;");
+                continue;
+            }
+            '&' => {
+                out.push_str("#amp;");
+                continue;
+            }
+            '"' => {
+                out.push_str("#quot;");
+                continue;
+            }
             c if c.is_control() => ' ',
             c => c,
         });
@@ -237,10 +256,39 @@ gantt
         assert_eq!(label("click-handler"), "\u{200B}click-handler");
         assert_eq!(label("build"), "build");
         assert_eq!(label("1234"), "1234");
+        assert_eq!(
+            label("<img src=x onerror=alert(1)>"),
+            "#lt;img src=x onerror=alert(1)#gt;"
+        );
+        assert_eq!(label("a & \"b\""), "a #amp; #quot;b#quot;");
+        // A name that looks like an entity code is shown as written ('#' is a look-alike).
+        assert_eq!(label("#lt;"), "＃lt；");
         let r = Build::new(1).ran("x: y", &[], &[(0, 1, None)]).0;
         let line = r.to_mermaid_gantt().lines().nth(5).unwrap().to_owned();
         assert_eq!(line, "    x∶ y :done, t0a1, 0, 1ms");
         // Exactly one ':' per task line: the one before the task data.
         assert_eq!(line.matches(':').count(), 1);
+    }
+
+    #[test]
+    fn markup_in_names_is_escaped() {
+        let r = Build::new(10)
+            .ran(
+                "<img src=x onerror=alert(1)>",
+                &[],
+                &[(0, 5, Some(err(ErrorKind::Failed, "x")))],
+            )
+            .skipped("a&b \"c\"", &[0], "<img src=x onerror=alert(1)>")
+            .0;
+        let text = r.to_mermaid_gantt();
+        assert!(!text.contains(['<', '>', '&', '"']), "{text}");
+        assert!(
+            text.contains("    #lt;img src=x onerror=alert(1)#gt; :crit, t0a1, 0, 5ms\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    a#amp;b #quot;c#quot; (skipped) :milestone, t1, 5, 0ms\n"),
+            "{text}"
+        );
     }
 }

@@ -93,20 +93,20 @@ impl RunReport {
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// let mut b = GraphBuilder::new();
     /// b.add(TaskSpec::new("build"))?;
     /// b.add(TaskSpec::new("test <unit>").after(["build"]))?;
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
     /// let mut now = Duration::ZERO;
-    /// while let Some(action) = s.next_action() {
-    ///     if let Action::Start { task, attempt } = action {
+    /// while let Some(action) = s.next_command() {
+    ///     if let Command::Start { task, attempt } = action {
     ///         now += Duration::from_millis(250);
-    ///         s.attempt_finished(task, attempt, Outcome::Ok(()), now);
+    ///         s.attempt_finished(task, attempt, Outcome::Ok(()), now).unwrap();
     ///     }
     /// }
     /// let html = s.report().to_html("CI & release");

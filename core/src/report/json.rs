@@ -28,6 +28,8 @@ struct TaskJson<'a> {
     skip_reason: Option<String>,
     deps: Vec<&'a str>,
     parent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waited_for: Option<&'a str>,
     attempt_log: Vec<AttemptJson<'a>>,
 }
 
@@ -84,6 +86,7 @@ impl RunReport {
                     skip_reason: t.skip_reason.as_ref().map(ToString::to_string),
                     deps: t.deps.iter().filter_map(|&d| name(d)).collect(),
                     parent: t.parent.and_then(name),
+                    waited_for: t.waited_for.and_then(name),
                     attempt_log: t.attempt_log.iter().map(attempt).collect(),
                 })
                 .collect(),
@@ -96,17 +99,17 @@ impl RunReport {
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// let mut b = GraphBuilder::new();
     /// b.add(TaskSpec::new("hello"))?;
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
-    /// while let Some(action) = s.next_action() {
-    ///     if let Action::Start { task, attempt } = action {
-    ///         s.attempt_finished(task, attempt, Outcome::Ok(()), Duration::from_micros(2500));
+    /// while let Some(action) = s.next_command() {
+    ///     if let Command::Start { task, attempt } = action {
+    ///         s.attempt_finished(task, attempt, Outcome::Ok(()), Duration::from_micros(2500)).unwrap();
     ///     }
     /// }
     /// let json = s.report().to_json();
@@ -146,7 +149,7 @@ impl RunReport {
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// use serde_json::json;
@@ -155,11 +158,11 @@ impl RunReport {
     /// b.add(TaskSpec::new("build"))?;
     /// b.add(TaskSpec::new("test").after(["build"]))?;
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
-    /// while let Some(action) = s.next_action() {
-    ///     if let Action::Start { task, attempt } = action {
-    ///         s.attempt_finished(task, attempt, Outcome::fail("no compiler"), Duration::from_millis(4));
+    /// while let Some(action) = s.next_command() {
+    ///     if let Command::Start { task, attempt } = action {
+    ///         s.attempt_finished(task, attempt, Outcome::fail("no compiler"), Duration::from_millis(4)).unwrap();
     ///     }
     /// }
     /// let v = s.report().to_json_value();

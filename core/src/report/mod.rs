@@ -17,7 +17,7 @@
 //! ```
 //! use legato::event::Status;
 //! use legato::graph::{GraphBuilder, TaskSpec};
-//! use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+//! use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
@@ -27,14 +27,14 @@
 //! b.add(TaskSpec::new("build").after(["install"]))?;
 //! let graph = Arc::new(b.build()?);
 //!
-//! let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+//! let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
 //! s.start(Duration::ZERO);
 //! let mut now = Duration::ZERO;
-//! while let Some(action) = s.next_action() {
-//!     if let Action::Start { task, attempt } = action {
+//! while let Some(action) = s.next_command() {
+//!     if let Command::Start { task, attempt } = action {
 //!         now += Duration::from_millis(10);
 //!         let outcome = if graph.name(task) == "lint" { Outcome::fail("3 warnings") } else { Outcome::Ok(()) };
-//!         s.attempt_finished(task, attempt, outcome, now);
+//!         s.attempt_finished(task, attempt, outcome, now).unwrap();
 //!     }
 //! }
 //! let report = s.report();
@@ -137,6 +137,9 @@ pub struct TaskReport {
     pub deps: Vec<TaskId>,
     /// The task that spawned it (dynamic tasks).
     pub parent: Option<TaskId>,
+    /// The task that held a sequence key this task waited for (the last such wait), if it
+    /// waited: on the critical path, that wait counts as a dependency.
+    pub waited_for: Option<TaskId>,
 }
 
 impl TaskReport {
@@ -155,6 +158,27 @@ impl TaskReport {
     }
 }
 
+/// A task's result as the Rust door keeps it: any value, shared.
+pub type AnyValue = Arc<dyn std::any::Any + Send + Sync>;
+
+/// The results of a run's tasks, by task index (filled by the Rust door's driver; other doors
+/// keep their host's values themselves). Not compared, not serialized.
+#[derive(Clone, Default)]
+pub struct Values(pub(crate) Vec<Option<AnyValue>>);
+
+impl fmt::Debug for Values {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.iter().filter(|v| v.is_some()).count();
+        write!(f, "Values({n} results)")
+    }
+}
+
+impl PartialEq for Values {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// The report of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunReport {
@@ -166,9 +190,37 @@ pub struct RunReport {
     pub stop: Option<StopReason>,
     /// The wall-clock time the run started (set by drivers).
     pub started_at: Option<SystemTime>,
+    /// The tasks' results, when the driver kept them (see [`RunReport::result`]).
+    pub values: Values,
 }
 
 impl RunReport {
+    /// The result of the task of that name, if it succeeded, the driver kept results (the
+    /// Rust door does), and it is a `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::{BoxError, Flow};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mut flow = Flow::new();
+    /// flow.task("build", |_| async { Ok::<_, BoxError>(String::from("dist/app.tar")) })?;
+    /// let report = flow.run().await?;
+    /// assert_eq!(report.result::<String>("build").unwrap(), "dist/app.tar");
+    /// assert!(report.result::<u32>("build").is_none());
+    /// # Ok::<(), legato::FlowError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn result<T: std::any::Any>(&self, name: &str) -> Option<&T> {
+        let t = self.get(name)?;
+        self.values
+            .0
+            .get(t.id.index())?
+            .as_deref()?
+            .downcast_ref::<T>()
+    }
+
     /// Whether every task succeeded and the run was not stopped.
     pub fn ok(&self) -> bool {
         self.stop.is_none() && self.tasks.iter().all(|t| t.status == Status::Succeeded)
@@ -192,7 +244,7 @@ impl RunReport {
     /// b.add(TaskSpec::new("b"))?;
     /// let graph = Arc::new(b.build()?);
     /// // Only "b" is selected: "a" is not in the report.
-    /// let s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.select(["b"])?, RunOptions::default());
+    /// let s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.select(["b"])?, RunOptions::default()).expect("valid options");
     /// let report = s.report();
     /// assert!(report.task(graph.resolve("a")?).is_none());
     /// assert_eq!(&*report.task(graph.resolve("b")?).unwrap().name, "b");
@@ -224,7 +276,7 @@ impl RunReport {
     /// let mut b = GraphBuilder::new();
     /// b.add(TaskSpec::new("a"))?;
     /// let graph = Arc::new(b.build()?);
-    /// let s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// // Not started yet: one pending task.
     /// let counts = s.report().counts();
     /// assert_eq!(counts.get(Status::Pending), 1);
@@ -247,18 +299,18 @@ impl RunReport {
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// let mut b = GraphBuilder::new();
     /// b.add(TaskSpec::new("flaky").retries(1))?;
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
-    /// while let Some(action) = s.next_action() {
-    ///     if let Action::Start { task, attempt } = action {
+    /// while let Some(action) = s.next_command() {
+    ///     if let Command::Start { task, attempt } = action {
     ///         let outcome = if attempt == 1 { Outcome::fail("flake") } else { Outcome::Ok(()) };
-    ///         s.attempt_finished(task, attempt, outcome, Duration::from_millis(1500));
+    ///         s.attempt_finished(task, attempt, outcome, Duration::from_millis(1500)).unwrap();
     ///     }
     /// }
     /// let summary = s.report().summary();
@@ -284,7 +336,7 @@ impl RunReport {
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// let mut b = GraphBuilder::new();
@@ -292,20 +344,20 @@ impl RunReport {
     ///     b.add(TaskSpec::new(name))?;
     /// }
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
     /// let mut started = Vec::new();
-    /// while let Some(action) = s.next_action() {
-    ///     if let Action::Start { task, attempt } = action {
+    /// while let Some(action) = s.next_command() {
+    ///     if let Command::Start { task, attempt } = action {
     ///         started.push((task, attempt));
     ///     }
     /// }
     /// // All three run at once; they end after 1, 3 and 2 ms.
     /// for (i, (task, attempt)) in started.into_iter().enumerate() {
     ///     let ms = [1, 3, 2][i];
-    ///     s.attempt_finished(task, attempt, Outcome::Ok(()), Duration::from_millis(ms));
+    ///     s.attempt_finished(task, attempt, Outcome::Ok(()), Duration::from_millis(ms)).unwrap();
     /// }
-    /// # while s.next_action().is_some() {}
+    /// # while s.next_command().is_some() {}
     /// let report = s.report();
     /// let names: Vec<&str> = report.slowest(2).iter().map(|t| &*t.name).collect();
     /// assert_eq!(names, ["slow", "medium"]);
@@ -323,7 +375,9 @@ impl RunReport {
     /// first. Ties go to the lowest id. Only tasks that started and finished count, whatever
     /// their outcome, so after a failure the path leads to the failed task if it ended last.
     ///
-    /// Only static dependencies are followed: a dynamic task has none (its parent is not a
+    /// A task that waited for a sequence key held by another task follows that task too:
+    /// the wait was as much in its way as a dependency. Only static dependencies and such
+    /// waits are followed: a dynamic task has no dependencies (its parent is not a
     /// dependency of it), so when one finished last the path is that task alone. Empty when no
     /// task finished.
     ///
@@ -331,7 +385,7 @@ impl RunReport {
     ///
     /// ```
     /// # use legato::graph::{GraphBuilder, TaskSpec};
-    /// # use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+    /// # use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
     /// # use std::sync::Arc;
     /// # use std::time::Duration;
     /// // install ─▶ lint (5 ms)  ─┐
@@ -342,13 +396,13 @@ impl RunReport {
     /// b.add(TaskSpec::new("build").after(["install"]))?;
     /// b.add(TaskSpec::new("deploy").after(["lint", "build"]))?;
     /// let graph = Arc::new(b.build()?);
-    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).expect("valid options");
     /// s.start(Duration::ZERO);
     /// let mut clock = Duration::ZERO;
     /// let mut running = Vec::new();
     /// loop {
-    ///     while let Some(action) = s.next_action() {
-    ///         if let Action::Start { task, attempt } = action {
+    ///     while let Some(action) = s.next_command() {
+    ///         if let Command::Start { task, attempt } = action {
     ///             let ms = match graph.name(task) { "lint" => 5, "build" => 20, _ => 1 };
     ///             running.push((clock + Duration::from_millis(ms), task, attempt));
     ///         }
@@ -357,7 +411,7 @@ impl RunReport {
     ///     if running.is_empty() { break; }
     ///     let (end, task, attempt) = running.remove(0);
     ///     clock = end;
-    ///     s.attempt_finished(task, attempt, Outcome::Ok(()), clock);
+    ///     s.attempt_finished(task, attempt, Outcome::Ok(()), clock).unwrap();
     /// }
     /// let report = s.report();
     /// let path: Vec<&str> = report.critical_path().into_iter().map(|id| graph.name(id)).collect();
@@ -384,7 +438,8 @@ impl RunReport {
                 break;
             }
             path.push(t.id);
-            cur = latest(t.deps.iter().filter_map(|&d| self.task(d)));
+            let before = t.deps.iter().chain(t.waited_for.iter());
+            cur = latest(before.filter_map(|&d| self.task(d)));
         }
         path.reverse();
         path
@@ -570,10 +625,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn err(kind: ErrorKind, message: &str) -> TaskError {
-        TaskError {
-            kind,
-            message: message.into(),
-        }
+        TaskError::new(kind, message)
     }
 
     impl Build {
@@ -583,6 +635,7 @@ pub(crate) mod tests {
                 total: ms(total),
                 stop: None,
                 started_at: None,
+                values: Values::default(),
             })
         }
 
@@ -614,6 +667,7 @@ pub(crate) mod tests {
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
                 attempt_log: log,
                 parent: None,
+                waited_for: None,
             });
             self
         }
@@ -633,6 +687,7 @@ pub(crate) mod tests {
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
                 attempt_log: Vec::new(),
                 parent: None,
+                waited_for: None,
             });
             self
         }

@@ -1,14 +1,46 @@
 //! The scheduler: a deterministic, sans-IO state machine.
 //!
-//! It does no I/O and owns no threads, timers or futures. A driver feeds it inputs — the run
-//! starts, an attempt finished, time advanced, a hook finished, cancel — and performs the
-//! [`Action`]s it hands out: start or cancel an attempt, resume a task that awaited children,
-//! call the hooks of an event, and, when [`Scheduler::next_deadline`] says so, wake it up later.
-//! Every decision (readiness, order, `max_parallel`, sequences, retries and backoff, timeouts,
-//! skips, fail-fast, dynamic children, hook order) is made here, once, for every front door.
+//! It does no I/O and owns no threads, timers or futures. Every decision — readiness, order,
+//! `max_parallel`, sequences, retries and backoff, timeouts, skips, fail-fast, dynamic calls
+//! (whom a finished child wakes, and when), hook order, and how inputs at one instant are
+//! ordered — is made here, once, for every front door. A driver (the tokio driver in this
+//! crate, the asyncio and worker-pool driver in the Python package, the event-loop driver in
+//! the Node package) only forwards: it performs the [`Command`]s it is handed and reports what
+//! happened. It is modelled on quinn-proto's `Connection`.
 //!
-//! Time is a [`Duration`] since the run started, supplied by the driver: a real clock in
-//! production, a virtual one in tests.
+//! # The protocol
+//!
+//! [`Scheduler`]'s methods come in three groups.
+//!
+//! **Inputs** — what happened, with the time it happened (a [`Duration`] since the run
+//! started, from the host's clock: a real one in production, a virtual one in tests):
+//! [`start`](Scheduler::start), [`attempt_finished`](Scheduler::attempt_finished),
+//! [`hook_done`](Scheduler::hook_done) / [`hook_failed`](Scheduler::hook_failed),
+//! [`advance`](Scheduler::advance) (the clock reached [`next_deadline`](Scheduler::next_deadline)),
+//! [`cancel`](Scheduler::cancel) / [`cancel_task`](Scheduler::cancel_task),
+//! [`spawn`](Scheduler::spawn) (a dynamic task, called by a running task or by the driver),
+//! [`suspend`](Scheduler::suspend) / [`resume`](Scheduler::resume) (a running task waits for
+//! something outside the core), [`hold`](Scheduler::hold) / [`release`](Scheduler::release)
+//! (keep the run open while the host may still spawn), and [`handle`](Scheduler::handle), which
+//! takes several inputs of one instant at once — the form a driver that batches its crossings
+//! uses, and the one that orders them: attempts that finished come before an outside cancel.
+//!
+//! **Outputs** — after every input, take the [`Command`]s with
+//! [`next_command`](Scheduler::next_command) or [`drain_commands`](Scheduler::drain_commands)
+//! and perform them in order; then arm one timer for [`next_deadline`](Scheduler::next_deadline).
+//!
+//! **Queries** — [`status`](Scheduler::status), [`attempt`](Scheduler::attempt),
+//! [`name`](Scheduler::name), [`options`](Scheduler::options), [`value`](Scheduler::value),
+//! [`error`](Scheduler::error), [`report`](Scheduler::report), and, to move results out,
+//! [`take_outcome`](Scheduler::take_outcome), [`take_value`](Scheduler::take_value),
+//! [`into_parts`](Scheduler::into_parts).
+//!
+//! The call order of a run: [`Scheduler::new`], then `start(now)`, then inputs as things
+//! happen, draining commands after each, until [`Command::Finished`].
+//!
+//! Inputs that name a task take a [`TaskId`] the core handed out; one the run does not know
+//! (from another run, or a number that came back wrong from a host) is refused with a
+//! [`ProtocolError`], never a panic.
 //!
 //! # Examples
 //!
@@ -16,7 +48,7 @@
 //!
 //! ```
 //! use legato::graph::{GraphBuilder, TaskSpec};
-//! use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+//! use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
@@ -25,27 +57,69 @@
 //! b.add(TaskSpec::new("test").after(["build"]))?;
 //! let graph = Arc::new(b.build()?);
 //!
-//! let mut s: Scheduler<&str> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+//! let mut s: Scheduler<&str> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default())?;
 //! s.start(Duration::ZERO);
 //! let mut started = Vec::new();
-//! while let Some(action) = s.next_action() {
-//!     if let Action::Start { task, attempt } = action {
+//! while let Some(command) = s.next_command() {
+//!     if let Command::Start { task, attempt } = command {
 //!         started.push(graph.name(task).to_owned());
-//!         s.attempt_finished(task, attempt, Outcome::Ok("done"), Duration::from_millis(5));
+//!         s.attempt_finished(task, attempt, Outcome::Ok("done"), Duration::from_millis(5))?;
 //!     }
 //! }
 //! assert_eq!(started, ["build", "test"]);
 //! assert!(s.is_finished());
 //! assert!(s.report().ok());
-//! # Ok::<(), legato::graph::GraphError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A task calling another (Pynenc's tasks calling tasks): the caller gives its slot back while
+//! it waits, and the core says when to hand it the child's outcome.
+//!
+//! ```
+//! use legato::graph::GraphBuilder;
+//! use legato::policy::TaskOptions;
+//! use legato::scheduler::{Command, Outcome, RunOptions, Scheduler};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! let graph = Arc::new(GraphBuilder::new().build()?);
+//! let mut s: Scheduler<u64> =
+//!     Scheduler::new(graph.clone(), &graph.all(), RunOptions::default().max_parallel(1))?;
+//! let t0 = Duration::ZERO;
+//! s.hold(); // the host's `main` may spawn
+//! s.start(t0);
+//! let opts = Arc::new(TaskOptions::default());
+//! let parent = s.spawn(None, "fib(2)".into(), opts.clone(), t0)?;
+//! let Some(Command::Start { task, attempt: 1 }) = s.next_command() else { panic!() };
+//! assert_eq!(task, parent);
+//! // Attempt 1 of the parent calls a child; with max_parallel(1) it must give its slot to it.
+//! let child = s.spawn(Some((parent, 1)), "fib(1)".into(), opts, t0)?;
+//! let Some(Command::Start { task, .. }) = s.next_command() else { panic!() };
+//! assert_eq!(task, child);
+//! s.attempt_finished(child, 1, Outcome::Ok(1), t0)?;
+//! // The child's outcome goes to its caller once the caller holds a slot again.
+//! let Some(Command::Deliver { task }) = s.next_command() else { panic!() };
+//! assert_eq!(task, child);
+//! assert_eq!(s.take_outcome(child)?.unwrap(), 1);
+//! s.attempt_finished(parent, 1, Outcome::Ok(1), t0)?;
+//! let Some(Command::Deliver { task }) = s.next_command() else { panic!() };
+//! assert_eq!(task, parent);
+//! s.release(t0);
+//! assert!(matches!(s.next_command(), Some(Command::Finished)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod keys;
+mod report;
 mod state;
+mod task;
+mod timers;
 
 pub use state::Scheduler;
 
 use crate::event::{Event, EventKind, HookMask, TaskError};
 use crate::graph::TaskId;
+use crate::policy::OptionError;
 use std::time::Duration;
 
 /// Options of one run.
@@ -69,9 +143,10 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// At most `n` attempts run at once (`n` ≥ 1; 0 is taken as 1). Default: unlimited.
+    /// At most `n` attempts run at once (`n` ≥ 1: [`Scheduler::new`] refuses 0). Default:
+    /// unlimited.
     pub fn max_parallel(mut self, n: usize) -> Self {
-        self.max_parallel = Some(n.max(1));
+        self.max_parallel = Some(n);
         self
     }
 
@@ -81,7 +156,8 @@ impl RunOptions {
         self
     }
 
-    /// A limit on the whole run; when it expires everything is cancelled.
+    /// A limit on the whole run; when it expires everything is cancelled. A limit too long for
+    /// the clock to count means none.
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
@@ -117,6 +193,24 @@ impl RunOptions {
     /// The hook mask.
     pub fn get_hooks(&self) -> HookMask {
         self.hooks
+    }
+
+    /// Checks the options: `max_parallel` at least 1, a run timeout greater than zero.
+    ///
+    /// # Errors
+    ///
+    /// [`OptionError`] naming the option.
+    pub fn validate(&self) -> Result<(), OptionError> {
+        if self.max_parallel == Some(0) {
+            return Err(OptionError::value(
+                "max_parallel",
+                "must be at least 1, got 0",
+            ));
+        }
+        if self.timeout == Some(Duration::ZERO) {
+            return Err(OptionError::value("timeout", "must be greater than zero"));
+        }
+        Ok(())
     }
 }
 
@@ -160,10 +254,11 @@ impl HookToken {
     }
 }
 
-/// What the scheduler asks its driver to do.
+/// What the scheduler asks its driver to do. Perform each in the order given.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Action {
+#[must_use = "a driver must perform every command"]
+pub enum Command {
     /// Start attempt `attempt` (from 1) of `task`; report it with [`Scheduler::attempt_finished`].
     Start {
         /// The task.
@@ -181,7 +276,7 @@ pub enum Action {
         /// `true` for a timeout, `false` for a cancellation.
         timed_out: bool,
     },
-    /// A task that awaited its children may go on: it holds a slot again.
+    /// A task that [`suspend`](Scheduler::suspend)ed may go on (it holds a slot again).
     Resume {
         /// The task.
         task: TaskId,
@@ -195,12 +290,63 @@ pub enum Action {
         /// Pass back when the hooks are done.
         token: HookToken,
     },
-    /// A dynamic task (see [`Scheduler::spawn`]) is finished, whatever its status: its value
-    /// or error can be read now, and whoever awaits it can be woken.
-    Settled {
-        /// The task.
+    /// A dynamic task (see [`Scheduler::spawn`]) is finished, whatever its status, and whoever
+    /// called it gets its outcome now: take it with [`Scheduler::take_outcome`] and hand it
+    /// to the call's waiter. The core has decided the moment: a caller that is a running task
+    /// gets the last outcome it awaits only once it holds a slot again.
+    Deliver {
+        /// The dynamic task.
         task: TaskId,
     },
     /// The run is over: every task is finished and `process_completion` was handled.
     Finished,
+}
+
+/// One input of a batch given to [`Scheduler::handle`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Input<V> {
+    /// As [`Scheduler::attempt_finished`].
+    Finished {
+        /// The task.
+        task: TaskId,
+        /// The attempt.
+        attempt: u32,
+        /// Its outcome.
+        outcome: Outcome<V>,
+    },
+    /// As [`Scheduler::hook_done`].
+    HookDone(HookToken),
+    /// As [`Scheduler::hook_failed`].
+    HookFailed(HookToken, std::sync::Arc<str>),
+    /// As [`Scheduler::resume`].
+    Resume(TaskId),
+    /// As [`Scheduler::cancel_task`].
+    CancelTask(TaskId),
+    /// As [`Scheduler::release`].
+    Release,
+    /// As [`Scheduler::cancel`].
+    Cancel,
+}
+
+/// An input the run cannot take: it names a task or an event the run does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// No task of the run has this id.
+    #[error("no task with id {0} in this run")]
+    UnknownTask(u32),
+    /// The hook token was not handed out by this run.
+    #[error("hook token for task {0} was not handed out by this run")]
+    UnknownToken(u32),
+}
+
+impl ProtocolError {
+    /// A stable name of the error's kind: `"unknown_task"`, `"unknown_token"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProtocolError::UnknownTask(_) => "unknown_task",
+            ProtocolError::UnknownToken(_) => "unknown_token",
+        }
+    }
 }

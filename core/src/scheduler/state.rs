@@ -1,250 +1,31 @@
-//! The state machine itself.
+//! The state machine itself: readiness, slots, retries, timeouts, skips, stops, dynamic
+//! calls and hooks. Task storage, sequence keys, timers and reports live beside it.
 
-use super::{Action, HookToken, Outcome, RunOptions};
+use super::keys::Keys;
+use super::task::{Deferred, OptTime, Stage, Task, NONE};
+use super::timers::{Timer, Timers};
+use super::{Command, HookToken, Input, Outcome, ProtocolError, RunOptions};
 use crate::event::{
     ErrorKind, Event, EventKind, HookMask, SkipReason, Status, StopReason, TaskError,
 };
 use crate::graph::{Graph, Selection, TaskId};
-use crate::policy::TaskOptions;
-use crate::report::{AttemptRecord, RunReport, TaskReport};
+use crate::policy::{OptionError, TaskOptions};
+use crate::report::AttemptRecord;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-const NONE: u32 = u32::MAX;
 /// The pseudo-task index of run-level hook tokens.
 const PROCESS: u32 = u32::MAX;
 
-/// Where a task is in its lifecycle. Stages ending in `Hook` wait for a hook acknowledgement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// Not part of this run (not selected).
-    Excluded,
-    /// Waiting for dependencies.
-    Pending,
-    ReadyHook,
-    /// In the ready queue.
-    Queued,
-    /// Dequeued, but a sequence key is held by another task.
-    KeyWait,
-    BeginHook,
-    Running,
-    RetryHook,
-    /// Waiting out the backoff delay.
-    Backoff,
-    OutcomeHook,
-    CompletionHook,
-    SkipHook,
-    Done,
-}
-
-/// One task's state.
-///
-/// Kept small, because a run holds one per task (a million in the `wide-1m` benchmark): what
-/// most tasks never need lives in [`Rare`], allocated the first time it is needed, times are
-/// stored as [`OptTime`], and the attempt log of a task whose only attempt did not fail is
-/// implied rather than stored (see [`Rare::log`]). A task with default options that succeeds
-/// at its first attempt allocates nothing here.
-#[derive(Debug)]
-struct Task<V> {
-    name: Arc<str>,
-    opts: Arc<TaskOptions>,
-    parent: u32,
-    stage: Stage,
-    status: Status,
-    /// Dependencies not yet succeeded.
-    pending: u32,
-    /// Attempts started so far (as many as records in the attempt log).
-    attempt: u32,
-    /// Outstanding awaits on children; the task holds no slot while > 0.
-    waits: u32,
-    /// Bumped whenever an emitted event's continuation must be dropped.
-    hook_seq: u32,
-    holds_slot: bool,
-    /// When the first attempt started.
-    first_start: OptTime,
-    /// When the task finished.
-    end: OptTime,
-    value: Option<V>,
-    /// What few tasks need; `None` until one of its fields is first set.
-    rare: Option<Box<Rare>>,
-}
-
-/// The part of a [`Task`] that most tasks never need: sequence keys, errors, skips, dynamic
-/// children, deferred cancels, retries.
-#[derive(Debug, Default)]
-struct Rare {
-    /// The task's sequence keys (interned).
-    keys: Box<[u32]>,
-    error: Option<TaskError>,
-    skip: Option<SkipReason>,
-    /// For skips caused by a failure: the task that failed first.
-    root_cause: Option<Arc<str>>,
-    children: Vec<TaskId>,
-    /// A cancel or skip that arrived while one of the task's hooks was running: applied when
-    /// that hook is done, so a task's hooks never overlap (rule 9).
-    deferred: Option<Deferred>,
-    /// When the next attempt may start (after a failed attempt and its backoff delay).
-    next_at: Duration,
-    /// The attempt log, once it is explicit; empty while it is implied.
-    ///
-    /// The log is implied while no attempt has ended with an error: then the task has made
-    /// at most one attempt, and that attempt's record is `{ start: first_start, end: end,
-    /// error: None }` (a successful attempt is the task's last, so it ends when the task
-    /// does). The log is made explicit, with that record, before an attempt ends with an
-    /// error; from then on every attempt has its record here.
-    log: Vec<AttemptRecord>,
-}
-
-impl<V> Task<V> {
-    fn new(
-        name: Arc<str>,
-        opts: Arc<TaskOptions>,
-        keys: Box<[u32]>,
-        parent: u32,
-        stage: Stage,
-        pending: u32,
-    ) -> Self {
-        Task {
-            name,
-            opts,
-            parent,
-            stage,
-            status: Status::Pending,
-            pending,
-            attempt: 0,
-            waits: 0,
-            hook_seq: 0,
-            holds_slot: false,
-            first_start: OptTime::NONE,
-            end: OptTime::NONE,
-            value: None,
-            rare: (!keys.is_empty()).then(|| {
-                Box::new(Rare {
-                    keys,
-                    ..Rare::default()
-                })
-            }),
-        }
-    }
-
-    /// The rare part, allocated if it was not yet.
-    fn rare(&mut self) -> &mut Rare {
-        self.rare.get_or_insert_with(Box::default)
-    }
-
-    /// The task's sequence keys.
-    fn keys(&self) -> &[u32] {
-        self.rare.as_ref().map_or(&[], |r| &r.keys)
-    }
-
-    /// The task's last error.
-    fn error(&self) -> Option<&TaskError> {
-        self.rare.as_ref().and_then(|r| r.error.as_ref())
-    }
-
-    /// When the next attempt may start.
-    fn next_at(&self) -> Duration {
-        self.rare.as_ref().map_or(Duration::ZERO, |r| r.next_at)
-    }
-
-    /// Whether the attempt log is implied (see [`Rare::log`]).
-    fn log_is_implied(&self) -> bool {
-        self.rare.as_ref().is_none_or(|r| r.log.is_empty())
-    }
-
-    /// The implied attempt log (see [`Rare::log`]): empty before the first attempt, then one
-    /// record.
-    fn implied_log(&self) -> Vec<AttemptRecord> {
-        debug_assert!(self.attempt <= 1, "an implied log has at most one attempt");
-        match self.first_start.get() {
-            Some(start) if self.attempt > 0 => vec![AttemptRecord {
-                start,
-                end: self.end.get(),
-                error: None,
-            }],
-            _ => Vec::new(),
-        }
-    }
-
-    /// The explicit attempt log, made so first if it is implied.
-    fn explicit_log(&mut self) -> &mut Vec<AttemptRecord> {
-        let implied = self.log_is_implied().then(|| self.implied_log());
-        let rare = self.rare();
-        if let Some(log) = implied {
-            rare.log = log;
-        }
-        &mut rare.log
-    }
-
-    /// A copy of the attempt log.
-    fn attempt_log(&self) -> Vec<AttemptRecord> {
-        match &self.rare {
-            Some(r) if !r.log.is_empty() => r.log.clone(),
-            _ => self.implied_log(),
-        }
-    }
-}
-
-/// An `Option<Duration>` in 12 bytes aligned to 4 (an `Option<Duration>` takes 16 aligned to
-/// 8), so that it packs beside a task's `u32` fields. Lossless.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct OptTime {
-    secs_hi: u32,
-    secs_lo: u32,
-    /// The nanoseconds, or [`OptTime::NONE_NANOS`] for `None` (a `Duration`'s nanoseconds are
-    /// below 10⁹).
-    nanos: u32,
-}
-
-impl OptTime {
-    const NONE_NANOS: u32 = u32::MAX;
-    const NONE: OptTime = OptTime {
-        secs_hi: 0,
-        secs_lo: 0,
-        nanos: Self::NONE_NANOS,
-    };
-
-    fn new(d: Duration) -> Self {
-        let secs = d.as_secs();
-        OptTime {
-            secs_hi: (secs >> 32) as u32,
-            secs_lo: secs as u32,
-            nanos: d.subsec_nanos(),
-        }
-    }
-
-    fn get(self) -> Option<Duration> {
-        (self.nanos != Self::NONE_NANOS).then(|| {
-            let secs = (u64::from(self.secs_hi) << 32) | u64::from(self.secs_lo);
-            Duration::new(secs, self.nanos)
-        })
-    }
-
-    fn is_none(self) -> bool {
-        self.nanos == Self::NONE_NANOS
-    }
-}
-
-/// See `Rare::deferred`.
-#[derive(Debug)]
-enum Deferred {
-    Cancel(TaskError),
-    Skip(SkipReason),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Timer {
-    Run,
-    Timeout { task: u32, attempt: u32 },
-    Backoff { task: u32, attempt: u32 },
-}
-
-#[derive(Debug, Default)]
-struct Key {
-    holder: u32,
-    waiters: VecDeque<u32>,
+/// A task waiting in [`Scheduler::resumes`] for a slot, and what it gets then.
+#[derive(Debug, Clone, Copy)]
+struct Wake {
+    task: u32,
+    /// The dynamic child whose outcome it gets ([`Command::Deliver`]), or [`NONE`] for a plain
+    /// [`Command::Resume`].
+    child: u32,
 }
 
 /// The scheduler of one run. `V` is the driver's handle for task results; the core only stores
@@ -254,26 +35,24 @@ struct Key {
 /// per edge, except [`Scheduler::cancel`] (one pass over the tasks) and timers (a heap).
 #[derive(Debug)]
 pub struct Scheduler<V> {
-    graph: Arc<Graph>,
-    tasks: Vec<Task<V>>,
+    pub(super) graph: Arc<Graph>,
+    pub(super) tasks: Vec<Task<V>>,
     opts: RunOptions,
     hooks: HookMask,
     max_parallel: usize,
     running: usize,
-    now: Duration,
+    pub(super) now: Duration,
     /// Tasks dequeued in the order they became ready (sequence numbers increase).
     ready: VecDeque<(u64, u32)>,
     /// Tasks back from a sequence-key wait, by their original ready order.
     returned: BinaryHeap<Reverse<(u64, u32)>>,
     ready_seq: Vec<u64>,
     next_seq: u64,
-    /// Suspended tasks whose children are done, waiting for a slot (served first).
-    resumes: VecDeque<u32>,
-    keys: Vec<Key>,
-    key_ids: HashMap<Arc<str>, u32>,
-    timers: BinaryHeap<Reverse<(Duration, u64, Timer)>>,
-    timer_seq: u64,
-    actions: VecDeque<Action>,
+    /// Suspended tasks whose waits are over, waiting for a slot (served first).
+    resumes: VecDeque<Wake>,
+    keys: Keys,
+    timers: Timers,
+    commands: VecDeque<Command>,
     /// Tasks of this run not yet `Done`.
     unfinished: usize,
     outstanding_hooks: usize,
@@ -282,7 +61,7 @@ pub struct Scheduler<V> {
     begun: bool,
     completion_emitted: bool,
     finished: bool,
-    stop: Option<StopReason>,
+    pub(super) stop: Option<StopReason>,
     first_failure: Option<TaskId>,
     rng: u64,
 }
@@ -295,7 +74,16 @@ fn default_opts() -> Arc<TaskOptions> {
 impl<V> Scheduler<V> {
     /// A scheduler for the selected tasks of `graph` (a selection from [`Graph::select`] or
     /// [`Graph::all`], closed under dependencies).
-    pub fn new(graph: Arc<Graph>, selection: &Selection, opts: RunOptions) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`OptionError`] for invalid run options (see [`RunOptions::validate`]).
+    pub fn new(
+        graph: Arc<Graph>,
+        selection: &Selection,
+        opts: RunOptions,
+    ) -> Result<Self, OptionError> {
+        opts.validate()?;
         let mut s = Scheduler {
             tasks: Vec::with_capacity(graph.len()),
             hooks: opts.get_hooks(),
@@ -307,11 +95,9 @@ impl<V> Scheduler<V> {
             ready_seq: Vec::with_capacity(graph.len()),
             next_seq: 0,
             resumes: VecDeque::new(),
-            keys: Vec::new(),
-            key_ids: HashMap::new(),
-            timers: BinaryHeap::new(),
-            timer_seq: 0,
-            actions: VecDeque::new(),
+            keys: Keys::default(),
+            timers: Timers::default(),
+            commands: VecDeque::new(),
             unfinished: selection.len(),
             outstanding_hooks: 0,
             holds: 0,
@@ -332,7 +118,7 @@ impl<V> Scheduler<V> {
             let (opts, keys) = if o.is_default() {
                 (default_opts(), Box::default())
             } else {
-                (Arc::new(o.clone()), s.intern_keys(&o.sequences))
+                (Arc::new(o.clone()), s.keys.intern(&o.sequences))
             };
             s.tasks.push(Task::new(
                 g.name_arc(id),
@@ -348,50 +134,54 @@ impl<V> Scheduler<V> {
             ));
             s.ready_seq.push(0);
         }
-        s
+        Ok(s)
     }
 
-    fn intern_keys(&mut self, names: &[String]) -> Box<[u32]> {
-        let mut ids: Vec<u32> = Vec::with_capacity(names.len());
-        for n in names {
-            let id = match self.key_ids.get(n.as_str()) {
-                Some(&k) => k,
-                None => {
-                    let k = self.keys.len() as u32;
-                    self.keys.push(Key {
-                        holder: NONE,
-                        waiters: VecDeque::new(),
-                    });
-                    self.key_ids.insert(Arc::from(n.as_str()), k);
-                    k
-                }
-            };
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
+    // ----- outputs -------------------------------------------------------------------------
+
+    /// The next command for the driver, if any. Call until `None` after every input.
+    #[must_use]
+    pub fn next_command(&mut self) -> Option<Command> {
+        let command = self.commands.pop_front();
+        if command.is_none() {
+            release_burst(&mut self.commands);
         }
-        ids.into_boxed_slice()
+        command
+    }
+
+    /// Moves every pending command into `out` (keeps `out`'s allocation; cheaper in hot loops).
+    pub fn drain_commands(&mut self, out: &mut Vec<Command>) {
+        out.extend(self.commands.drain(..));
+        release_burst(&mut self.commands);
+    }
+
+    /// The earliest instant at which [`Scheduler::advance`] has something to do: arm one host
+    /// timer for it. (It may be a timer that turns out to be stale; advancing to it is
+    /// harmless.)
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.timers.next_deadline()
     }
 
     // ----- queries -------------------------------------------------------------------------
 
-    /// The next action for the driver, if any. Call until `None` after every input.
-    pub fn next_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+    /// The id of task number `raw` of this run (static or dynamic), if there is one: how an
+    /// id that crossed to a host as [`TaskId::as_u32`] comes back.
+    pub fn task_id(&self, raw: u32) -> Option<TaskId> {
+        ((raw as usize) < self.tasks.len()).then_some(TaskId(raw))
     }
 
-    /// Moves every pending action into `out` (keeps `out`'s allocation; cheaper in hot loops).
-    pub fn drain_actions(&mut self, out: &mut Vec<Action>) {
-        out.extend(self.actions.drain(..));
+    /// Checks that `task` belongs to this run.
+    fn check(&self, task: TaskId) -> Result<usize, ProtocolError> {
+        let i = task.index();
+        if i < self.tasks.len() {
+            Ok(i)
+        } else {
+            Err(ProtocolError::UnknownTask(task.0))
+        }
     }
 
-    /// The earliest instant at which [`Scheduler::advance`] has something to do.
-    /// (It may be a timer that turns out to be stale; advancing to it is harmless.)
-    pub fn next_deadline(&self) -> Option<Duration> {
-        self.timers.peek().map(|Reverse((d, _, _))| *d)
-    }
-
-    /// Whether the run is over ([`Action::Finished`] was emitted).
+    /// Whether the run is over ([`Command::Finished`] was emitted).
     pub fn is_finished(&self) -> bool {
         self.finished
     }
@@ -457,6 +247,38 @@ impl<V> Scheduler<V> {
         self.running
     }
 
+    /// Takes the outcome of a finished task for its caller: its value if it succeeded, else its
+    /// error — for a task that never ran (skipped, or cancelled before it started), a
+    /// cancellation error saying so. The value is moved out (a second call finds none and
+    /// gives the error); the report keeps the error.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the run does not know `task`.
+    pub fn take_outcome(&mut self, task: TaskId) -> Result<Result<V, TaskError>, ProtocolError> {
+        let i = self.check(task)?;
+        let tk = &mut self.tasks[i];
+        if tk.status == Status::Succeeded {
+            if let Some(v) = tk.value.take() {
+                return Ok(Ok(v));
+            }
+        }
+        if let Some(e) = tk.error() {
+            return Ok(Err(e.clone()));
+        }
+        let why = match tk.rare.as_ref().and_then(|r| r.skip.as_ref()) {
+            Some(reason) => format!("task \"{}\" was skipped: {reason}", tk.name),
+            None => format!("task \"{}\" did not run", tk.name),
+        };
+        Ok(Err(TaskError::cancelled(why)))
+    }
+
+    /// Moves a task's value out (the report does not hold values), e.g. to hand the results of
+    /// a finished run to the host without cloning host objects.
+    pub fn take_value(&mut self, task: TaskId) -> Option<V> {
+        self.tasks.get_mut(task.index())?.value.take()
+    }
+
     // ----- inputs --------------------------------------------------------------------------
 
     /// Starts the run at `now` (normally zero): emits `process_begin`, then the first tasks.
@@ -467,7 +289,7 @@ impl<V> Scheduler<V> {
         self.started = true;
         self.now = now;
         if let Some(t) = self.opts.get_timeout() {
-            self.push_timer(now + t, Timer::Run);
+            self.timers.set(now, t, Timer::Run);
         }
         if !self.emit(PROCESS, Event::ProcessBegin) {
             self.begin();
@@ -482,25 +304,45 @@ impl<V> Scheduler<V> {
 
     /// Undoes one [`Scheduler::hold`]; the run may finish once nothing is left.
     pub fn release(&mut self, now: Duration) {
-        self.now = self.now.max(now);
-        self.holds = self.holds.saturating_sub(1);
+        self.tick(now);
+        self.release_one();
         self.settle();
+    }
+
+    fn release_one(&mut self) {
+        self.holds = self.holds.saturating_sub(1);
+    }
+
+    /// Moves the clock forward (never back).
+    fn tick(&mut self, now: Duration) {
+        self.now = self.now.max(now);
     }
 
     /// Reports the end of an attempt. A report for an attempt that is no longer current (it was
     /// cancelled or timed out) is ignored and its value dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the run does not know `task`.
     pub fn attempt_finished(
         &mut self,
         task: TaskId,
         attempt: u32,
         outcome: Outcome<V>,
         now: Duration,
-    ) {
+    ) -> Result<(), ProtocolError> {
+        self.check(task)?;
+        self.tick(now);
+        self.finished_one(task, attempt, outcome);
+        self.settle();
+        Ok(())
+    }
+
+    fn finished_one(&mut self, task: TaskId, attempt: u32, outcome: Outcome<V>) {
         if self.completion_emitted {
-            // A late report after the run ended: nothing to decide, and the clock stays put.
+            // A late report after the run ended: nothing to decide.
             return;
         }
-        self.now = self.now.max(now);
         let t = task.0;
         {
             let tk = &self.tasks[t as usize];
@@ -519,7 +361,70 @@ impl<V> Scheduler<V> {
             }
             Outcome::Err { error, retryable } => self.attempt_failed(t, error, retryable),
         }
+    }
+
+    /// Takes several inputs that happened at the same instant `now`, and orders them as the
+    /// contract says: attempts that finished and hooks that are done first (in the order
+    /// given), then resumes, releases and single-task cancels, then an outside cancel of the
+    /// whole run — so work that finished by the time a cancel arrived counts as finished.
+    ///
+    /// # Errors
+    ///
+    /// The first [`ProtocolError`] among the inputs; the valid ones are taken all the same.
+    pub fn handle(
+        &mut self,
+        now: Duration,
+        inputs: impl IntoIterator<Item = Input<V>>,
+    ) -> Result<(), ProtocolError> {
+        self.tick(now);
+        let mut first_err = None;
+        let mut later = Vec::new();
+        let mut cancel = false;
+        for input in inputs {
+            let r = match input {
+                Input::Finished {
+                    task,
+                    attempt,
+                    outcome,
+                } => self
+                    .check(task)
+                    .map(|_| self.finished_one(task, attempt, outcome)),
+                Input::HookDone(token) => self.hook_done_one(token, None),
+                Input::HookFailed(token, message) => self.hook_done_one(token, Some(message)),
+                Input::Cancel => {
+                    cancel = true;
+                    Ok(())
+                }
+                other => {
+                    later.push(other);
+                    Ok(())
+                }
+            };
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        for input in later {
+            let r = match input {
+                Input::Resume(task) => self.check(task).map(|_| self.resume_one(task)),
+                Input::CancelTask(task) => self.check(task).map(|_| {
+                    self.cancel_one(task.0, TaskError::cancelled("cancelled"));
+                }),
+                Input::Release => {
+                    self.release_one();
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        if cancel && !self.completion_emitted && !self.all_decided() {
+            self.stop_run(StopReason::Cancelled);
+        }
         self.settle();
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Advances the clock to `now`: fires timeouts, ends backoff waits, enforces the run timeout.
@@ -527,12 +432,8 @@ impl<V> Scheduler<V> {
         if self.completion_emitted {
             return;
         }
-        self.now = self.now.max(now);
-        while let Some(Reverse((at, _, timer))) = self.timers.peek().copied() {
-            if at > self.now {
-                break;
-            }
-            self.timers.pop();
+        self.tick(now);
+        while let Some(timer) = self.timers.pop_due(self.now) {
             match timer {
                 Timer::Run => {
                     let d = self.opts.get_timeout().unwrap_or_default();
@@ -542,20 +443,16 @@ impl<V> Scheduler<V> {
                     let tk = &self.tasks[task as usize];
                     if tk.stage == Stage::Running && tk.attempt == attempt {
                         let limit = tk.opts.timeout.unwrap_or_default();
-                        self.actions.push_back(Action::Cancel {
+                        self.commands.push_back(Command::Cancel {
                             task: TaskId(task),
                             attempt,
                             timed_out: true,
                         });
-                        let error = TaskError {
-                            kind: ErrorKind::TimedOut,
-                            message: format!(
-                                "task \"{}\" timed out after {}",
-                                tk.name,
-                                crate::event::fmt_duration(limit)
-                            )
-                            .into(),
-                        };
+                        let error = TaskError::timed_out(format!(
+                            "task \"{}\" timed out after {}",
+                            tk.name,
+                            crate::event::fmt_duration(limit)
+                        ));
                         self.attempt_failed(task, error, true);
                     }
                 }
@@ -571,8 +468,57 @@ impl<V> Scheduler<V> {
     }
 
     /// Says the hooks of an emitted event are done; the task moves on.
-    pub fn hook_done(&mut self, token: HookToken, now: Duration) {
-        self.now = self.now.max(now);
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the token was not handed out by this run.
+    pub fn hook_done(&mut self, token: HookToken, now: Duration) -> Result<(), ProtocolError> {
+        self.tick(now);
+        let r = self.hook_done_one(token, None);
+        self.settle();
+        r
+    }
+
+    /// Says a hook raised: the run fails with an error naming the event, running tasks are
+    /// cancelled, and the task moves on as if the hook had returned.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the token was not handed out by this run.
+    pub fn hook_failed(
+        &mut self,
+        token: HookToken,
+        message: impl Into<Arc<str>>,
+        now: Duration,
+    ) -> Result<(), ProtocolError> {
+        self.tick(now);
+        let r = self.hook_done_one(token, Some(message.into()));
+        self.settle();
+        r
+    }
+
+    fn hook_done_one(
+        &mut self,
+        token: HookToken,
+        failed: Option<Arc<str>>,
+    ) -> Result<(), ProtocolError> {
+        if token.task != PROCESS && token.task as usize >= self.tasks.len() {
+            return Err(ProtocolError::UnknownToken(token.task));
+        }
+        if let Some(message) = failed {
+            let reason = StopReason::HookFailed {
+                event: token.kind,
+                message,
+            };
+            if token.kind == EventKind::ProcessCompletion {
+                // Nothing left to cancel: record it and finish.
+                if self.stop.is_none() {
+                    self.stop = Some(reason);
+                }
+            } else {
+                self.stop_run(reason);
+            }
+        }
         self.outstanding_hooks = self.outstanding_hooks.saturating_sub(1);
         if token.task == PROCESS {
             match token.kind {
@@ -591,95 +537,130 @@ impl<V> Scheduler<V> {
                 None => self.continue_after_hook(token.task),
             }
         }
-        self.settle();
+        Ok(())
     }
 
-    /// Says a hook raised: the run fails with an error naming the event, running tasks are
-    /// cancelled, and the task moves on as if the hook had returned.
-    pub fn hook_failed(&mut self, token: HookToken, message: impl Into<Arc<str>>, now: Duration) {
-        self.now = self.now.max(now);
-        let reason = StopReason::HookFailed {
-            event: token.kind,
-            message: message.into(),
-        };
-        if token.kind == EventKind::ProcessCompletion {
-            // Nothing left to cancel: record it and finish.
-            if self.stop.is_none() {
-                self.stop = Some(reason);
-            }
-        } else {
-            self.stop_run(reason);
-        }
-        self.hook_done(token, now);
+    /// Whether nothing is left to cancel: every task's outcome is decided (only its hooks may
+    /// still run) and the driver holds the run open no longer.
+    fn all_decided(&self) -> bool {
+        self.begun
+            && self.holds == 0
+            && self.tasks.iter().all(|t| {
+                matches!(
+                    t.stage,
+                    Stage::Excluded
+                        | Stage::OutcomeHook
+                        | Stage::CompletionHook
+                        | Stage::SkipHook
+                        | Stage::Done
+                )
+            })
     }
 
     /// Cancels the whole run: running attempts are cancelled, everything not started is skipped.
-    /// A cancel that comes once every task is finished (`process_completion` emitted) changes
-    /// nothing: the run is over.
+    /// A cancel that comes once every task's outcome is decided (only hooks may still run)
+    /// changes nothing: the run is over. To have attempts that finished at the same instant count as
+    /// finished, pass them together with [`Input::Cancel`] to [`Scheduler::handle`].
     pub fn cancel(&mut self, now: Duration) {
-        if self.completion_emitted {
-            return;
-        }
-        self.now = self.now.max(now);
-        self.stop_run(StopReason::Cancelled);
-        self.settle();
+        // `handle` never fails without task ids.
+        let _ = self.handle(now, [Input::Cancel]);
     }
 
     /// Cancels one task: if it runs, its attempt is cancelled; either way it ends `cancelled`
     /// and its dependents are skipped. No effect on a finished task.
-    pub fn cancel_task(&mut self, task: TaskId, now: Duration) {
-        self.now = self.now.max(now);
-        let error = TaskError {
-            kind: ErrorKind::Cancelled,
-            message: "cancelled".into(),
-        };
-        self.cancel_one(task.0, error);
-        self.settle();
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the run does not know `task`.
+    pub fn cancel_task(&mut self, task: TaskId, now: Duration) -> Result<(), ProtocolError> {
+        self.handle(now, [Input::CancelTask(task)])
     }
 
-    /// Adds a dynamic task, spawned by `parent` (a running task) or by the driver (`None`,
-    /// e.g. an Orchestrator's `main`). It is ready at once.
+    /// Adds a dynamic task (an action call), called by `caller` — a running task and the
+    /// attempt that calls — or by the driver (`None`: an Orchestrator's `main`). It is ready at once (or skipped, if the run
+    /// has stopped).
+    ///
+    /// A caller gives its slot back until the call's outcome is delivered
+    /// ([`Command::Deliver`]), so recursion under `max_parallel(1)` cannot deadlock. The core
+    /// records the caller's current attempt: when that attempt ends before the call does, the
+    /// call is cancelled, and its outcome goes to the waiter at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the run does not know `caller`. Options are not checked here:
+    /// check them with [`TaskOptions::validate`] when the action is defined.
     pub fn spawn(
         &mut self,
-        parent: Option<TaskId>,
+        caller: Option<(TaskId, u32)>,
         name: Arc<str>,
         opts: Arc<TaskOptions>,
         now: Duration,
-    ) -> TaskId {
-        self.now = self.now.max(now);
+    ) -> Result<TaskId, ProtocolError> {
+        if let Some((c, _)) = caller {
+            self.check(c)?;
+        }
+        self.tick(now);
         let id = self.tasks.len() as u32;
         let keys = if opts.sequences.is_empty() {
             Box::default()
         } else {
-            self.intern_keys(&opts.sequences)
+            self.keys.intern(&opts.sequences)
         };
         self.tasks.push(Task::new(
             name,
             opts,
             keys,
-            parent.map_or(NONE, |p| p.0),
+            caller.map_or(NONE, |(p, _)| p.0),
             Stage::Pending,
             0,
         ));
         self.ready_seq.push(0);
         self.unfinished += 1;
-        if let Some(p) = parent {
+        let mut orphan = false;
+        if let Some((p, attempt)) = caller {
+            let pk = &self.tasks[p.index()];
+            let current = pk.stage == Stage::Running && pk.attempt == attempt;
             self.tasks[p.index()].rare().children.push(TaskId(id));
+            self.tasks[id as usize].rare().caller_attempt = attempt;
+            if current {
+                self.suspend_one(p);
+            } else {
+                orphan = true;
+            }
         }
         if !self.begun {
             // begin() readies or skips it, after process_begin's hooks.
         } else if let Some(stop) = self.stop.clone() {
             self.skip(id, SkipReason::Stopped(stop));
+        } else if orphan {
+            // Called from an attempt that is over (a sync body that ignored its cancel).
+            let error = TaskError::cancelled(format!(
+                "caller \"{}\" is no longer running",
+                self.tasks[caller.map_or(0, |(p, _)| p.index())].name
+            ));
+            self.cancel_one(id, error);
         } else {
             self.make_ready(id);
         }
         self.settle();
-        TaskId(id)
+        Ok(TaskId(id))
     }
 
-    /// Says a running task now awaits one of its children: it gives its slot back while it
-    /// waits, so recursion under `max_parallel(1)` cannot deadlock.
-    pub fn suspend(&mut self, task: TaskId) {
+    /// Says a running task now waits for something outside the core (say, a memoized call
+    /// already in flight): it gives its slot back while it waits. Pair with
+    /// [`Scheduler::resume`]. No effect on a task that is not running.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the run does not know `task`.
+    pub fn suspend(&mut self, task: TaskId) -> Result<(), ProtocolError> {
+        self.check(task)?;
+        self.suspend_one(task);
+        self.settle();
+        Ok(())
+    }
+
+    fn suspend_one(&mut self, task: TaskId) {
         let tk = &mut self.tasks[task.index()];
         if tk.stage != Stage::Running {
             return;
@@ -689,103 +670,61 @@ impl<V> Scheduler<V> {
             tk.holds_slot = false;
             self.running -= 1;
         }
-        self.settle();
     }
 
-    /// Says an awaited child of `task` is done. When it was the last one awaited, the task
-    /// waits for a slot and gets [`Action::Resume`]; otherwise it is resumed at once.
-    pub fn resume(&mut self, task: TaskId, now: Duration) {
-        self.now = self.now.max(now);
-        let t = task.0;
+    /// Says a wait begun with [`Scheduler::suspend`] is over. When it was the task's last
+    /// wait, the task waits for a slot and then gets [`Command::Resume`]; otherwise (or if it
+    /// is no longer running) it gets it at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the run does not know `task`.
+    pub fn resume(&mut self, task: TaskId, now: Duration) -> Result<(), ProtocolError> {
+        self.handle(now, [Input::Resume(task)])
+    }
+
+    fn resume_one(&mut self, task: TaskId) {
+        self.wake(task.0, NONE);
+    }
+
+    /// One wait of task `t` is over; `child` is the dynamic task whose outcome it gets, or
+    /// `NONE`. The task's last wait waits for a slot; others are delivered at once.
+    fn wake(&mut self, t: u32, child: u32) {
         let tk = &mut self.tasks[t as usize];
-        if tk.stage != Stage::Running || tk.waits == 0 {
-            // Cancelled meanwhile, or never suspended: let the driver go on.
-            self.actions.push_back(Action::Resume { task });
+        if tk.stage == Stage::Running && tk.waits == 1 {
+            self.resumes.push_back(Wake { task: t, child });
             return;
         }
-        if tk.waits > 1 {
+        if tk.stage == Stage::Running && tk.waits > 1 {
             tk.waits -= 1;
-            self.actions.push_back(Action::Resume { task });
+        }
+        self.push_wake(Wake { task: t, child });
+    }
+
+    fn push_wake(&mut self, w: Wake) {
+        self.commands.push_back(if w.child == NONE {
+            Command::Resume {
+                task: TaskId(w.task),
+            }
         } else {
-            self.resumes.push_back(t);
-        }
-        self.settle();
-    }
-
-    /// A snapshot of the run for reports: every selected and dynamic task.
-    pub fn report(&self) -> RunReport {
-        let mut tasks = Vec::with_capacity(self.tasks.len());
-        for (i, tk) in self.tasks.iter().enumerate() {
-            if tk.stage != Stage::Excluded {
-                let skip = tk.rare.as_ref().and_then(|r| r.skip.clone());
-                let (error, log) = (tk.error().cloned(), tk.attempt_log());
-                tasks.push(self.task_report(i, error, skip, log));
+            Command::Deliver {
+                task: TaskId(w.child),
             }
-        }
-        RunReport {
-            tasks,
-            total: self.now,
-            stop: self.stop.clone(),
-            started_at: None,
-        }
-    }
-
-    /// The report, as [`Scheduler::report`], for the end of a run: each task's error, skip
-    /// reason and attempt log are moved out instead of copied.
-    pub fn into_report(mut self) -> RunReport {
-        let mut tasks = Vec::with_capacity(self.tasks.len());
-        for i in 0..self.tasks.len() {
-            let tk = &mut self.tasks[i];
-            if tk.stage != Stage::Excluded {
-                // Nothing else needs the rare part any more: move it out whole.
-                let rare = tk.rare.take().map(|r| *r).unwrap_or_default();
-                let log = if rare.log.is_empty() {
-                    tk.implied_log()
-                } else {
-                    rare.log
-                };
-                tasks.push(self.task_report(i, rare.error, rare.skip, log));
-            }
-        }
-        RunReport {
-            tasks,
-            total: self.now,
-            stop: self.stop.take(),
-            started_at: None,
-        }
-    }
-
-    /// The report of task `i`, given the parts that [`Scheduler::report`] copies and
-    /// [`Scheduler::into_report`] moves.
-    fn task_report(
-        &self,
-        i: usize,
-        error: Option<TaskError>,
-        skip_reason: Option<SkipReason>,
-        attempt_log: Vec<AttemptRecord>,
-    ) -> TaskReport {
-        let tk = &self.tasks[i];
-        let id = TaskId(i as u32);
-        TaskReport {
-            id,
-            name: tk.name.clone(),
-            status: tk.status,
-            attempts: tk.attempt,
-            started: tk.first_start.get(),
-            finished: tk.end.get(),
-            error,
-            skip_reason,
-            attempt_log,
-            deps: if i < self.graph.len() {
-                self.graph.deps(id).to_vec()
-            } else {
-                Vec::new()
-            },
-            parent: self.parent(id),
-        }
+        });
     }
 
     // ----- internals -----------------------------------------------------------------------
+
+    /// Frees the queues and indexes that only a running run needs (the report needs none of
+    /// them).
+    pub(super) fn free_run_buffers(&mut self) {
+        self.commands = VecDeque::new();
+        self.ready = VecDeque::new();
+        self.returned = BinaryHeap::new();
+        self.ready_seq = Vec::new();
+        self.resumes = VecDeque::new();
+        self.timers = Timers::default();
+    }
 
     fn begin(&mut self) {
         if self.begun {
@@ -820,7 +759,7 @@ impl<V> Scheduler<V> {
             tk.hook_seq
         };
         self.outstanding_hooks += 1;
-        self.actions.push_back(Action::Emit {
+        self.commands.push_back(Command::Emit {
             event,
             token: HookToken { task, seq, kind },
         });
@@ -868,32 +807,33 @@ impl<V> Scheduler<V> {
             return;
         }
         while self.running < self.max_parallel {
-            if let Some(t) = self.resumes.pop_front() {
-                let tk = &mut self.tasks[t as usize];
-                if tk.stage == Stage::Running && tk.waits == 1 {
-                    tk.waits = 0;
-                    tk.holds_slot = true;
-                    self.running += 1;
+            if let Some(w) = self.resumes.pop_front() {
+                let tk = &mut self.tasks[w.task as usize];
+                if tk.stage == Stage::Running {
+                    if tk.waits == 1 {
+                        tk.waits = 0;
+                        tk.holds_slot = true;
+                        self.running += 1;
+                    } else if tk.waits > 1 {
+                        // It began another wait meanwhile: it goes on waiting, slot-less.
+                        tk.waits -= 1;
+                    }
                 }
-                self.actions.push_back(Action::Resume { task: TaskId(t) });
+                self.push_wake(w);
                 continue;
             }
-            let Some(t) = self.pop_ready() else { break };
+            let Some(t) = self.pop_ready() else {
+                release_burst(&mut self.ready);
+                break;
+            };
             if self.tasks[t as usize].stage != Stage::Queued {
                 continue;
             }
-            if let Some(&busy) = self.tasks[t as usize]
-                .keys()
-                .iter()
-                .find(|&&k| self.keys[k as usize].holder != NONE)
-            {
-                self.tasks[t as usize].stage = Stage::KeyWait;
-                self.keys[busy as usize].waiters.push_back(t);
+            if let Err(holder) = self.keys.try_acquire(t, self.tasks[t as usize].keys()) {
+                let tk = &mut self.tasks[t as usize];
+                tk.stage = Stage::KeyWait;
+                tk.rare().waited_for = Some(TaskId(holder));
                 continue;
-            }
-            for i in 0..self.tasks[t as usize].keys().len() {
-                let k = self.tasks[t as usize].keys()[i];
-                self.keys[k as usize].holder = t;
             }
             let tk = &mut self.tasks[t as usize];
             tk.holds_slot = true;
@@ -950,9 +890,10 @@ impl<V> Scheduler<V> {
         }
         let attempt = tk.attempt;
         if let Some(limit) = tk.opts.timeout {
-            self.push_timer(now + limit, Timer::Timeout { task: t, attempt });
+            self.timers
+                .set(now, limit, Timer::Timeout { task: t, attempt });
         }
-        self.actions.push_back(Action::Start {
+        self.commands.push_back(Command::Start {
             task: TaskId(t),
             attempt,
         });
@@ -982,18 +923,18 @@ impl<V> Scheduler<V> {
             self.running -= 1;
         }
         tk.waits = 0;
-        for i in 0..self.tasks[t as usize].keys().len() {
-            let k = self.tasks[t as usize].keys()[i] as usize;
-            if self.keys[k].holder == t {
-                self.keys[k].holder = NONE;
-                while let Some(w) = self.keys[k].waiters.pop_front() {
-                    if self.tasks[w as usize].stage == Stage::KeyWait {
-                        self.tasks[w as usize].stage = Stage::Queued;
-                        self.returned.push(Reverse((self.ready_seq[w as usize], w)));
-                    }
-                }
+        let keys = match tk.rare.as_mut() {
+            Some(r) if !r.keys.is_empty() => std::mem::take(&mut r.keys),
+            _ => return,
+        };
+        let (tasks, returned, ready_seq) = (&mut self.tasks, &mut self.returned, &self.ready_seq);
+        self.keys.release(t, &keys, |w| {
+            if tasks[w as usize].stage == Stage::KeyWait {
+                tasks[w as usize].stage = Stage::Queued;
+                returned.push(Reverse((ready_seq[w as usize], w)));
             }
-        }
+        });
+        self.tasks[t as usize].rare().keys = keys;
     }
 
     fn attempt_failed(&mut self, t: u32, error: TaskError, retryable: bool) {
@@ -1015,21 +956,31 @@ impl<V> Scheduler<V> {
             tk.stage = Stage::RetryHook;
             tk.status = Status::Ready;
             let attempt = tk.attempt;
+            // The event is only made when a hook wants it; otherwise the error moves.
+            let for_hook = self
+                .hooks
+                .contains(EventKind::TaskRetry)
+                .then(|| error.clone());
             let rare = tk.rare();
-            rare.error = Some(error.clone());
+            rare.error = Some(error);
             rare.next_at = self.now + delay;
             if !delay.is_zero() {
-                self.push_timer(self.now + delay, Timer::Backoff { task: t, attempt });
+                self.timers
+                    .set(self.now, delay, Timer::Backoff { task: t, attempt });
             }
-            if !self.emit(
-                t,
-                Event::TaskRetry {
-                    task: TaskId(t),
-                    attempt,
-                    error,
-                    delay,
-                },
-            ) {
+            let waits = match for_hook {
+                Some(error) => self.emit(
+                    t,
+                    Event::TaskRetry {
+                        task: TaskId(t),
+                        attempt,
+                        error,
+                        delay,
+                    },
+                ),
+                None => false,
+            };
+            if !waits {
                 self.after_retry_hook(t);
             }
             return;
@@ -1080,9 +1031,21 @@ impl<V> Scheduler<V> {
     }
 
     fn enter_outcome_hook(&mut self, t: u32) {
-        let duration = self.duration(t);
         let tk = &mut self.tasks[t as usize];
         tk.stage = Stage::OutcomeHook;
+        let kind = if tk.status == Status::Succeeded {
+            EventKind::TaskSuccess
+        } else {
+            EventKind::TaskFailure
+        };
+        if !self.hooks.contains(kind) {
+            // No hook: the event is not even made (the path every task of a hook-free run
+            // takes).
+            self.enter_completion_hook(t);
+            return;
+        }
+        let duration = self.duration(t);
+        let tk = &self.tasks[t as usize];
         let event = if tk.status == Status::Succeeded {
             Event::TaskSuccess {
                 task: TaskId(t),
@@ -1104,9 +1067,13 @@ impl<V> Scheduler<V> {
     }
 
     fn enter_completion_hook(&mut self, t: u32) {
+        self.tasks[t as usize].stage = Stage::CompletionHook;
+        if !self.hooks.contains(EventKind::TaskCompletion) {
+            self.done(t);
+            return;
+        }
         let duration = self.duration(t);
-        let tk = &mut self.tasks[t as usize];
-        tk.stage = Stage::CompletionHook;
+        let tk = &self.tasks[t as usize];
         let event = Event::TaskCompletion {
             task: TaskId(t),
             duration,
@@ -1128,7 +1095,23 @@ impl<V> Scheduler<V> {
         self.unfinished -= 1;
         let status = tk.status;
         if (t as usize) >= statics {
-            self.actions.push_back(Action::Settled { task: TaskId(t) });
+            // A dynamic task: its outcome goes to its caller, now or once the caller holds a
+            // slot again (only while the attempt that called is current).
+            let p = self.tasks[t as usize].parent;
+            let current = p != NONE && {
+                let called_by = self.tasks[t as usize]
+                    .rare
+                    .as_ref()
+                    .map_or(0, |r| r.caller_attempt);
+                let pk = &self.tasks[p as usize];
+                pk.stage == Stage::Running && pk.attempt == called_by
+            };
+            if current {
+                self.wake(p, t);
+            } else {
+                self.commands
+                    .push_back(Command::Deliver { task: TaskId(t) });
+            }
             return;
         }
         let graph = self.graph.clone();
@@ -1188,7 +1171,7 @@ impl<V> Scheduler<V> {
         match stage {
             Stage::Running => {
                 let attempt = self.tasks[t as usize].attempt;
-                self.actions.push_back(Action::Cancel {
+                self.commands.push_back(Command::Cancel {
                     task: TaskId(t),
                     attempt,
                     timed_out: false,
@@ -1226,10 +1209,10 @@ impl<V> Scheduler<V> {
             _ => return,
         };
         for &c in &children {
-            let error = TaskError {
-                kind: ErrorKind::Cancelled,
-                message: format!("parent task \"{}\" ended", self.tasks[t as usize].name).into(),
-            };
+            let error = TaskError::cancelled(format!(
+                "parent task \"{}\" ended",
+                self.tasks[t as usize].name
+            ));
             self.cancel_one(c.0, error);
         }
         self.tasks[t as usize].rare().children = children;
@@ -1248,11 +1231,12 @@ impl<V> Scheduler<V> {
     }
 
     fn stop_tasks(&mut self, reason: StopReason) {
-        self.resumes.clear();
-        let error = TaskError {
-            kind: ErrorKind::Cancelled,
-            message: reason.to_string().into(),
-        };
+        // Tasks waiting for a slot to get an outcome get it now: the waiter must not be lost
+        // (a blocked sync caller would wait for ever).
+        while let Some(w) = self.resumes.pop_front() {
+            self.push_wake(w);
+        }
+        let error = TaskError::cancelled(reason.to_string());
         for t in 0..self.tasks.len() as u32 {
             match self.tasks[t as usize].stage {
                 Stage::Running | Stage::BeginHook | Stage::RetryHook | Stage::Backoff => {
@@ -1292,13 +1276,19 @@ impl<V> Scheduler<V> {
     fn finish(&mut self) {
         if !self.finished {
             self.finished = true;
-            self.actions.push_back(Action::Finished);
+            self.commands.push_back(Command::Finished);
         }
     }
+}
 
-    fn push_timer(&mut self, at: Duration, timer: Timer) {
-        self.timer_seq += 1;
-        self.timers.push(Reverse((at, self.timer_seq, timer)));
+/// Above this many slots, an empty queue gives its memory back: a burst (a million tasks
+/// ready at once) must not hold its peak for the rest of the run.
+const BURST: usize = 4096;
+
+/// Frees an empty queue's buffer if a burst made it large.
+pub(super) fn release_burst<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > BURST {
+        *queue = VecDeque::new();
     }
 }
 
@@ -1315,32 +1305,7 @@ fn next_rand(state: &mut u64) -> u64 {
 mod tests {
     use super::*;
     use crate::graph::{GraphBuilder, TaskSpec};
-    use crate::scheduler::{Outcome, RunOptions};
-    use std::any::Any;
-
-    /// A run holds one `Task` per task (a million in `wide-1m`), so it must stay small. It took
-    /// 272 bytes before the rare fields moved to `Rare` and times to `OptTime`.
-    #[test]
-    fn a_task_is_small() {
-        let size = std::mem::size_of::<Task<Arc<dyn Any + Send + Sync>>>();
-        assert!(size <= 96, "a Task<Arc<dyn Any>> takes {size} bytes");
-    }
-
-    #[test]
-    fn opt_time_holds_any_duration() {
-        for d in [
-            Duration::ZERO,
-            Duration::from_nanos(1),
-            Duration::new(1, 999_999_999),
-            Duration::new(u64::from(u32::MAX) + 7, 5),
-            Duration::MAX,
-        ] {
-            assert_eq!(OptTime::new(d).get(), Some(d));
-            assert!(!OptTime::new(d).is_none());
-        }
-        assert_eq!(OptTime::NONE.get(), None);
-        assert!(OptTime::NONE.is_none());
-    }
+    use crate::scheduler::{Command, Outcome, RunOptions};
 
     /// Runs `s` by hand: attempt `n` of a task ends 10 ms after it starts, with
     /// `outcome(name, n)`.
@@ -1348,11 +1313,11 @@ mod tests {
         let mut now = Duration::ZERO;
         s.start(now);
         loop {
-            match s.next_action() {
-                Some(Action::Start { task, attempt }) => {
+            match s.next_command() {
+                Some(Command::Start { task, attempt }) => {
                     now += Duration::from_millis(10);
                     let o = outcome(s.name(task), attempt);
-                    s.attempt_finished(task, attempt, o, now);
+                    s.attempt_finished(task, attempt, o, now).unwrap();
                 }
                 Some(_) => {}
                 None => match s.next_deadline() {
@@ -1377,7 +1342,7 @@ mod tests {
         b.add(TaskSpec::new("after").after(["ok"])).unwrap();
         let graph = Arc::new(b.build().unwrap());
         let mut s: Scheduler<()> =
-            Scheduler::new(graph.clone(), &graph.all(), RunOptions::default());
+            Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).unwrap();
         drive(&mut s, |name, attempt| {
             if name == "flaky" && attempt < 3 {
                 Outcome::fail("not yet")

@@ -339,7 +339,7 @@ async fn orchestrator_tracks_calls_parallel_and_fail_fast() {
             (both, t0.elapsed())
         })
         .await;
-    let (both, took) = run.output;
+    let (both, took) = run.output.unwrap();
     assert_eq!(both, ["profile of user42", "ship to USA"]);
     assert_eq!(took, ms(50), "the two calls ran at the same time");
     assert_eq!(run.report.tasks.len(), 2);
@@ -354,7 +354,7 @@ async fn orchestrator_tracks_calls_parallel_and_fail_fast() {
     let run = orch
         .run(async move { group.call(vec!["x".to_string(), "EU".to_string()]).await })
         .await;
-    assert_eq!(&*run.output.unwrap_err().message, "no route");
+    assert_eq!(&*run.output.unwrap().unwrap_err().message, "no route");
     assert!(dropped.load(Ordering::SeqCst));
     let statuses: Vec<Status> = run.report.tasks.iter().map(|t| t.status).collect();
     assert_eq!(statuses, [Status::Failed, Status::Cancelled]);
@@ -373,7 +373,7 @@ async fn recursion_under_max_parallel_one_does_not_deadlock() {
         Ok(a + b)
     });
     let run = orch.run(async { fib.call(10).await }).await;
-    assert_eq!(run.output.unwrap(), 55);
+    assert_eq!(run.output.unwrap().unwrap(), 55);
     assert_eq!(run.report.tasks.len(), 177, "uncached: one task per call");
     assert!(run.report.ok());
 }

@@ -2,6 +2,7 @@
 
 mod driver;
 mod graph_props;
+mod hardening;
 mod scenarios;
 mod scenarios_tokio;
 mod scheduler_props;

@@ -7,7 +7,7 @@ use legato::event::{Event, HookMask, Status};
 use legato::graph::{GraphBuilder, TaskId, TaskSpec};
 use legato::policy::{Backoff, TaskOptions};
 use legato::report::RunReport;
-use legato::scheduler::{Action, Outcome, RunOptions, Scheduler};
+use legato::scheduler::{Command, Input, Outcome, RunOptions, Scheduler};
 use serde::Deserialize;
 use serde_json::Value;
 use std::cmp::Reverse;
@@ -141,6 +141,29 @@ pub struct Expect {
     pub stop: Option<String>,
 }
 
+impl Expect {
+    /// Whether it expects nothing at all (a scenario must expect something).
+    pub fn is_empty(&self) -> bool {
+        self.error.is_none()
+            && self.plan.is_none()
+            && self.ok.is_none()
+            && self.status.is_empty()
+            && self.counts.is_empty()
+            && self.attempts.is_empty()
+            && self.skip_reason.is_empty()
+            && self.errors.is_empty()
+            && self.values.is_empty()
+            && self.before.is_empty()
+            && self.starts_ms.is_empty()
+            && self.ends_ms.is_empty()
+            && self.total_ms.is_none()
+            && self.max_running.is_none()
+            && self.started_order.is_none()
+            && self.trace.is_none()
+            && self.stop.is_none()
+    }
+}
+
 pub fn scenario_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
 }
@@ -149,9 +172,17 @@ pub fn load_all() -> Vec<Scenario> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(scenario_dir())
         .expect("tests/scenarios exists")
         .map(|e| e.expect("readable dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     paths.sort();
+    // Every file of the suite is a scenario that runs: nothing is skipped silently.
+    for p in &paths {
+        assert!(
+            p.extension().is_some_and(|e| e == "json"),
+            "{}: tests/scenarios holds only .json scenarios",
+            p.display()
+        );
+    }
+    assert!(!paths.is_empty(), "tests/scenarios is empty");
     paths
         .iter()
         .map(|p| {
@@ -162,6 +193,11 @@ pub fn load_all() -> Vec<Scenario> {
                 p.file_stem().and_then(|s| s.to_str()),
                 Some(sc.name.as_str()),
                 "a scenario's name is its file name"
+            );
+            assert!(
+                !sc.expect.is_empty(),
+                "{}: a scenario must expect something",
+                p.display()
             );
             sc
         })
@@ -345,10 +381,11 @@ struct Sim<'a> {
     defs: Vec<TaskDef>,
     now: u64,
     seq: u64,
-    due: BinaryHeap<Reverse<(u64, u64, u32, u32)>>,
-    /// Per parent task: children still running.
-    waiting: HashMap<u32, usize>,
-    parent_of: HashMap<u32, Option<u32>>,
+    due: BinaryHeap<Reverse<(u64, u64, TaskId, u32)>>,
+    /// Per calling attempt (task, attempt): children not delivered yet.
+    waiting: HashMap<(TaskId, u32), usize>,
+    /// Per dynamic task: the attempt that called it, if a task did.
+    parent_of: HashMap<TaskId, Option<(TaskId, u32)>>,
     main_left: usize,
     /// `main` entries not called yet (they wait for the earlier entries named in `after`).
     main_uncalled: Vec<usize>,
@@ -358,8 +395,8 @@ struct Sim<'a> {
 }
 
 impl Sim<'_> {
-    fn attempt_def(&self, t: u32, attempt: u32) -> AttemptDef {
-        let d = &self.defs[t as usize];
+    fn attempt_def(&self, t: TaskId, attempt: u32) -> AttemptDef {
+        let d = &self.defs[t.index()];
         if d.attempts.is_empty() {
             return AttemptDef {
                 retryable: true,
@@ -370,27 +407,30 @@ impl Sim<'_> {
         d.attempts[i].clone()
     }
 
-    fn spawn(&mut self, parent: Option<u32>, def: &TaskDef) {
-        let id = self.s.spawn(
-            parent.map(TaskId),
-            Arc::from(def.name.as_str()),
-            Arc::new(options_of(def)),
-            Duration::from_millis(self.now),
-        );
+    fn spawn(&mut self, parent: Option<(TaskId, u32)>, def: &TaskDef) {
+        let id = self
+            .s
+            .spawn(
+                parent,
+                Arc::from(def.name.as_str()),
+                Arc::new(options_of(def)),
+                Duration::from_millis(self.now),
+            )
+            .expect("the caller is a task of the run");
         assert_eq!(id.index(), self.defs.len());
         self.defs.push(def.clone());
-        self.parent_of.insert(id.0, parent);
+        self.parent_of.insert(id, parent);
     }
 
-    fn finish_at(&mut self, t: u32, attempt: u32, ms: u64) {
+    fn finish_at(&mut self, t: TaskId, attempt: u32, ms: u64) {
         self.seq += 1;
         self.due
             .push(Reverse((self.now + ms, self.seq, t, attempt)));
     }
 
-    fn deliver(&mut self, t: u32, attempt: u32) {
+    /// The input reporting the end of attempt `attempt` of task `t`.
+    fn finished(&self, t: TaskId, attempt: u32) -> Input<Value> {
         let a = self.attempt_def(t, attempt);
-        let now = Duration::from_millis(self.now);
         let outcome = match a.result.as_deref().unwrap_or("ok") {
             "ok" => Outcome::Ok(a.value.clone()),
             "fail" => Outcome::Err {
@@ -401,61 +441,66 @@ impl Sim<'_> {
             },
             other => panic!("unknown result {other:?}"),
         };
-        self.s.attempt_finished(TaskId(t), attempt, outcome, now);
+        Input::Finished {
+            task: t,
+            attempt,
+            outcome,
+        }
     }
 
     fn pump(&mut self) {
-        while let Some(action) = self.s.next_action() {
+        while let Some(command) = self.s.next_command() {
             self.obs.max_running = self.obs.max_running.max(self.s.running());
             let now = Duration::from_millis(self.now);
-            match action {
-                Action::Start { task, attempt } => {
+            match command {
+                Command::Start { task, attempt } => {
                     if attempt == 1 {
                         self.obs.started_order.push(self.s.name(task).to_owned());
                     }
-                    let a = self.attempt_def(task.0, attempt);
+                    let a = self.attempt_def(task, attempt);
                     if !a.calls.is_empty() {
-                        self.waiting.insert(task.0, a.calls.len());
+                        self.waiting.insert((task, attempt), a.calls.len());
                         for c in &a.calls {
-                            self.spawn(Some(task.0), c);
-                        }
-                        for _ in &a.calls {
-                            self.s.suspend(task);
+                            self.spawn(Some((task, attempt)), c);
                         }
                     } else if a.result.as_deref() != Some("hang") {
-                        self.finish_at(task.0, attempt, a.ms);
+                        self.finish_at(task, attempt, a.ms);
                     }
                 }
-                Action::Cancel { .. } => {}
-                Action::Resume { task } => {
-                    if self.waiting.get(&task.0) == Some(&0)
-                        && self.s.status(task) == Status::Running
-                    {
-                        self.waiting.remove(&task.0);
-                        let attempt = self.s.attempt(task);
-                        let a = self.attempt_def(task.0, attempt);
-                        self.finish_at(task.0, attempt, a.ms);
+                Command::Cancel { .. } => {}
+                Command::Deliver { task } => {
+                    let outcome = self.s.take_outcome(task).expect("a task of the run");
+                    if let Ok(v) = outcome {
+                        self.obs.values.insert(self.s.name(task).to_owned(), v);
                     }
-                }
-                Action::Settled { task } => match self.parent_of.get(&task.0).copied().flatten() {
-                    Some(p) => {
-                        if let Some(n) = self.waiting.get_mut(&p) {
+                    match self.parent_of.get(&task).copied().flatten() {
+                        Some(caller) => {
+                            // The core delivers the last awaited outcome once the caller holds
+                            // a slot again; then the caller works on.
+                            let n = self.waiting.get_mut(&caller).expect("a calling attempt");
                             *n -= 1;
-                            self.s.resume(TaskId(p), now);
+                            let (p, attempt) = caller;
+                            if *n == 0
+                                && self.s.status(p) == Status::Running
+                                && self.s.attempt(p) == attempt
+                            {
+                                let a = self.attempt_def(p, attempt);
+                                self.finish_at(p, attempt, a.ms);
+                            }
+                        }
+                        None => {
+                            let status = self.s.status(task);
+                            self.main_settled
+                                .insert(self.s.name(task).to_owned(), status);
+                            self.main_left -= 1;
+                            self.call_main();
+                            if self.main_left == 0 {
+                                self.s.release(now);
+                            }
                         }
                     }
-                    None => {
-                        let status = self.s.status(task);
-                        self.main_settled
-                            .insert(self.s.name(task).to_owned(), status);
-                        self.main_left -= 1;
-                        self.call_main();
-                        if self.main_left == 0 {
-                            self.s.release(now);
-                        }
-                    }
-                },
-                Action::Emit { event, token } => {
+                }
+                Command::Emit { event, token } => {
                     let line = self.trace_line(&event);
                     let fail = self.sc.run.hook_failures.get(&line).cloned();
                     self.obs.trace.push(line);
@@ -463,9 +508,10 @@ impl Sim<'_> {
                         Some(msg) => self.s.hook_failed(token, msg, now),
                         None => self.s.hook_done(token, now),
                     }
+                    .expect("a token of the run");
                 }
-                Action::Finished => {}
-                other => panic!("unexpected action {other:?}"),
+                Command::Finished => {}
+                other => panic!("unexpected command {other:?}"),
             }
         }
     }
@@ -566,7 +612,7 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
     let defs: Vec<TaskDef> = sc.tasks.clone();
     let mut sim = Sim {
         sc,
-        s: Scheduler::new(graph.clone(), &sel, opts),
+        s: Scheduler::new(graph.clone(), &sel, opts).expect("valid run options"),
         defs,
         now: 0,
         seq: 0,
@@ -619,17 +665,29 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
             panic!("{}: the run hangs: nothing due and not finished", sc.name);
         };
         sim.now = sim.now.max(next);
+        let now = Duration::from_millis(sim.now);
+        if next_cancel.is_some_and(|c| c <= sim.now) {
+            // The cancel and every attempt that finishes at the same instant go in as one
+            // batch, the cancel first: the scheduler takes the finished attempts first.
+            cancelled = true;
+            let mut batch = vec![Input::Cancel];
+            while let Some(Reverse((at, _, t, a))) = sim.due.peek().copied() {
+                if at > sim.now {
+                    break;
+                }
+                sim.due.pop();
+                batch.push(sim.finished(t, a));
+            }
+            sim.s.handle(now, batch).expect("tasks of the run");
+            sim.pump();
+        }
         while let Some(Reverse((at, _, t, a))) = sim.due.peek().copied() {
             if at > sim.now {
                 break;
             }
             sim.due.pop();
-            sim.deliver(t, a);
-            sim.pump();
-        }
-        if next_cancel.is_some_and(|c| c <= sim.now) {
-            cancelled = true;
-            sim.s.cancel(Duration::from_millis(sim.now));
+            let input = sim.finished(t, a);
+            sim.s.handle(now, [input]).expect("a task of the run");
             sim.pump();
         }
         sim.s.advance(Duration::from_millis(sim.now));
@@ -688,7 +746,8 @@ fn every_scenario_passes_on_the_virtual_clock() {
         failures.len(),
         failures.join("\n")
     );
-    assert!(all.len() >= 34, "the suite has {} scenarios", all.len());
+    let files = std::fs::read_dir(scenario_dir()).unwrap().count();
+    assert_eq!(all.len(), files, "every file of tests/scenarios ran");
 }
 
 /// The checker is not vacuous: one scenario passes as written, and every single altered
@@ -845,4 +904,18 @@ fn the_suite_covers_every_rule_and_seed() {
         let n = all.iter().filter(|s| s.covers.contains(w)).count();
         assert!(n >= 2, "only {n} scenario(s) cover {w}");
     }
+}
+
+/// A scenario that expects nothing is refused (it could never fail).
+#[test]
+fn a_scenario_must_expect_something() {
+    let sc: Scenario =
+        serde_json::from_str(r#"{ "name": "x", "tasks": [{ "name": "a" }], "expect": {} }"#)
+            .unwrap();
+    assert!(sc.expect.is_empty());
+    let sc: Scenario = serde_json::from_str(
+        r#"{ "name": "x", "tasks": [{ "name": "a" }], "expect": { "ok": true } }"#,
+    )
+    .unwrap();
+    assert!(!sc.expect.is_empty());
 }

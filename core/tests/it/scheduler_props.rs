@@ -10,12 +10,12 @@
 use legato::event::{Event, EventKind, HookMask, SkipReason, Status, StopReason, TaskError};
 use legato::graph::{Graph, GraphBuilder, TaskId, TaskSpec};
 use legato::policy::{Backoff, TaskOptions};
-use legato::scheduler::{Action, HookToken, Outcome, RunOptions, Scheduler};
+use legato::scheduler::{Command, HookToken, Outcome, RunOptions, Scheduler};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -292,6 +292,11 @@ struct Driver<'c> {
 }
 
 impl<'c> Driver<'c> {
+    /// The id of static task number `t`.
+    fn tid(&self, t: u32) -> TaskId {
+        self.s.task_id(t).expect("a task of the run")
+    }
+
     fn new(case: &'c Case) -> Result<Self, String> {
         let mut b = GraphBuilder::new();
         for &i in &case.order {
@@ -330,7 +335,7 @@ impl<'c> Driver<'c> {
         let n = graph.len();
         Ok(Driver {
             case,
-            s: Scheduler::new(graph.clone(), &sel, opts),
+            s: Scheduler::new(graph.clone(), &sel, opts).expect("valid run options"),
             graph,
             cidx,
             selected,
@@ -371,18 +376,18 @@ impl<'c> Driver<'c> {
     }
 
     fn pump(&mut self) -> Result<(), String> {
-        while let Some(action) = self.s.next_action() {
+        while let Some(action) = self.s.next_command() {
             self.log.push(format!("{} {action:?}", self.now));
             ensure!(self.finished == 0, "action after Finished: {action:?}");
             match action {
-                Action::Start { task, attempt } => self.on_start(task.0, attempt)?,
-                Action::Cancel {
+                Command::Start { task, attempt } => self.on_start(task.as_u32(), attempt)?,
+                Command::Cancel {
                     task,
                     attempt,
                     timed_out,
-                } => self.on_cancel(task.0, attempt, timed_out)?,
-                Action::Emit { event, token } => self.on_emit(event, token)?,
-                Action::Finished => {
+                } => self.on_cancel(task.as_u32(), attempt, timed_out)?,
+                Command::Emit { event, token } => self.on_emit(event, token)?,
+                Command::Finished => {
                     self.finished += 1;
                     self.finished_at = Some(self.now);
                 }
@@ -397,7 +402,7 @@ impl<'c> Driver<'c> {
     fn on_start(&mut self, t: u32, a: u32) -> Result<(), String> {
         let now = self.now;
         let tc = self.tc(t);
-        let name = self.graph.name(TaskId(t)).to_owned();
+        let name = self.graph.name(self.tid(t)).to_owned();
         ensure!(
             self.selected[t as usize],
             "{name} started but is not selected"
@@ -425,7 +430,7 @@ impl<'c> Driver<'c> {
             "{name}: attempt {a} with retries = {}",
             tc.retries
         );
-        for &d in self.graph.deps(TaskId(t)) {
+        for &d in self.graph.deps(self.tid(t)) {
             let dn = self.graph.name(d);
             ensure!(
                 self.obs[d.index()].succeeded_at.is_some_and(|at| at <= now),
@@ -458,7 +463,7 @@ impl<'c> Driver<'c> {
                 ensure!(
                     shared.is_none(),
                     "{name} started at {now} while {} holds sequence key {}",
-                    self.graph.name(TaskId(u as u32)),
+                    self.graph.name(self.tid(u as u32)),
                     KEYS[*shared.unwrap_or(&0)]
                 );
             }
@@ -486,7 +491,7 @@ impl<'c> Driver<'c> {
     fn on_cancel(&mut self, t: u32, a: u32, timed_out: bool) -> Result<(), String> {
         let now = self.now;
         let tc = self.tc(t);
-        let name = self.graph.name(TaskId(t)).to_owned();
+        let name = self.graph.name(self.tid(t)).to_owned();
         let o = &mut self.obs[t as usize];
         ensure!(
             o.running == Some(a),
@@ -536,7 +541,7 @@ impl<'c> Driver<'c> {
             token.kind()
         );
         self.emitted.push(kind);
-        let task = event.task().map(|t| t.0);
+        let task = event.task().map(|t| t.as_u32());
         match task {
             None => match kind {
                 EventKind::ProcessBegin => {
@@ -551,7 +556,7 @@ impl<'c> Driver<'c> {
                             ensure!(
                                 o.completions + o.skips == 1 && o.outstanding == 0,
                                 "process_completion while {} is not finished",
-                                self.graph.name(TaskId(t as u32))
+                                self.graph.name(self.tid(t as u32))
                             );
                         }
                     }
@@ -559,7 +564,7 @@ impl<'c> Driver<'c> {
                 other => return Err(format!("{other:?} without a task")),
             },
             Some(t) => {
-                let name = self.graph.name(TaskId(t)).to_owned();
+                let name = self.graph.name(self.tid(t)).to_owned();
                 ensure!(
                     self.selected[t as usize],
                     "{kind:?} for {name}, not selected"
@@ -575,7 +580,7 @@ impl<'c> Driver<'c> {
                 );
                 let ev = match event {
                     Event::TaskReady { .. } => {
-                        for &d in self.graph.deps(TaskId(t)) {
+                        for &d in self.graph.deps(self.tid(t)) {
                             ensure!(
                                 self.obs[d.index()].completion_acked,
                                 "task_ready for {name} before task_completion of {} was handled",
@@ -637,13 +642,15 @@ impl<'c> Driver<'c> {
                 }
             }
         }
-        self.s.hook_done(token, ms(self.now));
+        self.s
+            .hook_done(token, ms(self.now))
+            .expect("a token of the run");
     }
 
     fn deliver(&mut self, t: u32, a: u32) -> Result<(), String> {
         let now = self.now;
         let tc = self.tc(t);
-        let name = self.graph.name(TaskId(t)).to_owned();
+        let name = self.graph.name(self.tid(t)).to_owned();
         let step = tc.script[a as usize - 1];
         let outcome = match step {
             Step::Ok(_) => Outcome::Ok(u64::from(t) * 10 + u64::from(a)),
@@ -656,15 +663,18 @@ impl<'c> Driver<'c> {
         let o = &mut self.obs[t as usize];
         if o.running != Some(a) {
             // A late report of a cancelled or timed-out attempt: ignored.
-            let before = self.s.status(TaskId(t));
-            self.s.attempt_finished(TaskId(t), a, outcome, ms(now));
-            let after = self.s.next_action();
+            let before = self.s.status(self.tid(t));
+            let id = self.tid(t);
+            self.s
+                .attempt_finished(id, a, outcome, ms(now))
+                .map_err(|e| e.to_string())?;
+            let after = self.s.next_command();
             ensure!(
                 after.is_none(),
                 "a late report of {name} attempt {a} caused {after:?}"
             );
             ensure!(
-                self.s.status(TaskId(t)) == before,
+                self.s.status(self.tid(t)) == before,
                 "a late report of {name} attempt {a} changed its status"
             );
             return Ok(());
@@ -686,8 +696,11 @@ impl<'c> Driver<'c> {
                 },
             },
         ));
-        self.s.attempt_finished(TaskId(t), a, outcome, ms(now));
-        let status = self.s.status(TaskId(t));
+        let id = self.tid(t);
+        self.s
+            .attempt_finished(id, a, outcome, ms(now))
+            .map_err(|e| e.to_string())?;
+        let status = self.s.status(self.tid(t));
         match step {
             Step::Ok(_) => {
                 ensure!(
@@ -724,7 +737,7 @@ impl<'c> Driver<'c> {
             return Ok(());
         }
         for (t, o) in self.obs.iter().enumerate() {
-            let id = TaskId(t as u32);
+            let id = self.tid(t as u32);
             if !self.selected[t] || o.running.is_some() || self.s.status(id).is_terminal() {
                 continue;
             }
@@ -1193,10 +1206,9 @@ fn dyn_case() -> impl Strategy<Value = DynCase> {
     )
 }
 
-/// Drives call trees the way the tokio driver does: a parent suspends once per child it
-/// spawns; each settled child of its current attempt is queued for it and `resume`d; each
-/// `Resume` hands it the oldest queued child. An attempt goes on when all its children are
-/// handed over, then works `ms`.
+/// Drives call trees as any driver does: an attempt spawns its children, each `Deliver` hands
+/// one outcome to its caller, and an attempt goes on when all its children are delivered, then
+/// works `ms`. The core decides whom a finished child wakes and when; the driver only checks.
 struct DynDriver<'c> {
     case: &'c DynCase,
     s: Scheduler<u64>,
@@ -1209,8 +1221,6 @@ struct DynDriver<'c> {
     running: HashMap<u32, u32>,
     /// Per running attempt: children not handed over yet.
     awaiting: HashMap<(u32, u32), usize>,
-    /// Per parent: settled children waiting for a `Resume`.
-    queued: HashMap<u32, VecDeque<u32>>,
     roots_left: usize,
     now: u64,
     seq: u64,
@@ -1222,6 +1232,11 @@ struct DynDriver<'c> {
 }
 
 impl<'c> DynDriver<'c> {
+    /// The id of task number `t`.
+    fn tid(&self, t: u32) -> TaskId {
+        self.s.task_id(t).expect("a task of the run")
+    }
+
     fn new(case: &'c DynCase) -> Self {
         let graph = Arc::new(GraphBuilder::new().build().expect("an empty graph"));
         let mut opts = RunOptions::default().max_parallel(case.max_parallel);
@@ -1230,7 +1245,7 @@ impl<'c> DynDriver<'c> {
         }
         DynDriver {
             case,
-            s: Scheduler::new(graph.clone(), &graph.all(), opts),
+            s: Scheduler::new(graph.clone(), &graph.all(), opts).expect("valid run options"),
             defs: Vec::new(),
             parent: Vec::new(),
             settled: Vec::new(),
@@ -1238,7 +1253,6 @@ impl<'c> DynDriver<'c> {
             attempts: Vec::new(),
             running: HashMap::new(),
             awaiting: HashMap::new(),
-            queued: HashMap::new(),
             roots_left: case.roots.len(),
             now: 0,
             seq: 0,
@@ -1256,9 +1270,11 @@ impl<'c> DynDriver<'c> {
             o = o.timeout(ms(t));
         }
         let name: Arc<str> = format!("c{}", self.defs.len()).into();
+        let caller = parent.map(|(p, a)| (self.tid(p), a));
         let id = self
             .s
-            .spawn(parent.map(|p| TaskId(p.0)), name, Arc::new(o), ms(self.now));
+            .spawn(caller, name, Arc::new(o), ms(self.now))
+            .map_err(|e| e.to_string())?;
         ensure!(
             id.index() == self.defs.len(),
             "spawn gave id {}",
@@ -1298,12 +1314,12 @@ impl<'c> DynDriver<'c> {
     }
 
     fn pump(&mut self) -> Result<(), String> {
-        while let Some(action) = self.s.next_action() {
+        while let Some(action) = self.s.next_command() {
             self.log.push(format!("{} {action:?}", self.now));
             ensure!(self.finished == 0, "action after Finished: {action:?}");
             match action {
-                Action::Start { task, attempt } => {
-                    let t = task.0;
+                Command::Start { task, attempt } => {
+                    let t = task.as_u32();
                     ensure!(!self.running.contains_key(&t), "c{t} started twice");
                     self.attempts[t as usize] += 1;
                     ensure!(
@@ -1323,42 +1339,30 @@ impl<'c> DynDriver<'c> {
                         self.awaiting.insert((t, attempt), children.len());
                         for c in &children {
                             self.spawn(Some((t, attempt)), c)?;
-                            self.s.suspend(task);
                         }
                     }
                 }
-                Action::Cancel { task, attempt, .. } => {
-                    let t = task.0;
+                Command::Cancel { task, attempt, .. } => {
+                    let t = task.as_u32();
                     ensure!(
                         self.running.remove(&t) == Some(attempt),
                         "cancel of c{t} attempt {attempt}, not running"
                     );
                 }
-                Action::Resume { task } => {
-                    let p = task.0;
-                    let c = self
-                        .queued
-                        .get_mut(&p)
-                        .and_then(|q| q.pop_front())
-                        .ok_or_else(|| format!("Resume of c{p} without a resume() call"))?;
-                    let (_, pa) = self.parent[c as usize].ok_or("a root in a queue")?;
-                    if self.running.get(&p) == Some(&pa) {
-                        let n = self.awaiting.get_mut(&(p, pa)).ok_or("no awaiting entry")?;
-                        ensure!(*n > 0, "c{p} handed more children than it awaits");
-                        *n -= 1;
-                        if *n == 0 {
-                            self.finish_at(p, pa);
-                        }
-                    }
-                }
-                Action::Settled { task } => {
-                    let c = task.0;
-                    ensure!((c as usize) < self.defs.len(), "Settled for unknown c{c}");
+                Command::Deliver { task } => {
+                    let c = task.as_u32();
+                    ensure!((c as usize) < self.defs.len(), "Deliver for unknown c{c}");
                     self.settled[c as usize] += 1;
-                    ensure!(self.settled[c as usize] == 1, "c{c} settled twice");
+                    ensure!(self.settled[c as usize] == 1, "c{c} delivered twice");
                     ensure!(
                         self.s.status(task).is_terminal(),
-                        "c{c} settled as {}",
+                        "c{c} delivered as {}",
+                        self.s.status(task)
+                    );
+                    let outcome = self.s.take_outcome(task).map_err(|e| e.to_string())?;
+                    ensure!(
+                        outcome.is_ok() == (self.s.status(task) == Status::Succeeded),
+                        "c{c}: outcome {outcome:?} for status {}",
                         self.s.status(task)
                     );
                     match self.parent[c as usize] {
@@ -1372,27 +1376,34 @@ impl<'c> DynDriver<'c> {
                             // Only the current attempt awaits its children (an earlier
                             // attempt's future is gone).
                             if self.running.get(&p) == Some(&pa) {
-                                self.queued.entry(p).or_default().push_back(c);
-                                self.s.resume(TaskId(p), ms(self.now));
+                                let n =
+                                    self.awaiting.get_mut(&(p, pa)).ok_or("no awaiting entry")?;
+                                ensure!(*n > 0, "c{p} handed more children than it awaits");
+                                *n -= 1;
+                                if *n == 0 {
+                                    self.finish_at(p, pa);
+                                }
                             }
                         }
                     }
                 }
-                Action::Emit { event, token } => {
+                Command::Emit { event, token } => {
                     ensure!(self.case.acks != Acks::Off, "an event with hooks off");
                     if let Event::TaskCompletion { task, .. } | Event::TaskSkip { task, .. } = event
                     {
                         self.closed[task.index()] += 1;
                     }
                     if self.case.acks == Acks::Immediate {
-                        self.s.hook_done(token, ms(self.now));
+                        self.s
+                            .hook_done(token, ms(self.now))
+                            .map_err(|e| e.to_string())?;
                     } else {
                         self.seq += 1;
                         let at = self.now + next_rand(&mut self.rng) % 4;
                         self.acks.push((at, self.seq, token));
                     }
                 }
-                Action::Finished => self.finished += 1,
+                Command::Finished => self.finished += 1,
                 other => return Err(format!("unexpected action {other:?}")),
             }
             self.check_slots()?;
@@ -1409,7 +1420,10 @@ impl<'c> DynDriver<'c> {
         if self.running.get(&t) == Some(&a) {
             self.running.remove(&t);
         }
-        self.s.attempt_finished(TaskId(t), a, outcome, ms(self.now));
+        let id = self.tid(t);
+        self.s
+            .attempt_finished(id, a, outcome, ms(self.now))
+            .map_err(|e| e.to_string())?;
         self.pump()
     }
 
@@ -1455,17 +1469,15 @@ impl<'c> DynDriver<'c> {
                 .min_by_key(|&i| (self.acks[i].0, self.acks[i].1))
             {
                 let (_, _, token) = self.acks.remove(i);
-                self.s.hook_done(token, ms(self.now));
+                self.s
+                    .hook_done(token, ms(self.now))
+                    .map_err(|e| e.to_string())?;
                 self.pump()?;
             }
             self.s.advance(ms(self.now));
         }
         ensure!(self.finished == 1, "Finished {} times", self.finished);
         ensure!(self.running.is_empty(), "attempts still running at the end");
-        ensure!(
-            self.queued.values().all(|q| q.is_empty()),
-            "resume() calls without their Resume"
-        );
         let report = self.s.report();
         ensure!(
             report.tasks.len() == self.defs.len(),
@@ -1478,7 +1490,7 @@ impl<'c> DynDriver<'c> {
             ensure!(tr.status.is_terminal(), "c{i} ends {}", tr.status);
             ensure!(self.settled[i] == 1, "c{i} settled {}×", self.settled[i]);
             ensure!(
-                tr.parent == self.parent[i].map(|p| TaskId(p.0)),
+                tr.parent == self.parent[i].map(|p| self.tid(p.0)),
                 "c{i}: parent {:?}",
                 tr.parent
             );

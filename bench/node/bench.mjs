@@ -1,0 +1,218 @@
+// W1–W5 (DESIGN.md "Workloads", same LCG as every door) through legato's Node door, beside
+// `hand-rolled` (a plain Promise DAG runner: the floor), `async.auto`, `p-graph` and `p-queue`,
+// all in the same process and run. Usage: node bench/node/bench.mjs [--json bench/results.json] [--runs N]
+import fs from 'node:fs'
+import path from 'node:path'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const require = createRequire(path.join(here, '..', '..', 'bindings-node', 'package.json'))
+const { Flow } = require('./index.js')
+const asyncLib = require('async')
+const { pGraph } = require('p-graph')
+const { default: PQueue } = await import(require.resolve('p-queue'))
+
+const args = process.argv.slice(2)
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : null
+const RUNS = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 5
+
+// ----- graphs (the shared LCG) ---------------------------------------------------------------
+function lcg() {
+  let s = 42n
+  const M = (1n << 64n) - 1n
+  return () => {
+    s = (s * 6364136223846793005n + 1442695040888963407n) & M
+    return Number(s >> 33n)
+  }
+}
+function w1() {
+  const tasks = []
+  for (let i = 0; i < 10000; i++) tasks.push({ name: `t${i}`, deps: [] })
+  tasks.push({ name: 'sink', deps: tasks.map((t) => t.name) })
+  return { tasks }
+}
+function w2() {
+  const tasks = []
+  for (let i = 0; i < 2000; i++) tasks.push({ name: `t${i}`, deps: i ? [`t${i - 1}`] : [] })
+  return { tasks }
+}
+function w3() {
+  const next = lcg()
+  const tasks = [{ name: 't0', deps: [] }]
+  for (let i = 1; i < 10000; i++) {
+    const k = 1 + (next() % 3)
+    const deps = []
+    for (let m = 0; m < k; m++) {
+      const j = next() % i
+      if (!deps.includes(`t${j}`)) deps.push(`t${j}`)
+    }
+    tasks.push({ name: `t${i}`, deps })
+  }
+  return { tasks }
+}
+function w4() {
+  const next = lcg()
+  const tasks = []
+  for (let L = 0; L < 4; L++) {
+    for (let i = 0; i < 50; i++) {
+      const deps = []
+      if (L > 0) {
+        const a = next() % 50
+        const b = next() % 50
+        deps.push(`l${L - 1}_${a}`)
+        if (b !== a) deps.push(`l${L - 1}_${b}`)
+      }
+      tasks.push({ name: `l${L}_${i}`, deps })
+    }
+  }
+  return { tasks, sleep: 10, maxParallel: 50, ideal: 40 }
+}
+function w5() {
+  const tasks = []
+  for (let i = 0; i < 1000; i++) tasks.push({ name: `t${i}`, deps: [] })
+  return { tasks, failTwice: true }
+}
+
+// A task body: an async no-op, a 10 ms sleep (W4), or fail twice then succeed (W5).
+function bodies(w) {
+  if (w.sleep) return () => () => new Promise((r) => setTimeout(r, w.sleep))
+  if (w.failTwice) {
+    return () => {
+      let n = 0
+      return async () => {
+        if (++n < 3) throw new Error('flaky')
+      }
+    }
+  }
+  return () => async () => {}
+}
+
+// ----- implementations ---------------------------------------------------------------------
+async function runLegato(w) {
+  const make = bodies(w)
+  const flow = new Flow(w.maxParallel ? { maxParallel: w.maxParallel } : undefined)
+  const opts = w.failTwice ? { retries: 2 } : undefined
+  for (const t of w.tasks) flow.step(t.name, make(), t.deps.length ? { ...opts, after: t.deps } : opts)
+  const r = await flow.run()
+  if (!r.ok) throw new Error('legato run failed')
+}
+
+async function withRetry(fn) {
+  for (let a = 1; ; a++) {
+    try {
+      return await fn()
+    } catch (e) {
+      if (a >= 3) throw e
+    }
+  }
+}
+
+async function runHandRolled(w) {
+  const make = bodies(w)
+  const promises = new Map()
+  let running = 0
+  const waiting = []
+  const limit = w.maxParallel ?? Infinity
+  const acquire = () => (running < limit ? (running++, undefined) : new Promise((r) => waiting.push(r)))
+  const release = () => {
+    const n = waiting.shift()
+    if (n) n()
+    else running--
+  }
+  for (const t of w.tasks) {
+    const fn = make()
+    const deps = t.deps.map((d) => promises.get(d))
+    const go = async () => {
+      if (limit !== Infinity) await acquire()
+      try {
+        return w.failTwice ? await withRetry(fn) : await fn()
+      } finally {
+        if (limit !== Infinity) release()
+      }
+    }
+    promises.set(t.name, deps.length === 0 ? go() : Promise.all(deps).then(go))
+  }
+  await Promise.all(promises.values())
+}
+
+async function runAsyncAuto(w) {
+  const make = bodies(w)
+  const spec = {}
+  for (const t of w.tasks) {
+    const fn = make()
+    const body = w.failTwice ? async () => withRetry(fn) : async () => { await fn() }
+    spec[t.name] = t.deps.length ? [...t.deps, asyncLib.asyncify(body)] : asyncLib.asyncify(body)
+  }
+  await asyncLib.auto(spec, w.maxParallel ?? Infinity)
+}
+
+async function runPGraph(w) {
+  const make = bodies(w)
+  const nodes = new Map()
+  const edges = []
+  for (const t of w.tasks) {
+    const fn = make()
+    nodes.set(t.name, { run: w.failTwice ? () => withRetry(fn) : fn })
+    for (const d of t.deps) edges.push([d, t.name])
+  }
+  await pGraph(nodes, edges).run(w.maxParallel ? { concurrency: w.maxParallel } : undefined)
+}
+
+async function runPQueue(w) {
+  const make = bodies(w)
+  const queue = new PQueue({ concurrency: w.maxParallel ?? Infinity })
+  const promises = new Map()
+  for (const t of w.tasks) {
+    const fn = make()
+    const job = w.failTwice ? () => withRetry(fn) : fn
+    const deps = t.deps.map((d) => promises.get(d))
+    promises.set(t.name, deps.length === 0 ? queue.add(job) : Promise.all(deps).then(() => queue.add(job)))
+  }
+  await Promise.all(promises.values())
+}
+
+const IMPLS = [['legato', runLegato], ['hand-rolled', runHandRolled], ['async.auto', runAsyncAuto], ['p-graph', runPGraph], ['p-queue', runPQueue]]
+const WORKLOADS = [['W1', w1], ['W2', w2], ['W3', w3], ['W4', w4], ['W5', w5]]
+
+// ----- measuring -----------------------------------------------------------------------------
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const rows = []
+for (const [wname, make] of WORKLOADS) {
+  const w = make()
+  const times = new Map()
+  for (const [name, fn] of IMPLS) {
+    await fn(w) // warm-up
+    const t = []
+    for (let r = 0; r < RUNS; r++) {
+      const t0 = performance.now()
+      await fn(w)
+      t.push(performance.now() - t0)
+    }
+    times.set(name, median(t))
+  }
+  const base = times.get('hand-rolled')
+  for (const [name] of IMPLS) {
+    const ms = times.get(name)
+    const row = { door: 'node', impl: name, workload: wname, tasks: w.tasks.length, runs: RUNS, ms: +ms.toFixed(4) }
+    if (w.ideal) row.makespan_ratio = +(ms / w.ideal).toFixed(4)
+    else row.per_task_us = +((ms * 1000) / w.tasks.length).toFixed(4)
+    row.vs_hand_rolled = +(ms / base).toFixed(4)
+    rows.push(row)
+  }
+}
+
+console.log('workload  impl          ms        per-task µs / makespan   vs hand-rolled')
+for (const r of rows) {
+  const fig = r.per_task_us !== undefined ? `${r.per_task_us.toFixed(3)} µs` : `${r.makespan_ratio.toFixed(3)}× ideal`
+  console.log(`${r.workload.padEnd(9)} ${r.impl.padEnd(13)} ${r.ms.toFixed(2).padStart(8)}  ${fig.padStart(18)}   ${r.vs_hand_rolled.toFixed(3)}×`)
+}
+if (jsonOut) {
+  let all = []
+  try {
+    all = JSON.parse(fs.readFileSync(jsonOut, 'utf8'))
+  } catch { /* a new file */ }
+  all = all.filter((r) => r.door !== 'node').concat(rows)
+  fs.writeFileSync(jsonOut, '[\n' + all.map((r) => '  ' + JSON.stringify(r).replaceAll('":', '": ').replaceAll(',"', ', "')).join(',\n') + '\n]\n')
+  console.log(`merged ${rows.length} rows into ${jsonOut}`)
+}

@@ -1,0 +1,460 @@
+/**
+ * legato for Node: task orchestration on a Rust core.
+ *
+ * - {@link Flow}: a declared DAG of steps (dependencies by name, by function or by sync point),
+ *   run whole or by targets, with retries, backoff, timeouts, sequences and hooks.
+ * - {@link Orchestrator}: wrap functions as actions; each call inside `run(main)` is a tracked
+ *   task. A drop-in for the npm `orchestrator` package.
+ *
+ * Units: milliseconds for durations, epoch milliseconds for times.
+ *
+ * @packageDocumentation
+ */
+
+/** Anything a step or action may return: a value or a Promise of it. */
+export type MaybePromise<T> = T | PromiseLike<T>
+
+/** The shared state's bookkeeping fields, as the npm `orchestrator` package keeps them. */
+export interface OperationRecord {
+  /** The action's name (its function's name, or `anonymous`). */
+  name: string
+  /** When the call was made, epoch ms. */
+  startTime: number
+  /** When its last attempt ended, epoch ms (undefined while it runs). */
+  endTime: number | undefined
+  /** The call's arguments. */
+  args: unknown[]
+  /** `endTime - startTime`, ms (undefined while it runs). */
+  duration: number | undefined
+}
+
+/** The bookkeeping an Orchestrator keeps in its state object. */
+export interface Bookkeeping {
+  /** A unique id of the orchestrator. */
+  id: string
+  /** When the latest run started, epoch ms (the `time` given to `onProcessBegin`). */
+  startTime: number | undefined
+  /** When the latest run ended, epoch ms (the `time` given to `onProcessCompletion`). */
+  endTime: number | undefined
+  /** One record per action call, accumulating across runs. */
+  operations: OperationRecord[]
+}
+
+/** Backoff between attempts: a fixed delay in ms, or exponential growth. */
+export type Backoff =
+  | number
+  | {
+      /** The delay before the first retry, ms. */
+      initial: number
+      /** How many times longer each next delay is (>= 1; default 2). */
+      factor?: number
+      /** The cap on any one delay, ms (default one hour). */
+      max?: number
+      /** Randomize each delay in [0, delay] (default false). */
+      jitter?: boolean
+    }
+
+/** Options shared by steps and actions. */
+export interface TaskOptions {
+  /** Extra attempts after a failure: up to `retries + 1` attempts (default 0). */
+  retries?: number
+  /**
+   * The npm `orchestrator` package's retry shape: `attempts` counts every try; `backoff` in ms,
+   * doubled per retry when `exponential`.
+   */
+  retry?: { attempts?: number; backoff?: number; exponential?: boolean }
+  /** The wait between attempts. */
+  backoff?: Backoff
+  /** Whether to retry after this error (default: always, within `retries`). */
+  retryIf?: (error: unknown, attempt: number) => boolean
+  /** Time limit of each attempt, ms (> 0). On expiry the attempt's AbortSignal fires. */
+  timeout?: number
+  /** Mutual-exclusion keys: two tasks sharing a key never run at the same time. */
+  sequences?: string[]
+}
+
+/** Run options, accepted by both constructors. */
+export interface RunOptions {
+  /** At most this many attempts run at once (default unlimited). */
+  maxParallel?: number
+  /** Stop at the first failure: cancel running tasks, skip the rest (default false). */
+  failFast?: boolean
+  /** A limit on the whole run, ms; on expiry everything is cancelled. */
+  timeout?: number
+}
+
+/** What a dependency may be: a step name, a step function, or a sync point. */
+export type StepRef = string | ((...args: any[]) => unknown) | SyncPoint
+
+/** Options of a Flow step. */
+export interface StepOptions extends TaskOptions {
+  /** What the step runs after: names (possibly defined later), step functions, sync points. */
+  after?: StepRef | StepRef[]
+  /** A description shown in drawings and reports. */
+  description?: string
+}
+
+/** The context a step's function gets. */
+export interface StepContext<State = Record<string, unknown>> {
+  /** The step's name. */
+  readonly name: string
+  /** The attempt number, from 1. */
+  readonly attempt: number
+  /** The results of the steps that succeeded so far, by name. */
+  readonly results: Record<string, any>
+  /** The flow's shared state. */
+  readonly state: State
+  /** Fires on this attempt's timeout, on fail-fast and on cancel. */
+  readonly signal: AbortSignal
+  /**
+   * Runs `fn` as a dynamic child task of this step (tracked, with its own options) and resolves
+   * to its result. While the step awaits it, the step gives its concurrency slot back.
+   */
+  spawn<R>(name: string, fn: (ctx: StepContext<State>) => MaybePromise<R>, options?: TaskOptions): Promise<R>
+}
+
+/** Task statuses. */
+export type Status = 'pending' | 'ready' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'skipped' | 'cancelled'
+
+/** `onProcessBegin`'s payload. */
+export interface ProcessBeginEvent<State> {
+  /** When the run started, epoch ms. */
+  time: number
+  /** The shared state. */
+  context: State
+}
+/** `onProcessCompletion`'s payload. */
+export interface ProcessCompletionEvent<State> {
+  /** When the run ended, epoch ms. */
+  time: number
+  /** The run's duration, whole ms. */
+  totalDuration: number
+  /** The shared state. */
+  context: State
+}
+/** `onTaskReady`'s payload. */
+export interface TaskReadyEvent<State> {
+  /** The task's name. */
+  name: string
+  /** The shared state. */
+  context: State
+}
+/** `onTaskBegin`'s payload (an Orchestrator adds the call's record fields). */
+export interface TaskBeginEvent<State> extends Partial<Omit<OperationRecord, 'name' | 'startTime'>> {
+  /** The task's name. */
+  name: string
+  /** The attempt about to start, from 1. */
+  attempt: number
+  /** When it starts (an action: when it was called), epoch ms. */
+  startTime: number
+  /** The shared state. */
+  context: State
+}
+/** `onTaskRetry`'s payload. */
+export interface TaskRetryEvent<State> {
+  /** The task's name. */
+  name: string
+  /** The attempt that failed. */
+  attempt: number
+  /** Its error. */
+  error: unknown
+  /** The wait before the next attempt, ms. */
+  delay: number
+  /** The shared state. */
+  context: State
+}
+/** `onTaskSuccess`'s payload. */
+export interface TaskSuccessEvent<State> {
+  /** The task's name. */
+  name: string
+  /** From its first attempt's start to its end, whole ms. */
+  duration: number
+  /** Its result. */
+  result: unknown
+  /** The shared state. */
+  context: State
+}
+/** `onTaskFailure`'s payload. */
+export interface TaskFailureEvent<State> {
+  /** The task's name. */
+  name: string
+  /** From its first attempt's start to its end, whole ms. */
+  duration: number
+  /** Its error: the body's own error object, a TaskTimeoutError or a CancelledError. */
+  error: unknown
+  /** The shared state. */
+  context: State
+}
+/** `onTaskSkip`'s payload. */
+export interface TaskSkipEvent<State> {
+  /** The task's name. */
+  name: string
+  /** Why, e.g. `dependency "build" failed`. */
+  reason: string
+  /** The shared state. */
+  context: State
+}
+/** `onTaskCompletion`'s payload (an Orchestrator adds the call's record fields). */
+export interface TaskCompletionEvent<State> extends Partial<Omit<OperationRecord, 'name' | 'duration'>> {
+  /** The task's name. */
+  name: string
+  /** Its final status. */
+  status: Status
+  /** From its first attempt's start to its end, whole ms. */
+  duration: number
+  /** Its result, when it succeeded. */
+  result?: unknown
+  /** Its error, when it did not. */
+  error?: unknown
+  /** The shared state. */
+  context: State
+}
+
+/** A hook: sync or async; a hook that throws fails the run with a {@link HookError}. */
+export type Hook<E> = (event: E) => void | PromiseLike<void>
+
+/** The nine lifecycle hooks, chainable, several per event (run in registration order). */
+export interface Hooks<State> {
+  /** The run starts. */
+  onProcessBegin(fn: Hook<ProcessBeginEvent<State>>): this
+  /** A task's dependencies all succeeded. */
+  onTaskReady(fn: Hook<TaskReadyEvent<State>>): this
+  /** An attempt is about to start. */
+  onTaskBegin(fn: Hook<TaskBeginEvent<State>>): this
+  /** An attempt failed and another follows. */
+  onTaskRetry(fn: Hook<TaskRetryEvent<State>>): this
+  /** A task succeeded. */
+  onTaskSuccess(fn: Hook<TaskSuccessEvent<State>>): this
+  /** A task failed, timed out or was cancelled. */
+  onTaskFailure(fn: Hook<TaskFailureEvent<State>>): this
+  /** A task will not run. */
+  onTaskSkip(fn: Hook<TaskSkipEvent<State>>): this
+  /** A task is finished, whatever its status. */
+  onTaskCompletion(fn: Hook<TaskCompletionEvent<State>>): this
+  /** The run is finished (always: also after failure or cancellation). */
+  onProcessCompletion(fn: Hook<ProcessCompletionEvent<State>>): this
+}
+
+/** One task's entry in a report. */
+export declare class TaskReport {
+  private constructor()
+  /** The task's id in the run (tells apart dynamic tasks that share a name). */
+  readonly id: number
+  /** The task's name. */
+  readonly name: string
+  /** Its final status. */
+  readonly status: Status
+  /** Attempts started. */
+  readonly attempts: number
+  /** Its result, when it succeeded. */
+  readonly result: unknown
+  /** Its error, when it failed, timed out or was cancelled (the body's own error object on failure). */
+  readonly error: unknown
+  /** From its first attempt's start to its end, ms (0 if it never started). */
+  readonly duration: number
+  /** When its first attempt started, epoch ms. */
+  readonly startTime: number | undefined
+  /** When it ended, epoch ms. */
+  readonly endTime: number | undefined
+  /** Why it was skipped. */
+  readonly skipReason: string | undefined
+  /** The names of its dependencies. */
+  readonly dependencies: string[]
+  /** The task that spawned it (dynamic tasks). */
+  readonly parent: string | undefined
+}
+
+/** The report of a run. */
+export declare class RunReport {
+  private constructor()
+  /** Whether every task succeeded and the run was not stopped. */
+  readonly ok: boolean
+  /** The run's duration, ms. */
+  readonly totalDuration: number
+  /** When the run started, epoch ms. */
+  readonly startTime: number
+  /** Why the run stopped early (`fail-fast: task "x" failed`, `run cancelled`, ...). */
+  readonly stop: string | undefined
+  /** Tasks by name (for a repeated dynamic name, its last call). */
+  readonly tasks: Record<string, TaskReport>
+  /** Every task in run order. */
+  readonly list: TaskReport[]
+  /** The report in the JSON shape shared by every front door and the CLI. */
+  toJSON(): Record<string, unknown>
+  /** The run as a Mermaid Gantt chart. */
+  toMermaid(): string
+  /** A self-contained HTML page with the run's timeline. */
+  toHTML(title?: string): string
+}
+
+/** A set of steps to depend on at once (LightFlow's sync point). */
+export declare class SyncPoint {
+  private constructor()
+  /** The names of the point's steps. */
+  readonly names: string[]
+  /** Places the point's steps (follow: the first; parallel: all) after `deps`. */
+  after(...deps: (StepRef | StepRef[])[]): this
+}
+
+/** A declared DAG of steps. */
+export declare class Flow<State = Record<string, any>> implements Hooks<State> {
+  /** A flow with run options; `state` is the shared state (default `{}`). */
+  constructor(options?: RunOptions & { state?: State })
+  /** The shared state every step (`ctx.state`) and hook (`context`) sees. */
+  state: State
+  /** The step names, in declaration order. */
+  readonly steps: string[]
+  /**
+   * Adds a step named `name`. Returns `fn` unchanged.
+   * @throws TypeError for a non-function, an unknown option or a bad dependency; RangeError for a bad value;
+   *   DuplicateTaskError for a name already taken.
+   */
+  step<F extends (ctx: StepContext<State>) => unknown>(name: string, fn: F, options?: StepOptions): F
+  /** Adds a step named after `fn.name`. Returns `fn` unchanged. */
+  step<F extends (ctx: StepContext<State>) => unknown>(fn: F, options?: StepOptions): F
+  /** Chains steps (names or functions; new functions are added): each runs after the one before. */
+  follow(...steps: (string | ((ctx: StepContext<State>) => unknown))[]): SyncPoint
+  /** Groups steps that run side by side; the returned sync point can be used in `after`. */
+  parallel(...steps: (string | ((ctx: StepContext<State>) => unknown))[]): SyncPoint
+  /** Adds (or places) a step after every step added so far. Returns `step`. */
+  syncAll<F extends string | ((ctx: StepContext<State>) => unknown)>(step: F, options?: StepOptions): F
+  /**
+   * Runs every step, or `targets` and their dependencies. Resolves to the report when every
+   * step succeeded; rejects with a {@link FlowError} (`.report`) otherwise, or with a
+   * {@link GraphError} (cycle, missing dependency, unknown target) before anything runs.
+   */
+  run(targets?: string | ((...args: any[]) => unknown) | (string | ((...args: any[]) => unknown))[] | null, options?: { signal?: AbortSignal }): Promise<RunReport>
+  /** Runs every step with run-time options (an AbortSignal cancels the run). */
+  run(options: { signal?: AbortSignal }): Promise<RunReport>
+  /** The dry run: the levels that would run, in order (each a list of names). */
+  plan(targets?: string | string[]): string[][]
+  /** The graph as a Mermaid flowchart. */
+  toMermaid(targets?: string | string[]): string
+  /** The graph as Graphviz DOT. */
+  toDot(targets?: string | string[]): string
+  /** The graph as an ASCII tree. */
+  toAscii(targets?: string | string[]): string
+
+  onProcessBegin(fn: Hook<ProcessBeginEvent<State>>): this
+  onTaskReady(fn: Hook<TaskReadyEvent<State>>): this
+  onTaskBegin(fn: Hook<TaskBeginEvent<State>>): this
+  onTaskRetry(fn: Hook<TaskRetryEvent<State>>): this
+  onTaskSuccess(fn: Hook<TaskSuccessEvent<State>>): this
+  onTaskFailure(fn: Hook<TaskFailureEvent<State>>): this
+  onTaskSkip(fn: Hook<TaskSkipEvent<State>>): this
+  onTaskCompletion(fn: Hook<TaskCompletionEvent<State>>): this
+  onProcessCompletion(fn: Hook<ProcessCompletionEvent<State>>): this
+}
+
+/** Options of an action. */
+export interface ActionOptions extends TaskOptions {
+  /** The task's name in hooks and reports (default: the function's name, else `anonymous`). */
+  name?: string
+  /** Memoize identical calls (same JSON-serialized arguments) within a run. */
+  cache?: boolean
+}
+
+/** An action: the wrapped function's parameters, a Promise of its (awaited) result. */
+export type Action<F extends (...args: any[]) => any> = (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>
+
+/** The results of `parallel` without failFast: each failure's error in its place. */
+export type Settled<T extends readonly unknown[]> = { -readonly [K in keyof T]: Awaited<T[K]> | Error }
+
+/** Wraps functions as actions; each call inside `run(main)` is a tracked task. */
+export declare class Orchestrator<State extends object = Record<string, any>> implements Hooks<State & Bookkeeping> {
+  /** An orchestrator with run options; `state` seeds the shared state. */
+  constructor(options?: RunOptions & { state?: Partial<State> })
+  /**
+   * Wraps `fn` as an action with fn's name and parameters and a Promise result (sync functions
+   * too). Inside a run each call is a tracked task; outside a run it simply calls `fn`.
+   * @throws TypeError for a non-function or an unknown option; RangeError for a bad value.
+   */
+  action<F extends (...args: any[]) => any>(fn: F, options?: ActionOptions): Action<F>
+  /**
+   * A function that calls action i (or plain function i) with argument i, all at once, and
+   * resolves to the results in order. Without `failFast` each failure's error takes its place;
+   * with it, the first error cancels the other calls and rejects.
+   */
+  parallel<const A extends readonly ((arg: any) => any)[]>(
+    actions: A,
+    options?: { failFast?: false },
+  ): (...args: { [K in keyof A]: Parameters<A[K]>[0] }) => Promise<Settled<{ [K in keyof A]: ReturnType<A[K]> }>>
+  parallel<const A extends readonly ((arg: any) => any)[]>(
+    actions: A,
+    options: { failFast: true },
+  ): (...args: { [K in keyof A]: Parameters<A[K]>[0] }) => Promise<{ -readonly [K in keyof A]: Awaited<ReturnType<A[K]>> }>
+  /**
+   * Runs `main`; resolves to its value, rejects with its own error (or a {@link HookError}).
+   * The process hooks fire around it; `main` starts once `onProcessBegin`'s hooks are done.
+   */
+  run<R>(main: () => MaybePromise<R>): Promise<R>
+  /** Sets `state[key] = value`; returns this orchestrator. */
+  setState<K extends keyof State>(key: K, value: State[K]): this
+  /** The live state object, with the bookkeeping fields. */
+  getState(): State & Bookkeeping
+  /** Inside an action: the AbortSignal of the current call (timeout, fail-fast, cancel). */
+  signal(): AbortSignal
+  /** The report of the latest finished run. */
+  readonly report: RunReport | undefined
+
+  onProcessBegin(fn: Hook<ProcessBeginEvent<State & Bookkeeping>>): this
+  onTaskReady(fn: Hook<TaskReadyEvent<State & Bookkeeping>>): this
+  onTaskBegin(fn: Hook<TaskBeginEvent<State & Bookkeeping>>): this
+  onTaskRetry(fn: Hook<TaskRetryEvent<State & Bookkeeping>>): this
+  onTaskSuccess(fn: Hook<TaskSuccessEvent<State & Bookkeeping>>): this
+  onTaskFailure(fn: Hook<TaskFailureEvent<State & Bookkeeping>>): this
+  onTaskSkip(fn: Hook<TaskSkipEvent<State & Bookkeeping>>): this
+  onTaskCompletion(fn: Hook<TaskCompletionEvent<State & Bookkeeping>>): this
+  onProcessCompletion(fn: Hook<ProcessCompletionEvent<State & Bookkeeping>>): this
+}
+
+/** The root of legato's errors. */
+export declare class LegatoError extends Error {
+  /** A stable code, `ERR_LEGATO_*`. */
+  code: string
+}
+/** An error in the graph: cycle, missing dependency, duplicate, unknown target. */
+export declare class GraphError extends LegatoError {}
+/** `Circular dependency detected: a → b → a` (`ERR_LEGATO_CYCLE`). */
+export declare class CycleError extends GraphError {
+  code: 'ERR_LEGATO_CYCLE'
+}
+/** `Task "x" referenced by "y" does not exist` (`ERR_LEGATO_MISSING_DEPENDENCY`). */
+export declare class MissingDependencyError extends GraphError {
+  code: 'ERR_LEGATO_MISSING_DEPENDENCY'
+}
+/** `Task "x" is defined twice` (`ERR_LEGATO_DUPLICATE_TASK`). */
+export declare class DuplicateTaskError extends GraphError {
+  code: 'ERR_LEGATO_DUPLICATE_TASK'
+}
+/** `Task "x" not found` (`ERR_LEGATO_UNKNOWN_TASK`). */
+export declare class UnknownTaskError extends GraphError {
+  code: 'ERR_LEGATO_UNKNOWN_TASK'
+}
+/** A task failed (`ERR_LEGATO_TASK_FAILED`). */
+export declare class TaskFailedError extends LegatoError {
+  code: 'ERR_LEGATO_TASK_FAILED'
+}
+/**
+ * An attempt timed out (`ERR_LEGATO_TIMEOUT`); its `name` is `TimeoutError` and its message
+ * `Step "<name>" timed out after <ms>ms`.
+ */
+export declare class TaskTimeoutError extends LegatoError {
+  code: 'ERR_LEGATO_TIMEOUT'
+}
+/** A task was cancelled or skipped (`ERR_LEGATO_CANCELLED`). */
+export declare class CancelledError extends LegatoError {
+  code: 'ERR_LEGATO_CANCELLED'
+}
+/** A flow run did not succeed (`ERR_LEGATO_FLOW_FAILED`); `.report` holds everything. */
+export declare class FlowError extends LegatoError {
+  code: 'ERR_LEGATO_FLOW_FAILED'
+  /** The run's report. */
+  readonly report: RunReport
+}
+/** A hook threw (`ERR_LEGATO_HOOK_FAILED`); `cause` is the hook's own error. */
+export declare class HookError extends LegatoError {
+  code: 'ERR_LEGATO_HOOK_FAILED'
+  /** The event whose hook threw, e.g. `task_begin`. */
+  readonly event: string
+}

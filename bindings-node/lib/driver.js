@@ -1,0 +1,328 @@
+'use strict'
+// The Node driver: performs the core's commands on the JS thread and feeds it what happened,
+// many inputs and commands per crossing (see src/driver.rs for the record layout). It decides
+// nothing: readiness, order, slots, retries, timeouts, skips and fail-fast are the core's.
+//
+// Time is read from the JS clock (`performance.now()` and `Date.now()` as they are when called,
+// so fake timers work) and timers are the event loop's `setTimeout`.
+const native = require('../native.js')
+const { call, CancelledError, HookError } = require('./errors.js')
+
+const NONE = 0xffffffff
+const OUT_RECORDS = 1024
+const KIND_NAMES = ['process_begin', 'task_ready', 'task_begin', 'task_retry', 'task_success',
+  'task_failure', 'task_skip', 'task_completion', 'process_completion']
+const STATUS_NAMES = ['pending', 'ready', 'running', 'succeeded', 'failed', 'timed_out', 'skipped', 'cancelled']
+
+function clock() {
+  return globalThis.performance.now()
+}
+
+function messageOf(e) {
+  if (e instanceof Error) return e.message || e.name || 'Error'
+  try {
+    return String(e)
+  } catch {
+    return 'failed'
+  }
+}
+
+function isThenable(r) {
+  return r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function'
+}
+
+// Abandoned runs (their driver collected before they finished) free their native state.
+const abandoned = new FinalizationRegistry((id) => native.runDrop(id))
+
+/**
+ * One run of the core's scheduler. Subclasses (a Flow's run, an Orchestrator's run) perform
+ * the commands: `startTask`, `cancelTask`, `resumeTask`, `settled`, `finished`, `payload`.
+ */
+class Driver {
+  constructor(graphId, targets, ro, hooks, nTasks) {
+    this.hooks = hooks
+    let mask = 0
+    for (let k = 0; k < 9; k++) if (hooks[k].length > 0) mask |= 1 << k
+    this.startedAt = Date.now()
+    this.id = call(native.runNew, graphId, targets, ro.maxParallel, ro.failFast, ro.timeout, mask, this.startedAt)
+    abandoned.register(this, this.id, this)
+    this.t0 = clock()
+    this.input = new Uint32Array(1024)
+    this.nIn = 0
+    this.msgs = null
+    this.out = new Uint32Array(OUT_RECORDS * 4 + 1)
+    this.scheduled = false
+    this.flushing = false
+    this.done = false
+    this.timer = null
+    this.timerAt = -1
+    this.onTimer = () => {
+      this.timer = null
+      this.timerAt = -1
+      this.push(5, 0, 0, 0)
+      this.flush()
+    }
+    this.flushBound = () => {
+      this.scheduled = false
+      this.flush()
+    }
+    this.nTasks = nTasks
+    // Per task: the current attempt (0 when none runs), its value, its own error, its signal.
+    this.cur = []
+    this.values = []
+    this.errors = []
+    this.ctrls = []
+    this.hookError = null
+  }
+
+  now() {
+    return clock() - this.t0
+  }
+
+  push(op, a, b, c) {
+    let n = this.nIn * 4
+    if (n + 4 > this.input.length) {
+      const bigger = new Uint32Array(this.input.length * 2)
+      bigger.set(this.input)
+      this.input = bigger
+    }
+    const inp = this.input
+    inp[n] = op
+    inp[n + 1] = a
+    inp[n + 2] = b
+    inp[n + 3] = c
+    this.nIn++
+    if (!this.scheduled && !this.flushing) {
+      this.scheduled = true
+      queueMicrotask(this.flushBound)
+    }
+  }
+
+  msg(s) {
+    if (this.msgs === null) this.msgs = []
+    this.msgs.push(s)
+    return this.msgs.length - 1
+  }
+
+  /** Hands every gathered input to the core and performs the commands it gives back. */
+  flush() {
+    if (this.flushing || this.done) return
+    this.flushing = true
+    let deadline = -1
+    try {
+      do {
+        const n = this.nIn
+        const msgs = this.msgs
+        const input = this.input
+        this.nIn = 0
+        this.msgs = null
+        this.input = this.spare || new Uint32Array(input.length)
+        this.spare = input
+        const out = this.out
+        deadline = native.runStep(this.id, this.now(), input, n, msgs, out)
+        this.perform(out)
+        while (out[0] === OUT_RECORDS && !this.done) {
+          deadline = native.runStep(this.id, this.now(), input, 0, null, out)
+          this.perform(out)
+        }
+      } while (this.nIn > 0 && !this.done)
+    } finally {
+      this.flushing = false
+    }
+    if (this.done) return
+    this.arm(deadline)
+  }
+
+  arm(deadline) {
+    if (deadline < 0) {
+      if (this.timer !== null) {
+        clearTimeout(this.timer)
+        this.timer = null
+        this.timerAt = -1
+      }
+      return
+    }
+    // Re-armed after every batch, so that at one instant the bodies' own timers fire first
+    // (attempt completions are taken before timers at the same instant).
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timerAt = deadline
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(deadline - this.now() - 1e-9)))
+  }
+
+  perform(out) {
+    const count = out[0]
+    for (let i = 0; i < count; i++) {
+      const at = 1 + i * 4
+      const op = out[at]
+      const task = out[at + 1]
+      const b = out[at + 2]
+      switch (op & 0xff) {
+        case 1:
+          this.cur[task] = b
+          // Each attempt gets its own AbortController, made on first use.
+          if (b > 1) this.ctrls[task] = undefined
+          this.startTask(task, b)
+          break
+        case 2:
+          this.cur[task] = 0
+          this.abort(task, b, out[at + 3] === 1)
+          break
+        case 3:
+          this.resumeTask(task)
+          break
+        case 4:
+          this.emit(op >> 8, task, b, out[at + 3])
+          break
+        case 5:
+          this.settled(task, b)
+          break
+        case 6:
+          this.finish()
+          return
+      }
+    }
+  }
+
+  // ----- attempts --------------------------------------------------------------------------
+
+  /** Calls `fn(arg)` as attempt `attempt` of `task` and reports how it ends. */
+  callBody(task, attempt, fn, thisArg, args) {
+    let r
+    try {
+      r = fn.apply(thisArg, args)
+    } catch (e) {
+      this.failed(task, attempt, e)
+      return
+    }
+    if (isThenable(r)) {
+      r.then((v) => this.succeeded(task, attempt, v), (e) => this.failed(task, attempt, e))
+    } else {
+      this.succeeded(task, attempt, r)
+    }
+  }
+
+  succeeded(task, attempt, v) {
+    if (this.cur[task] !== attempt || this.done) return
+    this.cur[task] = 0
+    this.values[task] = v
+    this.onAttemptEnd(task, v, true)
+    this.push(1, task, attempt, 0)
+  }
+
+  failed(task, attempt, e) {
+    if (this.cur[task] !== attempt || this.done) return
+    this.cur[task] = 0
+    this.errors[task] = e
+    let retryable = 1
+    const pred = this.retryIf(task)
+    if (pred) {
+      try {
+        retryable = pred(e, attempt) ? 1 : 0
+      } catch {
+        retryable = 0
+      }
+    }
+    this.onAttemptEnd(task, e, false)
+    this.push(2, task, attempt, (this.msg(messageOf(e)) << 1) | retryable)
+  }
+
+  onAttemptEnd() {}
+
+  /** The AbortSignal of `task`'s current attempt (made on first use). */
+  signalOf(task) {
+    let c = this.ctrls[task]
+    if (c === undefined) {
+      c = new AbortController()
+      this.ctrls[task] = c
+    }
+    return c.signal
+  }
+
+  abort(task, attempt, timedOut) {
+    const reason = timedOut ? this.timeoutError(task) : this.cancelError(task)
+    // Made here when the body never asked for it, so that a late `signal` read sees the abort.
+    let c = this.ctrls[task]
+    if (c === undefined) {
+      c = new AbortController()
+      this.ctrls[task] = c
+    }
+    c.abort(reason)
+    this.onAbort(task, attempt, timedOut, reason)
+  }
+
+  onAbort() {}
+
+  cancelError(task) {
+    const info = native.runTaskError(this.id, task)
+    return new CancelledError(info ? info[1] : 'cancelled')
+  }
+
+  /** The error a task that did not succeed ends with: its own, or the one the core made. */
+  errorOf(task, status) {
+    if (status === 4 && this.errors[task] !== undefined) return this.errors[task]
+    if (status === 5) return this.timeoutError(task)
+    return this.cancelError(task)
+  }
+
+  // ----- hooks -----------------------------------------------------------------------------
+
+  emit(kind, task, attempt, slot) {
+    const list = this.hooks[kind]
+    const payload = this.payload(kind, task, attempt, slot)
+    this.runHooks(kind, list, 0, payload, slot)
+  }
+
+  runHooks(kind, list, from, payload, slot) {
+    for (let i = from; i < list.length; i++) {
+      let r
+      try {
+        r = list[i](payload)
+      } catch (e) {
+        this.hookFailed(kind, slot, e)
+        return
+      }
+      if (isThenable(r)) {
+        r.then(() => this.runHooks(kind, list, i + 1, payload, slot), (e) => this.hookFailed(kind, slot, e))
+        return
+      }
+    }
+    this.hooksDone(kind)
+    this.push(3, slot, 0, 0)
+  }
+
+  hooksDone() {}
+
+  hookFailed(kind, slot, e) {
+    const event = KIND_NAMES[kind]
+    if (this.hookError === null) {
+      this.hookError = new HookError(`hook for event "${event}" failed: ${messageOf(e)}`, { cause: e })
+      this.hookError.event = event
+    }
+    this.hooksDone(kind)
+    this.push(4, slot, this.msg(messageOf(e)), 0)
+  }
+
+  detail(slot) {
+    return native.runEvent(this.id, slot)
+  }
+
+  // ----- the end -----------------------------------------------------------------------------
+
+  cancel() {
+    if (this.done) return
+    this.push(6, 0, 0, 0)
+  }
+
+  finish() {
+    this.done = true
+    if (this.timer !== null) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
+    abandoned.unregister(this)
+    const report = call(native.runFinish, this.id)
+    this.finished(report)
+  }
+}
+
+module.exports = { Driver, NONE, KIND_NAMES, STATUS_NAMES, messageOf, isThenable }

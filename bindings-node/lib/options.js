@@ -1,0 +1,139 @@
+'use strict'
+// Option objects: shape checks here (TypeError naming the argument), values in the core's one
+// validation (RangeError naming the argument), registered once and referred to by id.
+const native = require('../native.js')
+const { call, typeError, rangeError } = require('./errors.js')
+
+function describe(v) {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  if (typeof v === 'function') return 'a function'
+  return `${typeof v} ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`
+}
+
+/** Refuses keys outside `allowed` (a TypeError naming the option). */
+function checkKeys(where, opts, allowed) {
+  if (opts === undefined || opts === null) return {}
+  if (typeof opts !== 'object' || Array.isArray(opts)) {
+    throw typeError(where, `must be an object (got ${describe(opts)})`)
+  }
+  for (const k of Object.keys(opts)) {
+    if (!allowed.includes(k)) {
+      throw typeError(`${where}.${k}`, `unknown option (expected one of: ${allowed.join(', ')})`)
+    }
+  }
+  return opts
+}
+
+function number(argument, v) {
+  if (typeof v !== 'number') throw typeError(argument, `must be a number (got ${describe(v)})`)
+  if (Number.isNaN(v)) throw rangeError(argument, 'must not be NaN')
+  return v
+}
+
+/** Validates run options ({ maxParallel, failFast, timeout, ... }). */
+function runOptions(where, opts, extra = []) {
+  const o = checkKeys(where, opts, ['maxParallel', 'failFast', 'timeout', ...extra])
+  const out = { maxParallel: 0, failFast: false, timeout: -1 }
+  if (o.maxParallel !== undefined && o.maxParallel !== Infinity) {
+    const n = number(`${where}.maxParallel`, o.maxParallel)
+    if (!Number.isInteger(n) || n < 1) throw rangeError(`${where}.maxParallel`, `must be a whole number >= 1 (got ${n})`)
+    out.maxParallel = Math.min(n, 0xffffffff)
+  }
+  if (o.failFast !== undefined) {
+    if (typeof o.failFast !== 'boolean') throw typeError(`${where}.failFast`, `must be a boolean (got ${describe(o.failFast)})`)
+    out.failFast = o.failFast
+  }
+  if (o.timeout !== undefined) {
+    const t = number(`${where}.timeout`, o.timeout)
+    if (!(t > 0) || !Number.isFinite(t)) throw rangeError(`${where}.timeout`, `must be a positive, finite number of milliseconds (got ${t})`)
+    out.timeout = t
+  }
+  return out
+}
+
+const TASK_KEYS = ['retries', 'retry', 'backoff', 'retryIf', 'timeout', 'sequences']
+
+/**
+ * Validates task options and registers them natively; returns
+ * `{ id, retryIf, timeout }` (id 0 for the defaults).
+ */
+function taskOptions(where, name, o) {
+  let retries = 0
+  let kind = 0
+  let initial = 0
+  let factor = 2
+  let max = -1
+  let jitter = false
+  let timeout = -1
+  let sequences = null
+  let retryIf = null
+  if (o.retries !== undefined) retries = number(`${where}.retries`, o.retries)
+  if (o.retry !== undefined) {
+    // The npm orchestrator package's shape: attempts counts every try.
+    const r = checkKeys(`${where}.retry`, o.retry, ['attempts', 'backoff', 'exponential'])
+    if (o.retries !== undefined) throw typeError(`${where}.retry`, 'give either retries or retry, not both')
+    if (r.attempts !== undefined) {
+      const a = number(`${where}.retry.attempts`, r.attempts)
+      if (!Number.isInteger(a) || a < 1) throw rangeError(`${where}.retry.attempts`, `must be a whole number >= 1 (got ${a})`)
+      retries = a - 1
+    }
+    if (r.backoff !== undefined) {
+      initial = number(`${where}.retry.backoff`, r.backoff)
+      kind = r.exponential ? 2 : 1
+      if (initial < 0) throw rangeError(`${where}.retry.backoff`, `must be >= 0 (got ${initial})`)
+    } else if (r.exponential) {
+      throw typeError(`${where}.retry.exponential`, 'needs retry.backoff, the first delay')
+    }
+    if (r.exponential !== undefined && typeof r.exponential !== 'boolean') {
+      throw typeError(`${where}.retry.exponential`, `must be a boolean (got ${describe(r.exponential)})`)
+    }
+  }
+  if (o.backoff !== undefined) {
+    const b = o.backoff
+    if (typeof b === 'number') {
+      initial = number(`${where}.backoff`, b)
+      if (initial < 0) throw rangeError(`${where}.backoff`, `must be >= 0 (got ${initial})`)
+      kind = 1
+    } else if (b && typeof b === 'object' && !Array.isArray(b)) {
+      checkKeys(`${where}.backoff`, b, ['initial', 'factor', 'max', 'jitter'])
+      kind = 2
+      if (b.initial === undefined) throw typeError(`${where}.backoff.initial`, 'is required (the first delay, ms)')
+      initial = number(`${where}.backoff.initial`, b.initial)
+      if (initial < 0) throw rangeError(`${where}.backoff.initial`, `must be >= 0 (got ${initial})`)
+      if (b.factor !== undefined) factor = number(`${where}.backoff.factor`, b.factor)
+      if (b.max !== undefined) {
+        max = number(`${where}.backoff.max`, b.max)
+        if (max < 0) throw rangeError(`${where}.backoff.max`, `must be >= 0 (got ${max})`)
+      }
+      if (b.jitter !== undefined) {
+        if (typeof b.jitter !== 'boolean') throw typeError(`${where}.backoff.jitter`, `must be a boolean (got ${describe(b.jitter)})`)
+        jitter = b.jitter
+      }
+    } else {
+      throw typeError(`${where}.backoff`, `must be a number of ms or { initial, factor, max, jitter } (got ${describe(b)})`)
+    }
+  }
+  if (o.retryIf !== undefined) {
+    if (typeof o.retryIf !== 'function') throw typeError(`${where}.retryIf`, `must be a function (got ${describe(o.retryIf)})`)
+    retryIf = o.retryIf
+  }
+  if (o.timeout !== undefined) {
+    timeout = number(`${where}.timeout`, o.timeout)
+    if (!(timeout > 0)) throw rangeError(`${where}.timeout`, `must be a positive, finite number of milliseconds (got ${timeout})`)
+  }
+  if (o.sequences !== undefined) {
+    const s = typeof o.sequences === 'string' ? [o.sequences] : o.sequences
+    if (!Array.isArray(s) || !s.every((k) => typeof k === 'string')) {
+      throw typeError(`${where}.sequences`, `must be an array of strings (got ${describe(o.sequences)})`)
+    }
+    sequences = s
+  }
+  const plain = retries === 0 && kind === 0 && timeout < 0 && (!sequences || sequences.length === 0)
+  const id = plain && name === null
+    ? 0
+    : call(native.optionsNew, name === null ? 'anonymous' : name, retries, kind, initial, factor, max, jitter, timeout, sequences)
+  return { id, retryIf, timeout: timeout > 0 ? timeout : undefined }
+}
+
+module.exports = { checkKeys, runOptions, taskOptions, TASK_KEYS, describe }

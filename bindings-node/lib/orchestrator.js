@@ -1,0 +1,309 @@
+'use strict'
+// Orchestrator: wrap functions as actions; each call inside run(main) is a tracked dynamic task
+// of the core's scheduler (hooks, retries, timeout, report). A drop-in for the npm package
+// `orchestrator`: same API, same bookkeeping in getState(), same hook payloads.
+const { AsyncLocalStorage } = require('node:async_hooks')
+const { randomUUID } = require('node:crypto')
+const { FlowRun } = require('./flow.js')
+const { RunReport } = require('./report.js')
+const { NONE } = require('./driver.js')
+const { typeError, LegatoError, CancelledError } = require('./errors.js')
+const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
+const { addHookMethods, newHooks } = require('./hooks.js')
+
+const ACTION_KEYS = ['name', 'cache', ...TASK_KEYS]
+
+// Created on first use, so that programs using only Flow pay nothing for it.
+let als = null
+function storage() {
+  if (als === null) als = new AsyncLocalStorage()
+  return als
+}
+
+function cacheKey(args) {
+  try {
+    return JSON.stringify(args, (k, v) => (typeof v === 'bigint' ? `${v}n` : v))
+  } catch {
+    return undefined
+  }
+}
+
+class OrchRun extends FlowRun {
+  constructor(orch) {
+    const pseudoFlow = { _hooks: orch._hooks, _names: [], _fns: [], _opts: [], state: orch._state, _options: [] }
+    super(pseudoFlow, -1, null, orch._run, undefined)
+    this.orch = orch
+    this.main = null
+    this.mainDone = false
+    this.mainOk = false
+    this.mainValue = undefined
+    this.cache = new Map()
+  }
+
+  /** A tracked call of `action` with `args`, made by `parent` (a task, or NONE for main). */
+  callAction(action, thisArg, args, parent, parentAttempt) {
+    let perAction
+    let key
+    if (action.cache) {
+      key = cacheKey(args)
+      if (key !== undefined) {
+        perAction = this.cache.get(action)
+        if (perAction === undefined) this.cache.set(action, (perAction = new Map()))
+        const hit = perAction.get(key)
+        if (hit !== undefined) return hit
+      }
+    }
+    const record = { name: action.name, startTime: Date.now(), endTime: undefined, args, duration: undefined }
+    this.state.operations.push(record)
+    const task = this.nTasks++
+    const entry = { task, promise: null }
+    entry.promise = new Promise((resolve, reject) => {
+      this.calls[task] = {
+        name: action.name, fn: action.fn, thisArg, args, retryIf: action.retryIf, timeout: action.timeout,
+        parent, resolve, reject, record,
+      }
+    })
+    this.push(7, parent === NONE ? 0 : parent + 1, action.id, parent === NONE ? 0 : parentAttempt)
+    if (perAction !== undefined) perAction.set(key, entry)
+    return entry
+  }
+
+  startTask(task, attempt) {
+    const c = this.calls[task]
+    storage().run({ run: this, task, attempt, signal: undefined }, () => this.callBody(task, attempt, c.fn, c.thisArg, c.args))
+  }
+
+  onAttemptEnd(task) {
+    const r = this.call(task).record
+    r.endTime = Date.now()
+    r.duration = r.endTime - r.startTime
+  }
+
+  onAbort(task) {
+    this.onAttemptEnd(task)
+  }
+
+  payload(kind, task, attempt, slot) {
+    const state = this.state
+    if (kind === 0) return { time: state.startTime, context: state }
+    if (kind === 8) {
+      const time = Date.now()
+      state.endTime = time
+      return { time, totalDuration: time - state.startTime, context: state }
+    }
+    const p = super.payload(kind, task, attempt, slot)
+    const r = this.call(task).record
+    if (kind === 2 || kind === 7) {
+      if (kind === 7 && r.endTime === undefined) this.onAttemptEnd(task)
+      p.startTime = r.startTime
+      p.endTime = r.endTime
+      p.args = r.args
+      p.duration = r.duration
+    }
+    return p
+  }
+
+  hooksDone(kind) {
+    if (kind === 0) this.callMain()
+  }
+
+  callMain() {
+    const main = this.main
+    if (main === null) return
+    this.main = null
+    if (this.hookError !== null) {
+      this.endMain(false, this.hookError)
+      return
+    }
+    let r
+    try {
+      r = storage().run({ run: this, task: NONE, attempt: 0 }, main)
+    } catch (e) {
+      this.endMain(false, e)
+      return
+    }
+    if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
+      r.then((v) => this.endMain(true, v), (e) => this.endMain(false, e))
+    } else {
+      this.endMain(true, r)
+    }
+  }
+
+  endMain(ok, v) {
+    if (this.mainDone) return
+    this.mainDone = true
+    this.mainOk = ok
+    this.mainValue = v
+    this.push(11, 0, 0, 0)
+  }
+
+  finished(nat) {
+    if (this.state.endTime === undefined) this.state.endTime = Date.now()
+    this.orch._report = new RunReport(nat, this.startedAt, this)
+    if (this.hookError !== null) return this.reject(this.hookError)
+    if (!this.mainDone) return this.reject(new CancelledError('the run ended before main finished'))
+    if (this.mainOk) this.resolve(this.mainValue)
+    else this.reject(this.mainValue)
+  }
+}
+
+/**
+ * Wraps functions as actions: each call inside `run(main)` is a tracked task (hooks, retries,
+ * timeout, report); outside a run an action simply calls its function.
+ */
+class Orchestrator {
+  constructor(options) {
+    const o = checkKeys('options', options, ['maxParallel', 'failFast', 'timeout', 'state'])
+    this._run = runOptions('options', { maxParallel: o.maxParallel, failFast: o.failFast, timeout: o.timeout })
+    this._hooks = newHooks()
+    this._state = Object.assign({ id: randomUUID(), startTime: undefined, endTime: undefined, operations: [] }, o.state)
+    this._actions = new WeakMap()
+    this._plain = new WeakMap()
+    this._report = undefined
+    storage()
+  }
+
+  _current() {
+    const store = als.getStore()
+    if (store === undefined || store.run.orch !== this || store.run.done) return null
+    return store
+  }
+
+  /**
+   * Wraps `fn` as an action. The wrapper has fn's name and parameters and returns a Promise.
+   */
+  action(fn, options) {
+    if (typeof fn !== 'function') throw typeError('fn', `must be a function (got ${describe(fn)})`)
+    const o = checkKeys('options', options, ACTION_KEYS)
+    if (o.name !== undefined && typeof o.name !== 'string') throw typeError('options.name', `must be a string (got ${describe(o.name)})`)
+    if (o.cache !== undefined && typeof o.cache !== 'boolean') throw typeError('options.cache', `must be a boolean (got ${describe(o.cache)})`)
+    const name = o.name ?? (fn.name || 'anonymous')
+    const reg = taskOptions('options', name, o)
+    const action = { name, fn, id: reg.id, retryIf: reg.retryIf, timeout: reg.timeout, cache: o.cache === true }
+    const orch = this
+    const wrapper = {
+      [name](...args) {
+        const store = orch._current()
+        if (store === null) {
+          try {
+            return Promise.resolve(fn.apply(this, args))
+          } catch (e) {
+            return Promise.reject(e)
+          }
+        }
+        return store.run.callAction(action, this, args, store.task, store.attempt).promise
+      },
+    }[name]
+    Object.defineProperty(wrapper, 'length', { value: fn.length })
+    this._actions.set(wrapper, action)
+    return wrapper
+  }
+
+  /**
+   * Returns a function that calls action i with argument i, all at once, and resolves to the
+   * results in order. Without `failFast` each failure's error takes its place in the results;
+   * with it, the first error cancels the other calls and rejects.
+   */
+  parallel(actions, options) {
+    if (!Array.isArray(actions)) throw typeError('actions', `must be an array of functions (got ${describe(actions)})`)
+    const o = checkKeys('options', options, ['failFast'])
+    if (o.failFast !== undefined && typeof o.failFast !== 'boolean') throw typeError('options.failFast', `must be a boolean (got ${describe(o.failFast)})`)
+    const failFast = o.failFast === true
+    const list = actions.map((f, k) => {
+      if (typeof f !== 'function') throw typeError(`actions[${k}]`, `must be a function (got ${describe(f)})`)
+      let a = this._actions.get(f)
+      if (a === undefined) {
+        a = this._plain.get(f)
+        if (a === undefined) {
+          a = this._actions.get(this.action(f))
+          this._plain.set(f, a)
+        }
+      }
+      return a
+    })
+    const orch = this
+    return function parallel(...args) {
+      const store = orch._current()
+      if (store === null) {
+        const ps = list.map((a, i) => {
+          try {
+            return Promise.resolve(i < args.length ? a.fn(args[i]) : a.fn())
+          } catch (e) {
+            return Promise.reject(e)
+          }
+        })
+        return failFast ? Promise.all(ps) : Promise.all(ps.map((p) => p.then((v) => v, (e) => e)))
+      }
+      const run = store.run
+      const entries = list.map((a, i) => run.callAction(a, undefined, i < args.length ? [args[i]] : [], store.task, store.attempt))
+      if (!failFast) return Promise.all(entries.map((e) => e.promise.then((v) => v, (err) => err)))
+      return new Promise((resolve, reject) => {
+        let left = entries.length
+        let over = false
+        const results = new Array(entries.length)
+        const done = new Array(entries.length).fill(false)
+        if (left === 0) resolve(results)
+        entries.forEach((e, i) => {
+          e.promise.then((v) => {
+            done[i] = true
+            results[i] = v
+            if (--left === 0 && !over) resolve(results)
+          }, (err) => {
+            done[i] = true
+            if (over) return
+            over = true
+            entries.forEach((other, j) => {
+              if (!done[j]) run.push(13, other.task, 0, 0)
+            })
+            reject(err)
+          })
+        })
+      })
+    }
+  }
+
+  /**
+   * Runs `main`; each action call inside it is tracked. Resolves to main's value, rejects with
+   * main's own error (or a HookError when a hook threw). Hooks see process begin and completion.
+   */
+  run(main) {
+    if (typeof main !== 'function') return Promise.reject(typeError('main', `must be a function (got ${describe(main)})`))
+    const r = new OrchRun(this)
+    this._state.startTime = r.startedAt
+    this._state.endTime = undefined
+    r.main = main
+    r.push(10, 0, 0, 0)
+    r.push(12, 0, 0, 0)
+    if (this._hooks[0].length === 0) r.callMain()
+    return r.promise
+  }
+
+  /** The report of the latest finished run (every action call as a task), if any. */
+  get report() {
+    return this._report
+  }
+
+  /** Sets `state[key] = value`; returns this orchestrator. */
+  setState(key, value) {
+    this._state[key] = value
+    return this
+  }
+
+  /** The live state object (with `id`, `startTime`, `endTime` and `operations`). */
+  getState() {
+    return this._state
+  }
+
+  /** Inside an action: the AbortSignal of the current call (fires on timeout, fail-fast, cancel). */
+  signal() {
+    const store = als.getStore()
+    if (store === undefined || store.task === NONE || store.run.orch !== this) {
+      throw new LegatoError('orchestrator.signal() is only available inside an action of this orchestrator')
+    }
+    if (store.signal === undefined) store.signal = store.run.signalOf(store.task)
+    return store.signal
+  }
+}
+addHookMethods(Orchestrator)
+
+module.exports = { Orchestrator }

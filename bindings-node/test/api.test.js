@@ -1,0 +1,313 @@
+'use strict'
+// The Node API: DESIGN.md's Node column and the npm orchestrator drop-in details.
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const legato = require('..')
+const { Flow, Orchestrator, FlowError, CycleError, MissingDependencyError, DuplicateTaskError,
+  UnknownTaskError, TaskTimeoutError, CancelledError, HookError, LegatoError, GraphError } = legato
+
+const T = { timeout: 10_000 }
+const tick = (ms) => new Promise((r) => setTimeout(r, ms))
+
+test('require and import give the same classes', T, async () => {
+  const esm = await import('legato')
+  assert.equal(esm.Flow, Flow)
+  assert.equal(esm.Orchestrator, Orchestrator)
+  assert.equal(esm.default, legato)
+})
+
+test('graph errors: exact texts, classes and codes', T, async () => {
+  const f = new Flow()
+  f.step('task-a', () => 1, { after: ['task-b'] })
+  f.step('task-b', () => 1, { after: ['task-a'] })
+  await assert.rejects(f.run(), (e) => e instanceof CycleError && e instanceof GraphError && e instanceof LegatoError &&
+    e.code === 'ERR_LEGATO_CYCLE' && e.message === 'Circular dependency detected: task-a → task-b → task-a')
+  assert.throws(() => f.plan(), CycleError)
+
+  const g = new Flow()
+  g.step('build-app', () => 1)
+  g.step('deploy', () => 1, { after: ['build'] })
+  await assert.rejects(g.run(), { name: 'MissingDependencyError', code: 'ERR_LEGATO_MISSING_DEPENDENCY',
+    message: 'Task "build" referenced by "deploy" does not exist (did you mean "build-app"?)' })
+  assert.ok(MissingDependencyError)
+  assert.throws(() => g.step('deploy', () => 1), (e) => e instanceof DuplicateTaskError &&
+    e.code === 'ERR_LEGATO_DUPLICATE_TASK' && e.message === 'Task "deploy" is defined twice')
+
+  const h = new Flow()
+  h.step('build-app', () => 1)
+  await assert.rejects(h.run(['biuld-app']), (e) => e instanceof UnknownTaskError && e.code === 'ERR_LEGATO_UNKNOWN_TASK' &&
+    e.message === 'Task "biuld-app" not found (did you mean "build-app"?)')
+})
+
+test('bad input is refused at definition time, naming the argument', T, () => {
+  const f = new Flow()
+  assert.throws(() => f.step('a', 'nope'), { name: 'TypeError', message: /^fn: must be a function/ })
+  assert.throws(() => f.step('a', () => 1, { timeout: 0 }), { name: 'RangeError', message: /^options\.timeout: / })
+  assert.throws(() => f.step('a', () => 1, { timeout: -5 }), { name: 'RangeError', message: /^options\.timeout: / })
+  assert.throws(() => f.step('a', () => 1, { retries: -1 }), { name: 'RangeError', message: /^retries: / })
+  assert.throws(() => f.step('a', () => 1, { retris: 2 }), { name: 'TypeError', message: /^options\.retris: unknown option/ })
+  assert.throws(() => f.step('a', () => 1, { after: [42] }), { name: 'TypeError', message: /^options\.after\[0\]: / })
+  assert.throws(() => f.step('a', () => 1, { after: [function stranger() {}] }), { name: 'TypeError', message: /not a step of this flow/ })
+  assert.throws(() => f.step('a', () => 1, { backoff: { initial: 5, factor: 0.5 } }), { name: 'RangeError', message: /^backoff\.factor/ })
+  assert.throws(() => new Flow({ maxParallel: 0 }), { name: 'RangeError', message: /^options\.maxParallel/ })
+  assert.throws(() => new Orchestrator({ paralel: 2 }), { name: 'TypeError', message: /^options\.paralel: unknown option/ })
+  const o = new Orchestrator()
+  assert.throws(() => o.action(5), { name: 'TypeError', message: /^fn: / })
+  assert.throws(() => o.action(() => 1, { timeout: 0 }), { name: 'RangeError' })
+  assert.throws(() => o.action(() => 1, { retry: { attempts: 0 } }), { name: 'RangeError', message: /retry\.attempts/ })
+  assert.throws(() => o.parallel([() => 1, 3]), { name: 'TypeError', message: /^actions\[1\]/ })
+  assert.throws(() => o.onTaskBegin('x'), { name: 'TypeError' })
+  assert.equal(f.steps.length, 0)
+})
+
+test('a flow runs steps after their dependencies, with results, state, attempts and a report', T, async () => {
+  const order = []
+  const f = new Flow({ maxParallel: 2, state: { env: 'prod' } })
+  const install = f.step(async function install(ctx) { order.push(ctx.name); return 'deps' })
+  f.step('build', async (ctx) => { order.push(ctx.name); return `${ctx.results.install}+build ${ctx.state.env}` }, { after: [install] })
+  f.step('flaky', (ctx) => { order.push(`flaky${ctx.attempt}`); if (ctx.attempt < 3) throw new Error('boom'); return ctx.attempt }, { after: 'build', retries: 2 })
+  assert.deepEqual(f.plan(), [['install'], ['build'], ['flaky']])
+  assert.deepEqual(f.plan('build'), [['install'], ['build']])
+  const r = await f.run()
+  assert.equal(r.ok, true)
+  assert.deepEqual(order, ['install', 'build', 'flaky1', 'flaky2', 'flaky3'])
+  assert.equal(r.tasks.build.result, 'deps+build prod')
+  assert.equal(r.tasks.flaky.attempts, 3)
+  assert.equal(r.tasks.flaky.result, 3)
+  assert.ok(r.tasks.install.startTime <= r.tasks.build.startTime)
+  assert.equal(r.toJSON().tasks.length, 3)
+  assert.match(r.toMermaid(), /^gantt/)
+  assert.match(r.toHTML('release'), /<html/i)
+  const only = await f.run(['build'])
+  assert.deepEqual(Object.keys(only.tasks).sort(), ['build', 'install'])
+})
+
+test('a failed step skips its dependents; the run rejects with FlowError holding the own error', T, async () => {
+  const boom = new Error('no compiler')
+  const f = new Flow()
+  f.step('build', async () => { throw boom })
+  f.step('test', () => 1, { after: ['build'] })
+  f.step('lint', () => 'clean')
+  const e = await f.run().then(() => assert.fail('resolved'), (x) => x)
+  assert.ok(e instanceof FlowError)
+  assert.equal(e.code, 'ERR_LEGATO_FLOW_FAILED')
+  assert.equal(e.report.ok, false)
+  assert.equal(e.report.tasks.build.error, boom)
+  assert.equal(e.report.tasks.test.status, 'skipped')
+  assert.equal(e.report.tasks.test.skipReason, 'dependency "build" failed')
+  assert.equal(e.report.tasks.lint.result, 'clean')
+})
+
+test('LightFlow builders: follow().after(), parallel().after() as a sync point, syncAll', T, async () => {
+  const f = new Flow()
+  const seen = []
+  const s = (n) => ({ [n]: () => { seen.push(n) } })[n]
+  const Step1 = f.step(s('Step1'))
+  const point = f.parallel(s('Step2'), s('Step3')).after(Step1)
+  f.step('Step4', s('Step4'), { after: [point] })
+  f.follow(s('Step5'), s('Step6')).after('Step4')
+  f.syncAll(s('Final'))
+  assert.deepEqual(f.plan(), [['Step1'], ['Step2', 'Step3'], ['Step4'], ['Step5'], ['Step6'], ['Final']])
+  await f.run()
+  assert.equal(seen.at(-1), 'Final')
+  assert.match(f.toAscii(), /Step1/)
+  assert.match(f.toDot(), /digraph/)
+  assert.match(f.toMermaid(), /Step4/)
+})
+
+test('a step timeout fires its AbortSignal and ends it with a TimeoutError', T, async () => {
+  const f = new Flow()
+  let reason
+  f.step('slow', (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => { reason = ctx.signal.reason; resolve() })), { timeout: 20 })
+  const e = await f.run().catch((x) => x)
+  const err = e.report.tasks.slow.error
+  assert.ok(err instanceof TaskTimeoutError)
+  assert.equal(err.name, 'TimeoutError')
+  assert.equal(err.code, 'ERR_LEGATO_TIMEOUT')
+  assert.equal(err.message, 'Step "slow" timed out after 20ms')
+  assert.equal(e.report.tasks.slow.status, 'timed_out')
+  assert.ok(reason instanceof TaskTimeoutError)
+})
+
+test('run({ signal }) cancels the run; nothing hangs and hooks see process completion', T, async () => {
+  const f = new Flow()
+  const events = []
+  f.onProcessCompletion(() => events.push('done'))
+  f.step('forever', (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)))
+  const ac = new AbortController()
+  const p = f.run({ signal: ac.signal })
+  setTimeout(() => ac.abort(), 10)
+  const e = await p.catch((x) => x)
+  assert.equal(e.report.tasks.forever.status, 'cancelled')
+  assert.equal(e.report.stop, 'run cancelled')
+  assert.deepEqual(events, ['done'])
+})
+
+test('hooks: nine events in order, several per event, async awaited; a throwing hook fails the run', T, async () => {
+  const f = new Flow()
+  const seen = []
+  const all = ['onProcessBegin', 'onTaskReady', 'onTaskBegin', 'onTaskRetry', 'onTaskSuccess', 'onTaskFailure', 'onTaskSkip', 'onTaskCompletion', 'onProcessCompletion']
+  for (const h of all) f[h](async (e) => { await tick(1); seen.push(`${h}${e.name ? ' ' + e.name : ''}`) })
+  f.onTaskBegin((e) => seen.push(`second begin ${e.name} ${e.attempt}`))
+  f.step('a', (ctx) => { if (ctx.attempt === 1) throw new Error('x') }, { retries: 1 })
+  f.step('b', () => { throw new Error('no') })
+  f.step('c', () => 1, { after: ['b'] })
+  await f.run().catch(() => {})
+  assert.equal(seen[0], 'onProcessBegin')
+  assert.equal(seen.at(-1), 'onProcessCompletion')
+  assert.ok(seen.indexOf('onTaskBegin a') < seen.indexOf('second begin a 1'))
+  assert.ok(seen.includes('onTaskRetry a'))
+  assert.ok(seen.includes('onTaskSkip c'))
+  assert.ok(seen.indexOf('onTaskFailure b') < seen.indexOf('onTaskCompletion b'))
+
+  const g = new Flow()
+  const hookErr = new Error('quota exceeded')
+  g.onTaskBegin((e) => { if (e.name === 'b') throw hookErr })
+  g.step('a', () => 1)
+  g.step('b', () => 1, { after: ['a'] })
+  const e = await g.run().catch((x) => x)
+  assert.ok(e instanceof FlowError)
+  assert.match(e.message, /hook for event "task_begin" failed: quota exceeded/)
+  assert.ok(e.cause instanceof HookError)
+  assert.equal(e.cause.cause, hookErr)
+})
+
+test('orchestrator: actions, sync functions, run resolves to main\'s value or rejects with main\'s own error', T, async () => {
+  const o = new Orchestrator()
+  const double = o.action((x) => 2 * x)
+  const asyncAdd = o.action(async function add(a, b) { return a + b })
+  assert.equal(double.name, 'anonymous')
+  assert.equal(asyncAdd.name, 'add')
+  assert.equal(asyncAdd.length, 2)
+  // Outside a run an action simply calls its function.
+  assert.equal(await double(4), 8)
+  assert.equal(o.getState().operations.length, 0)
+  assert.equal(await o.run(async () => (await double(2)) + (await asyncAdd(1, 2))), 7)
+  const mine = new Error('main broke')
+  await assert.rejects(o.run(async () => { throw mine }), (e) => e === mine)
+  const own = new TypeError('bad input')
+  const failing = o.action(async function fails() { throw own })
+  await assert.rejects(o.run(() => failing()), (e) => e === own)
+  assert.equal(o.report.list.at(-1).error, own)
+})
+
+test('orchestrator: getState bookkeeping and hook payloads match the npm package', T, async () => {
+  const o = new Orchestrator()
+  const log = []
+  o.setState('n', 0)
+    .onProcessBegin(({ time, context }) => { log.push(['begin', time]); assert.equal(context, o.getState()) })
+    .onTaskBegin(({ name, startTime, endTime, args, duration, context }) => {
+      const ops = context.operations
+      assert.equal(ops.at(-1).name, name)
+      assert.deepEqual(ops.at(-1).args, args)
+      assert.equal(ops.at(-1).startTime, startTime)
+      log.push(['taskBegin', name, endTime, duration])
+    })
+    .onTaskCompletion(({ name, startTime, endTime, duration, args }) => {
+      assert.ok(Number.isInteger(endTime) && Number.isInteger(duration))
+      assert.equal(duration, endTime - startTime)
+      log.push(['taskCompletion', name, args])
+    })
+    .onProcessCompletion(({ time, totalDuration }) => { log.push(['end', time, totalDuration]) })
+  const fetchUser = o.action(async function fetchUser(id) { await tick(5); return { id } })
+  const broken = o.action(async function broken() { throw new Error('nope') })
+  await o.run(async () => { await fetchUser('u1'); await broken().catch(() => {}) })
+  const s = o.getState()
+  assert.equal(typeof s.id, 'string')
+  assert.equal(s.n, 0)
+  assert.equal(s.operations.length, 2)
+  assert.equal(s.startTime, log[0][1])
+  assert.equal(s.endTime, log.at(-1)[1])
+  assert.equal(log.at(-1)[2], s.endTime - s.startTime)
+  assert.deepEqual(s.operations.map((r) => Object.keys(r)), [['name', 'startTime', 'endTime', 'args', 'duration'], ['name', 'startTime', 'endTime', 'args', 'duration']])
+  assert.ok(s.operations[0].duration >= 4)
+  assert.deepEqual(log.filter((l) => l[0] !== 'begin' && l[0] !== 'end'), [
+    ['taskBegin', 'fetchUser', undefined, undefined], ['taskCompletion', 'fetchUser', ['u1']],
+    ['taskBegin', 'broken', undefined, undefined], ['taskCompletion', 'broken', []]])
+  await o.run(() => fetchUser('u2'))
+  assert.equal(o.getState().operations.length, 3, 'operations accumulate across runs')
+})
+
+test('orchestrator: timeout rejects with TimeoutError and fires the action\'s signal', T, async () => {
+  const o = new Orchestrator()
+  let aborted = null
+  const slow = o.action(async function slowCall() {
+    const signal = o.signal()
+    await new Promise((r) => signal.addEventListener('abort', r))
+    aborted = signal.reason
+  }, { timeout: 15 })
+  const e = await o.run(() => slow()).catch((x) => x)
+  assert.equal(e.name, 'TimeoutError')
+  assert.equal(e.message, 'Step "slowCall" timed out after 15ms')
+  assert.ok(e instanceof TaskTimeoutError)
+  assert.ok(aborted instanceof TaskTimeoutError)
+  assert.throws(() => o.signal(), LegatoError)
+})
+
+test('orchestrator: retries and the npm retry shape', T, async () => {
+  const o = new Orchestrator()
+  let calls = 0
+  const flaky = o.action(async () => { if (++calls < 3) throw new Error('flaky'); return calls }, { retry: { attempts: 3, backoff: 1, exponential: true } })
+  assert.equal(await o.run(() => flaky()), 3)
+  let n = 0
+  const refused = o.action(async () => { n++; throw new RangeError('fatal') }, { retries: 5, retryIf: (e) => !(e instanceof RangeError) })
+  await assert.rejects(o.run(() => refused()), RangeError)
+  assert.equal(n, 1)
+})
+
+test('orchestrator.parallel: arg i to action i; errors in place without failFast; failFast cancels the others', T, async () => {
+  const o = new Orchestrator()
+  const a = o.action(async (x) => x * 10)
+  const boom = new Error('down')
+  const b = async function plain(x) { await tick(2); throw boom }
+  const both = o.parallel([a, b, (s) => s.toUpperCase()])
+  const res = await o.run(() => both(1, 2, 'x'))
+  assert.deepEqual(res, [10, boom, 'X'])
+  assert.equal(res[1], boom)
+  let signal
+  const slow = o.action(async function slow() { signal = o.signal(); await new Promise((r) => signal.addEventListener('abort', r)); return 'late' })
+  const ff = o.parallel([slow, b], { failFast: true })
+  await assert.rejects(o.run(() => ff(null, 1)), (e) => e === boom)
+  assert.equal(signal.aborted, true)
+  assert.ok(signal.reason instanceof CancelledError)
+  const statuses = o.report.list.map((t) => `${t.name}:${t.status}`)
+  assert.deepEqual(statuses, ['slow:cancelled', 'plain:failed'])
+})
+
+test('orchestrator: actions call actions (recursion) under maxParallel 1 without deadlock; cache memoizes', T, async () => {
+  const o = new Orchestrator({ maxParallel: 1 })
+  const fib = o.action(async function fib(n) { return n < 2 ? n : (await fib(n - 1)) + (await fib(n - 2)) })
+  assert.equal(await o.run(() => fib(8)), 21)
+  const calls = []
+  const c = new Orchestrator()
+  const slowSquare = c.action(async function sq(n) { calls.push(n); return n * n }, { cache: true })
+  const r = await c.run(async () => [await slowSquare(3), await slowSquare(3), await slowSquare(4)])
+  assert.deepEqual(r, [9, 9, 16])
+  assert.deepEqual(calls, [3, 4])
+})
+
+test('a hook that throws in an orchestrator run rejects with HookError', T, async () => {
+  const o = new Orchestrator()
+  o.onTaskBegin(() => { throw new Error('hook broke') })
+  const a = o.action(async function a() { return 1 })
+  await assert.rejects(o.run(() => a()), (e) => e instanceof HookError && e.code === 'ERR_LEGATO_HOOK_FAILED' &&
+    e.message === 'hook for event "task_begin" failed: hook broke')
+})
+
+test('flow ctx.spawn: dynamic children, the parent gives its slot back', T, async () => {
+  const f = new Flow({ maxParallel: 1 })
+  async function fib(ctx, n) {
+    if (n < 2) return n
+    const [a, b] = await Promise.all([ctx.spawn(`fib${n - 1}`, (c) => fib(c, n - 1)), ctx.spawn(`fib${n - 2}`, (c) => fib(c, n - 2))])
+    return a + b
+  }
+  f.step('fib6', (ctx) => fib(ctx, 6))
+  const r = await f.run()
+  assert.equal(r.tasks.fib6.result, 8)
+  assert.equal(r.list.length, 25)
+})
+
+test('no panic crosses: native misuse becomes a JS error', T, () => {
+  const native = require('../native.js')
+  assert.throws(() => native.runStep(99999, 0, new Uint32Array(4), 1, null, new Uint32Array(5)), /no run 99999/)
+})

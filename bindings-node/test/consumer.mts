@@ -1,0 +1,83 @@
+// A TypeScript consumer of the shipped types: `make lint` type-checks it with `tsc --noEmit`,
+// and the tests run it. Lines marked @ts-expect-error must stay errors.
+import assert from 'node:assert/strict'
+import {
+  Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, type RunReport,
+  type StepContext, type TaskCompletionEvent,
+} from 'legato'
+
+interface Ctx { requestCount: number; log: string[] }
+
+const orchestrator = new Orchestrator<Ctx>({ maxParallel: 4 })
+orchestrator.setState('requestCount', 0).setState('log', [])
+// @ts-expect-error: a key the state does not have
+orchestrator.setState('nope', 1)
+
+const checkInventory = orchestrator.action(async (sku: string) => ({ sku, inStock: true }), { retries: 2, timeout: 1000 })
+const add = orchestrator.action((a: number, b: number) => a + b)
+const shipping = orchestrator.action(async function getShippingOptions(dest: string) {
+  orchestrator.signal().throwIfAborted()
+  return [dest, 'Standard']
+}, { retry: { attempts: 3, backoff: 10, exponential: true } })
+// @ts-expect-error: wrong argument type
+checkInventory(42)
+
+const both = orchestrator.parallel([checkInventory, shipping], { failFast: true })
+const settled = orchestrator.parallel([checkInventory, shipping])
+
+orchestrator
+  .onProcessBegin(({ time, context }) => { context.log.push(`begin ${typeof time}`) })
+  .onTaskBegin(({ name, startTime, args, context }) => { context.requestCount++; void name; void startTime; void args })
+  .onTaskCompletion((e: TaskCompletionEvent<Ctx>) => { void e.duration; void e.status })
+  .onProcessCompletion(async ({ totalDuration, context }) => { context.log.push(`done in ${totalDuration}`) })
+
+const total: number = await orchestrator.run(async () => {
+  const inv = await checkInventory('ABC123')
+  const sum: number = await add(1, 2)
+  const [i, s] = await both('A1', 'USA')
+  const r = await settled('A2', 'FR')
+  const first = r[0]
+  if (!(first instanceof Error)) void first.inStock
+  return sum + (inv.inStock ? 1 : 0) + i.sku.length + s.length
+})
+assert.equal(total, 3 + 1 + 2 + 2)
+const state = orchestrator.getState()
+assert.equal(state.operations.length, 6)
+assert.equal(typeof state.id, 'string')
+assert.ok(state.requestCount >= 6)
+
+const flow = new Flow<{ env: string }>({ maxParallel: 2, state: { env: 'prod' } })
+const install = flow.step('install', async (ctx: StepContext<{ env: string }>) => `deps for ${ctx.state.env}`, { description: 'Install dependencies' })
+flow.step('build', async (ctx) => { ctx.signal.throwIfAborted(); return `${ctx.results.install} built` }, { after: [install], retries: 1, backoff: { initial: 5, factor: 2, max: 100 } })
+flow.step(async function test(ctx) { return ctx.attempt }, { after: 'build', timeout: 1000, sequences: ['db'] })
+const point = flow.parallel('install', 'build')
+flow.step('package', () => 'pkg', { after: [point] })
+flow.syncAll(function notify() { return true })
+// @ts-expect-error: a step is a function
+assert.throws(() => flow.step('bad', 42), { name: 'TypeError', message: 'fn: must be a function (got number 42)' })
+const levels: string[][] = flow.plan()
+assert.deepEqual(levels[0], ['install'])
+const report: RunReport = await flow.run()
+assert.equal(report.ok, true)
+assert.equal(report.tasks.build!.result, 'deps for prod built')
+assert.match(report.toMermaid(), /gantt/)
+assert.match(flow.toMermaid() + flow.toDot() + flow.toAscii(), /install/)
+
+const slow = new Flow()
+slow.step('slow', (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)), { timeout: 5 })
+try {
+  await slow.run()
+  assert.fail('should have failed')
+} catch (e) {
+  assert.ok(e instanceof FlowError)
+  const err = e.report.tasks.slow!.error
+  assert.ok(err instanceof TaskTimeoutError)
+  assert.equal(err.name, 'TimeoutError')
+  assert.equal(err.message, 'Step "slow" timed out after 5ms')
+}
+
+const cyclic = new Flow()
+cyclic.step('a', () => 1, { after: ['b'] })
+cyclic.step('b', () => 1, { after: ['a'] })
+await assert.rejects(cyclic.run(), (e: unknown) => e instanceof CycleError && e instanceof LegatoError && e.code === 'ERR_LEGATO_CYCLE')
+console.log('consumer ok')

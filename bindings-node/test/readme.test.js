@@ -1,0 +1,28 @@
+'use strict'
+// The README's Node examples (the ```js blocks of its "Node" section) run as programs.
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
+
+const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8')
+const section = readme.split(/^## /m).find((s) => s.startsWith('Node'))
+const blocks = section ? [...section.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]) : []
+const entry = path.join(__dirname, '..', 'index.mjs')
+
+test('the README has Node examples', () => {
+  assert.ok(blocks.length >= 2)
+})
+
+blocks.forEach((code, i) => {
+  test(`README Node example ${i + 1} runs`, { timeout: 30_000 }, () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'legato-readme-'))
+    const file = path.join(dir, `example${i + 1}.mjs`)
+    fs.writeFileSync(file, code.replaceAll("from 'legato'", `from ${JSON.stringify(entry)}`))
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 })
+    fs.rmSync(dir, { recursive: true, force: true })
+    assert.equal(r.status, 0, r.stderr)
+  })
+})

@@ -1,0 +1,433 @@
+//! One way to declare a flow, for every front door: [`FlowDef`].
+//!
+//! A flow is tasks with names, dependencies (by name, or on a sync point: a group of tasks),
+//! options and bodies. Everything about it but the bodies is the same in every host — names and
+//! their one validation, LightFlow's `follow` / `parallel` / `sync_all`, the validated graph,
+//! plans and drawings — so it lives here, generic over the body type `B`: the Rust door's
+//! [`Flow`](crate::Flow) uses it with tokio futures, the Python package with Python callables,
+//! the Node package with JavaScript functions. Each brings only its bodies and its driver.
+
+use crate::graph::{Graph, GraphBuilder, GraphError, NameIndex, Selection, TaskSpec};
+use crate::render::Format;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+struct Entry<B> {
+    spec: TaskSpec,
+    body: B,
+}
+
+/// A declared flow: tasks (specs and bodies of type `B`) in declaration order.
+///
+/// Names are checked as tasks are added (a duplicate or invalid name is refused at once);
+/// what depends on the whole flow — missing dependencies, cycles, unknown targets — when the
+/// graph is built for a plan, a drawing or a run. The validated graph is kept until the flow
+/// changes, so running a flow again costs no rebuilding.
+///
+/// # Examples
+///
+/// ```
+/// use legato::define::FlowDef;
+/// use legato::graph::TaskSpec;
+///
+/// // The body type is the host's: here, plain function pointers.
+/// let mut def: FlowDef<fn() -> u32> = FlowDef::new();
+/// let install = def.add(TaskSpec::new("install"), || 1)?;
+/// let lint = def.add(TaskSpec::new("lint"), || 2)?;
+/// let test = def.add(TaskSpec::new("test"), || 3)?;
+/// let deploy = def.add(TaskSpec::new("deploy"), || 4)?;
+/// def.after(&[lint, test], ["install"]); // LightFlow's Parallel(lint, test).After(install)
+/// def.sync_all(deploy);                  // deploy after everything declared before it
+/// assert_eq!(
+///     def.plan(["deploy"])?,
+///     vec![vec!["install"], vec!["lint", "test"], vec!["deploy"]]
+/// );
+/// assert_eq!(
+///     def.add(TaskSpec::new("lint"), || 5).unwrap_err().to_string(),
+///     "Task \"lint\" is defined twice"
+/// );
+/// assert_eq!((def.body(install))(), 1);
+/// # Ok::<(), legato::graph::GraphError>(())
+/// ```
+pub struct FlowDef<B> {
+    entries: Vec<Entry<B>>,
+    /// Name → position in `entries`.
+    index: NameIndex,
+    /// The validated graph, built at the first use after the last change.
+    built: Mutex<Option<Arc<Graph>>>,
+}
+
+impl<B> fmt::Debug for FlowDef<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlowDef")
+            .field("tasks", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> Default for FlowDef<B> {
+    fn default() -> Self {
+        FlowDef::new()
+    }
+}
+
+impl<B> FlowDef<B> {
+    /// An empty flow.
+    pub fn new() -> Self {
+        FlowDef {
+            entries: Vec::new(),
+            index: NameIndex::default(),
+            built: Mutex::new(None),
+        }
+    }
+
+    /// The number of tasks.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no tasks.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Forgets the built graph: called by every method that can change tasks.
+    fn changed(&mut self) {
+        *self.built.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Adds a task and returns its position (its [`TaskId`](crate::graph::TaskId) index in
+    /// the built graph).
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::DuplicateTask`] if the name is taken, [`GraphError::InvalidName`] if it is
+    /// empty or not printable on one line, [`GraphError::InvalidOption`] if the spec's
+    /// options are invalid. Nothing is added then.
+    pub fn add(&mut self, spec: TaskSpec, body: B) -> Result<usize, GraphError> {
+        crate::graph::validate_name(spec.name())?;
+        if self.find(spec.name()).is_some() {
+            return Err(GraphError::DuplicateTask {
+                name: spec.name().to_owned(),
+            });
+        }
+        spec.get_options()
+            .validate()
+            .map_err(|error| GraphError::InvalidOption {
+                task: spec.name().to_owned(),
+                error,
+            })?;
+        self.changed();
+        let i = self.entries.len();
+        self.entries.push(Entry { spec, body });
+        let entries = &self.entries;
+        self.index
+            .insert(i as u32, |j| entries[j as usize].spec.name());
+        Ok(i)
+    }
+
+    /// The position of the task of that name, if there is one.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.index
+            .get(name, |i| self.entries[i as usize].spec.name())
+            .map(|i| i as usize)
+    }
+
+    /// The position of the task of that name.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::UnknownTask`], with a suggestion when a close name exists.
+    pub fn position(&self, name: &str) -> Result<usize, GraphError> {
+        self.find(name).ok_or_else(|| self.unknown(name))
+    }
+
+    /// The positions of these tasks, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::UnknownTask`] for the first name that is not a task.
+    pub fn positions<I, N>(&self, names: I) -> Result<Vec<usize>, GraphError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        names
+            .into_iter()
+            .map(|n| self.position(n.as_ref()))
+            .collect()
+    }
+
+    fn unknown(&self, name: &str) -> GraphError {
+        GraphError::UnknownTask {
+            name: name.to_owned(),
+            suggestion: crate::graph::did_you_mean(
+                name,
+                self.entries.iter().map(|e| e.spec.name()),
+            ),
+        }
+    }
+
+    /// The spec of task `i`.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not a position this flow gave out.
+    pub fn spec(&self, i: usize) -> &TaskSpec {
+        &self.entries[i].spec
+    }
+
+    /// The name of task `i`.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not a position this flow gave out.
+    pub fn name(&self, i: usize) -> &str {
+        self.entries[i].spec.name()
+    }
+
+    /// Changes the spec of task `i` (its name stays: the function gets the spec and must
+    /// return one with the same name).
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::InvalidOption`] if the new options are invalid. The edit is made all the
+    /// same, and the graph refuses the flow with that error until it is fixed, so that an
+    /// invalid option is never silently dropped.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not a position this flow gave out, or `f` renames the task.
+    pub fn edit(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(TaskSpec) -> TaskSpec,
+    ) -> Result<(), GraphError> {
+        self.changed();
+        let e = &mut self.entries[i];
+        let name = e.spec.name().to_owned();
+        e.spec = f(std::mem::replace(&mut e.spec, TaskSpec::new("")));
+        assert_eq!(e.spec.name(), name, "FlowDef::edit must keep the name");
+        e.spec
+            .get_options()
+            .validate()
+            .map_err(|error| GraphError::InvalidOption { task: name, error })
+    }
+
+    /// The body of task `i`.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not a position this flow gave out.
+    pub fn body(&self, i: usize) -> &B {
+        &self.entries[i].body
+    }
+
+    /// The body of task `i`, to change it.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not a position this flow gave out.
+    pub fn body_mut(&mut self, i: usize) -> &mut B {
+        &mut self.entries[i].body
+    }
+
+    /// Every body, in declaration order (the order of task ids in the built graph).
+    pub fn bodies(&self) -> impl ExactSizeIterator<Item = &B> + '_ {
+        self.entries.iter().map(|e| &e.body)
+    }
+
+    /// Every task's name, in declaration order.
+    pub fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.entries.iter().map(|e| e.spec.name())
+    }
+
+    /// Makes task `i` depend on `dep` (a name, checked when the graph is built). Repeats are
+    /// ignored.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not a position this flow gave out.
+    pub fn add_dep(&mut self, i: usize, dep: &str) {
+        self.changed();
+        let e = &mut self.entries[i];
+        if !e.spec.deps().iter().any(|d| d == dep) {
+            e.spec = std::mem::replace(&mut e.spec, TaskSpec::new("")).after([dep]);
+        }
+    }
+
+    /// LightFlow's `Follow`: each task of `chain` after the one before it.
+    ///
+    /// # Panics
+    ///
+    /// If a position was not given out by this flow.
+    pub fn follow(&mut self, chain: &[usize]) {
+        for w in chain.windows(2) {
+            let prev = self.entries[w[0]].spec.name().to_owned();
+            self.add_dep(w[1], &prev);
+        }
+    }
+
+    /// Every task of `members` after every task named in `deps` (LightFlow's
+    /// `Parallel(...).After(...)`; for `Follow(...).After(...)` pass the chain's first task).
+    ///
+    /// # Panics
+    ///
+    /// If a position was not given out by this flow.
+    pub fn after<I, N>(&mut self, members: &[usize], deps: I)
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let deps: Vec<String> = deps.into_iter().map(|d| d.as_ref().to_owned()).collect();
+        for &m in members {
+            for d in &deps {
+                self.add_dep(m, d);
+            }
+        }
+    }
+
+    /// LightFlow's `SyncAll`: task `i` after every task declared before it.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not a position this flow gave out.
+    pub fn sync_all(&mut self, i: usize) {
+        let before: Vec<String> = self.entries[..i]
+            .iter()
+            .map(|e| e.spec.name().to_owned())
+            .collect();
+        for b in before {
+            self.add_dep(i, &b);
+        }
+    }
+
+    /// The validated graph (task ids are positions). It is built once and kept until the flow
+    /// changes.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`] for a missing dependency or a cycle.
+    pub fn graph(&self) -> Result<Arc<Graph>, GraphError> {
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(g) = &*built {
+            return Ok(g.clone());
+        }
+        let edges = self.entries.iter().map(|e| e.spec.deps().len()).sum();
+        let mut b = GraphBuilder::with_capacity(self.entries.len(), edges);
+        for e in &self.entries {
+            b.add_ref(&e.spec)?;
+        }
+        let g = Arc::new(b.build()?);
+        *built = Some(g.clone());
+        Ok(g)
+    }
+
+    /// The graph and the selection of these targets and their transitive dependencies (every
+    /// task when `targets` is empty): what a run schedules.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`] for an invalid graph or an unknown target.
+    pub fn select<I, N>(&self, targets: I) -> Result<(Arc<Graph>, Selection), GraphError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let g = self.graph()?;
+        let sel = g.select(targets)?;
+        Ok((g, sel))
+    }
+
+    /// The dry run for these targets (every task when empty): the levels that would run, in
+    /// order, each in declaration order.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`] for an invalid graph or an unknown target.
+    pub fn plan<I, N>(&self, targets: I) -> Result<Vec<Vec<String>>, GraphError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let (g, sel) = self.select(targets)?;
+        Ok(g.plan(&sel)
+            .names(&g)
+            .into_iter()
+            .map(|l| l.into_iter().map(String::from).collect())
+            .collect())
+    }
+
+    /// Draws the whole flow (see [`Format`]).
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError`] for an invalid graph.
+    pub fn render(&self, format: Format) -> Result<String, GraphError> {
+        let g = self.graph()?;
+        Ok(g.render(format, &g.all()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn follow_chains_and_graph_is_cached_until_a_change() {
+        let mut def: FlowDef<()> = FlowDef::new();
+        let a = def.add(TaskSpec::new("a"), ()).unwrap();
+        let b = def.add(TaskSpec::new("b"), ()).unwrap();
+        let c = def.add(TaskSpec::new("c"), ()).unwrap();
+        def.follow(&[c, b, a]);
+        let g1 = def.graph().unwrap();
+        assert!(Arc::ptr_eq(&g1, &def.graph().unwrap()));
+        assert_eq!(
+            def.plan(["a"]).unwrap(),
+            vec![vec!["c"], vec!["b"], vec!["a"]]
+        );
+        def.add_dep(c, "b");
+        assert_eq!(
+            def.graph().unwrap_err().to_string(),
+            "Circular dependency detected: b → c → b"
+        );
+    }
+
+    fn legato_opts(retries: u32) -> crate::policy::TaskOptions {
+        crate::policy::TaskOptions::default().retries(retries)
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let mut def: FlowDef<()> = FlowDef::new();
+        def.add(TaskSpec::new("build-app"), ()).unwrap();
+        assert_eq!(
+            def.position("biuld-app").unwrap_err().to_string(),
+            "Task \"biuld-app\" not found (did you mean \"build-app\"?)"
+        );
+        assert!(matches!(
+            def.add(TaskSpec::new(""), ()),
+            Err(GraphError::InvalidName { .. })
+        ));
+        let e = def
+            .add(TaskSpec::new("t").timeout(Duration::ZERO), ())
+            .unwrap_err();
+        assert_eq!(e.kind(), "invalid_option");
+        assert_eq!(
+            e.to_string(),
+            "Task \"t\": timeout must be greater than zero"
+        );
+        assert_eq!(def.len(), 1);
+        let i = def.position("build-app").unwrap();
+        assert!(def.edit(i, |s| s.retries(u32::MAX)).is_err());
+        assert_eq!(def.graph().unwrap_err().kind(), "invalid_option");
+        def.edit(i, |s| s.options(legato_opts(2))).unwrap();
+        assert_eq!(def.spec(i).get_options().retries, 2);
+        def.add_dep(i, "nope");
+        assert_eq!(
+            def.plan(std::iter::empty::<&str>()).unwrap_err().kind(),
+            "missing_dependency"
+        );
+    }
+}

@@ -1,0 +1,379 @@
+//! Regressions of issue 7 ("the core as one protocol, hardened against bad input"): the
+//! scheduler's protocol refuses what it does not know, options are validated once, and the
+//! Rust door's defects found by a demanding user stay fixed. On tokio's paused clock.
+
+use legato::event::{ErrorKind, Status};
+use legato::graph::GraphBuilder;
+use legato::policy::TaskOptions;
+use legato::scheduler::{Command, Input, Outcome, ProtocolError, RunOptions, Scheduler};
+use legato::{Backoff, BoxError, Flow, FlowError, Orchestrator};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::{sleep, timeout};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn empty_run(opts: RunOptions) -> Scheduler<u32> {
+    let graph = Arc::new(GraphBuilder::new().build().unwrap());
+    Scheduler::new(graph.clone(), &graph.all(), opts).unwrap()
+}
+
+#[test]
+fn an_id_from_another_run_is_an_error_not_a_panic() {
+    let mut big = empty_run(RunOptions::default());
+    big.hold();
+    big.start(Duration::ZERO);
+    let opts = Arc::new(TaskOptions::default());
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            big.spawn(None, format!("c{i}").into(), opts.clone(), Duration::ZERO)
+                .unwrap(),
+        );
+    }
+    let mut small = empty_run(RunOptions::default());
+    small.start(Duration::ZERO);
+    let foreign = ids[2];
+    assert_eq!(small.task_id(foreign.as_u32()), None);
+    assert_eq!(big.task_id(foreign.as_u32()), Some(foreign));
+    assert_eq!(
+        small.attempt_finished(foreign, 1, Outcome::Ok(7), ms(1)),
+        Err(ProtocolError::UnknownTask(2))
+    );
+    assert_eq!(
+        small.cancel_task(foreign, ms(1)),
+        Err(ProtocolError::UnknownTask(2))
+    );
+    assert_eq!(small.suspend(foreign), Err(ProtocolError::UnknownTask(2)));
+    assert_eq!(
+        small.take_outcome(foreign).unwrap_err().kind(),
+        "unknown_task"
+    );
+    assert!(small
+        .spawn(Some((foreign, 1)), "x".into(), opts, ms(1))
+        .is_err());
+    // A batch takes its valid inputs and reports the first invalid one.
+    assert!(small
+        .handle(ms(2), [Input::Resume(foreign), Input::Cancel])
+        .is_err());
+    assert!(small.is_finished(), "the valid cancel was taken");
+}
+
+#[test]
+fn invalid_run_options_are_refused_when_the_run_is_made() {
+    let graph = Arc::new(GraphBuilder::new().build().unwrap());
+    let e = Scheduler::<()>::new(
+        graph.clone(),
+        &graph.all(),
+        RunOptions::default().max_parallel(0),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), "invalid_value");
+    assert_eq!(e.argument(), "max_parallel");
+    let e = Scheduler::<()>::new(
+        graph.clone(),
+        &graph.all(),
+        RunOptions::default().timeout(Duration::ZERO),
+    )
+    .unwrap_err();
+    assert_eq!(e.to_string(), "timeout must be greater than zero");
+}
+
+/// A call made by an attempt that is over (a sync body that ignored its cancel) is cancelled
+/// at once and its outcome delivered, so a blocked caller is never left waiting.
+#[test]
+fn a_call_from_an_attempt_that_is_over_is_cancelled_and_delivered() {
+    let mut s = empty_run(RunOptions::default());
+    s.hold();
+    s.start(Duration::ZERO);
+    let opts = Arc::new(TaskOptions::default().retries(1));
+    let parent = s
+        .spawn(None, "parent".into(), opts.clone(), Duration::ZERO)
+        .unwrap();
+    assert!(matches!(
+        s.next_command(),
+        Some(Command::Start { attempt: 1, .. })
+    ));
+    s.attempt_finished(parent, 1, Outcome::fail("boom"), ms(1))
+        .unwrap();
+    assert!(matches!(
+        s.next_command(),
+        Some(Command::Start { attempt: 2, .. })
+    ));
+    // Attempt 1's body calls now: it is not the current attempt.
+    let child = s
+        .spawn(
+            Some((parent, 1)),
+            "late".into(),
+            Arc::new(TaskOptions::default()),
+            ms(2),
+        )
+        .unwrap();
+    assert!(matches!(s.next_command(), Some(Command::Deliver { task }) if task == child));
+    let outcome = s.take_outcome(child).unwrap().unwrap_err();
+    assert_eq!(outcome.kind, ErrorKind::Cancelled);
+    assert_eq!(s.status(child), Status::Cancelled);
+    // The current attempt was not suspended by it: it can finish, and the run with it.
+    s.attempt_finished(parent, 2, Outcome::Ok(1), ms(3))
+        .unwrap();
+    assert!(matches!(s.next_command(), Some(Command::Deliver { task }) if task == parent));
+    s.release(ms(3));
+    assert!(matches!(s.next_command(), Some(Command::Finished)));
+}
+
+/// Durations too long for the clock mean "no limit" instead of panicking with "overflow when
+/// adding duration to instant" (a task timeout, a run timeout, an orchestrator's run timeout).
+#[tokio::test(start_paused = true)]
+async fn durations_that_overflow_mean_no_limit() {
+    let mut flow = Flow::new();
+    flow.timeout(Duration::MAX);
+    flow.task("slow", |_| async {
+        sleep(ms(30)).await;
+        Ok::<_, BoxError>(())
+    })
+    .unwrap()
+    .timeout(Duration::MAX);
+    assert!(flow.run().await.unwrap().ok());
+
+    let mut orch = Orchestrator::new();
+    orch.timeout(Duration::MAX);
+    let a = orch
+        .action("a", |n: u32| async move { Ok::<_, BoxError>(n + 1) })
+        .timeout(Duration::MAX);
+    let run = orch.run(async { a.call(1).await }).await;
+    assert_eq!(run.into_output().unwrap(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_options_are_errors_with_a_kind() {
+    let mut flow = Flow::new();
+    flow.max_parallel(0);
+    flow.task("a", |_| async { Ok::<_, BoxError>(()) }).unwrap();
+    let e = flow.run().await.unwrap_err();
+    assert!(matches!(e, FlowError::InvalidOption(_)));
+    assert_eq!(e.kind(), "invalid_value");
+    assert_eq!(e.to_string(), "max_parallel must be at least 1, got 0");
+
+    let mut flow = Flow::new();
+    flow.task("a", |_| async { Ok::<_, BoxError>(()) })
+        .unwrap()
+        .backoff(Backoff::exponential(ms(1)).factor(0.5));
+    let e = flow.plan().unwrap_err();
+    assert_eq!(e.kind(), "invalid_option");
+    assert_eq!(
+        e.to_string(),
+        "Task \"a\": backoff factor must be a finite number >= 1, got 0.5"
+    );
+    let mut flow = Flow::new();
+    flow.task("z", |_| async { Ok::<_, BoxError>(()) })
+        .unwrap()
+        .timeout(Duration::ZERO);
+    assert_eq!(flow.run().await.unwrap_err().kind(), "invalid_option");
+}
+
+/// A run timeout cancels everything, main included (it used to return `Ok` after main's 3 s).
+#[tokio::test(start_paused = true)]
+async fn an_orchestrator_run_timeout_cancels_main() {
+    let mut orch = Orchestrator::new();
+    orch.timeout(ms(100));
+    let started = tokio::time::Instant::now();
+    let run = orch
+        .run(async {
+            sleep(Duration::from_secs(3)).await;
+            "main finished"
+        })
+        .await;
+    assert_eq!(started.elapsed(), ms(100));
+    let error = run.output.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::TimedOut);
+    assert_eq!(error.to_string(), "run timed out after 100ms");
+
+    // Its calls in flight are cancelled with it.
+    let a = orch.action("slow", |_: ()| async {
+        sleep(Duration::from_secs(3)).await;
+        Ok::<_, BoxError>(())
+    });
+    let run = orch.run(async { a.call(()).await }).await;
+    assert!(run.output.is_err());
+    assert_eq!(run.report.tasks[0].status, Status::Cancelled);
+}
+
+/// Dropping `flow.run()` part-way ends the run on the spot: the sync hooks see every task's
+/// end and `process_completion`.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_run_still_fires_process_completion() {
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut flow = Flow::new();
+    flow.task("fast", |_| async { Ok::<_, BoxError>(()) })
+        .unwrap();
+    flow.task("slow", |_| async {
+        sleep(Duration::from_secs(10)).await;
+        Ok::<_, BoxError>(())
+    })
+    .unwrap();
+    flow.task("after", |_| async { Ok::<_, BoxError>(()) })
+        .unwrap()
+        .after(["slow"]);
+    let s = seen.clone();
+    flow.on_task_completion(move |e| {
+        s.lock()
+            .unwrap()
+            .push(format!("{} {}", e.name, e.status.unwrap()));
+    });
+    let s = seen.clone();
+    flow.on_task_skip(move |e| s.lock().unwrap().push(format!("{} skipped", e.name)));
+    let s = seen.clone();
+    flow.on_process_completion(move |e| {
+        let r = e.report.unwrap();
+        s.lock()
+            .unwrap()
+            .push(format!("process_completion ok={}", r.ok()));
+    });
+    assert!(
+        timeout(ms(50), flow.run()).await.is_err(),
+        "the run was dropped"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "fast succeeded",
+            "slow cancelled",
+            "after skipped",
+            "process_completion ok=false"
+        ]
+    );
+}
+
+/// Two runs of one orchestrator at once keep their own memos: a later call in the first run
+/// still hits its memo (it used to be cleared by the second run).
+#[tokio::test(start_paused = true)]
+async fn concurrent_runs_keep_their_own_memos() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let orch = Orchestrator::new();
+    let c = calls.clone();
+    let square = orch
+        .action("square", move |n: u64| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                sleep(ms(10)).await;
+                Ok::<_, BoxError>(n * n)
+            }
+        })
+        .cached();
+    let first = orch.run(async {
+        let a = square.call(3).await?;
+        sleep(ms(30)).await;
+        let b = square.call(3).await?;
+        Ok::<_, legato::TaskError>(a + b)
+    });
+    let second = orch.run(async {
+        sleep(ms(5)).await;
+        square.call(3).await
+    });
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(
+        first.report.tasks.len(),
+        1,
+        "the second call hit the run's memo"
+    );
+    assert_eq!(second.report.tasks.len(), 1);
+    assert_eq!(first.into_output().unwrap(), 18);
+    assert_eq!(second.into_output().unwrap(), 9);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one call per run");
+}
+
+/// When the first caller of a memoized call gives up, the others still waiting get its result
+/// (they used to get "cancelled"); when the last one gives up, the call is cancelled.
+#[tokio::test(start_paused = true)]
+async fn a_memoized_call_runs_while_anyone_waits_for_it() {
+    let orch = Orchestrator::new();
+    let fetch = orch
+        .action("fetch", |n: u64| async move {
+            sleep(ms(20)).await;
+            Ok::<_, BoxError>(n + 100)
+        })
+        .cached();
+    let run = orch
+        .run(async {
+            let impatient = timeout(ms(5), fetch.call(1));
+            let patient = async {
+                sleep(ms(1)).await;
+                fetch.call(1).await
+            };
+            let (gave_up, got) = tokio::join!(impatient, patient);
+            (gave_up.is_err(), got)
+        })
+        .await;
+    let (gave_up, got) = run.output.unwrap();
+    assert!(gave_up);
+    assert_eq!(got.unwrap(), 101);
+    assert_eq!(run.report.tasks.len(), 1);
+    assert_eq!(run.report.tasks[0].status, Status::Succeeded);
+
+    let run = orch
+        .run(async {
+            let a = timeout(ms(5), fetch.call(2));
+            let b = timeout(ms(8), fetch.call(2));
+            let (a, b) = tokio::join!(a, b);
+            a.is_err() && b.is_err()
+        })
+        .await;
+    assert!(run.output.unwrap(), "both gave up");
+    assert_eq!(run.report.tasks[0].status, Status::Cancelled);
+    assert_eq!(run.report.tasks[0].finished, Some(ms(8)));
+}
+
+/// A task's own error type comes back through the report (the error's source), for Flow and
+/// Orchestrator alike.
+#[tokio::test(start_paused = true)]
+async fn a_task_error_keeps_the_users_error() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("quota exceeded: {0}")]
+    struct Quota(u32);
+
+    let orch = Orchestrator::new();
+    let call = orch.action("upload", |n: u32| async move { Err::<(), _>(Quota(n)) });
+    let run = orch.run(async { call.call(7).await }).await;
+    let error = run.output.unwrap().unwrap_err();
+    assert_eq!(error.to_string(), "quota exceeded: 7");
+    let source = std::error::Error::source(&error).unwrap();
+    assert_eq!(source.downcast_ref::<Quota>().unwrap().0, 7);
+    let reported = run.report.tasks[0].error.as_ref().unwrap();
+    assert!(std::error::Error::source(reported).is_some());
+}
+
+/// The critical path counts a wait for a sequence key: a task that waited 600 ms for `db`
+/// follows the task that held it (it used to show alone).
+#[tokio::test(start_paused = true)]
+async fn the_critical_path_goes_through_a_sequence_wait() {
+    let mut flow = Flow::new();
+    flow.task("setup", |_| async {
+        sleep(ms(10)).await;
+        Ok::<_, BoxError>(())
+    })
+    .unwrap();
+    flow.task("migrate", |_| async {
+        sleep(ms(600)).await;
+        Ok::<_, BoxError>(())
+    })
+    .unwrap()
+    .after(["setup"])
+    .sequence("db");
+    flow.task("seed", |_| async {
+        sleep(ms(50)).await;
+        Ok::<_, BoxError>(())
+    })
+    .unwrap()
+    .after(["setup"])
+    .sequence("db");
+    let report = flow.run().await.unwrap();
+    let seed = report.get("seed").unwrap();
+    assert_eq!(seed.started, Some(ms(610)), "seed waited for the db key");
+    assert_eq!(seed.waited_for, Some(report.get("migrate").unwrap().id));
+    assert_eq!(report.critical_path_names(), ["setup", "migrate", "seed"]);
+    assert_eq!(report.to_json_value()["tasks"][2]["waited_for"], "migrate");
+}
