@@ -57,6 +57,15 @@ impl TaskId {
     pub fn as_u32(self) -> u32 {
         self.0
     }
+
+    /// The id of the task at position `index` of a report, for a report rebuilt from a
+    /// serialized form (a pickled Python report). A scheduler refuses an id it did not hand
+    /// out ([`ProtocolError`](crate::scheduler::ProtocolError)), so such an id can name a
+    /// report's task but never reach into a run.
+    #[inline]
+    pub fn from_report_index(index: u32) -> TaskId {
+        TaskId(index)
+    }
 }
 
 /// The declaration of one task: its name, the names of its dependencies, a description and options.
