@@ -194,7 +194,7 @@ impl RunReport {
                 ))?;
             }
             tasks.append((
-                t.id.0,
+                t.id.as_u32(),
                 &*t.name,
                 t.status.as_str(),
                 t.attempts,
@@ -203,8 +203,8 @@ impl RunReport {
                 t.error.as_ref().map(err_tuple),
                 t.skip_reason.as_ref().map(|s| s.to_string()),
                 log,
-                t.deps.iter().map(|d| d.0).collect::<Vec<_>>(),
-                t.parent.map(|p| p.0),
+                t.deps.iter().map(|d| d.as_u32()).collect::<Vec<_>>(),
+                t.parent.map(|p| p.as_u32()),
                 (
                     self.inner.values[i].as_ref().map(|v| v.clone_ref(py)),
                     self.inner.errors[i].as_ref().map(|e| e.clone_ref(py)),
@@ -236,10 +236,7 @@ fn err_from(k: &str, m: String) -> TaskError {
         "panicked" => ErrorKind::Panicked,
         _ => ErrorKind::Failed,
     };
-    TaskError {
-        kind,
-        message: m.into(),
-    }
+    TaskError::new(kind, m)
 }
 
 fn status_from(s: &str) -> Status {
@@ -284,7 +281,7 @@ pub(crate) fn _restore_report(
         values.push(v);
         errors.push(e);
         out.push(CoreTask {
-            id: TaskId(id),
+            id: TaskId::from_report_index(id),
             name: name.into(),
             status: status_from(&status),
             attempts,
@@ -300,8 +297,9 @@ pub(crate) fn _restore_report(
                     error: err.map(|(k, m)| err_from(&k, m)),
                 })
                 .collect(),
-            deps: deps.into_iter().map(TaskId).collect(),
-            parent: parent.map(TaskId),
+            deps: deps.into_iter().map(TaskId::from_report_index).collect(),
+            parent: parent.map(TaskId::from_report_index),
+            waited_for: None,
         });
     }
     let core = CoreReport {
@@ -312,6 +310,7 @@ pub(crate) fn _restore_report(
             message: m.into(),
         }),
         started_at: started.map(|t| UNIX_EPOCH + Duration::from_secs_f64(t)),
+        values: Default::default(),
     };
     let mut r = RunReport::new(core, values, errors, title);
     // Texts survive as they were shown (a restored stop reason prints its original text).

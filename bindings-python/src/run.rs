@@ -21,7 +21,7 @@ use crate::report::RunReport;
 use legato::event::{ErrorKind, Event, EventKind, HookMask, Status, TaskError};
 use legato::graph::{Graph, Selection, TaskId};
 use legato::policy::TaskOptions;
-use legato::scheduler::{Action, HookToken, Outcome, RunOptions, Scheduler};
+use legato::scheduler::{Command, HookToken, Outcome, RunOptions, Scheduler};
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -148,13 +148,34 @@ pub(crate) struct State {
     loop_q: VecDeque<LoopCmd>,
     wake_pending: bool,
     armed: Option<Duration>,
-    waiters: HashMap<u32, Vec<(Waiter, Caller)>>,
+    /// Per dynamic task: who waits for it — its caller (the first, `true`: the core
+    /// suspended it and says when to deliver) and, for a memoized call, callers that found
+    /// it in flight (`false`: they suspended themselves and are resumed through the core).
+    waiters: HashMap<u32, Vec<(Waiter, Caller, bool)>>,
     resumable: HashMap<u32, VecDeque<(Waiter, Delivery)>>,
     slots: HashMap<u64, Option<Delivery>>,
     next_slot: u64,
     finished: bool,
     report: Option<Py<RunReport>>,
     cache: HashMap<isize, Vec<(Py<PyAny>, u32)>>,
+}
+
+impl State {
+    /// The id of task number `t` of this run. Numbers come from the core's own commands, so
+    /// they are valid; one that is not falls back to an id the core refuses (an error, not a
+    /// panic, at the input that uses it).
+    fn id(&self, t: u32) -> TaskId {
+        self.sched
+            .task_id(t)
+            .unwrap_or_else(|| TaskId::from_report_index(u32::MAX))
+    }
+
+    /// Whether attempt `attempt` of task `t` is running now.
+    fn is_current(&self, t: u32, attempt: u32) -> bool {
+        self.sched.task_id(t).is_some_and(|id| {
+            self.sched.status(id) == Status::Running && self.sched.attempt(id) == attempt
+        })
+    }
 }
 
 pub(crate) struct Shared {
@@ -224,10 +245,10 @@ impl Shared {
     /// After an input: moves the scheduler's actions where they go. Returns the sync jobs to
     /// queue (after the lock is released) and whether the loop must be woken.
     fn route(self: &Arc<Self>, py: Python<'_>, st: &mut State, jobs: &mut Vec<Job>) {
-        while let Some(action) = st.sched.next_action() {
-            match action {
-                Action::Start { task, attempt } => {
-                    let t = task.0;
+        while let Some(command) = st.sched.next_command() {
+            match command {
+                Command::Start { task, attempt } => {
+                    let t = task.as_u32();
                     let sync = st
                         .bodies
                         .get(t as usize)
@@ -243,32 +264,33 @@ impl Shared {
                         st.loop_q.push_back(LoopCmd::Start(t, attempt));
                     }
                 }
-                Action::Cancel { task, .. } => match st.running.remove(&task.0) {
+                Command::Cancel { task, .. } => match st.running.remove(&task.as_u32()) {
                     Some(Running::Task(t)) => st.loop_q.push_back(LoopCmd::Cancel(t)),
                     Some(Running::Flag(f)) => f.store(true, Ordering::SeqCst),
                     None => {}
                 },
-                Action::Emit { event, token } => {
+                Command::Emit { event, token } => {
                     let payload = self.payload(py, st, &event);
                     match payload {
                         Ok((kind, p)) => st.loop_q.push_back(LoopCmd::Emit(kind, p, token)),
                         Err(e) => {
                             e.restore(py);
-                            st.sched.hook_done(token, self.now(py));
+                            let _ = st.sched.hook_done(token, self.now(py));
                         }
                     }
                 }
-                Action::Settled { task } => self.settled(py, st, task),
-                Action::Resume { task } => {
-                    let next = st.resumable.get_mut(&task.0).and_then(|q| q.pop_front());
-                    if st.resumable.get(&task.0).is_some_and(|q| q.is_empty()) {
-                        st.resumable.remove(&task.0);
+                Command::Deliver { task } => self.settled(py, st, task),
+                Command::Resume { task } => {
+                    let t = task.as_u32();
+                    let next = st.resumable.get_mut(&t).and_then(|q| q.pop_front());
+                    if st.resumable.get(&t).is_some_and(|q| q.is_empty()) {
+                        st.resumable.remove(&t);
                     }
                     if let Some((w, d)) = next {
                         self.deliver(st, w, d);
                     }
                 }
-                Action::Finished => {
+                Command::Finished => {
                     st.finished = true;
                     st.loop_q.push_back(LoopCmd::Finished);
                 }
@@ -314,7 +336,7 @@ impl Shared {
 
     /// The outcome of a dynamic task as its callers get it.
     fn outcome(&self, py: Python<'_>, st: &mut State, t: u32) -> Delivery {
-        let id = TaskId(t);
+        let id = st.id(t);
         if st.sched.status(id) == Status::Succeeded {
             if let Some(v) = st.sched.value(id) {
                 return Delivery::Ok(v.clone_ref(py));
@@ -326,7 +348,7 @@ impl Shared {
 
     /// The exception object of a finished task: the body's own, or a legato error made once.
     fn error_object(&self, py: Python<'_>, st: &mut State, t: u32) -> Py<PyAny> {
-        let id = TaskId(t);
+        let id = st.id(t);
         let status = st.sched.status(id);
         if status == Status::Failed {
             if let Some(e) = st.errors.get(&t) {
@@ -350,22 +372,23 @@ impl Shared {
         obj
     }
 
+    /// `Deliver`: the core says the task's caller gets its outcome now. Callers that found a
+    /// memoized call in flight suspended themselves; they are resumed (through the core, so
+    /// each gets a slot first) while their attempt is current, and answered at once otherwise.
     fn settled(self: &Arc<Self>, py: Python<'_>, st: &mut State, task: TaskId) {
-        let Some(ws) = st.waiters.remove(&task.0) else {
+        let Some(ws) = st.waiters.remove(&task.as_u32()) else {
             return;
         };
-        let d = self.outcome(py, st, task.0);
-        for (w, caller) in ws {
+        let d = self.outcome(py, st, task.as_u32());
+        for (w, caller, first) in ws {
             match caller {
-                Some((p, att))
-                    if st.sched.status(TaskId(p)) == Status::Running
-                        && st.sched.attempt(TaskId(p)) == att =>
-                {
+                Some((p, att)) if !first && st.is_current(p, att) => {
                     st.resumable
                         .entry(p)
                         .or_default()
                         .push_back((w, d.clone_ref(py)));
-                    st.sched.resume(TaskId(p), self.now(py));
+                    let now = self.now(py);
+                    let _ = st.sched.resume(st.id(p), now);
                 }
                 _ => self.deliver(st, w, d.clone_ref(py)),
             }
@@ -427,7 +450,7 @@ impl Shared {
                     }
                     _ => st
                         .errors
-                        .get(&task.0)
+                        .get(&task.as_u32())
                         .map(|e| e.clone_ref(py))
                         .unwrap_or_else(|| py.None()),
                 };
@@ -448,7 +471,7 @@ impl Shared {
             Event::TaskFailure { task, duration, .. } => {
                 kw.set_item("name", name(*task))?;
                 kw.set_item("duration", duration.as_secs_f64())?;
-                kw.set_item("error", self.error_object(py, st, task.0))?;
+                kw.set_item("error", self.error_object(py, st, task.as_u32()))?;
                 kw.set_item("context", &self.context)?;
             }
             Event::TaskSkip { task, reason } => {
@@ -465,7 +488,7 @@ impl Shared {
                 kw.set_item("duration", duration.as_secs_f64())?;
                 kw.set_item("status", status.as_str())?;
                 let e = if error.is_some() && *status != Status::Skipped {
-                    self.error_object(py, st, task.0)
+                    self.error_object(py, st, task.as_u32())
                 } else {
                     py.None()
                 };
@@ -498,7 +521,7 @@ impl Shared {
         let mut values = Vec::with_capacity(core.tasks.len());
         let mut errors = Vec::with_capacity(core.tasks.len());
         for t in &core.tasks {
-            let id = t.id.0;
+            let id = t.id.as_u32();
             values.push(if t.status == Status::Succeeded {
                 st.sched.value(t.id).map(|v| v.clone_ref(py))
             } else {
@@ -539,7 +562,7 @@ impl Shared {
                 Param::Result(t) => {
                     let v = st
                         .sched
-                        .value(TaskId(*t))
+                        .value(st.id(*t))
                         .map(|v| v.clone_ref(py))
                         .unwrap_or_else(|| py.None());
                     kw.set_item(name, v)?
@@ -562,7 +585,7 @@ impl Shared {
             TaskContext {
                 run: self.clone(),
                 task: Some(task),
-                name: st.sched.name(TaskId(task)).to_owned(),
+                name: st.sched.name(st.id(task)).to_owned(),
                 attempt,
                 flag: flag.clone(),
             },
@@ -607,8 +630,8 @@ impl Shared {
                     msg
                 };
                 let mut st = lock_py(py, self);
-                if st.sched.attempt(TaskId(task)) == attempt
-                    && st.sched.status(TaskId(task)) == Status::Running
+                if st.sched.attempt(st.id(task)) == attempt
+                    && st.sched.status(st.id(task)) == Status::Running
                 {
                     st.errors.insert(task, exc);
                 }
@@ -621,11 +644,11 @@ impl Shared {
         };
         let now = self.now(py);
         let mut st = lock_py(py, self);
-        if st.sched.attempt(TaskId(task)) == attempt {
+        if st.sched.attempt(st.id(task)) == attempt {
             st.running.remove(&task);
         }
-        st.sched
-            .attempt_finished(TaskId(task), attempt, outcome, now);
+        let id = st.id(task);
+        let _ = st.sched.attempt_finished(id, attempt, outcome, now);
         self.route(py, &mut st, jobs);
     }
 
@@ -741,10 +764,11 @@ impl Shared {
     ) {
         let now = self.now(py);
         let mut st = lock_py(py, self);
-        match failed {
+        // The token came from the core's own command.
+        let _ = match failed {
             None => st.sched.hook_done(token, now),
             Some(m) => st.sched.hook_failed(token, m, now),
-        }
+        };
         self.route(py, &mut st, jobs);
     }
 
@@ -759,8 +783,8 @@ impl Shared {
         let flag = Arc::new(AtomicBool::new(false));
         let prep = {
             let mut st = lock_py(py, self);
-            if st.sched.attempt(TaskId(task)) != attempt
-                || st.sched.status(TaskId(task)) != Status::Running
+            if st.sched.attempt(st.id(task)) != attempt
+                || st.sched.status(st.id(task)) != Status::Running
             {
                 return;
             }
@@ -859,8 +883,8 @@ impl Shared {
                         yielded.setattr(intern!(py, "_asyncio_future_blocking"), false)?;
                         yielded.call_method1(intern!(py, "add_done_callback"), (starter,))?;
                         let mut st = lock_py(py, self);
-                        if st.sched.attempt(TaskId(task)) == attempt
-                            && st.sched.status(TaskId(task)) == Status::Running
+                        if st.sched.attempt(st.id(task)) == attempt
+                            && st.sched.status(st.id(task)) == Status::Running
                         {
                             st.running
                                 .insert(task, Running::Task(yielded.clone().unbind()));
@@ -887,8 +911,8 @@ impl Shared {
                         },
                     )?;
                     let mut st = lock_py(py, self);
-                    let current = st.sched.attempt(TaskId(task)) == attempt
-                        && st.sched.status(TaskId(task)) == Status::Running;
+                    let current = st.sched.attempt(st.id(task)) == attempt
+                        && st.sched.status(st.id(task)) == Status::Running;
                     if current {
                         st.running.insert(task, Running::Task(t.clone().unbind()));
                     }
@@ -965,21 +989,26 @@ impl Shared {
                     }
                 }
             }
-            let parent = parent.filter(|(p, a)| {
-                st.sched.status(TaskId(*p)) == Status::Running && st.sched.attempt(TaskId(*p)) == *a
-            });
+            let first = hit.is_none();
             let id = match hit {
                 Some(t) => t,
                 None => {
+                    // The core records the caller's attempt and suspends it; a call from an
+                    // attempt that is over is cancelled (and delivered) at once.
+                    let caller = match parent {
+                        Some((p, a)) => Some((
+                            st.sched.task_id(p).ok_or_else(|| {
+                                PyRuntimeError::new_err("the calling task is not of this run")
+                            })?,
+                            a,
+                        )),
+                        None => None,
+                    };
                     let id = st
                         .sched
-                        .spawn(
-                            parent.map(|(p, _)| TaskId(p)),
-                            Arc::from(name.as_str()),
-                            opts,
-                            now,
-                        )
-                        .0;
+                        .spawn(caller, Arc::from(name.as_str()), opts, now)
+                        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
+                        .as_u32();
                     if st.bodies.len() <= id as usize {
                         st.bodies.resize_with(id as usize + 1, || None);
                     }
@@ -991,17 +1020,22 @@ impl Shared {
                 }
             };
             spawned = id;
-            if st.sched.status(TaskId(id)).is_terminal()
-                && !st.waiters.contains_key(&id)
-                && hit.is_some()
-            {
+            if !first && st.sched.status(st.id(id)).is_terminal() && !st.waiters.contains_key(&id) {
                 let d = self.outcome(py, &mut st, id);
                 self.deliver(&mut st, waiter, d);
             } else {
-                if let Some((p, _)) = parent {
-                    st.sched.suspend(TaskId(p));
+                if !first {
+                    // A memoized call in flight: wait for it outside the core's calls.
+                    if let Some((p, a)) = parent.filter(|&(p, a)| st.is_current(p, a)) {
+                        let _ = a;
+                        let id = st.id(p);
+                        let _ = st.sched.suspend(id);
+                    }
                 }
-                st.waiters.entry(id).or_default().push((waiter, parent));
+                st.waiters
+                    .entry(id)
+                    .or_default()
+                    .push((waiter, parent, first));
             }
             self.route(py, &mut st, &mut jobs);
             self.kick(py, &mut st);
@@ -1067,7 +1101,8 @@ impl Shared {
                 let mut st = lock_py(py, self);
                 for (j, t) in tasks.iter().enumerate() {
                     if j != i && (*t as usize) < st.sched.task_count() {
-                        st.sched.cancel_task(TaskId(*t), now);
+                        let id = st.id(*t);
+                        let _ = st.sched.cancel_task(id, now);
                     }
                 }
                 self.route(py, &mut st, &mut jobs);
@@ -1116,8 +1151,8 @@ pub(crate) fn prepare_job(py: Python<'_>, job: Job) -> Option<Prepared> {
     let flag = Arc::new(AtomicBool::new(false));
     let prep = {
         let mut st = lock_py(py, &run);
-        if st.sched.attempt(TaskId(task)) != attempt
-            || st.sched.status(TaskId(task)) != Status::Running
+        if st.sched.attempt(st.id(task)) != attempt
+            || st.sched.status(st.id(task)) != Status::Running
         {
             return None;
         }
@@ -1244,8 +1279,8 @@ impl Starter {
             .call_method1(intern!(py, "create_task"), (&self.coro,))?;
         let current = {
             let mut st = lock_py(py, run);
-            let current = st.sched.attempt(TaskId(self.task)) == self.attempt
-                && st.sched.status(TaskId(self.task)) == Status::Running;
+            let current = st.sched.attempt(st.id(self.task)) == self.attempt
+                && st.sched.status(st.id(self.task)) == Status::Running;
             if current {
                 st.running
                     .insert(self.task, Running::Task(t.clone().unbind()));
@@ -1358,7 +1393,7 @@ impl TaskContext {
             let st = lock_py(py, &self.run);
             let g = st.sched.graph().clone();
             if (t as usize) < g.len() {
-                for dep in g.deps(TaskId(t)) {
+                for dep in g.deps(st.id(t)) {
                     if let Some(v) = st.sched.value(*dep) {
                         d.set_item(g.name(*dep), v.clone_ref(py))?;
                     }
@@ -1399,7 +1434,10 @@ pub(crate) fn current_ctx(py: Python<'_>) -> PyResult<Option<Py<TaskContext>>> {
             .map(|(r, t, a, f)| (r.clone(), *t, *a, f.clone()))
     });
     if let Some((run, task, attempt, flag)) = tl {
-        let name = lock_py(py, &run).sched.name(TaskId(task)).to_owned();
+        let name = {
+            let st = lock_py(py, &run);
+            st.sched.name(st.id(task)).to_owned()
+        };
         return Ok(Some(Py::new(
             py,
             TaskContext {
@@ -1464,7 +1502,7 @@ fn body_from(py: Python<'_>, g: &Graph, d: &Bound<'_, PyAny>) -> PyResult<Body> 
     for (p, src) in params {
         let param = match src {
             None => Param::Ctx,
-            Some(n) => Param::Result(g.get(&n).map(|t| t.0).unwrap_or(u32::MAX)),
+            Some(n) => Param::Result(g.get(&n).map(|t| t.as_u32()).unwrap_or(u32::MAX)),
         };
         ps.push((PyString::intern(py, &p).unbind(), param));
     }
@@ -1534,7 +1572,8 @@ impl Run {
         if let Some(t) = timeout {
             opts = opts.timeout(Duration::from_secs_f64(t));
         }
-        let mut sched = Scheduler::new(graph, &sel, opts);
+        let mut sched = Scheduler::new(graph, &sel, opts)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
         if hold {
             sched.hold();
         }
@@ -1646,7 +1685,8 @@ impl Run {
             let now = run.now(py);
             let mut st = lock_py(py, run);
             if (task as usize) < st.sched.task_count() {
-                st.sched.cancel_task(TaskId(task), now);
+                let id = st.id(task);
+                let _ = st.sched.cancel_task(id, now);
             }
             run.route(py, &mut st, &mut jobs);
             run.kick(py, &mut st);
