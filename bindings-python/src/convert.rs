@@ -2,39 +2,72 @@
 //! `Backoff`, retries, sequences. Errors are `TypeError` / `ValueError` naming the argument.
 
 use crate::errors::{type_error, value_error};
-use legato::policy::{Backoff as CoreBackoff, TaskOptions};
+use legato::policy::{self, Backoff as CoreBackoff, OptionError, TaskOptions};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Seconds (int or float) → `Duration`; refuses bools, NaN, infinities, negatives, and zero
-/// unless `allow_zero`.
-pub(crate) fn secs(arg: &str, v: &Bound<'_, PyAny>, allow_zero: bool) -> PyResult<Duration> {
+/// A number of seconds (int or float, not bool) from Python; the type only: values are checked
+/// by the core's one validation (`legato::policy`).
+fn number(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
     if v.is_instance_of::<PyBool>()
         || !(v.is_instance_of::<PyFloat>() || v.is_instance_of::<PyInt>())
     {
         return Err(type_error(
             arg,
-            format!("expected a number of seconds, got {}", type_name(v)),
+            format!("expected a number, got {}", type_name(v)),
         ));
     }
-    let s: f64 = v.extract()?;
-    if s.is_nan() {
-        return Err(value_error(arg, "must be a number of seconds, not NaN"));
+    v.extract()
+}
+
+/// The core's [`OptionError`] as a Python exception: `TypeError` or `ValueError`, its message
+/// naming the argument.
+pub(crate) fn option_error(e: OptionError) -> PyErr {
+    match e.kind() {
+        "invalid_type" => PyTypeError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
     }
-    if s < 0.0 || (s == 0.0 && !allow_zero) {
-        let bound = if allow_zero {
-            "zero or more"
-        } else {
-            "more than zero"
-        };
-        return Err(value_error(
-            arg,
-            format!("must be {bound} seconds, got {s}"),
-        ));
-    }
-    Duration::try_from_secs_f64(s).map_err(|_| value_error(arg, format!("{s} seconds is too long")))
+}
+
+/// A timeout in seconds (> 0; infinity means none), checked by `policy::timeout_secs`.
+pub(crate) fn timeout(arg: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Option<Duration>> {
+    policy::timeout_secs(arg, number(arg, v)?).map_err(option_error)
+}
+
+/// A delay in seconds (≥ 0), checked by `policy::delay_secs`.
+fn delay(arg: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    policy::delay_secs(arg, number(arg, v)?).map_err(option_error)
+}
+
+/// Checks the run options shared by `Flow` and `Orchestrator` with the core's validation:
+/// returns `(max_parallel, timeout)` normalized (`None`: unlimited).
+#[pyfunction]
+#[pyo3(signature = (max_parallel = None, timeout = None))]
+pub(crate) fn run_options(
+    max_parallel: Option<&Bound<'_, PyAny>>,
+    timeout: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Option<usize>, Option<f64>)> {
+    let mp = match max_parallel {
+        None => None,
+        Some(v) => {
+            if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+                return Err(type_error(
+                    "max_parallel",
+                    format!("expected an int, got {}", type_name(v)),
+                ));
+            }
+            let n: f64 = v.extract::<i64>().map(|n| n as f64).unwrap_or(f64::MAX);
+            Some(policy::max_parallel("max_parallel", n).map_err(option_error)?)
+        }
+    };
+    let t = match timeout {
+        None => None,
+        Some(v) => self::timeout("timeout", v)?.map(|d| d.as_secs_f64()),
+    };
+    Ok((mp, t))
 }
 
 pub(crate) fn type_name(v: &Bound<'_, PyAny>) -> String {
@@ -68,7 +101,7 @@ impl Backoff {
     #[staticmethod]
     fn fixed(seconds: &Bound<'_, PyAny>) -> PyResult<Backoff> {
         Ok(Backoff {
-            inner: CoreBackoff::fixed(secs("seconds", seconds, true)?),
+            inner: CoreBackoff::fixed(delay("seconds", seconds)?),
         })
     }
 
@@ -82,22 +115,27 @@ impl Backoff {
         max: Option<&Bound<'_, PyAny>>,
         jitter: bool,
     ) -> PyResult<Backoff> {
-        let initial = secs("initial", initial, true)?;
-        let f = factor;
-        if f.is_nan() || f < 1.0 || !f.is_finite() {
-            return Err(value_error(
-                "factor",
-                format!("must be a finite number of at least 1, got {f}"),
-            ));
-        }
-        let mut b = CoreBackoff::exponential(initial).factor(f).jitter(jitter);
-        if let Some(m) = max {
-            let m = secs("max", m, true)?;
-            if m < initial {
-                return Err(value_error("max", "must not be less than initial"));
+        let initial = delay("initial", initial)?;
+        let max = match max {
+            Some(m) => {
+                let m = delay("max", m)?;
+                if m < initial {
+                    return Err(value_error("max", "must not be less than initial"));
+                }
+                m
             }
-            b = b.max(m);
-        }
+            None => match CoreBackoff::exponential(initial) {
+                CoreBackoff::Exponential { max, .. } => max,
+                _ => Duration::from_secs(3600),
+            },
+        };
+        let b = CoreBackoff::Exponential {
+            initial,
+            factor,
+            max,
+            jitter,
+        };
+        b.validate().map_err(option_error)?;
         Ok(Backoff { inner: b })
     }
 
@@ -149,14 +187,8 @@ pub(crate) fn task_options(
                 format!("expected an int, got {}", type_name(r)),
             ));
         }
-        let n: i64 = r.extract()?;
-        if n < 0 || n > u32::MAX as i64 - 1 {
-            return Err(value_error(
-                "retries",
-                format!("must be zero or more, got {n}"),
-            ));
-        }
-        o = o.retries(n as u32);
+        let n: f64 = r.extract::<i64>().map(|n| n as f64).unwrap_or(f64::MAX);
+        o = o.retries(policy::retries("retries", n).map_err(option_error)?);
     }
     if let Some(b) = backoff {
         let b = b.cast::<Backoff>().map_err(|_| {
@@ -168,7 +200,9 @@ pub(crate) fn task_options(
         o = o.backoff(b.get().inner);
     }
     if let Some(t) = timeout {
-        o = o.timeout(secs("timeout", t, false)?);
+        if let Some(d) = self::timeout("timeout", t)? {
+            o = o.timeout(d);
+        }
     }
     if let Some(s) = sequences {
         if s.is_instance_of::<PyString>() {
@@ -191,5 +225,6 @@ pub(crate) fn task_options(
             o = o.sequence(k);
         }
     }
+    o.validate().map_err(option_error)?;
     Ok(Options { inner: Arc::new(o) })
 }

@@ -31,6 +31,7 @@ fn _legato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<report::TaskReport>()?;
     m.add_class::<report::TaskMap>()?;
     m.add_function(wrap_pyfunction!(convert::task_options, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::run_options, m)?)?;
     m.add_function(wrap_pyfunction!(run::_init, m)?)?;
     m.add_function(wrap_pyfunction!(run::_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(run::current, m)?)?;

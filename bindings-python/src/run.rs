@@ -351,9 +351,13 @@ impl Shared {
         let id = st.id(t);
         let status = st.sched.status(id);
         if status == Status::Failed {
-            if let Some(e) = st.errors.get(&t) {
+            // The body's own exception rides in the core's error as its source.
+            if let Some(e) = st.sched.error(id).and_then(|e| e.source_ref::<Py<PyAny>>()) {
                 return e.clone_ref(py);
             }
+        }
+        if let Some(e) = st.errors.get(&t) {
+            return e.clone_ref(py);
         }
         let msg = match st.sched.error(id) {
             Some(e) => e.message.to_string(),
@@ -448,9 +452,8 @@ impl Shared {
                         let _ = e.bind(py).setattr("task", name(*task));
                         e
                     }
-                    _ => st
-                        .errors
-                        .get(&task.as_u32())
+                    _ => error
+                        .source_ref::<Py<PyAny>>()
                         .map(|e| e.clone_ref(py))
                         .unwrap_or_else(|| py.None()),
                 };
@@ -629,15 +632,9 @@ impl Shared {
                 } else {
                     msg
                 };
-                let mut st = lock_py(py, self);
-                if st.sched.attempt(st.id(task)) == attempt
-                    && st.sched.status(st.id(task)) == Status::Running
-                {
-                    st.errors.insert(task, exc);
-                }
-                drop(st);
+                let source: legato::event::ErrorSource = Arc::new(exc);
                 Outcome::Err {
-                    error: TaskError::failed(msg),
+                    error: TaskError::failed(msg).with_source(source),
                     retryable,
                 }
             }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-import math
 import sys
 from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
 
@@ -33,19 +32,10 @@ def check_run_options(
     max_parallel: Optional[int], fail_fast: bool, timeout: Optional[float], state: Any, executor: Any
 ) -> tuple[Optional[int], bool, Optional[float], dict[str, Any], Any]:
     """Validates the run options shared by Flow and Orchestrator."""
-    if max_parallel is not None:
-        if isinstance(max_parallel, bool) or not isinstance(max_parallel, int):
-            raise TypeError(f"max_parallel: expected an int, got {type(max_parallel).__name__}")
-        if max_parallel < 1:
-            raise ValueError(f"max_parallel: must be at least 1, got {max_parallel}")
     if not isinstance(fail_fast, bool):
         raise TypeError(f"fail_fast: expected a bool, got {type(fail_fast).__name__}")
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError(f"timeout: expected a number of seconds, got {type(timeout).__name__}")
-        if math.isnan(timeout) or timeout <= 0 or math.isinf(timeout):
-            raise ValueError(f"timeout: must be more than zero seconds, got {timeout}")
-        timeout = float(timeout)
+    # Values are checked by the core's one validation (legato::policy).
+    max_parallel, timeout = _legato.run_options(max_parallel=max_parallel, timeout=timeout)
     if state is None:
         state = {}
     elif not isinstance(state, dict):

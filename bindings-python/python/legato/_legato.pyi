@@ -26,6 +26,7 @@ __all__ = [
     "TaskReport",
     "TaskMap",
     "task_options",
+    "run_options",
     "_init",
     "_shutdown",
     "current",
@@ -93,6 +94,9 @@ def task_options(
     sequences: Optional[Iterable[str]] = None,
 ) -> Options: ...
 
+def run_options(
+    max_parallel: Optional[int] = None, timeout: Optional[float] = None
+) -> tuple[Optional[int], Optional[float]]: ...
 @final
 class FlowCore:
     """The graph part of a flow (internal)."""
