@@ -69,6 +69,9 @@ create_exception!(
 
 /// The Python exception for a graph error of the core, chosen by its stable `kind()`.
 pub(crate) fn graph_error(e: &CoreGraphError) -> PyErr {
+    if let CoreGraphError::InvalidOption { error, .. } = e {
+        return crate::convert::option_error(error.clone());
+    }
     let msg = e.to_string();
     match e.kind() {
         "cycle" => CycleError::new_err(msg),

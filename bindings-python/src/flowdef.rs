@@ -1,35 +1,34 @@
-//! The declared graph of a `Flow`: names, dependencies and options, validated by the core.
+//! The declared graph of a `Flow`: names, dependencies and options, validated by the core's one
+//! flow builder ([`legato::define::FlowDef`]).
 //!
-//! Python keeps the bodies; this keeps the specs and builds the core [`Graph`] once per change.
+//! Python keeps the bodies (functions, parameter injection); positions here are the tasks'
+//! ids in the built graph, as Python's step list is in the same order.
 
 use crate::convert::Options;
 use crate::errors::graph_error;
-use legato::graph::{Graph, GraphBuilder, TaskSpec};
+use legato::define::FlowDef;
+use legato::graph::{Graph, TaskSpec};
+use legato::render::Format;
 use pyo3::prelude::*;
 use std::sync::Arc;
 
 /// The graph part of a flow (internal; `legato.Flow` wraps it).
 #[pyclass(module = "legato._legato")]
 pub struct FlowCore {
-    specs: Vec<TaskSpec>,
-    names: GraphBuilder,
-    graph: Option<Arc<Graph>>,
+    def: FlowDef<()>,
 }
 
 impl FlowCore {
     /// The validated graph (built once until the next change).
     pub(crate) fn graph(&mut self) -> PyResult<Arc<Graph>> {
-        if let Some(g) = &self.graph {
-            return Ok(g.clone());
+        self.def.graph().map_err(|e| graph_error(&e))
+    }
+
+    fn check_index(&self, index: usize) -> PyResult<()> {
+        if index >= self.def.len() {
+            return Err(pyo3::exceptions::PyIndexError::new_err("no such task"));
         }
-        let edges = self.specs.iter().map(|s| s.deps().len()).sum();
-        let mut b = GraphBuilder::with_capacity(self.specs.len(), edges);
-        for s in &self.specs {
-            b.add_ref(s).map_err(|e| graph_error(&e))?;
-        }
-        let g = Arc::new(b.build().map_err(|e| graph_error(&e))?);
-        self.graph = Some(g.clone());
-        Ok(g)
+        Ok(())
     }
 }
 
@@ -38,9 +37,7 @@ impl FlowCore {
     #[new]
     fn new() -> Self {
         FlowCore {
-            specs: Vec::new(),
-            names: GraphBuilder::new(),
-            graph: None,
+            def: FlowDef::new(),
         }
     }
 
@@ -53,9 +50,6 @@ impl FlowCore {
         options: Option<PyRef<'_, Options>>,
         description: Option<String>,
     ) -> PyResult<usize> {
-        self.names
-            .add(TaskSpec::new(name.clone()))
-            .map_err(|e| graph_error(&e))?;
         let mut spec = TaskSpec::new(name).after(deps);
         if let Some(o) = options {
             spec = spec.options((*o.inner).clone());
@@ -63,86 +57,63 @@ impl FlowCore {
         if let Some(d) = description {
             spec = spec.description(d);
         }
-        self.specs.push(spec);
-        self.graph = None;
-        Ok(self.specs.len() - 1)
+        self.def.add(spec, ()).map_err(|e| graph_error(&e))
     }
 
     /// Adds dependencies to task `index` (repeats are ignored).
     fn add_deps(&mut self, index: usize, deps: Vec<String>) -> PyResult<()> {
-        let spec = self
-            .specs
-            .get_mut(index)
-            .ok_or_else(|| pyo3::exceptions::PyIndexError::new_err("no such task"))?;
-        let mut s = std::mem::replace(spec, TaskSpec::new(""));
-        let missing: Vec<String> = deps.into_iter().filter(|d| !s.deps().contains(d)).collect();
-        s = s.after(missing);
-        *spec = s;
-        self.graph = None;
+        self.check_index(index)?;
+        for d in &deps {
+            self.def.add_dep(index, d);
+        }
         Ok(())
     }
 
     /// The names in declaration order.
     fn names(&self) -> Vec<String> {
-        self.specs.iter().map(|s| s.name().to_owned()).collect()
+        self.def.names().map(str::to_owned).collect()
     }
 
     /// The dependencies of task `index`.
-    fn deps(&self, index: usize) -> Vec<String> {
-        self.specs
-            .get(index)
-            .map(|s| s.deps().to_vec())
-            .unwrap_or_default()
+    fn deps(&self, index: usize) -> PyResult<Vec<String>> {
+        self.check_index(index)?;
+        Ok(self.def.spec(index).deps().to_vec())
     }
 
     /// The description of task `index`.
-    fn description(&self, index: usize) -> Option<String> {
-        self.specs
-            .get(index)
-            .and_then(|s| s.get_description().map(str::to_owned))
+    fn description(&self, index: usize) -> PyResult<Option<String>> {
+        self.check_index(index)?;
+        Ok(self.def.spec(index).get_description().map(str::to_owned))
     }
 
     fn __len__(&self) -> usize {
-        self.specs.len()
+        self.def.len()
     }
 
     /// Validates the whole graph (cycle, missing dependency) and the targets.
     fn check(&mut self, targets: Vec<String>) -> PyResult<()> {
-        let g = self.graph()?;
-        if !targets.is_empty() {
-            g.select(&targets).map_err(|e| graph_error(&e))?;
-        }
+        self.def.select(&targets).map_err(|e| graph_error(&e))?;
         Ok(())
     }
 
     /// The dry run: levels of names, in order, for `targets` (all when empty).
     fn plan(&mut self, targets: Vec<String>) -> PyResult<Vec<Vec<String>>> {
-        let g = self.graph()?;
-        let sel = if targets.is_empty() {
-            g.all()
-        } else {
-            g.select(&targets).map_err(|e| graph_error(&e))?
-        };
-        Ok(g.plan(&sel)
-            .names(&g)
-            .into_iter()
-            .map(|l| l.into_iter().map(str::to_owned).collect())
-            .collect())
+        self.def.plan(&targets).map_err(|e| graph_error(&e))
     }
 
     /// A drawing of the graph: `"ascii"`, `"mermaid"` or `"dot"`.
     fn render(&mut self, format: &str) -> PyResult<String> {
-        let g = self.graph()?;
-        Ok(match format {
-            "ascii" => g.to_ascii(),
-            "mermaid" => g.to_mermaid(),
-            "dot" => g.to_dot(),
+        let f = match format {
+            "ascii" => Format::Ascii,
+            "mermaid" => Format::Mermaid,
+            "dot" => Format::Dot,
             other => {
                 return Err(crate::errors::value_error(
                     "format",
                     format!("unknown format {other:?}"),
                 ))
             }
-        })
+        };
+        self.def.render(f).map_err(|e| graph_error(&e))
     }
 }

@@ -16,7 +16,7 @@ def test_every_public_item_has_a_docstring() -> None:
         if not (inspect.getdoc(obj) or "").strip():
             missing.append(name)
         if inspect.isclass(obj):
-            for attr, member in vars(obj).items():
+            for attr in vars(obj):
                 if attr.startswith("_") or attr in ("kind",):
                     continue
                 if not (inspect.getdoc(getattr(obj, attr)) or "").strip():

@@ -93,10 +93,10 @@ def task_options(
     timeout: Optional[float] = None,
     sequences: Optional[Iterable[str]] = None,
 ) -> Options: ...
-
 def run_options(
     max_parallel: Optional[int] = None, timeout: Optional[float] = None
 ) -> tuple[Optional[int], Optional[float]]: ...
+
 @final
 class FlowCore:
     """The graph part of a flow (internal)."""
