@@ -9,11 +9,14 @@ const { spawnSync } = require('node:child_process')
 
 const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8')
 const section = readme.split(/^## /m).find((s) => s.startsWith('Node'))
-const blocks = section ? [...section.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]) : []
+// The first screen (before the first `## ` heading) has a hello world too.
+const firstScreen = readme.split(/^## /m)[0]
+const blocks = [firstScreen, section || '']
+  .flatMap((s) => [...s.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]))
 const entry = path.join(__dirname, '..', 'index.mjs')
 
 test('the README has Node examples', () => {
-  assert.ok(blocks.length >= 2)
+  assert.ok(blocks.length >= 3)
 })
 
 blocks.forEach((code, i) => {

@@ -24,6 +24,17 @@ def test_the_readme_python_examples_run() -> None:
     assert namespace["report"].ok  # type: ignore[attr-defined]
 
 
+def test_the_readme_first_screen_python_example_runs() -> None:
+    text = README.read_text()
+    first_screen = text[: text.index("\n## ")]
+    (block,) = re.findall(r"```python\n(.*?)```", first_screen, flags=re.S)
+    namespace: dict[str, object] = {"__name__": "readme"}
+    exec(compile(block, str(README), "exec"), namespace)
+    report = namespace["report"]
+    assert report.ok  # type: ignore[attr-defined]
+    assert report.tasks["deploy"].result == "deployed"  # type: ignore[attr-defined]
+
+
 def test_the_package_readme_example_runs() -> None:
     text = (README.parent / "bindings-python" / "README.md").read_text()
     (block,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
