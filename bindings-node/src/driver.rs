@@ -35,7 +35,7 @@ use crate::flow::{graph_get, options_get, select, Slab};
 use crate::report::NativeReport;
 use legato::event::{Event, EventKind, HookMask, Status, TaskError};
 use legato::graph::{Graph, GraphBuilder, TaskId};
-use legato::scheduler::{Command, HookToken, Outcome, ProtocolError, RunOptions, Scheduler};
+use legato::scheduler::{Command, HookToken, Input, Outcome, ProtocolError, RunOptions, Scheduler};
 use napi::bindgen_prelude::Uint32ArraySlice;
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
@@ -47,6 +47,8 @@ struct Run {
     sched: Scheduler<()>,
     hooks: Slab<(HookToken, Event)>,
     started_at_ms: f64,
+    /// The inputs of one `handle` call, kept to reuse their memory.
+    batch: Vec<Input<()>>,
 }
 
 thread_local! {
@@ -151,6 +153,7 @@ pub fn run_new(
             sched: Scheduler::new(g, &sel, o).map_err(|e| option_error(&e))?,
             hooks: Slab::new(),
             started_at_ms,
+            batch: Vec::new(),
         };
         Ok(RUNS.with_borrow_mut(|r| r.insert(run)))
     })
@@ -210,37 +213,44 @@ pub fn run_step(
             let now = dur(now_ms);
             let s = &mut run.sched;
             let n = (n_in as usize).min(input.len() / 4);
+            // The batch is one instant's inputs. What only the host can order (starting the
+            // run, holds, spawns, suspends) is taken in the order given; everything the
+            // contract orders (finished attempts, hooks, resumes, releases, cancels) goes to
+            // the core as one `handle` batch, which decides their order (finished attempts
+            // before an outside cancel); the clock's advance comes last, so that an attempt
+            // finishing at the instant of its deadline counts as finished.
+            let batch = &mut run.batch;
+            batch.clear();
+            let mut advance = false;
             for rec in input[..n * 4].chunks_exact(4) {
                 let (a, b, c) = (rec[1], rec[2], rec[3]);
                 match rec[0] {
-                    1 => s
-                        .attempt_finished(task_id(s, a)?, b, Outcome::Ok(()), now)
-                        .map_err(protocol)?,
-                    2 => s
-                        .attempt_finished(
-                            task_id(s, a)?,
-                            b,
-                            Outcome::Err {
-                                error: TaskError::failed(message(&msgs, c >> 1)),
-                                retryable: c & 1 == 1,
-                            },
-                            now,
-                        )
-                        .map_err(protocol)?,
+                    1 => batch.push(Input::Finished {
+                        task: task_id(s, a)?,
+                        attempt: b,
+                        outcome: Outcome::Ok(()),
+                    }),
+                    2 => batch.push(Input::Finished {
+                        task: task_id(s, a)?,
+                        attempt: b,
+                        outcome: Outcome::Err {
+                            error: TaskError::failed(message(&msgs, c >> 1)),
+                            retryable: c & 1 == 1,
+                        },
+                    }),
                     3 | 4 => {
                         let (token, _) = run
                             .hooks
                             .remove(a)
                             .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown hook slot"))?;
-                        if rec[0] == 3 {
-                            s.hook_done(token, now).map_err(protocol)?
+                        batch.push(if rec[0] == 3 {
+                            Input::HookDone(token)
                         } else {
-                            s.hook_failed(token, message(&msgs, b), now)
-                                .map_err(protocol)?
-                        }
+                            Input::HookFailed(token, message(&msgs, b))
+                        });
                     }
-                    5 => s.advance(now),
-                    6 => s.cancel(now),
+                    5 => advance = true,
+                    6 => batch.push(Input::Cancel),
                     7 => {
                         let caller = if a == 0 {
                             None
@@ -252,13 +262,19 @@ pub fn run_step(
                         s.spawn(caller, name, opts, now).map_err(protocol)?;
                     }
                     8 => s.suspend(task_id(s, a)?).map_err(protocol)?,
-                    9 => s.resume(task_id(s, a)?, now).map_err(protocol)?,
+                    9 => batch.push(Input::Resume(task_id(s, a)?)),
                     10 => s.hold(),
-                    11 => s.release(now),
+                    11 => batch.push(Input::Release),
                     12 => s.start(now),
-                    13 => s.cancel_task(task_id(s, a)?, now).map_err(protocol)?,
+                    13 => batch.push(Input::CancelTask(task_id(s, a)?)),
                     op => return Err(coded("ERR_LEGATO_INTERNAL", format!("unknown input {op}"))),
                 }
+            }
+            if !batch.is_empty() {
+                s.handle(now, batch.drain(..)).map_err(protocol)?;
+            }
+            if advance {
+                s.advance(now);
             }
             let cap = out.len().saturating_sub(1) / 4;
             let mut k = 0usize;
