@@ -129,6 +129,11 @@ export interface ProcessCompletionEvent<State> {
   time: number
   /** The run's duration, whole ms. */
   totalDuration: number
+  /**
+   * The run's report as it stands when the hook is called: every task is finished (made when
+   * first read). The run's promise resolves to (or its `FlowError` carries) the final report.
+   */
+  readonly report: RunReport
   /** The shared state. */
   context: State
 }

@@ -13,6 +13,7 @@
 // attempts before the cancel, before the deadline. The driver orders nothing itself.
 const native = require('../native.js')
 const { call, CancelledError, HookError } = require('./errors.js')
+const { RunReport } = require('./report.js')
 
 const NONE = 0xffffffff
 const OUT_RECORDS = 1024
@@ -328,6 +329,26 @@ class Driver {
     this.push(4, slot, this.msg(messageOf(e)), 0)
   }
 
+  /**
+   * Adds `report` to a process_completion payload: the run's report as it stands when the
+   * hooks are called (made when first read; once the run is over, its final report).
+   */
+  withReport(p) {
+    const run = this
+    let report
+    Object.defineProperty(p, 'report', {
+      enumerable: true,
+      configurable: true,
+      get() {
+        if (report === undefined) {
+          report = run.done ? run.finalReport : new RunReport(call(native.runReport, run.id), run.startedAt, run)
+        }
+        return report
+      },
+    })
+    return p
+  }
+
   detail(slot) {
     return native.runEvent(this.id, slot)
   }
@@ -352,8 +373,9 @@ class Driver {
       this.immediate = null
     }
     abandoned.unregister(this)
-    const report = call(native.runFinish, this.id)
-    this.finished(report)
+    const nat = call(native.runFinish, this.id)
+    this.finalReport = new RunReport(nat, this.startedAt, this)
+    this.finished(this.finalReport)
   }
 }
 

@@ -2,7 +2,6 @@
 // Flow: a declared DAG of steps (LightFlow's builders), run by the core's scheduler.
 const native = require('../native.js')
 const { Driver, NONE, KIND_NAMES, STATUS_NAMES } = require('./driver.js')
-const { RunReport } = require('./report.js')
 const { call, typeError, FlowError, TaskTimeoutError, CancelledError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
@@ -207,7 +206,7 @@ class FlowRun extends Driver {
     if (kind === 8) {
       const d = this.detail(slot)
       const time = Date.now()
-      return { time, totalDuration: Math.round(d.durationMs), context }
+      return this.withReport({ time, totalDuration: Math.round(d.durationMs), context })
     }
     const name = this.nameOf(task)
     switch (kind) {
@@ -227,7 +226,9 @@ class FlowRun extends Driver {
         } else if (kind === 4) {
           p.result = this.values[task]
         } else if (kind === 5 || kind === 7) {
-          if (d.errorKind) p.error = d.errorKind === 'failed' && this.errors[task] !== undefined ? this.errors[task]
+          // A task that succeeded after a failed attempt has no error (the core's event keeps
+          // the earlier attempt's).
+          if (d.errorKind && d.status !== 'succeeded') p.error = d.errorKind === 'failed' && this.errors[task] !== undefined ? this.errors[task]
             : d.errorKind === 'timed_out' ? this.timeoutError(task) : new CancelledError(d.errorMessage)
           if (kind === 7) {
             p.status = d.status
@@ -243,9 +244,8 @@ class FlowRun extends Driver {
     }
   }
 
-  finished(nat) {
+  finished(report) {
     if (this.unlisten) this.unlisten()
-    const report = new RunReport(nat, this.startedAt, this)
     if (report.ok) return this.resolve(report)
     let why
     if (this.hookError) why = this.hookError.message

@@ -5,7 +5,6 @@
 const { AsyncLocalStorage } = require('node:async_hooks')
 const { randomUUID } = require('node:crypto')
 const { FlowRun } = require('./flow.js')
-const { RunReport } = require('./report.js')
 const { NONE } = require('./driver.js')
 const { typeError, LegatoError, CancelledError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
@@ -89,7 +88,7 @@ class OrchRun extends FlowRun {
     if (kind === 8) {
       const time = Date.now()
       state.endTime = time
-      return { time, totalDuration: time - state.startTime, context: state }
+      return this.withReport({ time, totalDuration: time - state.startTime, context: state })
     }
     const p = super.payload(kind, task, attempt, slot)
     const r = this.call(task).record
@@ -137,9 +136,9 @@ class OrchRun extends FlowRun {
     this.push(11, 0, 0, 0)
   }
 
-  finished(nat) {
+  finished(report) {
     if (this.state.endTime === undefined) this.state.endTime = Date.now()
-    this.orch._report = new RunReport(nat, this.startedAt, this)
+    this.orch._report = report
     if (this.hookError !== null) return this.reject(this.hookError)
     if (!this.mainDone) return this.reject(new CancelledError('the run ended before main finished'))
     if (this.mainOk) this.resolve(this.mainValue)

@@ -423,6 +423,21 @@ pub fn run_stop_reason(id: u32) -> napi::Result<Option<String>, String> {
     })
 }
 
+/// A snapshot of run `id`'s report (for `process_completion`'s payload, before the run ends).
+#[napi]
+pub fn run_report(id: u32) -> napi::Result<NativeReport, String> {
+    guard(|| {
+        RUNS.with_borrow(|runs| {
+            let run = runs.get(id).ok_or_else(|| unknown_run(id))?;
+            let mut report = run.sched.report();
+            if run.started_at_ms.is_finite() && run.started_at_ms >= 0.0 {
+                report.started_at = Some(UNIX_EPOCH + dur(run.started_at_ms));
+            }
+            Ok(NativeReport::new(report))
+        })
+    })
+}
+
 /// Ends run `id` and hands over its report (the run's state is freed).
 #[napi]
 pub fn run_finish(id: u32) -> napi::Result<NativeReport, String> {

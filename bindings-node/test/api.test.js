@@ -311,3 +311,69 @@ test('no panic crosses: native misuse becomes a JS error', T, () => {
   const native = require('../native.js')
   assert.throws(() => native.runStep(99999, 0, new Uint32Array(4), 1, null, new Uint32Array(5)), /no run 99999/)
 })
+
+test('hook payloads carry DESIGN\'s fields (virtual clock: exact whole-ms times)', T, async () => {
+  const FakeTimers = require('@sinonjs/fake-timers')
+  const clock = FakeTimers.install({ now: 1_700_000_000_000, toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] })
+  try {
+    const f = new Flow({ state: { who: 'ci' } })
+    const seen = {}
+    const all = ['onProcessBegin', 'onTaskReady', 'onTaskBegin', 'onTaskRetry', 'onTaskSuccess', 'onTaskFailure', 'onTaskSkip', 'onTaskCompletion', 'onProcessCompletion']
+    for (const h of all) f[h]((e) => { (seen[h] ??= []).push(e) })
+    const boom = new Error('boom')
+    f.step('a', async (ctx) => { await new Promise((r) => setTimeout(r, 10)); if (ctx.attempt === 1) throw boom; return 'A' }, { retries: 1, backoff: 5 })
+    f.step('b', async () => { await new Promise((r) => setTimeout(r, 7)); throw boom })
+    f.step('c', () => 1, { after: ['b'] })
+    const err = await drive(clock, f.run().catch((e) => e))
+    assert.ok(err instanceof FlowError)
+    const t0 = 1_700_000_000_000
+    const state = f.state
+    const one = (h) => seen[h].map(({ context, ...rest }) => { assert.equal(context, state); return rest })
+    assert.deepEqual(one('onProcessBegin'), [{ time: t0 }])
+    assert.deepEqual(one('onTaskReady').map((e) => e.name), ['a', 'b'])
+    assert.deepEqual(one('onTaskBegin'), [{ name: 'a', attempt: 1, startTime: t0 }, { name: 'b', attempt: 1, startTime: t0 }, { name: 'a', attempt: 2, startTime: t0 + 15 }])
+    assert.deepEqual(one('onTaskRetry'), [{ name: 'a', attempt: 1, error: boom, delay: 5 }])
+    assert.deepEqual(one('onTaskSuccess'), [{ name: 'a', duration: 25, result: 'A' }])
+    assert.deepEqual(one('onTaskFailure'), [{ name: 'b', duration: 7, error: boom }])
+    assert.deepEqual(one('onTaskSkip'), [{ name: 'c', reason: 'dependency "b" failed' }])
+    const done = one('onTaskCompletion')
+    assert.deepEqual(done.map((e) => [e.name, e.status, e.duration, e.startTime, e.endTime, e.error]),
+      [['b', 'failed', 7, t0, t0 + 7, boom], ['a', 'succeeded', 25, t0, t0 + 25, undefined]])
+    const [pc] = seen.onProcessCompletion
+    assert.deepEqual(Object.keys(pc).sort(), ['context', 'report', 'time', 'totalDuration'])
+    assert.equal(pc.time, t0 + 25)
+    assert.equal(pc.totalDuration, 25)
+    assert.equal(pc.report.ok, false)
+    assert.deepEqual(Object.values(pc.report.tasks).map((t) => [t.name, t.status]), [['a', 'succeeded'], ['b', 'failed'], ['c', 'skipped']])
+    assert.equal(pc.report.tasks.a.result, 'A')
+    assert.equal(pc.report.tasks.b.error, boom)
+    assert.deepEqual(err.report.toJSON(), pc.report.toJSON())
+
+    const o = new Orchestrator()
+    let opc
+    o.onProcessCompletion((e) => { opc = e })
+    const act = o.action(async function act(x) { await new Promise((r) => setTimeout(r, 3)); return x * 2 })
+    assert.equal(await drive(clock, o.run(() => act(21))), 42)
+    assert.deepEqual(Object.keys(opc).sort(), ['context', 'report', 'time', 'totalDuration'])
+    assert.equal(opc.totalDuration, 3)
+    assert.equal(opc.time, o.getState().endTime)
+    assert.equal(opc.report.tasks.act.result, 42)
+    assert.equal(opc.report.tasks.act.status, 'succeeded')
+  } finally {
+    clock.uninstall()
+  }
+})
+
+/** Runs a fake clock one instant at a time (every timer due fires in one turn) until `p` settles. */
+async function drive(clock, p) {
+  let done = false
+  p = p.finally(() => { done = true })
+  const settle = async () => { for (let k = 0; k < 4; k++) await new Promise((r) => setImmediate(r)) }
+  await settle()
+  for (let i = 0; i < 1000 && !done && clock.countTimers() > 0; i++) {
+    clock.next()
+    clock.tick(0)
+    await settle()
+  }
+  return p
+}
