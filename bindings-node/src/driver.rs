@@ -31,7 +31,7 @@
 //! the run is finished. When `out` is full the rest waits for the next call.
 
 use crate::errors::{coded, guard, option_error};
-use crate::flow::{graph_get, options_get, select, Slab};
+use crate::flow::{flow_select, options_get, Slab};
 use crate::report::NativeReport;
 use legato::event::{Event, EventKind, HookMask, Status, TaskError};
 use legato::graph::{Graph, GraphBuilder, TaskId};
@@ -113,8 +113,8 @@ fn kind_code(k: EventKind) -> u32 {
     (0..9).find(|&i| kind_of(i) == Some(k)).unwrap_or(9)
 }
 
-/// Starts a run (not yet started: send input 12). `graph` is an id from
-/// [`graph_build`](crate::flow::graph_build), or -1 for an Orchestrator's run (dynamic tasks
+/// Starts a run (not yet started: send input 12). `graph` is a flow's id from
+/// [`flow_new`](crate::flow::flow_new), or -1 for an Orchestrator's run (dynamic tasks
 /// only). `targets` NUL-joined or none; `max_parallel` 0 for unlimited; `timeout_ms` < 0 for
 /// none; `hook_mask` bit `k` set when event kind `k` has hooks; `started_at_ms` epoch ms.
 #[napi]
@@ -128,12 +128,13 @@ pub fn run_new(
     started_at_ms: f64,
 ) -> napi::Result<u32, String> {
     guard(|| {
-        let g = if graph < 0 {
-            empty_graph()
+        let (g, sel) = if graph < 0 {
+            let g = empty_graph();
+            let sel = g.all();
+            (g, sel)
         } else {
-            graph_get(graph as u32)?
+            flow_select(graph as u32, targets.as_deref())?
         };
-        let sel = select(&g, targets.as_deref())?;
         let mut mask = HookMask::NONE;
         for k in 0..9 {
             if hook_mask & (1 << k) != 0 {
@@ -157,6 +158,10 @@ pub fn run_new(
         };
         Ok(RUNS.with_borrow_mut(|r| r.insert(run)))
     })
+}
+
+pub(crate) fn live_runs() -> u32 {
+    RUNS.with_borrow(|r| r.len())
 }
 
 fn unknown_run(id: u32) -> napi::Error<String> {
