@@ -285,32 +285,31 @@ impl<B> FlowDef<B> {
     pub fn add_deps<I, N>(&mut self, i: usize, deps: I)
     where
         I: IntoIterator<Item = N>,
-        N: AsRef<str>,
+        N: Into<String>,
     {
         const SCAN: usize = 16;
-        let mut deps = deps.into_iter().peekable();
-        if deps.peek().is_none() {
+        let mut new: Vec<String> = deps.into_iter().map(Into::into).collect();
+        if new.is_empty() {
             return;
         }
         self.changed();
         let e = &mut self.entries[i];
-        let mut added: Vec<String> = Vec::new();
-        let mut seen: Option<std::collections::HashSet<String>> = None;
-        for d in deps {
-            let d = d.as_ref();
-            let old = e.spec.deps();
-            if seen.is_none() && old.len() + added.len() >= SCAN {
-                seen = Some(old.iter().chain(&added).cloned().collect());
-            }
-            let repeat = match &mut seen {
-                Some(set) => !set.insert(d.to_owned()),
-                None => old.iter().chain(&added).any(|h| h == d),
-            };
-            if !repeat {
-                added.push(d.to_owned());
-            }
-        }
-        e.spec = std::mem::replace(&mut e.spec, TaskSpec::new("")).after(added);
+        let old = e.spec.deps();
+        let keep: Vec<bool> = if old.len() + new.len() <= SCAN {
+            (0..new.len())
+                .map(|k| !old.contains(&new[k]) && !new[..k].contains(&new[k]))
+                .collect()
+        } else {
+            let mut seen: std::collections::HashSet<&str> =
+                old.iter().map(String::as_str).collect();
+            new.iter().map(|d| seen.insert(d.as_str())).collect()
+        };
+        let mut k = 0;
+        new.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+        e.spec = std::mem::replace(&mut e.spec, TaskSpec::new("")).after(new);
     }
 
     /// LightFlow's `Follow`: each task of `chain` after the one before it.
