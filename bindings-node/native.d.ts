@@ -42,13 +42,6 @@ export interface EventDetail {
   reason?: string
 }
 
-/**
- * Adds a step to flow `id` with options `opts` (an id from [`options_new`], 0 for the
- * defaults) and returns its position. The core's [`FlowDef::add`] refuses a name that is
- * taken (`ERR_LEGATO_DUPLICATE_TASK`) or invalid (`ERR_LEGATO_INVALID_NAME`).
- */
-export declare function flowAdd(id: number, name: string, opts: number, description?: string | undefined | null): number
-
 /** Builds (or takes the cached) graph of flow `id`, so that graph errors surface now. */
 export declare function flowCheck(id: number): void
 
@@ -116,13 +109,6 @@ export declare function runNew(graph: number, targets: string | undefined | null
 
 /** A snapshot of run `id`'s report (for `process_completion`'s payload, before the run ends). */
 export declare function runReport(id: number): NativeReport
-
-/**
- * Feeds `n_in` inputs to run `id` at `now_ms` (milliseconds since the run started, read from
- * the JS clock), then writes the commands into `out` (see the module docs). Returns the next
- * deadline in ms since the start, or -1 when there is none.
- */
-export declare function runStep(id: number, nowMs: number, input: Uint32Array, nIn: number, msgs: Array<string> | undefined | null, out: Uint32Array): number
 
 /** Why the run stopped early (`fail-fast: task "x" failed`, `run cancelled`, …), if it did. */
 export declare function runStopReason(id: number): string | null

@@ -36,7 +36,6 @@ use crate::report::NativeReport;
 use legato::event::{Event, EventKind, HookMask, Status, TaskError};
 use legato::graph::{Graph, GraphBuilder, TaskId};
 use legato::scheduler::{Command, HookToken, Input, Outcome, ProtocolError, RunOptions, Scheduler};
-use napi::bindgen_prelude::Uint32ArraySlice;
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, UNIX_EPOCH};
@@ -200,18 +199,15 @@ fn message(msgs: &Option<Vec<String>>, i: u32) -> Arc<str> {
 /// Feeds `n_in` inputs to run `id` at `now_ms` (milliseconds since the run started, read from
 /// the JS clock), then writes the commands into `out` (see the module docs). Returns the next
 /// deadline in ms since the start, or -1 when there is none.
-#[napi]
-pub fn run_step(
+/// Registered as the raw Node-API function `runStep` (see [`crate::raw`]).
+pub(crate) fn run_step(
     id: u32,
     now_ms: f64,
     input: &[u32],
     n_in: u32,
     msgs: Option<Vec<String>>,
-    mut out: Uint32ArraySlice<'_>,
+    out: &mut [u32],
 ) -> napi::Result<f64, String> {
-    // SAFETY: the facade owns this buffer and does not touch it during the call (JS is
-    // single-threaded and nothing here calls back into JS).
-    let out: &mut [u32] = unsafe { out.as_mut() };
     guard(|| {
         RUNS.with_borrow_mut(|runs| {
             let run = runs.get_mut(id).ok_or_else(|| unknown_run(id))?;

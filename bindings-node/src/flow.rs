@@ -195,8 +195,8 @@ fn with_flow<T>(
 /// Adds a step to flow `id` with options `opts` (an id from [`options_new`], 0 for the
 /// defaults) and returns its position. The core's [`FlowDef::add`] refuses a name that is
 /// taken (`ERR_LEGATO_DUPLICATE_TASK`) or invalid (`ERR_LEGATO_INVALID_NAME`).
-#[napi]
-pub fn flow_add(
+/// Registered as the raw Node-API function `flowAdd` (see [`crate::raw`]).
+pub(crate) fn flow_add(
     id: u32,
     name: String,
     opts: u32,
@@ -260,7 +260,7 @@ pub fn flow_deps(id: u32, deps: &[u32], names: Option<String>) -> napi::Result<(
                     };
                     list.push(name.to_owned());
                 }
-                def.add_deps(step, &list);
+                def.add_deps(step, list.drain(..));
             }
             Ok(())
         })

@@ -9,6 +9,7 @@
 //! - [`flow`]: option validation, graph building, plans and drawings;
 //! - [`driver`]: one run's scheduler, fed in batches (see [`driver::run_step`]);
 //! - [`report`]: the finished run's report (JSON, Mermaid Gantt, HTML);
+//! - [`raw`]: the two per-task entry points (`flowAdd`, `runStep`) as raw Node-API functions;
 //! - [`errors`]: errors with a stable `code`, and the guard that keeps panics from crossing.
 #![deny(clippy::all)]
 #![warn(missing_docs)]
@@ -19,4 +20,5 @@ extern crate napi_derive;
 pub mod driver;
 pub mod errors;
 pub mod flow;
+pub mod raw;
 pub mod report;
