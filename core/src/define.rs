@@ -295,20 +295,26 @@ impl<B> FlowDef<B> {
         self.changed();
         let e = &mut self.entries[i];
         let old = e.spec.deps();
-        let keep: Vec<bool> = if old.len() + new.len() <= SCAN {
-            (0..new.len())
-                .map(|k| !old.contains(&new[k]) && !new[..k].contains(&new[k]))
-                .collect()
+        if old.len() + new.len() <= SCAN {
+            // Few dependencies (nearly every task): a scan, nothing allocated.
+            let mut k = 0;
+            while k < new.len() {
+                if old.contains(&new[k]) || new[..k].contains(&new[k]) {
+                    new.remove(k);
+                } else {
+                    k += 1;
+                }
+            }
         } else {
             let mut seen: std::collections::HashSet<&str> =
                 old.iter().map(String::as_str).collect();
-            new.iter().map(|d| seen.insert(d.as_str())).collect()
-        };
-        let mut k = 0;
-        new.retain(|_| {
-            k += 1;
-            keep[k - 1]
-        });
+            let keep: Vec<bool> = new.iter().map(|d| seen.insert(d.as_str())).collect();
+            let mut k = 0;
+            new.retain(|_| {
+                k += 1;
+                keep[k - 1]
+            });
+        }
         e.spec = std::mem::replace(&mut e.spec, TaskSpec::new("")).after(new);
     }
 
