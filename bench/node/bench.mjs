@@ -187,17 +187,18 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const rows = []
 for (const [wname, make] of WORKLOADS) {
   const w = make()
-  const times = new Map()
-  for (const [name, fn] of IMPLS) {
-    await fn(w) // warm-up
-    const t = []
-    for (let r = 0; r < RUNS; r++) {
+  const samples = new Map(IMPLS.map(([name]) => [name, []]))
+  for (const [, fn] of IMPLS) await fn(w) // warm-up
+  // Rounds interleave the implementations, so that a change in the machine's load during the
+  // run falls on all of them alike; each figure is the median of its rounds.
+  for (let r = 0; r < RUNS; r++) {
+    for (const [name, fn] of IMPLS) {
       const t0 = performance.now()
       await fn(w)
-      t.push(performance.now() - t0)
+      samples.get(name).push(performance.now() - t0)
     }
-    times.set(name, median(t))
   }
+  const times = new Map([...samples].map(([name, t]) => [name, median(t)]))
   const base = times.get('hand-rolled')
   for (const [name] of IMPLS) {
     const ms = times.get(name)

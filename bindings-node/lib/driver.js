@@ -16,6 +16,7 @@ const { call, CancelledError, HookError } = require('./errors.js')
 const { RunReport } = require('./report.js')
 
 const NONE = 0xffffffff
+const RESOLVED = Promise.resolve()
 const OUT_RECORDS = 1024
 const KIND_NAMES = ['process_begin', 'task_ready', 'task_begin', 'task_retry', 'task_success',
   'task_failure', 'task_skip', 'task_completion', 'process_completion']
@@ -114,7 +115,8 @@ class Driver {
     this.nIn++
     if (!this.scheduled && !this.flushing) {
       this.scheduled = true
-      queueMicrotask(this.flushBound)
+      // A settled promise's reaction, not queueMicrotask (which makes an AsyncResource a call).
+      RESOLVED.then(this.flushBound)
     }
   }
 

@@ -48,6 +48,8 @@ struct Run {
     started_at_ms: f64,
     /// The inputs of one `handle` call, kept to reuse their memory.
     batch: Vec<Input<()>>,
+    /// The time of the latest input (the run's total once it is finished).
+    now: Duration,
 }
 
 thread_local! {
@@ -154,6 +156,7 @@ pub fn run_new(
             hooks: Slab::new(),
             started_at_ms,
             batch: Vec::new(),
+            now: Duration::ZERO,
         };
         Ok(RUNS.with_borrow_mut(|r| r.insert(run)))
     })
@@ -212,6 +215,7 @@ pub(crate) fn run_step(
         RUNS.with_borrow_mut(|runs| {
             let run = runs.get_mut(id).ok_or_else(|| unknown_run(id))?;
             let now = dur(now_ms);
+            run.now = run.now.max(now);
             let s = &mut run.sched;
             let n = (n_in as usize).min(input.len() / 4);
             // The batch is one instant's inputs. What only the host can order (starting the
@@ -446,11 +450,10 @@ pub fn run_finish(id: u32) -> napi::Result<NativeReport, String> {
         let run = RUNS
             .with_borrow_mut(|runs| runs.remove(id))
             .ok_or_else(|| unknown_run(id))?;
-        let mut report = run.sched.into_report();
-        if run.started_at_ms.is_finite() && run.started_at_ms >= 0.0 {
-            report.started_at = Some(UNIX_EPOCH + dur(run.started_at_ms));
-        }
-        Ok(NativeReport::new(report))
+        let started_at = (run.started_at_ms.is_finite() && run.started_at_ms >= 0.0)
+            .then(|| UNIX_EPOCH + dur(run.started_at_ms));
+        // The report is made when first read (most runs are only asked `ok`).
+        Ok(NativeReport::finished(run.sched, run.now, started_at))
     })
 }
 

@@ -22,3 +22,13 @@ pub mod errors;
 pub mod flow;
 pub mod raw;
 pub mod report;
+
+/// Rust's allocations in the addon (task specs, names, the scheduler's state, reports) go
+/// through mimalloc: a flow's definition and a run's start allocate a few small blocks per
+/// task, and glibc's malloc and free were a fifth of their time. It is built without
+/// transparent huge pages (feature `no_thp`: with them a third of a definition's time went to
+/// the kernel zeroing 2 MiB pages on first touch), and its purge delay is set to 1 s instead
+/// of 10 ms when the module loads (see [`raw::raw_exports`]), so that memory freed by one run
+/// is reused by the next rather than given back and faulted in again.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -240,9 +240,18 @@ unsafe extern "C" fn run_step_raw(
 
 type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
-/// Adds the raw functions to the module's exports.
+extern "C" {
+    /// mimalloc's option setter (linked in by the `mimalloc` crate, the global allocator).
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+/// `mi_option_purge_delay` in mimalloc 3's `mi_option_t`.
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// Adds the raw functions to the module's exports (and sets the allocator's purge delay).
 #[napi(module_exports)]
 pub fn raw_exports(exports: Object, env: Env) -> napi::Result<()> {
+    // SAFETY: sets a number in mimalloc's option table (see the crate docs in lib.rs).
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
     let fns: [(&str, Callback); 2] = [("flowAdd", flow_add_raw), ("runStep", run_step_raw)];
     for (name, cb) in fns {
         let cname = CString::new(name).map_err(|e| napi::Error::from_reason(e.to_string()))?;
