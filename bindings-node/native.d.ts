@@ -75,7 +75,7 @@ export declare function flowSyncAll(id: number, step: number): void
 
 /**
  * Live native objects, for tests that check finished runs and collected flows free theirs:
- * `[flows, runs, registered options]`.
+ * `[flows, runs, registered options, reports]`.
  */
 export declare function liveCounts(): Array<number>
 

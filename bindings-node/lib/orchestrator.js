@@ -3,6 +3,7 @@
 // of the core's scheduler (hooks, retries, timeout, report). A drop-in for the npm package
 // `orchestrator`: same API, same bookkeeping in getState(), same hook payloads.
 const { AsyncLocalStorage } = require('node:async_hooks')
+const native = require('../native.js')
 const { randomUUID } = require('node:crypto')
 const { FlowRun } = require('./flow.js')
 const { NONE } = require('./driver.js')
@@ -11,6 +12,11 @@ const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./o
 const { addHookMethods, newHooks } = require('./hooks.js')
 
 const ACTION_KEYS = ['name', 'cache', ...TASK_KEYS]
+
+/** Frees the native options of a collected Orchestrator's actions. */
+const collected = new FinalizationRegistry((ids) => {
+  if (ids.length > 0) native.optionsDrop(ids)
+})
 
 // Created on first use, so that programs using only Flow pay nothing for it.
 let als = null
@@ -159,6 +165,8 @@ class Orchestrator {
     this._actions = new WeakMap()
     this._plain = new WeakMap()
     this._report = undefined
+    this._options = []
+    collected.register(this, this._options)
     storage()
   }
 
@@ -178,6 +186,7 @@ class Orchestrator {
     if (o.cache !== undefined && typeof o.cache !== 'boolean') throw typeError('options.cache', `must be a boolean (got ${describe(o.cache)})`)
     const name = o.name ?? (fn.name || 'anonymous')
     const reg = taskOptions('options', name, o)
+    if (reg.id !== 0) this._options.push(reg.id)
     const action = { name, fn, id: reg.id, retryIf: reg.retryIf, timeout: reg.timeout, cache: o.cache === true }
     const orch = this
     const wrapper = {

@@ -160,12 +160,17 @@ pub(crate) fn options_get(id: u32) -> Option<(Arc<str>, Arc<TaskOptions>)> {
 }
 
 /// Live native objects, for tests that check finished runs and collected flows free theirs:
-/// `[flows, runs, registered options]`.
+/// `[flows, runs, registered options, reports]`.
 #[napi]
 pub fn live_counts() -> Vec<u32> {
     let flows = FLOWS.with_borrow(|s| s.len());
     let options = OPTIONS.with_borrow(|s| s.len().saturating_sub(1));
-    vec![flows, crate::driver::live_runs(), options]
+    vec![
+        flows,
+        crate::driver::live_runs(),
+        options,
+        crate::report::live_reports(),
+    ]
 }
 
 /// A new, empty flow definition; returns its id.

@@ -24,6 +24,21 @@ pub struct NativeReport {
     state: State,
 }
 
+thread_local! {
+    static LIVE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// How many reports JS still holds (see [`crate::flow::live_counts`]).
+pub(crate) fn live_reports() -> u32 {
+    LIVE.get()
+}
+
+impl Drop for NativeReport {
+    fn drop(&mut self) {
+        LIVE.set(LIVE.get().saturating_sub(1));
+    }
+}
+
 impl std::fmt::Debug for NativeReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NativeReport").finish_non_exhaustive()
@@ -32,6 +47,7 @@ impl std::fmt::Debug for NativeReport {
 
 impl NativeReport {
     pub(crate) fn new(report: RunReport) -> Self {
+        LIVE.set(LIVE.get() + 1);
         NativeReport {
             state: State::Report(report),
         }
@@ -43,6 +59,7 @@ impl NativeReport {
         total: Duration,
         started_at: Option<SystemTime>,
     ) -> Self {
+        LIVE.set(LIVE.get() + 1);
         NativeReport {
             state: State::Finished(Box::new(sched), total, started_at),
         }

@@ -377,3 +377,85 @@ async function drive(clock, p) {
   }
   return p
 }
+
+test('the core checks names as steps are added; a refused step leaves nothing behind', T, () => {
+  const f = new Flow()
+  f.step('build', () => 1)
+  assert.throws(() => f.step('', () => 1), { name: 'RangeError', code: 'ERR_LEGATO_INVALID_NAME', message: 'Invalid task name "": a task name must not be empty' })
+  assert.throws(() => f.step(' padded', () => 1), { name: 'RangeError', code: 'ERR_LEGATO_INVALID_NAME' })
+  // Refused with its dependencies queued: neither the step nor its dependency on "ghost" remain.
+  assert.throws(() => f.step('build', () => 2, { after: ['ghost'] }), { name: 'DuplicateTaskError', message: 'Task "build" is defined twice' })
+  assert.throws(() => f.step('test', () => 2, { after: ['build', 42] }), { name: 'TypeError', message: /^options\.after\[1\]/ })
+  assert.deepEqual(f.steps, ['build'])
+  assert.deepEqual(f.plan(), [['build']])
+  // The flow is usable after a refusal, and a function given twice keeps its first step.
+  const lint = () => 3
+  f.step('lint', lint, { after: ['build'] })
+  f.step('lint-again', lint)
+  f.step('deploy', () => 4, { after: [lint] })
+  assert.deepEqual(f.plan(), [['build', 'lint-again'], ['lint'], ['deploy']])
+  // Dependencies by name may come before the step they name; repeats count once.
+  const g = new Flow()
+  g.step('b', () => 1, { after: ['a', 'a'] })
+  g.step('a', () => 1)
+  g.syncAll(function sink() {}, { description: 'after everything' })
+  assert.deepEqual(g.plan(), [['a'], ['b'], ['sink']])
+  assert.match(g.toMermaid(), /sink/)
+})
+
+test('ctx.spawn behaves like an Orchestrator call: tracked child, the caller gives its slot back, own errors', T, async () => {
+  const f = new Flow({ maxParallel: 1 })
+  let running = 0
+  let most = 0
+  const busy = async (fn) => {
+    running++
+    most = Math.max(most, running)
+    try {
+      return await fn()
+    } finally {
+      running--
+    }
+  }
+  const own = new Error('child broke')
+  f.step('parent', async (ctx) => {
+    // Awaiting its children, the parent holds no slot: under maxParallel 1 they still run.
+    running--
+    const [a, b] = await Promise.all([
+      ctx.spawn('child-a', (c) => busy(async () => `${c.name}@${c.attempt}`)),
+      ctx.spawn('child-b', (c) => busy(async () => { if (c.attempt === 1) throw new Error('once'); return c.attempt }), { retries: 1 }),
+    ])
+    const e = await ctx.spawn('child-c', () => busy(async () => { throw own })).catch((x) => x)
+    const t = await ctx.spawn('child-d', (c) => new Promise((r) => c.signal.addEventListener('abort', r)), { timeout: 5 }).catch((x) => x)
+    running++
+    return { a, b, e, t }
+  }, {})
+  f.onTaskBegin(({ name }) => { if (name === 'parent') running++ })
+  const r = await f.run().catch((x) => x.report)
+  const v = r.tasks.parent.result
+  assert.equal(v.a, 'child-a@1')
+  assert.equal(v.b, 2)
+  assert.equal(v.e, own, 'a child rejects with its own error')
+  assert.equal(v.t.name, 'TimeoutError')
+  assert.equal(v.t.message, 'Step "child-d" timed out after 5ms')
+  assert.equal(most, 1, 'never more than maxParallel running')
+  assert.deepEqual(r.list.map((t) => [t.name, t.status, t.parent ?? null]), [
+    ['parent', 'succeeded', null], ['child-a', 'succeeded', 'parent'], ['child-b', 'succeeded', 'parent'],
+    ['child-c', 'failed', 'parent'], ['child-d', 'timed_out', 'parent']])
+  assert.equal(r.tasks['child-b'].attempts, 2)
+
+  // A child the step does not await is cancelled when the step's attempt fails; one left by a
+  // step that succeeded runs to its end (the run waits for it).
+  const g = new Flow()
+  let signal
+  let later
+  g.step('fails', (ctx) => {
+    ctx.spawn('orphan', (c) => { signal = c.signal; return new Promise(() => {}) }).catch(() => {})
+    throw new Error('gone')
+  })
+  g.step('succeeds', (ctx) => { later = ctx.spawn('detached', () => new Promise((r) => setTimeout(r, 5, 'late'))) })
+  const rg = await g.run().catch((x) => x.report)
+  assert.equal(rg.tasks.orphan.status, 'cancelled')
+  assert.equal(rg.tasks.detached.status, 'succeeded')
+  assert.equal(await later, 'late')
+  assert.equal(signal.aborted, true)
+})
