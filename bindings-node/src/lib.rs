@@ -2,11 +2,13 @@
 //!
 //! The hand-written facade (`index.js`) owns the JS idioms (classes, Promises, hooks,
 //! AbortSignals); this crate owns every decision, through the core's sans-IO
-//! [`Scheduler`](legato::scheduler::Scheduler). The surface is a handful of plain `#[napi]`
-//! functions (no class methods on the per-task path, which cost ~0.45 µs a call) that take
-//! and return many inputs and commands per crossing in shared `Uint32Array`s:
+//! [`Scheduler`](legato::scheduler::Scheduler), and every definition, through the core's
+//! [`FlowDef`](legato::define::FlowDef). The surface is a handful of plain functions (no class
+//! methods on the per-task path, which cost ~0.45 µs a call; the two per-task ones raw
+//! Node-API functions) that take and return many inputs and commands per crossing in shared
+//! `Uint32Array`s:
 //!
-//! - [`flow`]: option validation, graph building, plans and drawings;
+//! - [`flow`]: option validation, flows declared on `FlowDef`, plans and drawings;
 //! - [`driver`]: one run's scheduler, fed in batches (see [`driver::run_step`]);
 //! - [`report`]: the finished run's report (JSON, Mermaid Gantt, HTML);
 //! - [`raw`]: the two per-task entry points (`flowAdd`, `runStep`) as raw Node-API functions;
