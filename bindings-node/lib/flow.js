@@ -284,6 +284,7 @@ class Flow {
     // are added (names are append-only): the per-step path keeps no index of its own.
     this._byName = new Map()
     this._byFn = new Map()
+    this._fnSeen = 0
     // Dependencies not yet handed to the core: records [step, count, dep...] (see flow_deps).
     this._pend = new Uint32Array(64)
     this._pendLen = 0
@@ -305,7 +306,7 @@ class Flow {
     const m = this._byFn
     const fns = this._fns
     // `_fnSeen` counts positions already looked at (a function given twice keeps its first).
-    for (let i = this._fnSeen || 0; i < fns.length; i++) if (!m.has(fns[i])) m.set(fns[i], i)
+    for (let i = this._fnSeen; i < fns.length; i++) if (!m.has(fns[i])) m.set(fns[i], i)
     this._fnSeen = fns.length
     return m
   }
