@@ -95,8 +95,10 @@ unsafe fn with_str<T>(
             ),
             what,
         )?;
-        if written + 1 >= buf.len() {
-            // Perhaps cut short: ask for the length and read it again.
+        // Node-API stops before a character that does not fit (up to 4 bytes) and keeps a
+        // byte for the NUL: within 4 bytes of the end, the string may have been cut short.
+        if written + 4 >= buf.len() {
+            // Ask for the length and read it again.
             let mut len = 0usize;
             status(
                 sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len),

@@ -459,3 +459,13 @@ test('ctx.spawn behaves like an Orchestrator call: tracked child, the caller giv
   assert.equal(await later, 'late')
   assert.equal(signal.aborted, true)
 })
+
+test('step names of any length and script reach the core whole', T, () => {
+  const f = new Flow()
+  const names = []
+  for (let n = 248; n <= 260; n++) names.push('a'.repeat(n - 3) + '€', 'b'.repeat(n - 2) + 'é', 'c'.repeat(n))
+  names.push('é'.repeat(400), '🎼'.repeat(100), 'legato 音楽')
+  for (const n of names) f.step(n, () => 1)
+  assert.deepEqual(f.plan(), [names])
+  assert.throws(() => f.step('é'.repeat(400), () => 1), { name: 'DuplicateTaskError', message: `Task "${'é'.repeat(400)}" is defined twice` })
+})
