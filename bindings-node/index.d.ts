@@ -107,8 +107,15 @@ export interface StepContext<State = Record<string, unknown>> {
   /** Fires on this attempt's timeout, on fail-fast and on cancel. */
   readonly signal: AbortSignal
   /**
-   * Runs `fn` as a dynamic child task of this step (tracked, with its own options) and resolves
-   * to its result. While the step awaits it, the step gives its concurrency slot back.
+   * Runs `fn` as a dynamic child task of this step and resolves to its result, or rejects with
+   * its own error (a `TaskTimeoutError` on timeout), as an Orchestrator's action call does.
+   * The child is a task of the same run: hooks, `retries`/`backoff`/`retryIf`/`timeout`/
+   * `sequences` from `options`, its own `ctx` (name, attempt, signal; it may spawn in turn)
+   * and an entry in the report whose `parent` is this step. While the step awaits its
+   * children it gives its concurrency slot back (recursion under `maxParallel: 1` cannot
+   * deadlock), and it gets their outcome once it holds a slot again. Children left unfinished
+   * by an attempt that fails are cancelled (their `signal` fires); after a successful attempt
+   * they run to their end and the run waits for them.
    */
   spawn<R>(name: string, fn: (ctx: StepContext<State>) => MaybePromise<R>, options?: TaskOptions): Promise<R>
 }
@@ -129,6 +136,11 @@ export interface ProcessCompletionEvent<State> {
   time: number
   /** The run's duration, whole ms. */
   totalDuration: number
+  /**
+   * The run's report as it stands when the hook is called: every task is finished (made when
+   * first read). The run's promise resolves to (or its `FlowError` carries) the final report.
+   */
+  readonly report: RunReport
   /** The shared state. */
   context: State
 }

@@ -42,28 +42,42 @@ export interface EventDetail {
   reason?: string
 }
 
-/**
- * Builds and validates a graph from a whole flow; returns the graph's id.
- *
- * - `names`: the `n` task names joined by NUL;
- * - `deps`: for each task, its dependency count then the dependencies: an index `< n` is a
- *   task, `n + k` is the `k`-th name of `extra` (a name no step has: a missing dependency);
- * - `opts`: per task, an id from [`options_new`] (0 for the defaults);
- * - `descriptions`: per task joined by NUL (empty for none), or nothing when none has one.
- *
- * Errors: the core's graph errors (cycle, missing dependency, duplicate, invalid name) with
- * codes `ERR_LEGATO_*` and the exact texts.
- */
-export declare function graphBuild(n: number, names: string, deps: Uint32Array, extra: string, opts: Uint32Array, descriptions?: string | undefined | null): number
+/** Builds (or takes the cached) graph of flow `id`, so that graph errors surface now. */
+export declare function flowCheck(id: number): void
 
-/** Frees a graph built by [`graph_build`]. */
-export declare function graphDrop(id: number): void
+/**
+ * Dependencies of many steps at once: `deps` holds records `[step, count, dep…]`; a `dep`
+ * below `1 << 31` is a step's position, `(1 << 31) | k` the `k`-th of the NUL-joined `names`
+ * (a name, checked when the graph is built). Repeats are ignored ([`FlowDef::add_deps`]).
+ */
+export declare function flowDeps(id: number, deps: Uint32Array, names?: string | undefined | null): void
+
+/** Frees a flow definition (its JS `Flow` was collected). */
+export declare function flowDrop(id: number): void
+
+/** LightFlow's `Follow` ([`FlowDef::follow`]): each step of `chain` after the one before it. */
+export declare function flowFollow(id: number, chain: Uint32Array): void
+
+/** A new, empty flow definition; returns its id. */
+export declare function flowNew(): number
 
 /** The dry run: the levels that would run, in order (targets NUL-joined, or all). */
-export declare function graphPlan(id: number, targets?: string | undefined | null): Array<Array<string>>
+export declare function flowPlan(id: number, targets?: string | undefined | null): Array<Array<string>>
 
-/** Draws the graph: `format` is `ascii`, `mermaid` or `dot`. */
-export declare function graphRender(id: number, format: string, targets?: string | undefined | null): string
+/** Draws the flow: `format` is `ascii`, `mermaid` or `dot` (targets NUL-joined, or all). */
+export declare function flowRender(id: number, format: string, targets?: string | undefined | null): string
+
+/**
+ * LightFlow's `SyncAll` ([`FlowDef::sync_all`]): step `step` after every step declared
+ * before it.
+ */
+export declare function flowSyncAll(id: number, step: number): void
+
+/**
+ * Live native objects, for tests that check finished runs and collected flows free theirs:
+ * `[flows, runs, registered options, reports]`.
+ */
+export declare function liveCounts(): Array<number>
 
 /** Frees registered options (a flow or orchestrator was collected). */
 export declare function optionsDrop(ids: Array<number>): void
@@ -86,19 +100,15 @@ export declare function runEvent(id: number, slot: number): EventDetail
 export declare function runFinish(id: number): NativeReport
 
 /**
- * Starts a run (not yet started: send input 12). `graph` is an id from
- * [`graph_build`](crate::flow::graph_build), or -1 for an Orchestrator's run (dynamic tasks
+ * Starts a run (not yet started: send input 12). `graph` is a flow's id from
+ * [`flow_new`](crate::flow::flow_new), or -1 for an Orchestrator's run (dynamic tasks
  * only). `targets` NUL-joined or none; `max_parallel` 0 for unlimited; `timeout_ms` < 0 for
  * none; `hook_mask` bit `k` set when event kind `k` has hooks; `started_at_ms` epoch ms.
  */
 export declare function runNew(graph: number, targets: string | undefined | null, maxParallel: number, failFast: boolean, timeoutMs: number, hookMask: number, startedAtMs: number): number
 
-/**
- * Feeds `n_in` inputs to run `id` at `now_ms` (milliseconds since the run started, read from
- * the JS clock), then writes the commands into `out` (see the module docs). Returns the next
- * deadline in ms since the start, or -1 when there is none.
- */
-export declare function runStep(id: number, nowMs: number, input: Uint32Array, nIn: number, msgs: Array<string> | undefined | null, out: Uint32Array): number
+/** A snapshot of run `id`'s report (for `process_completion`'s payload, before the run ends). */
+export declare function runReport(id: number): NativeReport
 
 /** Why the run stopped early (`fail-fast: task "x" failed`, `run cancelled`, …), if it did. */
 export declare function runStopReason(id: number): string | null

@@ -1,6 +1,8 @@
 // W1–W5 (DESIGN.md "Workloads", same LCG as every door) through legato's Node door, beside
 // `hand-rolled` (a plain Promise DAG runner: the floor), `async.auto`, `p-graph` and `p-queue`,
-// all in the same process and run. Usage: node bench/node/bench.mjs [--json bench/results.json] [--runs N]
+// all in the same process and run.
+// Usage: node bench/node/bench.mjs [--json bench/results.json] [--runs N] [--only W1,W2] [--impls legato,hand-rolled]
+// (--only / --impls are for profiling; rows are merged into --json only for a full run.)
 import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
@@ -16,6 +18,9 @@ const { default: PQueue } = await import(require.resolve('p-queue'))
 const args = process.argv.slice(2)
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : null
 const RUNS = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) : 5
+const listArg = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1].split(',') : null)
+const ONLY = listArg('--only')
+const ONLY_IMPLS = listArg('--impls')
 
 // ----- graphs (the shared LCG) ---------------------------------------------------------------
 function lcg() {
@@ -173,24 +178,27 @@ async function runPQueue(w) {
 }
 
 const IMPLS = [['legato', runLegato], ['hand-rolled', runHandRolled], ['async.auto', runAsyncAuto], ['p-graph', runPGraph], ['p-queue', runPQueue]]
+  .filter(([name]) => !ONLY_IMPLS || name === 'hand-rolled' || ONLY_IMPLS.includes(name))
 const WORKLOADS = [['W1', w1], ['W2', w2], ['W3', w3], ['W4', w4], ['W5', w5]]
+  .filter(([name]) => !ONLY || ONLY.includes(name))
 
 // ----- measuring -----------------------------------------------------------------------------
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const rows = []
 for (const [wname, make] of WORKLOADS) {
   const w = make()
-  const times = new Map()
-  for (const [name, fn] of IMPLS) {
-    await fn(w) // warm-up
-    const t = []
-    for (let r = 0; r < RUNS; r++) {
+  const samples = new Map(IMPLS.map(([name]) => [name, []]))
+  for (const [, fn] of IMPLS) await fn(w) // warm-up
+  // Rounds interleave the implementations, so that a change in the machine's load during the
+  // run falls on all of them alike; each figure is the median of its rounds.
+  for (let r = 0; r < RUNS; r++) {
+    for (const [name, fn] of IMPLS) {
       const t0 = performance.now()
       await fn(w)
-      t.push(performance.now() - t0)
+      samples.get(name).push(performance.now() - t0)
     }
-    times.set(name, median(t))
   }
+  const times = new Map([...samples].map(([name, t]) => [name, median(t)]))
   const base = times.get('hand-rolled')
   for (const [name] of IMPLS) {
     const ms = times.get(name)
@@ -207,7 +215,9 @@ for (const r of rows) {
   const fig = r.per_task_us !== undefined ? `${r.per_task_us.toFixed(3)} µs` : `${r.makespan_ratio.toFixed(3)}× ideal`
   console.log(`${r.workload.padEnd(9)} ${r.impl.padEnd(13)} ${r.ms.toFixed(2).padStart(8)}  ${fig.padStart(18)}   ${r.vs_hand_rolled.toFixed(3)}×`)
 }
-if (jsonOut) {
+if (jsonOut && (ONLY || ONLY_IMPLS)) {
+  console.log(`not merged into ${jsonOut}: a partial run (--only / --impls)`)
+} else if (jsonOut) {
   let all = []
   try {
     all = JSON.parse(fs.readFileSync(jsonOut, 'utf8'))

@@ -5,10 +5,18 @@
 //
 // Time is read from the JS clock (`performance.now()` and `Date.now()` as they are when called,
 // so fake timers work) and timers are the event loop's `setTimeout`.
+//
+// Batches: inputs are gathered and handed over at a microtask, so a burst of completions
+// crosses once. A batch that holds an outside cancel or a timer's tick waits instead for the
+// end of the event loop's turn (`setImmediate`): every attempt that finished in the same turn
+// (the same timers phase: the same instant) joins it, and the core orders them — finished
+// attempts before the cancel, before the deadline. The driver orders nothing itself.
 const native = require('../native.js')
 const { call, CancelledError, HookError } = require('./errors.js')
+const { RunReport } = require('./report.js')
 
 const NONE = 0xffffffff
+const RESOLVED = Promise.resolve()
 const OUT_RECORDS = 1024
 const KIND_NAMES = ['process_begin', 'task_ready', 'task_begin', 'task_retry', 'task_success',
   'task_failure', 'task_skip', 'task_completion', 'process_completion']
@@ -60,9 +68,22 @@ class Driver {
       this.timer = null
       this.timerAt = -1
       this.push(5, 0, 0, 0)
+      this.late = true
+    }
+    // Set when the gathered batch holds a cancel or a tick: it is flushed at setImmediate.
+    this.late = false
+    this.immediate = null
+    this.flushBound = () => {
+      if (this.late) {
+        if (this.immediate === null) this.immediate = setImmediate(this.flushLate)
+        return
+      }
+      this.scheduled = false
       this.flush()
     }
-    this.flushBound = () => {
+    this.flushLate = () => {
+      this.immediate = null
+      this.late = false
       this.scheduled = false
       this.flush()
     }
@@ -94,7 +115,8 @@ class Driver {
     this.nIn++
     if (!this.scheduled && !this.flushing) {
       this.scheduled = true
-      queueMicrotask(this.flushBound)
+      // A settled promise's reaction, not queueMicrotask (which makes an AsyncResource a call).
+      RESOLVED.then(this.flushBound)
     }
   }
 
@@ -107,11 +129,17 @@ class Driver {
   /** Hands every gathered input to the core and performs the commands it gives back. */
   flush() {
     if (this.flushing || this.done) return
+    if (this.late) {
+      // A batch with a cancel or a tick waits for the end of the turn (see the top).
+      if (this.immediate === null) this.immediate = setImmediate(this.flushLate)
+      return
+    }
     this.flushing = true
     let deadline = -1
     try {
       do {
         const n = this.nIn
+        this.late = false
         const msgs = this.msgs
         const input = this.input
         this.nIn = 0
@@ -142,9 +170,10 @@ class Driver {
       }
       return
     }
-    // Re-armed after every batch, so that at one instant the bodies' own timers fire first
-    // (attempt completions are taken before timers at the same instant).
-    if (this.timer !== null) clearTimeout(this.timer)
+    if (this.timer !== null) {
+      if (this.timerAt === deadline) return
+      clearTimeout(this.timer)
+    }
     this.timerAt = deadline
     this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(deadline - this.now() - 1e-9)))
   }
@@ -302,15 +331,37 @@ class Driver {
     this.push(4, slot, this.msg(messageOf(e)), 0)
   }
 
+  /**
+   * Adds `report` to a process_completion payload: the run's report as it stands when the
+   * hooks are called (made when first read; once the run is over, its final report).
+   */
+  withReport(p) {
+    const run = this
+    let report
+    Object.defineProperty(p, 'report', {
+      enumerable: true,
+      configurable: true,
+      get() {
+        if (report === undefined) {
+          report = run.done ? run.finalReport : new RunReport(call(native.runReport, run.id), run.startedAt, run)
+        }
+        return report
+      },
+    })
+    return p
+  }
+
   detail(slot) {
     return native.runEvent(this.id, slot)
   }
 
   // ----- the end -----------------------------------------------------------------------------
 
+  /** An outside cancel: handed to the core with everything else of this turn. */
   cancel() {
     if (this.done) return
     this.push(6, 0, 0, 0)
+    this.late = true
   }
 
   finish() {
@@ -319,9 +370,14 @@ class Driver {
       clearTimeout(this.timer)
       this.timer = null
     }
+    if (this.immediate !== null) {
+      clearImmediate(this.immediate)
+      this.immediate = null
+    }
     abandoned.unregister(this)
-    const report = call(native.runFinish, this.id)
-    this.finished(report)
+    const nat = call(native.runFinish, this.id)
+    this.finalReport = new RunReport(nat, this.startedAt, this)
+    this.finished(this.finalReport)
   }
 }
 

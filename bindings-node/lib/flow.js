@@ -2,19 +2,23 @@
 // Flow: a declared DAG of steps (LightFlow's builders), run by the core's scheduler.
 const native = require('../native.js')
 const { Driver, NONE, KIND_NAMES, STATUS_NAMES } = require('./driver.js')
-const { RunReport } = require('./report.js')
-const { call, typeError, FlowError, TaskTimeoutError, CancelledError } = require('./errors.js')
+const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 
 const STEP_KEYS = ['after', 'description', ...TASK_KEYS]
 const SPAWN_KEYS = TASK_KEYS
 
-/** Frees the native graph and options of a collected Flow. */
-const collected = new FinalizationRegistry(({ graph, options }) => {
-  if (graph !== null) native.graphDrop(graph)
+/** Frees the native flow definition and options of a collected Flow. */
+const collected = new FinalizationRegistry(({ def, options }) => {
+  native.flowDrop(def)
   if (options.length > 0) native.optionsDrop(options)
 })
+
+/** The options of a step that has none (shared: no per-step object). */
+const NO_OPTIONS = Object.freeze({ id: 0, retryIf: null, timeout: undefined })
+/** A dependency given by name, in the pending records of `flow_deps`. */
+const BY_NAME = 0x80000000
 
 /** A set of steps to depend on at once (LightFlow's sync point). */
 class SyncPoint {
@@ -31,9 +35,8 @@ class SyncPoint {
   /** Makes the point's first step (follow) or every step (parallel) run after `deps`. */
   after(...deps) {
     const f = this._flow
-    const resolved = f._resolveDeps('after', deps.flat())
-    for (const i of this._firsts) f._deps[i].push(...resolved)
-    f._changed()
+    const list = deps.flat()
+    for (const i of this._firsts) f._addDeps(i, 'after', list)
     return this
   }
 }
@@ -160,7 +163,7 @@ class FlowRun extends Driver {
   /** `ctx.results`: a live view by name of the steps that succeeded (no per-task insert). */
   makeResults() {
     const run = this
-    const index = this.flow._byName
+    const index = this.flow._nameIndex()
     const has = (k) => {
       const i = typeof k === 'string' ? index.get(k) : undefined
       return i !== undefined && i < run.nStatic && run.ok[i] === 1
@@ -207,7 +210,7 @@ class FlowRun extends Driver {
     if (kind === 8) {
       const d = this.detail(slot)
       const time = Date.now()
-      return { time, totalDuration: Math.round(d.durationMs), context }
+      return this.withReport({ time, totalDuration: Math.round(d.durationMs), context })
     }
     const name = this.nameOf(task)
     switch (kind) {
@@ -227,7 +230,9 @@ class FlowRun extends Driver {
         } else if (kind === 4) {
           p.result = this.values[task]
         } else if (kind === 5 || kind === 7) {
-          if (d.errorKind) p.error = d.errorKind === 'failed' && this.errors[task] !== undefined ? this.errors[task]
+          // A task that succeeded after a failed attempt has no error (the core's event keeps
+          // the earlier attempt's).
+          if (d.errorKind && d.status !== 'succeeded') p.error = d.errorKind === 'failed' && this.errors[task] !== undefined ? this.errors[task]
             : d.errorKind === 'timed_out' ? this.timeoutError(task) : new CancelledError(d.errorMessage)
           if (kind === 7) {
             p.status = d.status
@@ -243,9 +248,8 @@ class FlowRun extends Driver {
     }
   }
 
-  finished(nat) {
+  finished(report) {
     if (this.unlisten) this.unlisten()
-    const report = new RunReport(nat, this.startedAt, this)
     if (report.ok) return this.resolve(report)
     let why
     if (this.hookError) why = this.hookError.message
@@ -262,6 +266,10 @@ class FlowRun extends Driver {
 /**
  * A declared DAG of steps. Dependencies by name, by function reference or by sync point;
  * run all, or targets plus their transitive dependencies.
+ *
+ * The definition lives in the core (`FlowDef`): each step crosses once when added, so that a
+ * duplicate or invalid name is refused there and then; dependencies cross in batches. JS keeps
+ * the bodies, by position.
  */
 class Flow {
   constructor(options) {
@@ -271,72 +279,125 @@ class Flow {
     this.state = o.state === undefined ? {} : o.state
     this._names = []
     this._fns = []
-    this._deps = []
     this._opts = []
-    this._descriptions = []
+    // Name → position and function → position, built when first needed and extended as steps
+    // are added (names are append-only): the per-step path keeps no index of its own.
     this._byName = new Map()
     this._byFn = new Map()
+    this._fnSeen = 0
+    // Dependencies not yet handed to the core: records [step, count, dep...] (see flow_deps).
+    this._pend = new Uint32Array(64)
+    this._pendLen = 0
+    this._pendNames = []
     this._hooks = newHooks()
-    this._native = { graph: null, options: [] }
-    this._options = this._native.options
-    collected.register(this, this._native)
+    this._def = native.flowNew()
+    this._options = []
+    collected.register(this, { def: this._def, options: this._options })
   }
 
-  _changed() {
-    if (this._native.graph !== null) {
-      native.graphDrop(this._native.graph)
-      this._native.graph = null
+  /** Name → position (first definition wins, as the core's index does). */
+  _nameIndex() {
+    const m = this._byName
+    for (let i = m.size; i < this._names.length; i++) m.set(this._names[i], i)
+    return m
+  }
+
+  _fnIndex() {
+    const m = this._byFn
+    const fns = this._fns
+    // `_fnSeen` counts positions already looked at (a function given twice keeps its first).
+    for (let i = this._fnSeen; i < fns.length; i++) if (!m.has(fns[i])) m.set(fns[i], i)
+    this._fnSeen = fns.length
+    return m
+  }
+
+  _push(v) {
+    if (this._pendLen === this._pend.length) {
+      const bigger = new Uint32Array(this._pend.length * 2)
+      bigger.set(this._pend)
+      this._pend = bigger
     }
+    this._pend[this._pendLen++] = v
   }
 
-  /** Resolves dependency references to step indices (or names not defined yet). */
-  _resolveDeps(argument, deps) {
-    const out = []
-    deps.forEach((d, k) => {
+  /** Queues `step` after each of `deps` (names, step functions, sync points). */
+  _addDeps(step, argument, deps) {
+    const at = this._pendLen
+    const atNames = this._pendNames.length
+    this._push(step)
+    this._push(0)
+    let count = 0
+    for (let k = 0; k < deps.length; k++) {
+      const d = deps[k]
       if (typeof d === 'string') {
-        const i = this._byName.get(d)
-        out.push(i === undefined ? d : i)
+        this._push(BY_NAME | (this._pendNames.push(d) - 1))
+        count++
       } else if (typeof d === 'function') {
-        const i = this._byFn.get(d)
+        const i = this._fnIndex().get(d)
         if (i === undefined) {
+          this._pendLen = at
+          this._pendNames.length = atNames
           throw typeError(`${argument}[${k}]`, `the function ${d.name ? `"${d.name}"` : '(anonymous)'} is not a step of this flow`)
         }
-        out.push(i)
+        this._push(i)
+        count++
       } else if (d instanceof SyncPoint && d._flow === this) {
-        out.push(...d._indices)
+        for (const i of d._indices) this._push(i)
+        count += d._indices.length
       } else {
+        this._pendLen = at
+        this._pendNames.length = atNames
         throw typeError(`${argument}[${k}]`, `must be a step name, a step function or a sync point of this flow (got ${describe(d)})`)
       }
-    })
-    return out
+    }
+    this._pend[at + 1] = count
+  }
+
+  /** Hands the queued dependencies to the core. */
+  _flush() {
+    if (this._pendLen === 0) return
+    const names = this._pendNames.length > 0 ? this._pendNames.join('\0') : null
+    const buf = this._pend.subarray(0, this._pendLen)
+    this._pendLen = 0
+    this._pendNames = []
+    call(native.flowDeps, this._def, buf, names)
   }
 
   _add(name, fn, o) {
     if (typeof name !== 'string') throw typeError('name', `must be a string (got ${describe(name)})`)
     if (typeof fn !== 'function') throw typeError('fn', `must be a function (got ${describe(fn)})`)
-    if (this._byName.has(name)) {
-      const { DuplicateTaskError } = require('./errors.js')
-      throw new DuplicateTaskError(`Task "${name}" is defined twice`)
+    let reg = NO_OPTIONS
+    let description = null
+    let after
+    if (o !== undefined) {
+      after = o.after
+      if (after !== undefined && !Array.isArray(after)) after = [after]
+      if (o.description !== undefined) {
+        if (typeof o.description !== 'string') throw typeError('options.description', `must be a string (got ${describe(o.description)})`)
+        description = o.description
+      }
+      if (o.retries !== undefined || o.retry !== undefined || o.backoff !== undefined || o.retryIf !== undefined ||
+        o.timeout !== undefined || o.sequences !== undefined) {
+        reg = taskOptions('options', null, o)
+        if (reg.id !== 0) this._options.push(reg.id)
+      }
     }
-    let deps = []
-    if (o.after !== undefined) {
-      const a = Array.isArray(o.after) ? o.after : [o.after]
-      deps = this._resolveDeps('options.after', a)
-    }
-    if (o.description !== undefined && typeof o.description !== 'string') {
-      throw typeError('options.description', `must be a string (got ${describe(o.description)})`)
-    }
-    const reg = taskOptions('options', null, o)
-    if (reg.id !== 0) this._options.push(reg.id)
+    // Positions are given out in order: the dependencies are checked (and queued) first, so
+    // that a refused step leaves nothing behind.
     const i = this._names.length
+    const at = this._pendLen
+    const atNames = this._pendNames.length
+    if (after !== undefined && after.length > 0) this._addDeps(i, 'options.after', after)
+    try {
+      native.flowAdd(this._def, name, reg.id, description)
+    } catch (e) {
+      this._pendLen = at
+      this._pendNames.length = atNames
+      throw fromNative(e)
+    }
     this._names.push(name)
     this._fns.push(fn)
-    this._deps.push(deps)
     this._opts.push(reg)
-    this._descriptions.push(o.description ?? '')
-    this._byName.set(name, i)
-    if (!this._byFn.has(fn)) this._byFn.set(fn, i)
-    this._changed()
     return i
   }
 
@@ -352,20 +413,20 @@ class Flow {
     } else if (typeof name !== 'string') {
       throw typeError('name', `must be a string or a function (got ${describe(name)})`)
     }
-    const o = checkKeys('options', options, STEP_KEYS)
-    this._add(name, fn, o)
+    if (options !== undefined) checkKeys('options', options, STEP_KEYS)
+    this._add(name, fn, options === null ? undefined : options)
     return fn
   }
 
   _item(argument, x, k) {
     if (typeof x === 'string') {
-      const i = this._byName.get(x)
+      const i = this._nameIndex().get(x)
       if (i === undefined) throw typeError(`${argument}[${k}]`, `no step is named "${x}"`)
       return i
     }
     if (typeof x === 'function') {
-      const i = this._byFn.get(x)
-      return i === undefined ? this._add(x.name || 'anonymous', x, {}) : i
+      const i = this._fnIndex().get(x)
+      return i === undefined ? this._add(x.name || 'anonymous', x, undefined) : i
     }
     throw typeError(`${argument}[${k}]`, `must be a step name or a function (got ${describe(x)})`)
   }
@@ -373,8 +434,8 @@ class Flow {
   /** Chains steps: each runs after the one before; `.after(...)` places the first. */
   follow(...steps) {
     const idx = steps.flat().map((x, k) => this._item('follow', x, k))
-    for (let k = 1; k < idx.length; k++) this._deps[idx[k]].push(idx[k - 1])
-    this._changed()
+    this._flush()
+    call(native.flowFollow, this._def, Uint32Array.from(idx))
     const p = new SyncPoint(this, idx.slice(-1))
     p._firsts = idx.slice(0, 1)
     return p
@@ -390,50 +451,16 @@ class Flow {
 
   /** Adds (or places) a step after every step added so far. */
   syncAll(step, options) {
-    const before = this._names.length
     let i
-    if (typeof step === 'function' && !this._byFn.has(step)) i = this._add(step.name || 'anonymous', step, checkKeys('options', options, STEP_KEYS))
-    else i = this._item('syncAll', step, 0)
-    for (let k = 0; k < before; k++) if (k !== i && !this._deps[i].includes(k)) this._deps[i].push(k)
-    this._changed()
-    return step
-  }
-
-  _graph() {
-    if (this._native.graph !== null) return this._native.graph
-    const n = this._names.length
-    const extra = []
-    const extraIdx = new Map()
-    let len = n
-    for (const d of this._deps) len += d.length
-    const deps = new Uint32Array(len)
-    let at = 0
-    for (let i = 0; i < n; i++) {
-      const ds = this._deps[i]
-      deps[at++] = ds.length
-      for (const d of ds) {
-        if (typeof d === 'number') deps[at++] = d
-        else {
-          const j = this._byName.get(d)
-          if (j !== undefined) deps[at++] = j
-          else {
-            let e = extraIdx.get(d)
-            if (e === undefined) {
-              e = extra.length
-              extra.push(d)
-              extraIdx.set(d, e)
-            }
-            deps[at++] = n + e
-          }
-        }
-      }
+    if (typeof step === 'function' && !this._fnIndex().has(step)) {
+      if (options !== undefined) checkKeys('options', options, STEP_KEYS)
+      i = this._add(step.name || 'anonymous', step, options === null ? undefined : options)
+    } else {
+      i = this._item('syncAll', step, 0)
     }
-    const opts = new Uint32Array(n)
-    for (let i = 0; i < n; i++) opts[i] = this._opts[i].id
-    const hasDescriptions = this._descriptions.some((d) => d !== '')
-    this._native.graph = call(native.graphBuild, n, this._names.join('\0'), deps, extra.join('\0'), opts,
-      hasDescriptions ? this._descriptions.join('\0') : null)
-    return this._native.graph
+    this._flush()
+    call(native.flowSyncAll, this._def, i)
+    return step
   }
 
   _targets(targets) {
@@ -441,7 +468,10 @@ class Flow {
     const list = Array.isArray(targets) ? targets : [targets]
     return list.map((t, k) => {
       if (typeof t === 'string') return t
-      if (typeof t === 'function' && this._byFn.has(t)) return this._names[this._byFn.get(t)]
+      if (typeof t === 'function') {
+        const i = this._fnIndex().get(t)
+        if (i !== undefined) return this._names[i]
+      }
       throw typeError(`targets[${k}]`, `must be a step name or a step function (got ${describe(t)})`)
     }).join('\0')
   }
@@ -462,7 +492,8 @@ class Flow {
         throw typeError('options.signal', `must be an AbortSignal (got ${describe(o.signal)})`)
       }
       const t = this._targets(targets)
-      run = new FlowRun(this, this._graph(), t, this._run, o.signal)
+      this._flush()
+      run = new FlowRun(this, this._def, t, this._run, o.signal)
     } catch (e) {
       return Promise.reject(e)
     }
@@ -472,22 +503,30 @@ class Flow {
 
   /** The dry run: the levels that would run, in order; nothing is executed. */
   plan(targets) {
-    return call(native.graphPlan, this._graph(), this._targets(targets))
+    const t = this._targets(targets)
+    this._flush()
+    return call(native.flowPlan, this._def, t)
+  }
+
+  _render(format, targets) {
+    const t = this._targets(targets)
+    this._flush()
+    return call(native.flowRender, this._def, format, t)
   }
 
   /** The graph as a Mermaid flowchart. */
   toMermaid(targets) {
-    return call(native.graphRender, this._graph(), 'mermaid', this._targets(targets))
+    return this._render('mermaid', targets)
   }
 
   /** The graph as Graphviz DOT. */
   toDot(targets) {
-    return call(native.graphRender, this._graph(), 'dot', this._targets(targets))
+    return this._render('dot', targets)
   }
 
   /** The graph as an ASCII tree (for terminals). */
   toAscii(targets) {
-    return call(native.graphRender, this._graph(), 'ascii', this._targets(targets))
+    return this._render('ascii', targets)
   }
 
   /** The step names, in declaration order. */

@@ -3,15 +3,20 @@
 // of the core's scheduler (hooks, retries, timeout, report). A drop-in for the npm package
 // `orchestrator`: same API, same bookkeeping in getState(), same hook payloads.
 const { AsyncLocalStorage } = require('node:async_hooks')
+const native = require('../native.js')
 const { randomUUID } = require('node:crypto')
 const { FlowRun } = require('./flow.js')
-const { RunReport } = require('./report.js')
 const { NONE } = require('./driver.js')
 const { typeError, LegatoError, CancelledError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 
 const ACTION_KEYS = ['name', 'cache', ...TASK_KEYS]
+
+/** Frees the native options of a collected Orchestrator's actions. */
+const collected = new FinalizationRegistry((ids) => {
+  if (ids.length > 0) native.optionsDrop(ids)
+})
 
 // Created on first use, so that programs using only Flow pay nothing for it.
 let als = null
@@ -89,7 +94,7 @@ class OrchRun extends FlowRun {
     if (kind === 8) {
       const time = Date.now()
       state.endTime = time
-      return { time, totalDuration: time - state.startTime, context: state }
+      return this.withReport({ time, totalDuration: time - state.startTime, context: state })
     }
     const p = super.payload(kind, task, attempt, slot)
     const r = this.call(task).record
@@ -137,9 +142,9 @@ class OrchRun extends FlowRun {
     this.push(11, 0, 0, 0)
   }
 
-  finished(nat) {
+  finished(report) {
     if (this.state.endTime === undefined) this.state.endTime = Date.now()
-    this.orch._report = new RunReport(nat, this.startedAt, this)
+    this.orch._report = report
     if (this.hookError !== null) return this.reject(this.hookError)
     if (!this.mainDone) return this.reject(new CancelledError('the run ended before main finished'))
     if (this.mainOk) this.resolve(this.mainValue)
@@ -160,6 +165,8 @@ class Orchestrator {
     this._actions = new WeakMap()
     this._plain = new WeakMap()
     this._report = undefined
+    this._options = []
+    collected.register(this, this._options)
     storage()
   }
 
@@ -179,6 +186,7 @@ class Orchestrator {
     if (o.cache !== undefined && typeof o.cache !== 'boolean') throw typeError('options.cache', `must be a boolean (got ${describe(o.cache)})`)
     const name = o.name ?? (fn.name || 'anonymous')
     const reg = taskOptions('options', name, o)
+    if (reg.id !== 0) this._options.push(reg.id)
     const action = { name, fn, id: reg.id, retryIf: reg.retryIf, timeout: reg.timeout, cache: o.cache === true }
     const orch = this
     const wrapper = {

@@ -51,7 +51,8 @@ class RunReport {
       this._list = this._data().tasks.map((j) => {
         const status = j.status
         let error
-        if (status === 'failed' && d.errors[j.id] !== undefined) error = d.errors[j.id]
+        if (status === 'succeeded' || status === 'skipped') error = undefined
+        else if (status === 'failed' && d.errors[j.id] !== undefined) error = d.errors[j.id]
         else if (status === 'timed_out') error = d.timeoutError(j.id)
         else if (j.error) error = new CancelledError(j.error.message)
         else if (status === 'skipped') error = undefined

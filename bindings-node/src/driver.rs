@@ -31,12 +31,11 @@
 //! the run is finished. When `out` is full the rest waits for the next call.
 
 use crate::errors::{coded, guard, option_error};
-use crate::flow::{graph_get, options_get, select, Slab};
+use crate::flow::{flow_select, options_get, Slab};
 use crate::report::NativeReport;
 use legato::event::{Event, EventKind, HookMask, Status, TaskError};
 use legato::graph::{Graph, GraphBuilder, TaskId};
-use legato::scheduler::{Command, HookToken, Outcome, ProtocolError, RunOptions, Scheduler};
-use napi::bindgen_prelude::Uint32ArraySlice;
+use legato::scheduler::{Command, HookToken, Input, Outcome, ProtocolError, RunOptions, Scheduler};
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, UNIX_EPOCH};
@@ -47,6 +46,10 @@ struct Run {
     sched: Scheduler<()>,
     hooks: Slab<(HookToken, Event)>,
     started_at_ms: f64,
+    /// The inputs of one `handle` call, kept to reuse their memory.
+    batch: Vec<Input<()>>,
+    /// The time of the latest input (the run's total once it is finished).
+    now: Duration,
 }
 
 thread_local! {
@@ -111,8 +114,8 @@ fn kind_code(k: EventKind) -> u32 {
     (0..9).find(|&i| kind_of(i) == Some(k)).unwrap_or(9)
 }
 
-/// Starts a run (not yet started: send input 12). `graph` is an id from
-/// [`graph_build`](crate::flow::graph_build), or -1 for an Orchestrator's run (dynamic tasks
+/// Starts a run (not yet started: send input 12). `graph` is a flow's id from
+/// [`flow_new`](crate::flow::flow_new), or -1 for an Orchestrator's run (dynamic tasks
 /// only). `targets` NUL-joined or none; `max_parallel` 0 for unlimited; `timeout_ms` < 0 for
 /// none; `hook_mask` bit `k` set when event kind `k` has hooks; `started_at_ms` epoch ms.
 #[napi]
@@ -126,12 +129,13 @@ pub fn run_new(
     started_at_ms: f64,
 ) -> napi::Result<u32, String> {
     guard(|| {
-        let g = if graph < 0 {
-            empty_graph()
+        let (g, sel) = if graph < 0 {
+            let g = empty_graph();
+            let sel = g.all();
+            (g, sel)
         } else {
-            graph_get(graph as u32)?
+            flow_select(graph as u32, targets.as_deref())?
         };
-        let sel = select(&g, targets.as_deref())?;
         let mut mask = HookMask::NONE;
         for k in 0..9 {
             if hook_mask & (1 << k) != 0 {
@@ -151,9 +155,15 @@ pub fn run_new(
             sched: Scheduler::new(g, &sel, o).map_err(|e| option_error(&e))?,
             hooks: Slab::new(),
             started_at_ms,
+            batch: Vec::new(),
+            now: Duration::ZERO,
         };
         Ok(RUNS.with_borrow_mut(|r| r.insert(run)))
     })
+}
+
+pub(crate) fn live_runs() -> u32 {
+    RUNS.with_borrow(|r| r.len())
 }
 
 fn unknown_run(id: u32) -> napi::Error<String> {
@@ -192,55 +202,60 @@ fn message(msgs: &Option<Vec<String>>, i: u32) -> Arc<str> {
 /// Feeds `n_in` inputs to run `id` at `now_ms` (milliseconds since the run started, read from
 /// the JS clock), then writes the commands into `out` (see the module docs). Returns the next
 /// deadline in ms since the start, or -1 when there is none.
-#[napi]
-pub fn run_step(
+/// Registered as the raw Node-API function `runStep` (see [`crate::raw`]).
+pub(crate) fn run_step(
     id: u32,
     now_ms: f64,
     input: &[u32],
     n_in: u32,
     msgs: Option<Vec<String>>,
-    mut out: Uint32ArraySlice<'_>,
+    out: &mut [u32],
 ) -> napi::Result<f64, String> {
-    // SAFETY: the facade owns this buffer and does not touch it during the call (JS is
-    // single-threaded and nothing here calls back into JS).
-    let out: &mut [u32] = unsafe { out.as_mut() };
     guard(|| {
         RUNS.with_borrow_mut(|runs| {
             let run = runs.get_mut(id).ok_or_else(|| unknown_run(id))?;
             let now = dur(now_ms);
+            run.now = run.now.max(now);
             let s = &mut run.sched;
             let n = (n_in as usize).min(input.len() / 4);
+            // The batch is one instant's inputs. What only the host can order (starting the
+            // run, holds, spawns, suspends) is taken in the order given; everything the
+            // contract orders (finished attempts, hooks, resumes, releases, cancels) goes to
+            // the core as one `handle` batch, which decides their order (finished attempts
+            // before an outside cancel); the clock's advance comes last, so that an attempt
+            // finishing at the instant of its deadline counts as finished.
+            let batch = &mut run.batch;
+            batch.clear();
+            let mut advance = false;
             for rec in input[..n * 4].chunks_exact(4) {
                 let (a, b, c) = (rec[1], rec[2], rec[3]);
                 match rec[0] {
-                    1 => s
-                        .attempt_finished(task_id(s, a)?, b, Outcome::Ok(()), now)
-                        .map_err(protocol)?,
-                    2 => s
-                        .attempt_finished(
-                            task_id(s, a)?,
-                            b,
-                            Outcome::Err {
-                                error: TaskError::failed(message(&msgs, c >> 1)),
-                                retryable: c & 1 == 1,
-                            },
-                            now,
-                        )
-                        .map_err(protocol)?,
+                    1 => batch.push(Input::Finished {
+                        task: task_id(s, a)?,
+                        attempt: b,
+                        outcome: Outcome::Ok(()),
+                    }),
+                    2 => batch.push(Input::Finished {
+                        task: task_id(s, a)?,
+                        attempt: b,
+                        outcome: Outcome::Err {
+                            error: TaskError::failed(message(&msgs, c >> 1)),
+                            retryable: c & 1 == 1,
+                        },
+                    }),
                     3 | 4 => {
                         let (token, _) = run
                             .hooks
                             .remove(a)
                             .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown hook slot"))?;
-                        if rec[0] == 3 {
-                            s.hook_done(token, now).map_err(protocol)?
+                        batch.push(if rec[0] == 3 {
+                            Input::HookDone(token)
                         } else {
-                            s.hook_failed(token, message(&msgs, b), now)
-                                .map_err(protocol)?
-                        }
+                            Input::HookFailed(token, message(&msgs, b))
+                        });
                     }
-                    5 => s.advance(now),
-                    6 => s.cancel(now),
+                    5 => advance = true,
+                    6 => batch.push(Input::Cancel),
                     7 => {
                         let caller = if a == 0 {
                             None
@@ -252,13 +267,19 @@ pub fn run_step(
                         s.spawn(caller, name, opts, now).map_err(protocol)?;
                     }
                     8 => s.suspend(task_id(s, a)?).map_err(protocol)?,
-                    9 => s.resume(task_id(s, a)?, now).map_err(protocol)?,
+                    9 => batch.push(Input::Resume(task_id(s, a)?)),
                     10 => s.hold(),
-                    11 => s.release(now),
+                    11 => batch.push(Input::Release),
                     12 => s.start(now),
-                    13 => s.cancel_task(task_id(s, a)?, now).map_err(protocol)?,
+                    13 => batch.push(Input::CancelTask(task_id(s, a)?)),
                     op => return Err(coded("ERR_LEGATO_INTERNAL", format!("unknown input {op}"))),
                 }
+            }
+            if !batch.is_empty() {
+                s.handle(now, batch.drain(..)).map_err(protocol)?;
+            }
+            if advance {
+                s.advance(now);
             }
             let cap = out.len().saturating_sub(1) / 4;
             let mut k = 0usize;
@@ -407,6 +428,21 @@ pub fn run_stop_reason(id: u32) -> napi::Result<Option<String>, String> {
     })
 }
 
+/// A snapshot of run `id`'s report (for `process_completion`'s payload, before the run ends).
+#[napi]
+pub fn run_report(id: u32) -> napi::Result<NativeReport, String> {
+    guard(|| {
+        RUNS.with_borrow(|runs| {
+            let run = runs.get(id).ok_or_else(|| unknown_run(id))?;
+            let mut report = run.sched.report();
+            if run.started_at_ms.is_finite() && run.started_at_ms >= 0.0 {
+                report.started_at = Some(UNIX_EPOCH + dur(run.started_at_ms));
+            }
+            Ok(NativeReport::new(report))
+        })
+    })
+}
+
 /// Ends run `id` and hands over its report (the run's state is freed).
 #[napi]
 pub fn run_finish(id: u32) -> napi::Result<NativeReport, String> {
@@ -414,11 +450,10 @@ pub fn run_finish(id: u32) -> napi::Result<NativeReport, String> {
         let run = RUNS
             .with_borrow_mut(|runs| runs.remove(id))
             .ok_or_else(|| unknown_run(id))?;
-        let mut report = run.sched.into_report();
-        if run.started_at_ms.is_finite() && run.started_at_ms >= 0.0 {
-            report.started_at = Some(UNIX_EPOCH + dur(run.started_at_ms));
-        }
-        Ok(NativeReport::new(report))
+        let started_at = (run.started_at_ms.is_finite() && run.started_at_ms >= 0.0)
+            .then(|| UNIX_EPOCH + dur(run.started_at_ms));
+        // The report is made when first read (most runs are only asked `ok`).
+        Ok(NativeReport::finished(run.sched, run.now, started_at))
     })
 }
 

@@ -1,12 +1,15 @@
-//! Definitions: task options (validated once, here), graphs built from a whole flow in one
-//! crossing, plans and drawings.
+//! Definitions: task options (validated once, by the core's policy helpers), flows declared
+//! on the core's [`FlowDef`] (names and their one validation, `follow` / `after` / `sync_all`,
+//! the validated graph, plans and drawings), and selections for runs.
 //!
-//! The facade keeps a flow's steps in JS while it is being defined and hands the whole
-//! definition over in one call when it is run or planned: names joined by NUL, dependencies
-//! as one `Uint32Array`. Built graphs are cached by id until the facade drops them.
+//! A step crosses once when it is added ([`flow_add`]: the core refuses a duplicate or
+//! invalid name there and then); the dependencies of many steps cross together
+//! ([`flow_deps`]), when the flow is next used or a builder needs them in place. The JS side
+//! keeps only the bodies, by position.
 
 use crate::errors::{coded, graph_error, guard, option_error, range_error};
-use legato::graph::{Graph, GraphBuilder, Selection, TaskSpec};
+use legato::define::FlowDef;
+use legato::graph::{Graph, Selection, TaskSpec};
 use legato::policy::{self, Backoff, TaskOptions};
 use legato::render::Format;
 use std::cell::RefCell;
@@ -41,6 +44,10 @@ impl<T> Slab<T> {
     pub(crate) fn get_mut(&mut self, i: u32) -> Option<&mut T> {
         self.items.get_mut(i as usize).and_then(Option::as_mut)
     }
+    /// The number of live values.
+    pub(crate) fn len(&self) -> u32 {
+        (self.items.len() - self.free.len()) as u32
+    }
     pub(crate) fn remove(&mut self, i: u32) -> Option<T> {
         let v = self.items.get_mut(i as usize).and_then(Option::take);
         if v.is_some() {
@@ -60,7 +67,7 @@ pub(crate) struct Registered {
 
 thread_local! {
     pub(crate) static OPTIONS: RefCell<Slab<Registered>> = const { RefCell::new(Slab::new()) };
-    static GRAPHS: RefCell<Slab<Arc<Graph>>> = const { RefCell::new(Slab::new()) };
+    static FLOWS: RefCell<Slab<FlowDef<()>>> = const { RefCell::new(Slab::new()) };
 }
 
 /// Validates task options and registers them; returns their id for [`graph_build`] and
@@ -152,91 +159,174 @@ pub(crate) fn options_get(id: u32) -> Option<(Arc<str>, Arc<TaskOptions>)> {
     OPTIONS.with_borrow(|s| s.get(id).map(|r| (r.name.clone(), r.opts.clone())))
 }
 
-fn split(joined: &str, n: usize) -> Vec<&str> {
-    if n == 0 {
-        Vec::new()
-    } else {
-        joined.split('\0').collect()
-    }
+/// Live native objects, for tests that check finished runs and collected flows free theirs:
+/// `[flows, runs, registered options, reports]`.
+#[napi]
+pub fn live_counts() -> Vec<u32> {
+    let flows = FLOWS.with_borrow(|s| s.len());
+    let options = OPTIONS.with_borrow(|s| s.len().saturating_sub(1));
+    vec![
+        flows,
+        crate::driver::live_runs(),
+        options,
+        crate::report::live_reports(),
+    ]
 }
 
-/// Builds and validates a graph from a whole flow; returns the graph's id.
-///
-/// - `names`: the `n` task names joined by NUL;
-/// - `deps`: for each task, its dependency count then the dependencies: an index `< n` is a
-///   task, `n + k` is the `k`-th name of `extra` (a name no step has: a missing dependency);
-/// - `opts`: per task, an id from [`options_new`] (0 for the defaults);
-/// - `descriptions`: per task joined by NUL (empty for none), or nothing when none has one.
-///
-/// Errors: the core's graph errors (cycle, missing dependency, duplicate, invalid name) with
-/// codes `ERR_LEGATO_*` and the exact texts.
+/// A new, empty flow definition; returns its id.
 #[napi]
-pub fn graph_build(
-    n: u32,
-    names: String,
-    deps: &[u32],
-    extra: String,
-    opts: &[u32],
-    descriptions: Option<String>,
-) -> napi::Result<u32, String> {
-    guard(|| {
-        let n = n as usize;
-        let names = split(&names, n);
-        let extra: Vec<&str> = if extra.is_empty() {
-            Vec::new()
-        } else {
-            extra.split('\0').collect()
-        };
-        let descriptions = descriptions.as_deref().map(|d| split(d, n));
-        if names.len() != n || opts.len() < n {
-            return Err(coded("ERR_LEGATO_INTERNAL", "graph_build: bad arguments"));
-        }
-        let mut b = GraphBuilder::with_capacity(n, deps.len().saturating_sub(n));
-        let mut at = 0usize;
-        let name_of = |i: u32| -> Option<&str> {
-            let i = i as usize;
-            if i < n {
-                Some(names[i])
-            } else {
-                extra.get(i - n).copied()
-            }
-        };
-        OPTIONS.with_borrow(|reg| -> napi::Result<(), String> {
-            for (i, name) in names.iter().enumerate() {
-                let count = *deps.get(at).unwrap_or(&0) as usize;
-                at += 1;
-                let ds = deps.get(at..at + count).unwrap_or(&[]);
-                at += count;
-                let mut spec = TaskSpec::new(*name).after(ds.iter().filter_map(|&d| name_of(d)));
-                if opts[i] != 0 {
-                    if let Some(r) = reg.get(opts[i]) {
-                        spec = spec.options((*r.opts).clone());
-                    }
-                }
-                if let Some(d) = descriptions.as_ref().and_then(|d| d.get(i)) {
-                    if !d.is_empty() {
-                        spec = spec.description(*d);
-                    }
-                }
-                b.add(spec).map_err(|e| graph_error(&e))?;
-            }
-            Ok(())
-        })?;
-        let g = b.build().map_err(|e| graph_error(&e))?;
-        Ok(GRAPHS.with_borrow_mut(|s| s.insert(Arc::new(g))))
+pub fn flow_new() -> u32 {
+    FLOWS.with_borrow_mut(|s| s.insert(FlowDef::new()))
+}
+
+/// Frees a flow definition (its JS `Flow` was collected).
+#[napi]
+pub fn flow_drop(id: u32) {
+    FLOWS.with_borrow_mut(|s| s.remove(id));
+}
+
+fn with_flow<T>(
+    id: u32,
+    f: impl FnOnce(&mut FlowDef<()>) -> napi::Result<T, String>,
+) -> napi::Result<T, String> {
+    FLOWS.with_borrow_mut(|s| {
+        let def = s
+            .get_mut(id)
+            .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", format!("no flow {id}")))?;
+        f(def)
     })
 }
 
-/// Frees a graph built by [`graph_build`].
-#[napi]
-pub fn graph_drop(id: u32) {
-    GRAPHS.with_borrow_mut(|s| s.remove(id));
+/// Adds a step to flow `id` with options `opts` (an id from [`options_new`], 0 for the
+/// defaults) and returns its position. The core's [`FlowDef::add`] refuses a name that is
+/// taken (`ERR_LEGATO_DUPLICATE_TASK`) or invalid (`ERR_LEGATO_INVALID_NAME`).
+/// Registered as the raw Node-API function `flowAdd` (see [`crate::raw`]).
+pub(crate) fn flow_add(
+    id: u32,
+    name: String,
+    opts: u32,
+    description: Option<String>,
+) -> napi::Result<u32, String> {
+    guard(|| {
+        let mut spec = TaskSpec::new(name);
+        if opts != 0 {
+            let o = OPTIONS
+                .with_borrow(|reg| reg.get(opts).map(|r| r.opts.clone()))
+                .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown options"))?;
+            spec = spec.options((*o).clone());
+        }
+        if let Some(d) = description {
+            spec = spec.description(d);
+        }
+        with_flow(id, |def| {
+            def.add(spec, ())
+                .map(|i| i as u32)
+                .map_err(|e| graph_error(&e))
+        })
+    })
 }
 
-pub(crate) fn graph_get(id: u32) -> napi::Result<Arc<Graph>, String> {
-    GRAPHS
-        .with_borrow(|s| s.get(id).cloned())
-        .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", format!("no graph {id}")))
+/// Dependencies of many steps at once: `deps` holds records `[step, count, dep…]`; a `dep`
+/// below `1 << 31` is a step's position, `(1 << 31) | k` the `k`-th of the NUL-joined `names`
+/// (a name, checked when the graph is built). Repeats are ignored ([`FlowDef::add_deps`]).
+#[napi]
+pub fn flow_deps(id: u32, deps: &[u32], names: Option<String>) -> napi::Result<(), String> {
+    guard(|| {
+        let names: Vec<&str> = names
+            .as_deref()
+            .map_or_else(Vec::new, |n| n.split('\0').collect());
+        with_flow(id, |def| {
+            let mut at = 0usize;
+            let mut list: Vec<String> = Vec::new();
+            while at + 2 <= deps.len() {
+                let (step, count) = (deps[at] as usize, deps[at + 1] as usize);
+                at += 2;
+                let ds = deps
+                    .get(at..at + count)
+                    .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "flow_deps: bad record"))?;
+                at += count;
+                if step >= def.len() {
+                    return Err(coded("ERR_LEGATO_INTERNAL", "flow_deps: no such step"));
+                }
+                list.clear();
+                for &d in ds {
+                    let name = if d & (1 << 31) == 0 {
+                        if d as usize >= def.len() {
+                            return Err(coded("ERR_LEGATO_INTERNAL", "flow_deps: no such step"));
+                        }
+                        def.name(d as usize)
+                    } else {
+                        names
+                            .get((d & !(1 << 31)) as usize)
+                            .copied()
+                            .ok_or_else(|| {
+                                coded("ERR_LEGATO_INTERNAL", "flow_deps: no such name")
+                            })?
+                    };
+                    list.push(name.to_owned());
+                }
+                def.add_deps(step, list.drain(..));
+            }
+            Ok(())
+        })
+    })
+}
+
+fn positions(def: &FlowDef<()>, steps: &[u32]) -> napi::Result<Vec<usize>, String> {
+    steps
+        .iter()
+        .map(|&i| {
+            if (i as usize) < def.len() {
+                Ok(i as usize)
+            } else {
+                Err(coded("ERR_LEGATO_INTERNAL", "no such step"))
+            }
+        })
+        .collect()
+}
+
+/// LightFlow's `Follow` ([`FlowDef::follow`]): each step of `chain` after the one before it.
+#[napi]
+pub fn flow_follow(id: u32, chain: &[u32]) -> napi::Result<(), String> {
+    guard(|| {
+        with_flow(id, |def| {
+            let chain = positions(def, chain)?;
+            def.follow(&chain);
+            Ok(())
+        })
+    })
+}
+
+/// LightFlow's `SyncAll` ([`FlowDef::sync_all`]): step `step` after every step declared
+/// before it.
+#[napi]
+pub fn flow_sync_all(id: u32, step: u32) -> napi::Result<(), String> {
+    guard(|| {
+        with_flow(id, |def| {
+            let i = positions(def, &[step])?[0];
+            def.sync_all(i);
+            Ok(())
+        })
+    })
+}
+
+/// The validated graph of flow `id` and the selection of NUL-joined `targets` (all when
+/// `None`): what a run schedules.
+pub(crate) fn flow_select(
+    id: u32,
+    targets: Option<&str>,
+) -> napi::Result<(Arc<Graph>, Selection), String> {
+    with_flow(id, |def| {
+        let g = def.graph().map_err(|e| graph_error(&e))?;
+        let sel = select(&g, targets)?;
+        Ok((g, sel))
+    })
+}
+
+/// Builds (or takes the cached) graph of flow `id`, so that graph errors surface now.
+#[napi]
+pub fn flow_check(id: u32) -> napi::Result<(), String> {
+    guard(|| flow_select(id, None).map(|_| ()))
 }
 
 /// The selection for NUL-joined `targets` (all tasks when `None`).
@@ -251,10 +341,9 @@ pub(crate) fn select(g: &Graph, targets: Option<&str>) -> napi::Result<Selection
 
 /// The dry run: the levels that would run, in order (targets NUL-joined, or all).
 #[napi]
-pub fn graph_plan(id: u32, targets: Option<String>) -> napi::Result<Vec<Vec<String>>, String> {
+pub fn flow_plan(id: u32, targets: Option<String>) -> napi::Result<Vec<Vec<String>>, String> {
     guard(|| {
-        let g = graph_get(id)?;
-        let sel = select(&g, targets.as_deref())?;
+        let (g, sel) = flow_select(id, targets.as_deref())?;
         Ok(g.plan(&sel)
             .names(&g)
             .into_iter()
@@ -263,19 +352,18 @@ pub fn graph_plan(id: u32, targets: Option<String>) -> napi::Result<Vec<Vec<Stri
     })
 }
 
-/// Draws the graph: `format` is `ascii`, `mermaid` or `dot`.
+/// Draws the flow: `format` is `ascii`, `mermaid` or `dot` (targets NUL-joined, or all).
 #[napi]
-pub fn graph_render(
+pub fn flow_render(
     id: u32,
     format: String,
     targets: Option<String>,
 ) -> napi::Result<String, String> {
     guard(|| {
-        let g = graph_get(id)?;
-        let sel = select(&g, targets.as_deref())?;
         let f: Format = format
             .parse()
             .map_err(|e: String| range_error("format", e))?;
+        let (g, sel) = flow_select(id, targets.as_deref())?;
         Ok(g.render(f, &sel))
     })
 }

@@ -1,18 +1,93 @@
 //! A finished run's report, held natively until JS drops it; JSON, Gantt and HTML on demand.
+//!
+//! A run that is over keeps its scheduler here and makes the report of every task only when
+//! something reads it (`json`, `mermaid`, `html`, `ids`, `statuses`): `ok`, the total and the
+//! stop reason need no report, and most runs are only asked whether they succeeded.
 
 use crate::driver::{ms, status_code};
+use legato::event::{Status, StopReason};
 use legato::report::RunReport;
+use legato::scheduler::Scheduler;
+use std::time::{Duration, SystemTime};
+
+enum State {
+    /// The finished run, its total and when it started: the report is not made yet.
+    Finished(Box<Scheduler<()>>, Duration, Option<SystemTime>),
+    Report(RunReport),
+    /// Only while the report is being made.
+    Making,
+}
 
 /// The report of a finished run (wrapped by the facade's `RunReport`).
 #[napi]
-#[derive(Debug)]
 pub struct NativeReport {
-    report: RunReport,
+    state: State,
+}
+
+thread_local! {
+    static LIVE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// How many reports JS still holds (see [`crate::flow::live_counts`]).
+pub(crate) fn live_reports() -> u32 {
+    LIVE.get()
+}
+
+impl Drop for NativeReport {
+    fn drop(&mut self) {
+        LIVE.set(LIVE.get().saturating_sub(1));
+    }
+}
+
+impl std::fmt::Debug for NativeReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeReport").finish_non_exhaustive()
+    }
 }
 
 impl NativeReport {
     pub(crate) fn new(report: RunReport) -> Self {
-        NativeReport { report }
+        LIVE.set(LIVE.get() + 1);
+        NativeReport {
+            state: State::Report(report),
+        }
+    }
+
+    /// The report of a finished run, made when first read. `total` is the run's duration.
+    pub(crate) fn finished(
+        sched: Scheduler<()>,
+        total: Duration,
+        started_at: Option<SystemTime>,
+    ) -> Self {
+        LIVE.set(LIVE.get() + 1);
+        NativeReport {
+            state: State::Finished(Box::new(sched), total, started_at),
+        }
+    }
+
+    fn stop_reason(&self) -> Option<&StopReason> {
+        match &self.state {
+            State::Finished(s, ..) => s.stop_reason(),
+            State::Report(r) => r.stop.as_ref(),
+            State::Making => None,
+        }
+    }
+
+    fn report(&mut self) -> &RunReport {
+        if let State::Finished(..) = self.state {
+            let State::Finished(s, _, started_at) =
+                std::mem::replace(&mut self.state, State::Making)
+            else {
+                unreachable!()
+            };
+            let mut r = s.into_report();
+            r.started_at = started_at;
+            self.state = State::Report(r);
+        }
+        match &self.state {
+            State::Report(r) => r,
+            _ => unreachable!(),
+        }
     }
 }
 
@@ -21,54 +96,71 @@ impl NativeReport {
     /// Whether every task succeeded and the run was not stopped.
     #[napi(getter)]
     pub fn ok(&self) -> bool {
-        self.report.ok()
+        match &self.state {
+            // Every selected task is decided once the run is over; a task the targets left
+            // out is never started (it stays pending) and is not in the report.
+            State::Finished(s, ..) => {
+                s.stop_reason().is_none()
+                    && (0..s.task_count() as u32).all(|t| {
+                        s.task_id(t).is_some_and(|id| {
+                            matches!(s.status(id), Status::Succeeded | Status::Pending)
+                        })
+                    })
+            }
+            State::Report(r) => r.ok(),
+            State::Making => false,
+        }
     }
 
     /// The run's duration, ms.
     #[napi(getter)]
     pub fn total_ms(&self) -> f64 {
-        ms(self.report.total)
+        match &self.state {
+            State::Finished(_, total, _) => ms(*total),
+            State::Report(r) => ms(r.total),
+            State::Making => 0.0,
+        }
     }
 
     /// Why the run stopped early, if it did.
     #[napi(getter)]
     pub fn stop(&self) -> Option<String> {
-        self.report.stop.as_ref().map(|s| s.to_string())
+        self.stop_reason().map(|s| s.to_string())
     }
 
     /// The report as JSON (the one shape shared by every door and the CLI).
     #[napi]
-    pub fn json(&self, pretty: bool) -> String {
+    pub fn json(&mut self, pretty: bool) -> String {
         if pretty {
-            self.report.to_json()
+            self.report().to_json()
         } else {
-            self.report.to_json_value().to_string()
+            self.report().to_json_value().to_string()
         }
     }
 
     /// The run as a Mermaid Gantt chart.
     #[napi]
-    pub fn mermaid(&self) -> String {
-        self.report.to_mermaid_gantt()
+    pub fn mermaid(&mut self) -> String {
+        self.report().to_mermaid_gantt()
     }
 
     /// A self-contained HTML page with the run's timeline.
     #[napi]
-    pub fn html(&self, title: String) -> String {
-        self.report.to_html(&title)
+    pub fn html(&mut self, title: String) -> String {
+        self.report().to_html(&title)
     }
 
     /// Task ids in report order (the ids the facade keeps values and errors under).
     #[napi]
-    pub fn ids(&self) -> Vec<u32> {
-        self.report.tasks.iter().map(|t| t.id.as_u32()).collect()
+    pub fn ids(&mut self) -> Vec<u32> {
+        self.report().tasks.iter().map(|t| t.id.as_u32()).collect()
     }
 
     /// Status codes in report order (0 pending … 3 succeeded, 4 failed, 5 timed out,
     /// 6 skipped, 7 cancelled).
     #[napi]
-    pub fn statuses(&self) -> Vec<u32> {
-        self.report
+    pub fn statuses(&mut self) -> Vec<u32> {
+        self.report()
             .tasks
             .iter()
             .map(|t| status_code(t.status))

@@ -311,3 +311,161 @@ test('no panic crosses: native misuse becomes a JS error', T, () => {
   const native = require('../native.js')
   assert.throws(() => native.runStep(99999, 0, new Uint32Array(4), 1, null, new Uint32Array(5)), /no run 99999/)
 })
+
+test('hook payloads carry DESIGN\'s fields (virtual clock: exact whole-ms times)', T, async () => {
+  const FakeTimers = require('@sinonjs/fake-timers')
+  const clock = FakeTimers.install({ now: 1_700_000_000_000, toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] })
+  try {
+    const f = new Flow({ state: { who: 'ci' } })
+    const seen = {}
+    const all = ['onProcessBegin', 'onTaskReady', 'onTaskBegin', 'onTaskRetry', 'onTaskSuccess', 'onTaskFailure', 'onTaskSkip', 'onTaskCompletion', 'onProcessCompletion']
+    for (const h of all) f[h]((e) => { (seen[h] ??= []).push(e) })
+    const boom = new Error('boom')
+    f.step('a', async (ctx) => { await new Promise((r) => setTimeout(r, 10)); if (ctx.attempt === 1) throw boom; return 'A' }, { retries: 1, backoff: 5 })
+    f.step('b', async () => { await new Promise((r) => setTimeout(r, 7)); throw boom })
+    f.step('c', () => 1, { after: ['b'] })
+    const err = await drive(clock, f.run().catch((e) => e))
+    assert.ok(err instanceof FlowError)
+    const t0 = 1_700_000_000_000
+    const state = f.state
+    const one = (h) => seen[h].map(({ context, ...rest }) => { assert.equal(context, state); return rest })
+    assert.deepEqual(one('onProcessBegin'), [{ time: t0 }])
+    assert.deepEqual(one('onTaskReady').map((e) => e.name), ['a', 'b'])
+    assert.deepEqual(one('onTaskBegin'), [{ name: 'a', attempt: 1, startTime: t0 }, { name: 'b', attempt: 1, startTime: t0 }, { name: 'a', attempt: 2, startTime: t0 + 15 }])
+    assert.deepEqual(one('onTaskRetry'), [{ name: 'a', attempt: 1, error: boom, delay: 5 }])
+    assert.deepEqual(one('onTaskSuccess'), [{ name: 'a', duration: 25, result: 'A' }])
+    assert.deepEqual(one('onTaskFailure'), [{ name: 'b', duration: 7, error: boom }])
+    assert.deepEqual(one('onTaskSkip'), [{ name: 'c', reason: 'dependency "b" failed' }])
+    const done = one('onTaskCompletion')
+    assert.deepEqual(done.map((e) => [e.name, e.status, e.duration, e.startTime, e.endTime, e.error]),
+      [['b', 'failed', 7, t0, t0 + 7, boom], ['a', 'succeeded', 25, t0, t0 + 25, undefined]])
+    const [pc] = seen.onProcessCompletion
+    assert.deepEqual(Object.keys(pc).sort(), ['context', 'report', 'time', 'totalDuration'])
+    assert.equal(pc.time, t0 + 25)
+    assert.equal(pc.totalDuration, 25)
+    assert.equal(pc.report.ok, false)
+    assert.deepEqual(Object.values(pc.report.tasks).map((t) => [t.name, t.status]), [['a', 'succeeded'], ['b', 'failed'], ['c', 'skipped']])
+    assert.equal(pc.report.tasks.a.result, 'A')
+    assert.equal(pc.report.tasks.b.error, boom)
+    assert.deepEqual(err.report.toJSON(), pc.report.toJSON())
+
+    const o = new Orchestrator()
+    let opc
+    o.onProcessCompletion((e) => { opc = e })
+    const act = o.action(async function act(x) { await new Promise((r) => setTimeout(r, 3)); return x * 2 })
+    assert.equal(await drive(clock, o.run(() => act(21))), 42)
+    assert.deepEqual(Object.keys(opc).sort(), ['context', 'report', 'time', 'totalDuration'])
+    assert.equal(opc.totalDuration, 3)
+    assert.equal(opc.time, o.getState().endTime)
+    assert.equal(opc.report.tasks.act.result, 42)
+    assert.equal(opc.report.tasks.act.status, 'succeeded')
+  } finally {
+    clock.uninstall()
+  }
+})
+
+/** Runs a fake clock one instant at a time (every timer due fires in one turn) until `p` settles. */
+async function drive(clock, p) {
+  let done = false
+  p = p.finally(() => { done = true })
+  const settle = async () => { for (let k = 0; k < 4; k++) await new Promise((r) => setImmediate(r)) }
+  await settle()
+  for (let i = 0; i < 1000 && !done && clock.countTimers() > 0; i++) {
+    clock.next()
+    clock.tick(0)
+    await settle()
+  }
+  return p
+}
+
+test('the core checks names as steps are added; a refused step leaves nothing behind', T, () => {
+  const f = new Flow()
+  f.step('build', () => 1)
+  assert.throws(() => f.step('', () => 1), { name: 'RangeError', code: 'ERR_LEGATO_INVALID_NAME', message: 'Invalid task name "": a task name must not be empty' })
+  assert.throws(() => f.step(' padded', () => 1), { name: 'RangeError', code: 'ERR_LEGATO_INVALID_NAME' })
+  // Refused with its dependencies queued: neither the step nor its dependency on "ghost" remain.
+  assert.throws(() => f.step('build', () => 2, { after: ['ghost'] }), { name: 'DuplicateTaskError', message: 'Task "build" is defined twice' })
+  assert.throws(() => f.step('test', () => 2, { after: ['build', 42] }), { name: 'TypeError', message: /^options\.after\[1\]/ })
+  assert.deepEqual(f.steps, ['build'])
+  assert.deepEqual(f.plan(), [['build']])
+  // The flow is usable after a refusal, and a function given twice keeps its first step.
+  const lint = () => 3
+  f.step('lint', lint, { after: ['build'] })
+  f.step('lint-again', lint)
+  f.step('deploy', () => 4, { after: [lint] })
+  assert.deepEqual(f.plan(), [['build', 'lint-again'], ['lint'], ['deploy']])
+  // Dependencies by name may come before the step they name; repeats count once.
+  const g = new Flow()
+  g.step('b', () => 1, { after: ['a', 'a'] })
+  g.step('a', () => 1)
+  g.syncAll(function sink() {}, { description: 'after everything' })
+  assert.deepEqual(g.plan(), [['a'], ['b'], ['sink']])
+  assert.match(g.toMermaid(), /sink/)
+})
+
+test('ctx.spawn behaves like an Orchestrator call: tracked child, the caller gives its slot back, own errors', T, async () => {
+  const f = new Flow({ maxParallel: 1 })
+  let running = 0
+  let most = 0
+  const busy = async (fn) => {
+    running++
+    most = Math.max(most, running)
+    try {
+      return await fn()
+    } finally {
+      running--
+    }
+  }
+  const own = new Error('child broke')
+  f.step('parent', async (ctx) => {
+    // Awaiting its children, the parent holds no slot: under maxParallel 1 they still run.
+    running--
+    const [a, b] = await Promise.all([
+      ctx.spawn('child-a', (c) => busy(async () => `${c.name}@${c.attempt}`)),
+      ctx.spawn('child-b', (c) => busy(async () => { if (c.attempt === 1) throw new Error('once'); return c.attempt }), { retries: 1 }),
+    ])
+    const e = await ctx.spawn('child-c', () => busy(async () => { throw own })).catch((x) => x)
+    const t = await ctx.spawn('child-d', (c) => new Promise((r) => c.signal.addEventListener('abort', r)), { timeout: 5 }).catch((x) => x)
+    running++
+    return { a, b, e, t }
+  }, {})
+  f.onTaskBegin(({ name }) => { if (name === 'parent') running++ })
+  const r = await f.run().catch((x) => x.report)
+  const v = r.tasks.parent.result
+  assert.equal(v.a, 'child-a@1')
+  assert.equal(v.b, 2)
+  assert.equal(v.e, own, 'a child rejects with its own error')
+  assert.equal(v.t.name, 'TimeoutError')
+  assert.equal(v.t.message, 'Step "child-d" timed out after 5ms')
+  assert.equal(most, 1, 'never more than maxParallel running')
+  assert.deepEqual(r.list.map((t) => [t.name, t.status, t.parent ?? null]), [
+    ['parent', 'succeeded', null], ['child-a', 'succeeded', 'parent'], ['child-b', 'succeeded', 'parent'],
+    ['child-c', 'failed', 'parent'], ['child-d', 'timed_out', 'parent']])
+  assert.equal(r.tasks['child-b'].attempts, 2)
+
+  // A child the step does not await is cancelled when the step's attempt fails; one left by a
+  // step that succeeded runs to its end (the run waits for it).
+  const g = new Flow()
+  let signal
+  let later
+  g.step('fails', (ctx) => {
+    ctx.spawn('orphan', (c) => { signal = c.signal; return new Promise(() => {}) }).catch(() => {})
+    throw new Error('gone')
+  })
+  g.step('succeeds', (ctx) => { later = ctx.spawn('detached', () => new Promise((r) => setTimeout(r, 5, 'late'))) })
+  const rg = await g.run().catch((x) => x.report)
+  assert.equal(rg.tasks.orphan.status, 'cancelled')
+  assert.equal(rg.tasks.detached.status, 'succeeded')
+  assert.equal(await later, 'late')
+  assert.equal(signal.aborted, true)
+})
+
+test('step names of any length and script reach the core whole', T, () => {
+  const f = new Flow()
+  const names = []
+  for (let n = 248; n <= 260; n++) names.push('a'.repeat(n - 3) + '€', 'b'.repeat(n - 2) + 'é', 'c'.repeat(n))
+  names.push('é'.repeat(400), '🎼'.repeat(100), 'legato 音楽')
+  for (const n of names) f.step(n, () => 1)
+  assert.deepEqual(f.plan(), [names])
+  assert.throws(() => f.step('é'.repeat(400), () => 1), { name: 'DuplicateTaskError', message: `Task "${'é'.repeat(400)}" is defined twice` })
+})

@@ -29,7 +29,7 @@ orchestrator
   .onProcessBegin(({ time, context }) => { context.log.push(`begin ${typeof time}`) })
   .onTaskBegin(({ name, startTime, args, context }) => { context.requestCount++; void name; void startTime; void args })
   .onTaskCompletion((e: TaskCompletionEvent<Ctx>) => { void e.duration; void e.status })
-  .onProcessCompletion(async ({ totalDuration, context }) => { context.log.push(`done in ${totalDuration}`) })
+  .onProcessCompletion(async ({ totalDuration, report, context }) => { context.log.push(`done in ${totalDuration}, ok ${report.ok}`) })
 
 const total: number = await orchestrator.run(async () => {
   const inv = await checkInventory('ABC123')

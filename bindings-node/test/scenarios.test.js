@@ -223,6 +223,11 @@ function check(sc, obs, exact) {
   return bad
 }
 
+/** Lets the (real) event loop run until the JS side has nothing left to do at this instant. */
+async function settle() {
+  for (let i = 0; i < 4; i++) await new Promise((r) => setImmediate(r))
+}
+
 async function onVirtualClock(sc) {
   const clock = FakeTimers.install({
     now: 1_700_000_000_000,
@@ -230,17 +235,17 @@ async function onVirtualClock(sc) {
   })
   try {
     let done = false
-    // An outside cancel is due after everything else at its instant (completions first):
-    // the clock is run up to that instant, then the cancel is made.
-    let cancelAt = null
-    const p = observe(sc, (ms, fn) => { cancelAt = { ms, fn } }).finally(() => { done = true })
-    if (cancelAt !== null) {
-      await clock.tickAsync(cancelAt.ms)
-      cancelAt.fn()
-    }
-    for (let spins = 0; !done && spins < 100; spins++) {
-      await clock.runAllAsync()
-      await new Promise((r) => setImmediate(r))
+    // The outside cancel (run_cancel_at_ms) is an AbortController's abort from a timer, through
+    // `flow.run({ signal })`, like any user's. The clock moves as Node's timers phase does:
+    // every timer due at the next instant fires in one turn, then the event loop runs until
+    // nothing is left at that instant. Nothing here orders a cancel against completions.
+    const p = observe(sc).finally(() => { done = true })
+    await settle()
+    for (let steps = 0; !done && steps < 10_000; steps++) {
+      if (clock.countTimers() === 0) break
+      clock.next() // the first timer due: the clock moves to its instant
+      clock.tick(0) // every other timer due at that instant, in the same turn
+      await settle()
     }
     return await Promise.race([p, Promise.resolve().then(() => { if (!done) throw new Error('the run did not finish') })])
   } finally {

@@ -256,6 +256,68 @@ impl<B> FlowDef<B> {
         }
     }
 
+    /// Makes task `i` depend on every task named in `deps` (names checked when the graph is
+    /// built), in order; repeats — of its existing dependencies or within `deps` — are
+    /// ignored. The bulk form of [`add_dep`](FlowDef::add_dep): a host that hands over many
+    /// dependencies at once (a sink after ten thousand tasks) pays for a hash set, not a
+    /// scan per dependency.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::define::FlowDef;
+    /// use legato::graph::TaskSpec;
+    ///
+    /// let mut def: FlowDef<()> = FlowDef::new();
+    /// for n in ["a", "b", "sink"] {
+    ///     def.add(TaskSpec::new(n), ())?;
+    /// }
+    /// def.add_deps(2, ["a", "b", "a"]);
+    /// def.add_deps(2, ["b"]);
+    /// assert_eq!(def.spec(2).deps(), ["a", "b"]);
+    /// assert_eq!(def.plan(["sink"])?, vec![vec!["a", "b"], vec!["sink"]]);
+    /// # Ok::<(), legato::graph::GraphError>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not a position this flow gave out.
+    pub fn add_deps<I, N>(&mut self, i: usize, deps: I)
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        const SCAN: usize = 16;
+        let mut new: Vec<String> = deps.into_iter().map(Into::into).collect();
+        if new.is_empty() {
+            return;
+        }
+        self.changed();
+        let e = &mut self.entries[i];
+        let old = e.spec.deps();
+        if old.len() + new.len() <= SCAN {
+            // Few dependencies (nearly every task): a scan, nothing allocated.
+            let mut k = 0;
+            while k < new.len() {
+                if old.contains(&new[k]) || new[..k].contains(&new[k]) {
+                    new.remove(k);
+                } else {
+                    k += 1;
+                }
+            }
+        } else {
+            let mut seen: std::collections::HashSet<&str> =
+                old.iter().map(String::as_str).collect();
+            let keep: Vec<bool> = new.iter().map(|d| seen.insert(d.as_str())).collect();
+            let mut k = 0;
+            new.retain(|_| {
+                k += 1;
+                keep[k - 1]
+            });
+        }
+        e.spec = std::mem::replace(&mut e.spec, TaskSpec::new("")).after(new);
+    }
+
     /// LightFlow's `Follow`: each task of `chain` after the one before it.
     ///
     /// # Panics
@@ -391,6 +453,30 @@ mod tests {
         assert_eq!(
             def.graph().unwrap_err().to_string(),
             "Circular dependency detected: b → c → b"
+        );
+    }
+
+    #[test]
+    fn add_deps_keeps_order_and_drops_repeats_small_and_large() {
+        let mut def: FlowDef<()> = FlowDef::new();
+        let n = 40;
+        for k in 0..n {
+            def.add(TaskSpec::new(format!("t{k}")), ()).unwrap();
+        }
+        let sink = def.add(TaskSpec::new("sink"), ()).unwrap();
+        def.add_dep(sink, "t3");
+        let names: Vec<String> = (0..n).rev().map(|k| format!("t{k}")).collect();
+        def.add_deps(sink, names.iter().chain(names.iter()));
+        let want: Vec<String> = std::iter::once("t3".to_owned())
+            .chain(names.iter().filter(|n| *n != "t3").cloned())
+            .collect();
+        assert_eq!(def.spec(sink).deps(), want.as_slice());
+        def.add_deps(sink, ["nope", "t0", "nope"]);
+        assert_eq!(def.spec(sink).deps().len(), n + 1);
+        assert_eq!(
+            def.graph().unwrap_err().kind(),
+            "missing_dependency",
+            "the graph was rebuilt after the change"
         );
     }
 

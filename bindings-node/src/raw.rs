@@ -1,0 +1,281 @@
+//! The per-task entry points as raw Node-API functions.
+//!
+//! A `#[napi]` function with arguments costs ~0.3 µs a call in napi-rs 3 (a native-borrow scope
+//! opened and closed, each argument's type checked and converted), a raw Node-API callback a
+//! tenth of that. The two functions on the per-task path — [`flow_add`] (once per step) and
+//! [`run_step`] (once per batch: once per task in a chain) — are registered here as raw
+//! callbacks under the same names; everything else stays `#[napi]`. They parse their
+//! arguments with a handful of Node-API calls, run the same guarded Rust code, and throw an
+//! `Error` whose `code` is the `napi::Error`'s status, as napi-rs would.
+//!
+//! - `flowAdd(flow: number, name: string, options: number, description: string | null): number`
+//! - `runStep(run: number, nowMs: number, input: Uint32Array, nIn: number,
+//!   msgs: string[] | null, out: Uint32Array): number`
+
+use crate::errors::{coded, JsResult};
+use napi::bindgen_prelude::{Env, Object};
+use napi::{sys, JsValue};
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::ptr;
+
+thread_local! {
+    /// The buffer names are read into (one Node-API call for a name that fits).
+    static NAME_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; 256]);
+}
+
+unsafe fn status(s: sys::napi_status, what: &str) -> JsResult<()> {
+    if s == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(coded("ERR_INVALID_ARG_TYPE", format!("{what}: wrong type")))
+    }
+}
+
+unsafe fn args<const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> JsResult<[sys::napi_value; N]> {
+    let mut argv = [ptr::null_mut(); N];
+    let mut argc = N;
+    status(
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        ),
+        "arguments",
+    )?;
+    if argc < N {
+        return Err(coded(
+            "ERR_INVALID_ARG_TYPE",
+            format!("expected {N} arguments, got {argc}"),
+        ));
+    }
+    Ok(argv)
+}
+
+unsafe fn u32_of(env: sys::napi_env, v: sys::napi_value, what: &str) -> JsResult<u32> {
+    let mut out = 0u32;
+    status(sys::napi_get_value_uint32(env, v, &mut out), what)?;
+    Ok(out)
+}
+
+unsafe fn f64_of(env: sys::napi_env, v: sys::napi_value, what: &str) -> JsResult<f64> {
+    let mut out = 0f64;
+    status(sys::napi_get_value_double(env, v, &mut out), what)?;
+    Ok(out)
+}
+
+unsafe fn is_nullish(env: sys::napi_env, v: sys::napi_value) -> bool {
+    let mut t = 0;
+    sys::napi_typeof(env, v, &mut t);
+    t == sys::ValueType::napi_null || t == sys::ValueType::napi_undefined
+}
+
+/// Reads a JS string as UTF-8 into a reused buffer, with one Node-API call when it fits.
+unsafe fn with_str<T>(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    what: &str,
+    f: impl FnOnce(&str) -> JsResult<T>,
+) -> JsResult<T> {
+    NAME_BUF.with_borrow_mut(|buf| {
+        let mut written = 0usize;
+        status(
+            sys::napi_get_value_string_utf8(
+                env,
+                v,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut written,
+            ),
+            what,
+        )?;
+        // Node-API stops before a character that does not fit (up to 4 bytes) and keeps a
+        // byte for the NUL: within 4 bytes of the end, the string may have been cut short.
+        if written + 4 >= buf.len() {
+            // Ask for the length and read it again.
+            let mut len = 0usize;
+            status(
+                sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len),
+                what,
+            )?;
+            buf.resize(len + 1, 0);
+            status(
+                sys::napi_get_value_string_utf8(
+                    env,
+                    v,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut written,
+                ),
+                what,
+            )?;
+        }
+        // Node-API writes valid UTF-8 (lone surrogates become U+FFFD).
+        let s = std::str::from_utf8(&buf[..written])
+            .map_err(|_| coded("ERR_INVALID_ARG_TYPE", format!("{what}: not UTF-8")))?;
+        f(s)
+    })
+}
+
+unsafe fn string_of(env: sys::napi_env, v: sys::napi_value, what: &str) -> JsResult<String> {
+    with_str(env, v, what, |s| Ok(s.to_owned()))
+}
+
+/// The `Uint32Array`'s elements (its view: offset and length respected).
+unsafe fn u32s_of<'a>(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    what: &str,
+) -> JsResult<&'a mut [u32]> {
+    let mut kind = 0;
+    let mut len = 0usize;
+    let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut buffer = ptr::null_mut();
+    let mut offset = 0usize;
+    status(
+        sys::napi_get_typedarray_info(
+            env,
+            v,
+            &mut kind,
+            &mut len,
+            &mut data,
+            &mut buffer,
+            &mut offset,
+        ),
+        what,
+    )?;
+    if kind != sys::TypedarrayType::uint32_array {
+        return Err(coded(
+            "ERR_INVALID_ARG_TYPE",
+            format!("{what}: must be a Uint32Array"),
+        ));
+    }
+    if len == 0 || data.is_null() {
+        return Ok(&mut []);
+    }
+    // SAFETY: V8 gives the data pointer of the view (offset applied) and its element count;
+    // JS is single-threaded and does not run during this call.
+    Ok(std::slice::from_raw_parts_mut(data.cast::<u32>(), len))
+}
+
+unsafe fn strings_of(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    what: &str,
+) -> JsResult<Option<Vec<String>>> {
+    if is_nullish(env, v) {
+        return Ok(None);
+    }
+    let mut n = 0u32;
+    status(sys::napi_get_array_length(env, v, &mut n), what)?;
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let mut e = ptr::null_mut();
+        status(sys::napi_get_element(env, v, i, &mut e), what)?;
+        out.push(string_of(env, e, what)?);
+    }
+    Ok(Some(out))
+}
+
+/// Throws `e` (its status is the JS error's `code`) and returns `undefined`'s stand-in.
+unsafe fn throw(env: sys::napi_env, e: napi::Error<String>) -> sys::napi_value {
+    let code = CString::new(e.status.as_str()).unwrap_or_default();
+    let msg = CString::new(e.reason.replace('\0', " ")).unwrap_or_default();
+    sys::napi_throw_error(env, code.as_ptr(), msg.as_ptr());
+    ptr::null_mut()
+}
+
+unsafe fn number(env: sys::napi_env, x: f64) -> sys::napi_value {
+    let mut v = ptr::null_mut();
+    sys::napi_create_double(env, x, &mut v);
+    v
+}
+
+unsafe fn finish(env: sys::napi_env, r: JsResult<f64>) -> sys::napi_value {
+    match r {
+        Ok(x) => number(env, x),
+        Err(e) => throw(env, e),
+    }
+}
+
+unsafe extern "C" fn flow_add_raw(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let r = (|| -> JsResult<f64> {
+        let [flow, name, opts, description] = args::<4>(env, info)?;
+        let flow = u32_of(env, flow, "flow")?;
+        let opts = u32_of(env, opts, "options")?;
+        let description = if is_nullish(env, description) {
+            None
+        } else {
+            Some(string_of(env, description, "description")?)
+        };
+        let name = string_of(env, name, "name")?;
+        crate::flow::flow_add(flow, name, opts, description).map(f64::from)
+    })();
+    finish(env, r)
+}
+
+unsafe extern "C" fn run_step_raw(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let r = (|| -> JsResult<f64> {
+        let [id, now, input, n_in, msgs, out] = args::<6>(env, info)?;
+        let id = u32_of(env, id, "run")?;
+        let now = f64_of(env, now, "nowMs")?;
+        let input = u32s_of(env, input, "input")?;
+        let n_in = u32_of(env, n_in, "nIn")?;
+        let msgs = strings_of(env, msgs, "msgs")?;
+        let out = u32s_of(env, out, "out")?;
+        crate::driver::run_step(id, now, input, n_in, msgs, out)
+    })();
+    finish(env, r)
+}
+
+type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+
+extern "C" {
+    /// mimalloc's option setter (linked in by the `mimalloc` crate, the global allocator).
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+/// `mi_option_purge_delay` in mimalloc 3's `mi_option_t`.
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
+/// Adds the raw functions to the module's exports (and sets the allocator's purge delay).
+#[napi(module_exports)]
+pub fn raw_exports(exports: Object, env: Env) -> napi::Result<()> {
+    // SAFETY: sets a number in mimalloc's option table (see the crate docs in lib.rs).
+    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    let fns: [(&str, Callback); 2] = [("flowAdd", flow_add_raw), ("runStep", run_step_raw)];
+    for (name, cb) in fns {
+        let cname = CString::new(name).map_err(|e| napi::Error::from_reason(e.to_string()))?;
+        let mut f = ptr::null_mut();
+        // SAFETY: plain Node-API calls on the loading thread, with valid pointers.
+        unsafe {
+            let s = sys::napi_create_function(
+                env.raw(),
+                cname.as_ptr(),
+                name.len() as isize,
+                Some(cb),
+                ptr::null_mut(),
+                &mut f,
+            );
+            if s != sys::Status::napi_ok {
+                return Err(napi::Error::from_reason(format!("cannot make {name}")));
+            }
+            let s = sys::napi_set_named_property(env.raw(), exports.raw(), cname.as_ptr(), f);
+            if s != sys::Status::napi_ok {
+                return Err(napi::Error::from_reason(format!("cannot export {name}")));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+'use strict'
+// Native objects of finished runs are released, collected flows and orchestrators free their
+// native definitions and options, and a finished run leaves no timer or immediate behind.
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const v8 = require('node:v8')
+const vm = require('node:vm')
+const native = require('../native.js')
+const { Flow, Orchestrator } = require('..')
+
+v8.setFlagsFromString('--expose-gc')
+const gc = vm.runInNewContext('gc')
+
+/**
+ * Collects garbage and lets the event loop turn (FinalizationRegistry callbacks run there, as
+ * tasks of their own) until `done()` or a bounded number of rounds.
+ */
+async function collect(done = () => false) {
+  for (let i = 0; i < 200 && !(i >= 6 && done()); i++) {
+    gc()
+    await new Promise((r) => setImmediate(r))
+  }
+}
+
+// [flows, runs, registered options, reports]
+const counts = () => {
+  const [flows, runs, options, reports] = native.liveCounts()
+  return { flows, runs, options, reports }
+}
+
+/** Our timers and immediates (the test runner's own are counted before and after alike). */
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length
+
+/** Runs flows and orchestrators and drops them (in a frame of its own, gone when it returns). */
+async function churn(before) {
+  let alive = 0
+  for (let k = 0; k < 50; k++) {
+    const f = new Flow({ maxParallel: 4 })
+    for (let i = 0; i < 100; i++) {
+      f.step(`s${i}`, async (ctx) => { if (i % 10 === 0) await ctx.spawn(`child${i}`, () => i, { retries: 1 }); return i },
+        { after: i ? [`s${i - 1}`] : [], timeout: 1000, retries: i % 2 })
+    }
+    const r = await f.run()
+    assert.equal(r.ok, true)
+    assert.equal(counts().runs, before.runs, 'a finished run holds no native run')
+    alive = Math.max(alive, counts().flows - before.flows)
+    const o = new Orchestrator({ timeout: 5000 })
+    const twice = o.action(async (x) => 2 * x, { retries: 2, timeout: 100 })
+    assert.equal(await o.run(async () => (await twice(1)) + (await twice(2))), 6)
+    const g = new Flow()
+    g.step('bad', () => { throw new Error('x') }, { retries: 1 })
+    await assert.rejects(g.run())
+  }
+  return alive
+}
+
+test('finished runs, collected flows and orchestrators release their native objects', { timeout: 60_000 }, async () => {
+  await collect()
+  const before = counts()
+  const alive = await churn(before)
+  assert.ok(alive > 0, 'the flows are counted while they are alive (the counter is not vacuous)')
+  await collect(() => JSON.stringify(counts()) === JSON.stringify(before))
+  assert.deepEqual(counts(), before)
+})
+
+test('a finished run leaves no timer or immediate behind: success, timeout, backoff, cancel, run timeout', { timeout: 30_000 }, async () => {
+  const base = timers()
+  const f = new Flow()
+  f.step('quick', () => 1, { timeout: 10_000 })
+  f.step('flaky', (ctx) => { if (ctx.attempt < 2) throw new Error('again'); return 2 }, { retries: 1, backoff: 5, timeout: 10_000 })
+  f.step('slow', (ctx) => new Promise((r) => { const t = setTimeout(r, 60_000); ctx.signal.addEventListener('abort', () => clearTimeout(t)) }), { timeout: 20 })
+  await f.run().catch(() => {})
+  assert.equal(timers(), base, 'after a run with timeouts and a backoff')
+
+  const ac = new AbortController()
+  const g = new Flow({ timeout: 60_000 })
+  g.step('hang', (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)), { timeout: 60_000 })
+  const p = g.run({ signal: ac.signal }).catch((e) => e)
+  await new Promise((r) => setImmediate(r))
+  ac.abort()
+  const e = await p
+  assert.equal(e.report.tasks.hang.status, 'cancelled')
+  assert.equal(timers(), base, 'after a cancelled run')
+
+  const h = new Flow({ timeout: 10 })
+  h.step('hang', (ctx) => new Promise((r) => ctx.signal.addEventListener('abort', r)))
+  await h.run().catch(() => {})
+  assert.equal(timers(), base, 'after a run timeout')
+
+  const o = new Orchestrator({ timeout: 60_000 })
+  const a = o.action(async () => 1, { timeout: 60_000 })
+  await o.run(() => a())
+  assert.equal(timers(), base, 'after an orchestrator run')
+})
