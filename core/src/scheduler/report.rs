@@ -2,7 +2,7 @@
 
 use super::task::{Stage, Task, NONE};
 use super::Scheduler;
-use crate::event::{SkipReason, TaskError};
+use crate::event::{SkipReason, Status, TaskError};
 use crate::graph::{Graph, TaskId};
 use crate::report::{AttemptRecord, RunReport, TaskReport};
 
@@ -104,7 +104,8 @@ fn task_report<V>(
         attempts: tk.attempt,
         started: tk.first_start.get(),
         finished: tk.end.get(),
-        error,
+        // A task that succeeded after failed attempts has no error: those are in its log.
+        error: error.filter(|_| tk.status != Status::Succeeded),
         skip_reason,
         attempt_log,
         deps: if i < graph.len() {

@@ -221,9 +221,14 @@ impl<V> Scheduler<V> {
         self.tasks[task.index()].value.as_ref()
     }
 
-    /// The task's error, if it failed, timed out or was cancelled.
+    /// The task's error, if it failed, timed out or was cancelled (a task that succeeded after
+    /// failed attempts has none: its attempts' errors are in the report's attempt log).
     pub fn error(&self, task: TaskId) -> Option<&TaskError> {
-        self.tasks[task.index()].error()
+        let tk = &self.tasks[task.index()];
+        if tk.status == Status::Succeeded {
+            return None;
+        }
+        tk.error()
     }
 
     /// The task that spawned a dynamic task.
@@ -582,8 +587,10 @@ impl<V> Scheduler<V> {
     ///
     /// A caller gives its slot back until the call's outcome is delivered
     /// ([`Command::Deliver`]), so recursion under `max_parallel(1)` cannot deadlock. The core
-    /// records the caller's current attempt: when that attempt ends before the call does, the
-    /// call is cancelled, and its outcome goes to the waiter at once.
+    /// records the caller's current attempt: when that attempt fails, times out or is
+    /// cancelled before the call is done, the call is cancelled, and its outcome goes to the
+    /// waiter at once. A call left running by an attempt that succeeded (a host that did not
+    /// await it) runs on, and the run ends when it does; its outcome is delivered then.
     ///
     /// # Errors
     ///

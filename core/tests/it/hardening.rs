@@ -377,3 +377,37 @@ async fn the_critical_path_goes_through_a_sequence_wait() {
     assert_eq!(report.critical_path_names(), ["setup", "migrate", "seed"]);
     assert_eq!(report.to_json_value()["tasks"][2]["waited_for"], "migrate");
 }
+
+/// A task that succeeded after a failed attempt reports no error (the failed attempt's error
+/// stays in its attempt log), in the report and in its JSON.
+#[tokio::test(start_paused = true)]
+async fn a_task_that_succeeded_on_retry_has_no_error() {
+    let tries = Arc::new(AtomicU32::new(0));
+    let mut flow = Flow::new();
+    let t = tries.clone();
+    flow.task("flaky", move |_| {
+        let t = t.clone();
+        async move {
+            if t.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err::<(), BoxError>("first try fails".into());
+            }
+            Ok(())
+        }
+    })
+    .unwrap()
+    .retries(1);
+    let report = flow.run().await.unwrap();
+    let flaky = report.get("flaky").unwrap();
+    assert_eq!(flaky.status, Status::Succeeded);
+    assert!(flaky.error.is_none());
+    assert_eq!(
+        flaky.attempt_log[0].error.as_ref().unwrap().to_string(),
+        "first try fails"
+    );
+    let json = report.to_json_value();
+    assert!(json["tasks"][0]["error"].is_null());
+    assert_eq!(
+        json["tasks"][0]["attempt_log"][0]["error"]["message"],
+        "first try fails"
+    );
+}
