@@ -84,27 +84,9 @@ unsafe fn with_str<T>(
     f: impl FnOnce(&str) -> JsResult<T>,
 ) -> JsResult<T> {
     NAME_BUF.with_borrow_mut(|buf| {
-        let mut written = 0usize;
-        status(
-            sys::napi_get_value_string_utf8(
-                env,
-                v,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut written,
-            ),
-            what,
-        )?;
-        // Node-API stops before a character that does not fit (up to 4 bytes) and keeps a
-        // byte for the NUL: within 4 bytes of the end, the string may have been cut short.
-        if written + 4 >= buf.len() {
-            // Ask for the length and read it again.
-            let mut len = 0usize;
-            status(
-                sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len),
-                what,
-            )?;
-            buf.resize(len + 1, 0);
+        // Reads the string into `buf`; the number of bytes written.
+        let read = |buf: &mut Vec<u8>| -> JsResult<usize> {
+            let mut written = 0usize;
             status(
                 sys::napi_get_value_string_utf8(
                     env,
@@ -115,6 +97,20 @@ unsafe fn with_str<T>(
                 ),
                 what,
             )?;
+            Ok(written)
+        };
+        let mut written = read(buf)?;
+        // Node-API stops before a character that does not fit (up to 4 bytes) and keeps a
+        // byte for the NUL: within 4 bytes of the end, the string may have been cut short.
+        if written + 4 >= buf.len() {
+            // Ask for the length and read it again.
+            let mut len = 0usize;
+            status(
+                sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len),
+                what,
+            )?;
+            buf.resize(len + 1, 0);
+            written = read(buf)?;
         }
         // Node-API writes valid UTF-8 (lone surrogates become U+FFFD).
         let s = std::str::from_utf8(&buf[..written])

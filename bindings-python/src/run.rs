@@ -1512,6 +1512,23 @@ fn body_from(py: Python<'_>, g: &Graph, d: &Bound<'_, PyAny>) -> PyResult<Body> 
     })
 }
 
+impl Run {
+    /// Feeds the core one input made on the loop thread, routes its commands, then pumps the
+    /// loop's side and hands the sync jobs to the pool.
+    fn input_and_pump(&self, py: Python<'_>, input: impl FnOnce(&mut State, Duration)) {
+        let run = &self.shared;
+        let mut jobs = Vec::new();
+        {
+            let now = run.now(py);
+            let mut st = lock_py(py, run);
+            input(&mut st, now);
+            run.route(py, &mut st, &mut jobs);
+        }
+        run.pump(py);
+        run.submit(jobs, false);
+    }
+}
+
 #[pymethods]
 impl Run {
     /// Starts a run of `flow` (a FlowCore, or None for an Orchestrator's empty graph) on the
@@ -1629,30 +1646,12 @@ impl Run {
 
     /// Starts the run (emits `process_begin`, then the first tasks).
     fn start(&self, py: Python<'_>) {
-        let run = &self.shared;
-        let mut jobs = Vec::new();
-        {
-            let now = run.now(py);
-            let mut st = lock_py(py, run);
-            st.sched.start(now);
-            run.route(py, &mut st, &mut jobs);
-        }
-        run.pump(py);
-        run.submit(jobs, false);
+        self.input_and_pump(py, |st, now| st.sched.start(now));
     }
 
     /// The Orchestrator's main returned: the run may finish once nothing is left.
     fn release(&self, py: Python<'_>) {
-        let run = &self.shared;
-        let mut jobs = Vec::new();
-        {
-            let now = run.now(py);
-            let mut st = lock_py(py, run);
-            st.sched.release(now);
-            run.route(py, &mut st, &mut jobs);
-        }
-        run.pump(py);
-        run.submit(jobs, false);
+        self.input_and_pump(py, |st, now| st.sched.release(now));
     }
 
     /// Cancels the whole run: running attempts are cancelled, the rest skipped.

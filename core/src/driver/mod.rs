@@ -743,6 +743,16 @@ impl<S: Send + Sync + 'static> Driver<S> {
         caller(outcome);
     }
 
+    /// Tells the scheduler that the hooks of an event are done (or which one failed).
+    fn hooks_done(&mut self, token: HookToken, r: Result<(), String>) {
+        let now = self.now();
+        // The token came from the scheduler's own command.
+        let _ = match r {
+            Ok(()) => self.sched.hook_done(token, now),
+            Err(msg) => self.sched.hook_failed(token, msg, now),
+        };
+    }
+
     /// Ends the run at once, without awaiting anything (see [`Live`]).
     fn abandon(&mut self) {
         if self.sched.is_finished() {
@@ -761,17 +771,13 @@ impl<S: Send + Sync + 'static> Driver<S> {
         while let Some(command) = self.sched.next_command() {
             match command {
                 Command::Emit { event, token } => {
-                    let now = self.now();
                     let r = if self.hooks.is_async(token.kind()) {
                         Ok(())
                     } else {
                         let e = self.hook_event(&event);
                         self.hooks.call(&e.view())
                     };
-                    let _ = match r {
-                        Ok(()) => self.sched.hook_done(token, now),
-                        Err(msg) => self.sched.hook_failed(token, msg, now),
-                    };
+                    self.hooks_done(token, r);
                 }
                 Command::Deliver { task } => self.deliver(task),
                 Command::Finished => return,
@@ -800,11 +806,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
                             .push(Box::pin(async move { (token, chain.await) }));
                     } else {
                         let r = self.hooks.call(&e.view());
-                        let now = self.now();
-                        let _ = match r {
-                            Ok(()) => self.sched.hook_done(token, now),
-                            Err(msg) => self.sched.hook_failed(token, msg, now),
-                        };
+                        self.hooks_done(token, r);
                     }
                 }
                 Command::Deliver { task } => self.deliver(task),
@@ -960,11 +962,7 @@ where
                 d.sched.release(now);
             }
             Some((token, r)) = d.hook_futures.next(), if !d.hook_futures.is_empty() => {
-                let now = d.now();
-                let _ = match r {
-                    Ok(()) => d.sched.hook_done(token, now),
-                    Err(msg) => d.sched.hook_failed(token, msg, now),
-                };
+                d.hooks_done(token, r);
             }
             _ = sleep => {
                 let now = d.now();

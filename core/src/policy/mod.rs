@@ -179,16 +179,24 @@ pub struct OptionError {
 }
 
 impl OptionError {
-    /// A value of the right type that is not allowed (→ `ValueError` / `RangeError`).
-    pub fn value(
+    fn new(
+        kind: &'static str,
         argument: impl Into<std::borrow::Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
         OptionError {
             argument: argument.into(),
             message: message.into(),
-            kind: "invalid_value",
+            kind,
         }
+    }
+
+    /// A value of the right type that is not allowed (→ `ValueError` / `RangeError`).
+    pub fn value(
+        argument: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        OptionError::new("invalid_value", argument, message)
     }
 
     /// A value of the wrong type, or an unknown option (→ `TypeError`).
@@ -196,11 +204,7 @@ impl OptionError {
         argument: impl Into<std::borrow::Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
-        OptionError {
-            argument: argument.into(),
-            message: message.into(),
-            kind: "invalid_type",
-        }
+        OptionError::new("invalid_type", argument, message)
     }
 
     /// `"invalid_value"` or `"invalid_type"`.
