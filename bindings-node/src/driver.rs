@@ -299,7 +299,7 @@ pub(crate) fn run_step(
                     Command::Emit { event, token } => {
                         let (t, att) = event_task(&event);
                         let kind = kind_code(event.kind());
-                        let slot = run.hooks.insert((token, event));
+                        let slot = run.hooks.insert((token, *event));
                         [4 | (kind << 8), t, att, slot]
                     }
                     Command::Deliver { task } => [5, task.as_u32(), status_code(s.status(task)), 0],

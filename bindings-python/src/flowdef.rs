@@ -63,9 +63,7 @@ impl FlowCore {
     /// Adds dependencies to task `index` (repeats are ignored).
     fn add_deps(&mut self, index: usize, deps: Vec<String>) -> PyResult<()> {
         self.check_index(index)?;
-        for d in &deps {
-            self.def.add_dep(index, d);
-        }
+        self.def.add_deps(index, &deps);
         Ok(())
     }
 
@@ -77,7 +75,13 @@ impl FlowCore {
     /// The dependencies of task `index`.
     fn deps(&self, index: usize) -> PyResult<Vec<String>> {
         self.check_index(index)?;
-        Ok(self.def.spec(index).deps().to_vec())
+        Ok(self
+            .def
+            .spec(index)
+            .deps()
+            .iter()
+            .map(|d| d.to_string())
+            .collect())
     }
 
     /// The description of task `index`.

@@ -186,7 +186,7 @@ impl RunReport {
         let tasks = PyList::empty(py);
         for (i, t) in c.tasks.iter().enumerate() {
             let log = PyList::empty(py);
-            for a in &t.attempt_log {
+            for a in t.attempt_log().iter() {
                 log.append((
                     a.start.as_nanos() as u64,
                     a.end.map(|e| e.as_nanos() as u64),
@@ -280,27 +280,25 @@ pub(crate) fn _restore_report(
     for (id, name, status, attempts, s, f, err, skip, log, deps, parent, (v, e)) in tasks {
         values.push(v);
         errors.push(e);
-        out.push(CoreTask {
-            id: TaskId::from_report_index(id),
-            name: name.into(),
-            status: status_from(&status),
-            attempts,
-            started: s.map(Duration::from_nanos),
-            finished: f.map(Duration::from_nanos),
-            error: err.map(|(k, m)| err_from(&k, m)),
-            skip_reason: skip.map(|r| skip_from(&r)),
-            attempt_log: log
-                .into_iter()
+        let mut task = CoreTask::new(TaskId::from_report_index(id), name);
+        task.status = status_from(&status);
+        task.attempts = attempts;
+        task.started = s.map(Duration::from_nanos);
+        task.finished = f.map(Duration::from_nanos);
+        task.error = err.map(|(k, m)| err_from(&k, m));
+        task.skip_reason = skip.map(|r| skip_from(&r));
+        task.set_attempt_log(
+            log.into_iter()
                 .map(|(s, e, err)| AttemptRecord {
                     start: Duration::from_nanos(s),
                     end: e.map(Duration::from_nanos),
                     error: err.map(|(k, m)| err_from(&k, m)),
                 })
                 .collect(),
-            deps: deps.into_iter().map(TaskId::from_report_index).collect(),
-            parent: parent.map(TaskId::from_report_index),
-            waited_for: None,
-        });
+        );
+        task.deps = deps.into_iter().map(TaskId::from_report_index).collect();
+        task.parent = parent.map(TaskId::from_report_index);
+        out.push(task);
     }
     let core = CoreReport {
         tasks: out,

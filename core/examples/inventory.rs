@@ -76,7 +76,7 @@ async fn main() {
         .get("checkInventory")
         .expect("checkInventory ran");
     assert_eq!((check.status, check.attempts), (Status::Succeeded, 2));
-    assert_eq!(check.attempt_log[0].status(), Status::TimedOut);
+    assert_eq!(check.attempt_log()[0].status(), Status::TimedOut);
     assert_eq!(
         run.report.get("notifyTeam").map(|t| t.status),
         Some(Status::Succeeded)

@@ -119,6 +119,18 @@ impl<B> FlowDef<B> {
             })?;
         self.changed();
         let i = self.entries.len();
+        let mut spec = spec;
+        if !spec.deps().is_empty() {
+            // Dependencies on tasks of this flow share those tasks' names.
+            let deps: Vec<Arc<str>> = spec.take_deps();
+            for d in deps {
+                let shared = match self.find(&d) {
+                    Some(j) => self.entries[j].spec.name_arc().clone(),
+                    None => d,
+                };
+                spec.push_dep(shared);
+            }
+        }
         self.entries.push(Entry { spec, body });
         let entries = &self.entries;
         self.index
@@ -249,11 +261,7 @@ impl<B> FlowDef<B> {
     ///
     /// If `i` is not a position this flow gave out.
     pub fn add_dep(&mut self, i: usize, dep: &str) {
-        self.changed();
-        let e = &mut self.entries[i];
-        if !e.spec.deps().iter().any(|d| d == dep) {
-            e.spec = std::mem::replace(&mut e.spec, TaskSpec::new("")).after([dep]);
-        }
+        self.add_deps(i, [dep]);
     }
 
     /// Makes task `i` depend on every task named in `deps` (names checked when the graph is
@@ -261,6 +269,9 @@ impl<B> FlowDef<B> {
     /// ignored. The bulk form of [`add_dep`](FlowDef::add_dep): a host that hands over many
     /// dependencies at once (a sink after ten thousand tasks) pays for a hash set, not a
     /// scan per dependency.
+    ///
+    /// A dependency on a task of this flow is stored as that task's own name (a shared
+    /// string): a sink after a million tasks costs 16 bytes per dependency, not a string each.
     ///
     /// # Examples
     ///
@@ -274,7 +285,8 @@ impl<B> FlowDef<B> {
     /// }
     /// def.add_deps(2, ["a", "b", "a"]);
     /// def.add_deps(2, ["b"]);
-    /// assert_eq!(def.spec(2).deps(), ["a", "b"]);
+    /// let deps: Vec<&str> = def.spec(2).deps().iter().map(|d| &**d).collect();
+    /// assert_eq!(deps, ["a", "b"]);
     /// assert_eq!(def.plan(["sink"])?, vec![vec!["a", "b"], vec!["sink"]]);
     /// # Ok::<(), legato::graph::GraphError>(())
     /// ```
@@ -285,37 +297,36 @@ impl<B> FlowDef<B> {
     pub fn add_deps<I, N>(&mut self, i: usize, deps: I)
     where
         I: IntoIterator<Item = N>,
-        N: Into<String>,
+        N: AsRef<str>,
     {
+        /// Up to this many dependencies, repeats are found by a scan (nearly every task).
         const SCAN: usize = 16;
-        let mut new: Vec<String> = deps.into_iter().map(Into::into).collect();
-        if new.is_empty() {
-            return;
-        }
         self.changed();
-        let e = &mut self.entries[i];
-        let old = e.spec.deps();
-        if old.len() + new.len() <= SCAN {
-            // Few dependencies (nearly every task): a scan, nothing allocated.
-            let mut k = 0;
-            while k < new.len() {
-                if old.contains(&new[k]) || new[..k].contains(&new[k]) {
-                    new.remove(k);
-                } else {
-                    k += 1;
+        // Past `SCAN`: the dependencies so far, by name.
+        let mut seen: Option<hashbrown::HashSet<Arc<str>, rustc_hash::FxBuildHasher>> = None;
+        for dep in deps {
+            let dep = dep.as_ref();
+            let have = self.entries[i].spec.deps();
+            let repeat = match &mut seen {
+                Some(seen) => seen.contains(dep),
+                None if have.len() < SCAN => have.iter().any(|d| &**d == dep),
+                None => {
+                    let set = seen.insert(have.iter().cloned().collect());
+                    set.contains(dep)
                 }
+            };
+            if repeat {
+                continue;
             }
-        } else {
-            let mut seen: std::collections::HashSet<&str> =
-                old.iter().map(String::as_str).collect();
-            let keep: Vec<bool> = new.iter().map(|d| seen.insert(d.as_str())).collect();
-            let mut k = 0;
-            new.retain(|_| {
-                k += 1;
-                keep[k - 1]
-            });
+            let shared = match self.find(dep) {
+                Some(j) => self.entries[j].spec.name_arc().clone(),
+                None => Arc::from(dep),
+            };
+            if let Some(seen) = &mut seen {
+                seen.insert(shared.clone());
+            }
+            self.entries[i].spec.push_dep(shared);
         }
-        e.spec = std::mem::replace(&mut e.spec, TaskSpec::new("")).after(new);
     }
 
     /// LightFlow's `Follow`: each task of `chain` after the one before it.
@@ -325,8 +336,8 @@ impl<B> FlowDef<B> {
     /// If a position was not given out by this flow.
     pub fn follow(&mut self, chain: &[usize]) {
         for w in chain.windows(2) {
-            let prev = self.entries[w[0]].spec.name().to_owned();
-            self.add_dep(w[1], &prev);
+            let prev = self.entries[w[0]].spec.name_arc().clone();
+            self.add_deps(w[1], [prev]);
         }
     }
 
@@ -341,11 +352,9 @@ impl<B> FlowDef<B> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let deps: Vec<String> = deps.into_iter().map(|d| d.as_ref().to_owned()).collect();
+        let deps: Vec<Arc<str>> = deps.into_iter().map(|d| Arc::from(d.as_ref())).collect();
         for &m in members {
-            for d in &deps {
-                self.add_dep(m, d);
-            }
+            self.add_deps(m, &deps);
         }
     }
 
@@ -355,13 +364,11 @@ impl<B> FlowDef<B> {
     ///
     /// If `i` is not a position this flow gave out.
     pub fn sync_all(&mut self, i: usize) {
-        let before: Vec<String> = self.entries[..i]
+        let before: Vec<Arc<str>> = self.entries[..i]
             .iter()
-            .map(|e| e.spec.name().to_owned())
+            .map(|e| e.spec.name_arc().clone())
             .collect();
-        for b in before {
-            self.add_dep(i, &b);
-        }
+        self.add_deps(i, before);
     }
 
     /// The validated graph (task ids are positions). It is built once and kept until the flow
@@ -470,7 +477,14 @@ mod tests {
         let want: Vec<String> = std::iter::once("t3".to_owned())
             .chain(names.iter().filter(|n| *n != "t3").cloned())
             .collect();
-        assert_eq!(def.spec(sink).deps(), want.as_slice());
+        let got: Vec<&str> = def.spec(sink).deps().iter().map(|d| &**d).collect();
+        assert_eq!(got, want);
+        // A dependency on a task of the flow is that task's own name, not a copy.
+        let t3 = def.position("t3").unwrap();
+        assert!(Arc::ptr_eq(
+            &def.spec(sink).deps()[0],
+            def.spec(t3).name_arc()
+        ));
         def.add_deps(sink, ["nope", "t0", "nope"]);
         assert_eq!(def.spec(sink).deps().len(), n + 1);
         assert_eq!(

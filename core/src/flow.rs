@@ -566,8 +566,8 @@ impl<S> TaskMut<'_, S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let deps: Vec<String> = deps.into_iter().map(|d| d.as_ref().to_owned()).collect();
-        self.edit(|s| s.after(deps))
+        self.flow.def.add_deps(self.i, deps);
+        self
     }
 
     /// Retries a failed attempt up to `n` times.

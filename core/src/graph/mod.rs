@@ -83,12 +83,14 @@ impl TaskId {
 ///     .timeout(Duration::from_secs(60))
 ///     .sequence("db");
 /// assert_eq!(spec.name(), "db-migrate");
-/// assert_eq!(spec.deps(), ["db-start"]);
+/// assert_eq!(&*spec.deps()[0], "db-start");
 /// ```
 #[derive(Debug, Clone)]
 pub struct TaskSpec {
-    name: String,
-    deps: Vec<String>,
+    /// Shared: the graph built from a flow keeps the same strings, not copies.
+    name: Arc<str>,
+    /// Shared too: a flow gives a dependency on one of its tasks that task's own name.
+    deps: Vec<Arc<str>>,
     /// Description and options, allocated only when one is set (most tasks have neither).
     extra: Option<Box<Extra>>,
 }
@@ -106,7 +108,7 @@ impl TaskSpec {
     /// A task with no dependencies and default options.
     pub fn new(name: impl Into<String>) -> Self {
         TaskSpec {
-            name: name.into(),
+            name: Arc::from(name.into()),
             deps: Vec::new(),
             extra: None,
         }
@@ -122,8 +124,25 @@ impl TaskSpec {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.deps.extend(deps.into_iter().map(Into::into));
+        self.deps
+            .extend(deps.into_iter().map(|d| Arc::from(d.into())));
         self
+    }
+
+    /// Adds one dependency as a shared name (no repeat check: [`FlowDef`](crate::define::FlowDef)
+    /// checks).
+    pub(crate) fn push_dep(&mut self, dep: Arc<str>) {
+        self.deps.push(dep);
+    }
+
+    /// Takes the dependencies out (leaving none).
+    pub(crate) fn take_deps(&mut self) -> Vec<Arc<str>> {
+        std::mem::take(&mut self.deps)
+    }
+
+    /// The task's name as a shared string.
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
+        &self.name
     }
 
     /// Sets the human-readable description.
@@ -172,7 +191,7 @@ impl TaskSpec {
     }
 
     /// The names of its dependencies, as declared.
-    pub fn deps(&self) -> &[String] {
+    pub fn deps(&self) -> &[Arc<str>] {
         &self.deps
     }
 
@@ -263,13 +282,14 @@ struct Names {
 }
 
 impl Names {
-    fn slot(&mut self, name: &str) -> u32 {
+    /// The slot of `name`, made if new (keeping this shared string, not a copy).
+    fn slot(&mut self, name: &Arc<str>) -> u32 {
         let names = &self.names;
         if let Some(s) = self.ids.get(name, |i| &names[i as usize]) {
             return s;
         }
         let s = self.names.len() as u32;
-        self.names.push(Arc::from(name));
+        self.names.push(name.clone());
         self.defined_as.push(u32::MAX);
         self.listed_by.push(0);
         let names = &self.names;
@@ -356,11 +376,7 @@ impl GraphBuilder {
     pub fn add(&mut self, spec: TaskSpec) -> Result<TaskId, GraphError> {
         let TaskSpec { name, deps, extra } = spec;
         let extra = extra.filter(|e| !e.is_default());
-        self.add_parts(&name, &deps, extra).map_err(|e| match e {
-            // Give the caller its own string back rather than a copy.
-            GraphError::DuplicateTask { .. } => GraphError::DuplicateTask { name },
-            other => other,
-        })
+        self.add_parts(&name, &deps, extra)
     }
 
     /// Adds a task from a borrowed spec (only its description and non-default options are
@@ -376,8 +392,8 @@ impl GraphBuilder {
 
     fn add_parts(
         &mut self,
-        name: &str,
-        deps: &[String],
+        name: &Arc<str>,
+        deps: &[Arc<str>],
         extra: Option<Box<Extra>>,
     ) -> Result<TaskId, GraphError> {
         validate_name(name)?;
@@ -388,14 +404,14 @@ impl GraphBuilder {
             e.options
                 .validate()
                 .map_err(|error| GraphError::InvalidOption {
-                    task: name.to_owned(),
+                    task: name.to_string(),
                     error,
                 })?;
         }
         let slot = self.names.slot(name);
         if self.names.defined_as[slot as usize] != u32::MAX {
             return Err(GraphError::DuplicateTask {
-                name: name.to_owned(),
+                name: name.to_string(),
             });
         }
         let id = self.task_slot.len() as u32;

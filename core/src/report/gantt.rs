@@ -79,7 +79,7 @@ impl RunReport {
         let mut section = false;
         for t in &self.tasks {
             let name = label(&t.name);
-            for (i, a) in t.attempt_log.iter().enumerate() {
+            for (i, a) in t.attempt_log().iter().enumerate() {
                 if !section {
                     out.push_str("    section tasks\n");
                     section = true;
@@ -223,7 +223,7 @@ gantt
             )
             .ran("c", &[], &[(80_000, 80_000, None)])
             .0;
-        r.tasks[2].attempt_log[0].end = None;
+        r.tasks[2].attempt_log_mut()[0].end = None;
         let text = r.to_mermaid_gantt();
         assert!(text.contains("    axisFormat %M:%S\n"), "{text}");
         assert!(text.contains("    a :done, t0a1, 0, 1ms\n"), "{text}");

@@ -234,7 +234,7 @@ impl RunReport {
                 ly = y + 15.0,
             );
             let by = y + (ROW_H - BAR_H) / 2.0;
-            for (i, a) in t.attempt_log.iter().enumerate() {
+            for (i, a) in t.attempt_log().iter().enumerate() {
                 let end = a.end.unwrap_or(span);
                 let bx = x(a.start);
                 let bw = (x(end) - bx).max(1.0);
@@ -389,7 +389,7 @@ mod tests {
         assert_eq!(count("svg"), 1);
         assert_eq!(count("html"), 1);
         assert_eq!(count("script"), 0);
-        let attempts: usize = r.tasks.iter().map(|t| t.attempt_log.len()).sum();
+        let attempts: usize = r.tasks.iter().map(|t| t.attempt_log().len()).sum();
         assert_eq!(attempts, 6);
         assert_eq!(html.matches("<rect class=\"bar ").count(), attempts);
         // Every bar carries a tooltip.
@@ -449,7 +449,7 @@ mod tests {
 
         let long = "a-very-long-task-name-that-goes-on-and-on";
         let mut r = Build::new(5).ran(long, &[], &[(0, 5, None)]).0;
-        r.tasks[0].attempt_log[0].end = None;
+        r.tasks[0].attempt_log_mut()[0].end = None;
         r.tasks[0].finished = None;
         r.tasks[0].status = Status::Running;
         r.started_at = Some(std::time::UNIX_EPOCH);

@@ -87,7 +87,17 @@ impl RunReport {
                     deps: t.deps.iter().filter_map(|&d| name(d)).collect(),
                     parent: t.parent.and_then(name),
                     waited_for: t.waited_for.and_then(name),
-                    attempt_log: t.attempt_log.iter().map(attempt).collect(),
+                    attempt_log: match t.attempt_log() {
+                        std::borrow::Cow::Borrowed(log) => log.iter().map(attempt).collect(),
+                        // An implied log: its one record has no error to borrow.
+                        std::borrow::Cow::Owned(log) => log
+                            .iter()
+                            .map(|a| AttemptJson {
+                                error: None,
+                                ..attempt(a)
+                            })
+                            .collect(),
+                    },
                 })
                 .collect(),
         }
@@ -296,8 +306,8 @@ mod tests {
             task: "child".into(),
         });
         r.tasks[1].parent = Some(TaskId(0));
-        r.tasks[1].attempt_log[0].end = None;
-        r.tasks[1].attempt_log[0].start = Duration::from_micros(1250);
+        r.tasks[1].attempt_log_mut()[0].end = None;
+        r.tasks[1].attempt_log_mut()[0].start = Duration::from_micros(1250);
         r.tasks[1].finished = None;
         r.tasks[0].error = Some(err(ErrorKind::Cancelled, "cancelled"));
         let v = r.to_json_value();

@@ -113,7 +113,7 @@ impl AttemptRecord {
 }
 
 /// What happened to one task.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TaskReport {
     /// The task's id in its run.
     pub id: TaskId,
@@ -131,8 +131,9 @@ pub struct TaskReport {
     pub error: Option<TaskError>,
     /// Why it was skipped.
     pub skip_reason: Option<SkipReason>,
-    /// Every attempt.
-    pub attempt_log: Vec<AttemptRecord>,
+    /// Every attempt, when that says more than `attempts`, `started` and `finished` do (see
+    /// [`TaskReport::attempt_log`]).
+    log: Option<Box<[AttemptRecord]>>,
     /// Its dependencies (static tasks).
     pub deps: Vec<TaskId>,
     /// The task that spawned it (dynamic tasks).
@@ -142,7 +143,99 @@ pub struct TaskReport {
     pub waited_for: Option<TaskId>,
 }
 
+impl PartialEq for TaskReport {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.status == other.status
+            && self.attempts == other.attempts
+            && self.started == other.started
+            && self.finished == other.finished
+            && self.error == other.error
+            && self.skip_reason == other.skip_reason
+            && self.deps == other.deps
+            && self.parent == other.parent
+            && self.waited_for == other.waited_for
+            && self.attempt_log() == other.attempt_log()
+    }
+}
+
 impl TaskReport {
+    /// A task that has not started: `pending`, no attempts, no dependencies; set the public
+    /// fields and [`set_attempt_log`](TaskReport::set_attempt_log) to describe more (a host
+    /// rebuilding a report does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::event::Status;
+    /// use legato::graph::TaskId;
+    /// use legato::report::{AttemptRecord, TaskReport};
+    /// use std::time::Duration;
+    ///
+    /// let mut t = TaskReport::new(TaskId::from_report_index(0), "build");
+    /// assert_eq!((t.status, t.attempts), (Status::Pending, 0));
+    /// assert!(t.attempt_log().is_empty());
+    /// t.status = Status::Succeeded;
+    /// t.attempts = 1;
+    /// t.started = Some(Duration::from_millis(2));
+    /// t.finished = Some(Duration::from_millis(5));
+    /// // One attempt without an error: its record is implied by the task's own fields.
+    /// assert_eq!(
+    ///     t.attempt_log()[..],
+    ///     [AttemptRecord { start: Duration::from_millis(2), end: t.finished, error: None }]
+    /// );
+    /// ```
+    pub fn new(id: TaskId, name: impl Into<Arc<str>>) -> Self {
+        TaskReport {
+            id,
+            name: name.into(),
+            status: Status::Pending,
+            attempts: 0,
+            started: None,
+            finished: None,
+            error: None,
+            skip_reason: None,
+            log: None,
+            deps: Vec::new(),
+            parent: None,
+            waited_for: None,
+        }
+    }
+
+    /// Every attempt, in order.
+    ///
+    /// A million tasks make a million reports, so a task whose attempts say nothing more than
+    /// its own fields — none, or one that did not end with an error — stores no log: its one
+    /// record `{ start: started, end: finished, error: None }` is made when asked for
+    /// (borrowed otherwise).
+    pub fn attempt_log(&self) -> std::borrow::Cow<'_, [AttemptRecord]> {
+        match &self.log {
+            Some(log) => std::borrow::Cow::Borrowed(log),
+            None => std::borrow::Cow::Owned(match self.started {
+                Some(start) if self.attempts > 0 => vec![AttemptRecord {
+                    start,
+                    end: self.finished,
+                    error: None,
+                }],
+                _ => Vec::new(),
+            }),
+        }
+    }
+
+    /// Sets the attempt log (stored as given, even when it could be implied).
+    pub fn set_attempt_log(&mut self, log: Vec<AttemptRecord>) {
+        self.log = Some(log.into_boxed_slice());
+    }
+
+    /// The attempt log, to change it in place (made explicit first when it was implied).
+    pub fn attempt_log_mut(&mut self) -> &mut [AttemptRecord] {
+        if self.log.is_none() {
+            self.log = Some(self.attempt_log().into_owned().into_boxed_slice());
+        }
+        self.log.as_deref_mut().unwrap_or_default()
+    }
+
     /// From the first attempt's start to the end; zero if it never started.
     pub fn duration(&self) -> Duration {
         match (self.started, self.finished) {
@@ -459,7 +552,7 @@ impl RunReport {
         let mut span = self.total;
         for t in &self.tasks {
             span = span.max(t.finished.unwrap_or_default());
-            for a in &t.attempt_log {
+            for a in t.attempt_log().iter() {
                 span = span.max(a.end.unwrap_or(a.start));
             }
         }
@@ -665,7 +758,7 @@ pub(crate) mod tests {
                 error: last.error.clone(),
                 skip_reason: None,
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
-                attempt_log: log,
+                log: Some(log.into_boxed_slice()),
                 parent: None,
                 waited_for: None,
             });
@@ -685,7 +778,7 @@ pub(crate) mod tests {
                     dependency: because.into(),
                 }),
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
-                attempt_log: Vec::new(),
+                log: None,
                 parent: None,
                 waited_for: None,
             });
@@ -798,9 +891,9 @@ pub(crate) mod tests {
     fn attempt_status() {
         let r = sample();
         let b = r.get("build").unwrap();
-        let st: Vec<Status> = b.attempt_log.iter().map(AttemptRecord::status).collect();
+        let st: Vec<Status> = b.attempt_log().iter().map(AttemptRecord::status).collect();
         assert_eq!(st, [Status::Failed, Status::Succeeded]);
-        assert_eq!(b.attempt_log[0].duration(), ms(8));
+        assert_eq!(b.attempt_log()[0].duration(), ms(8));
         assert_eq!(r.skipped_at(r.get("publish").unwrap()), ms(40));
     }
 }

@@ -285,8 +285,9 @@ pub enum Command {
     /// [`Scheduler::hook_failed`]) with `token`. Events are only emitted for kinds in the run's
     /// [`HookMask`].
     Emit {
-        /// The event.
-        event: Event,
+        /// The event (boxed, so that a command takes 16 bytes: a wide graph queues a million
+        /// `Start`s at once, and events are only emitted for hooks the run has).
+        event: Box<Event>,
         /// Pass back when the hooks are done.
         token: HookToken,
     },

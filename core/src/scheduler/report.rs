@@ -13,7 +13,12 @@ impl<V> Scheduler<V> {
         for (i, tk) in self.tasks.iter().enumerate() {
             if tk.stage != Stage::Excluded {
                 let skip = tk.rare.as_ref().and_then(|r| r.skip.clone());
-                let (error, log) = (tk.error().cloned(), tk.attempt_log());
+                let log = tk
+                    .rare
+                    .as_ref()
+                    .map(|r| r.log.clone())
+                    .filter(|l| !l.is_empty());
+                let error = tk.error().cloned();
                 tasks.push(task_report(&self.graph, i, tk, error, skip, log));
             }
         }
@@ -48,14 +53,10 @@ impl<V> Scheduler<V> {
                 let (error, skip, log, waited_for) = match tk.rare.take() {
                     Some(rare) => {
                         let rare = *rare;
-                        let log = if rare.log.is_empty() {
-                            tk.implied_log()
-                        } else {
-                            rare.log
-                        };
+                        let log = Some(rare.log).filter(|l| !l.is_empty());
                         (rare.error, rare.skip, log, rare.waited_for)
                     }
-                    None => (None, None, tk.implied_log(), None),
+                    None => (None, None, None, None),
                 };
                 let mut report = task_report(&self.graph, i, &tk, error, skip, log);
                 report.waited_for = waited_for;
@@ -94,26 +95,26 @@ fn task_report<V>(
     tk: &Task<V>,
     error: Option<TaskError>,
     skip_reason: Option<SkipReason>,
-    attempt_log: Vec<AttemptRecord>,
+    attempt_log: Option<Vec<AttemptRecord>>,
 ) -> TaskReport {
     let id = TaskId(i as u32);
-    TaskReport {
-        id,
-        name: tk.name.clone(),
-        status: tk.status,
-        attempts: tk.attempt,
-        started: tk.first_start.get(),
-        finished: tk.end.get(),
-        // A task that succeeded after failed attempts has no error: those are in its log.
-        error: error.filter(|_| tk.status != Status::Succeeded),
-        skip_reason,
-        attempt_log,
-        deps: if i < graph.len() {
-            graph.deps(id).to_vec()
-        } else {
-            Vec::new()
-        },
-        parent: (tk.parent != NONE).then_some(TaskId(tk.parent)),
-        waited_for: tk.rare.as_ref().and_then(|r| r.waited_for),
+    let mut report = TaskReport::new(id, tk.name.clone());
+    report.status = tk.status;
+    report.attempts = tk.attempt;
+    report.started = tk.first_start.get();
+    report.finished = tk.end.get();
+    // A task that succeeded after failed attempts has no error: those are in its log.
+    report.error = error.filter(|_| tk.status != Status::Succeeded);
+    report.skip_reason = skip_reason;
+    // An implied log (see `Rare::log`) stays implied: the report makes its one record when
+    // asked, from the same fields.
+    if let Some(log) = attempt_log {
+        report.set_attempt_log(log);
     }
+    if i < graph.len() {
+        report.deps = graph.deps(id).to_vec();
+    }
+    report.parent = (tk.parent != NONE).then_some(TaskId(tk.parent));
+    report.waited_for = tk.rare.as_ref().and_then(|r| r.waited_for);
+    report
 }

@@ -767,7 +767,7 @@ impl<V> Scheduler<V> {
         };
         self.outstanding_hooks += 1;
         self.commands.push_back(Command::Emit {
-            event,
+            event: Box::new(event),
             token: HookToken { task, seq, kind },
         });
         true
@@ -1367,7 +1367,7 @@ mod tests {
         let ok = &report.tasks[ok.index()];
         assert_eq!(ok.attempts, 1);
         assert_eq!(
-            ok.attempt_log,
+            ok.attempt_log()[..],
             [AttemptRecord {
                 start: ok.started.unwrap(),
                 end: ok.finished,
@@ -1376,10 +1376,10 @@ mod tests {
         );
         let flaky = &report.tasks[flaky.index()];
         assert_eq!(flaky.attempts, 3);
-        assert_eq!(flaky.attempt_log.len(), 3);
-        assert_eq!(flaky.attempt_log[0].start, flaky.started.unwrap());
-        assert_eq!(flaky.attempt_log[2].end, flaky.finished);
-        let statuses: Vec<Status> = flaky.attempt_log.iter().map(|a| a.status()).collect();
+        assert_eq!(flaky.attempt_log().len(), 3);
+        assert_eq!(flaky.attempt_log()[0].start, flaky.started.unwrap());
+        assert_eq!(flaky.attempt_log()[2].end, flaky.finished);
+        let statuses: Vec<Status> = flaky.attempt_log().iter().map(|a| a.status()).collect();
         assert_eq!(
             statuses,
             [Status::Failed, Status::Failed, Status::Succeeded]

@@ -153,12 +153,6 @@ impl<V> Task<V> {
         self.rare.as_ref().is_none_or(|r| r.log.is_empty())
     }
 
-    /// The implied attempt log (see [`Rare::log`]): empty before the first attempt, then one
-    /// record.
-    pub(super) fn implied_log(&self) -> Vec<AttemptRecord> {
-        self.implied_record().into_iter().collect()
-    }
-
     /// The one record of an implied attempt log, if the first attempt started.
     fn implied_record(&self) -> Option<AttemptRecord> {
         debug_assert!(self.attempt <= 1, "an implied log has at most one attempt");
@@ -182,14 +176,6 @@ impl<V> Task<V> {
             self.rare().log = log;
         }
         &mut self.rare().log
-    }
-
-    /// A copy of the attempt log.
-    pub(super) fn attempt_log(&self) -> Vec<AttemptRecord> {
-        match &self.rare {
-            Some(r) if !r.log.is_empty() => r.log.clone(),
-            _ => self.implied_log(),
-        }
     }
 }
 

@@ -70,10 +70,10 @@ async fn a_timeout_drops_the_future_and_is_retried() {
     let t = report.get("slow").unwrap();
     assert_eq!(t.attempts, 2);
     assert_eq!(
-        t.attempt_log[0].error.as_ref().unwrap().kind,
+        t.attempt_log()[0].error.as_ref().unwrap().kind,
         ErrorKind::TimedOut
     );
-    assert_eq!(t.attempt_log[0].end, Some(ms(50)));
+    assert_eq!(t.attempt_log()[0].end, Some(ms(50)));
 }
 
 #[tokio::test(start_paused = true)]

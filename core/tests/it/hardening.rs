@@ -401,7 +401,7 @@ async fn a_task_that_succeeded_on_retry_has_no_error() {
     assert_eq!(flaky.status, Status::Succeeded);
     assert!(flaky.error.is_none());
     assert_eq!(
-        flaky.attempt_log[0].error.as_ref().unwrap().to_string(),
+        flaky.attempt_log()[0].error.as_ref().unwrap().to_string(),
         "first try fails"
     );
     let json = report.to_json_value();

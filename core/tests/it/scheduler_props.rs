@@ -386,7 +386,7 @@ impl<'c> Driver<'c> {
                     attempt,
                     timed_out,
                 } => self.on_cancel(task.as_u32(), attempt, timed_out)?,
-                Command::Emit { event, token } => self.on_emit(event, token)?,
+                Command::Emit { event, token } => self.on_emit(*event, token)?,
                 Command::Finished => {
                     self.finished += 1;
                     self.finished_at = Some(self.now);
@@ -883,13 +883,13 @@ impl<'c> Driver<'c> {
                 o.ends.len()
             );
             ensure!(
-                tr.attempts as usize == o.starts.len() && tr.attempt_log.len() == o.starts.len(),
+                tr.attempts as usize == o.starts.len() && tr.attempt_log().len() == o.starts.len(),
                 "{name}: report says {} attempts ({} logged), the driver saw {}",
                 tr.attempts,
-                tr.attempt_log.len(),
+                tr.attempt_log().len(),
                 o.starts.len()
             );
-            for (i, rec) in tr.attempt_log.iter().enumerate() {
+            for (i, rec) in tr.attempt_log().iter().enumerate() {
                 ensure!(
                     rec.start == ms(o.starts[i]) && rec.end == Some(ms(o.ends[i].0)),
                     "{name}: attempt {} logged {:?}..{:?}, seen {}..{}",
@@ -1389,7 +1389,8 @@ impl<'c> DynDriver<'c> {
                 }
                 Command::Emit { event, token } => {
                     ensure!(self.case.acks != Acks::Off, "an event with hooks off");
-                    if let Event::TaskCompletion { task, .. } | Event::TaskSkip { task, .. } = event
+                    if let Event::TaskCompletion { task, .. } | Event::TaskSkip { task, .. } =
+                        *event
                     {
                         self.closed[task.index()] += 1;
                     }
