@@ -12,6 +12,7 @@ use crate::render::Format;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+#[derive(Clone)]
 struct Entry<B> {
     spec: TaskSpec,
     body: B,
@@ -62,6 +63,19 @@ impl<B> fmt::Debug for FlowDef<B> {
         f.debug_struct("FlowDef")
             .field("tasks", &self.entries.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A copy of the flow (the built graph is shared, not rebuilt). The Rust door keeps its
+/// `FlowDef` in an `Arc` that runs share, and copies it only when the flow changes while a run
+/// still holds it.
+impl<B: Clone> Clone for FlowDef<B> {
+    fn clone(&self) -> Self {
+        FlowDef {
+            entries: self.entries.clone(),
+            index: self.index.clone(),
+            built: Mutex::new(self.built.lock().unwrap_or_else(|p| p.into_inner()).clone()),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::define::FlowDef;
 use crate::driver::hooks::Hooks;
-use crate::driver::{box_body, channel, drive, Body, BoxError, Canceller, Cx, RetryIf, RunSetup};
+use crate::driver::{box_body, channel, drive, BoxError, Canceller, Cx, RunSetup, StaticEntry};
 use crate::event::{Status, TaskError};
 use crate::graph::{Graph, GraphError, TaskSpec};
 use crate::policy::Backoff;
@@ -113,10 +113,7 @@ pub(crate) fn failure_message(r: &RunReport) -> String {
 }
 
 /// What the Rust door keeps per task beside its spec.
-struct Entry<S> {
-    body: Body<S>,
-    retry_if: Option<RetryIf>,
-}
+type Entry<S> = StaticEntry<S>;
 
 /// A DAG of async tasks with dependencies by name, options per task, hooks and shared state.
 ///
@@ -148,7 +145,8 @@ struct Entry<S> {
 pub struct Flow<S = ()> {
     name: String,
     /// Names, dependencies, options and validation: the same for every front door.
-    def: FlowDef<Entry<S>>,
+    /// Shared with the runs in progress (copied only if the flow changes during one).
+    def: Arc<FlowDef<Entry<S>>>,
     options: RunOptions,
     hooks: Hooks<S>,
     state: Arc<S>,
@@ -168,6 +166,13 @@ impl<S> fmt::Debug for Flow<S> {
 impl Default for Flow<()> {
     fn default() -> Self {
         Flow::new()
+    }
+}
+
+impl<S> Flow<S> {
+    /// The flow's declaration, to change it: copied first if a run in progress shares it.
+    fn def_mut(&mut self) -> &mut FlowDef<Entry<S>> {
+        Arc::make_mut(&mut self.def)
     }
 }
 
@@ -205,7 +210,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
     pub fn with_state(state: S) -> Self {
         Flow {
             name: "flow".to_owned(),
-            def: FlowDef::new(),
+            def: Arc::new(FlowDef::new()),
             options: RunOptions::default(),
             hooks: Hooks::default(),
             state: Arc::new(state),
@@ -264,7 +269,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         T: Any + Send + Sync,
         E: Into<BoxError>,
     {
-        let i = self.def.add(
+        let i = self.def_mut().add(
             TaskSpec::new(name),
             Entry {
                 body: box_body(body),
@@ -296,7 +301,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         N: AsRef<str>,
     {
         let idx = self.def.positions(names)?;
-        self.def.follow(&idx);
+        self.def_mut().follow(&idx);
         Ok(Chain {
             flow: self,
             first: idx.first().copied(),
@@ -330,7 +335,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
     /// [`GraphError::UnknownTask`] if `name` is not a task of the flow.
     pub fn sync_all(&mut self, name: &str) -> Result<&mut Self, GraphError> {
         let i = self.def.position(name)?;
-        self.def.sync_all(i);
+        self.def_mut().sync_all(i);
         Ok(self)
     }
 
@@ -475,8 +480,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         let (tx, rx) = channel();
         Ok((
             RunSetup {
-                bodies: self.def.bodies().map(|e| Some(e.body.clone())).collect(),
-                retry_ifs: self.def.bodies().map(|e| e.retry_if.clone()).collect(),
+                statics: Some(self.def.clone()),
                 graph,
                 selection,
                 options: self.options.clone(),
@@ -556,7 +560,7 @@ impl<S> TaskMut<'_, S> {
     /// reported when the flow is planned or run, as [`GraphError::InvalidOption`].
     fn edit(self, f: impl FnOnce(TaskSpec) -> TaskSpec) -> Self {
         // The edit is kept even when invalid; the graph refuses it with this same error.
-        let _ = self.flow.def.edit(self.i, f);
+        let _ = self.flow.def_mut().edit(self.i, f);
         self
     }
 
@@ -566,7 +570,7 @@ impl<S> TaskMut<'_, S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        self.flow.def.add_deps(self.i, deps);
+        self.flow.def_mut().add_deps(self.i, deps);
         self
     }
 
@@ -600,7 +604,7 @@ impl<S> TaskMut<'_, S> {
     where
         F: Fn(&TaskError) -> bool + Send + Sync + 'static,
     {
-        self.flow.def.body_mut(self.i).retry_if = Some(Arc::new(pred));
+        self.flow.def_mut().body_mut(self.i).retry_if = Some(Arc::new(pred));
         self
     }
 }
@@ -633,7 +637,7 @@ impl<S: Send + Sync + 'static> Chain<'_, S> {
             Some(f) => vec![f],
             None => self.members.clone(),
         };
-        self.flow.def.after(&targets, &deps);
+        self.flow.def_mut().after(&targets, &deps);
         self
     }
 

@@ -238,8 +238,7 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
         let setup = RunSetup {
             selection: graph.all(),
             graph,
-            bodies: Vec::new(),
-            retry_ifs: Vec::new(),
+            statics: None,
             options: self.options.clone(),
             hooks: self.hooks.clone(),
             state: self.state.clone(),

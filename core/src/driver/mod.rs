@@ -279,12 +279,31 @@ pub(crate) enum Msg {
     Cancel,
 }
 
+/// What the Rust door keeps per static task beside its spec: its body and retry predicate.
+pub(crate) struct StaticEntry<S> {
+    pub(crate) body: Body<S>,
+    pub(crate) retry_if: Option<RetryIf>,
+}
+
+impl<S> Clone for StaticEntry<S> {
+    fn clone(&self) -> Self {
+        StaticEntry {
+            body: self.body.clone(),
+            retry_if: self.retry_if.clone(),
+        }
+    }
+}
+
+/// A run's static tasks (task id = position), shared with the flow that declared them rather
+/// than copied per run: a million tasks would cost 40 MB of copied handles.
+pub(crate) type Statics<S> = Arc<crate::define::FlowDef<StaticEntry<S>>>;
+
 /// What a driver needs to run.
 pub(crate) struct RunSetup<S> {
     pub(crate) graph: Arc<Graph>,
     pub(crate) selection: Selection,
-    pub(crate) bodies: Vec<Option<Body<S>>>,
-    pub(crate) retry_ifs: Vec<Option<RetryIf>>,
+    /// The static tasks' bodies (none for an orchestrator's run).
+    pub(crate) statics: Option<Statics<S>>,
     pub(crate) options: RunOptions,
     pub(crate) hooks: Hooks<S>,
     pub(crate) state: Arc<S>,
@@ -331,8 +350,11 @@ struct Attempts<S> {
     pending: FuturesUnordered<Running>,
     /// Per task: how to cancel its current attempt.
     aborts: Vec<Abort>,
-    /// Per task: its body (static tasks) or its action (dynamic tasks).
-    entries: Vec<Option<Entry<S>>>,
+    /// The static tasks' bodies (ids below `n_static`).
+    statics: Option<Statics<S>>,
+    n_static: usize,
+    /// Per dynamic task (id `n_static + i`): its action.
+    dynamic: Vec<Option<DynBody>>,
     /// What every task context of the run shares.
     cx_run: Arc<CxRun<S>>,
     /// Where dynamic calls of the run go (each attempt's call scope holds a clone).
@@ -387,7 +409,18 @@ impl<S> Attempts<S> {
     /// The future of an attempt: its body called with the attempt's context (a panic in the
     /// call is the attempt's outcome).
     fn make(&self, task: TaskId, attempt: u32) -> TaskFuture {
-        match self.entries.get(task.index()).and_then(Option::as_ref) {
+        let i = task.index();
+        let entry = if i < self.n_static {
+            self.statics
+                .as_ref()
+                .map(|s| Entry::Static(&s.body(i).body))
+        } else {
+            self.dynamic
+                .get(i - self.n_static)
+                .and_then(Option::as_ref)
+                .map(Entry::Dynamic)
+        };
+        match entry {
             Some(Entry::Static(body)) => {
                 let cx = Cx {
                     id: task,
@@ -436,19 +469,20 @@ impl<S> futures_util::Stream for Attempts<S> {
                 continue;
             }
             let mut fut = this.make(task, attempt);
-            let scope = CallScope {
+            // Made once for the first poll, and again only for an attempt that waits.
+            let scope = |this: &Self| CallScope {
                 parent: Some((task, attempt)),
                 tx: this.tx.clone(),
                 memos: this.memos.clone(),
             };
-            let polled = SCOPE.sync_scope(scope.clone(), || {
+            let polled = SCOPE.sync_scope(scope(this), || {
                 std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
             });
             let out = match polled {
                 Ok(Poll::Ready(out)) => out,
                 Err(p) => Err(TaskError::panicked(panic_message(&*p))),
                 Ok(Poll::Pending) => {
-                    let fut = SCOPE.scope(scope, AssertUnwindSafe(fut).catch_unwind());
+                    let fut = SCOPE.scope(scope(this), AssertUnwindSafe(fut).catch_unwind());
                     let wrapped: Attempt =
                         futures_util::future::join(std::future::ready((task, attempt)), fut)
                             .map(attempt_output);
@@ -466,14 +500,17 @@ impl<S> futures_util::Stream for Attempts<S> {
 
 type HookChain = Pin<Box<dyn Future<Output = (HookToken, Result<(), String>)> + Send>>;
 
-enum Entry<S> {
-    Static(Body<S>),
-    Dynamic(DynBody),
+/// An attempt's body, borrowed from the run's statics or its dynamic calls.
+enum Entry<'a, S> {
+    Static(&'a Body<S>),
+    Dynamic(&'a DynBody),
 }
 
 struct Driver<S> {
     sched: Scheduler<Value>,
     graph: Arc<Graph>,
+    /// Per dynamic task (id `graph.len() + i`): its retry predicate (static tasks' are in
+    /// `running.statics`).
     retry_ifs: Vec<Option<RetryIf>>,
     /// Per dynamic task: who awaits its result.
     callers: HashMap<TaskId, Caller>,
@@ -578,7 +615,18 @@ impl<S: Send + Sync + 'static> Driver<S> {
     }
 
     fn retryable(&self, task: TaskId, error: &TaskError) -> bool {
-        match self.retry_ifs.get(task.index()).and_then(|r| r.as_ref()) {
+        let i = task.index();
+        let pred = if i < self.running.n_static {
+            self.running
+                .statics
+                .as_ref()
+                .and_then(|s| s.body(i).retry_if.as_ref())
+        } else {
+            self.retry_ifs
+                .get(i - self.running.n_static)
+                .and_then(Option::as_ref)
+        };
+        match pred {
             // A predicate that panics refuses the retry.
             Some(pred) => {
                 std::panic::catch_unwind(AssertUnwindSafe(|| pred(error))).unwrap_or(false)
@@ -615,15 +663,16 @@ impl<S: Send + Sync + 'static> Driver<S> {
                     done(Err(TaskError::cancelled("unknown caller")));
                     return;
                 };
-                let entries = &mut self.running.entries;
-                if entries.len() <= id.index() {
-                    entries.resize_with(id.index() + 1, || None);
+                let k = id.index() - self.running.n_static;
+                let dynamic = &mut self.running.dynamic;
+                if dynamic.len() <= k {
+                    dynamic.resize_with(k + 1, || None);
                 }
-                entries[id.index()] = Some(Entry::Dynamic(body));
-                if self.retry_ifs.len() <= id.index() {
-                    self.retry_ifs.resize_with(id.index() + 1, || None);
+                dynamic[k] = Some(body);
+                if self.retry_ifs.len() <= k {
+                    self.retry_ifs.resize_with(k + 1, || None);
                 }
-                self.retry_ifs[id.index()] = retry_if;
+                self.retry_ifs[k] = retry_if;
                 self.callers.insert(id, done);
                 let _ = slot.id.set(id);
                 if slot.abandoned.load(std::sync::atomic::Ordering::SeqCst) {
@@ -850,8 +899,7 @@ where
     let RunSetup {
         graph,
         selection,
-        bodies,
-        retry_ifs,
+        statics,
         options,
         hooks,
         state,
@@ -865,14 +913,16 @@ where
     let mut live = Live(Some(Driver {
         sched: Scheduler::new(graph.clone(), &selection, options)
             .expect("run options are validated when the run is set up"),
-        retry_ifs,
+        retry_ifs: Vec::new(),
         callers: HashMap::new(),
         resumable: HashMap::new(),
         running: Attempts {
             fresh: VecDeque::new(),
             pending: FuturesUnordered::new(),
             aborts: Vec::with_capacity(n),
-            entries: bodies.into_iter().map(|b| b.map(Entry::Static)).collect(),
+            statics,
+            n_static: n,
+            dynamic: Vec::new(),
             cx_run: Arc::new(CxRun {
                 state: state.clone(),
                 results: results.clone(),
@@ -894,7 +944,6 @@ where
         .0
         .as_mut()
         .expect("the driver lives until the run ends");
-    d.retry_ifs.resize_with(n, || None);
     let has_main = main.is_some();
     let mut main_out = None;
     let main = main.map(|m| {

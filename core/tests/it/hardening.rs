@@ -411,3 +411,35 @@ async fn a_task_that_succeeded_on_retry_has_no_error() {
         "first try fails"
     );
 }
+
+/// A run shares its flow's task bodies instead of copying them; a flow changed while a
+/// spawned run is in progress is copied first, so the run goes on with the flow as it was.
+#[tokio::test(start_paused = true)]
+async fn a_flow_changed_during_a_run_does_not_change_that_run() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let rx = Arc::new(Mutex::new(Some(rx)));
+    let mut flow = Flow::new();
+    flow.task("wait", move |_| {
+        let rx = rx.lock().unwrap().take();
+        async move {
+            if let Some(rx) = rx {
+                rx.await.ok();
+            }
+            Ok::<_, BoxError>("first")
+        }
+    })
+    .unwrap();
+    let run = flow.spawn().unwrap();
+    tokio::task::yield_now().await;
+    flow.task("later", |_| async { Ok::<_, BoxError>(()) })
+        .unwrap()
+        .after(["wait"]);
+    tx.send(()).unwrap();
+    let report = run.wait().await.unwrap();
+    let names: Vec<&str> = report.tasks.iter().map(|t| &*t.name).collect();
+    assert_eq!(names, ["wait"]);
+    assert_eq!(report.result::<&str>("wait"), Some(&"first"));
+    let again = flow.run().await.unwrap();
+    let names: Vec<&str> = again.tasks.iter().map(|t| &*t.name).collect();
+    assert_eq!(names, ["wait", "later"]);
+}
