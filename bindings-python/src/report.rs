@@ -200,7 +200,7 @@ impl RunReport {
                 t.attempts,
                 t.started.map(|d| d.as_nanos() as u64),
                 t.finished.map(|d| d.as_nanos() as u64),
-                t.error.as_ref().map(err_tuple),
+                t.error.as_deref().map(err_tuple),
                 t.skip_reason.as_ref().map(|s| s.to_string()),
                 log,
                 t.deps.iter().map(|d| d.as_u32()).collect::<Vec<_>>(),
@@ -285,8 +285,8 @@ pub(crate) fn _restore_report(
         task.attempts = attempts;
         task.started = s.map(Duration::from_nanos);
         task.finished = f.map(Duration::from_nanos);
-        task.error = err.map(|(k, m)| err_from(&k, m));
-        task.skip_reason = skip.map(|r| skip_from(&r));
+        task.error = err.map(|(k, m)| Box::new(err_from(&k, m)));
+        task.skip_reason = skip.map(|r| Box::new(skip_from(&r)));
         task.set_attempt_log(
             log.into_iter()
                 .map(|(s, e, err)| AttemptRecord {

@@ -82,7 +82,7 @@ impl FlowError {
             .iter()
             .filter(|t| matches!(t.status, Status::Failed | Status::TimedOut))
             .min_by_key(|t| t.finished)
-            .and_then(|t| t.error.as_ref())
+            .and_then(|t| t.error.as_deref())
     }
 }
 

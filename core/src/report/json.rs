@@ -82,7 +82,7 @@ impl RunReport {
                     started_ms: t.started.map(ms),
                     finished_ms: t.finished.map(ms),
                     duration_ms: ms(t.duration()),
-                    error: t.error.as_ref().map(error),
+                    error: t.error.as_deref().map(error),
                     skip_reason: t.skip_reason.as_ref().map(ToString::to_string),
                     deps: t.deps.iter().filter_map(|&d| name(d)).collect(),
                     parent: t.parent.and_then(name),
@@ -309,7 +309,7 @@ mod tests {
         r.tasks[1].attempt_log_mut()[0].end = None;
         r.tasks[1].attempt_log_mut()[0].start = Duration::from_micros(1250);
         r.tasks[1].finished = None;
-        r.tasks[0].error = Some(err(ErrorKind::Cancelled, "cancelled"));
+        r.tasks[0].error = Some(Box::new(err(ErrorKind::Cancelled, "cancelled")));
         let v = r.to_json_value();
         assert_eq!(v["ok"], false);
         assert_eq!(v["stop"], "fail-fast: task \"child\" failed");

@@ -127,15 +127,16 @@ pub struct TaskReport {
     pub started: Option<Duration>,
     /// When it finished.
     pub finished: Option<Duration>,
-    /// Its last error.
-    pub error: Option<TaskError>,
+    /// Its last error (boxed, as the skip reason: few tasks have one, and a run of a million
+    /// tasks has a million reports).
+    pub error: Option<Box<TaskError>>,
     /// Why it was skipped.
-    pub skip_reason: Option<SkipReason>,
+    pub skip_reason: Option<Box<SkipReason>>,
     /// Every attempt, when that says more than `attempts`, `started` and `finished` do (see
     /// [`TaskReport::attempt_log`]).
-    log: Option<Box<[AttemptRecord]>>,
+    log: Option<Box<Vec<AttemptRecord>>>,
     /// Its dependencies (static tasks).
-    pub deps: Vec<TaskId>,
+    pub deps: Box<[TaskId]>,
     /// The task that spawned it (dynamic tasks).
     pub parent: Option<TaskId>,
     /// The task that held a sequence key this task waited for (the last such wait), if it
@@ -197,7 +198,7 @@ impl TaskReport {
             error: None,
             skip_reason: None,
             log: None,
-            deps: Vec::new(),
+            deps: Box::default(),
             parent: None,
             waited_for: None,
         }
@@ -225,15 +226,16 @@ impl TaskReport {
 
     /// Sets the attempt log (stored as given, even when it could be implied).
     pub fn set_attempt_log(&mut self, log: Vec<AttemptRecord>) {
-        self.log = Some(log.into_boxed_slice());
+        self.log = Some(Box::new(log));
     }
 
     /// The attempt log, to change it in place (made explicit first when it was implied).
     pub fn attempt_log_mut(&mut self) -> &mut [AttemptRecord] {
-        if self.log.is_none() {
-            self.log = Some(self.attempt_log().into_owned().into_boxed_slice());
-        }
-        self.log.as_deref_mut().unwrap_or_default()
+        let log = match self.log.take() {
+            Some(log) => log,
+            None => Box::new(self.attempt_log().into_owned()),
+        };
+        self.log.insert(log).as_mut_slice()
     }
 
     /// From the first attempt's start to the end; zero if it never started.
@@ -563,7 +565,7 @@ impl RunReport {
     /// failed (or the task that stopped the run under fail-fast) finished; otherwise the end
     /// of the run.
     fn skipped_at(&self, t: &TaskReport) -> Duration {
-        let cause = match &t.skip_reason {
+        let cause = match t.skip_reason.as_deref() {
             Some(SkipReason::DependencyFailed { dependency }) => Some(dependency),
             Some(SkipReason::Stopped(StopReason::FailFast { task })) => Some(task),
             _ => None,
@@ -755,10 +757,10 @@ pub(crate) mod tests {
                 attempts: log.len() as u32,
                 started: Some(log[0].start),
                 finished: last.end,
-                error: last.error.clone(),
+                error: last.error.clone().map(Box::new),
                 skip_reason: None,
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
-                log: Some(log.into_boxed_slice()),
+                log: Some(Box::new(log)),
                 parent: None,
                 waited_for: None,
             });
@@ -774,9 +776,9 @@ pub(crate) mod tests {
                 started: None,
                 finished: None,
                 error: None,
-                skip_reason: Some(SkipReason::DependencyFailed {
+                skip_reason: Some(Box::new(SkipReason::DependencyFailed {
                     dependency: because.into(),
-                }),
+                })),
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
                 log: None,
                 parent: None,

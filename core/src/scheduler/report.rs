@@ -104,15 +104,17 @@ fn task_report<V>(
     report.started = tk.first_start.get();
     report.finished = tk.end.get();
     // A task that succeeded after failed attempts has no error: those are in its log.
-    report.error = error.filter(|_| tk.status != Status::Succeeded);
-    report.skip_reason = skip_reason;
+    report.error = error
+        .filter(|_| tk.status != Status::Succeeded)
+        .map(Box::new);
+    report.skip_reason = skip_reason.map(Box::new);
     // An implied log (see `Rare::log`) stays implied: the report makes its one record when
     // asked, from the same fields.
     if let Some(log) = attempt_log {
         report.set_attempt_log(log);
     }
     if i < graph.len() {
-        report.deps = graph.deps(id).to_vec();
+        report.deps = graph.deps(id).into();
     }
     report.parent = (tk.parent != NONE).then_some(TaskId(tk.parent));
     report.waited_for = tk.rare.as_ref().and_then(|r| r.waited_for);

@@ -1008,7 +1008,7 @@ impl<'c> Driver<'c> {
                     failed_dep.map(|d| self.graph.name(*d)),
                     failed_dep.map(|d| self.s.status(*d))
                 );
-                if let Some(reason) = &tr.skip_reason {
+                if let Some(reason) = tr.skip_reason.as_deref() {
                     let SkipReason::DependencyFailed { dependency } = reason else {
                         return Err(format!("{name} skipped: {reason}"));
                     };
