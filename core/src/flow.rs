@@ -604,7 +604,7 @@ impl<S> TaskMut<'_, S> {
     where
         F: Fn(&TaskError) -> bool + Send + Sync + 'static,
     {
-        self.flow.def_mut().body_mut(self.i).retry_if = Some(Arc::new(pred));
+        self.flow.def_mut().body_mut(self.i).retry_if = Some(Box::new(Arc::new(pred)));
         self
     }
 }
