@@ -150,9 +150,52 @@ fn unit_value() -> Value {
 }
 
 /// Results of a run's static tasks, written once by the driver, read by dependents.
+///
+/// Most tasks return `()`: those take one bit each, and the slots for other values are
+/// allocated at the first such value (a million no-op tasks cost 125 KB here, not 24 MB).
 #[derive(Debug)]
 pub(crate) struct Results {
-    values: Vec<OnceLock<Value>>,
+    n: usize,
+    /// Tasks whose result is `()`.
+    units: Box<[std::sync::atomic::AtomicU64]>,
+    /// Every other result, by task index.
+    others: OnceLock<Box<[OnceLock<Value>]>>,
+}
+
+impl Results {
+    fn new(n: usize) -> Self {
+        Results {
+            n,
+            units: (0..n.div_ceil(64))
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
+            others: OnceLock::new(),
+        }
+    }
+
+    /// Records task `i`'s result (the first one counts).
+    fn set(&self, i: usize, v: &Value) {
+        if (**v).is::<()>() {
+            self.units[i / 64].fetch_or(1 << (i % 64), std::sync::atomic::Ordering::Release);
+        } else {
+            let others = self
+                .others
+                .get_or_init(|| (0..self.n).map(|_| OnceLock::new()).collect());
+            let _ = others[i].set(v.clone());
+        }
+    }
+
+    /// Task `i`'s result, if it has one yet.
+    fn get(&self, i: usize) -> Option<&(dyn Any + Send + Sync)> {
+        let unit = self
+            .units
+            .get(i / 64)?
+            .load(std::sync::atomic::Ordering::Acquire);
+        if (unit >> (i % 64)) & 1 == 1 {
+            return Some(&());
+        }
+        self.others.get()?.get(i)?.get().map(|v| &**v)
+    }
 }
 
 /// The context of one attempt of a task: its name, attempt number, shared state, and the
@@ -238,12 +281,7 @@ impl<S> Cx<S> {
     /// The result of a finished task of this flow, if it exists, succeeded, and is a `T`.
     pub fn result<T: Any>(&self, name: &str) -> Option<&T> {
         let id = self.run.graph.get(name)?;
-        self.run
-            .results
-            .values
-            .get(id.index())?
-            .get()?
-            .downcast_ref::<T>()
+        self.run.results.get(id.index())?.downcast_ref::<T>()
     }
 }
 
@@ -620,7 +658,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
         let outcome = match out {
             Ok(v) => {
                 if task.index() < self.graph.len() && self.sched.attempt(task) == attempt {
-                    let _ = self.results.values[task.index()].set(v.clone());
+                    self.results.set(task.index(), &v);
                 }
                 Outcome::Ok(v)
             }
@@ -792,9 +830,13 @@ impl<S: Send + Sync + 'static> Driver<S> {
         } = self;
         // Free the run's per-task state before the report, the largest thing, is built.
         drop((retry_ifs, results, running));
-        let (mut r, values) = sched.into_parts();
+        let mut sched = sched;
+        let values = crate::report::Values::from_fn(sched.task_count(), |i| {
+            sched.take_value(TaskId(i as u32))
+        });
+        let mut r = sched.into_report();
         r.started_at = Some(wall_start);
-        r.values = crate::report::Values(values);
+        r.values = values;
         r
     }
 
@@ -928,9 +970,7 @@ where
     } = setup;
     let options = options.hooks(hooks.mask());
     let n = graph.len();
-    let results = Arc::new(Results {
-        values: (0..n).map(|_| OnceLock::new()).collect(),
-    });
+    let results = Arc::new(Results::new(n));
     let memos: Arc<Memos> = Arc::default();
     let mut live = Live(Some(Driver {
         sched: Scheduler::new(graph.clone(), &selection, options)

@@ -260,12 +260,56 @@ pub type AnyValue = Arc<dyn std::any::Any + Send + Sync>;
 
 /// The results of a run's tasks, by task index (filled by the Rust door's driver; other doors
 /// keep their host's values themselves). Not compared, not serialized.
+///
+/// Most tasks return `()`: those take one bit each, and the other values a slot each only
+/// when there is at least one.
 #[derive(Clone, Default)]
-pub struct Values(pub(crate) Vec<Option<AnyValue>>);
+pub struct Values {
+    /// Tasks whose value is `()`, one bit each.
+    units: Vec<u64>,
+    /// Every other value, by task index (empty when there is none).
+    others: Vec<Option<AnyValue>>,
+}
+
+impl Values {
+    /// The values of tasks `0..n`, taken one by one.
+    pub(crate) fn from_fn(n: usize, mut take: impl FnMut(usize) -> Option<AnyValue>) -> Self {
+        let mut values = Values {
+            units: vec![0; n.div_ceil(64)],
+            others: Vec::new(),
+        };
+        for i in 0..n {
+            match take(i) {
+                Some(v) if (*v).is::<()>() => values.units[i / 64] |= 1 << (i % 64),
+                Some(v) => {
+                    if values.others.is_empty() {
+                        values.others.resize(n, None);
+                    }
+                    values.others[i] = Some(v);
+                }
+                None => {}
+            }
+        }
+        values
+    }
+
+    /// The value of task `i`, if it has one.
+    fn get(&self, i: usize) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        if self
+            .units
+            .get(i / 64)
+            .is_some_and(|w| (w >> (i % 64)) & 1 == 1)
+        {
+            return Some(&());
+        }
+        self.others.get(i)?.as_deref()
+    }
+}
 
 impl fmt::Debug for Values {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.iter().filter(|v| v.is_some()).count();
+        let units: u32 = self.units.iter().map(|w| w.count_ones()).sum();
+        let n = units as usize + self.others.iter().filter(|v| v.is_some()).count();
         write!(f, "Values({n} results)")
     }
 }
@@ -311,11 +355,7 @@ impl RunReport {
     /// ```
     pub fn result<T: std::any::Any>(&self, name: &str) -> Option<&T> {
         let t = self.get(name)?;
-        self.values
-            .0
-            .get(t.id.index())?
-            .as_deref()?
-            .downcast_ref::<T>()
+        self.values.get(t.id.index())?.downcast_ref::<T>()
     }
 
     /// Whether every task succeeded and the run was not stopped.

@@ -6,6 +6,9 @@ use crate::event::{SkipReason, Status, TaskError};
 use crate::graph::{Graph, TaskId};
 use crate::report::{AttemptRecord, RunReport, TaskReport};
 
+/// `into_report` gives back the emptied part of the task states every this many tasks.
+const RELEASE_EVERY: usize = 32 * 1024;
+
 impl<V> Scheduler<V> {
     /// A snapshot of the run for reports: every selected and dynamic task.
     pub fn report(&self) -> RunReport {
@@ -62,9 +65,9 @@ impl<V> Scheduler<V> {
                 report.waited_for = waited_for;
                 tasks.push(report);
             }
-            // Give the emptied half back (for a large vector, the allocator shrinks it in
-            // place).
-            if self.tasks.capacity() > 1024 && self.tasks.len() < self.tasks.capacity() / 2 {
+            // Give the emptied part back as the report grows, a slice at a time (for a large
+            // vector, the allocator shrinks it in place), so that the two never add up.
+            if self.tasks.capacity() - self.tasks.len() >= RELEASE_EVERY {
                 self.tasks.shrink_to_fit();
             }
         }

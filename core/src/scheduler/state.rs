@@ -13,6 +13,10 @@ use crate::policy::{OptionError, TaskOptions};
 use crate::report::AttemptRecord;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+
+/// `dispatch` stops starting tasks once this many commands wait for the driver, and goes on
+/// as the driver takes them.
+const DISPATCH_BURST: usize = 1024;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -53,6 +57,9 @@ pub struct Scheduler<V> {
     keys: Keys,
     timers: Timers,
     commands: VecDeque<Command>,
+    /// Whether `dispatch` stopped with work left because the driver has a burst of commands
+    /// to perform first (see [`DISPATCH_BURST`]): it goes on when they are taken.
+    dispatch_more: bool,
     /// Tasks of this run not yet `Done`.
     unfinished: usize,
     outstanding_hooks: usize,
@@ -98,6 +105,7 @@ impl<V> Scheduler<V> {
             keys: Keys::default(),
             timers: Timers::default(),
             commands: VecDeque::new(),
+            dispatch_more: false,
             unfinished: selection.len(),
             outstanding_hooks: 0,
             holds: 0,
@@ -142,7 +150,12 @@ impl<V> Scheduler<V> {
     /// The next command for the driver, if any. Call until `None` after every input.
     #[must_use]
     pub fn next_command(&mut self) -> Option<Command> {
-        let command = self.commands.pop_front();
+        let mut command = self.commands.pop_front();
+        if command.is_none() && self.dispatch_more {
+            self.dispatch_more = false;
+            self.settle();
+            command = self.commands.pop_front();
+        }
         if command.is_none() {
             release_burst(&mut self.commands);
         }
@@ -151,7 +164,14 @@ impl<V> Scheduler<V> {
 
     /// Moves every pending command into `out` (keeps `out`'s allocation; cheaper in hot loops).
     pub fn drain_commands(&mut self, out: &mut Vec<Command>) {
-        out.extend(self.commands.drain(..));
+        loop {
+            out.extend(self.commands.drain(..));
+            if !self.dispatch_more {
+                break;
+            }
+            self.dispatch_more = false;
+            self.settle();
+        }
         release_burst(&mut self.commands);
     }
 
@@ -814,6 +834,12 @@ impl<V> Scheduler<V> {
             return;
         }
         while self.running < self.max_parallel {
+            if self.commands.len() >= DISPATCH_BURST {
+                // The driver takes these first; the rest starts as it does, at the same
+                // instant (a million ready tasks are never a million queued commands).
+                self.dispatch_more = true;
+                break;
+            }
             if let Some(w) = self.resumes.pop_front() {
                 let tk = &mut self.tasks[w.task as usize];
                 if tk.stage == Stage::Running {

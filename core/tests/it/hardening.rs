@@ -443,3 +443,98 @@ async fn a_flow_changed_during_a_run_does_not_change_that_run() {
     let names: Vec<&str> = again.tasks.iter().map(|t| &*t.name).collect();
     assert_eq!(names, ["wait", "later"]);
 }
+
+/// Results of tasks that return `()` (kept as one bit each) and of tasks that return values
+/// read back alike.
+#[tokio::test(start_paused = true)]
+async fn unit_and_other_results_read_back() {
+    let mut flow = Flow::new();
+    flow.task("setup", |_| async { Ok::<_, BoxError>(()) })
+        .unwrap();
+    flow.task("build", |cx| async move {
+        // What the body sees of its dependency's result, as the report does below.
+        assert_eq!(cx.result::<()>("setup"), Some(&()));
+        assert_eq!(cx.result::<String>("setup"), None);
+        Ok::<_, BoxError>(String::from("app.tar"))
+    })
+    .unwrap()
+    .after(["setup"]);
+    flow.task("ship", |cx| async move {
+        let tar: &String = cx.result("build").ok_or("no build result")?;
+        Ok::<_, BoxError>(tar.len())
+    })
+    .unwrap()
+    .after(["build"]);
+    flow.task("fails", |_| async { Err::<(), BoxError>("no".into()) })
+        .unwrap();
+    let report = match flow.run().await {
+        Err(FlowError::Failed { report }) => report,
+        other => panic!("expected a failed run, got {other:?}"),
+    };
+    assert_eq!(report.result::<()>("setup"), Some(&()));
+    assert_eq!(report.result::<String>("setup"), None);
+    assert_eq!(
+        report.result::<String>("build").map(String::as_str),
+        Some("app.tar")
+    );
+    assert_eq!(report.result::<()>("build"), None);
+    assert_eq!(report.result::<()>("fails"), None);
+    assert_eq!(report.result::<()>("missing"), None);
+    assert_eq!(report.result::<usize>("ship"), Some(&7));
+}
+
+/// A wide graph does not queue a command per ready task at once: `dispatch` stops after a
+/// burst and goes on as the driver takes commands. Every task still starts at the same
+/// instant, in declaration order, with or without hooks, through either way of taking commands.
+#[test]
+fn thousands_of_ready_tasks_start_at_once_in_order() {
+    use legato::event::{EventKind, HookMask};
+    let n = 5000;
+    let mut b = GraphBuilder::new();
+    for i in 0..n {
+        b.add(legato::graph::TaskSpec::new(format!("t{i}")))
+            .unwrap();
+    }
+    let graph = Arc::new(b.build().unwrap());
+    for (hooks, drain) in [
+        (HookMask::NONE, false),
+        (HookMask::NONE, true),
+        (HookMask::NONE.with(EventKind::TaskBegin), false),
+        (HookMask::NONE.with(EventKind::TaskBegin), true),
+    ] {
+        let opts = RunOptions::default().hooks(hooks);
+        let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), opts).unwrap();
+        s.start(Duration::ZERO);
+        let mut started = Vec::new();
+        let mut begins = 0;
+        let mut commands = Vec::new();
+        loop {
+            if drain {
+                s.drain_commands(&mut commands);
+            } else {
+                commands.extend(std::iter::from_fn(|| s.next_command()));
+            }
+            if commands.is_empty() {
+                break;
+            }
+            for c in commands.drain(..) {
+                match c {
+                    Command::Start { task, .. } => started.push(task.index()),
+                    Command::Emit { token, .. } => {
+                        begins += 1;
+                        s.hook_done(token, Duration::ZERO).unwrap();
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(
+            started,
+            (0..n).collect::<Vec<_>>(),
+            "hooks {hooks:?}, drain {drain}"
+        );
+        let expect_begins = if hooks == HookMask::NONE { 0 } else { n };
+        assert_eq!(begins, expect_begins);
+        assert_eq!(s.report().counts().running, n);
+    }
+}
