@@ -7,7 +7,7 @@
 //! [`Flow`](crate::Flow) uses it with tokio futures, the Python package with Python callables,
 //! the Node package with JavaScript functions. Each brings only its bodies and its driver.
 
-use crate::graph::{Graph, GraphBuilder, GraphError, NameIndex, Selection, TaskSpec};
+use crate::graph::{Graph, GraphError, NameIndex, Selection, TaskSpec};
 use crate::render::Format;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -52,8 +52,9 @@ struct Entry<B> {
 /// ```
 pub struct FlowDef<B> {
     entries: Vec<Entry<B>>,
-    /// Name → position in `entries`.
-    index: NameIndex,
+    /// Name → position in `entries`; the graph built from the flow shares it (copied on
+    /// write if the flow changes while that graph lives).
+    index: Arc<NameIndex>,
     /// The validated graph, built at the first use after the last change.
     built: Mutex<Option<Arc<Graph>>>,
 }
@@ -90,7 +91,7 @@ impl<B> FlowDef<B> {
     pub fn new() -> Self {
         FlowDef {
             entries: Vec::new(),
-            index: NameIndex::default(),
+            index: Arc::default(),
             built: Mutex::new(None),
         }
     }
@@ -147,8 +148,7 @@ impl<B> FlowDef<B> {
         }
         self.entries.push(Entry { spec, body });
         let entries = &self.entries;
-        self.index
-            .insert(i as u32, |j| entries[j as usize].spec.name());
+        Arc::make_mut(&mut self.index).insert(i as u32, |j| entries[j as usize].spec.name());
         Ok(i)
     }
 
@@ -396,14 +396,62 @@ impl<B> FlowDef<B> {
         if let Some(g) = &*built {
             return Ok(g.clone());
         }
-        let edges = self.entries.iter().map(|e| e.spec.deps().len()).sum();
-        let mut b = GraphBuilder::with_capacity(self.entries.len(), edges);
-        for e in &self.entries {
-            b.add_ref(&e.spec)?;
-        }
-        let g = Arc::new(b.build()?);
+        let g = Arc::new(self.build()?);
         *built = Some(g.clone());
         Ok(g)
+    }
+
+    /// Builds the graph: the same checks, in the same order, as
+    /// [`GraphBuilder`](crate::graph::GraphBuilder) (names, then options, task by task; then
+    /// dependencies in declaration order; then cycles), but from positions this flow already
+    /// knows, sharing its names and its name index rather than hashing every name again.
+    fn build(&self) -> Result<Graph, GraphError> {
+        for e in &self.entries {
+            for d in e.spec.deps() {
+                crate::graph::validate_name(d)?;
+            }
+            e.spec
+                .get_options()
+                .validate()
+                .map_err(|error| GraphError::InvalidOption {
+                    task: e.spec.name().to_owned(),
+                    error,
+                })?;
+        }
+        let n = self.entries.len();
+        let edges = self.entries.iter().map(|e| e.spec.deps().len()).sum();
+        let mut dep_start = Vec::with_capacity(n + 1);
+        let mut deps = Vec::with_capacity(edges);
+        // Per task: 1 + the last task that listed it (repeats count once).
+        let mut listed_by = vec![0u32; n];
+        for (t, e) in self.entries.iter().enumerate() {
+            dep_start.push(deps.len() as u32);
+            for d in e.spec.deps() {
+                let Some(j) = self.find(d) else {
+                    return Err(GraphError::MissingDependency {
+                        task: e.spec.name().to_owned(),
+                        dependency: d.to_string(),
+                        suggestion: crate::graph::did_you_mean(d, self.names()),
+                    });
+                };
+                if listed_by[j] != t as u32 + 1 {
+                    listed_by[j] = t as u32 + 1;
+                    deps.push(crate::graph::TaskId(j as u32));
+                }
+            }
+        }
+        dep_start.push(deps.len() as u32);
+        drop(listed_by);
+        Graph::assemble(
+            self.entries
+                .iter()
+                .map(|e| e.spec.name_arc().clone())
+                .collect(),
+            self.index.clone(),
+            dep_start,
+            deps,
+            self.entries.iter().map(|e| e.spec.graph_extra()).collect(),
+        )
     }
 
     /// The graph and the selection of these targets and their transitive dependencies (every

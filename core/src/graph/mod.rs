@@ -135,6 +135,11 @@ impl TaskSpec {
         self.deps.push(dep);
     }
 
+    /// Its description and options for a graph: a copy, only when not default.
+    pub(crate) fn graph_extra(&self) -> Option<Box<Extra>> {
+        self.extra.clone().filter(|e| !e.is_default())
+    }
+
     /// Takes the dependencies out (leaving none).
     pub(crate) fn take_deps(&mut self) -> Vec<Arc<str>> {
         std::mem::take(&mut self.deps)
@@ -211,7 +216,7 @@ impl TaskSpec {
 
 /// What a task keeps besides its name and edges; stored out of line, and only when not default.
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Extra {
+pub(crate) struct Extra {
     description: Option<String>,
     options: TaskOptions,
 }
@@ -470,6 +475,34 @@ impl GraphBuilder {
         }
         drop(dep_slots);
 
+        // Name table in task order; drop slots that were only ever referenced (none remain
+        // here, since a missing dependency returned above).
+        let mut task_names: Vec<Arc<str>> = Vec::with_capacity(n);
+        for &s in &task_slot {
+            task_names.push(names.names[s as usize].clone());
+        }
+        // Every slot is a defined task here (a missing dependency returned above): the index
+        // now maps names to task ids.
+        let mut ids = names.ids;
+        ids.remap(|s| names.defined_as[s as usize]);
+        let mut extras = extras;
+        extras.shrink_to_fit();
+        Graph::assemble(task_names, Arc::new(ids), dep_start, deps, extras)
+    }
+}
+
+impl Graph {
+    /// A graph from resolved parts: names in task order, the index of those names, each
+    /// task's dependencies as rows (`dep_start` has `n + 1` entries), options. Adds the
+    /// reverse edges and levels, and refuses a cycle.
+    pub(crate) fn assemble(
+        names: Vec<Arc<str>>,
+        ids: Arc<NameIndex>,
+        mut dep_start: Vec<u32>,
+        deps: Vec<TaskId>,
+        extras: Vec<Option<Box<Extra>>>,
+    ) -> Result<Graph, GraphError> {
+        let n = names.len();
         // Dependents (reverse edges), as compressed rows, each in declaration order.
         let mut rdep_start = vec![0u32; n + 1];
         for d in &deps {
@@ -489,23 +522,10 @@ impl GraphBuilder {
         }
         drop(fill);
 
-        // Name table in task order; drop slots that were only ever referenced (none remain
-        // here, since a missing dependency returned above).
-        let mut task_names: Vec<Arc<str>> = Vec::with_capacity(n);
-        for &s in &task_slot {
-            task_names.push(names.names[s as usize].clone());
-        }
-        // Every slot is a defined task here (a missing dependency returned above): the index
-        // now maps names to task ids.
-        let mut ids = names.ids;
-        ids.remap(|s| names.defined_as[s as usize]);
-
-        // The builder's vectors grew by doubling; the graph keeps them for its lifetime.
+        // The vectors may have grown by doubling; the graph keeps them for its lifetime.
         dep_start.shrink_to_fit();
-        let mut extras = extras;
-        extras.shrink_to_fit();
         let mut graph = Graph {
-            names: task_names,
+            names,
             ids,
             dep_start,
             deps,
@@ -526,7 +546,8 @@ impl GraphBuilder {
 #[derive(Debug, Clone)]
 pub struct Graph {
     names: Vec<Arc<str>>,
-    ids: NameIndex,
+    /// Shared with the flow the graph was built from, when it was (same names, same order).
+    ids: Arc<NameIndex>,
     dep_start: Vec<u32>,
     deps: Vec<TaskId>,
     rdep_start: Vec<u32>,
