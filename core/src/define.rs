@@ -556,6 +556,65 @@ mod tests {
         );
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A flow builds the same graph, or fails with the same error, as a `GraphBuilder`
+        /// given the same specs: random names (some missing, some invalid), repeated and
+        /// backward or forward dependencies, options, cycles.
+        #[test]
+        fn a_flow_builds_what_a_graph_builder_builds(
+            tasks in proptest::collection::vec(
+                (proptest::collection::vec(0usize..12, 0..5), 0u32..3, proptest::bool::ANY),
+                1..10,
+            ),
+            bad_name in proptest::option::of(0usize..12),
+        ) {
+            let name = |k: usize| match bad_name {
+                Some(b) if b == k => "bad\nname".to_owned(),
+                _ => format!("t{k}"),
+            };
+            let mut def: FlowDef<()> = FlowDef::new();
+            let mut b = crate::graph::GraphBuilder::new();
+            // The builder refuses a bad name when the task is added; the flow when it builds.
+            let mut refused = None;
+            for (i, (deps, retries, timeout)) in tasks.iter().enumerate() {
+                let mut spec = TaskSpec::new(format!("t{i}"))
+                    .after(deps.iter().map(|&d| name(d)))
+                    .retries(*retries);
+                if *timeout {
+                    spec = spec.timeout(Duration::from_millis(5));
+                }
+                def.add(spec.clone(), ()).unwrap();
+                if refused.is_none() {
+                    refused = b.add(spec).err();
+                }
+            }
+            let built = match refused {
+                Some(e) => Err(e),
+                None => b.build(),
+            };
+            match (def.graph(), built) {
+                (Ok(g), Ok(h)) => {
+                    prop_assert_eq!(g.len(), h.len());
+                    for id in h.ids() {
+                        prop_assert_eq!(g.name(id), h.name(id));
+                        prop_assert_eq!(g.deps(id), h.deps(id));
+                        prop_assert_eq!(g.dependents(id), h.dependents(id));
+                        prop_assert_eq!(g.level(id), h.level(id));
+                        prop_assert_eq!(g.options(id), h.options(id));
+                        prop_assert_eq!(g.get(h.name(id)), Some(id));
+                    }
+                    prop_assert_eq!(g.get("nope"), None);
+                }
+                (g, h) => prop_assert_eq!(
+                    g.map(|_| ()).map_err(|e| e.to_string()),
+                    h.map(|_| ()).map_err(|e| e.to_string())
+                ),
+            }
+        }
+    }
+
     fn legato_opts(retries: u32) -> crate::policy::TaskOptions {
         crate::policy::TaskOptions::default().retries(retries)
     }
