@@ -534,7 +534,7 @@ where
         A: Hash + Eq,
     {
         let memo: SharedMemo<A> = {
-            let mut memos = scope.memos.lock().unwrap_or_else(|p| p.into_inner());
+            let mut memos = scope.run.memos.lock().unwrap_or_else(|p| p.into_inner());
             let entry = memos.entry(key).or_insert_with(|| {
                 Box::new(SharedMemo::<A>::new(Mutex::new(MemoMap {
                     map: HashMap::new(),
@@ -574,7 +574,7 @@ where
             memo: memo.clone(),
             arg: Some(arg.clone()),
             id,
-            tx: scope.tx.clone(),
+            tx: scope.run.tx.clone(),
         };
         if let Some(call) = start {
             // The outcome goes into the memo and to every caller waiting then.
@@ -598,7 +598,7 @@ where
                     }
                 }
             });
-            let sent = scope.tx.send(Msg::Call {
+            let sent = scope.run.tx.send(Msg::Call {
                 parent: None,
                 name: self.inner.name.clone(),
                 opts: self.inner.opts.clone(),
@@ -632,10 +632,10 @@ where
         let slot = Arc::new(CallSlot::default());
         let mut guard = CallGuard {
             slot: slot.clone(),
-            tx: scope.tx.clone(),
+            tx: scope.run.tx.clone(),
             done: false,
         };
-        let sent = scope.tx.send(Msg::Call {
+        let sent = scope.run.tx.send(Msg::Call {
             parent: scope.parent,
             name: self.inner.name.clone(),
             opts: self.inner.opts.clone(),
@@ -667,12 +667,12 @@ async fn wait_outside(
             .await
             .unwrap_or_else(|_| Err(cancelled("the call was cancelled")));
     };
-    let _ = scope.tx.send(Msg::Suspend { task });
+    let _ = scope.run.tx.send(Msg::Suspend { task });
     let result = rx
         .await
         .unwrap_or_else(|_| Err(cancelled("the call was cancelled")));
     let (wake, woken) = oneshot::channel();
-    if scope.tx.send(Msg::Wake { task, wake }).is_ok() {
+    if scope.run.tx.send(Msg::Wake { task, wake }).is_ok() {
         let _ = woken.await;
     }
     result

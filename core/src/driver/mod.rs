@@ -290,9 +290,16 @@ impl<S> Cx<S> {
 pub(crate) struct CallScope {
     /// The running task and attempt that calls, if any.
     pub(crate) parent: Option<(TaskId, u32)>,
+    /// What every scope of the run shares (one reference count per attempt, not three).
+    pub(crate) run: Arc<RunScope>,
+}
+
+/// The part of a [`CallScope`] that is the same for the whole run.
+pub(crate) struct RunScope {
+    /// Where dynamic calls of the run go.
     pub(crate) tx: mpsc::UnboundedSender<Msg>,
     /// The run's memos of cached actions (each run keeps its own).
-    pub(crate) memos: Arc<Memos>,
+    pub(crate) memos: Memos,
 }
 
 /// Shared between a call's future and the driver: the call's task id once spawned, and
@@ -417,10 +424,8 @@ struct Attempts<S> {
     dynamic: Vec<Option<DynBody>>,
     /// What every task context of the run shares.
     cx_run: Arc<CxRun<S>>,
-    /// Where dynamic calls of the run go (each attempt's call scope holds a clone).
-    tx: mpsc::UnboundedSender<Msg>,
-    /// The run's memos of cached actions (each attempt's call scope holds a clone).
-    memos: Arc<Memos>,
+    /// Where dynamic calls go and the run's memos (each attempt's call scope shares it).
+    run_scope: Arc<RunScope>,
 }
 
 /// An attempt not polled yet.
@@ -532,8 +537,7 @@ impl<S> futures_util::Stream for Attempts<S> {
             // Made once for the first poll, and again only for an attempt that waits.
             let scope = |this: &Self| CallScope {
                 parent: Some((task, attempt)),
-                tx: this.tx.clone(),
-                memos: this.memos.clone(),
+                run: this.run_scope.clone(),
             };
             let polled = SCOPE.sync_scope(scope(this), || {
                 std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
@@ -971,7 +975,10 @@ where
     let options = options.hooks(hooks.mask());
     let n = graph.len();
     let results = Arc::new(Results::new(n));
-    let memos: Arc<Memos> = Arc::default();
+    let run_scope = Arc::new(RunScope {
+        tx: tx.clone(),
+        memos: Memos::default(),
+    });
     let mut live = Live(Some(Driver {
         sched: Scheduler::new(graph.clone(), &selection, options)
             .expect("run options are validated when the run is set up"),
@@ -990,8 +997,7 @@ where
                 results: results.clone(),
                 graph: graph.clone(),
             }),
-            tx: tx.clone(),
-            memos: memos.clone(),
+            run_scope: run_scope.clone(),
         },
         hook_futures: FuturesUnordered::new(),
         hooks,
@@ -1012,8 +1018,7 @@ where
         SCOPE.scope(
             CallScope {
                 parent: None,
-                tx: tx.clone(),
-                memos: memos.clone(),
+                run: run_scope.clone(),
             },
             m,
         )
