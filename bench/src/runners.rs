@@ -111,8 +111,9 @@ pub(crate) mod legato_runner {
                     .map_err(err)?,
                 Body::FailTwice => flow
                     .task(name.as_str(), |cx| async move {
+                        // The same error as the hand-rolled runner's and dagrs's bodies.
                         if cx.attempt() <= 2 {
-                            Err::<(), BoxError>("transient failure".into())
+                            Err::<(), &'static str>("transient failure")
                         } else {
                             Ok(())
                         }

@@ -267,7 +267,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         F: Fn(Cx<S>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
         T: Any + Send + Sync,
-        E: Into<BoxError>,
+        E: Into<BoxError> + 'static,
     {
         let i = self.def_mut().add(
             TaskSpec::new(name),

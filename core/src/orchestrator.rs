@@ -2,7 +2,7 @@
 
 use crate::driver::hooks::Hooks;
 use crate::driver::{
-    channel, drive, task_error, BoxError, CallScope, CallSlot, Caller, DynBody, Msg, RetryIf,
+    channel, drive, into_task_error, BoxError, CallScope, CallSlot, Caller, DynBody, Msg, RetryIf,
     RunSetup, TaskFuture, Value, SCOPE,
 };
 use crate::event::TaskError;
@@ -146,7 +146,7 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
     where
         A: Clone + Send + Sync + 'static,
         T: Clone + Any + Send + Sync,
-        E: Into<BoxError>,
+        E: Into<BoxError> + 'static,
         F: Fn(A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
@@ -180,7 +180,7 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
     where
         A: Clone + Send + Sync + 'static,
         T: Clone + Any + Send + Sync,
-        E: Into<BoxError>,
+        E: Into<BoxError> + 'static,
         F: Fn(Action<A, T>, A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
@@ -190,7 +190,7 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
             let inner = slot.read().unwrap_or_else(|p| p.into_inner()).upgrade();
             let inner = inner.expect("the action lives while it is called");
             let fut = f(Action { inner }, a);
-            Box::pin(async move { fut.await.map_err(|e| task_error(e.into())) })
+            Box::pin(async move { fut.await.map_err(into_task_error) })
         });
         let mut inner = ActionInner::new(name, body);
         inner.self_ref = Some(self_ref);
@@ -270,13 +270,13 @@ type ActionFn<A, T> =
 
 fn wrap<A, T, E, F, Fut>(f: F) -> ActionFn<A, T>
 where
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
     F: Fn(A) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
     Arc::new(move |a| {
         let fut = f(a);
-        Box::pin(async move { fut.await.map_err(|e| task_error(e.into())) })
+        Box::pin(async move { fut.await.map_err(into_task_error) })
     })
 }
 

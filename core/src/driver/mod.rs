@@ -56,7 +56,7 @@ where
     F: Fn(Cx<S>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Any + Send + Sync,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
 {
     let make = move |f: F| -> Body<S> {
         Arc::new(move |cx| {
@@ -64,7 +64,7 @@ where
             Box::pin(async move {
                 match fut.await {
                     Ok(v) => Ok(into_value(v)),
-                    Err(e) => Err(task_error(e.into())),
+                    Err(e) => Err(into_task_error(e)),
                 }
             })
         })
@@ -87,6 +87,32 @@ where
             .downcast_ref::<Body<S>>()
             .expect("one body type per closure type")
             .clone()
+    })
+}
+
+/// What a body returned as its error, as a [`TaskError`]: an error given as a `&'static str`
+/// is its message alone (no allocation: the same text shares one string), anything else is
+/// boxed and kept as the error's source (see [`task_error`]).
+pub(crate) fn into_task_error<E: Into<BoxError> + 'static>(e: E) -> TaskError {
+    if let Some(text) = (&e as &dyn Any).downcast_ref::<&'static str>() {
+        return TaskError::failed(static_message(text));
+    }
+    task_error(e.into())
+}
+
+/// A `&'static str` message as a shared string: the last one made on this thread is kept and
+/// given again for the same text (a retried task fails with the same literal every attempt).
+fn static_message(text: &'static str) -> Arc<str> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(usize, Arc<str>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((at, m)) if *at == text.as_ptr() as usize && m.len() == text.len() => m.clone(),
+        _ => last
+            .insert((text.as_ptr() as usize, Arc::from(text)))
+            .1
+            .clone(),
     })
 }
 
