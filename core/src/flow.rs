@@ -254,6 +254,11 @@ impl<S: Send + Sync + 'static> Flow<S> {
 
     /// Adds a task. Its body is called once per attempt with the attempt's [`Cx`].
     ///
+    /// The body's value is the task's result ([`Cx::result`], [`RunReport::result`]). Its
+    /// error becomes the attempt's [`TaskError`]: its text is the message, and the error itself
+    /// is kept as the source, to get back with [`TaskError::source_ref`] — except an error
+    /// given as a `&'static str`, which is only a message.
+    ///
     /// # Errors
     ///
     /// [`GraphError::DuplicateTask`] if the name is taken, [`GraphError::InvalidName`] if it is
