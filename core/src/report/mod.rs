@@ -273,6 +273,7 @@ pub struct Values {
 
 impl Values {
     /// The values of tasks `0..n`, taken one by one.
+    #[cfg(feature = "tokio")]
     pub(crate) fn from_fn(n: usize, mut take: impl FnMut(usize) -> Option<AnyValue>) -> Self {
         let mut values = Values {
             units: vec![0; n.div_ceil(64)],
