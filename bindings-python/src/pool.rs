@@ -93,7 +93,7 @@ impl Pool {
             return;
         }
         let mut spawn = 0;
-        {
+        let (wake, all_idle) = {
             let mut g = lock(self);
             if g.shutdown {
                 return;
@@ -102,11 +102,9 @@ impl Pool {
             g.queue.extend(jobs);
             // Who can take them: the submitting worker, idle workers not yet woken.
             let mut need = n.saturating_sub(usize::from(taker));
-            let wake = need.min(g.idle.saturating_sub(g.notified));
+            let unwoken = g.idle.saturating_sub(g.notified);
+            let wake = need.min(unwoken);
             g.notified += wake;
-            for _ in 0..wake {
-                self.cv.notify_one();
-            }
             need -= wake;
             if need > 0 {
                 let limit = if cap == usize::MAX {
@@ -120,6 +118,17 @@ impl Pool {
                     spawn = 1;
                 }
                 g.alive += spawn;
+            }
+            (wake, wake > 1 && wake == unwoken && g.notified == g.idle)
+        };
+        // Woken after the lock is let go (they take it first thing), and all at once when
+        // every idle worker is wanted: one system call, not one per job (a layer of fifty
+        // steps made ready together).
+        if all_idle {
+            self.cv.notify_all();
+        } else {
+            for _ in 0..wake {
+                self.cv.notify_one();
             }
         }
         start_workers(py, spawn);
