@@ -137,8 +137,7 @@ impl<B> FlowDef<B> {
         let mut spec = spec;
         if !spec.deps().is_empty() {
             // Dependencies on tasks of this flow share those tasks' names.
-            let deps: Vec<Arc<str>> = spec.take_deps();
-            for d in deps {
+            for d in spec.take_deps() {
                 let shared = match self.find(&d) {
                     Some(j) => self.entries[j].spec.name_arc().clone(),
                     None => d,

@@ -89,8 +89,9 @@ impl TaskId {
 pub struct TaskSpec {
     /// Shared: the graph built from a flow keeps the same strings, not copies.
     name: Arc<str>,
-    /// Shared too: a flow gives a dependency on one of its tasks that task's own name.
-    deps: Vec<Arc<str>>,
+    /// Shared too: a flow gives a dependency on one of its tasks that task's own name. A thin
+    /// vector (8 bytes, nothing allocated while empty): a flow keeps one spec per task.
+    deps: thin_vec::ThinVec<Arc<str>>,
     /// Description and options, allocated only when one is set (most tasks have neither).
     extra: Option<Box<Extra>>,
 }
@@ -109,7 +110,7 @@ impl TaskSpec {
     pub fn new(name: impl Into<String>) -> Self {
         TaskSpec {
             name: Arc::from(name.into()),
-            deps: Vec::new(),
+            deps: thin_vec::ThinVec::new(),
             extra: None,
         }
     }
@@ -141,7 +142,7 @@ impl TaskSpec {
     }
 
     /// Takes the dependencies out (leaving none).
-    pub(crate) fn take_deps(&mut self) -> Vec<Arc<str>> {
+    pub(crate) fn take_deps(&mut self) -> thin_vec::ThinVec<Arc<str>> {
         std::mem::take(&mut self.deps)
     }
 
@@ -524,6 +525,11 @@ impl Graph {
 
         // The vectors may have grown by doubling; the graph keeps them for its lifetime.
         dep_start.shrink_to_fit();
+        let extras = if extras.iter().all(Option::is_none) {
+            Vec::new()
+        } else {
+            extras
+        };
         let mut graph = Graph {
             names,
             ids,
@@ -553,6 +559,7 @@ pub struct Graph {
     rdep_start: Vec<u32>,
     dependents: Vec<TaskId>,
     level: Vec<u32>,
+    /// Per task: its description and options when not default; empty when no task has any.
     extras: Vec<Option<Box<Extra>>>,
 }
 
@@ -627,14 +634,21 @@ impl Graph {
 
     /// The task's description, if any.
     pub fn description(&self, id: TaskId) -> Option<&str> {
-        self.extras[id.index()]
-            .as_ref()
-            .and_then(|e| e.description.as_deref())
+        self.extra(id).and_then(|e| e.description.as_deref())
+    }
+
+    /// The task's description and options, when not default.
+    fn extra(&self, id: TaskId) -> Option<&Extra> {
+        assert!(
+            id.index() < self.len(),
+            "{id:?} is not a task of this graph"
+        );
+        self.extras.get(id.index())?.as_deref()
     }
 
     /// The task's options.
     pub fn options(&self, id: TaskId) -> &TaskOptions {
-        match &self.extras[id.index()] {
+        match self.extra(id) {
             Some(e) => &e.options,
             None => default_options(),
         }
