@@ -133,10 +133,9 @@ pub struct TaskReport {
     /// Why it was skipped.
     pub skip_reason: Option<Box<SkipReason>>,
     /// Every attempt, when that says more than `attempts`, `started` and `finished` do (see
-    /// [`TaskReport::attempt_log`]). A thin pointer (8 bytes where a boxed slice takes 16):
-    /// most tasks store none, and a few more bytes per explicit log cost less than 8 per task.
-    #[allow(clippy::box_collection)]
-    log: Option<Box<Vec<AttemptRecord>>>,
+    /// [`TaskReport::attempt_log`]). A thin vector (8 bytes where a boxed slice takes 16):
+    /// most tasks store none; the scheduler's own log moves in without a copy.
+    log: Option<thin_vec::ThinVec<AttemptRecord>>,
     /// Its dependencies (static tasks).
     pub deps: Box<[TaskId]>,
     /// The task that spawned it (dynamic tasks).
@@ -228,14 +227,19 @@ impl TaskReport {
 
     /// Sets the attempt log (stored as given, even when it could be implied).
     pub fn set_attempt_log(&mut self, log: Vec<AttemptRecord>) {
-        self.log = Some(Box::new(log));
+        self.log = Some(log.into());
+    }
+
+    /// Sets the attempt log from the scheduler's own (moved, not copied).
+    pub(crate) fn set_attempt_log_thin(&mut self, log: thin_vec::ThinVec<AttemptRecord>) {
+        self.log = Some(log);
     }
 
     /// The attempt log, to change it in place (made explicit first when it was implied).
     pub fn attempt_log_mut(&mut self) -> &mut [AttemptRecord] {
         let log = match self.log.take() {
             Some(log) => log,
-            None => Box::new(self.attempt_log().into_owned()),
+            None => self.attempt_log().into_owned().into(),
         };
         self.log.insert(log).as_mut_slice()
     }
@@ -803,7 +807,7 @@ pub(crate) mod tests {
                 error: last.error.clone().map(Box::new),
                 skip_reason: None,
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
-                log: Some(Box::new(log)),
+                log: Some(log.into()),
                 parent: None,
                 waited_for: None,
             });

@@ -98,7 +98,7 @@ fn task_report<V>(
     tk: &Task<V>,
     error: Option<TaskError>,
     skip_reason: Option<SkipReason>,
-    attempt_log: Option<Vec<AttemptRecord>>,
+    attempt_log: Option<thin_vec::ThinVec<AttemptRecord>>,
 ) -> TaskReport {
     let id = TaskId(i as u32);
     let mut report = TaskReport::new(id, tk.name.clone());
@@ -114,7 +114,7 @@ fn task_report<V>(
     // An implied log (see `Rare::log`) stays implied: the report makes its one record when
     // asked, from the same fields.
     if let Some(log) = attempt_log {
-        report.set_attempt_log(log);
+        report.set_attempt_log_thin(log);
     }
     if i < graph.len() {
         report.deps = graph.deps(id).into();

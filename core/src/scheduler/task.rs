@@ -93,7 +93,7 @@ pub(super) struct Rare {
     /// error: None }` (a successful attempt is the task's last, so it ends when the task
     /// does). The log is made explicit, with that record, before an attempt ends with an
     /// error; from then on every attempt has its record here.
-    pub(super) log: Vec<AttemptRecord>,
+    pub(super) log: thin_vec::ThinVec<AttemptRecord>,
 }
 
 impl<V> Task<V> {
@@ -168,10 +168,10 @@ impl<V> Task<V> {
 
     /// The explicit attempt log, made so first if it is implied (with room for every attempt
     /// the task's retries allow, up to 8, so that retrying does not grow it record by record).
-    pub(super) fn explicit_log(&mut self) -> &mut Vec<AttemptRecord> {
+    pub(super) fn explicit_log(&mut self) -> &mut thin_vec::ThinVec<AttemptRecord> {
         if self.log_is_implied() {
             let room = (self.opts.retries as usize).saturating_add(1).min(8);
-            let mut log = Vec::with_capacity(room.max(1));
+            let mut log = thin_vec::ThinVec::with_capacity(room.max(1));
             log.extend(self.implied_record());
             self.rare().log = log;
         }
