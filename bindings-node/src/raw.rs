@@ -9,8 +9,8 @@
 //! `Error` whose `code` is the `napi::Error`'s status, as napi-rs would.
 //!
 //! - `flowAdd(flow: number, name: string, options: number, description: string | null): number`
-//! - `runStep(run: number, nowMs: number, input: Uint32Array, nIn: number,
-//!   msgs: string[] | null, out: Uint32Array): number`
+//! - `runStep(run: number, nowMs: number, input: ArrayBuffer | Uint32Array, nIn: number,
+//!   msgs: string[] | null, out: ArrayBuffer | Uint32Array): number`
 
 use crate::errors::{coded, JsResult};
 use napi::bindgen_prelude::{Env, Object};
@@ -123,15 +123,31 @@ unsafe fn string_of(env: sys::napi_env, v: sys::napi_value, what: &str) -> JsRes
     with_str(env, v, what, |s| Ok(s.to_owned()))
 }
 
-/// The `Uint32Array`'s elements (its view: offset and length respected).
+/// The `u32` words of an `ArrayBuffer` (the driver passes its buffers' `.buffer`: one cheap
+/// Node-API call, where a typed array's info costs a dozen type checks and its buffer's
+/// handle) or of a `Uint32Array` (its view: offset and length respected).
 unsafe fn u32s_of<'a>(
     env: sys::napi_env,
     v: sys::napi_value,
     what: &str,
 ) -> JsResult<&'a mut [u32]> {
-    let mut kind = 0;
-    let mut len = 0usize;
     let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut len = 0usize;
+    if sys::napi_get_arraybuffer_info(env, v, &mut data, &mut len) == sys::Status::napi_ok {
+        if data.is_null() || len < 4 {
+            return Ok(&mut []);
+        }
+        if data.align_offset(std::mem::align_of::<u32>()) != 0 {
+            return Err(coded(
+                "ERR_INVALID_ARG_TYPE",
+                format!("{what}: a misaligned ArrayBuffer"),
+            ));
+        }
+        // SAFETY: V8 gives the buffer's data pointer and byte length; JS is single-threaded
+        // and does not run during this call.
+        return Ok(std::slice::from_raw_parts_mut(data.cast::<u32>(), len / 4));
+    }
+    let mut kind = 0;
     let mut buffer = ptr::null_mut();
     let mut offset = 0usize;
     status(
@@ -149,7 +165,7 @@ unsafe fn u32s_of<'a>(
     if kind != sys::TypedarrayType::uint32_array {
         return Err(coded(
             "ERR_INVALID_ARG_TYPE",
-            format!("{what}: must be a Uint32Array"),
+            format!("{what}: must be a Uint32Array or an ArrayBuffer"),
         ));
     }
     if len == 0 || data.is_null() {
