@@ -20,6 +20,11 @@ const NO_OPTIONS = Object.freeze({ id: 0, retryIf: null, timeout: undefined })
 /** A dependency given by name, in the pending records of `flow_deps`. */
 const BY_NAME = 0x80000000
 
+function allStrings(list) {
+  for (let k = 0; k < list.length; k++) if (typeof list[k] !== 'string') return false
+  return true
+}
+
 /** A set of steps to depend on at once (LightFlow's sync point). */
 class SyncPoint {
   constructor(flow, indices) {
@@ -387,9 +392,15 @@ class Flow {
     const i = this._names.length
     const at = this._pendLen
     const atNames = this._pendNames.length
-    if (after !== undefined && after.length > 0) this._addDeps(i, 'options.after', after)
+    // Dependencies that are all names (the usual case) cross with the step, NUL-joined;
+    // functions and sync points are queued by position (`_addDeps`).
+    let names = null
+    if (after !== undefined && after.length > 0) {
+      if (allStrings(after)) names = after.length === 1 ? after[0] : after.join('\0')
+      else this._addDeps(i, 'options.after', after)
+    }
     try {
-      native.flowAdd(this._def, name, reg.id, description)
+      native.flowAdd(this._def, name, reg.id, description, names)
     } catch (e) {
       this._pendLen = at
       this._pendNames.length = atNames

@@ -199,13 +199,17 @@ fn with_flow<T>(
 
 /// Adds a step to flow `id` with options `opts` (an id from [`options_new`], 0 for the
 /// defaults) and returns its position. The core's [`FlowDef::add`] refuses a name that is
-/// taken (`ERR_LEGATO_DUPLICATE_TASK`) or invalid (`ERR_LEGATO_INVALID_NAME`).
+/// taken (`ERR_LEGATO_DUPLICATE_TASK`) or invalid (`ERR_LEGATO_INVALID_NAME`); nothing is
+/// added then. `after`: the step's dependencies by name, NUL-joined, when all of them are
+/// names (the usual case: they cross with the step instead of through [`flow_deps`]; checked
+/// when the graph is built; repeats ignored, as [`FlowDef::add_deps`] does).
 /// Registered as the raw Node-API function `flowAdd` (see [`crate::raw`]).
 pub(crate) fn flow_add(
     id: u32,
     name: String,
     opts: u32,
     description: Option<String>,
+    after: Option<&str>,
 ) -> napi::Result<u32, String> {
     guard(|| {
         let mut spec = TaskSpec::new(name);
@@ -219,9 +223,11 @@ pub(crate) fn flow_add(
             spec = spec.description(d);
         }
         with_flow(id, |def| {
-            def.add(spec, ())
-                .map(|i| i as u32)
-                .map_err(|e| graph_error(&e))
+            let i = def.add(spec, ()).map_err(|e| graph_error(&e))?;
+            if let Some(after) = after {
+                def.add_deps(i, after.split('\0'));
+            }
+            Ok(i as u32)
         })
     })
 }

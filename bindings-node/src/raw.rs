@@ -8,7 +8,8 @@
 //! arguments with a handful of Node-API calls, run the same guarded Rust code, and throw an
 //! `Error` whose `code` is the `napi::Error`'s status, as napi-rs would.
 //!
-//! - `flowAdd(flow: number, name: string, options: number, description: string | null): number`
+//! - `flowAdd(flow: number, name: string, options: number, description: string | null,
+//!   after: string | null): number`
 //! - `runStep(run: number, nowMs: number, input: ArrayBuffer | Uint32Array, nIn: number,
 //!   msgs: string[] | null, out: ArrayBuffer | Uint32Array): number`
 
@@ -221,7 +222,7 @@ unsafe extern "C" fn flow_add_raw(
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     let r = (|| -> JsResult<f64> {
-        let [flow, name, opts, description] = args::<4>(env, info)?;
+        let [flow, name, opts, description, after] = args::<5>(env, info)?;
         let flow = u32_of(env, flow, "flow")?;
         let opts = u32_of(env, opts, "options")?;
         let description = if is_nullish(env, description) {
@@ -230,7 +231,15 @@ unsafe extern "C" fn flow_add_raw(
             Some(string_of(env, description, "description")?)
         };
         let name = string_of(env, name, "name")?;
-        crate::flow::flow_add(flow, name, opts, description).map(f64::from)
+        if is_nullish(env, after) {
+            crate::flow::flow_add(flow, name, opts, description, None)
+        } else {
+            // Read into the shared buffer: the names are copied once, by the core.
+            with_str(env, after, "after", |a| {
+                crate::flow::flow_add(flow, name, opts, description, Some(a))
+            })
+        }
+        .map(f64::from)
     })();
     finish(env, r)
 }
