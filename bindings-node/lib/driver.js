@@ -93,6 +93,8 @@ class Driver {
     this.nTasks = nTasks
     // Per task: the current attempt (0 when none runs), its value, its own error, its signal.
     this.cur = []
+    // Attempts started and not yet ended (finished, cancelled or timed out).
+    this.live = 0
     this.values = []
     this.errors = []
     this.ctrls = []
@@ -103,7 +105,30 @@ class Driver {
     return clock() - this.t0
   }
 
+  /** Gathers an input for the next batch (handed over at a microtask: see the top). */
   push(op, a, b, c) {
+    this.record(op, a, b, c)
+    if (!this.scheduled && !this.flushing) {
+      this.scheduled = true
+      // A settled promise's reaction, not queueMicrotask (which makes an AsyncResource a call).
+      RESOLVED.then(this.flushBound)
+    }
+  }
+
+  /**
+   * An attempt's end. When no other attempt is running, none can join its batch: it is
+   * handed over at once, without waiting for a microtask (a chain's every step).
+   */
+  ended(op, task, attempt, c) {
+    if (--this.live === 0 && !this.scheduled && !this.flushing && !this.late) {
+      this.record(op, task, attempt, c)
+      this.flush()
+    } else {
+      this.push(op, task, attempt, c)
+    }
+  }
+
+  record(op, a, b, c) {
     let n = this.nIn * 4
     if (n + 4 > this.input.length) {
       const bigger = new Uint32Array(this.input.length * 2)
@@ -116,11 +141,6 @@ class Driver {
     inp[n + 2] = b
     inp[n + 3] = c
     this.nIn++
-    if (!this.scheduled && !this.flushing) {
-      this.scheduled = true
-      // A settled promise's reaction, not queueMicrotask (which makes an AsyncResource a call).
-      RESOLVED.then(this.flushBound)
-    }
   }
 
   msg(s) {
@@ -190,12 +210,14 @@ class Driver {
       const b = out[at + 2]
       switch (op & 0xff) {
         case 1:
+          if (!(this.cur[task] > 0)) this.live++
           this.cur[task] = b
           // Each attempt gets its own AbortController, made on first use.
           if (b > 1) this.ctrls[task] = undefined
           this.startTask(task, b)
           break
         case 2:
+          if (this.cur[task] > 0) this.live--
           this.cur[task] = 0
           this.abort(task, b, out[at + 3] === 1)
           break
@@ -238,7 +260,7 @@ class Driver {
     this.cur[task] = 0
     this.values[task] = v
     this.onAttemptEnd(task, v, true)
-    this.push(1, task, attempt, 0)
+    this.ended(1, task, attempt, 0)
   }
 
   failed(task, attempt, e) {
@@ -255,7 +277,7 @@ class Driver {
       }
     }
     this.onAttemptEnd(task, e, false)
-    this.push(2, task, attempt, (this.msg(messageOf(e)) << 1) | retryable)
+    this.ended(2, task, attempt, (this.msg(messageOf(e)) << 1) | retryable)
   }
 
   onAttemptEnd() {}
