@@ -7,7 +7,8 @@
 // so fake timers work) and timers are the event loop's `setTimeout`.
 //
 // Batches: inputs are gathered and handed over at a microtask, so a burst of completions
-// crosses once. A batch that holds an outside cancel or a timer's tick waits instead for the
+// crosses once; an attempt that ends while no other attempt runs (a chain's every step) is
+// handed over at once, as no other completion could join it. A batch that holds an outside cancel or a timer's tick waits instead for the
 // end of the event loop's turn (`setImmediate`): every attempt that finished in the same turn
 // (the same timers phase: the same instant) joins it, and the core orders them — finished
 // attempts before the cancel, before the deadline. The driver orders nothing itself.
