@@ -222,6 +222,13 @@ pub(crate) fn flow_add(
         if let Some(d) = description {
             spec = spec.description(d);
         }
+        // One dependency (a chain's every step) goes in with the spec, as `add_deps` would
+        // put it there; several go through `add_deps`, which drops repeats.
+        let mut after = after;
+        if let Some(one) = after.filter(|a| !a.contains('\0')) {
+            spec = spec.after([one]);
+            after = None;
+        }
         with_flow(id, |def| {
             let i = def.add(spec, ()).map_err(|e| graph_error(&e))?;
             if let Some(after) = after {

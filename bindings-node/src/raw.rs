@@ -22,7 +22,9 @@ use std::ptr;
 
 thread_local! {
     /// The buffer names are read into (one Node-API call for a name that fits).
-    static NAME_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; 256]);
+    static NAME_BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
+    /// The buffer strings' UTF-16 code units are read into.
+    static WIDE_BUF: RefCell<Vec<u16>> = RefCell::new(vec![0; 256]);
 }
 
 unsafe fn status(s: sys::napi_status, what: &str) -> JsResult<()> {
@@ -77,46 +79,59 @@ unsafe fn is_nullish(env: sys::napi_env, v: sys::napi_value) -> bool {
     t == sys::ValueType::napi_null || t == sys::ValueType::napi_undefined
 }
 
-/// Reads a JS string as UTF-8 into a reused buffer, with one Node-API call when it fits.
+/// Reads a JS string as UTF-8 into a reused buffer: its UTF-16 code units are copied (one
+/// Node-API call when they fit; V8's UTF-8 writer costs more for the short names read here)
+/// and encoded, lone surrogates as U+FFFD as Node-API's UTF-8 read does. `f` must not read
+/// another string (the buffers are borrowed while it runs).
 unsafe fn with_str<T>(
     env: sys::napi_env,
     v: sys::napi_value,
     what: &str,
     f: impl FnOnce(&str) -> JsResult<T>,
 ) -> JsResult<T> {
-    NAME_BUF.with_borrow_mut(|buf| {
-        // Reads the string into `buf`; the number of bytes written.
-        let read = |buf: &mut Vec<u8>| -> JsResult<usize> {
+    WIDE_BUF.with_borrow_mut(|wide| {
+        // Reads the string into `wide`; the number of units written.
+        let read = |wide: &mut Vec<u16>| -> JsResult<usize> {
             let mut written = 0usize;
             status(
-                sys::napi_get_value_string_utf8(
+                sys::napi_get_value_string_utf16(
                     env,
                     v,
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
+                    wide.as_mut_ptr(),
+                    wide.len(),
                     &mut written,
                 ),
                 what,
             )?;
             Ok(written)
         };
-        let mut written = read(buf)?;
-        // Node-API stops before a character that does not fit (up to 4 bytes) and keeps a
-        // byte for the NUL: within 4 bytes of the end, the string may have been cut short.
-        if written + 4 >= buf.len() {
-            // Ask for the length and read it again.
+        let mut written = read(wide)?;
+        // Node-API keeps a unit for the NUL: a string that filled the rest may be cut short.
+        if written + 1 >= wide.len() {
             let mut len = 0usize;
             status(
-                sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len),
+                sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut len),
                 what,
             )?;
-            buf.resize(len + 1, 0);
-            written = read(buf)?;
+            wide.resize(len + 1, 0);
+            written = read(wide)?;
         }
-        // Node-API writes valid UTF-8 (lone surrogates become U+FFFD).
-        let s = std::str::from_utf8(&buf[..written])
-            .map_err(|_| coded("ERR_INVALID_ARG_TYPE", format!("{what}: not UTF-8")))?;
-        f(s)
+        let units = &wide[..written];
+        NAME_BUF.with_borrow_mut(|buf| {
+            buf.clear();
+            if units.iter().all(|&u| u < 0x80) {
+                buf.extend(units.iter().map(|&u| u as u8));
+            } else {
+                let mut tmp = [0u8; 4];
+                for c in char::decode_utf16(units.iter().copied()) {
+                    let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+                    buf.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+                }
+            }
+            let s = std::str::from_utf8(buf)
+                .map_err(|_| coded("ERR_INVALID_ARG_TYPE", format!("{what}: not UTF-8")))?;
+            f(s)
+        })
     })
 }
 

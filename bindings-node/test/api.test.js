@@ -469,3 +469,11 @@ test('step names of any length and script reach the core whole', T, () => {
   assert.deepEqual(f.plan(), [names])
   assert.throws(() => f.step('é'.repeat(400), () => 1), { name: 'DuplicateTaskError', message: `Task "${'é'.repeat(400)}" is defined twice` })
 })
+
+test('dependencies by name of any length and script; a lone surrogate reads as U+FFFD', T, () => {
+  const f = new Flow()
+  const names = ['x'.repeat(254) + 'é', '🎼'.repeat(130), 'legato 音楽', 'lone \uD800 surrogate']
+  for (const [k, n] of names.entries()) f.step(n, () => 1, k > 0 ? { after: [names[k - 1]] } : undefined)
+  f.step('all', () => 1, { after: names.slice().reverse() })
+  assert.deepEqual(f.plan(), [...names.map((n) => [n.replace('\uD800', '\uFFFD')]), ['all']])
+})
