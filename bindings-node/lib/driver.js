@@ -8,10 +8,11 @@
 //
 // Batches: inputs are gathered and handed over at a microtask, so a burst of completions
 // crosses once; an attempt that ends while no other attempt runs (a chain's every step) is
-// handed over at once, as no other completion could join it. A batch that holds an outside cancel or a timer's tick waits instead for the
-// end of the event loop's turn (`setImmediate`): every attempt that finished in the same turn
-// (the same timers phase: the same instant) joins it, and the core orders them — finished
-// attempts before the cancel, before the deadline. The driver orders nothing itself.
+// handed over at once, as no other completion could join it. A batch that holds an outside
+// cancel or a timer's tick waits instead for the end of the event loop's turn
+// (`setImmediate`): every attempt that finished in the same turn (the same timers phase: the
+// same instant) joins it, and the core orders them — finished attempts before the cancel,
+// before the deadline. The driver orders nothing itself.
 const native = require('../native.js')
 const { call, CancelledError, HookError } = require('./errors.js')
 const { RunReport } = require('./report.js')
@@ -68,29 +69,17 @@ class Driver {
     this.done = false
     this.timer = null
     this.timerAt = -1
-    this.onTimer = () => {
-      this.timer = null
-      this.timerAt = -1
-      this.push(5, 0, 0, 0)
-      this.late = true
-    }
+    // The callbacks handed to the event loop and to promises, bound once per run. Bound
+    // methods, not arrow functions made here: V8 (11.3) keeps an object alive through
+    // scavenges when its constructor stored a closure made there on it, so a finished run
+    // (its arrays, values, contexts) would be copied and promoted instead of dying young.
+    this.onTimer = this.tick.bind(this)
     // Set when the gathered batch holds a cancel or a tick: it is flushed at setImmediate.
     this.late = false
     this.immediate = null
-    this.flushBound = () => {
-      if (this.late) {
-        if (this.immediate === null) this.immediate = setImmediate(this.flushLate)
-        return
-      }
-      this.scheduled = false
-      this.flush()
-    }
-    this.flushLate = () => {
-      this.immediate = null
-      this.late = false
-      this.scheduled = false
-      this.flush()
-    }
+    this.flushBound = this.flushSoon.bind(this)
+    this.flushLate = this.flushNow.bind(this)
+    this.spare = null
     this.nTasks = nTasks
     // Per task: the current attempt (0 when none runs), its value, its own error, its signal.
     this.cur = []
@@ -104,6 +93,32 @@ class Driver {
 
   now() {
     return clock() - this.t0
+  }
+
+  /** The deadline's timer fired: time advanced (handed over at the end of the turn). */
+  tick() {
+    this.timer = null
+    this.timerAt = -1
+    this.push(5, 0, 0, 0)
+    this.late = true
+  }
+
+  /** The microtask after inputs were gathered. */
+  flushSoon() {
+    if (this.late) {
+      if (this.immediate === null) this.immediate = setImmediate(this.flushLate)
+      return
+    }
+    this.scheduled = false
+    this.flush()
+  }
+
+  /** The end of the turn, for a batch that holds a cancel or a tick. */
+  flushNow() {
+    this.immediate = null
+    this.late = false
+    this.scheduled = false
+    this.flush()
   }
 
   /** Gathers an input for the next batch (handed over at a microtask: see the top). */

@@ -108,12 +108,15 @@ class FlowRun extends Driver {
       this.resolve = resolve
       this.reject = reject
     })
+    // A bound method, not a closure stored from here (see the Driver's constructor).
+    this.abortSignal = null
+    this.abortListener = null
     if (signal) {
       if (signal.aborted) queueMicrotask(() => this.cancel())
       else {
-        this.unlisten = () => signal.removeEventListener('abort', onAbort)
-        const onAbort = () => this.cancel()
-        signal.addEventListener('abort', onAbort, { once: true })
+        this.abortSignal = signal
+        this.abortListener = this.cancel.bind(this)
+        signal.addEventListener('abort', this.abortListener, { once: true })
       }
     }
   }
@@ -254,7 +257,7 @@ class FlowRun extends Driver {
   }
 
   finished(report) {
-    if (this.unlisten) this.unlisten()
+    if (this.abortSignal !== null) this.abortSignal.removeEventListener('abort', this.abortListener)
     if (report.ok) return this.resolve(report)
     let why
     if (this.hookError) why = this.hookError.message
@@ -297,7 +300,10 @@ class Flow {
     this._hooks = newHooks()
     this._def = native.flowNew()
     this._options = []
-    collected.register(this, { def: this._def, options: this._options })
+    // The registry watches a token only this flow holds, not the flow: V8's scavenges keep
+    // a registered object alive (its steps' functions with it) until a full collection.
+    this._token = {}
+    collected.register(this._token, { def: this._def, options: this._options })
   }
 
   /** Name → position (first definition wins, as the core's index does). */

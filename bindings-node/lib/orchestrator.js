@@ -166,7 +166,9 @@ class Orchestrator {
     this._plain = new WeakMap()
     this._report = undefined
     this._options = []
-    collected.register(this, this._options)
+    // A token only this orchestrator holds is watched, not the orchestrator (see Flow's).
+    this._token = {}
+    collected.register(this._token, this._options)
     storage()
   }
 
