@@ -23,6 +23,17 @@ export declare function flowAdd(flow: number, name: string, options: number, des
  */
 export declare function runStep(run: number, nowMs: number, input: ArrayBuffer | Uint32Array, nIn: number, msgs: string[] | null, out: ArrayBuffer | Uint32Array): number
 
+/**
+ * A flow definition's owner on the JS side (held by its `Flow`): the definition is freed when
+ * this object is collected. A wrapped native object goes in V8's minor collections, where an
+ * object watched by a `FinalizationRegistry` waits for a full one (and a dropped flow's
+ * memory with it).
+ */
+export declare class NativeFlow {
+  /** The definition's id, for the other `flow*` functions. */
+  get id(): number
+}
+
 /** The report of a finished run (wrapped by the facade's `RunReport`). */
 export declare class NativeReport {
   /** Whether every task succeeded and the run was not stopped. */
@@ -74,14 +85,11 @@ export declare function flowCheck(id: number): void
  */
 export declare function flowDeps(id: number, deps: Uint32Array, names?: string | undefined | null): void
 
-/** Frees a flow definition (its JS `Flow` was collected). */
-export declare function flowDrop(id: number): void
-
 /** LightFlow's `Follow` ([`FlowDef::follow`]): each step of `chain` after the one before it. */
 export declare function flowFollow(id: number, chain: Uint32Array): void
 
-/** A new, empty flow definition; returns its id. */
-export declare function flowNew(): number
+/** A new, empty flow definition, owned by the returned handle (see [`NativeFlow`]). */
+export declare function flowNew(): NativeFlow
 
 /** The dry run: the levels that would run, in order (targets NUL-joined, or all). */
 export declare function flowPlan(id: number, targets?: string | undefined | null): Array<Array<string>>

@@ -9,9 +9,11 @@ const { addHookMethods, newHooks } = require('./hooks.js')
 const STEP_KEYS = ['after', 'description', ...TASK_KEYS]
 const SPAWN_KEYS = TASK_KEYS
 
-/** Frees the native flow definition and options of a collected Flow. */
-const collected = new FinalizationRegistry(({ def, options }) => {
-  native.flowDrop(def)
+/**
+ * Frees the native options of a collected Flow (its definition is freed with its NativeFlow
+ * handle, which V8's minor collections already take).
+ */
+const collected = new FinalizationRegistry((options) => {
   if (options.length > 0) native.optionsDrop(options)
 })
 
@@ -190,7 +192,7 @@ class FlowRun extends Driver {
   spawnChild(parent, parentAttempt, name, fn, o) {
     if (this.done) return Promise.reject(new CancelledError('the run is over'))
     const reg = taskOptions('options', name, o)
-    this.flow._options.push(reg.id)
+    if (reg.id !== 0) this.ownOptions(reg.id)
     const task = this.nTasks++
     const p = new Promise((resolve, reject) => {
       this.calls[task] = { name, fn, retryIf: reg.retryIf, timeout: reg.timeout, parent, resolve, reject }
@@ -198,6 +200,11 @@ class FlowRun extends Driver {
     // The core suspends the caller (it gives its slot back) and says when to deliver.
     this.push(7, parent === NONE ? 0 : parent + 1, reg.id, parent === NONE ? 0 : parentAttempt)
     return p
+  }
+
+  /** Registered options `id` are freed with this run's flow. */
+  ownOptions(id) {
+    this.flow._own(id)
   }
 
   /** The core says: hand dynamic task `task`'s outcome to its caller now. */
@@ -298,12 +305,23 @@ class Flow {
     this._pendLen = 0
     this._pendNames = []
     this._hooks = newHooks()
-    this._def = native.flowNew()
+    // The native definition lives as long as this handle (see NativeFlow in src/flow.rs).
+    this._native = native.flowNew()
+    this._def = this._native.id
+    // Options registered for this flow's steps and children, freed when it is collected: the
+    // registry watches a token only this flow holds (made with the first), not the flow: V8's
+    // scavenges keep a registered object alive (its steps' functions with it).
     this._options = []
-    // The registry watches a token only this flow holds, not the flow: V8's scavenges keep
-    // a registered object alive (its steps' functions with it) until a full collection.
-    this._token = {}
-    collected.register(this._token, { def: this._def, options: this._options })
+    this._token = null
+  }
+
+  /** Frees registered options `id` with this flow. */
+  _own(id) {
+    if (this._token === null) {
+      this._token = {}
+      collected.register(this._token, this._options)
+    }
+    this._options.push(id)
   }
 
   /** Name → position (first definition wins, as the core's index does). */
@@ -390,7 +408,7 @@ class Flow {
       if (o.retries !== undefined || o.retry !== undefined || o.backoff !== undefined || o.retryIf !== undefined ||
         o.timeout !== undefined || o.sequences !== undefined) {
         reg = taskOptions('options', null, o)
-        if (reg.id !== 0) this._options.push(reg.id)
+        if (reg.id !== 0) this._own(reg.id)
       }
     }
     // Positions are given out in order: the dependencies are checked (and queued) first, so

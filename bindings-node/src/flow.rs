@@ -173,16 +173,48 @@ pub fn live_counts() -> Vec<u32> {
     ]
 }
 
-/// A new, empty flow definition; returns its id.
+/// A flow definition's owner on the JS side (held by its `Flow`): the definition is freed when
+/// this object is collected. A wrapped native object goes in V8's minor collections, where an
+/// object watched by a `FinalizationRegistry` waits for a full one (and a dropped flow's
+/// memory with it).
 #[napi]
-pub fn flow_new() -> u32 {
-    FLOWS.with_borrow_mut(|s| s.insert(FlowDef::new()))
+pub struct NativeFlow {
+    id: u32,
 }
 
-/// Frees a flow definition (its JS `Flow` was collected).
 #[napi]
-pub fn flow_drop(id: u32) {
-    FLOWS.with_borrow_mut(|s| s.remove(id));
+impl NativeFlow {
+    /// The definition's id, for the other `flow*` functions.
+    #[napi(getter)]
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+impl std::fmt::Debug for NativeFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeFlow").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for NativeFlow {
+    fn drop(&mut self) {
+        // Finalizers run from the event loop, never inside a borrow of FLOWS; at the thread's
+        // end FLOWS may be gone already.
+        let _ = FLOWS.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                s.remove(self.id);
+            }
+        });
+    }
+}
+
+/// A new, empty flow definition, owned by the returned handle (see [`NativeFlow`]).
+#[napi]
+pub fn flow_new() -> NativeFlow {
+    NativeFlow {
+        id: FLOWS.with_borrow_mut(|s| s.insert(FlowDef::new())),
+    }
 }
 
 fn with_flow<T>(
