@@ -186,10 +186,13 @@ class Driver {
         this.input = this.spare || new Uint32Array(input.length)
         this.spare = input
         const out = this.out
-        deadline = native.runStep(this.id, this.now(), input.buffer, n, msgs, this.outBuf)
+        // Error messages only when the batch has some (a trailing argument left out is free).
+        deadline = msgs === null
+          ? native.runStep(this.id, this.now(), input.buffer, n, this.outBuf)
+          : native.runStep(this.id, this.now(), input.buffer, n, this.outBuf, msgs)
         this.perform(out)
         while (out[0] === OUT_RECORDS && !this.done) {
-          deadline = native.runStep(this.id, this.now(), input.buffer, 0, null, this.outBuf)
+          deadline = native.runStep(this.id, this.now(), input.buffer, 0, this.outBuf)
           this.perform(out)
         }
       } while (this.nIn > 0 && !this.done)

@@ -424,7 +424,10 @@ class Flow {
       else this._addDeps(i, 'options.after', after)
     }
     try {
-      native.flowAdd(this._def, name, reg.id, description, names)
+      // Trailing arguments left out cost nothing natively (most steps have no options).
+      if (reg.id !== 0 || description !== null) native.flowAdd(this._def, name, names, reg.id, description)
+      else if (names !== null) native.flowAdd(this._def, name, names)
+      else native.flowAdd(this._def, name)
     } catch (e) {
       this._pendLen = at
       this._pendNames.length = atNames

@@ -6,19 +6,21 @@
 // `napi.dtsHeaderFile`); edit it here, then rebuild.
 
 /**
- * Adds a step to flow `flow` and returns its position. `options` is an id from
- * {@link optionsNew} (0 for the defaults), `description` the step's description or null,
- * `after` the step's dependencies by name, NUL-joined, when all of them are names (null for
- * none; others go through {@link flowDeps}). Throws (`code` `ERR_LEGATO_DUPLICATE_TASK`,
- * `ERR_LEGATO_INVALID_NAME`, ...) when the core refuses the step; nothing is added then.
+ * Adds a step to flow `flow` and returns its position. `after` is the step's dependencies by
+ * name, NUL-joined, when all of them are names (null or left out for none; others go through
+ * {@link flowDeps}); `options` an id from {@link optionsNew} (0 or left out for the defaults);
+ * `description` the step's description (null or left out for none). Arguments left out cost
+ * nothing. Throws (`code` `ERR_LEGATO_DUPLICATE_TASK`, `ERR_LEGATO_INVALID_NAME`, ...) when the
+ * core refuses the step; nothing is added then.
  */
-export declare function flowAdd(flow: number, name: string, options: number, description: string | null, after: string | null): number
+export declare function flowAdd(flow: number, name: string, after?: string | null, options?: number, description?: string | null): number
 
 /**
  * Feeds run `run` the first `nIn` 4-word input records of `input` at `nowMs` (ms since the
  * run started, from the JS clock) and writes the commands it has into `out`: their count in
  * word 0, then 4-word records (see src/driver.rs for both layouts). `msgs` holds the error
- * messages the records refer to. `input` and `out` are ArrayBuffers (cheapest) or
- * Uint32Arrays. Returns the next deadline in ms since the start, or -1 when there is none.
+ * messages the records refer to (left out when there are none). `input` and `out` are
+ * ArrayBuffers (cheapest) or Uint32Arrays. Returns the next deadline in ms since the start,
+ * or -1 when there is none.
  */
-export declare function runStep(run: number, nowMs: number, input: ArrayBuffer | Uint32Array, nIn: number, msgs: string[] | null, out: ArrayBuffer | Uint32Array): number
+export declare function runStep(run: number, nowMs: number, input: ArrayBuffer | Uint32Array, nIn: number, out: ArrayBuffer | Uint32Array, msgs?: string[] | null): number

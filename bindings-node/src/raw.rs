@@ -8,10 +8,14 @@
 //! arguments with a handful of Node-API calls, run the same guarded Rust code, and throw an
 //! `Error` whose `code` is the `napi::Error`'s status, as napi-rs would.
 //!
-//! - `flowAdd(flow: number, name: string, options: number, description: string | null,
-//!   after: string | null): number`
+//! - `flowAdd(flow: number, name: string, after?: string | null, options?: number,
+//!   description?: string | null): number`
 //! - `runStep(run: number, nowMs: number, input: ArrayBuffer | Uint32Array, nIn: number,
-//!   msgs: string[] | null, out: ArrayBuffer | Uint32Array): number`
+//!   out: ArrayBuffer | Uint32Array, msgs?: string[] | null): number`
+//!
+//! Trailing arguments left out cost nothing (the usual step has no options, no description,
+//! and a batch no error messages). Their TypeScript declarations, with docs, are
+//! `src/raw.d.ts`, which the generator puts at the top of `native.d.ts`.
 
 use crate::errors::{coded, JsResult};
 use napi::bindgen_prelude::{Env, Object};
@@ -35,10 +39,13 @@ unsafe fn status(s: sys::napi_status, what: &str) -> JsResult<()> {
     }
 }
 
-unsafe fn args<const N: usize>(
+/// The first `N` arguments and how many were given (at least `min`; those not given are
+/// `undefined`): trailing optional arguments cost no Node-API call when left out.
+unsafe fn args_upto<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> JsResult<[sys::napi_value; N]> {
+    min: usize,
+) -> JsResult<([sys::napi_value; N], usize)> {
     let mut argv = [ptr::null_mut(); N];
     let mut argc = N;
     status(
@@ -52,13 +59,13 @@ unsafe fn args<const N: usize>(
         ),
         "arguments",
     )?;
-    if argc < N {
+    if argc < min {
         return Err(coded(
             "ERR_INVALID_ARG_TYPE",
-            format!("expected {N} arguments, got {argc}"),
+            format!("expected at least {min} arguments, got {argc}"),
         ));
     }
-    Ok(argv)
+    Ok((argv, argc))
 }
 
 unsafe fn u32_of(env: sys::napi_env, v: sys::napi_value, what: &str) -> JsResult<u32> {
@@ -237,16 +244,20 @@ unsafe extern "C" fn flow_add_raw(
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     let r = (|| -> JsResult<f64> {
-        let [flow, name, opts, description, after] = args::<5>(env, info)?;
+        let ([flow, name, after, opts, description], argc) = args_upto::<5>(env, info, 2)?;
         let flow = u32_of(env, flow, "flow")?;
-        let opts = u32_of(env, opts, "options")?;
-        let description = if is_nullish(env, description) {
-            None
+        let opts = if argc > 3 {
+            u32_of(env, opts, "options")?
         } else {
+            0
+        };
+        let description = if argc > 4 && !is_nullish(env, description) {
             Some(string_of(env, description, "description")?)
+        } else {
+            None
         };
         let name = string_of(env, name, "name")?;
-        if is_nullish(env, after) {
+        if argc < 3 || is_nullish(env, after) {
             crate::flow::flow_add(flow, name, opts, description, None)
         } else {
             // Read into the shared buffer: the names are copied once, by the core.
@@ -264,13 +275,17 @@ unsafe extern "C" fn run_step_raw(
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     let r = (|| -> JsResult<f64> {
-        let [id, now, input, n_in, msgs, out] = args::<6>(env, info)?;
+        let ([id, now, input, n_in, out, msgs], argc) = args_upto::<6>(env, info, 5)?;
         let id = u32_of(env, id, "run")?;
         let now = f64_of(env, now, "nowMs")?;
         let input = u32s_of(env, input, "input")?;
         let n_in = u32_of(env, n_in, "nIn")?;
-        let msgs = strings_of(env, msgs, "msgs")?;
         let out = u32s_of(env, out, "out")?;
+        let msgs = if argc > 5 {
+            strings_of(env, msgs, "msgs")?
+        } else {
+            None
+        };
         crate::driver::run_step(id, now, input, n_in, msgs, out)
     })();
     finish(env, r)

@@ -309,7 +309,7 @@ test('flow ctx.spawn: dynamic children, the parent gives its slot back', T, asyn
 
 test('no panic crosses: native misuse becomes a JS error', T, () => {
   const native = require('../native.js')
-  assert.throws(() => native.runStep(99999, 0, new Uint32Array(4), 1, null, new Uint32Array(5)), /no run 99999/)
+  assert.throws(() => native.runStep(99999, 0, new Uint32Array(4), 1, new Uint32Array(5)), /no run 99999/)
 })
 
 test('hook payloads carry DESIGN\'s fields (virtual clock: exact whole-ms times)', T, async () => {
