@@ -234,7 +234,7 @@ fn with_flow<T>(
 /// taken (`ERR_LEGATO_DUPLICATE_TASK`) or invalid (`ERR_LEGATO_INVALID_NAME`); nothing is
 /// added then. `after`: the step's dependencies by name, NUL-joined, when all of them are
 /// names (the usual case: they cross with the step instead of through [`flow_deps`]; checked
-/// when the graph is built; repeats ignored, as [`FlowDef::add_deps`] does).
+/// when the graph is built; repeats count once).
 /// Registered as the raw Node-API function `flowAdd` (see [`crate::raw`]).
 pub(crate) fn flow_add(
     id: u32,
@@ -254,19 +254,16 @@ pub(crate) fn flow_add(
         if let Some(d) = description {
             spec = spec.description(d);
         }
-        // One dependency (a chain's every step) goes in with the spec, as `add_deps` would
-        // put it there; several go through `add_deps`, which drops repeats.
-        let mut after = after;
-        if let Some(one) = after.filter(|a| !a.contains('\0')) {
-            spec = spec.after([one]);
-            after = None;
+        // The dependencies go in with the spec (`TaskSpec::after`: repeated names count once
+        // in the graph), not through `FlowDef::add_deps`, which would drop repeats through a
+        // hash set first: a sink after ten thousand steps pays for the names alone.
+        if let Some(after) = after {
+            spec = spec.after(after.split('\0'));
         }
         with_flow(id, |def| {
-            let i = def.add(spec, ()).map_err(|e| graph_error(&e))?;
-            if let Some(after) = after {
-                def.add_deps(i, after.split('\0'));
-            }
-            Ok(i as u32)
+            def.add(spec, ())
+                .map(|i| i as u32)
+                .map_err(|e| graph_error(&e))
         })
     })
 }

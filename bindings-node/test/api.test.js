@@ -477,3 +477,17 @@ test('dependencies by name of any length and script; a lone surrogate reads as U
   f.step('all', () => 1, { after: names.slice().reverse() })
   assert.deepEqual(f.plan(), [...names.map((n) => [n.replace('\uD800', '\uFFFD')]), ['all']])
 })
+
+test('a dependency named twice counts once, given with the step or added later', T, async () => {
+  const f = new Flow()
+  f.step('a', () => 1)
+  f.step('b', () => 2)
+  f.step('c', () => 3, { after: ['a', 'b', 'a', 'a'] })
+  f.parallel('c').after('b', 'a')
+  f.step('d', () => 4, { after: Array.from({ length: 40 }, (_, i) => (i % 2 ? 'a' : 'c')) })
+  assert.deepEqual(f.plan(), [['a', 'b'], ['c'], ['d']])
+  assert.equal((f.toMermaid().match(/-->/g) || []).length, 4)
+  const r = await f.run()
+  assert.deepEqual(r.tasks.c.dependencies, ['a', 'b'])
+  assert.deepEqual(r.tasks.d.dependencies, ['c', 'a'])
+})
