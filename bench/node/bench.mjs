@@ -190,9 +190,15 @@ for (const [wname, make] of WORKLOADS) {
   const samples = new Map(IMPLS.map(([name]) => [name, []]))
   for (const [, fn] of IMPLS) await fn(w) // warm-up
   // Rounds interleave the implementations, so that a change in the machine's load during the
-  // run falls on all of them alike; each figure is the median of its rounds.
+  // run falls on all of them alike; each figure is the median of its rounds. Each round starts
+  // with a different implementation (each follows each other one as often), and every sample
+  // starts at a fresh event-loop turn: the deferred work of the sample before it (the event
+  // loop's immediates, finalizers, an implementation's `setImmediate` callbacks) does not land
+  // in the next one's time, whichever comes next.
   for (let r = 0; r < RUNS; r++) {
-    for (const [name, fn] of IMPLS) {
+    for (let k = 0; k < IMPLS.length; k++) {
+      const [name, fn] = IMPLS[(k + r) % IMPLS.length]
+      await new Promise((resolve) => setImmediate(resolve))
       const t0 = performance.now()
       await fn(w)
       samples.get(name).push(performance.now() - t0)

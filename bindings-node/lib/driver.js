@@ -7,10 +7,12 @@
 // so fake timers work) and timers are the event loop's `setTimeout`.
 //
 // Batches: inputs are gathered and handed over at a microtask, so a burst of completions
-// crosses once. A batch that holds an outside cancel or a timer's tick waits instead for the
-// end of the event loop's turn (`setImmediate`): every attempt that finished in the same turn
-// (the same timers phase: the same instant) joins it, and the core orders them — finished
-// attempts before the cancel, before the deadline. The driver orders nothing itself.
+// crosses once; an attempt that ends while no other attempt runs (a chain's every step) is
+// handed over at once, as no other completion could join it. A batch that holds an outside
+// cancel or a timer's tick waits instead for the end of the event loop's turn
+// (`setImmediate`): every attempt that finished in the same turn (the same timers phase: the
+// same instant) joins it, and the core orders them — finished attempts before the cancel,
+// before the deadline. The driver orders nothing itself.
 const native = require('../native.js')
 const { call, CancelledError, HookError } = require('./errors.js')
 const { RunReport } = require('./report.js')
@@ -59,37 +61,30 @@ class Driver {
     this.nIn = 0
     this.msgs = null
     this.out = new Uint32Array(OUT_RECORDS * 4 + 1)
+    // runStep is handed the ArrayBuffers behind the arrays (whole-buffer views): they cost
+    // less to read natively than typed arrays.
+    this.outBuf = this.out.buffer
     this.scheduled = false
     this.flushing = false
     this.done = false
     this.timer = null
     this.timerAt = -1
-    this.onTimer = () => {
-      this.timer = null
-      this.timerAt = -1
-      this.push(5, 0, 0, 0)
-      this.late = true
-    }
+    // The callbacks handed to the event loop and to promises, bound once per run. Bound
+    // methods, not arrow functions made here: V8 (11.3) keeps an object alive through
+    // scavenges when its constructor stored a closure made there on it, so a finished run
+    // (its arrays, values, contexts) would be copied and promoted instead of dying young.
+    this.onTimer = this.tick.bind(this)
     // Set when the gathered batch holds a cancel or a tick: it is flushed at setImmediate.
     this.late = false
     this.immediate = null
-    this.flushBound = () => {
-      if (this.late) {
-        if (this.immediate === null) this.immediate = setImmediate(this.flushLate)
-        return
-      }
-      this.scheduled = false
-      this.flush()
-    }
-    this.flushLate = () => {
-      this.immediate = null
-      this.late = false
-      this.scheduled = false
-      this.flush()
-    }
+    this.flushBound = this.flushSoon.bind(this)
+    this.flushLate = this.flushNow.bind(this)
+    this.spare = null
     this.nTasks = nTasks
     // Per task: the current attempt (0 when none runs), its value, its own error, its signal.
     this.cur = []
+    // Attempts started and not yet ended (finished, cancelled or timed out).
+    this.live = 0
     this.values = []
     this.errors = []
     this.ctrls = []
@@ -100,7 +95,56 @@ class Driver {
     return clock() - this.t0
   }
 
+  /** The deadline's timer fired: time advanced (handed over at the end of the turn). */
+  tick() {
+    this.timer = null
+    this.timerAt = -1
+    this.push(5, 0, 0, 0)
+    this.late = true
+  }
+
+  /** The microtask after inputs were gathered. */
+  flushSoon() {
+    if (this.late) {
+      if (this.immediate === null) this.immediate = setImmediate(this.flushLate)
+      return
+    }
+    this.scheduled = false
+    this.flush()
+  }
+
+  /** The end of the turn, for a batch that holds a cancel or a tick. */
+  flushNow() {
+    this.immediate = null
+    this.late = false
+    this.scheduled = false
+    this.flush()
+  }
+
+  /** Gathers an input for the next batch (handed over at a microtask: see the top). */
   push(op, a, b, c) {
+    this.record(op, a, b, c)
+    if (!this.scheduled && !this.flushing) {
+      this.scheduled = true
+      // A settled promise's reaction, not queueMicrotask (which makes an AsyncResource a call).
+      RESOLVED.then(this.flushBound)
+    }
+  }
+
+  /**
+   * An attempt's end. When no other attempt is running, none can join its batch: it is
+   * handed over at once, without waiting for a microtask (a chain's every step).
+   */
+  ended(op, task, attempt, c) {
+    if (--this.live === 0 && !this.scheduled && !this.flushing && !this.late) {
+      this.record(op, task, attempt, c)
+      this.flush()
+    } else {
+      this.push(op, task, attempt, c)
+    }
+  }
+
+  record(op, a, b, c) {
     let n = this.nIn * 4
     if (n + 4 > this.input.length) {
       const bigger = new Uint32Array(this.input.length * 2)
@@ -113,11 +157,6 @@ class Driver {
     inp[n + 2] = b
     inp[n + 3] = c
     this.nIn++
-    if (!this.scheduled && !this.flushing) {
-      this.scheduled = true
-      // A settled promise's reaction, not queueMicrotask (which makes an AsyncResource a call).
-      RESOLVED.then(this.flushBound)
-    }
   }
 
   msg(s) {
@@ -147,10 +186,13 @@ class Driver {
         this.input = this.spare || new Uint32Array(input.length)
         this.spare = input
         const out = this.out
-        deadline = native.runStep(this.id, this.now(), input, n, msgs, out)
+        // Error messages only when the batch has some (a trailing argument left out is free).
+        deadline = msgs === null
+          ? native.runStep(this.id, this.now(), input.buffer, n, this.outBuf)
+          : native.runStep(this.id, this.now(), input.buffer, n, this.outBuf, msgs)
         this.perform(out)
         while (out[0] === OUT_RECORDS && !this.done) {
-          deadline = native.runStep(this.id, this.now(), input, 0, null, out)
+          deadline = native.runStep(this.id, this.now(), input.buffer, 0, this.outBuf)
           this.perform(out)
         }
       } while (this.nIn > 0 && !this.done)
@@ -187,12 +229,14 @@ class Driver {
       const b = out[at + 2]
       switch (op & 0xff) {
         case 1:
+          if (!(this.cur[task] > 0)) this.live++
           this.cur[task] = b
           // Each attempt gets its own AbortController, made on first use.
           if (b > 1) this.ctrls[task] = undefined
           this.startTask(task, b)
           break
         case 2:
+          if (this.cur[task] > 0) this.live--
           this.cur[task] = 0
           this.abort(task, b, out[at + 3] === 1)
           break
@@ -235,7 +279,7 @@ class Driver {
     this.cur[task] = 0
     this.values[task] = v
     this.onAttemptEnd(task, v, true)
-    this.push(1, task, attempt, 0)
+    this.ended(1, task, attempt, 0)
   }
 
   failed(task, attempt, e) {
@@ -252,7 +296,7 @@ class Driver {
       }
     }
     this.onAttemptEnd(task, e, false)
-    this.push(2, task, attempt, (this.msg(messageOf(e)) << 1) | retryable)
+    this.ended(2, task, attempt, (this.msg(messageOf(e)) << 1) | retryable)
   }
 
   onAttemptEnd() {}

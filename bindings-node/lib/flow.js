@@ -9,9 +9,11 @@ const { addHookMethods, newHooks } = require('./hooks.js')
 const STEP_KEYS = ['after', 'description', ...TASK_KEYS]
 const SPAWN_KEYS = TASK_KEYS
 
-/** Frees the native flow definition and options of a collected Flow. */
-const collected = new FinalizationRegistry(({ def, options }) => {
-  native.flowDrop(def)
+/**
+ * Frees the native options of a collected Flow (its definition is freed with its NativeFlow
+ * handle, which V8's minor collections already take).
+ */
+const collected = new FinalizationRegistry((options) => {
   if (options.length > 0) native.optionsDrop(options)
 })
 
@@ -19,6 +21,11 @@ const collected = new FinalizationRegistry(({ def, options }) => {
 const NO_OPTIONS = Object.freeze({ id: 0, retryIf: null, timeout: undefined })
 /** A dependency given by name, in the pending records of `flow_deps`. */
 const BY_NAME = 0x80000000
+
+function allStrings(list) {
+  for (let k = 0; k < list.length; k++) if (typeof list[k] !== 'string') return false
+  return true
+}
 
 /** A set of steps to depend on at once (LightFlow's sync point). */
 class SyncPoint {
@@ -103,12 +110,15 @@ class FlowRun extends Driver {
       this.resolve = resolve
       this.reject = reject
     })
+    // A bound method, not a closure stored from here (see the Driver's constructor).
+    this.abortSignal = null
+    this.abortListener = null
     if (signal) {
       if (signal.aborted) queueMicrotask(() => this.cancel())
       else {
-        this.unlisten = () => signal.removeEventListener('abort', onAbort)
-        const onAbort = () => this.cancel()
-        signal.addEventListener('abort', onAbort, { once: true })
+        this.abortSignal = signal
+        this.abortListener = this.cancel.bind(this)
+        signal.addEventListener('abort', this.abortListener, { once: true })
       }
     }
   }
@@ -182,7 +192,7 @@ class FlowRun extends Driver {
   spawnChild(parent, parentAttempt, name, fn, o) {
     if (this.done) return Promise.reject(new CancelledError('the run is over'))
     const reg = taskOptions('options', name, o)
-    this.flow._options.push(reg.id)
+    if (reg.id !== 0) this.ownOptions(reg.id)
     const task = this.nTasks++
     const p = new Promise((resolve, reject) => {
       this.calls[task] = { name, fn, retryIf: reg.retryIf, timeout: reg.timeout, parent, resolve, reject }
@@ -190,6 +200,11 @@ class FlowRun extends Driver {
     // The core suspends the caller (it gives its slot back) and says when to deliver.
     this.push(7, parent === NONE ? 0 : parent + 1, reg.id, parent === NONE ? 0 : parentAttempt)
     return p
+  }
+
+  /** Registered options `id` are freed with this run's flow. */
+  ownOptions(id) {
+    this.flow._own(id)
   }
 
   /** The core says: hand dynamic task `task`'s outcome to its caller now. */
@@ -249,7 +264,7 @@ class FlowRun extends Driver {
   }
 
   finished(report) {
-    if (this.unlisten) this.unlisten()
+    if (this.abortSignal !== null) this.abortSignal.removeEventListener('abort', this.abortListener)
     if (report.ok) return this.resolve(report)
     let why
     if (this.hookError) why = this.hookError.message
@@ -290,9 +305,23 @@ class Flow {
     this._pendLen = 0
     this._pendNames = []
     this._hooks = newHooks()
-    this._def = native.flowNew()
+    // The native definition lives as long as this handle (see NativeFlow in src/flow.rs).
+    this._native = native.flowNew()
+    this._def = this._native.id
+    // Options registered for this flow's steps and children, freed when it is collected: the
+    // registry watches a token only this flow holds (made with the first), not the flow: V8's
+    // scavenges keep a registered object alive (its steps' functions with it).
     this._options = []
-    collected.register(this, { def: this._def, options: this._options })
+    this._token = null
+  }
+
+  /** Frees registered options `id` with this flow. */
+  _own(id) {
+    if (this._token === null) {
+      this._token = {}
+      collected.register(this._token, this._options)
+    }
+    this._options.push(id)
   }
 
   /** Name → position (first definition wins, as the core's index does). */
@@ -379,7 +408,7 @@ class Flow {
       if (o.retries !== undefined || o.retry !== undefined || o.backoff !== undefined || o.retryIf !== undefined ||
         o.timeout !== undefined || o.sequences !== undefined) {
         reg = taskOptions('options', null, o)
-        if (reg.id !== 0) this._options.push(reg.id)
+        if (reg.id !== 0) this._own(reg.id)
       }
     }
     // Positions are given out in order: the dependencies are checked (and queued) first, so
@@ -387,9 +416,18 @@ class Flow {
     const i = this._names.length
     const at = this._pendLen
     const atNames = this._pendNames.length
-    if (after !== undefined && after.length > 0) this._addDeps(i, 'options.after', after)
+    // Dependencies that are all names (the usual case) cross with the step, NUL-joined;
+    // functions and sync points are queued by position (`_addDeps`).
+    let names = null
+    if (after !== undefined && after.length > 0) {
+      if (allStrings(after)) names = after.length === 1 ? after[0] : after.join('\0')
+      else this._addDeps(i, 'options.after', after)
+    }
     try {
-      native.flowAdd(this._def, name, reg.id, description)
+      // Trailing arguments left out cost nothing natively (most steps have no options).
+      if (reg.id !== 0 || description !== null) native.flowAdd(this._def, name, names, reg.id, description)
+      else if (names !== null) native.flowAdd(this._def, name, names)
+      else native.flowAdd(this._def, name)
     } catch (e) {
       this._pendLen = at
       this._pendNames.length = atNames

@@ -35,7 +35,7 @@ function cacheKey(args) {
 
 class OrchRun extends FlowRun {
   constructor(orch) {
-    const pseudoFlow = { _hooks: orch._hooks, _names: [], _fns: [], _opts: [], state: orch._state, _options: [] }
+    const pseudoFlow = { _hooks: orch._hooks, _names: [], _fns: [], _opts: [], state: orch._state }
     super(pseudoFlow, -1, null, orch._run, undefined)
     this.orch = orch
     this.main = null
@@ -43,6 +43,11 @@ class OrchRun extends FlowRun {
     this.mainOk = false
     this.mainValue = undefined
     this.cache = new Map()
+  }
+
+  /** Registered options `id` are freed with the orchestrator. */
+  ownOptions(id) {
+    this.orch._options.push(id)
   }
 
   /** A tracked call of `action` with `args`, made by `parent` (a task, or NONE for main). */
@@ -166,7 +171,9 @@ class Orchestrator {
     this._plain = new WeakMap()
     this._report = undefined
     this._options = []
-    collected.register(this, this._options)
+    // A token only this orchestrator holds is watched, not the orchestrator (see Flow's).
+    this._token = {}
+    collected.register(this._token, this._options)
     storage()
   }
 

@@ -71,7 +71,8 @@ fn empty_graph() -> Arc<Graph> {
 
 fn dur(ms: f64) -> Duration {
     if ms.is_finite() && ms > 0.0 {
-        Duration::from_nanos((ms * 1e6).round() as u64)
+        // Rounded to the nearest ns (`ms > 0`: no libm call for `round`).
+        Duration::from_nanos((ms * 1e6 + 0.5) as u64)
     } else {
         Duration::ZERO
     }

@@ -173,16 +173,48 @@ pub fn live_counts() -> Vec<u32> {
     ]
 }
 
-/// A new, empty flow definition; returns its id.
+/// A flow definition's owner on the JS side (held by its `Flow`): the definition is freed when
+/// this object is collected. A wrapped native object goes in V8's minor collections, where an
+/// object watched by a `FinalizationRegistry` waits for a full one (and a dropped flow's
+/// memory with it).
 #[napi]
-pub fn flow_new() -> u32 {
-    FLOWS.with_borrow_mut(|s| s.insert(FlowDef::new()))
+pub struct NativeFlow {
+    id: u32,
 }
 
-/// Frees a flow definition (its JS `Flow` was collected).
 #[napi]
-pub fn flow_drop(id: u32) {
-    FLOWS.with_borrow_mut(|s| s.remove(id));
+impl NativeFlow {
+    /// The definition's id, for the other `flow*` functions.
+    #[napi(getter)]
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+}
+
+impl std::fmt::Debug for NativeFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeFlow").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for NativeFlow {
+    fn drop(&mut self) {
+        // Finalizers run from the event loop, never inside a borrow of FLOWS; at the thread's
+        // end FLOWS may be gone already.
+        let _ = FLOWS.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                s.remove(self.id);
+            }
+        });
+    }
+}
+
+/// A new, empty flow definition, owned by the returned handle (see [`NativeFlow`]).
+#[napi]
+pub fn flow_new() -> NativeFlow {
+    NativeFlow {
+        id: FLOWS.with_borrow_mut(|s| s.insert(FlowDef::new())),
+    }
 }
 
 fn with_flow<T>(
@@ -199,13 +231,17 @@ fn with_flow<T>(
 
 /// Adds a step to flow `id` with options `opts` (an id from [`options_new`], 0 for the
 /// defaults) and returns its position. The core's [`FlowDef::add`] refuses a name that is
-/// taken (`ERR_LEGATO_DUPLICATE_TASK`) or invalid (`ERR_LEGATO_INVALID_NAME`).
+/// taken (`ERR_LEGATO_DUPLICATE_TASK`) or invalid (`ERR_LEGATO_INVALID_NAME`); nothing is
+/// added then. `after`: the step's dependencies by name, NUL-joined, when all of them are
+/// names (the usual case: they cross with the step instead of through [`flow_deps`]; checked
+/// when the graph is built; repeats count once).
 /// Registered as the raw Node-API function `flowAdd` (see [`crate::raw`]).
 pub(crate) fn flow_add(
     id: u32,
     name: String,
     opts: u32,
     description: Option<String>,
+    after: Option<&str>,
 ) -> napi::Result<u32, String> {
     guard(|| {
         let mut spec = TaskSpec::new(name);
@@ -217,6 +253,12 @@ pub(crate) fn flow_add(
         }
         if let Some(d) = description {
             spec = spec.description(d);
+        }
+        // The dependencies go in with the spec (`TaskSpec::after`: repeated names count once
+        // in the graph), not through `FlowDef::add_deps`, which would drop repeats through a
+        // hash set first: a sink after ten thousand steps pays for the names alone.
+        if let Some(after) = after {
+            spec = spec.after(after.split('\0'));
         }
         with_flow(id, |def| {
             def.add(spec, ())

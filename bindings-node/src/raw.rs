@@ -8,9 +8,14 @@
 //! arguments with a handful of Node-API calls, run the same guarded Rust code, and throw an
 //! `Error` whose `code` is the `napi::Error`'s status, as napi-rs would.
 //!
-//! - `flowAdd(flow: number, name: string, options: number, description: string | null): number`
-//! - `runStep(run: number, nowMs: number, input: Uint32Array, nIn: number,
-//!   msgs: string[] | null, out: Uint32Array): number`
+//! - `flowAdd(flow: number, name: string, after?: string | null, options?: number,
+//!   description?: string | null): number`
+//! - `runStep(run: number, nowMs: number, input: ArrayBuffer | Uint32Array, nIn: number,
+//!   out: ArrayBuffer | Uint32Array, msgs?: string[] | null): number`
+//!
+//! Trailing arguments left out cost nothing (the usual step has no options, no description,
+//! and a batch no error messages). Their TypeScript declarations, with docs, are
+//! `src/raw.d.ts`, which the generator puts at the top of `native.d.ts`.
 
 use crate::errors::{coded, JsResult};
 use napi::bindgen_prelude::{Env, Object};
@@ -21,7 +26,9 @@ use std::ptr;
 
 thread_local! {
     /// The buffer names are read into (one Node-API call for a name that fits).
-    static NAME_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; 256]);
+    static NAME_BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
+    /// The buffer strings' UTF-16 code units are read into.
+    static WIDE_BUF: RefCell<Vec<u16>> = RefCell::new(vec![0; 256]);
 }
 
 unsafe fn status(s: sys::napi_status, what: &str) -> JsResult<()> {
@@ -32,10 +39,13 @@ unsafe fn status(s: sys::napi_status, what: &str) -> JsResult<()> {
     }
 }
 
-unsafe fn args<const N: usize>(
+/// The first `N` arguments and how many were given (at least `min`; those not given are
+/// `undefined`): trailing optional arguments cost no Node-API call when left out.
+unsafe fn args_upto<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> JsResult<[sys::napi_value; N]> {
+    min: usize,
+) -> JsResult<([sys::napi_value; N], usize)> {
     let mut argv = [ptr::null_mut(); N];
     let mut argc = N;
     status(
@@ -49,13 +59,13 @@ unsafe fn args<const N: usize>(
         ),
         "arguments",
     )?;
-    if argc < N {
+    if argc < min {
         return Err(coded(
             "ERR_INVALID_ARG_TYPE",
-            format!("expected {N} arguments, got {argc}"),
+            format!("expected at least {min} arguments, got {argc}"),
         ));
     }
-    Ok(argv)
+    Ok((argv, argc))
 }
 
 unsafe fn u32_of(env: sys::napi_env, v: sys::napi_value, what: &str) -> JsResult<u32> {
@@ -76,46 +86,59 @@ unsafe fn is_nullish(env: sys::napi_env, v: sys::napi_value) -> bool {
     t == sys::ValueType::napi_null || t == sys::ValueType::napi_undefined
 }
 
-/// Reads a JS string as UTF-8 into a reused buffer, with one Node-API call when it fits.
+/// Reads a JS string as UTF-8 into a reused buffer: its UTF-16 code units are copied (one
+/// Node-API call when they fit; V8's UTF-8 writer costs more for the short names read here)
+/// and encoded, lone surrogates as U+FFFD as Node-API's UTF-8 read does. `f` must not read
+/// another string (the buffers are borrowed while it runs).
 unsafe fn with_str<T>(
     env: sys::napi_env,
     v: sys::napi_value,
     what: &str,
     f: impl FnOnce(&str) -> JsResult<T>,
 ) -> JsResult<T> {
-    NAME_BUF.with_borrow_mut(|buf| {
-        // Reads the string into `buf`; the number of bytes written.
-        let read = |buf: &mut Vec<u8>| -> JsResult<usize> {
+    WIDE_BUF.with_borrow_mut(|wide| {
+        // Reads the string into `wide`; the number of units written.
+        let read = |wide: &mut Vec<u16>| -> JsResult<usize> {
             let mut written = 0usize;
             status(
-                sys::napi_get_value_string_utf8(
+                sys::napi_get_value_string_utf16(
                     env,
                     v,
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
+                    wide.as_mut_ptr(),
+                    wide.len(),
                     &mut written,
                 ),
                 what,
             )?;
             Ok(written)
         };
-        let mut written = read(buf)?;
-        // Node-API stops before a character that does not fit (up to 4 bytes) and keeps a
-        // byte for the NUL: within 4 bytes of the end, the string may have been cut short.
-        if written + 4 >= buf.len() {
-            // Ask for the length and read it again.
+        let mut written = read(wide)?;
+        // Node-API keeps a unit for the NUL: a string that filled the rest may be cut short.
+        if written + 1 >= wide.len() {
             let mut len = 0usize;
             status(
-                sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len),
+                sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut len),
                 what,
             )?;
-            buf.resize(len + 1, 0);
-            written = read(buf)?;
+            wide.resize(len + 1, 0);
+            written = read(wide)?;
         }
-        // Node-API writes valid UTF-8 (lone surrogates become U+FFFD).
-        let s = std::str::from_utf8(&buf[..written])
-            .map_err(|_| coded("ERR_INVALID_ARG_TYPE", format!("{what}: not UTF-8")))?;
-        f(s)
+        let units = &wide[..written];
+        NAME_BUF.with_borrow_mut(|buf| {
+            buf.clear();
+            if units.iter().all(|&u| u < 0x80) {
+                buf.extend(units.iter().map(|&u| u as u8));
+            } else {
+                let mut tmp = [0u8; 4];
+                for c in char::decode_utf16(units.iter().copied()) {
+                    let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+                    buf.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+                }
+            }
+            let s = std::str::from_utf8(buf)
+                .map_err(|_| coded("ERR_INVALID_ARG_TYPE", format!("{what}: not UTF-8")))?;
+            f(s)
+        })
     })
 }
 
@@ -123,15 +146,31 @@ unsafe fn string_of(env: sys::napi_env, v: sys::napi_value, what: &str) -> JsRes
     with_str(env, v, what, |s| Ok(s.to_owned()))
 }
 
-/// The `Uint32Array`'s elements (its view: offset and length respected).
+/// The `u32` words of an `ArrayBuffer` (the driver passes its buffers' `.buffer`: one cheap
+/// Node-API call, where a typed array's info costs a dozen type checks and its buffer's
+/// handle) or of a `Uint32Array` (its view: offset and length respected).
 unsafe fn u32s_of<'a>(
     env: sys::napi_env,
     v: sys::napi_value,
     what: &str,
 ) -> JsResult<&'a mut [u32]> {
-    let mut kind = 0;
-    let mut len = 0usize;
     let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut len = 0usize;
+    if sys::napi_get_arraybuffer_info(env, v, &mut data, &mut len) == sys::Status::napi_ok {
+        if data.is_null() || len < 4 {
+            return Ok(&mut []);
+        }
+        if data.align_offset(std::mem::align_of::<u32>()) != 0 {
+            return Err(coded(
+                "ERR_INVALID_ARG_TYPE",
+                format!("{what}: a misaligned ArrayBuffer"),
+            ));
+        }
+        // SAFETY: V8 gives the buffer's data pointer and byte length; JS is single-threaded
+        // and does not run during this call.
+        return Ok(std::slice::from_raw_parts_mut(data.cast::<u32>(), len / 4));
+    }
+    let mut kind = 0;
     let mut buffer = ptr::null_mut();
     let mut offset = 0usize;
     status(
@@ -149,7 +188,7 @@ unsafe fn u32s_of<'a>(
     if kind != sys::TypedarrayType::uint32_array {
         return Err(coded(
             "ERR_INVALID_ARG_TYPE",
-            format!("{what}: must be a Uint32Array"),
+            format!("{what}: must be a Uint32Array or an ArrayBuffer"),
         ));
     }
     if len == 0 || data.is_null() {
@@ -205,16 +244,28 @@ unsafe extern "C" fn flow_add_raw(
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     let r = (|| -> JsResult<f64> {
-        let [flow, name, opts, description] = args::<4>(env, info)?;
+        let ([flow, name, after, opts, description], argc) = args_upto::<5>(env, info, 2)?;
         let flow = u32_of(env, flow, "flow")?;
-        let opts = u32_of(env, opts, "options")?;
-        let description = if is_nullish(env, description) {
-            None
+        let opts = if argc > 3 {
+            u32_of(env, opts, "options")?
         } else {
+            0
+        };
+        let description = if argc > 4 && !is_nullish(env, description) {
             Some(string_of(env, description, "description")?)
+        } else {
+            None
         };
         let name = string_of(env, name, "name")?;
-        crate::flow::flow_add(flow, name, opts, description).map(f64::from)
+        if argc < 3 || is_nullish(env, after) {
+            crate::flow::flow_add(flow, name, opts, description, None)
+        } else {
+            // Read into the shared buffer: the names are copied once, by the core.
+            with_str(env, after, "after", |a| {
+                crate::flow::flow_add(flow, name, opts, description, Some(a))
+            })
+        }
+        .map(f64::from)
     })();
     finish(env, r)
 }
@@ -224,13 +275,17 @@ unsafe extern "C" fn run_step_raw(
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
     let r = (|| -> JsResult<f64> {
-        let [id, now, input, n_in, msgs, out] = args::<6>(env, info)?;
+        let ([id, now, input, n_in, out, msgs], argc) = args_upto::<6>(env, info, 5)?;
         let id = u32_of(env, id, "run")?;
         let now = f64_of(env, now, "nowMs")?;
         let input = u32s_of(env, input, "input")?;
         let n_in = u32_of(env, n_in, "nIn")?;
-        let msgs = strings_of(env, msgs, "msgs")?;
         let out = u32s_of(env, out, "out")?;
+        let msgs = if argc > 5 {
+            strings_of(env, msgs, "msgs")?
+        } else {
+            None
+        };
         crate::driver::run_step(id, now, input, n_in, msgs, out)
     })();
     finish(env, r)

@@ -309,7 +309,7 @@ test('flow ctx.spawn: dynamic children, the parent gives its slot back', T, asyn
 
 test('no panic crosses: native misuse becomes a JS error', T, () => {
   const native = require('../native.js')
-  assert.throws(() => native.runStep(99999, 0, new Uint32Array(4), 1, null, new Uint32Array(5)), /no run 99999/)
+  assert.throws(() => native.runStep(99999, 0, new Uint32Array(4), 1, new Uint32Array(5)), /no run 99999/)
 })
 
 test('hook payloads carry DESIGN\'s fields (virtual clock: exact whole-ms times)', T, async () => {
@@ -468,4 +468,26 @@ test('step names of any length and script reach the core whole', T, () => {
   for (const n of names) f.step(n, () => 1)
   assert.deepEqual(f.plan(), [names])
   assert.throws(() => f.step('é'.repeat(400), () => 1), { name: 'DuplicateTaskError', message: `Task "${'é'.repeat(400)}" is defined twice` })
+})
+
+test('dependencies by name of any length and script; a lone surrogate reads as U+FFFD', T, () => {
+  const f = new Flow()
+  const names = ['x'.repeat(254) + 'é', '🎼'.repeat(130), 'legato 音楽', 'lone \uD800 surrogate']
+  for (const [k, n] of names.entries()) f.step(n, () => 1, k > 0 ? { after: [names[k - 1]] } : undefined)
+  f.step('all', () => 1, { after: names.slice().reverse() })
+  assert.deepEqual(f.plan(), [...names.map((n) => [n.replace('\uD800', '\uFFFD')]), ['all']])
+})
+
+test('a dependency named twice counts once, given with the step or added later', T, async () => {
+  const f = new Flow()
+  f.step('a', () => 1)
+  f.step('b', () => 2)
+  f.step('c', () => 3, { after: ['a', 'b', 'a', 'a'] })
+  f.parallel('c').after('b', 'a')
+  f.step('d', () => 4, { after: Array.from({ length: 40 }, (_, i) => (i % 2 ? 'a' : 'c')) })
+  assert.deepEqual(f.plan(), [['a', 'b'], ['c'], ['d']])
+  assert.equal((f.toMermaid().match(/-->/g) || []).length, 4)
+  const r = await f.run()
+  assert.deepEqual(r.tasks.c.dependencies, ['a', 'b'])
+  assert.deepEqual(r.tasks.d.dependencies, ['c', 'a'])
 })
