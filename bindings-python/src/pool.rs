@@ -119,7 +119,7 @@ impl Pool {
                 }
                 g.alive += spawn;
             }
-            (wake, wake > 1 && wake == unwoken && g.notified == g.idle)
+            (wake, wake > 1 && wake == unwoken)
         };
         // Woken after the lock is let go (they take it first thing), and all at once when
         // every idle worker is wanted: one system call, not one per job (a layer of fifty

@@ -816,14 +816,7 @@ impl Shared {
                     PyTuple::new(py, all)?,
                     k.as_ref().map(|k| k.bind(py)),
                 )?;
-                let cb = Py::new(
-                    py,
-                    Done {
-                        run: self.clone(),
-                        task,
-                        attempt,
-                    },
-                )?;
+                let cb = Done::new(py, self, task, attempt)?;
                 let mut st = lock_py(py, self);
                 st.running.insert(task, Running::Flag(flag.clone()));
                 drop(st);
@@ -899,14 +892,7 @@ impl Shared {
                         .lp
                         .bind(py)
                         .call_method("create_task", (wrapped,), Some(&kw))?;
-                    let cb = Py::new(
-                        py,
-                        Done {
-                            run: self.clone(),
-                            task,
-                            attempt,
-                        },
-                    )?;
+                    let cb = Done::new(py, self, task, attempt)?;
                     let mut st = lock_py(py, self);
                     let current = st.sched.attempt(st.id(task)) == attempt
                         && st.sched.status(st.id(task)) == Status::Running;
@@ -1288,14 +1274,7 @@ impl Starter {
             // Cancelled while it waited: it still gets its CancelledError (from the future).
             t.call_method0(intern!(py, "cancel"))?;
         }
-        let cb = Py::new(
-            py,
-            Done {
-                run: run.clone(),
-                task: self.task,
-                attempt: self.attempt,
-            },
-        )?;
+        let cb = Done::new(py, run, self.task, self.attempt)?;
         t.call_method1(intern!(py, "add_done_callback"), (cb,))?;
         Ok(())
     }
@@ -1307,6 +1286,20 @@ struct Done {
     run: Arc<Shared>,
     task: u32,
     attempt: u32,
+}
+
+impl Done {
+    /// The callback that reports `attempt` of `task` when its Task or future is done.
+    fn new(py: Python<'_>, run: &Arc<Shared>, task: u32, attempt: u32) -> PyResult<Py<Done>> {
+        Py::new(
+            py,
+            Done {
+                run: run.clone(),
+                task,
+                attempt,
+            },
+        )
+    }
 }
 
 #[pymethods]

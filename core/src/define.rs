@@ -55,6 +55,10 @@ pub struct FlowDef<B> {
     /// Name → position in `entries`; the graph built from the flow shares it (copied on
     /// write if the flow changes while that graph lives).
     index: Arc<NameIndex>,
+    /// Tasks whose options an [`edit`](FlowDef::edit) left invalid (`add` refuses invalid
+    /// ones): the graph refuses the flow while any remains, and no other task's options are
+    /// checked again when it is built.
+    invalid: std::collections::BTreeSet<usize>,
     /// The validated graph, built at the first use after the last change.
     built: Mutex<Option<Arc<Graph>>>,
 }
@@ -75,6 +79,7 @@ impl<B: Clone> Clone for FlowDef<B> {
         FlowDef {
             entries: self.entries.clone(),
             index: self.index.clone(),
+            invalid: self.invalid.clone(),
             built: Mutex::new(self.built.lock().unwrap_or_else(|p| p.into_inner()).clone()),
         }
     }
@@ -92,6 +97,7 @@ impl<B> FlowDef<B> {
         FlowDef {
             entries: Vec::new(),
             index: Arc::default(),
+            invalid: Default::default(),
             built: Mutex::new(None),
         }
     }
@@ -233,10 +239,13 @@ impl<B> FlowDef<B> {
         let name = e.spec.name().to_owned();
         e.spec = f(std::mem::replace(&mut e.spec, TaskSpec::new("")));
         assert_eq!(e.spec.name(), name, "FlowDef::edit must keep the name");
-        e.spec
-            .get_options()
-            .validate()
-            .map_err(|error| GraphError::InvalidOption { task: name, error })
+        let checked = e.spec.get_options().validate();
+        if checked.is_err() {
+            self.invalid.insert(i);
+        } else {
+            self.invalid.remove(&i);
+        }
+        checked.map_err(|error| GraphError::InvalidOption { task: name, error })
     }
 
     /// The body of task `i`.
@@ -405,17 +414,19 @@ impl<B> FlowDef<B> {
     /// dependencies in declaration order; then cycles), but from positions this flow already
     /// knows, sharing its names and its name index rather than hashing every name again.
     fn build(&self) -> Result<Graph, GraphError> {
-        for e in &self.entries {
+        for (t, e) in self.entries.iter().enumerate() {
             for d in e.spec.deps() {
                 crate::graph::validate_name(d)?;
             }
-            e.spec
-                .get_options()
-                .validate()
-                .map_err(|error| GraphError::InvalidOption {
-                    task: e.spec.name().to_owned(),
-                    error,
-                })?;
+            if self.invalid.contains(&t) {
+                e.spec
+                    .get_options()
+                    .validate()
+                    .map_err(|error| GraphError::InvalidOption {
+                        task: e.spec.name().to_owned(),
+                        error,
+                    })?;
+            }
         }
         let n = self.entries.len();
         let edges = self.entries.iter().map(|e| e.spec.deps().len()).sum();
