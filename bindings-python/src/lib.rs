@@ -34,6 +34,8 @@ fn _legato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::run_options, m)?)?;
     m.add_function(wrap_pyfunction!(run::_init, m)?)?;
     m.add_function(wrap_pyfunction!(run::_shutdown, m)?)?;
+    m.add_function(wrap_pyfunction!(run::_block_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(run::_unblock_worker, m)?)?;
     m.add_function(wrap_pyfunction!(run::current, m)?)?;
     m.add_function(wrap_pyfunction!(run::_current_any, m)?)?;
     m.add_function(wrap_pyfunction!(report::_restore_report, m)?)?;

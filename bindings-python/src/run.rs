@@ -12,6 +12,11 @@
 //! - `Emit`: the hooks run on the loop thread, in order, awaited when async; then `hook_done`.
 //! - Time is the loop's (`loop.time()`), timers are `loop.call_at`, so a virtual clock works.
 //!
+//! A sync `Flow.run()` of a flow with only sync steps and sync hooks needs no event loop: the
+//! run is *blocking* ([`Run::drive`]). The caller's thread then plays the loop's part: it waits
+//! without the GIL until there is loop work (hooks, executor submissions, the end), the next
+//! deadline, or a signal to check, and does it; time is the monotonic clock.
+//!
 //! Locking: every access to the scheduler is under [`Shared::st`]. A thread holding it never
 //! waits for the GIL and never calls user code, so holding the GIL while taking it is safe.
 
@@ -42,6 +47,7 @@ pub(crate) struct Helpers {
     events: Py<PyDict>,
     copy_context: Py<PyAny>,
     current: Py<PyAny>,
+    run_awaitable: Py<PyAny>,
     pub(crate) start_worker: Py<PyAny>,
 }
 
@@ -57,6 +63,7 @@ pub(crate) fn _init(py: Python<'_>, runtime: &Bound<'_, PyAny>) -> PyResult<()> 
         events: runtime.getattr("EVENTS")?.cast_into::<PyDict>()?.unbind(),
         copy_context: py.import("contextvars")?.getattr("copy_context")?.unbind(),
         current: runtime.getattr("CURRENT")?.unbind(),
+        run_awaitable: runtime.getattr("run_awaitable")?.unbind(),
         start_worker: runtime.getattr("start_worker")?.unbind(),
     };
     let _ = HELPERS.set(py, h);
@@ -181,7 +188,10 @@ impl State {
 pub(crate) struct Shared {
     st: Mutex<State>,
     cv: Condvar,
-    lp: Py<PyAny>,
+    /// The run's asyncio loop; `None` for a blocking run (see the top).
+    lp: Option<Py<PyAny>>,
+    /// Wakes a blocking run's driving thread (loop work queued, an earlier deadline).
+    host_cv: Condvar,
     loop_thread: std::thread::ThreadId,
     clock: Clock,
     loop_t0: f64,
@@ -190,7 +200,8 @@ pub(crate) struct Shared {
     hooks: Py<PyAny>,
     mask: HookMask,
     context: Py<PyAny>,
-    done: Py<PyAny>,
+    /// The asyncio future set when the run is finished (`None`: a blocking run).
+    done: Option<Py<PyAny>>,
     cap: usize,
     title: String,
 }
@@ -236,6 +247,14 @@ impl Shared {
             }
         };
         round_us(Duration::from_secs_f64(secs.max(0.0)))
+    }
+
+    /// `now` for a run on the monotonic clock, without the GIL (a blocking run's wait).
+    fn now_mono(&self) -> Duration {
+        match &self.clock {
+            Clock::Mono { t0 } => round_us(t0.elapsed()),
+            Clock::Loop { .. } => Duration::MAX,
+        }
     }
 
     fn on_loop_thread(&self) -> bool {
@@ -316,22 +335,35 @@ impl Shared {
 
     /// From user code on the loop thread (an action call, a cancel): pump soon, not nested.
     fn kick(self: &Arc<Self>, py: Python<'_>, st: &mut State) {
+        // A blocking run's driver looks at its queue after every input it makes.
+        let Some(lp) = &self.lp else { return };
         if self.on_loop_thread()
             && !st.wake_pending
             && (!st.loop_q.is_empty() || st.sched.next_deadline().is_some())
         {
             st.wake_pending = true;
             if let Ok(pump) = Py::new(py, Pump { run: self.clone() }) {
-                let _ = self.lp.call_method1(py, intern!(py, "call_soon"), (pump,));
+                let _ = lp.call_method1(py, intern!(py, "call_soon"), (pump,));
             }
         }
     }
 
     fn wake(self: &Arc<Self>, py: Python<'_>) -> PyResult<()> {
+        let Some(lp) = &self.lp else {
+            // Called with the state locked: the driver is waiting, or will look before it does.
+            self.host_cv.notify_one();
+            return Ok(());
+        };
         let pump = Py::new(py, Pump { run: self.clone() })?;
-        self.lp
-            .call_method1(py, intern!(py, "call_soon_threadsafe"), (pump,))?;
+        lp.call_method1(py, intern!(py, "call_soon_threadsafe"), (pump,))?;
         Ok(())
+    }
+
+    /// The run's loop, for what only an asyncio run does (async bodies and hooks, futures).
+    fn lp(&self) -> PyResult<&Py<PyAny>> {
+        self.lp
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("this run has no event loop (a blocking run)"))
     }
 
     /// The outcome of a dynamic task as its callers get it.
@@ -679,14 +711,17 @@ impl Shared {
                     self.emit(py, kind, payload, token, &mut jobs)
                 }
                 LoopCmd::Resolve(fut, d) => resolve(py, &fut, d),
+                // A blocking run (no `done` future): its driver sees `finished` itself.
                 LoopCmd::Finished => {
-                    let done = self.done.bind(py);
-                    if !done
-                        .call_method0("done")
-                        .and_then(|d| d.is_truthy())
-                        .unwrap_or(true)
-                    {
-                        let _ = done.call_method1("set_result", (py.None(),));
+                    if let Some(done) = &self.done {
+                        let done = done.bind(py);
+                        if !done
+                            .call_method0("done")
+                            .and_then(|d| d.is_truthy())
+                            .unwrap_or(true)
+                        {
+                            let _ = done.call_method1("set_result", (py.None(),));
+                        }
                     }
                 }
             }
@@ -697,6 +732,8 @@ impl Shared {
     }
 
     fn arm(self: &Arc<Self>, py: Python<'_>, st: &mut State) {
+        // A blocking run's driver waits for the deadline itself.
+        let Some(lp) = &self.lp else { return };
         if st.finished {
             return;
         }
@@ -715,7 +752,7 @@ impl Shared {
                 at: d,
             },
         ) {
-            let _ = self.lp.call_method1(py, intern!(py, "call_at"), (when, cb));
+            let _ = lp.call_method1(py, intern!(py, "call_at"), (when, cb));
         }
     }
 
@@ -730,10 +767,17 @@ impl Shared {
         let r = helpers(py).and_then(|h| h.dispatch.call1(py, (&self.hooks, kind, payload)));
         match r {
             Ok(v) if v.is_none(py) => self.hook_result(py, token, None, jobs),
+            Ok(coro) if self.lp.is_none() => {
+                // A blocking run (its hooks are sync functions) met one that returned an
+                // awaitable: it is awaited to its end on an event loop of its own.
+                let r = helpers(py).and_then(|h| h.run_awaitable.call1(py, (coro,)));
+                let failed = r.err().map(|e| e.value(py).to_string());
+                self.hook_result(py, token, failed, jobs)
+            }
             Ok(coro) => {
                 let r = self
-                    .lp
-                    .call_method1(py, intern!(py, "create_task"), (coro,))
+                    .lp()
+                    .and_then(|lp| lp.call_method1(py, intern!(py, "create_task"), (coro,)))
                     .and_then(|task| {
                         let cb = Py::new(
                             py,
@@ -823,6 +867,8 @@ impl Shared {
                 fut.call_method1(intern!(py, "add_done_callback"), (cb,))?;
                 return Ok(None);
             }
+            // An async body needs the run's loop (a blocking run has none: it has no async steps).
+            self.lp()?;
             let var = h.current.bind(py);
             let token = var.call_method1(intern!(py, "set"), (ctx,))?;
             let call = || -> PyResult<Bound<'_, PyAny>> {
@@ -867,7 +913,7 @@ impl Shared {
                         },
                     )?;
                     if yielded.is_none() {
-                        self.lp
+                        self.lp()?
                             .call_method1(py, intern!(py, "call_soon"), (starter, py.None()))?;
                     } else {
                         yielded.setattr(intern!(py, "_asyncio_future_blocking"), false)?;
@@ -889,7 +935,7 @@ impl Shared {
                     let kw = PyDict::new(py);
                     kw.set_item("context", cx)?;
                     let t = self
-                        .lp
+                        .lp()?
                         .bind(py)
                         .call_method("create_task", (wrapped,), Some(&kw))?;
                     let cb = Done::new(py, self, task, attempt)?;
@@ -931,7 +977,7 @@ impl Shared {
     ) -> PyResult<(u32, Py<PyAny>)> {
         let now = self.now(py);
         let waiter = if future {
-            Waiter::Future(self.lp.call_method0(py, intern!(py, "create_future"))?)
+            Waiter::Future(self.lp()?.call_method0(py, intern!(py, "create_future"))?)
         } else {
             Waiter::Slot(0)
         };
@@ -1212,7 +1258,7 @@ impl Timer {
                 at: slf.get().at,
             },
         )?;
-        h.after_ready.call1(py, (&slf.get().run.lp, fire))?;
+        h.after_ready.call1(py, (slf.get().run.lp()?, fire))?;
         Ok(())
     }
 }
@@ -1257,7 +1303,7 @@ impl Starter {
     fn __call__(&self, py: Python<'_>, _fut: &Bound<'_, PyAny>) -> PyResult<()> {
         let run = &self.run;
         let t = run
-            .lp
+            .lp()?
             .bind(py)
             .call_method1(intern!(py, "create_task"), (&self.coro,))?;
         let current = {
@@ -1506,6 +1552,73 @@ fn body_from(py: Python<'_>, g: &Graph, d: &Bound<'_, PyAny>) -> PyResult<Body> 
 }
 
 impl Run {
+    /// The loop of [`Run::drive`].
+    fn drive_loop(&self, py: Python<'_>) -> PyResult<()> {
+        let run = &self.shared;
+        // How often the wait looks at signals (Ctrl-C) and at interpreter exit.
+        const SLICE: Duration = Duration::from_millis(50);
+        let mut interrupted: Option<PyErr> = None;
+        loop {
+            run.pump(py);
+            let mut jobs = Vec::new();
+            {
+                let mut st = lock_py(py, run);
+                if st.finished && st.loop_q.is_empty() {
+                    break;
+                }
+                if let Some(d) = st.sched.next_deadline() {
+                    let now = run.now(py);
+                    if d <= now {
+                        st.sched.advance(now);
+                        run.route(py, &mut st, &mut jobs);
+                    }
+                }
+            }
+            if !jobs.is_empty() {
+                run.submit(jobs, false);
+                continue;
+            }
+            py.detach(|| {
+                let mut st = lock(run);
+                if !st.loop_q.is_empty() || st.finished {
+                    return;
+                }
+                let wait = match st.sched.next_deadline() {
+                    Some(d) => {
+                        let now = run.now_mono();
+                        if d <= now {
+                            return;
+                        }
+                        // A worker that makes an earlier deadline wakes this thread.
+                        st.armed = Some(d);
+                        (d - now).min(SLICE)
+                    }
+                    None => SLICE,
+                };
+                let (mut st, _) = run
+                    .host_cv
+                    .wait_timeout(st, wait)
+                    .unwrap_or_else(|e| e.into_inner());
+                st.armed = None;
+                drop(st);
+                if pool().is_shut_down() {
+                    // The interpreter is exiting: never take the GIL back.
+                    crate::pool::park_forever();
+                }
+            });
+            if let Err(e) = py.check_signals() {
+                if interrupted.is_none() {
+                    self.cancel(py);
+                    interrupted = Some(e);
+                }
+            }
+        }
+        match interrupted {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     /// Feeds the core one input made on the loop thread, routes its commands, then pumps the
     /// loop's side and hands the sync jobs to the pool.
     fn input_and_pump(&self, py: Python<'_>, input: impl FnOnce(&mut State, Duration)) {
@@ -1525,7 +1638,8 @@ impl Run {
 #[pymethods]
 impl Run {
     /// Starts a run of `flow` (a FlowCore, or None for an Orchestrator's empty graph) on the
-    /// running loop. `done` is an asyncio future set when the run is finished.
+    /// running loop. `done` is an asyncio future set when the run is finished; without it the
+    /// run is blocking: no loop, and the caller drives it with [`Run::drive`].
     #[new]
     #[pyo3(signature = (flow, bodies, targets, hooks, context, done, max_parallel=None, fail_fast=false, timeout=None, executor=None, hold=false, title=String::new()))]
     #[allow(clippy::too_many_arguments)]
@@ -1536,7 +1650,7 @@ impl Run {
         targets: Vec<String>,
         hooks: &Bound<'_, PyDict>,
         context: Py<PyAny>,
-        done: Py<PyAny>,
+        done: Option<Py<PyAny>>,
         max_parallel: Option<usize>,
         fail_fast: bool,
         timeout: Option<f64>,
@@ -1544,8 +1658,10 @@ impl Run {
         hold: bool,
         title: String,
     ) -> PyResult<Run> {
-        let asyncio = py.import("asyncio")?;
-        let lp = asyncio.call_method0("get_running_loop")?;
+        let lp = match done {
+            Some(_) => Some(py.import("asyncio")?.call_method0("get_running_loop")?),
+            None => None,
+        };
         let (graph, sel): (Arc<Graph>, Selection) = match flow {
             Some(f) => {
                 let g = f.borrow_mut().graph()?;
@@ -1584,22 +1700,28 @@ impl Run {
         if hold {
             sched.hold();
         }
-        let time = lp.getattr("time")?;
-        let stock = py
-            .import("asyncio")?
-            .getattr("BaseEventLoop")?
-            .getattr("time")?;
-        let is_stock = time
-            .getattr("__func__")
-            .map(|f| f.is(&stock))
-            .unwrap_or(false);
-        let loop_t0: f64 = time.call0()?.extract()?;
-        let clock = if is_stock {
-            Clock::Mono { t0: Instant::now() }
-        } else {
-            Clock::Loop {
-                time: time.unbind(),
-                t0: loop_t0,
+        let (clock, loop_t0) = match &lp {
+            None => (Clock::Mono { t0: Instant::now() }, 0.0),
+            Some(lp) => {
+                let time = lp.getattr("time")?;
+                let stock = py
+                    .import("asyncio")?
+                    .getattr("BaseEventLoop")?
+                    .getattr("time")?;
+                let is_stock = time
+                    .getattr("__func__")
+                    .map(|f| f.is(&stock))
+                    .unwrap_or(false);
+                let loop_t0: f64 = time.call0()?.extract()?;
+                let clock = if is_stock {
+                    Clock::Mono { t0: Instant::now() }
+                } else {
+                    Clock::Loop {
+                        time: time.unbind(),
+                        t0: loop_t0,
+                    }
+                };
+                (clock, loop_t0)
             }
         };
         let shared = Arc::new(Shared {
@@ -1620,7 +1742,8 @@ impl Run {
                 cache: HashMap::new(),
             }),
             cv: Condvar::new(),
-            lp: lp.unbind(),
+            lp: lp.map(Bound::unbind),
+            host_cv: Condvar::new(),
             loop_thread: std::thread::current().id(),
             clock,
             loop_t0,
@@ -1640,6 +1763,23 @@ impl Run {
     /// Starts the run (emits `process_begin`, then the first tasks).
     fn start(&self, py: Python<'_>) {
         self.input_and_pump(py, |st, now| st.sched.start(now));
+    }
+
+    /// Starts a blocking run and drives it on this thread until it is finished (see the top):
+    /// hooks and executor submissions run here, deadlines fire here. The GIL is released while
+    /// waiting. A signal handler's exception (Ctrl-C's KeyboardInterrupt) cancels the run; it
+    /// is raised once the run is finished, so hooks still see `process_completion`.
+    fn drive(&self, py: Python<'_>) -> PyResult<()> {
+        if self.shared.lp.is_some() {
+            return Err(PyRuntimeError::new_err("drive() is for a run without an event loop"));
+        }
+        let worker = _block_worker(py);
+        self.start(py);
+        let r = self.drive_loop(py);
+        if worker {
+            _unblock_worker();
+        }
+        r
     }
 
     /// The Orchestrator's main returned: the run may finish once nothing is left.
@@ -1793,6 +1933,24 @@ impl Run {
     fn owns(&self, ctx: &Bound<'_, TaskContext>) -> bool {
         Arc::ptr_eq(&ctx.get().run, &self.shared)
     }
+}
+
+/// Before a pool worker waits for a run it started (a flow run inside a sync step): the pool
+/// must not count on it, or the run's own sync steps could wait for a free worker forever.
+/// Returns whether this thread is a worker (then [`_unblock_worker`] follows the wait).
+#[pyfunction]
+pub(crate) fn _block_worker(py: Python<'_>) -> bool {
+    let worker = CURRENT.with(|c| c.borrow().is_some());
+    if worker {
+        pool().block(py);
+    }
+    worker
+}
+
+/// After the wait of [`_block_worker`].
+#[pyfunction]
+pub(crate) fn _unblock_worker() {
+    pool().unblock();
 }
 
 /// Interpreter exit: idle workers exit; runs in flight are not waited for.

@@ -16,7 +16,8 @@ How a scenario becomes Python:
   and raises when its line is in ``hook_failures``.
 
 Two kinds of bodies: ``async def`` (sleeps on the loop: exact on a virtual clock) and sync
-(``time.sleep`` on the worker pool; real clock only).
+(``time.sleep`` on the worker pool; real clock only). A flow of sync steps runs twice: spawned
+on a loop, and through a plain ``flow.run()`` from a thread without one (a blocking run).
 
 Sleeps of async bodies go through a FIFO wheel so that attempts ending at the same instant
 reach the core in the order they were scheduled, as the timing rules say (asyncio's timer heap
@@ -319,7 +320,9 @@ def observe(report: Any, rec: Rec, obs: Observed) -> None:
     obs.max_running = rec.peak
 
 
-async def run_scenario(sc: dict[str, Any], sync: bool) -> Observed:
+async def run_scenario(sc: dict[str, Any], sync: bool, blocking: bool = False) -> Observed:
+    """Runs ``sc`` on the running loop. ``blocking``: a flow's sync steps through a plain
+    ``flow.run()`` in a thread without an event loop (the run drives itself), not ``spawn``."""
     loop = asyncio.get_running_loop()
     b = Builder(sc, sync, loop)
     run = sc.get("run", {})
@@ -398,6 +401,17 @@ async def run_scenario(sc: dict[str, Any], sync: bool) -> Observed:
         obs.plan = flow.plan(*targets)
     except legato.GraphError as e:
         obs.error = str(e)
+        return obs
+    if blocking:
+        assert sync and run.get("cancel_at_ms") is None
+        try:
+            report = await asyncio.to_thread(flow.run, *targets)
+        except legato.FlowError as e:
+            report = e.report  # type: ignore[attr-defined]
+        except legato.GraphError as e:
+            obs.error = str(e)
+            return obs
+        observe(report, b.rec, obs)
         return obs
     try:
         handle = flow.spawn(*targets)

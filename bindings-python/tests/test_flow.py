@@ -308,6 +308,73 @@ def test_run_inside_a_running_loop_is_refused() -> None:
     asyncio.run(main())
 
 
+def test_a_flow_of_sync_steps_and_sync_hooks_runs_without_an_event_loop() -> None:
+    flow = legato.Flow("no-loop")
+    loops: list[bool] = []
+    flow.add(lambda: 1, name="a")
+    flow.on_task_begin(lambda e: loops.append(asyncio._get_running_loop() is not None))
+    assert flow.run().tasks["a"].result == 1
+    assert loops == [False]
+
+    async def noted(e: Any) -> None:
+        pass
+
+    flow.on_task_begin(noted)  # an async hook: the run has a loop again
+    flow.run()
+    assert loops == [False, True]
+
+
+def test_a_sync_hook_that_returns_an_awaitable_is_awaited_in_a_run_without_a_loop() -> None:
+    flow = legato.Flow("awaitable-hook")
+    flow.add(lambda: None, name="a")
+    seen: list[str] = []
+
+    async def later(what: str) -> None:
+        await asyncio.sleep(0)
+        seen.append(what)
+
+    flow.on_task_begin(lambda e: later(f"begin {e.name}"))
+    flow.on_task_completion(lambda e: seen.append(f"completion {e.name}"))
+    flow.run()
+    assert seen == ["begin a", "completion a"]
+
+    async def fails() -> None:
+        raise RuntimeError("late refusal")
+
+    flow.on_task_success(lambda e: fails())
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    assert ei.value.report.stop == 'hook for event "task_success" failed: late refusal'  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("inner_kind", ["sync", "mixed"])
+def test_flows_run_inside_sync_steps_do_not_starve_the_worker_pool(inner_kind: str) -> None:
+    # More outer steps than the pool's default size, each waiting for a flow of its own whose
+    # sync steps need workers too: a waiting worker must not count as one.
+    outer = legato.Flow("outer")
+
+    def make(i: int) -> Any:
+        def step() -> int:
+            inner = legato.Flow(f"inner-{i}")
+            for j in range(3):
+                inner.add(lambda j=j: j, name=f"s{j}")
+            if inner_kind == "mixed":
+
+                async def tail(s2: int) -> int:
+                    return s2 * 10
+
+                inner.add(tail)
+            return sum(t.result for t in inner.run().all_tasks)
+
+        return step
+
+    for i in range(12):
+        outer.add(make(i), name=f"o{i}")
+    report = outer.run()
+    want = 3 + (20 if inner_kind == "mixed" else 0)
+    assert [t.result for t in report.all_tasks] == [want] * 12
+
+
 def test_a_coroutine_that_never_suspends_gets_no_task() -> None:
     flow = legato.Flow("eager")
     tasks: dict[str, Any] = {}

@@ -1,5 +1,6 @@
 """Every conformance scenario through the Python door: async steps on a virtual clock (looptime)
-with exact times, then async and sync steps on the real clock (times unchecked)."""
+with exact times, then async and sync steps on the real clock (times unchecked), sync steps
+both on a loop and in a blocking ``flow.run()``."""
 
 from __future__ import annotations
 
@@ -36,16 +37,19 @@ async def test_virtual_clock(sc: dict[str, Any]) -> None:
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+@pytest.mark.parametrize("mode", ["async", "sync", "blocking"])
 @pytest.mark.parametrize("sc", ALL, ids=IDS)
-def test_real_clock(sc: dict[str, Any], sync: bool) -> None:
+def test_real_clock(sc: dict[str, Any], mode: str) -> None:
+    sync, blocking = mode != "async", mode == "blocking"
     if sc["name"] in SAME_INSTANT:
         pytest.skip(SAME_INSTANT[sc["name"]])
+    if blocking and (sc.get("main") or sc.get("run", {}).get("cancel_at_ms") is not None):
+        pytest.skip("a blocking flow.run() has no Orchestrator main and no outside cancel")
     if sync and sc["name"] in SYNC_ORDER_RACES:
         sc = {**sc, "expect": {k: v for k, v in sc["expect"].items() if k != "started_order"}}
     bad: list[str] = []
     for _ in range(REAL_CLOCK_TRIES):
-        obs = asyncio.run(run_scenario(sc, sync=sync))
+        obs = asyncio.run(run_scenario(sc, sync=sync, blocking=blocking))
         bad = check(sc, obs, exact_times=False)
         if not bad:
             return

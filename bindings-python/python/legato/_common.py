@@ -125,22 +125,32 @@ class Hooks:
         return self._on("process_completion", fn)
 
 
+def no_running_loop(what: str) -> None:
+    """Refuses a blocking ``what()`` from a thread whose event loop is running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(f"{what}() cannot be called from a running event loop; use 'await {what}_async()'")
+
+
 def run_sync(factory: Callable[[], Awaitable[T]], what: str) -> T:
     """Runs a coroutine to its end on a new event loop, from sync code.
 
     Ctrl-C cancels the run (hooks still see process_completion), then KeyboardInterrupt
     propagates.
     """
+    no_running_loop(what)
+    # Inside a sync step, this worker waits for the run: the pool must not count on it.
+    worker = _legato._block_worker()
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError(f"{what}() cannot be called from a running event loop; use 'await {what}_async()'")
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner() as runner:
-            return runner.run(_as_coro(factory))
-    return asyncio.run(_as_coro(factory))  # pragma: no cover - Python < 3.11
+        if sys.version_info >= (3, 11):
+            with asyncio.Runner() as runner:
+                return runner.run(_as_coro(factory))
+        return asyncio.run(_as_coro(factory))  # pragma: no cover - Python < 3.11
+    finally:
+        if worker:
+            _legato._unblock_worker()
 
 
 async def _as_coro(factory: Callable[[], Awaitable[T]]) -> T:

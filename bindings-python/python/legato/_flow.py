@@ -14,6 +14,7 @@ from ._common import (
     check_run_options,
     flow_error,
     is_async,
+    no_running_loop,
     retry_predicate,
     run_sync,
     wait_done,
@@ -370,10 +371,21 @@ class Flow(Hooks):
         """Run the flow (or ``targets`` and their dependencies) and return the report.
 
         Raises :class:`FlowError` (with ``.report``) unless every task succeeded. Makes an
-        event loop for async steps; from async code use :meth:`run_async`. Ctrl-C cancels the
-        run (hooks see process_completion) and raises KeyboardInterrupt.
+        event loop for async steps and async hooks (a flow of sync steps and sync hooks runs
+        without one); from async code use :meth:`run_async`. Ctrl-C cancels the run (hooks see
+        process_completion) and raises KeyboardInterrupt.
         """
-        return run_sync(lambda: self.run_async(*targets), "run")
+        if any(s.is_async for s in self._steps) or any(
+            is_async(h) for hs in self._hooks.values() for h in hs
+        ):
+            return run_sync(lambda: self.run_async(*targets), "run")
+        no_running_loop("run")
+        run = self._new_run(list(targets), None)
+        run.drive()
+        report = run.report()
+        if not report.ok:
+            raise flow_error(report, f'flow "{self.name}"')
+        return report
 
     async def run_async(self, *targets: str) -> _legato.RunReport:
         """Run the flow on the running event loop; see :meth:`run`."""
@@ -385,18 +397,23 @@ class Flow(Hooks):
         ``await handle`` gives the report (or raises :class:`FlowError`); ``handle.cancel()``
         cancels the run from outside.
         """
-        tl = list(targets)
-        for t in tl:
-            if not isinstance(t, str):
-                raise TypeError(f"targets: expected task names, got {type(t).__name__}")
-        self._core.check(tl)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
+        run = self._new_run(list(targets), done)
+        run.start()
+        return RunHandle(run, done, f'flow "{self.name}"')
+
+    def _new_run(self, targets: list[str], done: Optional[asyncio.Future[None]]) -> _legato.Run:
+        """A run of ``targets`` (all when empty): on the running loop, or blocking without ``done``."""
+        for t in targets:
+            if not isinstance(t, str):
+                raise TypeError(f"targets: expected task names, got {type(t).__name__}")
+        self._core.check(targets)
         bodies = [(s.fn, s.is_async, s.params, s.retry_if) for s in self._steps]
-        run = _legato.Run(
+        return _legato.Run(
             self._core,
             bodies,
-            tl,
+            targets,
             self._hooks,
             self.state,
             done,
@@ -406,8 +423,6 @@ class Flow(Hooks):
             executor=self.executor,
             title=self.name,
         )
-        run.start()
-        return RunHandle(run, done, f'flow "{self.name}"')
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r}, steps={len(self._steps)})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import asyncio
 import contextvars
 import datetime
 import heapq
@@ -101,6 +102,16 @@ async def _rest(first: Any, fns: Sequence[Callable[..., Any]], payload: Any) -> 
             await r
 
 
+def run_awaitable(aw: Any) -> None:
+    """Await ``aw`` to its end on an event loop of its own (a hook of a run without a loop, a
+    sync function that returned an awaitable)."""
+
+    async def main() -> None:
+        await aw
+
+    asyncio.run(main())
+
+
 def worker_loop() -> None:
     """A worker thread of the pool: the sync callable is called here, from Python."""
     from . import _legato
@@ -129,4 +140,14 @@ def utc(ts: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
 
 
-__all__ = ["CURRENT", "EVENTS", "after_ready", "dispatch", "resume", "start_worker", "utc", "worker_loop"]
+__all__ = [
+    "CURRENT",
+    "EVENTS",
+    "after_ready",
+    "dispatch",
+    "resume",
+    "run_awaitable",
+    "start_worker",
+    "utc",
+    "worker_loop",
+]
