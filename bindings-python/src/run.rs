@@ -165,6 +165,8 @@ pub(crate) struct State {
     finished: bool,
     report: Option<Py<RunReport>>,
     cache: HashMap<isize, Vec<(Py<PyAny>, u32)>>,
+    /// A blocking run: a KeyboardInterrupt raised in a hook on the driving thread.
+    interrupt: Option<PyErr>,
 }
 
 impl State {
@@ -771,7 +773,7 @@ impl Shared {
                 // A blocking run (its hooks are sync functions) met one that returned an
                 // awaitable: it is awaited to its end on an event loop of its own.
                 let r = helpers(py).and_then(|h| h.run_awaitable.call1(py, (coro,)));
-                let failed = r.err().map(|e| e.value(py).to_string());
+                let failed = r.err().and_then(|e| self.hook_error(py, e));
                 self.hook_result(py, token, failed, jobs)
             }
             Ok(coro) => {
@@ -792,8 +794,22 @@ impl Shared {
                     self.hook_result(py, token, Some(e.value(py).to_string()), jobs);
                 }
             }
-            Err(e) => self.hook_result(py, token, Some(e.value(py).to_string()), jobs),
+            Err(e) => {
+                let failed = self.hook_error(py, e);
+                self.hook_result(py, token, failed, jobs)
+            }
         }
+    }
+
+    /// What a hook's exception makes of it: its text, the hook's failure; or, for Ctrl-C's
+    /// KeyboardInterrupt in a blocking run (signal handlers run on its driving thread, which
+    /// runs the hooks), nothing: the driver cancels the run and raises it at the end.
+    fn hook_error(&self, py: Python<'_>, e: PyErr) -> Option<String> {
+        if self.lp.is_none() && e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+            lock_py(py, self).interrupt.get_or_insert(e);
+            return None;
+        }
+        Some(e.value(py).to_string())
     }
 
     fn hook_result(
@@ -1563,6 +1579,14 @@ impl Run {
             let mut jobs = Vec::new();
             {
                 let mut st = lock_py(py, run);
+                if let Some(e) = st.interrupt.take() {
+                    if interrupted.is_none() {
+                        drop(st);
+                        self.cancel(py);
+                        interrupted = Some(e);
+                        continue;
+                    }
+                }
                 if st.finished && st.loop_q.is_empty() {
                     break;
                 }
@@ -1740,6 +1764,7 @@ impl Run {
                 finished: false,
                 report: None,
                 cache: HashMap::new(),
+                interrupt: None,
             }),
             cv: Condvar::new(),
             lp: lp.map(Bound::unbind),

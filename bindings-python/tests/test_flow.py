@@ -347,6 +347,26 @@ def test_a_sync_hook_that_returns_an_awaitable_is_awaited_in_a_run_without_a_loo
     assert ei.value.report.stop == 'hook for event "task_success" failed: late refusal'  # type: ignore[attr-defined]
 
 
+def test_ctrl_c_inside_a_hook_of_a_run_without_a_loop_cancels_it_then_propagates() -> None:
+    # Signal handlers run on the thread that runs the hooks: Ctrl-C can land inside one.
+    flow = legato.Flow("interrupted-hook")
+
+    @flow.step
+    def slow(ctx: legato.TaskContext) -> None:
+        while not ctx.cancelled:
+            threading.Event().wait(0.001)
+
+    def interrupt(e: Any) -> None:
+        raise KeyboardInterrupt
+
+    flow.on_task_begin(interrupt)
+    ends: list[str] = []
+    flow.on_process_completion(lambda e: ends.append(e.report.tasks["slow"].status))
+    with pytest.raises(KeyboardInterrupt):
+        flow.run()
+    assert ends == ["cancelled"]
+
+
 @pytest.mark.parametrize("inner_kind", ["sync", "mixed"])
 def test_flows_run_inside_sync_steps_do_not_starve_the_worker_pool(inner_kind: str) -> None:
     # More outer steps than the pool's default size, each waiting for a flow of its own whose
