@@ -26,6 +26,7 @@ fn _legato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::Options>()?;
     m.add_class::<flowdef::FlowCore>()?;
     m.add_class::<run::Run>()?;
+    m.add_class::<run::Bodies>()?;
     m.add_class::<run::TaskContext>()?;
     m.add_class::<report::RunReport>()?;
     m.add_class::<report::TaskReport>()?;

@@ -1567,6 +1567,35 @@ fn body_from(py: Python<'_>, g: &Graph, d: &Bound<'_, PyAny>) -> PyResult<Body> 
     })
 }
 
+/// A flow's bodies as the driver calls them, made once per flow definition and shared by its
+/// runs (internal; `Flow` makes it again after a step is added).
+#[pyclass(module = "legato._legato", frozen)]
+pub struct Bodies {
+    items: Vec<Arc<Body>>,
+}
+
+#[pymethods]
+impl Bodies {
+    /// `bodies`: per step of `flow`, in order, `(func, is_async, params, retry_if)`.
+    #[new]
+    fn new(
+        py: Python<'_>,
+        flow: &Bound<'_, crate::flowdef::FlowCore>,
+        bodies: &Bound<'_, PyAny>,
+    ) -> PyResult<Bodies> {
+        let graph = flow.borrow_mut().graph()?;
+        let mut items = Vec::with_capacity(graph.len());
+        for d in bodies.try_iter()? {
+            items.push(Arc::new(body_from(py, &graph, &d?)?));
+        }
+        Ok(Bodies { items })
+    }
+
+    fn __len__(&self) -> usize {
+        self.items.len()
+    }
+}
+
 impl Run {
     /// The loop of [`Run::drive`].
     fn drive_loop(&self, py: Python<'_>) -> PyResult<()> {
@@ -1662,8 +1691,9 @@ impl Run {
 #[pymethods]
 impl Run {
     /// Starts a run of `flow` (a FlowCore, or None for an Orchestrator's empty graph) on the
-    /// running loop. `done` is an asyncio future set when the run is finished; without it the
-    /// run is blocking: no loop, and the caller drives it with [`Run::drive`].
+    /// running loop. `bodies`: a [`Bodies`], or per step its description (see there). `done` is
+    /// an asyncio future set when the run is finished; without it the run is blocking: no loop,
+    /// and the caller drives it with [`Run::drive`].
     #[new]
     #[pyo3(signature = (flow, bodies, targets, hooks, context, done, max_parallel=None, fail_fast=false, timeout=None, executor=None, hold=false, title=String::new()))]
     #[allow(clippy::too_many_arguments)]
@@ -1708,8 +1738,18 @@ impl Run {
             }
         };
         let mut bs: Vec<Option<Arc<Body>>> = Vec::with_capacity(graph.len());
-        for d in bodies.try_iter()? {
-            bs.push(Some(Arc::new(body_from(py, &graph, &d?)?)));
+        if let Ok(made) = bodies.cast::<Bodies>() {
+            let items = &made.get().items;
+            if items.len() != graph.len() {
+                return Err(PyRuntimeError::new_err(
+                    "the flow changed since its bodies were made",
+                ));
+            }
+            bs.extend(items.iter().map(|b| Some(b.clone())));
+        } else {
+            for d in bodies.try_iter()? {
+                bs.push(Some(Arc::new(body_from(py, &graph, &d?)?)));
+            }
         }
         let mask = hook_mask(hooks)?;
         let mut opts = RunOptions::default().fail_fast(fail_fast).hooks(mask);

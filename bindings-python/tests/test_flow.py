@@ -308,6 +308,20 @@ def test_run_inside_a_running_loop_is_refused() -> None:
     asyncio.run(main())
 
 
+def test_a_step_added_after_a_run_is_in_the_next_run_with_its_inputs() -> None:
+    flow = legato.Flow("grows")
+    flow.add(lambda: 2, name="two")
+    assert list(flow.run().tasks) == ["two"]
+
+    def double(two: int) -> int:
+        return two * 2
+
+    flow.add(double)
+    flow.add(lambda double: double + 1, name="plus_one")
+    report = flow.run()
+    assert [(t.name, t.result) for t in report.all_tasks] == [("two", 2), ("double", 4), ("plus_one", 5)]
+
+
 def test_a_flow_of_sync_steps_and_sync_hooks_runs_without_an_event_loop() -> None:
     flow = legato.Flow("no-loop")
     loops: list[bool] = []

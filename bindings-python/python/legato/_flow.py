@@ -157,6 +157,7 @@ class Flow(Hooks):
         )
         self._core = _legato.FlowCore()
         self._steps: list[_Step] = []
+        self._bodies: Optional[_legato.Bodies] = None
         self._by_name: dict[str, _Step] = {}
         self._by_fn: dict[Any, str] = {}
 
@@ -237,6 +238,7 @@ class Flow(Hooks):
         index = self._core.add(name, deps, options, description)
         st = _Step(name, fn, index, params, predicate)
         self._steps.append(st)
+        self._bodies = None
         self._by_name[name] = st
         try:
             self._by_fn[fn] = name
@@ -409,7 +411,11 @@ class Flow(Hooks):
             if not isinstance(t, str):
                 raise TypeError(f"targets: expected task names, got {type(t).__name__}")
         self._core.check(targets)
-        bodies = [(s.fn, s.is_async, s.params, s.retry_if) for s in self._steps]
+        bodies = self._bodies
+        if bodies is None:  # made again only after a step is added
+            bodies = self._bodies = _legato.Bodies(
+                self._core, [(s.fn, s.is_async, s.params, s.retry_if) for s in self._steps]
+            )
         return _legato.Run(
             self._core,
             bodies,

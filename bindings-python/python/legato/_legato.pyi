@@ -21,6 +21,7 @@ __all__ = [
     "Options",
     "FlowCore",
     "Run",
+    "Bodies",
     "TaskContext",
     "RunReport",
     "TaskReport",
@@ -135,6 +136,13 @@ class TaskContext:
     @property
     def cancelled(self) -> bool: ...
     def _run(self) -> Run: ...
+
+@final
+class Bodies:
+    """A flow's bodies, made once per definition (internal)."""
+
+    def __new__(cls, flow: FlowCore, bodies: Any) -> Bodies: ...
+    def __len__(self) -> int: ...
 
 @final
 class Run:
