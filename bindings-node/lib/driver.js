@@ -20,6 +20,7 @@ const { RunReport } = require('./report.js')
 const NONE = 0xffffffff
 const RESOLVED = Promise.resolve()
 const OUT_RECORDS = 1024
+const PREALLOCATE = 1 << 15
 const KIND_NAMES = ['process_begin', 'task_ready', 'task_begin', 'task_retry', 'task_success',
   'task_failure', 'task_skip', 'task_completion', 'process_completion']
 const STATUS_NAMES = ['pending', 'ready', 'running', 'succeeded', 'failed', 'timed_out', 'skipped', 'cancelled']
@@ -58,6 +59,9 @@ class Driver {
     abandoned.register(this, this.id, this)
     this.t0 = clock()
     this.input = new Uint32Array(1024)
+    // The ArrayBuffers behind `input` and `spare`, kept beside them: a typed array's
+    // `.buffer` is a getter implemented in C++ (a slow call per batch).
+    this.inBuf = this.input.buffer
     this.nIn = 0
     this.msgs = null
     this.out = new Uint32Array(OUT_RECORDS * 4 + 1)
@@ -80,12 +84,15 @@ class Driver {
     this.flushBound = this.flushSoon.bind(this)
     this.flushLate = this.flushNow.bind(this)
     this.spare = null
+    this.spareBuf = null
     this.nTasks = nTasks
     // Per task: the current attempt (0 when none runs), its value, its own error, its signal.
-    this.cur = []
+    // Made with room for the flow's tasks (not grown store by store), up to a size V8 still
+    // keeps as a plain array.
+    this.cur = nTasks <= PREALLOCATE ? new Array(nTasks) : []
     // Attempts started and not yet ended (finished, cancelled or timed out).
     this.live = 0
-    this.values = []
+    this.values = nTasks <= PREALLOCATE ? new Array(nTasks) : []
     this.errors = []
     this.ctrls = []
     this.hookError = null
@@ -150,6 +157,7 @@ class Driver {
       const bigger = new Uint32Array(this.input.length * 2)
       bigger.set(this.input)
       this.input = bigger
+      this.inBuf = bigger.buffer
     }
     const inp = this.input
     inp[n] = op
@@ -181,18 +189,25 @@ class Driver {
         this.late = false
         const msgs = this.msgs
         const input = this.input
+        const inBuf = this.inBuf
         this.nIn = 0
         this.msgs = null
-        this.input = this.spare || new Uint32Array(input.length)
+        if (this.spare === null) {
+          this.spare = new Uint32Array(input.length)
+          this.spareBuf = this.spare.buffer
+        }
+        this.input = this.spare
+        this.inBuf = this.spareBuf
         this.spare = input
+        this.spareBuf = inBuf
         const out = this.out
         // Error messages only when the batch has some (a trailing argument left out is free).
         deadline = msgs === null
-          ? native.runStep(this.id, this.now(), input.buffer, n, this.outBuf)
-          : native.runStep(this.id, this.now(), input.buffer, n, this.outBuf, msgs)
+          ? native.runStep(this.id, this.now(), inBuf, n, this.outBuf)
+          : native.runStep(this.id, this.now(), inBuf, n, this.outBuf, msgs)
         this.perform(out)
         while (out[0] === OUT_RECORDS && !this.done) {
-          deadline = native.runStep(this.id, this.now(), input.buffer, 0, this.outBuf)
+          deadline = native.runStep(this.id, this.now(), inBuf, 0, this.outBuf)
           this.perform(out)
         }
       } while (this.nIn > 0 && !this.done)
