@@ -26,7 +26,9 @@ const KIND_NAMES = ['process_begin', 'task_ready', 'task_begin', 'task_retry', '
 const STATUS_NAMES = ['pending', 'ready', 'running', 'succeeded', 'failed', 'timed_out', 'skipped', 'cancelled']
 
 function clock() {
-  return globalThis.performance.now()
+  // The global `performance` as it is now (fake timers replace it), read as a global
+  // variable: cheaper than a property of `globalThis` (a load V8 does not inline).
+  return performance.now()
 }
 
 function messageOf(e) {
@@ -96,6 +98,9 @@ class Driver {
     this.errors = []
     this.ctrls = []
     this.hookError = null
+    // Set when the run is over (declared here: a property added then would give every run
+    // object a second shape, and the per-batch code polymorphic property reads).
+    this.finalReport = null
   }
 
   now() {
