@@ -60,9 +60,13 @@ class Driver {
     this.id = call(native.runNew, graphId, targets, ro.maxParallel, ro.failFast, ro.timeout, mask, this.startedAt)
     abandoned.register(this, this.id, this)
     this.t0 = clock()
-    this.input = new Uint32Array(1024)
-    // The ArrayBuffers behind `input` and `spare`, kept beside them: a typed array's
-    // `.buffer` is a getter implemented in C++ (a slow call per batch).
+    // The gathered inputs, 4 words each: room for a completion per task of the flow (a
+    // burst of them crosses in one batch), up to 65536, made once rather than grown by
+    // doubling. One buffer: the core has read a batch when `runStep` returns, so inputs
+    // gathered while its commands are performed are written over it.
+    this.input = new Uint32Array(4 * Math.min(Math.max(nTasks + 8, 256), 1 << 16))
+    // The ArrayBuffer behind `input`, kept beside it: a typed array's `.buffer` is a getter
+    // implemented in C++ (a slow call per batch).
     this.inBuf = this.input.buffer
     this.nIn = 0
     this.msgs = null
@@ -85,8 +89,6 @@ class Driver {
     this.immediate = null
     this.flushBound = this.flushSoon.bind(this)
     this.flushLate = this.flushNow.bind(this)
-    this.spare = null
-    this.spareBuf = null
     this.nTasks = nTasks
     // Per task: the current attempt (0 when none runs), its value, its own error, its signal.
     // Made with room for the flow's tasks (not grown store by store), up to a size V8 still
@@ -193,18 +195,9 @@ class Driver {
         const n = this.nIn
         this.late = false
         const msgs = this.msgs
-        const input = this.input
         const inBuf = this.inBuf
         this.nIn = 0
         this.msgs = null
-        if (this.spare === null) {
-          this.spare = new Uint32Array(input.length)
-          this.spareBuf = this.spare.buffer
-        }
-        this.input = this.spare
-        this.inBuf = this.spareBuf
-        this.spare = input
-        this.spareBuf = inBuf
         const out = this.out
         // Error messages only when the batch has some (a trailing argument left out is free).
         deadline = msgs === null
