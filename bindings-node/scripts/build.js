@@ -31,7 +31,8 @@ function upToDate() {
   if (!fs.existsSync(path.join(root, 'src'))) return true
   const built = fs.statSync(target).mtimeMs
   const inputs = [path.join(root, 'src'), path.join(root, 'Cargo.toml'), path.join(root, 'build.rs'),
-    path.join(root, '..', 'core', 'src'), path.join(root, '..', 'core', 'Cargo.toml')]
+    path.join(root, '..', 'core', 'src'), path.join(root, '..', 'core', 'Cargo.toml'),
+    path.join(root, '..', 'Cargo.toml')]
   return inputs.every((p) => newest(p) <= built)
 }
 
@@ -48,10 +49,10 @@ let napiCli = null
 try { napiCli = require.resolve('@napi-rs/cli/dist/cli.js', { paths: [root] }) } catch { /* not installed */ }
 
 if (napiCli) {
-  run(process.execPath, [napiCli, 'build', '--release', '--platform', '--no-js', '--dts', 'native.d.ts'])
+  run(process.execPath, [napiCli, 'build', '--profile', 'release-node', '--platform', '--no-js', '--dts', 'native.d.ts'])
 } else {
   // No napi CLI: build with cargo and copy the library where the loader looks for it.
-  const r = spawnSync('cargo', ['build', '--release', '--lib', '--message-format=json-render-diagnostics'],
+  const r = spawnSync('cargo', ['build', '--profile', 'release-node', '--lib', '--message-format=json-render-diagnostics'],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28 })
   if (r.error) {
     console.error('legato: building the native addon needs a Rust toolchain (https://rustup.rs): ' + r.error.message)

@@ -238,13 +238,13 @@ fn with_flow<T>(
 /// Registered as the raw Node-API function `flowAdd` (see [`crate::raw`]).
 pub(crate) fn flow_add(
     id: u32,
-    name: String,
+    name: Arc<str>,
     opts: u32,
     description: Option<String>,
     after: Option<&str>,
 ) -> napi::Result<u32, String> {
     guard(|| {
-        let mut spec = TaskSpec::new(name);
+        let mut spec = TaskSpec::from_shared(name);
         if opts != 0 {
             let o = OPTIONS
                 .with_borrow(|reg| reg.get(opts).map(|r| r.opts.clone()))
@@ -254,14 +254,12 @@ pub(crate) fn flow_add(
         if let Some(d) = description {
             spec = spec.description(d);
         }
-        // The dependencies go in with the spec (`TaskSpec::after`: repeated names count once
-        // in the graph), not through `FlowDef::add_deps`, which would drop repeats through a
-        // hash set first: a sink after ten thousand steps pays for the names alone.
-        if let Some(after) = after {
-            spec = spec.after(after.split('\0'));
-        }
+        // The dependencies go in with the step (`FlowDef::add_after`: each resolved to the
+        // shared name of a step already added, repeated names counting once in the graph),
+        // not through `FlowDef::add_deps`, which would drop repeats through a hash set first:
+        // a sink after ten thousand steps pays for the names alone.
         with_flow(id, |def| {
-            def.add(spec, ())
+            def.add_after(spec, after.into_iter().flat_map(|a| a.split('\0')), ())
                 .map(|i| i as u32)
                 .map_err(|e| graph_error(&e))
         })

@@ -256,7 +256,8 @@ unsafe extern "C" fn flow_add_raw(
         } else {
             None
         };
-        let name = string_of(env, name, "name")?;
+        // The name is read straight into the shared string the core keeps.
+        let name: std::sync::Arc<str> = with_str(env, name, "name", |s| Ok(s.into()))?;
         if argc < 3 || is_nullish(env, after) {
             crate::flow::flow_add(flow, name, opts, description, None)
         } else {

@@ -126,8 +126,30 @@ impl<B> FlowDef<B> {
     /// empty or not printable on one line, [`GraphError::InvalidOption`] if the spec's
     /// options are invalid. Nothing is added then.
     pub fn add(&mut self, spec: TaskSpec, body: B) -> Result<usize, GraphError> {
+        self.add_after(spec, std::iter::empty(), body)
+    }
+
+    /// Adds a task after the tasks named in `after` (besides the spec's own dependencies) and
+    /// returns its position: [`add`](FlowDef::add) with `spec.after(after)`, without making a
+    /// string per dependency (a dependency on a task of this flow shares that task's name).
+    /// Names are checked when the graph is built; repeats count once there.
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](FlowDef::add). Nothing is added then.
+    pub fn add_after<'a, I>(
+        &mut self,
+        spec: TaskSpec,
+        after: I,
+        body: B,
+    ) -> Result<usize, GraphError>
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
         crate::graph::validate_name(spec.name())?;
-        if self.find(spec.name()).is_some() {
+        // The name is hashed once: to look for a duplicate, then to index it.
+        let hash = NameIndex::hash(spec.name());
+        if self.find_hashed(hash, spec.name()).is_some() {
             return Err(GraphError::DuplicateTask {
                 name: spec.name().to_owned(),
             });
@@ -141,20 +163,35 @@ impl<B> FlowDef<B> {
         self.changed();
         let i = self.entries.len();
         let mut spec = spec;
+        // Dependencies on tasks of this flow share those tasks' names.
+        let shared = |def: &Self, d: &str| match def.find(d) {
+            Some(j) => def.entries[j].spec.name_arc().clone(),
+            None => Arc::from(d),
+        };
         if !spec.deps().is_empty() {
-            // Dependencies on tasks of this flow share those tasks' names.
             for d in spec.take_deps() {
-                let shared = match self.find(&d) {
+                let d = match self.find(&d) {
                     Some(j) => self.entries[j].spec.name_arc().clone(),
                     None => d,
                 };
-                spec.push_dep(shared);
+                spec.push_dep(d);
             }
+        }
+        for d in after {
+            let d = shared(self, d);
+            spec.push_dep(d);
         }
         self.entries.push(Entry { spec, body });
         let entries = &self.entries;
-        Arc::make_mut(&mut self.index).insert(i as u32, |j| entries[j as usize].spec.name());
+        Arc::make_mut(&mut self.index)
+            .insert_hashed(hash, i as u32, |j| entries[j as usize].spec.name());
         Ok(i)
+    }
+
+    fn find_hashed(&self, hash: u64, name: &str) -> Option<usize> {
+        self.index
+            .get_hashed(hash, name, |i| self.entries[i as usize].spec.name())
+            .map(|i| i as usize)
     }
 
     /// The position of the task of that name, if there is one.
@@ -564,6 +601,29 @@ mod tests {
             "missing_dependency",
             "the graph was rebuilt after the change"
         );
+    }
+
+    #[test]
+    fn add_after_shares_the_names_of_known_steps() {
+        let mut def: FlowDef<()> = FlowDef::new();
+        let a = def.add(TaskSpec::new("a"), ()).unwrap();
+        let b = def
+            .add_after(TaskSpec::new("b").after(["a"]), ["a", "later", "b"], ())
+            .unwrap();
+        let deps: Vec<&str> = def.spec(b).deps().iter().map(|d| &**d).collect();
+        assert_eq!(deps, ["a", "a", "later", "b"]);
+        assert!(Arc::ptr_eq(&def.spec(b).deps()[0], def.spec(a).name_arc()));
+        assert!(Arc::ptr_eq(&def.spec(b).deps()[1], def.spec(a).name_arc()));
+        assert_eq!(
+            def.add_after(TaskSpec::new("a"), ["b"], ())
+                .unwrap_err()
+                .to_string(),
+            "Task \"a\" is defined twice"
+        );
+        assert_eq!(def.len(), 2);
+        assert_eq!(def.graph().unwrap_err().kind(), "missing_dependency");
+        def.add(TaskSpec::new("later"), ()).unwrap();
+        assert_eq!(def.graph().unwrap_err().kind(), "cycle");
     }
 
     use proptest::prelude::*;

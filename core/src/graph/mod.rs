@@ -115,6 +115,15 @@ impl TaskSpec {
         }
     }
 
+    /// [`new`](TaskSpec::new) with a name already shared (kept as it is, not copied).
+    pub fn from_shared(name: Arc<str>) -> Self {
+        TaskSpec {
+            name,
+            deps: thin_vec::ThinVec::new(),
+            extra: None,
+        }
+    }
+
     fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Default::default)
     }
@@ -242,7 +251,7 @@ pub(crate) struct NameIndex {
 }
 
 impl NameIndex {
-    fn hash(name: &str) -> u64 {
+    pub(crate) fn hash(name: &str) -> u64 {
         use std::hash::BuildHasher;
         rustc_hash::FxBuildHasher.hash_one(name)
     }
@@ -255,14 +264,31 @@ impl NameIndex {
 
     /// The index of `name`, where `name_of(i)` gives the name at index `i`.
     pub(crate) fn get<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
-        self.table
-            .find(Self::hash(name), |&i| name_of(i) == name)
-            .copied()
+        self.get_hashed(Self::hash(name), name, name_of)
+    }
+
+    /// [`get`](NameIndex::get) for a name whose [`hash`](NameIndex::hash) is known.
+    pub(crate) fn get_hashed<'a>(
+        &self,
+        hash: u64,
+        name: &str,
+        name_of: impl Fn(u32) -> &'a str,
+    ) -> Option<u32> {
+        self.table.find(hash, |&i| name_of(i) == name).copied()
     }
 
     /// Records that `name_of(i)` is at index `i` (the name must not be in the map yet).
     pub(crate) fn insert<'a>(&mut self, i: u32, name_of: impl Fn(u32) -> &'a str) {
-        let hash = Self::hash(name_of(i));
+        self.insert_hashed(Self::hash(name_of(i)), i, name_of);
+    }
+
+    /// [`insert`](NameIndex::insert) for a name whose [`hash`](NameIndex::hash) is known.
+    pub(crate) fn insert_hashed<'a>(
+        &mut self,
+        hash: u64,
+        i: u32,
+        name_of: impl Fn(u32) -> &'a str,
+    ) {
         self.table
             .insert_unique(hash, i, |&j| Self::hash(name_of(j)));
     }

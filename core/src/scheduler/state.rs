@@ -73,9 +73,10 @@ pub struct Scheduler<V> {
     rng: u64,
 }
 
-fn default_opts() -> Arc<TaskOptions> {
-    static D: OnceLock<Arc<TaskOptions>> = OnceLock::new();
-    D.get_or_init(|| Arc::new(TaskOptions::default())).clone()
+/// The default options, for every task that has no options of its own.
+pub(super) fn default_opts() -> &'static TaskOptions {
+    static D: OnceLock<TaskOptions> = OnceLock::new();
+    D.get_or_init(TaskOptions::default)
 }
 
 impl<V> Scheduler<V> {
@@ -124,9 +125,9 @@ impl<V> Scheduler<V> {
             let selected = selection.contains(id);
             let o = g.options(id);
             let (opts, keys) = if o.is_default() {
-                (default_opts(), Box::default())
+                (None, Box::default())
             } else {
-                (Arc::new(o.clone()), s.keys.intern(&o.sequences))
+                (Some(Arc::new(o.clone())), s.keys.intern(&o.sequences))
             };
             s.tasks.push(Task::new(
                 g.name_arc(id),
@@ -233,7 +234,7 @@ impl<V> Scheduler<V> {
 
     /// The options of a task.
     pub fn options(&self, task: TaskId) -> &TaskOptions {
-        &self.tasks[task.index()].opts
+        self.tasks[task.index()].opts()
     }
 
     /// The value a succeeded task produced.
@@ -467,7 +468,7 @@ impl<V> Scheduler<V> {
                 Timer::Timeout { task, attempt } => {
                     let tk = &self.tasks[task as usize];
                     if tk.stage == Stage::Running && tk.attempt == attempt {
-                        let limit = tk.opts.timeout.unwrap_or_default();
+                        let limit = tk.opts().timeout.unwrap_or_default();
                         self.commands.push_back(Command::Cancel {
                             task: TaskId(task),
                             attempt,
@@ -635,7 +636,7 @@ impl<V> Scheduler<V> {
         };
         self.tasks.push(Task::new(
             name,
-            opts,
+            Some(opts),
             keys,
             caller.map_or(NONE, |(p, _)| p.0),
             Stage::Pending,
@@ -922,7 +923,7 @@ impl<V> Scheduler<V> {
             tk.first_start = OptTime::new(now);
         }
         let attempt = tk.attempt;
-        if let Some(limit) = tk.opts.timeout {
+        if let Some(limit) = tk.opts().timeout {
             self.timers
                 .set(now, limit, Timer::Timeout { task: t, attempt });
         }
@@ -975,11 +976,11 @@ impl<V> Scheduler<V> {
         self.cancel_children(t);
         let tk = &mut self.tasks[t as usize];
         let can_retry = retryable
-            && tk.attempt <= tk.opts.retries
+            && tk.attempt <= tk.opts().retries
             && self.stop.is_none()
             && error.kind != ErrorKind::Cancelled;
         if can_retry {
-            let backoff = tk.opts.backoff;
+            let backoff = tk.opts().backoff;
             let mut delay = backoff.base_delay(tk.attempt);
             if backoff.has_jitter() && !delay.is_zero() {
                 let r = next_rand(&mut self.rng);
@@ -1147,9 +1148,11 @@ impl<V> Scheduler<V> {
             }
             return;
         }
-        let graph = self.graph.clone();
+        // By index, not through a clone of the graph's `Arc` (two atomic operations a task).
+        let n = self.graph.dependents(TaskId(t)).len();
         if status == Status::Succeeded {
-            for &d in graph.dependents(TaskId(t)) {
+            for k in 0..n {
+                let d = self.graph.dependents(TaskId(t))[k];
                 let dk = &mut self.tasks[d.index()];
                 if dk.stage == Stage::Pending {
                     dk.pending -= 1;
@@ -1166,7 +1169,8 @@ impl<V> Scheduler<V> {
                 .as_ref()
                 .and_then(|r| r.root_cause.clone())
                 .unwrap_or_else(|| tk.name.clone());
-            for &d in graph.dependents(TaskId(t)) {
+            for k in 0..n {
+                let d = self.graph.dependents(TaskId(t))[k];
                 if self.tasks[d.index()].stage == Stage::Pending {
                     let reason = match &self.stop {
                         Some(stop) => SkipReason::Stopped(stop.clone()),

@@ -43,7 +43,8 @@ pub(super) enum Stage {
 #[derive(Debug)]
 pub(super) struct Task<V> {
     pub(super) name: Arc<str>,
-    pub(super) opts: Arc<TaskOptions>,
+    /// `None` for the default options (most tasks): no reference count to change per task.
+    pub(super) opts: Option<Arc<TaskOptions>>,
     pub(super) parent: u32,
     pub(super) stage: Stage,
     pub(super) status: Status,
@@ -97,9 +98,17 @@ pub(super) struct Rare {
 }
 
 impl<V> Task<V> {
+    /// The task's options.
+    pub(super) fn opts(&self) -> &TaskOptions {
+        match &self.opts {
+            Some(o) => o,
+            None => super::state::default_opts(),
+        }
+    }
+
     pub(super) fn new(
         name: Arc<str>,
-        opts: Arc<TaskOptions>,
+        opts: Option<Arc<TaskOptions>>,
         keys: Box<[u32]>,
         parent: u32,
         stage: Stage,
@@ -170,7 +179,7 @@ impl<V> Task<V> {
     /// the task's retries allow, up to 8, so that retrying does not grow it record by record).
     pub(super) fn explicit_log(&mut self) -> &mut thin_vec::ThinVec<AttemptRecord> {
         if self.log_is_implied() {
-            let room = (self.opts.retries as usize).saturating_add(1).min(8);
+            let room = (self.opts().retries as usize).saturating_add(1).min(8);
             let mut log = thin_vec::ThinVec::with_capacity(room.max(1));
             log.extend(self.implied_record());
             self.rare().log = log;
