@@ -174,9 +174,9 @@ pub fn live_counts() -> Vec<u32> {
 }
 
 /// A flow definition's owner on the JS side (held by its `Flow`): the definition is freed when
-/// this object is collected. A wrapped native object goes in V8's minor collections, where an
-/// object watched by a `FinalizationRegistry` waits for a full one (and a dropped flow's
-/// memory with it).
+/// this object is collected. On Node 20 that takes a full (mark-compact) collection, as for an
+/// object watched by a `FinalizationRegistry`: a loop that defines and drops many flows holds
+/// their native memory until V8 runs one.
 #[napi]
 pub struct NativeFlow {
     id: u32,

@@ -929,8 +929,11 @@ impl Shared {
                         },
                     )?;
                     if yielded.is_none() {
-                        self.lp()?
-                            .call_method1(py, intern!(py, "call_soon"), (starter, py.None()))?;
+                        self.lp()?.call_method1(
+                            py,
+                            intern!(py, "call_soon"),
+                            (starter, py.None()),
+                        )?;
                     } else {
                         yielded.setattr(intern!(py, "_asyncio_future_blocking"), false)?;
                         yielded.call_method1(intern!(py, "add_done_callback"), (starter,))?;
@@ -950,10 +953,10 @@ impl Shared {
                     let wrapped = h.resume.call1(py, (&coro, yielded))?;
                     let kw = PyDict::new(py);
                     kw.set_item("context", cx)?;
-                    let t = self
-                        .lp()?
-                        .bind(py)
-                        .call_method("create_task", (wrapped,), Some(&kw))?;
+                    let t =
+                        self.lp()?
+                            .bind(py)
+                            .call_method("create_task", (wrapped,), Some(&kw))?;
                     let cb = Done::new(py, self, task, attempt)?;
                     let mut st = lock_py(py, self);
                     let current = st.sched.attempt(st.id(task)) == attempt
@@ -1836,7 +1839,9 @@ impl Run {
     /// is raised once the run is finished, so hooks still see `process_completion`.
     fn drive(&self, py: Python<'_>) -> PyResult<()> {
         if self.shared.lp.is_some() {
-            return Err(PyRuntimeError::new_err("drive() is for a run without an event loop"));
+            return Err(PyRuntimeError::new_err(
+                "drive() is for a run without an event loop",
+            ));
         }
         let worker = _block_worker(py);
         self.start(py);
