@@ -164,21 +164,16 @@ impl<B> FlowDef<B> {
         let i = self.entries.len();
         let mut spec = spec;
         // Dependencies on tasks of this flow share those tasks' names.
-        let shared = |def: &Self, d: &str| match def.find(d) {
-            Some(j) => def.entries[j].spec.name_arc().clone(),
-            None => Arc::from(d),
-        };
+        let shared =
+            |def: &Self, d: &str| def.find(d).map(|j| def.entries[j].spec.name_arc().clone());
         if !spec.deps().is_empty() {
             for d in spec.take_deps() {
-                let d = match self.find(&d) {
-                    Some(j) => self.entries[j].spec.name_arc().clone(),
-                    None => d,
-                };
+                let d = shared(self, &d).unwrap_or(d);
                 spec.push_dep(d);
             }
         }
         for d in after {
-            let d = shared(self, d);
+            let d = shared(self, d).unwrap_or_else(|| Arc::from(d));
             spec.push_dep(d);
         }
         self.entries.push(Entry { spec, body });

@@ -87,13 +87,18 @@ class RunHandle:
 
     async def _wait(self) -> _legato.RunReport:
         await wait_done(self._run, self._done)
-        report = self._run.report()
-        if not report.ok:
-            raise flow_error(report, self._title)
-        return report
+        return _final_report(self._run, self._title)
 
     def __await__(self) -> Generator[Any, None, _legato.RunReport]:
         return self._wait().__await__()
+
+
+def _final_report(run: _legato.Run, title: str) -> _legato.RunReport:
+    """The report of a finished run; raises :class:`FlowError` unless every task succeeded."""
+    report = run.report()
+    if not report.ok:
+        raise flow_error(report, title)
+    return report
 
 
 class _Step:
@@ -384,10 +389,7 @@ class Flow(Hooks):
         no_running_loop("run")
         run = self._new_run(list(targets), None)
         run.drive()
-        report = run.report()
-        if not report.ok:
-            raise flow_error(report, f'flow "{self.name}"')
-        return report
+        return _final_report(run, self._title)
 
     async def run_async(self, *targets: str) -> _legato.RunReport:
         """Run the flow on the running event loop; see :meth:`run`."""
@@ -403,7 +405,7 @@ class Flow(Hooks):
         done: asyncio.Future[None] = loop.create_future()
         run = self._new_run(list(targets), done)
         run.start()
-        return RunHandle(run, done, f'flow "{self.name}"')
+        return RunHandle(run, done, self._title)
 
     def _new_run(self, targets: list[str], done: Optional[asyncio.Future[None]]) -> _legato.Run:
         """A run of ``targets`` (all when empty): on the running loop, or blocking without ``done``."""
@@ -429,6 +431,10 @@ class Flow(Hooks):
             executor=self.executor,
             title=self.name,
         )
+
+    @property
+    def _title(self) -> str:
+        return f'flow "{self.name}"'
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r}, steps={len(self._steps)})"
