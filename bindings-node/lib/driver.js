@@ -16,6 +16,7 @@
 const native = require('../native.js')
 const { call, CancelledError, HookError } = require('./errors.js')
 const { RunReport } = require('./report.js')
+const { held, settleAfterFinalizers } = require('./finalizers.js')
 
 const NONE = 0xffffffff
 const RESOLVED = Promise.resolve()
@@ -434,7 +435,8 @@ class Driver {
     abandoned.unregister(this)
     const nat = call(native.runFinish, this.id)
     this.finalReport = new RunReport(nat, this.startedAt, this)
-    this.finished(this.finalReport)
+    held(1)
+    settleAfterFinalizers(this.finished.bind(this), this.finalReport)
   }
 }
 

@@ -5,6 +5,7 @@ const { Driver, NONE, KIND_NAMES, STATUS_NAMES } = require('./driver.js')
 const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
+const { held } = require('./finalizers.js')
 
 const STEP_KEYS = ['after', 'description', ...TASK_KEYS]
 const SPAWN_KEYS = TASK_KEYS
@@ -436,6 +437,7 @@ class Flow {
     this._names.push(name)
     this._fns.push(fn)
     this._opts.push(reg)
+    held(1)
     return i
   }
 

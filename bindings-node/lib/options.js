@@ -3,6 +3,7 @@
 // validation (RangeError naming the argument), registered once and referred to by id.
 const native = require('../native.js')
 const { call, typeError, rangeError } = require('./errors.js')
+const { held } = require('./finalizers.js')
 
 function describe(v) {
   if (v === null) return 'null'
@@ -131,9 +132,11 @@ function taskOptions(where, name, o) {
     sequences = s
   }
   const plain = retries === 0 && kind === 0 && timeout < 0 && (!sequences || sequences.length === 0)
-  const id = plain && name === null
-    ? 0
-    : call(native.optionsNew, name === null ? 'anonymous' : name, retries, kind, initial, factor, max, jitter, timeout, sequences)
+  let id = 0
+  if (!plain || name !== null) {
+    id = call(native.optionsNew, name === null ? 'anonymous' : name, retries, kind, initial, factor, max, jitter, timeout, sequences)
+    held(1)
+  }
   return { id, retryIf, timeout: timeout > 0 ? timeout : undefined }
 }
 

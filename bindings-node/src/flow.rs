@@ -12,7 +12,9 @@ use legato::define::FlowDef;
 use legato::graph::{Graph, Selection, TaskSpec};
 use legato::policy::{self, Backoff, TaskOptions};
 use legato::render::Format;
-use std::cell::RefCell;
+use napi::bindgen_prelude::ObjectFinalize;
+use napi::{sys, Env};
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 /// A slab of values addressed by `u32` ids, with a free list.
@@ -67,7 +69,45 @@ pub(crate) struct Registered {
 
 thread_local! {
     pub(crate) static OPTIONS: RefCell<Slab<Registered>> = const { RefCell::new(Slab::new()) };
-    static FLOWS: RefCell<Slab<FlowDef<()>>> = const { RefCell::new(Slab::new()) };
+    static FLOWS: RefCell<Slab<Def>> = const { RefCell::new(Slab::new()) };
+    /// Native bytes of definitions counted but not yet told to V8 (see [`external_memory`]).
+    static UNTOLD: Cell<i64> = const { Cell::new(0) };
+}
+
+/// A flow definition and the native bytes it is estimated to hold (told to V8).
+#[derive(Debug)]
+struct Def {
+    def: FlowDef<()>,
+    bytes: i64,
+}
+
+/// The estimated native bytes of one step in a definition beyond its name and dependencies:
+/// its spec, its graph node and the bookkeeping of the definition's indexes.
+const STEP_BYTES: i64 = 160;
+
+/// V8 is told of a change in the native bytes held by definitions once it reaches this much.
+const TELL_EVERY: i64 = 64 * 1024;
+
+/// Counts `bytes` more (or, when negative, fewer) native bytes held by flow definitions, and
+/// tells V8 (`napi_adjust_external_memory`) once the untold change reaches [`TELL_EVERY`]
+/// either way. V8 weighs external memory when it decides to collect: a loop that defines
+/// large flows and drops them then has them collected, and their definitions freed, as their
+/// native memory grows, not only when the JS heap fills. Told totals never go below zero: a
+/// definition's bytes are counted before they are uncounted.
+fn external_memory(env: sys::napi_env, bytes: i64) {
+    let untold = UNTOLD.get() + bytes;
+    if untold.abs() < TELL_EVERY {
+        UNTOLD.set(untold);
+        return;
+    }
+    let mut total = 0i64;
+    // SAFETY: `env` is the live environment of the call or finalizer this runs in.
+    if unsafe { sys::napi_adjust_external_memory(env, untold, &mut total) } == sys::Status::napi_ok
+    {
+        UNTOLD.set(0);
+    } else {
+        UNTOLD.set(untold);
+    }
 }
 
 /// Validates task options and registers them; returns their id for [`graph_build`] and
@@ -175,9 +215,9 @@ pub fn live_counts() -> Vec<u32> {
 
 /// A flow definition's owner on the JS side (held by its `Flow`): the definition is freed when
 /// this object is collected. On Node 20 that takes a full (mark-compact) collection, as for an
-/// object watched by a `FinalizationRegistry`: a loop that defines and drops many flows holds
-/// their native memory until V8 runs one.
-#[napi]
+/// object watched by a `FinalizationRegistry`; the definitions' native bytes are told to V8 as
+/// external memory (see [`external_memory`]), so that it runs one as they grow.
+#[napi(custom_finalize)]
 pub struct NativeFlow {
     id: u32,
 }
@@ -197,15 +237,22 @@ impl std::fmt::Debug for NativeFlow {
     }
 }
 
-impl Drop for NativeFlow {
-    fn drop(&mut self) {
+impl ObjectFinalize for NativeFlow {
+    fn finalize(self, env: Env) -> napi::Result<()> {
         // Finalizers run from the event loop, never inside a borrow of FLOWS; at the thread's
         // end FLOWS may be gone already.
-        let _ = FLOWS.try_with(|s| {
-            if let Ok(mut s) = s.try_borrow_mut() {
-                s.remove(self.id);
-            }
-        });
+        let freed = FLOWS
+            .try_with(|s| {
+                s.try_borrow_mut()
+                    .ok()
+                    .and_then(|mut s| s.remove(self.id))
+                    .map_or(0, |d| d.bytes)
+            })
+            .unwrap_or(0);
+        if freed != 0 {
+            external_memory(env.raw(), -freed);
+        }
+        Ok(())
     }
 }
 
@@ -213,7 +260,12 @@ impl Drop for NativeFlow {
 #[napi]
 pub fn flow_new() -> NativeFlow {
     NativeFlow {
-        id: FLOWS.with_borrow_mut(|s| s.insert(FlowDef::new())),
+        id: FLOWS.with_borrow_mut(|s| {
+            s.insert(Def {
+                def: FlowDef::new(),
+                bytes: 0,
+            })
+        }),
     }
 }
 
@@ -222,10 +274,10 @@ fn with_flow<T>(
     f: impl FnOnce(&mut FlowDef<()>) -> napi::Result<T, String>,
 ) -> napi::Result<T, String> {
     FLOWS.with_borrow_mut(|s| {
-        let def = s
+        let d = s
             .get_mut(id)
             .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", format!("no flow {id}")))?;
-        f(def)
+        f(&mut d.def)
     })
 }
 
@@ -237,6 +289,7 @@ fn with_flow<T>(
 /// when the graph is built; repeats count once).
 /// Registered as the raw Node-API function `flowAdd` (see [`crate::raw`]).
 pub(crate) fn flow_add(
+    env: sys::napi_env,
     id: u32,
     name: Arc<str>,
     opts: u32,
@@ -244,6 +297,14 @@ pub(crate) fn flow_add(
     after: Option<&str>,
 ) -> napi::Result<u32, String> {
     guard(|| {
+        // What the step holds natively: its spec, its name, its description and an edge
+        // each way per dependency.
+        let bytes = STEP_BYTES
+            + name.len() as i64
+            + description.as_ref().map_or(0, |d| d.len() as i64)
+            + after.map_or(0, |a| {
+                16 * (a.bytes().filter(|&b| b == 0).count() as i64 + 1)
+            });
         let mut spec = TaskSpec::from_shared(name);
         if opts != 0 {
             let o = OPTIONS
@@ -258,11 +319,19 @@ pub(crate) fn flow_add(
         // shared name of a step already added, repeated names counting once in the graph),
         // not through `FlowDef::add_deps`, which would drop repeats through a hash set first:
         // a sink after ten thousand steps pays for the names alone.
-        with_flow(id, |def| {
-            def.add_after(spec, after.into_iter().flat_map(|a| a.split('\0')), ())
-                .map(|i| i as u32)
-                .map_err(|e| graph_error(&e))
-        })
+        let at = FLOWS.with_borrow_mut(|s| {
+            let d = s
+                .get_mut(id)
+                .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", format!("no flow {id}")))?;
+            let at = d
+                .def
+                .add_after(spec, after.into_iter().flat_map(|a| a.split('\0')), ())
+                .map_err(|e| graph_error(&e))?;
+            d.bytes += bytes;
+            Ok::<_, napi::Error<String>>(at as u32)
+        })?;
+        external_memory(env, bytes);
+        Ok(at)
     })
 }
 

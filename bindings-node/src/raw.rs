@@ -259,11 +259,11 @@ unsafe extern "C" fn flow_add_raw(
         // The name is read straight into the shared string the core keeps.
         let name: std::sync::Arc<str> = with_str(env, name, "name", |s| Ok(s.into()))?;
         if argc < 3 || is_nullish(env, after) {
-            crate::flow::flow_add(flow, name, opts, description, None)
+            crate::flow::flow_add(env, flow, name, opts, description, None)
         } else {
             // Read into the shared buffer: the names are copied once, by the core.
             with_str(env, after, "after", |a| {
-                crate::flow::flow_add(flow, name, opts, description, Some(a))
+                crate::flow::flow_add(env, flow, name, opts, description, Some(a))
             })
         }
         .map(f64::from)
