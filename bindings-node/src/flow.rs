@@ -213,10 +213,11 @@ pub fn live_counts() -> Vec<u32> {
     ]
 }
 
-/// A flow definition's owner on the JS side (held by its `Flow`): the definition is freed when
-/// this object is collected. On Node 20 that takes a full (mark-compact) collection, as for an
-/// object watched by a `FinalizationRegistry`; the definitions' native bytes are told to V8 as
-/// external memory (see [`external_memory`]), so that it runs one as they grow.
+/// A flow definition's owner on the JS side (held by its `Flow`): the definition is freed by
+/// this object's finalizer, which Node runs in a task of its own once V8 has collected it
+/// (`lib/finalizers.js` makes sure such a task comes). A minor collection takes a young handle;
+/// one that lived long enough to be promoted waits for a full collection, which the
+/// definitions' native bytes, told to V8 as external memory ([`external_memory`]), bring on.
 #[napi(custom_finalize)]
 pub struct NativeFlow {
     id: u32,
