@@ -5,6 +5,7 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const v8 = require('node:v8')
 const vm = require('node:vm')
+const { spawnSync } = require('node:child_process')
 const native = require('../native.js')
 const { Flow, Orchestrator } = require('..')
 
@@ -118,4 +119,25 @@ test('a loop that awaits only promises still frees the native objects of the flo
     reports = Math.max(reports, counts().reports - before.reports)
   }
   assert.ok(reports < 60_000, `at most ${reports} of 70,000 reports alive at once`)
+})
+
+test('runs still settle under fake timers, installed before or after legato is loaded', { timeout: 60_000 }, () => {
+  // Each in a process of its own; 100,000 steps: past the point where a run settles an
+  // immediate later, which must not be a faked one.
+  const install = `const clock = require(${JSON.stringify(require.resolve('@sinonjs/fake-timers'))}).install()\n`
+  const load = `const { Flow } = require(${JSON.stringify(require.resolve('..'))})\n`
+  const loop = `
+    ;(async () => {
+      for (let k = 0; k < 10; k++) {
+        const f = new Flow()
+        for (let i = 0; i < 10000; i++) f.step('t' + i, () => i)
+        if (!(await f.run()).ok) throw new Error('not ok')
+      }
+      clock.uninstall()
+      console.log('settled')
+    })()`
+  for (const script of [install + load + loop, load + install + loop]) {
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 })
+    assert.equal(r.stdout.trim(), 'settled', r.stderr)
+  }
 })
