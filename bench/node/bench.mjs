@@ -183,6 +183,23 @@ const WORKLOADS = [['W1', w1], ['W2', w2], ['W3', w3], ['W4', w4], ['W5', w5]]
   .filter(([name]) => !ONLY || ONLY.includes(name))
 
 // ----- measuring -----------------------------------------------------------------------------
+/**
+ * The rows of a Williams design for `n` treatments: in each row every implementation once, and
+ * over the rows every ordered pair (a right before b) equally often (for an odd `n` the rows
+ * are followed by their reverses, as the design needs).
+ */
+function balancedOrders(n) {
+  const first = []
+  for (let i = 0, lo = 1, hi = n - 1; i < n; i++) {
+    if (i === 0) first.push(0)
+    else if (i % 2 === 1) first.push(lo++)
+    else first.push(hi--)
+  }
+  const rows = []
+  for (let r = 0; r < n; r++) rows.push(first.map((x) => (x + r) % n))
+  if (n % 2 === 1) for (let r = 0; r < n; r++) rows.push([...rows[r]].reverse())
+  return rows
+}
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const rows = []
 for (const [wname, make] of WORKLOADS) {
@@ -190,15 +207,22 @@ for (const [wname, make] of WORKLOADS) {
   const samples = new Map(IMPLS.map(([name]) => [name, []]))
   for (const [, fn] of IMPLS) await fn(w) // warm-up
   // Rounds interleave the implementations, so that a change in the machine's load during the
-  // run falls on all of them alike; each figure is the median of its rounds. Each round starts
-  // with a different implementation (each follows each other one as often), and every sample
-  // starts at a fresh event-loop turn: the deferred work of the sample before it (the event
-  // loop's immediates, finalizers, an implementation's `setImmediate` callbacks) does not land
-  // in the next one's time, whichever comes next.
+  // run falls on all of them alike; each figure is the median of its rounds. The order of each
+  // round comes from a balanced Latin square (Williams): over the rounds each implementation
+  // follows every other one equally often, so none always pays for the one before it (a round
+  // that turns the same way every time would have legato follow p-queue in every round, and
+  // hand-rolled follow legato). Every sample starts at a fresh event-loop turn, after a full
+  // collection when `gc` is exposed (`make bench-node` runs `node --expose-gc`): the garbage,
+  // pending finalizers and deferred work of the sample before it do not land in its time.
+  const orders = balancedOrders(IMPLS.length)
   for (let r = 0; r < RUNS; r++) {
-    for (let k = 0; k < IMPLS.length; k++) {
-      const [name, fn] = IMPLS[(k + r) % IMPLS.length]
+    for (const k of orders[r % orders.length]) {
+      const [name, fn] = IMPLS[k]
       await new Promise((resolve) => setImmediate(resolve))
+      if (typeof globalThis.gc === 'function') {
+        globalThis.gc()
+        await new Promise((resolve) => setImmediate(resolve))
+      }
       const t0 = performance.now()
       await fn(w)
       samples.get(name).push(performance.now() - t0)
