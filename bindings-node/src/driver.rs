@@ -46,15 +46,21 @@ struct Run {
     sched: Scheduler<()>,
     hooks: Slab<(HookToken, Event)>,
     started_at_ms: f64,
-    /// The inputs of one `handle` call, kept to reuse their memory.
-    batch: Vec<Input<()>>,
     /// The time of the latest input (the run's total once it is finished).
     now: Duration,
 }
 
 thread_local! {
     static RUNS: RefCell<Slab<Run>> = const { RefCell::new(Slab::new()) };
+    /// The inputs of one `handle` call, shared by every run on this thread and kept between
+    /// runs: a run's batches reuse the memory of the runs before it, instead of growing a
+    /// vector of their own from nothing (a W1-sized burst: ten thousand pushes, each doubling
+    /// copying the lot and touching fresh pages).
+    static BATCH: RefCell<Vec<Input<()>>> = const { RefCell::new(Vec::new()) };
 }
+
+/// The most inputs [`BATCH`] keeps room for between batches.
+const BATCH_KEEP: usize = 1 << 16;
 
 fn empty_graph() -> Arc<Graph> {
     // Graph is Send + Sync; one empty graph serves every Orchestrator run.
@@ -156,7 +162,6 @@ pub fn run_new(
             sched: Scheduler::new(g, &sel, o).map_err(|e| option_error(&e))?,
             hooks: Slab::new(),
             started_at_ms,
-            batch: Vec::new(),
             now: Duration::ZERO,
         };
         Ok(RUNS.with_borrow_mut(|r| r.insert(run)))
@@ -214,106 +219,115 @@ pub(crate) fn run_step(
 ) -> napi::Result<f64, String> {
     guard(|| {
         RUNS.with_borrow_mut(|runs| {
-            let run = runs.get_mut(id).ok_or_else(|| unknown_run(id))?;
-            let now = dur(now_ms);
-            run.now = run.now.max(now);
-            let s = &mut run.sched;
-            let n = (n_in as usize).min(input.len() / 4);
-            // The batch is one instant's inputs. What only the host can order (starting the
-            // run, holds, spawns, suspends) is taken in the order given; everything the
-            // contract orders (finished attempts, hooks, resumes, releases, cancels) goes to
-            // the core as one `handle` batch, which decides their order (finished attempts
-            // before an outside cancel); the clock's advance comes last, so that an attempt
-            // finishing at the instant of its deadline counts as finished.
-            let batch = &mut run.batch;
-            batch.clear();
-            let mut advance = false;
-            for rec in input[..n * 4].chunks_exact(4) {
-                let (a, b, c) = (rec[1], rec[2], rec[3]);
-                match rec[0] {
-                    1 => batch.push(Input::Finished {
-                        task: task_id(s, a)?,
-                        attempt: b,
-                        outcome: Outcome::Ok(()),
-                    }),
-                    2 => batch.push(Input::Finished {
-                        task: task_id(s, a)?,
-                        attempt: b,
-                        outcome: Outcome::Err {
-                            error: TaskError::failed(message(&msgs, c >> 1)),
-                            retryable: c & 1 == 1,
-                        },
-                    }),
-                    3 | 4 => {
-                        let (token, _) = run
-                            .hooks
-                            .remove(a)
-                            .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown hook slot"))?;
-                        batch.push(if rec[0] == 3 {
-                            Input::HookDone(token)
-                        } else {
-                            Input::HookFailed(token, message(&msgs, b))
-                        });
+            BATCH.with_borrow_mut(|batch| {
+                let run = runs.get_mut(id).ok_or_else(|| unknown_run(id))?;
+                let now = dur(now_ms);
+                run.now = run.now.max(now);
+                let s = &mut run.sched;
+                let n = (n_in as usize).min(input.len() / 4);
+                // The batch is one instant's inputs. What only the host can order (starting the
+                // run, holds, spawns, suspends) is taken in the order given; everything the
+                // contract orders (finished attempts, hooks, resumes, releases, cancels) goes to
+                // the core as one `handle` batch, which decides their order (finished attempts
+                // before an outside cancel); the clock's advance comes last, so that an attempt
+                // finishing at the instant of its deadline counts as finished.
+                batch.clear();
+                let mut advance = false;
+                for rec in input[..n * 4].chunks_exact(4) {
+                    let (a, b, c) = (rec[1], rec[2], rec[3]);
+                    match rec[0] {
+                        1 => batch.push(Input::Finished {
+                            task: task_id(s, a)?,
+                            attempt: b,
+                            outcome: Outcome::Ok(()),
+                        }),
+                        2 => batch.push(Input::Finished {
+                            task: task_id(s, a)?,
+                            attempt: b,
+                            outcome: Outcome::Err {
+                                error: TaskError::failed(message(&msgs, c >> 1)),
+                                retryable: c & 1 == 1,
+                            },
+                        }),
+                        3 | 4 => {
+                            let (token, _) = run
+                                .hooks
+                                .remove(a)
+                                .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown hook slot"))?;
+                            batch.push(if rec[0] == 3 {
+                                Input::HookDone(token)
+                            } else {
+                                Input::HookFailed(token, message(&msgs, b))
+                            });
+                        }
+                        5 => advance = true,
+                        6 => batch.push(Input::Cancel),
+                        7 => {
+                            let caller = if a == 0 {
+                                None
+                            } else {
+                                Some((task_id(s, a - 1)?, c))
+                            };
+                            let (name, opts) = options_get(b)
+                                .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown options"))?;
+                            s.spawn(caller, name, opts, now).map_err(protocol)?;
+                        }
+                        8 => s.suspend(task_id(s, a)?).map_err(protocol)?,
+                        9 => batch.push(Input::Resume(task_id(s, a)?)),
+                        10 => s.hold(),
+                        11 => batch.push(Input::Release),
+                        12 => s.start(now),
+                        13 => batch.push(Input::CancelTask(task_id(s, a)?)),
+                        op => {
+                            return Err(coded("ERR_LEGATO_INTERNAL", format!("unknown input {op}")))
+                        }
                     }
-                    5 => advance = true,
-                    6 => batch.push(Input::Cancel),
-                    7 => {
-                        let caller = if a == 0 {
-                            None
-                        } else {
-                            Some((task_id(s, a - 1)?, c))
-                        };
-                        let (name, opts) = options_get(b)
-                            .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown options"))?;
-                        s.spawn(caller, name, opts, now).map_err(protocol)?;
-                    }
-                    8 => s.suspend(task_id(s, a)?).map_err(protocol)?,
-                    9 => batch.push(Input::Resume(task_id(s, a)?)),
-                    10 => s.hold(),
-                    11 => batch.push(Input::Release),
-                    12 => s.start(now),
-                    13 => batch.push(Input::CancelTask(task_id(s, a)?)),
-                    op => return Err(coded("ERR_LEGATO_INTERNAL", format!("unknown input {op}"))),
                 }
-            }
-            if !batch.is_empty() {
-                s.handle(now, batch.drain(..)).map_err(protocol)?;
-            }
-            if advance {
-                s.advance(now);
-            }
-            let cap = out.len().saturating_sub(1) / 4;
-            let mut k = 0usize;
-            while k < cap {
-                let Some(command) = s.next_command() else {
-                    break;
-                };
-                let at = 1 + k * 4;
-                let rec: [u32; 4] = match command {
-                    Command::Start { task, attempt } => [1, task.as_u32(), attempt, 0],
-                    Command::Cancel {
-                        task,
-                        attempt,
-                        timed_out,
-                    } => [2, task.as_u32(), attempt, timed_out as u32],
-                    Command::Resume { task } => [3, task.as_u32(), 0, 0],
-                    Command::Emit { event, token } => {
-                        let (t, att) = event_task(&event);
-                        let kind = kind_code(event.kind());
-                        let slot = run.hooks.insert((token, *event));
-                        [4 | (kind << 8), t, att, slot]
+                if !batch.is_empty() {
+                    let handled = s.handle(now, batch.drain(..)).map_err(protocol);
+                    if batch.capacity() > BATCH_KEEP {
+                        batch.shrink_to(BATCH_KEEP);
                     }
-                    Command::Deliver { task } => [5, task.as_u32(), status_code(s.status(task)), 0],
-                    Command::Finished => [6, 0, 0, 0],
-                    _ => continue,
-                };
-                out[at..at + 4].copy_from_slice(&rec);
-                k += 1;
-            }
-            if let Some(o) = out.first_mut() {
-                *o = k as u32;
-            }
-            Ok(s.next_deadline().map_or(-1.0, ms))
+                    handled?;
+                }
+                if advance {
+                    s.advance(now);
+                }
+                let cap = out.len().saturating_sub(1) / 4;
+                let mut k = 0usize;
+                while k < cap {
+                    let Some(command) = s.next_command() else {
+                        break;
+                    };
+                    let at = 1 + k * 4;
+                    let rec: [u32; 4] = match command {
+                        Command::Start { task, attempt } => [1, task.as_u32(), attempt, 0],
+                        Command::Cancel {
+                            task,
+                            attempt,
+                            timed_out,
+                        } => [2, task.as_u32(), attempt, timed_out as u32],
+                        Command::Resume { task } => [3, task.as_u32(), 0, 0],
+                        Command::Emit { event, token } => {
+                            let (t, att) = event_task(&event);
+                            let kind = kind_code(event.kind());
+                            let slot = run.hooks.insert((token, *event));
+                            [4 | (kind << 8), t, att, slot]
+                        }
+                        Command::Deliver { task } => {
+                            [5, task.as_u32(), status_code(s.status(task)), 0]
+                        }
+                        Command::Finished => [6, 0, 0, 0],
+                        _ => continue,
+                    };
+                    out[at..at + 4].copy_from_slice(&rec);
+                    k += 1;
+                }
+                if let Some(o) = out.first_mut() {
+                    *o = k as u32;
+                }
+                Ok(s.next_deadline().map_or(-1.0, ms))
+            })
         })
     })
 }
