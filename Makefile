@@ -158,4 +158,5 @@ demo-node: build-node
 
 .PHONY: bench-node  ## Run W1-W5 through the Node door beside hand-rolled, async.auto, p-graph, p-queue; merge into bench/results.json
 bench-node: build-node
-	$(NODE) --expose-gc bench/node/bench.mjs --runs 10 --json bench/results.json
+	$(NODE) bench/node/bench.mjs --runs 10 --json bench/results.json
+	$(NODE) --expose-gc bench/node/bench.mjs --runs 10 --collect --only W1,W2,W3 --impls legato,hand-rolled,p-graph,p-queue --json bench/results.json

@@ -1,8 +1,11 @@
 // W1–W5 (DESIGN.md "Workloads", same LCG as every door) through legato's Node door, beside
 // `hand-rolled` (a plain Promise DAG runner: the floor), `async.auto`, `p-graph` and `p-queue`,
 // all in the same process and run.
-// Usage: node bench/node/bench.mjs [--json bench/results.json] [--runs N] [--only W1,W2] [--impls legato,hand-rolled]
-// (--only / --impls are for profiling; rows are merged into --json only for a full run.)
+// Usage: node [--expose-gc] bench/node/bench.mjs [--json bench/results.json] [--runs N] [--collect]
+//        [--only W1,W2] [--impls legato,hand-rolled]
+// Rows merged into --json replace those of the same door, workload, implementation and mode
+// (`--collect`: a full collection before every sample, rows marked `"collect": true`; needs
+// --expose-gc). --impls without hand-rolled is for profiling: nothing is merged.
 import fs from 'node:fs'
 import path from 'node:path'
 import { createRequire } from 'node:module'
@@ -21,6 +24,11 @@ const RUNS = args.includes('--runs') ? Number(args[args.indexOf('--runs') + 1]) 
 const listArg = (flag) => (args.includes(flag) ? args[args.indexOf(flag) + 1].split(',') : null)
 const ONLY = listArg('--only')
 const ONLY_IMPLS = listArg('--impls')
+const COLLECT = args.includes('--collect')
+if (COLLECT && typeof globalThis.gc !== 'function') {
+  console.error('--collect needs node --expose-gc')
+  process.exit(2)
+}
 
 // ----- graphs (the shared LCG) ---------------------------------------------------------------
 function lcg() {
@@ -211,15 +219,19 @@ for (const [wname, make] of WORKLOADS) {
   // round comes from a balanced Latin square (Williams): over the rounds each implementation
   // follows every other one equally often, so none always pays for the one before it (a round
   // that turns the same way every time would have legato follow p-queue in every round, and
-  // hand-rolled follow legato). Every sample starts at a fresh event-loop turn, after a full
-  // collection when `gc` is exposed (`make bench-node` runs `node --expose-gc`): the garbage,
-  // pending finalizers and deferred work of the sample before it do not land in its time.
+  // hand-rolled follow legato). Every sample starts at a fresh event-loop turn. With
+  // `--collect` it starts after a full collection too: no sample inherits the garbage of the one
+  // before it, but each starts on a heap just compacted and caches just flushed, which costs
+  // legato more than the plain runners (W1: ~2× without it, measured 2026-12-01), and is not
+  // how a process runs flows. So the main figures leave the collector alone, the balanced order
+  // spreading each sample's garbage over the others alike, and `make bench-node` records the
+  // `--collect` figures beside them.
   const orders = balancedOrders(IMPLS.length)
   for (let r = 0; r < RUNS; r++) {
     for (const k of orders[r % orders.length]) {
       const [name, fn] = IMPLS[k]
       await new Promise((resolve) => setImmediate(resolve))
-      if (typeof globalThis.gc === 'function') {
+      if (COLLECT) {
         globalThis.gc()
         await new Promise((resolve) => setImmediate(resolve))
       }
@@ -233,6 +245,7 @@ for (const [wname, make] of WORKLOADS) {
   for (const [name] of IMPLS) {
     const ms = times.get(name)
     const row = { door: 'node', impl: name, workload: wname, tasks: w.tasks.length, runs: RUNS, ms: +ms.toFixed(4) }
+    if (COLLECT) row.collect = true
     if (w.ideal) row.makespan_ratio = +(ms / w.ideal).toFixed(4)
     else row.per_task_us = +((ms * 1000) / w.tasks.length).toFixed(4)
     row.vs_hand_rolled = +(ms / base).toFixed(4)
@@ -245,14 +258,15 @@ for (const r of rows) {
   const fig = r.per_task_us !== undefined ? `${r.per_task_us.toFixed(3)} µs` : `${r.makespan_ratio.toFixed(3)}× ideal`
   console.log(`${r.workload.padEnd(9)} ${r.impl.padEnd(13)} ${r.ms.toFixed(2).padStart(8)}  ${fig.padStart(18)}   ${r.vs_hand_rolled.toFixed(3)}×`)
 }
-if (jsonOut && (ONLY || ONLY_IMPLS)) {
-  console.log(`not merged into ${jsonOut}: a partial run (--only / --impls)`)
+if (jsonOut && ONLY_IMPLS && !ONLY_IMPLS.includes('hand-rolled')) {
+  console.log(`not merged into ${jsonOut}: no hand-rolled figures to compare with`)
 } else if (jsonOut) {
   let all = []
   try {
     all = JSON.parse(fs.readFileSync(jsonOut, 'utf8'))
   } catch { /* a new file */ }
-  all = all.filter((r) => r.door !== 'node').concat(rows)
+  const same = (a, b) => a.door === b.door && a.workload === b.workload && a.impl === b.impl && !!a.collect === !!b.collect
+  all = all.filter((r) => !rows.some((n) => same(r, n))).concat(rows)
   fs.writeFileSync(jsonOut, '[\n' + all.map((r) => '  ' + JSON.stringify(r).replaceAll('":', '": ').replaceAll(',"', ', "')).join(',\n') + '\n]\n')
   console.log(`merged ${rows.length} rows into ${jsonOut}`)
 }
