@@ -221,11 +221,14 @@ for (const [wname, make] of WORKLOADS) {
   // that turns the same way every time would have legato follow p-queue in every round, and
   // hand-rolled follow legato). Every sample starts at a fresh event-loop turn. With
   // `--collect` it starts after a full collection too: no sample inherits the garbage of the one
-  // before it, but each starts on a heap just compacted and caches just flushed, which costs
-  // legato more than the plain runners (W1: ~2× without it, measured 2026-12-01), and is not
-  // how a process runs flows. So the main figures leave the collector alone, the balanced order
-  // spreading each sample's garbage over the others alike, and `make bench-node` records the
-  // `--collect` figures beside them.
+  // before it, but every sample then runs right after a major collection, which costs legato far
+  // more than the plain runners (2026-12-02: W1 1.86× hand-rolled instead of 0.79×, W2 6.2×
+  // instead of 2.2×). Why is not settled: V8 marks legato's optimized functions (perform,
+  // startTask, _add, ...) for deoptimization ("weak objects") at such collections, yet under
+  // --no-opt the gap remains. Forcing one before every run is not how a process runs flows, so
+  // the main figures leave the collector alone, the balanced order spreading each sample's
+  // garbage over the others alike, and `make bench-node` records the `--collect` figures
+  // beside them.
   const orders = balancedOrders(IMPLS.length)
   for (let r = 0; r < RUNS; r++) {
     for (const k of orders[r % orders.length]) {
