@@ -213,7 +213,15 @@ const rows = []
 for (const [wname, make] of WORKLOADS) {
   const w = make()
   const samples = new Map(IMPLS.map(([name]) => [name, []]))
-  for (const [, fn] of IMPLS) await fn(w) // warm-up
+  // Warm-up, timed: a workload whose slowest implementation takes under a second gets at least
+  // 30 rounds (its samples are a few milliseconds, where one stray pause moves a median of ten).
+  let slowest = 0
+  for (const [, fn] of IMPLS) {
+    const t0 = performance.now()
+    await fn(w)
+    slowest = Math.max(slowest, performance.now() - t0)
+  }
+  const rounds = slowest < 1000 ? Math.max(RUNS, 30) : RUNS
   // Rounds interleave the implementations, so that a change in the machine's load during the
   // run falls on all of them alike; each figure is the median of its rounds. The order of each
   // round comes from a balanced Latin square (Williams): over the rounds each implementation
@@ -230,7 +238,7 @@ for (const [wname, make] of WORKLOADS) {
   // garbage over the others alike, and `make bench-node` records the `--collect` figures
   // beside them.
   const orders = balancedOrders(IMPLS.length)
-  for (let r = 0; r < RUNS; r++) {
+  for (let r = 0; r < rounds; r++) {
     for (const k of orders[r % orders.length]) {
       const [name, fn] = IMPLS[k]
       await new Promise((resolve) => setImmediate(resolve))
@@ -247,7 +255,7 @@ for (const [wname, make] of WORKLOADS) {
   const base = times.get('hand-rolled')
   for (const [name] of IMPLS) {
     const ms = times.get(name)
-    const row = { door: 'node', impl: name, workload: wname, tasks: w.tasks.length, runs: RUNS, ms: +ms.toFixed(4) }
+    const row = { door: 'node', impl: name, workload: wname, tasks: w.tasks.length, runs: rounds, ms: +ms.toFixed(4) }
     if (COLLECT) row.collect = true
     if (w.ideal) row.makespan_ratio = +(ms / w.ideal).toFixed(4)
     else row.per_task_us = +((ms * 1000) / w.tasks.length).toFixed(4)
