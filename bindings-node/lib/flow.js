@@ -1,7 +1,7 @@
 'use strict'
 // Flow: a declared DAG of steps (LightFlow's builders), run by the core's scheduler.
 const native = require('../native.js')
-const { Driver, NONE, KIND_NAMES, STATUS_NAMES } = require('./driver.js')
+const { Driver, SHAPE_ONLY, NONE, KIND_NAMES, STATUS_NAMES } = require('./driver.js')
 const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
@@ -576,4 +576,15 @@ class Flow {
 }
 addHookMethods(Flow)
 
-module.exports = { Flow, FlowRun, SyncPoint, StepContext, KIND_NAMES, STATUS_NAMES }
+/**
+ * One object of each class a run makes many of, alive as long as the module: their hidden
+ * classes then outlive every run (see `SHAPE_ONLY` in driver.js). The flow is empty; the run
+ * has no native run and is never started; the context is never handed to a step.
+ */
+const keptShapes = (() => {
+  const flow = new Flow()
+  const run = new FlowRun(flow, SHAPE_ONLY, null, flow._run, undefined)
+  return [flow, run, new StepContext(run, 0, 1)]
+})()
+
+module.exports = { Flow, FlowRun, SyncPoint, StepContext, KIND_NAMES, STATUS_NAMES, keptShapes }

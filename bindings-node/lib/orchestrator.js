@@ -6,7 +6,7 @@ const { AsyncLocalStorage } = require('node:async_hooks')
 const native = require('../native.js')
 const { randomUUID } = require('node:crypto')
 const { FlowRun } = require('./flow.js')
-const { NONE } = require('./driver.js')
+const { NONE, SHAPE_ONLY } = require('./driver.js')
 const { typeError, LegatoError, CancelledError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
@@ -34,9 +34,10 @@ function cacheKey(args) {
 }
 
 class OrchRun extends FlowRun {
-  constructor(orch) {
+  /** `shape`: `SHAPE_ONLY` for the run kept for its hidden class (see driver.js). */
+  constructor(orch, shape) {
     const pseudoFlow = { _hooks: orch._hooks, _names: [], _fns: [], _opts: [], state: orch._state }
-    super(pseudoFlow, -1, null, orch._run, undefined)
+    super(pseudoFlow, shape === SHAPE_ONLY ? SHAPE_ONLY : -1, null, orch._run, undefined)
     this.orch = orch
     this.main = null
     this.mainDone = false
@@ -321,4 +322,7 @@ class Orchestrator {
 }
 addHookMethods(Orchestrator)
 
-module.exports = { Orchestrator }
+/** An orchestrator run kept for the life of the module, for its hidden class (see driver.js). */
+const keptShape = new OrchRun({ _hooks: newHooks(), _state: { operations: [] }, _run: runOptions('options', {}) }, SHAPE_ONLY)
+
+module.exports = { Orchestrator, keptShape }

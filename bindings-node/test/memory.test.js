@@ -141,3 +141,40 @@ test('runs still settle under fake timers, installed before or after legato is l
     assert.equal(r.stdout.trim(), 'settled', r.stderr)
   }
 })
+
+test("a major collection between runs keeps the driver's compiled code (runs keep their hidden class)", { timeout: 60_000 }, (t) => {
+  // In a child process with V8's test natives: the driver's per-task functions are compiled,
+  // every flow and run is dropped, two full collections run, and the functions must still be
+  // compiled. Without a run kept alive for its shape, the collections clear the runs' hidden
+  // classes and V8 throws the code compiled against them away ("weak objects").
+  const script = `
+    const { Flow } = require(${JSON.stringify(require.resolve('..'))})
+    const { Driver } = require(${JSON.stringify(require.resolve('../lib/driver.js'))})
+    const fns = [Driver.prototype.perform, Driver.prototype.record, Driver.prototype.ended]
+    const status = new Function('f', 'return %GetOptimizationStatus(f)')
+    const prepare = new Function('f', '%PrepareFunctionForOptimization(f)')
+    const optimize = new Function('f', '%OptimizeFunctionOnNextCall(f)')
+    const TURBOFANNED = 1 << 4
+    async function churn() {
+      const flow = new Flow()
+      for (let i = 0; i < 50; i++) flow.step('s' + i, async () => i, i ? { after: ['s' + (i - 1)] } : undefined)
+      await flow.run()
+    }
+    ;(async () => {
+      for (let k = 0; k < 20; k++) await churn()
+      for (const f of fns) prepare(f)
+      await churn()
+      for (const f of fns) optimize(f)
+      await churn()
+      const before = fns.map((f) => (status(f) & TURBOFANNED) !== 0)
+      gc(); gc()
+      await new Promise((r) => setImmediate(r))
+      const after = fns.map((f) => (status(f) & TURBOFANNED) !== 0)
+      console.log(JSON.stringify({ before, after }))
+    })()`
+  const r = spawnSync(process.execPath, ['--expose-gc', '--allow-natives-syntax', '-e', script], { encoding: 'utf8', timeout: 30_000 })
+  assert.equal(r.status, 0, r.stderr)
+  const { before, after } = JSON.parse(r.stdout.trim().split('\n').pop())
+  if (!before.every(Boolean)) return t.skip(`this V8 did not compile the functions when asked (${JSON.stringify(before)})`)
+  assert.deepEqual(after, [true, true, true])
+})
