@@ -229,14 +229,12 @@ for (const [wname, make] of WORKLOADS) {
   // that turns the same way every time would have legato follow p-queue in every round, and
   // hand-rolled follow legato). Every sample starts at a fresh event-loop turn. With
   // `--collect` it starts after a full collection too: no sample inherits the garbage of the one
-  // before it, but every sample then runs right after a major collection, which costs legato far
-  // more than the plain runners (2026-12-02: W1 1.86× hand-rolled instead of 0.79×, W2 6.2×
-  // instead of 2.2×). Why is not settled: V8 marks legato's optimized functions (perform,
-  // startTask, _add, ...) for deoptimization ("weak objects") at such collections, yet under
-  // --no-opt the gap remains. Forcing one before every run is not how a process runs flows, so
-  // the main figures leave the collector alone, the balanced order spreading each sample's
-  // garbage over the others alike, and `make bench-node` records the `--collect` figures
-  // beside them.
+  // before it, but every sample runs right after a major collection, which no process does
+  // before each of its runs; so the main figures leave the collector alone (the balanced order
+  // spreads each sample's garbage over the others alike) and `make bench-node` records the
+  // `--collect` figures beside them. (They are how legato's hidden classes were found dying at
+  // such collections, see SHAPE_ONLY in bindings-node/lib/driver.js: W2 6.2× hand-rolled before
+  // the fix, 1.95× after.)
   const orders = balancedOrders(IMPLS.length)
   for (let r = 0; r < rounds; r++) {
     for (const k of orders[r % orders.length]) {

@@ -579,7 +579,8 @@ addHookMethods(Flow)
 /**
  * One object of each class a run makes many of, alive as long as the module: their hidden
  * classes then outlive every run (see `SHAPE_ONLY` in driver.js). The flow is empty; the run
- * has no native run and is never started; the context is never handed to a step.
+ * has no native run and is never started; the context is never handed to a step. Exported, so
+ * that the module's exports keep them reachable.
  */
 const keptShapes = (() => {
   const flow = new Flow()

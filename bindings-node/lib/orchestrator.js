@@ -322,7 +322,10 @@ class Orchestrator {
 }
 addHookMethods(Orchestrator)
 
-/** An orchestrator run kept for the life of the module, for its hidden class (see driver.js). */
+/**
+ * An orchestrator run kept for the life of the module, for its hidden class (see SHAPE_ONLY in
+ * driver.js); exported, so that the module's exports keep it reachable.
+ */
 const keptShape = new OrchRun({ _hooks: newHooks(), _state: { operations: [] }, _run: runOptions('options', {}) }, SHAPE_ONLY)
 
 module.exports = { Orchestrator, keptShape }
