@@ -99,13 +99,21 @@ fn edges<'a>(g: &'a Graph, sel: &'a Selection) -> impl Iterator<Item = (TaskId, 
     })
 }
 
+/// The deepest level the ASCII tree indents to. A task deeper than that (a long chain) is
+/// drawn there marked `(↓)`, and its own tree is drawn again from the left margin below, so a
+/// drawing grows linearly with the graph rather than one more level of indentation per task.
+const MAX_ASCII_DEPTH: usize = 24;
+
 fn ascii(g: &Graph, sel: &Selection) -> String {
     let mut out = String::new();
     let mut drawn = vec![false; g.len()];
     let mut repeated = false;
+    let mut continued = false;
     // Whether the task at each depth of the current path was the last of its siblings.
     let mut lasts: Vec<bool> = Vec::new();
     let mut stack: Vec<(TaskId, usize, bool)> = Vec::new();
+    // Tasks at the deepest level, drawn again as roots once the tree above them is drawn.
+    let mut deferred: Vec<TaskId> = Vec::new();
     let roots = sel
         .ids()
         .iter()
@@ -113,7 +121,17 @@ fn ascii(g: &Graph, sel: &Selection) -> String {
         .filter(|&t| !g.deps(t).iter().any(|d| sel.contains(*d)));
     for root in roots {
         stack.push((root, 0, true));
-        while let Some((t, depth, last)) = stack.pop() {
+        loop {
+            let Some((t, depth, last)) = stack.pop() else {
+                // This tree is drawn: go on with the subtrees cut at the deepest level.
+                match deferred.pop() {
+                    Some(t) => {
+                        stack.push((t, 0, true));
+                        continue;
+                    }
+                    None => break,
+                }
+            };
             lasts.truncate(depth);
             for &l in lasts.iter().skip(1) {
                 out.push_str(if l { "    " } else { "│   " });
@@ -127,23 +145,35 @@ fn ascii(g: &Graph, sel: &Selection) -> String {
                 repeated = true;
                 continue;
             }
-            out.push('\n');
-            drawn[t.index()] = true;
-            lasts.push(last);
-            let children: Vec<TaskId> = g
+            let mut children = g
                 .dependents(t)
                 .iter()
                 .copied()
                 .filter(|c| sel.contains(*c))
-                .collect();
-            let n = children.len();
-            for (i, c) in children.into_iter().enumerate().rev() {
-                stack.push((c, depth + 1, i + 1 == n));
+                .peekable();
+            if depth == MAX_ASCII_DEPTH && children.peek().is_some() {
+                out.push_str(" (↓)\n");
+                continued = true;
+                deferred.push(t);
+                continue;
+            }
+            out.push('\n');
+            drawn[t.index()] = true;
+            lasts.push(last);
+            let at = stack.len();
+            stack.extend(children.map(|c| (c, depth + 1, false)));
+            stack[at..].reverse();
+            if let Some(first) = stack.get_mut(at) {
+                // The last child (pushed first, popped last) closes the branch.
+                first.2 = true;
             }
         }
     }
     if repeated {
         out.push_str("(*) already drawn above\n");
+    }
+    if continued {
+        out.push_str("(↓) continued below\n");
     }
     out
 }
@@ -292,8 +322,43 @@ install-deps
         }
         let g = b.build().unwrap();
         let s = g.to_ascii();
-        assert_eq!(s.lines().count(), 5000);
-        assert!(s.lines().last().unwrap().ends_with("└─▶ t4999"));
+        // Every 24 levels the chain goes on from the left margin: one more line each time.
+        let cuts = 4999 / MAX_ASCII_DEPTH;
+        assert_eq!(s.lines().count(), 5000 + cuts + 1);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines[lines.len() - 1], "(↓) continued below");
+        assert!(lines[lines.len() - 2].ends_with("└─▶ t4999"));
+        assert!(lines
+            .iter()
+            .all(|l| l.chars().count() <= 4 * MAX_ASCII_DEPTH + 12));
+    }
+
+    #[test]
+    fn ascii_of_a_chain_deeper_than_the_indentation_goes_on_below() {
+        let names: Vec<String> = (0..=MAX_ASCII_DEPTH + 2).map(|i| format!("t{i}")).collect();
+        let specs: Vec<(&str, Vec<&str>)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                (
+                    n.as_str(),
+                    if i == 0 {
+                        vec![]
+                    } else {
+                        vec![names[i - 1].as_str()]
+                    },
+                )
+            })
+            .collect();
+        let specs: Vec<(&str, &[&str])> = specs.iter().map(|(n, d)| (*n, &d[..])).collect();
+        let s = graph(&specs).to_ascii();
+        let lines: Vec<&str> = s.lines().collect();
+        let pad = "    ".repeat(MAX_ASCII_DEPTH - 1);
+        assert_eq!(lines[MAX_ASCII_DEPTH], format!("{pad}└─▶ t24 (↓)"));
+        assert_eq!(
+            lines[MAX_ASCII_DEPTH + 1..],
+            ["t24", "└─▶ t25", "    └─▶ t26", "(↓) continued below"]
+        );
     }
 
     #[test]

@@ -23,6 +23,15 @@ use std::time::Duration;
 /// The pseudo-task index of run-level hook tokens.
 const PROCESS: u32 = u32::MAX;
 
+/// One step of [`Scheduler::cancel_all`]'s walk over a task and its calls.
+#[derive(Debug)]
+enum CancelStep {
+    /// Cancel this task: if it runs, its calls first.
+    Enter(u32, TaskError),
+    /// Its calls are cancelled: end the task.
+    Exit(u32, TaskError),
+}
+
 /// A task waiting in [`Scheduler::resumes`] for a slot, and what it gets then.
 #[derive(Debug, Clone, Copy)]
 struct Wake {
@@ -71,6 +80,12 @@ pub struct Scheduler<V> {
     pub(super) stop: Option<StopReason>,
     first_failure: Option<TaskId>,
     rng: u64,
+    /// Tasks whose end still has to be handled (dependents readied or skipped, the caller
+    /// woken): [`Scheduler::done`] works through it in a loop rather than recursing, so a
+    /// chain of a million tasks failing at its head skips them all without a deep stack.
+    done_queue: VecDeque<u32>,
+    /// Whether [`Scheduler::done`] is working through `done_queue` (a nested call queues).
+    in_done: bool,
 }
 
 /// The default options, for every task that has no options of its own.
@@ -117,6 +132,8 @@ impl<V> Scheduler<V> {
             stop: None,
             first_failure: None,
             rng: opts.seed ^ 0x9E37_79B9_7F4A_7C15,
+            done_queue: VecDeque::new(),
+            in_done: false,
             opts,
             graph,
         };
@@ -1108,18 +1125,40 @@ impl<V> Scheduler<V> {
         }
         let duration = self.duration(t);
         let tk = &self.tasks[t as usize];
+        // The last attempt's error: none for a task that succeeded, even after failed
+        // attempts (rule 12).
+        let error = match tk.status {
+            Status::Succeeded => None,
+            _ => tk.error().cloned(),
+        };
         let event = Event::TaskCompletion {
             task: TaskId(t),
             duration,
             status: tk.status,
-            error: tk.error().cloned(),
+            error,
         };
         if !self.emit(t, event) {
             self.done(t);
         }
     }
 
+    /// The task's end is final: ready or skip its dependents, or hand a dynamic task's outcome
+    /// to its caller. Iterative: a task ended while another's end is being handled (a
+    /// dependent skipped without a hook) is queued and handled in the same loop, in order.
     fn done(&mut self, t: u32) {
+        self.done_queue.push_back(t);
+        if self.in_done {
+            return;
+        }
+        self.in_done = true;
+        while let Some(t) = self.done_queue.pop_front() {
+            self.done_one(t);
+        }
+        self.in_done = false;
+        release_burst(&mut self.done_queue);
+    }
+
+    fn done_one(&mut self, t: u32) {
         let statics = self.graph.len();
         let tk = &mut self.tasks[t as usize];
         if tk.stage == Stage::Done {
@@ -1202,57 +1241,86 @@ impl<V> Scheduler<V> {
         }
     }
 
-    /// Cancels one unfinished task (whatever its stage), with `error` as its final error.
+    /// Cancels one unfinished task (whatever its stage), with `error` as its final error. A
+    /// running task's unfinished calls are cancelled before it, each call's own calls before
+    /// that call (with an explicit stack: a chain of calls a hundred thousand deep needs no
+    /// deeper a native stack here).
     fn cancel_one(&mut self, t: u32, error: TaskError) {
-        let stage = self.tasks[t as usize].stage;
-        match stage {
-            Stage::Running => {
-                let attempt = self.tasks[t as usize].attempt;
-                self.commands.push_back(Command::Cancel {
-                    task: TaskId(t),
-                    attempt,
-                    timed_out: false,
-                });
-                self.end_attempt(t, Some(error.clone()));
-                self.cancel_children(t);
-                self.tasks[t as usize].hook_seq = self.tasks[t as usize].hook_seq.wrapping_add(1);
-                self.fail(t, error);
-            }
-            // A hook of the task is running: cancel once it is done.
-            Stage::ReadyHook | Stage::BeginHook | Stage::RetryHook => {
-                self.release_slot_and_keys(t);
-                self.tasks[t as usize].rare().deferred = Some(Deferred::Cancel(error));
-            }
-            Stage::Backoff => {
-                self.tasks[t as usize].hook_seq = self.tasks[t as usize].hook_seq.wrapping_add(1);
-                self.fail(t, error);
-            }
-            Stage::Pending | Stage::Queued | Stage::KeyWait => {
-                self.tasks[t as usize].hook_seq = self.tasks[t as usize].hook_seq.wrapping_add(1);
-                self.fail(t, error);
-            }
-            Stage::Excluded
-            | Stage::OutcomeHook
-            | Stage::CompletionHook
-            | Stage::SkipHook
-            | Stage::Done => {}
-        }
+        self.cancel_all(vec![CancelStep::Enter(t, error)]);
     }
 
     /// Cancels the unfinished dynamic children of a task whose attempt ended without success.
     fn cancel_children(&mut self, t: u32) {
-        let children = match self.tasks[t as usize].rare.as_mut() {
-            Some(r) if !r.children.is_empty() => std::mem::take(&mut r.children),
-            _ => return,
+        let mut stack = Vec::new();
+        self.push_children(t, &mut stack);
+        self.cancel_all(stack);
+    }
+
+    /// Pushes a cancel of each of `t`'s calls, the first on top.
+    fn push_children(&self, t: u32, stack: &mut Vec<CancelStep>) {
+        let Some(children) = self.tasks[t as usize].rare.as_ref().map(|r| &r.children) else {
+            return;
         };
-        for &c in &children {
-            let error = TaskError::cancelled(format!(
-                "parent task \"{}\" ended",
-                self.tasks[t as usize].name
-            ));
-            self.cancel_one(c.0, error);
+        if children.is_empty() {
+            return;
         }
-        self.tasks[t as usize].rare().children = children;
+        let error = TaskError::cancelled(format!(
+            "parent task \"{}\" ended",
+            self.tasks[t as usize].name
+        ));
+        stack.extend(
+            children
+                .iter()
+                .rev()
+                .map(|c| CancelStep::Enter(c.0, error.clone())),
+        );
+    }
+
+    fn cancel_all(&mut self, mut stack: Vec<CancelStep>) {
+        while let Some(step) = stack.pop() {
+            let (t, error) = match step {
+                CancelStep::Exit(t, error) => {
+                    // Its calls are cancelled: the task itself ends now.
+                    self.bump_hook_seq(t);
+                    self.fail(t, error);
+                    continue;
+                }
+                CancelStep::Enter(t, error) => (t, error),
+            };
+            match self.tasks[t as usize].stage {
+                Stage::Running => {
+                    let attempt = self.tasks[t as usize].attempt;
+                    self.commands.push_back(Command::Cancel {
+                        task: TaskId(t),
+                        attempt,
+                        timed_out: false,
+                    });
+                    self.end_attempt(t, Some(error.clone()));
+                    stack.push(CancelStep::Exit(t, error));
+                    self.push_children(t, &mut stack);
+                }
+                // A hook of the task is running: cancel once it is done.
+                Stage::ReadyHook | Stage::BeginHook | Stage::RetryHook => {
+                    self.release_slot_and_keys(t);
+                    self.tasks[t as usize].rare().deferred = Some(Deferred::Cancel(error));
+                }
+                Stage::Backoff | Stage::Pending | Stage::Queued | Stage::KeyWait => {
+                    self.bump_hook_seq(t);
+                    self.fail(t, error);
+                }
+                Stage::Excluded
+                | Stage::OutcomeHook
+                | Stage::CompletionHook
+                | Stage::SkipHook
+                | Stage::Done => {}
+            }
+        }
+    }
+
+    /// Drops the continuation of any event of `t` still out (its hooks' ends are ignored).
+    fn bump_hook_seq(&mut self, t: u32) {
+        let tk = &mut self.tasks[t as usize];
+        tk.hook_seq = tk.hook_seq.wrapping_add(1);
     }
 
     /// Stops the run: running attempts are cancelled, tasks not started are skipped.

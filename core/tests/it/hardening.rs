@@ -396,7 +396,19 @@ async fn a_task_that_succeeded_on_retry_has_no_error() {
     })
     .unwrap()
     .retries(1);
+    // Rule 12: `task_completion`'s error is the last attempt's, none after a success.
+    let completions = Arc::new(Mutex::new(Vec::new()));
+    let seen = completions.clone();
+    flow.on_task_completion(move |e| {
+        seen.lock()
+            .unwrap()
+            .push((e.status, e.error.map(|x| x.to_string())));
+    });
     let report = flow.run().await.unwrap();
+    assert_eq!(
+        completions.lock().unwrap()[..],
+        [(Some(Status::Succeeded), None)]
+    );
     let flaky = report.get("flaky").unwrap();
     assert_eq!(flaky.status, Status::Succeeded);
     assert!(flaky.error.is_none());

@@ -6,3 +6,4 @@ mod hardening;
 mod scenarios;
 mod scenarios_tokio;
 mod scheduler_props;
+mod sizes;
