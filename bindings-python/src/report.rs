@@ -234,6 +234,7 @@ fn err_from(k: &str, m: String) -> TaskError {
         "timed_out" => ErrorKind::TimedOut,
         "cancelled" => ErrorKind::Cancelled,
         "panicked" => ErrorKind::Panicked,
+        "depth" => ErrorKind::Depth,
         _ => ErrorKind::Failed,
     };
     TaskError::new(kind, m)
@@ -337,6 +338,9 @@ fn skip_from(text: &str) -> SkipReason {
 fn restored(message: Arc<str>) -> StopReason {
     if &*message == "run cancelled" {
         return StopReason::Cancelled;
+    }
+    if &*message == "main failed" {
+        return StopReason::MainFailed;
     }
     if let Some(rest) = message
         .strip_prefix("fail-fast: task \"")

@@ -13,7 +13,7 @@ pub(crate) mod hooks;
 
 pub use hooks::{HookEvent, HookOutput, OwnedHookEvent};
 
-use crate::event::{Event, StopReason, TaskError};
+use crate::event::{Event, TaskError};
 use crate::graph::{Graph, Selection, TaskId};
 use crate::policy::TaskOptions;
 use crate::report::RunReport;
@@ -614,8 +614,10 @@ struct Driver<S> {
     results: Arc<Results>,
     start: Instant,
     wall_start: SystemTime,
-    /// Whether the run is held open for main (see [`Scheduler::hold`]).
-    holding: bool,
+    /// Whether the core started main ([`Command::StartMain`]).
+    main_go: bool,
+    /// Whether the core stopped main ([`Command::CancelMain`]).
+    main_stopped: bool,
 }
 
 /// The driver of a run in progress. If the run's future is dropped before the run ends, the
@@ -902,10 +904,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
             return;
         }
         let now = self.now();
-        if self.holding {
-            self.holding = false;
-            self.sched.release(now);
-        }
+        // A cancel stops main too: the core no longer waits for it.
         self.sched.cancel(now);
         // Drop every running future now.
         self.running.fresh.clear();
@@ -963,6 +962,9 @@ impl<S: Send + Sync + 'static> Driver<S> {
                         }
                     }
                 }
+                Command::Joined { .. } => {}
+                Command::StartMain => self.main_go = true,
+                Command::CancelMain => self.main_stopped = true,
                 Command::Finished => finished = true,
                 // Commands added later: nothing to do for this driver.
                 #[allow(unreachable_patterns)]
@@ -971,6 +973,13 @@ impl<S: Send + Sync + 'static> Driver<S> {
         }
         finished
     }
+}
+
+/// The error main's caller gets when the run stopped main: the core's.
+fn stop_error(sched: &Scheduler<Value>) -> TaskError {
+    sched
+        .stop_error()
+        .unwrap_or_else(|| TaskError::cancelled("run cancelled"))
 }
 
 /// Runs a flow (or an orchestrator's main) to the end and returns its report, plus the main
@@ -1031,7 +1040,8 @@ where
         results,
         start: Instant::now(),
         wall_start: SystemTime::now(),
-        holding: false,
+        main_go: false,
+        main_stopped: false,
         graph,
     }));
     let d = live
@@ -1050,12 +1060,13 @@ where
         )
     });
     let mut main = std::pin::pin!(main);
-    if has_main {
-        d.sched.hold();
-        d.holding = true;
-    }
     drop(tx);
-    d.sched.start(Duration::ZERO);
+    if has_main {
+        // The core starts main once process_begin's hooks are done, and stops it with the run.
+        d.sched.start_main(Duration::ZERO);
+    } else {
+        d.sched.start(Duration::ZERO);
+    }
     let mut finished = d.perform();
     let start = d.start;
     while !finished {
@@ -1067,7 +1078,7 @@ where
                 None => std::future::pending().await,
             }
         };
-        let main_pending = main_out.is_none() && has_main;
+        let main_pending = main_out.is_none() && has_main && d.main_go;
         tokio::select! {
             biased;
             Some(msg) = rx.recv() => {
@@ -1100,8 +1111,7 @@ where
             out = async { main.as_mut().as_pin_mut().expect("main is set").await }, if main_pending => {
                 main_out = Some(Ok(out));
                 let now = d.now();
-                d.holding = false;
-                d.sched.release(now);
+                d.sched.main_finished(true, now);
             }
             Some((token, r)) = d.hook_futures.next(), if !d.hook_futures.is_empty() => {
                 d.hooks_done(token, r);
@@ -1112,23 +1122,16 @@ where
             }
         }
         finished = d.perform() || finished;
-        if has_main && main_out.is_none() {
-            // A run timeout (or an outside cancel) cancels everything, main included: drop it
-            // (its calls in flight are cancelled as their futures go) and let the run end.
-            let stopped = match d.sched.stop_reason() {
-                Some(r @ StopReason::TimedOut(_)) => Some(TaskError::timed_out(r.to_string())),
-                Some(r @ StopReason::Cancelled) => Some(TaskError::cancelled(r.to_string())),
-                _ => None,
-            };
-            if let Some(error) = stopped {
-                main.set(None);
-                main_out = Some(Err(error));
-                let now = d.now();
-                d.holding = false;
-                d.sched.release(now);
-                finished = d.perform() || finished;
-            }
+        if has_main && main_out.is_none() && d.main_stopped {
+            // The run stopped (its timeout, a cancel, fail-fast, a hook): the core cancelled
+            // main. Drop it (its calls in flight are cancelled as their futures go).
+            main.set(None);
+            main_out = Some(Err(stop_error(&d.sched)));
         }
+    }
+    if has_main && main_out.is_none() {
+        // Stopped before main could start.
+        main_out = Some(Err(stop_error(&d.sched)));
     }
     let d = live.0.take().expect("the driver lives until the run ends");
     (d.into_report(), main_out)

@@ -111,16 +111,19 @@ pub enum ErrorKind {
     TimedOut,
     /// The attempt was cancelled (fail-fast, run cancel, run timeout, a hook failure).
     Cancelled,
+    /// A call nested deeper than the run's `max_depth`: it failed at once, without running.
+    Depth,
 }
 
 impl ErrorKind {
-    /// A stable name: `"failed"`, `"panicked"`, `"timed_out"`, `"cancelled"`.
+    /// A stable name: `"failed"`, `"panicked"`, `"timed_out"`, `"cancelled"`, `"depth"`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Failed => "failed",
             ErrorKind::Panicked => "panicked",
             ErrorKind::TimedOut => "timed_out",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Depth => "depth",
         }
     }
 }
@@ -269,6 +272,8 @@ pub enum StopReason {
     Cancelled,
     /// The run's own timeout expired.
     TimedOut(Duration),
+    /// An Orchestrator's `main` raised: the calls it left running are cancelled.
+    MainFailed,
     /// A hook raised.
     HookFailed {
         /// The event whose hook raised.
@@ -283,6 +288,7 @@ impl fmt::Display for StopReason {
         match self {
             StopReason::FailFast { task } => write!(f, "fail-fast: task \"{task}\" failed"),
             StopReason::Cancelled => f.write_str("run cancelled"),
+            StopReason::MainFailed => f.write_str("main failed"),
             StopReason::TimedOut(d) => write!(f, "run timed out after {}", fmt_duration(*d)),
             StopReason::HookFailed { event, message } => {
                 write!(f, "hook for event \"{event}\" failed: {message}")

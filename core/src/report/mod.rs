@@ -98,7 +98,7 @@ impl AttemptRecord {
             (Some(e), _) => match e.kind {
                 ErrorKind::TimedOut => Status::TimedOut,
                 ErrorKind::Cancelled => Status::Cancelled,
-                ErrorKind::Failed | ErrorKind::Panicked => Status::Failed,
+                ErrorKind::Failed | ErrorKind::Panicked | ErrorKind::Depth => Status::Failed,
             },
             (None, Some(_)) => Status::Succeeded,
             (None, None) => Status::Running,

@@ -115,7 +115,7 @@ mod state;
 mod task;
 mod timers;
 
-pub use state::Scheduler;
+pub use state::{GroupId, JoinId, Scheduler, DEFAULT_MAX_DEPTH};
 
 use crate::event::{Event, EventKind, HookMask, TaskError};
 use crate::graph::TaskId;
@@ -140,6 +140,7 @@ pub struct RunOptions {
     timeout: Option<Duration>,
     hooks: HookMask,
     seed: u64,
+    max_depth: Option<u32>,
 }
 
 impl RunOptions {
@@ -195,7 +196,8 @@ impl RunOptions {
         self.hooks
     }
 
-    /// Checks the options: `max_parallel` at least 1, a run timeout greater than zero.
+    /// Checks the options: `max_parallel` and `max_depth` at least 1, a run timeout greater
+    /// than zero.
     ///
     /// # Errors
     ///
@@ -209,6 +211,9 @@ impl RunOptions {
         }
         if self.timeout == Some(Duration::ZERO) {
             return Err(OptionError::value("timeout", "must be greater than zero"));
+        }
+        if self.max_depth == Some(0) {
+            return Err(OptionError::value("max_depth", "must be at least 1, got 0"));
         }
         Ok(())
     }
@@ -299,6 +304,21 @@ pub enum Command {
         /// The dynamic task.
         task: TaskId,
     },
+    /// A [`Scheduler::join`] is over: hand `task`'s outcome ([`Scheduler::outcome`]) to the
+    /// waiter of `join`. The core has decided the moment, as for [`Command::Deliver`].
+    Joined {
+        /// The join whose waiter gets the outcome.
+        join: JoinId,
+        /// The task it waited for.
+        task: TaskId,
+    },
+    /// Start the run's `main` (see [`Scheduler::start_main`]): every `process_begin` hook is
+    /// done. Report its end with [`Scheduler::main_finished`].
+    StartMain,
+    /// The run stopped while `main` runs: cancel `main` (cancel its asyncio task, fire its
+    /// AbortSignal, drop its future) and do not wait for it; the run's error is the stop's
+    /// ([`Scheduler::stop_reason`]).
+    CancelMain,
     /// The run is over: every task is finished and `process_completion` was handled.
     Finished,
 }

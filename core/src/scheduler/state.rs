@@ -1,6 +1,11 @@
 //! The state machine itself: readiness, slots, retries, timeouts, skips, stops, dynamic
 //! calls and hooks. Task storage, sequence keys, timers and reports live beside it.
 
+mod calls;
+
+pub use calls::{GroupId, JoinId, DEFAULT_MAX_DEPTH};
+use calls::{GroupRec, JoinRec, MainStage};
+
 use super::keys::Keys;
 use super::task::{Deferred, OptTime, Stage, Task, NONE};
 use super::timers::{Timer, Timers};
@@ -36,9 +41,11 @@ enum CancelStep {
 #[derive(Debug, Clone, Copy)]
 struct Wake {
     task: u32,
-    /// The dynamic child whose outcome it gets ([`Command::Deliver`]), or [`NONE`] for a plain
-    /// [`Command::Resume`].
+    /// The task whose outcome it gets ([`Command::Deliver`], [`Command::Joined`]), or
+    /// [`NONE`] for a plain [`Command::Resume`].
     child: u32,
+    /// The join that waits, or [`NONE`] for the call's own caller.
+    join: u32,
 }
 
 /// The scheduler of one run. `V` is the driver's handle for task results; the core only stores
@@ -86,6 +93,16 @@ pub struct Scheduler<V> {
     done_queue: VecDeque<u32>,
     /// Whether [`Scheduler::done`] is working through `done_queue` (a nested call queues).
     in_done: bool,
+    /// Every [`Scheduler::join`], by [`JoinId`].
+    joins: Vec<JoinRec>,
+    /// Every fail-fast [`Scheduler::group`], by [`GroupId`].
+    groups: Vec<GroupRec>,
+    /// An Orchestrator's `main`, if the run has one.
+    main: MainStage,
+    /// Whether [`Command::StartMain`] was handed out.
+    main_began: bool,
+    /// Calls nested deeper fail at once.
+    max_depth: u32,
 }
 
 /// The default options, for every task that has no options of its own.
@@ -134,6 +151,11 @@ impl<V> Scheduler<V> {
             rng: opts.seed ^ 0x9E37_79B9_7F4A_7C15,
             done_queue: VecDeque::new(),
             in_done: false,
+            joins: Vec::new(),
+            groups: Vec::new(),
+            main: MainStage::Absent,
+            main_began: false,
+            max_depth: opts.get_max_depth(),
             opts,
             graph,
         };
@@ -280,6 +302,25 @@ impl<V> Scheduler<V> {
         self.stop.as_ref()
     }
 
+    /// The error a run that stopped early gives its caller (what an Orchestrator's `run()`
+    /// raises when the run stopped `main`), decided here once for every door: on the run
+    /// timeout a timeout error `run timed out after 100ms`; on an outside cancel a
+    /// cancellation `run cancelled`; on fail-fast the failed task's own error; on a hook that
+    /// raised an error naming the hook's event. `None` if the run did not stop early, or
+    /// stopped because `main` raised (main's own error is the run's).
+    pub fn stop_error(&self) -> Option<TaskError> {
+        let reason = self.stop.as_ref()?;
+        match reason {
+            StopReason::TimedOut(_) => Some(TaskError::timed_out(reason.to_string())),
+            StopReason::Cancelled => Some(TaskError::cancelled(reason.to_string())),
+            StopReason::FailFast { .. } => self
+                .first_failure
+                .and_then(|t| self.tasks[t.index()].error().cloned()),
+            StopReason::HookFailed { .. } => Some(TaskError::failed(reason.to_string())),
+            _ => None,
+        }
+    }
+
     /// The number of tasks known to the run (static and dynamic, selected or not).
     pub fn task_count(&self) -> usize {
         self.tasks.len()
@@ -306,14 +347,35 @@ impl<V> Scheduler<V> {
                 return Ok(Ok(v));
             }
         }
+        Ok(Err(self.outcome_error(i)))
+    }
+
+    /// The outcome of a finished task, as [`Scheduler::take_outcome`] gives it, without moving
+    /// the value out: what each waiter of a [`Command::Joined`] gets.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the run does not know `task`.
+    pub fn outcome(&self, task: TaskId) -> Result<Result<&V, TaskError>, ProtocolError> {
+        let i = self.check(task)?;
+        let tk = &self.tasks[i];
+        match (&tk.value, tk.status) {
+            (Some(v), Status::Succeeded) => Ok(Ok(v)),
+            _ => Ok(Err(self.outcome_error(i))),
+        }
+    }
+
+    /// The error a caller gets from task `i`: its own, or why it never ran.
+    fn outcome_error(&self, i: usize) -> TaskError {
+        let tk = &self.tasks[i];
         if let Some(e) = tk.error() {
-            return Ok(Err(e.clone()));
+            return e.clone();
         }
         let why = match tk.rare.as_ref().and_then(|r| r.skip.as_ref()) {
             Some(reason) => format!("task \"{}\" was skipped: {reason}", tk.name),
             None => format!("task \"{}\" did not run", tk.name),
         };
-        Ok(Err(TaskError::cancelled(why)))
+        TaskError::cancelled(why)
     }
 
     /// Moves a task's value out (the report does not hold values), e.g. to hand the results of
@@ -352,7 +414,7 @@ impl<V> Scheduler<V> {
         self.settle();
     }
 
-    fn release_one(&mut self) {
+    pub(super) fn release_one(&mut self) {
         self.holds = self.holds.saturating_sub(1);
     }
 
@@ -619,145 +681,6 @@ impl<V> Scheduler<V> {
         self.handle(now, [Input::CancelTask(task)])
     }
 
-    /// Adds a dynamic task (an action call), called by `caller` — a running task and the
-    /// attempt that calls — or by the driver (`None`: an Orchestrator's `main`). It is ready at once (or skipped, if the run
-    /// has stopped).
-    ///
-    /// A caller gives its slot back until the call's outcome is delivered
-    /// ([`Command::Deliver`]), so recursion under `max_parallel(1)` cannot deadlock. The core
-    /// records the caller's current attempt: when that attempt fails, times out or is
-    /// cancelled before the call is done, the call is cancelled, and its outcome goes to the
-    /// waiter at once. A call left running by an attempt that succeeded (a host that did not
-    /// await it) runs on, and the run ends when it does; its outcome is delivered then.
-    ///
-    /// # Errors
-    ///
-    /// [`ProtocolError`] if the run does not know `caller`. Options are not checked here:
-    /// check them with [`TaskOptions::validate`] when the action is defined.
-    pub fn spawn(
-        &mut self,
-        caller: Option<(TaskId, u32)>,
-        name: Arc<str>,
-        opts: Arc<TaskOptions>,
-        now: Duration,
-    ) -> Result<TaskId, ProtocolError> {
-        if let Some((c, _)) = caller {
-            self.check(c)?;
-        }
-        self.tick(now);
-        let id = self.tasks.len() as u32;
-        let keys = if opts.sequences.is_empty() {
-            Box::default()
-        } else {
-            self.keys.intern(&opts.sequences)
-        };
-        self.tasks.push(Task::new(
-            name,
-            Some(opts),
-            keys,
-            caller.map_or(NONE, |(p, _)| p.0),
-            Stage::Pending,
-            0,
-        ));
-        self.ready_seq.push(0);
-        self.unfinished += 1;
-        let mut orphan = false;
-        if let Some((p, attempt)) = caller {
-            let pk = &self.tasks[p.index()];
-            let current = pk.stage == Stage::Running && pk.attempt == attempt;
-            self.tasks[p.index()].rare().children.push(TaskId(id));
-            self.tasks[id as usize].rare().caller_attempt = attempt;
-            if current {
-                self.suspend_one(p);
-            } else {
-                orphan = true;
-            }
-        }
-        if !self.begun {
-            // begin() readies or skips it, after process_begin's hooks.
-        } else if let Some(stop) = self.stop.clone() {
-            self.skip(id, SkipReason::Stopped(stop));
-        } else if orphan {
-            // Called from an attempt that is over (a sync body that ignored its cancel).
-            let error = TaskError::cancelled(format!(
-                "caller \"{}\" is no longer running",
-                self.tasks[caller.map_or(0, |(p, _)| p.index())].name
-            ));
-            self.cancel_one(id, error);
-        } else {
-            self.make_ready(id);
-        }
-        self.settle();
-        Ok(TaskId(id))
-    }
-
-    /// Says a running task now waits for something outside the core (say, a memoized call
-    /// already in flight): it gives its slot back while it waits. Pair with
-    /// [`Scheduler::resume`]. No effect on a task that is not running.
-    ///
-    /// # Errors
-    ///
-    /// [`ProtocolError`] if the run does not know `task`.
-    pub fn suspend(&mut self, task: TaskId) -> Result<(), ProtocolError> {
-        self.check(task)?;
-        self.suspend_one(task);
-        self.settle();
-        Ok(())
-    }
-
-    fn suspend_one(&mut self, task: TaskId) {
-        let tk = &mut self.tasks[task.index()];
-        if tk.stage != Stage::Running {
-            return;
-        }
-        tk.waits += 1;
-        if tk.waits == 1 && tk.holds_slot {
-            tk.holds_slot = false;
-            self.running -= 1;
-        }
-    }
-
-    /// Says a wait begun with [`Scheduler::suspend`] is over. When it was the task's last
-    /// wait, the task waits for a slot and then gets [`Command::Resume`]; otherwise (or if it
-    /// is no longer running) it gets it at once.
-    ///
-    /// # Errors
-    ///
-    /// [`ProtocolError`] if the run does not know `task`.
-    pub fn resume(&mut self, task: TaskId, now: Duration) -> Result<(), ProtocolError> {
-        self.handle(now, [Input::Resume(task)])
-    }
-
-    fn resume_one(&mut self, task: TaskId) {
-        self.wake(task.0, NONE);
-    }
-
-    /// One wait of task `t` is over; `child` is the dynamic task whose outcome it gets, or
-    /// `NONE`. The task's last wait waits for a slot; others are delivered at once.
-    fn wake(&mut self, t: u32, child: u32) {
-        let tk = &mut self.tasks[t as usize];
-        if tk.stage == Stage::Running && tk.waits == 1 {
-            self.resumes.push_back(Wake { task: t, child });
-            return;
-        }
-        if tk.stage == Stage::Running && tk.waits > 1 {
-            tk.waits -= 1;
-        }
-        self.push_wake(Wake { task: t, child });
-    }
-
-    fn push_wake(&mut self, w: Wake) {
-        self.commands.push_back(if w.child == NONE {
-            Command::Resume {
-                task: TaskId(w.task),
-            }
-        } else {
-            Command::Deliver {
-                task: TaskId(w.child),
-            }
-        });
-    }
-
     // ----- internals -----------------------------------------------------------------------
 
     /// Frees the queues and indexes that only a running run needs (the report needs none of
@@ -776,6 +699,7 @@ impl<V> Scheduler<V> {
             return;
         }
         self.begun = true;
+        self.begin_main();
         if let Some(reason) = self.stop.clone() {
             // Stopped before the run began (process_begin's hook failed, or a cancel or the
             // run timeout came while it ran): nothing runs.
@@ -1056,7 +980,7 @@ impl<V> Scheduler<V> {
         tk.status = match error.kind {
             ErrorKind::TimedOut => Status::TimedOut,
             ErrorKind::Cancelled => Status::Cancelled,
-            ErrorKind::Failed | ErrorKind::Panicked => Status::Failed,
+            ErrorKind::Failed | ErrorKind::Panicked | ErrorKind::Depth => Status::Failed,
         };
         tk.end = OptTime::new(now);
         tk.rare().error = Some(error);
@@ -1179,14 +1103,20 @@ impl<V> Scheduler<V> {
                 let pk = &self.tasks[p as usize];
                 pk.stage == Stage::Running && pk.attempt == called_by
             };
+            let w = Wake {
+                task: p,
+                child: t,
+                join: NONE,
+            };
             if current {
-                self.wake(p, t);
+                self.wake(p, w);
             } else {
-                self.commands
-                    .push_back(Command::Deliver { task: TaskId(t) });
+                self.push_wake(w);
             }
+            self.route_outcome(t);
             return;
         }
+        self.route_outcome(t);
         // By index, not through a clone of the graph's `Arc` (two atomic operations a task).
         let n = self.graph.dependents(TaskId(t)).len();
         if status == Status::Succeeded {
@@ -1332,6 +1262,7 @@ impl<V> Scheduler<V> {
         if self.begun {
             // Before that, begin() does it once process_begin's hooks are done.
             self.stop_tasks(reason);
+            self.stop_main();
         }
     }
 

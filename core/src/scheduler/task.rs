@@ -77,6 +77,12 @@ pub(super) struct Rare {
     /// For skips caused by a failure: the task that failed first.
     pub(super) root_cause: Option<Arc<str>>,
     pub(super) children: Vec<TaskId>,
+    /// For a dynamic task: how deep its call is nested (1 for a call of `main`).
+    pub(super) depth: u32,
+    /// The joins waiting for this task (see `Scheduler::join`), by join id.
+    pub(super) joins: Vec<u32>,
+    /// The fail-fast group this task belongs to, if any (see `Scheduler::group`).
+    pub(super) group: Option<u32>,
     /// For a dynamic task called by a running task: the caller's attempt at the call (the
     /// outcome wakes the caller only while that attempt is current).
     pub(super) caller_attempt: u32,

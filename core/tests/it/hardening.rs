@@ -550,3 +550,40 @@ fn thousands_of_ready_tasks_start_at_once_in_order() {
         assert_eq!(s.report().counts().running, n);
     }
 }
+
+/// Rule 9 (issue 18): an async `process_begin` hook finishes before main starts, so main
+/// reads what it set (the npm orchestrator README's `apiKey` example).
+#[tokio::test(start_paused = true)]
+async fn main_starts_after_an_async_process_begin_hook() {
+    use legato::EventKind;
+    let mut orch = Orchestrator::with_state(Mutex::new(None::<&'static str>));
+    orch.on_async(EventKind::ProcessBegin, |e| async move {
+        sleep(ms(20)).await;
+        *e.state.lock().unwrap() = Some("secret");
+        Ok::<_, BoxError>(())
+    });
+    let state = orch.state().clone();
+    let run = orch.run(async move { *state.lock().unwrap() }).await;
+    assert_eq!(run.output.unwrap(), Some("secret"));
+}
+
+/// Rule 11 (issue 18): fail-fast and a hook that raised stop main too, with the run's error.
+#[tokio::test(start_paused = true)]
+async fn fail_fast_stops_main_with_the_failed_calls_error() {
+    let mut orch = Orchestrator::new();
+    orch.fail_fast(true);
+    let bad = orch.action("bad", |_: ()| async {
+        sleep(ms(5)).await;
+        Err::<(), BoxError>("bad input".into())
+    });
+    let started = tokio::time::Instant::now();
+    let run = orch
+        .run(async move {
+            // Main goes on with something slow of its own beside the call.
+            let _ = tokio::join!(bad.call(()), sleep(Duration::from_secs(3)));
+            "main finished"
+        })
+        .await;
+    assert_eq!(started.elapsed(), ms(5));
+    assert_eq!(run.output.unwrap_err().to_string(), "bad input");
+}

@@ -1,5 +1,6 @@
 //! Integration tests of the public API (one binary, modules by area).
 
+mod calls;
 mod driver;
 mod graph_props;
 mod hardening;
