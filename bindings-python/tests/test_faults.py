@@ -77,6 +77,23 @@ def test_interpreter_exit_with_a_run_in_flight_does_not_hang() -> None:
     assert "leaving" in out and p.returncode == 0, err
 
 
+def test_a_sync_main_left_running_by_the_run_timeout_does_not_hold_up_interpreter_exit() -> None:
+    p = spawn(
+        """
+        import time, legato
+        orch = legato.Orchestrator(timeout=0.1)
+        t0 = time.monotonic()
+        try:
+            orch.run(lambda: time.sleep(60))
+        except legato.TaskTimeoutError as e:
+            print(e, time.monotonic() - t0 < 5, flush=True)
+        """
+    )
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    assert out.strip() == "run timed out after 100ms True"
+
+
 def square(x: int) -> int:
     return x * x
 
