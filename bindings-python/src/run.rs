@@ -23,7 +23,7 @@
 use crate::errors::{CancelledError, TaskTimeoutError};
 use crate::pool::{pool, Job};
 use crate::report::RunReport;
-use legato::event::{ErrorKind, Event, EventKind, HookMask, Status, TaskError};
+use legato::event::{ErrorKind, Event, EventKind, HookMask, Status, StopReason, TaskError};
 use legato::graph::{Graph, Selection, TaskId};
 use legato::policy::TaskOptions;
 use legato::scheduler::{Command, HookToken, Outcome, RunOptions, Scheduler};
@@ -167,6 +167,15 @@ pub(crate) struct State {
     cache: HashMap<isize, Vec<(Py<PyAny>, u32)>>,
     /// A blocking run: a KeyboardInterrupt raised in a hook on the driving thread.
     interrupt: Option<PyErr>,
+    /// The exception of the hook whose failure stopped the run (the run error's cause).
+    hook_error: Option<Py<PyAny>>,
+    /// Whether `process_begin`'s hooks are done (an Orchestrator's main may start).
+    begun: bool,
+    /// Whether the driver has seen the run stop early (fail-fast, timeout, cancel, a hook).
+    stopped: bool,
+    /// Futures set when the run has begun ([`Run::begun`]) or stopped ([`Run::stopped`]).
+    on_begun: Vec<Py<PyAny>>,
+    on_stop: Vec<Py<PyAny>>,
 }
 
 impl State {
@@ -313,9 +322,17 @@ impl Shared {
                 }
                 Command::Finished => {
                     st.finished = true;
+                    self.begun(py, st);
                     st.loop_q.push_back(LoopCmd::Finished);
                 }
                 _ => {}
+            }
+        }
+        if !st.stopped && (st.finished || st.sched.stop_reason().is_some()) {
+            st.stopped = true;
+            for f in std::mem::take(&mut st.on_stop) {
+                st.loop_q
+                    .push_back(LoopCmd::Resolve(f, Delivery::Ok(py.None())));
             }
         }
         if !st.finished {
@@ -332,6 +349,18 @@ impl Shared {
         if !st.loop_q.is_empty() && !st.wake_pending && !self.on_loop_thread() {
             st.wake_pending = true;
             let _ = self.wake(py);
+        }
+    }
+
+    /// `process_begin`'s hooks are done (or there are none, or the run is over): the futures
+    /// of [`Run::begun`] are set.
+    fn begun(&self, py: Python<'_>, st: &mut State) {
+        if !st.begun {
+            st.begun = true;
+            for f in std::mem::take(&mut st.on_begun) {
+                st.loop_q
+                    .push_back(LoopCmd::Resolve(f, Delivery::Ok(py.None())));
+            }
         }
     }
 
@@ -524,7 +553,9 @@ impl Shared {
                 kw.set_item("name", name(*task))?;
                 kw.set_item("duration", duration.as_secs_f64())?;
                 kw.set_item("status", status.as_str())?;
-                let e = if error.is_some() && *status != Status::Skipped {
+                // The last attempt's error: none for a task that succeeded (after retries too)
+                // or was skipped, whatever the event carries.
+                let e = if error.is_some() && status.is_failure() {
                     self.error_object(py, st, task.as_u32())
                 } else {
                     py.None()
@@ -791,7 +822,8 @@ impl Shared {
                         task.call_method1(py, intern!(py, "add_done_callback"), (cb,))
                     });
                 if let Err(e) = r {
-                    self.hook_result(py, token, Some(e.value(py).to_string()), jobs);
+                    let failed = self.hook_error(py, e);
+                    self.hook_result(py, token, failed, jobs);
                 }
             }
             Err(e) => {
@@ -801,31 +833,47 @@ impl Shared {
         }
     }
 
-    /// What a hook's exception makes of it: its text, the hook's failure; or, for Ctrl-C's
-    /// KeyboardInterrupt in a blocking run (signal handlers run on its driving thread, which
-    /// runs the hooks), nothing: the driver cancels the run and raises it at the end.
-    fn hook_error(&self, py: Python<'_>, e: PyErr) -> Option<String> {
+    /// What a hook's exception makes of it: the hook's failure (the exception object); or, for
+    /// Ctrl-C's KeyboardInterrupt in a blocking run (signal handlers run on its driving thread,
+    /// which runs the hooks), nothing: the driver cancels the run and raises it at the end.
+    fn hook_error(&self, py: Python<'_>, e: PyErr) -> Option<Py<PyAny>> {
         if self.lp.is_none() && e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
             lock_py(py, self).interrupt.get_or_insert(e);
             return None;
         }
-        Some(e.value(py).to_string())
+        Some(e.into_value(py).into_any())
     }
 
+    /// The hooks of `token` are done; `failed`: one raised this exception. The core gets its
+    /// text (the stop reason); the object is kept as the cause of the run's error when this
+    /// failure is what stops the run.
     fn hook_result(
         self: &Arc<Self>,
         py: Python<'_>,
         token: HookToken,
-        failed: Option<String>,
+        failed: Option<Py<PyAny>>,
         jobs: &mut Vec<Job>,
     ) {
+        let message = failed
+            .as_ref()
+            .map(|e| e.bind(py).str().map(|s| s.to_string()).unwrap_or_default());
         let now = self.now(py);
         let mut st = lock_py(py, self);
         // The token came from the core's own command.
-        let _ = match failed {
+        let _ = match message {
             None => st.sched.hook_done(token, now),
-            Some(m) => st.sched.hook_failed(token, m, now),
+            Some(m) => {
+                let first = st.sched.stop_reason().is_none();
+                let r = st.sched.hook_failed(token, m, now);
+                if first && st.sched.stop_reason().is_some() {
+                    st.hook_error = failed;
+                }
+                r
+            }
         };
+        if token.kind() == EventKind::ProcessBegin {
+            self.begun(py, &mut st);
+        }
         self.route(py, &mut st, jobs);
     }
 
@@ -1396,10 +1444,11 @@ impl HookDone {
             .and_then(|c| c.is_truthy())
             .unwrap_or(false)
         {
-            Some("hook cancelled".to_owned())
+            let e = CancelledError::new_err("hook cancelled");
+            Some(e.into_value(py).into_any())
         } else {
             match fut.call_method0("exception") {
-                Ok(e) if !e.is_none() => Some(e.str().map(|s| s.to_string()).unwrap_or_default()),
+                Ok(e) if !e.is_none() => Some(e.unbind()),
                 _ => None,
             }
         };
@@ -1440,18 +1489,17 @@ impl TaskContext {
         self.run.context.clone_ref(py)
     }
 
-    /// The results of the task's direct dependencies, by name.
+    /// The results of every task that succeeded so far in the run, by name (its upstream
+    /// tasks are always among them); for actions called several times, the latest call's.
     #[getter]
     fn results<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        if let Some(t) = self.task {
-            let st = lock_py(py, &self.run);
-            let g = st.sched.graph().clone();
-            if (t as usize) < g.len() {
-                for dep in g.deps(st.id(t)) {
-                    if let Some(v) = st.sched.value(*dep) {
-                        d.set_item(g.name(*dep), v.clone_ref(py))?;
-                    }
+        let st = lock_py(py, &self.run);
+        for t in 0..st.sched.task_count() as u32 {
+            let id = st.id(t);
+            if st.sched.status(id) == Status::Succeeded {
+                if let Some(v) = st.sched.value(id) {
+                    d.set_item(st.sched.name(id), v.clone_ref(py))?;
                 }
             }
         }
@@ -1600,6 +1648,29 @@ impl Bodies {
 }
 
 impl Run {
+    /// A future on the run's loop, set at once when `watch` says so, else when the driver
+    /// does (it takes the futures of the list `watch` gives).
+    fn watch(
+        &self,
+        py: Python<'_>,
+        watch: impl FnOnce(&mut State) -> (bool, &mut Vec<Py<PyAny>>),
+    ) -> PyResult<Py<PyAny>> {
+        let run = &self.shared;
+        let fut = run.lp()?.call_method0(py, intern!(py, "create_future"))?;
+        let now = {
+            let mut st = lock_py(py, run);
+            let (now, list) = watch(&mut st);
+            if !now {
+                list.push(fut.clone_ref(py));
+            }
+            now
+        };
+        if now {
+            fut.call_method1(py, intern!(py, "set_result"), (py.None(),))?;
+        }
+        Ok(fut)
+    }
+
     /// The loop of [`Run::drive`].
     fn drive_loop(&self, py: Python<'_>) -> PyResult<()> {
         let run = &self.shared;
@@ -1808,6 +1879,11 @@ impl Run {
                 report: None,
                 cache: HashMap::new(),
                 interrupt: None,
+                hook_error: None,
+                begun: false,
+                stopped: false,
+                on_begun: Vec::new(),
+                on_stop: Vec::new(),
             }),
             cv: Condvar::new(),
             lp: lp.map(Bound::unbind),
@@ -1824,13 +1900,62 @@ impl Run {
             cap: max_parallel.unwrap_or(usize::MAX),
             title,
         });
-        let _ = shared.mask;
         Ok(Run { shared })
     }
 
     /// Starts the run (emits `process_begin`, then the first tasks).
     fn start(&self, py: Python<'_>) {
-        self.input_and_pump(py, |st, now| st.sched.start(now));
+        let run = self.shared.clone();
+        self.input_and_pump(py, |st, now| {
+            st.sched.start(now);
+            if !run.mask.contains(EventKind::ProcessBegin) {
+                run.begun(py, st);
+            }
+        });
+    }
+
+    /// An asyncio future set once `process_begin`'s hooks, async ones included, are done (at
+    /// once when there are none): an Orchestrator's main starts then.
+    fn begun(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.watch(py, |st| (st.begun, &mut st.on_begun))
+    }
+
+    /// An asyncio future set once the run stops early (fail-fast, its timeout, a cancel, a
+    /// hook that raised) or is over: an Orchestrator's main is cancelled then.
+    fn stopped(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.watch(py, |st| (st.stopped, &mut st.on_stop))
+    }
+
+    /// The error a run that stopped early raises in its caller, but for a hook's failure
+    /// (the caller makes a `FlowError` with the report and [`Run::hook_error`] as its cause):
+    /// the failing task's own exception (fail-fast), `TaskTimeoutError` (the run's timeout),
+    /// `CancelledError` (a cancel). `None` when the run did not stop early.
+    fn stop_error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let run = &self.shared;
+        let mut st = lock_py(py, run);
+        let reason = st.sched.stop_reason()?.clone();
+        let e = match &reason {
+            StopReason::FailFast { task } => {
+                let failed = (0..st.sched.task_count() as u32).find(|&t| {
+                    let id = st.id(t);
+                    st.sched.name(id) == &**task
+                        && matches!(st.sched.status(id), Status::Failed | Status::TimedOut)
+                })?;
+                return Some(run.error_object(py, &mut st, failed));
+            }
+            StopReason::TimedOut(_) => TaskTimeoutError::new_err(reason.to_string()),
+            StopReason::Cancelled => CancelledError::new_err(reason.to_string()),
+            _ => return None,
+        };
+        Some(e.into_value(py).into_any())
+    }
+
+    /// The exception of the hook whose failure stopped the run, if one did.
+    fn hook_error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        lock_py(py, &self.shared)
+            .hook_error
+            .as_ref()
+            .map(|e| e.clone_ref(py))
     }
 
     /// Starts a blocking run and drives it on this thread until it is finished (see the top):

@@ -77,10 +77,69 @@ def test_results_are_injected_by_parameter_name_and_ctx() -> None:
         "migrate",
         1,
         "me",
-        {"build": "dist(deps)"},
+        {"install": "deps", "build": "dist(deps)"},
         False,
         "dist(deps)",
     )
+
+
+def test_ctx_results_holds_every_task_that_succeeded_earlier_not_only_direct_dependencies() -> None:
+    # Rule 10: a step reads the result of every task that succeeded earlier in the run.
+    flow = legato.Flow("results")
+    flow.add(lambda: "a!", name="a")
+    flow.add(lambda: "b!", name="b", after=["a"])
+    flow.add(lambda: "side!", name="side")
+    seen: dict[str, Any] = {}
+
+    @flow.step(after=["b", "side"])
+    def c(ctx: legato.TaskContext) -> str:
+        seen.update(ctx.results)
+        return str(ctx.results["a"])
+
+    @flow.step(after=["c"])
+    async def d(ctx: legato.TaskContext, a: str) -> tuple[str, str]:
+        return a, ctx.results["c"]
+
+    # A parameter named after a step still gets its result and declares the dependency.
+    @flow.step
+    def e(side: str) -> str:
+        return side.upper()
+
+    assert flow.plan("e") == [["side"], ["e"]]
+    report = flow.run()
+    assert {"a": "a!", "b": "b!", "side": "side!"}.items() <= seen.items() and "d" not in seen
+    assert report.tasks["c"].result == "a!"
+    assert report.tasks["d"].result == ("a!", "a!")
+    assert report.tasks["e"].result == "SIDE!"
+
+
+def test_task_completion_error_is_the_last_attempts_none_after_a_successful_retry() -> None:
+    # Rule 12; task_failure and task_completion of a failed task give the body's own exception.
+    flow = legato.Flow("completion-error")
+    raised: list[BaseException] = []
+
+    @flow.step(retries=1)
+    def flaky(ctx: legato.TaskContext) -> str:
+        if ctx.attempt == 1:
+            raised.append(ValueError("first"))
+            raise raised[-1]
+        return "ok"
+
+    own = KeyError("own")
+
+    @flow.step
+    async def broken() -> None:
+        raise own
+
+    completion: dict[str, Any] = {}
+    failure: dict[str, Any] = {}
+    flow.on_task_completion(lambda e: completion.__setitem__(e.name, (e.status, e.error)))
+    flow.on_task_failure(lambda e: failure.__setitem__(e.name, e.error))
+    with pytest.raises(legato.FlowError):
+        flow.run()
+    assert completion["flaky"] == ("succeeded", None)
+    assert completion["broken"][0] == "failed"
+    assert completion["broken"][1] is own and failure["broken"] is own
 
 
 def test_a_parameter_matching_no_upstream_step_is_refused_at_definition() -> None:
@@ -490,6 +549,27 @@ def test_a_hook_that_raises_fails_the_run_naming_the_event() -> None:
         flow.run()
     assert ei.value.report.stop == 'hook for event "task_begin" failed: quota exceeded'  # type: ignore[attr-defined]
     assert ends == [False]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_hook_error_is_the_cause_of_the_flow_error(kind: str) -> None:
+    # Rule 9: the FlowError carries the hook's own exception object as its __cause__.
+    flow = legato.Flow("hook-cause")
+    flow.add(lambda: None, name="a")
+    raised: list[BaseException] = []
+
+    def bad(e: Any) -> None:
+        raised.append(LookupError("quota exceeded"))
+        raise raised[-1]
+
+    async def bad_async(e: Any) -> None:
+        await asyncio.sleep(0)
+        bad(e)
+
+    flow.on_task_success(bad if kind == "sync" else bad_async)
+    with pytest.raises(legato.FlowError, match='hook for event "task_success" failed: quota exceeded') as ei:
+        flow.run()
+    assert ei.value.__cause__ is raised[0]
 
 
 def test_spawn_and_cancel_from_outside() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -337,3 +338,172 @@ def test_run_async_inside_a_running_loop() -> None:
         return await orch.run_async(main)
 
     assert asyncio.run(outer()) == 90
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_async_process_begin_hooks_finish_before_main_starts(kind: str) -> None:
+    # Rule 9: the npm README's onProcessBegin sets the API key that main reads.
+    orch = legato.Orchestrator()
+
+    @orch.on_process_begin
+    async def fetch_key(e: Any) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        e.context["api_key"] = "secret"
+
+    async def main() -> Any:
+        return orch.get_state().get("api_key")
+
+    def sync_main() -> Any:
+        return orch.get_state().get("api_key")
+
+    assert orch.run(main if kind == "async" else sync_main) == "secret"
+
+
+def test_a_hook_that_raises_fails_the_orchestrator_run_with_the_hooks_exception_as_cause() -> None:
+    # Rule 9: the run fails (main's value is not returned), as a Flow's does.
+    orch = legato.Orchestrator()
+    own = LookupError("quota exceeded")
+    ends: list[bool] = []
+
+    def bad(e: Any) -> None:
+        raise own
+
+    orch.on_task_success(bad)
+    orch.on_process_completion(lambda e: ends.append(e.report.ok))
+
+    @orch.action
+    async def work() -> int:
+        return 1
+
+    async def main() -> int:
+        return await work()
+
+    with pytest.raises(
+        legato.FlowError,
+        match='orchestrator did not succeed: hook for event "task_success" failed: quota exceeded',
+    ) as ei:
+        orch.run(main)
+    assert ei.value.__cause__ is own
+    assert ei.value.report.stop == 'hook for event "task_success" failed: quota exceeded'  # type: ignore[attr-defined]
+    assert ends == [False]
+
+
+def test_the_run_timeout_cancels_an_async_main_and_raises_the_timeout_error() -> None:
+    # Rule 11: main is cancelled, not awaited; the calls it had in flight end cancelled.
+    orch = legato.Orchestrator(timeout=0.1)
+    main_cancelled: list[bool] = []
+
+    @orch.action
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    async def main() -> None:
+        pending = slow()
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            main_cancelled.append(True)
+            raise
+        await pending
+
+    t0 = time.monotonic()
+    with pytest.raises(legato.TaskTimeoutError) as ei:
+        orch.run(main)
+    assert time.monotonic() - t0 < 0.8
+    assert str(ei.value) == "run timed out after 100ms"
+    assert main_cancelled == [True]
+    assert orch.last_report is not None and orch.last_report.tasks["slow"].status == "cancelled"
+
+
+def test_the_run_timeout_does_not_wait_for_a_sync_main() -> None:
+    orch = legato.Orchestrator(timeout=0.1)
+    gate = threading.Event()
+    seen: list[str] = []
+
+    @orch.action
+    def slow() -> None:
+        gate.wait(10)
+
+    def main() -> None:
+        try:
+            slow()
+        except legato.CancelledError as e:
+            seen.append(str(e))
+        gate.wait(10)  # main goes on; the run does not wait for it
+
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(legato.TaskTimeoutError, match=r"^run timed out after 100ms$"):
+            orch.run(main)
+        assert time.monotonic() - t0 < 0.8
+    finally:
+        gate.set()
+    assert orch.last_report is not None and orch.last_report.tasks["slow"].status == "cancelled"
+
+
+def test_fail_fast_stops_main_and_raises_the_failing_bodys_own_exception() -> None:
+    orch = legato.Orchestrator(fail_fast=True)
+    own = ValueError("user service down")
+    main_cancelled = False
+
+    @orch.action
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise own
+
+    @orch.action
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    async def main() -> None:
+        nonlocal main_cancelled
+        calls = [fails(), slow()]
+        try:
+            await asyncio.sleep(10)  # main does something else meanwhile
+        except asyncio.CancelledError:
+            main_cancelled = True
+            raise
+        await asyncio.gather(*calls)
+
+    t0 = time.monotonic()
+    with pytest.raises(ValueError) as ei:
+        orch.run(main)
+    assert time.monotonic() - t0 < 5
+    assert ei.value is own and main_cancelled
+    r = orch.last_report
+    assert r is not None and r.tasks["fails"].status == "failed" and r.tasks["slow"].status == "cancelled"
+
+
+def test_cancelling_run_async_from_outside_cancels_main_and_its_calls() -> None:
+    orch = legato.Orchestrator()
+    ends: list[str] = []
+    orch.on_process_completion(lambda e: ends.append(e.report.tasks["slow"].status))
+
+    async def scenario() -> None:
+        started = asyncio.Event()
+        main_cancelled = asyncio.Event()
+
+        @orch.action
+        async def slow() -> None:
+            started.set()
+            await asyncio.sleep(10)
+
+        async def main() -> None:
+            pending = slow()
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                main_cancelled.set()
+                raise
+            await pending
+
+        task = asyncio.ensure_future(orch.run_async(main))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert main_cancelled.is_set()
+
+    asyncio.run(scenario())
+    assert ends == ["cancelled"]

@@ -172,8 +172,9 @@ async def wait_done(run: Any, done: asyncio.Future[None]) -> None:
         raise
 
 
-def flow_error(report: Any, title: str) -> BaseException:
-    """The FlowError for a report that is not ok."""
+def flow_error(report: Any, title: str, cause: Optional[BaseException] = None) -> BaseException:
+    """The FlowError for a report that is not ok; ``cause``: the exception of the hook whose
+    failure stopped the run (its ``__cause__``)."""
     reason = report.stop
     if reason is None:
         for t in report.all_tasks:
@@ -182,4 +183,5 @@ def flow_error(report: Any, title: str) -> BaseException:
                 break
     err = _legato.FlowError(f"{title} did not succeed: {reason}")
     err.report = report  # type: ignore[attr-defined]
+    err.__cause__ = cause
     return err

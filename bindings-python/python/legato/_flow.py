@@ -97,7 +97,7 @@ def _final_report(run: _legato.Run, title: str) -> _legato.RunReport:
     """The report of a finished run; raises :class:`FlowError` unless every task succeeded."""
     report = run.report()
     if not report.ok:
-        raise flow_error(report, title)
+        raise flow_error(report, title, run.hook_error())
     return report
 
 

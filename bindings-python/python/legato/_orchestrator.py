@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import threading
 from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, TypeVar, Union, overload
 
 from . import _legato
@@ -14,6 +15,7 @@ from ._common import (
     Hooks,
     check_callable,
     check_run_options,
+    flow_error,
     is_async,
     retry_predicate,
     run_sync,
@@ -236,12 +238,21 @@ class Orchestrator(Hooks):
         """Run ``main`` (sync or async) with its action calls tracked; returns main's value or
         raises main's own exception. Hooks see process_completion either way; the report is
         then in :attr:`last_report`. Makes an event loop; from async code use :meth:`run_async`.
+
+        ``main`` starts once the process_begin hooks (async ones included) are done. When the
+        run stops early, main is stopped too and the run's error is raised: on its timeout
+        :class:`TaskTimeoutError` (``run timed out after 100ms``), with ``fail_fast`` the
+        failing action's own exception, when a hook raised :class:`FlowError` (the hook's
+        exception is its ``__cause__``). An async main is cancelled; a sync main, which runs on
+        a thread of its own, cannot be: the run does not wait for it. The action calls main had
+        in flight end ``cancelled``.
         """
         check_callable("main", main)
         return run_sync(lambda: self.run_async(main), "run")
 
     async def run_async(self, main: Callable[[], Union[T, Awaitable[T]]]) -> T:
-        """Run ``main`` on the running event loop; see :meth:`run`."""
+        """Run ``main`` on the running event loop; see :meth:`run`. Cancelling the awaiting task
+        cancels the run and main."""
         check_callable("main", main)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -260,27 +271,114 @@ class Orchestrator(Hooks):
             title="orchestrator",
         )
         run.start()
-        token = CURRENT.set(run.main_context())
+        task: Optional[asyncio.Future[Any]] = None
         try:
-            if is_async(main):
-                value = await main()  # type: ignore[misc]
-            else:
-                cx = contextvars.copy_context()
-                value = await loop.run_in_executor(None, cx.run, main)
-                if inspect.isawaitable(value):
-                    value = await value
-        except BaseException:
-            CURRENT.reset(token)
+            await run.begun()
+            stopped = run.stopped()
+            if not stopped.done():
+                task = _start_main(loop, run, main)
+                await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # the awaiting task was cancelled: so are main and the run
+            if task is not None:
+                task.cancel()
             run.cancel()
             run.release()
             await _settle(run, done)
             self.last_report = run.report()
             raise
-        CURRENT.reset(token)
+        if task is None or not task.done() or stopped.done():
+            # The run stopped early (main's own outcome at that instant gives way to it).
+            if task is not None:
+                task.cancel()
+            run.release()
+            await _settle(run, done)
+            self.last_report = run.report()
+            raise _run_error(run, self.last_report)
+        if task.cancelled() or task.exception() is not None:
+            run.cancel()
+            run.release()
+            await _settle(run, done)
+            self.last_report = run.report()
+            return task.result()  # type: ignore[no-any-return]  # raises main's own exception
         run.release()
         await wait_done(run, done)
         self.last_report = run.report()
-        return value  # type: ignore[no-any-return]
+        if self.last_report.stop is not None:  # a hook raised after main returned
+            raise _run_error(run, self.last_report)
+        return task.result()  # type: ignore[no-any-return]
+
+
+def _start_main(loop: asyncio.AbstractEventLoop, run: Any, main: Callable[[], Any]) -> asyncio.Future[Any]:
+    """Starts ``main`` with the main context current: an async main as a task on the loop, a
+    sync one on a daemon thread of its own (it cannot be killed: a run that stops does not
+    wait for it, nor does interpreter exit). An awaitable a sync main returns is awaited as a
+    task too. Whatever main raises once it no longer matters is retrieved, never logged."""
+    token = CURRENT.set(run.main_context())
+    try:
+        if is_async(main):
+            task: asyncio.Future[Any] = loop.create_task(main())
+        else:
+            task = loop.create_future()
+            cx = contextvars.copy_context()
+            threading.Thread(
+                target=_call_main, args=(loop, task, cx, main), name="legato-main", daemon=True
+            ).start()
+    finally:
+        CURRENT.reset(token)
+    task.add_done_callback(_retrieve)
+    return task
+
+
+def _call_main(
+    loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], cx: Any, main: Callable[[], Any]
+) -> None:
+    """The thread of a sync main: calls it, then hands its outcome to the loop (if the run
+    still waits for it)."""
+    try:
+        value, exc = cx.run(main), None
+    except BaseException as e:
+        value, exc = None, e
+    try:
+        loop.call_soon_threadsafe(_main_done, fut, value, exc, context=cx)
+    except RuntimeError:  # the loop is closed: the run is over
+        pass
+
+
+def _main_done(fut: asyncio.Future[Any], value: Any, exc: Optional[BaseException]) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    elif inspect.isawaitable(value):
+        inner = asyncio.ensure_future(value)  # in main's context (see _call_main)
+        inner.add_done_callback(lambda f: _chain(f, fut))
+        fut.add_done_callback(lambda f: inner.cancel())
+    else:
+        fut.set_result(value)
+
+
+def _chain(src: asyncio.Future[Any], dst: asyncio.Future[Any]) -> None:
+    if dst.done():
+        _retrieve(src)
+    elif src.cancelled():
+        dst.cancel()
+    elif src.exception() is not None:
+        dst.set_exception(src.exception())  # type: ignore[arg-type]
+    else:
+        dst.set_result(src.result())
+
+
+def _retrieve(f: asyncio.Future[Any]) -> None:
+    if not f.cancelled():
+        f.exception()
+
+
+def _run_error(run: Any, report: Any) -> BaseException:
+    """The error of a run that stopped early (see :meth:`Orchestrator.run`)."""
+    err = run.stop_error()
+    if err is not None:
+        return err  # type: ignore[no-any-return]
+    return flow_error(report, "orchestrator", run.hook_error())
 
 
 async def _settle(run: Any, done: asyncio.Future[None]) -> None:
