@@ -41,10 +41,6 @@ function messageOf(e) {
   }
 }
 
-function isThenable(r) {
-  return r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function'
-}
-
 /**
  * Given as the graph, makes a run object with the shape of a real one and no native run, never
  * started: one is kept for the life of the process (`keptShapes` in flow.js, `keptShape` in
@@ -289,20 +285,27 @@ class Driver {
 
   // ----- attempts --------------------------------------------------------------------------
 
-  /** Calls `fn(arg)` as attempt `attempt` of `task` and reports how it ends. */
+  /**
+   * Calls `fn` as attempt `attempt` of `task` and reports how it ends. A thenable is awaited:
+   * its `then` is read and called inside the try, as the spec's PromiseResolveThenableJob does,
+   * so that one that throws fails the attempt (a callback already made wins).
+   */
   callBody(task, attempt, fn, thisArg, args) {
     let r
     try {
       r = fn.apply(thisArg, args)
+      if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
+        const then = r.then
+        if (typeof then === 'function') {
+          then.call(r, (v) => this.succeeded(task, attempt, v), (e) => this.failed(task, attempt, e))
+          return
+        }
+      }
     } catch (e) {
       this.failed(task, attempt, e)
       return
     }
-    if (isThenable(r)) {
-      r.then((v) => this.succeeded(task, attempt, v), (e) => this.failed(task, attempt, e))
-    } else {
-      this.succeeded(task, attempt, r)
-    }
+    this.succeeded(task, attempt, r)
   }
 
   succeeded(task, attempt, v) {
@@ -361,9 +364,12 @@ class Driver {
     return new CancelledError(info ? info[1] : 'cancelled')
   }
 
-  /** The error a task that did not succeed ends with: its own, or the one the core made. */
+  /**
+   * The error a task that did not succeed ends with: its own, or the one the core made. Its own
+   * is whatever it threw, `undefined` included (hence `in`, not a check of the value).
+   */
   errorOf(task, status) {
-    if (status === 4 && this.errors[task] !== undefined) return this.errors[task]
+    if (status === 4 && task in this.errors) return this.errors[task]
     if (status === 5) return this.timeoutError(task)
     return this.cancelError(task)
   }
@@ -379,19 +385,45 @@ class Driver {
   runHooks(kind, list, from, payload, slot) {
     for (let i = from; i < list.length; i++) {
       let r
+      let then
       try {
         r = list[i](payload)
+        if (r !== null && (typeof r === 'object' || typeof r === 'function')) then = r.then
       } catch (e) {
-        this.hookFailed(kind, slot, e)
+        this.hookFailed(kind, slot, e, list[i])
         return
       }
-      if (isThenable(r)) {
-        r.then(() => this.runHooks(kind, list, i + 1, payload, slot), (e) => this.hookFailed(kind, slot, e))
+      if (typeof then === 'function') {
+        this.awaitHook(kind, list, i, payload, slot, r, then)
         return
       }
     }
     this.hooksDone(kind)
     this.push(3, slot, 0, 0)
+  }
+
+  /**
+   * Awaits hook `i`'s thenable `r`, then runs the hooks after it. `then` is called inside a
+   * try, as the spec's PromiseResolveThenableJob does: one that throws fails the hook (once
+   * it has called back, what it does next is ignored, as a promise's resolving functions do).
+   */
+  awaitHook(kind, list, i, payload, slot, r, then) {
+    let called = false
+    try {
+      then.call(r, () => {
+        if (called) return
+        called = true
+        this.runHooks(kind, list, i + 1, payload, slot)
+      }, (e) => {
+        if (called) return
+        called = true
+        this.hookFailed(kind, slot, e, list[i])
+      })
+    } catch (e) {
+      if (called) return
+      called = true
+      this.hookFailed(kind, slot, e, list[i])
+    }
   }
 
   hooksDone() {}
@@ -457,4 +489,4 @@ class Driver {
   }
 }
 
-module.exports = { Driver, SHAPE_ONLY, NONE, KIND_NAMES, STATUS_NAMES, messageOf, isThenable }
+module.exports = { Driver, SHAPE_ONLY, NONE, KIND_NAMES, STATUS_NAMES, messageOf }

@@ -128,16 +128,20 @@ class OrchRun extends FlowRun {
     }
     let r
     try {
-      r = storage().run({ run: this, task: NONE, attempt: 0 }, main)
+      r = storage().run({ run: this, task: NONE, attempt: 0, signal: undefined }, main)
+      // A thenable's `then` is called inside the try (see the Driver's `callBody`).
+      if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
+        const then = r.then
+        if (typeof then === 'function') {
+          then.call(r, (v) => this.endMain(true, v), (e) => this.endMain(false, e))
+          return
+        }
+      }
     } catch (e) {
       this.endMain(false, e)
       return
     }
-    if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
-      r.then((v) => this.endMain(true, v), (e) => this.endMain(false, e))
-    } else {
-      this.endMain(true, r)
-    }
+    this.endMain(true, r)
   }
 
   endMain(ok, v) {

@@ -1,0 +1,144 @@
+'use strict'
+// DESIGN.md's scheduler rules where the Node door itself has something to get right: thenables
+// and thrown values (rule 13), hook errors (rule 9), cached calls in flight (rule 8), the run
+// timeout and cancel stopping main (rule 11), a long failing chain (rule 14).
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
+const { Flow, Orchestrator, FlowError, HookError, TaskTimeoutError, CancelledError } = require('..')
+
+const T = { timeout: 10_000 }
+
+/** A promise and the functions that settle it. */
+function gate() {
+  let open
+  let fail
+  const p = new Promise((resolve, reject) => {
+    open = resolve
+    fail = reject
+  })
+  return { p, open, fail }
+}
+
+/** A thenable whose `then` throws `e`. */
+const badThen = (e) => ({ then() { throw e } })
+
+// ----- rule 13: thenables --------------------------------------------------------------------
+
+test('rule 13: a step returning a thenable whose then throws fails that step', T, async () => {
+  const boom = new Error('then broke')
+  const f = new Flow()
+  f.step('a', () => badThen(boom))
+  f.step('b', () => 1, { after: ['a'] })
+  f.step('c', () => 2)
+  const e = await f.run().catch((x) => x)
+  assert.ok(e instanceof FlowError, String(e))
+  assert.equal(e.report.tasks.a.status, 'failed')
+  assert.equal(e.report.tasks.a.error, boom)
+  assert.equal(e.report.tasks.b.status, 'skipped')
+  assert.equal(e.report.tasks.c.status, 'succeeded')
+
+  // A `then` getter that throws, and a function that is a thenable.
+  const g = new Flow()
+  g.step('getter', () => ({ get then() { throw boom } }))
+  const fnThenable = () => {}
+  fnThenable.then = () => { throw boom }
+  g.step('fn', () => fnThenable)
+  const e2 = await g.run().catch((x) => x)
+  assert.equal(e2.report.tasks.getter.error, boom)
+  assert.equal(e2.report.tasks.fn.error, boom)
+})
+
+test('rule 13: a then that calls back first and throws after keeps the first outcome', T, async () => {
+  const f = new Flow()
+  f.step('a', () => ({ then(ok) { ok(7); throw new Error('late') } }))
+  const r = await f.run()
+  assert.equal(r.tasks.a.result, 7)
+})
+
+test('rule 13: an action, main and a hook returning a thenable whose then throws', T, async () => {
+  const boom = new Error('then broke')
+  const o = new Orchestrator()
+  const act = o.action(function act() { return badThen(boom) })
+  let caught
+  const v = await o.run(async () => {
+    caught = await act().catch((x) => x)
+    return 'main done'
+  })
+  assert.equal(v, 'main done')
+  assert.equal(caught, boom)
+  assert.equal(o.report.tasks.act.status, 'failed')
+  assert.equal(o.report.tasks.act.error, boom)
+
+  await assert.rejects(o.run(() => badThen(boom)), (x) => x === boom)
+
+  const h = new Orchestrator()
+  h.onTaskBegin(() => badThen(boom))
+  const a = h.action(async function a() { return 1 })
+  await assert.rejects(h.run(() => a()), (x) => x instanceof HookError && x.cause === boom)
+
+  const f = new Flow()
+  f.onTaskSuccess(() => badThen(boom))
+  f.step('s', () => 1)
+  await assert.rejects(f.run(), (x) => x instanceof FlowError && x.cause instanceof HookError && x.cause.cause === boom)
+})
+
+test('rule 13: a thenable that never calls back is a task that never finishes (its timeout applies)', T, async () => {
+  const f = new Flow()
+  f.step('stuck', () => ({ then() {} }), { timeout: 30 })
+  const e = await f.run().catch((x) => x)
+  assert.equal(e.report.tasks.stuck.status, 'timed_out')
+  assert.ok(e.report.tasks.stuck.error instanceof TaskTimeoutError)
+})
+
+// ----- rule 13: thrown values kept as given --------------------------------------------------
+
+test('rule 13: throw undefined, a string or a number from a step is its error as thrown', T, async () => {
+  for (const [value, text] of [[undefined, 'undefined'], ['text', 'text'], [42, '42']]) {
+    const f = new Flow()
+    const failures = []
+    f.onTaskFailure((e) => failures.push(e))
+    f.step('a', () => { throw value })
+    const e = await f.run().catch((x) => x)
+    assert.ok(e instanceof FlowError, String(e))
+    assert.equal(e.message, `Flow failed: step "a" failed: ${text}`)
+    assert.equal(e.report.tasks.a.status, 'failed')
+    assert.equal(e.report.tasks.a.error, value)
+    assert.ok('error' in failures[0])
+    assert.equal(failures[0].error, value)
+    // Rejected with it too (async body).
+    const g = new Flow()
+    g.step('b', async () => { throw value })
+    const e2 = await g.run().catch((x) => x)
+    assert.equal(e2.report.tasks.b.status, 'failed')
+    assert.equal(e2.report.tasks.b.error, value)
+  }
+})
+
+test('rule 13: an action call rejects with the value thrown, and the report keeps it', T, async () => {
+  for (const value of [undefined, 'text', 42]) {
+    const o = new Orchestrator()
+    const retried = []
+    o.onTaskRetry((e) => retried.push(e.error))
+    const act = o.action(function act() { throw value }, { retries: 1 })
+    let caught = 'not rejected'
+    await o.run(async () => {
+      try {
+        await act()
+      } catch (x) {
+        caught = x
+      }
+    })
+    assert.equal(caught, value)
+    assert.deepEqual(retried, [value])
+    assert.equal(o.report.tasks.act.status, 'failed')
+    assert.equal(o.report.tasks.act.error, value)
+    // Unhandled by main: run() rejects with it.
+    const p = o.run(() => act())
+    await assert.rejects(p.then(() => { throw new Error('resolved') }, (x) => {
+      if (x !== value) throw new Error(`rejected with ${String(x)}`)
+      throw new Error('ok')
+    }), { message: 'ok' })
+  }
+})
