@@ -469,4 +469,8 @@ export declare class HookError extends LegatoError {
   code: 'ERR_LEGATO_HOOK_FAILED'
   /** The event whose hook threw, e.g. `task_begin`. */
   readonly event: string
+  /** The hook that threw: its function's name, else the method it was registered with (`onTaskBegin`). */
+  readonly hook: string
+  /** What the hook threw or rejected with, as given (same identity). */
+  readonly cause: unknown
 }

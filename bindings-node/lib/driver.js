@@ -17,6 +17,7 @@ const native = require('../native.js')
 const { call, CancelledError, HookError } = require('./errors.js')
 const { RunReport } = require('./report.js')
 const { held, settleAfterFinalizers } = require('./finalizers.js')
+const { HOOKS } = require('./hooks.js')
 
 const NONE = 0xffffffff
 const RESOLVED = Promise.resolve()
@@ -428,11 +429,17 @@ class Driver {
 
   hooksDone() {}
 
-  hookFailed(kind, slot, e) {
+  /**
+   * Hook `fn` for event `kind` threw `e`: the run fails with a HookError (the first one) whose
+   * `cause` is `e` itself, naming the event and the hook (its function's name, else the method
+   * it was registered with). Its message is the core's stop reason.
+   */
+  hookFailed(kind, slot, e, fn) {
     const event = KIND_NAMES[kind]
     if (this.hookError === null) {
       this.hookError = new HookError(`hook for event "${event}" failed: ${messageOf(e)}`, { cause: e })
       this.hookError.event = event
+      this.hookError.hook = (fn && fn.name) || HOOKS[kind]
     }
     this.hooksDone(kind)
     this.push(4, slot, this.msg(messageOf(e)), 0)

@@ -2,7 +2,7 @@
 // and the tests run it. Lines marked @ts-expect-error must stay errors.
 import assert from 'node:assert/strict'
 import {
-  Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, type RunReport,
+  Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, HookError, type RunReport,
   type StepContext, type TaskCompletionEvent,
 } from 'legato'
 
@@ -80,4 +80,11 @@ const cyclic = new Flow()
 cyclic.step('a', () => 1, { after: ['b'] })
 cyclic.step('b', () => 1, { after: ['a'] })
 await assert.rejects(cyclic.run(), (e: unknown) => e instanceof CycleError && e instanceof LegatoError && e.code === 'ERR_LEGATO_CYCLE')
+const audited = new Flow()
+audited.onTaskBegin(function audit() { throw 'audit log full' })
+audited.step('a', () => 1)
+await assert.rejects(audited.run(), (e: unknown) => {
+  const h = e instanceof FlowError ? e.cause : undefined
+  return h instanceof HookError && h.hook === 'audit' && h.event === 'task_begin' && h.cause === 'audit log full'
+})
 console.log('consumer ok')

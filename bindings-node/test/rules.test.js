@@ -142,3 +142,40 @@ test('rule 13: an action call rejects with the value thrown, and the report keep
     }), { message: 'ok' })
   }
 })
+
+// ----- rule 9: hook errors keep the cause ----------------------------------------------------
+
+test('rule 9: a hook that throws fails the run with a HookError naming the hook and event, cause kept', T, async () => {
+  const own = { not: 'an Error' }
+  const f = new Flow()
+  f.onTaskBegin(function auditLog() { throw own })
+  f.step('a', () => 1)
+  const e = await f.run().catch((x) => x)
+  assert.ok(e instanceof FlowError)
+  assert.ok(e.cause instanceof HookError)
+  assert.equal(e.cause.code, 'ERR_LEGATO_HOOK_FAILED')
+  assert.equal(e.cause.cause, own)
+  assert.equal(e.cause.event, 'task_begin')
+  assert.equal(e.cause.hook, 'auditLog')
+  assert.match(e.cause.message, /"task_begin"/)
+
+  const boom = new Error('metrics down')
+  const o = new Orchestrator()
+  o.onProcessCompletion(async () => { throw boom })
+  const act = o.action(async function act() { return 1 })
+  const e2 = await o.run(() => act()).catch((x) => x)
+  assert.ok(e2 instanceof HookError, String(e2))
+  assert.equal(e2.code, 'ERR_LEGATO_HOOK_FAILED')
+  assert.equal(e2.cause, boom)
+  assert.equal(e2.event, 'process_completion')
+  assert.equal(e2.hook, 'onProcessCompletion')
+  assert.equal(e2.message, 'hook for event "process_completion" failed: metrics down')
+
+  const o2 = new Orchestrator()
+  o2.onTaskSuccess(() => { throw 'plain text' })
+  const act2 = o2.action(async function act2() { return 1 })
+  const e3 = await o2.run(() => act2()).catch((x) => x)
+  assert.ok(e3 instanceof HookError)
+  assert.equal(e3.cause, 'plain text')
+  assert.equal(e3.message, 'hook for event "task_success" failed: plain text')
+})
