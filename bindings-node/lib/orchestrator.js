@@ -44,6 +44,10 @@ class OrchRun extends FlowRun {
     this.mainOk = false
     this.mainValue = undefined
     this.cache = new Map()
+    // Cached calls in flight that actions wait for (task → waiters), and the outcomes those
+    // actions get when the core resumes them (caller → queue); made on first use.
+    this.waiting = null
+    this.resumable = null
   }
 
   /** Registered options `id` are freed with the orchestrator. */
@@ -61,7 +65,7 @@ class OrchRun extends FlowRun {
         perAction = this.cache.get(action)
         if (perAction === undefined) this.cache.set(action, (perAction = new Map()))
         const hit = perAction.get(key)
-        if (hit !== undefined) return hit
+        if (hit !== undefined) return this.cachedCall(hit, parent, parentAttempt)
       }
     }
     const record = { name: action.name, startTime: Date.now(), endTime: undefined, args, duration: undefined }
@@ -77,6 +81,64 @@ class OrchRun extends FlowRun {
     this.push(7, parent === NONE ? 0 : parent + 1, action.id, parent === NONE ? 0 : parentAttempt)
     if (perAction !== undefined) perAction.set(key, entry)
     return entry
+  }
+
+  /**
+   * A call that finds its cached call (`hit`). While that call is in flight, a calling action
+   * waits for it outside the core's calls: it gives its slot back (suspend) and gets the
+   * outcome when the core resumes it, once it holds a slot again (rule 8: two actions awaiting
+   * one cached call under `maxParallel: 1` cannot deadlock). Main holds no slot, and a call
+   * that is done has nothing to wait for: they get the call's own promise.
+   */
+  cachedCall(hit, parent, parentAttempt) {
+    if (parent === NONE || this.calls[hit.task] === undefined || this.cur[parent] !== parentAttempt) return hit
+    if (this.waiting === null) {
+      this.waiting = new Map()
+      this.resumable = new Map()
+    }
+    const w = { parent, attempt: parentAttempt, ok: false, value: undefined, resolve: null, reject: null }
+    const promise = new Promise((resolve, reject) => {
+      w.resolve = resolve
+      w.reject = reject
+    })
+    const list = this.waiting.get(hit.task)
+    if (list === undefined) this.waiting.set(hit.task, [w])
+    else list.push(w)
+    this.push(8, parent, 0, 0)
+    return { task: hit.task, promise }
+  }
+
+  settled(task, status) {
+    super.settled(task, status)
+    if (this.waiting === null) return
+    const list = this.waiting.get(task)
+    if (list === undefined) return
+    this.waiting.delete(task)
+    for (const w of list) {
+      w.ok = status === 3
+      w.value = w.ok ? this.values[task] : this.errorOf(task, status)
+      if (this.cur[w.parent] === w.attempt) {
+        // The core resumes the caller once it holds a slot again (`resumeTask`).
+        const q = this.resumable.get(w.parent)
+        if (q === undefined) this.resumable.set(w.parent, [w])
+        else q.push(w)
+        this.push(9, w.parent, 0, 0)
+      } else if (w.ok) {
+        w.resolve(w.value)
+      } else {
+        w.reject(w.value)
+      }
+    }
+  }
+
+  /** The core resumes `task`: the oldest outcome it waits for is handed to it. */
+  resumeTask(task) {
+    const q = this.resumable === null ? undefined : this.resumable.get(task)
+    if (q === undefined) return
+    const w = q.shift()
+    if (q.length === 0) this.resumable.delete(task)
+    if (w.ok) w.resolve(w.value)
+    else w.reject(w.value)
   }
 
   startTask(task, attempt) {

@@ -179,3 +179,76 @@ test('rule 9: a hook that throws fails the run with a HookError naming the hook 
   assert.equal(e3.cause, 'plain text')
   assert.equal(e3.message, 'hook for event "task_success" failed: plain text')
 })
+
+// ----- rule 8: a cached call in flight -------------------------------------------------------
+
+test('rule 8: a cached action called twice at once under maxParallel 1 does not deadlock', T, async () => {
+  const o = new Orchestrator({ maxParallel: 1, timeout: 5_000 })
+  let runs = 0
+  const cached = o.action(async function cached(n) { runs++; return n * 2 }, { cache: true })
+  const a = o.action(async function a() { return cached(1) })
+  const b = o.action(async function b() { return cached(1) })
+  const r = await o.run(() => Promise.all([a(), b()]))
+  assert.deepEqual(r, [2, 2])
+  assert.equal(runs, 1)
+  assert.deepEqual(o.report.list.map((t) => t.status), ['succeeded', 'succeeded', 'succeeded'])
+
+  // A failure reaches both callers.
+  const boom = new Error('no')
+  const o2 = new Orchestrator({ maxParallel: 1, timeout: 5_000 })
+  const bad = o2.action(async function bad() { throw boom }, { cache: true })
+  const c = o2.action(async function c() { return bad().catch((x) => x) })
+  const r2 = await o2.run(() => Promise.all([c(), c()]))
+  assert.deepEqual(r2, [boom, boom])
+})
+
+test('rule 8: a cached call started by main and awaited by an action gives the action\'s slot back', T, async () => {
+  const o = new Orchestrator({ maxParallel: 2, timeout: 5_000 })
+  const g = gate()
+  const cached = o.action(async function cached() { await g.p; return 'v' }, { cache: true })
+  const waiter = o.action(async function waiter() { return cached() })
+  // Runs only once the waiter has given its slot back (cached holds the other).
+  const opener = o.action(function opener() { g.open() })
+  const r = await o.run(async () => {
+    const p = cached()
+    const w = waiter()
+    const q = opener()
+    return Promise.all([p, w, q])
+  })
+  assert.deepEqual(r, ['v', 'v', undefined])
+})
+
+test('rule 8: a cached call started by an action and awaited by main', T, async () => {
+  const o = new Orchestrator({ maxParallel: 1, timeout: 5_000 })
+  const g = gate()
+  const started = gate()
+  const cached = o.action(async function cached() { started.open(); await g.p; return 'v' }, { cache: true })
+  const caller = o.action(async function caller() { return cached() })
+  const r = await o.run(async () => {
+    const c = caller()
+    await started.p
+    const m = cached()
+    g.open()
+    return Promise.all([c, m])
+  })
+  assert.deepEqual(r, ['v', 'v'])
+})
+
+test('rule 8: an action that times out while it waits for a cached call in flight ends timed out', T, async () => {
+  const o = new Orchestrator({ maxParallel: 1, timeout: 5_000 })
+  const g = gate()
+  const cached = o.action(async function cached() { await g.p; return 'v' }, { cache: true })
+  const first = o.action(async function first() { return cached() })
+  const impatient = o.action(async function impatient() { return cached() }, { timeout: 20 })
+  const r = await o.run(async () => {
+    const a = first()
+    const b = impatient().catch((e) => e)
+    const e = await b
+    g.open()
+    return [await a, e]
+  })
+  assert.equal(r[0], 'v')
+  assert.ok(r[1] instanceof TaskTimeoutError, String(r[1]))
+  assert.equal(o.report.tasks.impatient.status, 'timed_out')
+  assert.equal(o.report.tasks.cached.status, 'succeeded')
+})
