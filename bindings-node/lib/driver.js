@@ -115,6 +115,9 @@ class Driver {
     this.errors = []
     this.ctrls = []
     this.hookError = null
+    // Set by what may stop the run (a failure, a hook's error, a tick, a cancel): `stopped` is
+    // called after the batch that holds it.
+    this.mayStop = false
     // Set when the run is over (declared here: a property added then would give every run
     // object a second shape, and the per-batch code polymorphic property reads).
     this.finalReport = null
@@ -130,6 +133,7 @@ class Driver {
     this.timerAt = NaN
     this.push(5, 0, 0, 0)
     this.late = true
+    this.mayStop = true
   }
 
   /** The microtask after inputs were gathered. */
@@ -228,6 +232,10 @@ class Driver {
       this.flushing = false
     }
     if (this.done) return
+    if (this.mayStop) {
+      this.mayStop = false
+      this.stopped()
+    }
     this.arm(deadline)
   }
 
@@ -331,10 +339,14 @@ class Driver {
       }
     }
     this.onAttemptEnd(task, e, false)
+    this.mayStop = true
     this.ended(2, task, attempt, (this.msg(messageOf(e)) << 1) | retryable)
   }
 
   onAttemptEnd() {}
+
+  /** After a batch that may have stopped the run (see `mayStop`). */
+  stopped() {}
 
   /** The AbortSignal of `task`'s current attempt (made on first use). */
   signalOf(task) {
@@ -442,6 +454,7 @@ class Driver {
       this.hookError.hook = (fn && fn.name) || HOOKS[kind]
     }
     this.hooksDone(kind)
+    this.mayStop = true
     this.push(4, slot, this.msg(messageOf(e)), 0)
   }
 
@@ -476,6 +489,7 @@ class Driver {
     if (this.done) return
     this.push(6, 0, 0, 0)
     this.late = true
+    this.mayStop = true
   }
 
   finish() {

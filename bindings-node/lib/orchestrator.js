@@ -7,7 +7,7 @@ const native = require('../native.js')
 const { randomUUID } = require('node:crypto')
 const { FlowRun } = require('./flow.js')
 const { NONE, SHAPE_ONLY } = require('./driver.js')
-const { typeError, LegatoError, CancelledError } = require('./errors.js')
+const { typeError, LegatoError, CancelledError, TaskTimeoutError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 
@@ -35,14 +35,19 @@ function cacheKey(args) {
 
 class OrchRun extends FlowRun {
   /** `shape`: `SHAPE_ONLY` for the run kept for its hidden class (see driver.js). */
-  constructor(orch, shape) {
+  /** `signal`: an outside cancel (run's option). */
+  constructor(orch, shape, signal) {
     const pseudoFlow = { _hooks: orch._hooks, _names: [], _fns: [], _opts: [], state: orch._state }
-    super(pseudoFlow, shape === SHAPE_ONLY ? SHAPE_ONLY : -1, null, orch._run, undefined)
+    super(pseudoFlow, shape === SHAPE_ONLY ? SHAPE_ONLY : -1, null, orch._run, signal)
     this.orch = orch
     this.main = null
     this.mainDone = false
     this.mainOk = false
     this.mainValue = undefined
+    // Main's AbortController (made on first use: `orchestrator.signal()` inside main, or the
+    // run stopping it), and the kind of stop that ended main, if one did.
+    this.mainCtrl = null
+    this.stopKind = null
     this.cache = new Map()
     // Cached calls in flight that actions wait for (task → waiters), and the outcomes those
     // actions get when the core resumes them (caller → queue); made on first use.
@@ -206,6 +211,36 @@ class OrchRun extends FlowRun {
     this.endMain(true, r)
   }
 
+  /** `orchestrator.signal()` inside main: fires when the run stops it (rule 11). */
+  mainSignal() {
+    if (this.mainCtrl === null) this.mainCtrl = new AbortController()
+    return this.mainCtrl.signal
+  }
+
+  /**
+   * Rule 11: once the core has stopped the run (its timeout, a cancel, fail-fast, a hook's
+   * error), main is stopped, not awaited: its signal fires and its hold on the run is given
+   * back, so the run ends as soon as its calls do and `run()` rejects with the run's error
+   * (main's own value or error, when it comes, is dropped). A main not yet started (its
+   * `process_begin` hooks still running) never starts.
+   */
+  stopped() {
+    if (this.mainDone) return
+    const stop = native.runStopReason(this.id)
+    if (stop === null) return
+    const [kind, message] = stop
+    this.main = null
+    this.mainDone = true
+    this.mainOk = false
+    this.stopKind = kind
+    // fail-fast: the failed call's own error, found in the final report (see `finished`).
+    this.mainValue = kind === 'timed_out' ? new TaskTimeoutError(message)
+      : kind === 'hook_failed' && this.hookError !== null ? this.hookError : new CancelledError(message)
+    if (this.mainCtrl === null) this.mainCtrl = new AbortController()
+    this.mainCtrl.abort(this.mainValue)
+    this.push(11, 0, 0, 0)
+  }
+
   endMain(ok, v) {
     if (this.mainDone) return
     this.mainDone = true
@@ -215,10 +250,16 @@ class OrchRun extends FlowRun {
   }
 
   finished(report) {
+    if (this.abortSignal !== null) this.abortSignal.removeEventListener('abort', this.abortListener)
     if (this.state.endTime === undefined) this.state.endTime = Date.now()
     this.orch._report = report
     if (this.hookError !== null) return this.reject(this.hookError)
     if (!this.mainDone) return this.reject(new CancelledError('the run ended before main finished'))
+    if (this.stopKind === 'fail_fast') {
+      // The one call that failed (the others were cancelled or skipped when the run stopped).
+      const bad = report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')
+      if (bad !== undefined) return this.reject(bad.error)
+    }
     if (this.mainOk) this.resolve(this.mainValue)
     else this.reject(this.mainValue)
   }
@@ -347,10 +388,21 @@ class Orchestrator {
   /**
    * Runs `main`; each action call inside it is tracked. Resolves to main's value, rejects with
    * main's own error (or a HookError when a hook threw). Hooks see process begin and completion.
+   * The run's timeout, `options.signal` aborting, or fail-fast stop main: run() rejects with
+   * the run's error at once, without waiting for main.
    */
-  run(main) {
+  run(main, options) {
     if (typeof main !== 'function') return Promise.reject(typeError('main', `must be a function (got ${describe(main)})`))
-    const r = new OrchRun(this)
+    let r
+    try {
+      const o = checkKeys('options', options, ['signal'])
+      if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+        throw typeError('options.signal', `must be an AbortSignal (got ${describe(o.signal)})`)
+      }
+      r = new OrchRun(this, undefined, o.signal)
+    } catch (e) {
+      return Promise.reject(e)
+    }
     this._state.startTime = r.startedAt
     this._state.endTime = undefined
     r.main = main
@@ -376,13 +428,16 @@ class Orchestrator {
     return this._state
   }
 
-  /** Inside an action: the AbortSignal of the current call (fires on timeout, fail-fast, cancel). */
+  /**
+   * Inside an action: the AbortSignal of the current call (fires on timeout, fail-fast, cancel).
+   * Inside main: main's, which fires when the run stops it (run timeout, cancel, fail-fast).
+   */
   signal() {
     const store = als.getStore()
-    if (store === undefined || store.task === NONE || store.run.orch !== this) {
-      throw new LegatoError('orchestrator.signal() is only available inside an action of this orchestrator')
+    if (store === undefined || store.run.orch !== this) {
+      throw new LegatoError('orchestrator.signal() is only available inside a run of this orchestrator')
     }
-    if (store.signal === undefined) store.signal = store.run.signalOf(store.task)
+    if (store.signal === undefined) store.signal = store.task === NONE ? store.run.mainSignal() : store.run.signalOf(store.task)
     return store.signal
   }
 }

@@ -32,6 +32,7 @@ orchestrator
   .onProcessCompletion(async ({ totalDuration, report, context }) => { context.log.push(`done in ${totalDuration}, ok ${report.ok}`) })
 
 const total: number = await orchestrator.run(async () => {
+  orchestrator.signal().throwIfAborted()
   const inv = await checkInventory('ABC123')
   const sum: number = await add(1, 2)
   const [i, s] = await both('A1', 'USA')
@@ -41,6 +42,9 @@ const total: number = await orchestrator.run(async () => {
   return sum + (inv.inStock ? 1 : 0) + i.sku.length + s.length
 })
 assert.equal(total, 3 + 1 + 2 + 2)
+const stopped = new Orchestrator({ timeout: 20 })
+await assert.rejects(stopped.run(() => new Promise((resolve) => stopped.signal().addEventListener('abort', resolve)), { signal: new AbortController().signal }),
+  (e: unknown) => e instanceof TaskTimeoutError && e.message === 'run timed out after 20ms')
 const state = orchestrator.getState()
 assert.equal(state.operations.length, 6)
 assert.equal(typeof state.id, 'string')

@@ -180,6 +180,20 @@ test('rule 9: a hook that throws fails the run with a HookError naming the hook 
   assert.equal(e3.message, 'hook for event "task_success" failed: plain text')
 })
 
+test('rule 9: a hook that throws while main still runs fails the run without waiting for main', T, async () => {
+  const boom = new Error('hook broke')
+  const o = new Orchestrator()
+  o.onTaskSuccess(() => { throw boom })
+  const act = o.action(async function act() { return 1 })
+  const never = gate()
+  const e = await o.run(async () => {
+    await act()
+    await never.p
+  }).catch((x) => x)
+  assert.ok(e instanceof HookError)
+  assert.equal(e.cause, boom)
+})
+
 // ----- rule 8: a cached call in flight -------------------------------------------------------
 
 test('rule 8: a cached action called twice at once under maxParallel 1 does not deadlock', T, async () => {
@@ -251,4 +265,82 @@ test('rule 8: an action that times out while it waits for a cached call in fligh
   assert.ok(r[1] instanceof TaskTimeoutError, String(r[1]))
   assert.equal(o.report.tasks.impatient.status, 'timed_out')
   assert.equal(o.report.tasks.cached.status, 'succeeded')
+})
+
+// ----- rule 11: the run timeout and cancel stop main -----------------------------------------
+
+test('rule 11: the run timeout stops main: run() rejects with the timeout error, calls end cancelled', T, async () => {
+  const o = new Orchestrator({ timeout: 100 })
+  let actSignal
+  let mainSignal
+  const act = o.action(async function act() {
+    actSignal = o.signal()
+    await new Promise((resolve) => actSignal.addEventListener('abort', resolve))
+  })
+  const t0 = Date.now()
+  let timer
+  const e = await o.run(async () => {
+    mainSignal = o.signal()
+    act().catch(() => {})
+    await new Promise((resolve) => { timer = setTimeout(resolve, 1_000) })
+    return 'main finished'
+  }).catch((x) => x)
+  const took = Date.now() - t0
+  clearTimeout(timer)
+  assert.ok(e instanceof TaskTimeoutError, String(e))
+  assert.equal(e.name, 'TimeoutError')
+  assert.equal(e.code, 'ERR_LEGATO_TIMEOUT')
+  assert.equal(e.message, 'run timed out after 100ms')
+  assert.ok(took < 900, `run() took ${took}ms`)
+  assert.equal(o.report.tasks.act.status, 'cancelled')
+  assert.ok(actSignal.aborted)
+  assert.ok(mainSignal.aborted)
+  assert.equal(mainSignal.reason, e)
+})
+
+test('rule 11: an outside cancel stops main; run() rejects with CancelledError', T, async () => {
+  const o = new Orchestrator()
+  const ac = new AbortController()
+  const started = gate()
+  const act = o.action(async function act() {
+    started.open()
+    await new Promise((resolve) => o.signal().addEventListener('abort', resolve))
+  })
+  const never = gate()
+  const p = o.run(async () => {
+    act().catch(() => {})
+    await never.p
+  }, { signal: ac.signal })
+  await started.p
+  ac.abort()
+  const e = await p.catch((x) => x)
+  assert.ok(e instanceof CancelledError, String(e))
+  assert.equal(e.code, 'ERR_LEGATO_CANCELLED')
+  assert.equal(e.message, 'run cancelled')
+  assert.equal(o.report.tasks.act.status, 'cancelled')
+})
+
+test('rule 11: fail-fast stops main; run() rejects with the failed call\'s own error', T, async () => {
+  const boom = new Error('down')
+  const o = new Orchestrator({ failFast: true })
+  const bad = o.action(async function bad() { throw boom })
+  const slow = o.action(async function slow() { await new Promise((resolve) => o.signal().addEventListener('abort', resolve)) })
+  const never = gate()
+  const e = await o.run(async () => {
+    slow().catch(() => {})
+    await bad().catch(() => {})
+    await never.p
+  }).catch((x) => x)
+  assert.equal(e, boom)
+  assert.equal(o.report.tasks.bad.status, 'failed')
+  assert.equal(o.report.tasks.slow.status, 'cancelled')
+})
+
+test('rule 9: async onProcessBegin hooks finish before main starts', T, async () => {
+  const o = new Orchestrator()
+  const seen = []
+  o.onProcessBegin(async () => { await null; await null; seen.push('begin 1') })
+  o.onProcessBegin(async () => { await new Promise((resolve) => setImmediate(resolve)); seen.push('begin 2') })
+  await o.run(() => { seen.push('main') })
+  assert.deepEqual(seen, ['begin 1', 'begin 2', 'main'])
 })
