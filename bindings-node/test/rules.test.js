@@ -344,3 +344,32 @@ test('rule 9: async onProcessBegin hooks finish before main starts', T, async ()
   await o.run(() => { seen.push('main') })
   assert.deepEqual(seen, ['begin 1', 'begin 2', 'main'])
 })
+
+// ----- rule 14: a long chain failing at its head ---------------------------------------------
+
+for (const hooked of [false, true]) {
+  test(`rule 14: a chain of 100,000 steps whose head fails finishes, every other step skipped (${hooked ? 'an onTaskSkip hook' : 'no hooks'})`, { timeout: 120_000 }, () => {
+    const entry = JSON.stringify(path.join(__dirname, '..'))
+    // A child process: a stack overflow in native code kills the process, not just a test.
+    const r = spawnSync(process.execPath, ['-e', `
+      const { Flow } = require(${entry})
+      const N = 100_000
+      const f = new Flow()
+      let skips = 0
+      if (${hooked}) f.onTaskSkip(() => { skips++ })
+      f.step('t0', () => { throw new Error('head') })
+      for (let i = 1; i < N; i++) f.step('t' + i, () => i, { after: ['t' + (i - 1)] })
+      f.run().then(() => console.log('resolved'), (e) => {
+        const counts = {}
+        for (const t of e.report.list) counts[t.status] = (counts[t.status] || 0) + 1
+        console.log(JSON.stringify({ counts, skips, reason: e.report.tasks['t' + (N - 1)].skipReason }))
+      })
+    `], { encoding: 'utf8', timeout: 100_000 })
+    assert.equal(r.error, undefined, r.error && r.error.message)
+    assert.equal(r.signal, null, `the child died of ${r.signal}`)
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout), {
+      counts: { failed: 1, skipped: 99_999 }, skips: hooked ? 99_999 : 0, reason: 'dependency "t0" failed',
+    })
+  })
+}
