@@ -398,13 +398,19 @@ export declare class Orchestrator<State extends object = Record<string, any>> im
   /**
    * Runs `main`; resolves to its value, rejects with its own error (or a {@link HookError}).
    * The process hooks fire around it; `main` starts once `onProcessBegin`'s hooks are done.
+   * The run's `timeout`, `options.signal` aborting, or fail-fast stop main: `run()` rejects at
+   * once with the run's error (a {@link TaskTimeoutError}, a {@link CancelledError}, the failed
+   * call's own error), main's signal fires, and calls in flight end `cancelled`.
    */
-  run<R>(main: () => MaybePromise<R>): Promise<R>
+  run<R>(main: () => MaybePromise<R>, options?: { signal?: AbortSignal }): Promise<R>
   /** Sets `state[key] = value`; returns this orchestrator. */
   setState<K extends keyof State>(key: K, value: State[K]): this
   /** The live state object, with the bookkeeping fields. */
   getState(): State & Bookkeeping
-  /** Inside an action: the AbortSignal of the current call (timeout, fail-fast, cancel). */
+  /**
+   * Inside an action: the AbortSignal of the current call (timeout, fail-fast, cancel). Inside
+   * `main`: main's, which fires when the run stops it (run timeout, cancel, fail-fast).
+   */
   signal(): AbortSignal
   /** The report of the latest finished run. */
   readonly report: RunReport | undefined
@@ -469,4 +475,8 @@ export declare class HookError extends LegatoError {
   code: 'ERR_LEGATO_HOOK_FAILED'
   /** The event whose hook threw, e.g. `task_begin`. */
   readonly event: string
+  /** The hook that threw: its function's name, else the method it was registered with (`onTaskBegin`). */
+  readonly hook: string
+  /** What the hook threw or rejected with, as given (same identity). */
+  readonly cause: unknown
 }

@@ -26,10 +26,11 @@ export declare function flowAdd(flow: number, name: string, after?: string | nul
 export declare function runStep(run: number, nowMs: number, input: ArrayBuffer | Uint32Array, nIn: number, out: ArrayBuffer | Uint32Array, msgs?: string[] | null): number
 
 /**
- * A flow definition's owner on the JS side (held by its `Flow`): the definition is freed when
- * this object is collected. A wrapped native object goes in V8's minor collections, where an
- * object watched by a `FinalizationRegistry` waits for a full one (and a dropped flow's
- * memory with it).
+ * A flow definition's owner on the JS side (held by its `Flow`): the definition is freed by
+ * this object's finalizer, which Node runs in a task of its own once V8 has collected it
+ * (`lib/finalizers.js` makes sure such a task comes). A minor collection takes a young handle;
+ * one that lived long enough to be promoted waits for a full collection, which the
+ * definitions' native bytes, told to V8 as external memory ([`external_memory`]), bring on.
  */
 export declare class NativeFlow {
   /** The definition's id, for the other `flow*` functions. */
@@ -142,8 +143,12 @@ export declare function runNew(graph: number, targets: string | undefined | null
 /** A snapshot of run `id`'s report (for `process_completion`'s payload, before the run ends). */
 export declare function runReport(id: number): NativeReport
 
-/** Why the run stopped early (`fail-fast: task "x" failed`, `run cancelled`, …), if it did. */
-export declare function runStopReason(id: number): string | null
+/**
+ * Why the run stopped early, if it did: `[kind, message]`, the kind one of `fail_fast`,
+ * `cancelled`, `timed_out`, `hook_failed` (`stopped` for a reason this layer does not know),
+ * the message the core's text (`run timed out after 100ms`, `fail-fast: task "x" failed`, …).
+ */
+export declare function runStopReason(id: number): Array<string> | null
 
 /**
  * A task's error as the core knows it, `[kind, message]` (or nothing): for errors the core

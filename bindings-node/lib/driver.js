@@ -17,6 +17,7 @@ const native = require('../native.js')
 const { call, CancelledError, HookError } = require('./errors.js')
 const { RunReport } = require('./report.js')
 const { held, settleAfterFinalizers } = require('./finalizers.js')
+const { HOOKS } = require('./hooks.js')
 
 const NONE = 0xffffffff
 const RESOLVED = Promise.resolve()
@@ -39,10 +40,6 @@ function messageOf(e) {
   } catch {
     return 'failed'
   }
-}
-
-function isThenable(r) {
-  return r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function'
 }
 
 /**
@@ -118,6 +115,9 @@ class Driver {
     this.errors = []
     this.ctrls = []
     this.hookError = null
+    // Set by what may stop the run (a failure, a hook's error, a tick, a cancel): `stopped` is
+    // called after the batch that holds it.
+    this.mayStop = false
     // Set when the run is over (declared here: a property added then would give every run
     // object a second shape, and the per-batch code polymorphic property reads).
     this.finalReport = null
@@ -133,6 +133,7 @@ class Driver {
     this.timerAt = NaN
     this.push(5, 0, 0, 0)
     this.late = true
+    this.mayStop = true
   }
 
   /** The microtask after inputs were gathered. */
@@ -231,6 +232,10 @@ class Driver {
       this.flushing = false
     }
     if (this.done) return
+    if (this.mayStop) {
+      this.mayStop = false
+      this.stopped()
+    }
     this.arm(deadline)
   }
 
@@ -289,20 +294,27 @@ class Driver {
 
   // ----- attempts --------------------------------------------------------------------------
 
-  /** Calls `fn(arg)` as attempt `attempt` of `task` and reports how it ends. */
+  /**
+   * Calls `fn` as attempt `attempt` of `task` and reports how it ends. A thenable is awaited:
+   * its `then` is read and called inside the try, as the spec's PromiseResolveThenableJob does,
+   * so that one that throws fails the attempt (a callback already made wins).
+   */
   callBody(task, attempt, fn, thisArg, args) {
     let r
     try {
       r = fn.apply(thisArg, args)
+      if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
+        const then = r.then
+        if (typeof then === 'function') {
+          then.call(r, (v) => this.succeeded(task, attempt, v), (e) => this.failed(task, attempt, e))
+          return
+        }
+      }
     } catch (e) {
       this.failed(task, attempt, e)
       return
     }
-    if (isThenable(r)) {
-      r.then((v) => this.succeeded(task, attempt, v), (e) => this.failed(task, attempt, e))
-    } else {
-      this.succeeded(task, attempt, r)
-    }
+    this.succeeded(task, attempt, r)
   }
 
   succeeded(task, attempt, v) {
@@ -327,10 +339,14 @@ class Driver {
       }
     }
     this.onAttemptEnd(task, e, false)
+    this.mayStop = true
     this.ended(2, task, attempt, (this.msg(messageOf(e)) << 1) | retryable)
   }
 
   onAttemptEnd() {}
+
+  /** After a batch that may have stopped the run (see `mayStop`). */
+  stopped() {}
 
   /** The AbortSignal of `task`'s current attempt (made on first use). */
   signalOf(task) {
@@ -361,9 +377,12 @@ class Driver {
     return new CancelledError(info ? info[1] : 'cancelled')
   }
 
-  /** The error a task that did not succeed ends with: its own, or the one the core made. */
+  /**
+   * The error a task that did not succeed ends with: its own, or the one the core made. Its own
+   * is whatever it threw, `undefined` included (hence `in`, not a check of the value).
+   */
   errorOf(task, status) {
-    if (status === 4 && this.errors[task] !== undefined) return this.errors[task]
+    if (status === 4 && task in this.errors) return this.errors[task]
     if (status === 5) return this.timeoutError(task)
     return this.cancelError(task)
   }
@@ -379,14 +398,16 @@ class Driver {
   runHooks(kind, list, from, payload, slot) {
     for (let i = from; i < list.length; i++) {
       let r
+      let then
       try {
         r = list[i](payload)
+        if (r !== null && (typeof r === 'object' || typeof r === 'function')) then = r.then
       } catch (e) {
-        this.hookFailed(kind, slot, e)
+        this.hookFailed(kind, slot, e, list[i])
         return
       }
-      if (isThenable(r)) {
-        r.then(() => this.runHooks(kind, list, i + 1, payload, slot), (e) => this.hookFailed(kind, slot, e))
+      if (typeof then === 'function') {
+        this.awaitHook(kind, list, i, payload, slot, r, then)
         return
       }
     }
@@ -394,15 +415,46 @@ class Driver {
     this.push(3, slot, 0, 0)
   }
 
+  /**
+   * Awaits hook `i`'s thenable `r`, then runs the hooks after it. `then` is called inside a
+   * try, as the spec's PromiseResolveThenableJob does: one that throws fails the hook (once
+   * it has called back, what it does next is ignored, as a promise's resolving functions do).
+   */
+  awaitHook(kind, list, i, payload, slot, r, then) {
+    let called = false
+    try {
+      then.call(r, () => {
+        if (called) return
+        called = true
+        this.runHooks(kind, list, i + 1, payload, slot)
+      }, (e) => {
+        if (called) return
+        called = true
+        this.hookFailed(kind, slot, e, list[i])
+      })
+    } catch (e) {
+      if (called) return
+      called = true
+      this.hookFailed(kind, slot, e, list[i])
+    }
+  }
+
   hooksDone() {}
 
-  hookFailed(kind, slot, e) {
+  /**
+   * Hook `fn` for event `kind` threw `e`: the run fails with a HookError (the first one) whose
+   * `cause` is `e` itself, naming the event and the hook (its function's name, else the method
+   * it was registered with). Its message is the core's stop reason.
+   */
+  hookFailed(kind, slot, e, fn) {
     const event = KIND_NAMES[kind]
     if (this.hookError === null) {
       this.hookError = new HookError(`hook for event "${event}" failed: ${messageOf(e)}`, { cause: e })
       this.hookError.event = event
+      this.hookError.hook = (fn && fn.name) || HOOKS[kind]
     }
     this.hooksDone(kind)
+    this.mayStop = true
     this.push(4, slot, this.msg(messageOf(e)), 0)
   }
 
@@ -437,6 +489,7 @@ class Driver {
     if (this.done) return
     this.push(6, 0, 0, 0)
     this.late = true
+    this.mayStop = true
   }
 
   finish() {
@@ -457,4 +510,4 @@ class Driver {
   }
 }
 
-module.exports = { Driver, SHAPE_ONLY, NONE, KIND_NAMES, STATUS_NAMES, messageOf, isThenable }
+module.exports = { Driver, SHAPE_ONLY, NONE, KIND_NAMES, STATUS_NAMES, messageOf }

@@ -1,7 +1,7 @@
 'use strict'
 // Flow: a declared DAG of steps (LightFlow's builders), run by the core's scheduler.
 const native = require('../native.js')
-const { Driver, SHAPE_ONLY, NONE, KIND_NAMES, STATUS_NAMES } = require('./driver.js')
+const { Driver, SHAPE_ONLY, NONE, KIND_NAMES, STATUS_NAMES, messageOf } = require('./driver.js')
 const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
@@ -151,20 +151,23 @@ class FlowRun extends Driver {
     if (this.needBegin && this.beginTimes[task] === undefined) this.beginTimes[task] = Date.now()
     const ctx = new StepContext(this, task, attempt)
     const fn = task < this.nStatic ? this.fns[task] : this.calls[task].fn
+    // As the Driver's `callBody` (a thenable's `then` read and called inside the try), with
+    // the one argument passed directly.
     let r
     try {
       r = fn(ctx)
+      if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
+        const then = r.then
+        if (typeof then === 'function') {
+          then.call(r, (v) => this.succeeded(task, attempt, v), (e) => this.failed(task, attempt, e))
+          return
+        }
+      }
     } catch (e) {
       this.failed(task, attempt, e)
       return
     }
-    if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
-      r.then((v) => this.succeeded(task, attempt, v), (e) => this.failed(task, attempt, e))
-    } else if (typeof r === 'function' && typeof r.then === 'function') {
-      r.then((v) => this.succeeded(task, attempt, v), (e) => this.failed(task, attempt, e))
-    } else {
-      this.succeeded(task, attempt, r)
-    }
+    this.succeeded(task, attempt, r)
   }
 
   onAttemptEnd(task, v, ok) {
@@ -240,15 +243,14 @@ class FlowRun extends Driver {
         if (d.durationMs !== undefined && d.durationMs !== null) p.duration = Math.round(d.durationMs)
         if (kind === 3) {
           p.attempt = attempt
-          p.error = this.errors[task] ?? this.timeoutError(task)
-          if (d.errorKind === 'timed_out') p.error = this.timeoutError(task)
+          p.error = d.errorKind === 'timed_out' ? this.timeoutError(task) : this.errors[task]
           p.delay = d.delayMs
         } else if (kind === 4) {
           p.result = this.values[task]
         } else if (kind === 5 || kind === 7) {
           // A task that succeeded after a failed attempt has no error (the core's event keeps
           // the earlier attempt's).
-          if (d.errorKind && d.status !== 'succeeded') p.error = d.errorKind === 'failed' && this.errors[task] !== undefined ? this.errors[task]
+          if (d.errorKind && d.status !== 'succeeded') p.error = d.errorKind === 'failed' && task in this.errors ? this.errors[task]
             : d.errorKind === 'timed_out' ? this.timeoutError(task) : new CancelledError(d.errorMessage)
           if (kind === 7) {
             p.status = d.status
@@ -272,7 +274,8 @@ class FlowRun extends Driver {
     else if (report.stop) why = report.stop
     else {
       const bad = report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')
-      why = bad ? `step "${bad.name}" ${bad.status === 'timed_out' ? 'timed out' : 'failed'}: ${bad.error && bad.error.message}` : 'not every step succeeded'
+      // A readable form of what the step threw, whatever it is (`throw "text"`, `throw undefined`).
+      why = bad ? `step "${bad.name}" ${bad.status === 'timed_out' ? 'timed out' : 'failed'}: ${messageOf(bad.error)}` : 'not every step succeeded'
     }
     const cause = this.hookError ?? report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')?.error
     this.reject(new FlowError(`Flow failed: ${why}`, report, cause === undefined ? undefined : { cause }))

@@ -7,7 +7,7 @@ const native = require('../native.js')
 const { randomUUID } = require('node:crypto')
 const { FlowRun } = require('./flow.js')
 const { NONE, SHAPE_ONLY } = require('./driver.js')
-const { typeError, LegatoError, CancelledError } = require('./errors.js')
+const { typeError, LegatoError, CancelledError, TaskTimeoutError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 
@@ -35,15 +35,24 @@ function cacheKey(args) {
 
 class OrchRun extends FlowRun {
   /** `shape`: `SHAPE_ONLY` for the run kept for its hidden class (see driver.js). */
-  constructor(orch, shape) {
+  /** `signal`: an outside cancel (run's option). */
+  constructor(orch, shape, signal) {
     const pseudoFlow = { _hooks: orch._hooks, _names: [], _fns: [], _opts: [], state: orch._state }
-    super(pseudoFlow, shape === SHAPE_ONLY ? SHAPE_ONLY : -1, null, orch._run, undefined)
+    super(pseudoFlow, shape === SHAPE_ONLY ? SHAPE_ONLY : -1, null, orch._run, signal)
     this.orch = orch
     this.main = null
     this.mainDone = false
     this.mainOk = false
     this.mainValue = undefined
+    // Main's AbortController (made on first use: `orchestrator.signal()` inside main, or the
+    // run stopping it), and the kind of stop that ended main, if one did.
+    this.mainCtrl = null
+    this.stopKind = null
     this.cache = new Map()
+    // Cached calls in flight that actions wait for (task → waiters), and the outcomes those
+    // actions get when the core resumes them (caller → queue); made on first use.
+    this.waiting = null
+    this.resumable = null
   }
 
   /** Registered options `id` are freed with the orchestrator. */
@@ -61,7 +70,7 @@ class OrchRun extends FlowRun {
         perAction = this.cache.get(action)
         if (perAction === undefined) this.cache.set(action, (perAction = new Map()))
         const hit = perAction.get(key)
-        if (hit !== undefined) return hit
+        if (hit !== undefined) return this.cachedCall(hit, parent, parentAttempt)
       }
     }
     const record = { name: action.name, startTime: Date.now(), endTime: undefined, args, duration: undefined }
@@ -77,6 +86,64 @@ class OrchRun extends FlowRun {
     this.push(7, parent === NONE ? 0 : parent + 1, action.id, parent === NONE ? 0 : parentAttempt)
     if (perAction !== undefined) perAction.set(key, entry)
     return entry
+  }
+
+  /**
+   * A call that finds its cached call (`hit`). While that call is in flight, a calling action
+   * waits for it outside the core's calls: it gives its slot back (suspend) and gets the
+   * outcome when the core resumes it, once it holds a slot again (rule 8: two actions awaiting
+   * one cached call under `maxParallel: 1` cannot deadlock). Main holds no slot, and a call
+   * that is done has nothing to wait for: they get the call's own promise.
+   */
+  cachedCall(hit, parent, parentAttempt) {
+    if (parent === NONE || this.calls[hit.task] === undefined || this.cur[parent] !== parentAttempt) return hit
+    if (this.waiting === null) {
+      this.waiting = new Map()
+      this.resumable = new Map()
+    }
+    const w = { parent, attempt: parentAttempt, ok: false, value: undefined, resolve: null, reject: null }
+    const promise = new Promise((resolve, reject) => {
+      w.resolve = resolve
+      w.reject = reject
+    })
+    const list = this.waiting.get(hit.task)
+    if (list === undefined) this.waiting.set(hit.task, [w])
+    else list.push(w)
+    this.push(8, parent, 0, 0)
+    return { task: hit.task, promise }
+  }
+
+  settled(task, status) {
+    super.settled(task, status)
+    if (this.waiting === null) return
+    const list = this.waiting.get(task)
+    if (list === undefined) return
+    this.waiting.delete(task)
+    for (const w of list) {
+      w.ok = status === 3
+      w.value = w.ok ? this.values[task] : this.errorOf(task, status)
+      if (this.cur[w.parent] === w.attempt) {
+        // The core resumes the caller once it holds a slot again (`resumeTask`).
+        const q = this.resumable.get(w.parent)
+        if (q === undefined) this.resumable.set(w.parent, [w])
+        else q.push(w)
+        this.push(9, w.parent, 0, 0)
+      } else if (w.ok) {
+        w.resolve(w.value)
+      } else {
+        w.reject(w.value)
+      }
+    }
+  }
+
+  /** The core resumes `task`: the oldest outcome it waits for is handed to it. */
+  resumeTask(task) {
+    const q = this.resumable === null ? undefined : this.resumable.get(task)
+    if (q === undefined) return
+    const w = q.shift()
+    if (q.length === 0) this.resumable.delete(task)
+    if (w.ok) w.resolve(w.value)
+    else w.reject(w.value)
   }
 
   startTask(task, attempt) {
@@ -128,16 +195,50 @@ class OrchRun extends FlowRun {
     }
     let r
     try {
-      r = storage().run({ run: this, task: NONE, attempt: 0 }, main)
+      r = storage().run({ run: this, task: NONE, attempt: 0, signal: undefined }, main)
+      // A thenable's `then` is called inside the try (see the Driver's `callBody`).
+      if (r !== null && (typeof r === 'object' || typeof r === 'function')) {
+        const then = r.then
+        if (typeof then === 'function') {
+          then.call(r, (v) => this.endMain(true, v), (e) => this.endMain(false, e))
+          return
+        }
+      }
     } catch (e) {
       this.endMain(false, e)
       return
     }
-    if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
-      r.then((v) => this.endMain(true, v), (e) => this.endMain(false, e))
-    } else {
-      this.endMain(true, r)
-    }
+    this.endMain(true, r)
+  }
+
+  /** `orchestrator.signal()` inside main: fires when the run stops it (rule 11). */
+  mainSignal() {
+    if (this.mainCtrl === null) this.mainCtrl = new AbortController()
+    return this.mainCtrl.signal
+  }
+
+  /**
+   * Rule 11: once the core has stopped the run (its timeout, a cancel, fail-fast, a hook's
+   * error), main is stopped, not awaited: its signal fires and its hold on the run is given
+   * back, so the run ends as soon as its calls do and `run()` rejects with the run's error
+   * (main's own value or error, when it comes, is dropped). A main not yet started (its
+   * `process_begin` hooks still running) never starts.
+   */
+  stopped() {
+    if (this.mainDone) return
+    const stop = native.runStopReason(this.id)
+    if (stop === null) return
+    const [kind, message] = stop
+    this.main = null
+    this.mainDone = true
+    this.mainOk = false
+    this.stopKind = kind
+    // fail-fast: the failed call's own error, found in the final report (see `finished`).
+    this.mainValue = kind === 'timed_out' ? new TaskTimeoutError(message)
+      : kind === 'hook_failed' && this.hookError !== null ? this.hookError : new CancelledError(message)
+    if (this.mainCtrl === null) this.mainCtrl = new AbortController()
+    this.mainCtrl.abort(this.mainValue)
+    this.push(11, 0, 0, 0)
   }
 
   endMain(ok, v) {
@@ -149,10 +250,16 @@ class OrchRun extends FlowRun {
   }
 
   finished(report) {
+    if (this.abortSignal !== null) this.abortSignal.removeEventListener('abort', this.abortListener)
     if (this.state.endTime === undefined) this.state.endTime = Date.now()
     this.orch._report = report
     if (this.hookError !== null) return this.reject(this.hookError)
     if (!this.mainDone) return this.reject(new CancelledError('the run ended before main finished'))
+    if (this.stopKind === 'fail_fast') {
+      // The one call that failed (the others were cancelled or skipped when the run stopped).
+      const bad = report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')
+      if (bad !== undefined) return this.reject(bad.error)
+    }
     if (this.mainOk) this.resolve(this.mainValue)
     else this.reject(this.mainValue)
   }
@@ -281,10 +388,21 @@ class Orchestrator {
   /**
    * Runs `main`; each action call inside it is tracked. Resolves to main's value, rejects with
    * main's own error (or a HookError when a hook threw). Hooks see process begin and completion.
+   * The run's timeout, `options.signal` aborting, or fail-fast stop main: run() rejects with
+   * the run's error at once, without waiting for main.
    */
-  run(main) {
+  run(main, options) {
     if (typeof main !== 'function') return Promise.reject(typeError('main', `must be a function (got ${describe(main)})`))
-    const r = new OrchRun(this)
+    let r
+    try {
+      const o = checkKeys('options', options, ['signal'])
+      if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+        throw typeError('options.signal', `must be an AbortSignal (got ${describe(o.signal)})`)
+      }
+      r = new OrchRun(this, undefined, o.signal)
+    } catch (e) {
+      return Promise.reject(e)
+    }
     this._state.startTime = r.startedAt
     this._state.endTime = undefined
     r.main = main
@@ -310,13 +428,16 @@ class Orchestrator {
     return this._state
   }
 
-  /** Inside an action: the AbortSignal of the current call (fires on timeout, fail-fast, cancel). */
+  /**
+   * Inside an action: the AbortSignal of the current call (fires on timeout, fail-fast, cancel).
+   * Inside main: main's, which fires when the run stops it (run timeout, cancel, fail-fast).
+   */
   signal() {
     const store = als.getStore()
-    if (store === undefined || store.task === NONE || store.run.orch !== this) {
-      throw new LegatoError('orchestrator.signal() is only available inside an action of this orchestrator')
+    if (store === undefined || store.run.orch !== this) {
+      throw new LegatoError('orchestrator.signal() is only available inside a run of this orchestrator')
     }
-    if (store.signal === undefined) store.signal = store.run.signalOf(store.task)
+    if (store.signal === undefined) store.signal = store.task === NONE ? store.run.mainSignal() : store.run.signalOf(store.task)
     return store.signal
   }
 }

@@ -52,7 +52,7 @@ class RunReport {
         const status = j.status
         let error
         if (status === 'succeeded' || status === 'skipped') error = undefined
-        else if (status === 'failed' && d.errors[j.id] !== undefined) error = d.errors[j.id]
+        else if (status === 'failed' && j.id in d.errors) error = d.errors[j.id]
         else if (status === 'timed_out') error = d.timeoutError(j.id)
         else if (j.error) error = new CancelledError(j.error.message)
         else if (status === 'skipped') error = undefined

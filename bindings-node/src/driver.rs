@@ -33,7 +33,7 @@
 use crate::errors::{coded, guard, option_error};
 use crate::flow::{flow_select, options_get, Slab};
 use crate::report::NativeReport;
-use legato::event::{Event, EventKind, HookMask, Status, TaskError};
+use legato::event::{Event, EventKind, HookMask, Status, StopReason, TaskError};
 use legato::graph::{Graph, GraphBuilder, TaskId};
 use legato::scheduler::{Command, HookToken, Input, Outcome, ProtocolError, RunOptions, Scheduler};
 use std::cell::RefCell;
@@ -432,13 +432,24 @@ pub fn run_task_error(id: u32, task: u32) -> napi::Result<Option<Vec<String>>, S
     })
 }
 
-/// Why the run stopped early (`fail-fast: task "x" failed`, `run cancelled`, …), if it did.
+/// Why the run stopped early, if it did: `[kind, message]`, the kind one of `fail_fast`,
+/// `cancelled`, `timed_out`, `hook_failed` (`stopped` for a reason this layer does not know),
+/// the message the core's text (`run timed out after 100ms`, `fail-fast: task "x" failed`, …).
 #[napi]
-pub fn run_stop_reason(id: u32) -> napi::Result<Option<String>, String> {
+pub fn run_stop_reason(id: u32) -> napi::Result<Option<Vec<String>>, String> {
     guard(|| {
         RUNS.with_borrow(|runs| {
             let run = runs.get(id).ok_or_else(|| unknown_run(id))?;
-            Ok(run.sched.stop_reason().map(|r| r.to_string()))
+            Ok(run.sched.stop_reason().map(|r| {
+                let kind = match r {
+                    StopReason::FailFast { .. } => "fail_fast",
+                    StopReason::Cancelled => "cancelled",
+                    StopReason::TimedOut(_) => "timed_out",
+                    StopReason::HookFailed { .. } => "hook_failed",
+                    _ => "stopped",
+                };
+                vec![kind.to_owned(), r.to_string()]
+            }))
         })
     })
 }

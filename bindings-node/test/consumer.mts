@@ -2,7 +2,7 @@
 // and the tests run it. Lines marked @ts-expect-error must stay errors.
 import assert from 'node:assert/strict'
 import {
-  Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, type RunReport,
+  Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, HookError, type RunReport,
   type StepContext, type TaskCompletionEvent,
 } from 'legato'
 
@@ -32,6 +32,7 @@ orchestrator
   .onProcessCompletion(async ({ totalDuration, report, context }) => { context.log.push(`done in ${totalDuration}, ok ${report.ok}`) })
 
 const total: number = await orchestrator.run(async () => {
+  orchestrator.signal().throwIfAborted()
   const inv = await checkInventory('ABC123')
   const sum: number = await add(1, 2)
   const [i, s] = await both('A1', 'USA')
@@ -41,6 +42,9 @@ const total: number = await orchestrator.run(async () => {
   return sum + (inv.inStock ? 1 : 0) + i.sku.length + s.length
 })
 assert.equal(total, 3 + 1 + 2 + 2)
+const stopped = new Orchestrator({ timeout: 20 })
+await assert.rejects(stopped.run(() => new Promise((resolve) => stopped.signal().addEventListener('abort', resolve)), { signal: new AbortController().signal }),
+  (e: unknown) => e instanceof TaskTimeoutError && e.message === 'run timed out after 20ms')
 const state = orchestrator.getState()
 assert.equal(state.operations.length, 6)
 assert.equal(typeof state.id, 'string')
@@ -80,4 +84,11 @@ const cyclic = new Flow()
 cyclic.step('a', () => 1, { after: ['b'] })
 cyclic.step('b', () => 1, { after: ['a'] })
 await assert.rejects(cyclic.run(), (e: unknown) => e instanceof CycleError && e instanceof LegatoError && e.code === 'ERR_LEGATO_CYCLE')
+const audited = new Flow()
+audited.onTaskBegin(function audit() { throw 'audit log full' })
+audited.step('a', () => 1)
+await assert.rejects(audited.run(), (e: unknown) => {
+  const h = e instanceof FlowError ? e.cause : undefined
+  return h instanceof HookError && h.hook === 'audit' && h.event === 'task_begin' && h.cause === 'audit log full'
+})
 console.log('consumer ok')
