@@ -94,11 +94,6 @@ def test_a_sync_main_left_running_by_the_run_timeout_does_not_hold_up_interprete
     assert out.strip() == "run timed out after 100ms True"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="core: skip propagation recurses once per task (Scheduler::skip -> done -> skip) and "
-    "overflows the stack; passes once the core's iterative skip propagation is merged (then drop this mark)",
-)
 def test_a_chain_of_100000_steps_whose_head_fails_finishes_all_others_skipped() -> None:
     # Rule 14. In a child process: a stack overflow kills the process, not the suite.
     p = spawn(
