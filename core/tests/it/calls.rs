@@ -58,12 +58,16 @@ fn a_cached_call_awaited_twice_under_one_slot_does_not_deadlock() {
     s.attempt_finished(x, 1, Outcome::Ok(7), ms(12)).unwrap();
     // a (the caller) is woken first and holds the only slot; b waits for it.
     let cs = commands(&mut s);
-    assert!(matches!(cs[..], [Command::Deliver { task }] if task == x), "{cs:?}");
+    assert!(
+        matches!(cs[..], [Command::Deliver { task }] if task == x),
+        "{cs:?}"
+    );
     assert_eq!(*s.outcome(x).unwrap().unwrap(), 7);
     s.attempt_finished(a, 1, Outcome::Ok(7), ms(12)).unwrap();
     let cs = commands(&mut s);
     assert!(
-        cs.iter().any(|c| matches!(c, Command::Joined { join, task } if *join == j && *task == x)),
+        cs.iter()
+            .any(|c| matches!(c, Command::Joined { join, task } if *join == j && *task == x)),
         "{cs:?}"
     );
     assert_eq!(*s.outcome(x).unwrap().unwrap(), 7);
@@ -117,7 +121,8 @@ fn a_fail_fast_group_cancels_the_other_members() {
     let g = s.group(Some((p, 1)), &[a, b, shared], T0).unwrap();
     let _ = commands(&mut s);
     assert_eq!(s.group_failure(g), None);
-    s.attempt_finished(a, 1, Outcome::fail("down"), ms(3)).unwrap();
+    s.attempt_finished(a, 1, Outcome::fail("down"), ms(3))
+        .unwrap();
     let cs = commands(&mut s);
     let order: Vec<TaskId> = cs
         .iter()
@@ -127,13 +132,18 @@ fn a_fail_fast_group_cancels_the_other_members() {
         })
         .collect();
     assert_eq!(order, [a, b], "{cs:?}");
-    assert!(cs.iter().any(|c| matches!(c, Command::Cancel { task, .. } if *task == b)));
+    assert!(cs
+        .iter()
+        .any(|c| matches!(c, Command::Cancel { task, .. } if *task == b)));
     assert_eq!(s.group_failure(g), Some(a));
     assert_eq!(s.status(b), Status::Cancelled);
     assert_eq!(s.status(shared), Status::Running);
-    s.attempt_finished(shared, 1, Outcome::Ok(1), ms(4)).unwrap();
+    s.attempt_finished(shared, 1, Outcome::Ok(1), ms(4))
+        .unwrap();
     let cs = commands(&mut s);
-    assert!(cs.iter().any(|c| matches!(c, Command::Joined { join, .. } if *join == j)));
+    assert!(cs
+        .iter()
+        .any(|c| matches!(c, Command::Joined { join, .. } if *join == j)));
 }
 
 /// Rule 9: `main` starts after every `process_begin` hook is done (an async one included).
@@ -165,11 +175,19 @@ fn the_run_timeout_cancels_main_and_its_calls() {
     assert_eq!(s.next_deadline(), Some(ms(100)));
     s.advance(ms(100));
     let cs = commands(&mut s);
-    assert!(cs.iter().any(|c| matches!(c, Command::Cancel { task, .. } if *task == x)));
-    assert!(cs.iter().any(|c| matches!(c, Command::CancelMain)), "{cs:?}");
+    assert!(cs
+        .iter()
+        .any(|c| matches!(c, Command::Cancel { task, .. } if *task == x)));
+    assert!(
+        cs.iter().any(|c| matches!(c, Command::CancelMain)),
+        "{cs:?}"
+    );
     assert!(matches!(cs.last(), Some(Command::Finished)), "{cs:?}");
     assert_eq!(s.stop_reason(), Some(&StopReason::TimedOut(ms(100))));
-    assert_eq!(s.stop_reason().unwrap().to_string(), "run timed out after 100ms");
+    assert_eq!(
+        s.stop_reason().unwrap().to_string(),
+        "run timed out after 100ms"
+    );
     assert_eq!(s.status(x), Status::Cancelled);
     // main returning late changes nothing.
     s.main_finished(true, ms(900));
@@ -187,7 +205,10 @@ fn a_run_stopped_in_process_begin_never_starts_main() {
     };
     s.hook_failed(token, "no key", ms(1)).unwrap();
     let cs = commands(&mut s);
-    assert!(!cs.iter().any(|c| matches!(c, Command::StartMain)), "{cs:?}");
+    assert!(
+        !cs.iter().any(|c| matches!(c, Command::StartMain)),
+        "{cs:?}"
+    );
     assert!(matches!(cs.last(), Some(Command::Finished)), "{cs:?}");
     assert!(!s.main_started());
 }
@@ -225,7 +246,10 @@ fn calls_deeper_than_max_depth_fail_at_once() {
             caller = Some((id, 1));
         } else {
             assert!(started(&cs).is_empty());
-            assert!(matches!(cs[..], [Command::Deliver { task }] if task == id), "{cs:?}");
+            assert!(
+                matches!(cs[..], [Command::Deliver { task }] if task == id),
+                "{cs:?}"
+            );
         }
     }
     let e = s.take_outcome(ids[3]).unwrap().unwrap_err();
