@@ -68,6 +68,8 @@
 //!   protocol a driver follows (inputs, [`Command`](scheduler::Command)s, queries).
 //! - [`define`]: [`FlowDef`], one way to declare a flow (names, dependencies, sync points,
 //!   validation, plans, drawings), generic over the host's body type.
+//! - [`host`]: the driver kit every door's driver uses beside the scheduler: per-task host
+//!   slots, one hook payload per event, one outcome enum for callers, numeric codes.
 //! - [`graph`]: task specs, graph building and validation (cycles, missing dependencies with
 //!   did-you-mean suggestions, duplicates), selections of targets and plans.
 //! - [`policy`]: per-task options — retries, backoff, timeouts, sequences — and their one
@@ -85,6 +87,7 @@ pub mod event;
 #[cfg(feature = "tokio")]
 pub mod flow;
 pub mod graph;
+pub mod host;
 #[cfg(feature = "tokio")]
 pub mod orchestrator;
 pub mod policy;

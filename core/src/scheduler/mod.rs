@@ -23,7 +23,14 @@
 //! something outside the core), [`hold`](Scheduler::hold) / [`release`](Scheduler::release)
 //! (keep the run open while the host may still spawn), and [`handle`](Scheduler::handle), which
 //! takes several inputs of one instant at once — the form a driver that batches its crossings
-//! uses, and the one that orders them: attempts that finished come before an outside cancel.
+//! uses, and the one that orders them.
+//!
+//! **Inputs of one instant may be given in any order in one [`handle`](Scheduler::handle)
+//! batch, with the same result**: the scheduler takes attempts that finished and hooks that are
+//! done first, then resumes, releases and single-task cancels, then an outside cancel, and the
+//! clock's advance ([`Input::Advance`]) last. So an attempt that finished at the instant of its
+//! deadline succeeded, and a cancel that comes as the last task finished changes nothing. A
+//! driver orders nothing: it gives what happened by now, timer included, as one batch.
 //!
 //! **Outputs** — after every input, take the [`Command`]s with
 //! [`next_command`](Scheduler::next_command) or [`drain_commands`](Scheduler::drain_commands)
@@ -348,6 +355,9 @@ pub enum Input<V> {
     Release,
     /// As [`Scheduler::cancel`].
     Cancel,
+    /// As [`Scheduler::advance`]: the clock reached `now`; handled after every other input of
+    /// the batch.
+    Advance,
 }
 
 /// An input the run cannot take: it names a task or an event the run does not know.

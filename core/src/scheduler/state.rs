@@ -103,6 +103,9 @@ pub struct Scheduler<V> {
     main_began: bool,
     /// Calls nested deeper fail at once.
     max_depth: u32,
+    /// The error of the hook whose failure stopped the run (its source is the hook's own
+    /// exception object).
+    hook_error: Option<TaskError>,
 }
 
 /// The default options, for every task that has no options of its own.
@@ -156,6 +159,7 @@ impl<V> Scheduler<V> {
             main: MainStage::Absent,
             main_began: false,
             max_depth: opts.get_max_depth(),
+            hook_error: None,
             opts,
             graph,
         };
@@ -316,9 +320,25 @@ impl<V> Scheduler<V> {
             StopReason::FailFast { .. } => self
                 .first_failure
                 .and_then(|t| self.tasks[t.index()].error().cloned()),
-            StopReason::HookFailed { .. } => Some(TaskError::failed(reason.to_string())),
+            StopReason::HookFailed { .. } => {
+                let e = TaskError::failed(reason.to_string());
+                match self.hook_error.as_ref().and_then(|h| h.source_obj()) {
+                    Some(source) => Some(e.with_source(source.clone())),
+                    None => Some(e),
+                }
+            }
             _ => None,
         }
+    }
+
+    /// The run's time: that of the latest input (since the run started).
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// Why a task was skipped, if it was (`None` too for an id the run does not know).
+    pub fn skip_reason(&self, task: TaskId) -> Option<&SkipReason> {
+        self.tasks.get(task.index())?.rare.as_ref()?.skip.as_ref()
     }
 
     /// The number of tasks known to the run (static and dynamic, selected or not).
@@ -468,10 +488,12 @@ impl<V> Scheduler<V> {
         }
     }
 
-    /// Takes several inputs that happened at the same instant `now`, and orders them as the
-    /// contract says: attempts that finished and hooks that are done first (in the order
-    /// given), then resumes, releases and single-task cancels, then an outside cancel of the
-    /// whole run — so work that finished by the time a cancel arrived counts as finished.
+    /// Takes several inputs that happened at the same instant `now`, in any order, and orders
+    /// them as the contract says: attempts that finished and hooks that are done first (in the
+    /// order given), then resumes, releases and single-task cancels, then an outside cancel of
+    /// the whole run, and the clock's advance ([`Input::Advance`]) last — so work that finished
+    /// by the time a cancel arrived counts as finished, and an attempt that finished at the
+    /// instant of its deadline succeeded.
     ///
     /// # Errors
     ///
@@ -485,6 +507,7 @@ impl<V> Scheduler<V> {
         let mut first_err = None;
         let mut later = Vec::new();
         let mut cancel = false;
+        let mut advance = false;
         for input in inputs {
             let r = match input {
                 Input::Finished {
@@ -495,9 +518,15 @@ impl<V> Scheduler<V> {
                     .check(task)
                     .map(|_| self.finished_one(task, attempt, outcome)),
                 Input::HookDone(token) => self.hook_done_one(token, None),
-                Input::HookFailed(token, message) => self.hook_done_one(token, Some(message)),
+                Input::HookFailed(token, message) => {
+                    self.hook_done_one(token, Some(TaskError::failed(message)))
+                }
                 Input::Cancel => {
                     cancel = true;
+                    Ok(())
+                }
+                Input::Advance => {
+                    advance = true;
                     Ok(())
                 }
                 other => {
@@ -528,16 +557,27 @@ impl<V> Scheduler<V> {
         if cancel && !self.completion_emitted && !self.all_decided() {
             self.stop_run(StopReason::Cancelled);
         }
+        if advance {
+            self.fire_timers();
+        }
         self.settle();
         first_err.map_or(Ok(()), Err)
     }
 
     /// Advances the clock to `now`: fires timeouts, ends backoff waits, enforces the run timeout.
+    ///
+    /// To have attempts that finished at the same instant count first, pass them together with
+    /// [`Input::Advance`] to [`Scheduler::handle`].
     pub fn advance(&mut self, now: Duration) {
+        // `handle` never fails without task ids.
+        let _ = self.handle(now, [Input::Advance]);
+    }
+
+    /// Fires every timer due by now: timeouts, backoff ends, the run timeout.
+    fn fire_timers(&mut self) {
         if self.completion_emitted {
             return;
         }
-        self.tick(now);
         while let Some(timer) = self.timers.pop_due(self.now) {
             match timer {
                 Timer::Run => {
@@ -569,7 +609,6 @@ impl<V> Scheduler<V> {
                 }
             }
         }
-        self.settle();
     }
 
     /// Says the hooks of an emitted event are done; the task moves on.
@@ -597,7 +636,27 @@ impl<V> Scheduler<V> {
         now: Duration,
     ) -> Result<(), ProtocolError> {
         self.tick(now);
-        let r = self.hook_done_one(token, Some(message.into()));
+        let r = self.hook_done_one(token, Some(TaskError::failed(message)));
+        self.settle();
+        r
+    }
+
+    /// Says a hook raised `error`, which keeps the hook's own exception object as its source:
+    /// as [`Scheduler::hook_failed`] with `error`'s message, and the run's error
+    /// ([`Scheduler::stop_error`]) keeps that object as its source — the cause a door shows
+    /// (Python `__cause__`, Node `cause`, Rust `source()`).
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the token was not handed out by this run.
+    pub fn hook_raised(
+        &mut self,
+        token: HookToken,
+        error: TaskError,
+        now: Duration,
+    ) -> Result<(), ProtocolError> {
+        self.tick(now);
+        let r = self.hook_done_one(token, Some(error));
         self.settle();
         r
     }
@@ -605,16 +664,19 @@ impl<V> Scheduler<V> {
     fn hook_done_one(
         &mut self,
         token: HookToken,
-        failed: Option<Arc<str>>,
+        failed: Option<TaskError>,
     ) -> Result<(), ProtocolError> {
         if token.task != PROCESS && token.task as usize >= self.tasks.len() {
             return Err(ProtocolError::UnknownToken(token.task));
         }
-        if let Some(message) = failed {
+        if let Some(error) = failed {
             let reason = StopReason::HookFailed {
                 event: token.kind,
-                message,
+                message: error.message.clone(),
             };
+            if self.stop.is_none() {
+                self.hook_error = Some(error);
+            }
             if token.kind == EventKind::ProcessCompletion {
                 // Nothing left to cancel: record it and finish.
                 if self.stop.is_none() {

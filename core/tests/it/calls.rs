@@ -265,3 +265,62 @@ fn calls_deeper_than_max_depth_fail_at_once() {
     )
     .is_err());
 }
+
+/// Same instant, decided once: an attempt that finishes at the instant of its deadline
+/// succeeded, whether the driver gives the clock's advance before or after it in the batch.
+#[test]
+fn inputs_of_one_instant_in_any_order_give_the_same_run() {
+    use legato::scheduler::Input;
+    for advance_first in [true, false] {
+        let mut s = run(RunOptions::default());
+        s.start_main(T0);
+        let _ = commands(&mut s);
+        let mut o = TaskOptions::default();
+        o.timeout = Some(ms(10));
+        let x = s.spawn(None, "x".into(), Arc::new(o), T0).unwrap();
+        let _ = commands(&mut s);
+        assert_eq!(s.next_deadline(), Some(ms(10)));
+        let done = Input::Finished {
+            task: x,
+            attempt: 1,
+            outcome: Outcome::Ok(1),
+        };
+        let batch = if advance_first {
+            vec![Input::Advance, done]
+        } else {
+            vec![done, Input::Advance]
+        };
+        s.handle(ms(10), batch).unwrap();
+        let cs = commands(&mut s);
+        assert!(
+            !cs.iter().any(|c| matches!(c, Command::Cancel { .. })),
+            "{cs:?}"
+        );
+        assert_eq!(
+            s.status(x),
+            Status::Succeeded,
+            "advance first: {advance_first}"
+        );
+    }
+}
+
+/// Rule 9: the run's error for a hook that raised keeps the hook's own error object.
+#[test]
+fn a_hook_error_keeps_the_hooks_own_object() {
+    #[derive(Debug, PartialEq)]
+    struct MyHookError(&'static str);
+    let mut s = run(RunOptions::default().hooks(HookMask::NONE.with(EventKind::ProcessBegin)));
+    s.start_main(T0);
+    let cs = commands(&mut s);
+    let [Command::Emit { token, .. }] = cs[..] else {
+        panic!("{cs:?}")
+    };
+    let raised = legato::TaskError::failed("no api key").with_source(Arc::new(MyHookError("k")));
+    s.hook_raised(token, raised, T0).unwrap();
+    let e = s.stop_error().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "hook for event \"process_begin\" failed: no api key"
+    );
+    assert_eq!(e.source_ref::<MyHookError>(), Some(&MyHookError("k")));
+}
