@@ -2,7 +2,7 @@
 //! and no Rust panic ever crosses (see [`guard`]).
 
 use legato::graph::GraphError;
-use legato::policy::OptionError;
+use legato::policy::{OptionError, OptionErrorKind};
 use napi::Error;
 
 /// The error type of this crate's functions: its status string becomes the JS error's `code`.
@@ -27,13 +27,13 @@ pub(crate) fn graph_error(e: &GraphError) -> Error<String> {
     coded(code, e.to_string())
 }
 
-/// An option refused by the core's one validation: `kind` "type" → `ERR_INVALID_ARG_TYPE`
-/// (a `TypeError`), "value" → `ERR_OUT_OF_RANGE` (a `RangeError`); the message names the argument.
+/// An option refused by the core's one validation: [`OptionErrorKind::InvalidType`] →
+/// `ERR_INVALID_ARG_TYPE` (a `TypeError`), [`OptionErrorKind::InvalidValue`] →
+/// `ERR_OUT_OF_RANGE` (a `RangeError`); the message names the argument.
 pub(crate) fn option_error(e: &OptionError) -> Error<String> {
-    let code = if e.kind() == "type" {
-        "ERR_INVALID_ARG_TYPE"
-    } else {
-        "ERR_OUT_OF_RANGE"
+    let code = match e.kind() {
+        OptionErrorKind::InvalidType => "ERR_INVALID_ARG_TYPE",
+        _ => "ERR_OUT_OF_RANGE",
     };
     coded(code, format!("{}: {}", e.argument(), e.message()))
 }

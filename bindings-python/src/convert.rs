@@ -2,7 +2,7 @@
 //! `Backoff`, retries, sequences. Errors are `TypeError` / `ValueError` naming the argument.
 
 use crate::errors::{type_error, value_error};
-use legato::policy::{self, Backoff as CoreBackoff, OptionError, TaskOptions};
+use legato::policy::{self, Backoff as CoreBackoff, OptionError, OptionErrorKind, TaskOptions};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
@@ -27,7 +27,7 @@ fn number(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
 /// naming the argument.
 pub(crate) fn option_error(e: OptionError) -> PyErr {
     match e.kind() {
-        "invalid_type" => PyTypeError::new_err(e.to_string()),
+        OptionErrorKind::InvalidType => PyTypeError::new_err(e.to_string()),
         _ => PyValueError::new_err(e.to_string()),
     }
 }

@@ -41,7 +41,7 @@ impl FlowError {
         match self {
             FlowError::Graph(g) => g.kind(),
             FlowError::Failed { .. } => "flow_failed",
-            FlowError::InvalidOption(e) => e.kind(),
+            FlowError::InvalidOption(e) => e.kind().as_str(),
         }
     }
 

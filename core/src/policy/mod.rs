@@ -112,7 +112,7 @@ impl Backoff {
     ///
     /// # Errors
     ///
-    /// [`OptionError`] (kind `"invalid_value"`) naming `backoff`.
+    /// [`OptionError`] ([`OptionErrorKind::InvalidValue`]) naming `backoff`.
     pub fn validate(&self) -> Result<(), OptionError> {
         match *self {
             Backoff::None => Ok(()),
@@ -154,19 +154,43 @@ fn check_delay(argument: &'static str, d: Duration) -> Result<(), OptionError> {
     Ok(())
 }
 
-/// An option refused by the core's one validation; every front door maps [`OptionError::kind`]
-/// to its own error type (`"invalid_type"` → `TypeError`, `"invalid_value"` → `ValueError` in
-/// Python, `RangeError` in Node).
+/// What is wrong with an option: the error kind every front door maps to its own error type
+/// by matching this enum (never a string compared across a language boundary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OptionErrorKind {
+    /// A value of the wrong type, or an unknown option: `TypeError` (Python and Node).
+    InvalidType,
+    /// A value of the right type that is not allowed: `ValueError` in Python, `RangeError`
+    /// in Node.
+    InvalidValue,
+}
+
+impl OptionErrorKind {
+    /// A stable name: `"invalid_type"`, `"invalid_value"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptionErrorKind::InvalidType => "invalid_type",
+            OptionErrorKind::InvalidValue => "invalid_value",
+        }
+    }
+}
+
+/// An option refused by the core's one validation; every front door maps
+/// [`OptionError::kind`] to its own error type ([`OptionErrorKind::InvalidType`] →
+/// `TypeError`, [`OptionErrorKind::InvalidValue`] → `ValueError` in Python, `RangeError` in
+/// Node).
 ///
 /// The message names the argument: `timeout must be greater than zero, got -1`.
 ///
 /// # Examples
 ///
 /// ```
-/// use legato::policy::{self, OptionError};
+/// use legato::policy::{self, OptionError, OptionErrorKind};
 ///
 /// let e = policy::timeout_secs("timeout", -1.0).unwrap_err();
-/// assert_eq!(e.kind(), "invalid_value");
+/// assert_eq!(e.kind(), OptionErrorKind::InvalidValue);
+/// assert_eq!(e.kind().as_str(), "invalid_value");
 /// assert_eq!(e.argument(), "timeout");
 /// assert_eq!(e.to_string(), "timeout must be a number of seconds greater than zero, got -1");
 /// ```
@@ -175,12 +199,12 @@ fn check_delay(argument: &'static str, d: Duration) -> Result<(), OptionError> {
 pub struct OptionError {
     argument: std::borrow::Cow<'static, str>,
     message: String,
-    kind: &'static str,
+    kind: OptionErrorKind,
 }
 
 impl OptionError {
     fn new(
-        kind: &'static str,
+        kind: OptionErrorKind,
         argument: impl Into<std::borrow::Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
@@ -196,7 +220,7 @@ impl OptionError {
         argument: impl Into<std::borrow::Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
-        OptionError::new("invalid_value", argument, message)
+        OptionError::new(OptionErrorKind::InvalidValue, argument, message)
     }
 
     /// A value of the wrong type, or an unknown option (→ `TypeError`).
@@ -204,11 +228,11 @@ impl OptionError {
         argument: impl Into<std::borrow::Cow<'static, str>>,
         message: impl Into<String>,
     ) -> Self {
-        OptionError::new("invalid_type", argument, message)
+        OptionError::new(OptionErrorKind::InvalidType, argument, message)
     }
 
-    /// `"invalid_value"` or `"invalid_type"`.
-    pub fn kind(&self) -> &'static str {
+    /// What kind of error it is.
+    pub fn kind(&self) -> OptionErrorKind {
         self.kind
     }
 
@@ -469,7 +493,7 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(e.to_string(), "timeout must be greater than zero");
-        assert_eq!(e.kind(), "invalid_value");
+        assert_eq!(e.kind(), OptionErrorKind::InvalidValue);
         let e = TaskOptions::default()
             .retries(u32::MAX)
             .validate()
@@ -534,7 +558,7 @@ mod tests {
             max_parallel("max_parallel", f64::INFINITY)
                 .unwrap_err()
                 .kind(),
-            "invalid_value"
+            OptionErrorKind::InvalidValue
         );
     }
 }

@@ -71,7 +71,7 @@ fn invalid_run_options_are_refused_when_the_run_is_made() {
         RunOptions::default().max_parallel(0),
     )
     .unwrap_err();
-    assert_eq!(e.kind(), "invalid_value");
+    assert_eq!(e.kind(), legato::policy::OptionErrorKind::InvalidValue);
     assert_eq!(e.argument(), "max_parallel");
     let e = Scheduler::<()>::new(
         graph.clone(),
