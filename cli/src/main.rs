@@ -480,7 +480,7 @@ fn execute(flow: &Flow, targets: &[String], ui: &Ui) -> Result<(RunReport, Optio
         };
         let report = match result {
             Ok(report) => report,
-            Err(FlowError::Failed { report }) => *report,
+            Err(FlowError::Failed { report, .. }) => *report,
             Err(e) => return Err(e.to_string()),
         };
         Ok((report, interrupted))

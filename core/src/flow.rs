@@ -28,6 +28,10 @@ pub enum FlowError {
     Failed {
         /// The run's report.
         report: Box<RunReport>,
+        /// When a hook raised: its error (the hook's own, as [`TaskError::source_ref`] or
+        /// `source()`), also this error's `source()`.
+        #[source]
+        hook_error: Option<TaskError>,
     },
     /// A run option is invalid (`max_parallel(0)`, a zero run timeout): nothing ran.
     #[error(transparent)]
@@ -48,7 +52,7 @@ impl FlowError {
     /// The report, when the run happened.
     pub fn report(&self) -> Option<&RunReport> {
         match self {
-            FlowError::Failed { report } => Some(report),
+            FlowError::Failed { report, .. } => Some(report),
             FlowError::Graph(_) | FlowError::InvalidOption(_) => None,
         }
     }
@@ -422,8 +426,8 @@ impl<S: Send + Sync + 'static> Flow<S> {
         N: AsRef<str>,
     {
         let (setup, tx, rx) = self.setup(targets)?;
-        let (report, _) = drive::<S, std::future::Ready<()>>(setup, tx, rx, None).await;
-        finish(report)
+        let end = drive::<S, std::future::Ready<()>>(setup, tx, rx, None).await;
+        finish(end.report, end.hook_error)
     }
 
     /// Starts a run of every task on the current tokio runtime and returns a handle to await
@@ -458,8 +462,8 @@ impl<S: Send + Sync + 'static> Flow<S> {
         let (setup, tx, rx) = self.setup(targets)?;
         let canceller = Canceller::new(tx.clone());
         let join = tokio::spawn(async move {
-            let (report, _) = drive::<S, std::future::Ready<()>>(setup, tx, rx, None).await;
-            report
+            let end = drive::<S, std::future::Ready<()>>(setup, tx, rx, None).await;
+            (end.report, end.hook_error)
         });
         Ok(RunHandle { canceller, join })
     }
@@ -500,12 +504,13 @@ impl<S: Send + Sync + 'static> Flow<S> {
 
 crate::driver::hooks::hook_methods!(Flow);
 
-fn finish(report: RunReport) -> Result<RunReport, FlowError> {
+fn finish(report: RunReport, hook_error: Option<TaskError>) -> Result<RunReport, FlowError> {
     if report.ok() {
         Ok(report)
     } else {
         Err(FlowError::Failed {
             report: Box::new(report),
+            hook_error,
         })
     }
 }
@@ -514,7 +519,7 @@ fn finish(report: RunReport) -> Result<RunReport, FlowError> {
 #[derive(Debug)]
 pub struct RunHandle {
     canceller: Canceller,
-    join: tokio::task::JoinHandle<RunReport>,
+    join: tokio::task::JoinHandle<(RunReport, Option<TaskError>)>,
 }
 
 impl RunHandle {
@@ -540,7 +545,7 @@ impl RunHandle {
     /// Dropping this future does not stop the run; use [`RunHandle::cancel`].
     pub async fn wait(self) -> Result<RunReport, FlowError> {
         match self.join.await {
-            Ok(report) => finish(report),
+            Ok((report, hook_error)) => finish(report, hook_error),
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }

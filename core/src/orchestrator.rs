@@ -2,7 +2,7 @@
 
 use crate::driver::hooks::Hooks;
 use crate::driver::{
-    channel, drive, into_task_error, BoxError, CallScope, CallSlot, Caller, DynBody, Msg, RetryIf,
+    channel, drive, into_task_error, BoxError, CallScope, CallSlot, DynBody, Msg, RetryIf,
     RunSetup, TaskFuture, Value, SCOPE,
 };
 use crate::event::TaskError;
@@ -255,10 +255,10 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
                 },
             };
         }
-        let (report, output) = drive(setup, tx, rx, Some(main)).await;
+        let end = drive(setup, tx, rx, Some(main)).await;
         Run {
-            output: output.expect("main finished before the run"),
-            report,
+            output: end.main.expect("main finished before the run"),
+            report: end.report,
         }
     }
 }
@@ -280,21 +280,18 @@ where
     })
 }
 
-/// A memoized call: in flight (the call, and the callers waiting for it), or done.
-enum Memo {
-    Running {
-        /// The call's task, to cancel it when nobody waits any more.
-        call: Arc<CallSlot>,
-        /// Who waits, by waiter number.
-        waiters: Vec<(u64, oneshot::Sender<Result<Value, TaskError>>)>,
-    },
-    Done(Result<Value, TaskError>),
+/// A memoized call: the call's task (made once per argument), and how many callers still
+/// wait for it. Who waits for it and when each gets its outcome is the core's
+/// ([`Scheduler::join`](crate::scheduler::Scheduler::join)).
+struct Memo {
+    call: Arc<CallSlot>,
+    /// Callers waiting now; the last to give up before the outcome cancels the call.
+    waiting: usize,
 }
 
 /// One cached action's memos in one run, by argument.
 struct MemoMap<A> {
     map: HashMap<A, Memo>,
-    next_waiter: u64,
 }
 
 type SharedMemo<A> = Arc<Mutex<MemoMap<A>>>;
@@ -365,11 +362,11 @@ impl<A, T> fmt::Debug for Action<A, T> {
 }
 
 /// A caller waiting for a memoized call. Dropped before the result came (the caller gave up),
-/// it leaves; the last to leave cancels the call, so a call runs while anyone waits for it.
+/// it leaves; the last to leave before the call is done cancels it, so a call runs while
+/// anyone waits for it.
 struct MemoWaiter<A: Hash + Eq> {
     memo: SharedMemo<A>,
     arg: Option<A>,
-    id: u64,
     tx: tokio::sync::mpsc::UnboundedSender<Msg>,
 }
 
@@ -377,12 +374,12 @@ impl<A: Hash + Eq> Drop for MemoWaiter<A> {
     fn drop(&mut self) {
         let Some(arg) = self.arg.take() else { return };
         let mut m = self.memo.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(Memo::Running { call, waiters }) = m.map.get_mut(&arg) else {
+        let Some(memo) = m.map.get_mut(&arg) else {
             return;
         };
-        waiters.retain(|(id, _)| *id != self.id);
-        if waiters.is_empty() {
-            let call = call.clone();
+        memo.waiting = memo.waiting.saturating_sub(1);
+        if memo.waiting == 0 && !memo.call.finished.load(Ordering::SeqCst) {
+            let call = memo.call.clone();
             m.map.remove(&arg);
             drop(m);
             call.abandoned.store(true, Ordering::SeqCst);
@@ -526,9 +523,10 @@ where
     }
 
     /// The first call with an argument starts the call's task; every caller (the first
-    /// included) waits for it, giving its slot back as for a child; later calls get its
-    /// result at once. The task is the run's, not the first caller's: it outlives a caller
-    /// that gives up while others wait.
+    /// included) joins it ([`Scheduler::join`](crate::scheduler::Scheduler::join)): the core
+    /// suspends a caller that is a task, so it gives its slot back, and says when it gets the
+    /// outcome — at once for a call already done. The task is the run's, not the first
+    /// caller's: it outlives a caller that gives up while others wait.
     async fn call_memoized(&self, key: usize, scope: &CallScope, arg: A) -> Result<Value, TaskError>
     where
         A: Hash + Eq,
@@ -538,7 +536,6 @@ where
             let entry = memos.entry(key).or_insert_with(|| {
                 Box::new(SharedMemo::<A>::new(Mutex::new(MemoMap {
                     map: HashMap::new(),
-                    next_waiter: 0,
                 })))
             });
             match entry.downcast_ref::<SharedMemo<A>>() {
@@ -547,71 +544,57 @@ where
             }
         };
         let (tx, rx) = oneshot::channel();
-        let (id, start) = {
+        let sent = {
             let mut m = memo.lock().unwrap_or_else(|p| p.into_inner());
-            let id = m.next_waiter;
-            m.next_waiter += 1;
-            match m.map.get_mut(&arg) {
-                Some(Memo::Done(r)) => return r.clone(),
-                Some(Memo::Running { waiters, .. }) => {
-                    waiters.push((id, tx));
-                    (id, None)
+            let call = match m.map.get_mut(&arg) {
+                Some(memo) => {
+                    memo.waiting += 1;
+                    memo.call.clone()
                 }
                 None => {
                     let call = Arc::new(CallSlot::default());
                     m.map.insert(
                         arg.clone(),
-                        Memo::Running {
+                        Memo {
                             call: call.clone(),
-                            waiters: vec![(id, tx)],
+                            waiting: 1,
                         },
                     );
-                    (id, Some(call))
+                    let finished = call.clone();
+                    // Sent under the memo's lock, so that the call reaches the driver before
+                    // any join of it.
+                    let _ = scope.run.tx.send(Msg::Call {
+                        parent: None,
+                        name: self.inner.name.clone(),
+                        opts: self.inner.opts.clone(),
+                        retry_if: self.inner.retry_if.clone(),
+                        body: self.body(arg.clone()),
+                        done: Box::new(move |_| finished.finished.store(true, Ordering::SeqCst)),
+                        slot: call.clone(),
+                    });
+                    call
                 }
-            }
+            };
+            scope.run.tx.send(Msg::Join {
+                caller: scope.parent,
+                slot: call,
+                done: Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            })
         };
         let mut waiter = MemoWaiter {
             memo: memo.clone(),
-            arg: Some(arg.clone()),
-            id,
+            arg: Some(arg),
             tx: scope.run.tx.clone(),
         };
-        if let Some(call) = start {
-            // The outcome goes into the memo and to every caller waiting then.
-            let publish_arg = arg.clone();
-            let publish_memo = memo.clone();
-            let publish_call = call.clone();
-            let done: Caller = Box::new(move |result| {
-                let mut m = publish_memo.lock().unwrap_or_else(|p| p.into_inner());
-                let current = matches!(
-                    m.map.get(&publish_arg),
-                    Some(Memo::Running { call, .. }) if Arc::ptr_eq(call, &publish_call)
-                );
-                if !current {
-                    return;
-                }
-                if let Some(Memo::Running { waiters, .. }) =
-                    m.map.insert(publish_arg, Memo::Done(result.clone()))
-                {
-                    for (_, w) in waiters {
-                        let _ = w.send(result.clone());
-                    }
-                }
-            });
-            let sent = scope.run.tx.send(Msg::Call {
-                parent: None,
-                name: self.inner.name.clone(),
-                opts: self.inner.opts.clone(),
-                retry_if: self.inner.retry_if.clone(),
-                body: self.body(arg),
-                done,
-                slot: call,
-            });
-            if sent.is_err() {
-                return Err(cancelled("the run is over"));
-            }
+        if sent.is_err() {
+            waiter.arg = None;
+            return Err(cancelled("the run is over"));
         }
-        let result = wait_outside(scope, rx).await;
+        let result = rx
+            .await
+            .unwrap_or_else(|_| Err(cancelled("the call was cancelled")));
         // Answered: nothing to leave.
         waiter.arg = None;
         result
@@ -654,28 +637,6 @@ where
         guard.done = true;
         out.unwrap_or_else(|_| Err(cancelled("the run is over")))
     }
-}
-
-/// Waits for a result that does not come from a child task of the caller: the caller gives its
-/// slot back while it waits, and takes one again before it goes on.
-async fn wait_outside(
-    scope: &CallScope,
-    rx: oneshot::Receiver<Result<Value, TaskError>>,
-) -> Result<Value, TaskError> {
-    let Some((task, _)) = scope.parent else {
-        return rx
-            .await
-            .unwrap_or_else(|_| Err(cancelled("the call was cancelled")));
-    };
-    let _ = scope.run.tx.send(Msg::Suspend { task });
-    let result = rx
-        .await
-        .unwrap_or_else(|_| Err(cancelled("the call was cancelled")));
-    let (wake, woken) = oneshot::channel();
-    if scope.run.tx.send(Msg::Wake { task, wake }).is_ok() {
-        let _ = woken.await;
-    }
-    result
 }
 
 fn cancelled(msg: &str) -> TaskError {

@@ -64,21 +64,23 @@ impl<S> fmt::Debug for HookEvent<'_, S> {
     }
 }
 
-/// What a hook may return: `()` or a `Result` whose error fails the run.
+/// What a hook may return: `()` or a `Result` whose error fails the run. The error is kept
+/// as the run error's source ([`FlowError`](crate::FlowError)'s `source()`, an Orchestrator
+/// run's error), so a hook's own error type comes back by downcasting.
 pub trait HookOutput {
-    /// The hook's verdict: `Err(message)` fails the run.
-    fn into_hook_result(self) -> Result<(), String>;
+    /// The hook's verdict: `Err(error)` fails the run.
+    fn into_hook_result(self) -> Result<(), TaskError>;
 }
 
 impl HookOutput for () {
-    fn into_hook_result(self) -> Result<(), String> {
+    fn into_hook_result(self) -> Result<(), TaskError> {
         Ok(())
     }
 }
 
-impl<E: fmt::Display> HookOutput for Result<(), E> {
-    fn into_hook_result(self) -> Result<(), String> {
-        self.map_err(|e| e.to_string())
+impl<E: Into<super::BoxError> + 'static> HookOutput for Result<(), E> {
+    fn into_hook_result(self) -> Result<(), TaskError> {
+        self.map_err(super::into_task_error)
     }
 }
 
@@ -156,10 +158,10 @@ impl<S> OwnedHookEvent<S> {
     }
 }
 
-pub(crate) type HookFn<S> = Arc<dyn Fn(&HookEvent<'_, S>) -> Result<(), String> + Send + Sync>;
+pub(crate) type HookFn<S> = Arc<dyn Fn(&HookEvent<'_, S>) -> Result<(), TaskError> + Send + Sync>;
 
 /// The future of an async hook.
-pub(crate) type HookFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+pub(crate) type HookFuture = Pin<Box<dyn Future<Output = Result<(), TaskError>> + Send>>;
 
 pub(crate) type AsyncHookFn<S> = Arc<dyn Fn(OwnedHookEvent<S>) -> HookFuture + Send + Sync>;
 
@@ -212,10 +214,10 @@ impl<S> fmt::Debug for Hooks<S> {
     }
 }
 
-fn call_sync<S>(h: &HookFn<S>, e: &HookEvent<'_, S>) -> Result<(), String> {
+fn call_sync<S>(h: &HookFn<S>, e: &HookEvent<'_, S>) -> Result<(), TaskError> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| h(e))) {
         Ok(r) => r,
-        Err(panic) => Err(panic_message(&*panic)),
+        Err(panic) => Err(TaskError::panicked(panic_message(&*panic))),
     }
 }
 
@@ -244,7 +246,7 @@ impl<S: Send + Sync + 'static> Hooks<S> {
 
     /// Calls every (sync) hook of the event's kind in order; the first error (or panic) stops
     /// the chain and is returned as the message.
-    pub(crate) fn call(&self, e: &HookEvent<'_, S>) -> Result<(), String> {
+    pub(crate) fn call(&self, e: &HookEvent<'_, S>) -> Result<(), TaskError> {
         for h in &self.by_kind[e.kind as usize] {
             if let Hook::Sync(f) = h {
                 call_sync(f, e)?;
@@ -265,11 +267,11 @@ impl<S: Send + Sync + 'static> Hooks<S> {
                         let fut = match std::panic::catch_unwind(AssertUnwindSafe(|| f(e.clone())))
                         {
                             Ok(fut) => fut,
-                            Err(panic) => return Err(panic_message(&*panic)),
+                            Err(panic) => return Err(TaskError::panicked(panic_message(&*panic))),
                         };
                         match AssertUnwindSafe(fut).catch_unwind().await {
                             Ok(r) => r?,
-                            Err(panic) => return Err(panic_message(&*panic)),
+                            Err(panic) => return Err(TaskError::panicked(panic_message(&*panic))),
                         }
                     }
                 }

@@ -13,7 +13,7 @@ pub(crate) mod hooks;
 
 pub use hooks::{HookEvent, HookOutput, OwnedHookEvent};
 
-use crate::event::{Event, TaskError};
+use crate::event::{Event, StopReason, TaskError};
 use crate::graph::{Graph, Selection, TaskId};
 use crate::policy::TaskOptions;
 use crate::report::RunReport;
@@ -31,7 +31,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 /// The error type task bodies may return (anything that converts into it: `String`, `&str`,
@@ -334,6 +334,8 @@ pub(crate) struct RunScope {
 pub(crate) struct CallSlot {
     pub(crate) id: OnceLock<TaskId>,
     pub(crate) abandoned: std::sync::atomic::AtomicBool,
+    /// Whether the call's task is done (a memoized call stays for later callers then).
+    pub(crate) finished: std::sync::atomic::AtomicBool,
 }
 
 /// The memos of a run's cached actions, by action (each a map from argument to memo, typed by
@@ -358,15 +360,15 @@ pub(crate) enum Msg {
         done: Caller,
         slot: Arc<CallSlot>,
     },
-    /// Cancel one dynamic task (fail-fast groups).
-    CancelCall { task: TaskId },
-    /// A running task starts waiting for something outside the scheduler: give its slot back.
-    Suspend { task: TaskId },
-    /// That wait is over: wake the task once it holds a slot again.
-    Wake {
-        task: TaskId,
-        wake: oneshot::Sender<()>,
+    /// A caller waits for the call in `slot` (a cached call already made): the core decides
+    /// when `done` gets its outcome ([`Scheduler::join`]).
+    Join {
+        caller: Option<(TaskId, u32)>,
+        slot: Arc<CallSlot>,
+        done: Caller,
     },
+    /// Cancel one dynamic task (a call whose future was dropped).
+    CancelCall { task: TaskId },
     /// Cancel the run (a run handle).
     Cancel,
 }
@@ -588,7 +590,7 @@ impl<S> futures_util::Stream for Attempts<S> {
     }
 }
 
-type HookChain = Pin<Box<dyn Future<Output = (HookToken, Result<(), String>)> + Send>>;
+type HookChain = Pin<Box<dyn Future<Output = (HookToken, Result<(), TaskError>)> + Send>>;
 
 /// An attempt's body, borrowed from the run's statics or its dynamic calls.
 enum Entry<'a, S> {
@@ -604,8 +606,8 @@ struct Driver<S> {
     retry_ifs: Vec<Option<RetryIf>>,
     /// Per dynamic task: who awaits its result.
     callers: HashMap<TaskId, Caller>,
-    /// Per suspended task: the wake-ups of its outside waits, one per `Resume`.
-    resumable: HashMap<TaskId, VecDeque<oneshot::Sender<()>>>,
+    /// Per join (by [`JoinId`](crate::scheduler::JoinId)): who waits for a cached call.
+    joiners: Vec<Option<Caller>>,
     running: Attempts<S>,
     /// Hook chains with async hooks, awaited beside the running tasks.
     hook_futures: FuturesUnordered<HookChain>,
@@ -771,14 +773,24 @@ impl<S: Send + Sync + 'static> Driver<S> {
                     batch.push(Input::CancelTask(id));
                 }
             }
+            Msg::Join { caller, slot, done } => {
+                // The call's own message came first (sent under the memo's lock).
+                let joined = slot
+                    .id
+                    .get()
+                    .and_then(|&target| self.sched.join(caller, target, now).ok());
+                match joined {
+                    Some(j) => {
+                        let k = j.as_u32() as usize;
+                        if self.joiners.len() <= k {
+                            self.joiners.resize_with(k + 1, || None);
+                        }
+                        self.joiners[k] = Some(done);
+                    }
+                    None => done(Err(TaskError::cancelled("the call is not in this run"))),
+                }
+            }
             Msg::CancelCall { task } => batch.push(Input::CancelTask(task)),
-            Msg::Suspend { task } => {
-                let _ = self.sched.suspend(task);
-            }
-            Msg::Wake { task, wake } => {
-                self.resumable.entry(task).or_default().push_back(wake);
-                batch.push(Input::Resume(task));
-            }
             Msg::Cancel => batch.push(Input::Cancel),
         }
     }
@@ -888,13 +900,30 @@ impl<S: Send + Sync + 'static> Driver<S> {
         caller(outcome);
     }
 
+    /// Hands a cached call's outcome to one of its waiters (the value is shared).
+    fn joined(&mut self, join: crate::scheduler::JoinId, task: TaskId) {
+        let Some(caller) = self
+            .joiners
+            .get_mut(join.as_u32() as usize)
+            .and_then(Option::take)
+        else {
+            return;
+        };
+        let outcome = match self.sched.outcome(task) {
+            Ok(Ok(v)) => Ok(v.clone()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => return,
+        };
+        caller(outcome);
+    }
+
     /// Tells the scheduler that the hooks of an event are done (or which one failed).
-    fn hooks_done(&mut self, token: HookToken, r: Result<(), String>) {
+    fn hooks_done(&mut self, token: HookToken, r: Result<(), TaskError>) {
         let now = self.now();
         // The token came from the scheduler's own command.
         let _ = match r {
             Ok(()) => self.sched.hook_done(token, now),
-            Err(msg) => self.sched.hook_failed(token, msg, now),
+            Err(error) => self.sched.hook_raised(token, error, now),
         };
     }
 
@@ -922,6 +951,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
                     self.hooks_done(token, r);
                 }
                 Command::Deliver { task } => self.deliver(task),
+                Command::Joined { join, task } => self.joined(join, task),
                 Command::Finished => return,
                 // Nothing starts once the run is cancelled; running futures are gone.
                 _ => {}
@@ -952,17 +982,9 @@ impl<S: Send + Sync + 'static> Driver<S> {
                     }
                 }
                 Command::Deliver { task } => self.deliver(task),
-                Command::Resume { task } => {
-                    if let Some(q) = self.resumable.get_mut(&task) {
-                        if let Some(wake) = q.pop_front() {
-                            let _ = wake.send(());
-                        }
-                        if q.is_empty() {
-                            self.resumable.remove(&task);
-                        }
-                    }
-                }
-                Command::Joined { .. } => {}
+                // This driver never suspends a task itself (no `Scheduler::suspend`).
+                Command::Resume { .. } => {}
+                Command::Joined { join, task } => self.joined(join, task),
                 Command::StartMain => self.main_go = true,
                 Command::CancelMain => self.main_stopped = true,
                 Command::Finished => finished = true,
@@ -994,7 +1016,7 @@ pub(crate) async fn drive<S, M>(
     tx: mpsc::UnboundedSender<Msg>,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     main: Option<M>,
-) -> (RunReport, Option<Result<M::Output, TaskError>>)
+) -> RunEnd<M::Output>
 where
     S: Send + Sync + 'static,
     M: Future + Send,
@@ -1019,7 +1041,7 @@ where
             .expect("run options are validated when the run is set up"),
         retry_ifs: Vec::new(),
         callers: HashMap::new(),
-        resumable: HashMap::new(),
+        joiners: Vec::new(),
         running: Attempts {
             fresh: VecDeque::new(),
             pending: FuturesUnordered::new(),
@@ -1133,8 +1155,29 @@ where
         // Stopped before main could start.
         main_out = Some(Err(stop_error(&d.sched)));
     }
+    // A hook that raised fails the run (rule 9), after main returned too: its error, which
+    // keeps the hook's own, is the run's.
+    let hook_error = match d.sched.stop_reason() {
+        Some(StopReason::HookFailed { .. }) => d.sched.stop_error(),
+        _ => None,
+    };
+    if let (Some(e), Some(Ok(_))) = (&hook_error, &main_out) {
+        main_out = Some(Err(e.clone()));
+    }
     let d = live.0.take().expect("the driver lives until the run ends");
-    (d.into_report(), main_out)
+    RunEnd {
+        report: d.into_report(),
+        main: main_out,
+        hook_error,
+    }
+}
+
+/// How a run ended: its report, main's outcome (when it has a main), and the error of a hook
+/// that raised (it keeps the hook's own error as its source).
+pub(crate) struct RunEnd<T> {
+    pub(crate) report: RunReport,
+    pub(crate) main: Option<Result<T, TaskError>>,
+    pub(crate) hook_error: Option<TaskError>,
 }
 
 #[cfg(test)]

@@ -480,7 +480,7 @@ async fn unit_and_other_results_read_back() {
     flow.task("fails", |_| async { Err::<(), BoxError>("no".into()) })
         .unwrap();
     let report = match flow.run().await {
-        Err(FlowError::Failed { report }) => report,
+        Err(FlowError::Failed { report, .. }) => report,
         other => panic!("expected a failed run, got {other:?}"),
     };
     assert_eq!(report.result::<()>("setup"), Some(&()));
@@ -586,4 +586,41 @@ async fn fail_fast_stops_main_with_the_failed_calls_error() {
         .await;
     assert_eq!(started.elapsed(), ms(5));
     assert_eq!(run.output.unwrap_err().to_string(), "bad input");
+}
+
+/// Rule 9 (issue 18): a hook's own error is the run error's source, in a Flow and in an
+/// Orchestrator run (where it fails the run even after main returned).
+#[tokio::test(start_paused = true)]
+async fn a_hook_error_is_the_cause_of_the_run_error() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("audit log unreachable")]
+    struct AuditDown;
+
+    let mut flow = Flow::new();
+    flow.task("a", |_| async { Ok::<_, BoxError>(()) }).unwrap();
+    flow.on_task_success(|_| Err::<(), _>(AuditDown));
+    let e = flow.run().await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "flow failed: hook for event \"task_success\" failed: audit log unreachable"
+    );
+    let source = std::error::Error::source(&e).expect("the hook's error");
+    let hook = source.downcast_ref::<legato::TaskError>().unwrap();
+    assert!(std::error::Error::source(hook)
+        .unwrap()
+        .downcast_ref::<AuditDown>()
+        .is_some());
+
+    let mut orch = Orchestrator::new();
+    orch.on_process_completion(|_| Err::<(), _>(AuditDown));
+    let run = orch.run(async { 42 }).await;
+    let e = run.output.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "hook for event \"process_completion\" failed: audit log unreachable"
+    );
+    assert!(std::error::Error::source(&e)
+        .unwrap()
+        .downcast_ref::<AuditDown>()
+        .is_some());
 }

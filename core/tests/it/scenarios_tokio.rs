@@ -363,7 +363,7 @@ async fn run_flow(sc: &Scenario) -> Observed {
     };
     let report = match result {
         Ok(r) => r,
-        Err(FlowError::Failed { report }) => *report,
+        Err(FlowError::Failed { report, .. }) => *report,
         Err(e) => return graph_error(e),
     };
     rec.observed(&report, plan)
