@@ -797,63 +797,25 @@ impl<S: Send + Sync + 'static> Driver<S> {
 
     /// What the hooks of `event` receive.
     fn hook_event(&self, event: &Event) -> OwnedHookEvent<S> {
-        let now = self.now();
-        let mut e = OwnedHookEvent {
-            kind: event.kind(),
-            name: event
-                .task()
+        // The kit's payload: the same fields and values as every other door's.
+        let p = crate::host::Payload::new(&self.sched, event);
+        OwnedHookEvent {
+            kind: p.kind,
+            name: p
+                .task
                 .map_or_else(|| Arc::from(""), |t| self.sched.name_arc(t).clone()),
-            attempt: 0,
-            time: self.wall(now),
-            duration: Duration::ZERO,
-            delay: Duration::ZERO,
-            status: None,
-            error: None,
-            reason: None,
-            result: None,
-            report: None,
+            attempt: p.attempt,
+            time: self.wall(p.at),
+            duration: p.duration.unwrap_or_default(),
+            delay: p.delay.unwrap_or_default(),
+            status: p.status,
+            error: p.error.cloned(),
+            reason: p.reason.cloned(),
+            result: p.result.cloned(),
+            report: (p.kind == crate::EventKind::ProcessCompletion)
+                .then(|| Arc::new(self.report())),
             state: self.state.clone(),
-        };
-        match event {
-            Event::TaskBegin { attempt, .. } => e.attempt = *attempt,
-            Event::TaskRetry {
-                attempt,
-                error,
-                delay,
-                ..
-            } => {
-                e.attempt = *attempt;
-                e.error = Some(error.clone());
-                e.delay = *delay;
-            }
-            Event::TaskSuccess { task, duration } => {
-                e.duration = *duration;
-                e.result = self.sched.value(*task).cloned();
-            }
-            Event::TaskFailure {
-                duration, error, ..
-            } => {
-                e.duration = *duration;
-                e.error = Some(error.clone());
-            }
-            Event::TaskSkip { reason, .. } => e.reason = Some(reason.clone()),
-            Event::TaskCompletion {
-                duration,
-                status,
-                error,
-                ..
-            } => {
-                e.duration = *duration;
-                e.status = Some(*status);
-                e.error = error.clone();
-            }
-            Event::ProcessCompletion { total } => {
-                e.duration = *total;
-                e.report = Some(Arc::new(self.report()));
-            }
-            _ => {}
         }
-        e
     }
 
     fn report(&self) -> RunReport {
@@ -1139,8 +1101,12 @@ where
                 d.hooks_done(token, r);
             }
             _ = sleep => {
+                // The clock's advance and what finished by now are one instant's inputs: the
+                // scheduler orders them (completions first).
+                let mut batch = vec![Input::Advance];
+                d.take_finished(&mut batch);
                 let now = d.now();
-                d.sched.advance(now);
+                let _ = d.sched.handle(now, batch);
             }
         }
         finished = d.perform() || finished;
