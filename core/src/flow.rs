@@ -5,8 +5,8 @@ use crate::driver::hooks::Hooks;
 use crate::driver::{box_body, channel, drive, BoxError, Canceller, Cx, RunSetup, StaticEntry};
 use crate::event::{Status, TaskError};
 use crate::graph::{Graph, GraphError, TaskSpec};
-use crate::policy::Backoff;
 use crate::policy::OptionError;
+use crate::policy::TaskOptions;
 use crate::render::Format;
 use crate::report::RunReport;
 use crate::scheduler::RunOptions;
@@ -253,6 +253,15 @@ impl<S: Send + Sync + 'static> Flow<S> {
     /// A time limit for the whole run.
     pub fn timeout(&mut self, d: Duration) -> &mut Self {
         self.options = self.options.clone().timeout(d);
+        self
+    }
+
+    /// Calls nested deeper than `n` fail at once with `call depth exceeded N (max_depth)`
+    /// (error kind [`ErrorKind::Depth`](crate::event::ErrorKind::Depth)), so a runaway
+    /// recursion ends with an error instead of growing without end. Default: 10,000; `0` is
+    /// refused when the run starts.
+    pub fn max_depth(&mut self, n: u32) -> &mut Self {
+        self.options = self.options.clone().max_depth(n);
         self
     }
 
@@ -584,25 +593,14 @@ impl<S> TaskMut<'_, S> {
         self
     }
 
-    /// Retries a failed attempt up to `n` times.
-    pub fn retries(self, n: u32) -> Self {
-        self.edit(|s| s.retries(n))
+    fn edit_options(self, f: impl FnOnce(TaskOptions) -> TaskOptions) -> Self {
+        self.edit(|s| {
+            let o = f(s.get_options().clone());
+            s.options(o)
+        })
     }
 
-    /// Waits between attempts.
-    pub fn backoff(self, b: Backoff) -> Self {
-        self.edit(|s| s.backoff(b))
-    }
-
-    /// Limits each attempt; on expiry the attempt's future is dropped and it counts as failed.
-    pub fn timeout(self, d: Duration) -> Self {
-        self.edit(|s| s.timeout(d))
-    }
-
-    /// Never runs at the same time as another task with the same key.
-    pub fn sequence(self, key: impl Into<String>) -> Self {
-        self.edit(|s| s.sequence(key))
-    }
+    crate::driver::option_setters!();
 
     /// A human-readable description.
     pub fn description(self, text: impl Into<String>) -> Self {

@@ -7,7 +7,7 @@ use crate::driver::{
 };
 use crate::event::TaskError;
 use crate::graph::GraphBuilder;
-use crate::policy::{Backoff, TaskOptions};
+use crate::policy::TaskOptions;
 use crate::report::RunReport;
 use crate::scheduler::RunOptions;
 use std::any::Any;
@@ -126,6 +126,15 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
     /// A time limit for a whole run.
     pub fn timeout(&mut self, d: Duration) -> &mut Self {
         self.options = self.options.clone().timeout(d);
+        self
+    }
+
+    /// Calls nested deeper than `n` fail at once with `call depth exceeded N (max_depth)`
+    /// (error kind [`ErrorKind::Depth`](crate::event::ErrorKind::Depth)), so a runaway
+    /// recursion ends with an error instead of growing without end. Default: 10,000; `0` is
+    /// refused when the run starts.
+    pub fn max_depth(&mut self, n: u32) -> &mut Self {
+        self.options = self.options.clone().max_depth(n);
         self
     }
 
@@ -442,7 +451,7 @@ where
         Action::from_inner(inner)
     }
 
-    fn edit_opts(self, f: impl FnOnce(TaskOptions) -> TaskOptions) -> Self {
+    fn edit_options(self, f: impl FnOnce(TaskOptions) -> TaskOptions) -> Self {
         self.edit(|i| i.opts = Arc::new(f((*i.opts).clone())))
     }
 
@@ -451,25 +460,7 @@ where
         &self.inner.name
     }
 
-    /// Retries a failed call up to `n` times.
-    pub fn retries(self, n: u32) -> Self {
-        self.edit_opts(|o| o.retries(n))
-    }
-
-    /// Waits between attempts.
-    pub fn backoff(self, b: Backoff) -> Self {
-        self.edit_opts(|o| o.backoff(b))
-    }
-
-    /// Limits each attempt; on expiry the attempt's future is dropped.
-    pub fn timeout(self, d: Duration) -> Self {
-        self.edit_opts(|o| o.timeout(d))
-    }
-
-    /// Never runs at the same time as another task with the same key.
-    pub fn sequence(self, key: impl Into<String>) -> Self {
-        self.edit_opts(|o| o.sequence(key))
-    }
+    crate::driver::option_setters!(#[must_use]);
 
     /// Retries only errors for which `pred` returns `true`.
     pub fn retry_if<F>(self, pred: F) -> Self

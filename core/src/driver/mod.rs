@@ -90,12 +90,55 @@ where
     })
 }
 
+/// The per-task option setters of the Rust door, written once: [`TaskMut`](crate::flow::TaskMut)
+/// (a Flow's task) and [`Action`](crate::Action) both get them from here, each with an
+/// `edit_options` that applies a change to its [`TaskOptions`](crate::TaskOptions). What they
+/// call is the one validated option model ([`TaskOptions`](crate::TaskOptions)). Attributes
+/// given (`#[must_use]` for a value builder) go on every setter.
+macro_rules! option_setters {
+    ($(#[$attr:meta])*) => {
+        /// Retries a failed attempt up to `n` times (default 0: one attempt).
+        $(#[$attr])*
+        pub fn retries(self, n: u32) -> Self {
+            self.edit_options(|o| o.retries(n))
+        }
+
+        /// Waits between attempts.
+        $(#[$attr])*
+        pub fn backoff(self, b: $crate::Backoff) -> Self {
+            self.edit_options(|o| o.backoff(b))
+        }
+
+        /// Limits each attempt; on expiry the attempt's future is dropped and the attempt
+        /// counts as failed (timed out).
+        $(#[$attr])*
+        pub fn timeout(self, d: std::time::Duration) -> Self {
+            self.edit_options(|o| o.timeout(d))
+        }
+
+        /// Never runs at the same time as another task with the same key.
+        $(#[$attr])*
+        pub fn sequence(self, key: impl Into<String>) -> Self {
+            self.edit_options(|o| o.sequence(key))
+        }
+    };
+}
+pub(crate) use option_setters;
+
 /// What a body returned as its error, as a [`TaskError`]: an error given as a `&'static str`
 /// is its message alone (no allocation: the same text shares one string), anything else is
 /// boxed and kept as the error's source (see [`task_error`]).
+///
+/// A call's depth error that a body passes on (`me.call(n + 1).await?`) stays a depth error, as
+/// a `RecursionError` propagates in Python: a runaway recursion ends with it at the top.
 pub(crate) fn into_task_error<E: Into<BoxError> + 'static>(e: E) -> TaskError {
     if let Some(text) = (&e as &dyn Any).downcast_ref::<&'static str>() {
         return TaskError::failed(static_message(text));
+    }
+    if let Some(te) = (&e as &dyn Any).downcast_ref::<TaskError>() {
+        if te.kind == crate::event::ErrorKind::Depth {
+            return te.clone();
+        }
     }
     task_error(e.into())
 }

@@ -624,3 +624,19 @@ async fn a_hook_error_is_the_cause_of_the_run_error() {
         .downcast_ref::<AuditDown>()
         .is_some());
 }
+
+/// Rule 8 (issue 18): a runaway recursion ends with the depth error, not a hang or a crash.
+#[tokio::test(start_paused = true)]
+async fn a_runaway_recursion_fails_with_the_depth_error() {
+    use legato::Action;
+    let mut orch = Orchestrator::new();
+    orch.max_depth(50);
+    let forever = orch.recursive_action("forever", |me: Action<u64, u64>, n: u64| async move {
+        me.call(n + 1).await
+    });
+    let run = orch.run(async { forever.call(0).await }).await;
+    let e = run.output.unwrap().unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Depth);
+    assert_eq!(e.to_string(), "call depth exceeded 50 (max_depth)");
+    assert_eq!(run.report.tasks.len(), 51);
+}
