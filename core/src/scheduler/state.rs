@@ -1132,11 +1132,12 @@ impl<V> Scheduler<V> {
     /// to its caller. Iterative: a task ended while another's end is being handled (a
     /// dependent skipped without a hook) is queued and handled in the same loop, in order.
     fn done(&mut self, t: u32) {
-        self.done_queue.push_back(t);
         if self.in_done {
+            self.done_queue.push_back(t);
             return;
         }
         self.in_done = true;
+        self.done_one(t);
         while let Some(t) = self.done_queue.pop_front() {
             self.done_one(t);
         }
