@@ -14,8 +14,16 @@
 //!   definition, whose bodies follow the child's script; the parent's body calls them all at
 //!   once (`join_all`), then works `ms` more and ends with its own result. A child action
 //!   counts its attempts per call (each call passes a fresh id), since actions get no `Cx`.
+//!   With the attempt's `fail_fast` they are one [`Orchestrator::parallel`] group with
+//!   `fail_fast(true)`, whose error the body returns. A `cached` call is [`Action::cached`]:
+//!   one action per name, always called with the same argument. `value_of` reads
+//!   `cx.result::<Value>` as the body is made.
 //! - `main` → [`Orchestrator::run`] with a main that calls every entry at once, an entry with
-//!   `after` only once those entries have succeeded (`await a; b()`), never if one failed.
+//!   `after` only once those entries have succeeded (`await a; b()`), never if one failed; a
+//!   group entry is an [`Orchestrator::parallel`] (`call_settled`; with `fail_fast` its error
+//!   ends main), then main sleeps `main_ms`. `main_error` is the run's output error.
+//! - `hook_ms` → an async hook ([`Orchestrator::on_async`], [`Flow::on_async`]) after the
+//!   recording one, for the kinds listed, that sleeps for the listed lines.
 //! - `run` → `max_parallel`, `fail_fast`, `timeout` on the flow / orchestrator; `targets` →
 //!   `run_targets`; `cancel_at_ms` → `Flow::spawn`, a sleep, `RunHandle::cancel`;
 //!   `hook_failures` → every event has a hook that records the trace line and returns
