@@ -42,7 +42,7 @@
 //! - on tokio's paused clock (current-thread runtime, `start_paused`): time only moves when
 //!   every task is idle, so sleeps are exact and every expectation is checked, exact times
 //!   included;
-//! - on the real clock (multi-thread runtime, real milliseconds — the suite takes about 2 s):
+//! - on the real clock (multi-thread runtime, real milliseconds — the suite takes a few seconds):
 //!   everything but exact times, except in scenarios whose outcome hinges on two things
 //!   happening at the same instant ([`SAME_INSTANT`]), which only the paused clock can order.
 //!   A real-clock mismatch is run again (up to [`REAL_CLOCK_TRIES`] runs in all) before it is
