@@ -14,8 +14,16 @@
 //!   definition, whose bodies follow the child's script; the parent's body calls them all at
 //!   once (`join_all`), then works `ms` more and ends with its own result. A child action
 //!   counts its attempts per call (each call passes a fresh id), since actions get no `Cx`.
+//!   With the attempt's `fail_fast` they are one [`Orchestrator::parallel`] group with
+//!   `fail_fast(true)`, whose error the body returns. A `cached` call is [`Action::cached`]:
+//!   one action per name, always called with the same argument. `value_of` reads
+//!   `cx.result::<Value>` as the body is made.
 //! - `main` → [`Orchestrator::run`] with a main that calls every entry at once, an entry with
-//!   `after` only once those entries have succeeded (`await a; b()`), never if one failed.
+//!   `after` only once those entries have succeeded (`await a; b()`), never if one failed; a
+//!   group entry is an [`Orchestrator::parallel`] (`call_settled`; with `fail_fast` its error
+//!   ends main), then main sleeps `main_ms`. `main_error` is the run's output error.
+//! - `hook_ms` → an async hook ([`Orchestrator::on_async`], [`Flow::on_async`]) after the
+//!   recording one, for the kinds listed, that sleeps for the listed lines.
 //! - `run` → `max_parallel`, `fail_fast`, `timeout` on the flow / orchestrator; `targets` →
 //!   `run_targets`; `cancel_at_ms` → `Flow::spawn`, a sleep, `RunHandle::cancel`;
 //!   `hook_failures` → every event has a hook that records the trace line and returns
@@ -34,7 +42,7 @@
 //! - on tokio's paused clock (current-thread runtime, `start_paused`): time only moves when
 //!   every task is idle, so sleeps are exact and every expectation is checked, exact times
 //!   included;
-//! - on the real clock (multi-thread runtime, real milliseconds — the suite takes about 2 s):
+//! - on the real clock (multi-thread runtime, real milliseconds — the suite takes a few seconds):
 //!   everything but exact times, except in scenarios whose outcome hinges on two things
 //!   happening at the same instant ([`SAME_INSTANT`]), which only the paused clock can order.
 //!   A real-clock mismatch is run again (up to [`REAL_CLOCK_TRIES`] runs in all) before it is
@@ -42,8 +50,11 @@
 //!   deterministic one.
 
 use super::scenarios::{check, load_all, observe_report, AttemptDef, Observed, Scenario, TaskDef};
-use futures_util::future::{join_all, BoxFuture, FutureExt, Shared};
-use legato::{Action, EventKind, Flow, FlowError, HookEvent, Orchestrator, RunReport, TaskError};
+use futures_util::future::{join_all, try_join_all, BoxFuture, FutureExt, Shared};
+use legato::{
+    Action, EventKind, Flow, FlowError, HookEvent, Orchestrator, OwnedHookEvent, Parallel,
+    RunReport, TaskError,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -84,12 +95,17 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+/// The argument of every call of a cached action: one task per name and run.
+const CACHED_ARG: u64 = u64::MAX;
+
 /// What the hooks and bodies of one run record.
 #[derive(Default)]
 struct Rec {
     hook_failures: BTreeMap<String, String>,
+    hook_ms: BTreeMap<String, u64>,
     trace: Mutex<Vec<String>>,
     values: Mutex<HashMap<String, Value>>,
+    completion_errors: Mutex<HashMap<String, Option<String>>>,
     started: Mutex<Vec<String>>,
     running: AtomicUsize,
     peak: AtomicUsize,
@@ -100,6 +116,7 @@ impl Rec {
     fn new(sc: &Scenario) -> Arc<Rec> {
         Arc::new(Rec {
             hook_failures: sc.run.hook_failures.clone(),
+            hook_ms: sc.run.hook_ms.clone(),
             ..Rec::default()
         })
     }
@@ -116,6 +133,7 @@ impl Rec {
         };
         observe_report(report, &mut obs);
         obs.values = self.values.lock().unwrap().clone();
+        obs.completion_errors = self.completion_errors.lock().unwrap().clone();
         obs.trace = self.trace.lock().unwrap().clone();
         obs.started_order = self.started.lock().unwrap().clone();
         obs.max_running = self.peak.load(Ordering::SeqCst);
@@ -158,29 +176,90 @@ impl Drop for Holding {
     }
 }
 
+/// Builds the actions of one run: cached ones once per name, since an action's memo is its
+/// own.
+struct Build<'a> {
+    orch: &'a Orchestrator,
+    rec: Arc<Rec>,
+    cached: HashMap<String, Action<u64, Value>>,
+}
+
+impl Build<'_> {
+    /// One call of `def`: its action and the argument it is called with.
+    fn call(&mut self, def: &TaskDef) -> Call {
+        let action = match self.cached.get(&def.name) {
+            Some(a) if def.cached => a.clone(),
+            _ => {
+                let a = action_of(self, def);
+                if def.cached {
+                    self.cached.insert(def.name.clone(), a.clone());
+                }
+                a
+            }
+        };
+        Call {
+            action,
+            cached: def.cached,
+        }
+    }
+}
+
+/// A call a body or main makes.
+#[derive(Clone)]
+struct Call {
+    action: Action<u64, Value>,
+    cached: bool,
+}
+
+impl Call {
+    /// The argument: a fresh id per call, except for a cached action (one task per run).
+    fn arg(&self, rec: &Rec) -> u64 {
+        if self.cached {
+            CACHED_ARG
+        } else {
+            rec.call_id()
+        }
+    }
+}
+
+/// The calls of one attempt: made at once; with `fail_fast`, as one fail-fast `parallel`.
+struct Calls {
+    each: Vec<Call>,
+    group: Option<Parallel<u64, Value>>,
+}
+
 /// A task definition made runnable: its script, its children as actions (per attempt), and
 /// the flag its `retry_if` reads.
 struct Node {
     def: TaskDef,
     refuse_retry: AtomicBool,
-    calls: Vec<Vec<Action<u64, Value>>>,
+    calls: Vec<Calls>,
 }
 
 impl Node {
-    fn new(orch: &Orchestrator, rec: &Arc<Rec>, def: &TaskDef) -> Arc<Node> {
+    fn new(b: &mut Build<'_>, def: &TaskDef) -> Arc<Node> {
+        let calls = def
+            .attempts
+            .iter()
+            .map(|a| {
+                let each: Vec<Call> = a.calls.iter().map(|c| b.call(c)).collect();
+                let group = a.fail_fast.then(|| {
+                    b.orch
+                        .parallel(each.iter().map(|c| c.action.clone()))
+                        .fail_fast(true)
+                });
+                Calls { each, group }
+            })
+            .collect();
         Arc::new(Node {
             def: def.clone(),
             refuse_retry: AtomicBool::new(false),
-            calls: def
-                .attempts
-                .iter()
-                .map(|a| a.calls.iter().map(|c| action_of(orch, rec, c)).collect())
-                .collect(),
+            calls,
         })
     }
 
     /// The script of attempt `n` (from 1; the last entry repeats; none: succeed with null).
-    fn attempt(&self, n: u32) -> (AttemptDef, &[Action<u64, Value>]) {
+    fn attempt(&self, n: u32) -> (AttemptDef, Option<&Calls>) {
         let a = &self.def.attempts;
         if a.is_empty() {
             return (
@@ -188,19 +267,21 @@ impl Node {
                     retryable: true,
                     ..AttemptDef::default()
                 },
-                &[],
+                None,
             );
         }
         let i = (n as usize - 1).min(a.len() - 1);
-        (a[i].clone(), &self.calls[i])
+        (a[i].clone(), Some(&self.calls[i]))
     }
 }
 
-/// One attempt of a task, as its body: called by the driver when the attempt starts.
+/// One attempt of a task, as its body: called by the driver when the attempt starts. `read`
+/// is what the attempt's `value_of` found as it started (`None` without `value_of`).
 fn attempt_body(
     node: Arc<Node>,
     rec: Arc<Rec>,
     attempt: u32,
+    read: Option<Result<Value, String>>,
 ) -> impl Future<Output = Result<Value, String>> + Send + 'static {
     if attempt == 1 {
         rec.started.lock().unwrap().push(node.def.name.clone());
@@ -208,10 +289,28 @@ fn attempt_body(
     let mut slot = Holding::take(rec.clone());
     async move {
         let (a, calls) = node.attempt(attempt);
-        if !calls.is_empty() {
+        if let Some(calls) = calls.filter(|c| !c.each.is_empty()) {
             // The scheduler takes the slot back while the children run.
             slot.release();
-            join_all(calls.iter().map(|c| c.call(rec.call_id()))).await;
+            let args = calls.each.iter().map(|c| c.arg(&rec)).collect();
+            match &calls.group {
+                Some(group) => {
+                    if let Err(e) = group.call_settled(args).await {
+                        // `await` of a fail-fast group throws: the attempt fails with it.
+                        return Err(e.to_string());
+                    }
+                }
+                None => {
+                    join_all(
+                        calls
+                            .each
+                            .iter()
+                            .zip(args)
+                            .map(|(c, arg)| c.action.call(arg)),
+                    )
+                    .await;
+                }
+            }
             slot.retake();
         }
         if a.result.as_deref() == Some("hang") {
@@ -221,6 +320,9 @@ fn attempt_body(
             tokio::time::sleep(ms(a.ms)).await;
         }
         drop(slot);
+        if let Some(read) = read {
+            return read;
+        }
         match a.result.as_deref().unwrap_or("ok") {
             "ok" => Ok(a.value),
             "fail" => {
@@ -233,18 +335,18 @@ fn attempt_body(
 }
 
 /// A dynamic task definition (a child in `calls`, or a `main` entry) as an action.
-fn action_of(orch: &Orchestrator, rec: &Arc<Rec>, def: &TaskDef) -> Action<u64, Value> {
-    let node = Node::new(orch, rec, def);
+fn action_of(b: &mut Build<'_>, def: &TaskDef) -> Action<u64, Value> {
+    let node = Node::new(b, def);
     let attempts: Arc<Mutex<HashMap<u64, u32>>> = Arc::default();
-    let (n, r) = (node.clone(), rec.clone());
-    let mut action = orch.action(&def.name, move |call: u64| {
+    let (n, r) = (node.clone(), b.rec.clone());
+    let mut action = b.orch.action(&def.name, move |call: u64| {
         let attempt = {
             let mut a = attempts.lock().unwrap();
             let k = a.entry(call).or_default();
             *k += 1;
             *k
         };
-        attempt_body(n.clone(), r.clone(), attempt)
+        attempt_body(n.clone(), r.clone(), attempt, None)
     });
     let o = super::scenarios::options_of(def);
     action = action.retries(o.retries).backoff(o.backoff);
@@ -254,31 +356,39 @@ fn action_of(orch: &Orchestrator, rec: &Arc<Rec>, def: &TaskDef) -> Action<u64, 
     for k in o.sequences {
         action = action.sequence(k);
     }
+    if def.cached {
+        action = action.cached();
+    }
     action.retry_if(move |_: &TaskError| !node.refuse_retry.load(Ordering::SeqCst))
 }
 
-/// The hook registered for every event: records the trace line (and a succeeded task's value)
-/// and fails when the scenario lists the line.
+/// An event's trace line.
+fn trace_line<S>(e: &HookEvent<'_, S>) -> String {
+    match e.kind {
+        EventKind::ProcessBegin => "process_begin".to_owned(),
+        EventKind::TaskReady => format!("task_ready {}", e.name),
+        EventKind::TaskBegin => format!("task_begin {} {}", e.name, e.attempt),
+        EventKind::TaskRetry => format!("task_retry {} {}", e.name, e.attempt),
+        EventKind::TaskSuccess => format!("task_success {}", e.name),
+        EventKind::TaskFailure => format!("task_failure {}", e.name),
+        EventKind::TaskSkip => format!("task_skip {}", e.name),
+        EventKind::TaskCompletion => format!(
+            "task_completion {} {}",
+            e.name,
+            e.status.expect("task_completion has a status")
+        ),
+        EventKind::ProcessCompletion => "process_completion".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The hook registered for every event: records the trace line (and a succeeded task's
+/// value, a completed task's error) and fails when the scenario lists the line.
 fn hook(
     rec: Arc<Rec>,
 ) -> impl Fn(&HookEvent<'_, ()>) -> Result<(), String> + Clone + Send + Sync + 'static {
     move |e| {
-        let line = match e.kind {
-            EventKind::ProcessBegin => "process_begin".to_owned(),
-            EventKind::TaskReady => format!("task_ready {}", e.name),
-            EventKind::TaskBegin => format!("task_begin {} {}", e.name, e.attempt),
-            EventKind::TaskRetry => format!("task_retry {} {}", e.name, e.attempt),
-            EventKind::TaskSuccess => format!("task_success {}", e.name),
-            EventKind::TaskFailure => format!("task_failure {}", e.name),
-            EventKind::TaskSkip => format!("task_skip {}", e.name),
-            EventKind::TaskCompletion => format!(
-                "task_completion {} {}",
-                e.name,
-                e.status.expect("task_completion has a status")
-            ),
-            EventKind::ProcessCompletion => "process_completion".to_owned(),
-            other => format!("{other:?}"),
-        };
+        let line = trace_line(e);
         if e.kind == EventKind::TaskSuccess {
             let v = e.result.and_then(|r| r.downcast_ref::<Value>()).cloned();
             rec.values
@@ -286,10 +396,42 @@ fn hook(
                 .unwrap()
                 .insert(e.name.to_owned(), v.unwrap_or(Value::Null));
         }
+        if e.kind == EventKind::TaskCompletion {
+            rec.completion_errors
+                .lock()
+                .unwrap()
+                .insert(e.name.to_owned(), e.error.map(|e| e.message.to_string()));
+        }
         let fail = rec.hook_failures.get(&line).cloned();
         rec.trace.lock().unwrap().push(line);
         fail.map_or(Ok(()), Err)
     }
+}
+
+/// Registers the recording hook for every event and, for the kinds `run.hook_ms` names, an
+/// async hook after it that takes that long for the listed lines.
+macro_rules! register_hooks {
+    ($door:expr, $rec:expr) => {{
+        let h = hook($rec.clone());
+        for kind in EventKind::ALL {
+            $door.on(kind, h.clone());
+            let slow = $rec
+                .hook_ms
+                .keys()
+                .any(|line| line.split(' ').next() == Some(&format!("{kind}")[..]));
+            if slow {
+                let rec = $rec.clone();
+                $door.on_async(kind, move |e: OwnedHookEvent<()>| {
+                    let wait = rec.hook_ms.get(&trace_line(&e.view())).copied();
+                    async move {
+                        if let Some(n) = wait {
+                            tokio::time::sleep(ms(n)).await;
+                        }
+                    }
+                });
+            }
+        }
+    }};
 }
 
 fn graph_error(e: impl ToString) -> Observed {
@@ -311,12 +453,24 @@ async fn run_tokio(sc: &Scenario) -> Observed {
 async fn run_flow(sc: &Scenario) -> Observed {
     let rec = Rec::new(sc);
     let factory = Orchestrator::new();
+    let mut b = Build {
+        orch: &factory,
+        rec: rec.clone(),
+        cached: HashMap::new(),
+    };
     let mut flow = Flow::new();
     for t in &sc.tasks {
-        let node = Node::new(&factory, &rec, t);
+        let node = Node::new(&mut b, t);
         let (n, r) = (node.clone(), rec.clone());
         let task = match flow.task(t.name.clone(), move |cx| {
-            attempt_body(n.clone(), r.clone(), cx.attempt())
+            let attempt = cx.attempt();
+            // Rule 10: any task that succeeded by now, upstream or not.
+            let read = n.attempt(attempt).0.value_of.map(|src| {
+                cx.result::<Value>(&src)
+                    .cloned()
+                    .ok_or_else(|| format!("no result for {src:?}"))
+            });
+            attempt_body(n.clone(), r.clone(), attempt, read)
         }) {
             Ok(task) => task,
             Err(e) => return graph_error(e),
@@ -346,10 +500,7 @@ async fn run_flow(sc: &Scenario) -> Observed {
     if let Some(t) = sc.run.timeout_ms {
         flow.timeout(ms(t));
     }
-    let h = hook(rec.clone());
-    for kind in EventKind::ALL {
-        flow.on(kind, h.clone());
-    }
+    register_hooks!(flow, rec);
     let result = match sc.run.cancel_at_ms {
         None => flow.run_targets(&sc.run.targets).await,
         Some(at) => {
@@ -369,6 +520,10 @@ async fn run_flow(sc: &Scenario) -> Observed {
     rec.observed(&report, plan)
 }
 
+/// What main's `await` of one entry gives: whether it succeeded, or the error a fail-fast
+/// group threw (then main raises it).
+type EntryFuture = Shared<BoxFuture<'static, Result<bool, TaskError>>>;
+
 async fn run_main(sc: &Scenario) -> Observed {
     let rec = Rec::new(sc);
     let mut orch = Orchestrator::new();
@@ -379,15 +534,26 @@ async fn run_main(sc: &Scenario) -> Observed {
     if let Some(t) = sc.run.timeout_ms {
         orch.timeout(ms(t));
     }
-    let h = hook(rec.clone());
-    for kind in EventKind::ALL {
-        orch.on(kind, h.clone());
-    }
-    // Each entry's call, shared so that later entries can await it: `true` if it succeeded.
-    let mut calls: HashMap<&str, Shared<BoxFuture<'static, bool>>> = HashMap::new();
+    register_hooks!(orch, rec);
+    let mut b = Build {
+        orch: &orch,
+        rec: rec.clone(),
+        cached: HashMap::new(),
+    };
+    // Each entry's call, shared so that later entries can await it.
+    let mut calls: HashMap<&str, EntryFuture> = HashMap::new();
     let mut all = Vec::new();
     for def in &sc.main {
-        let action = action_of(&orch, &rec, def);
+        let members: Vec<Call> = if def.parallel.is_empty() {
+            vec![b.call(def)]
+        } else {
+            def.parallel.iter().map(|m| b.call(m)).collect()
+        };
+        let group = (!def.parallel.is_empty()).then(|| {
+            b.orch
+                .parallel(members.iter().map(|c| c.action.clone()))
+                .fail_fast(def.fail_fast)
+        });
         let after: Vec<_> = def
             .after
             .iter()
@@ -401,19 +567,34 @@ async fn run_main(sc: &Scenario) -> Observed {
         let r = rec.clone();
         let call = async move {
             for a in after {
-                if !a.await {
-                    return false; // the `await` threw: the call is never made
+                if !a.await? {
+                    return Ok(false); // the `await` threw: the call is never made
                 }
             }
-            action.call(r.call_id()).await.is_ok()
+            let args: Vec<u64> = members.iter().map(|c| c.arg(&r)).collect();
+            match group {
+                // `parallel` without fail_fast gives every result; with it, throws the first error.
+                Some(group) => Ok(group.call_settled(args).await?.iter().all(Result::is_ok)),
+                None => Ok(members[0].action.call(args[0]).await.is_ok()),
+            }
         }
         .boxed()
         .shared();
         calls.insert(&def.name, call.clone());
         all.push(call);
     }
-    let run = orch.run(join_all(all)).await;
-    rec.observed(&run.report, Vec::new())
+    let main_ms = sc.main_ms;
+    let run = orch
+        .run(async move {
+            try_join_all(all).await?;
+            // main works on outside any action.
+            tokio::time::sleep(ms(main_ms)).await;
+            Ok::<(), TaskError>(())
+        })
+        .await;
+    let mut obs = rec.observed(&run.report, Vec::new());
+    obs.main_error = run.into_output().err().map(|e| e.to_string());
+    obs
 }
 
 fn skipped(sc: &Scenario, table: &[(&str, &str)]) -> bool {
