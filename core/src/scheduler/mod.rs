@@ -116,13 +116,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub(crate) mod facts;
 mod keys;
-mod report;
 mod state;
 mod task;
 mod timers;
 
 pub use state::{GroupId, JoinId, Scheduler, DEFAULT_MAX_DEPTH};
+pub use task::AttemptRecord;
 
 use crate::event::{Event, EventKind, HookMask, TaskError};
 use crate::graph::TaskId;

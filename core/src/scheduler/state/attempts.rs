@@ -6,7 +6,7 @@ use super::super::{Command, Outcome};
 use super::Scheduler;
 use crate::event::{ErrorKind, Event, EventKind, Status, StopReason, TaskError};
 use crate::graph::TaskId;
-use crate::report::AttemptRecord;
+use crate::scheduler::task::AttemptRecord;
 use crate::scheduler::task::{OptTime, Stage};
 use crate::scheduler::timers::Timer;
 
