@@ -46,6 +46,32 @@ use std::sync::Arc;
 pub struct TaskId(pub(crate) u32);
 
 impl TaskId {
+    /// The id of no task in any run: every input of a
+    /// [`Scheduler`](crate::scheduler::Scheduler) refuses it
+    /// ([`ProtocolError::UnknownTask`](crate::scheduler::ProtocolError::UnknownTask)) and
+    /// every query reads it as a task the run does not know. A driver's fallback when a
+    /// number it got back names no task ([`Scheduler::task_id`](crate::scheduler::Scheduler::task_id)
+    /// gave `None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::event::Status;
+    /// use legato::graph::{GraphBuilder, TaskId};
+    /// use legato::scheduler::{RunOptions, Scheduler};
+    /// use std::sync::Arc;
+    ///
+    /// let graph = Arc::new(GraphBuilder::new().build()?);
+    /// use std::time::Duration;
+    ///
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default())?;
+    /// let id = s.task_id(7).unwrap_or(TaskId::NONE);
+    /// assert_eq!((s.name(id), s.status(id), s.attempt(id)), ("", Status::Pending, 0));
+    /// assert!(s.cancel_task(id, Duration::ZERO).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const NONE: TaskId = TaskId(u32::MAX);
+
     /// The index as a `usize`, for indexing per-task arrays.
     #[inline]
     pub fn index(self) -> usize {
@@ -59,8 +85,10 @@ impl TaskId {
     }
 
     /// The id of the task at position `index` of a report, for a report rebuilt from a
-    /// serialized form (a pickled Python report). A scheduler refuses an id it did not hand
-    /// out ([`ProtocolError`](crate::scheduler::ProtocolError)), so such an id can name a
+    /// serialized form (a pickled Python report). Not for drivers: an id that comes back from
+    /// a host comes through [`Scheduler::task_id`](crate::scheduler::Scheduler::task_id) (or
+    /// falls back to [`TaskId::NONE`]). A scheduler refuses an id it did not hand out
+    /// ([`ProtocolError`](crate::scheduler::ProtocolError)), so such an id can name a
     /// report's task but never reach into a run.
     #[inline]
     pub fn from_report_index(index: u32) -> TaskId {

@@ -1,4 +1,13 @@
 //! Queries: what a driver may read of the run, and the outcomes it moves out.
+//!
+//! A query never panics. A query of one task takes a [`TaskId`] the core handed out (from the
+//! graph, a [`Command`](crate::scheduler::Command), [`Scheduler::spawn`] or
+//! [`Scheduler::task_id`]); given one the run does not know (from another run, or
+//! [`TaskId::NONE`]) it answers as for a task that never ran: an empty name,
+//! [`Status::Pending`], attempt 0, the default options, and `None` for the value, the error,
+//! the parent and the skip reason. The queries that move something out
+//! ([`take_outcome`](Scheduler::take_outcome), [`outcome`](Scheduler::outcome)) refuse it with
+//! a [`ProtocolError`] instead.
 
 use super::super::ProtocolError;
 use super::Scheduler;
@@ -6,12 +15,21 @@ use crate::event::{SkipReason, Status, StopReason, TaskError};
 use crate::graph::{Graph, TaskId};
 use crate::policy::TaskOptions;
 use crate::scheduler::task::NONE;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// The name of a task the run does not know.
+fn no_name() -> &'static Arc<str> {
+    static EMPTY: OnceLock<Arc<str>> = OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from(""))
+}
 
 impl<V> Scheduler<V> {
     /// The id of task number `raw` of this run (static or dynamic), if there is one: how an
-    /// id that crossed to a host as [`TaskId::as_u32`] comes back.
+    /// id that crossed to a host as [`TaskId::as_u32`] comes back. A driver that must have an
+    /// id anyway falls back to [`TaskId::NONE`], which every input refuses and every query
+    /// reads as unknown.
+    #[must_use]
     pub fn task_id(&self, raw: u32) -> Option<TaskId> {
         ((raw as usize) < self.tasks.len()).then_some(TaskId(raw))
     }
@@ -36,49 +54,56 @@ impl<V> Scheduler<V> {
         &self.graph
     }
 
-    /// The name of a task (static or dynamic).
+    /// The name of a task (static or dynamic); empty for an id the run does not know.
     pub fn name(&self, task: TaskId) -> &str {
-        &self.tasks[task.index()].name
+        self.name_arc(task)
     }
 
-    /// The name of a task as a shared string (no copy).
+    /// The name of a task as a shared string (no copy); empty for an id the run does not
+    /// know.
     pub fn name_arc(&self, task: TaskId) -> &Arc<str> {
-        &self.tasks[task.index()].name
+        self.tasks.get(task.index()).map_or(no_name(), |t| &t.name)
     }
 
-    /// The current status of a task.
+    /// The current status of a task; [`Status::Pending`] for an id the run does not know.
     pub fn status(&self, task: TaskId) -> Status {
-        self.tasks[task.index()].status
+        self.tasks
+            .get(task.index())
+            .map_or(Status::Pending, |t| t.status)
     }
 
-    /// The attempt currently running or last run (0 before the first).
+    /// The attempt currently running or last run (0 before the first, and for an id the run
+    /// does not know).
     pub fn attempt(&self, task: TaskId) -> u32 {
-        self.tasks[task.index()].attempt
+        self.tasks.get(task.index()).map_or(0, |t| t.attempt)
     }
 
-    /// The options of a task.
+    /// The options of a task; the default options for an id the run does not know.
     pub fn options(&self, task: TaskId) -> &TaskOptions {
-        self.tasks[task.index()].opts()
+        self.tasks
+            .get(task.index())
+            .map_or(super::default_opts(), |t| t.opts())
     }
 
-    /// The value a succeeded task produced.
+    /// The value a succeeded task produced (`None` too for an id the run does not know).
     pub fn value(&self, task: TaskId) -> Option<&V> {
-        self.tasks[task.index()].value.as_ref()
+        self.tasks.get(task.index())?.value.as_ref()
     }
 
     /// The task's error, if it failed, timed out or was cancelled (a task that succeeded after
-    /// failed attempts has none: its attempts' errors are in the report's attempt log).
+    /// failed attempts has none: its attempts' errors are in the report's attempt log; `None`
+    /// too for an id the run does not know).
     pub fn error(&self, task: TaskId) -> Option<&TaskError> {
-        let tk = &self.tasks[task.index()];
+        let tk = self.tasks.get(task.index())?;
         if tk.status == Status::Succeeded {
             return None;
         }
         tk.error()
     }
 
-    /// The task that spawned a dynamic task.
+    /// The task that spawned a dynamic task (`None` too for an id the run does not know).
     pub fn parent(&self, task: TaskId) -> Option<TaskId> {
-        let p = self.tasks[task.index()].parent;
+        let p = self.tasks.get(task.index())?.parent;
         (p != NONE).then_some(TaskId(p))
     }
 
