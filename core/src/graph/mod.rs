@@ -135,6 +135,7 @@ impl PartialEq for TaskSpec {
 
 impl TaskSpec {
     /// A task with no dependencies and default options.
+    #[must_use]
     pub fn new(name: impl Into<String>) -> Self {
         TaskSpec {
             name: Arc::from(name.into()),
@@ -144,6 +145,7 @@ impl TaskSpec {
     }
 
     /// [`new`](TaskSpec::new) with a name already shared (kept as it is, not copied).
+    #[must_use]
     pub fn from_shared(name: Arc<str>) -> Self {
         TaskSpec {
             name,
@@ -157,6 +159,7 @@ impl TaskSpec {
     }
 
     /// Adds dependencies by name. Repeated names count once.
+    #[must_use]
     pub fn after<I, S>(mut self, deps: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -189,12 +192,14 @@ impl TaskSpec {
     }
 
     /// Sets the human-readable description.
+    #[must_use]
     pub fn description(mut self, text: impl Into<String>) -> Self {
         self.extra_mut().description = Some(text.into());
         self
     }
 
     /// Replaces all options at once.
+    #[must_use]
     pub fn options(mut self, options: TaskOptions) -> Self {
         if options.is_default() && self.get_description().is_none() {
             self.extra = None;
@@ -205,24 +210,28 @@ impl TaskSpec {
     }
 
     /// Sets the number of retries.
+    #[must_use]
     pub fn retries(mut self, n: u32) -> Self {
         self.extra_mut().options.retries = n;
         self
     }
 
     /// Sets the backoff between attempts.
+    #[must_use]
     pub fn backoff(mut self, b: crate::policy::Backoff) -> Self {
         self.extra_mut().options.backoff = b;
         self
     }
 
     /// Sets the per-attempt timeout.
+    #[must_use]
     pub fn timeout(mut self, d: std::time::Duration) -> Self {
         self.extra_mut().options.timeout = Some(d);
         self
     }
 
     /// Adds a mutual-exclusion key.
+    #[must_use]
     pub fn sequence(mut self, key: impl Into<String>) -> Self {
         self.extra_mut().options.sequences.push(key.into());
         self

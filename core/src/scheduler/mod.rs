@@ -154,12 +154,14 @@ pub struct RunOptions {
 impl RunOptions {
     /// At most `n` attempts run at once (`n` ≥ 1: [`Scheduler::new`] refuses 0). Default:
     /// unlimited.
+    #[must_use]
     pub fn max_parallel(mut self, n: usize) -> Self {
         self.max_parallel = Some(n);
         self
     }
 
     /// Stop everything at the first failure: running tasks are cancelled, the rest skipped.
+    #[must_use]
     pub fn fail_fast(mut self, on: bool) -> Self {
         self.fail_fast = on;
         self
@@ -167,18 +169,21 @@ impl RunOptions {
 
     /// A limit on the whole run; when it expires everything is cancelled. A limit too long for
     /// the clock to count means none.
+    #[must_use]
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
     }
 
     /// The events that have hooks (only those are emitted, and each is awaited).
+    #[must_use]
     pub fn hooks(mut self, mask: HookMask) -> Self {
         self.hooks = mask;
         self
     }
 
     /// The seed of the random source used for backoff jitter.
+    #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -244,6 +249,7 @@ pub enum Outcome<V> {
 
 impl<V> Outcome<V> {
     /// A retryable failure with a message.
+    #[must_use]
     pub fn fail(message: impl Into<std::sync::Arc<str>>) -> Self {
         Outcome::Err {
             error: TaskError::failed(message),

@@ -118,6 +118,7 @@ impl<V> Scheduler<V> {
     /// cancellation `run cancelled`; on fail-fast the failed task's own error; on a hook that
     /// raised an error naming the hook's event. `None` if the run did not stop early, or
     /// stopped because `main` raised (main's own error is the run's).
+    #[must_use]
     pub fn stop_error(&self) -> Option<TaskError> {
         let reason = self.stop.as_ref()?;
         match reason {
@@ -165,6 +166,7 @@ impl<V> Scheduler<V> {
     /// # Errors
     ///
     /// [`ProtocolError`] if the run does not know `task`.
+    #[must_use = "the outcome is moved out: dropping it loses the value"]
     pub fn take_outcome(&mut self, task: TaskId) -> Result<Result<V, TaskError>, ProtocolError> {
         let i = self.check(task)?;
         let tk = &mut self.tasks[i];
@@ -182,6 +184,7 @@ impl<V> Scheduler<V> {
     /// # Errors
     ///
     /// [`ProtocolError`] if the run does not know `task`.
+    #[must_use = "a query has no effect"]
     pub fn outcome(&self, task: TaskId) -> Result<Result<&V, TaskError>, ProtocolError> {
         let i = self.check(task)?;
         let tk = &self.tasks[i];
@@ -206,6 +209,7 @@ impl<V> Scheduler<V> {
 
     /// Moves a task's value out (the report does not hold values), e.g. to hand the results of
     /// a finished run to the host without cloning host objects.
+    #[must_use]
     pub fn take_value(&mut self, task: TaskId) -> Option<V> {
         self.tasks.get_mut(task.index())?.value.take()
     }
