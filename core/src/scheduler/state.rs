@@ -74,7 +74,7 @@ pub struct Scheduler<V> {
     timers: Timers,
     commands: VecDeque<Command>,
     /// Whether `dispatch` stopped with work left because the driver has a burst of commands
-    /// to perform first (see [`DISPATCH_BURST`]): it goes on when they are taken.
+    /// to perform first (see `dispatch::DISPATCH_BURST`): it goes on when they are taken.
     dispatch_more: bool,
     /// Tasks of this run not yet `Done`.
     unfinished: usize,

@@ -44,7 +44,7 @@ impl<V> Scheduler<V> {
         }
     }
 
-    /// Whether the run is over ([`Command::Finished`] was emitted).
+    /// Whether the run is over ([`Command::Finished`](crate::scheduler::Command::Finished) was emitted).
     pub fn is_finished(&self) -> bool {
         self.finished
     }
@@ -179,7 +179,7 @@ impl<V> Scheduler<V> {
     }
 
     /// The outcome of a finished task, as [`Scheduler::take_outcome`] gives it, without moving
-    /// the value out: what each waiter of a [`Command::Joined`] gets.
+    /// the value out: what each waiter of a [`Command::Joined`](crate::scheduler::Command::Joined) gets.
     ///
     /// # Errors
     ///
