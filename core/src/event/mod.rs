@@ -210,6 +210,7 @@ impl TaskError {
     }
 
     /// Keeps the host's own error object beside the message.
+    #[must_use]
     pub fn with_source(mut self, source: ErrorSource) -> Self {
         self.source = Some(source);
         self

@@ -46,6 +46,32 @@ use std::sync::Arc;
 pub struct TaskId(pub(crate) u32);
 
 impl TaskId {
+    /// The id of no task in any run: every input of a
+    /// [`Scheduler`](crate::scheduler::Scheduler) refuses it
+    /// ([`ProtocolError::UnknownTask`](crate::scheduler::ProtocolError::UnknownTask)) and
+    /// every query reads it as a task the run does not know. A driver's fallback when a
+    /// number it got back names no task ([`Scheduler::task_id`](crate::scheduler::Scheduler::task_id)
+    /// gave `None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::event::Status;
+    /// use legato::graph::{GraphBuilder, TaskId};
+    /// use legato::scheduler::{RunOptions, Scheduler};
+    /// use std::sync::Arc;
+    ///
+    /// let graph = Arc::new(GraphBuilder::new().build()?);
+    /// use std::time::Duration;
+    ///
+    /// let mut s: Scheduler<()> = Scheduler::new(graph.clone(), &graph.all(), RunOptions::default())?;
+    /// let id = s.task_id(7).unwrap_or(TaskId::NONE);
+    /// assert_eq!((s.name(id), s.status(id), s.attempt(id)), ("", Status::Pending, 0));
+    /// assert!(s.cancel_task(id, Duration::ZERO).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const NONE: TaskId = TaskId(u32::MAX);
+
     /// The index as a `usize`, for indexing per-task arrays.
     #[inline]
     pub fn index(self) -> usize {
@@ -59,8 +85,10 @@ impl TaskId {
     }
 
     /// The id of the task at position `index` of a report, for a report rebuilt from a
-    /// serialized form (a pickled Python report). A scheduler refuses an id it did not hand
-    /// out ([`ProtocolError`](crate::scheduler::ProtocolError)), so such an id can name a
+    /// serialized form (a pickled Python report). Not for drivers: an id that comes back from
+    /// a host comes through [`Scheduler::task_id`](crate::scheduler::Scheduler::task_id) (or
+    /// falls back to [`TaskId::NONE`]). A scheduler refuses an id it did not hand out
+    /// ([`ProtocolError`](crate::scheduler::ProtocolError)), so such an id can name a
     /// report's task but never reach into a run.
     #[inline]
     pub fn from_report_index(index: u32) -> TaskId {
@@ -107,6 +135,7 @@ impl PartialEq for TaskSpec {
 
 impl TaskSpec {
     /// A task with no dependencies and default options.
+    #[must_use]
     pub fn new(name: impl Into<String>) -> Self {
         TaskSpec {
             name: Arc::from(name.into()),
@@ -116,6 +145,7 @@ impl TaskSpec {
     }
 
     /// [`new`](TaskSpec::new) with a name already shared (kept as it is, not copied).
+    #[must_use]
     pub fn from_shared(name: Arc<str>) -> Self {
         TaskSpec {
             name,
@@ -129,6 +159,7 @@ impl TaskSpec {
     }
 
     /// Adds dependencies by name. Repeated names count once.
+    #[must_use]
     pub fn after<I, S>(mut self, deps: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -161,12 +192,14 @@ impl TaskSpec {
     }
 
     /// Sets the human-readable description.
+    #[must_use]
     pub fn description(mut self, text: impl Into<String>) -> Self {
         self.extra_mut().description = Some(text.into());
         self
     }
 
     /// Replaces all options at once.
+    #[must_use]
     pub fn options(mut self, options: TaskOptions) -> Self {
         if options.is_default() && self.get_description().is_none() {
             self.extra = None;
@@ -177,24 +210,28 @@ impl TaskSpec {
     }
 
     /// Sets the number of retries.
+    #[must_use]
     pub fn retries(mut self, n: u32) -> Self {
         self.extra_mut().options.retries = n;
         self
     }
 
     /// Sets the backoff between attempts.
+    #[must_use]
     pub fn backoff(mut self, b: crate::policy::Backoff) -> Self {
         self.extra_mut().options.backoff = b;
         self
     }
 
     /// Sets the per-attempt timeout.
+    #[must_use]
     pub fn timeout(mut self, d: std::time::Duration) -> Self {
         self.extra_mut().options.timeout = Some(d);
         self
     }
 
     /// Adds a mutual-exclusion key.
+    #[must_use]
     pub fn sequence(mut self, key: impl Into<String>) -> Self {
         self.extra_mut().options.sequences.push(key.into());
         self

@@ -41,11 +41,13 @@ pub enum Backoff {
 
 impl Backoff {
     /// A fixed delay before every retry.
+    #[must_use]
     pub fn fixed(delay: Duration) -> Self {
         Backoff::Fixed(delay)
     }
 
     /// Exponential backoff starting at `initial`, doubling, capped at one hour, without jitter.
+    #[must_use]
     pub fn exponential(initial: Duration) -> Self {
         Backoff::Exponential {
             initial,
@@ -57,6 +59,7 @@ impl Backoff {
 
     /// Sets the growth factor of an exponential backoff (no effect on other kinds). It must be
     /// a finite number ≥ 1: [`Backoff::validate`] (called when a task is added) refuses others.
+    #[must_use]
     pub fn factor(mut self, f: f64) -> Self {
         if let Backoff::Exponential { factor, .. } = &mut self {
             *factor = f;
@@ -65,6 +68,7 @@ impl Backoff {
     }
 
     /// Sets the cap of an exponential backoff (no effect on other kinds).
+    #[must_use]
     pub fn max(mut self, cap: Duration) -> Self {
         if let Backoff::Exponential { max, .. } = &mut self {
             *max = cap;
@@ -73,6 +77,7 @@ impl Backoff {
     }
 
     /// Turns on full jitter for an exponential backoff (no effect on other kinds).
+    #[must_use]
     pub fn jitter(mut self, on: bool) -> Self {
         if let Backoff::Exponential { jitter, .. } = &mut self {
             *jitter = on;
@@ -407,24 +412,28 @@ pub struct TaskOptions {
 
 impl TaskOptions {
     /// Sets the number of retries.
+    #[must_use]
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
         self
     }
 
     /// Sets the backoff policy.
+    #[must_use]
     pub fn backoff(mut self, b: Backoff) -> Self {
         self.backoff = b;
         self
     }
 
     /// Sets the per-attempt timeout.
+    #[must_use]
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
     }
 
     /// Adds a sequence key.
+    #[must_use]
     pub fn sequence(mut self, key: impl Into<String>) -> Self {
         self.sequences.push(key.into());
         self

@@ -50,6 +50,7 @@
 //! # Ok::<(), legato::graph::GraphError>(())
 //! ```
 
+mod build;
 mod gantt;
 mod html;
 mod json;
@@ -57,60 +58,13 @@ mod time;
 
 pub use time::rfc3339;
 
-use crate::event::{fmt_duration, ErrorKind, SkipReason, Status, StopReason, TaskError};
+use crate::event::{fmt_duration, SkipReason, Status, StopReason, TaskError};
 use crate::graph::TaskId;
+pub use crate::scheduler::AttemptRecord;
 use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-
-/// One attempt of a task, in run time (from the run's start).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AttemptRecord {
-    /// When the attempt started.
-    pub start: Duration,
-    /// When it ended (`None` while it runs).
-    pub end: Option<Duration>,
-    /// Its error, if it did not succeed.
-    pub error: Option<TaskError>,
-}
-
-impl AttemptRecord {
-    /// How the attempt ended, as a task status: `succeeded`, `failed` (also for a panic),
-    /// `timed_out`, `cancelled`, or `running` while it has no end.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use legato::event::{Status, TaskError};
-    /// use legato::report::AttemptRecord;
-    /// use std::time::Duration;
-    ///
-    /// let a = AttemptRecord { start: Duration::ZERO, end: Some(Duration::from_millis(5)), error: None };
-    /// assert_eq!(a.status(), Status::Succeeded);
-    /// let b = AttemptRecord { error: Some(TaskError::failed("boom")), ..a.clone() };
-    /// assert_eq!(b.status(), Status::Failed);
-    /// let c = AttemptRecord { end: None, error: None, ..a };
-    /// assert_eq!(c.status(), Status::Running);
-    /// ```
-    pub fn status(&self) -> Status {
-        match (&self.error, self.end) {
-            (Some(e), _) => match e.kind {
-                ErrorKind::TimedOut => Status::TimedOut,
-                ErrorKind::Cancelled => Status::Cancelled,
-                ErrorKind::Failed | ErrorKind::Panicked | ErrorKind::Depth => Status::Failed,
-            },
-            (None, Some(_)) => Status::Succeeded,
-            (None, None) => Status::Running,
-        }
-    }
-
-    /// From its start to its end; zero while it runs.
-    pub fn duration(&self) -> Duration {
-        self.end
-            .map_or(Duration::ZERO, |e| e.saturating_sub(self.start))
-    }
-}
 
 /// What happened to one task.
 #[derive(Debug, Clone)]

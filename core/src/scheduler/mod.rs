@@ -10,20 +10,23 @@
 //!
 //! # The protocol
 //!
-//! [`Scheduler`]'s methods come in three groups.
+//! [`Scheduler`]'s public methods come in four groups; each method is in exactly one. Times
+//! are [`Duration`]s since the run started, read from the host's clock (a real one in
+//! production, a virtual one in tests), and never go back: an input with an earlier time is
+//! taken at the run's current time.
 //!
-//! **Inputs** — what happened, with the time it happened (a [`Duration`] since the run
-//! started, from the host's clock: a real one in production, a virtual one in tests):
-//! [`start`](Scheduler::start), [`attempt_finished`](Scheduler::attempt_finished),
-//! [`hook_done`](Scheduler::hook_done) / [`hook_failed`](Scheduler::hook_failed),
-//! [`advance`](Scheduler::advance) (the clock reached [`next_deadline`](Scheduler::next_deadline)),
-//! [`cancel`](Scheduler::cancel) / [`cancel_task`](Scheduler::cancel_task),
-//! [`spawn`](Scheduler::spawn) (a dynamic task, called by a running task or by the driver),
-//! [`suspend`](Scheduler::suspend) / [`resume`](Scheduler::resume) (a running task waits for
-//! something outside the core), [`hold`](Scheduler::hold) / [`release`](Scheduler::release)
-//! (keep the run open while the host may still spawn), and [`handle`](Scheduler::handle), which
-//! takes several inputs of one instant at once — the form a driver that batches its crossings
-//! uses, and the one that orders them.
+//! **Inputs** — what happened, and when:
+//! [`new`](Scheduler::new) makes the run (it refuses invalid [`RunOptions`]),
+//! [`start`](Scheduler::start) starts it (emits `process_begin`, then the first tasks),
+//! [`attempt_finished`](Scheduler::attempt_finished) reports an attempt's [`Outcome`],
+//! [`hook_done`](Scheduler::hook_done), [`hook_failed`](Scheduler::hook_failed) and
+//! [`hook_raised`](Scheduler::hook_raised) say the hooks of an emitted event returned or
+//! raised, [`advance`](Scheduler::advance) says the clock reached the deadline the run asked
+//! for, [`cancel`](Scheduler::cancel) cancels the whole run and
+//! [`cancel_task`](Scheduler::cancel_task) one task, [`hold`](Scheduler::hold) /
+//! [`release`](Scheduler::release) keep the run open while the host may still spawn, and
+//! [`handle`](Scheduler::handle) takes several inputs of one instant as [`Input`]s — the form
+//! a driver that batches its crossings uses, and the one that orders them.
 //!
 //! **Inputs of one instant may be given in any order in one [`handle`](Scheduler::handle)
 //! batch, with the same result**: the scheduler takes attempts that finished and hooks that are
@@ -32,22 +35,61 @@
 //! deadline succeeded, and a cancel that comes as the last task finished changes nothing. A
 //! driver orders nothing: it gives what happened by now, timer included, as one batch.
 //!
-//! **Outputs** — after every input, take the [`Command`]s with
-//! [`next_command`](Scheduler::next_command) or [`drain_commands`](Scheduler::drain_commands)
-//! and perform them in order; then arm one timer for [`next_deadline`](Scheduler::next_deadline).
+//! **Outputs** — what the driver must do:
+//! [`next_command`](Scheduler::next_command) (until `None`) or
+//! [`drain_commands`](Scheduler::drain_commands) hand out the [`Command`]s to perform, in
+//! order; [`next_deadline`](Scheduler::next_deadline) is the one instant to arm a timer for.
+//! `next_command` and `next_deadline` are `#[must_use]`, as is every [`Command`].
 //!
-//! **Queries** — [`status`](Scheduler::status), [`attempt`](Scheduler::attempt),
-//! [`name`](Scheduler::name), [`options`](Scheduler::options), [`value`](Scheduler::value),
-//! [`error`](Scheduler::error), [`report`](Scheduler::report), and, to move results out,
-//! [`take_outcome`](Scheduler::take_outcome), [`take_value`](Scheduler::take_value),
+//! **Calls, joins, groups and main** — routing between callers (see [`Scheduler::spawn`]):
+//! [`spawn`](Scheduler::spawn) adds a dynamic task called by a running task, by `main` or by
+//! the driver, [`join`](Scheduler::join) makes a caller wait for a task that exists (a cached
+//! call), [`group`](Scheduler::group) makes calls a fail-fast group,
+//! [`suspend`](Scheduler::suspend) / [`resume`](Scheduler::resume) bracket a running task's
+//! wait for something outside the core, and [`start_main`](Scheduler::start_main) (instead of
+//! `start`) / [`main_finished`](Scheduler::main_finished) run an Orchestrator's `main`. The
+//! core says when each waiter gets its outcome ([`Command::Deliver`], [`Command::Joined`],
+//! [`Command::Resume`]) and when `main` starts or is cancelled ([`Command::StartMain`],
+//! [`Command::CancelMain`]).
+//!
+//! **Queries** — what the driver may read, never changing the run:
+//! of a task, [`name`](Scheduler::name), [`name_arc`](Scheduler::name_arc),
+//! [`status`](Scheduler::status), [`attempt`](Scheduler::attempt),
+//! [`is_current_attempt`](Scheduler::is_current_attempt), [`options`](Scheduler::options),
+//! [`value`](Scheduler::value), [`error`](Scheduler::error),
+//! [`skip_reason`](Scheduler::skip_reason), [`parent`](Scheduler::parent),
+//! [`outcome`](Scheduler::outcome) and [`call_outcome`](Scheduler::call_outcome); of the run,
+//! [`task_id`](Scheduler::task_id), [`task_count`](Scheduler::task_count),
+//! [`graph`](Scheduler::graph), [`now`](Scheduler::now), [`running`](Scheduler::running),
+//! [`is_finished`](Scheduler::is_finished), [`stop_reason`](Scheduler::stop_reason),
+//! [`stop_error`](Scheduler::stop_error), [`group_failure`](Scheduler::group_failure),
+//! [`main_started`](Scheduler::main_started) and [`report`](Scheduler::report); and those
+//! that move results out instead of copying them:
+//! [`take_outcome`](Scheduler::take_outcome),
+//! [`take_call_outcome`](Scheduler::take_call_outcome), [`take_value`](Scheduler::take_value),
+//! and, at the end, [`into_report`](Scheduler::into_report) and
 //! [`into_parts`](Scheduler::into_parts).
 //!
-//! The call order of a run: [`Scheduler::new`], then `start(now)`, then inputs as things
-//! happen, draining commands after each, until [`Command::Finished`].
+//! The order to call them, as for quinn-proto's `Connection`:
+//! 1. `new`, then `start(now)` (or `start_main(now)` for a run with a `main`);
+//! 2. after every input — including a call, a join or a group — take every command with
+//!    `next_command` until `None` (or `drain_commands`) and perform them in order, then
+//!    (re)arm the one host timer for `next_deadline` (none if `None`);
+//! 3. as things happen — an attempt ends, a hook returns, the timer fires, the host cancels,
+//!    a running task calls another — give the input (one at a time, or as one `handle` batch
+//!    per instant), then go to 2;
+//! 4. after [`Command::Finished`] the run is over: read the report (`report`, or
+//!    `into_report` / `into_parts` to move it and the values out).
 //!
-//! Inputs that name a task take a [`TaskId`] the core handed out; one the run does not know
-//! (from another run, or a number that came back wrong from a host) is refused with a
-//! [`ProtocolError`], never a panic.
+//! Queries may be called at any time between inputs.
+//!
+//! Every id is one the core handed out: a [`TaskId`] from the graph, a [`Command`],
+//! [`spawn`](Scheduler::spawn) or [`task_id`](Scheduler::task_id) (how a number that crossed
+//! to a host comes back), a [`HookToken`] from [`Command::Emit`], a [`JoinId`] or [`GroupId`].
+//! An input naming one the run does not know (from another run, [`TaskId::NONE`], a number
+//! that came back wrong from a host) is refused with a [`ProtocolError`], never a panic; a
+//! query reads it as a task that never ran (an empty name, [`Status::Pending`](crate::event::Status::Pending),
+//! attempt 0, the default options, `None` for the rest).
 //!
 //! # Examples
 //!
@@ -116,13 +158,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub(crate) mod facts;
 mod keys;
-mod report;
+#[cfg(test)]
+mod protocol_docs;
 mod state;
 mod task;
 mod timers;
 
 pub use state::{GroupId, JoinId, Scheduler, DEFAULT_MAX_DEPTH};
+pub use task::AttemptRecord;
 
 use crate::event::{Event, EventKind, HookMask, TaskError};
 use crate::graph::TaskId;
@@ -153,12 +198,14 @@ pub struct RunOptions {
 impl RunOptions {
     /// At most `n` attempts run at once (`n` ≥ 1: [`Scheduler::new`] refuses 0). Default:
     /// unlimited.
+    #[must_use]
     pub fn max_parallel(mut self, n: usize) -> Self {
         self.max_parallel = Some(n);
         self
     }
 
     /// Stop everything at the first failure: running tasks are cancelled, the rest skipped.
+    #[must_use]
     pub fn fail_fast(mut self, on: bool) -> Self {
         self.fail_fast = on;
         self
@@ -166,18 +213,21 @@ impl RunOptions {
 
     /// A limit on the whole run; when it expires everything is cancelled. A limit too long for
     /// the clock to count means none.
+    #[must_use]
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
         self
     }
 
     /// The events that have hooks (only those are emitted, and each is awaited).
+    #[must_use]
     pub fn hooks(mut self, mask: HookMask) -> Self {
         self.hooks = mask;
         self
     }
 
     /// The seed of the random source used for backoff jitter.
+    #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -243,6 +293,7 @@ pub enum Outcome<V> {
 
 impl<V> Outcome<V> {
     /// A retryable failure with a message.
+    #[must_use]
     pub fn fail(message: impl Into<std::sync::Arc<str>>) -> Self {
         Outcome::Err {
             error: TaskError::failed(message),

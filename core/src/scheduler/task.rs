@@ -1,11 +1,59 @@
 //! One task's state in a run, kept small (a run holds one per task).
 
-use crate::event::{SkipReason, Status, TaskError};
+use crate::event::{ErrorKind, SkipReason, Status, TaskError};
 use crate::graph::TaskId;
 use crate::policy::TaskOptions;
-use crate::report::AttemptRecord;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// One attempt of a task, in run time (from the run's start): a record of a task's attempt
+/// log, kept by the scheduler and read in reports (also as `legato::report::AttemptRecord`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// When the attempt started.
+    pub start: Duration,
+    /// When it ended (`None` while it runs).
+    pub end: Option<Duration>,
+    /// Its error, if it did not succeed.
+    pub error: Option<TaskError>,
+}
+
+impl AttemptRecord {
+    /// How the attempt ended, as a task status: `succeeded`, `failed` (also for a panic),
+    /// `timed_out`, `cancelled`, or `running` while it has no end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::event::{Status, TaskError};
+    /// use legato::scheduler::AttemptRecord;
+    /// use std::time::Duration;
+    ///
+    /// let a = AttemptRecord { start: Duration::ZERO, end: Some(Duration::from_millis(5)), error: None };
+    /// assert_eq!(a.status(), Status::Succeeded);
+    /// let b = AttemptRecord { error: Some(TaskError::failed("boom")), ..a.clone() };
+    /// assert_eq!(b.status(), Status::Failed);
+    /// let c = AttemptRecord { end: None, error: None, ..a };
+    /// assert_eq!(c.status(), Status::Running);
+    /// ```
+    pub fn status(&self) -> Status {
+        match (&self.error, self.end) {
+            (Some(e), _) => match e.kind {
+                ErrorKind::TimedOut => Status::TimedOut,
+                ErrorKind::Cancelled => Status::Cancelled,
+                ErrorKind::Failed | ErrorKind::Panicked | ErrorKind::Depth => Status::Failed,
+            },
+            (None, Some(_)) => Status::Succeeded,
+            (None, None) => Status::Running,
+        }
+    }
+
+    /// From its start to its end; zero while it runs.
+    pub fn duration(&self) -> Duration {
+        self.end
+            .map_or(Duration::ZERO, |e| e.saturating_sub(self.start))
+    }
+}
 
 /// "No task" in a `u32` task index field.
 pub(super) const NONE: u32 = u32::MAX;

@@ -3,7 +3,7 @@
 //! Rust door's defects found by a demanding user stay fixed. On tokio's paused clock.
 
 use legato::event::{ErrorKind, Status};
-use legato::graph::GraphBuilder;
+use legato::graph::{GraphBuilder, TaskId};
 use legato::policy::TaskOptions;
 use legato::scheduler::{Command, Input, Outcome, ProtocolError, RunOptions, Scheduler};
 use legato::{Backoff, BoxError, Flow, FlowError, Orchestrator};
@@ -60,6 +60,50 @@ fn an_id_from_another_run_is_an_error_not_a_panic() {
         .handle(ms(2), [Input::Resume(foreign), Input::Cancel])
         .is_err());
     assert!(small.is_finished(), "the valid cancel was taken");
+}
+
+/// Queries never panic: an id from another, bigger run (or `TaskId::NONE`) reads as a task
+/// that never ran, with the same signatures the drivers use.
+#[test]
+fn queries_of_an_id_from_another_run_read_as_unknown() {
+    let mut big = empty_run(RunOptions::default());
+    big.hold();
+    big.start(Duration::ZERO);
+    let opts = Arc::new(TaskOptions::default().retries(3).timeout(ms(50)));
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            big.spawn(None, format!("c{i}").into(), opts.clone(), Duration::ZERO)
+                .unwrap(),
+        );
+    }
+    let started: Vec<_> = std::iter::from_fn(|| big.next_command()).collect();
+    assert_eq!(started.len(), 3);
+    big.attempt_finished(ids[2], 1, Outcome::fail("boom"), ms(1))
+        .unwrap();
+    assert_eq!(big.attempt(ids[2]), 2, "retried at once: no backoff");
+    assert_eq!(big.parent(ids[2]), None);
+
+    let small = empty_run(RunOptions::default());
+    for foreign in [ids[2], TaskId::NONE] {
+        assert_eq!(small.task_id(foreign.as_u32()), None);
+        assert_eq!(small.name(foreign), "");
+        assert_eq!(&**small.name_arc(foreign), "");
+        assert_eq!(small.status(foreign), Status::Pending);
+        assert_eq!(small.attempt(foreign), 0);
+        assert_eq!(small.options(foreign), &TaskOptions::default());
+        assert!(small.value(foreign).is_none());
+        assert!(small.error(foreign).is_none());
+        assert_eq!(small.parent(foreign), None);
+        assert!(small.skip_reason(foreign).is_none());
+        assert!(!small.is_current_attempt(foreign, 1));
+        assert_eq!(
+            small.outcome(foreign).unwrap_err(),
+            ProtocolError::UnknownTask(foreign.as_u32())
+        );
+    }
+    assert_eq!(big.task_id(u32::MAX), None);
+    assert_eq!(big.status(TaskId::NONE), Status::Pending);
 }
 
 #[test]

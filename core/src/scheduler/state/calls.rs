@@ -92,6 +92,7 @@ impl<V> Scheduler<V> {
     ///
     /// [`ProtocolError`] if the run does not know `caller`. Options are not checked here:
     /// check them with [`TaskOptions::validate`] when the action is defined.
+    #[must_use = "the id names the call in `Command::Deliver` and `take_outcome`"]
     pub fn spawn(
         &mut self,
         caller: Option<(TaskId, u32)>,
@@ -172,6 +173,7 @@ impl<V> Scheduler<V> {
     /// # Errors
     ///
     /// [`ProtocolError`] if the run does not know `caller` or `target`.
+    #[must_use = "the id names the join in `Command::Joined`"]
     pub fn join(
         &mut self,
         caller: Option<(TaskId, u32)>,
@@ -225,6 +227,7 @@ impl<V> Scheduler<V> {
     /// # Errors
     ///
     /// [`ProtocolError`] if the run does not know `caller` or a member.
+    #[must_use = "the id is how `group_failure` names the member that failed first"]
     pub fn group(
         &mut self,
         caller: Option<(TaskId, u32)>,
@@ -455,6 +458,7 @@ impl<V> Scheduler<V> {
 impl RunOptions {
     /// Calls nested deeper than `n` fail at once with `call depth exceeded N (max_depth)`
     /// (`n` ≥ 1: [`Scheduler::new`] refuses 0). Default: 10,000.
+    #[must_use]
     pub fn max_depth(mut self, n: u32) -> Self {
         self.max_depth = Some(n);
         self

@@ -1,0 +1,228 @@
+//! Outputs and dispatch: the commands a driver takes, the ready queue, slots and sequence
+//! keys, and the run's begin and end.
+//!
+//! After every input the scheduler `settle`s: it starts whatever can start — tasks back from
+//! a wait first, then the ready queue in the order tasks became ready (rule 2), each within
+//! `max_parallel` and its sequence keys (rule 3) — and finishes the run once nothing is left.
+
+use super::super::Command;
+use super::{Scheduler, PROCESS};
+use crate::event::{Event, Status};
+use crate::graph::TaskId;
+use crate::scheduler::task::Stage;
+use std::cmp::Reverse;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// `dispatch` stops starting tasks once this many commands wait for the driver, and goes on
+/// as the driver takes them.
+const DISPATCH_BURST: usize = 1024;
+
+impl<V> Scheduler<V> {
+    /// The next command for the driver, if any. Call until `None` after every input.
+    #[must_use]
+    pub fn next_command(&mut self) -> Option<Command> {
+        let mut command = self.commands.pop_front();
+        if command.is_none() && self.dispatch_more {
+            self.dispatch_more = false;
+            self.settle();
+            command = self.commands.pop_front();
+        }
+        if command.is_none() {
+            release_burst(&mut self.commands);
+        }
+        command
+    }
+
+    /// Moves every pending command into `out` (keeps `out`'s allocation; cheaper in hot loops).
+    pub fn drain_commands(&mut self, out: &mut Vec<Command>) {
+        loop {
+            out.extend(self.commands.drain(..));
+            if !self.dispatch_more {
+                break;
+            }
+            self.dispatch_more = false;
+            self.settle();
+        }
+        release_burst(&mut self.commands);
+    }
+
+    /// The earliest instant at which [`Scheduler::advance`] has something to do: arm one host
+    /// timer for it. (It may be a timer that turns out to be stale; advancing to it is
+    /// harmless.)
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.timers.next_deadline()
+    }
+
+    pub(super) fn begin(&mut self) {
+        if self.begun {
+            return;
+        }
+        self.begun = true;
+        self.begin_main();
+        if let Some(reason) = self.stop.clone() {
+            // Stopped before the run began (process_begin's hook failed, or a cancel or the
+            // run timeout came while it ran): nothing runs.
+            self.stop_tasks(reason);
+            return;
+        }
+        for i in 0..self.tasks.len() as u32 {
+            let tk = &self.tasks[i as usize];
+            if tk.stage == Stage::Pending && tk.pending == 0 {
+                self.make_ready(i);
+            }
+        }
+    }
+
+    pub(super) fn make_ready(&mut self, t: u32) {
+        let tk = &mut self.tasks[t as usize];
+        tk.stage = Stage::ReadyHook;
+        tk.status = Status::Ready;
+        if !self.emit(t, Event::TaskReady { task: TaskId(t) }) {
+            self.enqueue(t);
+        }
+    }
+
+    pub(super) fn enqueue(&mut self, t: u32) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.ready_seq[t as usize] = seq;
+        let tk = &mut self.tasks[t as usize];
+        tk.stage = Stage::Queued;
+        tk.status = Status::Ready;
+        self.ready.push_back((seq, t));
+    }
+
+    /// Starts whatever can start, then finishes the run if nothing is left.
+    pub(super) fn settle(&mut self) {
+        self.dispatch();
+        self.maybe_finish();
+    }
+
+    pub(super) fn dispatch(&mut self) {
+        if !self.begun {
+            return;
+        }
+        while self.running < self.max_parallel {
+            if self.commands.len() >= DISPATCH_BURST {
+                // The driver takes these first; the rest starts as it does, at the same
+                // instant (a million ready tasks are never a million queued commands).
+                self.dispatch_more = true;
+                break;
+            }
+            if let Some(w) = self.resumes.pop_front() {
+                let tk = &mut self.tasks[w.task as usize];
+                if tk.stage == Stage::Running {
+                    if tk.waits == 1 {
+                        tk.waits = 0;
+                        tk.holds_slot = true;
+                        self.running += 1;
+                    } else if tk.waits > 1 {
+                        // It began another wait meanwhile: it goes on waiting, slot-less.
+                        tk.waits -= 1;
+                    }
+                }
+                self.push_wake(w);
+                continue;
+            }
+            let Some(t) = self.pop_ready() else {
+                release_burst(&mut self.ready);
+                break;
+            };
+            if self.tasks[t as usize].stage != Stage::Queued {
+                continue;
+            }
+            if let Err(holder) = self.keys.try_acquire(t, self.tasks[t as usize].keys()) {
+                let tk = &mut self.tasks[t as usize];
+                tk.stage = Stage::KeyWait;
+                tk.rare().waited_for = Some(TaskId(holder));
+                continue;
+            }
+            let tk = &mut self.tasks[t as usize];
+            tk.holds_slot = true;
+            self.running += 1;
+            tk.stage = Stage::BeginHook;
+            let attempt = tk.attempt + 1;
+            if !self.emit(
+                t,
+                Event::TaskBegin {
+                    task: TaskId(t),
+                    attempt,
+                },
+            ) {
+                self.start_attempt(t);
+            }
+        }
+    }
+
+    pub(super) fn pop_ready(&mut self) -> Option<u32> {
+        let a = self.ready.front().map(|&(s, _)| s);
+        let b = self.returned.peek().map(|Reverse((s, _))| *s);
+        match (a, b) {
+            (None, None) => None,
+            (Some(_), None) => self.ready.pop_front().map(|(_, t)| t),
+            (None, Some(_)) => self.returned.pop().map(|Reverse((_, t))| t),
+            (Some(x), Some(y)) => {
+                if x < y {
+                    self.ready.pop_front().map(|(_, t)| t)
+                } else {
+                    self.returned.pop().map(|Reverse((_, t))| t)
+                }
+            }
+        }
+    }
+
+    pub(super) fn release_slot_and_keys(&mut self, t: u32) {
+        let tk = &mut self.tasks[t as usize];
+        if tk.holds_slot {
+            tk.holds_slot = false;
+            self.running -= 1;
+        }
+        tk.waits = 0;
+        let keys = match tk.rare.as_mut() {
+            Some(r) if !r.keys.is_empty() => std::mem::take(&mut r.keys),
+            _ => return,
+        };
+        let (tasks, returned, ready_seq) = (&mut self.tasks, &mut self.returned, &self.ready_seq);
+        self.keys.release(t, &keys, |w| {
+            if tasks[w as usize].stage == Stage::KeyWait {
+                tasks[w as usize].stage = Stage::Queued;
+                returned.push(Reverse((ready_seq[w as usize], w)));
+            }
+        });
+        self.tasks[t as usize].rare().keys = keys;
+    }
+
+    pub(super) fn maybe_finish(&mut self) {
+        if self.completion_emitted || !self.begun || self.holds > 0 {
+            return;
+        }
+        if self.unfinished > 0 || self.outstanding_hooks > 0 {
+            return;
+        }
+        self.completion_emitted = true;
+        self.timers.clear();
+        if !self.emit(PROCESS, Event::ProcessCompletion { total: self.now }) {
+            self.finish();
+        }
+    }
+
+    pub(super) fn finish(&mut self) {
+        if !self.finished {
+            self.finished = true;
+            self.commands.push_back(Command::Finished);
+        }
+    }
+}
+
+/// Above this many slots, an empty queue gives its memory back: a burst (a million tasks
+/// ready at once) must not hold its peak for the rest of the run.
+const BURST: usize = 4096;
+
+/// Frees an empty queue's buffer if a burst made it large.
+pub(super) fn release_burst<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > BURST {
+        *queue = VecDeque::new();
+    }
+}
