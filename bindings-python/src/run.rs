@@ -20,13 +20,14 @@
 //! Locking: every access to the scheduler is under [`Shared::st`]. A thread holding it never
 //! waits for the GIL and never calls user code, so holding the GIL while taking it is safe.
 
-use crate::errors::{CancelledError, TaskTimeoutError};
+use crate::errors::CancelledError;
 use crate::pool::{pool, Job};
 use crate::report::RunReport;
-use legato::event::{ErrorKind, Event, EventKind, HookMask, Status, StopReason, TaskError};
+use legato::event::{Event, EventKind, HookMask, Status, StopReason, TaskError};
 use legato::graph::{Graph, Selection, TaskId};
+use legato::host::{Payload, Slots};
 use legato::policy::TaskOptions;
-use legato::scheduler::{Command, HookToken, Outcome, RunOptions, Scheduler};
+use legato::scheduler::{Command, GroupId, HookToken, Input, Outcome, RunOptions, Scheduler};
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -41,7 +42,7 @@ use std::time::{Duration, Instant, SystemTime};
 /// Python helpers from `legato._runtime`, set once by `legato/__init__.py`.
 pub(crate) struct Helpers {
     resume: Py<PyAny>,
-    after_ready: Py<PyAny>,
+    when_quiet: Py<PyAny>,
     dispatch: Py<PyAny>,
     utc: Py<PyAny>,
     events: Py<PyDict>,
@@ -57,7 +58,7 @@ static HELPERS: PyOnceLock<Helpers> = PyOnceLock::new();
 pub(crate) fn _init(py: Python<'_>, runtime: &Bound<'_, PyAny>) -> PyResult<()> {
     let h = Helpers {
         resume: runtime.getattr("resume")?.unbind(),
-        after_ready: runtime.getattr("after_ready")?.unbind(),
+        when_quiet: runtime.getattr("when_quiet")?.unbind(),
         dispatch: runtime.getattr("dispatch")?.unbind(),
         utc: runtime.getattr("utc")?.unbind(),
         events: runtime.getattr("EVENTS")?.cast_into::<PyDict>()?.unbind(),
@@ -99,7 +100,7 @@ enum Running {
     Flag(Arc<AtomicBool>),
 }
 
-/// Who waits for a dynamic task.
+/// Who waits for a call's outcome (a dynamic task's caller, a join's).
 enum Waiter {
     /// An asyncio future on the run's loop.
     Future(Py<PyAny>),
@@ -107,28 +108,16 @@ enum Waiter {
     Slot(u64),
 }
 
-/// The task that made a call and its attempt then (`None`: an Orchestrator's main).
-type Caller = Option<(u32, u32)>;
-
 /// A worker's current job: its run, task, attempt and cancel flag.
 type CurrentJob = (Arc<Shared>, u32, u32, Arc<AtomicBool>);
 
 /// Positional and keyword arguments of a call.
 type CallArgs<'py> = (Option<Bound<'py, PyTuple>>, Option<Bound<'py, PyDict>>);
 
-/// A dynamic task's outcome, as the caller gets it.
+/// A call's outcome as its caller gets it: the value, or the exception to raise.
 enum Delivery {
     Ok(Py<PyAny>),
     Err(Py<PyAny>),
-}
-
-impl Delivery {
-    fn clone_ref(&self, py: Python<'_>) -> Delivery {
-        match self {
-            Delivery::Ok(v) => Delivery::Ok(v.clone_ref(py)),
-            Delivery::Err(e) => Delivery::Err(e.clone_ref(py)),
-        }
-    }
 }
 
 /// Work for the loop thread.
@@ -137,6 +126,10 @@ enum LoopCmd {
     Cancel(Py<PyAny>),
     Emit(Py<PyAny>, Py<PyAny>, HookToken),
     Resolve(Py<PyAny>, Delivery),
+    /// The core says `main` may start (every `process_begin` hook is done).
+    StartMain,
+    /// The core stopped the run while `main` runs: cancel it, do not wait for it.
+    CancelMain,
     Finished,
 }
 
@@ -147,35 +140,38 @@ enum Clock {
     Loop { time: Py<PyAny>, t0: f64 },
 }
 
+/// Per task: its body, its exception object once made (so every caller, hook and the report
+/// get the same object), and the waiter of its call.
+type TaskSlots = Slots<Arc<Body>, (), (), Py<PyAny>, Waiter>;
+
 pub(crate) struct State {
     sched: Scheduler<Py<PyAny>>,
-    bodies: Vec<Option<Arc<Body>>>,
-    errors: HashMap<u32, Py<PyAny>>,
+    slots: TaskSlots,
+    /// The fail-fast groups made by `parallel` calls, by the number Python holds.
+    groups: Vec<GroupId>,
+    /// The waiters of [`Scheduler::join`]s, by join number.
+    joins: Vec<Option<Waiter>>,
     running: HashMap<u32, Running>,
     loop_q: VecDeque<LoopCmd>,
     wake_pending: bool,
     armed: Option<Duration>,
-    /// Per dynamic task: who waits for it — its caller (the first, `true`: the core
-    /// suspended it and says when to deliver) and, for a memoized call, callers that found
-    /// it in flight (`false`: they suspended themselves and are resumed through the core).
-    waiters: HashMap<u32, Vec<(Waiter, Caller, bool)>>,
-    resumable: HashMap<u32, VecDeque<(Waiter, Delivery)>>,
-    slots: HashMap<u64, Option<Delivery>>,
+    /// Inputs of the current instant, given to the core as one batch when the loop has run
+    /// what was ready at that instant (`Some` once a timer fired or an outside cancel came).
+    batch: Option<Vec<Input<Py<PyAny>>>>,
+    /// The batch's time is at least this (the deadline of the timer that opened it).
+    batch_floor: Duration,
+    /// Outcomes for blocked sync callers, by slot number.
+    blocked: HashMap<u64, Option<Delivery>>,
     next_slot: u64,
     finished: bool,
     report: Option<Py<RunReport>>,
     cache: HashMap<isize, Vec<(Py<PyAny>, u32)>>,
     /// A blocking run: a KeyboardInterrupt raised in a hook on the driving thread.
     interrupt: Option<PyErr>,
-    /// The exception of the hook whose failure stopped the run (the run error's cause).
-    hook_error: Option<Py<PyAny>>,
-    /// Whether `process_begin`'s hooks are done (an Orchestrator's main may start).
-    begun: bool,
-    /// Whether the driver has seen the run stop early (fail-fast, timeout, cancel, a hook).
-    stopped: bool,
-    /// Futures set when the run has begun ([`Run::begun`]) or stopped ([`Run::stopped`]).
-    on_begun: Vec<Py<PyAny>>,
-    on_stop: Vec<Py<PyAny>>,
+    /// An Orchestrator's main: the callable that starts it (given `StartMain`), then its
+    /// asyncio future.
+    main: Option<Py<PyAny>>,
+    main_fut: Option<Py<PyAny>>,
 }
 
 impl State {
@@ -190,9 +186,12 @@ impl State {
 
     /// Whether attempt `attempt` of task `t` is running now.
     fn is_current(&self, t: u32, attempt: u32) -> bool {
-        self.sched.task_id(t).is_some_and(|id| {
-            self.sched.status(id) == Status::Running && self.sched.attempt(id) == attempt
-        })
+        self.sched.is_current_attempt(self.id(t), attempt)
+    }
+
+    /// The body of task `t`.
+    fn body(&self, t: u32) -> Option<&Arc<Body>> {
+        self.slots.slot(self.id(t)).and_then(|s| s.body.as_ref())
     }
 }
 
@@ -209,7 +208,6 @@ pub(crate) struct Shared {
     started_at: SystemTime,
     executor: Option<Py<PyAny>>,
     hooks: Py<PyAny>,
-    mask: HookMask,
     context: Py<PyAny>,
     /// The asyncio future set when the run is finished (`None`: a blocking run).
     done: Option<Py<PyAny>>,
@@ -279,11 +277,7 @@ impl Shared {
             match command {
                 Command::Start { task, attempt } => {
                     let t = task.as_u32();
-                    let sync = st
-                        .bodies
-                        .get(t as usize)
-                        .and_then(|b| b.as_ref())
-                        .is_some_and(|b| !b.is_async);
+                    let sync = st.body(t).is_some_and(|b| !b.is_async);
                     if sync && self.executor.is_none() {
                         jobs.push(Job {
                             run: self.clone(),
@@ -309,30 +303,30 @@ impl Shared {
                         }
                     }
                 }
-                Command::Deliver { task } => self.settled(py, st, task),
-                Command::Resume { task } => {
-                    let t = task.as_u32();
-                    let next = st.resumable.get_mut(&t).and_then(|q| q.pop_front());
-                    if st.resumable.get(&t).is_some_and(|q| q.is_empty()) {
-                        st.resumable.remove(&t);
-                    }
-                    if let Some((w, d)) = next {
+                Command::Deliver { task } => {
+                    if let Some(w) = st.slots.take_waiter(task) {
+                        let d = self.outcome(py, st, task.as_u32());
                         self.deliver(st, w, d);
                     }
                 }
+                Command::Joined { join, task } => {
+                    let w = st
+                        .joins
+                        .get_mut(join.as_u32() as usize)
+                        .and_then(Option::take);
+                    if let Some(w) = w {
+                        let d = self.outcome(py, st, task.as_u32());
+                        self.deliver(st, w, d);
+                    }
+                }
+                Command::StartMain => st.loop_q.push_back(LoopCmd::StartMain),
+                Command::CancelMain => st.loop_q.push_back(LoopCmd::CancelMain),
                 Command::Finished => {
                     st.finished = true;
-                    self.begun(py, st);
                     st.loop_q.push_back(LoopCmd::Finished);
                 }
+                // Resume: this driver makes no waits of its own (Scheduler::suspend).
                 _ => {}
-            }
-        }
-        if !st.stopped && (st.finished || st.sched.stop_reason().is_some()) {
-            st.stopped = true;
-            for f in std::mem::take(&mut st.on_stop) {
-                st.loop_q
-                    .push_back(LoopCmd::Resolve(f, Delivery::Ok(py.None())));
             }
         }
         if !st.finished {
@@ -349,18 +343,6 @@ impl Shared {
         if !st.loop_q.is_empty() && !st.wake_pending && !self.on_loop_thread() {
             st.wake_pending = true;
             let _ = self.wake(py);
-        }
-    }
-
-    /// `process_begin`'s hooks are done (or there are none, or the run is over): the futures
-    /// of [`Run::begun`] are set.
-    fn begun(&self, py: Python<'_>, st: &mut State) {
-        if !st.begun {
-            st.begun = true;
-            for f in std::mem::take(&mut st.on_begun) {
-                st.loop_q
-                    .push_back(LoopCmd::Resolve(f, Delivery::Ok(py.None())));
-            }
         }
     }
 
@@ -397,68 +379,33 @@ impl Shared {
             .ok_or_else(|| PyRuntimeError::new_err("this run has no event loop (a blocking run)"))
     }
 
-    /// The outcome of a dynamic task as its callers get it.
+    /// The outcome of a finished task as its callers get it (through the one conversion,
+    /// [`crate::errors::call_outcome`]); an exception object is made once per task.
     fn outcome(&self, py: Python<'_>, st: &mut State, t: u32) -> Delivery {
         let id = st.id(t);
-        if st.sched.status(id) == Status::Succeeded {
-            if let Some(v) = st.sched.value(id) {
-                return Delivery::Ok(v.clone_ref(py));
-            }
-            return Delivery::Ok(py.None());
+        if let Some(e) = st.slots.slot(id).and_then(|s| s.error.as_ref()) {
+            return Delivery::Err(e.clone_ref(py));
         }
-        Delivery::Err(self.error_object(py, st, t))
+        let r = match st.sched.call_outcome(id) {
+            Ok(o) => crate::errors::call_outcome(py, o, st.sched.name(id)),
+            Err(e) => Err(PyRuntimeError::new_err(e.to_string())
+                .into_value(py)
+                .into_any()),
+        };
+        match r {
+            Ok(v) => Delivery::Ok(v),
+            Err(e) => {
+                st.slots.slot_mut(id).error = Some(e.clone_ref(py));
+                Delivery::Err(e)
+            }
+        }
     }
 
-    /// The exception object of a finished task: the body's own, or a legato error made once.
+    /// The exception object of a finished task that did not succeed (its outcome's).
     fn error_object(&self, py: Python<'_>, st: &mut State, t: u32) -> Py<PyAny> {
-        let id = st.id(t);
-        let status = st.sched.status(id);
-        if status == Status::Failed {
-            // The body's own exception rides in the core's error as its source.
-            if let Some(e) = st.sched.error(id).and_then(|e| e.source_ref::<Py<PyAny>>()) {
-                return e.clone_ref(py);
-            }
-        }
-        if let Some(e) = st.errors.get(&t) {
-            return e.clone_ref(py);
-        }
-        let msg = match st.sched.error(id) {
-            Some(e) => e.message.to_string(),
-            None => format!("task \"{}\" was skipped", st.sched.name(id)),
-        };
-        let e = if status == Status::TimedOut {
-            TaskTimeoutError::new_err(msg)
-        } else if status == Status::Failed {
-            crate::errors::TaskFailedError::new_err(msg)
-        } else {
-            CancelledError::new_err(msg)
-        };
-        let obj = e.into_value(py).into_any();
-        let _ = obj.bind(py).setattr("task", st.sched.name(id));
-        st.errors.insert(t, obj.clone_ref(py));
-        obj
-    }
-
-    /// `Deliver`: the core says the task's caller gets its outcome now. Callers that found a
-    /// memoized call in flight suspended themselves; they are resumed (through the core, so
-    /// each gets a slot first) while their attempt is current, and answered at once otherwise.
-    fn settled(self: &Arc<Self>, py: Python<'_>, st: &mut State, task: TaskId) {
-        let Some(ws) = st.waiters.remove(&task.as_u32()) else {
-            return;
-        };
-        let d = self.outcome(py, st, task.as_u32());
-        for (w, caller, first) in ws {
-            match caller {
-                Some((p, att)) if !first && st.is_current(p, att) => {
-                    st.resumable
-                        .entry(p)
-                        .or_default()
-                        .push_back((w, d.clone_ref(py)));
-                    let now = self.now(py);
-                    let _ = st.sched.resume(st.id(p), now);
-                }
-                _ => self.deliver(st, w, d.clone_ref(py)),
-            }
+        match self.outcome(py, st, t) {
+            Delivery::Err(e) => e,
+            Delivery::Ok(_) => py.None(),
         }
     }
 
@@ -466,7 +413,7 @@ impl Shared {
         match w {
             Waiter::Future(f) => st.loop_q.push_back(LoopCmd::Resolve(f, d)),
             Waiter::Slot(n) => {
-                st.slots.insert(n, Some(d));
+                st.blocked.insert(n, Some(d));
                 self.cv.notify_all();
             }
         }
@@ -477,7 +424,8 @@ impl Shared {
         helpers(py)?.utc.call1(py, (ts,))
     }
 
-    /// The hook payload of an event: (kind name, payload object).
+    /// The hook payload of an event: (kind name, payload object), made from the core's
+    /// neutral [`Payload`] with the fields it lists for the event's kind.
     fn payload(
         &self,
         py: Python<'_>,
@@ -485,90 +433,58 @@ impl Shared {
         ev: &Event,
     ) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
         let kind = ev.kind().as_str();
+        // The payload borrows the scheduler: take what the host objects are made of.
+        let (p, error, result, reason, fields) = {
+            let p = Payload::new(&st.sched, ev);
+            let fields = Payload::<Py<PyAny>>::FIELDS
+                .get(legato::host::code::kind(p.kind) as usize)
+                .copied()
+                .unwrap_or(&[]);
+            let error = p.error.cloned();
+            let result = p.result.map(|v| v.clone_ref(py));
+            let reason = p.reason.map(|r| r.to_string());
+            let owned = (
+                p.task,
+                p.name.to_owned(),
+                p.attempt,
+                p.at,
+                p.duration,
+                p.delay,
+                p.status,
+            );
+            (owned, error, result, reason, fields)
+        };
+        let (task, name, attempt, at, duration, delay, status) = p;
         let kw = PyDict::new(py);
-        let name = |t: TaskId| st.sched.name(t).to_owned();
-        match ev {
-            Event::ProcessBegin => {
-                kw.set_item("time", self.utc(py, Duration::ZERO)?)?;
-                kw.set_item("context", &self.context)?;
+        for &field in fields {
+            match field {
+                "name" => kw.set_item(field, &name)?,
+                "time" | "start_time" => kw.set_item(field, self.utc(py, at)?)?,
+                "attempt" => kw.set_item(field, attempt)?,
+                "context" => kw.set_item(field, &self.context)?,
+                "duration" | "total_duration" => {
+                    kw.set_item(field, duration.map(|d| d.as_secs_f64()))?
+                }
+                "delay" => kw.set_item(field, delay.map(|d| d.as_secs_f64()))?,
+                "status" => kw.set_item(field, status.map(|s| s.as_str()))?,
+                "reason" => kw.set_item(field, &reason)?,
+                "result" => kw.set_item(field, result.as_ref().map(|v| v.clone_ref(py)))?,
+                "report" => kw.set_item(field, self.report(py, st)?)?,
+                "error" => {
+                    let e = match (&error, task) {
+                        (None, _) => py.None(),
+                        // A retry's error is that attempt's; the others are the task's own
+                        // (the same object its callers and the report get).
+                        (Some(e), _) if ev.kind() == EventKind::TaskRetry => {
+                            crate::errors::task_error(py, e, &name)
+                        }
+                        (Some(_), Some(t)) => self.error_object(py, st, t.as_u32()),
+                        (Some(e), None) => crate::errors::task_error(py, e, &name),
+                    };
+                    kw.set_item(field, e)?
+                }
+                _ => {}
             }
-            Event::TaskReady { task } => kw.set_item("name", name(*task))?,
-            Event::TaskBegin { task, attempt } => {
-                kw.set_item("name", name(*task))?;
-                kw.set_item("start_time", self.utc(py, self.now(py))?)?;
-                kw.set_item("attempt", attempt)?;
-                kw.set_item("context", &self.context)?;
-            }
-            Event::TaskRetry {
-                task,
-                attempt,
-                error,
-                delay,
-            } => {
-                kw.set_item("name", name(*task))?;
-                kw.set_item("attempt", attempt)?;
-                let e = match error.kind {
-                    ErrorKind::TimedOut => {
-                        let e = TaskTimeoutError::new_err(error.message.to_string())
-                            .into_value(py)
-                            .into_any();
-                        let _ = e.bind(py).setattr("task", name(*task));
-                        e
-                    }
-                    _ => error
-                        .source_ref::<Py<PyAny>>()
-                        .map(|e| e.clone_ref(py))
-                        .unwrap_or_else(|| py.None()),
-                };
-                kw.set_item("error", e)?;
-                kw.set_item("delay", delay.as_secs_f64())?;
-            }
-            Event::TaskSuccess { task, duration } => {
-                kw.set_item("name", name(*task))?;
-                kw.set_item("duration", duration.as_secs_f64())?;
-                let v = st
-                    .sched
-                    .value(*task)
-                    .map(|v| v.clone_ref(py))
-                    .unwrap_or_else(|| py.None());
-                kw.set_item("result", v)?;
-                kw.set_item("context", &self.context)?;
-            }
-            Event::TaskFailure { task, duration, .. } => {
-                kw.set_item("name", name(*task))?;
-                kw.set_item("duration", duration.as_secs_f64())?;
-                kw.set_item("error", self.error_object(py, st, task.as_u32()))?;
-                kw.set_item("context", &self.context)?;
-            }
-            Event::TaskSkip { task, reason } => {
-                kw.set_item("name", name(*task))?;
-                kw.set_item("reason", reason.to_string())?;
-            }
-            Event::TaskCompletion {
-                task,
-                duration,
-                status,
-                error,
-            } => {
-                kw.set_item("name", name(*task))?;
-                kw.set_item("duration", duration.as_secs_f64())?;
-                kw.set_item("status", status.as_str())?;
-                // The last attempt's error: none for a task that succeeded (after retries too)
-                // or was skipped, whatever the event carries.
-                let e = if error.is_some() && status.is_failure() {
-                    self.error_object(py, st, task.as_u32())
-                } else {
-                    py.None()
-                };
-                kw.set_item("error", e)?;
-                kw.set_item("context", &self.context)?;
-            }
-            Event::ProcessCompletion { total } => {
-                kw.set_item("total_duration", total.as_secs_f64())?;
-                kw.set_item("report", self.report(py, st)?)?;
-                kw.set_item("context", &self.context)?;
-            }
-            _ => {}
         }
         let h = helpers(py)?;
         let cls = h
@@ -674,9 +590,7 @@ impl Shared {
             Err(e) => {
                 let retry_if = {
                     let st = lock_py(py, self);
-                    st.bodies
-                        .get(task as usize)
-                        .and_then(|b| b.as_ref())
+                    st.body(task)
                         .and_then(|b| b.retry_if.as_ref().map(|r| r.clone_ref(py)))
                 };
                 let exc = e.into_value(py).into_any();
@@ -710,8 +624,44 @@ impl Shared {
             st.running.remove(&task);
         }
         let id = st.id(task);
-        let _ = st.sched.attempt_finished(id, attempt, outcome, now);
+        match &mut st.batch {
+            // A timer fired (or a cancel came) at this instant: the completion goes with it.
+            Some(batch) => batch.push(Input::Finished {
+                task: id,
+                attempt,
+                outcome,
+            }),
+            None => {
+                let _ = st.sched.attempt_finished(id, attempt, outcome, now);
+            }
+        }
         self.route(py, &mut st, jobs);
+    }
+
+    /// An input whose order against the completions of the same instant matters (the clock's
+    /// advance, an outside cancel): it joins this instant's batch, given to the core once the
+    /// loop has run what was ready at this instant ([`Flush`]). The core orders the batch.
+    fn batched(self: &Arc<Self>, py: Python<'_>, st: &mut State, input: Input<Py<PyAny>>) {
+        if let Some(batch) = &mut st.batch {
+            batch.push(input);
+            return;
+        }
+        st.batch = Some(vec![input]);
+        let ok = self.lp().and_then(|lp| {
+            let flush = Py::new(py, Flush { run: self.clone() })?;
+            helpers(py)?.when_quiet.call1(py, (lp, flush))
+        });
+        if ok.is_err() {
+            self.flush(py, st);
+        }
+    }
+
+    /// Gives the core this instant's batch.
+    fn flush(self: &Arc<Self>, py: Python<'_>, st: &mut State) {
+        if let Some(batch) = st.batch.take() {
+            let now = self.now(py).max(st.batch_floor);
+            let _ = st.sched.handle(now, batch);
+        }
     }
 
     fn submit(self: &Arc<Self>, jobs: Vec<Job>, taker: bool) {
@@ -721,11 +671,30 @@ impl Shared {
     }
 
     /// The loop side: runs queued loop commands until none is left, then arms the timer.
+    ///
+    /// On an asyncio loop it hands control back to the loop after [`PUMP_BUDGET`] commands
+    /// (and goes on in a later callback), so that timers, signals and other tasks still run
+    /// while calls keep coming (a runaway recursion).
     fn pump(self: &Arc<Self>, py: Python<'_>) {
         let mut jobs = Vec::new();
+        let mut done = 0usize;
         loop {
             let cmd = {
                 let mut st = lock_py(py, self);
+                if done >= PUMP_BUDGET && !st.loop_q.is_empty() {
+                    if let Some(lp) = &self.lp {
+                        self.arm(py, &mut st);
+                        st.wake_pending = true;
+                        if let Ok(pump) = Py::new(py, Pump { run: self.clone() }) {
+                            if lp
+                                .call_method1(py, intern!(py, "call_soon"), (pump,))
+                                .is_ok()
+                            {
+                                break;
+                            }
+                        }
+                    }
+                }
                 match st.loop_q.pop_front() {
                     Some(c) => c,
                     None => {
@@ -735,6 +704,7 @@ impl Shared {
                     }
                 }
             };
+            done += 1;
             match cmd {
                 LoopCmd::Start(t, a) => self.start_on_loop(py, t, a, &mut jobs),
                 LoopCmd::Cancel(task) => {
@@ -744,6 +714,13 @@ impl Shared {
                     self.emit(py, kind, payload, token, &mut jobs)
                 }
                 LoopCmd::Resolve(fut, d) => resolve(py, &fut, d),
+                LoopCmd::StartMain => self.start_main(py),
+                LoopCmd::CancelMain => {
+                    let fut = lock_py(py, self).main_fut.as_ref().map(|f| f.clone_ref(py));
+                    if let Some(f) = fut {
+                        let _ = f.call_method0(py, intern!(py, "cancel"));
+                    }
+                }
                 // A blocking run (no `done` future): its driver sees `finished` itself.
                 LoopCmd::Finished => {
                     if let Some(done) = &self.done {
@@ -844,9 +821,8 @@ impl Shared {
         Some(e.into_value(py).into_any())
     }
 
-    /// The hooks of `token` are done; `failed`: one raised this exception. The core gets its
-    /// text (the stop reason); the object is kept as the cause of the run's error when this
-    /// failure is what stops the run.
+    /// The hooks of `token` are done; `failed`: one raised this exception, which the core
+    /// keeps as the source of the run's error (its `__cause__`).
     fn hook_result(
         self: &Arc<Self>,
         py: Python<'_>,
@@ -854,27 +830,52 @@ impl Shared {
         failed: Option<Py<PyAny>>,
         jobs: &mut Vec<Job>,
     ) {
-        let message = failed
-            .as_ref()
-            .map(|e| e.bind(py).str().map(|s| s.to_string()).unwrap_or_default());
+        let error = failed.map(|e| {
+            let message = e.bind(py).str().map(|s| s.to_string()).unwrap_or_default();
+            let source: legato::event::ErrorSource = Arc::new(e);
+            TaskError::failed(message).with_source(source)
+        });
         let now = self.now(py);
         let mut st = lock_py(py, self);
         // The token came from the core's own command.
-        let _ = match message {
+        let _ = match error {
             None => st.sched.hook_done(token, now),
-            Some(m) => {
-                let first = st.sched.stop_reason().is_none();
-                let r = st.sched.hook_failed(token, m, now);
-                if first && st.sched.stop_reason().is_some() {
-                    st.hook_error = failed;
-                }
-                r
-            }
+            Some(e) => st.sched.hook_raised(token, e, now),
         };
-        if token.kind() == EventKind::ProcessBegin {
-            self.begun(py, &mut st);
-        }
         self.route(py, &mut st, jobs);
+    }
+
+    /// `StartMain`: main starts (through the Python helper the run was given), and its end is
+    /// reported to the core by its done-callback.
+    fn start_main(self: &Arc<Self>, py: Python<'_>) {
+        let Some(start) = lock_py(py, self).main.take() else {
+            return;
+        };
+        let r = (|| -> PyResult<Py<PyAny>> {
+            let fut = start.call0(py)?;
+            let cb = Py::new(py, MainDone { run: self.clone() })?;
+            fut.call_method1(py, intern!(py, "add_done_callback"), (cb,))?;
+            Ok(fut)
+        })();
+        match r {
+            Ok(fut) => lock_py(py, self).main_fut = Some(fut),
+            Err(e) => {
+                // main could not even start: it failed with this exception.
+                let fut = self.lp().and_then(|lp| {
+                    let f = lp.call_method0(py, intern!(py, "create_future"))?;
+                    f.call_method1(py, intern!(py, "set_exception"), (e.into_value(py),))?;
+                    Ok(f)
+                });
+                let now = self.now(py);
+                let mut st = lock_py(py, self);
+                st.main_fut = fut.ok();
+                st.sched.main_finished(false, now);
+                let mut jobs = Vec::new();
+                self.route(py, &mut st, &mut jobs);
+                drop(st);
+                self.submit(jobs, false);
+            }
+        }
     }
 
     /// Starts an async body (or submits a sync one to the executor) on the loop thread.
@@ -888,12 +889,10 @@ impl Shared {
         let flag = Arc::new(AtomicBool::new(false));
         let prep = {
             let mut st = lock_py(py, self);
-            if st.sched.attempt(st.id(task)) != attempt
-                || st.sched.status(st.id(task)) != Status::Running
-            {
+            if !st.is_current(task, attempt) {
                 return;
             }
-            let Some(body) = st.bodies.get(task as usize).and_then(|b| b.clone()) else {
+            let Some(body) = st.body(task).cloned() else {
                 return;
             };
             st.running.insert(task, Running::Flag(flag.clone()));
@@ -986,9 +985,7 @@ impl Shared {
                         yielded.setattr(intern!(py, "_asyncio_future_blocking"), false)?;
                         yielded.call_method1(intern!(py, "add_done_callback"), (starter,))?;
                         let mut st = lock_py(py, self);
-                        if st.sched.attempt(st.id(task)) == attempt
-                            && st.sched.status(st.id(task)) == Status::Running
-                        {
+                        if st.is_current(task, attempt) {
                             st.running
                                 .insert(task, Running::Task(yielded.clone().unbind()));
                         }
@@ -1007,8 +1004,7 @@ impl Shared {
                             .call_method("create_task", (wrapped,), Some(&kw))?;
                     let cb = Done::new(py, self, task, attempt)?;
                     let mut st = lock_py(py, self);
-                    let current = st.sched.attempt(st.id(task)) == attempt
-                        && st.sched.status(st.id(task)) == Status::Running;
+                    let current = st.is_current(task, attempt);
                     if current {
                         st.running.insert(task, Running::Task(t.clone().unbind()));
                     }
@@ -1064,7 +1060,7 @@ impl Shared {
                 Waiter::Slot(_) => {
                     st.next_slot += 1;
                     let n = st.next_slot;
-                    st.slots.insert(n, None);
+                    st.blocked.insert(n, None);
                     slot = Some(n);
                     Waiter::Slot(n)
                 }
@@ -1073,7 +1069,17 @@ impl Shared {
                     w
                 }
             };
-            // Memoized call: the same task, another waiter.
+            let caller = match parent {
+                Some((p, a)) => Some((
+                    st.sched.task_id(p).ok_or_else(|| {
+                        PyRuntimeError::new_err("the calling task is not of this run")
+                    })?,
+                    a,
+                )),
+                None => None,
+            };
+            // A cached call: the driver keeps only the key → task lookup (keys are Python
+            // values); waiting for a call already made is the core's (a join).
             let mut hit = None;
             if let Some((h, key)) = &cache_key {
                 if let Some(entries) = st.cache.get(h) {
@@ -1085,54 +1091,36 @@ impl Shared {
                     }
                 }
             }
-            let first = hit.is_none();
-            let id = match hit {
-                Some(t) => t,
+            spawned = match hit {
+                Some(t) => {
+                    let target = st.id(t);
+                    let join = st
+                        .sched
+                        .join(caller, target, now)
+                        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+                    let j = join.as_u32() as usize;
+                    if st.joins.len() <= j {
+                        st.joins.resize_with(j + 1, || None);
+                    }
+                    st.joins[j] = Some(waiter);
+                    t
+                }
                 None => {
                     // The core records the caller's attempt and suspends it; a call from an
                     // attempt that is over is cancelled (and delivered) at once.
-                    let caller = match parent {
-                        Some((p, a)) => Some((
-                            st.sched.task_id(p).ok_or_else(|| {
-                                PyRuntimeError::new_err("the calling task is not of this run")
-                            })?,
-                            a,
-                        )),
-                        None => None,
-                    };
                     let id = st
                         .sched
                         .spawn(caller, Arc::from(name.as_str()), opts, now)
-                        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?
-                        .as_u32();
-                    if st.bodies.len() <= id as usize {
-                        st.bodies.resize_with(id as usize + 1, || None);
-                    }
-                    st.bodies[id as usize] = Some(Arc::new(body));
+                        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+                    let slot = st.slots.slot_mut(id);
+                    slot.body = Some(Arc::new(body));
+                    slot.waiter = Some(waiter);
                     if let Some((h, key)) = cache_key {
-                        st.cache.entry(h).or_default().push((key, id));
+                        st.cache.entry(h).or_default().push((key, id.as_u32()));
                     }
-                    id
+                    id.as_u32()
                 }
             };
-            spawned = id;
-            if !first && st.sched.status(st.id(id)).is_terminal() && !st.waiters.contains_key(&id) {
-                let d = self.outcome(py, &mut st, id);
-                self.deliver(&mut st, waiter, d);
-            } else {
-                if !first {
-                    // A memoized call in flight: wait for it outside the core's calls.
-                    if let Some((p, a)) = parent.filter(|&(p, a)| st.is_current(p, a)) {
-                        let _ = a;
-                        let id = st.id(p);
-                        let _ = st.sched.suspend(id);
-                    }
-                }
-                st.waiters
-                    .entry(id)
-                    .or_default()
-                    .push((waiter, parent, first));
-            }
             self.route(py, &mut st, &mut jobs);
             self.kick(py, &mut st);
         }
@@ -1145,25 +1133,55 @@ impl Shared {
         Ok((spawned, handle))
     }
 
-    /// Blocks (without the GIL) until every slot is delivered — or, with `fail_fast`, until
-    /// the first error, when the other calls are cancelled and the error is raised.
+    /// Makes the calls `tasks` (made by `parent`, or main) a fail-fast group of the core's:
+    /// the first that fails cancels the others the caller made.
+    fn group(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        tasks: &[u32],
+        parent: Option<(u32, u32)>,
+    ) -> PyResult<u32> {
+        let now = self.now(py);
+        let mut jobs = Vec::new();
+        let g = {
+            let mut st = lock_py(py, self);
+            let caller = parent.map(|(p, a)| (st.id(p), a));
+            let members: Vec<TaskId> = tasks.iter().map(|&t| st.id(t)).collect();
+            let g = st
+                .sched
+                .group(caller, &members, now)
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+            st.groups.push(g);
+            self.route(py, &mut st, &mut jobs);
+            self.kick(py, &mut st);
+            st.groups.len() as u32 - 1
+        };
+        self.submit(jobs, false);
+        Ok(g)
+    }
+
+    /// Blocks (without the GIL) until every slot is delivered — or, for a fail-fast group
+    /// (`group`), until the member the core names as its first failure is, whose error is
+    /// raised (the core cancelled the others).
     fn wait(
         self: &Arc<Self>,
         py: Python<'_>,
         slots: &[u64],
         tasks: &[u32],
-        fail_fast: bool,
-    ) -> PyResult<Vec<Py<PyAny>>> {
+        group: Option<GroupId>,
+    ) -> PyResult<Vec<Delivery>> {
         let p = pool();
         p.block(py);
         let got = py.detach(|| {
             let mut st = lock(self);
             loop {
+                let failed = group
+                    .and_then(|g| st.sched.group_failure(g))
+                    .and_then(|t| tasks.iter().position(|&x| x == t.as_u32()))
+                    .filter(|&i| matches!(st.blocked.get(&slots[i]), Some(Some(_))));
                 let mut all = true;
-                let mut failed = None;
-                for (i, n) in slots.iter().enumerate() {
-                    match st.slots.get(n) {
-                        Some(Some(Delivery::Err(_))) if fail_fast => failed = Some(i),
+                for n in slots {
+                    match st.blocked.get(n) {
                         Some(Some(_)) => {}
                         Some(None) => all = false,
                         None => return Err(()),
@@ -1174,7 +1192,7 @@ impl Shared {
                         failed,
                         slots
                             .iter()
-                            .map(|n| st.slots.remove(n).flatten())
+                            .map(|n| st.blocked.remove(n).flatten())
                             .collect::<Vec<_>>(),
                     ));
                 }
@@ -1191,19 +1209,6 @@ impl Shared {
             return Err(CancelledError::new_err("the run is over"));
         };
         if let Some(i) = failed {
-            let now = self.now(py);
-            let mut jobs = Vec::new();
-            {
-                let mut st = lock_py(py, self);
-                for (j, t) in tasks.iter().enumerate() {
-                    if j != i && (*t as usize) < st.sched.task_count() {
-                        let id = st.id(*t);
-                        let _ = st.sched.cancel_task(id, now);
-                    }
-                }
-                self.route(py, &mut st, &mut jobs);
-            }
-            self.submit(jobs, false);
             if let Some(Some(Delivery::Err(e))) = got.into_iter().nth(i) {
                 return Err(PyErr::from_value(e.into_bound(py)));
             }
@@ -1211,13 +1216,13 @@ impl Shared {
         }
         Ok(got
             .into_iter()
-            .map(|d| match d {
-                Some(Delivery::Ok(v)) | Some(Delivery::Err(v)) => v,
-                None => py.None(),
-            })
+            .map(|d| d.unwrap_or_else(|| Delivery::Ok(py.None())))
             .collect())
     }
 }
+
+/// How many loop commands one pump performs before it hands control back to the loop.
+const PUMP_BUDGET: usize = 1024;
 
 fn round_us(d: Duration) -> Duration {
     Duration::from_micros((d.as_nanos() as f64 / 1000.0).round() as u64)
@@ -1247,12 +1252,10 @@ pub(crate) fn prepare_job(py: Python<'_>, job: Job) -> Option<Prepared> {
     let flag = Arc::new(AtomicBool::new(false));
     let prep = {
         let mut st = lock_py(py, &run);
-        if st.sched.attempt(st.id(task)) != attempt
-            || st.sched.status(st.id(task)) != Status::Running
-        {
+        if !st.is_current(task, attempt) {
             return None;
         }
-        let body = st.bodies.get(task as usize).and_then(|b| b.clone())?;
+        let body = st.body(task).cloned()?;
         st.running.insert(task, Running::Flag(flag.clone()));
         let args = run
             .call_args(py, &st, &body, task, attempt, &flag)
@@ -1305,8 +1308,7 @@ impl Pump {
     }
 }
 
-/// A timer armed with `loop.call_at`: advances the core once the loop has run everything else
-/// due at this instant (completions first, then timers).
+/// A timer armed with `loop.call_at`: the clock's advance joins this instant's batch.
 #[pyclass(module = "legato._legato", frozen)]
 struct Timer {
     run: Arc<Shared>,
@@ -1315,39 +1317,32 @@ struct Timer {
 
 #[pymethods]
 impl Timer {
-    fn __call__(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let h = helpers(py)?;
-        let fire = Py::new(
-            py,
-            Fire {
-                run: slf.get().run.clone(),
-                at: slf.get().at,
-            },
-        )?;
-        h.after_ready.call1(py, (slf.get().run.lp()?, fire))?;
-        Ok(())
+    fn __call__(&self, py: Python<'_>) {
+        let run = &self.run;
+        let mut st = lock_py(py, run);
+        if st.armed == Some(self.at) {
+            st.armed = None;
+        }
+        // The loop's timer may fire a little early (its clock resolution).
+        st.batch_floor = st.batch_floor.max(self.at);
+        run.batched(py, &mut st, Input::Advance);
     }
 }
 
+/// Gives the core the batch of one instant, once the loop has run what was ready then.
 #[pyclass(module = "legato._legato", frozen)]
-struct Fire {
+struct Flush {
     run: Arc<Shared>,
-    at: Duration,
 }
 
 #[pymethods]
-impl Fire {
+impl Flush {
     fn __call__(&self, py: Python<'_>) {
         let run = &self.run;
         let mut jobs = Vec::new();
         {
-            let now = run.now(py).max(self.at);
             let mut st = lock_py(py, run);
-            if st.armed == Some(self.at) {
-                st.armed = None;
-            }
-            st.sched.advance(now);
+            run.flush(py, &mut st);
             run.route(py, &mut st, &mut jobs);
         }
         run.pump(py);
@@ -1375,8 +1370,7 @@ impl Starter {
             .call_method1(intern!(py, "create_task"), (&self.coro,))?;
         let current = {
             let mut st = lock_py(py, run);
-            let current = st.sched.attempt(st.id(self.task)) == self.attempt
-                && st.sched.status(st.id(self.task)) == Status::Running;
+            let current = st.is_current(self.task, self.attempt);
             if current {
                 st.running
                     .insert(self.task, Running::Task(t.clone().unbind()));
@@ -1456,6 +1450,35 @@ impl HookDone {
         self.run.hook_result(py, self.token, failed, &mut jobs);
         self.run.pump(py);
         self.run.submit(jobs, false);
+    }
+}
+
+/// Done-callback of an Orchestrator's main: its end goes to the core (`main_finished`).
+#[pyclass(module = "legato._legato", frozen)]
+struct MainDone {
+    run: Arc<Shared>,
+}
+
+#[pymethods]
+impl MainDone {
+    fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
+        let ok = !fut
+            .call_method0(intern!(py, "cancelled"))
+            .and_then(|c| c.is_truthy())
+            .unwrap_or(true)
+            && fut
+                .call_method0(intern!(py, "exception"))
+                .is_ok_and(|e| e.is_none());
+        let run = &self.run;
+        let mut jobs = Vec::new();
+        {
+            let now = run.now(py);
+            let mut st = lock_py(py, run);
+            st.sched.main_finished(ok, now);
+            run.route(py, &mut st, &mut jobs);
+        }
+        run.pump(py);
+        run.submit(jobs, false);
     }
 }
 
@@ -1648,27 +1671,15 @@ impl Bodies {
 }
 
 impl Run {
-    /// A future on the run's loop, set at once when `watch` says so, else when the driver
-    /// does (it takes the futures of the list `watch` gives).
-    fn watch(
-        &self,
-        py: Python<'_>,
-        watch: impl FnOnce(&mut State) -> (bool, &mut Vec<Py<PyAny>>),
-    ) -> PyResult<Py<PyAny>> {
-        let run = &self.shared;
-        let fut = run.lp()?.call_method0(py, intern!(py, "create_future"))?;
-        let now = {
-            let mut st = lock_py(py, run);
-            let (now, list) = watch(&mut st);
-            if !now {
-                list.push(fut.clone_ref(py));
+    /// The calling task and its attempt, from the running code's context (`None`: main).
+    fn parent(&self, parent: Option<&Bound<'_, TaskContext>>) -> Option<(u32, u32)> {
+        parent.and_then(|p| {
+            let p = p.get();
+            if !Arc::ptr_eq(&p.run, &self.shared) {
+                return None;
             }
-            now
-        };
-        if now {
-            fut.call_method1(py, intern!(py, "set_result"), (py.None(),))?;
-        }
-        Ok(fut)
+            p.task.map(|t| (t, p.attempt))
+        })
     }
 
     /// The loop of [`Run::drive`].
@@ -1767,9 +1778,10 @@ impl Run {
     /// Starts a run of `flow` (a FlowCore, or None for an Orchestrator's empty graph) on the
     /// running loop. `bodies`: a [`Bodies`], or per step its description (see there). `done` is
     /// an asyncio future set when the run is finished; without it the run is blocking: no loop,
-    /// and the caller drives it with [`Run::drive`].
+    /// and the caller drives it with [`Run::drive`]. `main`: an Orchestrator's, a callable
+    /// that starts main and returns its asyncio future; the core says when to call it.
     #[new]
-    #[pyo3(signature = (flow, bodies, targets, hooks, context, done, max_parallel=None, fail_fast=false, timeout=None, executor=None, hold=false, title=String::new()))]
+    #[pyo3(signature = (flow, bodies, targets, hooks, context, done, max_parallel=None, fail_fast=false, timeout=None, executor=None, main=None, title=String::new(), max_depth=legato::scheduler::DEFAULT_MAX_DEPTH))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -1783,8 +1795,9 @@ impl Run {
         fail_fast: bool,
         timeout: Option<f64>,
         executor: Option<Py<PyAny>>,
-        hold: bool,
+        main: Option<Py<PyAny>>,
         title: String,
+        max_depth: u32,
     ) -> PyResult<Run> {
         let lp = match done {
             Some(_) => Some(py.import("asyncio")?.call_method0("get_running_loop")?),
@@ -1811,7 +1824,8 @@ impl Run {
                 (g, sel)
             }
         };
-        let mut bs: Vec<Option<Arc<Body>>> = Vec::with_capacity(graph.len());
+        let mut slots = TaskSlots::with_capacity(graph.len());
+        let mut bs: Vec<Arc<Body>> = Vec::with_capacity(graph.len());
         if let Ok(made) = bodies.cast::<Bodies>() {
             let items = &made.get().items;
             if items.len() != graph.len() {
@@ -1819,25 +1833,28 @@ impl Run {
                     "the flow changed since its bodies were made",
                 ));
             }
-            bs.extend(items.iter().map(|b| Some(b.clone())));
+            bs.extend(items.iter().cloned());
         } else {
             for d in bodies.try_iter()? {
-                bs.push(Some(Arc::new(body_from(py, &graph, &d?)?)));
+                bs.push(Arc::new(body_from(py, &graph, &d?)?));
             }
         }
+        for (id, b) in graph.ids().zip(bs) {
+            slots.slot_mut(id).body = Some(b);
+        }
         let mask = hook_mask(hooks)?;
-        let mut opts = RunOptions::default().fail_fast(fail_fast).hooks(mask);
+        let mut opts = RunOptions::default()
+            .fail_fast(fail_fast)
+            .hooks(mask)
+            .max_depth(max_depth);
         if let Some(n) = max_parallel {
             opts = opts.max_parallel(n);
         }
         if let Some(t) = timeout {
             opts = opts.timeout(Duration::from_secs_f64(t));
         }
-        let mut sched = Scheduler::new(graph, &sel, opts)
+        let sched = Scheduler::new(graph, &sel, opts)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
-        if hold {
-            sched.hold();
-        }
         let (clock, loop_t0) = match &lp {
             None => (Clock::Mono { t0: Instant::now() }, 0.0),
             Some(lp) => {
@@ -1865,25 +1882,23 @@ impl Run {
         let shared = Arc::new(Shared {
             st: Mutex::new(State {
                 sched,
-                bodies: bs,
-                errors: HashMap::new(),
+                slots,
+                groups: Vec::new(),
+                joins: Vec::new(),
                 running: HashMap::new(),
                 loop_q: VecDeque::new(),
                 wake_pending: false,
                 armed: None,
-                waiters: HashMap::new(),
-                resumable: HashMap::new(),
-                slots: HashMap::new(),
+                batch: None,
+                batch_floor: Duration::ZERO,
+                blocked: HashMap::new(),
                 next_slot: 0,
                 finished: false,
                 report: None,
                 cache: HashMap::new(),
                 interrupt: None,
-                hook_error: None,
-                begun: false,
-                stopped: false,
-                on_begun: Vec::new(),
-                on_stop: Vec::new(),
+                main,
+                main_fut: None,
             }),
             cv: Condvar::new(),
             lp: lp.map(Bound::unbind),
@@ -1894,7 +1909,6 @@ impl Run {
             started_at: SystemTime::now(),
             executor: executor.map(|e| e.bind(py).clone().unbind()),
             hooks: hooks.clone().into_any().unbind(),
-            mask,
             context,
             done,
             cap: max_parallel.unwrap_or(usize::MAX),
@@ -1903,59 +1917,54 @@ impl Run {
         Ok(Run { shared })
     }
 
-    /// Starts the run (emits `process_begin`, then the first tasks).
+    /// Starts the run (emits `process_begin`, then the first tasks; an Orchestrator's main
+    /// once the core says so).
     fn start(&self, py: Python<'_>) {
-        let run = self.shared.clone();
         self.input_and_pump(py, |st, now| {
-            st.sched.start(now);
-            if !run.mask.contains(EventKind::ProcessBegin) {
-                run.begun(py, st);
+            if st.main.is_some() {
+                st.sched.start_main(now);
+            } else {
+                st.sched.start(now);
             }
         });
     }
 
-    /// An asyncio future set once `process_begin`'s hooks, async ones included, are done (at
-    /// once when there are none): an Orchestrator's main starts then.
-    fn begun(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.watch(py, |st| (st.begun, &mut st.on_begun))
-    }
-
-    /// An asyncio future set once the run stops early (fail-fast, its timeout, a cancel, a
-    /// hook that raised) or is over: an Orchestrator's main is cancelled then.
-    fn stopped(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.watch(py, |st| (st.stopped, &mut st.on_stop))
-    }
-
-    /// The error a run that stopped early raises in its caller, but for a hook's failure
-    /// (the caller makes a `FlowError` with the report and [`Run::hook_error`] as its cause):
-    /// the failing task's own exception (fail-fast), `TaskTimeoutError` (the run's timeout),
-    /// `CancelledError` (a cancel). `None` when the run did not stop early.
+    /// The error a run that stopped early raises in its caller (the core's
+    /// [`Scheduler::stop_error`] as a Python object), but for a hook's failure (the caller
+    /// makes a `FlowError` with the report and [`Run::hook_error`] as its cause): the failing
+    /// task's own exception (fail-fast), `TaskTimeoutError` (the run's timeout),
+    /// `CancelledError` (a cancel). `None` when the run did not stop early, or stopped because
+    /// main raised (main's own exception is the run's).
     fn stop_error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        let run = &self.shared;
-        let mut st = lock_py(py, run);
-        let reason = st.sched.stop_reason()?.clone();
-        let e = match &reason {
-            StopReason::FailFast { task } => {
-                let failed = (0..st.sched.task_count() as u32).find(|&t| {
-                    let id = st.id(t);
-                    st.sched.name(id) == &**task
-                        && matches!(st.sched.status(id), Status::Failed | Status::TimedOut)
-                })?;
-                return Some(run.error_object(py, &mut st, failed));
-            }
-            StopReason::TimedOut(_) => TaskTimeoutError::new_err(reason.to_string()),
-            StopReason::Cancelled => CancelledError::new_err(reason.to_string()),
-            _ => return None,
+        let st = lock_py(py, &self.shared);
+        if let Some(StopReason::HookFailed { .. }) = st.sched.stop_reason() {
+            return None;
+        }
+        let e = st.sched.stop_error()?;
+        let task = match st.sched.stop_reason() {
+            Some(StopReason::FailFast { task }) => task.to_string(),
+            _ => String::new(),
         };
-        Some(e.into_value(py).into_any())
+        Some(crate::errors::task_error(py, &e, &task))
     }
 
-    /// The exception of the hook whose failure stopped the run, if one did.
+    /// The exception of the hook whose failure stopped the run, if one did (the core keeps
+    /// it as the source of the run's error).
     fn hook_error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let st = lock_py(py, &self.shared);
+        if let Some(StopReason::HookFailed { .. }) = st.sched.stop_reason() {
+            let e = st.sched.stop_error()?;
+            return e.source_ref::<Py<PyAny>>().map(|o| o.clone_ref(py));
+        }
+        None
+    }
+
+    /// An Orchestrator's main, once the core started it: its asyncio future.
+    fn main_future(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         lock_py(py, &self.shared)
-            .hook_error
+            .main_fut
             .as_ref()
-            .map(|e| e.clone_ref(py))
+            .map(|f| f.clone_ref(py))
     }
 
     /// Starts a blocking run and drives it on this thread until it is finished (see the top):
@@ -1977,42 +1986,29 @@ impl Run {
         r
     }
 
-    /// The Orchestrator's main returned: the run may finish once nothing is left.
-    fn release(&self, py: Python<'_>) {
-        self.input_and_pump(py, |st, now| st.sched.release(now));
-    }
-
-    /// Cancels the whole run: running attempts are cancelled, the rest skipped.
+    /// Cancels the whole run: running attempts are cancelled, the rest skipped. On the run's
+    /// loop the cancel joins this instant's batch (attempts that finished at this instant
+    /// count as finished: the core decides).
     fn cancel(&self, py: Python<'_>) {
         let run = &self.shared;
         let mut jobs = Vec::new();
         {
-            let now = run.now(py);
             let mut st = lock_py(py, run);
-            st.sched.cancel(now);
+            if run.lp.is_some() && run.on_loop_thread() && !st.finished {
+                run.batched(py, &mut st, Input::Cancel);
+                return;
+            }
+            let now = run.now(py);
+            let batch = st.batch.take();
+            let mut inputs = batch.unwrap_or_default();
+            inputs.push(Input::Cancel);
+            let _ = st.sched.handle(now, inputs);
             run.route(py, &mut st, &mut jobs);
             // Blocked sync callers of a finished run must not wait forever.
             if st.finished {
-                st.slots.clear();
+                st.blocked.clear();
                 run.cv.notify_all();
             }
-            run.kick(py, &mut st);
-        }
-        run.submit(jobs, false);
-    }
-
-    /// Cancels one dynamic task (fail-fast `parallel`).
-    fn cancel_task(&self, py: Python<'_>, task: u32) {
-        let run = &self.shared;
-        let mut jobs = Vec::new();
-        {
-            let now = run.now(py);
-            let mut st = lock_py(py, run);
-            if (task as usize) < st.sched.task_count() {
-                let id = st.id(task);
-                let _ = st.sched.cancel_task(id, now);
-            }
-            run.route(py, &mut st, &mut jobs);
             run.kick(py, &mut st);
         }
         run.submit(jobs, false);
@@ -2090,33 +2086,60 @@ impl Run {
             Some(k) => Some((k.bind(py).hash()?, k)),
             None => None,
         };
-        let parent = parent.and_then(|p| {
-            let p = p.get();
-            if !Arc::ptr_eq(&p.run, &self.shared) {
-                return None;
-            }
-            p.task.map(|t| (t, p.attempt))
-        });
+        let parent = self.parent(parent);
         self.shared.call(py, body, name, opts, key, parent, future)
     }
 
-    /// Blocks until the calls behind `slots` are done: their values, errors in place; with
-    /// `fail_fast`, the first error cancels the others (`tasks`) and is raised.
-    #[pyo3(signature = (slots, tasks, fail_fast = false))]
+    /// Makes the calls `tasks`, made by the code running now (`parent`: a task's context,
+    /// else main), a fail-fast group of the core's: the first that fails cancels the others
+    /// the caller made. Returns the group's number for [`Run::group_failure`] / [`Run::wait`].
+    #[pyo3(signature = (tasks, parent))]
+    fn group(
+        &self,
+        py: Python<'_>,
+        tasks: Vec<u32>,
+        parent: Option<&Bound<'_, TaskContext>>,
+    ) -> PyResult<u32> {
+        let parent = self.parent(parent);
+        self.shared.group(py, &tasks, parent)
+    }
+
+    /// The member of group `group` (from [`Run::group`]) that failed first, if one did.
+    fn group_failure(&self, py: Python<'_>, group: u32) -> Option<u32> {
+        let st = lock_py(py, &self.shared);
+        let g = *st.groups.get(group as usize)?;
+        st.sched.group_failure(g).map(|t| t.as_u32())
+    }
+
+    /// Blocks until the calls behind `slots` are done: their values, errors in place; for a
+    /// fail-fast `group` (from [`Run::group`]), until the member the core says failed first
+    /// is done, whose error is raised.
+    #[pyo3(signature = (slots, tasks, group = None))]
     fn wait(
         &self,
         py: Python<'_>,
         slots: Vec<u64>,
         tasks: Vec<u32>,
-        fail_fast: bool,
+        group: Option<u32>,
     ) -> PyResult<Vec<Py<PyAny>>> {
-        self.shared.wait(py, &slots, &tasks, fail_fast)
+        let g = group.and_then(|g| lock_py(py, &self.shared).groups.get(g as usize).copied());
+        let got = self.shared.wait(py, &slots, &tasks, g)?;
+        Ok(got
+            .into_iter()
+            .map(|d| match d {
+                Delivery::Ok(v) | Delivery::Err(v) => v,
+            })
+            .collect())
     }
 
     /// Blocks until one call is done: its value, or raises its error.
     fn wait_one(&self, py: Python<'_>, slot: u64, task: u32) -> PyResult<Py<PyAny>> {
-        let mut v = self.shared.wait(py, &[slot], &[task], true)?;
-        Ok(v.pop().unwrap_or_else(|| py.None()))
+        let got = self.shared.wait(py, &[slot], &[task], None)?;
+        match got.into_iter().next() {
+            Some(Delivery::Ok(v)) => Ok(v),
+            Some(Delivery::Err(e)) => Err(PyErr::from_value(e.into_bound(py))),
+            None => Ok(py.None()),
+        }
     }
 
     /// Whether the caller is on the run's loop thread.
