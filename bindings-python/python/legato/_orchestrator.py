@@ -212,7 +212,8 @@ class Orchestrator(Hooks):
 
         Without ``fail_fast`` every call runs to its end and a failure's exception takes its
         place in the results (like ``asyncio.gather(return_exceptions=True)``); with it, the
-        first error cancels the other calls and is raised. Plain functions are accepted (each
+        calls are a fail-fast group of the core's: the first error cancels the other calls this
+        caller made (a cached call another caller made runs on) and is raised. Plain functions are accepted (each
         call is a tracked task). In async code the callable returns an awaitable.
         """
         if not isinstance(fail_fast, bool):
@@ -250,7 +251,9 @@ class Orchestrator(Hooks):
         failing action's own exception, when a hook raised :class:`FlowError` (the hook's
         exception is its ``__cause__``). An async main is cancelled; a sync main, which runs on
         a thread of its own, cannot be: the run does not wait for it. The action calls main had
-        in flight end ``cancelled``.
+        in flight end ``cancelled``, as do those a main that raised left running (the report's
+        ``stop`` is ``main failed``). The core decides all of this: when main starts, when it
+        is cancelled, and the run's error.
         """
         check_callable("main", main)
         return run_sync(lambda: self.run_async(main), "run")
