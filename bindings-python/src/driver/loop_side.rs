@@ -113,7 +113,8 @@ impl Shared {
     pub(super) fn arm(self: &Arc<Self>, py: Python<'_>, st: &mut State) {
         // A blocking run's driver waits for the deadline itself.
         let Some(lp) = &self.lp else { return };
-        if st.finished {
+        // An open batch is the core's next input: the flush arms the timer after it.
+        if st.finished || st.batch.is_some() {
             return;
         }
         let Some(d) = st.sched.next_deadline() else {
