@@ -82,7 +82,7 @@ impl Shared {
             }
             spawned = match hit {
                 Some(t) => {
-                    let target = st.id(t);
+                    let target = st.id_or_err(t)?;
                     let join = st
                         .sched
                         .join(caller, target, now)
@@ -134,8 +134,14 @@ impl Shared {
         let mut jobs = Vec::new();
         let g = {
             let mut st = lock_py(py, self);
-            let caller = parent.map(|(p, a)| (st.id(p), a));
-            let members: Vec<TaskId> = tasks.iter().map(|&t| st.id(t)).collect();
+            let caller = match parent {
+                Some((p, a)) => Some((st.id_or_err(p)?, a)),
+                None => None,
+            };
+            let members = tasks
+                .iter()
+                .map(|&t| st.id_or_err(t))
+                .collect::<PyResult<Vec<TaskId>>>()?;
             let g = st
                 .sched
                 .group(caller, &members, now)

@@ -38,8 +38,7 @@ impl TaskContext {
     fn results<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         let st = lock_py(py, &self.run);
-        for t in 0..st.sched.task_count() as u32 {
-            let id = st.id(t);
+        for id in (0..st.sched.task_count() as u32).filter_map(|t| st.id(t)) {
             if st.sched.status(id) == Status::Succeeded {
                 if let Some(v) = st.sched.value(id) {
                     d.set_item(st.sched.name(id), v.clone_ref(py))?;
@@ -82,7 +81,7 @@ pub(crate) fn current_ctx(py: Python<'_>) -> PyResult<Option<Py<TaskContext>>> {
     if let Some((run, task, attempt, flag)) = tl {
         let name = {
             let st = lock_py(py, &run);
-            st.sched.name(st.id(task)).to_owned()
+            st.name(task).to_owned()
         };
         return Ok(Some(Py::new(
             py,

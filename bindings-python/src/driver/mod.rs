@@ -209,23 +209,32 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// The id of task number `t` of this run. Numbers come from the core's own commands, so
-    /// they are valid; one that is not falls back to an id the core refuses (an error, not a
-    /// panic, at the input that uses it).
-    fn id(&self, t: u32) -> TaskId {
-        self.sched
-            .task_id(t)
-            .unwrap_or_else(|| TaskId::from_report_index(u32::MAX))
+    /// The id of task number `t` of this run (numbers come from the core's own commands, or
+    /// back from Python): `None` for one the run does not know.
+    fn id(&self, t: u32) -> Option<TaskId> {
+        self.sched.task_id(t)
+    }
+
+    /// The id of task number `t`, or the error a Python caller gets for a number that is not.
+    fn id_or_err(&self, t: u32) -> PyResult<TaskId> {
+        self.id(t)
+            .ok_or_else(|| PyRuntimeError::new_err(format!("no task {t} in this run")))
+    }
+
+    /// The name of task number `t` (empty for one the run does not know).
+    fn name(&self, t: u32) -> &str {
+        self.id(t).map_or("", |id| self.sched.name(id))
     }
 
     /// Whether attempt `attempt` of task `t` is running now.
     fn is_current(&self, t: u32, attempt: u32) -> bool {
-        self.sched.is_current_attempt(self.id(t), attempt)
+        self.id(t)
+            .is_some_and(|id| self.sched.is_current_attempt(id, attempt))
     }
 
     /// The body of task `t`.
     fn body(&self, t: u32) -> Option<&Arc<Body>> {
-        self.slots.slot(self.id(t)).and_then(|s| s.body.as_ref())
+        self.slots.slot(self.id(t)?).and_then(|s| s.body.as_ref())
     }
 }
 
@@ -457,10 +466,10 @@ impl Shared {
         };
         let now = self.now(py);
         let mut st = lock_py(py, self);
-        if st.sched.attempt(st.id(task)) == attempt {
+        let Some(id) = st.id(task) else { return };
+        if st.sched.attempt(id) == attempt {
             st.running.remove(&task);
         }
-        let id = st.id(task);
         match &mut st.batch {
             // A timer fired (or a cancel came) at this instant: the completion goes with it.
             Some(batch) => batch.push(Input::Finished {

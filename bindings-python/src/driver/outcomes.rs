@@ -8,7 +8,10 @@ impl Shared {
     /// The outcome of a finished task as its callers get it (through the one conversion,
     /// [`crate::errors::call_outcome`]); an exception object is made once per task.
     pub(super) fn outcome(&self, py: Python<'_>, st: &mut State, t: u32) -> Delivery {
-        let id = st.id(t);
+        let id = match st.id_or_err(t) {
+            Ok(id) => id,
+            Err(e) => return Delivery::Err(e.into_value(py).into_any()),
+        };
         if let Some(e) = st.slots.slot(id).and_then(|s| s.error.as_ref()) {
             return Delivery::Err(e.clone_ref(py));
         }
@@ -161,8 +164,8 @@ impl Shared {
                 Param::Ctx => kw.set_item(name, self.context_obj(py, st, task, attempt, flag)?)?,
                 Param::Result(t) => {
                     let v = st
-                        .sched
-                        .value(st.id(*t))
+                        .id(*t)
+                        .and_then(|id| st.sched.value(id))
                         .map(|v| v.clone_ref(py))
                         .unwrap_or_else(|| py.None());
                     kw.set_item(name, v)?
@@ -185,7 +188,7 @@ impl Shared {
             TaskContext {
                 run: self.clone(),
                 task: Some(task),
-                name: st.sched.name(st.id(task)).to_owned(),
+                name: st.name(task).to_owned(),
                 attempt,
                 flag: flag.clone(),
             },
