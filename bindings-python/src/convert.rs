@@ -3,6 +3,7 @@
 
 use crate::errors::{type_error, value_error};
 use legato::policy::{self, Backoff as CoreBackoff, OptionError, OptionErrorKind, TaskOptions};
+use legato::scheduler::RunOptions;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
@@ -43,31 +44,42 @@ fn delay(arg: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
 }
 
 /// Checks the run options shared by `Flow` and `Orchestrator` with the core's validation:
-/// returns `(max_parallel, timeout)` normalized (`None`: unlimited).
+/// returns `(max_parallel, timeout, max_depth)` normalized (`None`: unlimited; `max_depth`
+/// defaults to the core's 10,000).
 #[pyfunction]
-#[pyo3(signature = (max_parallel = None, timeout = None))]
+#[pyo3(signature = (max_parallel = None, timeout = None, max_depth = None))]
 pub(crate) fn run_options(
     max_parallel: Option<&Bound<'_, PyAny>>,
     timeout: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(Option<usize>, Option<f64>)> {
+    max_depth: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Option<usize>, Option<f64>, u32)> {
     let mp = match max_parallel {
         None => None,
-        Some(v) => {
-            if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
-                return Err(type_error(
-                    "max_parallel",
-                    format!("expected an int, got {}", type_name(v)),
-                ));
-            }
-            let n: f64 = v.extract::<i64>().map(|n| n as f64).unwrap_or(f64::MAX);
-            Some(policy::max_parallel("max_parallel", n).map_err(option_error)?)
-        }
+        Some(v) => Some(whole("max_parallel", v)?),
     };
     let t = match timeout {
         None => None,
         Some(v) => self::timeout("timeout", v)?.map(|d| d.as_secs_f64()),
     };
-    Ok((mp, t))
+    let mut opts = RunOptions::default();
+    if let Some(v) = max_depth {
+        let n = whole("max_depth", v)?;
+        opts = opts.max_depth(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    opts.validate().map_err(option_error)?;
+    Ok((mp, t, opts.get_max_depth()))
+}
+
+/// A whole number ≥ 1 (an int, not a bool), checked by `policy::max_parallel`.
+fn whole(arg: &'static str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(type_error(
+            arg,
+            format!("expected an int, got {}", type_name(v)),
+        ));
+    }
+    let n: f64 = v.extract::<i64>().map(|n| n as f64).unwrap_or(f64::MAX);
+    policy::max_parallel(arg, n).map_err(option_error)
 }
 
 pub(crate) fn type_name(v: &Bound<'_, PyAny>) -> String {

@@ -6,9 +6,11 @@
 //! their class; data they carry (`report`, `task`) lives in the instance `__dict__`, which
 //! pickling keeps.
 
+use legato::event::{ErrorKind, TaskError};
 use legato::graph::GraphError as CoreGraphError;
+use legato::host::CallOutcome;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyException, PyRecursionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 create_exception!(
@@ -81,6 +83,48 @@ pub(crate) fn graph_error(e: &CoreGraphError) -> PyErr {
         "invalid_name" => PyValueError::new_err(msg),
         _ => GraphError::new_err(msg),
     }
+}
+
+/// What the caller of a task gets, as Python objects: its value, or the exception to raise.
+/// The one conversion of a [`CallOutcome`] (every caller, hook payload and report goes
+/// through it): the body's own exception when it failed; `TaskTimeoutError` when it timed
+/// out; `CancelledError` when it was cancelled or skipped (naming why); `RecursionError` for a
+/// call nested deeper than `max_depth`. `task` is set on the legato errors it makes.
+pub(crate) fn call_outcome(
+    py: Python<'_>,
+    outcome: CallOutcome<&Py<PyAny>>,
+    task: &str,
+) -> Result<Py<PyAny>, Py<PyAny>> {
+    match outcome {
+        CallOutcome::Ok(v) => Ok(v.clone_ref(py)),
+        CallOutcome::Failed(e) => Err(task_error(py, &e, task)),
+        CallOutcome::TimedOut(e) => Err(task_error(py, &e, task)),
+        CallOutcome::Cancelled(e) => Err(task_error(py, &e, task)),
+        CallOutcome::Skipped { error, .. } => Err(task_error(py, &error, task)),
+        CallOutcome::Depth(e) => Err(task_error(py, &e, task)),
+    }
+}
+
+/// The Python exception of a core error: the host's own object when it carries one (a body's
+/// or a hook's exception), else a legato exception chosen by the error's kind, with the
+/// task's name as `.task` (none for `RecursionError`, a builtin).
+pub(crate) fn task_error(py: Python<'_>, e: &TaskError, task: &str) -> Py<PyAny> {
+    if let Some(obj) = e.source_ref::<Py<PyAny>>() {
+        return obj.clone_ref(py);
+    }
+    let msg = e.message.to_string();
+    let err = match e.kind {
+        ErrorKind::TimedOut => TaskTimeoutError::new_err(msg),
+        ErrorKind::Cancelled => CancelledError::new_err(msg),
+        ErrorKind::Depth => return PyRecursionError::new_err(msg).into_value(py).into_any(),
+        // Failed, Panicked (and kinds a later core adds).
+        _ => TaskFailedError::new_err(msg),
+    };
+    let obj = err.into_value(py).into_any();
+    if !task.is_empty() {
+        let _ = obj.bind(py).setattr("task", task);
+    }
+    obj
 }
 
 /// A `TypeError` naming the argument.

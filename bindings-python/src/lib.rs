@@ -3,18 +3,17 @@
 //! - [`errors`]: the exception tree.
 //! - [`convert`]: options from Python values (`Backoff`, seconds, retries), checked once.
 //! - [`flowdef`]: the declared graph of a `Flow`, validated by the core.
-//! - [`run`]: the driver of one run on the caller's asyncio loop; [`pool`]: the worker pool
-//!   for sync callables.
+//! - [`driver`]: the driver of one run on the caller's asyncio loop (or, blocking, on the
+//!   caller's thread), with the worker pool for sync callables.
 //! - [`report`]: `RunReport` / `TaskReport`.
 //!
 //! The public Python API (`Flow`, `Orchestrator`, hooks) is in `python/legato/`, over these.
 
 mod convert;
+mod driver;
 mod errors;
 mod flowdef;
-mod pool;
 mod report;
-mod run;
 
 use pyo3::prelude::*;
 
@@ -25,24 +24,24 @@ fn _legato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::Backoff>()?;
     m.add_class::<convert::Options>()?;
     m.add_class::<flowdef::FlowCore>()?;
-    m.add_class::<run::Run>()?;
-    m.add_class::<run::Bodies>()?;
-    m.add_class::<run::TaskContext>()?;
+    m.add_class::<driver::run::Run>()?;
+    m.add_class::<driver::run::Bodies>()?;
+    m.add_class::<driver::context::TaskContext>()?;
     m.add_class::<report::RunReport>()?;
     m.add_class::<report::TaskReport>()?;
     m.add_class::<report::TaskMap>()?;
     m.add_function(wrap_pyfunction!(convert::task_options, m)?)?;
     m.add_function(wrap_pyfunction!(convert::run_options, m)?)?;
-    m.add_function(wrap_pyfunction!(run::_init, m)?)?;
-    m.add_function(wrap_pyfunction!(run::_shutdown, m)?)?;
-    m.add_function(wrap_pyfunction!(run::_block_worker, m)?)?;
-    m.add_function(wrap_pyfunction!(run::_unblock_worker, m)?)?;
-    m.add_function(wrap_pyfunction!(run::current, m)?)?;
-    m.add_function(wrap_pyfunction!(run::_current_any, m)?)?;
+    m.add_function(wrap_pyfunction!(driver::_init, m)?)?;
+    m.add_function(wrap_pyfunction!(driver::pool::_shutdown, m)?)?;
+    m.add_function(wrap_pyfunction!(driver::pool::_block_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(driver::pool::_unblock_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(driver::context::current, m)?)?;
+    m.add_function(wrap_pyfunction!(driver::context::_current_any, m)?)?;
     m.add_function(wrap_pyfunction!(report::_restore_report, m)?)?;
-    m.add_function(wrap_pyfunction!(pool::_worker_take, m)?)?;
-    m.add_function(wrap_pyfunction!(pool::_after_fork, m)?)?;
-    m.add_function(wrap_pyfunction!(pool::_worker_done, m)?)?;
+    m.add_function(wrap_pyfunction!(driver::pool::_worker_take, m)?)?;
+    m.add_function(wrap_pyfunction!(driver::pool::_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(driver::pool::_worker_done, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import legato
-from legato import _runtime
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "tests" / "scenarios"
@@ -420,7 +419,7 @@ async def run_scenario(sc: dict[str, Any], sync: bool, blocking: bool = False) -
         return obs
     if run.get("cancel_at_ms") is not None:
         t0 = loop.time()
-        loop.call_at(t0 + run["cancel_at_ms"] / 1000, lambda: _runtime.after_ready(loop, handle.cancel, 0))
+        loop.call_at(t0 + run["cancel_at_ms"] / 1000, handle.cancel)
     try:
         await handle
     except legato.FlowError:

@@ -29,20 +29,27 @@ RetryIf = Union[type, "tuple[type, ...]", Callable[[BaseException], bool], None]
 
 
 def check_run_options(
-    max_parallel: Optional[int], fail_fast: bool, timeout: Optional[float], state: Any, executor: Any
-) -> tuple[Optional[int], bool, Optional[float], dict[str, Any], Any]:
+    max_parallel: Optional[int],
+    fail_fast: bool,
+    timeout: Optional[float],
+    state: Any,
+    executor: Any,
+    max_depth: Optional[int] = None,
+) -> tuple[Optional[int], bool, Optional[float], dict[str, Any], Any, int]:
     """Validates the run options shared by Flow and Orchestrator."""
     if not isinstance(fail_fast, bool):
         raise TypeError(f"fail_fast: expected a bool, got {type(fail_fast).__name__}")
-    # Values are checked by the core's one validation (legato::policy).
-    max_parallel, timeout = _legato.run_options(max_parallel=max_parallel, timeout=timeout)
+    # Values are checked by the core's one validation (legato::policy, RunOptions::validate).
+    max_parallel, timeout, max_depth = _legato.run_options(
+        max_parallel=max_parallel, timeout=timeout, max_depth=max_depth
+    )
     if state is None:
         state = {}
     elif not isinstance(state, dict):
         raise TypeError(f"state: expected a dict, got {type(state).__name__}")
     if executor is not None and not isinstance(executor, concurrent.futures.Executor):
         raise TypeError(f"executor: expected a concurrent.futures.Executor, got {type(executor).__name__}")
-    return max_parallel, fail_fast, timeout, state, executor
+    return max_parallel, fail_fast, timeout, state, executor, max_depth
 
 
 def retry_predicate(retry_if: Any) -> Optional[Callable[[BaseException], bool]]:

@@ -142,6 +142,8 @@ class Flow(Hooks):
         state: the shared mutable context (a dict), visible to steps (``ctx.state``) and hooks.
         executor: a ``concurrent.futures.Executor`` that runs the sync steps instead of the
             built-in worker pool (``ProcessPoolExecutor``, Dask's ``client.get_executor()``).
+        max_depth: calls nested deeper than this fail at once with ``RecursionError``
+            (``call depth exceeded 10000 (max_depth)``; default 10,000).
     """
 
     def __init__(
@@ -152,13 +154,14 @@ class Flow(Hooks):
         timeout: Optional[float] = None,
         state: Optional[dict[str, Any]] = None,
         executor: Any = None,
+        max_depth: Optional[int] = None,
     ) -> None:
         super().__init__()
         if not isinstance(name, str):
             raise TypeError(f"name: expected a str, got {type(name).__name__}")
         self.name = name
-        (self.max_parallel, self.fail_fast, self.timeout, self.state, self.executor) = check_run_options(
-            max_parallel, fail_fast, timeout, state, executor
+        (self.max_parallel, self.fail_fast, self.timeout, self.state, self.executor, self.max_depth) = (
+            check_run_options(max_parallel, fail_fast, timeout, state, executor, max_depth)
         )
         self._core = _legato.FlowCore()
         self._steps: list[_Step] = []
@@ -430,6 +433,7 @@ class Flow(Hooks):
             timeout=self.timeout,
             executor=self.executor,
             title=self.name,
+            max_depth=self.max_depth,
         )
 
     @property

@@ -95,7 +95,8 @@ class Orchestrator(Hooks):
     worker pool); from async code on the run's loop it returns an awaitable.
 
     Args: as :class:`Flow` (``max_parallel``, ``fail_fast``, ``timeout``, ``state``,
-    ``executor``).
+    ``executor``, ``max_depth``: action calls nested deeper than this raise ``RecursionError``,
+    ``call depth exceeded 10000 (max_depth)``, in their caller; default 10,000).
     """
 
     def __init__(
@@ -105,10 +106,11 @@ class Orchestrator(Hooks):
         timeout: Optional[float] = None,
         state: Optional[dict[str, Any]] = None,
         executor: Any = None,
+        max_depth: Optional[int] = None,
     ) -> None:
         super().__init__()
-        (self.max_parallel, self.fail_fast, self.timeout, self._state, self.executor) = check_run_options(
-            max_parallel, fail_fast, timeout, state, executor
+        (self.max_parallel, self.fail_fast, self.timeout, self._state, self.executor, self.max_depth) = (
+            check_run_options(max_parallel, fail_fast, timeout, state, executor, max_depth)
         )
         self.last_report: Optional[_legato.RunReport] = None
 
@@ -210,7 +212,8 @@ class Orchestrator(Hooks):
 
         Without ``fail_fast`` every call runs to its end and a failure's exception takes its
         place in the results (like ``asyncio.gather(return_exceptions=True)``); with it, the
-        first error cancels the other calls and is raised. Plain functions are accepted (each
+        calls are a fail-fast group of the core's: the first error cancels the other calls this
+        caller made (a cached call another caller made runs on) and is raised. Plain functions are accepted (each
         call is a tracked task). In async code the callable returns an awaitable.
         """
         if not isinstance(fail_fast, bool):
@@ -224,11 +227,14 @@ class Orchestrator(Hooks):
             if cx is None:
                 return _outside(acts, args, fail_fast)
             run = cx._run()
-            if run.on_loop_thread():
-                spawned = [a.spawn(cx, (x,), {}, True) for a, x in zip(acts, args)]
-                return _gather(run, [h for _, h, _ in spawned], [t for t, _, _ in spawned], fail_fast)
-            spawned = [a.spawn(cx, (x,), {}, False) for a, x in zip(acts, args)]
-            return run.wait([h for _, h, _ in spawned], [t for t, _, _ in spawned], fail_fast)
+            future = run.on_loop_thread()
+            spawned = [a.spawn(cx, (x,), {}, future) for a, x in zip(acts, args)]
+            tids = [t for t, _, _ in spawned]
+            # With fail_fast the calls are a group of the core's: it cancels the others.
+            group = run.group(tids, cx) if fail_fast else None
+            if future:
+                return _gather(run, [h for _, h, _ in spawned], tids, group)
+            return run.wait([h for _, h, _ in spawned], tids, group)
 
         return call
 
@@ -245,7 +251,9 @@ class Orchestrator(Hooks):
         failing action's own exception, when a hook raised :class:`FlowError` (the hook's
         exception is its ``__cause__``). An async main is cancelled; a sync main, which runs on
         a thread of its own, cannot be: the run does not wait for it. The action calls main had
-        in flight end ``cancelled``.
+        in flight end ``cancelled``, as do those a main that raised left running (the report's
+        ``stop`` is ``main failed``). The core decides all of this: when main starts, when it
+        is cancelled, and the run's error.
         """
         check_callable("main", main)
         return run_sync(lambda: self.run_async(main), "run")
@@ -256,6 +264,9 @@ class Orchestrator(Hooks):
         check_callable("main", main)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
+        # The core says when main starts (after process_begin) and when it is cancelled (the
+        # run stopped); the driver reports its end.
+        run: Any = None
         run = _legato.Run(
             None,
             [],
@@ -267,45 +278,25 @@ class Orchestrator(Hooks):
             fail_fast=self.fail_fast,
             timeout=self.timeout,
             executor=self.executor,
-            hold=True,
+            main=lambda: _start_main(loop, run, main),
             title="orchestrator",
+            max_depth=self.max_depth,
         )
         run.start()
-        task: Optional[asyncio.Future[Any]] = None
         try:
-            await run.begun()
-            stopped = run.stopped()
-            if not stopped.done():
-                task = _start_main(loop, run, main)
-                await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:  # the awaiting task was cancelled: so are main and the run
-            if task is not None:
-                task.cancel()
-            run.cancel()
-            run.release()
-            await _settle(run, done)
+            await wait_done(run, done)
+        finally:
             self.last_report = run.report()
-            raise
-        if task is None or not task.done() or stopped.done():
-            # The run stopped early (main's own outcome at that instant gives way to it).
-            if task is not None:
-                task.cancel()
-            run.release()
-            await _settle(run, done)
-            self.last_report = run.report()
-            raise _run_error(run, self.last_report)
-        if task.cancelled() or task.exception() is not None:
-            run.cancel()
-            run.release()
-            await _settle(run, done)
-            self.last_report = run.report()
-            return task.result()  # type: ignore[no-any-return]  # raises main's own exception
-        run.release()
-        await wait_done(run, done)
-        self.last_report = run.report()
-        if self.last_report.stop is not None:  # a hook raised after main returned
-            raise _run_error(run, self.last_report)
-        return task.result()  # type: ignore[no-any-return]
+        err = run.stop_error()
+        if err is not None:
+            raise err
+        hook = run.hook_error()
+        if hook is not None:  # a hook raised (before or after main returned)
+            raise flow_error(self.last_report, "orchestrator", hook)
+        task = run.main_future()
+        if task is None:  # pragma: no cover - the core starts main unless the run stopped
+            raise _legato.CancelledError("main did not start")
+        return task.result()  # type: ignore[no-any-return]  # main's value, or its own exception
 
 
 def _start_main(loop: asyncio.AbstractEventLoop, run: Any, main: Callable[[], Any]) -> asyncio.Future[Any]:
@@ -373,33 +364,21 @@ def _retrieve(f: asyncio.Future[Any]) -> None:
         f.exception()
 
 
-def _run_error(run: Any, report: Any) -> BaseException:
-    """The error of a run that stopped early (see :meth:`Orchestrator.run`)."""
-    err = run.stop_error()
-    if err is not None:
-        return err  # type: ignore[no-any-return]
-    return flow_error(report, "orchestrator", run.hook_error())
-
-
-async def _settle(run: Any, done: asyncio.Future[None]) -> None:
-    while not done.done():
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            continue
-
-
-async def _gather(run: Any, futs: list[Any], tids: list[int], fail_fast: bool) -> list[Any]:
-    if not fail_fast:
+async def _gather(run: Any, futs: list[Any], tids: list[int], group: Optional[int]) -> list[Any]:
+    """The results of a ``parallel`` call on the loop: every call's, errors in place; for a
+    fail-fast group, the error of the member the core says failed first."""
+    if group is None:
         return list(await asyncio.gather(*futs, return_exceptions=True))
     pending = set(futs)
     while pending:
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
-        for f in done:
-            if not f.cancelled() and f.exception() is not None:
-                for t, g in zip(tids, futs):
-                    if not g.done():
-                        run.cancel_task(t)
+        _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+        failed = run.group_failure(group)
+        if failed is not None:
+            f = futs[tids.index(failed)]
+            if f.done():
+                for g in futs:  # the others' errors are the group's failure's consequence
+                    if g.done() and not g.cancelled():
+                        g.exception()
                 exc = f.exception()
                 assert exc is not None
                 raise exc

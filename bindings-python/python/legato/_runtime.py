@@ -1,4 +1,4 @@
-"""Helpers the native driver calls: coroutine resumption, timer ordering, hook dispatch."""
+"""Helpers the native driver calls: coroutine resumption, closing an instant's batch, hook dispatch."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import _thread
 import asyncio
 import contextvars
 import datetime
-import heapq
 import inspect
-import itertools
 import types
 import weakref
 from typing import Any, Callable, Coroutine, Generator, Optional, Sequence
@@ -47,25 +45,22 @@ async def resume(coro: Any, first: Any) -> Any:
         coro.close()
 
 
-_pending: weakref.WeakKeyDictionary[Any, list[tuple[int, int, Callable[[], None]]]] = (
-    weakref.WeakKeyDictionary()
-)
-_seq = itertools.count()
+_pending: weakref.WeakKeyDictionary[Any, list[Callable[[], None]]] = weakref.WeakKeyDictionary()
 
 
-def after_ready(loop: Any, fn: Callable[[], None], priority: int = 1) -> None:
+def when_quiet(loop: Any, fn: Callable[[], None]) -> None:
     """Call ``fn`` once the loop has run the callbacks already due at this instant.
 
-    At one instant, attempt completions come first, then an outside cancel (``priority`` 0),
-    then the core's timers (timeouts, backoff, run timeout; ``priority`` 1): a completion takes
-    a few loop iterations to reach the core, so timers wait until the loop has nothing else
-    ready (a bounded number of iterations on a busy loop).
+    The driver gives the core what happened at one instant as one batch (the clock's advance,
+    an outside cancel, and the attempts that finished then); an attempt's completion takes a
+    few loop iterations to reach the driver, so the batch is closed once the loop has nothing
+    else ready (a bounded number of iterations on a busy loop). The core orders the batch.
     """
     q = _pending.get(loop)
     if q is None:
         q = _pending[loop] = []
         loop.call_soon(_drain, loop, 0)
-    heapq.heappush(q, (priority, next(_seq), fn))
+    q.append(fn)
 
 
 def _drain(loop: Any, rounds: int) -> None:
@@ -74,9 +69,8 @@ def _drain(loop: Any, rounds: int) -> None:
     if busy and rounds < 64:
         loop.call_soon(_drain, loop, rounds + 1)
         return
-    q = _pending.pop(loop, [])
-    while q:
-        heapq.heappop(q)[2]()
+    for fn in _pending.pop(loop, []):
+        fn()
 
 
 def dispatch(
@@ -143,11 +137,11 @@ def utc(ts: float) -> datetime.datetime:
 __all__ = [
     "CURRENT",
     "EVENTS",
-    "after_ready",
     "dispatch",
     "resume",
     "run_awaitable",
     "start_worker",
     "utc",
+    "when_quiet",
     "worker_loop",
 ]

@@ -17,10 +17,12 @@
 //! `catch_unwind` in the way (which would abort the process). An idle worker that wakes after
 //! `_shutdown` (interpreter exit) parks for good instead of taking the GIL back.
 
-use crate::run::{finish_job, helpers, prepare_job, Shared};
+use super::{helpers, lock_py, Running, Shared, CURRENT};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use pyo3::types::PyTuple;
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -294,4 +296,81 @@ pub(crate) fn _worker_done<'py>(
     };
     let first = finish_job(py, r);
     next_job(py, first)
+}
+
+type Prepared = (Py<PyAny>, Py<PyTuple>, Option<Py<PyDict>>);
+
+/// Makes a job ready to call: its callable and arguments; records it as this worker's current
+/// task (`legato.current()`, and the report in `_worker_done`). `None` when the attempt is no
+/// longer current (cancelled meanwhile) or could not start.
+pub(crate) fn prepare_job(py: Python<'_>, job: Job) -> Option<Prepared> {
+    let Job { run, task, attempt } = job;
+    let flag = Arc::new(AtomicBool::new(false));
+    let prep = {
+        let mut st = lock_py(py, &run);
+        if !st.is_current(task, attempt) {
+            return None;
+        }
+        let body = st.body(task).cloned()?;
+        st.running.insert(task, Running::Flag(flag.clone()));
+        let args = run
+            .call_args(py, &st, &body, task, attempt, &flag)
+            .map(|(a, k)| (a.map(|a| a.unbind()), k.map(|k| k.unbind())));
+        (body, args)
+    };
+    let (body, args) = prep;
+    match args {
+        Ok((a, k)) => {
+            CURRENT.with(|c| *c.borrow_mut() = Some((run, task, attempt, flag)));
+            let a = a.unwrap_or_else(|| PyTuple::empty(py).unbind());
+            Some((body.func.clone_ref(py), a, k))
+        }
+        Err(e) => {
+            let mut jobs = Vec::new();
+            run.finish(py, task, attempt, Err(e), &mut jobs);
+            if !jobs.is_empty() {
+                pool().submit(py, jobs, run.cap, false);
+            }
+            None
+        }
+    }
+}
+
+/// Reports the outcome of the job this worker ran. Returns a job it made ready, for this same
+/// worker to run next (a chain of sync steps stays on one thread); the others go to the pool.
+pub(crate) fn finish_job(py: Python<'_>, r: PyResult<Py<PyAny>>) -> Option<Job> {
+    let (run, task, attempt, _) = CURRENT.with(|c| c.borrow_mut().take())?;
+    let mut jobs = Vec::new();
+    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run.finish(py, task, attempt, r, &mut jobs);
+    }));
+    if done.is_err() {
+        let e = pyo3::panic::PanicException::new_err("legato: a panic while reporting an attempt");
+        run.finish(py, task, attempt, Err(e), &mut jobs);
+    }
+    pool().submit_taking(py, jobs, run.cap)
+}
+
+/// Before a pool worker waits for a run it started (a flow run inside a sync step): the pool
+/// must not count on it, or the run's own sync steps could wait for a free worker forever.
+/// Returns whether this thread is a worker (then [`_unblock_worker`] follows the wait).
+#[pyfunction]
+pub(crate) fn _block_worker(py: Python<'_>) -> bool {
+    let worker = CURRENT.with(|c| c.borrow().is_some());
+    if worker {
+        pool().block(py);
+    }
+    worker
+}
+
+/// After the wait of [`_block_worker`].
+#[pyfunction]
+pub(crate) fn _unblock_worker() {
+    pool().unblock();
+}
+
+/// Interpreter exit: idle workers exit; runs in flight are not waited for.
+#[pyfunction]
+pub(crate) fn _shutdown() {
+    pool().shutdown();
 }

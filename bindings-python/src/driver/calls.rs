@@ -1,0 +1,217 @@
+//! Action calls: a new call is the core's `spawn`, a cached call already made is a `join`,
+//! `parallel(fail_fast=True)` is a core `group`; the driver keeps only the cache key → task
+//! lookup and the waiters the core names (asyncio futures, or slots of blocked sync callers).
+
+use super::*;
+
+impl Shared {
+    pub(super) fn deliver(&self, st: &mut State, w: Waiter, d: Delivery) {
+        match w {
+            Waiter::Future(f) => st.loop_q.push_back(LoopCmd::Resolve(f, d)),
+            Waiter::Slot(n) => {
+                st.blocked.insert(n, Some(d));
+                self.cv.notify_all();
+            }
+        }
+    }
+
+    /// A dynamic task: an action call.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn call(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        body: Body,
+        name: String,
+        opts: Arc<TaskOptions>,
+        cache_key: Option<(isize, Py<PyAny>)>,
+        parent: Option<(u32, u32)>,
+        future: bool,
+    ) -> PyResult<(u32, Py<PyAny>)> {
+        let now = self.now(py);
+        let waiter = if future {
+            Waiter::Future(self.lp()?.call_method0(py, intern!(py, "create_future"))?)
+        } else {
+            Waiter::Slot(0)
+        };
+        let fut_obj = match &waiter {
+            Waiter::Future(f) => Some(f.clone_ref(py)),
+            Waiter::Slot(_) => None,
+        };
+        let mut jobs = Vec::new();
+        let slot;
+        let spawned;
+        {
+            let mut st = lock_py(py, self);
+            if st.finished {
+                return Err(CancelledError::new_err("the run is over"));
+            }
+            let waiter = match waiter {
+                Waiter::Slot(_) => {
+                    st.next_slot += 1;
+                    let n = st.next_slot;
+                    st.blocked.insert(n, None);
+                    slot = Some(n);
+                    Waiter::Slot(n)
+                }
+                w => {
+                    slot = None;
+                    w
+                }
+            };
+            let caller = match parent {
+                Some((p, a)) => Some((
+                    st.sched.task_id(p).ok_or_else(|| {
+                        PyRuntimeError::new_err("the calling task is not of this run")
+                    })?,
+                    a,
+                )),
+                None => None,
+            };
+            // A cached call: the driver keeps only the key → task lookup (keys are Python
+            // values); waiting for a call already made is the core's (a join).
+            let mut hit = None;
+            if let Some((h, key)) = &cache_key {
+                if let Some(entries) = st.cache.get(h) {
+                    for (k, t) in entries {
+                        if k.bind(py).eq(key.bind(py)).unwrap_or(false) {
+                            hit = Some(*t);
+                            break;
+                        }
+                    }
+                }
+            }
+            spawned = match hit {
+                Some(t) => {
+                    let target = st.id_or_err(t)?;
+                    let join = st
+                        .sched
+                        .join(caller, target, now)
+                        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+                    let j = join.as_u32() as usize;
+                    if st.joins.len() <= j {
+                        st.joins.resize_with(j + 1, || None);
+                    }
+                    st.joins[j] = Some(waiter);
+                    t
+                }
+                None => {
+                    // The core records the caller's attempt and suspends it; a call from an
+                    // attempt that is over is cancelled (and delivered) at once.
+                    let id = st
+                        .sched
+                        .spawn(caller, Arc::from(name.as_str()), opts, now)
+                        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+                    let slot = st.slots.slot_mut(id);
+                    slot.body = Some(Arc::new(body));
+                    slot.waiter = Some(waiter);
+                    if let Some((h, key)) = cache_key {
+                        st.cache.entry(h).or_default().push((key, id.as_u32()));
+                    }
+                    id.as_u32()
+                }
+            };
+            self.route(py, &mut st, &mut jobs);
+            self.kick(py, &mut st);
+        }
+        self.submit(jobs, false);
+        let handle = match (fut_obj, slot) {
+            (Some(f), _) => f,
+            (None, Some(n)) => n.into_pyobject(py)?.into_any().unbind(),
+            (None, None) => py.None(),
+        };
+        Ok((spawned, handle))
+    }
+
+    /// Makes the calls `tasks` (made by `parent`, or main) a fail-fast group of the core's:
+    /// the first that fails cancels the others the caller made.
+    pub(super) fn group(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        tasks: &[u32],
+        parent: Option<(u32, u32)>,
+    ) -> PyResult<u32> {
+        let now = self.now(py);
+        let mut jobs = Vec::new();
+        let g = {
+            let mut st = lock_py(py, self);
+            let caller = match parent {
+                Some((p, a)) => Some((st.id_or_err(p)?, a)),
+                None => None,
+            };
+            let members = tasks
+                .iter()
+                .map(|&t| st.id_or_err(t))
+                .collect::<PyResult<Vec<TaskId>>>()?;
+            let g = st
+                .sched
+                .group(caller, &members, now)
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+            st.groups.push(g);
+            self.route(py, &mut st, &mut jobs);
+            self.kick(py, &mut st);
+            st.groups.len() as u32 - 1
+        };
+        self.submit(jobs, false);
+        Ok(g)
+    }
+
+    /// Blocks (without the GIL) until every slot is delivered — or, for a fail-fast group
+    /// (`group`), until the member the core names as its first failure is, whose error is
+    /// raised (the core cancelled the others).
+    pub(super) fn wait(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        slots: &[u64],
+        tasks: &[u32],
+        group: Option<GroupId>,
+    ) -> PyResult<Vec<Delivery>> {
+        let p = pool();
+        p.block(py);
+        let got = py.detach(|| {
+            let mut st = lock(self);
+            loop {
+                let failed = group
+                    .and_then(|g| st.sched.group_failure(g))
+                    .and_then(|t| tasks.iter().position(|&x| x == t.as_u32()))
+                    .filter(|&i| matches!(st.blocked.get(&slots[i]), Some(Some(_))));
+                let mut all = true;
+                for n in slots {
+                    match st.blocked.get(n) {
+                        Some(Some(_)) => {}
+                        Some(None) => all = false,
+                        None => return Err(()),
+                    }
+                }
+                if all || failed.is_some() {
+                    return Ok((
+                        failed,
+                        slots
+                            .iter()
+                            .map(|n| st.blocked.remove(n).flatten())
+                            .collect::<Vec<_>>(),
+                    ));
+                }
+                st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                if p.is_shut_down() {
+                    // The interpreter is exiting: never take the GIL back.
+                    drop(st);
+                    pool::park_forever();
+                }
+            }
+        });
+        p.unblock();
+        let Ok((failed, got)) = got else {
+            return Err(CancelledError::new_err("the run is over"));
+        };
+        if let Some(i) = failed {
+            if let Some(Some(Delivery::Err(e))) = got.into_iter().nth(i) {
+                return Err(PyErr::from_value(e.into_bound(py)));
+            }
+            return Err(CancelledError::new_err("cancelled"));
+        }
+        Ok(got
+            .into_iter()
+            .map(|d| d.unwrap_or_else(|| Delivery::Ok(py.None())))
+            .collect())
+    }
+}
