@@ -381,6 +381,18 @@ pub fn max_parallel(argument: &'static str, n: f64) -> Result<usize, OptionError
     })
 }
 
+/// A call depth limit given by a host (`max_depth`), checked as the run's own validation
+/// checks it: a whole number ≥ 1; one beyond `u32` means no practical limit (`u32::MAX`).
+///
+/// # Errors
+///
+/// [`OptionError`] for a fraction, zero or a negative number, with the text
+/// [`RunOptions::validate`](crate::scheduler::RunOptions::validate) gives.
+pub fn max_depth(argument: &'static str, n: f64) -> Result<u32, OptionError> {
+    let n = max_parallel(argument, n)?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
 /// The options of one task. Defaults: no retries, no backoff, no timeout, no sequences.
 ///
 /// # Examples

@@ -263,14 +263,17 @@ impl RunOptions {
         if self.max_parallel == Some(0) {
             return Err(OptionError::value(
                 "max_parallel",
-                "must be at least 1, got 0",
+                "must be a whole number >= 1, got 0",
             ));
         }
         if self.timeout == Some(Duration::ZERO) {
             return Err(OptionError::value("timeout", "must be greater than zero"));
         }
         if self.max_depth == Some(0) {
-            return Err(OptionError::value("max_depth", "must be at least 1, got 0"));
+            return Err(OptionError::value(
+                "max_depth",
+                "must be a whole number >= 1, got 0",
+            ));
         }
         Ok(())
     }
@@ -398,6 +401,8 @@ pub enum Input<V> {
     HookDone(HookToken),
     /// As [`Scheduler::hook_failed`].
     HookFailed(HookToken, std::sync::Arc<str>),
+    /// As [`Scheduler::hook_raised`]: the error keeps the hook's own object as its source.
+    HookRaised(HookToken, TaskError),
     /// As [`Scheduler::resume`].
     Resume(TaskId),
     /// As [`Scheduler::cancel_task`].

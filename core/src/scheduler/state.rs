@@ -279,6 +279,7 @@ impl<V> Scheduler<V> {
                 Input::HookFailed(token, message) => {
                     self.hook_done_one(token, Some(TaskError::failed(message)))
                 }
+                Input::HookRaised(token, error) => self.hook_done_one(token, Some(error)),
                 Input::Cancel => {
                     cancel = true;
                     Ok(())

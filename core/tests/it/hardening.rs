@@ -199,7 +199,10 @@ async fn bad_options_are_errors_with_a_kind() {
     let e = flow.run().await.unwrap_err();
     assert!(matches!(e, FlowError::InvalidOption(_)));
     assert_eq!(e.kind(), "invalid_value");
-    assert_eq!(e.to_string(), "max_parallel must be at least 1, got 0");
+    assert_eq!(
+        e.to_string(),
+        "max_parallel must be a whole number >= 1, got 0"
+    );
 
     let mut flow = Flow::new();
     flow.task("a", |_| async { Ok::<_, BoxError>(()) })

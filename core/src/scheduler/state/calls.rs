@@ -39,6 +39,14 @@ impl JoinId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GroupId(pub(crate) u32);
 
+impl GroupId {
+    /// The group's number in its run (dense, from 0), to hand to a host and back with
+    /// [`Scheduler::group_id`].
+    pub fn as_u32(self) -> u32 {
+        self.0
+    }
+}
+
 /// Who waits in a join, and for what.
 #[derive(Debug)]
 pub(super) struct JoinRec {
@@ -259,6 +267,12 @@ impl<V> Scheduler<V> {
         }
         self.settle();
         Ok(GroupId(g))
+    }
+
+    /// The id of group number `raw` of this run, if there is one: how an id that crossed to a
+    /// host as [`GroupId::as_u32`] comes back.
+    pub fn group_id(&self, raw: u32) -> Option<GroupId> {
+        ((raw as usize) < self.groups.len()).then_some(GroupId(raw))
     }
 
     /// The member of a fail-fast group that failed first, if one did.
