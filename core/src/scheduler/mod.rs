@@ -59,7 +59,7 @@
 //! [`value`](Scheduler::value), [`error`](Scheduler::error),
 //! [`skip_reason`](Scheduler::skip_reason), [`parent`](Scheduler::parent),
 //! [`outcome`](Scheduler::outcome) and [`call_outcome`](Scheduler::call_outcome); of the run,
-//! [`task_id`](Scheduler::task_id), [`task_count`](Scheduler::task_count),
+//! [`task_id`](Scheduler::task_id), [`group_id`](Scheduler::group_id), [`task_count`](Scheduler::task_count),
 //! [`graph`](Scheduler::graph), [`now`](Scheduler::now), [`running`](Scheduler::running),
 //! [`is_finished`](Scheduler::is_finished), [`stop_reason`](Scheduler::stop_reason),
 //! [`stop_error`](Scheduler::stop_error), [`group_failure`](Scheduler::group_failure),
