@@ -73,7 +73,7 @@ const abandoned = new FinalizationRegistry((id) => native.runDrop(id))
 
 /**
  * One run of the core's scheduler. Subclasses (a Flow's run, an Orchestrator's run) perform
- * the commands: `startTask`, `cancelTask`, `resumeTask`, `settled`, `finished`, `payload`.
+ * the commands: `startTask`, `settled`, `joined`, `startMain`, `cancelMain`, `finished`, `payload`.
  */
 class Driver {
   constructor(graphId, targets, ro, hooks, nTasks) {
