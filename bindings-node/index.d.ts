@@ -73,14 +73,30 @@ export interface TaskOptions {
   sequences?: string[]
 }
 
-/** Run options, accepted by both constructors. */
+/**
+ * Run options, accepted by both constructors and checked there by the core's one validation:
+ * a wrong type is a `TypeError` (`ERR_INVALID_ARG_TYPE`), a wrong value a `RangeError`
+ * (`ERR_OUT_OF_RANGE`), each naming the option (`options.maxParallel: must be a whole number
+ * >= 1, got 0`); an unknown option is a `TypeError`.
+ */
 export interface RunOptions {
-  /** At most this many attempts run at once (default unlimited). */
+  /** At most this many attempts run at once: a whole number >= 1 (default unlimited; `Infinity` too). */
   maxParallel?: number
   /** Stop at the first failure: cancel running tasks, skip the rest (default false). */
   failFast?: boolean
-  /** A limit on the whole run, ms; on expiry everything is cancelled. */
+  /** A limit on the whole run, ms (> 0); on expiry everything is cancelled. */
   timeout?: number
+  /**
+   * Calls (action calls, `ctx.spawn`) nested deeper than this fail at once, without running,
+   * with a `RangeError` whose code is `ERR_LEGATO_DEPTH` and message
+   * `call depth exceeded 10000 (max_depth)`: a whole number >= 1 (default 10,000).
+   */
+  maxDepth?: number
+}
+
+/** A call nested deeper than the run's `maxDepth` rejects with this (`ERR_LEGATO_DEPTH`). */
+export interface DepthError extends RangeError {
+  code: 'ERR_LEGATO_DEPTH'
 }
 
 /** What a dependency may be: a step name, a step function, or a sync point. */

@@ -60,18 +60,35 @@ export declare class NativeReport {
   statuses(): Array<number>
 }
 
-/** The details of an emitted event (for hooks whose payload needs more than the name). */
+/** Run options, checked by the core's one validation (see [`run_options`]). */
+export interface CheckedRunOptions {
+  /** The concurrency limit; 0 for none. */
+  maxParallel: number
+  /** Whether fail-fast is on. */
+  failFast: boolean
+  /** The run timeout in ms; -1 for none. */
+  timeoutMs: number
+  /** The call depth limit. */
+  maxDepth: number
+}
+
+/**
+ * The details of an emitted event (for hooks whose payload needs more than the name), from
+ * the kit's one neutral [`Payload`]: only the fields its kind has ([`Payload::FIELDS`]).
+ */
 export interface EventDetail {
-  /** The event kind's name, e.g. `task_retry`. */
-  kind: string
   /** Duration of the task (success, failure, completion) or of the run (process completion), ms. */
   durationMs?: number
   /** The delay before the next attempt (retry), ms. */
   delayMs?: number
-  /** The final status (completion). */
+  /** The final status (completion), as the core names it (`succeeded`, `failed`, ...). */
   status?: string
-  /** The error's kind: `failed`, `timed_out`, `cancelled`, `panicked`. */
-  errorKind?: string
+  /**
+   * The error's outcome code (see `errorFor` in lib/driver.js): 1 failed (the task's own),
+   * 2 timed out, 3 cancelled, 5 too deep. Left out when the payload has no error
+   * (`task_completion` of a task that succeeded, after retries too, or was skipped).
+   */
+  errorCode?: number
   /** The error's message as the core knows it. */
   errorMessage?: string
   /** Why a task was skipped. */
@@ -123,6 +140,12 @@ export declare function optionsDrop(ids: Array<number>): void
  */
 export declare function optionsNew(name: string, retries: number, backoffKind: number, initialMs: number, factor: number, maxMs: number, jitter: boolean, timeoutMs: number, sequences?: Array<string> | undefined | null): number
 
+/**
+ * The message of the error a caller of `task` gets, when the core made it (a cancellation,
+ * a skip naming its reason, a call too deep, a timeout): what [`CallOutcome`] holds.
+ */
+export declare function runCallError(id: number, task: number): string | null
+
 /** Frees an abandoned run (its JS side was collected before it finished). */
 export declare function runDrop(id: number): void
 
@@ -133,25 +156,39 @@ export declare function runEvent(id: number, slot: number): EventDetail
 export declare function runFinish(id: number): NativeReport
 
 /**
- * Starts a run (not yet started: send input 12). `graph` is a flow's id from
- * [`flow_new`](crate::flow::flow_new), or -1 for an Orchestrator's run (dynamic tasks
- * only). `targets` NUL-joined or none; `max_parallel` 0 for unlimited; `timeout_ms` < 0 for
- * none; `hook_mask` bit `k` set when event kind `k` has hooks; `started_at_ms` epoch ms.
+ * The member of fail-fast group `group` (numbered from 0 in the order input 17 made them)
+ * that failed first, if one did, and its outcome code ([`outcome_code`]): `[task, outcome]`,
+ * the group's outcome.
  */
-export declare function runNew(graph: number, targets: string | undefined | null, maxParallel: number, failFast: boolean, timeoutMs: number, hookMask: number, startedAtMs: number): number
+export declare function runGroupFailure(id: number, group: number): [number, number] | null
+
+/**
+ * Starts a run (not yet started: send input 12, or 14 for a run with a `main`). `graph` is
+ * a flow's id from [`flow_new`](crate::flow::flow_new), or -1 for an Orchestrator's run
+ * (dynamic tasks only). `targets` NUL-joined or none; `options` as [`run_options`] gave
+ * them; `hook_mask` bit `k` set when event kind `k` ([`code::kind`]) has hooks;
+ * `started_at_ms` epoch ms.
+ */
+export declare function runNew(graph: number, targets: string | undefined | null, options: CheckedRunOptions, hookMask: number, startedAtMs: number): number
+
+/**
+ * Checks a Flow's or an Orchestrator's run options (`maxParallel`, `failFast`, `timeout`,
+ * `maxDepth`, each as given, `undefined` when left out) with the core's one validation
+ * ([`policy`], [`RunOptions::validate`]): a wrong type is a `TypeError`
+ * (`ERR_INVALID_ARG_TYPE`), a wrong value a `RangeError` (`ERR_OUT_OF_RANGE`), each naming
+ * the option. `maxParallel: Infinity` means no limit; `maxDepth` defaults to 10,000.
+ */
+export declare function runOptions(maxParallel?: unknown | undefined | null, failFast?: unknown | undefined | null, timeout?: unknown | undefined | null, maxDepth?: unknown | undefined | null): CheckedRunOptions
 
 /** A snapshot of run `id`'s report (for `process_completion`'s payload, before the run ends). */
 export declare function runReport(id: number): NativeReport
 
 /**
- * Why the run stopped early, if it did: `[kind, message]`, the kind one of `fail_fast`,
- * `cancelled`, `timed_out`, `hook_failed` (`stopped` for a reason this layer does not know),
- * the message the core's text (`run timed out after 100ms`, `fail-fast: task "x" failed`, …).
+ * The run's error when it stopped early ([`Scheduler::stop_error`], decided by the core):
+ * `[code, ref, message]`, `code` an outcome code ([`error_code`]), `ref` the JS error it
+ * stands for — `task << 1` for what task `task` threw, `n << 1 | 1` for the run's `n`th hook
+ * error, `0xFFFF_FFFF` for none — and `message` the core's text (`run timed out after
+ * 100ms`, `run cancelled`, `hook for event "task_begin" failed: boom`). Null when the run
+ * did not stop early, or stopped because `main` threw (main's own error is the run's).
  */
-export declare function runStopReason(id: number): Array<string> | null
-
-/**
- * A task's error as the core knows it, `[kind, message]` (or nothing): for errors the core
- * made itself (timeouts, cancellations, skips), which have no JS error object behind them.
- */
-export declare function runTaskError(id: number, task: number): Array<string> | null
+export declare function runStopError(id: number): [number, number, string] | null

@@ -1,7 +1,10 @@
 'use strict'
 // The Node driver: performs the core's commands on the JS thread and feeds it what happened,
 // many inputs and commands per crossing (see src/driver.rs for the record layout). It decides
-// nothing: readiness, order, slots, retries, timeouts, skips and fail-fast are the core's.
+// nothing: readiness, order, slots, retries, timeouts, skips, fail-fast, who a finished call
+// wakes (calls, cached calls, groups), when main starts and stops, and the run's error are
+// the core's. It calls bodies and hooks, fires AbortSignals, arms one timer, and turns the
+// core's outcomes into JS objects (`errorFor`, the one conversion).
 //
 // Time is read from the JS clock (`performance.now()` and `Date.now()` as they are when called,
 // so fake timers work) and timers are the event loop's `setTimeout`.
@@ -9,12 +12,15 @@
 // Batches: inputs are gathered and handed over at a microtask, so a burst of completions
 // crosses once; an attempt that ends while no other attempt runs (a chain's every step) is
 // handed over at once, as no other completion could join it. A batch that holds an outside
-// cancel or a timer's tick waits instead for the end of the event loop's turn
-// (`setImmediate`): every attempt that finished in the same turn (the same timers phase: the
-// same instant) joins it, and the core orders them — finished attempts before the cancel,
-// before the deadline. The driver orders nothing itself.
+// cancel or a timer's tick is handed over at the end of the event loop's turn
+// (`setImmediate`), so that it holds everything that happened by then (the same timers
+// phase: the same instant); the core orders the inputs of a batch.
+//
+// The event loop gets its turn: a run that has kept the JS thread for `SLICE_MS` (a runaway
+// recursion, a burst of synchronous bodies) hands its next batch over at `setImmediate`, so
+// that timers (the run timeout, a watchdog) and signals still fire.
 const native = require('../native.js')
-const { call, CancelledError, HookError } = require('./errors.js')
+const { call, CancelledError, HookError, TaskFailedError, TaskTimeoutError } = require('./errors.js')
 const { RunReport } = require('./report.js')
 const { held, settleAfterFinalizers } = require('./finalizers.js')
 const { HOOKS } = require('./hooks.js')
@@ -23,9 +29,18 @@ const NONE = 0xffffffff
 const RESOLVED = Promise.resolve()
 const OUT_RECORDS = 1024
 const PREALLOCATE = 1 << 15
+/** How long a run keeps the JS thread before it hands control back to the event loop (ms). */
+const SLICE_MS = 10
+/** The events' names, for a HookError's `event` (codes are the core's `host::code::kind`). */
 const KIND_NAMES = ['process_begin', 'task_ready', 'task_begin', 'task_retry', 'task_success',
   'task_failure', 'task_skip', 'task_completion', 'process_completion']
-const STATUS_NAMES = ['pending', 'ready', 'running', 'succeeded', 'failed', 'timed_out', 'skipped', 'cancelled']
+/** Outcome codes (src/driver.rs, `outcome`): what a caller of a task gets. */
+const OK = 0
+const FAILED = 1
+const TIMED_OUT = 2
+const CANCELLED = 3
+const SKIPPED = 4
+const DEPTH = 5
 
 function clock() {
   // The global `performance` as it is now (fake timers replace it), read as a global
@@ -58,7 +73,7 @@ const abandoned = new FinalizationRegistry((id) => native.runDrop(id))
 
 /**
  * One run of the core's scheduler. Subclasses (a Flow's run, an Orchestrator's run) perform
- * the commands: `startTask`, `cancelTask`, `resumeTask`, `settled`, `finished`, `payload`.
+ * the commands: `startTask`, `settled`, `joined`, `startMain`, `cancelMain`, `finished`, `payload`.
  */
 class Driver {
   constructor(graphId, targets, ro, hooks, nTasks) {
@@ -69,7 +84,7 @@ class Driver {
     if (graphId === SHAPE_ONLY) {
       this.id = 0
     } else {
-      this.id = call(native.runNew, graphId, targets, ro.maxParallel, ro.failFast, ro.timeout, mask, this.startedAt)
+      this.id = call(native.runNew, graphId, targets, ro, mask, this.startedAt)
       abandoned.register(this, this.id, this)
     }
     this.t0 = clock()
@@ -104,6 +119,11 @@ class Driver {
     this.immediate = null
     this.flushBound = this.flushSoon.bind(this)
     this.flushLate = this.flushNow.bind(this)
+    // When this run began its current slice of the JS thread (NaN: the event loop has had a
+    // turn since), and the callback that marks that turn (see `SLICE_MS`).
+    this.sliceAt = NaN
+    this.onTurn = this.turn.bind(this)
+    this.turnMark = null
     this.nTasks = nTasks
     // Per task: the current attempt (0 when none runs), its value, its own error, its signal.
     // Made with room for the flow's tasks (not grown store by store), up to a size V8 still
@@ -114,10 +134,11 @@ class Driver {
     this.values = nTasks <= PREALLOCATE ? new Array(nTasks) : []
     this.errors = []
     this.ctrls = []
-    this.hookError = null
-    // Set by what may stop the run (a failure, a hook's error, a tick, a cancel): `stopped` is
-    // called after the batch that holds it.
-    this.mayStop = false
+    // What each hook that threw threw, with its event and name, in order: the core picks the
+    // run's error among them (`stopError`).
+    this.hookErrors = []
+    // The run's error once the core stopped it early (see `stopError`), read once.
+    this.stopErr = null
     // Set when the run is over (declared here: a property added then would give every run
     // object a second shape, and the per-batch code polymorphic property reads).
     this.finalReport = null
@@ -133,7 +154,12 @@ class Driver {
     this.timerAt = NaN
     this.push(5, 0, 0, 0)
     this.late = true
-    this.mayStop = true
+  }
+
+  /** The event loop had a turn: the run's next batch begins a new slice. */
+  turn() {
+    this.turnMark = null
+    this.sliceAt = NaN
   }
 
   /** The microtask after inputs were gathered. */
@@ -207,12 +233,21 @@ class Driver {
       if (this.immediate === null) this.immediate = setImmediate(this.flushLate)
       return
     }
+    let now = this.now()
+    if (this.sliceAt !== this.sliceAt) {
+      // A new slice: the event loop's next turn ends it.
+      this.sliceAt = now
+      this.turnMark = setImmediate(this.onTurn)
+    } else if (now - this.sliceAt > SLICE_MS) {
+      // The run has kept the thread long enough: the batch waits for the next turn.
+      if (this.immediate === null) this.immediate = setImmediate(this.flushLate)
+      return
+    }
     this.flushing = true
     let deadline = -1
     try {
-      do {
+      for (;;) {
         const n = this.nIn
-        this.late = false
         const msgs = this.msgs
         const inBuf = this.inBuf
         this.nIn = 0
@@ -220,22 +255,25 @@ class Driver {
         const out = this.out
         // Error messages only when the batch has some (a trailing argument left out is free).
         deadline = msgs === null
-          ? native.runStep(this.id, this.now(), inBuf, n, this.outBuf)
-          : native.runStep(this.id, this.now(), inBuf, n, this.outBuf, msgs)
+          ? native.runStep(this.id, now, inBuf, n, this.outBuf)
+          : native.runStep(this.id, now, inBuf, n, this.outBuf, msgs)
         this.perform(out)
         while (out[0] === OUT_RECORDS && !this.done) {
           deadline = native.runStep(this.id, this.now(), inBuf, 0, this.outBuf)
           this.perform(out)
         }
-      } while (this.nIn > 0 && !this.done)
+        if (this.nIn === 0 || this.done) break
+        now = this.now()
+        if (now - this.sliceAt > SLICE_MS) {
+          // Inputs made while performing (new calls) wait for the next turn.
+          if (this.immediate === null) this.immediate = setImmediate(this.flushLate)
+          break
+        }
+      }
     } finally {
       this.flushing = false
     }
     if (this.done) return
-    if (this.mayStop) {
-      this.mayStop = false
-      this.stopped()
-    }
     this.arm(deadline)
   }
 
@@ -276,9 +314,6 @@ class Driver {
           this.cur[task] = 0
           this.abort(task, b, out[at + 3] === 1)
           break
-        case 3:
-          this.resumeTask(task)
-          break
         case 4:
           this.emit(op >> 8, task, b, out[at + 3])
           break
@@ -288,6 +323,15 @@ class Driver {
         case 6:
           this.finish()
           return
+        case 7:
+          this.joined(task, b, out[at + 3])
+          break
+        case 8:
+          this.startMain()
+          break
+        case 9:
+          this.cancelMain()
+          break
       }
     }
   }
@@ -339,14 +383,19 @@ class Driver {
       }
     }
     this.onAttemptEnd(task, e, false)
-    this.mayStop = true
     this.ended(2, task, attempt, (this.msg(messageOf(e)) << 1) | retryable)
   }
 
   onAttemptEnd() {}
 
-  /** After a batch that may have stopped the run (see `mayStop`). */
-  stopped() {}
+  /** The core hands join `join`'s waiter the outcome of `task` (an Orchestrator's cached call). */
+  joined() {}
+
+  /** The core says: call main now (an Orchestrator's run). */
+  startMain() {}
+
+  /** The core says: the run stopped; stop main and do not wait for it. */
+  cancelMain() {}
 
   /** The AbortSignal of `task`'s current attempt (made on first use). */
   signalOf(task) {
@@ -373,18 +422,58 @@ class Driver {
   onAbort() {}
 
   cancelError(task) {
-    const info = native.runTaskError(this.id, task)
-    return new CancelledError(info ? info[1] : 'cancelled')
+    const message = native.runCallError(this.id, task)
+    return new CancelledError(message ?? 'cancelled')
   }
 
   /**
-   * The error a task that did not succeed ends with: its own, or the one the core made. Its own
-   * is whatever it threw, `undefined` included (hence `in`, not a check of the value).
+   * The one conversion of an outcome of the core (src/driver.rs, `outcome`) into what JS gets:
+   * failed, what `task` threw, as thrown (`undefined` included: hence `in`); timed out, the
+   * timeout error (`task`'s, else the run's with the core's text); cancelled and skipped, a
+   * CancelledError with the core's text (which names a skip's reason); too deep, a RangeError
+   * with code `ERR_LEGATO_DEPTH`. `message` is read from the core when not given.
    */
-  errorOf(task, status) {
-    if (status === 4 && task in this.errors) return this.errors[task]
-    if (status === 5) return this.timeoutError(task)
-    return this.cancelError(task)
+  errorFor(code, task, message) {
+    switch (code) {
+      case FAILED:
+        if (task !== NONE && task in this.errors) return this.errors[task]
+        return new TaskFailedError(message ?? native.runCallError(this.id, task) ?? 'failed')
+      case TIMED_OUT:
+        return task !== NONE ? this.timeoutError(task) : new TaskTimeoutError(message)
+      case CANCELLED:
+      case SKIPPED:
+        return new CancelledError(message ?? native.runCallError(this.id, task) ?? 'cancelled')
+      case DEPTH: {
+        const e = new RangeError(message ?? native.runCallError(this.id, task) ?? 'call depth exceeded')
+        e.code = 'ERR_LEGATO_DEPTH'
+        return e
+      }
+      default:
+        return new TaskFailedError(message ?? 'failed')
+    }
+  }
+
+  /**
+   * The run's error when the core stopped it early (its timeout, an outside cancel,
+   * fail-fast, a hook that threw), as the core decided it, in JS: the failed task's own
+   * error, the HookError (whose cause is what the hook threw), or a timeout or cancel error
+   * with the core's text. Null when it did not stop early, or main threw. Read once.
+   */
+  stopError() {
+    if (this.stopErr !== null || this.done) return this.stopErr
+    const se = native.runStopError(this.id)
+    if (se === null) return null
+    const [code, ref, message] = se
+    if (ref !== NONE && (ref & 1) === 1) {
+      const h = this.hookErrors[ref >>> 1]
+      const e = new HookError(message, { cause: h.cause })
+      e.event = h.event
+      e.hook = h.hook
+      this.stopErr = e
+    } else {
+      this.stopErr = this.errorFor(code, ref === NONE ? NONE : ref >>> 1, message)
+    }
+    return this.stopErr
   }
 
   // ----- hooks -----------------------------------------------------------------------------
@@ -442,20 +531,15 @@ class Driver {
   hooksDone() {}
 
   /**
-   * Hook `fn` for event `kind` threw `e`: the run fails with a HookError (the first one) whose
-   * `cause` is `e` itself, naming the event and the hook (its function's name, else the method
-   * it was registered with). Its message is the core's stop reason.
+   * Hook `fn` for event `kind` threw `e`: the core stops the run, and its error (the one the
+   * core picks: see `stopError`) is a HookError with the core's text whose `cause` is `e`
+   * itself, naming the event and the hook (its function's name, else the method it was
+   * registered with).
    */
   hookFailed(kind, slot, e, fn) {
-    const event = KIND_NAMES[kind]
-    if (this.hookError === null) {
-      this.hookError = new HookError(`hook for event "${event}" failed: ${messageOf(e)}`, { cause: e })
-      this.hookError.event = event
-      this.hookError.hook = (fn && fn.name) || HOOKS[kind]
-    }
+    const n = this.hookErrors.push({ cause: e, event: KIND_NAMES[kind], hook: (fn && fn.name) || HOOKS[kind] }) - 1
     this.hooksDone(kind)
-    this.mayStop = true
-    this.push(4, slot, this.msg(messageOf(e)), 0)
+    this.push(4, slot, this.msg(messageOf(e)), n)
   }
 
   /**
@@ -489,11 +573,9 @@ class Driver {
     if (this.done) return
     this.push(6, 0, 0, 0)
     this.late = true
-    this.mayStop = true
   }
 
   finish() {
-    this.done = true
     if (this.timer !== null) {
       clearTimeout(this.timer)
       this.timer = null
@@ -502,7 +584,14 @@ class Driver {
       clearImmediate(this.immediate)
       this.immediate = null
     }
+    if (this.turnMark !== null) {
+      clearImmediate(this.turnMark)
+      this.turnMark = null
+    }
     abandoned.unregister(this)
+    // The run's error, read while the native run lives.
+    this.stopError()
+    this.done = true
     const nat = call(native.runFinish, this.id)
     this.finalReport = new RunReport(nat, this.startedAt, this)
     held(1)
@@ -510,4 +599,4 @@ class Driver {
   }
 }
 
-module.exports = { Driver, SHAPE_ONLY, NONE, KIND_NAMES, STATUS_NAMES, messageOf }
+module.exports = { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK, messageOf }

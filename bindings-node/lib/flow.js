@@ -1,9 +1,9 @@
 'use strict'
 // Flow: a declared DAG of steps (LightFlow's builders), run by the core's scheduler.
 const native = require('../native.js')
-const { Driver, SHAPE_ONLY, NONE, KIND_NAMES, STATUS_NAMES, messageOf } = require('./driver.js')
-const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError } = require('./errors.js')
-const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
+const { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK, messageOf } = require('./driver.js')
+const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError, HookError } = require('./errors.js')
+const { checkKeys, runOptions, taskOptions, TASK_KEYS, RUN_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 const { held } = require('./finalizers.js')
 
@@ -199,7 +199,7 @@ class FlowRun extends Driver {
     if (reg.id !== 0) this.ownOptions(reg.id)
     const task = this.nTasks++
     const p = new Promise((resolve, reject) => {
-      this.calls[task] = { name, fn, retryIf: reg.retryIf, timeout: reg.timeout, parent, resolve, reject }
+      this.calls[task] = { name, fn, retryIf: reg.retryIf, timeout: reg.timeout, parent, resolve, reject, group: undefined, index: 0 }
     })
     // The core suspends the caller (it gives its slot back) and says when to deliver.
     this.push(7, parent === NONE ? 0 : parent + 1, reg.id, parent === NONE ? 0 : parentAttempt)
@@ -211,17 +211,41 @@ class FlowRun extends Driver {
     this.flow._own(id)
   }
 
-  /** The core says: hand dynamic task `task`'s outcome to its caller now. */
-  settled(task, status) {
+  /** The core says: hand dynamic task `task`'s outcome (`code`, see `errorFor`) to its caller now. */
+  settled(task, code) {
     const c = this.calls[task]
     if (c === undefined) return
     this.calls[task] = undefined
     this.retired[task] = c
-    if (status === 3) c.resolve(this.values[task])
-    else c.reject(this.errorOf(task, status))
+    this.deliver(c, task, code)
   }
 
-  resumeTask() {}
+  /**
+   * Gives waiter `w` (a call's, a join's) the outcome `code` of `task`. A member of a
+   * fail-fast group (`w.group`) adds its value to the group's results; the first member that
+   * did not succeed rejects the group with the outcome of the member the core says failed
+   * first (the core has cancelled the others).
+   */
+  deliver(w, task, code) {
+    const g = w.group
+    if (g === undefined) {
+      if (code === OK) w.resolve(this.values[task])
+      else w.reject(this.errorFor(code, task))
+      return
+    }
+    if (g.over) return
+    if (code === OK) {
+      g.results[w.index] = this.values[task]
+      if (--g.left === 0) {
+        g.over = true
+        g.resolve(g.results)
+      }
+      return
+    }
+    g.over = true
+    const first = native.runGroupFailure(this.id, g.id)
+    g.reject(first === null ? this.errorFor(code, task) : this.errorFor(first[1], first[0]))
+  }
 
   payload(kind, task, attempt, slot) {
     const context = this.state
@@ -243,15 +267,14 @@ class FlowRun extends Driver {
         if (d.durationMs !== undefined && d.durationMs !== null) p.duration = Math.round(d.durationMs)
         if (kind === 3) {
           p.attempt = attempt
-          p.error = d.errorKind === 'timed_out' ? this.timeoutError(task) : this.errors[task]
+          p.error = this.errorFor(d.errorCode, task, d.errorMessage)
           p.delay = d.delayMs
         } else if (kind === 4) {
           p.result = this.values[task]
         } else if (kind === 5 || kind === 7) {
-          // A task that succeeded after a failed attempt has no error (the core's event keeps
-          // the earlier attempt's).
-          if (d.errorKind && d.status !== 'succeeded') p.error = d.errorKind === 'failed' && task in this.errors ? this.errors[task]
-            : d.errorKind === 'timed_out' ? this.timeoutError(task) : new CancelledError(d.errorMessage)
+          // The core's payload: task_completion's error is the last attempt's (none after a
+          // success or a skip).
+          if (d.errorCode !== undefined && d.errorCode !== null) p.error = this.errorFor(d.errorCode, task, d.errorMessage)
           if (kind === 7) {
             p.status = d.status
             if (d.status === 'succeeded') p.result = this.values[task]
@@ -269,15 +292,18 @@ class FlowRun extends Driver {
   finished(report) {
     if (this.abortSignal !== null) this.abortSignal.removeEventListener('abort', this.abortListener)
     if (report.ok) return this.resolve(report)
+    // The run's error when the core stopped it (a HookError, the fail-fast failure's own
+    // error, the run timeout's); else the first step that failed.
+    const se = this.stopErr
+    const bad = report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')
     let why
-    if (this.hookError) why = this.hookError.message
+    if (se instanceof HookError) why = se.message
     else if (report.stop) why = report.stop
     else {
-      const bad = report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')
       // A readable form of what the step threw, whatever it is (`throw "text"`, `throw undefined`).
       why = bad ? `step "${bad.name}" ${bad.status === 'timed_out' ? 'timed out' : 'failed'}: ${messageOf(bad.error)}` : 'not every step succeeded'
     }
-    const cause = this.hookError ?? report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')?.error
+    const cause = se ?? bad?.error
     this.reject(new FlowError(`Flow failed: ${why}`, report, cause === undefined ? undefined : { cause }))
   }
 }
@@ -292,8 +318,8 @@ class FlowRun extends Driver {
  */
 class Flow {
   constructor(options) {
-    const o = checkKeys('options', options, ['maxParallel', 'failFast', 'timeout', 'state'])
-    this._run = runOptions('options', { maxParallel: o.maxParallel, failFast: o.failFast, timeout: o.timeout })
+    const o = checkKeys('options', options, [...RUN_KEYS, 'state'])
+    this._run = runOptions('options', { maxParallel: o.maxParallel, failFast: o.failFast, timeout: o.timeout, maxDepth: o.maxDepth })
     /** The shared state every step (`ctx.state`) and hook (`context`) sees. */
     this.state = o.state === undefined ? {} : o.state
     this._names = []
@@ -591,4 +617,4 @@ const keptShapes = (() => {
   return [flow, run, new StepContext(run, 0, 1)]
 })()
 
-module.exports = { Flow, FlowRun, SyncPoint, StepContext, KIND_NAMES, STATUS_NAMES, keptShapes }
+module.exports = { Flow, FlowRun, SyncPoint, StepContext, KIND_NAMES, keptShapes }

@@ -33,25 +33,17 @@ function number(argument, v) {
   return v
 }
 
-/** Validates run options ({ maxParallel, failFast, timeout, ... }). */
+/** The run options both constructors take. */
+const RUN_KEYS = ['maxParallel', 'failFast', 'timeout', 'maxDepth']
+
+/**
+ * Run options ({ maxParallel, failFast, timeout, maxDepth }): the shape here (an object, no
+ * unknown keys), the values in the core's one validation (`runOptions` in src/driver.rs: a
+ * TypeError or RangeError naming the option). Returns them as the core checked them.
+ */
 function runOptions(where, opts, extra = []) {
-  const o = checkKeys(where, opts, ['maxParallel', 'failFast', 'timeout', ...extra])
-  const out = { maxParallel: 0, failFast: false, timeout: -1 }
-  if (o.maxParallel !== undefined && o.maxParallel !== Infinity) {
-    const n = number(`${where}.maxParallel`, o.maxParallel)
-    if (!Number.isInteger(n) || n < 1) throw rangeError(`${where}.maxParallel`, `must be a whole number >= 1 (got ${n})`)
-    out.maxParallel = Math.min(n, 0xffffffff)
-  }
-  if (o.failFast !== undefined) {
-    if (typeof o.failFast !== 'boolean') throw typeError(`${where}.failFast`, `must be a boolean (got ${describe(o.failFast)})`)
-    out.failFast = o.failFast
-  }
-  if (o.timeout !== undefined) {
-    const t = number(`${where}.timeout`, o.timeout)
-    if (!(t > 0) || !Number.isFinite(t)) throw rangeError(`${where}.timeout`, `must be a positive, finite number of milliseconds (got ${t})`)
-    out.timeout = t
-  }
-  return out
+  const o = checkKeys(where, opts, [...RUN_KEYS, ...extra])
+  return call(native.runOptions, o.maxParallel, o.failFast, o.timeout, o.maxDepth)
 }
 
 const TASK_KEYS = ['retries', 'retry', 'backoff', 'retryIf', 'timeout', 'sequences']
@@ -140,4 +132,4 @@ function taskOptions(where, name, o) {
   return { id, retryIf, timeout: timeout > 0 ? timeout : undefined }
 }
 
-module.exports = { checkKeys, runOptions, taskOptions, TASK_KEYS, describe }
+module.exports = { checkKeys, runOptions, taskOptions, TASK_KEYS, RUN_KEYS, describe }

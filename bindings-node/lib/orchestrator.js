@@ -7,8 +7,8 @@ const native = require('../native.js')
 const { randomUUID } = require('node:crypto')
 const { FlowRun } = require('./flow.js')
 const { NONE, SHAPE_ONLY } = require('./driver.js')
-const { typeError, LegatoError, CancelledError, TaskTimeoutError } = require('./errors.js')
-const { checkKeys, runOptions, taskOptions, TASK_KEYS, describe } = require('./options.js')
+const { typeError, LegatoError, CancelledError } = require('./errors.js')
+const { checkKeys, runOptions, taskOptions, TASK_KEYS, RUN_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 
 const ACTION_KEYS = ['name', 'cache', ...TASK_KEYS]
@@ -41,18 +41,21 @@ class OrchRun extends FlowRun {
     super(pseudoFlow, shape === SHAPE_ONLY ? SHAPE_ONLY : -1, null, orch._run, signal)
     this.orch = orch
     this.main = null
+    // Main's end as it came (`mainDone`), or the core's cancel of it (`mainCancelled`: then
+    // what main does next is ignored).
     this.mainDone = false
+    this.mainCancelled = false
     this.mainOk = false
     this.mainValue = undefined
     // Main's AbortController (made on first use: `orchestrator.signal()` inside main, or the
-    // run stopping it), and the kind of stop that ended main, if one did.
+    // core cancelling it).
     this.mainCtrl = null
-    this.stopKind = null
+    // Per cached action: the call's key → the task that made it. The core routes the outcome
+    // to every later caller (a join); their waiters, by join number.
     this.cache = new Map()
-    // Cached calls in flight that actions wait for (task → waiters), and the outcomes those
-    // actions get when the core resumes them (caller → queue); made on first use.
-    this.waiting = null
-    this.resumable = null
+    this.joins = []
+    // Fail-fast groups made so far (the core numbers them in this order).
+    this.nGroups = 0
   }
 
   /** Registered options `id` are freed with the orchestrator. */
@@ -60,7 +63,10 @@ class OrchRun extends FlowRun {
     this.orch._options.push(id)
   }
 
-  /** A tracked call of `action` with `args`, made by `parent` (a task, or NONE for main). */
+  /**
+   * A tracked call of `action` with `args`, made by `parent` (a task, or NONE for main):
+   * `{ task, promise, waiter }`.
+   */
   callAction(action, thisArg, args, parent, parentAttempt) {
     let perAction
     let key
@@ -70,80 +76,71 @@ class OrchRun extends FlowRun {
         perAction = this.cache.get(action)
         if (perAction === undefined) this.cache.set(action, (perAction = new Map()))
         const hit = perAction.get(key)
-        if (hit !== undefined) return this.cachedCall(hit, parent, parentAttempt)
+        if (hit !== undefined) return this.join(hit, parent, parentAttempt)
       }
     }
     const record = { name: action.name, startTime: Date.now(), endTime: undefined, args, duration: undefined }
     this.state.operations.push(record)
     const task = this.nTasks++
-    const entry = { task, promise: null }
+    const entry = { task, promise: null, waiter: null }
     entry.promise = new Promise((resolve, reject) => {
-      this.calls[task] = {
+      entry.waiter = this.calls[task] = {
         name: action.name, fn: action.fn, thisArg, args, retryIf: action.retryIf, timeout: action.timeout,
-        parent, resolve, reject, record,
+        parent, resolve, reject, record, group: undefined, index: 0,
       }
     })
     this.push(7, parent === NONE ? 0 : parent + 1, action.id, parent === NONE ? 0 : parentAttempt)
-    if (perAction !== undefined) perAction.set(key, entry)
+    if (perAction !== undefined) perAction.set(key, task)
     return entry
   }
 
   /**
-   * A call that finds its cached call (`hit`). While that call is in flight, a calling action
-   * waits for it outside the core's calls: it gives its slot back (suspend) and gets the
-   * outcome when the core resumes it, once it holds a slot again (rule 8: two actions awaiting
-   * one cached call under `maxParallel: 1` cannot deadlock). Main holds no slot, and a call
-   * that is done has nothing to wait for: they get the call's own promise.
+   * A call that finds its cached call `task` (in flight or done): the core routes its outcome
+   * to this caller ([7, join, task, outcome]); a calling action gives its slot back meanwhile.
    */
-  cachedCall(hit, parent, parentAttempt) {
-    if (parent === NONE || this.calls[hit.task] === undefined || this.cur[parent] !== parentAttempt) return hit
-    if (this.waiting === null) {
-      this.waiting = new Map()
-      this.resumable = new Map()
-    }
-    const w = { parent, attempt: parentAttempt, ok: false, value: undefined, resolve: null, reject: null }
+  join(task, parent, parentAttempt) {
+    const waiter = { resolve: null, reject: null, group: undefined, index: 0 }
     const promise = new Promise((resolve, reject) => {
-      w.resolve = resolve
-      w.reject = reject
+      waiter.resolve = resolve
+      waiter.reject = reject
     })
-    const list = this.waiting.get(hit.task)
-    if (list === undefined) this.waiting.set(hit.task, [w])
-    else list.push(w)
-    this.push(8, parent, 0, 0)
-    return { task: hit.task, promise }
+    this.joins.push(waiter)
+    this.push(16, parent === NONE ? 0 : parent + 1, parent === NONE ? 0 : parentAttempt, task)
+    return { task, promise, waiter }
   }
 
-  settled(task, status) {
-    super.settled(task, status)
-    if (this.waiting === null) return
-    const list = this.waiting.get(task)
-    if (list === undefined) return
-    this.waiting.delete(task)
-    for (const w of list) {
-      w.ok = status === 3
-      w.value = w.ok ? this.values[task] : this.errorOf(task, status)
-      if (this.cur[w.parent] === w.attempt) {
-        // The core resumes the caller once it holds a slot again (`resumeTask`).
-        const q = this.resumable.get(w.parent)
-        if (q === undefined) this.resumable.set(w.parent, [w])
-        else q.push(w)
-        this.push(9, w.parent, 0, 0)
-      } else if (w.ok) {
-        w.resolve(w.value)
-      } else {
-        w.reject(w.value)
-      }
+  joined(join, task, code) {
+    const w = this.joins[join]
+    if (w === undefined) return
+    this.joins[join] = undefined
+    this.deliver(w, task, code)
+  }
+
+  /**
+   * Makes `entries` (calls made by `parent`) a fail-fast group: the core cancels the others
+   * when one fails; resolves to the results in order, or rejects with the failure.
+   */
+  group(entries, parent, parentAttempt) {
+    const n = entries.length
+    const g = { id: this.nGroups++, left: n, over: false, results: new Array(n), resolve: null, reject: null }
+    const promise = new Promise((resolve, reject) => {
+      g.resolve = resolve
+      g.reject = reject
+    })
+    if (n === 0) {
+      g.over = true
+      g.resolve(g.results)
     }
-  }
-
-  /** The core resumes `task`: the oldest outcome it waits for is handed to it. */
-  resumeTask(task) {
-    const q = this.resumable === null ? undefined : this.resumable.get(task)
-    if (q === undefined) return
-    const w = q.shift()
-    if (q.length === 0) this.resumable.delete(task)
-    if (w.ok) w.resolve(w.value)
-    else w.reject(w.value)
+    for (let i = 0; i < n; i++) {
+      entries[i].waiter.group = g
+      entries[i].waiter.index = i
+    }
+    this.push(17, parent === NONE ? 0 : parent + 1, parent === NONE ? 0 : parentAttempt, n)
+    for (let i = 0; i < n; i += 4) {
+      const m = (k) => (i + k < n ? entries[i + k].task : NONE)
+      this.push(m(0), m(1), m(2), m(3))
+    }
+    return promise
   }
 
   startTask(task, attempt) {
@@ -181,18 +178,11 @@ class OrchRun extends FlowRun {
     return p
   }
 
-  hooksDone(kind) {
-    if (kind === 0) this.callMain()
-  }
-
-  callMain() {
+  /** The core says: every process_begin hook is done, call main. */
+  startMain() {
     const main = this.main
     if (main === null) return
     this.main = null
-    if (this.hookError !== null) {
-      this.endMain(false, this.hookError)
-      return
-    }
     let r
     try {
       r = storage().run({ run: this, task: NONE, attempt: 0, signal: undefined }, main)
@@ -211,55 +201,43 @@ class OrchRun extends FlowRun {
     this.endMain(true, r)
   }
 
-  /** `orchestrator.signal()` inside main: fires when the run stops it (rule 11). */
+  /** `orchestrator.signal()` inside main: fires when the core cancels main (rule 11). */
   mainSignal() {
     if (this.mainCtrl === null) this.mainCtrl = new AbortController()
     return this.mainCtrl.signal
   }
 
   /**
-   * Rule 11: once the core has stopped the run (its timeout, a cancel, fail-fast, a hook's
-   * error), main is stopped, not awaited: its signal fires and its hold on the run is given
-   * back, so the run ends as soon as its calls do and `run()` rejects with the run's error
-   * (main's own value or error, when it comes, is dropped). A main not yet started (its
-   * `process_begin` hooks still running) never starts.
+   * Rule 11: the core stopped the run (its timeout, a cancel, fail-fast, a hook's error) while
+   * main runs: main's signal fires with the run's error and main is no longer awaited (what
+   * it returns or throws later is dropped); the run ends by itself.
    */
-  stopped() {
-    if (this.mainDone) return
-    const stop = native.runStopReason(this.id)
-    if (stop === null) return
-    const [kind, message] = stop
+  cancelMain() {
     this.main = null
-    this.mainDone = true
-    this.mainOk = false
-    this.stopKind = kind
-    // fail-fast: the failed call's own error, found in the final report (see `finished`).
-    this.mainValue = kind === 'timed_out' ? new TaskTimeoutError(message)
-      : kind === 'hook_failed' && this.hookError !== null ? this.hookError : new CancelledError(message)
+    this.mainCancelled = true
     if (this.mainCtrl === null) this.mainCtrl = new AbortController()
-    this.mainCtrl.abort(this.mainValue)
-    this.push(11, 0, 0, 0)
+    this.mainCtrl.abort(this.stopError())
   }
 
   endMain(ok, v) {
-    if (this.mainDone) return
+    if (this.mainDone || this.mainCancelled || this.done) return
     this.mainDone = true
     this.mainOk = ok
     this.mainValue = v
-    this.push(11, 0, 0, 0)
+    this.push(15, ok ? 1 : 0, 0, 0)
   }
 
+  /**
+   * The run is over: it rejects with the run's error when the core stopped it early (see
+   * `stopError`: then main was cancelled, or never started), else main's value or main's own
+   * error.
+   */
   finished(report) {
     if (this.abortSignal !== null) this.abortSignal.removeEventListener('abort', this.abortListener)
     if (this.state.endTime === undefined) this.state.endTime = Date.now()
     this.orch._report = report
-    if (this.hookError !== null) return this.reject(this.hookError)
+    if (this.stopErr !== null) return this.reject(this.stopErr)
     if (!this.mainDone) return this.reject(new CancelledError('the run ended before main finished'))
-    if (this.stopKind === 'fail_fast') {
-      // The one call that failed (the others were cancelled or skipped when the run stopped).
-      const bad = report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')
-      if (bad !== undefined) return this.reject(bad.error)
-    }
     if (this.mainOk) this.resolve(this.mainValue)
     else this.reject(this.mainValue)
   }
@@ -271,8 +249,8 @@ class OrchRun extends FlowRun {
  */
 class Orchestrator {
   constructor(options) {
-    const o = checkKeys('options', options, ['maxParallel', 'failFast', 'timeout', 'state'])
-    this._run = runOptions('options', { maxParallel: o.maxParallel, failFast: o.failFast, timeout: o.timeout })
+    const o = checkKeys('options', options, [...RUN_KEYS, 'state'])
+    this._run = runOptions('options', { maxParallel: o.maxParallel, failFast: o.failFast, timeout: o.timeout, maxDepth: o.maxDepth })
     this._hooks = newHooks()
     this._state = Object.assign({ id: randomUUID(), startTime: undefined, endTime: undefined, operations: [] }, o.state)
     this._actions = new WeakMap()
@@ -360,28 +338,8 @@ class Orchestrator {
       const run = store.run
       const entries = list.map((a, i) => run.callAction(a, undefined, i < args.length ? [args[i]] : [], store.task, store.attempt))
       if (!failFast) return Promise.all(entries.map((e) => e.promise.then((v) => v, (err) => err)))
-      return new Promise((resolve, reject) => {
-        let left = entries.length
-        let over = false
-        const results = new Array(entries.length)
-        const done = new Array(entries.length).fill(false)
-        if (left === 0) resolve(results)
-        entries.forEach((e, i) => {
-          e.promise.then((v) => {
-            done[i] = true
-            results[i] = v
-            if (--left === 0 && !over) resolve(results)
-          }, (err) => {
-            done[i] = true
-            if (over) return
-            over = true
-            entries.forEach((other, j) => {
-              if (!done[j]) run.push(13, other.task, 0, 0)
-            })
-            reject(err)
-          })
-        })
-      })
+      // A core group: the core cancels the other members when one fails.
+      return run.group(entries, store.task, store.attempt)
     }
   }
 
@@ -406,9 +364,8 @@ class Orchestrator {
     this._state.startTime = r.startedAt
     this._state.endTime = undefined
     r.main = main
-    r.push(10, 0, 0, 0)
-    r.push(12, 0, 0, 0)
-    if (this._hooks[0].length === 0) r.callMain()
+    // The core starts main once every process_begin hook is done ([8]).
+    r.push(14, 0, 0, 0)
     return r.promise
   }
 

@@ -1,7 +1,10 @@
 'use strict'
 // A finished run's report: built lazily from the native report plus the values and errors
 // the driver kept in JS (the host's own objects, never stringified).
-const { TaskTimeoutError, CancelledError } = require('./errors.js')
+const { TaskTimeoutError } = require('./errors.js')
+
+/** The report format's error kinds (core/src/report/json.rs) as the driver's outcome codes. */
+const ERROR_CODES = { failed: 1, panicked: 1, timed_out: 2, cancelled: 3, depth: 5 }
 
 /** One task's entry in a report. */
 class TaskReport {
@@ -50,12 +53,9 @@ class RunReport {
       const d = this._driver
       this._list = this._data().tasks.map((j) => {
         const status = j.status
-        let error
-        if (status === 'succeeded' || status === 'skipped') error = undefined
-        else if (status === 'failed' && j.id in d.errors) error = d.errors[j.id]
-        else if (status === 'timed_out') error = d.timeoutError(j.id)
-        else if (j.error) error = new CancelledError(j.error.message)
-        else if (status === 'skipped') error = undefined
+        // The driver's one conversion, from the error kind the report's JSON format names.
+        const error = status === 'succeeded' || status === 'skipped' || !j.error ? undefined
+          : d.errorFor(ERROR_CODES[j.error.kind] ?? 1, j.id, j.error.message)
         const result = status === 'succeeded' ? d.values[j.id] : undefined
         return new TaskReport(j, this._startedAt, result, error)
       })

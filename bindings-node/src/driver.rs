@@ -1,9 +1,13 @@
 //! One run's scheduler, driven from JS in batches.
 //!
 //! The facade calls [`run_step`] with every input gathered since the last call (finished
-//! attempts, finished hooks, spawns, cancels, "time advanced") and gets back every command the
-//! scheduler has for it (start, cancel, resume, emit, settled, finished) in the same crossing.
-//! Values and errors stay in JS, keyed by task id; the core sees only outcomes and messages.
+//! attempts, finished hooks, spawns, joins, groups, cancels, "time advanced", main's end) and
+//! gets back every command the scheduler has for it (start, cancel, emit, deliver, joined,
+//! start main, cancel main, finished) in the same crossing. Values and errors stay in JS,
+//! keyed by task id; the core sees only outcomes and messages. This layer decides nothing: the
+//! inputs of one batch go to the core as one [`Scheduler::handle`] batch, which orders them
+//! (the clock's advance last); payloads are the kit's [`Payload`], codes the kit's [`code`],
+//! outcomes the kit's [`CallOutcome`] (see [`outcome_code`]).
 //!
 //! Inputs are 4-word records `[op, a, b, c]` in a `Uint32Array`:
 //!
@@ -12,30 +16,38 @@
 //! | 1 | attempt succeeded | task, attempt |
 //! | 2 | attempt failed | task, attempt, `msg << 1 \| retryable` (msg: index in `msgs`) |
 //! | 3 | hooks done | slot |
-//! | 4 | a hook threw | slot, msg |
+//! | 4 | a hook threw | slot, msg, the JS hook error's number (see [`JsError::Hook`]) |
 //! | 5 | time advanced | |
 //! | 6 | cancel the run | |
-//! | 7 | spawn a dynamic task | caller + 1 (0: none), options id, the caller's attempt |
-//! | 8 | suspend (a task awaits a child) | task |
-//! | 9 | resume (an awaited child is done) | task |
-//! | 10 | hold the run open | |
-//! | 11 | release a hold | |
+//! | 7 | spawn a dynamic task | caller + 1 (0: main or none), options id, the caller's attempt |
 //! | 12 | start the run | |
-//! | 13 | cancel one task | task |
+//! | 14 | start a run with a `main` ([`Scheduler::start_main`]) | |
+//! | 15 | `main` ended | 1 if it returned, 0 if it threw |
+//! | 16 | join a task that exists (a cached call) | caller + 1 (0: main), the caller's attempt, the task |
+//! | 17 | a fail-fast group of `n` members | caller + 1 (0: main), the caller's attempt, `n`; then `ceil(n / 4)` records of member ids (padding `0xFFFF_FFFF`) |
 //!
 //! Commands are written to `out` from index 1 as 4-word records, their count in `out[0]`:
-//! `[1, task, attempt, 0]` start; `[2, task, attempt, timed_out]` cancel; `[3, task, 0, 0]`
-//! resume; `[4 | kind << 8, task, attempt, slot]` emit (task `0xFFFF_FFFF` for process events;
-//! details through [`run_event`]); `[5, task, status, 0]` deliver a dynamic task's outcome to
-//! its caller now; `[6, 0, 0, 0]`
-//! the run is finished. When `out` is full the rest waits for the next call.
+//! `[1, task, attempt, 0]` start; `[2, task, attempt, timed_out]` cancel;
+//! `[4 | kind << 8, task, attempt, slot]` emit (task `0xFFFF_FFFF` for process events; kind
+//! [`code::kind`]; details through [`run_event`]); `[5, task, outcome, 0]` deliver a dynamic
+//! task's outcome to its caller now (outcome: [`outcome_code`]; the message of a core-made
+//! error through [`run_call_error`]); `[6, 0, 0, 0]` the run is finished; `[7, join, task,
+//! outcome]` hand `task`'s outcome to the waiter of join `join` (joins numbered from 0 in the
+//! order op 16 gave them); `[8, 0, 0, 0]` start `main`; `[9, 0, 0, 0]` cancel `main` (do not
+//! wait for it; the run's error is [`run_stop_error`]'s). When `out` is full the rest waits for
+//! the next call.
 
 use crate::errors::{coded, guard, option_error};
 use crate::flow::{flow_select, options_get, Slab};
 use crate::report::NativeReport;
-use legato::event::{Event, EventKind, HookMask, Status, StopReason, TaskError};
+use legato::event::{ErrorKind, Event, HookMask, TaskError};
 use legato::graph::{Graph, GraphBuilder, TaskId};
-use legato::scheduler::{Command, HookToken, Input, Outcome, ProtocolError, RunOptions, Scheduler};
+use legato::host::{code, CallOutcome, Payload};
+use legato::policy::{self, OptionError};
+use legato::scheduler::{
+    Command, GroupId, HookToken, Input, Outcome, ProtocolError, RunOptions, Scheduler,
+};
+use napi::bindgen_prelude::{Unknown, ValueType};
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, UNIX_EPOCH};
@@ -45,6 +57,8 @@ const NONE: u32 = u32::MAX;
 struct Run {
     sched: Scheduler<()>,
     hooks: Slab<(HookToken, Event)>,
+    /// The fail-fast groups made by input 17, in order: the JS side numbers them from 0.
+    groups: Vec<GroupId>,
     started_at_ms: f64,
     /// The time of the latest input (the run's total once it is finished).
     now: Duration,
@@ -88,50 +102,171 @@ pub(crate) fn ms(d: Duration) -> f64 {
     d.as_nanos() as f64 / 1e6
 }
 
-pub(crate) fn status_code(s: Status) -> u32 {
-    match s {
-        Status::Pending => 0,
-        Status::Ready => 1,
-        Status::Running => 2,
-        Status::Succeeded => 3,
-        Status::Failed => 4,
-        Status::TimedOut => 5,
-        Status::Skipped => 6,
-        Status::Cancelled => 7,
-        _ => 8,
+/// Which JS error object a core error stands for: the source the driver attaches to the
+/// errors it reports, so that the core's choice of the run's error ([`Scheduler::stop_error`])
+/// comes back as the JS object itself.
+#[derive(Debug, Clone, Copy)]
+enum JsError {
+    /// What task `n`'s body threw (its last failed attempt's).
+    Task(u32),
+    /// The `n`th hook error of the run (the JS side keeps them in order).
+    Hook(u32),
+}
+
+/// Outcome codes of [`CallOutcome`], as the JS driver turns them into errors (`errorFor` in
+/// `lib/driver.js`), and of a [`TaskError`]'s kind ([`error_code`]).
+pub(crate) mod outcome {
+    /// Succeeded: the value JS holds.
+    pub const OK: u32 = 0;
+    /// Failed: what the body threw, as thrown.
+    pub const FAILED: u32 = 1;
+    /// Timed out: `TaskTimeoutError`.
+    pub const TIMED_OUT: u32 = 2;
+    /// Cancelled: `CancelledError`.
+    pub const CANCELLED: u32 = 3;
+    /// Skipped: `CancelledError` naming the reason.
+    pub const SKIPPED: u32 = 4;
+    /// Nested deeper than `max_depth`: `RangeError` with code `ERR_LEGATO_DEPTH`.
+    pub const DEPTH: u32 = 5;
+}
+
+/// The code of a caller's outcome: one exhaustive match over the kit's [`CallOutcome`].
+pub(crate) fn outcome_code<V>(o: &CallOutcome<V>) -> u32 {
+    match o {
+        CallOutcome::Ok(_) => outcome::OK,
+        CallOutcome::Failed(_) => outcome::FAILED,
+        CallOutcome::TimedOut(_) => outcome::TIMED_OUT,
+        CallOutcome::Cancelled(_) => outcome::CANCELLED,
+        CallOutcome::Skipped { .. } => outcome::SKIPPED,
+        CallOutcome::Depth(_) => outcome::DEPTH,
     }
 }
 
-fn kind_of(i: u32) -> Option<EventKind> {
-    Some(match i {
-        0 => EventKind::ProcessBegin,
-        1 => EventKind::TaskReady,
-        2 => EventKind::TaskBegin,
-        3 => EventKind::TaskRetry,
-        4 => EventKind::TaskSuccess,
-        5 => EventKind::TaskFailure,
-        6 => EventKind::TaskSkip,
-        7 => EventKind::TaskCompletion,
-        8 => EventKind::ProcessCompletion,
-        _ => return None,
+/// The outcome code of an error of the core (a payload's, the run's).
+pub(crate) fn error_code(e: &TaskError) -> u32 {
+    match e.kind {
+        ErrorKind::TimedOut => outcome::TIMED_OUT,
+        ErrorKind::Cancelled => outcome::CANCELLED,
+        ErrorKind::Depth => outcome::DEPTH,
+        _ => outcome::FAILED,
+    }
+}
+
+/// Run options, checked by the core's one validation (see [`run_options`]).
+#[napi(object)]
+#[derive(Debug)]
+pub struct CheckedRunOptions {
+    /// The concurrency limit; 0 for none.
+    pub max_parallel: f64,
+    /// Whether fail-fast is on.
+    pub fail_fast: bool,
+    /// The run timeout in ms; -1 for none.
+    pub timeout_ms: f64,
+    /// The call depth limit.
+    pub max_depth: u32,
+}
+
+fn describe(v: &Unknown<'_>) -> String {
+    match v.get_type() {
+        Ok(ValueType::String) => "a string".to_owned(),
+        Ok(ValueType::Boolean) => "a boolean".to_owned(),
+        Ok(ValueType::Null) => "null".to_owned(),
+        Ok(ValueType::Object) => "an object".to_owned(),
+        Ok(ValueType::Function) => "a function".to_owned(),
+        Ok(ValueType::BigInt) => "a bigint".to_owned(),
+        Ok(ValueType::Symbol) => "a symbol".to_owned(),
+        _ => "another type".to_owned(),
+    }
+}
+
+/// A number option, or `None` when not given. Anything else is the core's type error.
+fn number_of(argument: &'static str, v: &Option<Unknown<'_>>) -> Result<Option<f64>, OptionError> {
+    let Some(v) = v else { return Ok(None) };
+    match v.get_type() {
+        Ok(ValueType::Undefined) => Ok(None),
+        Ok(ValueType::Number) => Ok(Some(unsafe { v.cast::<f64>() }.unwrap_or(f64::NAN))),
+        _ => Err(OptionError::type_error(
+            argument,
+            format!("must be a number, got {}", describe(v)),
+        )),
+    }
+}
+
+/// Checks a Flow's or an Orchestrator's run options (`maxParallel`, `failFast`, `timeout`,
+/// `maxDepth`, each as given, `undefined` when left out) with the core's one validation
+/// ([`policy`], [`RunOptions::validate`]): a wrong type is a `TypeError`
+/// (`ERR_INVALID_ARG_TYPE`), a wrong value a `RangeError` (`ERR_OUT_OF_RANGE`), each naming
+/// the option. `maxParallel: Infinity` means no limit; `maxDepth` defaults to 10,000.
+#[napi]
+pub fn run_options(
+    max_parallel: Option<Unknown<'_>>,
+    fail_fast: Option<Unknown<'_>>,
+    timeout: Option<Unknown<'_>>,
+    max_depth: Option<Unknown<'_>>,
+) -> napi::Result<CheckedRunOptions, String> {
+    guard(|| {
+        let check = || -> Result<(CheckedRunOptions, RunOptions), OptionError> {
+            let mut o = RunOptions::default();
+            let mut max_parallel_n = 0.0;
+            if let Some(n) = number_of("options.maxParallel", &max_parallel)? {
+                if n != f64::INFINITY {
+                    let n = policy::max_parallel("options.maxParallel", n)?;
+                    o = o.max_parallel(n);
+                    max_parallel_n = (n as f64).min(f64::from(u32::MAX));
+                }
+            }
+            let mut ff = false;
+            if let Some(v) = &fail_fast {
+                match v.get_type() {
+                    Ok(ValueType::Undefined) => {}
+                    Ok(ValueType::Boolean) => ff = unsafe { v.cast::<bool>() }.unwrap_or(false),
+                    _ => {
+                        return Err(OptionError::type_error(
+                            "options.failFast",
+                            format!("must be a boolean, got {}", describe(v)),
+                        ))
+                    }
+                }
+            }
+            o = o.fail_fast(ff);
+            let mut timeout_ms = -1.0;
+            if let Some(t) = number_of("options.timeout", &timeout)? {
+                if let Some(d) = policy::timeout_millis("options.timeout", t)? {
+                    o = o.timeout(d);
+                    timeout_ms = ms(d);
+                }
+            }
+            let mut depth = o.get_max_depth();
+            if let Some(n) = number_of("options.maxDepth", &max_depth)? {
+                // A whole number >= 1 (as a concurrency limit is), at most u32::MAX.
+                depth = policy::max_parallel("options.maxDepth", n)?.min(u32::MAX as usize) as u32;
+                o = o.max_depth(depth);
+            }
+            o.validate()?;
+            Ok((
+                CheckedRunOptions {
+                    max_parallel: max_parallel_n,
+                    fail_fast: ff,
+                    timeout_ms,
+                    max_depth: depth,
+                },
+                o,
+            ))
+        };
+        check().map(|(c, _)| c).map_err(|e| option_error(&e))
     })
 }
 
-fn kind_code(k: EventKind) -> u32 {
-    (0..9).find(|&i| kind_of(i) == Some(k)).unwrap_or(9)
-}
-
-/// Starts a run (not yet started: send input 12). `graph` is a flow's id from
-/// [`flow_new`](crate::flow::flow_new), or -1 for an Orchestrator's run (dynamic tasks
-/// only). `targets` NUL-joined or none; `max_parallel` 0 for unlimited; `timeout_ms` < 0 for
-/// none; `hook_mask` bit `k` set when event kind `k` has hooks; `started_at_ms` epoch ms.
+/// Starts a run (not yet started: send input 12, or 14 for a run with a `main`). `graph` is
+/// a flow's id from [`flow_new`](crate::flow::flow_new), or -1 for an Orchestrator's run
+/// (dynamic tasks only). `targets` NUL-joined or none; `options` as [`run_options`] gave
+/// them; `hook_mask` bit `k` set when event kind `k` ([`code::kind`]) has hooks;
+/// `started_at_ms` epoch ms.
 #[napi]
 pub fn run_new(
     graph: i32,
     targets: Option<String>,
-    max_parallel: u32,
-    fail_fast: bool,
-    timeout_ms: f64,
+    options: CheckedRunOptions,
     hook_mask: u32,
     started_at_ms: f64,
 ) -> napi::Result<u32, String> {
@@ -144,23 +279,27 @@ pub fn run_new(
             flow_select(graph as u32, targets.as_deref())?
         };
         let mut mask = HookMask::NONE;
-        for k in 0..9 {
+        for k in 0..32 {
             if hook_mask & (1 << k) != 0 {
-                if let Some(kind) = kind_of(k) {
+                if let Some(kind) = code::kind_from(k) {
                     mask = mask.with(kind);
                 }
             }
         }
-        let mut o = RunOptions::default().fail_fast(fail_fast).hooks(mask);
-        if max_parallel > 0 {
-            o = o.max_parallel(max_parallel as usize);
+        let mut o = RunOptions::default()
+            .fail_fast(options.fail_fast)
+            .hooks(mask)
+            .max_depth(options.max_depth);
+        if options.max_parallel >= 1.0 {
+            o = o.max_parallel(options.max_parallel as usize);
         }
-        if timeout_ms >= 0.0 {
-            o = o.timeout(dur(timeout_ms));
+        if options.timeout_ms > 0.0 {
+            o = o.timeout(dur(options.timeout_ms));
         }
         let run = Run {
             sched: Scheduler::new(g, &sel, o).map_err(|e| option_error(&e))?,
             hooks: Slab::new(),
+            groups: Vec::new(),
             started_at_ms,
             now: Duration::ZERO,
         };
@@ -185,24 +324,26 @@ fn protocol(e: ProtocolError) -> napi::Error<String> {
     coded("ERR_LEGATO_INTERNAL", e.to_string())
 }
 
-fn event_task(e: &Event) -> (u32, u32) {
-    match e {
-        Event::TaskReady { task }
-        | Event::TaskSuccess { task, .. }
-        | Event::TaskFailure { task, .. }
-        | Event::TaskSkip { task, .. }
-        | Event::TaskCompletion { task, .. } => (task.as_u32(), 0),
-        Event::TaskBegin { task, attempt } | Event::TaskRetry { task, attempt, .. } => {
-            (task.as_u32(), *attempt)
-        }
-        _ => (NONE, 0),
-    }
-}
-
 fn message(msgs: &Option<Vec<String>>, i: u32) -> Arc<str> {
     msgs.as_ref()
         .and_then(|m| m.get(i as usize))
         .map_or_else(|| Arc::from("failed"), |s| Arc::from(s.as_str()))
+}
+
+fn caller_of(
+    s: &Scheduler<()>,
+    a: u32,
+    attempt: u32,
+) -> napi::Result<Option<(TaskId, u32)>, String> {
+    Ok(if a == 0 {
+        None
+    } else {
+        Some((task_id(s, a - 1)?, attempt))
+    })
+}
+
+fn js_error(e: &TaskError) -> Option<JsError> {
+    e.source_ref::<JsError>().copied()
 }
 
 /// Feeds `n_in` inputs to run `id` at `now_ms` (milliseconds since the run started, read from
@@ -225,15 +366,15 @@ pub(crate) fn run_step(
                 run.now = run.now.max(now);
                 let s = &mut run.sched;
                 let n = (n_in as usize).min(input.len() / 4);
-                // The batch is one instant's inputs. What only the host can order (starting the
-                // run, holds, spawns, suspends) is taken in the order given; everything the
-                // contract orders (finished attempts, hooks, resumes, releases, cancels) goes to
-                // the core as one `handle` batch, which decides their order (finished attempts
-                // before an outside cancel); the clock's advance comes last, so that an attempt
-                // finishing at the instant of its deadline counts as finished.
+                // The batch is one instant's inputs. What makes a call (starting the run,
+                // spawns, joins, groups, main's end, a hook's own error) is taken in the order
+                // given; the rest goes to the core as one `handle` batch, which orders it
+                // (the clock's advance last: see the scheduler's module docs).
                 batch.clear();
-                let mut advance = false;
-                for rec in input[..n * 4].chunks_exact(4) {
+                let mut i = 0;
+                while i < n {
+                    let rec = &input[i * 4..i * 4 + 4];
+                    i += 1;
                     let (a, b, c) = (rec[1], rec[2], rec[3]);
                     match rec[0] {
                         1 => batch.push(Input::Finished {
@@ -245,39 +386,61 @@ pub(crate) fn run_step(
                             task: task_id(s, a)?,
                             attempt: b,
                             outcome: Outcome::Err {
-                                error: TaskError::failed(message(&msgs, c >> 1)),
+                                error: TaskError::failed(message(&msgs, c >> 1))
+                                    .with_source(Arc::new(JsError::Task(a))),
                                 retryable: c & 1 == 1,
                             },
                         }),
-                        3 | 4 => {
+                        3 => {
                             let (token, _) = run
                                 .hooks
                                 .remove(a)
                                 .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown hook slot"))?;
-                            batch.push(if rec[0] == 3 {
-                                Input::HookDone(token)
-                            } else {
-                                Input::HookFailed(token, message(&msgs, b))
-                            });
+                            batch.push(Input::HookDone(token));
                         }
-                        5 => advance = true,
+                        4 => {
+                            let (token, _) = run
+                                .hooks
+                                .remove(a)
+                                .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown hook slot"))?;
+                            // The hook's own error object stays the run error's source; the
+                            // core has no batch input that carries one, so it is taken here.
+                            let e = TaskError::failed(message(&msgs, b))
+                                .with_source(Arc::new(JsError::Hook(c)));
+                            s.hook_raised(token, e, now).map_err(protocol)?;
+                        }
+                        5 => batch.push(Input::Advance),
                         6 => batch.push(Input::Cancel),
                         7 => {
-                            let caller = if a == 0 {
-                                None
-                            } else {
-                                Some((task_id(s, a - 1)?, c))
-                            };
+                            let caller = caller_of(s, a, c)?;
                             let (name, opts) = options_get(b)
                                 .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown options"))?;
                             s.spawn(caller, name, opts, now).map_err(protocol)?;
                         }
-                        8 => s.suspend(task_id(s, a)?).map_err(protocol)?,
-                        9 => batch.push(Input::Resume(task_id(s, a)?)),
-                        10 => s.hold(),
-                        11 => batch.push(Input::Release),
                         12 => s.start(now),
-                        13 => batch.push(Input::CancelTask(task_id(s, a)?)),
+                        14 => s.start_main(now),
+                        15 => s.main_finished(a == 1, now),
+                        16 => {
+                            let caller = caller_of(s, a, b)?;
+                            let target = task_id(s, c)?;
+                            s.join(caller, target, now).map_err(protocol)?;
+                        }
+                        17 => {
+                            let caller = caller_of(s, a, b)?;
+                            let count = c as usize;
+                            let words = count.div_ceil(4) * 4;
+                            let from = i * 4;
+                            let ids = input.get(from..from + words).ok_or_else(|| {
+                                coded("ERR_LEGATO_INTERNAL", "a group's members are missing")
+                            })?;
+                            let members = ids[..count]
+                                .iter()
+                                .map(|&m| task_id(s, m))
+                                .collect::<Result<Vec<_>, _>>()?;
+                            i += words / 4;
+                            let g = s.group(caller, &members, now).map_err(protocol)?;
+                            run.groups.push(g);
+                        }
                         op => {
                             return Err(coded("ERR_LEGATO_INTERNAL", format!("unknown input {op}")))
                         }
@@ -289,9 +452,6 @@ pub(crate) fn run_step(
                         batch.shrink_to(BATCH_KEEP);
                     }
                     handled?;
-                }
-                if advance {
-                    s.advance(now);
                 }
                 let cap = out.len().saturating_sub(1) / 4;
                 let mut k = 0usize;
@@ -307,17 +467,25 @@ pub(crate) fn run_step(
                             attempt,
                             timed_out,
                         } => [2, task.as_u32(), attempt, timed_out as u32],
-                        Command::Resume { task } => [3, task.as_u32(), 0, 0],
                         Command::Emit { event, token } => {
-                            let (t, att) = event_task(&event);
-                            let kind = kind_code(event.kind());
+                            let p = Payload::new(s, &event);
+                            let (t, att) = (p.task.map_or(NONE, |t| t.as_u32()), p.attempt);
+                            let kind = code::kind(p.kind);
                             let slot = run.hooks.insert((token, *event));
                             [4 | (kind << 8), t, att, slot]
                         }
                         Command::Deliver { task } => {
-                            [5, task.as_u32(), status_code(s.status(task)), 0]
+                            let o = s.call_outcome(task).map_err(protocol)?;
+                            [5, task.as_u32(), outcome_code(&o), 0]
                         }
+                        Command::Joined { join, task } => {
+                            let o = s.call_outcome(task).map_err(protocol)?;
+                            [7, join.as_u32(), task.as_u32(), outcome_code(&o)]
+                        }
+                        Command::StartMain => [8, 0, 0, 0],
+                        Command::CancelMain => [9, 0, 0, 0],
                         Command::Finished => [6, 0, 0, 0],
+                        // Resume answers `suspend`, which this driver never sends.
                         _ => continue,
                     };
                     out[at..at + 4].copy_from_slice(&rec);
@@ -332,29 +500,25 @@ pub(crate) fn run_step(
     })
 }
 
-/// The details of an emitted event (for hooks whose payload needs more than the name).
+/// The details of an emitted event (for hooks whose payload needs more than the name), from
+/// the kit's one neutral [`Payload`]: only the fields its kind has ([`Payload::FIELDS`]).
 #[napi(object)]
 #[derive(Debug, Default)]
 pub struct EventDetail {
-    /// The event kind's name, e.g. `task_retry`.
-    pub kind: String,
     /// Duration of the task (success, failure, completion) or of the run (process completion), ms.
     pub duration_ms: Option<f64>,
     /// The delay before the next attempt (retry), ms.
     pub delay_ms: Option<f64>,
-    /// The final status (completion).
+    /// The final status (completion), as the core names it (`succeeded`, `failed`, ...).
     pub status: Option<String>,
-    /// The error's kind: `failed`, `timed_out`, `cancelled`, `panicked`.
-    pub error_kind: Option<String>,
+    /// The error's outcome code (see `errorFor` in lib/driver.js): 1 failed (the task's own),
+    /// 2 timed out, 3 cancelled, 5 too deep. Left out when the payload has no error
+    /// (`task_completion` of a task that succeeded, after retries too, or was skipped).
+    pub error_code: Option<u32>,
     /// The error's message as the core knows it.
     pub error_message: Option<String>,
     /// Why a task was skipped.
     pub reason: Option<String>,
-}
-
-fn put_error(d: &mut EventDetail, e: &TaskError) {
-    d.error_kind = Some(e.kind.as_str().to_owned());
-    d.error_message = Some(e.message.to_string());
 }
 
 /// The details of the event in hook slot `slot` of run `id`.
@@ -367,89 +531,73 @@ pub fn run_event(id: u32, slot: u32) -> napi::Result<EventDetail, String> {
                 .hooks
                 .get(slot)
                 .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown hook slot"))?;
-            let mut d = EventDetail {
-                kind: e.kind().as_str().to_owned(),
-                ..Default::default()
-            };
-            match e {
-                Event::TaskRetry { error, delay, .. } => {
-                    d.delay_ms = Some(ms(*delay));
-                    put_error(&mut d, error);
-                }
-                Event::TaskSuccess { duration, .. } => d.duration_ms = Some(ms(*duration)),
-                Event::TaskFailure {
-                    duration, error, ..
-                } => {
-                    d.duration_ms = Some(ms(*duration));
-                    put_error(&mut d, error);
-                }
-                Event::TaskSkip { reason, .. } => d.reason = Some(reason.to_string()),
-                Event::TaskCompletion {
-                    duration,
-                    status,
-                    error,
-                    ..
-                } => {
-                    d.duration_ms = Some(ms(*duration));
-                    d.status = Some(status.as_str().to_owned());
-                    if let Some(e) = error {
-                        put_error(&mut d, e);
-                    }
-                }
-                Event::ProcessCompletion { total } => d.duration_ms = Some(ms(*total)),
-                _ => {}
-            }
-            Ok(d)
+            let p = Payload::new(&run.sched, e);
+            Ok(EventDetail {
+                duration_ms: p.duration.map(ms),
+                delay_ms: p.delay.map(ms),
+                status: p.status.map(|s| s.as_str().to_owned()),
+                error_code: p.error.map(error_code),
+                error_message: p.error.map(|e| e.message.to_string()),
+                reason: p.reason.map(|r| r.to_string()),
+            })
         })
     })
 }
 
-/// A task's error as the core knows it, `[kind, message]` (or nothing): for errors the core
-/// made itself (timeouts, cancellations, skips), which have no JS error object behind them.
+/// The message of the error a caller of `task` gets, when the core made it (a cancellation,
+/// a skip naming its reason, a call too deep, a timeout): what [`CallOutcome`] holds.
 #[napi]
-pub fn run_task_error(id: u32, task: u32) -> napi::Result<Option<Vec<String>>, String> {
+pub fn run_call_error(id: u32, task: u32) -> napi::Result<Option<String>, String> {
     guard(|| {
         RUNS.with_borrow(|runs| {
             let run = runs.get(id).ok_or_else(|| unknown_run(id))?;
             let s = &run.sched;
-            let t = task_id(s, task)?;
-            if let Some(e) = s.error(t) {
-                return Ok(Some(vec![
-                    e.kind.as_str().to_owned(),
-                    e.message.to_string(),
-                ]));
-            }
-            if s.status(t) == Status::Skipped {
-                let reason = s
-                    .report()
-                    .task(t)
-                    .and_then(|r| r.skip_reason.as_ref().map(|r| r.to_string()))
-                    .unwrap_or_else(|| "skipped".to_owned());
-                return Ok(Some(vec!["skipped".to_owned(), reason]));
-            }
-            Ok(None)
+            let o = s.call_outcome(task_id(s, task)?).map_err(protocol)?;
+            Ok(o.error().map(|e| e.message.to_string()))
         })
     })
 }
 
-/// Why the run stopped early, if it did: `[kind, message]`, the kind one of `fail_fast`,
-/// `cancelled`, `timed_out`, `hook_failed` (`stopped` for a reason this layer does not know),
-/// the message the core's text (`run timed out after 100ms`, `fail-fast: task "x" failed`, …).
+/// The run's error when it stopped early ([`Scheduler::stop_error`], decided by the core):
+/// `[code, ref, message]`, `code` an outcome code ([`error_code`]), `ref` the JS error it
+/// stands for — `task << 1` for what task `task` threw, `n << 1 | 1` for the run's `n`th hook
+/// error, `0xFFFF_FFFF` for none — and `message` the core's text (`run timed out after
+/// 100ms`, `run cancelled`, `hook for event "task_begin" failed: boom`). Null when the run
+/// did not stop early, or stopped because `main` threw (main's own error is the run's).
 #[napi]
-pub fn run_stop_reason(id: u32) -> napi::Result<Option<Vec<String>>, String> {
+pub fn run_stop_error(id: u32) -> napi::Result<Option<(u32, u32, String)>, String> {
     guard(|| {
         RUNS.with_borrow(|runs| {
             let run = runs.get(id).ok_or_else(|| unknown_run(id))?;
-            Ok(run.sched.stop_reason().map(|r| {
-                let kind = match r {
-                    StopReason::FailFast { .. } => "fail_fast",
-                    StopReason::Cancelled => "cancelled",
-                    StopReason::TimedOut(_) => "timed_out",
-                    StopReason::HookFailed { .. } => "hook_failed",
-                    _ => "stopped",
+            Ok(run.sched.stop_error().map(|e| {
+                let r = match js_error(&e) {
+                    Some(JsError::Task(t)) => t << 1,
+                    Some(JsError::Hook(h)) => (h << 1) | 1,
+                    None => NONE,
                 };
-                vec![kind.to_owned(), r.to_string()]
+                (error_code(&e), r, e.message.to_string())
             }))
+        })
+    })
+}
+
+/// The member of fail-fast group `group` (numbered from 0 in the order input 17 made them)
+/// that failed first, if one did, and its outcome code ([`outcome_code`]): `[task, outcome]`,
+/// the group's outcome.
+#[napi]
+pub fn run_group_failure(id: u32, group: u32) -> napi::Result<Option<(u32, u32)>, String> {
+    guard(|| {
+        RUNS.with_borrow(|runs| {
+            let run = runs.get(id).ok_or_else(|| unknown_run(id))?;
+            let g = run
+                .groups
+                .get(group as usize)
+                .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", format!("no group {group}")))?;
+            let Some(t) = run.sched.group_failure(*g) else {
+                return Ok(None);
+            };
+            let o = run.sched.call_outcome(t).map_err(protocol)?;
+            Ok(Some((t.as_u32(), outcome_code(&o))))
         })
     })
 }

@@ -4,8 +4,9 @@
 //! something reads it (`json`, `mermaid`, `html`, `ids`, `statuses`): `ok`, the total and the
 //! stop reason need no report, and most runs are only asked whether they succeeded.
 
-use crate::driver::{ms, status_code};
+use crate::driver::ms;
 use legato::event::{Status, StopReason};
+use legato::host::code;
 use legato::report::RunReport;
 use legato::scheduler::Scheduler;
 use std::time::{Duration, SystemTime};
@@ -163,7 +164,7 @@ impl NativeReport {
         self.report()
             .tasks
             .iter()
-            .map(|t| status_code(t.status))
+            .map(|t| code::status(t.status))
             .collect()
     }
 }

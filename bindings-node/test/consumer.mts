@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import {
   Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, HookError, type RunReport,
-  type StepContext, type TaskCompletionEvent,
+  type StepContext, type TaskCompletionEvent, type DepthError, type RunOptions,
 } from 'legato'
 
 interface Ctx { requestCount: number; log: string[] }
@@ -45,6 +45,13 @@ assert.equal(total, 3 + 1 + 2 + 2)
 const stopped = new Orchestrator({ timeout: 20 })
 await assert.rejects(stopped.run(() => new Promise((resolve) => stopped.signal().addEventListener('abort', resolve)), { signal: new AbortController().signal }),
   (e: unknown) => e instanceof TaskTimeoutError && e.message === 'run timed out after 20ms')
+// maxDepth: deeper calls reject with a RangeError whose code is ERR_LEGATO_DEPTH.
+const shallow = new Orchestrator({ maxDepth: 2 } satisfies RunOptions)
+const nest: (n: number) => Promise<number> = shallow.action((n: number): Promise<number> => nest(n + 1), { name: 'nest' })
+await assert.rejects(shallow.run(() => nest(0)), (e: unknown) =>
+  e instanceof RangeError && (e as DepthError).code === 'ERR_LEGATO_DEPTH' && e.message === 'call depth exceeded 2 (max_depth)')
+// @ts-expect-error: maxDepth is a number (and the core's validation refuses it at run time)
+assert.throws(() => new Orchestrator({ maxDepth: '2' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
 const state = orchestrator.getState()
 assert.equal(state.operations.length, 6)
 assert.equal(typeof state.id, 'string')
