@@ -498,12 +498,18 @@ where
     ///
     /// Dropping the future cancels the call (its task ends `cancelled`).
     pub async fn call(&self, arg: A) -> Result<T, TaskError> {
+        self.call_in(arg, None).await
+    }
+
+    /// A call, as a member of a fail-fast group when `group` is given (see [`parallel`]).
+    async fn call_in(&self, arg: A, group: Option<&GroupCollector>) -> Result<T, TaskError> {
         let Ok(scope) = SCOPE.try_with(CallScope::clone) else {
             return (self.inner.f)(arg).await;
         };
         let value = match &self.inner.cache {
+            // A cached call is the run's, shared with other callers: never a group's member.
             Some(memo) => memo(self.clone(), scope, arg).await,
-            None => self.spawn(&scope, arg).await,
+            None => self.spawn(&scope, arg, group).await,
         }?;
         match value.downcast::<T>() {
             Ok(v) => Ok(Arc::try_unwrap(v).unwrap_or_else(|v| (*v).clone())),
@@ -600,7 +606,12 @@ where
         })
     }
 
-    async fn spawn(&self, scope: &CallScope, arg: A) -> Result<Value, TaskError> {
+    async fn spawn(
+        &self,
+        scope: &CallScope,
+        arg: A,
+        group: Option<&GroupCollector>,
+    ) -> Result<Value, TaskError> {
         let body = self.body(arg);
         let (done_tx, done_rx) = oneshot::channel();
         let slot = Arc::new(CallSlot::default());
@@ -618,11 +629,14 @@ where
             done: Box::new(move |r| {
                 let _ = done_tx.send(r);
             }),
-            slot,
+            slot: slot.clone(),
         });
         if sent.is_err() {
             guard.done = true;
             return Err(cancelled("the run is over"));
+        }
+        if let Some(g) = group {
+            g.add(slot, scope);
         }
         let out = done_rx.await;
         guard.done = true;
@@ -634,8 +648,32 @@ fn cancelled(msg: &str) -> TaskError {
     TaskError::cancelled(msg)
 }
 
-/// Calls each action with its argument, all at once; the results in order. With `fail_fast`,
-/// the first error is returned at once and dropping the other calls cancels them.
+/// The members of a fail-fast group as their calls are made: once every member that is not
+/// a cached call has sent its call, the group goes to the core ([`Scheduler::group`]), which
+/// cancels the others when one fails.
+///
+/// [`Scheduler::group`]: crate::scheduler::Scheduler::group
+struct GroupCollector {
+    slots: Mutex<Vec<Arc<CallSlot>>>,
+    members: usize,
+}
+
+impl GroupCollector {
+    fn add(&self, slot: Arc<CallSlot>, scope: &CallScope) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.push(slot);
+        if slots.len() == self.members {
+            let _ = scope.run.tx.send(Msg::Group {
+                caller: scope.parent,
+                slots: std::mem::take(&mut *slots),
+            });
+        }
+    }
+}
+
+/// Calls each action with its argument, all at once; the results in order. With `fail_fast`
+/// the calls are a fail-fast group of the core (the first failure cancels the others there)
+/// and the failure is returned: the failed call's own error rather than a cancellation.
 async fn parallel<A, T>(
     calls: Vec<(Action<A, T>, A)>,
     fail_fast: bool,
@@ -646,19 +684,35 @@ where
 {
     use futures_util::stream::{FuturesUnordered, StreamExt};
     let n = calls.len();
+    let group = fail_fast.then(|| GroupCollector {
+        slots: Mutex::new(Vec::new()),
+        members: calls
+            .iter()
+            .filter(|(a, _)| a.inner.cache.is_none())
+            .count(),
+    });
+    let group = group.as_ref();
     let mut pending: FuturesUnordered<_> = calls
         .into_iter()
         .enumerate()
-        .map(|(i, (action, arg))| async move { (i, action.call(arg).await) })
+        .map(|(i, (action, arg))| async move { (i, action.call_in(arg, group).await) })
         .collect();
     let mut out: Vec<Option<Result<T, TaskError>>> = (0..n).map(|_| None).collect();
+    let mut first_cancel = None;
     while let Some((i, r)) = pending.next().await {
         if fail_fast {
             if let Err(e) = &r {
-                return Err(e.clone());
+                if !e.is_cancelled() {
+                    return Err(e.clone());
+                }
+                // A member the group cancelled: the failure that did it comes too.
+                first_cancel.get_or_insert_with(|| e.clone());
             }
         }
         out[i] = Some(r);
+    }
+    if let Some(e) = first_cancel {
+        return Err(e);
     }
     Ok(out
         .into_iter()

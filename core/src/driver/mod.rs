@@ -410,6 +410,11 @@ pub(crate) enum Msg {
         slot: Arc<CallSlot>,
         done: Caller,
     },
+    /// These calls are a fail-fast group ([`Scheduler::group`]).
+    Group {
+        caller: Option<(TaskId, u32)>,
+        slots: Vec<Arc<CallSlot>>,
+    },
     /// Cancel one dynamic task (a call whose future was dropped).
     CancelCall { task: TaskId },
     /// Cancel the run (a run handle).
@@ -832,6 +837,12 @@ impl<S: Send + Sync + 'static> Driver<S> {
                     }
                     None => done(Err(TaskError::cancelled("the call is not in this run"))),
                 }
+            }
+            Msg::Group { caller, slots } => {
+                // Each member's own message came first (sent before it joined the group).
+                let members: Vec<TaskId> =
+                    slots.iter().filter_map(|s| s.id.get().copied()).collect();
+                let _ = self.sched.group(caller, &members, now);
             }
             Msg::CancelCall { task } => batch.push(Input::CancelTask(task)),
             Msg::Cancel => batch.push(Input::Cancel),
