@@ -62,7 +62,8 @@
 //! [`task_id`](Scheduler::task_id), [`group_id`](Scheduler::group_id), [`task_count`](Scheduler::task_count),
 //! [`graph`](Scheduler::graph), [`now`](Scheduler::now), [`running`](Scheduler::running),
 //! [`is_finished`](Scheduler::is_finished), [`stop_reason`](Scheduler::stop_reason),
-//! [`stop_error`](Scheduler::stop_error), [`group_failure`](Scheduler::group_failure),
+//! [`stop_error`](Scheduler::stop_error), [`first_failure`](Scheduler::first_failure),
+//! [`group_failure`](Scheduler::group_failure),
 //! [`main_started`](Scheduler::main_started) and [`report`](Scheduler::report); and those
 //! that move results out instead of copying them:
 //! [`take_outcome`](Scheduler::take_outcome),

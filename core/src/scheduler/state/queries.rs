@@ -112,6 +112,13 @@ impl<V> Scheduler<V> {
         self.stop.as_ref()
     }
 
+    /// The task whose failure (failed or timed out, not cancelled) came first in the run, if
+    /// any: on fail-fast, the task [`Scheduler::stop_error`] gives the error of, so a door can
+    /// hand its caller the host's own object for it.
+    pub fn first_failure(&self) -> Option<TaskId> {
+        self.first_failure
+    }
+
     /// The error a run that stopped early gives its caller (what an Orchestrator's `run()`
     /// raises when the run stopped `main`), decided here once for every door: on the run
     /// timeout a timeout error `run timed out after 100ms`; on an outside cancel a
