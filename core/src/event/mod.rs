@@ -345,6 +345,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in lifecycle order (its place here is its numeric code, see
+    /// [`host::code`](crate::host::code)).
+    pub const ALL: [Status; 8] = [
+        Status::Pending,
+        Status::Ready,
+        Status::Running,
+        Status::Succeeded,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Skipped,
+        Status::Cancelled,
+    ];
+
     /// The stable lowercase name (`"succeeded"`, `"timed_out"`, …).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -14,18 +14,6 @@
 
 use crate::event::{EventKind, Status};
 
-/// Every status, by its code.
-pub const STATUSES: [Status; 8] = [
-    Status::Pending,
-    Status::Ready,
-    Status::Running,
-    Status::Succeeded,
-    Status::Failed,
-    Status::TimedOut,
-    Status::Skipped,
-    Status::Cancelled,
-];
-
 /// An event kind's code: its place in [`EventKind::ALL`] (lifecycle order, 0–8).
 pub fn kind(k: EventKind) -> u32 {
     EventKind::ALL
@@ -39,17 +27,17 @@ pub fn kind_from(code: u32) -> Option<EventKind> {
     EventKind::ALL.get(code as usize).copied()
 }
 
-/// A status's code: its place in [`STATUSES`] (0–7).
+/// A status's code: its place in [`Status::ALL`] (lifecycle order, 0–7).
 pub fn status(s: Status) -> u32 {
-    STATUSES
+    Status::ALL
         .iter()
         .position(|&x| x == s)
-        .unwrap_or(STATUSES.len()) as u32
+        .unwrap_or(Status::ALL.len()) as u32
 }
 
 /// The status of a code, if it is one.
 pub fn status_from(code: u32) -> Option<Status> {
-    STATUSES.get(code as usize).copied()
+    Status::ALL.get(code as usize).copied()
 }
 
 #[cfg(test)]
@@ -62,7 +50,7 @@ mod tests {
             assert_eq!(kind(k), i as u32);
             assert_eq!(kind_from(i as u32), Some(k));
         }
-        for (i, &s) in STATUSES.iter().enumerate() {
+        for (i, &s) in Status::ALL.iter().enumerate() {
             assert_eq!(status(s), i as u32);
             assert_eq!(status_from(i as u32), Some(s));
         }

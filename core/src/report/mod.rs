@@ -602,17 +602,6 @@ pub struct Counts {
 }
 
 impl Counts {
-    const ORDER: [Status; 8] = [
-        Status::Pending,
-        Status::Ready,
-        Status::Running,
-        Status::Succeeded,
-        Status::Failed,
-        Status::TimedOut,
-        Status::Skipped,
-        Status::Cancelled,
-    ];
-
     fn slot(&mut self, status: Status) -> &mut usize {
         match status {
             Status::Pending => &mut self.pending,
@@ -645,7 +634,7 @@ impl Counts {
     /// assert_eq!(c.iter().nth(3), Some((Status::Succeeded, 0)));
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = (Status, usize)> + '_ {
-        Self::ORDER.into_iter().map(|s| (s, self.get(s)))
+        Status::ALL.into_iter().map(|s| (s, self.get(s)))
     }
 
     /// How many tasks in all.
