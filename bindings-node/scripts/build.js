@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds the native addon (legato.<platform>.node) unless a prebuilt or up-to-date one is there.
 // Runs as the package's `install` script, so `npm install ./bindings-node` works on a machine
-// with a Rust toolchain. `--force` rebuilds. Uses @napi-rs/cli when it is installed (development),
+// with a Rust toolchain. `--force` rebuilds. Uses @napi-rs/cli when it is installed (development:
+// it also regenerates native.d.ts, which `make lint-node` checks against the committed one),
 // plain `cargo build` otherwise (an end user's install, where devDependencies are absent).
 'use strict'
 const { spawnSync } = require('node:child_process')
@@ -45,8 +46,23 @@ function run(cmd, args) {
 
 if (!force && upToDate()) process.exit(0)
 
-let napiCli = null
-try { napiCli = require.resolve('@napi-rs/cli/dist/cli.js', { paths: [root] }) } catch { /* not installed */ }
+/**
+ * The napi CLI's entry, from its package.json's `bin` (the package's `exports` hide its files
+ * from `require.resolve`); null when @napi-rs/cli is not installed (an end user's install).
+ */
+function napiCliEntry() {
+  let pkgJson
+  try { pkgJson = require.resolve('@napi-rs/cli/package.json', { paths: [root] }) } catch { return null }
+  const { bin } = JSON.parse(fs.readFileSync(pkgJson, 'utf8'))
+  const rel = typeof bin === 'string' ? bin : bin && bin.napi
+  if (typeof rel !== 'string') {
+    console.error(`legato: ${pkgJson} names no \`napi\` entry in its \`bin\``)
+    process.exit(1)
+  }
+  return path.resolve(path.dirname(pkgJson), rel)
+}
+
+const napiCli = napiCliEntry()
 
 if (napiCli) {
   run(process.execPath, [napiCli, 'build', '--profile', 'release-node', '--platform', '--no-js', '--dts', 'native.d.ts'])

@@ -11,12 +11,38 @@ const { Flow, Orchestrator } = require('..')
 
 const DIR = path.join(__dirname, '..', '..', 'tests', 'scenarios')
 const scenarios = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
-  .map((f) => JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')))
+  .map((f) => prepare(JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'))))
+
+/** Expands `chain: N` (tests/README.md): NAME1 … NAMEN, NAME1 with the task's `after`, each next after the one before. */
+function prepare(sc) {
+  if (!sc.tasks) return sc
+  const tasks = []
+  for (const t of sc.tasks) {
+    if (t.chain === undefined) {
+      tasks.push(t)
+      continue
+    }
+    for (let i = 1; i <= t.chain; i++) {
+      const link = { ...t, name: `${t.name}${i}` }
+      delete link.chain
+      if (i > 1) link.after = [`${t.name}${i - 1}`]
+      tasks.push(link)
+    }
+  }
+  return { ...sc, tasks }
+}
 
 // Outcomes that rest on two things at one instant: only a virtual clock orders them
 // (the same list as the Rust real-clock runner's SAME_INSTANT).
 const SAME_INSTANT = new Set(['rules-cancel-after-finish', 'rules-cancel-same-instant',
   'rules-timeout-is-retried', 'rules-ready-order-same-instant'])
+
+// Why a Flow step's `calls` are `ctx.spawn`s: the Node door's Flow has no actions, so no cached
+// calls (the core's joins) and no fail-fast `parallel` groups inside a step; an Orchestrator's
+// action called in a step is a plain, untracked call. A step's fail-fast calls are therefore
+// `Promise.all` of its spawns: the first failure fails the step at once, and the core cancels
+// the children still in flight as their parent ends. A cached call in a step cannot be written.
+const FLOW_CALLS = 'a cached call inside a Flow step: the Node door has no cached ctx.spawn (actions are tracked only in their orchestrator\'s run)'
 
 const TRACE = ['process_begin', 'task_ready', 'task_begin', 'task_retry', 'task_success',
   'task_failure', 'task_skip', 'task_completion', 'process_completion']
@@ -38,56 +64,98 @@ function taskOptions(def) {
   return o
 }
 
+/** What a thrown value says: an Error's message, anything else as a string. */
+function messageOf(e) {
+  return e instanceof Error ? e.message : String(e)
+}
+
 function sleep(ms) {
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve()
 }
 
 /** Runs one scenario; returns what was observed. */
 async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
-  const obs = { trace: [], startedOrder: [], maxRunning: 0 }
+  const obs = { trace: [], startedOrder: [], maxRunning: 0, mainError: null, completionErrors: {} }
   let running = 0
   const run = sc.run || {}
   const failures = run.hook_failures || {}
+  const hookMs = run.hook_ms || {}
   const ro = {}
   if (run.max_parallel !== undefined) ro.maxParallel = run.max_parallel
   if (run.fail_fast !== undefined) ro.failFast = run.fail_fast
   if (run.timeout_ms !== undefined) ro.timeout = run.timeout_ms
   const isMain = Array.isArray(sc.main)
   const host = isMain ? new Orchestrator(ro) : new Flow(ro)
+  // Every event has a hook: it records the trace line (and task_completion's error), raises
+  // when `hook_failures` lists the line, and is async, taking N ms, when `hook_ms` lists it.
   HOOK_METHODS.forEach((m, k) => host[m]((e) => {
     let line = TRACE[k]
     if (e.name !== undefined) line += ` ${e.name}`
     if (k === 2 || k === 3) line += ` ${e.attempt}`
-    if (k === 7) line += ` ${e.status}`
+    if (k === 7) {
+      line += ` ${e.status}`
+      obs.completionErrors[e.name] = e.error === undefined || e.error === null ? null : messageOf(e.error)
+    }
     obs.trace.push(line)
     if (failures[line] !== undefined) throw new Error(failures[line])
+    if (hookMs[line] !== undefined) return sleep(hookMs[line])
   }))
 
+  // Orchestrator programs: one action per call definition; a cached one per name (an action's
+  // memo is its own), always called with the same argument (one task per run), every other
+  // call with a fresh one. Actions get no context: a body counts its attempts per call.
   const actions = new Map()
+  const cachedActions = new Map()
   let calls = 0
   const attemptsOf = new Map()
   function action(def) {
-    if (!actions.has(def.name)) {
-      actions.set(def.name, host.action(body(def, null), { name: def.name, ...taskOptions(def) }))
+    if (def.cached) {
+      if (!cachedActions.has(def.name)) {
+        cachedActions.set(def.name, host.action(body(def), { name: def.name, cache: true, ...taskOptions(def) }))
+      }
+      return cachedActions.get(def.name)
     }
-    return actions.get(def.name)
+    if (!actions.has(def)) actions.set(def, host.action(body(def), { name: def.name, ...taskOptions(def) }))
+    return actions.get(def)
   }
-  // A task's body following its script; `ctx` is a step's context, or null for an action.
-  function body(def, _) {
+  const argOf = (def) => (def.cached ? 'cached' : ++calls)
+  // Calls `defs` at once, as `orchestrator.parallel` does: resolves to the results (each
+  // failure's error in its place), or with `failFast` rejects with the first failure.
+  function group(defs, failFast) {
+    return host.parallel(defs.map(action), { failFast })(...defs.map(argOf))
+  }
+
+  // A task's body following its script: a step's (`arg` is its context) or an action's (`arg`
+  // is the call's argument).
+  function body(def) {
     return async (arg) => {
-      let attempt, signal, spawn
+      let attempt, signal, children
       if (isMain) {
-        const n = (attemptsOf.get(arg) || 0) + 1
-        attemptsOf.set(arg, n)
-        attempt = n
+        const key = `${def.name}\0${arg}`
+        attempt = (attemptsOf.get(key) || 0) + 1
+        attemptsOf.set(key, attempt)
         signal = host.signal()
-        spawn = (c) => action(c)(++calls)
+        // Children are actions; `fail_fast` makes them one fail-fast `parallel`.
+        children = (cs, failFast) => (failFast ? group(cs, true) : Promise.allSettled(cs.map((c) => action(c)(argOf(c)))))
       } else {
         attempt = arg.attempt
         signal = arg.signal
-        spawn = (c) => arg.spawn(c.name, body(c), taskOptions(c))
+        // A step's children are `ctx.spawn`s (a Flow has no actions of its own: see FLOW_CALLS).
+        children = (cs, failFast) => {
+          const spawned = cs.map((c) => {
+            if (c.cached) throw new Error(`${sc.name}: ${FLOW_CALLS}`)
+            return arg.spawn(c.name, body(c), taskOptions(c))
+          })
+          return failFast ? Promise.all(spawned) : Promise.allSettled(spawned)
+        }
       }
       const script = def.attempts && def.attempts.length ? def.attempts[Math.min(attempt, def.attempts.length) - 1] : {}
+      // Rule 10: `value_of` reads a result as the attempt starts.
+      let read
+      if (script.value_of !== undefined) {
+        const src = script.value_of
+        read = src in arg.results ? { value: arg.results[src] } : { error: new Error(`no result for ${JSON.stringify(src)}`) }
+      }
       if (attempt === 1) obs.startedOrder.push(def.name)
       let holding = true
       running++
@@ -99,9 +167,11 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
         }
       }
       signal.addEventListener('abort', release, { once: true })
-      if (script.calls) {
+      if (script.calls && script.calls.length > 0) {
+        // The core takes the slot back while the children run.
         release()
-        await Promise.allSettled(script.calls.map(spawn))
+        // A fail-fast group's rejection fails the attempt at once with the child's error.
+        await children(script.calls, script.fail_fast === true)
         if (signal.aborted) return new Promise(() => {})
         holding = true
         running++
@@ -112,6 +182,10 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
       }
       await sleep(script.ms || 0)
       release()
+      if (read !== undefined) {
+        if (read.error) throw read.error
+        return read.value
+      }
       if (script.result === 'fail') {
         const e = new Error(script.error || 'failed')
         if (script.retryable === false) e.notRetryable = true
@@ -125,19 +199,29 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
   if (run.cancel_at_ms !== undefined) at(run.cancel_at_ms, () => ac.abort())
   let report
   if (isMain) {
+    // Main calls every entry at once (an entry with `after` once those entries succeeded, as
+    // `await a(); b()`), catching each call's error; a fail-fast group's error ends main.
+    // Each entry gives whether it succeeded; then main sleeps `main_ms` outside any action.
     const entries = sc.main
+    const main = async () => {
+      const byName = new Map()
+      const all = []
+      for (const e of entries) {
+        const call = () => (e.parallel
+          ? group(e.parallel, e.fail_fast === true).then((rs) => rs.every((r) => !(r instanceof Error)))
+          : action(e)(argOf(e)).then(() => true, () => false))
+        const deps = (e.after || []).map((n) => byName.get(n))
+        const p = deps.length === 0 ? call() : Promise.all(deps).then((oks) => (oks.every(Boolean) ? call() : false))
+        byName.set(e.name, p)
+        all.push(p)
+      }
+      await Promise.all(all)
+      await sleep(sc.main_ms || 0)
+    }
     try {
-      await host.run(async () => {
-        const promises = {}
-        for (const e of entries) {
-          const deps = (e.after || []).map((n) => promises[n])
-          promises[e.name] = deps.length === 0 ? action(e)(++calls)
-            : Promise.all(deps).then(() => action(e)(++calls))
-        }
-        await Promise.allSettled(Object.values(promises))
-      })
+      await host.run(main, { signal: ac.signal })
     } catch (e) {
-      obs.runError = e
+      obs.mainError = messageOf(e)
     }
     report = host.report
   } else {
@@ -215,6 +299,11 @@ function check(sc, obs, exact) {
   if (e.max_running !== undefined) eq('max running', e.max_running, obs.maxRunning)
   if (e.trace) eq('trace', e.trace, obs.trace)
   if (e.stop !== undefined) eq('stop', e.stop, obs.stop ?? '')
+  // Absent in a scenario with `main`: main returned and run() resolved.
+  if (sc.main !== undefined || e.main_error !== undefined) eq('main error', e.main_error ?? null, obs.mainError ?? null)
+  for (const [k, v] of Object.entries(e.completion_errors || {})) {
+    eq(`completion error of ${k}`, v, k in obs.completionErrors ? obs.completionErrors[k] : 'no task_completion')
+  }
   if (exact) {
     for (const [k, v] of Object.entries(e.starts_ms || {})) eq(`start of ${k}`, v, obs.starts[k] ?? '-')
     for (const [k, v] of Object.entries(e.ends_ms || {})) eq(`end of ${k}`, v, obs.ends[k] ?? '-')
@@ -288,5 +377,22 @@ if (require.main === module || process.env.NODE_TEST_CONTEXT) {
     altered.expect.attempts.flaky = 2
     altered.expect.ends_ms.flaky += 1
     assert.equal(check(altered, obs, true).length, 2)
+  })
+
+  test('the checker is not vacuous for main_error and completion_errors', { timeout: 10_000 }, async () => {
+    const sc = scenarios.find((s) => s.name === 'orch-completion-error-after-retry')
+    const obs = await onVirtualClock(sc)
+    assert.deepEqual(check(sc, obs, true), [])
+    const altered = JSON.parse(JSON.stringify(sc))
+    altered.expect.completion_errors.flaky = 'boom'
+    altered.expect.completion_errors.doomed = 'e1'
+    altered.expect.completion_errors.nobody = null
+    altered.expect.main_error = 'doomed'
+    assert.equal(check(altered, obs, true).length, 4)
+    const stopped = scenarios.find((s) => s.name === 'orch-run-timeout-stops-main')
+    const alteredStop = JSON.parse(JSON.stringify(stopped))
+    delete alteredStop.expect.main_error
+    assert.deepEqual(check(alteredStop, await onVirtualClock(stopped), true),
+      ['main error: expected null, got "run timed out after 100ms"'])
   })
 }
