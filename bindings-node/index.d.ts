@@ -470,8 +470,9 @@ export declare class TaskFailedError extends LegatoError {
   code: 'ERR_LEGATO_TASK_FAILED'
 }
 /**
- * An attempt timed out (`ERR_LEGATO_TIMEOUT`); its `name` is `TimeoutError` and its message
- * `Step "<name>" timed out after <ms>ms`.
+ * An attempt timed out (`ERR_LEGATO_TIMEOUT`); its `name` is `TimeoutError` and its message,
+ * the same in every door, `task "<name>" timed out after 20ms` (durations as legato writes them:
+ * `850ms`, `1.25s`), or `run timed out after 100ms` for the run's own timeout.
  */
 export declare class TaskTimeoutError extends LegatoError {
   code: 'ERR_LEGATO_TIMEOUT'

@@ -439,7 +439,7 @@ class Driver {
         if (task !== NONE && task in this.errors) return this.errors[task]
         return new TaskFailedError(message ?? native.runCallError(this.id, task) ?? 'failed')
       case TIMED_OUT:
-        return task !== NONE ? this.timeoutError(task) : new TaskTimeoutError(message)
+        return task !== NONE ? this.timeoutError(task, message) : new TaskTimeoutError(message)
       case CANCELLED:
       case SKIPPED:
         return new CancelledError(message ?? native.runCallError(this.id, task) ?? 'cancelled')

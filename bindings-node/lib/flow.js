@@ -141,10 +141,12 @@ class FlowRun extends Driver {
     return task < this.nStatic ? this.opts[task].retryIf : this.call(task).retryIf
   }
 
-  timeoutError(task) {
-    const ms = task < this.nStatic ? this.opts[task].timeout : this.call(task).timeout
-    const e = new TaskTimeoutError(`Step "${this.nameOf(task)}" timed out after ${ms}ms`)
-    return e
+  /**
+   * The timeout error of `task`'s attempt, with the core's text (`task "x" timed out after
+   * 20ms`): `message` when the caller has it (a finished run's report), else read from the run.
+   */
+  timeoutError(task, message) {
+    return new TaskTimeoutError(message ?? native.runCallError(this.id, task) ?? `task "${this.nameOf(task)}" timed out`)
   }
 
   startTask(task, attempt) {

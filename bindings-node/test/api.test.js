@@ -124,7 +124,7 @@ test('a step timeout fires its AbortSignal and ends it with a TimeoutError', T, 
   assert.ok(err instanceof TaskTimeoutError)
   assert.equal(err.name, 'TimeoutError')
   assert.equal(err.code, 'ERR_LEGATO_TIMEOUT')
-  assert.equal(err.message, 'Step "slow" timed out after 20ms')
+  assert.equal(err.message, 'task "slow" timed out after 20ms')
   assert.equal(e.report.tasks.slow.status, 'timed_out')
   assert.ok(reason instanceof TaskTimeoutError)
 })
@@ -238,7 +238,7 @@ test('orchestrator: timeout rejects with TimeoutError and fires the action\'s si
   }, { timeout: 15 })
   const e = await o.run(() => slow()).catch((x) => x)
   assert.equal(e.name, 'TimeoutError')
-  assert.equal(e.message, 'Step "slowCall" timed out after 15ms')
+  assert.equal(e.message, 'task "slowCall" timed out after 15ms')
   assert.ok(e instanceof TaskTimeoutError)
   assert.ok(aborted instanceof TaskTimeoutError)
   assert.throws(() => o.signal(), LegatoError)
@@ -436,7 +436,7 @@ test('ctx.spawn behaves like an Orchestrator call: tracked child, the caller giv
   assert.equal(v.b, 2)
   assert.equal(v.e, own, 'a child rejects with its own error')
   assert.equal(v.t.name, 'TimeoutError')
-  assert.equal(v.t.message, 'Step "child-d" timed out after 5ms')
+  assert.equal(v.t.message, 'task "child-d" timed out after 5ms')
   assert.equal(most, 1, 'never more than maxParallel running')
   assert.deepEqual(r.list.map((t) => [t.name, t.status, t.parent ?? null]), [
     ['parent', 'succeeded', null], ['child-a', 'succeeded', 'parent'], ['child-b', 'succeeded', 'parent'],

@@ -84,7 +84,7 @@ try {
   const err = e.report.tasks.slow!.error
   assert.ok(err instanceof TaskTimeoutError)
   assert.equal(err.name, 'TimeoutError')
-  assert.equal(err.message, 'Step "slow" timed out after 5ms')
+  assert.equal(err.message, 'task "slow" timed out after 5ms')
 }
 
 const cyclic = new Flow()
