@@ -686,3 +686,50 @@ def test_signature_of_a_step_is_inspected_once() -> None:
 
     assert inspect.signature(a).parameters.keys() == {"args", "kwargs"}
     assert flow.run().tasks["a"].result == 0
+
+
+class _UploadError(Exception):
+    pass
+
+
+async def _upload(name: str, loops: list[asyncio.AbstractEventLoop]) -> str:
+    loops.append(asyncio.get_running_loop())
+    await asyncio.sleep(0)
+    if name == "bad":
+        raise _UploadError(name)
+    return f"uploaded {name}"
+
+
+@pytest.mark.parametrize("mode", ["blocking", "async"])
+def test_a_sync_step_that_returns_a_coroutine_is_awaited(mode: str) -> None:
+    # Rule 13: `flow.add(lambda: upload("a"))`, the usual way to bind arguments, returns a
+    # coroutine; it is awaited (on the run's loop when the run has one), never taken as the value.
+    loops: list[asyncio.AbstractEventLoop] = []
+    flow = legato.Flow("uploads")
+    flow.add(lambda: _upload("a", loops), name="a")
+    flow.add(lambda: _upload("bad", loops), name="bad")
+    seen: list[Any] = []
+
+    @flow.step(after=["a"])
+    def after(a: str) -> None:
+        seen.append(a)
+
+    run_loop: list[asyncio.AbstractEventLoop] = []
+    if mode == "blocking":
+        with pytest.raises(legato.FlowError) as info:
+            flow.run()
+    else:
+
+        async def main() -> None:
+            run_loop.append(asyncio.get_running_loop())
+            await flow.run_async()
+
+        with pytest.raises(legato.FlowError) as info:
+            asyncio.run(main())
+    report = info.value.report
+    assert report.tasks["a"].result == "uploaded a"
+    assert seen == ["uploaded a"]
+    assert isinstance(report.tasks["bad"].error, _UploadError)
+    assert len(loops) == 2
+    if mode == "async":
+        assert all(lp is run_loop[0] for lp in loops)

@@ -116,10 +116,32 @@ def worker_loop() -> None:
         fn, args, kwargs = job
         try:
             value = fn(*args) if kwargs is None else fn(*args, **kwargs)
+            if inspect.isawaitable(value):
+                value = await_in_worker(value)
         except BaseException as exc:
             job = done(exc, True)
         else:
             job = done(value, False)
+
+
+def await_in_worker(aw: Any) -> Any:
+    """The value of an awaitable that a sync body returned (``lambda: upload("a")``, rule 13):
+    awaited on the run's event loop, where the objects it uses live, while this worker waits
+    (the pool does not count on it meanwhile); on a loop of its own when the run has none."""
+    from . import _legato
+
+    async def value() -> Any:
+        return await aw
+
+    loop = _legato._worker_loop()
+    if loop is None or loop.is_closed():
+        return asyncio.run(value())
+    blocked = _legato._block_worker()
+    try:
+        return asyncio.run_coroutine_threadsafe(value(), loop).result()
+    finally:
+        if blocked:
+            _legato._unblock_worker()
 
 
 def start_worker() -> None:
@@ -136,6 +158,7 @@ def utc(ts: float) -> datetime.datetime:
 
 __all__ = [
     "CURRENT",
+    "await_in_worker",
     "EVENTS",
     "dispatch",
     "resume",

@@ -363,6 +363,17 @@ pub(crate) fn _block_worker(py: Python<'_>) -> bool {
     worker
 }
 
+/// The event loop of the run whose job this worker runs, if the run has one (a blocking run
+/// has none): where an awaitable that a sync body returned is awaited (rule 13).
+#[pyfunction]
+pub(crate) fn _worker_loop(py: Python<'_>) -> Option<Py<PyAny>> {
+    CURRENT.with(|c| {
+        let c = c.borrow();
+        let (run, ..) = c.as_ref()?;
+        run.lp().ok().map(|lp| lp.clone_ref(py))
+    })
+}
+
 /// After the wait of [`_block_worker`].
 #[pyfunction]
 pub(crate) fn _unblock_worker() {
