@@ -248,9 +248,10 @@ class Orchestrator(Hooks):
         ``main`` starts once the process_begin hooks (async ones included) are done. When the
         run stops early, main is stopped too and the run's error is raised: on its timeout
         :class:`TaskTimeoutError` (``run timed out after 100ms``), with ``fail_fast`` the
-        failing action's own exception, when a hook raised :class:`FlowError` (the hook's
-        exception is its ``__cause__``). An async main is cancelled; a sync main, which runs on
-        a thread of its own, cannot be: the run does not wait for it. The action calls main had
+        failing action's own exception, when a hook raised :class:`FlowError` whose message is
+        the run's error, ``hook for event "task_begin" failed: …`` (the hook's exception is its
+        ``__cause__``). An async main is cancelled; a sync main, which runs on a thread of its
+        own, cannot be: the run does not wait for it. The action calls main had
         in flight end ``cancelled``, as do those a main that raised left running (the report's
         ``stop`` is ``main failed``). The core decides all of this: when main starts, when it
         is cancelled, and the run's error.
@@ -291,8 +292,8 @@ class Orchestrator(Hooks):
         if err is not None:
             raise err
         hook = run.hook_error()
-        if hook is not None:  # a hook raised (before or after main returned)
-            raise flow_error(self.last_report, "orchestrator", hook)
+        if hook is not None:  # a hook raised (before or after main returned): the run's error
+            raise flow_error(self.last_report, None, hook)
         task = run.main_future()
         if task is None:  # pragma: no cover - the core starts main unless the run stopped
             raise _legato.CancelledError("main did not start")
