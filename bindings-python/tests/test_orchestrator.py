@@ -536,3 +536,49 @@ def test_cancelling_run_async_from_outside_cancels_main_and_its_calls() -> None:
 
     asyncio.run(scenario())
     assert ends == ["cancelled"]
+
+
+class _SlowKey:
+    """An argument whose hash takes a while (a cached call hashes it while it is made)."""
+
+    def __hash__(self) -> int:
+        time.sleep(0.05)
+        return 1
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+@pytest.mark.parametrize("where", ["sync main", "sync step of a blocking flow"])
+def test_parallel_from_sync_code_makes_its_calls_all_at_once(where: str) -> None:
+    # `parallel` calls every action at once: from a sync caller's thread too, no call starts
+    # (nor runs its hooks) before the last one is made, as on the loop and in the other doors
+    # (both task_ready before either task_begin, as in scenario npm-parallel-fail-fast).
+    orch = legato.Orchestrator()
+    trace: list[str] = []
+
+    @orch.action
+    def a(x: Any) -> int:
+        return 1
+
+    @orch.action(cache=True)
+    def b(k: Any) -> int:
+        return 2
+
+    def both() -> list[Any]:
+        return orch.parallel([a, b])(None, _SlowKey())  # type: ignore[no-any-return]
+
+    if where == "sync main":
+        target: Any = orch
+    else:
+        target = legato.Flow("f")
+        target.add(lambda: both(), name="parent")
+    target.on_task_ready(lambda e: trace.append(f"task_ready {e.name}"))
+    target.on_task_begin(lambda e: trace.append(f"task_begin {e.name}"))
+    if where == "sync main":
+        assert orch.run(both) == [1, 2]
+    else:
+        report = target.run()
+        assert report.tasks["parent"].result == [1, 2]
+        trace = [t for t in trace if not t.endswith(" parent")]
+    assert trace[:2] == ["task_ready a", "task_ready b"], trace

@@ -37,10 +37,8 @@ class _Action:
         self.cache = cache
         self.is_async = is_async(fn)
 
-    def spawn(
-        self, cx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], future: bool
-    ) -> tuple[int, Any, Any]:
-        run = cx._run()
+    def call_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """What the driver's ``Run.call`` / ``Run.calls`` take for one call of this action."""
         key = None
         if self.cache:
             try:
@@ -48,18 +46,13 @@ class _Action:
                 hash(key)
             except TypeError:
                 key = None
-        tid, handle = run.call(
-            self.fn,
-            self.is_async,
-            args,
-            kwargs or None,
-            self.name,
-            self.options,
-            self.retry_if,
-            key,
-            future,
-            cx,
-        )
+        return (self.fn, self.is_async, args, kwargs or None, self.name, self.options, self.retry_if, key)
+
+    def spawn(
+        self, cx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], future: bool
+    ) -> tuple[int, Any, Any]:
+        run = cx._run()
+        tid, handle = run.call(*self.call_args(args, kwargs), future, cx)
         return tid, handle, run
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -228,13 +221,15 @@ class Orchestrator(Hooks):
                 return _outside(acts, args, fail_fast)
             run = cx._run()
             future = run.on_loop_thread()
-            spawned = [a.spawn(cx, (x,), {}, future) for a, x in zip(acts, args)]
-            tids = [t for t, _, _ in spawned]
-            # With fail_fast the calls are a group of the core's: it cancels the others.
-            group = run.group(tids, cx) if fail_fast else None
+            # All the calls at once (no call starts before the last is made, from a sync
+            # caller's thread too); with fail_fast a group of the core's: it cancels the others.
+            made, group = run.calls(
+                [a.call_args((x,), {}) for a, x in zip(acts, args)], future, cx, fail_fast
+            )
+            tids = [t for t, _ in made]
             if future:
-                return _gather(run, [h for _, h, _ in spawned], tids, group)
-            return run.wait([h for _, h, _ in spawned], tids, group)
+                return _gather(run, [h for _, h in made], tids, group)
+            return run.wait([h for _, h in made], tids, group)
 
         return call
 
