@@ -64,3 +64,19 @@ def test_the_checker_is_not_vacuous() -> None:
     for key, value in [("ok", True), ("total_ms", 16), ("trace", ["process_begin"])]:
         altered = {**sc, "expect": {**sc["expect"], key: value}}
         assert run_virtual(altered), key
+    # The Orchestrator expectations too: main's error and the task_completion errors.
+    sc = next(s for s in ALL if s["name"] == "orch-completion-error-after-retry")
+    assert not run_virtual(sc)
+    for key, value in [("main_error", "boom"), ("completion_errors", {"flaky": "boom"})]:
+        altered = {**sc, "expect": {**sc["expect"], key: value}}
+        assert run_virtual(altered), key
+    sc = next(s for s in ALL if s["name"] == "orch-hook-failure")
+    altered = {**sc, "expect": {k: v for k, v in sc["expect"].items() if k != "main_error"}}
+    assert run_virtual(altered)  # absent main_error: main returned, which it did not
+
+
+def test_the_skip_tables_name_scenarios_of_the_suite() -> None:
+    names = {sc["name"] for sc in ALL}
+    for table in (SAME_INSTANT, SYNC_ORDER_RACES):
+        for name, why in table.items():
+            assert name in names and why, name
