@@ -1,23 +1,37 @@
 """The conformance suite (tests/scenarios/*.json, format in tests/README.md) through the
-Python front door.
+Python front door, written as a Python user would write each program.
 
 How a scenario becomes Python:
 
 - ``tasks`` → a :class:`legato.Flow`; each task's body follows its scripted attempts (picked
   with ``legato.current().attempt``): ``ms`` is a sleep, ``fail`` raises ``ScriptError(error)``,
   ``hang`` never ends by itself, ``value`` is returned. ``retryable: false`` is a ``retry_if``
-  that reads a per-task flag the body sets just before it raises.
+  that reads a per-task flag the body sets just before it raises. ``value_of`` reads
+  ``ctx.results[name]`` as the attempt starts (a missing result: ``no result for "name"``).
+  ``chain: N`` is expanded into N tasks as the format says (:func:`prepare`).
 - ``calls`` → actions (an Orchestrator serves as the action factory) that the body calls all at
-  once and awaits (async) or waits for through ``orch.parallel`` (sync), then works ``ms`` more.
-- ``main`` → :meth:`legato.Orchestrator.run_async` with a main that calls every entry at once,
-  an entry with ``after`` only once those entries succeeded.
+  once and awaits (async) or waits for through ``orch.parallel`` (sync), then works ``ms`` more;
+  with the attempt's ``fail_fast`` they are one ``orch.parallel(children, fail_fast=True)``
+  whose error the attempt raises. A ``cached`` call is an ``orch.action(cache=True)``: one
+  action per name, always called with the same argument, so every call of the name is one task.
+- ``main`` → an Orchestrator main (async, or sync in the sync and blocking modes) that calls
+  every entry at once, an entry with ``after`` only once those entries succeeded; a group entry
+  is ``orch.parallel(members, fail_fast=...)`` (with ``fail_fast`` its error ends main); then
+  main sleeps ``main_ms`` outside any action. ``main_error`` is the text of what
+  ``orch.run_async(main)`` (blocking: ``orch.run(main)``) raised.
 - ``run`` → the flow's / orchestrator's options; ``targets``; ``cancel_at_ms`` →
   ``Flow.spawn`` and ``RunHandle.cancel``; every event has a hook that records the trace line
-  and raises when its line is in ``hook_failures``.
+  (and ``task_completion``'s ``error``, ``None`` or ``str(error)``) and raises when its line is
+  in ``hook_failures``. For the kinds ``hook_ms`` names, a second hook follows that takes that
+  long for the listed lines: an ``async def`` hook that ``asyncio.sleep``s where the run has an
+  event loop (async and sync modes), a sync hook that ``time.sleep``s in the blocking mode (an
+  async hook would make ``flow.run()`` run on a loop of its own instead of driving itself).
 
-Two kinds of bodies: ``async def`` (sleeps on the loop: exact on a virtual clock) and sync
-(``time.sleep`` on the worker pool; real clock only). A flow of sync steps runs twice: spawned
-on a loop, and through a plain ``flow.run()`` from a thread without one (a blocking run).
+Three modes: ``async`` (``async def`` bodies and main; sleeps on the loop: exact on a virtual
+clock), ``sync`` (sync bodies and main, ``time.sleep`` on the worker pool, the run spawned on a
+loop; real clock only) and ``blocking`` (the sync program run from a thread without an event
+loop: a flow through a plain ``flow.run()``, which drives itself, an Orchestrator through
+``orch.run(main)``).
 
 Sleeps of async bodies go through a FIFO wheel so that attempts ending at the same instant
 reach the core in the order they were scheduled, as the timing rules say (asyncio's timer heap
@@ -61,8 +75,52 @@ def load_all() -> list[dict[str, Any]]:
     for p in sorted(SCENARIOS.glob("*.json")):
         sc = json.loads(p.read_text())
         assert sc["name"] == p.stem, p
-        out.append(sc)
+        out.append(prepare(sc))
     return out
+
+
+def prepare(sc: dict[str, Any]) -> dict[str, Any]:
+    """Expands ``chain``s (``NAME1`` … ``NAMEN``: ``NAME1`` has the task's ``after``, each next
+    one is after the one before) and checks what the format allows where (as the Rust runner's
+    ``prepare``)."""
+    tasks: list[dict[str, Any]] = []
+    for t in sc.get("tasks", []):
+        n = t.get("chain")
+        if n is None:
+            tasks.append(t)
+            continue
+        for i in range(1, n + 1):
+            link = {k: v for k, v in t.items() if k != "chain"}
+            link["name"] = f"{t['name']}{i}"
+            if i > 1:
+                link["after"] = [f"{t['name']}{i - 1}"]
+            tasks.append(link)
+    sc = {**sc, "tasks": tasks}
+    cached: dict[str, str] = {}
+    names: set[str] = set()
+    for e in sc.get("main", []):
+        for d in e.get("after", []):
+            assert d in names, f"{sc['name']}: main entry {e['name']!r}: {d!r} is not an earlier entry"
+        names.add(e["name"])
+    todo: list[tuple[dict[str, Any], bool]] = [(m, True) for m in sc.get("main", [])]
+    todo += [(t, False) for t in tasks]
+    while todo:
+        d, in_main = todo.pop()
+        group = bool(d.get("parallel"))
+        where = f"{sc['name']}: {d['name']!r}"
+        assert in_main or not group, f"{where}: `parallel` is for main entries"
+        assert not d.get("fail_fast") or group, f"{where}: a call's `fail_fast` needs `parallel`"
+        assert not group or not (d.get("attempts") or d.get("cached")), (
+            f"{where}: a group has members, not a script"
+        )
+        if d.get("cached"):
+            text = json.dumps(d, sort_keys=True)
+            assert cached.setdefault(d["name"], text) == text, f"{where}: cached calls differ"
+        todo += [(m, False) for m in d.get("parallel", [])]
+        for a in d.get("attempts") or []:
+            assert not a.get("fail_fast") or a.get("calls"), f"{where}: `fail_fast` needs `calls`"
+            todo += [(c, False) for c in a.get("calls") or []]
+    return sc
 
 
 class ScriptError(Exception):
@@ -96,8 +154,10 @@ class Wheel:
 @dataclass
 class Rec:
     hook_failures: dict[str, str]
+    hook_ms: dict[str, int] = field(default_factory=dict)
     trace: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
+    completion_errors: dict[str, Optional[str]] = field(default_factory=dict)
     started: list[str] = field(default_factory=list)
     running: int = 0
     peak: int = 0
@@ -144,31 +204,97 @@ def task_options(td: dict[str, Any], rec: Rec) -> dict[str, Any]:
     return o
 
 
+#: The argument of every call of a cached action: same name and argument, one task per run.
+CACHED_ARG = "cached"
+
+
+@dataclass
+class Call:
+    """A call a body or main makes: an action and the argument it is called with."""
+
+    action: Any
+    arg: Any
+
+
+@dataclass
+class Calls:
+    """The calls of one attempt, made at once; with ``fail_fast`` one fail-fast ``parallel``."""
+
+    each: list[Call]
+    fail_fast: bool
+
+
+@dataclass
+class Entry:
+    """A ``main`` entry: one call, or a group (``orch.parallel``) of several."""
+
+    name: str
+    after: list[str]
+    calls: list[Call]
+    group: bool
+    fail_fast: bool
+
+
+#: An event kind's trace line, from its hook payload.
+LINES: dict[str, Any] = {
+    "process_begin": lambda e: "process_begin",
+    "task_ready": lambda e: f"task_ready {e.name}",
+    "task_begin": lambda e: f"task_begin {e.name} {e.attempt}",
+    "task_retry": lambda e: f"task_retry {e.name} {e.attempt}",
+    "task_success": lambda e: f"task_success {e.name}",
+    "task_failure": lambda e: f"task_failure {e.name}",
+    "task_skip": lambda e: f"task_skip {e.name}",
+    "task_completion": lambda e: f"task_completion {e.name} {e.status}",
+    "process_completion": lambda e: "process_completion",
+}
+
+
 class Builder:
-    def __init__(self, sc: dict[str, Any], sync: bool, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, sc: dict[str, Any], sync: bool, blocking: bool, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.sc = sc
         self.sync = sync
-        self.rec = Rec(hook_failures=dict(sc.get("run", {}).get("hook_failures", {})))
+        self.blocking = blocking
+        run = sc.get("run", {})
+        self.rec = Rec(hook_failures=dict(run.get("hook_failures", {})), hook_ms=dict(run.get("hook_ms", {})))
         self.wheel = Wheel(loop)
         self.orch = legato.Orchestrator()
+        self.cached: dict[str, Any] = {}
 
     # ----- bodies -------------------------------------------------------------------------
 
     def body(self, td: dict[str, Any]) -> Any:
         rec, name = self.rec, td["name"]
-        children = [[self.action(c) for c in (a.get("calls") or [])] for a in (td.get("attempts") or [{}])]
+        children = [
+            Calls([self.call(c) for c in (a.get("calls") or [])], bool(a.get("fail_fast")))
+            for a in (td.get("attempts") or [{}])
+        ]
 
-        def script(n: int) -> tuple[dict[str, Any], list[Any]]:
-            a = attempt_of(td, n)
-            kids = children[min(n, len(children)) - 1] if children else []
-            return a, kids
+        def script(n: int) -> tuple[dict[str, Any], Calls]:
+            return attempt_of(td, n), children[min(n, len(children)) - 1]
 
         def first(n: int) -> None:
             if n == 1:
                 with rec.lock:
                     rec.started.append(name)
 
-        def outcome(a: dict[str, Any]) -> Any:
+        def read(cx: Any, a: dict[str, Any]) -> Optional[tuple[bool, Any]]:
+            # value_of: the result as the attempt starts (rule 10: any task that succeeded so far).
+            src = a.get("value_of")
+            if src is None:
+                return None
+            try:
+                return True, cx.results[src]
+            except KeyError:
+                return False, f"no result for {json.dumps(src)}"
+
+        def outcome(a: dict[str, Any], got: Optional[tuple[bool, Any]]) -> Any:
+            if got is not None:
+                ok, v = got
+                if not ok:
+                    raise ScriptError(v)
+                return v
             if a.get("result") == "fail":
                 rec.refuse[name] = a.get("retryable", True) is False
                 raise ScriptError(a.get("error", "failed"))
@@ -181,13 +307,17 @@ class Builder:
                 assert cx is not None
                 n = cx.attempt
                 a, kids = script(n)
+                got = read(cx, a)
                 first(n)
                 rec.take()
                 try:
-                    if kids:
+                    if kids.each:
                         rec.release()
                         try:
-                            self.orch.parallel(kids)(*[None] * len(kids))
+                            group = self.orch.parallel(
+                                [k.action for k in kids.each], fail_fast=kids.fail_fast
+                            )
+                            group(*[k.arg for k in kids.each])  # with fail_fast: raises the first error
                         finally:
                             rec.take()
                     if a.get("result") == "hang":
@@ -197,7 +327,7 @@ class Builder:
                         raise ScriptError("hung")
                     if a.get("ms"):
                         time.sleep(a["ms"] / 1000)
-                    return outcome(a)
+                    return outcome(a, got)
                 finally:
                     rec.release()
 
@@ -208,68 +338,107 @@ class Builder:
             assert cx is not None
             n = cx.attempt
             a, kids = script(n)
+            got = read(cx, a)
             first(n)
             rec.take()
             try:
-                if kids:
+                if kids.each:
                     rec.release()
                     try:
-                        await asyncio.gather(*[k(None) for k in kids], return_exceptions=True)
+                        if kids.fail_fast:
+                            group = self.orch.parallel([k.action for k in kids.each], fail_fast=True)
+                            await group(*[k.arg for k in kids.each])  # raises the first error
+                        else:
+                            await asyncio.gather(
+                                *[k.action(k.arg) for k in kids.each], return_exceptions=True
+                            )
                     finally:
                         rec.take()
                 if a.get("result") == "hang":
                     await asyncio.get_running_loop().create_future()
                 if a.get("ms"):
                     await self.wheel.sleep(a["ms"])
-                return outcome(a)
+                return outcome(a, got)
             finally:
                 rec.release()
 
         return async_body
 
+    def call(self, td: dict[str, Any]) -> Call:
+        """One call of ``td``: a cached name is one ``cache=True`` action, called alike."""
+        if not td.get("cached"):
+            return Call(self.action(td), None)
+        act = self.cached.get(td["name"])
+        if act is None:
+            act = self.cached[td["name"]] = self.action(td)
+        return Call(act, CACHED_ARG)
+
     def action(self, td: dict[str, Any]) -> Any:
         o = task_options(td, self.rec)
+        cache = bool(td.get("cached"))
         body = self.body(td)
         if self.sync:
 
             def sync_child(_: Any) -> Any:
                 return body()
 
-            return self.orch.action(sync_child, **o)
+            return self.orch.action(sync_child, cache=cache, **o)
 
         async def child(_: Any) -> Any:
             return await body()
 
-        return self.orch.action(child, **o)
+        return self.orch.action(child, cache=cache, **o)
+
+    def entry(self, e: dict[str, Any]) -> Entry:
+        group = "parallel" in e
+        calls = [self.call(m) for m in e["parallel"]] if group else [self.call(e)]
+        return Entry(e["name"], list(e.get("after", [])), calls, group, bool(e.get("fail_fast")))
 
     # ----- hooks --------------------------------------------------------------------------
 
     def hooks(self, target: Any) -> None:
         rec = self.rec
 
-        def hook(line_of: Any) -> Any:
+        def hook(kind: str) -> Any:
+            line_of = LINES[kind]
+
             def h(e: Any) -> None:
                 line = line_of(e)
+                if kind == "task_success":
+                    rec.values[e.name] = e.result
+                if kind == "task_completion":
+                    rec.completion_errors[e.name] = None if e.error is None else str(e.error)
                 rec.trace.append(line)
                 if line in rec.hook_failures:
                     raise ScriptError(rec.hook_failures[line])
 
             return h
 
-        target.on_process_begin(hook(lambda e: "process_begin"))
-        target.on_task_ready(hook(lambda e: f"task_ready {e.name}"))
-        target.on_task_begin(hook(lambda e: f"task_begin {e.name} {e.attempt}"))
-        target.on_task_retry(hook(lambda e: f"task_retry {e.name} {e.attempt}"))
+        def slow(kind: str) -> Any:
+            # The hook_ms hook of a kind: takes the listed time for the listed lines.
+            line_of = LINES[kind]
+            if self.blocking:
 
-        def success(e: Any) -> str:
-            rec.values[e.name] = e.result
-            return f"task_success {e.name}"
+                def blocking_hook(e: Any) -> None:
+                    n = rec.hook_ms.get(line_of(e))
+                    if n:
+                        time.sleep(n / 1000)
 
-        target.on_task_success(hook(success))
-        target.on_task_failure(hook(lambda e: f"task_failure {e.name}"))
-        target.on_task_skip(hook(lambda e: f"task_skip {e.name}"))
-        target.on_task_completion(hook(lambda e: f"task_completion {e.name} {e.status}"))
-        target.on_process_completion(hook(lambda e: "process_completion"))
+                return blocking_hook
+
+            async def async_hook(e: Any) -> None:
+                n = rec.hook_ms.get(line_of(e))
+                if n:
+                    await asyncio.sleep(n / 1000)
+
+            return async_hook
+
+        slow_kinds = {line.split(" ")[0] for line in rec.hook_ms}
+        for kind in LINES:
+            register = getattr(target, f"on_{kind}")
+            register(hook(kind))
+            if kind in slow_kinds:
+                register(slow(kind))
 
 
 @dataclass
@@ -290,6 +459,9 @@ class Observed:
     max_running: int = 0
     trace: list[str] = field(default_factory=list)
     stop: Optional[str] = None
+    #: What ``run()`` raised, as text; None when main returned (and for a flow).
+    main_error: Optional[str] = None
+    completion_errors: dict[str, Optional[str]] = field(default_factory=dict)
 
 
 def ms(x: Optional[float]) -> Optional[int]:
@@ -314,16 +486,104 @@ def observe(report: Any, rec: Rec, obs: Observed) -> None:
         if t.end_offset is not None:
             obs.ends_ms[t.name] = ms(t.end_offset)  # type: ignore[assignment]
     obs.values = dict(rec.values)
+    obs.completion_errors = dict(rec.completion_errors)
     obs.trace = list(rec.trace)
     obs.started_order = list(rec.started)
     obs.max_running = rec.peak
 
 
+def _retrieve(t: asyncio.Future[Any]) -> None:
+    if not t.cancelled():
+        t.exception()
+
+
+def async_main(orch: legato.Orchestrator, entries: list[Entry], main_ms: int) -> Any:
+    """main as ``async def``: every entry at once (an entry with ``after`` once those
+    succeeded), then ``main_ms`` of work outside any action."""
+
+    async def main() -> None:
+        settled: dict[str, asyncio.Task[bool]] = {}
+
+        async def one(en: Entry) -> bool:
+            for dep in en.after:
+                if not await settled[dep]:  # a fail-fast group's error propagates
+                    return False  # the `await` threw: the call is never made
+            if en.group:
+                group = orch.parallel([c.action for c in en.calls], fail_fast=en.fail_fast)
+                results = await group(*[c.arg for c in en.calls])  # with fail_fast: raises
+                return not any(isinstance(r, BaseException) for r in results)
+            c = en.calls[0]
+            try:
+                await c.action(c.arg)
+            except Exception:
+                return False
+            return True
+
+        for en in entries:
+            settled[en.name] = asyncio.ensure_future(one(en))
+            settled[en.name].add_done_callback(_retrieve)
+        try:
+            await asyncio.gather(*settled.values())
+        finally:
+            for t in settled.values():
+                t.cancel()
+        if main_ms:
+            await asyncio.sleep(main_ms / 1000)
+
+    return main
+
+
+def sync_main(orch: legato.Orchestrator, entries: list[Entry], main_ms: int) -> Any:
+    """main as a plain function: in rounds, every entry whose ``after`` entries are all settled
+    at once (one ``orch.parallel`` of their calls; a fail-fast group on its own: its error ends
+    main), then ``main_ms`` of ``time.sleep``."""
+
+    def main() -> None:
+        done: dict[str, bool] = {}
+        pending = list(entries)
+        while pending:
+            ready = [en for en in pending if all(d in done for d in en.after)]
+            pending = [en for en in pending if en not in ready]
+            now = []
+            for en in ready:
+                if all(done[d] for d in en.after):
+                    now.append(en)
+                else:
+                    done[en.name] = False  # never called
+            if not now:
+                continue
+            if any(en.fail_fast for en in now):
+                assert len(now) == 1, "a fail-fast group is called on its own by a sync main"
+                en = now[0]
+                orch.parallel([c.action for c in en.calls], fail_fast=True)(*[c.arg for c in en.calls])
+                done[en.name] = True
+                continue
+            if len(now) == 1 and not now[0].group:
+                c = now[0].calls[0]
+                try:
+                    c.action(c.arg)
+                    done[now[0].name] = True
+                except Exception:
+                    done[now[0].name] = False
+                continue
+            flat = [(en, c) for en in now for c in en.calls]
+            results = orch.parallel([c.action for _, c in flat])(*[c.arg for _, c in flat])
+            for en in now:
+                done[en.name] = True
+            for (en, _), r in zip(flat, results):
+                if isinstance(r, BaseException):
+                    done[en.name] = False
+        if main_ms:
+            time.sleep(main_ms / 1000)
+
+    return main
+
+
 async def run_scenario(sc: dict[str, Any], sync: bool, blocking: bool = False) -> Observed:
-    """Runs ``sc`` on the running loop. ``blocking``: a flow's sync steps through a plain
-    ``flow.run()`` in a thread without an event loop (the run drives itself), not ``spawn``."""
+    """Runs ``sc`` on the running loop. ``blocking``: the sync program from a thread without an
+    event loop (the run drives itself): a plain ``flow.run()`` or ``orch.run(main)``."""
     loop = asyncio.get_running_loop()
-    b = Builder(sc, sync, loop)
+    b = Builder(sc, sync, blocking, loop)
     run = sc.get("run", {})
     opts: dict[str, Any] = {
         "max_parallel": run.get("max_parallel"),
@@ -332,56 +592,21 @@ async def run_scenario(sc: dict[str, Any], sync: bool, blocking: bool = False) -
     }
     obs = Observed()
     if sc.get("main"):
+        assert run.get("cancel_at_ms") is None, "an Orchestrator run has no outside cancel here"
         orch = legato.Orchestrator(**opts)
         b.orch = orch
         b.hooks(orch)
-        entries = [(e, b.action(e)) for e in sc["main"]]
-
-        async def main() -> None:
-            settled: dict[str, asyncio.Future[bool]] = {e["name"]: loop.create_future() for e, _ in entries}
-
-            async def call(e: dict[str, Any], act: Any) -> None:
-                for dep in e.get("after", []):
-                    if not await settled[dep]:
-                        settled[e["name"]].set_result(False)
-                        return
-                try:
-                    fut = act(None)
-                    await fut
-                    ok = True
-                except Exception:
-                    ok = False
-                if not settled[e["name"]].done():
-                    settled[e["name"]].set_result(ok)
-
-            # Entries without `after` are called at once, in order; the others when theirs end.
-            coros = [call(e, a) for e, a in entries]
-            await asyncio.gather(*coros)
-
-        main_fn: Any = main
-        if sync:
-
-            def sync_main() -> None:
-                done: dict[str, bool] = {}
-                pending = list(entries)
-                # Every entry that can be called now, at once; then those whose deps are done.
-                while pending:
-                    ready = [(e, a) for e, a in pending if all(d in done for d in e.get("after", []))]
-                    pending = [p for p in pending if p not in ready]
-                    call = [(e, a) for e, a in ready if all(done[d] for d in e.get("after", []))]
-                    for e, _ in ready:
-                        if (e, _) not in call:
-                            done[e["name"]] = False
-                    if call:
-                        res = orch.parallel([a for _, a in call])(*[None] * len(call))
-                        for (e, _), r in zip(call, res):
-                            done[e["name"]] = not isinstance(r, BaseException)
-
-            main_fn = sync_main
+        entries = [b.entry(e) for e in sc["main"]]
+        main_ms = sc.get("main_ms", 0)
         try:
-            await orch.run_async(main_fn)
-        except BaseException:
-            pass
+            if blocking:
+                await asyncio.to_thread(orch.run, sync_main(orch, entries, main_ms))
+            elif sync:
+                await orch.run_async(sync_main(orch, entries, main_ms))
+            else:
+                await orch.run_async(async_main(orch, entries, main_ms))
+        except Exception as e:
+            obs.main_error = str(e)
         report = orch.last_report
         observe(report, b.rec, obs)
         return obs
@@ -470,6 +695,10 @@ def check(sc: dict[str, Any], obs: Observed, exact_times: bool) -> list[str]:
         eq("trace", e["trace"], obs.trace)
     if e.get("stop") is not None:
         eq("stop", e["stop"], obs.stop or "")
+    if sc.get("main") or e.get("main_error") is not None:
+        eq("main error", e.get("main_error"), obs.main_error)  # absent: main returned
+    for k, v in e.get("completion_errors", {}).items():
+        eq(f"completion error of {k}", v, obs.completion_errors.get(k, "no task_completion"))
     if exact_times:
         for k, v in e.get("starts_ms", {}).items():
             eq(f"start of {k}", v, obs.starts_ms.get(k))

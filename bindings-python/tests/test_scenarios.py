@@ -1,6 +1,7 @@
 """Every conformance scenario through the Python door: async steps on a virtual clock (looptime)
-with exact times, then async and sync steps on the real clock (times unchecked), sync steps
-both on a loop and in a blocking ``flow.run()``."""
+with exact times, then async and sync programs on the real clock (times unchecked), the sync
+program both on a loop and blocking (a plain ``flow.run()`` / ``orch.run(main)`` from a thread
+without an event loop)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ def test_real_clock(sc: dict[str, Any], mode: str) -> None:
     sync, blocking = mode != "async", mode == "blocking"
     if sc["name"] in SAME_INSTANT:
         pytest.skip(SAME_INSTANT[sc["name"]])
-    if blocking and (sc.get("main") or sc.get("run", {}).get("cancel_at_ms") is not None):
-        pytest.skip("a blocking flow.run() has no Orchestrator main and no outside cancel")
+    if blocking and sc.get("run", {}).get("cancel_at_ms") is not None:
+        pytest.skip("a blocking flow.run() has no handle to cancel from outside")
     if sync and sc["name"] in SYNC_ORDER_RACES:
         sc = {**sc, "expect": {k: v for k, v in sc["expect"].items() if k != "started_order"}}
     bad: list[str] = []
@@ -63,3 +64,19 @@ def test_the_checker_is_not_vacuous() -> None:
     for key, value in [("ok", True), ("total_ms", 16), ("trace", ["process_begin"])]:
         altered = {**sc, "expect": {**sc["expect"], key: value}}
         assert run_virtual(altered), key
+    # The Orchestrator expectations too: main's error and the task_completion errors.
+    sc = next(s for s in ALL if s["name"] == "orch-completion-error-after-retry")
+    assert not run_virtual(sc)
+    for key, value in [("main_error", "boom"), ("completion_errors", {"flaky": "boom"})]:
+        altered = {**sc, "expect": {**sc["expect"], key: value}}
+        assert run_virtual(altered), key
+    sc = next(s for s in ALL if s["name"] == "orch-hook-failure")
+    altered = {**sc, "expect": {k: v for k, v in sc["expect"].items() if k != "main_error"}}
+    assert run_virtual(altered)  # absent main_error: main returned, which it did not
+
+
+def test_the_skip_tables_name_scenarios_of_the_suite() -> None:
+    names = {sc["name"] for sc in ALL}
+    for table in (SAME_INSTANT, SYNC_ORDER_RACES):
+        for name, why in table.items():
+            assert name in names and why, name

@@ -179,16 +179,17 @@ async def wait_done(run: Any, done: asyncio.Future[None]) -> None:
         raise
 
 
-def flow_error(report: Any, title: str, cause: Optional[BaseException] = None) -> BaseException:
+def flow_error(report: Any, title: Optional[str], cause: Optional[BaseException] = None) -> BaseException:
     """The FlowError for a report that is not ok; ``cause``: the exception of the hook whose
-    failure stopped the run (its ``__cause__``)."""
+    failure stopped the run (its ``__cause__``). Without ``title`` its message is the reason
+    alone (an Orchestrator's run error, as every door words it)."""
     reason = report.stop
     if reason is None:
         for t in report.all_tasks:
             if t.status in ("failed", "timed_out", "cancelled"):
                 reason = f'task "{t.name}" {t.status.replace("_", " ")}: {t.error}'
                 break
-    err = _legato.FlowError(f"{title} did not succeed: {reason}")
+    err = _legato.FlowError(reason if title is None else f"{title} did not succeed: {reason}")
     err.report = report  # type: ignore[attr-defined]
     err.__cause__ = cause
     return err

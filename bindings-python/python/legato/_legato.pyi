@@ -189,6 +189,24 @@ class Run:
         future: bool,
         parent: Optional[TaskContext],
     ) -> tuple[int, Any]: ...
+    def calls(
+        self,
+        calls: Sequence[
+            tuple[
+                Callable[..., Any],
+                bool,
+                tuple[Any, ...],
+                Optional[dict[str, Any]],
+                str,
+                Optional[Options],
+                Optional[Callable[[BaseException], bool]],
+                Any,
+            ]
+        ],
+        future: bool,
+        parent: Optional[TaskContext],
+        fail_fast: bool,
+    ) -> tuple[list[tuple[int, Any]], Optional[int]]: ...
     def group(self, tasks: Sequence[int], parent: Optional[TaskContext]) -> int: ...
     def group_failure(self, group: int) -> Optional[int]: ...
     def wait(self, slots: Sequence[int], tasks: Sequence[int], group: Optional[int] = None) -> list[Any]: ...

@@ -37,10 +37,8 @@ class _Action:
         self.cache = cache
         self.is_async = is_async(fn)
 
-    def spawn(
-        self, cx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], future: bool
-    ) -> tuple[int, Any, Any]:
-        run = cx._run()
+    def call_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """What the driver's ``Run.call`` / ``Run.calls`` take for one call of this action."""
         key = None
         if self.cache:
             try:
@@ -48,18 +46,13 @@ class _Action:
                 hash(key)
             except TypeError:
                 key = None
-        tid, handle = run.call(
-            self.fn,
-            self.is_async,
-            args,
-            kwargs or None,
-            self.name,
-            self.options,
-            self.retry_if,
-            key,
-            future,
-            cx,
-        )
+        return (self.fn, self.is_async, args, kwargs or None, self.name, self.options, self.retry_if, key)
+
+    def spawn(
+        self, cx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], future: bool
+    ) -> tuple[int, Any, Any]:
+        run = cx._run()
+        tid, handle = run.call(*self.call_args(args, kwargs), future, cx)
         return tid, handle, run
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -228,13 +221,15 @@ class Orchestrator(Hooks):
                 return _outside(acts, args, fail_fast)
             run = cx._run()
             future = run.on_loop_thread()
-            spawned = [a.spawn(cx, (x,), {}, future) for a, x in zip(acts, args)]
-            tids = [t for t, _, _ in spawned]
-            # With fail_fast the calls are a group of the core's: it cancels the others.
-            group = run.group(tids, cx) if fail_fast else None
+            # All the calls at once (no call starts before the last is made, from a sync
+            # caller's thread too); with fail_fast a group of the core's: it cancels the others.
+            made, group = run.calls(
+                [a.call_args((x,), {}) for a, x in zip(acts, args)], future, cx, fail_fast
+            )
+            tids = [t for t, _ in made]
             if future:
-                return _gather(run, [h for _, h, _ in spawned], tids, group)
-            return run.wait([h for _, h, _ in spawned], tids, group)
+                return _gather(run, [h for _, h in made], tids, group)
+            return run.wait([h for _, h in made], tids, group)
 
         return call
 
@@ -248,9 +243,10 @@ class Orchestrator(Hooks):
         ``main`` starts once the process_begin hooks (async ones included) are done. When the
         run stops early, main is stopped too and the run's error is raised: on its timeout
         :class:`TaskTimeoutError` (``run timed out after 100ms``), with ``fail_fast`` the
-        failing action's own exception, when a hook raised :class:`FlowError` (the hook's
-        exception is its ``__cause__``). An async main is cancelled; a sync main, which runs on
-        a thread of its own, cannot be: the run does not wait for it. The action calls main had
+        failing action's own exception, when a hook raised :class:`FlowError` whose message is
+        the run's error, ``hook for event "task_begin" failed: …`` (the hook's exception is its
+        ``__cause__``). An async main is cancelled; a sync main, which runs on a thread of its
+        own, cannot be: the run does not wait for it. The action calls main had
         in flight end ``cancelled``, as do those a main that raised left running (the report's
         ``stop`` is ``main failed``). The core decides all of this: when main starts, when it
         is cancelled, and the run's error.
@@ -291,8 +287,8 @@ class Orchestrator(Hooks):
         if err is not None:
             raise err
         hook = run.hook_error()
-        if hook is not None:  # a hook raised (before or after main returned)
-            raise flow_error(self.last_report, "orchestrator", hook)
+        if hook is not None:  # a hook raised (before or after main returned): the run's error
+            raise flow_error(self.last_report, None, hook)
         task = run.main_future()
         if task is None:  # pragma: no cover - the core starts main unless the run stopped
             raise _legato.CancelledError("main did not start")

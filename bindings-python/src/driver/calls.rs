@@ -4,6 +4,18 @@
 
 use super::*;
 
+/// The calls made at once: each one's task number and handle (an asyncio future, or the
+/// slot a sync caller waits on), and the fail-fast group's number.
+pub(super) type Made = (Vec<(u32, Py<PyAny>)>, Option<u32>);
+
+/// One action call to make: its body, name, options and cache key (`hash`, key object).
+pub(super) struct NewCall {
+    pub(super) body: Body,
+    pub(super) name: String,
+    pub(super) opts: Arc<TaskOptions>,
+    pub(super) cache_key: Option<(isize, Py<PyAny>)>,
+}
+
 impl Shared {
     pub(super) fn deliver(&self, st: &mut State, w: Waiter, d: Delivery) {
         match w {
@@ -27,45 +39,93 @@ impl Shared {
         parent: Option<(u32, u32)>,
         future: bool,
     ) -> PyResult<(u32, Py<PyAny>)> {
+        let call = NewCall {
+            body,
+            name,
+            opts,
+            cache_key,
+        };
+        let (mut made, _) = self.calls(py, vec![call], parent, future, false)?;
+        Ok(made.pop().expect("one call made"))
+    }
+
+    /// Several action calls made at once (`parallel`), and with `fail_fast` made a fail-fast
+    /// group of the core's: all of them are handed to the core under one lock and routed
+    /// together, so no call starts (nor does any hook of one run) before the last is made —
+    /// from a sync caller's thread as on the loop. Returns each call's task and handle, and
+    /// the group's number.
+    pub(super) fn calls(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        calls: Vec<NewCall>,
+        parent: Option<(u32, u32)>,
+        future: bool,
+        fail_fast: bool,
+    ) -> PyResult<Made> {
         let now = self.now(py);
-        let waiter = if future {
-            Waiter::Future(self.lp()?.call_method0(py, intern!(py, "create_future"))?)
-        } else {
-            Waiter::Slot(0)
-        };
-        let fut_obj = match &waiter {
-            Waiter::Future(f) => Some(f.clone_ref(py)),
-            Waiter::Slot(_) => None,
-        };
+        let mut futs = Vec::with_capacity(calls.len());
+        for _ in &calls {
+            futs.push(if future {
+                Some(self.lp()?.call_method0(py, intern!(py, "create_future"))?)
+            } else {
+                None
+            });
+        }
         let mut jobs = Vec::new();
-        let slot;
-        let spawned;
-        {
+        let made = {
             let mut st = lock_py(py, self);
             if st.finished {
                 return Err(CancelledError::new_err("the run is over"));
             }
-            let waiter = match waiter {
-                Waiter::Slot(_) => {
+            let made = self.make_calls(py, &mut st, calls, futs, parent, fail_fast, now);
+            // Whatever was made is routed, also when a later call was refused.
+            self.route(py, &mut st, &mut jobs);
+            self.kick(py, &mut st);
+            made
+        };
+        self.submit(jobs, false);
+        made
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn make_calls(
+        &self,
+        py: Python<'_>,
+        st: &mut State,
+        calls: Vec<NewCall>,
+        futs: Vec<Option<Py<PyAny>>>,
+        parent: Option<(u32, u32)>,
+        fail_fast: bool,
+        now: Duration,
+    ) -> PyResult<Made> {
+        let caller = match parent {
+            Some((p, a)) => Some((
+                st.sched.task_id(p).ok_or_else(|| {
+                    PyRuntimeError::new_err("the calling task is not of this run")
+                })?,
+                a,
+            )),
+            None => None,
+        };
+        let mut made = Vec::with_capacity(calls.len());
+        for (call, fut) in calls.into_iter().zip(futs) {
+            let NewCall {
+                body,
+                name,
+                opts,
+                cache_key,
+            } = call;
+            let (waiter, handle) = match fut {
+                Some(f) => {
+                    let h = f.clone_ref(py);
+                    (Waiter::Future(f), h)
+                }
+                None => {
                     st.next_slot += 1;
                     let n = st.next_slot;
                     st.blocked.insert(n, None);
-                    slot = Some(n);
-                    Waiter::Slot(n)
+                    (Waiter::Slot(n), n.into_pyobject(py)?.into_any().unbind())
                 }
-                w => {
-                    slot = None;
-                    w
-                }
-            };
-            let caller = match parent {
-                Some((p, a)) => Some((
-                    st.sched.task_id(p).ok_or_else(|| {
-                        PyRuntimeError::new_err("the calling task is not of this run")
-                    })?,
-                    a,
-                )),
-                None => None,
             };
             // A cached call: the driver keeps only the key → task lookup (keys are Python
             // values); waiting for a call already made is the core's (a join).
@@ -80,7 +140,7 @@ impl Shared {
                     }
                 }
             }
-            spawned = match hit {
+            let spawned = match hit {
                 Some(t) => {
                     let target = st.id_or_err(t)?;
                     let join = st
@@ -110,16 +170,23 @@ impl Shared {
                     id.as_u32()
                 }
             };
-            self.route(py, &mut st, &mut jobs);
-            self.kick(py, &mut st);
+            made.push((spawned, handle));
         }
-        self.submit(jobs, false);
-        let handle = match (fut_obj, slot) {
-            (Some(f), _) => f,
-            (None, Some(n)) => n.into_pyobject(py)?.into_any().unbind(),
-            (None, None) => py.None(),
+        let group = if fail_fast {
+            let members = made
+                .iter()
+                .map(|&(t, _)| st.id_or_err(t))
+                .collect::<PyResult<Vec<TaskId>>>()?;
+            let g = st
+                .sched
+                .group(caller, &members, now)
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+            st.groups.push(g);
+            Some(st.groups.len() as u32 - 1)
+        } else {
+            None
         };
-        Ok((spawned, handle))
+        Ok((made, group))
     }
 
     /// Makes the calls `tasks` (made by `parent`, or main) a fail-fast group of the core's:

@@ -422,6 +422,55 @@ impl Run {
         self.shared.call(py, body, name, opts, key, parent, future)
     }
 
+    /// Makes several action calls at once (`parallel`): each `(func, is_async, args, kwargs,
+    /// name, options, retry_if, cache_key)` as [`Run::call`], all handed to the core together;
+    /// with `fail_fast` they are a fail-fast group of the core's. Returns each call's
+    /// `(task, handle)` and the group's number (for [`Run::group_failure`] / [`Run::wait`]).
+    #[pyo3(signature = (calls, future, parent, fail_fast))]
+    #[allow(clippy::type_complexity)]
+    fn calls(
+        &self,
+        py: Python<'_>,
+        calls: Vec<(
+            Py<PyAny>,
+            bool,
+            Py<PyTuple>,
+            Option<Py<PyDict>>,
+            String,
+            Option<Py<crate::convert::Options>>,
+            Option<Py<PyAny>>,
+            Option<Py<PyAny>>,
+        )>,
+        future: bool,
+        parent: Option<&Bound<'_, TaskContext>>,
+        fail_fast: bool,
+    ) -> PyResult<super::calls::Made> {
+        let mut made = Vec::with_capacity(calls.len());
+        for (func, is_async, args, kwargs, name, options, retry_if, cache_key) in calls {
+            let opts = options
+                .map(|o| o.borrow(py).inner.clone())
+                .unwrap_or_default();
+            let key = match cache_key {
+                Some(k) => Some((k.bind(py).hash()?, k)),
+                None => None,
+            };
+            made.push(super::calls::NewCall {
+                body: Body {
+                    func,
+                    is_async,
+                    params: Vec::new(),
+                    args: Some((args, kwargs)),
+                    retry_if,
+                },
+                name,
+                opts,
+                cache_key: key,
+            });
+        }
+        let parent = self.parent(parent);
+        self.shared.calls(py, made, parent, future, fail_fast)
+    }
+
     /// Makes the calls `tasks`, made by the code running now (`parent`: a task's context,
     /// else main), a fail-fast group of the core's: the first that fails cancels the others
     /// the caller made. Returns the group's number for [`Run::group_failure`] / [`Run::wait`].
