@@ -45,6 +45,11 @@ export declare class NativeReport {
   get totalMs(): number
   /** Why the run stopped early, if it did. */
   get stop(): string | null
+  /**
+   * Why the run did not succeed, worded as in every door (`task "build" failed: <message>`,
+   * `run timed out after 100ms`, …); null for a run that succeeded.
+   */
+  failureReason(): string | null
   /** The report as JSON (the one shape shared by every door and the CLI). */
   json(pretty: boolean): string
   /** The run as a Mermaid Gantt chart. */

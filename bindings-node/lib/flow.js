@@ -1,8 +1,8 @@
 'use strict'
 // Flow: a declared DAG of steps (LightFlow's builders), run by the core's scheduler.
 const native = require('../native.js')
-const { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK, messageOf } = require('./driver.js')
-const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError, HookError } = require('./errors.js')
+const { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK } = require('./driver.js')
+const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, RUN_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 const { held } = require('./finalizers.js')
@@ -298,15 +298,11 @@ class FlowRun extends Driver {
     // error, the run timeout's); else the first step that failed.
     const se = this.stopErr
     const bad = report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')
-    let why
-    if (se instanceof HookError) why = se.message
-    else if (report.stop) why = report.stop
-    else {
-      // A readable form of what the step threw, whatever it is (`throw "text"`, `throw undefined`).
-      why = bad ? `step "${bad.name}" ${bad.status === 'timed_out' ? 'timed out' : 'failed'}: ${messageOf(bad.error)}` : 'not every step succeeded'
-    }
+    // The core's wording, the same in every door: `flow failed: task "x" failed: <message>`
+    // (a readable form of what was thrown, whatever it is), or the reason the run stopped.
+    const why = report._native.failureReason() ?? 'not every task succeeded'
     const cause = se ?? bad?.error
-    this.reject(new FlowError(`Flow failed: ${why}`, report, cause === undefined ? undefined : { cause }))
+    this.reject(new FlowError(`flow failed: ${why}`, report, cause === undefined ? undefined : { cause }))
   }
 }
 

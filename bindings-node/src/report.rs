@@ -129,6 +129,13 @@ impl NativeReport {
         self.stop_reason().map(|s| s.to_string())
     }
 
+    /// Why the run did not succeed, worded as in every door (`task "build" failed: <message>`,
+    /// `run timed out after 100ms`, …); null for a run that succeeded.
+    #[napi]
+    pub fn failure_reason(&mut self) -> Option<String> {
+        self.report().failure_reason()
+    }
+
     /// The report as JSON (the one shape shared by every door and the CLI).
     #[napi]
     pub fn json(&mut self, pretty: bool) -> String {

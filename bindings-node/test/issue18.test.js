@@ -120,7 +120,7 @@ test('rule 8: under a runaway recursion the run timeout and a watchdog still fir
   assert.deepEqual([out.orch.name, out.orch.message], ['TimeoutError', 'run timed out after 60ms'])
   assert.ok(out.orch.watchdog, 'the watchdog timer fired during the run')
   assert.ok(out.orch.ms < 5_000, `the run timeout fired late: ${out.orch.ms} ms`)
-  assert.equal(out.flow.message, 'Flow failed: run timed out after 60ms')
+  assert.equal(out.flow.message, 'flow failed: run timed out after 60ms')
   assert.ok(out.flow.ms < 5_000, `the run timeout fired late: ${out.flow.ms} ms`)
 })
 

@@ -102,7 +102,7 @@ test('rule 13: throw undefined, a string or a number from a step is its error as
     f.step('a', () => { throw value })
     const e = await f.run().catch((x) => x)
     assert.ok(e instanceof FlowError, String(e))
-    assert.equal(e.message, `Flow failed: step "a" failed: ${text}`)
+    assert.equal(e.message, `flow failed: task "a" failed: ${text}`)
     assert.equal(e.report.tasks.a.status, 'failed')
     assert.equal(e.report.tasks.a.error, value)
     assert.ok('error' in failures[0])

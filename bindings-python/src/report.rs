@@ -119,6 +119,13 @@ impl RunReport {
         self.inner.core.stop.as_ref().map(|s| s.to_string())
     }
 
+    /// Why the run did not succeed, worded as in every door (`task "build" failed: <message>`,
+    /// `run timed out after 100ms`, …); `None` for a run that succeeded.
+    #[getter]
+    fn failure_reason(&self) -> Option<String> {
+        self.inner.core.failure_reason()
+    }
+
     /// Number of tasks per final status.
     #[getter]
     fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -733,3 +733,29 @@ def test_a_sync_step_that_returns_a_coroutine_is_awaited(mode: str) -> None:
     assert len(loops) == 2
     if mode == "async":
         assert all(lp is run_loop[0] for lp in loops)
+
+
+def test_the_flow_error_message_is_worded_by_the_core_as_in_every_door() -> None:
+    flow = legato.Flow("release")
+
+    @flow.step()
+    def build() -> None:
+        raise RuntimeError("exit code 1")
+
+    @flow.step(after=[build])
+    def deploy() -> None: ...
+
+    with pytest.raises(legato.FlowError) as info:
+        flow.run()
+    assert str(info.value) == 'flow failed: task "build" failed: exit code 1'
+    assert info.value.report.failure_reason == 'task "build" failed: exit code 1'
+
+    slow = legato.Flow("slow", timeout=0.05)
+
+    @slow.step()
+    async def wait() -> None:
+        await asyncio.sleep(5)
+
+    with pytest.raises(legato.FlowError) as info:
+        slow.run()
+    assert str(info.value) == "flow failed: run timed out after 50ms"

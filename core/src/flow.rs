@@ -91,29 +91,10 @@ impl FlowError {
 }
 
 /// `flow failed: task "build" failed: <message>` (the first task that failed), or the reason
-/// the run stopped.
+/// the run stopped: the core's one wording ([`RunReport::failure_message`]).
 pub(crate) fn failure_message(r: &RunReport) -> String {
-    if let Some(stop) = &r.stop {
-        if !matches!(stop, crate::event::StopReason::FailFast { .. }) {
-            return format!("flow failed: {stop}");
-        }
-    }
-    let first = r
-        .tasks
-        .iter()
-        .filter(|t| matches!(t.status, Status::Failed | Status::TimedOut))
-        .min_by_key(|t| t.finished);
-    match first {
-        Some(t) => {
-            let msg = t.error.as_ref().map_or("", |e| &e.message);
-            format!(
-                "flow failed: task \"{}\" {}: {msg}",
-                t.name,
-                t.status.as_str().replace('_', " ")
-            )
-        }
-        None => "flow failed".to_owned(),
-    }
+    r.failure_message()
+        .unwrap_or_else(|| "flow failed".to_owned())
 }
 
 /// What the Rust door keeps per task beside its spec.

@@ -181,15 +181,11 @@ async def wait_done(run: Any, done: asyncio.Future[None]) -> None:
 
 def flow_error(report: Any, title: Optional[str], cause: Optional[BaseException] = None) -> BaseException:
     """The FlowError for a report that is not ok; ``cause``: the exception of the hook whose
-    failure stopped the run (its ``__cause__``). Without ``title`` its message is the reason
-    alone (an Orchestrator's run error, as every door words it)."""
-    reason = report.stop
-    if reason is None:
-        for t in report.all_tasks:
-            if t.status in ("failed", "timed_out", "cancelled"):
-                reason = f'task "{t.name}" {t.status.replace("_", " ")}: {t.error}'
-                break
-    err = _legato.FlowError(reason if title is None else f"{title} did not succeed: {reason}")
+    failure stopped the run (its ``__cause__``). Its message is the core's, as every door words
+    it: ``flow failed: <reason>`` for a flow, the reason alone without ``title`` (an
+    Orchestrator's run error)."""
+    reason = report.failure_reason or "not every task succeeded"
+    err = _legato.FlowError(reason if title is None else f"flow failed: {reason}")
     err.report = report  # type: ignore[attr-defined]
     err.__cause__ = cause
     return err

@@ -279,8 +279,8 @@ impl PartialEq for Values {
     }
 }
 
-/// The report of a run.
-#[derive(Debug, Clone, PartialEq)]
+/// The report of a run (the default: an empty run that succeeded).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunReport {
     /// Every task of the run, static ones in declaration order, then dynamic ones as spawned.
     pub tasks: Vec<TaskReport>,
@@ -320,6 +320,54 @@ impl RunReport {
     /// Whether every task succeeded and the run was not stopped.
     pub fn ok(&self) -> bool {
         self.stop.is_none() && self.tasks.iter().all(|t| t.status == Status::Succeeded)
+    }
+
+    /// Why the run did not succeed, worded once for every door: the reason the run stopped
+    /// early (`run timed out after 100ms`, `hook for event "task_success" failed: …`), except
+    /// on fail-fast, where — as for a run that went to its end — it names the task that failed
+    /// first: `task "build" failed: <its message>` (or `timed out`). `None` for a run that
+    /// succeeded. A door's run error reads `flow failed: <reason>` ([`RunReport::failure_message`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::event::StopReason;
+    /// use legato::RunReport;
+    ///
+    /// let mut r = RunReport::default();
+    /// assert_eq!(r.failure_reason(), None);
+    /// r.stop = Some(StopReason::Cancelled);
+    /// assert_eq!(r.failure_message().as_deref(), Some("flow failed: run cancelled"));
+    /// ```
+    pub fn failure_reason(&self) -> Option<String> {
+        if self.ok() {
+            return None;
+        }
+        if let Some(stop) = &self.stop {
+            if !matches!(stop, StopReason::FailFast { .. }) {
+                return Some(stop.to_string());
+            }
+        }
+        let first = self
+            .tasks
+            .iter()
+            .filter(|t| matches!(t.status, Status::Failed | Status::TimedOut))
+            .min_by_key(|t| (t.finished, t.id));
+        Some(match first {
+            Some(t) => format!(
+                "task \"{}\" {}: {}",
+                t.name,
+                t.status.as_str().replace('_', " "),
+                t.error.as_ref().map_or("", |e| &e.message)
+            ),
+            None => "not every task succeeded".to_owned(),
+        })
+    }
+
+    /// The message of a run error for this report: `flow failed: <reason>` (see
+    /// [`RunReport::failure_reason`]); `None` for a run that succeeded.
+    pub fn failure_message(&self) -> Option<String> {
+        self.failure_reason().map(|r| format!("flow failed: {r}"))
     }
 
     /// The first task of that name.
