@@ -111,12 +111,14 @@ def worker_loop() -> None:
     from . import _legato
 
     take, done = _legato._worker_take, _legato._worker_done
+    isawaitable = inspect.isawaitable
     job = take()
     while job is not None:
         fn, args, kwargs = job
         try:
             value = fn(*args) if kwargs is None else fn(*args, **kwargs)
-            if inspect.isawaitable(value):
+            # `None` first: most sync bodies return it, and the check runs once a task.
+            if value is not None and isawaitable(value):
                 value = await_in_worker(value)
         except BaseException as exc:
             job = done(exc, True)
