@@ -238,8 +238,8 @@ pub fn run_options(
             }
             let mut depth = o.get_max_depth();
             if let Some(n) = number_of("options.maxDepth", &max_depth)? {
-                // A whole number >= 1 (as a concurrency limit is), at most u32::MAX.
-                depth = policy::max_parallel("options.maxDepth", n)?.min(u32::MAX as usize) as u32;
+                // A whole number >= 1, checked as the run checks it.
+                depth = policy::max_depth("options.maxDepth", n)?;
                 o = o.max_depth(depth);
             }
             o.validate()?;

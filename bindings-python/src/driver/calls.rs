@@ -173,16 +173,8 @@ impl Shared {
             made.push((spawned, handle));
         }
         let group = if fail_fast {
-            let members = made
-                .iter()
-                .map(|&(t, _)| st.id_or_err(t))
-                .collect::<PyResult<Vec<TaskId>>>()?;
-            let g = st
-                .sched
-                .group(caller, &members, now)
-                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-            st.groups.push(g);
-            Some(st.groups.len() as u32 - 1)
+            let members: Vec<u32> = made.iter().map(|&(t, _)| t).collect();
+            Some(st.make_group(caller, &members, now)?)
         } else {
             None
         };
@@ -205,18 +197,10 @@ impl Shared {
                 Some((p, a)) => Some((st.id_or_err(p)?, a)),
                 None => None,
             };
-            let members = tasks
-                .iter()
-                .map(|&t| st.id_or_err(t))
-                .collect::<PyResult<Vec<TaskId>>>()?;
-            let g = st
-                .sched
-                .group(caller, &members, now)
-                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-            st.groups.push(g);
+            let g = st.make_group(caller, tasks, now)?;
             self.route(py, &mut st, &mut jobs);
             self.kick(py, &mut st);
-            st.groups.len() as u32 - 1
+            g
         };
         self.submit(jobs, false);
         Ok(g)

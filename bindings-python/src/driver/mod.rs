@@ -181,8 +181,6 @@ type TaskSlots = Slots<Arc<Body>, (), (), Py<PyAny>, Waiter>;
 pub(crate) struct State {
     sched: Scheduler<Py<PyAny>>,
     slots: TaskSlots,
-    /// The fail-fast groups made by `parallel` calls, by the number Python holds.
-    groups: Vec<GroupId>,
     /// The waiters of [`Scheduler::join`]s, by join number.
     joins: Vec<Option<Waiter>>,
     running: HashMap<u32, Running>,
@@ -219,6 +217,25 @@ impl State {
     fn id_or_err(&self, t: u32) -> PyResult<TaskId> {
         self.id(t)
             .ok_or_else(|| PyRuntimeError::new_err(format!("no task {t} in this run")))
+    }
+
+    /// Makes tasks number `tasks`, calls of `caller`, a fail-fast group of the core's; its
+    /// number for Python ([`GroupId::as_u32`]).
+    fn make_group(
+        &mut self,
+        caller: Option<(TaskId, u32)>,
+        tasks: &[u32],
+        now: Duration,
+    ) -> PyResult<u32> {
+        let members = tasks
+            .iter()
+            .map(|&t| self.id_or_err(t))
+            .collect::<PyResult<Vec<TaskId>>>()?;
+        let g = self
+            .sched
+            .group(caller, &members, now)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        Ok(g.as_u32())
     }
 
     /// The name of task number `t` (empty for one the run does not know).

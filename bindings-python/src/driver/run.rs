@@ -215,7 +215,6 @@ impl Run {
             st: Mutex::new(State {
                 sched,
                 slots,
-                groups: Vec::new(),
                 joins: Vec::new(),
                 running: HashMap::new(),
                 loop_q: VecDeque::new(),
@@ -488,7 +487,7 @@ impl Run {
     /// The member of group `group` (from [`Run::group`]) that failed first, if one did.
     fn group_failure(&self, py: Python<'_>, group: u32) -> Option<u32> {
         let st = lock_py(py, &self.shared);
-        let g = *st.groups.get(group as usize)?;
+        let g = st.sched.group_id(group)?;
         st.sched.group_failure(g).map(|t| t.as_u32())
     }
 
@@ -503,7 +502,7 @@ impl Run {
         tasks: Vec<u32>,
         group: Option<u32>,
     ) -> PyResult<Vec<Py<PyAny>>> {
-        let g = group.and_then(|g| lock_py(py, &self.shared).groups.get(g as usize).copied());
+        let g = group.and_then(|g| lock_py(py, &self.shared).sched.group_id(g));
         let got = self.shared.wait(py, &slots, &tasks, g)?;
         Ok(got
             .into_iter()
