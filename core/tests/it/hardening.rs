@@ -687,3 +687,26 @@ async fn a_runaway_recursion_fails_with_the_depth_error() {
     assert_eq!(e.to_string(), "call depth exceeded 50 (max_depth)");
     assert_eq!(run.report.tasks.len(), 51);
 }
+
+/// Rule 8 (issue 18): the driver hands control back between batches, so the run timeout
+/// still fires during a runaway recursion deeper than any test would wait for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_timeout_fires_during_a_runaway_recursion() {
+    use legato::Action;
+    let mut orch = Orchestrator::new();
+    orch.max_depth(u32::MAX).timeout(ms(100));
+    let forever = orch.recursive_action("forever", |me: Action<u64, u64>, n: u64| async move {
+        me.call(n + 1).await
+    });
+    // A hang guard only: the run ends with the run timeout's error.
+    let run = timeout(
+        Duration::from_secs(60),
+        orch.run(async { forever.call(0).await }),
+    )
+    .await
+    .expect("the run ends");
+    let e = run.output.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TimedOut);
+    assert_eq!(e.to_string(), "run timed out after 100ms");
+    assert!(run.report.tasks.len() > 1);
+}
