@@ -127,6 +127,7 @@ def nothing() -> None:
         ({"backoff": 0.5}, TypeError, "backoff"),
         ({"sequences": "db"}, TypeError, "sequences"),
         ({"retry_if": 3}, TypeError, "retry_if"),
+        ({"retry_if": int}, TypeError, "retry_if"),
         ({"after": [3]}, TypeError, "after"),
         ({"after": [nothing]}, TypeError, "after"),
         ({"name": 3}, TypeError, "name"),

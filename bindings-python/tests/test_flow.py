@@ -759,3 +759,32 @@ def test_the_flow_error_message_is_worded_by_the_core_as_in_every_door() -> None
     with pytest.raises(legato.FlowError) as info:
         slow.run()
     assert str(info.value) == "flow failed: run timed out after 50ms"
+
+
+def test_a_retry_if_that_raises_fails_the_task_with_its_exception() -> None:
+    """Issue 19 #9: the predicate's exception is the task's error (not "do not retry"
+    silently); the body's exception is its __context__; no retry follows."""
+    flow = legato.Flow("retry_if raises")
+    calls = {"body": 0}
+    bug = RuntimeError("predicate bug")
+    original = ConnectionError("body")
+
+    def pred(e: BaseException) -> bool:
+        raise bug
+
+    @flow.step(retries=3, retry_if=pred)
+    def body() -> None:
+        calls["body"] += 1
+        raise original
+
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    t = ei.value.report.tasks["body"]  # type: ignore[attr-defined]
+    assert t.status == "failed" and t.attempts == 1 and calls["body"] == 1
+    assert t.error is bug and bug.__context__ is original
+
+    orch = legato.Orchestrator()
+    act = orch.action(lambda: (_ for _ in ()).throw(original), retries=2, retry_if=pred)
+    with pytest.raises(RuntimeError, match="predicate bug") as e2:
+        orch.run(act)
+    assert e2.value is bug

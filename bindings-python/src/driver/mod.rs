@@ -456,13 +456,29 @@ impl Shared {
                     st.body(task)
                         .and_then(|b| b.retry_if.as_ref().map(|r| r.clone_ref(py)))
                 };
-                let exc = e.into_value(py).into_any();
+                let mut exc = e.into_value(py).into_any();
                 let retryable = match retry_if {
                     None => true,
-                    Some(p) => p
+                    Some(p) => match p
                         .call1(py, (exc.clone_ref(py),))
                         .and_then(|r| r.is_truthy(py))
-                        .unwrap_or(false),
+                    {
+                        Ok(r) => r,
+                        // A predicate that raises fails the task with its own exception, the
+                        // body's as its `__context__` (as an exception raised while handling
+                        // another gets); no retry follows.
+                        Err(pe) => {
+                            let pexc = pe.into_value(py).into_any();
+                            let b = pexc.bind(py);
+                            if b.getattr(intern!(py, "__context__"))
+                                .is_ok_and(|c| c.is_none())
+                            {
+                                let _ = b.setattr(intern!(py, "__context__"), exc.bind(py));
+                            }
+                            exc = pexc;
+                            false
+                        }
+                    },
                 };
                 let msg = exc
                     .bind(py)
