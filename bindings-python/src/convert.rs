@@ -21,7 +21,34 @@ fn number(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
             format!("expected a number, got {}", type_name(v)),
         ));
     }
-    v.extract()
+    v.extract().map_err(|_| out_of_range(arg, v))
+}
+
+/// An int too large for a float (`10**400`): an error naming the argument, with the value's
+/// sign and size (its digits could be thousands).
+fn out_of_range(arg: &str, v: &Bound<'_, PyAny>) -> PyErr {
+    let digits = v
+        .str()
+        .map(|s| s.to_string().trim_start_matches('-').len())
+        .unwrap_or(0);
+    let sign = if v.lt(0i32).unwrap_or(false) { "-" } else { "" };
+    value_error(
+        arg,
+        format!("out of range, got {sign}an int of {digits} digits"),
+    )
+}
+
+/// A whole number from Python as the core's validation takes it (an `f64`): exact up to 2**53,
+/// ±infinity beyond a float's range (the sign kept, so a huge negative number is refused).
+fn int_as_f64(v: &Bound<'_, PyAny>) -> f64 {
+    match v.extract::<i64>() {
+        Ok(n) => n as f64,
+        Err(_) => match v.extract::<f64>() {
+            Ok(x) => x,
+            Err(_) if v.lt(0i32).unwrap_or(false) => f64::NEG_INFINITY,
+            Err(_) => f64::INFINITY,
+        },
+    }
 }
 
 /// The core's [`OptionError`] as a Python exception: `TypeError` or `ValueError`, its message
@@ -35,7 +62,16 @@ pub(crate) fn option_error(e: OptionError) -> PyErr {
 
 /// A timeout in seconds (> 0; infinity means none), checked by `policy::timeout_secs`.
 pub(crate) fn timeout(arg: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Option<Duration>> {
-    policy::timeout_secs(arg, number(arg, v)?).map_err(option_error)
+    let x = number(arg, v)?;
+    let d = policy::timeout_secs(arg, x).map_err(option_error)?;
+    if d.is_some_and(|d| d.is_zero()) {
+        // Greater than zero, yet below a nanosecond (1e-300): refused here, not at run time.
+        return Err(value_error(
+            arg,
+            format!("must be at least 1 nanosecond, got {x}"),
+        ));
+    }
+    Ok(d)
 }
 
 /// A delay in seconds (≥ 0), checked by `policy::delay_secs`.
@@ -78,8 +114,27 @@ fn whole(arg: &'static str, v: &Bound<'_, PyAny>) -> PyResult<usize> {
             format!("expected an int, got {}", type_name(v)),
         ));
     }
-    let n: f64 = v.extract::<i64>().map(|n| n as f64).unwrap_or(f64::MAX);
-    policy::max_parallel(arg, n).map_err(option_error)
+    policy::max_parallel(arg, int_as_f64(v)).map_err(|e| int_error(e, v))
+}
+
+/// The core's error for a whole number, its "got …" the value as given (`2**63`, not the
+/// float the check saw).
+fn int_error(e: OptionError, v: &Bound<'_, PyAny>) -> PyErr {
+    let text = e.to_string();
+    let given = v.str().map(|s| s.to_string()).unwrap_or_default();
+    let text = match text.rfind(", got ") {
+        Some(i) if given.len() <= 40 => format!("{}, got {given}", &text[..i]),
+        Some(i) => format!(
+            "{}, got an int of {} digits",
+            &text[..i],
+            given.trim_start_matches('-').len()
+        ),
+        None => text,
+    };
+    match e.kind() {
+        OptionErrorKind::InvalidType => PyTypeError::new_err(text),
+        _ => PyValueError::new_err(text),
+    }
 }
 
 pub(crate) fn type_name(v: &Bound<'_, PyAny>) -> String {
@@ -120,14 +175,31 @@ impl Backoff {
     /// `initial` seconds before the first retry, `factor` times more before each next one,
     /// capped at `max` seconds (default: one hour); `jitter` draws each delay in `[0, delay]`.
     #[staticmethod]
-    #[pyo3(signature = (initial, factor = 2.0, max = None, jitter = false))]
+    #[pyo3(
+        signature = (initial, factor = None, max = None, jitter = None),
+        text_signature = "(initial, factor=2.0, max=None, jitter=False)"
+    )]
     fn exponential(
         initial: &Bound<'_, PyAny>,
-        factor: f64,
+        factor: Option<&Bound<'_, PyAny>>,
         max: Option<&Bound<'_, PyAny>>,
-        jitter: bool,
+        jitter: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Backoff> {
         let initial = delay("initial", initial)?;
+        // Not a bool (`factor=True` would be 1.0), as every number argument.
+        let factor = match factor {
+            Some(f) => number("factor", f)?,
+            None => 2.0,
+        };
+        let jitter = match jitter {
+            Some(j) => j
+                .cast::<PyBool>()
+                .map_err(|_| {
+                    type_error("jitter", format!("expected a bool, got {}", type_name(j)))
+                })?
+                .is_true(),
+            None => false,
+        };
         let max = match max {
             Some(m) => {
                 let m = delay("max", m)?;
@@ -199,8 +271,7 @@ pub(crate) fn task_options(
                 format!("expected an int, got {}", type_name(r)),
             ));
         }
-        let n: f64 = r.extract::<i64>().map(|n| n as f64).unwrap_or(f64::MAX);
-        o = o.retries(policy::retries("retries", n).map_err(option_error)?);
+        o = o.retries(policy::retries("retries", int_as_f64(r)).map_err(|e| int_error(e, r))?);
     }
     if let Some(b) = backoff {
         let b = b.cast::<Backoff>().map_err(|_| {

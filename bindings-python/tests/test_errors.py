@@ -127,6 +127,7 @@ def nothing() -> None:
         ({"backoff": 0.5}, TypeError, "backoff"),
         ({"sequences": "db"}, TypeError, "sequences"),
         ({"retry_if": 3}, TypeError, "retry_if"),
+        ({"retry_if": int}, TypeError, "retry_if"),
         ({"after": [3]}, TypeError, "after"),
         ({"after": [nothing]}, TypeError, "after"),
         ({"name": 3}, TypeError, "name"),
@@ -191,3 +192,38 @@ def test_an_executor_is_accepted() -> None:
         flow = legato.Flow("ex", executor=ex)
         flow.add(lambda: 1, name="one")
         assert flow.run().tasks["one"].result == 1
+
+
+def test_validation_holes_of_issue_19() -> None:
+    """Issue 19 #12: huge ints, a sub-nanosecond timeout and a bool factor are refused at
+    definition, each error naming its argument (and the value as given)."""
+    for ctor in (legato.Flow, legato.Orchestrator):
+        with pytest.raises(ValueError, match=r"^max_parallel\b.*got -1180591620717411303424$"):
+            ctor(max_parallel=-(2**70))
+        with pytest.raises(ValueError, match=r"^timeout: out of range, got an int of 401 digits$"):
+            ctor(timeout=10**400)
+        # Greater than zero yet below a nanosecond: refused here, not when run.
+        with pytest.raises(ValueError, match=r"^timeout: must be at least 1 nanosecond"):
+            ctor(timeout=1e-300)
+    assert legato.Flow("huge", max_parallel=2**70).max_parallel is not None
+    flow = legato.Flow("x")
+    with pytest.raises(ValueError, match=r"^retries\b.*got 9223372036854775808$"):
+        flow.add(lambda: None, name="a", retries=2**63)
+    with pytest.raises(ValueError, match=r"^timeout: out of range"):
+        flow.add(lambda: None, name="b", timeout=10**400)
+    with pytest.raises(ValueError, match=r"^timeout: must be at least 1 nanosecond"):
+        flow.add(lambda: None, name="c", timeout=1e-300)
+    with pytest.raises(ValueError, match=r"^seconds: out of range, got an int of 401 digits$"):
+        legato.Backoff.fixed(10**400)
+    with pytest.raises(ValueError, match=r"^initial: out of range, got -an int of 401 digits$"):
+        legato.Backoff.exponential(-(10**400))
+    with pytest.raises(TypeError, match=r"^factor: expected a number, got bool$"):
+        legato.Backoff.exponential(0.1, factor=True)
+    with pytest.raises(TypeError, match=r"^jitter: expected a bool, got int$"):
+        legato.Backoff.exponential(0.1, jitter=1)  # type: ignore[arg-type]
+    assert legato.Backoff.exponential(0.1, factor=3) == legato.Backoff.exponential(0.1, factor=3.0)
+    # A timeout of a nanosecond is accepted and works.
+    f2 = legato.Flow("tiny", timeout=1e-9)
+    f2.add(lambda: None, name="t")
+    with pytest.raises(legato.FlowError, match="run timed out"):
+        f2.run()

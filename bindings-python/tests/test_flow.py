@@ -759,3 +759,100 @@ def test_the_flow_error_message_is_worded_by_the_core_as_in_every_door() -> None
     with pytest.raises(legato.FlowError) as info:
         slow.run()
     assert str(info.value) == "flow failed: run timed out after 50ms"
+
+
+def test_a_retry_if_that_raises_fails_the_task_with_its_exception() -> None:
+    """Issue 19 #9: the predicate's exception is the task's error (not "do not retry"
+    silently); the body's exception is its __context__; no retry follows."""
+    flow = legato.Flow("retry_if raises")
+    calls = {"body": 0}
+    bug = RuntimeError("predicate bug")
+    original = ConnectionError("body")
+
+    def pred(e: BaseException) -> bool:
+        raise bug
+
+    @flow.step(retries=3, retry_if=pred)
+    def body() -> None:
+        calls["body"] += 1
+        raise original
+
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    t = ei.value.report.tasks["body"]  # type: ignore[attr-defined]
+    assert t.status == "failed" and t.attempts == 1 and calls["body"] == 1
+    assert t.error is bug and bug.__context__ is original
+
+    orch = legato.Orchestrator()
+    act = orch.action(lambda: (_ for _ in ()).throw(original), retries=2, retry_if=pred)
+    with pytest.raises(RuntimeError, match="predicate bug") as e2:
+        orch.run(act)
+    assert e2.value is bug
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
+def test_keyboard_interrupt_and_system_exit_from_a_step_stop_the_run(exc: type[BaseException]) -> None:
+    """Issue 19 #13 (rule 13): not task failures, never retried; they stop the run and
+    propagate from run() — from a sync step, from an async one, in a blocking run and on a
+    loop, and from an Orchestrator's action."""
+    calls: list[str] = []
+
+    # A blocking run (sync steps only).
+    flow = legato.Flow("interrupt")
+
+    @flow.step(retries=3)
+    def stop() -> None:
+        calls.append("sync")
+        raise exc("stop")
+
+    with pytest.raises(exc, match="stop"):
+        flow.run()
+    assert calls == ["sync"]
+
+    # A run on a loop: the independent step that never ends is cancelled, not awaited.
+    flow2 = legato.Flow("interrupt on a loop")
+    cancelled: list[str] = []
+
+    @flow2.step(retries=3)
+    async def stop_async() -> None:
+        calls.append("async")
+        raise exc("stop async")
+
+    @flow2.step()
+    async def forever() -> None:
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            cancelled.append("forever")
+            raise
+
+    with pytest.raises(exc, match="stop async"):
+        flow2.run()
+    assert calls == ["sync", "async"] and cancelled == ["forever"]
+
+    # A sync step on the worker pool of a run on a loop.
+    flow3 = legato.Flow("interrupt from the pool")
+
+    @flow3.step(retries=2)
+    def p() -> None:
+        calls.append("pool")
+        raise exc("from the pool")
+
+    @flow3.step()
+    async def other() -> None:
+        pass
+
+    with pytest.raises(exc, match="from the pool"):
+        flow3.run()
+    assert calls.count("pool") == 1
+
+    orch = legato.Orchestrator()
+
+    @orch.action(retries=2)
+    def act() -> None:
+        calls.append("action")
+        raise exc("from an action")
+
+    with pytest.raises(exc, match="from an action"):
+        orch.run(lambda: act())
+    assert calls.count("action") == 1

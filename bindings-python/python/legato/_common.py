@@ -56,7 +56,11 @@ def retry_predicate(retry_if: Any) -> Optional[Callable[[BaseException], bool]]:
     """``retry_if`` as a predicate: an exception class, a tuple of them, or a callable."""
     if retry_if is None:
         return None
-    if isinstance(retry_if, type) and issubclass(retry_if, BaseException):
+    if isinstance(retry_if, type):
+        if not issubclass(retry_if, BaseException):
+            raise TypeError(
+                f"retry_if: expected an exception class, a tuple of them or a predicate, got the class {retry_if.__name__}"
+            )
         cls = retry_if
         return lambda e: isinstance(e, cls)
     if isinstance(retry_if, tuple):

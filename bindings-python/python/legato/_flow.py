@@ -87,6 +87,9 @@ class RunHandle:
 
     async def _wait(self) -> _legato.RunReport:
         await wait_done(self._run, self._done)
+        interrupt = self._run.take_interrupt()
+        if interrupt is not None:  # a step's KeyboardInterrupt / SystemExit stopped the run
+            raise interrupt
         return _final_report(self._run, self._title)
 
     def __await__(self) -> Generator[Any, None, _legato.RunReport]:

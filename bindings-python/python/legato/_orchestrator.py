@@ -283,6 +283,9 @@ class Orchestrator(Hooks):
             await wait_done(run, done)
         finally:
             self.last_report = run.report()
+        interrupt = run.take_interrupt()
+        if interrupt is not None:  # an action's KeyboardInterrupt / SystemExit stopped the run
+            raise interrupt
         err = run.stop_error()
         if err is not None:
             raise err

@@ -62,7 +62,7 @@ use legato::graph::{Graph, Selection, TaskId};
 use legato::host::{Payload, Slots};
 use legato::policy::TaskOptions;
 use legato::scheduler::{Command, GroupId, HookToken, Input, Outcome, RunOptions, Scheduler};
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyStopIteration, PySystemExit};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -198,7 +198,9 @@ pub(crate) struct State {
     finished: bool,
     report: Option<Py<RunReport>>,
     cache: HashMap<isize, Vec<(Py<PyAny>, u32)>>,
-    /// A blocking run: a KeyboardInterrupt raised in a hook on the driving thread.
+    /// A KeyboardInterrupt raised in a hook on a blocking run's driving thread, or a
+    /// KeyboardInterrupt / SystemExit a body raised (rule 13): it stopped the run and
+    /// propagates from `run()`.
     interrupt: Option<PyErr>,
     /// An Orchestrator's main: the callable that starts it (given `StartMain`), then its
     /// asyncio future.
@@ -448,6 +450,15 @@ impl Shared {
         r: Result<Py<PyAny>, PyErr>,
         jobs: &mut Vec<Job>,
     ) {
+        if let Err(e) = &r {
+            if e.is_instance_of::<PyKeyboardInterrupt>(py) || e.is_instance_of::<PySystemExit>(py) {
+                // Not a task failure, never retried: it stops the run (the attempt ends
+                // cancelled) and propagates from run(), as asyncio propagates it.
+                let Err(e) = r else { unreachable!() };
+                self.interrupt(py, e, jobs);
+                return;
+            }
+        }
         let outcome = match r {
             Ok(v) => Outcome::Ok(v),
             Err(e) => {
@@ -456,13 +467,29 @@ impl Shared {
                     st.body(task)
                         .and_then(|b| b.retry_if.as_ref().map(|r| r.clone_ref(py)))
                 };
-                let exc = e.into_value(py).into_any();
+                let mut exc = e.into_value(py).into_any();
                 let retryable = match retry_if {
                     None => true,
-                    Some(p) => p
+                    Some(p) => match p
                         .call1(py, (exc.clone_ref(py),))
                         .and_then(|r| r.is_truthy(py))
-                        .unwrap_or(false),
+                    {
+                        Ok(r) => r,
+                        // A predicate that raises fails the task with its own exception, the
+                        // body's as its `__context__` (as an exception raised while handling
+                        // another gets); no retry follows.
+                        Err(pe) => {
+                            let pexc = pe.into_value(py).into_any();
+                            let b = pexc.bind(py);
+                            if b.getattr(intern!(py, "__context__"))
+                                .is_ok_and(|c| c.is_none())
+                            {
+                                let _ = b.setattr(intern!(py, "__context__"), exc.bind(py));
+                            }
+                            exc = pexc;
+                            false
+                        }
+                    },
                 };
                 let msg = exc
                     .bind(py)
@@ -499,6 +526,33 @@ impl Shared {
             }
         }
         self.route(py, &mut st, jobs);
+    }
+
+    /// A body raised KeyboardInterrupt or SystemExit: kept for `run()` to raise, and the run
+    /// cancelled (a blocking run's driver cancels it when it sees the interrupt).
+    fn interrupt(self: &Arc<Self>, py: Python<'_>, e: PyErr, jobs: &mut Vec<Job>) {
+        let mut st = lock_py(py, self);
+        if st.interrupt.is_some() || st.finished {
+            return;
+        }
+        st.interrupt = Some(e);
+        if self.lp.is_none() {
+            self.host_cv.notify_one();
+            return;
+        }
+        if self.on_loop_thread() {
+            self.batched(py, &mut st, Input::Cancel);
+            return;
+        }
+        let now = self.now(py);
+        let mut inputs = st.batch.take().unwrap_or_default();
+        inputs.push(Input::Cancel);
+        let _ = st.sched.handle(now, inputs);
+        self.route(py, &mut st, jobs);
+        if st.finished {
+            st.blocked.clear();
+            self.cv.notify_all();
+        }
     }
 
     pub(super) fn submit(self: &Arc<Self>, jobs: Vec<Job>, taker: bool) {

@@ -290,6 +290,15 @@ impl Run {
         None
     }
 
+    /// The KeyboardInterrupt or SystemExit a body raised, which stopped the run: the caller
+    /// raises it (taken: once).
+    fn take_interrupt(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        lock_py(py, &self.shared)
+            .interrupt
+            .take()
+            .map(|e| e.into_value(py).into_any())
+    }
+
     /// An Orchestrator's main, once the core started it: its asyncio future.
     fn main_future(&self, py: Python<'_>) -> Option<Py<PyAny>> {
         lock_py(py, &self.shared)
