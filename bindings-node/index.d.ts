@@ -497,3 +497,34 @@ export declare class HookError extends LegatoError {
   /** What the hook threw or rejected with, as given (same identity). */
   readonly cause: unknown
 }
+/**
+ * The npm orchestrator package's name for the timeout error's class: the same class as
+ * {@link TaskTimeoutError} (`err instanceof TimeoutError` holds for every legato timeout).
+ */
+export { TaskTimeoutError as TimeoutError }
+/**
+ * Retries given in the npm orchestrator package's shape (`retry: { attempts }`) ran out
+ * (`ERR_LEGATO_RETRY`): `Operation failed after 3 attempts. Last error: <message>`.
+ */
+export declare class RetryError extends LegatoError {
+  code: 'ERR_LEGATO_RETRY'
+  constructor(attempts: number, lastError: unknown)
+  /** How many attempts were made. */
+  readonly attempts: number
+  /** The last attempt's own error (same identity). */
+  readonly lastError: unknown
+  /** The same as `lastError`. */
+  readonly cause: unknown
+}
+/** Unique string ids, as the npm orchestrator package exports: `prefix` + a random UUID. */
+export declare class UniqueIdGenerator {
+  /** `prefix` is put before every id (default none). */
+  constructor(prefix?: string)
+  readonly prefix: string
+  /** A new unique id. */
+  generate(): string
+  /** Same as `generate()`. */
+  next(): string
+}
+/** Orchestrator is also the default export, as in the npm orchestrator package. */
+export default Orchestrator

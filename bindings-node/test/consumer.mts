@@ -4,7 +4,9 @@ import assert from 'node:assert/strict'
 import {
   Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, HookError, type RunReport,
   type StepContext, type TaskCompletionEvent, type DepthError, type RunOptions,
+  TimeoutError, RetryError, UniqueIdGenerator,
 } from 'legato'
+import DefaultOrchestrator from 'legato'
 
 interface Ctx { requestCount: number; log: string[] }
 
@@ -98,4 +100,25 @@ await assert.rejects(audited.run(), (e: unknown) => {
   const h = e instanceof FlowError ? e.cause : undefined
   return h instanceof HookError && h.hook === 'audit' && h.event === 'task_begin' && h.cause === 'audit log full'
 })
+// The npm orchestrator package's exports: the default export, TimeoutError, RetryError, UniqueIdGenerator.
+assert.equal(DefaultOrchestrator, Orchestrator)
+const viaDefault = new DefaultOrchestrator<Ctx>()
+viaDefault.setState('requestCount', 1)
+const ids = new UniqueIdGenerator('op-')
+const id1: string = ids.generate()
+const id2: string = ids.next()
+assert.ok(id1.startsWith('op-') && id1 !== id2)
+const timed = new Orchestrator({ timeout: 5 })
+try {
+  await timed.run(() => new Promise((resolve) => timed.signal().addEventListener('abort', resolve)))
+  assert.fail('should have timed out')
+} catch (err) {
+  assert.ok(err instanceof TimeoutError)
+  assert.equal(err.name, 'TimeoutError')
+}
+const re = new RetryError(3, new Error('boom'))
+const attempts: number = re.attempts
+assert.equal(attempts, 3)
+assert.ok(re instanceof LegatoError)
+assert.equal(re.message, 'Operation failed after 3 attempts. Last error: boom')
 console.log('consumer ok')

@@ -1,0 +1,60 @@
+'use strict'
+// Issue 20: the Node door as a complete drop-in for the npm orchestrator package.
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const legato = require('..')
+const { Orchestrator, TaskTimeoutError, LegatoError } = legato
+
+const T = { timeout: 10_000 }
+
+test('#5 exports what the npm orchestrator package exports (CJS and ESM)', T, async () => {
+  const esm = await import('legato')
+  for (const m of [legato, esm]) {
+    assert.equal(m.default, Orchestrator)
+    assert.equal(m.TimeoutError, TaskTimeoutError)
+    assert.equal(typeof m.RetryError, 'function')
+    assert.equal(typeof m.UniqueIdGenerator, 'function')
+  }
+  assert.equal(esm.RetryError, legato.RetryError)
+  assert.equal(esm.UniqueIdGenerator, legato.UniqueIdGenerator)
+})
+
+test('#5 err instanceof TimeoutError holds for an action timeout and a run timeout', T, async () => {
+  const { TimeoutError } = legato
+  const o = new Orchestrator()
+  const slow = o.action(() => new Promise((resolve) => o.signal().addEventListener('abort', resolve)), { timeout: 5 })
+  const err = await o.run(() => slow()).catch((e) => e)
+  assert.ok(err instanceof TimeoutError)
+  assert.equal(err.name, 'TimeoutError')
+  assert.equal(err.code, 'ERR_LEGATO_TIMEOUT')
+  const r = new Orchestrator({ timeout: 5 })
+  const err2 = await r.run(() => new Promise((resolve) => r.signal().addEventListener('abort', resolve))).catch((e) => e)
+  assert.ok(err2 instanceof TimeoutError)
+})
+
+test('#5 RetryError: attempts, lastError, cause, message', T, () => {
+  const { RetryError } = legato
+  const last = new Error('boom')
+  const e = new RetryError(3, last)
+  assert.ok(e instanceof RetryError && e instanceof LegatoError && e instanceof Error)
+  assert.equal(e.name, 'RetryError')
+  assert.equal(e.code, 'ERR_LEGATO_RETRY')
+  assert.equal(e.attempts, 3)
+  assert.equal(e.lastError, last)
+  assert.equal(e.cause, last)
+  assert.equal(e.message, 'Operation failed after 3 attempts. Last error: boom')
+  assert.equal(new RetryError(2, 'nope').message, 'Operation failed after 2 attempts. Last error: nope')
+})
+
+test('#5 UniqueIdGenerator gives unique string ids', T, () => {
+  const { UniqueIdGenerator } = legato
+  const g = new UniqueIdGenerator()
+  const seen = new Set()
+  for (let i = 0; i < 1000; i++) seen.add(i % 2 ? g.generate() : g.next())
+  assert.equal(seen.size, 1000)
+  for (const id of seen) assert.equal(typeof id, 'string')
+  const p = new UniqueIdGenerator('job-')
+  assert.match(p.generate(), /^job-[0-9a-f-]{36}$/)
+  assert.notEqual(new UniqueIdGenerator().generate(), g.generate())
+  assert.throws(() => new UniqueIdGenerator(5), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+})
