@@ -60,7 +60,9 @@ export interface TaskOptions {
   retries?: number
   /**
    * The npm `orchestrator` package's retry shape: `attempts` counts every try; `backoff` in ms,
-   * doubled per retry when `exponential`.
+   * doubled per retry when `exponential`. As in that package, an action call whose last attempt
+   * failed rejects with a {@link RetryError} (`attempts`, `lastError`); hooks and the report keep
+   * the body's own error, and a timeout stays the timeout error.
    */
   retry?: { attempts?: number; backoff?: number; exponential?: boolean }
   /** The wait between attempts. */

@@ -454,6 +454,14 @@ class Driver {
   }
 
   /**
+   * What the caller of `task` (its waiter, or the run that it stopped) gets for outcome
+   * `code`: `errorFor`'s error (an Orchestrator wraps exhausted npm-shape retries).
+   */
+  callerError(code, task, message) {
+    return this.errorFor(code, task, message)
+  }
+
+  /**
    * The run's error when the core stopped it early (its timeout, an outside cancel,
    * fail-fast, a hook that threw), as the core decided it, in JS: the failed task's own
    * error, the HookError (whose cause is what the hook threw), or a timeout or cancel error
@@ -471,7 +479,7 @@ class Driver {
       e.hook = h.hook
       this.stopErr = e
     } else {
-      this.stopErr = this.errorFor(code, ref === NONE ? NONE : ref >>> 1, message)
+      this.stopErr = this.callerError(code, ref === NONE ? NONE : ref >>> 1, message)
     }
     return this.stopErr
   }
@@ -599,4 +607,4 @@ class Driver {
   }
 }
 
-module.exports = { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK, messageOf }
+module.exports = { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK, FAILED, messageOf }

@@ -232,7 +232,7 @@ class FlowRun extends Driver {
     const g = w.group
     if (g === undefined) {
       if (code === OK) w.resolve(this.values[task])
-      else w.reject(this.errorFor(code, task))
+      else w.reject(this.callerError(code, task))
       return
     }
     if (g.over) return
@@ -246,7 +246,7 @@ class FlowRun extends Driver {
     }
     g.over = true
     const first = native.runGroupFailure(this.id, g.id)
-    g.reject(first === null ? this.errorFor(code, task) : this.errorFor(first[1], first[0]))
+    g.reject(first === null ? this.callerError(code, task) : this.callerError(first[1], first[0]))
   }
 
   payload(kind, task, attempt, slot) {

@@ -58,3 +58,56 @@ test('#5 UniqueIdGenerator gives unique string ids', T, () => {
   assert.notEqual(new UniqueIdGenerator().generate(), g.generate())
   assert.throws(() => new UniqueIdGenerator(5), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
 })
+
+test('#7 npm retry shape: exhausted retries reject with RetryError after exactly `attempts` calls', T, async () => {
+  const { RetryError } = legato
+  const o = new Orchestrator()
+  const boom = new Error('service down')
+  let n = 0
+  const failing = o.action(async function fetchUser() { n++; throw boom }, { retry: { attempts: 3, backoff: 1, exponential: true } })
+  const seen = []
+  o.onTaskFailure(({ error }) => seen.push(error))
+  const err = await o.run(async () => {
+    try {
+      await failing('u1')
+    } catch (e) {
+      return e
+    }
+  })
+  assert.equal(n, 3)
+  assert.ok(err instanceof RetryError)
+  assert.equal(err.name, 'RetryError')
+  assert.equal(err.attempts, 3)
+  assert.equal(err.lastError, boom)
+  assert.equal(err.cause, boom)
+  assert.equal(err.message, 'Operation failed after 3 attempts. Last error: service down')
+  // Hooks and the report keep the body's own error.
+  assert.deepEqual(seen, [boom])
+  assert.equal(o.report.list[0].error, boom)
+  assert.equal(o.report.list[0].attempts, 3)
+  // main rethrowing it: run() rejects with the same RetryError.
+  await assert.rejects(o.run(() => failing()), (e) => e instanceof RetryError && e.attempts === 3)
+  // attempts: 1 is still that shape.
+  const once = o.action(() => { throw boom }, { retry: { attempts: 1 } })
+  await assert.rejects(o.run(() => once()), { name: 'RetryError', attempts: 1, message: 'Operation failed after 1 attempts. Last error: service down' })
+})
+
+test('#7 RetryError in parallel (in place, and failFast), under run failFast; retries: N keeps the raw error', T, async () => {
+  const { RetryError } = legato
+  const o = new Orchestrator()
+  const boom = new Error('nope')
+  const bad = o.action(async () => { throw boom }, { retry: { attempts: 2 } })
+  const good = o.action(async (x) => x)
+  const [r0, r1] = await o.run(() => o.parallel([bad, good])(1, 2))
+  assert.ok(r0 instanceof RetryError && r0.lastError === boom && r0.attempts === 2)
+  assert.equal(r1, 2)
+  await assert.rejects(o.run(() => o.parallel([bad, good], { failFast: true })(1, 2)), (e) => e instanceof RetryError && e.lastError === boom)
+  const ff = new Orchestrator({ failFast: true })
+  const bad2 = ff.action(async () => { throw boom }, { retry: { attempts: 2 } })
+  await assert.rejects(ff.run(() => bad2()), (e) => e instanceof RetryError && e.lastError === boom)
+  const plain = o.action(async () => { throw boom }, { retries: 2 })
+  await assert.rejects(o.run(() => plain()), (e) => e === boom)
+  // A timeout stays the timeout error.
+  const slow = o.action(() => new Promise((resolve) => o.signal().addEventListener('abort', resolve)), { retry: { attempts: 2 }, timeout: 5 })
+  await assert.rejects(o.run(() => slow()), { name: 'TimeoutError' })
+})
