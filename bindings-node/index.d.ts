@@ -413,6 +413,11 @@ export declare class Orchestrator<State extends object = Record<string, any>> im
     actions: A,
     options: { failFast: true },
   ): (...args: { [K in keyof A]: Parameters<A[K]>[0] }) => Promise<{ -readonly [K in keyof A]: Awaited<ReturnType<A[K]>> }>
+  /** `failFast` known only at run time (a `boolean`): the results may hold errors in place. */
+  parallel<const A extends readonly ((arg: any) => any)[]>(
+    actions: A,
+    options?: { failFast?: boolean },
+  ): (...args: { [K in keyof A]: Parameters<A[K]>[0] }) => Promise<Settled<{ [K in keyof A]: ReturnType<A[K]> }>>
   /**
    * Runs `main`; resolves to its value, rejects with its own error (or a {@link HookError}).
    * The process hooks fire around it; `main` starts once `onProcessBegin`'s hooks are done.

@@ -26,6 +26,11 @@ checkInventory(42)
 
 const both = orchestrator.parallel([checkInventory, shipping], { failFast: true })
 const settled = orchestrator.parallel([checkInventory, shipping])
+// failFast as a boolean known at run time (issue 20 #12): the results may hold errors.
+const failFast: boolean = process.env.LEGATO_FAIL_FAST === '1'
+const either = orchestrator.parallel([checkInventory, shipping], { failFast })
+const eitherOpts: { failFast: boolean } = { failFast }
+orchestrator.parallel([checkInventory, shipping], eitherOpts)
 
 orchestrator
   .onProcessBegin(({ time, context }) => { context.log.push(`begin ${typeof time}`) })
@@ -39,6 +44,8 @@ const total: number = await orchestrator.run(async () => {
   const sum: number = await add(1, 2)
   const [i, s] = await both('A1', 'USA')
   const r = await settled('A2', 'FR')
+  const [e0] = await either('A3', 'DE')
+  if (!(e0 instanceof Error)) void e0.inStock
   const first = r[0]
   if (!(first instanceof Error)) void first.inStock
   return sum + (inv.inStock ? 1 : 0) + i.sku.length + s.length
@@ -55,7 +62,7 @@ await assert.rejects(shallow.run(() => nest(0)), (e: unknown) =>
 // @ts-expect-error: maxDepth is a number (and the core's validation refuses it at run time)
 assert.throws(() => new Orchestrator({ maxDepth: '2' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
 const state = orchestrator.getState()
-assert.equal(state.operations.length, 6)
+assert.equal(state.operations.length, 8)
 assert.equal(typeof state.id, 'string')
 assert.ok(state.requestCount >= 6)
 
