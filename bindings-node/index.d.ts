@@ -352,6 +352,9 @@ export declare class Flow<State = Record<string, any>> implements Hooks<State> {
    * Runs every step, or `targets` and their dependencies. Resolves to the report when every
    * step succeeded; rejects with a {@link FlowError} (`.report`) otherwise, or with a
    * {@link GraphError} (cycle, missing dependency, unknown target) before anything runs.
+   * No targets (`undefined`, `null`, `[]`) runs every step; `''` is an unknown target. A name
+   * holding a NUL character (here or in `after`) is refused with a RangeError naming the
+   * argument (`ERR_LEGATO_INVALID_NAME`).
    */
   run(targets?: string | ((...args: any[]) => unknown) | (string | ((...args: any[]) => unknown))[] | null, options?: { signal?: AbortSignal }): Promise<RunReport>
   /** Runs every step with run-time options (an AbortSignal cancels the run). */

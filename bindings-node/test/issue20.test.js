@@ -111,3 +111,40 @@ test('#7 RetryError in parallel (in place, and failFast), under run failFast; re
   const slow = o.action(() => new Promise((resolve) => o.signal().addEventListener('abort', resolve)), { retry: { attempts: 2 }, timeout: 5 })
   await assert.rejects(o.run(() => slow()), { name: 'TimeoutError' })
 })
+
+test('#9 NUL characters in names are refused, naming the argument; nothing is added', T, async () => {
+  const { Flow } = legato
+  const f = new Flow()
+  const a = f.step('a', () => 1)
+  f.step('b', () => 2)
+  const bad = (argument) => ({ name: 'RangeError', code: 'ERR_LEGATO_INVALID_NAME',
+    message: `${argument}: Invalid task name "a\\0b": a task name must not contain NUL characters` })
+  assert.throws(() => f.step('c', () => 3, { after: ['a\0b'] }), bad('options.after[0]'))
+  assert.throws(() => f.step('c', () => 3, { after: 'a\0b' }), bad('options.after[0]'))
+  assert.throws(() => f.step('c', () => 3, { after: [a, 'a\0b'] }), bad('options.after[1]'))
+  assert.throws(() => f.parallel('a', 'b').after('a\0b'), { name: 'RangeError', code: 'ERR_LEGATO_INVALID_NAME' })
+  assert.throws(() => f.step('a\0b', () => 3), { name: 'RangeError', code: 'ERR_LEGATO_INVALID_NAME' })
+  assert.throws(() => f.plan('a\0b'), bad('targets'))
+  assert.throws(() => f.plan(['a', 'a\0b']), bad('targets[1]'))
+  await assert.rejects(f.run('a\0b'), bad('targets'))
+  // Nothing was added or queued: the flow still runs, `c` is free.
+  assert.deepEqual(f.steps, ['a', 'b'])
+  f.step('c', () => 3, { after: ['a'] })
+  const r = await f.run()
+  assert.deepEqual(Object.keys(r.tasks).sort(), ['a', 'b', 'c'])
+})
+
+test('#9 an empty target is an unknown task, not "everything"; no targets still runs everything', T, async () => {
+  const { Flow, UnknownTaskError } = legato
+  const f = new Flow()
+  let ran = 0
+  f.step('a', () => ran++)
+  f.step('b', () => ran++)
+  await assert.rejects(f.run(''), (e) => e instanceof UnknownTaskError && e.code === 'ERR_LEGATO_UNKNOWN_TASK' && /^Task "" not found/.test(e.message))
+  await assert.rejects(f.run(['a', '']), UnknownTaskError)
+  assert.throws(() => f.plan(''), UnknownTaskError)
+  assert.equal(ran, 0)
+  assert.deepEqual(f.plan([]), [['a', 'b']])
+  assert.deepEqual(Object.keys((await f.run([])).tasks), ['a', 'b'])
+  assert.deepEqual(Object.keys((await f.run('a')).tasks), ['a'])
+})
