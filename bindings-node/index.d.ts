@@ -69,7 +69,10 @@ export interface TaskOptions {
   backoff?: Backoff
   /** Whether to retry after this error (default: always, within `retries`). */
   retryIf?: (error: unknown, attempt: number) => boolean
-  /** Time limit of each attempt, ms (> 0). On expiry the attempt's AbortSignal fires. */
+  /**
+   * Time limit of each attempt, ms (> 0; beyond `setTimeout`'s 2^31 - 1 ms too: the timer is
+   * re-armed, no TimeoutOverflowWarning). On expiry the attempt's AbortSignal fires.
+   */
   timeout?: number
   /** Mutual-exclusion keys: two tasks sharing a key never run at the same time. */
   sequences?: string[]
@@ -86,7 +89,7 @@ export interface RunOptions {
   maxParallel?: number
   /** Stop at the first failure: cancel running tasks, skip the rest (default false). */
   failFast?: boolean
-  /** A limit on the whole run, ms (> 0); on expiry everything is cancelled. */
+  /** A limit on the whole run, ms (> 0, any size); on expiry everything is cancelled. */
   timeout?: number
   /**
    * Calls (action calls, `ctx.spawn`) nested deeper than this fail at once, without running,

@@ -28,6 +28,13 @@ const { HOOKS } = require('./hooks.js')
 const NONE = 0xffffffff
 const RESOLVED = Promise.resolve()
 const OUT_RECORDS = 1024
+/**
+ * The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days): beyond it Node warns
+ * (TimeoutOverflowWarning) and fires after 1 ms. A later deadline is armed this far ahead; the
+ * timer firing early is a tick like any other (the core finds nothing due and gives the same
+ * deadline back), and it is armed again.
+ */
+const MAX_DELAY = 2147483647
 const PREALLOCATE = 1 << 15
 /** How long a run keeps the JS thread before it hands control back to the event loop (ms). */
 const SLICE_MS = 10
@@ -291,7 +298,7 @@ class Driver {
       clearTimeout(this.timer)
     }
     this.timerAt = deadline
-    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(deadline - this.now() - 1e-9)))
+    this.timer = setTimeout(this.onTimer, Math.min(MAX_DELAY, Math.max(0, Math.ceil(deadline - this.now() - 1e-9))))
   }
 
   perform(out) {

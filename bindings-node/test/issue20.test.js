@@ -148,3 +148,62 @@ test('#9 an empty target is an unknown task, not "everything"; no targets still 
   assert.deepEqual(Object.keys((await f.run([])).tasks), ['a', 'b'])
   assert.deepEqual(Object.keys((await f.run('a')).tasks), ['a'])
 })
+
+test('#6 timeouts above 2^31-1 ms: no TimeoutOverflowWarning, the run is not disturbed', T, () => {
+  const { spawnSync } = require('node:child_process')
+  const program = `
+    const { Flow, Orchestrator } = require(${JSON.stringify(require.resolve('..'))})
+    process.on('warning', (w) => { console.log('WARNING ' + w.name); process.exitCode = 3 })
+    ;(async () => {
+      const f = new Flow({ timeout: 2 ** 33 })
+      f.step('a', () => new Promise((r) => setTimeout(() => r('A'), 60)), { timeout: 2 ** 40 })
+      f.step('b', () => 'B', { after: ['a'], timeout: 2 ** 31, retries: 1, backoff: { initial: 2 ** 35, max: 2 ** 36 } })
+      const r = await f.run()
+      const o = new Orchestrator({ timeout: 1e13 })
+      const act = o.action(() => new Promise((r) => setTimeout(() => r(42), 30)), { timeout: 2 ** 31 + 1 })
+      const v = await o.run(() => act())
+      console.log('done ' + r.ok + ' ' + v)
+    })()
+  `
+  const p = spawnSync(process.execPath, ['--trace-warnings', '-e', program], { encoding: 'utf8', timeout: 20_000 })
+  assert.equal(p.stderr.includes('TimeoutOverflowWarning'), false, p.stderr)
+  assert.equal(p.stdout.trim(), 'done true 42', p.stdout + p.stderr)
+  assert.equal(p.status, 0)
+})
+
+test('#6 a deadline beyond 2^31-1 ms: the timer is armed at most that far and re-armed until it is due', T, async () => {
+  const { Flow, TaskTimeoutError } = legato
+  const FakeTimers = require('@sinonjs/fake-timers')
+  const clock = FakeTimers.install({ now: 1_700_000_000_000, toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] })
+  const fakeSetTimeout = globalThis.setTimeout
+  const delays = []
+  globalThis.setTimeout = (fn, ms, ...rest) => { delays.push(ms); return fakeSetTimeout(fn, ms, ...rest) }
+  const settle = async () => { for (let k = 0; k < 4; k++) await new Promise((r) => setImmediate(r)) }
+  try {
+    const MAX = 2 ** 31 - 1
+    const f = new Flow()
+    f.step('slow', (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)), { timeout: MAX + 5000 })
+    let settled = false
+    const p = f.run().catch((e) => e).finally(() => { settled = true })
+    await settle()
+    assert.deepEqual(delays, [MAX])
+    clock.tick(MAX)
+    await settle()
+    assert.equal(settled, false, 'fired early but not due: not timed out')
+    assert.equal(delays.length, 2)
+    assert.equal(delays[1], 5000)
+    clock.tick(4999)
+    await settle()
+    assert.equal(settled, false)
+    clock.tick(1)
+    await settle()
+    const err = await p
+    const e = err.report.tasks.slow.error
+    assert.ok(e instanceof TaskTimeoutError)
+    assert.equal(err.report.tasks.slow.status, 'timed_out')
+    assert.ok(delays.every((d) => d <= MAX), String(delays))
+  } finally {
+    globalThis.setTimeout = fakeSetTimeout
+    clock.uninstall()
+  }
+})
