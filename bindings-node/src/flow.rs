@@ -447,9 +447,7 @@ pub fn flow_check(id: u32) -> napi::Result<(), String> {
 pub(crate) fn select(g: &Graph, targets: Option<&str>) -> napi::Result<Selection, String> {
     match targets {
         None => Ok(g.all()),
-        Some(t) => g
-            .select(t.split('\0'))
-            .map_err(|e| graph_error(&e)),
+        Some(t) => g.select(t.split('\0')).map_err(|e| graph_error(&e)),
     }
 }
 
