@@ -60,14 +60,19 @@ export interface TaskOptions {
   retries?: number
   /**
    * The npm `orchestrator` package's retry shape: `attempts` counts every try; `backoff` in ms,
-   * doubled per retry when `exponential`.
+   * doubled per retry when `exponential`. As in that package, an action call whose last attempt
+   * failed rejects with a {@link RetryError} (`attempts`, `lastError`); hooks and the report keep
+   * the body's own error, and a timeout stays the timeout error.
    */
   retry?: { attempts?: number; backoff?: number; exponential?: boolean }
   /** The wait between attempts. */
   backoff?: Backoff
   /** Whether to retry after this error (default: always, within `retries`). */
   retryIf?: (error: unknown, attempt: number) => boolean
-  /** Time limit of each attempt, ms (> 0). On expiry the attempt's AbortSignal fires. */
+  /**
+   * Time limit of each attempt, ms (> 0; beyond `setTimeout`'s 2^31 - 1 ms too: the timer is
+   * re-armed, no TimeoutOverflowWarning). On expiry the attempt's AbortSignal fires.
+   */
   timeout?: number
   /** Mutual-exclusion keys: two tasks sharing a key never run at the same time. */
   sequences?: string[]
@@ -84,7 +89,7 @@ export interface RunOptions {
   maxParallel?: number
   /** Stop at the first failure: cancel running tasks, skip the rest (default false). */
   failFast?: boolean
-  /** A limit on the whole run, ms (> 0); on expiry everything is cancelled. */
+  /** A limit on the whole run, ms (> 0, any size); on expiry everything is cancelled. */
   timeout?: number
   /**
    * Calls (action calls, `ctx.spawn`) nested deeper than this fail at once, without running,
@@ -350,6 +355,9 @@ export declare class Flow<State = Record<string, any>> implements Hooks<State> {
    * Runs every step, or `targets` and their dependencies. Resolves to the report when every
    * step succeeded; rejects with a {@link FlowError} (`.report`) otherwise, or with a
    * {@link GraphError} (cycle, missing dependency, unknown target) before anything runs.
+   * No targets (`undefined`, `null`, `[]`) runs every step; `''` is an unknown target. A name
+   * holding a NUL character (here or in `after`) is refused with a RangeError naming the
+   * argument (`ERR_LEGATO_INVALID_NAME`).
    */
   run(targets?: string | ((...args: any[]) => unknown) | (string | ((...args: any[]) => unknown))[] | null, options?: { signal?: AbortSignal }): Promise<RunReport>
   /** Runs every step with run-time options (an AbortSignal cancels the run). */
@@ -411,6 +419,11 @@ export declare class Orchestrator<State extends object = Record<string, any>> im
     actions: A,
     options: { failFast: true },
   ): (...args: { [K in keyof A]: Parameters<A[K]>[0] }) => Promise<{ -readonly [K in keyof A]: Awaited<ReturnType<A[K]>> }>
+  /** `failFast` known only at run time (a `boolean`): the results may hold errors in place. */
+  parallel<const A extends readonly ((arg: any) => any)[]>(
+    actions: A,
+    options?: { failFast?: boolean },
+  ): (...args: { [K in keyof A]: Parameters<A[K]>[0] }) => Promise<Settled<{ [K in keyof A]: ReturnType<A[K]> }>>
   /**
    * Runs `main`; resolves to its value, rejects with its own error (or a {@link HookError}).
    * The process hooks fire around it; `main` starts once `onProcessBegin`'s hooks are done.
@@ -497,3 +510,34 @@ export declare class HookError extends LegatoError {
   /** What the hook threw or rejected with, as given (same identity). */
   readonly cause: unknown
 }
+/**
+ * The npm orchestrator package's name for the timeout error's class: the same class as
+ * {@link TaskTimeoutError} (`err instanceof TimeoutError` holds for every legato timeout).
+ */
+export { TaskTimeoutError as TimeoutError }
+/**
+ * Retries given in the npm orchestrator package's shape (`retry: { attempts }`) ran out
+ * (`ERR_LEGATO_RETRY`): `Operation failed after 3 attempts. Last error: <message>`.
+ */
+export declare class RetryError extends LegatoError {
+  code: 'ERR_LEGATO_RETRY'
+  constructor(attempts: number, lastError: unknown)
+  /** How many attempts were made. */
+  readonly attempts: number
+  /** The last attempt's own error (same identity). */
+  readonly lastError: unknown
+  /** The same as `lastError`. */
+  readonly cause: unknown
+}
+/** Unique string ids, as the npm orchestrator package exports: `prefix` + a random UUID. */
+export declare class UniqueIdGenerator {
+  /** `prefix` is put before every id (default none). */
+  constructor(prefix?: string)
+  readonly prefix: string
+  /** A new unique id. */
+  generate(): string
+  /** Same as `generate()`. */
+  next(): string
+}
+/** Orchestrator is also the default export, as in the npm orchestrator package. */
+export default Orchestrator

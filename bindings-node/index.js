@@ -4,6 +4,7 @@
 const { Flow, SyncPoint } = require('./lib/flow.js')
 const { Orchestrator } = require('./lib/orchestrator.js')
 const { RunReport, TaskReport } = require('./lib/report.js')
+const { UniqueIdGenerator } = require('./lib/ids.js')
 const errors = require('./lib/errors.js')
 
 module.exports = {
@@ -23,4 +24,11 @@ module.exports = {
   CancelledError: errors.CancelledError,
   FlowError: errors.FlowError,
   HookError: errors.HookError,
+  // What the npm orchestrator package exports, under its names: the timeout error's class
+  // (its `name` is `TimeoutError`), the exhausted-retries error, the id generator, and
+  // Orchestrator as the default export.
+  TimeoutError: errors.TaskTimeoutError,
+  RetryError: errors.RetryError,
+  UniqueIdGenerator,
+  default: Orchestrator,
 }

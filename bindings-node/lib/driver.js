@@ -28,6 +28,13 @@ const { HOOKS } = require('./hooks.js')
 const NONE = 0xffffffff
 const RESOLVED = Promise.resolve()
 const OUT_RECORDS = 1024
+/**
+ * The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days): beyond it Node warns
+ * (TimeoutOverflowWarning) and fires after 1 ms. A later deadline is armed this far ahead; the
+ * timer firing early is a tick like any other (the core finds nothing due and gives the same
+ * deadline back), and it is armed again.
+ */
+const MAX_DELAY = 2147483647
 const PREALLOCATE = 1 << 15
 /** How long a run keeps the JS thread before it hands control back to the event loop (ms). */
 const SLICE_MS = 10
@@ -291,7 +298,7 @@ class Driver {
       clearTimeout(this.timer)
     }
     this.timerAt = deadline
-    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(deadline - this.now() - 1e-9)))
+    this.timer = setTimeout(this.onTimer, Math.min(MAX_DELAY, Math.max(0, Math.ceil(deadline - this.now() - 1e-9))))
   }
 
   perform(out) {
@@ -454,6 +461,14 @@ class Driver {
   }
 
   /**
+   * What the caller of `task` (its waiter, or the run that it stopped) gets for outcome
+   * `code`: `errorFor`'s error (an Orchestrator wraps exhausted npm-shape retries).
+   */
+  callerError(code, task, message) {
+    return this.errorFor(code, task, message)
+  }
+
+  /**
    * The run's error when the core stopped it early (its timeout, an outside cancel,
    * fail-fast, a hook that threw), as the core decided it, in JS: the failed task's own
    * error, the HookError (whose cause is what the hook threw), or a timeout or cancel error
@@ -471,7 +486,7 @@ class Driver {
       e.hook = h.hook
       this.stopErr = e
     } else {
-      this.stopErr = this.errorFor(code, ref === NONE ? NONE : ref >>> 1, message)
+      this.stopErr = this.callerError(code, ref === NONE ? NONE : ref >>> 1, message)
     }
     return this.stopErr
   }
@@ -599,4 +614,4 @@ class Driver {
   }
 }
 
-module.exports = { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK, messageOf }
+module.exports = { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK, FAILED, messageOf }

@@ -41,6 +41,21 @@ class FlowError extends LegatoError {
 }
 Object.defineProperty(FlowError.prototype, 'name', { value: 'FlowError', writable: true, configurable: true })
 
+/**
+ * The npm orchestrator package's error for exhausted retries (with its `retry: { attempts }`
+ * shape): `attempts` tries were made, `lastError` (also `cause`) is the last one's own error.
+ */
+class RetryError extends LegatoError {
+  constructor(attempts, lastError) {
+    const last = lastError instanceof Error ? lastError.message : String(lastError)
+    super(`Operation failed after ${attempts} attempts. Last error: ${last}`, { cause: lastError })
+    this.code = 'ERR_LEGATO_RETRY'
+    this.attempts = attempts
+    this.lastError = lastError
+  }
+}
+Object.defineProperty(RetryError.prototype, 'name', { value: 'RetryError', writable: true, configurable: true })
+
 const byCode = {
   ERR_LEGATO_CYCLE: CycleError,
   ERR_LEGATO_MISSING_DEPENDENCY: MissingDependencyError,
@@ -88,6 +103,6 @@ function rangeError(argument, message) {
 
 module.exports = {
   LegatoError, GraphError, CycleError, MissingDependencyError, DuplicateTaskError, UnknownTaskError,
-  TaskFailedError, TaskTimeoutError, CancelledError, FlowError, HookError,
+  TaskFailedError, TaskTimeoutError, CancelledError, FlowError, HookError, RetryError,
   fromNative, call, typeError, rangeError,
 }

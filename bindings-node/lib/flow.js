@@ -23,6 +23,18 @@ const NO_OPTIONS = Object.freeze({ id: 0, retryIf: null, timeout: undefined })
 /** A dependency given by name, in the pending records of `flow_deps`. */
 const BY_NAME = 0x80000000
 
+/**
+ * Refuses a name holding a NUL character (names cross to the core NUL-joined, so one would
+ * split into two): a RangeError naming `argument`, with the core's code for a bad name.
+ */
+function checkNul(argument, name) {
+  if (name.indexOf('\0') === -1) return
+  const shown = JSON.stringify(name).replaceAll('\\u0000', '\\0')
+  const e = new RangeError(`${argument}: Invalid task name ${shown}: a task name must not contain NUL characters`)
+  e.code = 'ERR_LEGATO_INVALID_NAME'
+  throw e
+}
+
 function allStrings(list) {
   for (let k = 0; k < list.length; k++) if (typeof list[k] !== 'string') return false
   return true
@@ -232,7 +244,7 @@ class FlowRun extends Driver {
     const g = w.group
     if (g === undefined) {
       if (code === OK) w.resolve(this.values[task])
-      else w.reject(this.errorFor(code, task))
+      else w.reject(this.callerError(code, task))
       return
     }
     if (g.over) return
@@ -246,7 +258,7 @@ class FlowRun extends Driver {
     }
     g.over = true
     const first = native.runGroupFailure(this.id, g.id)
-    g.reject(first === null ? this.errorFor(code, task) : this.errorFor(first[1], first[0]))
+    g.reject(first === null ? this.callerError(code, task) : this.callerError(first[1], first[0]))
   }
 
   payload(kind, task, attempt, slot) {
@@ -387,6 +399,13 @@ class Flow {
     for (let k = 0; k < deps.length; k++) {
       const d = deps[k]
       if (typeof d === 'string') {
+        try {
+          checkNul(`${argument}[${k}]`, d)
+        } catch (e) {
+          this._pendLen = at
+          this._pendNames.length = atNames
+          throw e
+        }
         this._push(BY_NAME | (this._pendNames.push(d) - 1))
         count++
       } else if (typeof d === 'function') {
@@ -448,7 +467,10 @@ class Flow {
     // functions and sync points are queued by position (`_addDeps`).
     let names = null
     if (after !== undefined && after.length > 0) {
-      if (allStrings(after)) names = after.length === 1 ? after[0] : after.join('\0')
+      if (allStrings(after)) {
+        for (let k = 0; k < after.length; k++) checkNul(`options.after[${k}]`, after[k])
+        names = after.length === 1 ? after[0] : after.join('\0')
+      }
       else this._addDeps(i, 'options.after', after)
     }
     try {
@@ -533,8 +555,14 @@ class Flow {
   _targets(targets) {
     if (targets === undefined || targets === null) return null
     const list = Array.isArray(targets) ? targets : [targets]
+    // No targets: every step. An empty name is a target like any other (the core refuses it:
+    // UnknownTaskError), not "everything".
+    if (list.length === 0) return null
     return list.map((t, k) => {
-      if (typeof t === 'string') return t
+      if (typeof t === 'string') {
+        checkNul(Array.isArray(targets) ? `targets[${k}]` : 'targets', t)
+        return t
+      }
       if (typeof t === 'function') {
         const i = this._fnIndex().get(t)
         if (i !== undefined) return this._names[i]

@@ -50,7 +50,8 @@ const TASK_KEYS = ['retries', 'retry', 'backoff', 'retryIf', 'timeout', 'sequenc
 
 /**
  * Validates task options and registers them natively; returns
- * `{ id, retryIf, timeout }` (id 0 for the defaults).
+ * `{ id, retryIf, timeout, retryShape }` (id 0 for the defaults; `retryShape`: the npm
+ * `retry: { attempts }` shape was given).
  */
 function taskOptions(where, name, o) {
   let retries = 0
@@ -129,7 +130,7 @@ function taskOptions(where, name, o) {
     id = call(native.optionsNew, name === null ? 'anonymous' : name, retries, kind, initial, factor, max, jitter, timeout, sequences)
     held(1)
   }
-  return { id, retryIf, timeout: timeout > 0 ? timeout : undefined }
+  return { id, retryIf, timeout: timeout > 0 ? timeout : undefined, retryShape: o.retry !== undefined }
 }
 
 module.exports = { checkKeys, runOptions, taskOptions, TASK_KEYS, RUN_KEYS, describe }

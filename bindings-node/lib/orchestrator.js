@@ -6,8 +6,8 @@ const { AsyncLocalStorage } = require('node:async_hooks')
 const native = require('../native.js')
 const { randomUUID } = require('node:crypto')
 const { FlowRun } = require('./flow.js')
-const { NONE, SHAPE_ONLY } = require('./driver.js')
-const { typeError, LegatoError, CancelledError } = require('./errors.js')
+const { NONE, SHAPE_ONLY, FAILED } = require('./driver.js')
+const { typeError, LegatoError, CancelledError, RetryError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, RUN_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 
@@ -87,6 +87,7 @@ class OrchRun extends FlowRun {
       entry.waiter = this.calls[task] = {
         name: action.name, fn: action.fn, thisArg, args, retryIf: action.retryIf, timeout: action.timeout,
         parent, resolve, reject, record, group: undefined, index: 0,
+        retryShape: action.retryShape, attempts: 0, retryError: undefined,
       }
     })
     this.push(7, parent === NONE ? 0 : parent + 1, action.id, parent === NONE ? 0 : parentAttempt)
@@ -141,6 +142,28 @@ class OrchRun extends FlowRun {
       this.push(m(0), m(1), m(2), m(3))
     }
     return promise
+  }
+
+  /** Counts the attempts of a call whose action has the npm retry shape (for its RetryError). */
+  failed(task, attempt, e) {
+    const c = this.calls[task]
+    if (c !== undefined && c.retryShape && this.cur[task] === attempt) c.attempts = attempt
+    super.failed(task, attempt, e)
+  }
+
+  /**
+   * As in the npm orchestrator package, a call of an action given `retry: { attempts }` whose
+   * last attempt failed rejects with a RetryError (`attempts`, `lastError`: the body's own
+   * error, also its `cause`); one per call, whoever gets it. Hooks and the report keep the
+   * body's own error; a timeout stays the timeout error.
+   */
+  callerError(code, task, message) {
+    const e = this.errorFor(code, task, message)
+    if (code !== FAILED || task === NONE || !(task in this.errors)) return e
+    const c = this.call(task)
+    if (c === undefined || !c.retryShape) return e
+    if (c.retryError === undefined) c.retryError = new RetryError(c.attempts, e)
+    return c.retryError
   }
 
   startTask(task, attempt) {
@@ -280,7 +303,7 @@ class Orchestrator {
     const name = o.name ?? (fn.name || 'anonymous')
     const reg = taskOptions('options', name, o)
     if (reg.id !== 0) this._options.push(reg.id)
-    const action = { name, fn, id: reg.id, retryIf: reg.retryIf, timeout: reg.timeout, cache: o.cache === true }
+    const action = { name, fn, id: reg.id, retryIf: reg.retryIf, timeout: reg.timeout, cache: o.cache === true, retryShape: reg.retryShape }
     const orch = this
     const wrapper = {
       [name](...args) {

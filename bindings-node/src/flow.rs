@@ -441,13 +441,13 @@ pub fn flow_check(id: u32) -> napi::Result<(), String> {
     guard(|| flow_select(id, None).map(|_| ()))
 }
 
-/// The selection for NUL-joined `targets` (all tasks when `None`).
+/// The selection for NUL-joined `targets` (all tasks when `None`). Every part is a target, an
+/// empty one too (the core refuses it as an unknown task): the facade passes `None` for no
+/// targets and refuses names holding a NUL.
 pub(crate) fn select(g: &Graph, targets: Option<&str>) -> napi::Result<Selection, String> {
     match targets {
         None => Ok(g.all()),
-        Some(t) => g
-            .select(t.split('\0').filter(|s| !s.is_empty()))
-            .map_err(|e| graph_error(&e)),
+        Some(t) => g.select(t.split('\0')).map_err(|e| graph_error(&e)),
     }
 }
 

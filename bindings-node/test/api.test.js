@@ -13,7 +13,8 @@ test('require and import give the same classes', T, async () => {
   const esm = await import('legato')
   assert.equal(esm.Flow, Flow)
   assert.equal(esm.Orchestrator, Orchestrator)
-  assert.equal(esm.default, legato)
+  assert.equal(esm.default, Orchestrator)
+  assert.equal(legato.default, Orchestrator)
 })
 
 test('graph errors: exact texts, classes and codes', T, async () => {

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict'
 import {
   Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, HookError, type RunReport,
   type StepContext, type TaskCompletionEvent, type DepthError, type RunOptions,
+  TimeoutError, RetryError, UniqueIdGenerator,
 } from 'legato'
+import DefaultOrchestrator from 'legato'
 
 interface Ctx { requestCount: number; log: string[] }
 
@@ -24,6 +26,11 @@ checkInventory(42)
 
 const both = orchestrator.parallel([checkInventory, shipping], { failFast: true })
 const settled = orchestrator.parallel([checkInventory, shipping])
+// failFast as a boolean known at run time (issue 20 #12): the results may hold errors.
+const failFast: boolean = process.env.LEGATO_FAIL_FAST === '1'
+const either = orchestrator.parallel([checkInventory, shipping], { failFast })
+const eitherOpts: { failFast: boolean } = { failFast }
+orchestrator.parallel([checkInventory, shipping], eitherOpts)
 
 orchestrator
   .onProcessBegin(({ time, context }) => { context.log.push(`begin ${typeof time}`) })
@@ -37,6 +44,8 @@ const total: number = await orchestrator.run(async () => {
   const sum: number = await add(1, 2)
   const [i, s] = await both('A1', 'USA')
   const r = await settled('A2', 'FR')
+  const [e0] = await either('A3', 'DE')
+  if (!(e0 instanceof Error)) void e0.inStock
   const first = r[0]
   if (!(first instanceof Error)) void first.inStock
   return sum + (inv.inStock ? 1 : 0) + i.sku.length + s.length
@@ -53,7 +62,7 @@ await assert.rejects(shallow.run(() => nest(0)), (e: unknown) =>
 // @ts-expect-error: maxDepth is a number (and the core's validation refuses it at run time)
 assert.throws(() => new Orchestrator({ maxDepth: '2' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
 const state = orchestrator.getState()
-assert.equal(state.operations.length, 6)
+assert.equal(state.operations.length, 8)
 assert.equal(typeof state.id, 'string')
 assert.ok(state.requestCount >= 6)
 
@@ -98,4 +107,25 @@ await assert.rejects(audited.run(), (e: unknown) => {
   const h = e instanceof FlowError ? e.cause : undefined
   return h instanceof HookError && h.hook === 'audit' && h.event === 'task_begin' && h.cause === 'audit log full'
 })
+// The npm orchestrator package's exports: the default export, TimeoutError, RetryError, UniqueIdGenerator.
+assert.equal(DefaultOrchestrator, Orchestrator)
+const viaDefault = new DefaultOrchestrator<Ctx>()
+viaDefault.setState('requestCount', 1)
+const ids = new UniqueIdGenerator('op-')
+const id1: string = ids.generate()
+const id2: string = ids.next()
+assert.ok(id1.startsWith('op-') && id1 !== id2)
+const timed = new Orchestrator({ timeout: 5 })
+try {
+  await timed.run(() => new Promise((resolve) => timed.signal().addEventListener('abort', resolve)))
+  assert.fail('should have timed out')
+} catch (err) {
+  assert.ok(err instanceof TimeoutError)
+  assert.equal(err.name, 'TimeoutError')
+}
+const re = new RetryError(3, new Error('boom'))
+const attempts: number = re.attempts
+assert.equal(attempts, 3)
+assert.ok(re instanceof LegatoError)
+assert.equal(re.message, 'Operation failed after 3 attempts. Last error: boom')
 console.log('consumer ok')
