@@ -386,7 +386,13 @@ export declare class Flow<State = Record<string, any>> implements Hooks<State> {
 export interface ActionOptions extends TaskOptions {
   /** The task's name in hooks and reports (default: the function's name, else `anonymous`). */
   name?: string
-  /** Memoize identical calls (same JSON-serialized arguments) within a run. */
+  /**
+   * Memoize identical calls within a run. Arguments are compared by a typed key: primitives by
+   * type and value (`undefined`, `null`, `NaN`, `0n` and `'0'` are all different), plain arrays
+   * and plain objects by content; functions, symbols, `Map`, `Set`, `Date` and class instances
+   * by identity (the same object hits, an equal copy does not). Cyclic or very large arguments
+   * are not cached.
+   */
   cache?: boolean
 }
 

@@ -25,9 +25,62 @@ function storage() {
   return als
 }
 
-function cacheKey(args) {
+// A cached call's key. A structured encoding with type tags, so that `undefined`, `null`, `NaN`,
+// `Infinity`, `1n` and `'1'` are different keys. Arrays (plain ones) and plain objects (prototype
+// Object.prototype or null, no symbol keys) are compared by value; anything else (functions,
+// symbols, Map, Set, Date, class instances, boxed values…) by identity, through an id the run
+// gives it. Structures too deep (cycles) or too large are not cached.
+const KEY_DEPTH = 64
+const KEY_NODES = 10_000
+const TOO_BIG = Symbol('too big')
+
+function keyOf(run, v, depth) {
+  if (--run.keyNodes < 0 || depth > KEY_DEPTH) throw TOO_BIG
+  switch (typeof v) {
+    case 'undefined':
+      return 'u'
+    case 'boolean':
+      return v ? 't' : 'f'
+    case 'number':
+      return String(v)
+    case 'bigint':
+      return `${v}n`
+    case 'string':
+      return JSON.stringify(v)
+    case 'object': {
+      if (v === null) return 'z'
+      const proto = Object.getPrototypeOf(v)
+      if (proto === Array.prototype && Array.isArray(v)) {
+        let s = '['
+        for (let i = 0; i < v.length; i++) s += (i === 0 ? '' : ',') + keyOf(run, v[i], depth + 1)
+        return s + ']'
+      }
+      if ((proto === Object.prototype || proto === null) && Object.getOwnPropertySymbols(v).length === 0) {
+        let s = '{'
+        const keys = Object.keys(v)
+        for (let i = 0; i < keys.length; i++) {
+          s += (i === 0 ? '' : ',') + JSON.stringify(keys[i]) + ':' + keyOf(run, v[keys[i]], depth + 1)
+        }
+        return s + '}'
+      }
+      return identityKey(run, v)
+    }
+    default: // function, symbol
+      return identityKey(run, v)
+  }
+}
+
+function identityKey(run, v) {
+  if (run.keyIds === null) run.keyIds = new Map()
+  let id = run.keyIds.get(v)
+  if (id === undefined) run.keyIds.set(v, (id = run.keyIds.size))
+  return `#${id}`
+}
+
+function cacheKey(run, args) {
+  run.keyNodes = KEY_NODES
   try {
-    return JSON.stringify(args, (k, v) => (typeof v === 'bigint' ? `${v}n` : v))
+    return keyOf(run, args, 0)
   } catch {
     return undefined
   }
@@ -53,6 +106,10 @@ class OrchRun extends FlowRun {
     // Per cached action: the call's key → the task that made it. The core routes the outcome
     // to every later caller (a join); their waiters, by join number.
     this.cache = new Map()
+    // Ids of the objects a cache key compares by identity (made on first use), and what is left
+    // of the current key's budget (see cacheKey).
+    this.keyIds = null
+    this.keyNodes = 0
     this.joins = []
     // Fail-fast groups made so far (the core numbers them in this order).
     this.nGroups = 0
@@ -71,7 +128,7 @@ class OrchRun extends FlowRun {
     let perAction
     let key
     if (action.cache) {
-      key = cacheKey(args)
+      key = cacheKey(this, args)
       if (key !== undefined) {
         perAction = this.cache.get(action)
         if (perAction === undefined) this.cache.set(action, (perAction = new Map()))

@@ -207,3 +207,50 @@ test('#6 a deadline beyond 2^31-1 ms: the timer is armed at most that far and re
     clock.uninstall()
   }
 })
+
+test('#10 cache keys do not collide: undefined, null, NaN, Infinity; Map, Set, class instances and {} differ', T, async () => {
+  const o = new Orchestrator()
+  let calls = 0
+  const f = o.action((x) => {
+    calls++
+    return x
+  }, { cache: true })
+  class Point {
+    constructor(x) {
+      this.x = x
+    }
+  }
+  const fn1 = () => 1
+  const fn2 = () => 2
+  const distinct = [undefined, null, NaN, Infinity, -Infinity, 0, '0', 0n, 'undefined', 'null', true, 'true',
+    {}, new Map(), new Map([[1, 2]]), new Set(), new Set([1]), new Point(1), new Point(2), new Date(0), [], [null],
+    [undefined], fn1, fn2, Symbol('a'), Symbol('a'), { a: undefined }, { a: null }, { a: '1' }, { a: 1 }]
+  const got = await o.run(async () => {
+    const out = []
+    for (const v of distinct) out.push(await f(v))
+    return out
+  })
+  assert.equal(calls, distinct.length)
+  for (let i = 0; i < distinct.length; i++) assert.ok(Object.is(got[i], distinct[i]), `value ${i}`)
+  // Equal plain values hit; the same object (compared by identity) hits; a cycle is not cached.
+  const m = new Map()
+  const cyc = { a: 1 }
+  cyc.self = cyc
+  calls = 0
+  await o.run(async () => {
+    await f({ a: [1, { b: NaN }] })
+    await f({ a: [1, { b: NaN }] })
+    await f(m)
+    await f(m)
+    await f(cyc)
+    await f(cyc)
+    const g = o.action((...xs) => xs.length, { cache: true })
+    assert.equal(await g(), 0)
+    assert.equal(await g(undefined), 1)
+  })
+  assert.equal(calls, 4)
+  // Keys are per run: the next run calls again.
+  calls = 0
+  await o.run(() => f(m))
+  assert.equal(calls, 1)
+})
