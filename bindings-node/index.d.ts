@@ -404,7 +404,13 @@ export type Settled<T extends readonly unknown[]> = { -readonly [K in keyof T]: 
 
 /** Wraps functions as actions; each call inside `run(main)` is a tracked task. */
 export declare class Orchestrator<State extends object = Record<string, any>> implements Hooks<State & Bookkeeping> {
-  /** An orchestrator with run options; `state` seeds the shared state. */
+  /**
+   * An orchestrator with run options. `state` is the shared state object itself, kept live as
+   * Flow keeps it (`getState() === state`); the bookkeeping fields it lacks (`id`, `startTime`,
+   * `endTime`, `operations`) are added to it, its own are kept (calls are recorded in
+   * `operations` only when it is an array).
+   * @throws TypeError (naming `options.state`) when `state` is not an object.
+   */
   constructor(options?: RunOptions & { state?: Partial<State> })
   /**
    * Wraps `fn` as an action with fn's name and parameters and a Promise result (sync functions

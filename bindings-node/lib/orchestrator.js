@@ -137,7 +137,10 @@ class OrchRun extends FlowRun {
       }
     }
     const record = { name: action.name, startTime: Date.now(), endTime: undefined, args, duration: undefined }
-    this.state.operations.push(record)
+    // One record per call in state.operations, when it is an array (a state whose own
+    // `operations` is something else keeps it).
+    const ops = this.state.operations
+    if (Array.isArray(ops)) ops.push(record)
     const task = this.nTasks++
     const entry = { task, promise: null, waiter: null }
     entry.promise = new Promise((resolve, reject) => {
@@ -332,7 +335,17 @@ class Orchestrator {
     const o = checkKeys('options', options, [...RUN_KEYS, 'state'])
     this._run = runOptions('options', { maxParallel: o.maxParallel, failFast: o.failFast, timeout: o.timeout, maxDepth: o.maxDepth })
     this._hooks = newHooks()
-    this._state = Object.assign({ id: randomUUID(), startTime: undefined, endTime: undefined, operations: [] }, o.state)
+    const state = o.state === undefined ? {} : o.state
+    if (state === null || (typeof state !== 'object' && typeof state !== 'function')) {
+      throw typeError('options.state', `must be an object (got ${describe(state)})`)
+    }
+    // The state object itself, kept live as Flow keeps it; the bookkeeping fields it lacks are
+    // added to it (its own `id`, `operations`… are left alone).
+    if (state.id === undefined) state.id = randomUUID()
+    if (!('startTime' in state)) state.startTime = undefined
+    if (!('endTime' in state)) state.endTime = undefined
+    if (!('operations' in state)) state.operations = []
+    this._state = state
     this._actions = new WeakMap()
     this._plain = new WeakMap()
     this._report = undefined

@@ -254,3 +254,40 @@ test('#10 cache keys do not collide: undefined, null, NaN, Infinity; Map, Set, c
   await o.run(() => f(m))
   assert.equal(calls, 1)
 })
+
+test('#13 the Orchestrator keeps its state option live; an operations key does not break calls; state: 5 is refused', T, async () => {
+  const state = { requests: 0 }
+  const o = new Orchestrator({ state })
+  assert.equal(o.getState(), state)
+  assert.equal(typeof state.id, 'string')
+  assert.deepEqual(state.operations, [])
+  const hit = o.action(() => {
+    state.requests++
+    return o.getState().requests
+  })
+  assert.equal(await o.run(() => hit()), 1)
+  assert.equal(state.requests, 1)
+  assert.equal(state.operations.length, 1)
+  assert.equal(typeof state.startTime, 'number')
+  // Its own id is kept; an `operations` key that is not an array is left alone and calls work.
+  for (const operations of [5, 'ops', null, { a: 1 }]) {
+    const s = { id: 'mine', operations }
+    const p = new Orchestrator({ state: s })
+    const f = p.action((x) => x * 2)
+    const seen = []
+    p.onTaskBegin(({ name }) => seen.push(name))
+    assert.equal(await p.run(async () => (await f(2)) + (await f(3))), 10)
+    assert.equal(p.getState(), s)
+    assert.equal(s.id, 'mine')
+    assert.equal(s.operations, operations)
+    assert.equal(seen.length, 2)
+  }
+  // An operations array of its own gets the records.
+  const mine = []
+  const q = new Orchestrator({ state: { operations: mine } })
+  await q.run(() => q.action(() => 1)())
+  assert.equal(mine.length, 1)
+  for (const bad of [5, 'x', null, true]) {
+    assert.throws(() => new Orchestrator({ state: bad }), (e) => e instanceof TypeError && /options\.state/.test(e.message))
+  }
+})
