@@ -29,3 +29,11 @@ blocks.forEach((code, i) => {
     assert.equal(r.status, 0, r.stderr)
   })
 })
+
+test('the Node section has "Coming from orchestrator" with the departures DESIGN names', () => {
+  const sub = (section || '').split(/^### /m).find((s) => s.startsWith('Coming from orchestrator'))
+  assert.ok(sub, 'no "### Coming from orchestrator" subsection in the Node section')
+  assert.match(sub, /argument i to action i/)
+  assert.match(sub, /Several hooks per event are kept/)
+  assert.match(sub, /outside `run\(\)` is a plain call/)
+})
