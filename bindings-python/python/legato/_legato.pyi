@@ -74,6 +74,8 @@ class CancelledError(LegatoError):
 class FlowError(LegatoError):
     """A flow run did not succeed; ``.report`` holds the whole run report."""
 
+    report: RunReport
+
 @final
 class Backoff:
     """How long to wait before each retry."""
