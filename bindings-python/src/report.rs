@@ -48,7 +48,9 @@ impl RunReport {
     ) -> Self {
         let mut index = HashMap::with_capacity(core.tasks.len());
         for (i, t) in core.tasks.iter().enumerate() {
-            index.entry(t.name.clone()).or_insert(i);
+            // A repeated name (an action called several times) maps to its latest call, as Node's
+            // `report.tasks`; `all_tasks` keeps every call.
+            index.insert(t.name.clone(), i);
         }
         RunReport {
             inner: Arc::new(Inner {
@@ -80,8 +82,8 @@ impl RunReport {
         self.inner.core.ok()
     }
 
-    /// The tasks by name (a read-only mapping of `TaskReport`). With repeated dynamic names
-    /// (an action called several times) the first call is under its name; `all_tasks` lists all.
+    /// The tasks by name (a read-only mapping of `TaskReport`), one entry per name. A name
+    /// called several times (an action) maps to its latest call; `all_tasks` lists every call.
     #[getter]
     fn tasks(&self) -> TaskMap {
         TaskMap {
@@ -89,7 +91,9 @@ impl RunReport {
         }
     }
 
-    /// Every task in order (static ones in declaration order, then dynamic ones as called).
+    /// Every task of the run, one entry per call (a repeated name has an entry per call): a
+    /// flow's steps in declaration order, then the calls (actions, tasks added while running)
+    /// in the order they were made.
     #[getter]
     fn all_tasks(&self, py: Python<'_>) -> PyResult<Vec<Py<TaskReport>>> {
         (0..self.inner.core.tasks.len())

@@ -194,6 +194,34 @@ def test_an_executor_is_accepted() -> None:
         assert flow.run().tasks["one"].result == 1
 
 
+def test_a_sync_step_taking_ctx_is_refused_with_an_executor() -> None:
+    """Issue 19 #14: the executor runs the body in another process (or machine), where the
+    step's context cannot go: refused when the step is defined, the error naming both."""
+    with concurrent.futures.ProcessPoolExecutor(1) as ex:
+        flow = legato.Flow("procs", executor=ex)
+        flow.add(lambda: 1, name="plain")
+
+        with pytest.raises(TypeError) as e:
+
+            @flow.step(after=["plain"])
+            def uses_ctx(ctx: legato.TaskContext, plain: int) -> int:
+                return plain
+
+        assert str(e.value) == (
+            'uses_ctx: a sync step that takes "ctx" cannot run on executor= '
+            "(its context does not leave this process); read what it needs from its parameters"
+        )
+        with pytest.raises(TypeError, match=r'"ctx".*executor='):
+            flow.add(lambda ctx: None, name="lam")
+        assert flow.plan() == [["plain"]]  # nothing was added
+
+        @flow.step
+        async def on_the_loop(ctx: legato.TaskContext) -> str:  # async steps run on the loop
+            return ctx.name
+
+        assert flow.plan() == [["plain", "on_the_loop"]]
+
+
 def test_validation_holes_of_issue_19() -> None:
     """Issue 19 #12: huge ints, a sub-nanosecond timeout and a bool factor are refused at
     definition, each error naming its argument (and the value as given)."""

@@ -582,3 +582,42 @@ def test_parallel_from_sync_code_makes_its_calls_all_at_once(where: str) -> None
         assert report.tasks["parent"].result == [1, 2]
         trace = [t for t in trace if not t.endswith(" parent")]
     assert trace[:2] == ["task_ready a", "task_ready b"], trace
+
+
+def test_repeated_calls_all_tasks_holds_each_call_and_tasks_the_latest() -> None:
+    """Issue 19 #10: five calls of one action are five entries of ``all_tasks`` (in call order),
+    and ``tasks[name]`` is the latest call, as Node's ``report.tasks``."""
+    orch = legato.Orchestrator()
+
+    @orch.action
+    def upload(n: int) -> int:
+        if n == 4:
+            raise ValueError("call 4 failed")
+        return n * 10
+
+    def main() -> list[Any]:
+        out: list[Any] = []
+        for n in range(1, 6):
+            try:
+                out.append(upload(n))
+            except ValueError as e:
+                out.append(e)
+        return out
+
+    out = orch.run(main)
+    assert out[:3] == [10, 20, 30] and isinstance(out[3], ValueError) and out[4] == 50
+    report = orch.last_report
+    assert report is not None
+    calls = [t for t in report.all_tasks if t.name == "upload"]
+    assert [(t.status, t.result) for t in calls] == [
+        ("succeeded", 10),
+        ("succeeded", 20),
+        ("succeeded", 30),
+        ("failed", None),
+        ("succeeded", 50),
+    ]
+    assert calls[3].error is out[3]
+    assert report.tasks["upload"].result == 50  # the latest call
+    assert report.tasks.get("upload").result == 50
+    assert list(report.tasks) == ["upload"] and len(report.tasks) == 1
+    assert [t.result for t in report.tasks.values()] == [50]

@@ -190,6 +190,6 @@ def flow_error(report: Any, title: Optional[str], cause: Optional[BaseException]
     Orchestrator's run error)."""
     reason = report.failure_reason or "not every task succeeded"
     err = _legato.FlowError(reason if title is None else f"flow failed: {reason}")
-    err.report = report  # type: ignore[attr-defined]
+    err.report = report
     err.__cause__ = cause
     return err

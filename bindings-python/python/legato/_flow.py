@@ -145,6 +145,8 @@ class Flow(Hooks):
         state: the shared mutable context (a dict), visible to steps (``ctx.state``) and hooks.
         executor: a ``concurrent.futures.Executor`` that runs the sync steps instead of the
             built-in worker pool (``ProcessPoolExecutor``, Dask's ``client.get_executor()``).
+            A sync step that takes ``ctx`` is then refused when defined (``TypeError``): its
+            context does not leave this process; upstream results come as parameters.
         max_depth: calls nested deeper than this fail at once with ``RecursionError``
             (``call depth exceeded 10000 (max_depth)``; default 10,000).
     """
@@ -268,6 +270,13 @@ class Flow(Hooks):
                 continue
             known = p.name in deps or p.name in self._by_name
             if p.name == "ctx":
+                if self.executor is not None and not is_async(fn):
+                    # The executor runs the body elsewhere (a process, a Dask worker): the
+                    # context, a live handle on this run, cannot go with it.
+                    raise TypeError(
+                        f'{name}: a sync step that takes "ctx" cannot run on executor= (its context'
+                        " does not leave this process); read what it needs from its parameters"
+                    )
                 src: Optional[str] = None
             elif known:
                 src = p.name

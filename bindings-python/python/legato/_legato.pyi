@@ -74,6 +74,8 @@ class CancelledError(LegatoError):
 class FlowError(LegatoError):
     """A flow run did not succeed; ``.report`` holds the whole run report."""
 
+    report: RunReport
+
 @final
 class Backoff:
     """How long to wait before each retry."""
@@ -222,9 +224,13 @@ class RunReport:
     @property
     def ok(self) -> bool: ...
     @property
-    def tasks(self) -> TaskMap: ...
+    def tasks(self) -> TaskMap:
+        """The tasks by name, one entry per name. A name called several times (an action)
+        maps to its latest call, as Node's ``report.tasks``; :attr:`all_tasks` has every call."""
     @property
-    def all_tasks(self) -> list[TaskReport]: ...
+    def all_tasks(self) -> list[TaskReport]:
+        """Every task of the run, one entry per call (five calls of an action: five entries):
+        a flow's steps in declaration order, then the calls in the order they were made."""
     @property
     def total_duration(self) -> float: ...
     @property
@@ -244,7 +250,7 @@ class RunReport:
 
 @final
 class TaskMap:
-    """The tasks of a report by name: a read-only mapping."""
+    """The tasks of a report by name: a read-only mapping (a repeated name: its latest call)."""
 
     def __getitem__(self, key: str, /) -> TaskReport: ...
     def __len__(self) -> int: ...

@@ -7,7 +7,7 @@ import contextvars
 import functools
 import inspect
 import threading
-from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, TypeVar, Union, overload
+from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, TypeVar, overload
 
 from . import _legato
 from ._common import (
@@ -235,7 +235,13 @@ class Orchestrator(Hooks):
 
     # ----- running ------------------------------------------------------------------------
 
-    def run(self, main: Callable[[], Union[T, Awaitable[T]]]) -> T:
+    @overload
+    def run(self, main: Callable[[], Awaitable[T]]) -> T: ...
+
+    @overload
+    def run(self, main: Callable[[], T]) -> T: ...
+
+    def run(self, main: Callable[[], Any]) -> Any:
         """Run ``main`` (sync or async) with its action calls tracked; returns main's value or
         raises main's own exception. Hooks see process_completion either way; the report is
         then in :attr:`last_report`. Makes an event loop; from async code use :meth:`run_async`.
@@ -254,7 +260,13 @@ class Orchestrator(Hooks):
         check_callable("main", main)
         return run_sync(lambda: self.run_async(main), "run")
 
-    async def run_async(self, main: Callable[[], Union[T, Awaitable[T]]]) -> T:
+    @overload
+    async def run_async(self, main: Callable[[], Awaitable[T]]) -> T: ...
+
+    @overload
+    async def run_async(self, main: Callable[[], T]) -> T: ...
+
+    async def run_async(self, main: Callable[[], Any]) -> Any:
         """Run ``main`` on the running event loop; see :meth:`run`. Cancelling the awaiting task
         cancels the run and main."""
         check_callable("main", main)
@@ -295,7 +307,7 @@ class Orchestrator(Hooks):
         task = run.main_future()
         if task is None:  # pragma: no cover - the core starts main unless the run stopped
             raise _legato.CancelledError("main did not start")
-        return task.result()  # type: ignore[no-any-return]  # main's value, or its own exception
+        return task.result()  # main's value, or its own exception
 
 
 def _start_main(loop: asyncio.AbstractEventLoop, run: Any, main: Callable[[], Any]) -> asyncio.Future[Any]:

@@ -1,0 +1,78 @@
+"""The README's Python API as a user with ``mypy --strict`` writes it (checked by test_typing.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, assert_type
+
+import legato
+
+flow = legato.Flow("release", max_parallel=4)
+
+
+@flow.step(description="Install dependencies")
+def install() -> str:
+    return "node_modules"
+
+
+@flow.step(after=[install], retries=3, backoff=legato.Backoff.exponential(0.1, max=5.0), timeout=30.0)
+def build(install: str) -> str:
+    return f"dist/app.tar ({install})"
+
+
+@flow.step(after=["build"], sequences=["db"])
+async def migrate(ctx: legato.TaskContext, build: str) -> str:
+    await asyncio.sleep(0)
+    return f"migrated {ctx.name} with {build}"
+
+
+flow.add(lambda: "sent", name="notify", after=[migrate])
+levels: list[list[str]] = flow.plan()
+report: legato.RunReport = flow.run()
+status: str = report.tasks["build"].status
+calls: list[legato.TaskReport] = report.all_tasks
+
+try:
+    flow.run("migrate")
+except legato.FlowError as e:
+    failed = e.report
+    assert_type(failed, legato.RunReport)
+    ok: bool = failed.ok
+
+orch = legato.Orchestrator(state={"requests": 0})
+orch.on_task_begin(lambda e: e.context.update(requests=e.context["requests"] + 1))
+
+
+@orch.action(retries=2, timeout=5.0)
+async def fetch_user(uid: str) -> dict[str, str]:
+    return {"uid": uid, "name": "Alice"}
+
+
+@orch.action
+async def fetch_shipping(dest: str) -> list[str]:
+    return ["Standard", "Express"]
+
+
+both = orch.parallel([fetch_user, fetch_shipping], fail_fast=True)
+
+
+async def async_main() -> tuple[str, list[str]]:
+    user, shipping = await both("user42", "USA")
+    return user["name"], shipping
+
+
+def sync_main() -> int:
+    return 3
+
+
+assert_type(orch.run(async_main), tuple[str, list[str]])
+assert_type(orch.run(sync_main), int)
+assert_type(orch.run(lambda: 7), int)
+
+
+async def inside_a_loop() -> None:
+    assert_type(await orch.run_async(async_main), tuple[str, list[str]])
+    assert_type(await orch.run_async(sync_main), int)
+
+
+state: dict[str, Any] = orch.get_state()
