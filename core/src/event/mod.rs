@@ -309,6 +309,25 @@ pub enum SkipReason {
     },
     /// The run stopped before the task could start.
     Stopped(StopReason),
+    /// The task's condition (`when`) was false: the branch not taken.
+    ConditionFalse,
+    /// Its dependencies ended without meeting its trigger rule, none of them by failing (one was
+    /// skipped by a condition or trigger rule): the branch not taken.
+    NotTriggered {
+        /// The task's trigger rule.
+        rule: crate::policy::Trigger,
+    },
+}
+
+impl SkipReason {
+    /// Whether the skip is a branch not taken — by a condition or a trigger rule — rather than
+    /// a failure upstream or a stop. A run whose tasks all succeeded or were skipped so is ok.
+    pub fn is_not_taken(&self) -> bool {
+        matches!(
+            self,
+            SkipReason::ConditionFalse | SkipReason::NotTriggered { .. }
+        )
+    }
 }
 
 impl fmt::Display for SkipReason {
@@ -318,6 +337,8 @@ impl fmt::Display for SkipReason {
                 write!(f, "dependency \"{dependency}\" failed")
             }
             SkipReason::Stopped(r) => r.fmt(f),
+            SkipReason::ConditionFalse => f.write_str("condition false"),
+            SkipReason::NotTriggered { rule } => write!(f, "trigger rule {rule} not met"),
         }
     }
 }

@@ -233,7 +233,7 @@ impl TaskSpec {
     /// Adds a mutual-exclusion key.
     #[must_use]
     pub fn sequence(mut self, key: impl Into<String>) -> Self {
-        self.extra_mut().options.sequences.push(key.into());
+        self.extra_mut().options.uses.push(key.into());
         self
     }
 
@@ -1047,7 +1047,7 @@ mod tests {
         let g = b.build().unwrap();
         assert_eq!(g.description(TaskId(0)), Some("first"));
         assert_eq!(g.options(TaskId(0)).retries, 2);
-        assert_eq!(g.options(TaskId(0)).sequences, ["db"]);
+        assert_eq!(g.options(TaskId(0)).uses, ["db"]);
         assert_eq!(g.description(TaskId(1)), None);
         assert!(g.options(TaskId(1)).is_default());
     }

@@ -1,6 +1,10 @@
-//! Per-task policies: retry backoff and the options a task carries.
+//! Per-task policies: retry backoff, the options a task carries, trigger rules and the run's
+//! priority order.
 
 use std::time::Duration;
+
+mod rules;
+pub use rules::{capacity, Priority, Trigger};
 
 /// How long to wait before retrying a failed attempt.
 ///
@@ -418,8 +422,19 @@ pub struct TaskOptions {
     pub backoff: Backoff,
     /// The time limit of each attempt.
     pub timeout: Option<Duration>,
-    /// Mutual-exclusion keys: two tasks sharing a key never run at the same time.
-    pub sequences: Vec<String>,
+    /// The keys the task holds while it runs (DESIGN "Per-key limits"): at most the key's
+    /// capacity (the run's `limits`, else 1) tasks holding a key run at once. Barista's
+    /// sequences are keys of capacity 1.
+    pub uses: Vec<String>,
+    /// When the task may run once its dependencies ended.
+    pub trigger: Trigger,
+    /// The task's cost for [`Priority::CriticalPath`] (else a previous report's duration, or
+    /// the mean of the known costs, or one second).
+    pub cost: Option<Duration>,
+    /// Whether the task has a condition (a `when` predicate): once it is ready, the scheduler
+    /// asks the driver to evaluate it ([`Command::Evaluate`](crate::scheduler::Command::Evaluate)),
+    /// and a false condition skips the task with reason `condition false`.
+    pub conditional: bool,
 }
 
 impl TaskOptions {
@@ -444,10 +459,37 @@ impl TaskOptions {
         self
     }
 
-    /// Adds a sequence key.
+    /// Adds a key the task holds while it runs (see [`TaskOptions::uses`]).
     #[must_use]
-    pub fn sequence(mut self, key: impl Into<String>) -> Self {
-        self.sequences.push(key.into());
+    pub fn uses(mut self, key: impl Into<String>) -> Self {
+        self.uses.push(key.into());
+        self
+    }
+
+    /// Adds a sequence key: exactly [`TaskOptions::uses`] (Barista's name, kept as an alias).
+    #[must_use]
+    pub fn sequence(self, key: impl Into<String>) -> Self {
+        self.uses(key)
+    }
+
+    /// Sets the trigger rule.
+    #[must_use]
+    pub fn trigger(mut self, rule: Trigger) -> Self {
+        self.trigger = rule;
+        self
+    }
+
+    /// Sets the task's cost for [`Priority::CriticalPath`].
+    #[must_use]
+    pub fn cost(mut self, cost: Duration) -> Self {
+        self.cost = Some(cost);
+        self
+    }
+
+    /// Marks the task as having a condition the driver evaluates once it is ready.
+    #[must_use]
+    pub fn conditional(mut self, on: bool) -> Self {
+        self.conditional = on;
         self
     }
 
@@ -475,7 +517,10 @@ impl TaskOptions {
         self.retries == 0
             && self.backoff == Backoff::None
             && self.timeout.is_none()
-            && self.sequences.is_empty()
+            && self.uses.is_empty()
+            && self.trigger == Trigger::AllSucceeded
+            && self.cost.is_none()
+            && !self.conditional
     }
 }
 

@@ -317,9 +317,29 @@ impl RunReport {
         self.values.get(t.id.index())?.downcast_ref::<T>()
     }
 
-    /// Whether every task succeeded and the run was not stopped.
+    /// Whether the run was not stopped and every task succeeded or was skipped by a condition
+    /// or a trigger rule (a branch not taken, [`SkipReason::is_not_taken`]).
     pub fn ok(&self) -> bool {
-        self.stop.is_none() && self.tasks.iter().all(|t| t.status == Status::Succeeded)
+        self.stop.is_none()
+            && self.tasks.iter().all(|t| {
+                t.status == Status::Succeeded
+                    || (t.status == Status::Skipped
+                        && t.skip_reason
+                            .as_deref()
+                            .is_some_and(SkipReason::is_not_taken))
+            })
+    }
+
+    /// Every task's duration by name (the latest call's, for a repeated name): the known costs
+    /// a next run orders ready tasks by under `critical_path`
+    /// ([`RunOptions::costs`](crate::scheduler::RunOptions::costs)). Tasks that never started
+    /// are left out.
+    pub fn costs(&self) -> std::collections::HashMap<Arc<str>, Duration> {
+        self.tasks
+            .iter()
+            .filter(|t| t.started.is_some())
+            .map(|t| (t.name.clone(), t.duration()))
+            .collect()
     }
 
     /// Why the run did not succeed, worded once for every door: the reason the run stopped

@@ -1,7 +1,8 @@
 //! The scheduler: a deterministic, sans-IO state machine.
 //!
 //! It does no I/O and owns no threads, timers or futures. Every decision — readiness, order,
-//! `max_parallel`, sequences, retries and backoff, timeouts, skips, fail-fast, dynamic calls
+//! `max_parallel`, key limits (sequences are keys of capacity 1), conditions and trigger rules,
+//! the priority order, retries and backoff, timeouts, skips, fail-fast, dynamic calls
 //! (whom a finished child wakes, and when), hook order, and how inputs at one instant are
 //! ordered — is made here, once, for every front door. A driver (the tokio driver in this
 //! crate, the asyncio and worker-pool driver in the Python package, the event-loop driver in
@@ -21,7 +22,8 @@
 //! [`attempt_finished`](Scheduler::attempt_finished) reports an attempt's [`Outcome`],
 //! [`hook_done`](Scheduler::hook_done), [`hook_failed`](Scheduler::hook_failed) and
 //! [`hook_raised`](Scheduler::hook_raised) say the hooks of an emitted event returned or
-//! raised, [`advance`](Scheduler::advance) says the clock reached the deadline the run asked
+//! raised, [`evaluated`](Scheduler::evaluated) gives a task's condition
+//! ([`Command::Evaluate`]), [`advance`](Scheduler::advance) says the clock reached the deadline the run asked
 //! for, [`cancel`](Scheduler::cancel) cancels the whole run and
 //! [`cancel_task`](Scheduler::cancel_task) one task, [`hold`](Scheduler::hold) /
 //! [`release`](Scheduler::release) keep the run open while the host may still spawn, and
@@ -172,7 +174,9 @@ pub use task::AttemptRecord;
 
 use crate::event::{Event, EventKind, HookMask, TaskError};
 use crate::graph::TaskId;
-use crate::policy::OptionError;
+use crate::policy::{OptionError, Priority};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Options of one run.
@@ -194,6 +198,11 @@ pub struct RunOptions {
     hooks: HookMask,
     seed: u64,
     max_depth: Option<u32>,
+    /// Key capacities (`limits`); a key not listed has capacity 1.
+    limits: Arc<Vec<(String, u32)>>,
+    priority: Priority,
+    /// Known costs by task name (a previous report's durations), for `critical_path`.
+    costs: Arc<HashMap<Arc<str>, Duration>>,
 }
 
 impl RunOptions {
@@ -234,6 +243,51 @@ impl RunOptions {
         self
     }
 
+    /// At most `capacity` tasks that use `key` ([`TaskOptions::uses`](crate::policy::TaskOptions::uses))
+    /// run at once (a key not given has capacity 1; `capacity` ≥ 1: [`Scheduler::new`] refuses
+    /// 0). Setting a key again replaces its capacity.
+    #[must_use]
+    pub fn limit(mut self, key: impl Into<String>, capacity: u32) -> Self {
+        let key = key.into();
+        let limits = Arc::make_mut(&mut self.limits);
+        match limits.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = capacity,
+            None => limits.push((key, capacity)),
+        }
+        self
+    }
+
+    /// The order ready tasks start in when slots are short. Default: [`Priority::Fifo`].
+    #[must_use]
+    pub fn priority(mut self, p: Priority) -> Self {
+        self.priority = p;
+        self
+    }
+
+    /// Known task costs by name, for [`Priority::CriticalPath`]: a task without a `cost`
+    /// option costs what it took here (a previous run's durations,
+    /// [`RunReport::costs`](crate::report::RunReport::costs)).
+    #[must_use]
+    pub fn costs(mut self, costs: HashMap<Arc<str>, Duration>) -> Self {
+        self.costs = Arc::new(costs);
+        self
+    }
+
+    /// The key capacities given with [`RunOptions::limit`].
+    pub fn get_limits(&self) -> &[(String, u32)] {
+        &self.limits
+    }
+
+    /// The priority order.
+    pub fn get_priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// The known costs given with [`RunOptions::costs`].
+    pub fn get_costs(&self) -> &HashMap<Arc<str>, Duration> {
+        &self.costs
+    }
+
     /// The concurrency limit, if any.
     pub fn get_max_parallel(&self) -> Option<usize> {
         self.max_parallel
@@ -254,8 +308,8 @@ impl RunOptions {
         self.hooks
     }
 
-    /// Checks the options: `max_parallel` and `max_depth` at least 1, a run timeout greater
-    /// than zero.
+    /// Checks the options: `max_parallel`, `max_depth` and every key's capacity at least 1, a
+    /// run timeout greater than zero.
     ///
     /// # Errors
     ///
@@ -273,6 +327,12 @@ impl RunOptions {
         if self.max_depth == Some(0) {
             return Err(OptionError::value(
                 "max_depth",
+                "must be a whole number >= 1, got 0",
+            ));
+        }
+        if let Some((key, _)) = self.limits.iter().find(|(_, c)| *c == 0) {
+            return Err(OptionError::value(
+                format!("limits[{key:?}]"),
                 "must be a whole number >= 1, got 0",
             ));
         }
@@ -381,6 +441,13 @@ pub enum Command {
     /// AbortSignal, drop its future) and do not wait for it; the run's error is the stop's
     /// ([`Scheduler::stop_reason`]).
     CancelMain,
+    /// `task` is ready and has a condition ([`TaskOptions::conditional`](crate::policy::TaskOptions::conditional)):
+    /// evaluate its `when` predicate once (with the task's context: the results so far, the
+    /// state), then report it with [`Scheduler::evaluated`]. The task holds no slot meanwhile.
+    Evaluate {
+        /// The task.
+        task: TaskId,
+    },
     /// The run is over: every task is finished and `process_completion` was handled.
     Finished,
 }
@@ -415,6 +482,8 @@ pub enum Input<V> {
     /// As [`Scheduler::advance`]: the clock reached `now`; handled after every other input of
     /// the batch.
     Advance,
+    /// As [`Scheduler::evaluated`].
+    Evaluated(TaskId, Result<bool, TaskError>),
 }
 
 /// An input the run cannot take: it names a task or an event the run does not know.

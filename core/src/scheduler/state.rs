@@ -7,6 +7,7 @@
 //! - `stop`: skips and the propagation of a task's end (`done`), cancels of one task or all,
 //!   stopping the run (all iterative: no recursion per task);
 //! - `hooks`: events emitted, hooks done or raised, and the hook stages of a task;
+//! - `priority`: the upward ranks that order ready tasks under `critical_path`;
 //! - `calls`: dynamic calls, joins, fail-fast groups and `main` (routing between callers);
 //! - `queries`: what a driver may read of the run.
 //!
@@ -16,6 +17,7 @@ mod attempts;
 mod calls;
 mod dispatch;
 mod hooks;
+mod priority;
 mod queries;
 mod stop;
 
@@ -28,7 +30,7 @@ use super::timers::{Timer, Timers};
 use super::{Command, Input, Outcome, ProtocolError, RunOptions};
 use crate::event::{Event, HookMask, StopReason, TaskError};
 use crate::graph::{Graph, Selection, TaskId};
-use crate::policy::{OptionError, TaskOptions};
+use crate::policy::{OptionError, Priority, TaskOptions};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::{Arc, OnceLock};
@@ -64,8 +66,12 @@ pub struct Scheduler<V> {
     pub(super) now: Duration,
     /// Tasks dequeued in the order they became ready (sequence numbers increase).
     ready: VecDeque<(u64, u32)>,
-    /// Tasks back from a sequence-key wait, by their original ready order.
-    returned: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Tasks back from a key wait, by their original ready order; with
+    /// [`Priority::CriticalPath`], every ready task, by (rank, ready order).
+    returned: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    /// With [`Priority::CriticalPath`]: each static task's order key, `u64::MAX` minus its
+    /// upward rank in nanoseconds (so a longer remaining path sorts first); empty for `fifo`.
+    rank_key: Vec<u64>,
     ready_seq: Vec<u64>,
     next_seq: u64,
     /// Suspended tasks whose waits are over, waiting for a slot (served first).
@@ -135,10 +141,11 @@ impl<V> Scheduler<V> {
             now: Duration::ZERO,
             ready: VecDeque::new(),
             returned: BinaryHeap::new(),
+            rank_key: Vec::new(),
             ready_seq: Vec::with_capacity(graph.len()),
             next_seq: 0,
             resumes: VecDeque::new(),
-            keys: Keys::default(),
+            keys: Keys::with_limits(opts.get_limits()),
             timers: Timers::default(),
             commands: VecDeque::new(),
             dispatch_more: false,
@@ -170,7 +177,7 @@ impl<V> Scheduler<V> {
             let (opts, keys) = if o.is_default() {
                 (None, Box::default())
             } else {
-                (Some(Arc::new(o.clone())), s.keys.intern(&o.sequences))
+                (Some(Arc::new(o.clone())), s.keys.intern(&o.uses))
             };
             s.tasks.push(Task::new(
                 g.name_arc(id),
@@ -185,6 +192,9 @@ impl<V> Scheduler<V> {
                 g.deps(id).len() as u32,
             ));
             s.ready_seq.push(0);
+        }
+        if s.opts.get_priority() == Priority::CriticalPath {
+            s.rank_key = priority::rank_keys(&g, s.opts.get_costs());
         }
         Ok(s)
     }
@@ -248,7 +258,7 @@ impl<V> Scheduler<V> {
 
     /// Takes several inputs that happened at the same instant `now`, in any order, and orders
     /// them as the contract says: attempts that finished and hooks that are done first (in the
-    /// order given), then resumes, releases and single-task cancels, then an outside cancel of
+    /// order given), then resumes, conditions, releases and single-task cancels, then an outside cancel of
     /// the whole run, and the clock's advance ([`Input::Advance`]) last — so work that finished
     /// by the time a cancel arrived counts as finished, and an attempt that finished at the
     /// instant of its deadline succeeded.
@@ -300,6 +310,9 @@ impl<V> Scheduler<V> {
         for input in later {
             let r = match input {
                 Input::Resume(task) => self.check(task).map(|_| self.resume_one(task)),
+                Input::Evaluated(task, condition) => self
+                    .check(task)
+                    .map(|_| self.evaluated_one(task.0, condition)),
                 Input::CancelTask(task) => self.check(task).map(|_| {
                     self.cancel_one(task.0, TaskError::cancelled("cancelled"));
                 }),

@@ -55,6 +55,14 @@ impl AttemptRecord {
     }
 }
 
+/// [`Task::dep_ends`]: a dependency succeeded.
+pub(super) const DEP_SUCCEEDED: u8 = 1;
+/// [`Task::dep_ends`]: a dependency failed, timed out, was cancelled or was skipped because
+/// something upstream failed or the run stopped.
+pub(super) const DEP_FAILED: u8 = 2;
+/// [`Task::dep_ends`]: a dependency was skipped by a condition or a trigger rule.
+pub(super) const DEP_NOT_TAKEN: u8 = 4;
+
 /// "No task" in a `u32` task index field.
 pub(super) const NONE: u32 = u32::MAX;
 
@@ -66,6 +74,8 @@ pub(super) enum Stage {
     /// Waiting for dependencies.
     Pending,
     ReadyHook,
+    /// Ready, its condition being evaluated by the driver ([`Command::Evaluate`](super::Command::Evaluate)).
+    Condition,
     /// In the ready queue.
     Queued,
     /// Dequeued, but a sequence key is held by another task.
@@ -105,6 +115,9 @@ pub(super) struct Task<V> {
     /// Bumped whenever an emitted event's continuation must be dropped.
     pub(super) hook_seq: u32,
     pub(super) holds_slot: bool,
+    /// For a task whose trigger rule waits for every dependency: what the dependencies that
+    /// ended so far did ([`DEP_SUCCEEDED`], [`DEP_FAILED`], [`DEP_NOT_TAKEN`] bits).
+    pub(super) dep_ends: u8,
     /// When the first attempt started.
     pub(super) first_start: OptTime,
     /// When the task finished.
@@ -179,6 +192,7 @@ impl<V> Task<V> {
             waits: 0,
             hook_seq: 0,
             holds_slot: false,
+            dep_ends: 0,
             first_start: OptTime::NONE,
             end: OptTime::NONE,
             value: None,

@@ -353,7 +353,7 @@ fn action_of(b: &mut Build<'_>, def: &TaskDef) -> Action<u64, Value> {
     if let Some(t) = o.timeout {
         action = action.timeout(t);
     }
-    for k in o.sequences {
+    for k in o.uses {
         action = action.sequence(k);
     }
     if def.cached {
@@ -485,9 +485,7 @@ async fn run_flow(sc: &Scenario) -> Observed {
             Some(d) => task.timeout(d),
             None => task,
         };
-        o.sequences
-            .into_iter()
-            .fold(task, |task, k| task.sequence(k));
+        o.uses.into_iter().fold(task, |task, k| task.sequence(k));
     }
     let plan = match flow.plan_targets(&sc.run.targets) {
         Ok(p) => p,

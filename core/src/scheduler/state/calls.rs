@@ -113,10 +113,10 @@ impl<V> Scheduler<V> {
         }
         self.tick(now);
         let id = self.tasks.len() as u32;
-        let keys = if opts.sequences.is_empty() {
+        let keys = if opts.uses.is_empty() {
             Box::default()
         } else {
-            self.keys.intern(&opts.sequences)
+            self.keys.intern(&opts.uses)
         };
         let depth = caller.map_or(1, |(p, _)| self.depth(p.0).saturating_add(1));
         self.tasks.push(Task::new(

@@ -2,12 +2,13 @@
 //! keys, and the run's begin and end.
 //!
 //! After every input the scheduler `settle`s: it starts whatever can start — tasks back from
-//! a wait first, then the ready queue in the order tasks became ready (rule 2), each within
-//! `max_parallel` and its sequence keys (rule 3) — and finishes the run once nothing is left.
+//! a wait first, then the ready queue in the order tasks became ready (rule 2) — or, under
+//! `critical_path`, by decreasing rank, then that order — each within `max_parallel` and the
+//! capacities of its keys (rule 3) — and finishes the run once nothing is left.
 
-use super::super::Command;
+use super::super::{Command, Input, ProtocolError};
 use super::{Scheduler, PROCESS};
-use crate::event::{Event, Status};
+use crate::event::{Event, SkipReason, Status, TaskError};
 use crate::graph::TaskId;
 use crate::scheduler::task::Stage;
 use std::cmp::Reverse;
@@ -80,7 +81,49 @@ impl<V> Scheduler<V> {
         tk.stage = Stage::ReadyHook;
         tk.status = Status::Ready;
         if !self.emit(t, Event::TaskReady { task: TaskId(t) }) {
+            self.after_ready(t);
+        }
+    }
+
+    /// The task is ready and its `task_ready` hooks are done: its condition is evaluated if it
+    /// has one, else it joins the ready queue.
+    pub(super) fn after_ready(&mut self, t: u32) {
+        let tk = &mut self.tasks[t as usize];
+        if tk.opts().conditional {
+            tk.stage = Stage::Condition;
+            self.commands
+                .push_back(Command::Evaluate { task: TaskId(t) });
+        } else {
             self.enqueue(t);
+        }
+    }
+
+    /// Gives the value of the condition [`Command::Evaluate`] asked for: `Ok(true)` queues the
+    /// task, `Ok(false)` skips it with reason `condition false` (a branch not taken), and an
+    /// error (the predicate raised) fails it with that error. A condition given for a task
+    /// that no longer waits for one (the run stopped meanwhile) is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the run does not know `task`.
+    pub fn evaluated(
+        &mut self,
+        task: TaskId,
+        condition: Result<bool, TaskError>,
+        now: Duration,
+    ) -> Result<(), ProtocolError> {
+        self.handle(now, [Input::Evaluated(task, condition)])
+    }
+
+    pub(super) fn evaluated_one(&mut self, t: u32, condition: Result<bool, TaskError>) {
+        if self.tasks[t as usize].stage != Stage::Condition {
+            return;
+        }
+        match condition {
+            Ok(true) => self.enqueue(t),
+            Ok(false) => self.skip(t, SkipReason::ConditionFalse),
+            // It never started: no attempt, a zero duration.
+            Err(error) => self.fail(t, error),
         }
     }
 
@@ -91,7 +134,18 @@ impl<V> Scheduler<V> {
         let tk = &mut self.tasks[t as usize];
         tk.stage = Stage::Queued;
         tk.status = Status::Ready;
-        self.ready.push_back((seq, t));
+        if self.rank_key.is_empty() {
+            self.ready.push_back((seq, t));
+        } else {
+            let key = self.order_key(t);
+            self.returned.push(Reverse((key, seq, t)));
+        }
+    }
+
+    /// The first part of a ready task's place in the queue: 0 for `fifo`; its rank key for
+    /// `critical_path` (a dynamic task, which has none, goes after every static one).
+    fn order_key(&self, t: u32) -> u64 {
+        self.rank_key.get(t as usize).copied().unwrap_or(u64::MAX)
     }
 
     /// Starts whatever can start, then finishes the run if nothing is left.
@@ -157,17 +211,19 @@ impl<V> Scheduler<V> {
     }
 
     pub(super) fn pop_ready(&mut self) -> Option<u32> {
-        let a = self.ready.front().map(|&(s, _)| s);
-        let b = self.returned.peek().map(|Reverse((s, _))| *s);
+        // `ready` holds only `fifo` tasks (order key 0); `returned` key waiters back, and every
+        // ready task under `critical_path`.
+        let a = self.ready.front().map(|&(s, _)| (0, s));
+        let b = self.returned.peek().map(|Reverse((k, s, _))| (*k, *s));
         match (a, b) {
             (None, None) => None,
             (Some(_), None) => self.ready.pop_front().map(|(_, t)| t),
-            (None, Some(_)) => self.returned.pop().map(|Reverse((_, t))| t),
+            (None, Some(_)) => self.returned.pop().map(|Reverse((_, _, t))| t),
             (Some(x), Some(y)) => {
                 if x < y {
                     self.ready.pop_front().map(|(_, t)| t)
                 } else {
-                    self.returned.pop().map(|Reverse((_, t))| t)
+                    self.returned.pop().map(|Reverse((_, _, t))| t)
                 }
             }
         }
@@ -184,11 +240,21 @@ impl<V> Scheduler<V> {
             Some(r) if !r.keys.is_empty() => std::mem::take(&mut r.keys),
             _ => return,
         };
-        let (tasks, returned, ready_seq) = (&mut self.tasks, &mut self.returned, &self.ready_seq);
+        let (tasks, returned, ready_seq, rank_key) = (
+            &mut self.tasks,
+            &mut self.returned,
+            &self.ready_seq,
+            &self.rank_key,
+        );
         self.keys.release(t, &keys, |w| {
             if tasks[w as usize].stage == Stage::KeyWait {
                 tasks[w as usize].stage = Stage::Queued;
-                returned.push(Reverse((ready_seq[w as usize], w)));
+                let key = if rank_key.is_empty() {
+                    0
+                } else {
+                    rank_key.get(w as usize).copied().unwrap_or(u64::MAX)
+                };
+                returned.push(Reverse((key, ready_seq[w as usize], w)));
             }
         });
         self.tasks[t as usize].rare().keys = keys;

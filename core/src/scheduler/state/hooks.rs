@@ -129,7 +129,7 @@ impl<V> Scheduler<V> {
 
     pub(super) fn continue_after_hook(&mut self, t: u32) {
         match self.tasks[t as usize].stage {
-            Stage::ReadyHook => self.enqueue(t),
+            Stage::ReadyHook => self.after_ready(t),
             Stage::BeginHook => self.start_attempt(t),
             Stage::RetryHook => self.after_retry_hook(t),
             Stage::OutcomeHook => self.enter_completion_hook(t),

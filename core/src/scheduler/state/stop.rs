@@ -10,7 +10,8 @@ use super::dispatch::release_burst;
 use super::{Scheduler, Wake};
 use crate::event::{Event, SkipReason, Status, StopReason, TaskError};
 use crate::graph::TaskId;
-use crate::scheduler::task::{Deferred, Stage, NONE};
+use crate::policy::Trigger;
+use crate::scheduler::task::{Deferred, Stage, DEP_FAILED, DEP_NOT_TAKEN, DEP_SUCCEEDED, NONE};
 
 /// One step of [`Scheduler::cancel_all`]'s walk over a task and its calls.
 #[derive(Debug)]
@@ -93,39 +94,99 @@ impl<V> Scheduler<V> {
         self.route_outcome(t);
         // By index, not through a clone of the graph's `Arc` (two atomic operations a task).
         let n = self.graph.dependents(TaskId(t)).len();
-        if status == Status::Succeeded {
-            for k in 0..n {
-                let d = self.graph.dependents(TaskId(t))[k];
-                let dk = &mut self.tasks[d.index()];
-                if dk.stage == Stage::Pending {
+        let tk = &self.tasks[t as usize];
+        let end = match status {
+            Status::Succeeded => DEP_SUCCEEDED,
+            Status::Skipped
+                if tk
+                    .rare
+                    .as_ref()
+                    .and_then(|r| r.skip.as_ref())
+                    .is_some_and(SkipReason::is_not_taken) =>
+            {
+                DEP_NOT_TAKEN
+            }
+            _ => DEP_FAILED,
+        };
+        // The task whose failure started it all, named by the skips it causes.
+        let cause = (end == DEP_FAILED).then(|| {
+            tk.rare
+                .as_ref()
+                .and_then(|r| r.root_cause.clone())
+                .unwrap_or_else(|| tk.name.clone())
+        });
+        for k in 0..n {
+            let d = self.graph.dependents(TaskId(t))[k].0;
+            let dk = &mut self.tasks[d as usize];
+            if dk.stage != Stage::Pending {
+                continue;
+            }
+            let rule = dk.opts().trigger;
+            match (rule, end) {
+                (Trigger::AllSucceeded, DEP_SUCCEEDED) => {
                     dk.pending -= 1;
                     if dk.pending == 0 {
-                        self.make_ready(d.0);
+                        self.make_ready(d);
+                    }
+                }
+                (Trigger::AllSucceeded | Trigger::NoneFailed, DEP_FAILED) => {
+                    let cause = cause.clone().expect("a failed end has a cause");
+                    self.skip_after_failure(d, cause);
+                }
+                (Trigger::AllSucceeded, _) => {
+                    self.skip(d, SkipReason::NotTriggered { rule });
+                }
+                _ => {
+                    // The rule waits for every dependency's end.
+                    dk.pending -= 1;
+                    dk.dep_ends |= end;
+                    if end == DEP_FAILED && dk.rare.as_ref().is_none_or(|r| r.root_cause.is_none())
+                    {
+                        dk.rare().root_cause = cause.clone();
+                    }
+                    if dk.pending == 0 {
+                        self.triggered(d, rule);
                     }
                 }
             }
-        } else {
-            // Skip the dependents, naming the task whose failure started it all.
-            let tk = &self.tasks[t as usize];
-            let cause = tk
+        }
+    }
+
+    /// Every dependency of `d` ended: run it, or skip it, as its trigger rule says.
+    fn triggered(&mut self, d: u32, rule: Trigger) {
+        let dk = &self.tasks[d as usize];
+        let ends = dk.dep_ends;
+        let run = match rule {
+            Trigger::AllDone => true,
+            Trigger::AnySucceeded => ends & DEP_SUCCEEDED != 0,
+            // A failed dependency skipped it at once.
+            Trigger::NoneFailed => ends & DEP_FAILED == 0,
+            Trigger::AllSucceeded => ends == DEP_SUCCEEDED || ends == 0,
+        };
+        if run {
+            self.make_ready(d);
+        } else if ends & DEP_FAILED != 0 {
+            let cause = dk
                 .rare
                 .as_ref()
                 .and_then(|r| r.root_cause.clone())
-                .unwrap_or_else(|| tk.name.clone());
-            for k in 0..n {
-                let d = self.graph.dependents(TaskId(t))[k];
-                if self.tasks[d.index()].stage == Stage::Pending {
-                    let reason = match &self.stop {
-                        Some(stop) => SkipReason::Stopped(stop.clone()),
-                        None => SkipReason::DependencyFailed {
-                            dependency: cause.clone(),
-                        },
-                    };
-                    self.tasks[d.index()].rare().root_cause = Some(cause.clone());
-                    self.skip(d.0, reason);
-                }
-            }
+                .unwrap_or_else(|| dk.name.clone());
+            self.skip_after_failure(d, cause);
+        } else {
+            self.skip(d, SkipReason::NotTriggered { rule });
         }
+    }
+
+    /// Skips `d` because `cause` failed upstream (or the run stopped).
+    fn skip_after_failure(&mut self, d: u32, cause: std::sync::Arc<str>) {
+        let reason = match &self.stop {
+            Some(stop) => SkipReason::Stopped(stop.clone()),
+            None => SkipReason::DependencyFailed {
+                dependency: cause.clone(),
+            },
+        };
+        self.tasks[d as usize].rare().root_cause = Some(cause);
+        self.skip(d, reason);
     }
 
     pub(super) fn skip(&mut self, t: u32, reason: SkipReason) {
@@ -208,7 +269,11 @@ impl<V> Scheduler<V> {
                     self.release_slot_and_keys(t);
                     self.tasks[t as usize].rare().deferred = Some(Deferred::Cancel(error));
                 }
-                Stage::Backoff | Stage::Pending | Stage::Queued | Stage::KeyWait => {
+                Stage::Backoff
+                | Stage::Pending
+                | Stage::Condition
+                | Stage::Queued
+                | Stage::KeyWait => {
                     self.bump_hook_seq(t);
                     self.fail(t, error);
                 }
@@ -247,7 +312,13 @@ impl<V> Scheduler<V> {
             self.push_wake(w);
         }
         let error = TaskError::cancelled(reason.to_string());
+        let fail_fast = matches!(reason, StopReason::FailFast { .. });
         for t in 0..self.tasks.len() as u32 {
+            if fail_fast && self.tasks[t as usize].opts().trigger == Trigger::AllDone {
+                // Cleanup and teardown run even after a failure stopped the run: once its
+                // dependencies ended (they are being stopped now), it runs.
+                continue;
+            }
             match self.tasks[t as usize].stage {
                 Stage::Running | Stage::BeginHook | Stage::RetryHook | Stage::Backoff => {
                     self.cancel_one(t, error.clone());
@@ -261,7 +332,7 @@ impl<V> Scheduler<V> {
                     self.tasks[t as usize].rare().deferred =
                         Some(Deferred::Skip(SkipReason::Stopped(reason.clone())));
                 }
-                Stage::Pending | Stage::Queued | Stage::KeyWait => {
+                Stage::Pending | Stage::Condition | Stage::Queued | Stage::KeyWait => {
                     self.skip(t, SkipReason::Stopped(reason.clone()));
                 }
                 _ => {}
