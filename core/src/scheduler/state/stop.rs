@@ -126,15 +126,17 @@ impl<V> Scheduler<V> {
                 (Trigger::AllSucceeded, DEP_SUCCEEDED) => {
                     dk.pending -= 1;
                     if dk.pending == 0 {
-                        self.make_ready(d);
+                        if dk.dep_ends == 0 {
+                            self.make_ready(d);
+                        } else {
+                            self.triggered(d, rule);
+                        }
                     }
                 }
+                // A failure skips at once (rule 4), naming the task that failed first.
                 (Trigger::AllSucceeded | Trigger::NoneFailed, DEP_FAILED) => {
                     let cause = cause.clone().expect("a failed end has a cause");
                     self.skip_after_failure(d, cause);
-                }
-                (Trigger::AllSucceeded, _) => {
-                    self.skip(d, SkipReason::NotTriggered { rule });
                 }
                 _ => {
                     // The rule waits for every dependency's end.
@@ -159,9 +161,11 @@ impl<V> Scheduler<V> {
         let run = match rule {
             Trigger::AllDone => true,
             Trigger::AnySucceeded => ends & DEP_SUCCEEDED != 0,
-            // A failed dependency skipped it at once.
+            // A failed dependency skipped these at once; a branch not taken upstream skips an
+            // `all_succeeded` task only once every dependency ended (so a failure, if any,
+            // is named instead).
             Trigger::NoneFailed => ends & DEP_FAILED == 0,
-            Trigger::AllSucceeded => ends == DEP_SUCCEEDED || ends == 0,
+            Trigger::AllSucceeded => ends & (DEP_FAILED | DEP_NOT_TAKEN) == 0,
         };
         if run {
             self.make_ready(d);
