@@ -246,6 +246,8 @@ impl<S: Send + Sync + 'static> Flow<S> {
         self
     }
 
+    crate::driver::run_option_setters!();
+
     /// Adds a task. Its body is called once per attempt with the attempt's [`Cx`].
     ///
     /// The body's value is the task's result ([`Cx::result`], [`RunReport::result`]). Its
@@ -272,7 +274,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
             TaskSpec::new(name),
             Entry {
                 body: box_body(body),
-                retry_if: None,
+                extra: None,
             },
         )?;
         Ok(TaskMut { flow: self, i })
@@ -593,8 +595,21 @@ impl<S> TaskMut<'_, S> {
     where
         F: Fn(&TaskError) -> bool + Send + Sync + 'static,
     {
-        self.flow.def_mut().body_mut(self.i).retry_if = Some(Box::new(Arc::new(pred)));
+        self.flow.def_mut().body_mut(self.i).extra_mut().retry_if = Some(Arc::new(pred));
         self
+    }
+
+    /// Runs only when `pred` holds: it is called once when the task is ready (after
+    /// `task_ready`), with the task's context (results so far, the state). False skips the
+    /// task with reason `condition false` — a branch not taken, which leaves the run ok, and
+    /// skips the dependents whose trigger rule needs it to succeed. A panic in it fails the
+    /// task.
+    pub fn when<F>(self, pred: F) -> Self
+    where
+        F: Fn(&Cx<S>) -> bool + Send + Sync + 'static,
+    {
+        self.flow.def_mut().body_mut(self.i).extra_mut().when = Some(Arc::new(pred));
+        self.edit_options(|o| o.conditional(true))
     }
 }
 

@@ -129,6 +129,8 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
         self
     }
 
+    crate::driver::run_option_setters!();
+
     /// Calls nested deeper than `n` fail at once with `call depth exceeded N (max_depth)`
     /// (error kind [`ErrorKind::Depth`](crate::event::ErrorKind::Depth)), so a runaway
     /// recursion ends with an error instead of growing without end. Default: 10,000; `0` is
@@ -274,6 +276,9 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
 
 crate::driver::hooks::hook_methods!(Orchestrator);
 
+/// Computes a call's keys from its argument (see [`Action::uses_with`]).
+type UsesFn<A> = Arc<dyn Fn(&A) -> Vec<String> + Send + Sync>;
+
 type ActionFn<A, T> =
     Arc<dyn Fn(A) -> Pin<Box<dyn Future<Output = Result<T, TaskError>> + Send>> + Send + Sync>;
 
@@ -324,6 +329,8 @@ struct ActionInner<A, T> {
     name: Arc<str>,
     opts: Arc<TaskOptions>,
     retry_if: Option<RetryIf>,
+    /// Keys computed from a call's argument (see [`Action::uses_with`]).
+    uses_with: Option<UsesFn<A>>,
     f: ActionFn<A, T>,
     /// `Some` when calls are memoized (see [`Action::cached`]).
     cache: Option<Memoizer<A, T>>,
@@ -337,6 +344,7 @@ impl<A, T> ActionInner<A, T> {
             name: Arc::from(name),
             opts: Arc::new(TaskOptions::default()),
             retry_if: None,
+            uses_with: None,
             f,
             cache: None,
             self_ref: None,
@@ -444,6 +452,7 @@ where
                 retry_if: shared.retry_if.clone(),
                 f: shared.f.clone(),
                 cache: shared.cache.clone(),
+                uses_with: shared.uses_with.clone(),
                 self_ref: shared.self_ref.clone(),
             },
         };
@@ -468,6 +477,16 @@ where
         F: Fn(&TaskError) -> bool + Send + Sync + 'static,
     {
         self.edit(|i| i.retry_if = Some(Arc::new(pred)))
+    }
+
+    /// Each call also holds the keys `keys(&arg)` returns, as Pynenc limits concurrency per
+    /// task and arguments: `uses_with(|user: &u64| vec![format!("user:{user}")])` never runs
+    /// two calls for one user at once (with the run's `limit` for a key, that many).
+    pub fn uses_with<F>(self, keys: F) -> Self
+    where
+        F: Fn(&A) -> Vec<String> + Send + Sync + 'static,
+    {
+        self.edit(|i| i.uses_with = Some(Arc::new(keys)))
     }
 
     /// Memoizes calls within a run: a call with an argument already seen in this run shares
@@ -612,6 +631,16 @@ where
         arg: A,
         group: Option<&GroupCollector>,
     ) -> Result<Value, TaskError> {
+        let opts = match &self.inner.uses_with {
+            Some(keys) => {
+                let keys = keys(&arg);
+                let o = keys
+                    .into_iter()
+                    .fold((*self.inner.opts).clone(), TaskOptions::uses);
+                Arc::new(o)
+            }
+            None => self.inner.opts.clone(),
+        };
         let body = self.body(arg);
         let (done_tx, done_rx) = oneshot::channel();
         let slot = Arc::new(CallSlot::default());
@@ -623,7 +652,7 @@ where
         let sent = scope.run.tx.send(Msg::Call {
             parent: scope.parent,
             name: self.inner.name.clone(),
-            opts: self.inner.opts.clone(),
+            opts,
             retry_if: self.inner.retry_if.clone(),
             body,
             done: Box::new(move |r| {

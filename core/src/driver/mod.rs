@@ -49,6 +49,9 @@ pub(crate) type Body<S> = Arc<dyn Fn(Cx<S>) -> TaskFuture + Send + Sync>;
 /// A retry predicate on an attempt's error.
 pub(crate) type RetryIf = Arc<dyn Fn(&TaskError) -> bool + Send + Sync>;
 
+/// A task's condition (`when`): called once when the task is ready, with its context.
+pub(crate) type When<S> = Arc<dyn Fn(&Cx<S>) -> bool + Send + Sync>;
+
 /// Turns a user future's output into the driver's.
 pub(crate) fn box_body<S, F, Fut, T, E>(f: F) -> Body<S>
 where
@@ -116,14 +119,67 @@ macro_rules! option_setters {
             self.edit_options(|o| o.timeout(d))
         }
 
-        /// Never runs at the same time as another task with the same key.
+        /// Never runs at the same time as another task with the same key: exactly
+        /// [`uses`](Self::uses) (Barista's name, kept as an alias).
         $(#[$attr])*
         pub fn sequence(self, key: impl Into<String>) -> Self {
             self.edit_options(|o| o.sequence(key))
         }
+
+        /// Holds `key` while it runs: at most the key's capacity (the run's `limit`, else 1)
+        /// tasks holding it run at once. A task waiting for a key holds no slot.
+        $(#[$attr])*
+        pub fn uses(self, key: impl Into<String>) -> Self {
+            self.edit_options(|o| o.uses(key))
+        }
+
+        /// When it may run once its dependencies ended (default
+        /// [`Trigger::AllSucceeded`]($crate::policy::Trigger::AllSucceeded));
+        /// [`Trigger::AllDone`]($crate::policy::Trigger::AllDone) for cleanup.
+        $(#[$attr])*
+        pub fn trigger(self, rule: $crate::policy::Trigger) -> Self {
+            self.edit_options(|o| o.trigger(rule))
+        }
+
+        /// Its cost, for the run's `critical_path` priority.
+        $(#[$attr])*
+        pub fn cost(self, d: std::time::Duration) -> Self {
+            self.edit_options(|o| o.cost(d))
+        }
     };
 }
 pub(crate) use option_setters;
+
+/// The run-option setters beyond the seeds (limits, priority, costs), written once for
+/// [`Flow`](crate::Flow) and [`Orchestrator`](crate::Orchestrator): each has an `options:
+/// RunOptions` field.
+macro_rules! run_option_setters {
+    () => {
+        /// At most `capacity` tasks that [`uses`](crate::flow::TaskMut::uses) `key` run at once
+        /// (a key without a limit has capacity 1: a sequence). `capacity` ≥ 1; a run refuses 0
+        /// naming `limits["key"]`.
+        pub fn limit(&mut self, key: impl Into<String>, capacity: u32) -> &mut Self {
+            self.options = self.options.clone().limit(key, capacity);
+            self
+        }
+
+        /// The order ready tasks start in when slots are short: [`Priority::Fifo`](crate::policy::Priority::Fifo)
+        /// (the default) or [`Priority::CriticalPath`](crate::policy::Priority::CriticalPath)
+        /// (the longest remaining path first, by each task's `cost`).
+        pub fn priority(&mut self, p: $crate::policy::Priority) -> &mut Self {
+            self.options = self.options.clone().priority(p);
+            self
+        }
+
+        /// Task costs known from a previous run's report, for `critical_path`: a task without
+        /// a `cost` costs what it took then.
+        pub fn costs(&mut self, report: &$crate::RunReport) -> &mut Self {
+            self.options = self.options.clone().costs(report.costs());
+            self
+        }
+    };
+}
+pub(crate) use run_option_setters;
 
 /// What a body returned as its error, as a [`TaskError`]: an error given as a `&'static str`
 /// is its message alone (no allocation: the same text shares one string), anything else is
@@ -421,18 +477,54 @@ pub(crate) enum Msg {
     Cancel,
 }
 
-/// What the Rust door keeps per static task beside its spec: its body and retry predicate.
+/// What the Rust door keeps per static task beside its spec: its body, and the predicates few
+/// tasks have.
 pub(crate) struct StaticEntry<S> {
     pub(crate) body: Body<S>,
-    /// Boxed: few tasks have one, and the box keeps an entry 8 bytes smaller.
-    pub(crate) retry_if: Option<Box<RetryIf>>,
+    /// Boxed: few tasks have one, and the box keeps an entry small.
+    pub(crate) extra: Option<Box<EntryExtra<S>>>,
+}
+
+/// A static task's predicates: when to retry, and its condition.
+pub(crate) struct EntryExtra<S> {
+    pub(crate) retry_if: Option<RetryIf>,
+    pub(crate) when: Option<When<S>>,
+}
+
+impl<S> Default for EntryExtra<S> {
+    fn default() -> Self {
+        EntryExtra {
+            retry_if: None,
+            when: None,
+        }
+    }
+}
+
+impl<S> StaticEntry<S> {
+    /// Its predicates, made first if it has none.
+    pub(crate) fn extra_mut(&mut self) -> &mut EntryExtra<S> {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    fn retry_if(&self) -> Option<&RetryIf> {
+        self.extra.as_ref().and_then(|e| e.retry_if.as_ref())
+    }
+
+    fn when(&self) -> Option<&When<S>> {
+        self.extra.as_ref().and_then(|e| e.when.as_ref())
+    }
 }
 
 impl<S> Clone for StaticEntry<S> {
     fn clone(&self) -> Self {
         StaticEntry {
             body: self.body.clone(),
-            retry_if: self.retry_if.clone(),
+            extra: self.extra.as_ref().map(|e| {
+                Box::new(EntryExtra {
+                    retry_if: e.retry_if.clone(),
+                    when: e.when.clone(),
+                })
+            }),
         }
     }
 }
@@ -756,13 +848,40 @@ impl<S: Send + Sync + 'static> Driver<S> {
         }
     }
 
+    /// Evaluates a task's condition ([`Command::Evaluate`]): a panic in it fails the task.
+    fn evaluate(&mut self, task: TaskId) {
+        let i = task.index();
+        let when = self
+            .running
+            .statics
+            .as_ref()
+            .filter(|_| i < self.running.n_static)
+            .and_then(|s| s.body(i).when().cloned());
+        let value = match when {
+            Some(when) => {
+                let cx = Cx {
+                    id: task,
+                    name: self.graph.name_arc(task),
+                    attempt: 0,
+                    run: self.running.cx_run.clone(),
+                };
+                std::panic::catch_unwind(AssertUnwindSafe(|| when(&cx)))
+                    .map_err(|p| TaskError::panicked(panic_message(&*p)))
+            }
+            None => Ok(true),
+        };
+        let now = self.now();
+        // The id came from the scheduler's own command.
+        let _ = self.sched.evaluated(task, value, now);
+    }
+
     fn retryable(&self, task: TaskId, error: &TaskError) -> bool {
         let i = task.index();
         let pred = if i < self.running.n_static {
             self.running
                 .statics
                 .as_ref()
-                .and_then(|s| s.body(i).retry_if.as_deref())
+                .and_then(|s| s.body(i).retry_if())
         } else {
             self.retry_ifs
                 .get(i - self.running.n_static)
@@ -1003,6 +1122,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
                 Command::Joined { join, task } => self.joined(join, task),
                 Command::StartMain => self.main_go = true,
                 Command::CancelMain => self.main_stopped = true,
+                Command::Evaluate { task } => self.evaluate(task),
                 Command::Finished => finished = true,
                 // Commands added later: nothing to do for this driver.
                 #[allow(unreachable_patterns)]

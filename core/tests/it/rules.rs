@@ -658,3 +658,154 @@ proptest! {
         prop_assert_eq!(r.report.ok(), ok);
     }
 }
+
+// ----- through the Rust door -----------------------------------------------------------------
+
+mod door {
+    use legato::policy::{Priority, Trigger};
+    use legato::{BoxError, Flow, FlowError, Orchestrator, Status};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// Counts how many bodies run at once, and the most at any time.
+    #[derive(Default)]
+    struct Gauge {
+        now: AtomicUsize,
+        peak: AtomicUsize,
+    }
+
+    impl Gauge {
+        async fn hold(&self, d: Duration) {
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(n, Ordering::SeqCst);
+            tokio::time::sleep(d).await;
+            self.now.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flow_limits_a_key() {
+        let gauge = Arc::new(Gauge::default());
+        let mut flow = Flow::new();
+        flow.limit("db", 2);
+        for i in 0..5 {
+            let g = gauge.clone();
+            flow.task(format!("q{i}"), move |_| {
+                let g = g.clone();
+                async move {
+                    g.hold(Duration::from_millis(10)).await;
+                    Ok::<_, BoxError>(())
+                }
+            })
+            .unwrap()
+            .uses("db");
+        }
+        let report = flow.run().await.unwrap();
+        assert_eq!(gauge.peak.load(Ordering::SeqCst), 2);
+        assert_eq!(report.total, Duration::from_millis(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_condition_reads_results_and_cleanup_runs_after_a_failure() {
+        let mut flow = Flow::new();
+        flow.task("check", |_| async { Ok::<_, BoxError>(false) })
+            .unwrap();
+        flow.task("deploy", |_| async { Ok::<_, BoxError>(()) })
+            .unwrap()
+            .after(["check"])
+            .when(|cx| cx.result::<bool>("check").copied().unwrap_or(false));
+        flow.task("skip-note", |_| async { Ok::<_, BoxError>(()) })
+            .unwrap()
+            .after(["deploy"])
+            .trigger(Trigger::NoneFailed);
+        let report = flow.run().await.unwrap();
+        assert_eq!(report.get("deploy").unwrap().status, Status::Skipped);
+        assert_eq!(
+            report
+                .get("deploy")
+                .unwrap()
+                .skip_reason
+                .as_ref()
+                .unwrap()
+                .to_string(),
+            "condition false"
+        );
+        assert_eq!(report.get("skip-note").unwrap().status, Status::Succeeded);
+
+        let mut flow = Flow::new();
+        flow.task("test", |_| async { Err::<(), _>("tests failed") })
+            .unwrap();
+        flow.task("teardown", |_| async { Ok::<_, BoxError>("clean") })
+            .unwrap()
+            .after(["test"])
+            .trigger(Trigger::AllDone);
+        let err = flow.run().await.unwrap_err();
+        let FlowError::Failed { report, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(report.get("teardown").unwrap().status, Status::Succeeded);
+        assert_eq!(
+            err.to_string(),
+            "flow failed: task \"test\" failed: tests failed"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn critical_path_orders_a_flow() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut flow = Flow::new();
+        flow.max_parallel(1).priority(Priority::CriticalPath);
+        for (name, ms, after) in [
+            ("short", 1, None),
+            ("long", 10, None),
+            ("tail", 20, Some("long")),
+        ] {
+            let o = order.clone();
+            let t = flow
+                .task(name, move |cx| {
+                    let o = o.clone();
+                    async move {
+                        o.lock().unwrap().push(cx.name().to_owned());
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        Ok::<_, BoxError>(())
+                    }
+                })
+                .unwrap()
+                .cost(Duration::from_millis(ms));
+            if let Some(a) = after {
+                t.after([a]);
+            }
+        }
+        flow.run().await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["long", "tail", "short"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_action_limits_calls_per_argument() {
+        let gauges: Arc<[Gauge; 2]> = Arc::new(Default::default());
+        let orch = Orchestrator::new();
+        let g = gauges.clone();
+        let sync_user = orch
+            .action("sync", move |user: usize| {
+                let g = g.clone();
+                async move {
+                    g[user].hold(Duration::from_millis(10)).await;
+                    Ok::<_, BoxError>(user)
+                }
+            })
+            .uses_with(|user: &usize| vec![format!("user:{user}")]);
+        let run = orch
+            .run(async {
+                let calls = (0..6).map(|i| sync_user.call(i % 2));
+                futures_util::future::join_all(calls).await
+            })
+            .await;
+        assert!(run.output.unwrap().iter().all(Result::is_ok));
+        for g in gauges.iter() {
+            assert_eq!(g.peak.load(Ordering::SeqCst), 1);
+        }
+        // Two users at once, three calls each, one at a time.
+        assert_eq!(run.report.total, Duration::from_millis(30));
+    }
+}
