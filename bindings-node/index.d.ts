@@ -455,7 +455,7 @@ export declare class Flow<State = Record<string, any>, Steps extends object = Re
   /** Groups steps that run side by side; the returned sync point can be used in `after`. */
   parallel<const P extends readonly (StepName<Steps> | StepFn<State>)[]>(...steps: P): SyncPoint<DepsResults<Steps, P>>
   /** Adds (or places) a step after every step added so far. Returns `step`. */
-  syncAll<F extends string | StepFn<State>>(step: F, options?: StepOptions): F
+  syncAll<F extends StepName<Steps> | StepFn<State>>(step: F, options?: StepOptions): F
   /**
    * Runs every step, or `targets` and their dependencies. Resolves to the report when every
    * step succeeded (typed by `Steps`); rejects with a {@link FlowError} (`.report`) otherwise,

@@ -202,6 +202,8 @@ function refusedByTheTypes(flow: Flow<{ env: string }, Steps>, report: RunReport
   flow.step('deploy', () => 1)
   // @ts-expect-error: a typo in after
   flow.step('lint', () => true, { after: ['instal'] })
+  // @ts-expect-error: syncAll places a declared step only
+  flow.syncAll('notify')
   // @ts-expect-error: test's result is a number
   const s: string = report.tasks.test.result
   void s
