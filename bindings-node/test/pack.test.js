@@ -108,3 +108,17 @@ test('an installed package whose prebuilt addon does not load fails its install 
   assert.equal(missing.status, 1)
   assert.match(missing.stderr, new RegExp(`the package holds no ${binaryName().replaceAll('.', '\\.')}`))
 })
+
+test('the prebuilt addon needs no install script: an install that skips scripts works too', T, () => {
+  // npm's `allowScripts` (warned about since npm 11) and `--ignore-scripts` skip the install
+  // script; the loader finds the tarball's addon by itself.
+  const bare = path.join(dir, 'bare')
+  fs.mkdirSync(bare)
+  fs.writeFileSync(path.join(bare, 'package.json'), JSON.stringify({ name: 'bare', private: true }))
+  const r = sh('npm', ['install', '--offline', '--ignore-scripts', tarball], bare)
+  assert.equal(r.status, 0, r.stderr)
+  const run = sh(process.execPath, ['--input-type=module', '-e',
+    "import { Flow } from 'legato'\nconst f = new Flow()\nf.step('a', () => 41)\nf.step('b', (ctx) => ctx.results.a + 1, { after: 'a' })\nconsole.log((await f.run()).tasks.b.result)"], bare)
+  assert.equal(run.status, 0, run.stderr)
+  assert.equal(run.stdout, '42\n')
+})
