@@ -105,24 +105,90 @@ export interface DepthError extends RangeError {
 }
 
 /** What a dependency may be: a step name, a step function, or a sync point. */
-export type StepRef = string | ((...args: any[]) => unknown) | SyncPoint
+export type StepRef = string | ((...args: any[]) => unknown) | SyncPoint<any>
 
-/** Options of a Flow step. */
-export interface StepOptions extends TaskOptions {
-  /** What the step runs after: names (possibly defined later), step functions, sync points. */
-  after?: StepRef | StepRef[]
+/** Options of a Flow step; `Deps` is what `after` holds (inferred: it types `ctx.results`). */
+export interface StepOptions<Deps = StepRef | readonly StepRef[]> extends TaskOptions {
+  /**
+   * What the step runs after: names (possibly defined later), step functions, sync points. The
+   * results of these dependencies are typed in the step's `ctx.results` (see {@link Results}).
+   */
+  after?: Deps
   /** A description shown in drawings and reports. */
   description?: string
 }
 
-/** The context a step's function gets. */
-export interface StepContext<State = Record<string, unknown>> {
+/** The type-only mark a step handle carries (no such property exists at run time). */
+declare const stepMark: unique symbol
+
+/**
+ * What `flow.step(name, fn)` returns: `fn` itself, marked (for the type checker only) with the
+ * step's name `N` and result type `R`, so that a step which lists the handle in `after` finds
+ * `ctx.results[N]` typed `R`, as Rust's `cx.result::<T>(name)` is.
+ */
+export type StepHandle<N extends string = string, R = unknown> = {
+  readonly [stepMark]?: { readonly name: N; readonly result: R }
+}
+
+/**
+ * The step names a flow accepts: any string when its `Steps` type is open (the default,
+ * `Record<string, any>`), else the names `Steps` declares.
+ */
+export type StepName<Steps> = string extends keyof Steps ? string : keyof Steps & string
+
+/** The result type a step named `N` must give: `Steps[N]` when declared, else anything. */
+export type StepResult<Steps, N extends string> = N extends keyof Steps ? Steps[N] : unknown
+
+/** A dependency of a flow whose step types are `Steps`: a name it declares, a function, a sync point. */
+export type DepRef<Steps> = StepName<Steps> | ((...args: any[]) => unknown) | SyncPoint<any>
+
+/** The result types one dependency brings: `{ name: type }`, or nothing when it is not known. */
+type DepResults<Steps, D> = D extends string
+  ? string extends D
+    ? {}
+    : D extends keyof Steps
+      ? { readonly [K in D]: Steps[K] }
+      : {}
+  : D extends SyncPoint<infer R>
+    ? R
+    : D extends { readonly [stepMark]?: infer M }
+      ? M extends { readonly name: infer N extends string; readonly result: infer R }
+        ? string extends N
+          ? {}
+          : { readonly [K in N]: R }
+        : {}
+      : {}
+
+type Intersect<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never
+
+/** The result types a list of dependencies (as given to `after`, `parallel` or `follow`) brings. */
+export type DepsResults<Steps, Deps> = Intersect<
+  Deps extends readonly unknown[] ? DepResults<Steps, Deps[number]> : DepResults<Steps, Deps>
+>
+
+/**
+ * A step's `ctx.results` when it runs after `Deps`: each dependency's result, typed (a name
+ * `Steps` declares, a step handle, a sync point of those); and, as DESIGN's rule 10 says a step
+ * may read every step that succeeded earlier, the other declared steps as possibly `undefined`.
+ * With the default, open `Steps` (`Record<string, any>`) every other name is `any`, as before.
+ */
+export type Results<Steps, Deps = readonly []> = DepsResults<Steps, Deps> & { readonly [K in keyof Steps]?: Steps[K] }
+
+/** A step's function: gets the step context, returns its result (or a Promise of it). */
+export type StepFn<State, R = Record<string, any>, Out = unknown> = (ctx: StepContext<State, R>) => Out
+
+/** The context a step's function gets; `R` types `results` (see {@link Results}). */
+export interface StepContext<State = Record<string, unknown>, R = Record<string, any>> {
   /** The step's name. */
   readonly name: string
   /** The attempt number, from 1. */
   readonly attempt: number
-  /** The results of the steps that succeeded so far, by name. */
-  readonly results: Record<string, any>
+  /**
+   * The results of the steps that succeeded so far, by name: a step's dependencies are always
+   * among them. Typed per dependency when they are known (a name the flow's `Steps` type
+   * declares, a step handle, a sync point), as Rust's `cx.result::<T>(name)`.
+   */
+  readonly results: R
   /** The flow's shared state. */
   readonly state: State
   /** Fires on this attempt's timeout, on fail-fast and on cancel. */
@@ -268,8 +334,11 @@ export interface Hooks<State> {
   onProcessCompletion(fn: Hook<ProcessCompletionEvent<State>>): this
 }
 
-/** One task's entry in a report. */
-export declare class TaskReport {
+/**
+ * One task's entry in a report. `R` is the task's result type: a flow's report types the
+ * steps its `Steps` type declares (`report.tasks.build.result`); anything else is `unknown`.
+ */
+export declare class TaskReport<R = unknown> {
   private constructor()
   /** The task's id in the run (tells apart dynamic tasks that share a name). */
   readonly id: number
@@ -279,8 +348,11 @@ export declare class TaskReport {
   readonly status: Status
   /** Attempts started. */
   readonly attempts: number
-  /** Its result, when it succeeded. */
-  readonly result: unknown
+  /**
+   * Its result, when it succeeded (in the report `flow.run()` resolves to, every task did; a
+   * failed run's report, `FlowError.report`, is untyped).
+   */
+  readonly result: R
   /** Its error, when it failed, timed out or was cancelled (the body's own error object on failure). */
   readonly error: unknown
   /** From its first attempt's start to its end, ms (0 if it never started). */
@@ -297,8 +369,16 @@ export declare class TaskReport {
   readonly parent: string | undefined
 }
 
-/** The report of a run. */
-export declare class RunReport {
+/**
+ * The tasks of a report by name: a `TaskReport<Steps[name]>` for each step `Steps` declares,
+ * a `TaskReport` (result `unknown`) for any other name (dynamic tasks, an open `Steps`).
+ */
+export type ReportTasks<Steps> = {
+  readonly [K in keyof Steps]: TaskReport<unknown extends Steps[K] ? unknown : Steps[K]>
+} & Record<string, TaskReport>
+
+/** The report of a run; `Steps` (a flow's step result types) types `tasks[name].result`. */
+export declare class RunReport<Steps extends object = Record<string, any>> {
   private constructor()
   /** Whether every task succeeded and the run was not stopped. */
   readonly ok: boolean
@@ -309,7 +389,7 @@ export declare class RunReport {
   /** Why the run stopped early (`fail-fast: task "x" failed`, `run cancelled`, ...). */
   readonly stop: string | undefined
   /** Tasks by name (for a repeated dynamic name, its last call). */
-  readonly tasks: Record<string, TaskReport>
+  readonly tasks: ReportTasks<Steps>
   /** Every task in run order. */
   readonly list: TaskReport[]
   /** The report in the JSON shape shared by every front door and the CLI. */
@@ -320,17 +400,31 @@ export declare class RunReport {
   toHTML(title?: string): string
 }
 
-/** A set of steps to depend on at once (LightFlow's sync point). */
-export declare class SyncPoint {
+/** The type-only mark of a sync point's result types (no such property exists at run time). */
+declare const syncMark: unique symbol
+
+/**
+ * A set of steps to depend on at once (LightFlow's sync point). `R` holds the result types of
+ * its steps that are known (see {@link Results}): a step after the point finds them typed.
+ */
+export declare class SyncPoint<R = {}> {
   private constructor()
+  private readonly [syncMark]?: R
   /** The names of the point's steps. */
   readonly names: string[]
   /** Places the point's steps (follow: the first; parallel: all) after `deps`. */
-  after(...deps: (StepRef | StepRef[])[]): this
+  after(...deps: (StepRef | readonly StepRef[])[]): this
 }
 
-/** A declared DAG of steps. */
-export declare class Flow<State = Record<string, any>> implements Hooks<State> {
+/**
+ * A declared DAG of steps. `State` is the shared state's type. `Steps`, optional, maps each
+ * step's name to its result type (`new Flow<State, { install: string; build: Artifact }>()`):
+ * then step names and `after` names must be declared ones, a step's function must return its
+ * declared type, `ctx.results` is typed by the step's `after`, and `report.tasks[name].result`
+ * by `Steps`. Without it (`Record<string, any>`) any name goes and step handles alone type
+ * `ctx.results` (see {@link Results}).
+ */
+export declare class Flow<State = Record<string, any>, Steps extends object = Record<string, any>> implements Hooks<State> {
   /** A flow with run options; `state` is the shared state (default `{}`). */
   constructor(options?: RunOptions & { state?: State })
   /** The shared state every step (`ctx.state`) and hook (`context`) sees. */
@@ -338,30 +432,41 @@ export declare class Flow<State = Record<string, any>> implements Hooks<State> {
   /** The step names, in declaration order. */
   readonly steps: string[]
   /**
-   * Adds a step named `name`. Returns `fn` unchanged.
+   * Adds a step named `name`. Returns `fn` unchanged, typed as a {@link StepHandle} of the
+   * step's name and result, so that `after: [handle]` types `ctx.results[name]`.
    * @throws TypeError for a non-function, an unknown option or a bad dependency; RangeError for a bad value;
    *   DuplicateTaskError for a name already taken.
    */
-  step<F extends (ctx: StepContext<State>) => unknown>(name: string, fn: F, options?: StepOptions): F
+  step<
+    N extends StepName<Steps>,
+    const D extends DepRef<Steps> | readonly DepRef<Steps>[] = readonly [],
+    F extends StepFn<State, Results<Steps, D>, MaybePromise<StepResult<Steps, N>>> = StepFn<State, Results<Steps, D>, MaybePromise<StepResult<Steps, N>>>,
+  >(name: N, fn: F, options?: StepOptions<D>): F & StepHandle<N, Awaited<ReturnType<F>>>
   /** Adds a step named after `fn.name`. Returns `fn` unchanged. */
-  step<F extends (ctx: StepContext<State>) => unknown>(fn: F, options?: StepOptions): F
-  /** Chains steps (names or functions; new functions are added): each runs after the one before. */
-  follow(...steps: (string | ((ctx: StepContext<State>) => unknown))[]): SyncPoint
+  step<
+    const D extends DepRef<Steps> | readonly DepRef<Steps>[] = readonly [],
+    F extends StepFn<State, Results<Steps, D>> = StepFn<State, Results<Steps, D>>,
+  >(fn: F, options?: StepOptions<D>): F & StepHandle<string, Awaited<ReturnType<F>>>
+  /**
+   * Chains steps (names or functions; new functions are added): each runs after the one
+   * before. The point's result types are those of the steps known (see {@link Results}).
+   */
+  follow<const P extends readonly (StepName<Steps> | StepFn<State>)[]>(...steps: P): SyncPoint<DepsResults<Steps, P>>
   /** Groups steps that run side by side; the returned sync point can be used in `after`. */
-  parallel(...steps: (string | ((ctx: StepContext<State>) => unknown))[]): SyncPoint
+  parallel<const P extends readonly (StepName<Steps> | StepFn<State>)[]>(...steps: P): SyncPoint<DepsResults<Steps, P>>
   /** Adds (or places) a step after every step added so far. Returns `step`. */
-  syncAll<F extends string | ((ctx: StepContext<State>) => unknown)>(step: F, options?: StepOptions): F
+  syncAll<F extends StepName<Steps> | StepFn<State>>(step: F, options?: StepOptions): F
   /**
    * Runs every step, or `targets` and their dependencies. Resolves to the report when every
-   * step succeeded; rejects with a {@link FlowError} (`.report`) otherwise, or with a
-   * {@link GraphError} (cycle, missing dependency, unknown target) before anything runs.
+   * step succeeded (typed by `Steps`); rejects with a {@link FlowError} (`.report`) otherwise,
+   * or with a {@link GraphError} (cycle, missing dependency, unknown target) before anything runs.
    * No targets (`undefined`, `null`, `[]`) runs every step; `''` is an unknown target. A name
    * holding a NUL character (here or in `after`) is refused with a RangeError naming the
    * argument (`ERR_LEGATO_INVALID_NAME`).
    */
-  run(targets?: string | ((...args: any[]) => unknown) | (string | ((...args: any[]) => unknown))[] | null, options?: { signal?: AbortSignal }): Promise<RunReport>
+  run(targets?: string | ((...args: any[]) => unknown) | readonly (string | ((...args: any[]) => unknown))[] | null, options?: { signal?: AbortSignal }): Promise<RunReport<Steps>>
   /** Runs every step with run-time options (an AbortSignal cancels the run). */
-  run(options: { signal?: AbortSignal }): Promise<RunReport>
+  run(options: { signal?: AbortSignal }): Promise<RunReport<Steps>>
   /** The dry run: the levels that would run, in order (each a list of names). */
   plan(targets?: string | string[]): string[][]
   /** The graph as a Mermaid flowchart. */
@@ -553,3 +658,6 @@ export declare class UniqueIdGenerator {
 }
 /** Orchestrator is also the default export, as in the npm orchestrator package. */
 export default Orchestrator
+
+// Only what is exported above is public (the type-only marks stay private).
+export {}

@@ -1,9 +1,16 @@
 #!/usr/bin/env node
-// Builds the native addon (legato.<platform>.node) unless a prebuilt or up-to-date one is there.
-// Runs as the package's `install` script, so `npm install ./bindings-node` works on a machine
-// with a Rust toolchain. `--force` rebuilds. Uses @napi-rs/cli when it is installed (development:
-// it also regenerates native.d.ts, which `make lint-node` checks against the committed one),
-// plain `cargo build` otherwise (an end user's install, where devDependencies are absent).
+// The native addon (legato.<platform>.node): takes the prebuilt one, else builds it from source.
+// Runs as the package's `install` script and as its `prepack` script. `--force` rebuilds.
+//
+// - In a legato checkout (`npm install ./bindings-node`, `make build-node`, `npm pack`): builds
+//   the addon in release (profile release-node) unless it is newer than every Rust source, so
+//   the tarball `npm pack` makes carries this platform's addon.
+// - In an installed package (`npm install legato-<version>.tgz`): a prebuilt addon that loads is
+//   taken as it is, without cargo. When none loads (another platform), the install fails with
+//   what to do: build from source in a checkout (the crate depends on the workspace's core).
+//
+// Uses @napi-rs/cli when it is installed (development: it also regenerates native.d.ts, which
+// `make lint-node` checks against the committed one), plain `cargo build` otherwise.
 'use strict'
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -13,6 +20,8 @@ const { binaryName } = require('../native-name.js')
 const root = path.resolve(__dirname, '..')
 const force = process.argv.includes('--force')
 const target = path.join(root, binaryName())
+/** Whether this is the package inside a legato checkout: the crate and the core beside it. */
+const inCheckout = fs.existsSync(path.join(root, 'Cargo.toml')) && fs.existsSync(path.join(root, '..', 'core', 'Cargo.toml'))
 
 function newest(p) {
   let t = 0
@@ -26,15 +35,40 @@ function newest(p) {
   return t
 }
 
+/** In a checkout: whether the addon is newer than every Rust source it is built from. */
 function upToDate() {
   if (!fs.existsSync(target)) return false
-  // A prebuilt binary shipped without the sources is always taken as it is.
-  if (!fs.existsSync(path.join(root, 'src'))) return true
   const built = fs.statSync(target).mtimeMs
   const inputs = [path.join(root, 'src'), path.join(root, 'Cargo.toml'), path.join(root, 'build.rs'),
     path.join(root, '..', 'core', 'src'), path.join(root, '..', 'core', 'Cargo.toml'),
     path.join(root, '..', 'Cargo.toml')]
   return inputs.every((p) => newest(p) <= built)
+}
+
+/** Installed: null when the prebuilt addon loads, else why not (the loader's message). */
+function prebuiltFails() {
+  if (!fs.existsSync(target)) return `the package holds no ${binaryName()}`
+  try {
+    require(target)
+    return null
+  } catch (e) {
+    return e.message
+  }
+}
+
+if (!force) {
+  if (inCheckout) {
+    if (upToDate()) process.exit(0)
+  } else {
+    // The package's crate builds only inside the workspace (it depends on ../core), so an
+    // installed package without a loadable addon says how to build one from a checkout.
+    const why = prebuiltFails()
+    if (why === null) process.exit(0)
+    console.error(`legato: no prebuilt native addon for ${process.platform}-${process.arch} loads (${why}). ` +
+      'Build it from source: in a checkout of the legato repository (https://github.com/legato-rs/legato), ' +
+      'with a Rust toolchain (https://rustup.rs), run `npm install ./bindings-node` or `npm pack` in bindings-node.')
+    process.exit(1)
+  }
 }
 
 function run(cmd, args) {
@@ -44,7 +78,6 @@ function run(cmd, args) {
   return r
 }
 
-if (!force && upToDate()) process.exit(0)
 
 /**
  * The napi CLI's entry, from its package.json's `bin` (the package's `exports` hide its files
@@ -84,6 +117,9 @@ if (napiCli) {
     }
   }
   if (!lib) { console.error('legato: cargo built no library'); process.exit(1) }
-  fs.copyFileSync(lib, target)
+  // Copied beside and renamed over, so that a process which has the old addon loaded keeps it intact.
+  const tmp = `${target}.${process.pid}.tmp`
+  fs.copyFileSync(lib, tmp)
+  fs.renameSync(tmp, target)
 }
 fs.utimesSync(target, new Date(), new Date())

@@ -128,4 +128,85 @@ const attempts: number = re.attempts
 assert.equal(attempts, 3)
 assert.ok(re instanceof LegatoError)
 assert.equal(re.message, 'Operation failed after 3 attempts. Last error: boom')
+// Types that carry results (issue 20), as Rust's `cx.result::<T>(name)`: a step handle in `after`
+// types `ctx.results[name]`; a flow that declares its steps' result types checks names, the
+// steps' return types, `ctx.results` by `after`, and types `report.tasks[name].result`.
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
+interface Artifact { path: string; bytes: number }
+
+// An open flow (no step types declared): handles carry the types, other names stay `any`.
+const handled = new Flow<{ env: string }>({ state: { env: 'prod' } })
+const fetchDeps = handled.step('fetch', async () => ['left-pad', 'is-odd'])
+const compile = handled.step('compile', (ctx): Artifact => {
+  const deps = ctx.results.fetch
+  const fetchIsTyped: Equal<typeof deps, string[]> = true
+  // @ts-expect-error: fetch's result is a string[], not a number
+  const wrong: number = ctx.results.fetch
+  void fetchIsTyped; void wrong
+  return { path: `dist/${ctx.state.env}`, bytes: deps.length }
+}, { after: [fetchDeps] })
+const shipped = handled.step('ship', (ctx) => {
+  const artifactIsTyped: Equal<typeof ctx.results.compile, Artifact> = true
+  // Not a typed dependency of this step: as before, any name reads as `any`.
+  const untyped: Equal<typeof ctx.results.anything, any> = true
+  void artifactIsTyped; void untyped
+  return ctx.results.compile.bytes
+}, { after: compile })
+const shippedIsTyped: Equal<Awaited<ReturnType<typeof shipped>>, number> = true
+void shippedIsTyped
+const handledReport = await handled.run()
+assert.equal(handledReport.tasks.ship!.result, 2)
+
+// A flow that declares its steps' result types.
+interface Steps { install: string[]; build: Artifact; lint: boolean; test: number }
+const declared = new Flow<{ env: string }, Steps>({ state: { env: 'ci' } })
+declared.step('install', () => ['left-pad'])
+declared.step('lint', async () => true, { after: 'install' })
+declared.step('build', async (ctx) => {
+  const installIsTyped: Equal<typeof ctx.results.install, string[]> = true
+  // A step that is not a dependency may not have run yet (DESIGN rule 10): possibly undefined.
+  const lintMaybe: Equal<typeof ctx.results.lint, boolean | undefined> = true
+  void installIsTyped; void lintMaybe
+  return { path: `dist/${ctx.state.env}`, bytes: ctx.results.install.length }
+}, { after: ['install'] })
+const checks = declared.parallel('build', 'lint')
+declared.step('test', (ctx) => {
+  const viaPoint: Equal<typeof ctx.results.build, Artifact> = true
+  void viaPoint
+  return ctx.results.build.bytes + (ctx.results.lint ? 1 : 0)
+}, { after: [checks] })
+const declaredReport = await declared.run()
+const built: Artifact = declaredReport.tasks.build.result
+const reportIsTyped: Equal<typeof declaredReport.tasks.build.result, Artifact> = true
+const dynamicIsUnknown: Equal<typeof declaredReport.tasks['build/child']['result'], unknown> = true
+void reportIsTyped; void dynamicIsUnknown
+assert.deepEqual(built, { path: 'dist/ci', bytes: 1 })
+assert.equal(declaredReport.tasks.test.result, 2)
+// The failed run's report (FlowError.report) is untyped: a failed step has no result.
+const failedIsUnknown: Equal<FlowError['report']['tasks']['build']['result'], unknown> = true
+void failedIsUnknown
+
+/** Mistakes the declared types catch (type-checked, never run). */
+function refusedByTheTypes(flow: Flow<{ env: string }, Steps>, report: RunReport<Steps>): void {
+  flow.step('build', (ctx) => {
+    // @ts-expect-error: lint is not a dependency of build: its result may be absent
+    const lint: boolean = ctx.results.lint
+    // @ts-expect-error: install's result is a string[], not a string
+    const text: string = ctx.results.install
+    void lint; void text
+    return { path: 'dist', bytes: 0 }
+  }, { after: ['install'] })
+  // @ts-expect-error: a step must return its declared type (test: number)
+  flow.step('test', () => 'green')
+  // @ts-expect-error: a name the flow does not declare
+  flow.step('deploy', () => 1)
+  // @ts-expect-error: a typo in after
+  flow.step('lint', () => true, { after: ['instal'] })
+  // @ts-expect-error: syncAll places a declared step only
+  flow.syncAll('notify')
+  // @ts-expect-error: test's result is a number
+  const s: string = report.tasks.test.result
+  void s
+}
+void refusedByTheTypes
 console.log('consumer ok')

@@ -30,6 +30,34 @@ blocks.forEach((code, i) => {
   })
 })
 
+// Its ```ts blocks: type-checked by tsc (strict, as test/tsconfig.json; a `@ts-expect-error` line
+// that is no error fails too) against the shipped types, then run. They are compiled inside the
+// package, so `from 'legato'` resolves to it by its own name, as the consumer test does.
+const tsBlocks = [...(section || '').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1])
+
+test('the README has a TypeScript Node example', () => {
+  assert.ok(tsBlocks.length >= 1)
+})
+
+tsBlocks.forEach((code, i) => {
+  test(`README TypeScript Node example ${i + 1} type-checks and runs`, { timeout: 60_000 }, () => {
+    const dir = path.join(__dirname, '..', 'build', `readme-ts-${process.pid}`)
+    fs.mkdirSync(dir, { recursive: true })
+    try {
+      const file = path.join(dir, `example${i + 1}.mts`)
+      fs.writeFileSync(file, code)
+      const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '--strict', '--target', 'es2022',
+        '--module', 'node16', '--moduleResolution', 'node16', '--types', 'node', '--skipLibCheck', 'false', file],
+      { encoding: 'utf8', timeout: 50_000 })
+      assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr)
+      const r = spawnSync(process.execPath, [file.replace(/\.mts$/, '.mjs')], { encoding: 'utf8', timeout: 20_000 })
+      assert.equal(r.status, 0, r.stderr)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 test('the Node section has "Coming from orchestrator" with the departures DESIGN names', () => {
   const sub = (section || '').split(/^### /m).find((s) => s.startsWith('Coming from orchestrator'))
   assert.ok(sub, 'no "### Coming from orchestrator" subsection in the Node section')
