@@ -132,6 +132,38 @@ fn incomplete_char(b: &[u8]) -> usize {
     0
 }
 
+/// Runs a task's `--when` command with `sh -c`, in the task's folder and environment, its
+/// output discarded: exit status 0 is true, any other false. It runs to its end while the run
+/// waits (a condition is a quick check, like `test -f .env`).
+///
+/// # Errors
+///
+/// The command could not be started, or was killed by a signal.
+pub(crate) fn condition(script: &Script, command: &str) -> Result<bool, String> {
+    if !script.dir.is_dir() {
+        return Err(format!(
+            "working directory \"{}\" does not exist",
+            script.dir.display()
+        ));
+    }
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .arg(&script.name)
+        .current_dir(&script.dir)
+        .env("LEGATO_TASK", &script.name)
+        .envs(script.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("could not run the condition {command:?}: {e}"))?;
+    match status.code() {
+        Some(code) => Ok(code == 0),
+        None => Err(format!("the condition {command:?} was killed by a signal")),
+    }
+}
+
 /// What to run for a task.
 #[derive(Debug, Clone)]
 pub(crate) struct Script {

@@ -119,6 +119,10 @@ struct RunArgs {
     /// Stop everything at the first failure (default: only its dependents are skipped)
     #[arg(long)]
     fail_fast: bool,
+    /// The order ready tasks start in when slots are short: fifo, or critical_path (the
+    /// longest remaining path first, by each task's --cost)
+    #[arg(long, value_name = "ORDER", value_parser = ["fifo", "critical_path"])]
+    priority: Option<String>,
     /// Write the run's report as JSON to FILE
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -174,9 +178,13 @@ fn build_flow(rb: &Runbook, ui: &Arc<std::sync::OnceLock<Arc<Ui>>>) -> Result<Fl
         .file_name()
         .map_or_else(|| "runbook".into(), |n| n.to_string_lossy().into_owned());
     let mut flow = Flow::new().named(name);
+    for (key, capacity) in &rb.limits {
+        flow.limit(key.clone(), *capacity);
+    }
     let base = rb.dir();
     for t in &rb.tasks {
         let script = Arc::new(exec::Script::new(t, &base));
+        let condition_script = script.clone();
         let ui = ui.clone();
         let task_name: Arc<str> = Arc::from(t.name.as_str());
         let at = |e: GraphError| format!("{}:{}: {e}", rb.path.display(), t.line);
@@ -210,8 +218,16 @@ fn build_flow(rb: &Runbook, ui: &Arc<std::sync::OnceLock<Arc<Ui>>>) -> Result<Fl
         if let Some(d) = t.timeout {
             tm = tm.timeout(d);
         }
-        for key in &t.sequences {
-            tm = tm.sequence(key.clone());
+        for key in &t.uses {
+            tm = tm.uses(key.clone());
+        }
+        tm = tm.trigger(t.trigger);
+        if let Some(d) = t.cost {
+            tm = tm.cost(d);
+        }
+        if let Some(command) = &t.when {
+            let command = command.clone();
+            tm = tm.when(move |_| exec::condition(&condition_script, &command));
         }
         if let Some(d) = &t.description {
             tm.description(d.clone());
@@ -345,6 +361,10 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
         flow.max_parallel(n as usize);
     }
     flow.fail_fast(args.fail_fast);
+    if let Some(p) = &args.priority {
+        // clap checked the name.
+        flow.priority(p.parse().unwrap_or_default());
+    }
     {
         let ui = ui.clone();
         flow.on_task_retry(move |e| ui.retrying(e.name, e.attempt, e.error));

@@ -1106,3 +1106,84 @@ fn a_terminal_gets_live_progress() {
     }
     assert_eq!(read(out.join("log")).lines().count(), 3);
 }
+
+#[test]
+fn limits_conditions_and_cleanup() {
+    let (r, out) = run_fixture("rules", "rules.md", &["runbook"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let counts: Vec<u32> = read(out.join("counts"))
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 4);
+    assert!(
+        counts.iter().all(|&c| c <= 2),
+        "never more than 2 on the db: {counts:?}"
+    );
+    let lines = task_lines(&r.stdout);
+    assert!(
+        lines.contains(&"⊘ seed skipped (condition false)"),
+        "{}",
+        r.stdout
+    );
+    assert!(lines.contains(&"✓ teardown completed"), "{}", r.stdout);
+    assert!(!out.join("seeded").exists());
+    assert!(out.join("torn-down").exists());
+
+    // The condition holds: the seed runs.
+    let out = out_dir("rules-seeded");
+    std::fs::write(out.join("seed-wanted"), "").unwrap();
+    let r = run(
+        &out,
+        &["runbook", "-f", fixture("rules.md").to_str().unwrap()],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(out.join("seeded").exists());
+    assert!(task_lines(&r.stdout).contains(&"✓ seed completed"));
+}
+
+#[test]
+fn a_bad_limit_or_trigger_is_refused_with_its_line() {
+    let out = out_dir("bad-rules");
+    let f = out.join("bad.md");
+    std::fs::write(&f, "---\nlimits:\n  db: 0\n---\n```bash a\ntrue\n```\n").unwrap();
+    let r = run(&out, &["runbook", "-f", f.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("bad.md:3: limits[\"db\"] must be a whole number >= 1, got 0"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&f, "```bash a --trigger alldone\ntrue\n```\n").unwrap();
+    let r = run(&out, &["runbook", "-f", f.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("(did you mean \"all_done\"?)"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn critical_path_priority_from_the_command_line() {
+    let out = out_dir("priority");
+    let f = out.join("p.md");
+    std::fs::write(
+        &f,
+        "```bash short --cost 1s\necho short >> \"$OUT/order\"\n```\n\
+         ```bash long --cost 5s\necho long >> \"$OUT/order\"\n```\n\
+         ```bash tail --dep long --cost 5s\necho tail >> \"$OUT/order\"\n```\n",
+    )
+    .unwrap();
+    let args = ["runbook", "--max-parallel", "1", "-f", f.to_str().unwrap()];
+    let r = run(&out, &args);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(read(out.join("order")), "short\nlong\ntail\n");
+    std::fs::remove_file(out.join("order")).unwrap();
+    let mut args = args.to_vec();
+    args.extend(["--priority", "critical_path"]);
+    let r = run(&out, &args);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(read(out.join("order")), "long\ntail\nshort\n");
+}

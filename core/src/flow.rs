@@ -602,13 +602,15 @@ impl<S> TaskMut<'_, S> {
     /// Runs only when `pred` holds: it is called once when the task is ready (after
     /// `task_ready`), with the task's context (results so far, the state). False skips the
     /// task with reason `condition false` — a branch not taken, which leaves the run ok, and
-    /// skips the dependents whose trigger rule needs it to succeed. A panic in it fails the
-    /// task.
-    pub fn when<F>(self, pred: F) -> Self
+    /// skips the dependents whose trigger rule needs it to succeed. It returns a `bool`, or a
+    /// `Result<bool, E>` whose error (like a panic in it) fails the task.
+    pub fn when<F, R>(self, pred: F) -> Self
     where
-        F: Fn(&Cx<S>) -> bool + Send + Sync + 'static,
+        F: Fn(&Cx<S>) -> R + Send + Sync + 'static,
+        R: crate::driver::ConditionValue,
     {
-        self.flow.def_mut().body_mut(self.i).extra_mut().when = Some(Arc::new(pred));
+        self.flow.def_mut().body_mut(self.i).extra_mut().when =
+            Some(Arc::new(move |cx: &Cx<S>| pred(cx).into_condition()));
         self.edit_options(|o| o.conditional(true))
     }
 }

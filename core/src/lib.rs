@@ -97,7 +97,7 @@ pub mod scheduler;
 
 pub use define::FlowDef;
 #[cfg(feature = "tokio")]
-pub use driver::{BoxError, Canceller, Cx, HookEvent, OwnedHookEvent};
+pub use driver::{BoxError, Canceller, ConditionValue, Cx, HookEvent, OwnedHookEvent};
 pub use event::{EventKind, Status, TaskError};
 #[cfg(feature = "tokio")]
 pub use flow::{Flow, FlowError, RunHandle, SyncPoint};

@@ -11,6 +11,10 @@ const OPTIONS: &[&str] = &[
     "--retries",
     "--timeout",
     "--sequence",
+    "--uses",
+    "--when",
+    "--trigger",
+    "--cost",
     "--env",
     "--cwd",
 ];
@@ -163,11 +167,33 @@ fn apply(task: &mut Task, flag: &str, value: String) -> Result<(), String> {
         "--timeout" => {
             task.timeout = Some(parse_duration(&value).map_err(&bad)?);
         }
-        "--sequence" => {
+        "--sequence" | "--uses" => {
             if value.is_empty() {
                 return Err(bad("expected a key"));
             }
-            task.sequences.push(value);
+            if !task.uses.contains(&value) {
+                task.uses.push(value);
+            }
+        }
+        "--when" => {
+            if value.trim().is_empty() {
+                return Err(bad("expected a shell command"));
+            }
+            task.when = Some(value);
+        }
+        "--trigger" => {
+            task.trigger = value.parse().map_err(|e: legato::policy::OptionError| {
+                // The core's text names the rules and the closest one.
+                let hint = e
+                    .message()
+                    .find(" (did you mean")
+                    .map_or("", |i| &e.message()[i..]);
+                let names = legato::policy::Trigger::ALL.map(|t| t.as_str()).join(", ");
+                bad(&format!("expected one of {names}{hint}"))
+            })?;
+        }
+        "--cost" => {
+            task.cost = Some(parse_duration(&value).map_err(&bad)?);
         }
         "--env" => match value.split_once('=') {
             Some((k, v)) if is_env_name(k) => task.env.push((k.to_owned(), v.to_owned())),
@@ -381,12 +407,38 @@ mod tests {
         assert_eq!(t.description.as_deref(), Some("Ship it"));
         assert_eq!(t.retries, 2);
         assert_eq!(t.timeout, Some(Duration::from_secs(30)));
-        assert_eq!(t.sequences, ["db", "net"]);
+        assert_eq!(t.uses, ["db", "net"]);
         assert_eq!(
             t.env,
             [("A".into(), "1".into()), ("B".into(), "x=y".into())]
         );
         assert_eq!(t.cwd.as_deref(), Some("sub"));
+    }
+
+    #[test]
+    fn scheduling_options() {
+        let t = parse_task(
+            Lang::Bash,
+            &words(
+                "down --uses db --sequence db --uses=api --when 'test -f .ok' --trigger all_done                  --cost 2s",
+            ),
+            3,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(t.uses, ["db", "api"]);
+        assert_eq!(t.when.as_deref(), Some("test -f .ok"));
+        assert_eq!(t.trigger, legato::policy::Trigger::AllDone);
+        assert_eq!(t.cost, Some(Duration::from_secs(2)));
+        let err = |s: &str| parse_task(Lang::Sh, &words(s), 1).unwrap_err();
+        assert_eq!(
+            err("down --trigger alldone"),
+            "invalid value \"alldone\" for --trigger of task \"down\": expected one of \
+             all_succeeded, all_done, any_succeeded, none_failed (did you mean \"all_done\"?)"
+        );
+        assert!(err("down --when ''").contains("expected a shell command"));
+        assert!(err("down --cost soon").contains("expected a duration like 500ms"));
+        assert!(err("down --uses ''").contains("expected a key"));
     }
 
     #[test]

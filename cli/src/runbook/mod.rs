@@ -12,6 +12,7 @@
 //! tildes, indented by at most three spaces, closed by a fence of the same character at least
 //! as long; a longer outer fence can show a runbook's blocks without making them tasks.
 
+mod front;
 mod info;
 
 use std::collections::HashMap;
@@ -68,8 +69,16 @@ pub(crate) struct Task {
     pub(crate) retries: u32,
     /// `--timeout` (per attempt).
     pub(crate) timeout: Option<Duration>,
-    /// `--sequence` keys.
-    pub(crate) sequences: Vec<String>,
+    /// `--uses` keys (`--sequence` is the same): at most the runbook's `limits` for a key (1
+    /// when not given) tasks holding it run at once.
+    pub(crate) uses: Vec<String>,
+    /// `--when`: a shell command run when the task is ready; exit status 0 runs the task,
+    /// any other skips it (`condition false`).
+    pub(crate) when: Option<String>,
+    /// `--trigger`: when the task runs once its dependencies ended.
+    pub(crate) trigger: legato::policy::Trigger,
+    /// `--cost`: its cost for `--priority critical_path`.
+    pub(crate) cost: Option<Duration>,
     /// `--env KEY=VALUE` pairs, in order.
     pub(crate) env: Vec<(String, String)>,
     /// `--cwd`, relative to the runbook's folder.
@@ -106,6 +115,8 @@ pub(crate) struct Runbook {
     pub(crate) path: PathBuf,
     /// Its tasks, in order.
     pub(crate) tasks: Vec<Task>,
+    /// The front matter's `limits`: key capacities.
+    pub(crate) limits: Vec<(String, u32)>,
 }
 
 /// Why a runbook could not be loaded. `Display` starts with the file's name.
@@ -231,9 +242,11 @@ impl Runbook {
             }
         })?;
         let tasks = parse(&text).map_err(|e| LoadError::Parse(path.to_owned(), e))?;
+        let limits = parse_limits(&text).map_err(|e| LoadError::Parse(path.to_owned(), e))?;
         Ok(Runbook {
             path: path.to_owned(),
             tasks,
+            limits,
         })
     }
 
@@ -357,6 +370,21 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Task>, ParseError> {
         tasks.push(task);
     }
     Ok(tasks)
+}
+
+/// The key capacities of the front matter's `limits` (see `front`).
+pub(crate) fn parse_limits(text: &str) -> Result<Vec<(String, u32)>, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    let end = front_matter_end(&lines);
+    if end == 0 {
+        return Ok(Vec::new());
+    }
+    // Between the fences; line numbers from 1, the first fence being line 1.
+    front::limits(&lines[1..end - 1], 2)
 }
 
 /// The index of the first line after a YAML front matter block (`---` … `---` or `...` at the
@@ -551,7 +579,8 @@ echo example
         assert_eq!(
             Runbook {
                 path: "r.md".into(),
-                tasks: vec![]
+                tasks: vec![],
+                limits: vec![],
             }
             .dir(),
             Path::new(".")

@@ -50,7 +50,30 @@ pub(crate) type Body<S> = Arc<dyn Fn(Cx<S>) -> TaskFuture + Send + Sync>;
 pub(crate) type RetryIf = Arc<dyn Fn(&TaskError) -> bool + Send + Sync>;
 
 /// A task's condition (`when`): called once when the task is ready, with its context.
-pub(crate) type When<S> = Arc<dyn Fn(&Cx<S>) -> bool + Send + Sync>;
+pub(crate) type When<S> = Arc<dyn Fn(&Cx<S>) -> Result<bool, TaskError> + Send + Sync>;
+
+/// What a condition ([`TaskMut::when`](crate::flow::TaskMut::when)) may return: a `bool`, or
+/// a `Result<bool, E>` whose error fails the task (as a raising predicate does in Python).
+pub trait ConditionValue {
+    /// The condition's value, or the error that fails the task.
+    ///
+    /// # Errors
+    ///
+    /// The predicate's own error.
+    fn into_condition(self) -> Result<bool, TaskError>;
+}
+
+impl ConditionValue for bool {
+    fn into_condition(self) -> Result<bool, TaskError> {
+        Ok(self)
+    }
+}
+
+impl<E: Into<BoxError> + 'static> ConditionValue for Result<bool, E> {
+    fn into_condition(self) -> Result<bool, TaskError> {
+        self.map_err(into_task_error)
+    }
+}
 
 /// Turns a user future's output into the driver's.
 pub(crate) fn box_body<S, F, Fut, T, E>(f: F) -> Body<S>
@@ -866,7 +889,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
                     run: self.running.cx_run.clone(),
                 };
                 std::panic::catch_unwind(AssertUnwindSafe(|| when(&cx)))
-                    .map_err(|p| TaskError::panicked(panic_message(&*p)))
+                    .unwrap_or_else(|p| Err(TaskError::panicked(panic_message(&*p))))
             }
             None => Ok(true),
         };

@@ -72,6 +72,9 @@ pub struct Scheduler<V> {
     /// With [`Priority::CriticalPath`]: each static task's order key, `u64::MAX` minus its
     /// upward rank in nanoseconds (so a longer remaining path sorts first); empty for `fifo`.
     rank_key: Vec<u64>,
+    /// With [`Priority::CriticalPath`]: tasks whose `task_ready` hooks or condition are out,
+    /// by rank key (stale entries are dropped as they surface).
+    becoming_ready: BinaryHeap<Reverse<(u64, u32)>>,
     ready_seq: Vec<u64>,
     next_seq: u64,
     /// Suspended tasks whose waits are over, waiting for a slot (served first).
@@ -142,6 +145,7 @@ impl<V> Scheduler<V> {
             ready: VecDeque::new(),
             returned: BinaryHeap::new(),
             rank_key: Vec::new(),
+            becoming_ready: BinaryHeap::new(),
             ready_seq: Vec::with_capacity(graph.len()),
             next_seq: 0,
             resumes: VecDeque::new(),
@@ -370,6 +374,7 @@ impl<V> Scheduler<V> {
         self.commands = VecDeque::new();
         self.ready = VecDeque::new();
         self.returned = BinaryHeap::new();
+        self.becoming_ready = BinaryHeap::new();
         self.ready_seq = Vec::new();
         self.resumes = VecDeque::new();
         self.timers = Timers::default();

@@ -403,11 +403,16 @@ fn none_failed_skips_at_the_first_failure() {
 
 // ----- priority ------------------------------------------------------------------------------
 
-/// Priorities are tested without hooks: a `task_ready` hook makes a task ready only once it
-/// returned, so a slot freed meanwhile goes to a task already queued.
+/// With hooks or without: a slot freed while a higher-ranked task's `task_ready` hooks (or its
+/// only dependency's outcome hooks) are out waits for it.
 #[test]
 fn critical_path_starts_the_longest_remaining_path_first() {
-    let run = |tasks: &[Sim], opts| run_hooks(tasks, opts, HookMask::NONE);
+    for hooks in [HookMask::NONE, HookMask::ALL] {
+        critical_path_order(|tasks, opts| run_hooks(tasks, opts, hooks));
+    }
+}
+
+fn critical_path_order(run: impl Fn(&[Sim], RunOptions) -> Ran) {
     // Two slots; `short` is declared first but `long` heads a 30 ms chain.
     let tasks = [
         Sim {

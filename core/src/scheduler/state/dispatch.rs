@@ -82,6 +82,10 @@ impl<V> Scheduler<V> {
         tk.status = Status::Ready;
         if !self.emit(t, Event::TaskReady { task: TaskId(t) }) {
             self.after_ready(t);
+        } else if !self.rank_key.is_empty() {
+            // Under `critical_path` a slot waits for it if it outranks every queued task.
+            let key = self.order_key(t);
+            self.becoming_ready.push(Reverse((key, t)));
         }
     }
 
@@ -180,6 +184,10 @@ impl<V> Scheduler<V> {
                 self.push_wake(w);
                 continue;
             }
+            if self.outranked_by_one_becoming_ready() {
+                // Its hooks or condition are done soon; the slot waits for it.
+                break;
+            }
             let Some(t) = self.pop_ready() else {
                 release_burst(&mut self.ready);
                 break;
@@ -206,6 +214,42 @@ impl<V> Scheduler<V> {
                 },
             ) {
                 self.start_attempt(t);
+            }
+        }
+    }
+
+    /// Under `critical_path`: whether a task whose `task_ready` hooks or condition are still
+    /// out (or that waits only for a task whose outcome hooks are out) outranks every queued
+    /// task (so the next free slot is kept for it, as it would be
+    /// had it no hooks). Entries of tasks that moved on are dropped here.
+    fn outranked_by_one_becoming_ready(&mut self) -> bool {
+        while let Some(&Reverse((key, t))) = self.becoming_ready.peek() {
+            if !matches!(
+                self.tasks[t as usize].stage,
+                Stage::Pending | Stage::ReadyHook | Stage::Condition
+            ) {
+                self.becoming_ready.pop();
+                continue;
+            }
+            let best_queued = self.returned.peek().map(|Reverse((k, _, _))| *k);
+            return best_queued.is_none_or(|q| key < q);
+        }
+        false
+    }
+
+    /// Under `critical_path`, when `t` succeeded but its outcome hooks are out: the dependents
+    /// that wait for `t` alone become ready once they are done, so a slot waits for them as
+    /// for a task whose `task_ready` hooks are out.
+    pub(super) fn expect_dependents(&mut self, t: u32) {
+        if self.rank_key.is_empty() || (t as usize) >= self.graph.len() {
+            return;
+        }
+        for k in 0..self.graph.dependents(TaskId(t)).len() {
+            let d = self.graph.dependents(TaskId(t))[k].0;
+            let dk = &self.tasks[d as usize];
+            if dk.stage == Stage::Pending && dk.pending == 1 {
+                let key = self.order_key(d);
+                self.becoming_ready.push(Reverse((key, d)));
             }
         }
     }

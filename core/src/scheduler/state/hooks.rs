@@ -155,6 +155,11 @@ impl<V> Scheduler<V> {
         } else {
             EventKind::TaskFailure
         };
+        if kind == EventKind::TaskSuccess
+            && (self.hooks.contains(kind) || self.hooks.contains(EventKind::TaskCompletion))
+        {
+            self.expect_dependents(t);
+        }
         if !self.hooks.contains(kind) {
             // No hook: the event is not even made (the path every task of a hook-free run
             // takes).
