@@ -621,3 +621,13 @@ def test_repeated_calls_all_tasks_holds_each_call_and_tasks_the_latest() -> None
     assert report.tasks.get("upload").result == 50
     assert list(report.tasks) == ["upload"] and len(report.tasks) == 1
     assert [t.result for t in report.tasks.values()] == [50]
+
+
+def test_an_unknown_action_option_is_a_type_error_naming_action_and_the_option() -> None:
+    """Issue 19 (low): the error named the private _make()."""
+    orch = legato.Orchestrator()
+    with pytest.raises(TypeError, match=r"^action\(\) got an unknown option 'retry'") as e:
+        orch.action(lambda: 1, retry=3)
+    assert "_make" not in str(e.value)
+    with pytest.raises(TypeError, match=r"^action\(\) got an unknown option 'retry'"):
+        orch.action(retry=3)

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 from typing import Any, Callable, Generator, Iterable, Optional, Union, overload
 
-from . import _legato
+from . import _legato, _runtime
 from ._common import (
     F,
     Hooks,
@@ -403,7 +403,14 @@ class Flow(Hooks):
             return run_sync(lambda: self.run_async(*targets), "run")
         no_running_loop("run")
         run = self._new_run(list(targets), None)
-        run.drive()
+        # Inside a sync step, this worker waits for the run: the pool must not count on it.
+        worker = _legato._block_worker()
+        try:
+            run.start()
+            _runtime.drive(run, self._hooks)
+        finally:
+            if worker:
+                _legato._unblock_worker()
         return _final_report(run, self._title)
 
     async def run_async(self, *targets: str) -> _legato.RunReport:

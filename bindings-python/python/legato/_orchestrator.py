@@ -77,6 +77,11 @@ def _wrap(action: _Action) -> Callable[..., Any]:
     return wrapper
 
 
+_ACTION_OPTIONS = frozenset(
+    ("name", "retries", "backoff", "retry_if", "timeout", "sequences", "description", "cache")
+)
+
+
 class Orchestrator(Hooks):
     """Imperative orchestration: wrap callables as actions and call them from ``main``.
 
@@ -160,6 +165,11 @@ class Orchestrator(Hooks):
         Returns a wrapper with ``fn``'s name and signature. Options as :meth:`Flow.add`, plus
         ``cache=True``: identical calls (same arguments) within one run share one task.
         """
+        unknown = sorted(set(options) - _ACTION_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"action() got an unknown option {unknown[0]!r} (options: {', '.join(sorted(_ACTION_OPTIONS))})"
+            )
         if fn is not None:
             return self._make(fn, **options)
         return lambda f: self._make(f, **options)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import _thread
 import asyncio
 import contextvars
 import datetime
@@ -96,6 +95,71 @@ async def _rest(first: Any, fns: Sequence[Callable[..., Any]], payload: Any) -> 
             await r
 
 
+def call_hooks(run: Any, hooks: dict[str, list[Callable[..., Any]]], kind: str, payload: Any) -> None:
+    """Call the hooks of one event (an asyncio run's loop calls this), then report them.
+
+    Hooks are called from here, never under the driver's Rust frames: on a daemon thread a hook
+    that releases the GIL (a sleep, logging) while the interpreter exits is ended by CPython
+    when it takes the GIL back, and that must not unwind through Rust (it aborts the process).
+    """
+    try:
+        cls, fields = payload
+        r = dispatch(hooks, kind, cls(**fields))
+    except BaseException as exc:
+        run._hook_result(exc, None)
+    else:
+        run._hook_result(None, r)
+
+
+def start_bodies(
+    run: Any, items: list[tuple[int, int, Callable[..., Any], tuple[Any, ...], Any, Any]]
+) -> None:
+    """Start async bodies (the loop calls this with those one pump of the driver starts): each
+    is called and driven to its first suspension with its context current, and what that gave
+    goes back to the driver. Called from here, never under the driver's Rust frames (see
+    :func:`call_hooks`). An attempt cancelled meanwhile is not started."""
+    for task, attempt, fn, args, kwargs, ctx in items:
+        if ctx.cancelled:
+            continue
+        token = CURRENT.set(ctx)
+        try:
+            try:
+                coro = fn(*args) if kwargs is None else fn(*args, **kwargs)
+                first = coro.send(None)
+            except StopIteration as stop:
+                run._started(task, attempt, None, stop.value, None)
+            except BaseException as exc:
+                run._started(task, attempt, None, None, exc)
+            else:
+                run._started(task, attempt, coro, first, None)
+        finally:
+            CURRENT.reset(token)
+    run._pump()
+
+
+def drive(run: Any, hooks: dict[str, list[Callable[..., Any]]]) -> None:
+    """The driving loop of a blocking run (a sync ``Flow.run()`` without an event loop): the
+    driver waits and does its loop work in ``_drive_next``; the hooks are called here (see
+    :func:`call_hooks`). Ctrl-C cancels the run; KeyboardInterrupt is raised at its end."""
+    while True:
+        try:
+            item = run._drive_next()
+            if item is None:
+                break
+            kind, (cls, fields) = item
+            failed: Optional[BaseException] = None
+            try:
+                r = dispatch(hooks, kind, cls(**fields))
+                if r is not None:
+                    run_awaitable(r)
+            except BaseException as exc:
+                failed = exc
+            run._hook_result(failed, None)
+        except BaseException as exc:  # Ctrl-C between the loop's steps: the run is cancelled
+            run._interrupt(exc)
+    run._drive_end()
+
+
 def run_awaitable(aw: Any) -> None:
     """Await ``aw`` to its end on an event loop of its own (a hook of a run without a loop, a
     sync function that returned an awaitable)."""
@@ -146,13 +210,6 @@ def await_in_worker(aw: Any) -> Any:
             _legato._unblock_worker()
 
 
-def start_worker() -> None:
-    """Start one more worker thread. A bare ``_thread`` thread: it never holds up interpreter
-    exit, and starting it does not wait for it (``threading.Thread.start`` would release the GIL
-    under the driver's Rust frames, which must not happen while the interpreter exits)."""
-    _thread.start_new_thread(worker_loop, ())
-
-
 def utc(ts: float) -> datetime.datetime:
     """A UTC datetime from seconds since the epoch."""
     return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
@@ -161,11 +218,13 @@ def utc(ts: float) -> datetime.datetime:
 __all__ = [
     "CURRENT",
     "await_in_worker",
+    "call_hooks",
+    "drive",
+    "start_bodies",
     "EVENTS",
     "dispatch",
     "resume",
     "run_awaitable",
-    "start_worker",
     "utc",
     "when_quiet",
     "worker_loop",

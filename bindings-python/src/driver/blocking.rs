@@ -1,29 +1,38 @@
 //! A blocking run: a sync `Flow.run()` without an event loop, driven on the caller's thread.
+//!
+//! The driving loop is Python's (`_runtime.drive`): it calls [`Run::_drive_next`], which does
+//! the loop work that runs no user code, waits without the GIL, and hands back the next hook
+//! call; the loop calls the hooks from Python and reports them ([`Run::_hook_result`]). So no
+//! user code runs under this driver's Rust frames on the driving thread, which may be a daemon
+//! thread when the interpreter exits (see [`Shared::emit`]).
 
 use super::*;
 
 impl Run {
-    /// The loop of [`Run::drive`].
-    pub(super) fn drive_loop(&self, py: Python<'_>) -> PyResult<()> {
+    /// The loop work of a blocking run until the next hook call, `(kind, payload)`, or `None`
+    /// once the run is finished.
+    pub(super) fn drive_next(&self, py: Python<'_>) -> Option<(Py<PyAny>, Py<PyAny>)> {
         let run = &self.shared;
         // How often the wait looks at signals (Ctrl-C) and at interpreter exit.
         const SLICE: Duration = Duration::from_millis(50);
-        let mut interrupted: Option<PyErr> = None;
         loop {
             run.pump(py);
             let mut jobs = Vec::new();
             {
                 let mut st = lock_py(py, run);
+                if let Some(call) = st.hook_call.take() {
+                    return Some(call);
+                }
                 if let Some(e) = st.interrupt.take() {
-                    if interrupted.is_none() {
+                    if st.drive_err.is_none() {
+                        st.drive_err = Some(e);
                         drop(st);
                         self.cancel(py);
-                        interrupted = Some(e);
                         continue;
                     }
                 }
-                if st.finished && st.loop_q.is_empty() {
-                    break;
+                if st.finished && st.loop_q.is_empty() && st.hook_out.is_none() {
+                    return None;
                 }
                 if let Some(d) = st.sched.next_deadline() {
                     let now = run.now(py);
@@ -39,7 +48,7 @@ impl Run {
             }
             py.detach(|| {
                 let mut st = lock(run);
-                if !st.loop_q.is_empty() || st.finished {
+                if !st.loop_q.is_empty() || st.finished || st.interrupt.is_some() {
                     return;
                 }
                 let wait = match st.sched.next_deadline() {
@@ -60,21 +69,37 @@ impl Run {
                     .unwrap_or_else(|e| e.into_inner());
                 st.armed = None;
                 drop(st);
-                if pool().is_shut_down() {
-                    // The interpreter is exiting: never take the GIL back.
-                    pool::park_forever();
-                }
+                // The interpreter is exiting: never take the GIL back.
+                pool::park_if_exiting();
             });
             if let Err(e) = py.check_signals() {
-                if interrupted.is_none() {
+                let first = {
+                    let mut st = lock_py(py, run);
+                    st.drive_err.is_none().then(|| st.drive_err = Some(e))
+                };
+                if first.is_some() {
                     self.cancel(py);
-                    interrupted = Some(e);
                 }
             }
         }
-        match interrupted {
-            Some(e) => Err(e),
-            None => Ok(()),
+    }
+
+    /// What interrupted the driving loop between its steps (Ctrl-C's KeyboardInterrupt): the
+    /// hooks in flight count as done, and the run is cancelled; `e` is raised at the end.
+    pub(super) fn drive_interrupt(&self, py: Python<'_>, e: PyErr) {
+        let run = &self.shared;
+        let token = {
+            let mut st = lock_py(py, run);
+            st.hook_call = None;
+            if st.interrupt.is_none() && st.drive_err.is_none() {
+                st.interrupt = Some(e);
+            }
+            st.hook_out.take()
+        };
+        if let Some(token) = token {
+            let mut jobs = Vec::new();
+            run.hook_result(py, token, None, &mut jobs);
+            run.submit(jobs, false);
         }
     }
 }

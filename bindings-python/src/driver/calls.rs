@@ -243,7 +243,7 @@ impl Shared {
                     ));
                 }
                 st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
-                if p.is_shut_down() {
+                if pool::exiting() {
                     // The interpreter is exiting: never take the GIL back.
                     drop(st);
                     pool::park_forever();

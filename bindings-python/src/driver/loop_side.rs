@@ -50,6 +50,12 @@ impl Shared {
         loop {
             let cmd = {
                 let mut st = lock_py(py, self);
+                if st.hook_out.is_some() {
+                    // Hooks are being called: what follows waits for them (`hooks_called`
+                    // pumps again).
+                    st.wake_pending = false;
+                    break;
+                }
                 if done >= PUMP_BUDGET && !st.loop_q.is_empty() {
                     if let Some(lp) = &self.lp {
                         self.arm(py, &mut st);
@@ -108,6 +114,7 @@ impl Shared {
                 self.submit(std::mem::take(&mut jobs), false);
             }
         }
+        self.flush_starts(py);
     }
 
     pub(super) fn arm(self: &Arc<Self>, py: Python<'_>, st: &mut State) {
@@ -136,6 +143,13 @@ impl Shared {
         }
     }
 
+    /// `Emit`: the hooks of one event are called from Python, never under this driver's Rust
+    /// frames: a hook that releases the GIL (a sleep, logging) on a daemon thread while the
+    /// interpreter exits is ended by CPython when it takes the GIL back, and that unwind must
+    /// not cross a Rust frame (it aborts the process). On an asyncio run the loop calls
+    /// `_runtime.call_hooks` next; a blocking run's driving loop (`_runtime.drive`) takes the
+    /// call from [`Run::_drive_next`]. The pump waits until they are done (hooks run in order,
+    /// before what follows them), then [`Run::_hook_result`] reports them.
     pub(super) fn emit(
         self: &Arc<Self>,
         py: Python<'_>,
@@ -144,17 +158,60 @@ impl Shared {
         token: HookToken,
         jobs: &mut Vec<Job>,
     ) {
-        let r = helpers(py).and_then(|h| h.dispatch.call1(py, (&self.hooks, kind, payload)));
-        match r {
-            Ok(v) if v.is_none(py) => self.hook_result(py, token, None, jobs),
-            Ok(coro) if self.lp.is_none() => {
-                // A blocking run (its hooks are sync functions) met one that returned an
-                // awaitable: it is awaited to its end on an event loop of its own.
+        let Some(lp) = &self.lp else {
+            let mut st = lock_py(py, self);
+            st.hook_out = Some(token);
+            st.hook_call = Some((kind, payload));
+            return;
+        };
+        lock_py(py, self).hook_out = Some(token);
+        let r = helpers(py).and_then(|h| {
+            let run = Py::new(
+                py,
+                Run {
+                    shared: self.clone(),
+                },
+            )?;
+            lp.call_method1(
+                py,
+                intern!(py, "call_soon"),
+                (&h.call_hooks, run, &self.hooks, kind, payload),
+            )
+        });
+        if let Err(e) = r {
+            // The loop cannot call them (it is closed): the run fails with that error.
+            lock_py(py, self).hook_out = None;
+            let failed = self.hook_error(py, e);
+            self.hook_result(py, token, failed, jobs);
+        }
+    }
+
+    /// The hooks of the event in flight ([`Shared::emit`]) are done: `failed`, the exception
+    /// one raised; `coro`, what `dispatch` returned when one of them is async (it goes on as
+    /// an asyncio task). The pump goes on.
+    pub(super) fn hooks_called(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        failed: Option<Bound<'_, PyAny>>,
+        coro: Option<Bound<'_, PyAny>>,
+    ) {
+        let Some(token) = lock_py(py, self).hook_out.take() else {
+            return;
+        };
+        let mut jobs = Vec::new();
+        match (failed, coro) {
+            (Some(e), _) => {
+                let failed = self.hook_error(py, PyErr::from_value(e));
+                self.hook_result(py, token, failed, &mut jobs);
+            }
+            (None, None) => self.hook_result(py, token, None, &mut jobs),
+            (None, Some(coro)) if self.lp.is_none() => {
+                // A blocking run's driving loop awaits it itself; here only as a fallback.
                 let r = helpers(py).and_then(|h| h.run_awaitable.call1(py, (coro,)));
                 let failed = r.err().and_then(|e| self.hook_error(py, e));
-                self.hook_result(py, token, failed, jobs)
+                self.hook_result(py, token, failed, &mut jobs)
             }
-            Ok(coro) => {
+            (None, Some(coro)) => {
                 let r = self
                     .lp()
                     .and_then(|lp| lp.call_method1(py, intern!(py, "create_task"), (coro,)))
@@ -170,14 +227,14 @@ impl Shared {
                     });
                 if let Err(e) = r {
                     let failed = self.hook_error(py, e);
-                    self.hook_result(py, token, failed, jobs);
+                    self.hook_result(py, token, failed, &mut jobs);
                 }
             }
-            Err(e) => {
-                let failed = self.hook_error(py, e);
-                self.hook_result(py, token, failed, jobs)
-            }
         }
+        if self.lp.is_some() {
+            self.pump(py);
+        }
+        self.submit(jobs, false);
     }
 
     /// What a hook's exception makes of it: the hook's failure (the exception object); or, for
@@ -276,7 +333,6 @@ impl Shared {
         let r = (|| -> PyResult<Option<Py<PyAny>>> {
             let (a, k) = args?;
             let ctx = ctx?;
-            let h = helpers(py)?;
             if !body.is_async {
                 // executor=: submit, and let the future's callback report.
                 let ex = self
@@ -301,36 +357,86 @@ impl Shared {
                 return Ok(None);
             }
             // An async body needs the run's loop (a blocking run has none: it has no async steps).
+            // It is called from Python (`_runtime.start_bodies`, the loop calls it next with
+            // every body this pump starts), never under the driver's Rust frames (see
+            // [`Shared::emit`]); what its first step gave comes back in [`Shared::started`].
             self.lp()?;
-            let var = h.current.bind(py);
-            let token = var.call_method1(intern!(py, "set"), (ctx,))?;
-            let call = || -> PyResult<Bound<'_, PyAny>> {
-                let coro = body.func.bind(py).call(
-                    a.as_ref()
-                        .map(|a| a.bind(py).clone())
-                        .unwrap_or_else(|| PyTuple::empty(py)),
-                    k.as_ref().map(|k| k.bind(py)),
-                )?;
-                Ok(coro)
+            let a = a.unwrap_or_else(|| PyTuple::empty(py).unbind());
+            let item = PyTuple::new(
+                py,
+                [
+                    task.into_pyobject(py)?.into_any(),
+                    attempt.into_pyobject(py)?.into_any(),
+                    body.func.clone_ref(py).into_bound(py),
+                    a.into_bound(py).into_any(),
+                    k.map(|k| k.into_bound(py).into_any())
+                        .unwrap_or_else(|| py.None().into_bound(py)),
+                    ctx.into_bound(py).into_any(),
+                ],
+            )?;
+            lock_py(py, self).starts.push(item.unbind());
+            Ok(None)
+        })();
+        match r {
+            Ok(None) => {}
+            Ok(Some(v)) => self.finish(py, task, attempt, Ok(v), jobs),
+            Err(e) => self.finish(py, task, attempt, Err(e), jobs),
+        }
+    }
+
+    /// Hands the async bodies this pump starts to `_runtime.start_bodies`, which the loop
+    /// calls next.
+    fn flush_starts(self: &Arc<Self>, py: Python<'_>) {
+        let starts = std::mem::take(&mut lock_py(py, self).starts);
+        if starts.is_empty() {
+            return;
+        }
+        let r = (|| -> PyResult<()> {
+            let h = helpers(py)?;
+            let run = Py::new(
+                py,
+                Run {
+                    shared: self.clone(),
+                },
+            )?;
+            self.lp()?.call_method1(
+                py,
+                intern!(py, "call_soon"),
+                (&h.start_bodies, run, starts),
+            )?;
+            Ok(())
+        })();
+        if let Err(e) = r {
+            e.write_unraisable(py, None);
+        }
+    }
+
+    /// What the first step of an async body gave (`_runtime.start_bodies`): its exception
+    /// (`failed`), its value (`coro` is None: it finished without suspending), or what it
+    /// yielded (`first`) when it suspended; then it goes on as an asyncio Task. Called with the
+    /// body's context current.
+    pub(super) fn started(
+        self: &Arc<Self>,
+        py: Python<'_>,
+        task: u32,
+        attempt: u32,
+        coro: Option<Bound<'_, PyAny>>,
+        first: Bound<'_, PyAny>,
+        failed: Option<Bound<'_, PyAny>>,
+    ) {
+        let mut jobs = Vec::new();
+        let r = (|| -> PyResult<Option<Py<PyAny>>> {
+            if let Some(e) = failed {
+                return Err(PyErr::from_value(e));
+            }
+            let Some(coro) = coro else {
+                return Ok(Some(first.unbind()));
             };
-            let coro = call();
-            let coro = match coro {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = var.call_method1(intern!(py, "reset"), (token,));
-                    return Err(e);
-                }
-            };
-            let first = coro.call_method1(intern!(py, "send"), (py.None(),));
-            let out = match first {
-                Err(e) if e.is_instance_of::<PyStopIteration>(py) => {
-                    let v = e.value(py).getattr("value")?.unbind();
-                    Ok(Some(v))
-                }
-                Err(e) => Err(e),
-                Ok(yielded)
-                    if yielded.is_none()
-                        || yielded.hasattr(intern!(py, "_asyncio_future_blocking"))? =>
+            let h = helpers(py)?;
+            let yielded = first;
+            match () {
+                _ if yielded.is_none()
+                    || yielded.hasattr(intern!(py, "_asyncio_future_blocking"))? =>
                 {
                     // It suspended on a future (or a bare yield): once that future is done, the
                     // coroutine goes on as an asyncio Task whose first step resumes it, exactly
@@ -362,7 +468,7 @@ impl Shared {
                     }
                     Ok(None)
                 }
-                Ok(yielded) => {
+                _ => {
                     // Something else was yielded: let a wrapper hand it to a Task as it is.
                     let cx = h.copy_context.call0(py)?;
                     let wrapped = h.resume.call1(py, (&coro, yielded))?;
@@ -385,15 +491,14 @@ impl Shared {
                     t.call_method1(intern!(py, "add_done_callback"), (cb,))?;
                     Ok(None)
                 }
-            };
-            let _ = var.call_method1(intern!(py, "reset"), (token,));
-            out
+            }
         })();
         match r {
             Ok(None) => {}
-            Ok(Some(v)) => self.finish(py, task, attempt, Ok(v), jobs),
-            Err(e) => self.finish(py, task, attempt, Err(e), jobs),
+            Ok(Some(v)) => self.finish(py, task, attempt, Ok(v), &mut jobs),
+            Err(e) => self.finish(py, task, attempt, Err(e), &mut jobs),
         }
+        self.submit(jobs, false);
     }
 }
 

@@ -21,7 +21,7 @@
 //!   attempts that finished at that instant; the core orders them.
 //!
 //! A sync `Flow.run()` of a flow with only sync steps and sync hooks needs no event loop: the
-//! run is *blocking* ([`run::Run::drive`], [`blocking`]). The caller's thread then plays the
+//! run is *blocking* ([`blocking`], driven by `_runtime.drive`). The caller's thread then plays the
 //! loop's part: it waits without the GIL until there is loop work (hooks, executor
 //! submissions, the end), the next deadline, or a signal to check, and does it; time is the
 //! monotonic clock.
@@ -52,7 +52,7 @@ pub(crate) mod run;
 
 use context::TaskContext;
 use loop_side::Pump;
-use pool::{_block_worker, _unblock_worker, pool, Job};
+use pool::{pool, Job};
 use run::Run;
 
 use crate::errors::CancelledError;
@@ -62,7 +62,7 @@ use legato::graph::{Graph, Selection, TaskId};
 use legato::host::{Payload, Slots};
 use legato::policy::TaskOptions;
 use legato::scheduler::{Command, GroupId, HookToken, Input, Outcome, RunOptions, Scheduler};
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyStopIteration, PySystemExit};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -77,13 +77,19 @@ use std::time::{Duration, Instant, SystemTime};
 pub(crate) struct Helpers {
     resume: Py<PyAny>,
     when_quiet: Py<PyAny>,
-    dispatch: Py<PyAny>,
+    /// `datetime.datetime.fromtimestamp` and `datetime.timezone.utc`.
     utc: Py<PyAny>,
+    tz: Py<PyAny>,
     events: Py<PyDict>,
     copy_context: Py<PyAny>,
     current: Py<PyAny>,
     run_awaitable: Py<PyAny>,
-    pub(crate) start_worker: Py<PyAny>,
+    call_hooks: Py<PyAny>,
+    start_bodies: Py<PyAny>,
+    /// `_thread.start_new_thread` and `_runtime.worker_loop`: a worker starts without a
+    /// Python function running under the driver's frames.
+    pub(crate) start_thread: Py<PyAny>,
+    pub(crate) worker_loop: Py<PyAny>,
 }
 
 static HELPERS: PyOnceLock<Helpers> = PyOnceLock::new();
@@ -93,15 +99,33 @@ pub(crate) fn _init(py: Python<'_>, runtime: &Bound<'_, PyAny>) -> PyResult<()> 
     let h = Helpers {
         resume: runtime.getattr("resume")?.unbind(),
         when_quiet: runtime.getattr("when_quiet")?.unbind(),
-        dispatch: runtime.getattr("dispatch")?.unbind(),
-        utc: runtime.getattr("utc")?.unbind(),
+        utc: py
+            .import("datetime")?
+            .getattr("datetime")?
+            .getattr("fromtimestamp")?
+            .unbind(),
+        tz: py
+            .import("datetime")?
+            .getattr("timezone")?
+            .getattr("utc")?
+            .unbind(),
         events: runtime.getattr("EVENTS")?.cast_into::<PyDict>()?.unbind(),
         copy_context: py.import("contextvars")?.getattr("copy_context")?.unbind(),
         current: runtime.getattr("CURRENT")?.unbind(),
         run_awaitable: runtime.getattr("run_awaitable")?.unbind(),
-        start_worker: runtime.getattr("start_worker")?.unbind(),
+        call_hooks: runtime.getattr("call_hooks")?.unbind(),
+        start_bodies: runtime.getattr("start_bodies")?.unbind(),
+        start_thread: py.import("_thread")?.getattr("start_new_thread")?.unbind(),
+        worker_loop: runtime.getattr("worker_loop")?.unbind(),
     };
     let _ = HELPERS.set(py, h);
+    let threading = py.import("threading")?;
+    if threading
+        .call_method0("current_thread")?
+        .is(&threading.call_method0("main_thread")?)
+    {
+        pool::set_main_thread();
+    }
     Ok(())
 }
 
@@ -206,6 +230,17 @@ pub(crate) struct State {
     /// asyncio future.
     main: Option<Py<PyAny>>,
     main_fut: Option<Py<PyAny>>,
+    /// The event whose hooks are being called (from Python, never under this driver's frames:
+    /// see [`Shared::emit`]); the pump waits until they are done.
+    hook_out: Option<HookToken>,
+    /// A blocking run: the hook call its driving loop makes next (kind, payload).
+    hook_call: Option<(Py<PyAny>, Py<PyAny>)>,
+    /// A blocking run: the KeyboardInterrupt (or SystemExit) that cancelled it, raised once it
+    /// is finished.
+    drive_err: Option<PyErr>,
+    /// Async bodies to start: `(task, attempt, func, args, kwargs, ctx)` for
+    /// `_runtime.start_bodies` (see [`Shared::emit`] for why from Python).
+    starts: Vec<Py<PyTuple>>,
 }
 
 impl State {
@@ -295,6 +330,11 @@ fn lock_py<'a>(_py: Python<'_>, s: &'a Shared) -> MutexGuard<'a, State> {
             // before returning, and nothing here touches Python objects meanwhile.
             let ts = unsafe { pyo3::ffi::PyEval_SaveThread() };
             let g = s.st.lock().unwrap_or_else(|e| e.into_inner());
+            if pool::exiting() {
+                // The interpreter is exiting: never take the GIL back (nor hold the lock).
+                drop(g);
+                pool::park_forever();
+            }
             unsafe { pyo3::ffi::PyEval_RestoreThread(ts) };
             g
         }

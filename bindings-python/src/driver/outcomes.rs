@@ -40,10 +40,12 @@ impl Shared {
 
     pub(super) fn utc(&self, py: Python<'_>, at: Duration) -> PyResult<Py<PyAny>> {
         let ts = crate::convert::epoch(self.started_at) + at.as_secs_f64();
-        helpers(py)?.utc.call1(py, (ts,))
+        let h = helpers(py)?;
+        // datetime.fromtimestamp(ts, timezone.utc): C code, no Python function.
+        h.utc.call1(py, (ts, &h.tz))
     }
 
-    /// The hook payload of an event: (kind name, payload object), made from the core's
+    /// The hook payload of an event: (kind name, (event class, its fields)), made from the core's
     /// neutral [`Payload`] with the fields it lists for the event's kind.
     pub(super) fn payload(
         &self,
@@ -111,9 +113,13 @@ impl Shared {
             .bind(py)
             .get_item(kind)?
             .ok_or_else(|| PyRuntimeError::new_err("unknown event"))?;
+        // The event object is made by the Python code that calls the hooks (`cls(**kw)`):
+        // no Python function runs under the driver's frames (see `Shared::emit`).
         Ok((
             PyString::new(py, kind).into_any().unbind(),
-            cls.call((), Some(&kw))?.unbind(),
+            PyTuple::new(py, [cls.into_any(), kw.into_any()])?
+                .into_any()
+                .unbind(),
         ))
     }
 

@@ -79,7 +79,10 @@ fn lock(p: &Pool) -> std::sync::MutexGuard<'_, PoolState> {
 
 fn start_workers(py: Python<'_>, n: usize) {
     for _ in 0..n {
-        let ok = helpers(py).and_then(|h| h.start_worker.call0(py));
+        let ok = helpers(py).and_then(|h| {
+            h.start_thread
+                .call1(py, (&h.worker_loop, PyTuple::empty(py)))
+        });
         if let Err(e) = ok {
             lock(pool()).alive -= 1;
             e.write_unraisable(py, None);
@@ -210,7 +213,8 @@ impl Pool {
         loop {
             if g.shutdown {
                 drop(g);
-                park_forever();
+                park_if_exiting();
+                return false;
             }
             if !g.queue.is_empty() {
                 return true;
@@ -245,6 +249,34 @@ pub(crate) fn _after_fork() {
 pub(crate) fn park_forever() -> ! {
     loop {
         std::thread::park();
+    }
+}
+
+/// The interpreter's main thread (recorded by `_init`, when the package is imported there).
+static MAIN_THREAD: OnceLock<std::thread::ThreadId> = OnceLock::new();
+
+/// Records the calling thread as the interpreter's main thread.
+pub(crate) fn set_main_thread() {
+    let _ = MAIN_THREAD.set(std::thread::current().id());
+}
+
+/// Whether this thread must not take the GIL back: the interpreter is exiting (`_shutdown`
+/// ran, from `atexit`, before finalization starts) and this is not its main thread. CPython
+/// ends such a thread when it takes the GIL again (`pthread_exit`), and an unwind through the
+/// Rust frames under it aborts the process; the main thread runs the finalization itself and
+/// must go on.
+pub(crate) fn exiting() -> bool {
+    pool().is_shut_down()
+        && MAIN_THREAD
+            .get()
+            .is_none_or(|m| *m != std::thread::current().id())
+}
+
+/// Parks this thread for good if it must not take the GIL back ([`exiting`]); call it without
+/// the GIL, right before taking it again.
+pub(crate) fn park_if_exiting() {
+    if exiting() {
+        park_forever();
     }
 }
 

@@ -230,6 +230,10 @@ impl Run {
                 interrupt: None,
                 main,
                 main_fut: None,
+                hook_out: None,
+                hook_call: None,
+                drive_err: None,
+                starts: Vec::new(),
             }),
             cv: Condvar::new(),
             lp: lp.map(Bound::unbind),
@@ -307,23 +311,67 @@ impl Run {
             .map(|f| f.clone_ref(py))
     }
 
-    /// Starts a blocking run and drives it on this thread until it is finished (see the top):
-    /// hooks and executor submissions run here, deadlines fire here. The GIL is released while
-    /// waiting. A signal handler's exception (Ctrl-C's KeyboardInterrupt) cancels the run; it
-    /// is raised once the run is finished, so hooks still see `process_completion`.
-    fn drive(&self, py: Python<'_>) -> PyResult<()> {
+    /// A blocking run (no event loop; `_runtime.drive` is its driving loop): does the loop
+    /// work that runs no user code, waiting without the GIL for work, the next deadline or a
+    /// signal to check; returns the next hook call, `(kind, payload)`, or `None` once the run
+    /// is finished. A signal handler's exception (Ctrl-C's KeyboardInterrupt) cancels the run;
+    /// [`Run::_drive_end`] raises it, so hooks still see `process_completion`.
+    fn _drive_next(&self, py: Python<'_>) -> PyResult<Option<(Py<PyAny>, Py<PyAny>)>> {
         if self.shared.lp.is_some() {
             return Err(PyRuntimeError::new_err(
-                "drive() is for a run without an event loop",
+                "_drive_next() is for a run without an event loop",
             ));
         }
-        let worker = _block_worker(py);
-        self.start(py);
-        let r = self.drive_loop(py);
-        if worker {
-            _unblock_worker();
+        Ok(self.drive_next(py))
+    }
+
+    /// The end of a blocking run: raises the KeyboardInterrupt (or SystemExit) that cancelled
+    /// it, if one did.
+    fn _drive_end(&self, py: Python<'_>) -> PyResult<()> {
+        let mut st = lock_py(py, &self.shared);
+        match st.drive_err.take().or_else(|| st.interrupt.take()) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        r
+    }
+
+    /// A blocking run's driving loop was interrupted between its steps by `e` (Ctrl-C): the
+    /// hooks in flight count as done, the run is cancelled, and `e` is raised at its end.
+    fn _interrupt(&self, py: Python<'_>, e: Bound<'_, PyAny>) {
+        self.drive_interrupt(py, PyErr::from_value(e));
+    }
+
+    /// What the first step of an async body gave (`_runtime.start_bodies`): see
+    /// [`Shared::started`].
+    #[pyo3(signature = (task, attempt, coro, first, failed))]
+    fn _started(
+        &self,
+        py: Python<'_>,
+        task: u32,
+        attempt: u32,
+        coro: Option<Bound<'_, PyAny>>,
+        first: Bound<'_, PyAny>,
+        failed: Option<Bound<'_, PyAny>>,
+    ) {
+        self.shared.started(py, task, attempt, coro, first, failed);
+    }
+
+    /// Does the loop work queued meanwhile (after `_runtime.start_bodies`).
+    fn _pump(&self, py: Python<'_>) {
+        self.shared.pump(py);
+    }
+
+    /// The hooks of the event in flight are done (called from Python, see [`Shared::emit`]):
+    /// `failed`, the exception one of them raised; `coro`, what they returned to be awaited
+    /// when one is async.
+    #[pyo3(signature = (failed, coro))]
+    fn _hook_result(
+        &self,
+        py: Python<'_>,
+        failed: Option<Bound<'_, PyAny>>,
+        coro: Option<Bound<'_, PyAny>>,
+    ) {
+        self.shared.hooks_called(py, failed, coro);
     }
 
     /// Cancels the whole run: running attempts are cancelled, the rest skipped. On the run's
