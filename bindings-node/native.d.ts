@@ -139,9 +139,10 @@ export declare function optionsDrop(ids: Array<number>): void
 
 /**
  * Validates task options and registers them; returns their id for [`graph_build`] and
- * dynamic tasks. `backoff_kind`: 0 none, 1 fixed (`initial_ms`), 2 exponential
- * (`initial_ms`, `factor`, `max_ms`, `jitter`). A negative `timeout_ms` means none.
- * Errors name the argument: `ERR_OUT_OF_RANGE` for a wrong value.
+ * dynamic tasks. `name` (a dynamic task's: an action's, a spawned child's) is checked as a
+ * declared step's name is (`ERR_LEGATO_INVALID_NAME`). `backoff_kind`: 0 none, 1 fixed
+ * (`initial_ms`), 2 exponential (`initial_ms`, `factor`, `max_ms`, `jitter`). A negative
+ * `timeout_ms` means none. Errors name the argument: `ERR_OUT_OF_RANGE` for a wrong value.
  */
 export declare function optionsNew(name: string, retries: number, backoffKind: number, initialMs: number, factor: number, maxMs: number, jitter: boolean, timeoutMs: number, sequences?: Array<string> | undefined | null): number
 

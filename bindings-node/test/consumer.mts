@@ -74,7 +74,7 @@ const point = flow.parallel('install', 'build')
 flow.step('package', () => 'pkg', { after: [point] })
 flow.syncAll(function notify() { return true })
 // @ts-expect-error: a step is a function
-assert.throws(() => flow.step('bad', 42), { name: 'TypeError', message: 'fn: must be a function (got number 42)' })
+assert.throws(() => flow.step('bad', 42), { name: 'TypeError', message: 'fn: must be a function, got 42' })
 const levels: string[][] = flow.plan()
 assert.deepEqual(levels[0], ['install'])
 const report: RunReport = await flow.run()

@@ -28,8 +28,8 @@
 
 mod error;
 
-pub use error::GraphError;
-pub(crate) use error::{did_you_mean, validate_name};
+pub use error::{validate_name, GraphError};
+pub(crate) use error::did_you_mean;
 
 use crate::policy::TaskOptions;
 use std::collections::HashMap as StdHashMap;

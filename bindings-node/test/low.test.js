@@ -1,0 +1,223 @@
+'use strict'
+// Issue 20's Low items: one way to name a bad argument and show a bad value in every message,
+// a step's `timeout: Infinity`, `orchestrator.signal()` outside a run, every error code
+// documented, dynamic names checked as declared ones, lone surrogates refused, name-keyed
+// objects safe for any name, a compact RunReport, hooks taken when a run starts, and a
+// timeout's `signal.reason` that is the report's error.
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const legato = require('..')
+const { Flow, Orchestrator, UniqueIdGenerator, LegatoError } = legato
+
+const T = { timeout: 10_000 }
+
+// ----- one wording for bad arguments, through every entry point ------------------------------
+
+/** Runs `fn` (sync, or a step/action body given `ctx`) and gives back what it threw. */
+function thrown(fn) {
+  try {
+    fn()
+  } catch (e) {
+    return e
+  }
+  return undefined
+}
+
+/** What a step body throws synchronously when it calls `use(ctx)`. */
+async function fromStep(use) {
+  const f = new Flow()
+  let err
+  f.step('s', (ctx) => {
+    err = thrown(() => use(ctx))
+  })
+  await f.run()
+  return err
+}
+
+const step = (options) => () => new Flow().step('a', () => 1, options)
+const action = (options) => () => new Orchestrator().action(() => 1, options)
+const spawn = (name, fn, options) => (ctx) => ctx.spawn(name, fn, options)
+
+// [entry point, call, error name, exact message]. Values show as `describe` shows them.
+const BAD = [
+  ['new Flow', () => new Flow(5), 'TypeError', 'options: must be an object, got 5'],
+  ['new Flow', () => new Flow({ maxParallel: undefined, timeout: '5' }), 'TypeError', 'options.timeout: must be a number, got "5"'],
+  ['new Flow', () => new Flow({ maxParallel: 0 }), 'RangeError', 'options.maxParallel: must be a whole number >= 1, got 0'],
+  ['new Flow', () => new Flow({ maxParallel: -Infinity }), 'RangeError', 'options.maxParallel: must be a whole number >= 1, got -Infinity'],
+  ['new Flow', () => new Flow({ failFast: 'yes' }), 'TypeError', 'options.failFast: must be a boolean, got "yes"'],
+  ['new Flow', () => new Flow({ maxDepth: null }), 'TypeError', 'options.maxDepth: must be a number, got null'],
+  ['new Flow', () => new Flow({ timeout: 0 }), 'RangeError', 'options.timeout: must be a number of milliseconds greater than zero, got 0'],
+  ['new Flow', () => new Flow({ retries: 1 }), 'TypeError', 'options.retries: unknown option (expected one of: maxParallel, failFast, timeout, maxDepth, state)'],
+  ['new Orchestrator', () => new Orchestrator({ state: 5 }), 'TypeError', 'options.state: must be an object, got 5'],
+  ['new Orchestrator', () => new Orchestrator({ maxParallel: 1.5 }), 'RangeError', 'options.maxParallel: must be a whole number >= 1, got 1.5'],
+  ['new Orchestrator', () => new Orchestrator([]), 'TypeError', 'options: must be an object, got an array'],
+  ['flow.step', () => new Flow().step(5, () => 1), 'TypeError', 'name: must be a string or a function, got 5'],
+  ['flow.step', () => new Flow().step('a', undefined), 'TypeError', 'fn: must be a function, got undefined'],
+  ['flow.step', () => new Flow().step('a', {}), 'TypeError', 'fn: must be a function, got an object'],
+  ['flow.step', () => new Flow().step('a', new Map()), 'TypeError', 'fn: must be a function, got an instance of Map'],
+  ['flow.step', step(null), undefined, undefined],
+  ['flow.step', step(7n), 'TypeError', 'options: must be an object, got 7n'],
+  ['flow.step', step({ retries: -1 }), 'RangeError', 'options.retries: must be a whole number from 0 to 4294967294, got -1'],
+  ['flow.step', step({ retries: undefined, timeout: null }), 'TypeError', 'options.timeout: must be a number, got null'],
+  ['flow.step', step({ retries: 'three' }), 'TypeError', 'options.retries: must be a number, got "three"'],
+  ['flow.step', step({ timeout: -5 }), 'RangeError', 'options.timeout: must be a number of milliseconds greater than zero, got -5'],
+  ['flow.step', step({ timeout: NaN }), 'RangeError', 'options.timeout: must be a number of milliseconds greater than zero, got NaN'],
+  ['flow.step', step({ backoff: -1 }), 'RangeError', 'options.backoff: must be a finite number of milliseconds >= 0, got -1'],
+  ['flow.step', step({ backoff: 'x' }), 'TypeError', 'options.backoff: must be a number of ms or { initial, factor, max, jitter }, got "x"'],
+  ['flow.step', step({ backoff: { initial: NaN } }), 'RangeError', 'options.backoff.initial: must be a finite number of milliseconds >= 0, got NaN'],
+  ['flow.step', step({ backoff: { initial: 1, factor: 0.5 } }), 'RangeError', 'options.backoff.factor: must be a number >= 1, got 0.5'],
+  ['flow.step', step({ backoff: { initial: 1, max: -2 } }), 'RangeError', 'options.backoff.max: must be a finite number of milliseconds >= 0, got -2'],
+  ['flow.step', step({ backoff: { initial: 1, jitter: 1 } }), 'TypeError', 'options.backoff.jitter: must be a boolean, got 1'],
+  ['flow.step', step({ retry: { attempts: 0 } }), 'RangeError', 'options.retry.attempts: must be a whole number from 1 to 4294967295, got 0'],
+  ['flow.step', step({ retry: { attempts: 2, backoff: Infinity } }), 'RangeError', 'options.retry.backoff: must be a finite number of milliseconds >= 0, got Infinity'],
+  ['flow.step', step({ retryIf: true }), 'TypeError', 'options.retryIf: must be a function, got true'],
+  ['flow.step', step({ sequences: [1] }), 'TypeError', 'options.sequences: must be an array of strings, got an array'],
+  ['flow.step', step({ description: Symbol('d') }), 'TypeError', 'options.description: must be a string, got Symbol(d)'],
+  ['flow.step', step({ after: [undefined] }), 'TypeError', 'options.after[0]: must be a step name, a step function or a sync point of this flow, got undefined'],
+  ['flow.step', () => new Flow().step('', () => 1), 'RangeError', 'name: Invalid task name "": a task name must not be empty'],
+  ['flow.follow', () => new Flow().follow('ghost'), 'TypeError', 'follow[0]: no step is named "ghost"'],
+  ['flow.parallel', () => new Flow().parallel(3), 'TypeError', 'parallel[0]: must be a step name or a function, got 3'],
+  ['flow.syncAll', () => new Flow().syncAll(null), 'TypeError', 'syncAll[0]: must be a step name or a function, got null'],
+  ['flow.plan', () => new Flow().plan([() => 1]), 'TypeError', 'targets[0]: must be a step name or a step function, got a function'],
+  ['flow.onTaskBegin', () => new Flow().onTaskBegin(), 'TypeError', 'fn: must be a function, got undefined'],
+  ['orchestrator.action', () => new Orchestrator().action(undefined), 'TypeError', 'fn: must be a function, got undefined'],
+  ['orchestrator.action', action({ name: 5 }), 'TypeError', 'options.name: must be a string, got 5'],
+  ['orchestrator.action', action({ cache: 'yes' }), 'TypeError', 'options.cache: must be a boolean, got "yes"'],
+  ['orchestrator.action', action({ retries: 1.5 }), 'RangeError', 'options.retries: must be a whole number from 0 to 4294967294, got 1.5'],
+  ['orchestrator.action', action({ timeout: -1 }), 'RangeError', 'options.timeout: must be a number of milliseconds greater than zero, got -1'],
+  ['orchestrator.action', action({ retry: { attempts: 2, exponential: 1, backoff: 5 } }), 'TypeError', 'options.retry.exponential: must be a boolean, got 1'],
+  ['orchestrator.action', action({ retry: 3 }), 'TypeError', 'options.retry: must be an object, got 3'],
+  ['orchestrator.parallel', () => new Orchestrator().parallel(undefined), 'TypeError', 'actions: must be an array of functions, got undefined'],
+  ['orchestrator.parallel', () => new Orchestrator().parallel([() => 1, 'x']), 'TypeError', 'actions[1]: must be a function, got "x"'],
+  ['orchestrator.parallel', () => new Orchestrator().parallel([], { failFast: 0 }), 'TypeError', 'options.failFast: must be a boolean, got 0'],
+  ['orchestrator.onTaskSkip', () => new Orchestrator().onTaskSkip(null), 'TypeError', 'fn: must be a function, got null'],
+  ['new UniqueIdGenerator', () => new UniqueIdGenerator(5), 'TypeError', 'prefix: must be a string, got 5'],
+]
+const BAD_ASYNC = [
+  ['flow.run', () => new Flow().run(['a', 5]), 'TypeError', 'targets[1]: must be a step name or a step function, got 5'],
+  ['flow.run', () => new Flow().run({ signal: 'stop' }), 'TypeError', 'options.signal: must be an AbortSignal, got "stop"'],
+  ['flow.run', () => new Flow().run(undefined, { sgnal: 1 }), 'TypeError', 'options.sgnal: unknown option (expected one of: signal)'],
+  ['orchestrator.run', () => new Orchestrator().run(undefined), 'TypeError', 'main: must be a function, got undefined'],
+  ['orchestrator.run', () => new Orchestrator().run(() => 1, { signal: {} }), 'TypeError', 'options.signal: must be an AbortSignal, got an object'],
+  ['ctx.spawn', () => fromStep(spawn(undefined, () => 1)), 'TypeError', 'name: must be a string, got undefined'],
+  ['ctx.spawn', () => fromStep(spawn('c', 5)), 'TypeError', 'fn: must be a function, got 5'],
+  ['ctx.spawn', () => fromStep(spawn('c', () => 1, { retries: -2 })), 'RangeError', 'options.retries: must be a whole number from 0 to 4294967294, got -2'],
+  ['ctx.spawn', () => fromStep(spawn('c', () => 1, { timeout: 0 })), 'RangeError', 'options.timeout: must be a number of milliseconds greater than zero, got 0'],
+  ['ctx.spawn', () => fromStep(spawn('c', () => 1, { after: ['x'] })), 'TypeError', 'options.after: unknown option (expected one of: retries, retry, backoff, retryIf, timeout, sequences)'],
+  ['ctx.spawn', () => fromStep(spawn(' c', () => 1)), 'RangeError', 'name: Invalid task name " c": a task name must not start or end with whitespace'],
+]
+
+function check(where, err, name, message) {
+  if (name === undefined) {
+    assert.equal(err, undefined, `${where}: nothing is wrong, yet it threw ${err}`)
+    return
+  }
+  assert.ok(err instanceof Error, `${where}: expected a ${name}, got ${err}`)
+  assert.equal(err.name, name, `${where}: ${err.message}`)
+  assert.equal(err.message, message, where)
+  assert.equal(typeof err.code, 'string', `${where}: no code`)
+  assert.doesNotMatch(err.message, /undefined undefined|\(got /, where)
+}
+
+test('bad input through every entry point: the argument named first, the bad value shown once, the same wording', T, async () => {
+  for (const [where, fn, name, message] of BAD) check(where, thrown(fn), name, message)
+  for (const [where, fn, name, message] of BAD_ASYNC) {
+    let err
+    try {
+      err = await fn()
+      // fromStep resolves to what the step threw; run() rejects.
+    } catch (e) {
+      err = e
+    }
+    check(where, err, name, message)
+  }
+})
+
+test('a step\'s and an action\'s timeout: Infinity means no limit, as the run option (and every door) takes it', T, async () => {
+  const f = new Flow({ timeout: Infinity })
+  f.step('a', () => 'A', { timeout: Infinity })
+  f.step('b', (ctx) => ctx.spawn('c', () => ctx.results.a + 'C', { timeout: Infinity }), { after: ['a'] })
+  const r = await f.run()
+  assert.equal(r.tasks.b.result, 'AC')
+  const o = new Orchestrator({ timeout: Infinity })
+  const act = o.action((x) => x * 2, { timeout: Infinity })
+  assert.equal(await o.run(() => act(21)), 42)
+  // A timeout that is not > 0 is refused in the run option's words.
+  for (const C of [Flow, Orchestrator]) {
+    assert.throws(() => new C({ timeout: -Infinity }), { message: 'options.timeout: must be a number of milliseconds greater than zero, got -Infinity' })
+  }
+  assert.throws(() => new Flow().step('x', () => 1, { timeout: -Infinity }), { message: 'options.timeout: must be a number of milliseconds greater than zero, got -Infinity' })
+})
+
+test('orchestrator.signal() outside a run throws a LegatoError with code ERR_LEGATO_OUTSIDE_RUN', T, async () => {
+  const o = new Orchestrator()
+  const err = thrown(() => o.signal())
+  assert.ok(err instanceof LegatoError)
+  assert.equal(err.code, 'ERR_LEGATO_OUTSIDE_RUN')
+  assert.match(err.message, /^orchestrator\.signal\(\) is only available inside a run of this orchestrator/)
+  // Inside another orchestrator's run, too.
+  const other = new Orchestrator()
+  const e2 = await other.run(() => thrown(() => o.signal()))
+  assert.equal(e2.code, 'ERR_LEGATO_OUTSIDE_RUN')
+  // Inside its own run: a signal.
+  assert.ok(await o.run(() => o.signal()) instanceof AbortSignal)
+})
+
+// ----- names ----------------------------------------------------------------------------------
+
+const invalidName = (argument, shown, reason) => ({
+  name: 'RangeError',
+  code: 'ERR_LEGATO_INVALID_NAME',
+  message: `${argument}: Invalid task name ${shown}: ${reason}`,
+})
+const EMPTY = 'a task name must not be empty'
+const CONTROL = 'a task name must not contain control characters'
+const SPACE = 'a task name must not start or end with whitespace'
+const LONE = 'a task name must not contain lone surrogates (it is not well-formed UTF-16)'
+
+test('dynamic names (ctx.spawn, an action\'s name) are checked as declared step names are', T, async () => {
+  const o = new Orchestrator()
+  assert.throws(() => o.action(() => 1, { name: '' }), invalidName('options.name', '""', EMPTY))
+  assert.throws(() => o.action(() => 1, { name: 'a\nb' }), invalidName('options.name', '"a\\nb"', CONTROL))
+  assert.throws(() => o.action(() => 1, { name: 'a\0b' }), invalidName('options.name', '"a\\0b"', 'a task name must not contain NUL characters'))
+  const spaced = () => 1
+  Object.defineProperty(spaced, 'name', { value: 'spaced ' })
+  assert.throws(() => o.action(spaced), invalidName('fn.name', '"spaced "', SPACE))
+  assert.throws(() => new Flow().step(spaced), invalidName('fn.name', '"spaced "', SPACE))
+  assert.throws(() => new Flow().follow(spaced), invalidName('follow[0].name', '"spaced "', SPACE))
+  // An action without a name is `anonymous`, a valid name.
+  assert.equal(await o.run(() => o.action(() => 7)()), 7)
+  assert.equal(o.report.list[0].name, 'anonymous')
+  const seen = {}
+  const f = new Flow()
+  f.step('root', async (ctx) => {
+    for (const bad of ['', ' x', 'x\t', 'a\0b', 'half \uD800']) seen[bad] = thrown(() => ctx.spawn(bad, () => 1))
+    return ctx.spawn('fine child', () => 5)
+  })
+  const r = await f.run()
+  assert.equal(r.tasks['fine child'].result, 5)
+  assert.deepEqual(r.list.map((t) => t.name), ['root', 'fine child'])
+  assert.deepEqual(Object.values(seen).map((e) => e.code), Array(5).fill('ERR_LEGATO_INVALID_NAME'))
+  assert.equal(seen[''].message, `name: Invalid task name "": ${EMPTY}`)
+  assert.equal(seen['x\t'].message, `name: Invalid task name "x\\t": ${CONTROL}`)
+  assert.equal(seen['half \uD800'].message, `name: Invalid task name "half \\ud800": ${LONE}`)
+})
+
+test('names with a lone surrogate are refused where they are given, never changed to U+FFFD', T, async () => {
+  const f = new Flow()
+  f.step('a\uFFFD', () => 1)
+  const fine = 'paired \uD83C\uDFBC'
+  f.step(fine, () => 2)
+  assert.throws(() => f.step('a\uD800', () => 1), invalidName('name', '"a\\ud800"', LONE))
+  assert.throws(() => f.step('a\uDC00', () => 1), invalidName('name', '"a\\udc00"', LONE))
+  assert.throws(() => f.step('b', () => 1, { after: ['a\uD800'] }), invalidName('options.after[0]', '"a\\ud800"', LONE))
+  assert.throws(() => f.step('b', () => 1, { after: [fine, () => 1].slice(0, 1).concat('\uDFFF') }), invalidName('options.after[1]', '"\\udfff"', LONE))
+  assert.throws(() => f.plan('a\uD800'), invalidName('targets', '"a\\ud800"', LONE))
+  await assert.rejects(f.run(['a\uFFFD', '\uD800a']), invalidName('targets[1]', '"\\ud800a"', LONE))
+  const o = new Orchestrator()
+  assert.throws(() => o.action(() => 1, { name: 'x\uDBFF' }), invalidName('options.name', '"x\\udbff"', LONE))
+  // Nothing was added; the valid names reach the core whole (a pair is one character).
+  assert.deepEqual(f.steps, ['a\uFFFD', fine])
+  assert.deepEqual(f.plan(), [['a\uFFFD', fine]])
+  assert.deepEqual(Object.keys((await f.run()).tasks), ['a\uFFFD', fine])
+})
