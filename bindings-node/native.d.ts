@@ -192,8 +192,8 @@ export declare function runReport(id: number): NativeReport
 /**
  * The run's error when it stopped early ([`Scheduler::stop_error`], decided by the core):
  * `[code, ref, message]`, `code` an outcome code ([`error_code`]), `ref` the JS error it
- * stands for — `task << 1` for what task `task` threw, `n << 1 | 1` for the run's `n`th hook
- * error, `0xFFFF_FFFF` for none — and `message` the core's text (`run timed out after
+ * stands for — `task << 1` for what task `task` threw (or, on a fail-fast stop, the task whose
+ * timeout stopped it), `n << 1 | 1` for the run's `n`th hook error, `0xFFFF_FFFF` for none — and `message` the core's text (`run timed out after
  * 100ms`, `run cancelled`, `hook for event "task_begin" failed: boom`). Null when the run
  * did not stop early, or stopped because `main` threw (main's own error is the run's).
  */

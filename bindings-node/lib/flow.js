@@ -7,6 +7,7 @@ const { checkKeys, runOptions, taskOptions, TASK_KEYS, RUN_KEYS, describe } = re
 const { addHookMethods, newHooks } = require('./hooks.js')
 const { held } = require('./finalizers.js')
 const { checkName, named } = require('./names.js')
+const { failureReasonOf } = require('./report.js')
 
 const STEP_KEYS = ['after', 'description', ...TASK_KEYS]
 const SPAWN_KEYS = TASK_KEYS
@@ -104,7 +105,7 @@ class FlowRun extends Driver {
     this.state = flow.state
     this.ok = new Uint8Array(this.nStatic)
     this._results = null
-    this.needBegin = flow._hooks[7].length > 0
+    this.needBegin = this.hooks[7].length > 0
     this.calls = []
     this.retired = []
     this.beginTimes = []
@@ -301,7 +302,7 @@ class FlowRun extends Driver {
     const bad = report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')
     // The core's wording, the same in every door: `flow failed: task "x" failed: <message>`
     // (a readable form of what was thrown, whatever it is), or the reason the run stopped.
-    const why = report._native.failureReason() ?? 'not every task succeeded'
+    const why = failureReasonOf(report) ?? 'not every task succeeded'
     const cause = se ?? bad?.error
     this.reject(new FlowError(`flow failed: ${why}`, report, cause === undefined ? undefined : { cause }))
   }

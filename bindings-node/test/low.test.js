@@ -221,3 +221,166 @@ test('names with a lone surrogate are refused where they are given, never change
   assert.deepEqual(f.plan(), [['a\uFFFD', fine]])
   assert.deepEqual(Object.keys((await f.run()).tasks), ['a\uFFFD', fine])
 })
+
+// ----- name-keyed objects, the report's form -------------------------------------------------
+
+test('steps named __proto__, constructor, hasOwnProperty: report.tasks and ctx.results hold them as any name', T, async () => {
+  const names = ['__proto__', 'constructor', 'hasOwnProperty', 'toString']
+  const f = new Flow()
+  let seen
+  names.forEach((n, i) => f.step(n, () => `${n}!`, i > 0 ? { after: [names[i - 1]] } : undefined))
+  f.step('last', (ctx) => {
+    seen = { keys: Object.keys(ctx.results), proto: ctx.results.__proto__, has: names.map((n) => n in ctx.results), own: Object.hasOwn(ctx.results, '__proto__') }
+  }, { after: ['toString'] })
+  const r = await f.run()
+  assert.deepEqual(Object.keys(r.tasks), [...names, 'last'])
+  for (const n of names) {
+    assert.ok(Object.hasOwn(r.tasks, n), n)
+    assert.equal(r.tasks[n].name, n)
+    assert.equal(r.tasks[n].result, `${n}!`)
+  }
+  // Names that are not tasks are not there (no inherited `constructor`, `toString`...).
+  assert.equal(r.tasks.valueOf, undefined)
+  assert.equal('isPrototypeOf' in r.tasks, false)
+  assert.deepEqual(seen, { keys: names, proto: '__proto__!', has: [true, true, true, true], own: true })
+  // A flow without such steps: its report.tasks has no `__proto__` task either.
+  const g = new Flow()
+  g.step('x', () => 1)
+  const rg = await g.run()
+  assert.equal(Object.hasOwn(rg.tasks, '__proto__'), false)
+  assert.equal(rg.tasks.constructor, undefined)
+  // Orchestrator: an action named __proto__.
+  const o = new Orchestrator()
+  const p = o.action(() => 5, { name: '__proto__' })
+  await o.run(() => p())
+  assert.deepEqual(Object.keys(o.report.tasks), ['__proto__'])
+  assert.equal(o.report.tasks.__proto__.result, 5)
+})
+
+test('RunReport: only its documented fields are enumerable; a logged FlowError is short', T, async () => {
+  const util = require('node:util')
+  const f = new Flow()
+  f.step('head', () => {
+    throw new Error('boom')
+  })
+  for (let i = 0; i < 500; i++) f.step(`s${i}`, () => i, { after: [i === 0 ? 'head' : `s${i - 1}`] })
+  const err = await f.run().catch((e) => e)
+  const report = err.report
+  assert.deepEqual(Object.keys(report), ['ok', 'totalDuration', 'stop', 'startTime'])
+  assert.deepEqual(Object.getOwnPropertyNames(report), ['ok', 'totalDuration', 'stop', 'startTime'])
+  const text = util.inspect(err)
+  assert.ok(text.length < 3000, `util.inspect(err) is ${text.length} characters`)
+  assert.match(text, /RunReport \{/)
+  assert.match(text, /head: 'failed'/)
+  assert.match(text, /s0: 'skipped'/)
+  assert.match(text, /491 more tasks/)
+  assert.match(text, /\[cause\]: Error: boom/)
+  // A report of a run that went well, and one nested deeper than inspect goes.
+  const g = new Flow()
+  g.step('a', () => 1)
+  const ok = await g.run()
+  assert.match(util.inspect(ok), /^RunReport \{\n? *ok: true/)
+  assert.match(util.inspect({ a: { b: { c: ok } } }), /\[RunReport\]/)
+  // The report still works in full.
+  assert.equal(report.list.length, 501)
+  assert.equal(report.tasks.s499.status, 'skipped')
+  assert.equal(report.toJSON().tasks.length, 501)
+  assert.match(report.toMermaid(), /gantt/)
+})
+
+// ----- hooks added during a run --------------------------------------------------------------
+
+test('a hook added during a run applies from the next run, whether or not its event had one', T, async () => {
+  for (const C of ['Flow', 'Orchestrator']) {
+    const seen = []
+    let h
+    let run
+    if (C === 'Flow') {
+      h = new Flow()
+      h.step('a', () => 1)
+      h.step('b', () => 2, { after: ['a'] })
+      run = () => h.run()
+    } else {
+      h = new Orchestrator()
+      const a = h.action(() => 1, { name: 'a' })
+      const b = h.action(() => 2, { name: 'b' })
+      run = () => h.run(async () => {
+        await a()
+        await b()
+      })
+    }
+    let added = false
+    h.onTaskBegin(({ name }) => {
+      seen.push(`begin ${name}`)
+      if (added) return
+      added = true
+      // onTaskBegin already had a hook; onTaskSuccess had none.
+      h.onTaskBegin(({ name }) => seen.push(`late begin ${name}`))
+      h.onTaskSuccess(({ name }) => seen.push(`late success ${name}`))
+    })
+    await run()
+    assert.deepEqual(seen, ['begin a', 'begin b'], C)
+    seen.length = 0
+    await run()
+    assert.deepEqual(seen, ['begin a', 'late begin a', 'late success a', 'begin b', 'late begin b', 'late success b'], C)
+  }
+})
+
+// ----- a timeout's signal.reason is the report's error ----------------------------------------
+
+test('the error an attempt\'s AbortSignal fires with is the report\'s, the hooks\' and the caller\'s error (identity)', T, async () => {
+  const { TaskTimeoutError, CancelledError } = legato
+  const hang = (signal) => new Promise((resolve) => signal.addEventListener('abort', resolve))
+  // Flow: a step that times out twice (retried once), a step cancelled by fail-fast.
+  const f = new Flow({ failFast: true })
+  const signals = []
+  let otherSignal
+  const retried = []
+  const failures = {}
+  f.onTaskRetry(({ error }) => retried.push(error))
+  f.onTaskFailure(({ name, error }) => { failures[name] = error })
+  f.step('slow', (ctx) => {
+    signals.push(ctx.signal)
+    return hang(ctx.signal)
+  }, { timeout: 5, retries: 1 })
+  f.step('other', (ctx) => {
+    otherSignal = ctx.signal
+    return hang(ctx.signal)
+  })
+  const err = await f.run().catch((e) => e)
+  const t = err.report.tasks
+  assert.equal(signals.length, 2)
+  assert.ok(signals[1].reason instanceof TaskTimeoutError)
+  assert.equal(t.slow.error, signals[1].reason)
+  assert.equal(failures.slow, signals[1].reason)
+  assert.equal(err.cause, signals[1].reason)
+  assert.equal(retried[0], signals[0].reason)
+  assert.notEqual(signals[0].reason, signals[1].reason)
+  assert.equal(t.other.status, 'cancelled')
+  assert.ok(otherSignal.reason instanceof CancelledError)
+  assert.equal(t.other.error, otherSignal.reason)
+  // Orchestrator: the action's caller, the report and the signal share the timeout error.
+  const o = new Orchestrator()
+  let sig
+  const act = o.action(() => hang((sig = o.signal())), { timeout: 5 })
+  const e = await o.run(() => act()).catch((x) => x)
+  assert.ok(e instanceof TaskTimeoutError)
+  assert.equal(e, sig.reason)
+  assert.equal(o.report.list[0].error, e)
+  // ctx.spawn: the child's signal and the parent's catch.
+  const g = new Flow()
+  let childSignal
+  let caught
+  g.step('parent', async (ctx) => {
+    try {
+      await ctx.spawn('child', (c) => hang((childSignal = c.signal)), { timeout: 5 })
+    } catch (x) {
+      caught = x
+    }
+  })
+  // The child's timeout fails the run, though its parent caught it.
+  const rg = (await g.run().catch((x) => x)).report
+  assert.ok(caught instanceof TaskTimeoutError)
+  assert.equal(caught, childSignal.reason)
+  assert.equal(rg.tasks.child.error, caught)
+})
