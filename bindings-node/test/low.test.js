@@ -384,3 +384,65 @@ test('the error an attempt\'s AbortSignal fires with is the report\'s, the hooks
   assert.equal(caught, childSignal.reason)
   assert.equal(rg.tasks.child.error, caught)
 })
+
+// ----- error codes: every one used is documented, every class's code as declared --------------
+
+test('every error code the package uses is documented in the README and in index.d.ts, and only those', T, () => {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const root = path.join(__dirname, '..')
+  const CODE = /\bERR_[A-Z]+(?:_[A-Z]+)*\b/g
+  const sources = [
+    ...fs.readdirSync(path.join(root, 'lib')).map((f) => path.join(root, 'lib', f)),
+    ...fs.readdirSync(path.join(root, 'src')).filter((f) => f.endsWith('.rs')).map((f) => path.join(root, 'src', f)),
+    path.join(root, 'index.js'),
+  ]
+  const used = new Set(sources.flatMap((f) => fs.readFileSync(f, 'utf8').match(CODE) ?? []))
+  const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8')
+  const union = dts.slice(dts.indexOf('export type ErrorCode ='))
+  const typed = new Set(union.slice(0, union.indexOf('\n\n')).match(CODE))
+  const readme = fs.readFileSync(path.join(root, '..', 'README.md'), 'utf8')
+  const node = readme.split(/^## /m).find((s) => s.startsWith('Node'))
+  const table = node.split(/^### /m).find((s) => s.startsWith('Errors and their codes'))
+  const listed = new Set([...table.matchAll(/^\| `(ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]))
+  const sorted = (s) => [...s].sort()
+  assert.ok(used.size >= 18, sorted(used).join(' '))
+  assert.deepEqual(sorted(typed), sorted(used), 'index.d.ts ErrorCode vs the codes in lib/, src/, index.js')
+  assert.deepEqual(sorted(listed), sorted(used), 'README table vs the codes in lib/, src/, index.js')
+})
+
+test('every error class\'s code, name and base as index.d.ts declares them; signal.reason\'s code', T, async () => {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const dts = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
+  const declared = [...dts.matchAll(/export declare class (\w+) extends (\w+) \{\n(?:  [^\n]*\n)*?  code: '(ERR_[A-Z_]+)'/g)]
+    .map(([, name, base, code]) => ({ name, base, code }))
+  assert.deepEqual(declared.map((d) => d.name).sort(), ['CancelledError', 'CycleError', 'DuplicateTaskError', 'FlowError',
+    'HookError', 'MissingDependencyError', 'RetryError', 'TaskFailedError', 'TaskTimeoutError', 'UnknownTaskError'])
+  for (const { name, base, code } of declared) {
+    const C = legato[name]
+    const e = name === 'RetryError' ? new C(2, new Error('x')) : name === 'FlowError' ? new C('m', undefined) : new C('m')
+    assert.equal(e.code, code, name)
+    assert.ok(e instanceof legato[base], `${name} extends ${base}`)
+    assert.ok(e instanceof LegatoError && e instanceof Error, name)
+    assert.equal(e.name, name === 'TaskTimeoutError' ? 'TimeoutError' : name)
+  }
+  assert.equal(new legato.GraphError('m').code, 'ERR_LEGATO_GRAPH')
+  // The signals' reasons carry the codes too: a timeout, a cancel, the run's timeout for main.
+  const f = new Flow({ failFast: true })
+  const reasons = {}
+  const hang = (name) => (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => {
+    reasons[name] = ctx.signal.reason
+    resolve()
+  }))
+  f.step('slow', hang('slow'), { timeout: 5 })
+  f.step('other', hang('other'))
+  await f.run().catch(() => {})
+  assert.equal(reasons.slow.code, 'ERR_LEGATO_TIMEOUT')
+  assert.equal(reasons.other.code, 'ERR_LEGATO_CANCELLED')
+  const o = new Orchestrator({ timeout: 5 })
+  let mainSignal
+  await o.run(() => new Promise((resolve) => (mainSignal = o.signal()).addEventListener('abort', resolve))).catch(() => {})
+  assert.equal(mainSignal.reason.code, 'ERR_LEGATO_TIMEOUT')
+  assert.equal(mainSignal.reason.name, 'TimeoutError')
+})
