@@ -446,3 +446,161 @@ test('every error class\'s code, name and base as index.d.ts declares them; sign
   assert.equal(mainSignal.reason.code, 'ERR_LEGATO_TIMEOUT')
   assert.equal(mainSignal.reason.name, 'TimeoutError')
 })
+
+// ----- tests that would have caught the mutation pass's survivors ----------------------------
+
+test('toJSON has the keys every door\'s report JSON shares (tests/report-keys.json), at every level', T, async () => {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const keys = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'tests', 'report-keys.json'), 'utf8'))
+  const f = new Flow()
+  f.step('flaky', (ctx) => {
+    if (ctx.attempt === 1) throw new Error('once')
+    return ctx.spawn('child', () => 1)
+  }, { retries: 1 })
+  f.step('bad', () => {
+    throw new Error('boom')
+  })
+  f.step('after-bad', () => 1, { after: ['bad'] })
+  const err = await f.run().catch((e) => e)
+  const j = JSON.parse(JSON.stringify(err.report))
+  const sorted = (o) => Object.keys(o).sort()
+  assert.deepEqual(sorted(j), keys.report)
+  assert.deepEqual(sorted(j.counts), keys.counts)
+  assert.equal(typeof j.started_at, 'string')
+  assert.ok(!Number.isNaN(Date.parse(j.started_at)))
+  assert.deepEqual(j.tasks.map((t) => t.name).sort(), ['after-bad', 'bad', 'child', 'flaky'])
+  for (const t of j.tasks) {
+    assert.deepEqual(sorted(t), keys.task, t.name)
+    for (const a of t.attempt_log) {
+      assert.deepEqual(sorted(a), keys.attempt, t.name)
+      if (a.error !== null) assert.deepEqual(sorted(a.error), keys.error)
+    }
+    if (t.error !== null) assert.deepEqual(sorted(t.error), keys.error)
+  }
+  const byName = Object.fromEntries(j.tasks.map((t) => [t.name, t]))
+  assert.equal(byName.flaky.attempt_log.length, 2)
+  assert.equal(byName.child.parent, 'flaky')
+  assert.equal(byName['after-bad'].skip_reason, 'dependency "bad" failed')
+  // The Orchestrator's report has the same shape.
+  const o = new Orchestrator()
+  const act = o.action(async (x) => x)
+  await o.run(() => act(1))
+  const oj = o.report.toJSON()
+  assert.deepEqual(sorted(oj), keys.report)
+  assert.deepEqual(sorted(oj.tasks[0]), keys.task)
+})
+
+test('retry: { attempts: 3 } makes exactly 3 calls of an always-failing body (action, step, spawn)', T, async () => {
+  const boom = new Error('always')
+  let n = 0
+  const o = new Orchestrator()
+  const act = o.action(() => {
+    n++
+    throw boom
+  }, { retry: { attempts: 3 } })
+  await assert.rejects(o.run(() => act()), { name: 'RetryError', attempts: 3 })
+  assert.equal(n, 3)
+  assert.equal(o.report.list[0].attempts, 3)
+  let s = 0
+  let c = 0
+  const f = new Flow()
+  f.step('s', async (ctx) => {
+    s++
+    await ctx.spawn('c', () => {
+      c++
+      throw boom
+    }, { retry: { attempts: 3 } }).catch(() => {})
+    throw boom
+  }, { retry: { attempts: 3 } })
+  const err = await f.run().catch((e) => e)
+  assert.equal(s, 3)
+  assert.equal(c, 9)
+  assert.equal(err.report.tasks.s.attempts, 3)
+  // retries: 2 is the same count.
+  let r = 0
+  const g = new Flow()
+  g.step('r', () => {
+    r++
+    throw boom
+  }, { retries: 2 })
+  await g.run().catch(() => {})
+  assert.equal(r, 3)
+})
+
+test('getState().operations has one record per call, calls made by actions inside actions included', T, async () => {
+  const o = new Orchestrator()
+  const leaf = o.action(async function leaf(x) { return x })
+  const mid = o.action(async function mid(x) { return (await leaf(x)) + (await leaf(x + 1)) })
+  const top = o.action(async function top() {
+    const [a, b] = await Promise.all([mid(1), mid(10)])
+    return a + b + (await leaf(100))
+  })
+  const v = await o.run(async () => (await top()) + (await o.parallel([leaf, mid])(1000, 2000))[0])
+  assert.equal(v, 3 + 21 + 100 + 1000)
+  const ops = o.getState().operations
+  assert.equal(o.report.list.length, 1 + 2 + 4 + 1 + 1 + 1 + 2)
+  assert.equal(ops.length, o.report.list.length)
+  assert.deepEqual(ops.map((r) => r.name).sort(), o.report.list.map((t) => t.name).sort())
+  for (const r of ops) assert.equal(typeof r.duration, 'number', r.name)
+  // Accumulating across runs, as the npm package does.
+  await o.run(() => mid(5))
+  assert.equal(ops.length, 12 + 3)
+})
+
+test('a Flow step\'s ctx.signal fires, with the run\'s reason, on fail-fast, on run({ signal }) and on the run timeout', T, async () => {
+  const { CancelledError } = legato
+  const waitAbort = (box) => (ctx) => new Promise((resolve) => {
+    box.signal = ctx.signal
+    ctx.signal.addEventListener('abort', () => {
+      box.fired = true
+      resolve()
+    })
+  })
+  // Fail-fast: the sibling's signal fires with the failure named.
+  const ff = {}
+  const f = new Flow({ failFast: true })
+  f.step('bad', async () => {
+    await new Promise((resolve) => setImmediate(resolve))
+    throw new Error('boom')
+  })
+  f.step('other', waitAbort(ff))
+  const e1 = await f.run().catch((e) => e)
+  assert.equal(ff.fired, true)
+  assert.ok(ff.signal.reason instanceof CancelledError)
+  assert.equal(ff.signal.reason.message, 'fail-fast: task "bad" failed')
+  assert.equal(e1.report.tasks.other.status, 'cancelled')
+  // run({ signal }): the step's signal fires with `run cancelled`.
+  const cx = {}
+  const ac = new AbortController()
+  const g = new Flow()
+  g.step('w', (ctx) => {
+    const p = waitAbort(cx)(ctx)
+    queueMicrotask(() => ac.abort())
+    return p
+  })
+  const e2 = await g.run({ signal: ac.signal }).catch((e) => e)
+  assert.equal(cx.fired, true)
+  assert.ok(cx.signal.reason instanceof CancelledError)
+  assert.equal(cx.signal.reason.message, 'run cancelled')
+  assert.equal(e2.report.tasks.w.status, 'cancelled')
+  // The run timeout.
+  const to = {}
+  const h = new Flow({ timeout: 5 })
+  h.step('w', waitAbort(to))
+  const e3 = await h.run().catch((e) => e)
+  assert.equal(to.fired, true)
+  assert.equal(to.signal.reason.message, 'run timed out after 5ms')
+  assert.equal(e3.message, 'flow failed: run timed out after 5ms')
+  // A spawned child's signal fires when its parent is cancelled (the core's text names it).
+  const child = {}
+  const k = new Flow({ failFast: true })
+  k.step('bad', async () => {
+    await new Promise((resolve) => setImmediate(resolve))
+    throw new Error('boom')
+  })
+  k.step('parent', (ctx) => ctx.spawn('kid', waitAbort(child)))
+  await k.run().catch(() => {})
+  assert.equal(child.fired, true)
+  assert.equal(child.signal.reason.message, 'parent task "parent" ended')
+})
