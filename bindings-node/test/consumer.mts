@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import {
   Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, HookError, type RunReport,
   type StepContext, type TaskCompletionEvent, type DepthError, type RunOptions,
-  TimeoutError, RetryError, UniqueIdGenerator,
+  TimeoutError, RetryError, UniqueIdGenerator, type ErrorCode, type InvalidNameError,
 } from 'legato'
 import DefaultOrchestrator from 'legato'
 
@@ -129,3 +129,18 @@ assert.equal(attempts, 3)
 assert.ok(re instanceof LegatoError)
 assert.equal(re.message, 'Operation failed after 3 attempts. Last error: boom')
 console.log('consumer ok')
+
+// Every error code is a documented ErrorCode; a refused name is an InvalidNameError.
+const outside: ErrorCode = 'ERR_LEGATO_OUTSIDE_RUN'
+assert.throws(() => new Orchestrator().signal(), (e: unknown) => e instanceof LegatoError && e.code === outside)
+// @ts-expect-error: not a code legato uses
+const notACode: ErrorCode = 'ERR_LEGATO_NOPE'
+void notACode
+try {
+  new Flow().step(' padded', () => 1)
+  assert.fail('the name was taken')
+} catch (e) {
+  const bad = e as InvalidNameError
+  assert.equal(bad.code, 'ERR_LEGATO_INVALID_NAME')
+  assert.ok(bad instanceof RangeError)
+}
