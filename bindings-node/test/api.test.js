@@ -471,7 +471,7 @@ test('step names of any length and script reach the core whole', T, () => {
   assert.throws(() => f.step('é'.repeat(400), () => 1), { name: 'DuplicateTaskError', message: `Task "${'é'.repeat(400)}" is defined twice` })
 })
 
-test('dependencies by name of any length and script reach the core whole (lone surrogates: see lowitems)', T, () => {
+test('dependencies by name of any length and script reach the core whole (lone surrogates: see low.test.js)', T, () => {
   const f = new Flow()
   const names = ['x'.repeat(254) + 'é', '🎼'.repeat(130), 'legato 音楽', 'paired \uD83C\uDFBC surrogates']
   for (const [k, n] of names.entries()) f.step(n, () => 1, k > 0 ? { after: [names[k - 1]] } : undefined)
