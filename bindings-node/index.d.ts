@@ -71,7 +71,8 @@ export interface TaskOptions {
   retryIf?: (error: unknown, attempt: number) => boolean
   /**
    * Time limit of each attempt, ms (> 0; beyond `setTimeout`'s 2^31 - 1 ms too: the timer is
-   * re-armed, no TimeoutOverflowWarning). On expiry the attempt's AbortSignal fires.
+   * re-armed, no TimeoutOverflowWarning; `Infinity`: no limit, as for the run's `timeout`). On
+   * expiry the attempt's AbortSignal fires with the timeout error the report then holds.
    */
   timeout?: number
   /** Mutual-exclusion keys: two tasks sharing a key never run at the same time. */
@@ -186,7 +187,7 @@ export interface StepContext<State = Record<string, unknown>, R = Record<string,
   /**
    * The results of the steps that succeeded so far, by name: a step's dependencies are always
    * among them. Typed per dependency when they are known (a name the flow's `Steps` type
-   * declares, a step handle, a sync point), as Rust's `cx.result::<T>(name)`.
+   * declares, a step handle, a sync point), as Rust's `cx.result::<T>(name)`. A null-prototype view.
    */
   readonly results: R
   /** The flow's shared state. */
@@ -312,7 +313,11 @@ export interface TaskCompletionEvent<State> extends Partial<Omit<OperationRecord
 /** A hook: sync or async; a hook that throws fails the run with a {@link HookError}. */
 export type Hook<E> = (event: E) => void | PromiseLike<void>
 
-/** The nine lifecycle hooks, chainable, several per event (run in registration order). */
+/**
+ * The nine lifecycle hooks, chainable, several per event (run in registration order). A run
+ * takes the hooks registered when it starts: one added during a run applies from the next run
+ * (whether or not its event already had a hook).
+ */
 export interface Hooks<State> {
   /** The run starts. */
   onProcessBegin(fn: Hook<ProcessBeginEvent<State>>): this
@@ -377,7 +382,11 @@ export type ReportTasks<Steps> = {
   readonly [K in keyof Steps]: TaskReport<unknown extends Steps[K] ? unknown : Steps[K]>
 } & Record<string, TaskReport>
 
-/** The report of a run; `Steps` (a flow's step result types) types `tasks[name].result`. */
+/**
+ * The report of a run; `Steps` (a flow's step result types) types `tasks[name].result`. Its own
+ * enumerable fields are `ok`, `totalDuration`, `stop` and `startTime`; `util.inspect`
+ * (console.log) shows them and the first tasks' statuses.
+ */
 export declare class RunReport<Steps extends object = Record<string, any>> {
   private constructor()
   /** Whether every task succeeded and the run was not stopped. */
@@ -388,7 +397,10 @@ export declare class RunReport<Steps extends object = Record<string, any>> {
   readonly startTime: number
   /** Why the run stopped early (`fail-fast: task "x" failed`, `run cancelled`, ...). */
   readonly stop: string | undefined
-  /** Tasks by name (for a repeated dynamic name, its last call). */
+  /**
+   * Tasks by name (for a repeated dynamic name, its last call): a null-prototype object, so a
+   * task may be named `__proto__`, `constructor` or `hasOwnProperty`.
+   */
   readonly tasks: ReportTasks<Steps>
   /** Every task in run order. */
   readonly list: TaskReport[]
@@ -556,6 +568,7 @@ export declare class Orchestrator<State extends object = Record<string, any>> im
   /**
    * Inside an action: the AbortSignal of the current call (timeout, fail-fast, cancel). Inside
    * `main`: main's, which fires when the run stops it (run timeout, cancel, fail-fast).
+   * @throws LegatoError with code `ERR_LEGATO_OUTSIDE_RUN` outside a run of this orchestrator.
    */
   signal(): AbortSignal
   /** The report of the latest finished run. */
@@ -572,12 +585,55 @@ export declare class Orchestrator<State extends object = Record<string, any>> im
   onProcessCompletion(fn: Hook<ProcessCompletionEvent<State & Bookkeeping>>): this
 }
 
+/**
+ * Every `code` an error from legato carries (README, "Errors and their codes"):
+ * - `ERR_LEGATO_CYCLE`, `ERR_LEGATO_MISSING_DEPENDENCY`, `ERR_LEGATO_DUPLICATE_TASK`,
+ *   `ERR_LEGATO_UNKNOWN_TASK`: the graph errors ({@link GraphError}, `ERR_LEGATO_GRAPH`, is
+ *   their base class);
+ * - `ERR_LEGATO_TASK_FAILED`, `ERR_LEGATO_TIMEOUT`, `ERR_LEGATO_CANCELLED`,
+ *   `ERR_LEGATO_FLOW_FAILED`, `ERR_LEGATO_HOOK_FAILED`, `ERR_LEGATO_RETRY`: the classes below;
+ * - `ERR_LEGATO_DEPTH`: a `RangeError`, a call nested deeper than `maxDepth`;
+ * - `ERR_LEGATO_INVALID_NAME`: a `RangeError`, a task name that is empty, holds a control
+ *   character (NUL included) or a lone surrogate, or starts or ends with whitespace (a step's,
+ *   a dependency's, a target's, an action's, a spawned child's), naming the argument;
+ * - `ERR_LEGATO_OUTSIDE_RUN`: a {@link LegatoError}, `orchestrator.signal()` outside a run of
+ *   that orchestrator;
+ * - `ERR_INVALID_ARG_TYPE` (a `TypeError`: wrong type, unknown option) and `ERR_OUT_OF_RANGE`
+ *   (a `RangeError`: wrong value), naming the argument: `options.retries: must be a whole number
+ *   from 0 to 4294967294, got -1`;
+ * - `ERR_LEGATO_PANIC`, `ERR_LEGATO_INTERNAL`: a bug in legato (a native panic caught before it
+ *   crossed, a native object used after it was freed): please report it.
+ */
+export type ErrorCode =
+  | 'ERR_LEGATO_CYCLE'
+  | 'ERR_LEGATO_MISSING_DEPENDENCY'
+  | 'ERR_LEGATO_DUPLICATE_TASK'
+  | 'ERR_LEGATO_UNKNOWN_TASK'
+  | 'ERR_LEGATO_GRAPH'
+  | 'ERR_LEGATO_TASK_FAILED'
+  | 'ERR_LEGATO_TIMEOUT'
+  | 'ERR_LEGATO_CANCELLED'
+  | 'ERR_LEGATO_FLOW_FAILED'
+  | 'ERR_LEGATO_HOOK_FAILED'
+  | 'ERR_LEGATO_RETRY'
+  | 'ERR_LEGATO_DEPTH'
+  | 'ERR_LEGATO_INVALID_NAME'
+  | 'ERR_LEGATO_OUTSIDE_RUN'
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_OUT_OF_RANGE'
+  | 'ERR_LEGATO_PANIC'
+  | 'ERR_LEGATO_INTERNAL'
+
 /** The root of legato's errors. */
 export declare class LegatoError extends Error {
-  /** A stable code, `ERR_LEGATO_*`. */
+  /** A stable code, one of {@link ErrorCode}. */
   code: string
 }
-/** An error in the graph: cycle, missing dependency, duplicate, unknown target. */
+/** An error with code `ERR_LEGATO_INVALID_NAME`: a refused task name (see {@link ErrorCode}). */
+export interface InvalidNameError extends RangeError {
+  code: 'ERR_LEGATO_INVALID_NAME'
+}
+/** An error in the graph: cycle, missing dependency, duplicate, unknown target (`ERR_LEGATO_GRAPH`: the base class's code, never thrown itself). */
 export declare class GraphError extends LegatoError {}
 /** `Circular dependency detected: a → b → a` (`ERR_LEGATO_CYCLE`). */
 export declare class CycleError extends GraphError {

@@ -139,9 +139,10 @@ export declare function optionsDrop(ids: Array<number>): void
 
 /**
  * Validates task options and registers them; returns their id for [`graph_build`] and
- * dynamic tasks. `backoff_kind`: 0 none, 1 fixed (`initial_ms`), 2 exponential
- * (`initial_ms`, `factor`, `max_ms`, `jitter`). A negative `timeout_ms` means none.
- * Errors name the argument: `ERR_OUT_OF_RANGE` for a wrong value.
+ * dynamic tasks. `name` (a dynamic task's: an action's, a spawned child's) is checked as a
+ * declared step's name is (`ERR_LEGATO_INVALID_NAME`). `backoff_kind`: 0 none, 1 fixed
+ * (`initial_ms`), 2 exponential (`initial_ms`, `factor`, `max_ms`, `jitter`). A negative
+ * `timeout_ms` means none. Errors name the argument: `ERR_OUT_OF_RANGE` for a wrong value.
  */
 export declare function optionsNew(name: string, retries: number, backoffKind: number, initialMs: number, factor: number, maxMs: number, jitter: boolean, timeoutMs: number, sequences?: Array<string> | undefined | null): number
 
@@ -191,8 +192,8 @@ export declare function runReport(id: number): NativeReport
 /**
  * The run's error when it stopped early ([`Scheduler::stop_error`], decided by the core):
  * `[code, ref, message]`, `code` an outcome code ([`error_code`]), `ref` the JS error it
- * stands for — `task << 1` for what task `task` threw, `n << 1 | 1` for the run's `n`th hook
- * error, `0xFFFF_FFFF` for none — and `message` the core's text (`run timed out after
+ * stands for — `task << 1` for what task `task` threw (or, on a fail-fast stop, the task whose
+ * timeout stopped it), `n << 1 | 1` for the run's `n`th hook error, `0xFFFF_FFFF` for none — and `message` the core's text (`run timed out after
  * 100ms`, `run cancelled`, `hook for event "task_begin" failed: boom`). Null when the run
  * did not stop early, or stopped because `main` threw (main's own error is the run's).
  */

@@ -27,6 +27,8 @@ const { HOOKS } = require('./hooks.js')
 
 const NONE = 0xffffffff
 const RESOLVED = Promise.resolve()
+/** The hooks of an event that has none (shared by every run). */
+const NO_HOOKS = Object.freeze([])
 const OUT_RECORDS = 1024
 /**
  * The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days): beyond it Node warns
@@ -84,9 +86,17 @@ const abandoned = new FinalizationRegistry((id) => native.runDrop(id))
  */
 class Driver {
   constructor(graphId, targets, ro, hooks, nTasks) {
-    this.hooks = hooks
+    // The hooks as they are when the run starts, the same list for the core's mask and for
+    // the calls: a hook added during a run applies from the next run, whether or not its
+    // event already had one.
     let mask = 0
-    for (let k = 0; k < 9; k++) if (hooks[k].length > 0) mask |= 1 << k
+    const taken = new Array(9)
+    for (let k = 0; k < 9; k++) {
+      const n = hooks[k].length
+      if (n > 0) mask |= 1 << k
+      taken[k] = n === 0 ? NO_HOOKS : hooks[k].slice()
+    }
+    this.hooks = taken
     this.startedAt = Date.now()
     if (graphId === SHAPE_ONLY) {
       this.id = 0
@@ -141,6 +151,9 @@ class Driver {
     this.values = nTasks <= PREALLOCATE ? new Array(nTasks) : []
     this.errors = []
     this.ctrls = []
+    // Per task: the reason its latest aborted attempt's signal fired with (a timeout or cancel
+    // error), the very object the report, hooks and callers then get for that outcome.
+    this.reasons = []
     // What each hook that threw threw, with its event and name, in order: the core picks the
     // run's error among them (`stopError`).
     this.hookErrors = []
@@ -422,6 +435,7 @@ class Driver {
       c = new AbortController()
       this.ctrls[task] = c
     }
+    this.reasons[task] = reason
     c.abort(reason)
     this.onAbort(task, attempt, timedOut, reason)
   }
@@ -436,8 +450,9 @@ class Driver {
   /**
    * The one conversion of an outcome of the core (src/driver.rs, `outcome`) into what JS gets:
    * failed, what `task` threw, as thrown (`undefined` included: hence `in`); timed out, the
-   * timeout error (`task`'s, else the run's with the core's text); cancelled and skipped, a
-   * CancelledError with the core's text (which names a skip's reason); too deep, a RangeError
+   * timeout error (`task`'s: the one its AbortSignal fired with, else the run's with the
+   * core's text); cancelled, the CancelledError its signal fired with; skipped (and cancelled
+   * before it started), a CancelledError with the core's text (which names a skip's reason); too deep, a RangeError
    * with code `ERR_LEGATO_DEPTH`. `message` is read from the core when not given.
    */
   errorFor(code, task, message) {
@@ -445,9 +460,17 @@ class Driver {
       case FAILED:
         if (task !== NONE && task in this.errors) return this.errors[task]
         return new TaskFailedError(message ?? native.runCallError(this.id, task) ?? 'failed')
-      case TIMED_OUT:
-        return task !== NONE ? this.timeoutError(task, message) : new TaskTimeoutError(message)
-      case CANCELLED:
+      case TIMED_OUT: {
+        if (task === NONE) return new TaskTimeoutError(message)
+        // The error its signal fired with (same identity), else one with the core's text.
+        const r = this.reasons[task]
+        return r instanceof TaskTimeoutError ? r : this.timeoutError(task, message)
+      }
+      case CANCELLED: {
+        const r = task !== NONE ? this.reasons[task] : undefined
+        if (r instanceof CancelledError) return r
+        return new CancelledError(message ?? native.runCallError(this.id, task) ?? 'cancelled')
+      }
       case SKIPPED:
         return new CancelledError(message ?? native.runCallError(this.id, task) ?? 'cancelled')
       case DEPTH: {

@@ -69,7 +69,8 @@ function fromNative(e) {
   const C = byCode[e.code]
   if (C) return new C(e.message)
   if (e.code === 'ERR_OUT_OF_RANGE' || e.code === 'ERR_LEGATO_INVALID_NAME') {
-    const r = new RangeError(e.message)
+    // The core writes an infinite value as Rust does (`inf`); JS users wrote `Infinity`.
+    const r = new RangeError(String(e.message).replace(/, got (-?)inf$/, ', got $1Infinity'))
     r.code = e.code === 'ERR_OUT_OF_RANGE' ? 'ERR_OUT_OF_RANGE' : 'ERR_LEGATO_INVALID_NAME'
     return r
   }

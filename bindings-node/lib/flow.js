@@ -6,6 +6,8 @@ const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, RUN_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 const { held } = require('./finalizers.js')
+const { checkName, named } = require('./names.js')
+const { failureReasonOf } = require('./report.js')
 
 const STEP_KEYS = ['after', 'description', ...TASK_KEYS]
 const SPAWN_KEYS = TASK_KEYS
@@ -22,18 +24,6 @@ const collected = new FinalizationRegistry((options) => {
 const NO_OPTIONS = Object.freeze({ id: 0, retryIf: null, timeout: undefined })
 /** A dependency given by name, in the pending records of `flow_deps`. */
 const BY_NAME = 0x80000000
-
-/**
- * Refuses a name holding a NUL character (names cross to the core NUL-joined, so one would
- * split into two): a RangeError naming `argument`, with the core's code for a bad name.
- */
-function checkNul(argument, name) {
-  if (name.indexOf('\0') === -1) return
-  const shown = JSON.stringify(name).replaceAll('\\u0000', '\\0')
-  const e = new RangeError(`${argument}: Invalid task name ${shown}: a task name must not contain NUL characters`)
-  e.code = 'ERR_LEGATO_INVALID_NAME'
-  throw e
-}
 
 function allStrings(list) {
   for (let k = 0; k < list.length; k++) if (typeof list[k] !== 'string') return false
@@ -97,8 +87,8 @@ class StepContext {
    * and resolves to its result. While the step awaits it, the step gives its slot back.
    */
   spawn(name, fn, options) {
-    if (typeof name !== 'string') throw typeError('name', `must be a string (got ${describe(name)})`)
-    if (typeof fn !== 'function') throw typeError('fn', `must be a function (got ${describe(fn)})`)
+    if (typeof name !== 'string') throw typeError('name', `must be a string, got ${describe(name)}`)
+    if (typeof fn !== 'function') throw typeError('fn', `must be a function, got ${describe(fn)}`)
     const o = checkKeys('options', options, SPAWN_KEYS)
     return this._run.spawnChild(this._task, this.attempt, name, fn, o)
   }
@@ -115,7 +105,7 @@ class FlowRun extends Driver {
     this.state = flow.state
     this.ok = new Uint8Array(this.nStatic)
     this._results = null
-    this.needBegin = flow._hooks[7].length > 0
+    this.needBegin = this.hooks[7].length > 0
     this.calls = []
     this.retired = []
     this.beginTimes = []
@@ -209,7 +199,7 @@ class FlowRun extends Driver {
 
   spawnChild(parent, parentAttempt, name, fn, o) {
     if (this.done) return Promise.reject(new CancelledError('the run is over'))
-    const reg = taskOptions('options', name, o)
+    const reg = taskOptions('options', name, o, 'name')
     if (reg.id !== 0) this.ownOptions(reg.id)
     const task = this.nTasks++
     const p = new Promise((resolve, reject) => {
@@ -312,7 +302,7 @@ class FlowRun extends Driver {
     const bad = report.list.find((t) => t.status === 'failed' || t.status === 'timed_out')
     // The core's wording, the same in every door: `flow failed: task "x" failed: <message>`
     // (a readable form of what was thrown, whatever it is), or the reason the run stopped.
-    const why = report._native.failureReason() ?? 'not every task succeeded'
+    const why = failureReasonOf(report) ?? 'not every task succeeded'
     const cause = se ?? bad?.error
     this.reject(new FlowError(`flow failed: ${why}`, report, cause === undefined ? undefined : { cause }))
   }
@@ -400,7 +390,7 @@ class Flow {
       const d = deps[k]
       if (typeof d === 'string') {
         try {
-          checkNul(`${argument}[${k}]`, d)
+          checkName(`${argument}[${k}]`, d)
         } catch (e) {
           this._pendLen = at
           this._pendNames.length = atNames
@@ -423,7 +413,7 @@ class Flow {
       } else {
         this._pendLen = at
         this._pendNames.length = atNames
-        throw typeError(`${argument}[${k}]`, `must be a step name, a step function or a sync point of this flow (got ${describe(d)})`)
+        throw typeError(`${argument}[${k}]`, `must be a step name, a step function or a sync point of this flow, got ${describe(d)}`)
       }
     }
     this._pend[at + 1] = count
@@ -439,9 +429,11 @@ class Flow {
     call(native.flowDeps, this._def, buf, names)
   }
 
-  _add(name, fn, o) {
-    if (typeof name !== 'string') throw typeError('name', `must be a string (got ${describe(name)})`)
-    if (typeof fn !== 'function') throw typeError('fn', `must be a function (got ${describe(fn)})`)
+  /** Adds step `name` (given as `nameArg`: `name`, or `fn.name` when taken from `fn`). */
+  _add(name, fn, o, nameArg = 'name') {
+    if (typeof name !== 'string') throw typeError('name', `must be a string, got ${describe(name)}`)
+    if (typeof fn !== 'function') throw typeError('fn', `must be a function, got ${describe(fn)}`)
+    checkName(nameArg, name)
     let reg = NO_OPTIONS
     let description = null
     let after
@@ -449,7 +441,7 @@ class Flow {
       after = o.after
       if (after !== undefined && !Array.isArray(after)) after = [after]
       if (o.description !== undefined) {
-        if (typeof o.description !== 'string') throw typeError('options.description', `must be a string (got ${describe(o.description)})`)
+        if (typeof o.description !== 'string') throw typeError('options.description', `must be a string, got ${describe(o.description)}`)
         description = o.description
       }
       if (o.retries !== undefined || o.retry !== undefined || o.backoff !== undefined || o.retryIf !== undefined ||
@@ -468,7 +460,7 @@ class Flow {
     let names = null
     if (after !== undefined && after.length > 0) {
       if (allStrings(after)) {
-        for (let k = 0; k < after.length; k++) checkNul(`options.after[${k}]`, after[k])
+        for (let k = 0; k < after.length; k++) checkName(`options.after[${k}]`, after[k])
         names = after.length === 1 ? after[0] : after.join('\0')
       }
       else this._addDeps(i, 'options.after', after)
@@ -481,7 +473,8 @@ class Flow {
     } catch (e) {
       this._pendLen = at
       this._pendNames.length = atNames
-      throw fromNative(e)
+      // The core checks the step's name here (its dependencies' when the graph is built).
+      throw named(nameArg, fromNative(e))
     }
     this._names.push(name)
     this._fns.push(fn)
@@ -495,15 +488,17 @@ class Flow {
    * Returns `fn`, unchanged.
    */
   step(name, fn, options) {
+    let nameArg = 'name'
     if (typeof name === 'function') {
       options = fn
       fn = name
       name = fn.name || 'anonymous'
+      nameArg = 'fn.name'
     } else if (typeof name !== 'string') {
-      throw typeError('name', `must be a string or a function (got ${describe(name)})`)
+      throw typeError('name', `must be a string or a function, got ${describe(name)}`)
     }
     if (options !== undefined) checkKeys('options', options, STEP_KEYS)
-    this._add(name, fn, options === null ? undefined : options)
+    this._add(name, fn, options === null ? undefined : options, nameArg)
     return fn
   }
 
@@ -515,9 +510,9 @@ class Flow {
     }
     if (typeof x === 'function') {
       const i = this._fnIndex().get(x)
-      return i === undefined ? this._add(x.name || 'anonymous', x, undefined) : i
+      return i === undefined ? this._add(x.name || 'anonymous', x, undefined, `${argument}[${k}].name`) : i
     }
-    throw typeError(`${argument}[${k}]`, `must be a step name or a function (got ${describe(x)})`)
+    throw typeError(`${argument}[${k}]`, `must be a step name or a function, got ${describe(x)}`)
   }
 
   /** Chains steps: each runs after the one before; `.after(...)` places the first. */
@@ -543,7 +538,7 @@ class Flow {
     let i
     if (typeof step === 'function' && !this._fnIndex().has(step)) {
       if (options !== undefined) checkKeys('options', options, STEP_KEYS)
-      i = this._add(step.name || 'anonymous', step, options === null ? undefined : options)
+      i = this._add(step.name || 'anonymous', step, options === null ? undefined : options, 'step.name')
     } else {
       i = this._item('syncAll', step, 0)
     }
@@ -560,14 +555,14 @@ class Flow {
     if (list.length === 0) return null
     return list.map((t, k) => {
       if (typeof t === 'string') {
-        checkNul(Array.isArray(targets) ? `targets[${k}]` : 'targets', t)
+        checkName(Array.isArray(targets) ? `targets[${k}]` : 'targets', t)
         return t
       }
       if (typeof t === 'function') {
         const i = this._fnIndex().get(t)
         if (i !== undefined) return this._names[i]
       }
-      throw typeError(`targets[${k}]`, `must be a step name or a step function (got ${describe(t)})`)
+      throw typeError(`targets[${k}]`, `must be a step name or a step function, got ${describe(t)}`)
     }).join('\0')
   }
 
@@ -584,7 +579,7 @@ class Flow {
     try {
       const o = checkKeys('options', options, ['signal'])
       if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-        throw typeError('options.signal', `must be an AbortSignal (got ${describe(o.signal)})`)
+        throw typeError('options.signal', `must be an AbortSignal, got ${describe(o.signal)}`)
       }
       const t = this._targets(targets)
       this._flush()

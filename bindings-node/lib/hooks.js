@@ -11,7 +11,7 @@ function addHookMethods(C) {
   HOOKS.forEach((m, kind) => {
     Object.defineProperty(C.prototype, m, {
       value: function (fn) {
-        if (typeof fn !== 'function') throw errors.typeError(m, `must be given a function (got ${describe(fn)})`)
+        if (typeof fn !== 'function') throw errors.typeError('fn', `must be a function, got ${describe(fn)}`)
         this._hooks[kind].push(fn)
         return this
       },

@@ -2,14 +2,14 @@
 // UniqueIdGenerator: the npm orchestrator package exports one; its README does not say what it
 // does, so this is the small class its users reach for: unique string ids, optionally prefixed.
 const { randomUUID } = require('node:crypto')
+const { typeError } = require('./errors.js')
+const { describe } = require('./options.js')
 
 class UniqueIdGenerator {
   /** `prefix` is put before every id (default none). */
   constructor(prefix = '') {
     if (typeof prefix !== 'string') {
-      const e = new TypeError(`prefix: must be a string (got ${typeof prefix})`)
-      e.code = 'ERR_INVALID_ARG_TYPE'
-      throw e
+      throw typeError('prefix', `must be a string, got ${describe(prefix)}`)
     }
     this.prefix = prefix
   }

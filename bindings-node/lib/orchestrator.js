@@ -337,7 +337,7 @@ class Orchestrator {
     this._hooks = newHooks()
     const state = o.state === undefined ? {} : o.state
     if (state === null || (typeof state !== 'object' && typeof state !== 'function')) {
-      throw typeError('options.state', `must be an object (got ${describe(state)})`)
+      throw typeError('options.state', `must be an object, got ${describe(state)}`)
     }
     // The state object itself, kept live as Flow keeps it; the bookkeeping fields it lacks are
     // added to it (its own `id`, `operations`… are left alone).
@@ -366,12 +366,12 @@ class Orchestrator {
    * Wraps `fn` as an action. The wrapper has fn's name and parameters and returns a Promise.
    */
   action(fn, options) {
-    if (typeof fn !== 'function') throw typeError('fn', `must be a function (got ${describe(fn)})`)
+    if (typeof fn !== 'function') throw typeError('fn', `must be a function, got ${describe(fn)}`)
     const o = checkKeys('options', options, ACTION_KEYS)
-    if (o.name !== undefined && typeof o.name !== 'string') throw typeError('options.name', `must be a string (got ${describe(o.name)})`)
-    if (o.cache !== undefined && typeof o.cache !== 'boolean') throw typeError('options.cache', `must be a boolean (got ${describe(o.cache)})`)
+    if (o.name !== undefined && typeof o.name !== 'string') throw typeError('options.name', `must be a string, got ${describe(o.name)}`)
+    if (o.cache !== undefined && typeof o.cache !== 'boolean') throw typeError('options.cache', `must be a boolean, got ${describe(o.cache)}`)
     const name = o.name ?? (fn.name || 'anonymous')
-    const reg = taskOptions('options', name, o)
+    const reg = taskOptions('options', name, o, o.name !== undefined ? 'options.name' : 'fn.name')
     if (reg.id !== 0) this._options.push(reg.id)
     const action = { name, fn, id: reg.id, retryIf: reg.retryIf, timeout: reg.timeout, cache: o.cache === true, retryShape: reg.retryShape }
     const orch = this
@@ -399,12 +399,12 @@ class Orchestrator {
    * with it, the first error cancels the other calls and rejects.
    */
   parallel(actions, options) {
-    if (!Array.isArray(actions)) throw typeError('actions', `must be an array of functions (got ${describe(actions)})`)
+    if (!Array.isArray(actions)) throw typeError('actions', `must be an array of functions, got ${describe(actions)}`)
     const o = checkKeys('options', options, ['failFast'])
-    if (o.failFast !== undefined && typeof o.failFast !== 'boolean') throw typeError('options.failFast', `must be a boolean (got ${describe(o.failFast)})`)
+    if (o.failFast !== undefined && typeof o.failFast !== 'boolean') throw typeError('options.failFast', `must be a boolean, got ${describe(o.failFast)}`)
     const failFast = o.failFast === true
     const list = actions.map((f, k) => {
-      if (typeof f !== 'function') throw typeError(`actions[${k}]`, `must be a function (got ${describe(f)})`)
+      if (typeof f !== 'function') throw typeError(`actions[${k}]`, `must be a function, got ${describe(f)}`)
       let a = this._actions.get(f)
       if (a === undefined) {
         a = this._plain.get(f)
@@ -443,12 +443,12 @@ class Orchestrator {
    * the run's error at once, without waiting for main.
    */
   run(main, options) {
-    if (typeof main !== 'function') return Promise.reject(typeError('main', `must be a function (got ${describe(main)})`))
+    if (typeof main !== 'function') return Promise.reject(typeError('main', `must be a function, got ${describe(main)}`))
     let r
     try {
       const o = checkKeys('options', options, ['signal'])
       if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-        throw typeError('options.signal', `must be an AbortSignal (got ${describe(o.signal)})`)
+        throw typeError('options.signal', `must be an AbortSignal, got ${describe(o.signal)}`)
       }
       r = new OrchRun(this, undefined, o.signal)
     } catch (e) {
@@ -485,7 +485,7 @@ class Orchestrator {
   signal() {
     const store = als.getStore()
     if (store === undefined || store.run.orch !== this) {
-      throw new LegatoError('orchestrator.signal() is only available inside a run of this orchestrator')
+      throw new LegatoError('orchestrator.signal() is only available inside a run of this orchestrator (in main or an action it calls)', { code: 'ERR_LEGATO_OUTSIDE_RUN' })
     }
     if (store.signal === undefined) store.signal = store.task === NONE ? store.run.mainSignal() : store.run.signalOf(store.task)
     return store.signal

@@ -24,14 +24,25 @@ class TaskReport {
   }
 }
 
+/** The most tasks a RunReport's `util.inspect` form names (the rest are counted). */
+const INSPECT_TASKS = 10
+
+let failureReasonOf
+
 class RunReport {
+  // Internals are private: a logged report (or a FlowError holding one) shows only what
+  // `util.inspect` below gives, and `Object.keys(report)` only the documented fields.
+  #native
+  #startedAt
+  #driver
+  #json = null
+  #tasks = null
+  #list = null
+
   constructor(nat, startedAt, driver) {
-    this._native = nat
-    this._startedAt = startedAt
-    this._driver = driver
-    this._json = null
-    this._tasks = null
-    this._list = null
+    this.#native = nat
+    this.#startedAt = startedAt
+    this.#driver = driver
     /** Whether every task succeeded and the run was not stopped. */
     this.ok = nat.ok
     /** The run's duration, ms. */
@@ -42,51 +53,76 @@ class RunReport {
     this.startTime = startedAt
   }
 
-  _data() {
-    if (this._json === null) this._json = JSON.parse(this._native.json(false))
-    return this._json
+  static {
+    /** The core's wording of why a run failed (for FlowError's message), or null. */
+    failureReasonOf = (r) => r.#native.failureReason()
+  }
+
+  #data() {
+    if (this.#json === null) this.#json = JSON.parse(this.#native.json(false))
+    return this.#json
   }
 
   /** Every task in run order (dynamic tasks with a repeated name each have their entry). */
   get list() {
-    if (this._list === null) {
-      const d = this._driver
-      this._list = this._data().tasks.map((j) => {
+    if (this.#list === null) {
+      const d = this.#driver
+      this.#list = this.#data().tasks.map((j) => {
         const status = j.status
         // The driver's one conversion, from the error kind the report's JSON format names.
         const error = status === 'succeeded' || status === 'skipped' || !j.error ? undefined
           : d.errorFor(ERROR_CODES[j.error.kind] ?? 1, j.id, j.error.message)
         const result = status === 'succeeded' ? d.values[j.id] : undefined
-        return new TaskReport(j, this._startedAt, result, error)
+        return new TaskReport(j, this.#startedAt, result, error)
       })
     }
-    return this._list
+    return this.#list
   }
 
-  /** Tasks by name (for a repeated dynamic name, its last call). */
+  /**
+   * Tasks by name (for a repeated dynamic name, its last call). A null-prototype object: a
+   * task may be named `__proto__`, `constructor` or `hasOwnProperty`.
+   */
   get tasks() {
-    if (this._tasks === null) {
-      const t = {}
+    if (this.#tasks === null) {
+      const t = Object.create(null)
       for (const r of this.list) t[r.name] = r
-      this._tasks = t
+      this.#tasks = t
     }
-    return this._tasks
+    return this.#tasks
   }
 
   /** The report in the JSON shape every door and the CLI share (results left out). */
   toJSON() {
-    return this._data()
+    return this.#data()
   }
 
   /** The run as a Mermaid Gantt chart. */
   toMermaid() {
-    return this._native.mermaid()
+    return this.#native.mermaid()
   }
 
   /** A self-contained HTML page with the run's timeline. */
   toHTML(title = 'legato run') {
-    return this._native.html(String(title))
+    return this.#native.html(String(title))
+  }
+
+  /**
+   * `util.inspect` (console.log) form: the run's fields and each task's status, the first
+   * few tasks by name and the rest counted, not every task's entry.
+   */
+  [Symbol.for('nodejs.util.inspect.custom')](depth, options, inspect) {
+    if (depth < 0) return options.stylize('[RunReport]', 'special')
+    const list = this.list
+    const tasks = {}
+    for (let i = 0; i < list.length && i < INSPECT_TASKS; i++) {
+      // Defined, not assigned: a task named `__proto__` is shown too.
+      Object.defineProperty(tasks, list[i].name, { value: list[i].status, enumerable: true, configurable: true, writable: true })
+    }
+    const fields = { ok: this.ok, totalDuration: this.totalDuration, stop: this.stop, startTime: this.startTime, tasks }
+    if (list.length > INSPECT_TASKS) fields.more = `${list.length - INSPECT_TASKS} more tasks`
+    return `RunReport ${inspect(fields, { ...options, depth: 1 })}`
   }
 }
 
-module.exports = { RunReport, TaskReport, TaskTimeoutError }
+module.exports = { RunReport, TaskReport, TaskTimeoutError, failureReasonOf: (r) => failureReasonOf(r) }

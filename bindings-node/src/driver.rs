@@ -40,7 +40,7 @@
 use crate::errors::{coded, guard, option_error};
 use crate::flow::{flow_select, options_get, Slab};
 use crate::report::NativeReport;
-use legato::event::{ErrorKind, Event, HookMask, TaskError};
+use legato::event::{ErrorKind, Event, HookMask, StopReason, TaskError};
 use legato::graph::{Graph, GraphBuilder, TaskId};
 use legato::host::{code, CallOutcome, Payload};
 use legato::policy::{self, OptionError};
@@ -560,8 +560,8 @@ pub fn run_call_error(id: u32, task: u32) -> napi::Result<Option<String>, String
 
 /// The run's error when it stopped early ([`Scheduler::stop_error`], decided by the core):
 /// `[code, ref, message]`, `code` an outcome code ([`error_code`]), `ref` the JS error it
-/// stands for — `task << 1` for what task `task` threw, `n << 1 | 1` for the run's `n`th hook
-/// error, `0xFFFF_FFFF` for none — and `message` the core's text (`run timed out after
+/// stands for — `task << 1` for what task `task` threw (or, on a fail-fast stop, the task whose
+/// timeout stopped it), `n << 1 | 1` for the run's `n`th hook error, `0xFFFF_FFFF` for none — and `message` the core's text (`run timed out after
 /// 100ms`, `run cancelled`, `hook for event "task_begin" failed: boom`). Null when the run
 /// did not stop early, or stopped because `main` threw (main's own error is the run's).
 #[napi]
@@ -573,7 +573,14 @@ pub fn run_stop_error(id: u32) -> napi::Result<Option<(u32, u32, String)>, Strin
                 let r = match js_error(&e) {
                     Some(JsError::Task(t)) => t << 1,
                     Some(JsError::Hook(h)) => (h << 1) | 1,
-                    None => NONE,
+                    // A fail-fast stop on a timeout: the task that timed out (its error, the
+                    // one its AbortSignal fired with, is held in JS).
+                    None => match run.sched.stop_reason() {
+                        Some(StopReason::FailFast { .. }) => {
+                            run.sched.first_failure().map_or(NONE, |t| t.as_u32() << 1)
+                        }
+                        _ => NONE,
+                    },
                 };
                 (error_code(&e), r, e.message.to_string())
             }))

@@ -9,7 +9,7 @@
 
 use crate::errors::{coded, graph_error, guard, option_error, range_error};
 use legato::define::FlowDef;
-use legato::graph::{Graph, Selection, TaskSpec};
+use legato::graph::{validate_name, Graph, Selection, TaskSpec};
 use legato::policy::{self, Backoff, TaskOptions};
 use legato::render::Format;
 use napi::bindgen_prelude::ObjectFinalize;
@@ -113,9 +113,10 @@ fn external_memory(env: sys::napi_env, bytes: i64) {
 }
 
 /// Validates task options and registers them; returns their id for [`graph_build`] and
-/// dynamic tasks. `backoff_kind`: 0 none, 1 fixed (`initial_ms`), 2 exponential
-/// (`initial_ms`, `factor`, `max_ms`, `jitter`). A negative `timeout_ms` means none.
-/// Errors name the argument: `ERR_OUT_OF_RANGE` for a wrong value.
+/// dynamic tasks. `name` (a dynamic task's: an action's, a spawned child's) is checked as a
+/// declared step's name is (`ERR_LEGATO_INVALID_NAME`). `backoff_kind`: 0 none, 1 fixed
+/// (`initial_ms`), 2 exponential (`initial_ms`, `factor`, `max_ms`, `jitter`). A negative
+/// `timeout_ms` means none. Errors name the argument: `ERR_OUT_OF_RANGE` for a wrong value.
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn options_new(
@@ -130,6 +131,8 @@ pub fn options_new(
     sequences: Option<Vec<String>>,
 ) -> napi::Result<u32, String> {
     guard(|| {
+        // The core's one rule for names, as for a declared step.
+        validate_name(&name).map_err(|e| graph_error(&e))?;
         // The core's one validation of options (policy): errors name the argument.
         let oe = |e: legato::policy::OptionError| option_error(&e);
         let mut o =

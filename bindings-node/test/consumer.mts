@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import {
   Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, HookError, type RunReport,
   type StepContext, type TaskCompletionEvent, type DepthError, type RunOptions,
-  TimeoutError, RetryError, UniqueIdGenerator,
+  TimeoutError, RetryError, UniqueIdGenerator, type ErrorCode, type InvalidNameError,
 } from 'legato'
 import DefaultOrchestrator from 'legato'
 
@@ -74,7 +74,7 @@ const point = flow.parallel('install', 'build')
 flow.step('package', () => 'pkg', { after: [point] })
 flow.syncAll(function notify() { return true })
 // @ts-expect-error: a step is a function
-assert.throws(() => flow.step('bad', 42), { name: 'TypeError', message: 'fn: must be a function (got number 42)' })
+assert.throws(() => flow.step('bad', 42), { name: 'TypeError', message: 'fn: must be a function, got 42' })
 const levels: string[][] = flow.plan()
 assert.deepEqual(levels[0], ['install'])
 const report: RunReport = await flow.run()
@@ -210,3 +210,18 @@ function refusedByTheTypes(flow: Flow<{ env: string }, Steps>, report: RunReport
 }
 void refusedByTheTypes
 console.log('consumer ok')
+
+// Every error code is a documented ErrorCode; a refused name is an InvalidNameError.
+const outside: ErrorCode = 'ERR_LEGATO_OUTSIDE_RUN'
+assert.throws(() => new Orchestrator().signal(), (e: unknown) => e instanceof LegatoError && e.code === outside)
+// @ts-expect-error: not a code legato uses
+const notACode: ErrorCode = 'ERR_LEGATO_NOPE'
+void notACode
+try {
+  new Flow().step(' padded', () => 1)
+  assert.fail('the name was taken')
+} catch (e) {
+  const bad = e as InvalidNameError
+  assert.equal(bad.code, 'ERR_LEGATO_INVALID_NAME')
+  assert.ok(bad instanceof RangeError)
+}

@@ -19,14 +19,19 @@ test('the README has Node examples', () => {
   assert.ok(blocks.length >= 3)
 })
 
+// What an example prints, where the README says so (the first screen's hello world: its
+// `// deployed` comment).
+const PRINTS = { 0: 'deployed\n' }
+
 blocks.forEach((code, i) => {
-  test(`README Node example ${i + 1} runs`, { timeout: 30_000 }, () => {
+  test(`README Node example ${i + 1} runs${i in PRINTS ? ' and prints what the README says' : ''}`, { timeout: 30_000 }, () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'legato-readme-'))
     const file = path.join(dir, `example${i + 1}.mjs`)
     fs.writeFileSync(file, code.replaceAll("from 'legato'", `from ${JSON.stringify(entry)}`))
     const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 20_000 })
     fs.rmSync(dir, { recursive: true, force: true })
     assert.equal(r.status, 0, r.stderr)
+    if (i in PRINTS) assert.equal(r.stdout, PRINTS[i])
   })
 })
 
@@ -56,6 +61,10 @@ tsBlocks.forEach((code, i) => {
       fs.rmSync(dir, { recursive: true, force: true })
     }
   })
+})
+
+test('the first Node example is the first screen\'s, printing `deployed`', () => {
+  assert.match(blocks[0], /console\.log\(report\.tasks\.deploy\.result\) *\/\/ deployed\n/)
 })
 
 test('the Node section has "Coming from orchestrator" with the departures DESIGN names', () => {

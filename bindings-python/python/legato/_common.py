@@ -89,10 +89,19 @@ def is_async(fn: Any) -> bool:
 
 
 class Hooks:
-    """The nine hooks, each keeping every registered function in order (sync or async)."""
+    """The nine hooks, each keeping every registered function in order (sync or async).
+
+    A run takes the hooks registered when it starts: one added during a run applies from the
+    next run, whether or not its event already had one.
+    """
 
     def __init__(self) -> None:
         self._hooks: dict[str, list[Callable[..., Any]]] = {k: [] for k in HOOK_KINDS}
+
+    def _hooks_now(self) -> dict[str, list[Callable[..., Any]]]:
+        """The hooks as a run takes them when it starts: one added during a run applies from
+        the next run, whether or not its event already had one (as in the Node door)."""
+        return {k: list(v) for k, v in self._hooks.items()}
 
     def _on(self, kind: str, fn: F) -> F:
         check_callable(f"on_{kind}", fn)

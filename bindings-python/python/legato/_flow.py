@@ -444,7 +444,7 @@ class Flow(Hooks):
             self._core,
             bodies,
             targets,
-            self._hooks,
+            self._hooks_now(),
             self.state,
             done,
             max_parallel=self.max_parallel,

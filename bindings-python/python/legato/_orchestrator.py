@@ -289,7 +289,7 @@ class Orchestrator(Hooks):
             None,
             [],
             [],
-            self._hooks,
+            self._hooks_now(),
             self._state,
             done,
             max_parallel=self.max_parallel,

@@ -130,8 +130,22 @@ where
 }
 
 /// Checks that `name` can be a task name: non-empty, no control characters, no
-/// leading or trailing whitespace.
-pub(crate) fn validate_name(name: &str) -> Result<(), GraphError> {
+/// leading or trailing whitespace. Declared steps are checked when added; a host checks the
+/// names of dynamic tasks (spawned children, actions) with this, the same rule.
+///
+/// # Examples
+///
+/// ```
+/// use legato::graph::validate_name;
+///
+/// assert!(validate_name("build-app").is_ok());
+/// assert_eq!(validate_name(" build").unwrap_err().kind(), "invalid_name");
+/// ```
+///
+/// # Errors
+///
+/// [`GraphError::InvalidName`] naming the reason.
+pub fn validate_name(name: &str) -> Result<(), GraphError> {
     // Fast path: printable ASCII without a space at either end (nearly every real name).
     let bytes = name.as_bytes();
     if bytes.first().is_some_and(u8::is_ascii_graphic)

@@ -28,8 +28,8 @@
 
 mod error;
 
-pub use error::GraphError;
-pub(crate) use error::{did_you_mean, validate_name};
+pub(crate) use error::did_you_mean;
+pub use error::{validate_name, GraphError};
 
 use crate::policy::TaskOptions;
 use std::collections::HashMap as StdHashMap;

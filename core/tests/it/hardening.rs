@@ -710,3 +710,67 @@ async fn the_run_timeout_fires_during_a_runaway_recursion() {
     assert_eq!(e.to_string(), "run timed out after 100ms");
     assert!(run.report.tasks.len() > 1);
 }
+
+/// The report's JSON has the keys every door's report shares (`tests/report-keys.json`), at
+/// every level: a key dropped or renamed here fails this test, as it fails the Python and Node
+/// doors' tests against the same list.
+#[test]
+fn report_json_has_the_keys_every_door_shares() {
+    use legato::graph::TaskSpec;
+    let keys: serde_json::Value =
+        serde_json::from_str(include_str!("../../../tests/report-keys.json")).unwrap();
+    let list = |k: &str| -> Vec<String> {
+        keys[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let sorted = |v: &serde_json::Value| -> Vec<String> {
+        let mut ks: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        ks.sort();
+        ks
+    };
+    let mut b = GraphBuilder::new();
+    b.add(TaskSpec::new("flaky").options(TaskOptions::default().retries(1)))
+        .unwrap();
+    b.add(TaskSpec::new("bad")).unwrap();
+    b.add(TaskSpec::new("after_bad").after(["bad"])).unwrap();
+    let graph = Arc::new(b.build().unwrap());
+    let (flaky, bad) = (graph.get("flaky").unwrap(), graph.get("bad").unwrap());
+    let mut s: Scheduler<u32> =
+        Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).unwrap();
+    s.start(Duration::ZERO);
+    let mut t = 0;
+    while let Some(c) = s.next_command() {
+        if let Command::Start { task, attempt } = c {
+            t += 1;
+            let outcome = if task == bad || (task == flaky && attempt == 1) {
+                Outcome::fail("boom")
+            } else {
+                Outcome::Ok(1)
+            };
+            s.attempt_finished(task, attempt, outcome, ms(t)).unwrap();
+        }
+    }
+    let v = s.report().to_json_value();
+    assert_eq!(sorted(&v), list("report"));
+    assert_eq!(sorted(&v["counts"]), list("counts"));
+    let tasks = v["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 3);
+    for task in tasks {
+        assert_eq!(sorted(task), list("task"), "{}", task["name"]);
+        for a in task["attempt_log"].as_array().unwrap() {
+            assert_eq!(sorted(a), list("attempt"));
+            if !a["error"].is_null() {
+                assert_eq!(sorted(&a["error"]), list("error"));
+            }
+        }
+        if !task["error"].is_null() {
+            assert_eq!(sorted(&task["error"]), list("error"));
+        }
+    }
+    assert_eq!(tasks[0]["attempt_log"].as_array().unwrap().len(), 2);
+    assert_eq!(tasks[2]["skip_reason"], "dependency \"bad\" failed");
+}
