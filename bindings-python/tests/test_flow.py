@@ -695,9 +695,11 @@ def test_a_hook_error_is_the_cause_of_the_flow_error(kind: str) -> None:
 def test_spawn_and_cancel_from_outside() -> None:
     flow = legato.Flow("cancel")
     seen: list[str] = []
+    started = asyncio.Event()
 
     @flow.step
     async def forever() -> None:
+        started.set()
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
@@ -712,7 +714,7 @@ def test_spawn_and_cancel_from_outside() -> None:
 
     async def main() -> Any:
         h = flow.spawn()
-        await asyncio.sleep(0.01)
+        await started.wait()  # forever is running: cancelled, not skipped
         h.cancel()
         with pytest.raises(legato.FlowError):
             await h
@@ -731,19 +733,23 @@ def test_cancelling_the_awaiting_task_cancels_the_run() -> None:
     ends: list[bool] = []
     flow.on_process_completion(lambda e: ends.append(e.report.ok))
 
+    started = asyncio.Event()
+
     @flow.step
     async def forever() -> None:
+        started.set()
         await asyncio.sleep(60)
 
     async def main() -> None:
         t = asyncio.ensure_future(flow.run_async())
-        await asyncio.sleep(0.01)
+        await started.wait()  # the run is under way
         t.cancel()
         with pytest.raises(asyncio.CancelledError):
             await t
 
     asyncio.run(main())
     assert ends == [False]
+    assert started.is_set()
 
 
 def test_run_timeout_cancels_everything() -> None:
@@ -760,14 +766,16 @@ def test_run_timeout_cancels_everything() -> None:
 
 def test_fail_fast_cancels_running_work() -> None:
     flow = legato.Flow("ff", fail_fast=True)
+    long_started = asyncio.Event()
 
     @flow.step
     async def breaker() -> None:
-        await asyncio.sleep(0.005)
+        await long_started.wait()  # long is running when breaker fails
         raise RuntimeError("x")
 
     @flow.step
     async def long() -> None:
+        long_started.set()
         await asyncio.sleep(60)
 
     with pytest.raises(legato.FlowError) as ei:

@@ -163,14 +163,16 @@ def test_parallel_without_fail_fast_keeps_errors_in_place() -> None:
 def test_parallel_with_fail_fast_cancels_the_others_and_raises() -> None:
     orch = legato.Orchestrator()
     cancelled: list[bool] = []
+    slow_started = asyncio.Event()
 
     @orch.action
     async def down(_: Any) -> None:
-        await asyncio.sleep(0.005)
+        await slow_started.wait()  # slow is running when down fails
         raise ConnectionError("user service down")
 
     @orch.action
     async def slow(_: Any) -> list[str]:
+        slow_started.set()
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
