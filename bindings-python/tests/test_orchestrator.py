@@ -477,14 +477,16 @@ def test_fail_fast_stops_main_and_raises_the_failing_bodys_own_exception() -> No
     orch = legato.Orchestrator(fail_fast=True)
     own = ValueError("user service down")
     main_cancelled = False
+    slow_started = asyncio.Event()
 
     @orch.action
     async def fails() -> None:
-        await asyncio.sleep(0)
+        await slow_started.wait()  # slow is running when fails fails
         raise own
 
     @orch.action
     async def slow() -> None:
+        slow_started.set()
         await asyncio.sleep(10)
 
     async def main() -> None:
