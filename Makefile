@@ -109,6 +109,10 @@ python-dev: $(VENV)/.stamp-develop
 test-python: $(VENV)/.stamp-develop
 	cd bindings-python && $(abspath $(VPY)) -m pytest -q
 
+.PHONY: dist  ## Build the Python package as one abi3 wheel (CPython >= 3.9) into target/wheels/: pip installs it with no Rust toolchain
+dist: $(VENV)/.stamp-dev
+	cd bindings-python && $(abspath $(VENV))/bin/maturin build --release --out ../target/wheels
+
 .PHONY: lint-python  ## Lint the Python package: ruff, mypy, and stubtest of the native module's stubs
 lint-python: $(VENV)/.stamp-develop
 	$(VPY) -m ruff check --config bindings-python/pyproject.toml bindings-python examples/python bench/python

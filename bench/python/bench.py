@@ -148,9 +148,7 @@ def legato_flow(dag: Dag, is_async: bool) -> Callable[[], Any]:
                 if ctx.attempt <= 2:
                     raise Flaky()
 
-    retries = 2 if dag.body == "fail2" else None
-    for name, deps in zip(dag.names, dag.deps):
-        flow.add(body, name=name, after=[dag.names[d] for d in deps], retries=retries)
+    add_steps(flow, dag, body)
 
     def run() -> Any:
         report = flow.run()
@@ -158,6 +156,97 @@ def legato_flow(dag: Dag, is_async: bool) -> Callable[[], Any]:
         return report
 
     return run
+
+
+def add_steps(flow: legato.Flow, dag: Dag, body: Callable[..., Any]) -> None:
+    """Adds one step per task of ``dag``, as a user would: ``flow.add`` with names in ``after=``."""
+    retries = 2 if dag.body == "fail2" else None
+    for name, deps in zip(dag.names, dag.deps):
+        flow.add(body, name=name, after=[dag.names[d] for d in deps], retries=retries)
+
+
+def define_add(dag: Dag) -> Callable[[], Any]:
+    """W1's steps added with ``flow.add`` (one function for every step), then ``plan()``."""
+
+    def body() -> None:
+        pass
+
+    def define() -> Any:
+        flow = legato.Flow("bench")
+        add_steps(flow, dag, body)
+        return flow.plan()
+
+    return define
+
+
+def define_decorator(dag: Dag) -> Callable[[], Any]:
+    """W1's steps as a function each (a new one per step) under ``@flow.step``, then ``plan()``."""
+
+    def define() -> Any:
+        flow = legato.Flow("bench")
+        for name, deps in zip(dag.names, dag.deps):
+
+            @flow.step(name=name, after=[dag.names[d] for d in deps])
+            def body() -> None:
+                pass
+
+        return flow.plan()
+
+    return define
+
+
+def define_graphlib(dag: Dag) -> Callable[[], Any]:
+    """The peer: the same graph given to ``graphlib.TopologicalSorter``, then ``prepare()``."""
+
+    def define() -> Any:
+        ts: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+        for name, deps in zip(dag.names, dag.deps):
+            ts.add(name, *[dag.names[d] for d in deps])
+        ts.prepare()
+        return ts
+
+    return define
+
+
+def bench_define(runs: int) -> list[dict[str, Any]]:
+    """The ``define`` rows: the cost of declaring W1 (10,001 steps), not of running it."""
+    dag = WORKLOADS["W1"]()
+    impls = {
+        "legato": define_add(dag),
+        "legato @flow.step": define_decorator(dag),
+        "graphlib": define_graphlib(dag),
+    }
+    notes = {
+        "legato": "W1's steps added with flow.add (one function), then plan(); target <= 3 us a step",
+        "legato @flow.step": "W1's steps as a new function each under @flow.step, then plan()",
+        "graphlib": "TopologicalSorter.add per task, then prepare(): the peer",
+    }
+    times: dict[str, list[float]] = {k: [] for k in impls}
+    for fn in impls.values():  # warm-up
+        fn()
+    for _ in range(runs):
+        for k, fn in impls.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    peer_ms = median_ms(times["graphlib"])
+    rows = []
+    for k in impls:
+        ms = median_ms(times[k])
+        rows.append(
+            {
+                "door": "python",
+                "impl": k,
+                "workload": "define",
+                "tasks": len(dag),
+                "runs": runs,
+                "ms": round(ms, 4),
+                "per_task_us": round(ms * 1000 / len(dag), 4),
+                "vs_graphlib": round(ms / peer_ms, 4),
+                "note": notes[k],
+            }
+        )
+    return rows
 
 
 # ----- peers ---------------------------------------------------------------------------------
@@ -473,12 +562,19 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("workloads", nargs="*", default=list(WORKLOADS), help="W1 … W5 (default: all)")
+    ap.add_argument("workloads", nargs="*", default=[], help="W1 … W5, define (default: all)")
+    ap.add_argument("--only", help="a comma-separated list of workloads, as the positional ones")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", type=pathlib.Path, help="merge the rows into this file")
     ap.add_argument("--no-prefect", action="store_true", help="skip the Prefect peer")
     ap.add_argument("--prefect-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    chosen = list(args.workloads) + (args.only.split(",") if args.only else [])
+    for w in chosen:
+        if w not in WORKLOADS and w != "define":
+            ap.error(f"unknown workload {w!r} (W1 … W5, define)")
+    args.workloads = [w for w in chosen if w != "define"] if chosen else list(WORKLOADS)
+    define = not chosen or "define" in chosen
     if args.prefect_only:
         # In a process of its own: Prefect leaves background threads (an event loop, services)
         # that would slow down every figure measured after it in the same process.
@@ -490,7 +586,10 @@ def main() -> None:
     for w in args.workloads:
         rows.extend(bench_workload(w, args.runs))
         print(table([r for r in rows if r["workload"].split("-")[0] == w]), flush=True)
-    if not args.no_prefect:
+    if define:
+        rows.extend(bench_define(args.runs))
+        print(table([r for r in rows if r["workload"] == "define"]), flush=True)
+    if not args.no_prefect and args.workloads:
         # PREFECT_API_URL empty: Prefect runs against a temporary in-process server.
         env = {**os.environ, "PREFECT_LOGGING_LEVEL": "CRITICAL", "PREFECT_API_URL": ""}
         proc = subprocess.run(

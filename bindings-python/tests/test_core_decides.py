@@ -83,10 +83,12 @@ def test_the_run_timeout_and_loop_timers_fire_during_a_runaway_recursion() -> No
 def test_a_fail_fast_group_leaves_a_cached_call_another_caller_made_running() -> None:
     # The core cancels only the members the group's caller made.
     orch = legato.Orchestrator()
+    started, release = asyncio.Event(), asyncio.Event()
 
     @orch.action(cache=True)
     async def shared(x: int) -> str:
-        await asyncio.sleep(0.05)
+        started.set()
+        await release.wait()
         return "shared"
 
     @orch.action
@@ -95,16 +97,16 @@ def test_a_fail_fast_group_leaves_a_cached_call_another_caller_made_running() ->
 
     @orch.action
     async def fails(x: int) -> None:
-        await asyncio.sleep(0.01)
         raise ValueError("boom")
 
     both = orch.parallel([shared, fails], fail_fast=True)
 
     async def main() -> str:
         first = other()
-        await asyncio.sleep(0.005)  # other has called shared(1)
+        await started.wait()  # other's call of shared(1) is running
         with pytest.raises(ValueError, match="boom"):
-            await both(1, 0)
+            await both(1, 0)  # joins that call, then fails fast
+        release.set()
         return await first  # type: ignore[no-any-return]
 
     assert orch.run(main) == "shared"
@@ -116,13 +118,16 @@ def test_a_main_that_raised_cancels_the_calls_it_left_running() -> None:
     orch = legato.Orchestrator()
     own = KeyError("gone")
 
+    started = asyncio.Event()
+
     @orch.action
     async def slow() -> None:
+        started.set()
         await asyncio.sleep(10)
 
     async def main() -> None:
         slow()
-        await asyncio.sleep(0.01)
+        await started.wait()  # slow is running when main raises
         raise own
 
     t0 = time.monotonic()

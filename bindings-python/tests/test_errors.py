@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import math
 import pickle
+import threading
 from typing import Any
 
 import pytest
@@ -188,10 +189,10 @@ def test_backoff_validation() -> None:
 
 
 def test_an_executor_is_accepted() -> None:
-    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+    with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="given") as ex:
         flow = legato.Flow("ex", executor=ex)
-        flow.add(lambda: 1, name="one")
-        assert flow.run().tasks["one"].result == 1
+        flow.add(lambda: threading.current_thread().name, name="one")
+        assert flow.run().tasks["one"].result.startswith("given_")  # on the executor's threads
 
 
 def test_a_sync_step_taking_ctx_is_refused_with_an_executor() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import inspect
 import json
 import threading
@@ -152,6 +153,125 @@ def test_a_parameter_matching_no_upstream_step_is_refused_at_definition() -> Non
 
     flow.add(with_default)  # a default is fine
     assert flow.run().tasks["with_default"].result == 3
+
+
+@pytest.mark.parametrize("async_c", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("order", ["abc", "acb", "bac", "bca", "cab", "cba"])
+def test_a_parameter_named_after_a_step_gets_that_steps_result_whatever_the_order_of_definition(
+    order: str, async_c: bool
+) -> None:
+    # Issue 19 (Low): names are resolved when the flow is planned or run, not when c is added;
+    # c(a) is never fed b's result (b finishes beside a, c could take either). Declared before
+    # a, c needs a default (a parameter naming no step yet, without one, is refused at once).
+    flow = legato.Flow("inject")
+
+    def a() -> str:
+        return "A"
+
+    def b() -> str:
+        return "B"
+
+    if order.index("a") < order.index("c"):
+        if async_c:
+
+            async def c(a: str) -> str:
+                return a
+        else:
+
+            def c(a: str) -> str:
+                return a
+    elif async_c:
+
+        async def c(a: str = "default") -> str:
+            return a
+    else:
+
+        def c(a: str = "default") -> str:
+            return a
+
+    fns = {"a": a, "b": b, "c": c}
+    for n in order:
+        flow.add(fns[n])
+    assert flow.plan() == [[n for n in order if n != "c"], ["c"]]
+    assert flow.plan("c") == [["a"], ["c"]]
+    assert "t" in flow.to_mermaid() and "-->" in flow.to_mermaid()
+    report = flow.run()
+    assert report.tasks["c"].result == "A"
+    assert flow.run("c").tasks["c"].result == "A"
+
+
+def test_a_parameter_with_a_default_named_after_no_step_or_its_own_step_keeps_its_default() -> None:
+    flow = legato.Flow("defaults")
+
+    def a(a: int = 1, later: int = 2, *, never: int = 3) -> int:  # its own name: no cycle
+        return a + later + never
+
+    def one_more(x: int, later: int = 0) -> int:
+        return x + later
+
+    flow.add(a)
+    flow.add(functools.partial(one_more, 1), name="p")  # read by inspect.signature
+    assert flow.plan() == [["a", "p"]]
+    r = flow.run()
+    assert (r.tasks["a"].result, r.tasks["p"].result) == (6, 1)
+    flow.add(lambda: 10, name="later")  # now a step of that name exists: a depends on it
+    assert flow.plan() == [["later"], ["a", "p"]]
+    r = flow.run()
+    assert (r.tasks["a"].result, r.tasks["p"].result) == (14, 11)
+
+
+def test_parameters_are_read_as_inspect_reads_them_keyword_only_wrapped_partial_and_methods() -> None:
+    flow = legato.Flow("signatures")
+    flow.add(lambda: 2, name="a")
+    flow.add(lambda: 3, name="b")
+
+    def kw_only(*args: Any, a: int, b: int = 0, **kw: Any) -> int:
+        return a * 10 + b
+
+    def traced(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return ("traced", fn(*args, **kwargs))
+
+        return wrapper
+
+    @traced
+    def wrapped(a: int, b: int) -> int:  # inspect follows __wrapped__: a and b are injected
+        return a + b
+
+    def three(a: int, b: int, c: int) -> int:
+        return a * 100 + b * 10 + c
+
+    class Adder:
+        def __init__(self, k: int) -> None:
+            self.k = k
+
+        def add(self, a: int) -> int:
+            return a + self.k
+
+        async def __call__(self, b: int) -> int:
+            return b * self.k
+
+    flow.add(kw_only)
+    flow.add(wrapped)
+    flow.add(functools.partial(three, c=7), name="partial")
+    flow.add(Adder(5).add, name="method")
+    flow.add(Adder(4), name="callable_object")
+    assert flow.plan() == [["a", "b"], ["kw_only", "wrapped", "partial", "method", "callable_object"]]
+    r = flow.run()
+    assert r.tasks["kw_only"].result == 23
+    assert r.tasks["wrapped"].result == ("traced", 5)
+    assert r.tasks["partial"].result == 237
+    assert r.tasks["method"].result == 7
+    assert r.tasks["callable_object"].result == 12
+
+    def positional_only(a: int, /) -> int:
+        return a
+
+    with pytest.raises(TypeError, match='positional_only: parameter "a" is positional-only'):
+        flow.add(positional_only)
+    with pytest.raises(TypeError, match='parameter "nope" is neither "ctx" nor the name of an upstream step'):
+        flow.add(lambda a, *, nope: None, name="x")
 
 
 def test_follow_chain_and_sync_all() -> None:
@@ -576,9 +696,11 @@ def test_a_hook_error_is_the_cause_of_the_flow_error(kind: str) -> None:
 def test_spawn_and_cancel_from_outside() -> None:
     flow = legato.Flow("cancel")
     seen: list[str] = []
+    started = asyncio.Event()
 
     @flow.step
     async def forever() -> None:
+        started.set()
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
@@ -593,7 +715,7 @@ def test_spawn_and_cancel_from_outside() -> None:
 
     async def main() -> Any:
         h = flow.spawn()
-        await asyncio.sleep(0.01)
+        await started.wait()  # forever is running: cancelled, not skipped
         h.cancel()
         with pytest.raises(legato.FlowError):
             await h
@@ -612,19 +734,23 @@ def test_cancelling_the_awaiting_task_cancels_the_run() -> None:
     ends: list[bool] = []
     flow.on_process_completion(lambda e: ends.append(e.report.ok))
 
+    started = asyncio.Event()
+
     @flow.step
     async def forever() -> None:
+        started.set()
         await asyncio.sleep(60)
 
     async def main() -> None:
         t = asyncio.ensure_future(flow.run_async())
-        await asyncio.sleep(0.01)
+        await started.wait()  # the run is under way
         t.cancel()
         with pytest.raises(asyncio.CancelledError):
             await t
 
     asyncio.run(main())
     assert ends == [False]
+    assert started.is_set()
 
 
 def test_run_timeout_cancels_everything() -> None:
@@ -641,14 +767,16 @@ def test_run_timeout_cancels_everything() -> None:
 
 def test_fail_fast_cancels_running_work() -> None:
     flow = legato.Flow("ff", fail_fast=True)
+    long_started = asyncio.Event()
 
     @flow.step
     async def breaker() -> None:
-        await asyncio.sleep(0.005)
+        await long_started.wait()  # long is running when breaker fails
         raise RuntimeError("x")
 
     @flow.step
     async def long() -> None:
+        long_started.set()
         await asyncio.sleep(60)
 
     with pytest.raises(legato.FlowError) as ei:

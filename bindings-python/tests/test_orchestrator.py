@@ -163,14 +163,16 @@ def test_parallel_without_fail_fast_keeps_errors_in_place() -> None:
 def test_parallel_with_fail_fast_cancels_the_others_and_raises() -> None:
     orch = legato.Orchestrator()
     cancelled: list[bool] = []
+    slow_started = asyncio.Event()
 
     @orch.action
     async def down(_: Any) -> None:
-        await asyncio.sleep(0.005)
+        await slow_started.wait()  # slow is running when down fails
         raise ConnectionError("user service down")
 
     @orch.action
     async def slow(_: Any) -> list[str]:
+        slow_started.set()
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
@@ -475,14 +477,16 @@ def test_fail_fast_stops_main_and_raises_the_failing_bodys_own_exception() -> No
     orch = legato.Orchestrator(fail_fast=True)
     own = ValueError("user service down")
     main_cancelled = False
+    slow_started = asyncio.Event()
 
     @orch.action
     async def fails() -> None:
-        await asyncio.sleep(0)
+        await slow_started.wait()  # slow is running when fails fails
         raise own
 
     @orch.action
     async def slow() -> None:
+        slow_started.set()
         await asyncio.sleep(10)
 
     async def main() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from inspect import CO_COROUTINE
+from types import FunctionType
 from typing import Any, Callable, Generator, Iterable, Optional, Union, overload
 
 from . import _legato, _runtime
@@ -105,7 +107,7 @@ def _final_report(run: _legato.Run, title: str) -> _legato.RunReport:
 
 
 class _Step:
-    __slots__ = ("fn", "index", "is_async", "name", "params", "retry_if")
+    __slots__ = ("fn", "index", "is_async", "name", "params", "pending", "retry_if")
 
     def __init__(
         self,
@@ -114,13 +116,16 @@ class _Step:
         index: int,
         params: list[tuple[str, Optional[str]]],
         retry_if: Optional[Callable[[BaseException], bool]],
+        fn_async: bool,
     ) -> None:
         self.name = name
         self.fn = fn
         self.index = index
-        self.is_async = is_async(fn)
+        self.is_async = fn_async
         self.params = params
         self.retry_if = retry_if
+        # Parameters with a default that named no step when this one was added.
+        self.pending: Optional[list[str]] = None
 
 
 def _fn_name(fn: Any) -> str:
@@ -130,12 +135,87 @@ def _fn_name(fn: Any) -> str:
     return name
 
 
+# A plain function's parameters as Flow reads them: whether it is ``async def``, and per
+# parameter (``*args`` and ``**kwargs`` left out) its name, whether it has a default, whether
+# it is positional-only.
+_Sig = tuple[bool, tuple[tuple[str, bool, bool], ...]]
+_NO_PARAMS: list[tuple[str, Optional[str]]] = []
+
+
+def _signature(fn: Any) -> Optional[_Sig]:
+    """What ``inspect.signature`` and ``inspect.iscoroutinefunction`` say of a plain function,
+    read from its code object (a hundred times cheaper); None for any other callable, and for
+    a function with attributes of its own (``__wrapped__``, ``__signature__``, a coroutine
+    mark), which only ``inspect`` reads right."""
+    if type(fn) is not FunctionType or fn.__dict__:
+        return None
+    code = fn.__code__
+    fn_async = bool(code.co_flags & CO_COROUTINE)
+    n_pos = code.co_argcount
+    n = n_pos + code.co_kwonlyargcount
+    if not n:
+        return fn_async, ()
+    names = code.co_varnames  # positional parameters, then keyword-only ones, then the rest
+    first_default = n_pos - len(fn.__defaults__ or ())
+    kwdefaults = fn.__kwdefaults__ or {}
+    n_posonly = code.co_posonlyargcount
+    return fn_async, tuple(
+        (names[i], i >= first_default if i < n_pos else names[i] in kwdefaults, i < n_posonly)
+        for i in range(n)
+    )
+
+
+def _inspect_signature(fn: Any) -> _Sig:
+    """:func:`_signature` for any callable, by ``inspect.signature`` (no parameters when it
+    has none to give); ``_Sig``'s first item is left False."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False, ()
+    return False, tuple(
+        (p.name, p.default is not p.empty, p.kind is p.POSITIONAL_ONLY)
+        for p in sig.parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    )
+
+
+def _plain_names(after: Any) -> Optional[list[str]]:
+    """``after`` as a new list of names without repeats when it is None or a list or tuple of
+    names (the common case, without a walk); None otherwise."""
+    if after is None:
+        return []
+    if type(after) is list or type(after) is tuple:
+        for d in after:
+            if type(d) is not str:
+                return None
+        return list(dict.fromkeys(after)) if len(after) > 1 else list(after)
+    return None
+
+
+def _ctx_on_executor(name: str) -> str:
+    # The executor runs the body elsewhere (a process, a Dask worker): the context, a live
+    # handle on this run, cannot go with it.
+    return (
+        f'{name}: a sync step that takes "ctx" cannot run on executor= (its context'
+        " does not leave this process); read what it needs from its parameters"
+    )
+
+
+def _not_a_step(name: str, param: str) -> str:
+    return (
+        f'{name}: parameter "{param}" is neither "ctx" nor the name of an upstream step'
+        " (give it a default, or add that step first)"
+    )
+
+
 class Flow(Hooks):
     """A declared graph of steps.
 
     Steps are functions, sync or ``async def``; dependencies are given by function, by name or
     by sync point. A parameter named ``ctx`` receives the step's :class:`TaskContext`; one named
-    after an upstream step receives that step's result (it becomes a dependency).
+    after an upstream step receives that step's result (it becomes a dependency). A parameter
+    with a default may name a step added later: names are resolved when the flow is planned,
+    drawn or run; one without a default must name a step already added or listed in ``after``.
 
     Args:
         name: the flow's name (reports, errors).
@@ -173,6 +253,7 @@ class Flow(Hooks):
         self._bodies: Optional[_legato.Bodies] = None
         self._by_name: dict[str, _Step] = {}
         self._by_fn: dict[Any, str] = {}
+        self._pending: list[_Step] = []  # steps with parameters resolved at plan or run time
 
     # ----- definition ---------------------------------------------------------------------
 
@@ -234,63 +315,95 @@ class Flow(Hooks):
             sequences: mutual-exclusion keys: steps sharing a key never overlap.
             description: a line of text for drawings and reports.
         """
-        check_callable("fn", fn)
+        if not callable(fn):
+            raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
         if name is None:
             name = _fn_name(fn)
         elif not isinstance(name, str):
             raise TypeError(f"name: expected a str, got {type(name).__name__}")
         if description is not None and not isinstance(description, str):
             raise TypeError(f"description: expected a str, got {type(description).__name__}")
-        deps = self._dep_names([] if after is None else after, "after")
-        predicate = retry_predicate(retry_if)
-        options = _legato.task_options(retries=retries, backoff=backoff, timeout=timeout, sequences=sequences)
-        params = self._params(fn, name, deps)
+        if after is None or (type(after) is list and not after):
+            deps: list[str] = []
+        else:
+            plain = _plain_names(after)
+            deps = self._dep_names(after, "after") if plain is None else plain
+        predicate = None if retry_if is None else retry_predicate(retry_if)
+        if retries is None and backoff is None and timeout is None and sequences is None:
+            options = None  # the defaults: no options object to make and check
+        else:
+            options = _legato.task_options(
+                retries=retries, backoff=backoff, timeout=timeout, sequences=sequences
+            )
+        sig = _signature(fn)
+        if sig is None:
+            fn_async = is_async(fn)
+            params, pending = self._params_of(_inspect_signature(fn), fn_async, name, deps)
+        else:
+            fn_async = sig[0]
+            params, pending = self._params_of(sig, fn_async, name, deps) if sig[1] else (_NO_PARAMS, None)
         for _, src in params:
             if src is not None and src not in deps:
                 deps.append(src)
         index = self._core.add(name, deps, options, description)
-        st = _Step(name, fn, index, params, predicate)
+        st = _Step(name, fn, index, params, predicate, fn_async)
         self._steps.append(st)
         self._bodies = None
         self._by_name[name] = st
+        if pending:
+            st.pending = pending
+            self._pending.append(st)
         try:
             self._by_fn[fn] = name
         except TypeError:  # unhashable callable
             pass
         return fn
 
-    def _params(self, fn: Any, name: str, deps: list[str]) -> list[tuple[str, Optional[str]]]:
-        try:
-            sig = inspect.signature(fn)
-        except (TypeError, ValueError):
-            return []
+    def _params_of(
+        self, sig: _Sig, fn_async: bool, name: str, deps: list[str]
+    ) -> tuple[list[tuple[str, Optional[str]]], Optional[list[str]]]:
+        """The injected parameters of a plain function (see :func:`_signature`), and those with
+        a default that name no step yet: they are resolved when the flow is planned or run."""
         out: list[tuple[str, Optional[str]]] = []
-        for p in sig.parameters.values():
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                continue
-            known = p.name in deps or p.name in self._by_name
-            if p.name == "ctx":
-                if self.executor is not None and not is_async(fn):
-                    # The executor runs the body elsewhere (a process, a Dask worker): the
-                    # context, a live handle on this run, cannot go with it.
-                    raise TypeError(
-                        f'{name}: a sync step that takes "ctx" cannot run on executor= (its context'
-                        " does not leave this process); read what it needs from its parameters"
-                    )
+        pending: Optional[list[str]] = None
+        by_name = self._by_name
+        for pname, has_default, positional_only in sig[1]:
+            if pname == "ctx":
+                if self.executor is not None and not fn_async:
+                    raise TypeError(_ctx_on_executor(name))
                 src: Optional[str] = None
-            elif known:
-                src = p.name
-            elif p.default is not p.empty:
+            elif pname in by_name or pname in deps:
+                src = pname
+            elif has_default:
+                if not positional_only and pname != name:
+                    pending = [pname] if pending is None else [*pending, pname]
                 continue
             else:
-                raise TypeError(
-                    f'{name}: parameter "{p.name}" is neither "ctx" nor the name of an upstream step'
-                    " (give it a default, or add that step first)"
-                )
-            if p.kind is p.POSITIONAL_ONLY:
-                raise TypeError(f'{name}: parameter "{p.name}" is positional-only; legato passes it by name')
-            out.append((p.name, src))
-        return out
+                raise TypeError(_not_a_step(name, pname))
+            if positional_only:
+                raise TypeError(f'{name}: parameter "{pname}" is positional-only; legato passes it by name')
+            out.append((pname, src))
+        return out, pending
+
+    def _resolve(self) -> None:
+        """Gives each parameter with a default that names a step, whenever that step was
+        added, the step's result and the dependency (DESIGN: a parameter named after a step
+        gets its result), so the order of definition does not matter."""
+        still: list[_Step] = []
+        for st in self._pending:
+            assert st.pending is not None
+            left = []
+            for pname in st.pending:
+                if pname in self._by_name:
+                    st.params = [*st.params, (pname, pname)]
+                    self._add_deps(st.name, [pname])
+                    self._bodies = None
+                else:
+                    left.append(pname)
+            st.pending = left or None
+            if left:
+                still.append(st)
+        self._pending = still
 
     def _dep_names(self, deps: Any, arg: str) -> list[str]:
         out: list[str] = []
@@ -373,18 +486,26 @@ class Flow(Hooks):
 
     def plan(self, *targets: str) -> list[list[str]]:
         """The dry run: the levels that would run for ``targets`` (all when none), in order."""
+        if self._pending:
+            self._resolve()
         return self._core.plan(list(targets))
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart."""
+        if self._pending:
+            self._resolve()
         return self._core.render("mermaid")
 
     def to_dot(self) -> str:
         """The graph in Graphviz DOT."""
+        if self._pending:
+            self._resolve()
         return self._core.render("dot")
 
     def to_ascii(self) -> str:
         """The graph drawn for a terminal."""
+        if self._pending:
+            self._resolve()
         return self._core.render("ascii")
 
     # ----- running ------------------------------------------------------------------------
@@ -434,6 +555,8 @@ class Flow(Hooks):
         for t in targets:
             if not isinstance(t, str):
                 raise TypeError(f"targets: expected task names, got {type(t).__name__}")
+        if self._pending:
+            self._resolve()
         self._core.check(targets)
         bodies = self._bodies
         if bodies is None:  # made again only after a step is added
