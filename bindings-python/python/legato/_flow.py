@@ -523,12 +523,14 @@ class Flow(Hooks):
         ):
             return run_sync(lambda: self.run_async(*targets), "run")
         no_running_loop("run")
-        run = self._new_run(list(targets), None)
+        # Hooks are taken when the run starts: one added during the run applies from the next.
+        hooks = self._hooks_now()
+        run = self._new_run(list(targets), None, hooks)
         # Inside a sync step, this worker waits for the run: the pool must not count on it.
         worker = _legato._block_worker()
         try:
             run.start()
-            _runtime.drive(run, self._hooks)
+            _runtime.drive(run, hooks)
         finally:
             if worker:
                 _legato._unblock_worker()
@@ -550,8 +552,14 @@ class Flow(Hooks):
         run.start()
         return RunHandle(run, done, self._title)
 
-    def _new_run(self, targets: list[str], done: Optional[asyncio.Future[None]]) -> _legato.Run:
-        """A run of ``targets`` (all when empty): on the running loop, or blocking without ``done``."""
+    def _new_run(
+        self,
+        targets: list[str],
+        done: Optional[asyncio.Future[None]],
+        hooks: Optional[dict[str, list[Callable[..., Any]]]] = None,
+    ) -> _legato.Run:
+        """A run of ``targets`` (all when empty): on the running loop, or blocking without ``done``.
+        ``hooks``: the hooks taken at the run's start (now when not given)."""
         for t in targets:
             if not isinstance(t, str):
                 raise TypeError(f"targets: expected task names, got {type(t).__name__}")
@@ -567,7 +575,7 @@ class Flow(Hooks):
             self._core,
             bodies,
             targets,
-            self._hooks_now(),
+            self._hooks_now() if hooks is None else hooks,
             self.state,
             done,
             max_parallel=self.max_parallel,
