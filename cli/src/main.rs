@@ -236,9 +236,22 @@ fn build_flow(rb: &Runbook, ui: &Arc<std::sync::OnceLock<Arc<Ui>>>) -> Result<Fl
     Ok(flow)
 }
 
-fn print_levels(levels: &[Vec<String>]) {
+/// Prints the levels, each task with its keys, condition and trigger rule (`render::marks`).
+fn print_levels(flow: &Flow, levels: &[Vec<String>]) {
+    let graph = flow.graph().ok();
+    let shown = |name: &String| {
+        let marks = graph.as_ref().and_then(|g| {
+            let id = g.get(name)?;
+            legato::render::marks(g.options(id))
+        });
+        match marks {
+            Some(m) => format!("{name} [{m}]"),
+            None => name.clone(),
+        }
+    };
     for (i, level) in levels.iter().enumerate() {
-        out(&format!("  level {}: {}", i + 1, level.join(", ")));
+        let names: Vec<String> = level.iter().map(shown).collect();
+        out(&format!("  level {}: {}", i + 1, names.join(", ")));
     }
 }
 
@@ -301,7 +314,7 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
             levels.len(),
             plural(levels.len())
         ));
-        print_levels(&levels);
+        print_levels(&flow, &levels);
     }
     if args.dry_run || args.show_dag || args.format.is_some() {
         return EXIT_OK;
@@ -338,7 +351,7 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
             levels.len(),
             plural(levels.len())
         ));
-        print_levels(&levels);
+        print_levels(&flow, &levels);
     }
     let infos: HashMap<String, TaskInfo> = rb
         .tasks

@@ -1064,7 +1064,7 @@ fn the_readme_example_is_a_valid_runbook() {
     assert_eq!(
         r.stdout,
         "Dry run: 3 tasks in 3 levels would run (nothing executed):\n  \
-         level 1: install\n  level 2: build\n  level 3: deploy\n"
+         level 1: install\n  level 2: build\n  level 3: deploy [uses prod-lock]\n"
     );
 }
 
@@ -1186,4 +1186,27 @@ fn critical_path_priority_from_the_command_line() {
     let r = run(&out, &args);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(read(out.join("order")), "long\ntail\nshort\n");
+}
+
+#[test]
+fn a_dry_run_shows_keys_conditions_and_trigger_rules() {
+    let (r, _) = run_fixture("rules-dry", "rules.md", &["runbook", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("  level 1: m1 [uses db], m2 [uses db], m3 [uses db], m4 [uses db]\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("  level 2: seed [when], test\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("  level 3: teardown [trigger all_done]\n"),
+        "{}",
+        r.stdout
+    );
 }
