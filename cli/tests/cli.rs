@@ -1210,3 +1210,38 @@ fn a_dry_run_shows_keys_conditions_and_trigger_rules() {
         r.stdout
     );
 }
+
+#[test]
+fn the_readme_limits_example_runs_its_cleanup() {
+    let readme = read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"));
+    let section = &readme[readme
+        .find("**Limits, conditions and cleanup.**")
+        .expect("the limits example")..];
+    let start = section.find("````markdown\n").expect("example") + "````markdown\n".len();
+    let end = start + section[start..].find("\n````").expect("end of example");
+    let out = out_dir("readme-limits");
+    let runbook = out.join("runbook.md");
+    std::fs::write(&runbook, &section[start..end]).unwrap();
+    let r = run(&out, &["runbook", "-f", runbook.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let lines = task_lines(&r.stdout);
+    assert!(
+        lines.contains(&"⊘ seed skipped (condition false)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines.contains(&"✗ test failed with exit code 1"),
+        "{}",
+        r.stdout
+    );
+    assert!(lines.contains(&"✓ teardown completed"), "{}", r.stdout);
+    // With the file, the seed runs.
+    std::fs::write(out.join("seed.sql"), "").unwrap();
+    let r = run(&out, &["runbook", "-f", runbook.to_str().unwrap()]);
+    assert!(
+        task_lines(&r.stdout).contains(&"✓ seed completed"),
+        "{}",
+        r.stdout
+    );
+}
