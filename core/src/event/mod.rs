@@ -3,8 +3,11 @@
 
 use crate::graph::TaskId;
 use std::fmt;
+
+mod text;
 use std::sync::Arc;
 use std::time::Duration;
+pub use text::ReasonParseError;
 
 /// The kind of an [`Event`]; also the name of the hook that receives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -54,6 +54,7 @@ mod build;
 mod gantt;
 mod html;
 mod json;
+mod parse;
 mod time;
 
 pub use time::rfc3339;
@@ -61,6 +62,7 @@ pub use time::rfc3339;
 use crate::event::{fmt_duration, SkipReason, Status, StopReason, TaskError};
 use crate::graph::TaskId;
 pub use crate::scheduler::AttemptRecord;
+pub use parse::ReportParseError;
 use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
