@@ -269,14 +269,20 @@ mod tests {
         assert!(err("not json").starts_with("not a legato run report: expected"));
         assert!(err(r#"{"tasks": []}"#).contains("missing field `total_ms`"));
         let bad = task("").replace("\"succeeded\"", "\"fine\"");
-        assert_eq!(err(&bad), "not a legato run report: unknown status \"fine\" of task \"a\"");
+        assert_eq!(
+            err(&bad),
+            "not a legato run report: unknown status \"fine\" of task \"a\""
+        );
         let bad = task("").replace("\"deps\": []", "\"deps\": [\"zz\"]");
         assert_eq!(
             err(&bad),
             "not a legato run report: dependency \"zz\" of task \"a\" is not in the report"
         );
         let bad = task("").replace("\"skip_reason\": null", "\"skip_reason\": \"why not\"");
-        assert_eq!(err(&bad), "not a legato run report: not a skip reason: \"why not\"");
+        assert_eq!(
+            err(&bad),
+            "not a legato run report: not a skip reason: \"why not\""
+        );
         let bad = task("").replace("\"started_ms\": 0", "\"started_ms\": -3");
         assert!(err(&bad).contains("started_ms must be a number of milliseconds >= 0"));
     }
