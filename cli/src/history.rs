@@ -157,6 +157,15 @@ impl History {
         let setup = || -> rusqlite::Result<()> {
             // WAL lets readers go on while a run is recorded; it is a property of the file.
             conn.pragma_update(None, "journal_mode", "WAL")?;
+            // With WAL, NORMAL syncs at checkpoints, not every commit: a crash of the machine
+            // may lose the last runs recorded, never corrupt the file.
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            // Closing does not checkpoint (and sync) the log into the file each run: SQLite's
+            // automatic checkpoint does it every thousand pages, in some later commit.
+            conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )?;
             conn.pragma_update(None, "foreign_keys", true)?;
             let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
             if version == 0 {
