@@ -320,6 +320,9 @@ pub enum SkipReason {
         /// The task's trigger rule.
         rule: crate::policy::Trigger,
     },
+    /// The task succeeded in the run being resumed: it is not run again, its result is
+    /// reused, and it ends `succeeded` (with this reason on its `task_skip` event).
+    Resumed,
 }
 
 impl SkipReason {
@@ -342,6 +345,7 @@ impl fmt::Display for SkipReason {
             SkipReason::Stopped(r) => r.fmt(f),
             SkipReason::ConditionFalse => f.write_str("condition false"),
             SkipReason::NotTriggered { rule } => write!(f, "trigger rule {rule} not met"),
+            SkipReason::Resumed => f.write_str("resumed"),
         }
     }
 }

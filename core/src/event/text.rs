@@ -80,14 +80,17 @@ impl FromStr for SkipReason {
     ///     SkipReason::DependencyFailed { dependency: "build".into() },
     ///     SkipReason::Stopped(StopReason::Cancelled),
     ///     SkipReason::ConditionFalse,
+    ///     SkipReason::Resumed,
     ///     SkipReason::NotTriggered { rule: Trigger::AnySucceeded },
     /// ] {
     ///     assert_eq!(r.to_string().parse::<SkipReason>(), Ok(r));
     /// }
     /// ```
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s == "condition false" {
-            return Ok(SkipReason::ConditionFalse);
+        match s {
+            "condition false" => return Ok(SkipReason::ConditionFalse),
+            "resumed" => return Ok(SkipReason::Resumed),
+            _ => {}
         }
         if let Some(dependency) = s
             .strip_prefix("dependency \"")

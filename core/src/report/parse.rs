@@ -35,6 +35,8 @@ struct TaskIn {
     error: Option<ErrorIn>,
     skip_reason: Option<String>,
     #[serde(default)]
+    resumed: bool,
+    #[serde(default)]
     deps: Vec<String>,
     parent: Option<String>,
     waited_for: Option<String>,
@@ -139,6 +141,7 @@ impl RunReport {
                     ))
                 })?;
             tr.attempts = t.attempts;
+            tr.resumed = t.resumed;
             tr.started = t
                 .started_ms
                 .map(|ms| duration(ms, "started_ms"))
