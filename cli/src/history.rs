@@ -324,6 +324,19 @@ impl History {
         rows
     }
 
+    /// The id of the latest run of `runbook` that did not succeed.
+    pub(crate) fn latest_failed(&self, runbook: &str) -> Result<Option<i64>, HistoryError> {
+        self.conn
+            .query_row(
+                "SELECT id FROM runs WHERE runbook = ?1 AND status != 'succeeded'
+                 ORDER BY id DESC LIMIT 1",
+                [runbook],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(&e))
+    }
+
     /// One run and its report.
     pub(crate) fn get(&self, id: i64) -> Result<Option<(RunRow, RunReport)>, HistoryError> {
         let found = self

@@ -163,6 +163,10 @@ struct RunArgs {
     /// Write the run's timeline (a self-contained HTML page) to FILE
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Resume a failed run: its report (--report FILE of that run), or `last`, the latest
+    /// failed run of this runbook in the run history; its tasks that succeeded do not run again
+    #[arg(long, value_name = "FILE|last")]
+    resume: Option<String>,
     /// Record the run in the run history: PATH, or .legato/history.db beside the runbook
     #[arg(long, value_name = "PATH", num_args = 0..=1)]
     history: Option<Option<PathBuf>>,
@@ -388,6 +392,15 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
         }
     }
 
+    // The run to resume, read before anything runs: a report that cannot be read (or one of
+    // another runbook) costs nothing.
+    let resumed = match &args.resume {
+        Some(what) => match load_resumed(file, what, args.history.as_ref()) {
+            Ok(r) => Some(r),
+            Err(e) => return error(e),
+        },
+        None => None,
+    };
     let verbosity = if args.quiet {
         Verbosity::Quiet
     } else if args.verbose {
@@ -446,7 +459,7 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
         flow.on_task_skip(move |e| ui.skipped(e.name, e.reason));
     }
 
-    let (report, signal) = match execute(&flow, targets, &ui) {
+    let (report, signal) = match execute(&flow, targets, resumed.as_ref(), &ui) {
         Ok(r) => r,
         Err(e) => return error(e),
     };
@@ -488,6 +501,40 @@ fn record(
         Ok(_) => {}
         Err(e) => eprintln!("warning: the run was not recorded: {e}"),
     }
+}
+
+/// The report a run resumes: a report file, or `last` (the latest run of `file` in the run
+/// history that did not succeed).
+fn load_resumed(
+    file: &Path,
+    what: &str,
+    history: Option<&Option<PathBuf>>,
+) -> Result<RunReport, String> {
+    if what == "last" {
+        let path = history
+            .and_then(|p| p.clone())
+            .unwrap_or_else(|| history::default_path(file));
+        let h = history::History::open(&path, false).map_err(|e| e.to_string())?;
+        let key = history::runbook_key(file);
+        let last = h
+            .latest_failed(&key)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "--resume last: no failed run of {} in {}",
+                    file.display(),
+                    path.display()
+                )
+            })?;
+        return h
+            .get(last)
+            .map_err(|e| e.to_string())?
+            .map(|(_, report)| report)
+            .ok_or_else(|| format!("--resume last: run {last} is gone from {}", path.display()));
+    }
+    let text = std::fs::read_to_string(what)
+        .map_err(|e| format!("--resume: cannot read \"{what}\": {e}"))?;
+    RunReport::from_json(&text).map_err(|e| format!("--resume: \"{what}\" is {e}"))
 }
 
 /// `legato history`: the runbook's latest runs as a table (or JSON lines), or one run.
@@ -638,7 +685,12 @@ fn write_file(path: &Path, text: &str, what: &str, verbosity: Verbosity, code: u
 
 /// Runs the flow on a tokio runtime; Ctrl-C (or SIGTERM) cancels it. Returns the report and,
 /// when the run was interrupted, the exit code that says so.
-fn execute(flow: &Flow, targets: &[String], ui: &Ui) -> Result<(RunReport, Option<u8>), String> {
+fn execute(
+    flow: &Flow,
+    targets: &[String],
+    resume: Option<&RunReport>,
+    ui: &Ui,
+) -> Result<(RunReport, Option<u8>), String> {
     use tokio::signal::unix::{signal, SignalKind};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -652,7 +704,11 @@ fn execute(flow: &Flow, targets: &[String], ui: &Ui) -> Result<(RunReport, Optio
         let mut sigint = listen(SignalKind::interrupt())?;
         let mut sigterm = listen(SignalKind::terminate())?;
         let mut sighup = listen(SignalKind::hangup())?;
-        let handle = flow.spawn_targets(targets).map_err(|e| e.to_string())?;
+        let handle = match resume {
+            Some(report) => flow.spawn_resumed(targets, report),
+            None => flow.spawn_targets(targets),
+        }
+        .map_err(|e| e.to_string())?;
         let canceller = handle.canceller();
         let mut wait = std::pin::pin!(handle.wait());
         let mut interrupted: Option<u8> = None;

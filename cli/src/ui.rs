@@ -286,7 +286,7 @@ impl Ui {
         }
     }
 
-    /// A task will not run.
+    /// A task will not run: skipped, or resumed (it succeeded in the run being resumed).
     pub(crate) fn skipped(&self, task: &str, reason: Option<&SkipReason>) {
         if let Some(p) = &self.progress {
             p.overall.inc(1);
@@ -295,6 +295,13 @@ impl Ui {
             return;
         }
         let why = match reason {
+            // It succeeded in the run being resumed: it counts as a success, not run again.
+            Some(SkipReason::Resumed) => {
+                self.line(&format!(
+                    "✓ {task} resumed (succeeded before, not run again)"
+                ));
+                return;
+            }
             Some(SkipReason::DependencyFailed { .. }) | None => "dependency failed".to_owned(),
             Some(other) => other.to_string(),
         };

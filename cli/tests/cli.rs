@@ -1445,3 +1445,95 @@ fn a_corrupt_or_locked_history_is_a_warning_and_the_run_still_works() {
     );
     holder.execute_batch("ROLLBACK").unwrap();
 }
+
+#[test]
+fn a_failed_run_is_resumed_from_its_report_or_the_history() {
+    let out = out_dir("resume");
+    let f = out.join("rb.md");
+    let book = |fixed: bool| {
+        format!(
+            "```bash build\necho build >> \"$OUT/calls\"\n```\n\n\
+             ```bash test --dep build\necho test >> \"$OUT/calls\"\n{}\n```\n\n\
+             ```bash deploy --dep test\necho deploy >> \"$OUT/calls\"\n```\n",
+            if fixed { "true" } else { "exit 1" }
+        )
+    };
+    std::fs::write(&f, book(false)).unwrap();
+    let fs = f.to_str().unwrap();
+    let report = out.join("run1.json");
+    let r = run(
+        &out,
+        &[
+            "runbook",
+            "-f",
+            fs,
+            "--history",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(read(out.join("calls")), "build\ntest\n");
+    std::fs::write(&f, book(true)).unwrap();
+    // From the report file: build is not run again.
+    let r = run(
+        &out,
+        &["runbook", "-f", fs, "--resume", report.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        task_lines(&r.stdout).contains(&"✓ build resumed (succeeded before, not run again)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(read(out.join("calls")), "build\ntest\ntest\ndeploy\n");
+    // From the history: the latest failed run.
+    let r = run(
+        &out,
+        &["runbook", "-f", fs, "--resume", "last", "--history"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        read(out.join("calls")),
+        "build\ntest\ntest\ndeploy\ntest\ndeploy\n"
+    );
+    // Now the latest run succeeded, but the failed one is still the latest failed.
+    let r = run(&out, &["history", "-f", fs, "--json"]);
+    let statuses: Vec<String> = r
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(statuses, ["succeeded", "failed"]);
+    // A report of another runbook, or not a report, is refused before anything runs.
+    let other = out.join("other.json");
+    std::fs::write(&other, read(&report).replace("\"build\"", "\"biuld\"")).unwrap();
+    let r = run(
+        &out,
+        &["runbook", "-f", fs, "--resume", other.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("Task \"biuld\" not found"),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(&other, "{}").unwrap();
+    let r = run(
+        &out,
+        &["runbook", "-f", fs, "--resume", other.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("is not a legato run report"),
+        "{}",
+        r.stderr
+    );
+    let calls = read(out.join("calls"));
+    assert_eq!(calls.lines().count(), 6, "nothing more ran: {calls}");
+}

@@ -500,7 +500,41 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let (setup, tx, rx) = self.setup(targets, None)?;
+        self.spawn_with(targets, None)
+    }
+
+    /// Starts a resumed run of these targets and their dependencies (all tasks when empty) on
+    /// the current tokio runtime: [`Flow::run_resumed`] as [`Flow::spawn_targets`] does it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Flow::run_resumed`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if called outside a tokio runtime.
+    pub fn spawn_resumed<I, N>(
+        &self,
+        targets: I,
+        report: &RunReport,
+    ) -> Result<RunHandle, FlowError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        self.spawn_with(targets, Some(report))
+    }
+
+    fn spawn_with<I, N>(
+        &self,
+        targets: I,
+        resume: Option<&RunReport>,
+    ) -> Result<RunHandle, FlowError>
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let (setup, tx, rx) = self.setup(targets, resume)?;
         let canceller = Canceller::new(tx.clone());
         let join = tokio::spawn(async move {
             let end = drive::<S, std::future::Ready<()>>(setup, tx, rx, None).await;
