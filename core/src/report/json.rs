@@ -27,6 +27,8 @@ struct TaskJson<'a> {
     error: Option<ErrorJson<'a>>,
     skip_reason: Option<String>,
     resumed: bool,
+    /// The task's result, when the door can write it as JSON (`null` otherwise).
+    result: Option<serde_json::Value>,
     deps: Vec<&'a str>,
     parent: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,8 +64,31 @@ fn attempt(a: &AttemptRecord) -> AttemptJson<'_> {
     }
 }
 
+/// A door's own writer of a task's result as JSON (see [`RunReport::to_json_with_results`]).
+type ResultJson<'a> = &'a dyn Fn(&TaskReport) -> Option<serde_json::Value>;
+
+/// A report serialized with a door's own results writer.
+struct WithResults<'a>(&'a RunReport, ResultJson<'a>);
+
+impl Serialize for WithResults<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.json_view(Some(self.1)).serialize(serializer)
+    }
+}
+
 impl RunReport {
-    fn json_view(&self) -> ReportJson<'_> {
+    /// The report as pretty-printed JSON, each task's `result` written by `result` (a door
+    /// whose values the core does not hold: Python objects, JS values) — `None` for a result
+    /// JSON cannot hold, written `null`.
+    pub fn to_json_with_results(
+        &self,
+        result: impl Fn(&TaskReport) -> Option<serde_json::Value>,
+    ) -> String {
+        serde_json::to_string_pretty(&WithResults(self, &result))
+            .expect("a report always serializes to JSON")
+    }
+
+    fn json_view<'a>(&'a self, results: Option<ResultJson<'a>>) -> ReportJson<'a> {
         let name = |id| self.task(id).map(|t: &TaskReport| &*t.name);
         ReportJson {
             ok: self.ok(),
@@ -86,6 +111,10 @@ impl RunReport {
                     error: t.error.as_deref().map(error),
                     skip_reason: t.skip_reason.as_ref().map(ToString::to_string),
                     resumed: t.resumed,
+                    result: match results {
+                        Some(f) => f(t),
+                        None => self.values.json(t.id.index()),
+                    },
                     deps: t.deps.iter().filter_map(|&d| name(d)).collect(),
                     parent: t.parent.and_then(name),
                     waited_for: t.waited_for.and_then(name),
@@ -149,6 +178,7 @@ impl RunReport {
     ///                           "message": str } | null,
     ///                "skip_reason": "dependency \"x\" failed" | null,
     ///                "resumed": bool,                      // succeeded in the resumed run
+    ///                "result": <the result as JSON> | null, // when JSON can hold it
     ///                "deps": [name, …], "parent": name | null,
     ///                "attempt_log": [ { "start_ms": f64, "end_ms": f64 | null,
     ///                                   "error": {…} | null }, … ] }, … ] }
@@ -196,7 +226,7 @@ impl RunReport {
 /// Serializes with the shape described at [`RunReport::to_json_value`].
 impl Serialize for RunReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.json_view().serialize(serializer)
+        self.json_view(None).serialize(serializer)
     }
 }
 
@@ -228,19 +258,19 @@ mod tests {
                     {
                         "id": 0, "name": "install", "status": "succeeded", "attempts": 1,
                         "started_ms": 0.0, "finished_ms": 10.0, "duration_ms": 10.0,
-                        "error": null, "skip_reason": null, "resumed": false, "deps": [], "parent": null,
+                        "error": null, "skip_reason": null, "resumed": false, "result": null, "deps": [], "parent": null,
                         "attempt_log": [{"start_ms": 0.0, "end_ms": 10.0, "error": null}]
                     },
                     {
                         "id": 1, "name": "lint", "status": "succeeded", "attempts": 1,
                         "started_ms": 10.0, "finished_ms": 15.0, "duration_ms": 5.0,
-                        "error": null, "skip_reason": null, "resumed": false, "deps": ["install"], "parent": null,
+                        "error": null, "skip_reason": null, "resumed": false, "result": null, "deps": ["install"], "parent": null,
                         "attempt_log": [{"start_ms": 10.0, "end_ms": 15.0, "error": null}]
                     },
                     {
                         "id": 2, "name": "build", "status": "succeeded", "attempts": 2,
                         "started_ms": 10.0, "finished_ms": 30.0, "duration_ms": 20.0,
-                        "error": null, "skip_reason": null, "resumed": false, "deps": ["install"], "parent": null,
+                        "error": null, "skip_reason": null, "resumed": false, "result": null, "deps": ["install"], "parent": null,
                         "attempt_log": [
                             {"start_ms": 10.0, "end_ms": 18.0,
                              "error": {"kind": "failed", "message": "oops"}},
@@ -250,7 +280,7 @@ mod tests {
                     {
                         "id": 3, "name": "deploy", "status": "succeeded", "attempts": 1,
                         "started_ms": 30.0, "finished_ms": 32.0, "duration_ms": 2.0,
-                        "error": null, "skip_reason": null, "resumed": false, "deps": ["lint", "build"],
+                        "error": null, "skip_reason": null, "resumed": false, "result": null, "deps": ["lint", "build"],
                         "parent": null,
                         "attempt_log": [{"start_ms": 30.0, "end_ms": 32.0, "error": null}]
                     },
@@ -258,7 +288,7 @@ mod tests {
                         "id": 4, "name": "docs", "status": "timed_out", "attempts": 1,
                         "started_ms": 15.0, "finished_ms": 40.0, "duration_ms": 25.0,
                         "error": {"kind": "timed_out", "message": "timed out after 25ms"},
-                        "skip_reason": null, "resumed": false, "deps": ["lint"], "parent": null,
+                        "skip_reason": null, "resumed": false, "result": null, "deps": ["lint"], "parent": null,
                         "attempt_log": [
                             {"start_ms": 15.0, "end_ms": 40.0,
                              "error": {"kind": "timed_out", "message": "timed out after 25ms"}}
@@ -267,7 +297,7 @@ mod tests {
                     {
                         "id": 5, "name": "publish", "status": "skipped", "attempts": 0,
                         "started_ms": null, "finished_ms": null, "duration_ms": 0.0,
-                        "error": null, "skip_reason": "dependency \"docs\" failed", "resumed": false,
+                        "error": null, "skip_reason": "dependency \"docs\" failed", "resumed": false, "result": null,
                         "deps": ["docs"], "parent": null, "attempt_log": []
                     }
                 ]

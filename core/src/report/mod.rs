@@ -224,7 +224,7 @@ impl TaskReport {
 pub type AnyValue = Arc<dyn std::any::Any + Send + Sync>;
 
 /// The results of a run's tasks, by task index (filled by the Rust door's driver; other doors
-/// keep their host's values themselves). Not compared, not serialized.
+/// keep their host's values themselves). Not compared; in the JSON, those of a type JSON has.
 ///
 /// Most tasks return `()`: those take one bit each, and the other values a slot each only
 /// when there is at least one.
@@ -237,6 +237,56 @@ pub struct Values {
 }
 
 impl Values {
+    /// Values set at these task indexes (a report read back from its JSON keeps each result as
+    /// a `serde_json::Value`).
+    pub(crate) fn from_pairs(pairs: Vec<(usize, AnyValue)>) -> Self {
+        let n = pairs.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+        let mut others = vec![None; n];
+        for (i, v) in pairs {
+            others[i] = Some(v);
+        }
+        Values {
+            units: Vec::new(),
+            others,
+        }
+    }
+
+    /// The result of task `i` as JSON, when its type is one JSON has: `()` (null), `bool`,
+    /// integers, `f64` / `f32`, `String` / `&str`, or a `serde_json::Value`.
+    pub(crate) fn json(&self, i: usize) -> Option<serde_json::Value> {
+        use serde_json::Value as J;
+        let v = self.get(i)?;
+        macro_rules! try_as {
+            ($($t:ty),*) => {$(
+                if let Some(x) = v.downcast_ref::<$t>() {
+                    return serde_json::to_value(x).ok();
+                }
+            )*};
+        }
+        if v.is::<()>() {
+            return Some(J::Null);
+        }
+        try_as!(
+            J,
+            bool,
+            String,
+            &'static str,
+            i64,
+            u64,
+            i32,
+            u32,
+            i16,
+            u16,
+            i8,
+            u8,
+            usize,
+            isize,
+            f64,
+            f32
+        );
+        None
+    }
+
     /// The values of tasks `0..n`, taken one by one.
     #[cfg(feature = "tokio")]
     pub(crate) fn from_fn(n: usize, mut take: impl FnMut(usize) -> Option<AnyValue>) -> Self {

@@ -37,6 +37,8 @@ struct TaskIn {
     #[serde(default)]
     resumed: bool,
     #[serde(default)]
+    result: serde_json::Value,
+    #[serde(default)]
     deps: Vec<String>,
     parent: Option<String>,
     waited_for: Option<String>,
@@ -115,6 +117,15 @@ impl RunReport {
         }
         let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut tasks = Vec::with_capacity(r.tasks.len());
+        let mut results: Vec<(usize, super::AnyValue)> = Vec::new();
+        // Ids index the results: a made-up huge one must not allocate for it.
+        let id_bound = r.tasks.len().saturating_mul(4).saturating_add(1 << 16);
+        if let Some(t) = r.tasks.iter().find(|t| t.id as usize > id_bound) {
+            return Err(ReportParseError(format!(
+                "task id {} of task {:?} is out of range",
+                t.id, t.name
+            )));
+        }
         for (i, t) in r.tasks.iter().enumerate() {
             let id = |name: &str, what: &str| {
                 first
@@ -142,6 +153,9 @@ impl RunReport {
                 })?;
             tr.attempts = t.attempts;
             tr.resumed = t.resumed;
+            if !t.result.is_null() {
+                results.push((t.id as usize, Arc::new(t.result.clone())));
+            }
             tr.started = t
                 .started_ms
                 .map(|ms| duration(ms, "started_ms"))
@@ -248,7 +262,7 @@ impl RunReport {
                     })
                 })
                 .transpose()?,
-            values: Default::default(),
+            values: super::Values::from_pairs(results),
         })
     }
 }

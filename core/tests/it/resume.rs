@@ -176,3 +176,66 @@ async fn hooks_of_a_resumed_run_see_the_skips_in_order() {
         ]
     );
 }
+
+/// A report's JSON holds each result JSON can hold; read back, a result is a
+/// `serde_json::Value`, and a resumed run hands it to the tasks that read it.
+#[tokio::test(start_paused = true)]
+async fn results_go_through_the_json_and_back_to_a_resumed_run() {
+    let fixed = Arc::new(AtomicBool::new(false));
+    let mut flow = Flow::new();
+    flow.task("version", |_| async {
+        Ok::<_, BoxError>(String::from("1.4.2"))
+    })
+    .unwrap();
+    flow.task("count", |_| async { Ok::<_, BoxError>(42u32) })
+        .unwrap();
+    flow.task("opaque", |_| async { Ok::<_, BoxError>(vec![1u8, 2]) })
+        .unwrap();
+    let f = fixed.clone();
+    flow.task("tag", move |cx| {
+        let ok = f.load(Ordering::SeqCst);
+        let version = cx.result::<String>("version").cloned().or_else(|| {
+            cx.result::<serde_json::Value>("version")
+                .and_then(|v| v.as_str().map(str::to_owned))
+        });
+        async move {
+            match (ok, version) {
+                (true, Some(v)) => Ok(format!("v{v}")),
+                (true, None) => Err("no version".to_owned()),
+                (false, _) => Err("not yet".to_owned()),
+            }
+        }
+    })
+    .unwrap()
+    .after(["version"]);
+    let failed = flow.run().await.unwrap_err().report().unwrap().clone();
+    let json = failed.to_json_value();
+    assert_eq!(json["tasks"][0]["result"], "1.4.2");
+    assert_eq!(json["tasks"][1]["result"], 42);
+    assert_eq!(
+        json["tasks"][2]["result"],
+        serde_json::Value::Null,
+        "a Vec<u8> is not written"
+    );
+    assert_eq!(
+        json["tasks"][3]["result"],
+        serde_json::Value::Null,
+        "tag failed"
+    );
+    let back = RunReport::from_json(&failed.to_json()).unwrap();
+    assert_eq!(
+        back.result::<serde_json::Value>("count"),
+        Some(&serde_json::json!(42))
+    );
+    assert_eq!(back.to_json(), failed.to_json());
+    fixed.store(true, Ordering::SeqCst);
+    let resumed = flow.run_resumed(&back).await.unwrap();
+    assert_eq!(
+        resumed.result::<String>("tag").map(String::as_str),
+        Some("v1.4.2")
+    );
+    // A door writes its own results.
+    let custom = failed.to_json_with_results(|t| Some(serde_json::json!(t.name.len())));
+    let v: serde_json::Value = serde_json::from_str(&custom).unwrap();
+    assert_eq!(v["tasks"][2]["result"], 6);
+}
