@@ -19,7 +19,7 @@ help:
 
 # --- Rust ------------------------------------------------------------------------------------
 
-.PHONY: demo  ## Run the examples: a deployment's plan and drawings, the deployment run (Rust), a release runbook (CLI)
+.PHONY: demo  ## Run the examples: a deployment's plan and drawings, the deployment run (Rust), a release runbook and a failed migration resumed (CLI)
 demo:
 	@echo "--- the full-stack deployment graph: plan, ASCII and Mermaid drawings, error messages"
 	$(CARGO) run -q -p legato --example deployment_plan
@@ -31,6 +31,12 @@ demo:
 	@mkdir -p target/legato-demo
 	$(CARGO) run -q -p legato-cli -- runbook -f examples/runbooks/release.md --html target/legato-demo/release.html
 	@echo "Open target/legato-demo/release.html in a browser to see the runbook's timeline."
+	@echo
+	@echo "--- a failed run fixed and resumed: examples/runbooks/migrate.md with a run history"
+	@rm -f target/legato-demo/history.db*
+	-$(CARGO) run -q -p legato-cli -- runbook -f examples/runbooks/migrate.md --history target/legato-demo/history.db
+	MIGRATE_FIXED=1 $(CARGO) run -q -p legato-cli -- runbook -f examples/runbooks/migrate.md --resume last --history target/legato-demo/history.db
+	$(CARGO) run -q -p legato-cli -- history -f examples/runbooks/migrate.md --history target/legato-demo/history.db
 	@echo
 	@$(MAKE) --no-print-directory demo-python
 	@$(MAKE) --no-print-directory demo-node

@@ -1537,3 +1537,35 @@ fn a_failed_run_is_resumed_from_its_report_or_the_history() {
     let calls = read(out.join("calls"));
     assert_eq!(calls.lines().count(), 6, "nothing more ran: {calls}");
 }
+
+/// `make demo`'s migration: it fails, is fixed, and resumes without running the migrations
+/// again.
+#[test]
+fn the_migration_example_fails_then_resumes() {
+    let out = out_dir("migrate-example");
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/runbooks/migrate.md");
+    let f = f.to_str().unwrap();
+    let h = out.join("h.db");
+    let h = h.to_str().unwrap();
+    let work = out.join("work");
+    let o = legato(&out)
+        .env("WORK", &work)
+        .args(["runbook", "-f", f, "--history", h])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("✗ check failed with exit code 1"), "{stdout}");
+    assert!(stdout.contains("✓ drop-scratch completed"), "{stdout}");
+    let o = legato(&out)
+        .env("WORK", &work)
+        .env("MIGRATE_FIXED", "1")
+        .args(["runbook", "-f", f, "--resume", "last", "--history", h])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("✓ migrate-users resumed"), "{stdout}");
+    assert!(stdout.contains("✓ check completed"), "{stdout}");
+    assert!(!stdout.contains("migrate-orders completed"), "{stdout}");
+}
