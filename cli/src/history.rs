@@ -277,19 +277,7 @@ impl History {
             )
             .map_err(|e| self.err(&e))?;
         let rows = stmt
-            .query_map(params![runbook, limit as i64], |r| {
-                let targets: String = r.get(2)?;
-                Ok(RunRow {
-                    id: r.get(0)?,
-                    runbook: r.get(1)?,
-                    targets: serde_json::from_str(&targets).unwrap_or_default(),
-                    started_at: r.get(3)?,
-                    finished_at: r.get(4)?,
-                    status: r.get(5)?,
-                    total_ms: r.get(6)?,
-                    tasks: Vec::new(),
-                })
-            })
+            .query_map(params![runbook, limit as i64], run_row)
             .map_err(|e| self.err(&e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(&e))?;
@@ -345,22 +333,7 @@ impl History {
                 "SELECT id, runbook, targets, started_at, finished_at, status, total_ms, report
                  FROM runs WHERE id = ?1",
                 [id],
-                |r| {
-                    let targets: String = r.get(2)?;
-                    Ok((
-                        RunRow {
-                            id: r.get(0)?,
-                            runbook: r.get(1)?,
-                            targets: serde_json::from_str(&targets).unwrap_or_default(),
-                            started_at: r.get(3)?,
-                            finished_at: r.get(4)?,
-                            status: r.get(5)?,
-                            total_ms: r.get(6)?,
-                            tasks: Vec::new(),
-                        },
-                        r.get::<_, String>(7)?,
-                    ))
-                },
+                |r| Ok((run_row(r)?, r.get::<_, String>(7)?)),
             )
             .optional()
             .map_err(|e| self.err(&e))?;
@@ -374,6 +347,22 @@ impl History {
         })?;
         Ok(Some((row, report)))
     }
+}
+
+/// A run's row from its first seven columns (`id, runbook, targets, started_at, finished_at,
+/// status, total_ms`); its tasks are read apart.
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    let targets: String = r.get(2)?;
+    Ok(RunRow {
+        id: r.get(0)?,
+        runbook: r.get(1)?,
+        targets: serde_json::from_str(&targets).unwrap_or_default(),
+        started_at: r.get(3)?,
+        finished_at: r.get(4)?,
+        status: r.get(5)?,
+        total_ms: r.get(6)?,
+        tasks: Vec::new(),
+    })
 }
 
 fn self_err(path: &Path, e: &rusqlite::Error) -> HistoryError {

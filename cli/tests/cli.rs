@@ -1555,7 +1555,10 @@ fn the_migration_example_fails_then_resumes() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("✗ check failed with exit code 1"), "{stdout}");
+    assert!(
+        stdout.contains("✗ check failed with exit code 1"),
+        "{stdout}"
+    );
     assert!(stdout.contains("✓ drop-scratch completed"), "{stdout}");
     let o = legato(&out)
         .env("WORK", &work)

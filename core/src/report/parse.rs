@@ -67,7 +67,7 @@ fn duration(ms: f64, what: &str) -> Result<Duration, ReportParseError> {
     })
 }
 
-fn error(e: ErrorIn) -> Result<TaskError, ReportParseError> {
+fn error(e: &ErrorIn) -> Result<TaskError, ReportParseError> {
     let kind = match e.kind.as_str() {
         "failed" => ErrorKind::Failed,
         "panicked" => ErrorKind::Panicked,
@@ -76,7 +76,7 @@ fn error(e: ErrorIn) -> Result<TaskError, ReportParseError> {
         "depth" => ErrorKind::Depth,
         other => return Err(ReportParseError(format!("unknown error kind {other:?}"))),
     };
-    Ok(TaskError::new(kind, e.message))
+    Ok(TaskError::new(kind, e.message.as_str()))
 }
 
 impl RunReport {
@@ -167,13 +167,7 @@ impl RunReport {
             tr.error = t
                 .error
                 .as_ref()
-                .map(|e| {
-                    error(ErrorIn {
-                        kind: e.kind.clone(),
-                        message: e.message.clone(),
-                    })
-                    .map(Box::new)
-                })
+                .map(|e| error(e).map(Box::new))
                 .transpose()?;
             tr.skip_reason = t
                 .skip_reason
@@ -225,16 +219,7 @@ impl RunReport {
                     Ok(AttemptRecord {
                         start: duration(a.start_ms, "start_ms")?,
                         end: a.end_ms.map(|ms| duration(ms, "end_ms")).transpose()?,
-                        error: a
-                            .error
-                            .as_ref()
-                            .map(|e| {
-                                error(ErrorIn {
-                                    kind: e.kind.clone(),
-                                    message: e.message.clone(),
-                                })
-                            })
-                            .transpose()?,
+                        error: a.error.as_ref().map(error).transpose()?,
                     })
                 })
                 .collect::<Result<Vec<_>, ReportParseError>>()?;
