@@ -115,7 +115,7 @@ impl<V> Scheduler<V> {
     /// has one, else it joins the ready queue.
     pub(super) fn after_ready(&mut self, t: u32) {
         let tk = &mut self.tasks[t as usize];
-        if tk.opts().conditional {
+        if tk.opts.as_ref().is_some_and(|o| o.conditional) {
             tk.stage = Stage::Condition;
             self.commands
                 .push_back(Command::Evaluate { task: TaskId(t) });
@@ -206,7 +206,7 @@ impl<V> Scheduler<V> {
                 self.push_wake(w);
                 continue;
             }
-            if self.outranked_by_one_becoming_ready() {
+            if !self.becoming_ready.is_empty() && self.outranked_by_one_becoming_ready() {
                 // Its hooks or condition are done soon; the slot waits for it.
                 break;
             }

@@ -121,7 +121,8 @@ impl<V> Scheduler<V> {
             if dk.stage != Stage::Pending {
                 continue;
             }
-            let rule = dk.opts().trigger;
+            // Most tasks have the default options: no shared options to read.
+            let rule = dk.opts.as_ref().map_or(Trigger::AllSucceeded, |o| o.trigger);
             match (rule, end) {
                 (Trigger::AllSucceeded, DEP_SUCCEEDED) => {
                     dk.pending -= 1;
