@@ -64,6 +64,13 @@ impl RunReport {
     }
 }
 
+impl RunReport {
+    /// The core's report.
+    pub(crate) fn core(&self) -> &CoreReport {
+        &self.inner.core
+    }
+}
+
 fn task_report(py: Python<'_>, inner: &Arc<Inner>, i: usize) -> PyResult<Py<TaskReport>> {
     Py::new(
         py,
@@ -334,6 +341,16 @@ pub(crate) fn _restore_report(
 }
 
 fn skip_from(text: &str) -> SkipReason {
+    if text == SkipReason::ConditionFalse.to_string() {
+        return SkipReason::ConditionFalse;
+    }
+    let rule = text
+        .strip_prefix("trigger rule ")
+        .and_then(|r| r.strip_suffix(" not met"))
+        .and_then(|r| r.parse::<legato::policy::Trigger>().ok());
+    if let Some(rule) = rule {
+        return SkipReason::NotTriggered { rule };
+    }
     match text
         .strip_prefix("dependency \"")
         .and_then(|r| r.strip_suffix("\" failed"))

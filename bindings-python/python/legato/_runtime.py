@@ -137,6 +137,56 @@ def start_bodies(
     run._pump()
 
 
+def evaluate(run: Any, task: int, when: Callable[[Any], Any], ctx: Any, done: Any) -> None:
+    """Call a step's ``when`` predicate with the step's context and report its truth, or the
+    exception it raised, to the driver (the run's loop, or a blocking run's driving loop, calls
+    this: never under the driver's Rust frames, see :func:`call_hooks`).
+
+    An awaitable it returns (an ``async def`` predicate) is awaited: on the run's loop as a task,
+    cancelled if the run ends first (``done``); in a blocking run on a loop of its own.
+    """
+    try:
+        r = when(ctx)
+        if inspect.isawaitable(r):
+            if done is None:  # a blocking run: no loop of its own
+                r = _value_of(r)
+            else:
+                t = asyncio.ensure_future(_value_of_async(r))
+                t.add_done_callback(lambda f: _evaluated(run, task, f, done))
+                done.add_done_callback(lambda _: t.cancel())
+                return
+        value = bool(r)
+    except BaseException as exc:
+        run._evaluated(task, False, exc)
+    else:
+        run._evaluated(task, value, None)
+
+
+async def _value_of_async(aw: Any) -> bool:
+    return bool(await aw)
+
+
+def _value_of(aw: Any) -> Any:
+    async def main() -> Any:
+        return await aw
+
+    return asyncio.run(main())
+
+
+def _evaluated(run: Any, task: int, f: Any, done: Any) -> None:
+    """An async predicate's task is done: its truth, or its exception, goes to the driver (a
+    task cancelled because the run ended reports nothing: the run no longer waits for it)."""
+    if f.cancelled():
+        if not done.done():  # the predicate cancelled itself: the step fails with that
+            run._evaluated(task, False, asyncio.CancelledError())
+        return
+    exc = f.exception()
+    if exc is not None:
+        run._evaluated(task, False, exc)
+    else:
+        run._evaluated(task, f.result(), None)
+
+
 def drive(run: Any, hooks: dict[str, list[Callable[..., Any]]]) -> None:
     """The driving loop of a blocking run (a sync ``Flow.run()`` without an event loop): the
     driver waits and does its loop work in ``_drive_next``; the hooks are called here (see
@@ -146,7 +196,11 @@ def drive(run: Any, hooks: dict[str, list[Callable[..., Any]]]) -> None:
             item = run._drive_next()
             if item is None:
                 break
-            kind, (cls, fields) = item
+            kind, payload = item
+            if kind is None:  # a step's condition
+                evaluate(run, *payload)
+                continue
+            cls, fields = payload
             failed: Optional[BaseException] = None
             try:
                 r = dispatch(hooks, kind, cls(**fields))
@@ -220,6 +274,7 @@ __all__ = [
     "await_in_worker",
     "call_hooks",
     "drive",
+    "evaluate",
     "start_bodies",
     "EVENTS",
     "dispatch",
