@@ -63,9 +63,14 @@ def check_rules(
 
 
 def check_when(when: Any) -> None:
-    """A ``when`` predicate: a callable that takes the step context."""
+    """A ``when`` predicate: a sync callable that takes the step context."""
     if not callable(when):
         raise TypeError(f"when: expected a callable (a predicate of the step context), got {type(when).__name__}")
+    if is_async(when):
+        raise TypeError(
+            "when: conditions are synchronous, got an async def predicate"
+            " (compute the value in a step before it and read it from ctx.results)"
+        )
     try:
         sig = inspect.signature(when)
     except (TypeError, ValueError):  # a builtin without a signature: called as it is

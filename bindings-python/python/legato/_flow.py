@@ -345,7 +345,9 @@ class Flow(Hooks):
                 ``task_ready``) with its :class:`TaskContext` (``ctx.results`` so far,
                 ``ctx.state``); false skips the step (reason ``condition false``, a branch
                 not taken: the run stays ok). A predicate that raises fails the step with its
-                exception. It may be ``async def`` (awaited; the run then has an event loop).
+                exception. Conditions are synchronous, as in every door: an ``async def``
+                predicate is refused (TypeError), and one that returns an awaitable fails the
+                step; compute such a value in a step before it and read it from ``ctx.results``.
             trigger: when the step may run once its dependencies ended: ``"all_succeeded"``
                 (default), ``"all_done"`` (whatever they did: cleanup; also under fail_fast),
                 ``"any_succeeded"``, ``"none_failed"`` (succeeded or skipped by a condition).
@@ -572,9 +574,8 @@ class Flow(Hooks):
         without one); from async code use :meth:`run_async`. Ctrl-C cancels the run (hooks see
         process_completion) and raises KeyboardInterrupt.
         """
-        if (
-            any(s.is_async or (s.when is not None and is_async(s.when)) for s in self._steps)
-            or any(is_async(h) for hs in self._hooks.values() for h in hs)
+        if any(s.is_async for s in self._steps) or any(
+            is_async(h) for hs in self._hooks.values() for h in hs
         ):
             return run_sync(lambda: self.run_async(*targets), "run")
         no_running_loop("run")

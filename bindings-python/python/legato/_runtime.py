@@ -137,54 +137,29 @@ def start_bodies(
     run._pump()
 
 
-def evaluate(run: Any, task: int, when: Callable[[Any], Any], ctx: Any, done: Any) -> None:
+def evaluate(run: Any, task: int, when: Callable[[Any], Any], ctx: Any) -> None:
     """Call a step's ``when`` predicate with the step's context and report its truth, or the
     exception it raised, to the driver (the run's loop, or a blocking run's driving loop, calls
     this: never under the driver's Rust frames, see :func:`call_hooks`).
 
-    An awaitable it returns (an ``async def`` predicate) is awaited: on the run's loop as a task,
-    cancelled if the run ends first (``done``); in a blocking run on a loop of its own.
+    Conditions are synchronous, as in every door: an awaitable the predicate returns is not
+    awaited (it is closed) and fails the step with a ``TypeError`` saying so.
     """
     try:
         r = when(ctx)
         if inspect.isawaitable(r):
-            if done is None:  # a blocking run: no loop of its own
-                r = _value_of(r)
-            else:
-                t = asyncio.ensure_future(_value_of_async(r))
-                t.add_done_callback(lambda f: _evaluated(run, task, f, done))
-                done.add_done_callback(lambda _: t.cancel())
-                return
+            close = getattr(r, "close", None)
+            if close is not None:
+                close()  # never awaited: no "coroutine was never awaited" warning
+            raise TypeError(
+                f"the when condition of step {ctx.name!r} returned an awaitable: conditions are"
+                " synchronous (compute the value in a step before it and read it from ctx.results)"
+            )
         value = bool(r)
     except BaseException as exc:
         run._evaluated(task, False, exc)
     else:
         run._evaluated(task, value, None)
-
-
-async def _value_of_async(aw: Any) -> bool:
-    return bool(await aw)
-
-
-def _value_of(aw: Any) -> Any:
-    async def main() -> Any:
-        return await aw
-
-    return asyncio.run(main())
-
-
-def _evaluated(run: Any, task: int, f: Any, done: Any) -> None:
-    """An async predicate's task is done: its truth, or its exception, goes to the driver (a
-    task cancelled because the run ended reports nothing: the run no longer waits for it)."""
-    if f.cancelled():
-        if not done.done():  # the predicate cancelled itself: the step fails with that
-            run._evaluated(task, False, asyncio.CancelledError())
-        return
-    exc = f.exception()
-    if exc is not None:
-        run._evaluated(task, False, exc)
-    else:
-        run._evaluated(task, f.result(), None)
 
 
 def drive(run: Any, hooks: dict[str, list[Callable[..., Any]]]) -> None:

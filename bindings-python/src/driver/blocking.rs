@@ -10,7 +10,7 @@ use super::*;
 
 impl Run {
     /// The loop work of a blocking run until the next hook call, `(kind, payload)`, or a step's
-    /// condition to call, `(None, (task, when, ctx, None))`; `None` once the run is finished.
+    /// condition to call, `(None, (task, when, ctx))`; `None` once the run is finished.
     pub(super) fn drive_next(&self, py: Python<'_>) -> Option<(Py<PyAny>, Py<PyAny>)> {
         let run = &self.shared;
         // How often the wait looks at signals (Ctrl-C) and at interpreter exit.
@@ -24,7 +24,7 @@ impl Run {
                     return Some(call);
                 }
                 if !st.finished {
-                    // A step's condition: `(None, (task, when, ctx, None))` for `_runtime.evaluate`.
+                    // A step's condition: `(None, (task, when, ctx))` for `_runtime.evaluate`.
                     if let Some(e) = st.evals.pop_front() {
                         return Some((py.None(), e.into_any()));
                     }

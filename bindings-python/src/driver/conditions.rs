@@ -31,7 +31,7 @@ impl Shared {
             let ctx = ctx?.into_any();
             let task_obj = task.into_pyobject(py)?.into_any().unbind();
             let Some(lp) = &self.lp else {
-                let item = PyTuple::new(py, [task_obj, when, ctx, py.None()])?;
+                let item = PyTuple::new(py, [task_obj, when, ctx])?;
                 lock_py(py, self).evals.push_back(item.unbind());
                 return Ok(());
             };
@@ -43,14 +43,7 @@ impl Shared {
                 },
             )?
             .into_any();
-            let done = self
-                .done
-                .as_ref()
-                .map_or_else(|| py.None(), |d| d.clone_ref(py));
-            let args = PyTuple::new(
-                py,
-                [h.evaluate.clone_ref(py), run, task_obj, when, ctx, done],
-            )?;
+            let args = PyTuple::new(py, [h.evaluate.clone_ref(py), run, task_obj, when, ctx])?;
             lp.call_method1(py, intern!(py, "call_soon"), args)?;
             Ok(())
         })();

@@ -253,7 +253,7 @@ pub(crate) struct State {
     /// Async bodies to start: `(task, attempt, func, args, kwargs, ctx)` for
     /// `_runtime.start_bodies` (see [`Shared::emit`] for why from Python).
     starts: Vec<Py<PyTuple>>,
-    /// A blocking run: the conditions its driving loop calls next, `(task, when, ctx, None)`
+    /// A blocking run: the conditions its driving loop calls next, `(task, when, ctx)`
     /// for `_runtime.evaluate` (see [`conditions`]).
     evals: VecDeque<Py<PyTuple>>,
 }

@@ -321,7 +321,7 @@ impl Run {
 
     /// A blocking run (no event loop; `_runtime.drive` is its driving loop): does the loop
     /// work that runs no user code, waiting without the GIL for work, the next deadline or a
-    /// signal to check; returns the next hook call, `(kind, payload)`, a step's condition to call, `(None, (task, when, ctx, None))`, or `None` once the run
+    /// signal to check; returns the next hook call, `(kind, payload)`, a step's condition to call, `(None, (task, when, ctx))`, or `None` once the run
     /// is finished. A signal handler's exception (Ctrl-C's KeyboardInterrupt) cancels the run;
     /// [`Run::_drive_end`] raises it, so hooks still see `process_completion`.
     fn _drive_next(&self, py: Python<'_>) -> PyResult<Option<(Py<PyAny>, Py<PyAny>)>> {
