@@ -348,10 +348,12 @@ fn keys(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         ));
     }
     let mut out = Vec::new();
-    for k in v
-        .try_iter()
-        .map_err(|_| type_error(arg, format!("expected a list of keys, got {}", type_name(v))))?
-    {
+    for k in v.try_iter().map_err(|_| {
+        type_error(
+            arg,
+            format!("expected a list of keys, got {}", type_name(v)),
+        )
+    })? {
         let k = k?;
         let k: String = k
             .extract()
@@ -432,9 +434,9 @@ pub(crate) fn run_rules(
         }
     }
     if let Some(p) = priority {
-        let s = p.cast::<PyString>().map_err(|_| {
-            type_error("priority", format!("expected a str, got {}", type_name(p)))
-        })?;
+        let s = p
+            .cast::<PyString>()
+            .map_err(|_| type_error("priority", format!("expected a str, got {}", type_name(p))))?;
         rules.priority = s.to_cow()?.parse().map_err(option_error)?;
     }
     if let Some(c) = costs {

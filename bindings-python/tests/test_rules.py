@@ -261,8 +261,8 @@ def test_a_false_condition_skips_the_branch_and_the_run_is_ok() -> None:
     )
     assert t["summary"].status == "succeeded"
     # After task_ready, before the skip; the step never began.
-    assert trace.index("ready deploy") < trace.index("when deploy") < trace.index(
-        "skip deploy condition false"
+    assert (
+        trace.index("ready deploy") < trace.index("when deploy") < trace.index("skip deploy condition false")
     )
     assert "begin deploy" not in trace
     # A pickled report keeps the branch not taken (it is still ok).
@@ -355,7 +355,9 @@ def test_a_condition_that_returns_an_awaitable_fails_the_step_and_async_def_is_r
         flow.run()
     e = info.value.report.tasks["y"].error  # type: ignore[attr-defined]
     assert isinstance(e, TypeError)
-    assert str(e).startswith("the when condition of step 'y' returned an awaitable: conditions are synchronous")
+    assert str(e).startswith(
+        "the when condition of step 'y' returned an awaitable: conditions are synchronous"
+    )
 
 
 def test_keyboard_interrupt_in_a_condition_stops_the_run_and_propagates() -> None:
@@ -450,7 +452,12 @@ def _order_flow(priority: str, costs: Any = None, with_costs: bool = True) -> tu
     def body(ctx: legato.TaskContext) -> None:
         order.append(ctx.name)
 
-    for name, cost, after in [("short", 0.001, None), ("short2", 0.001, None), ("long", 0.010, None), ("tail", 0.020, "long")]:
+    for name, cost, after in [
+        ("short", 0.001, None),
+        ("short2", 0.001, None),
+        ("long", 0.010, None),
+        ("tail", 0.020, "long"),
+    ]:
         flow.add(body, name=name, after=[after] if after else None, cost=cost if with_costs else None)
     return flow, order
 
@@ -514,9 +521,17 @@ def test_costs_come_from_a_previous_report() -> None:
             ValueError,
             'priority must be one of fifo, critical_path, got "critical_pat" (did you mean "critical_path"?)',
         ),
-        ({"priority": "lifo"}, ValueError, 'priority must be one of fifo, critical_path, got "lifo" (did you mean "fifo"?)'),
+        (
+            {"priority": "lifo"},
+            ValueError,
+            'priority must be one of fifo, critical_path, got "lifo" (did you mean "fifo"?)',
+        ),
         ({"priority": 1}, TypeError, "priority: expected a str, got int"),
-        ({"costs": {"a": 1.0}}, TypeError, "costs: expected a legato.RunReport (a previous run's report), got dict"),
+        (
+            {"costs": {"a": 1.0}},
+            TypeError,
+            "costs: expected a legato.RunReport (a previous run's report), got dict",
+        ),
     ],
 )
 def test_bad_run_options_are_refused_naming_the_argument(
@@ -546,7 +561,9 @@ def test_bad_run_options_are_refused_naming_the_argument(
         ({"cost": "1s"}, TypeError, "cost: expected a number, got str"),
     ],
 )
-def test_bad_step_options_are_refused_naming_the_argument(kwargs: dict[str, Any], exc: type, message: str) -> None:
+def test_bad_step_options_are_refused_naming_the_argument(
+    kwargs: dict[str, Any], exc: type, message: str
+) -> None:
     flow = legato.Flow()
     with pytest.raises(exc) as info:
         flow.add(lambda: None, name="x", **kwargs)
@@ -556,7 +573,9 @@ def test_bad_step_options_are_refused_naming_the_argument(kwargs: dict[str, Any]
 
 def test_a_when_that_cannot_take_the_context_is_refused() -> None:
     flow = legato.Flow()
-    with pytest.raises(TypeError, match=r"^when: the predicate is called with the step context \(one argument\)"):
+    with pytest.raises(
+        TypeError, match=r"^when: the predicate is called with the step context \(one argument\)"
+    ):
         flow.add(lambda: None, name="x", when=lambda: True)
     with pytest.raises(TypeError, match=r"^when: the predicate is called with the step context"):
         flow.add(lambda: None, name="x", when=lambda ctx, other: True)

@@ -59,13 +59,20 @@ def check_rules(
     ``priority``, ``costs``) with the core's checks; returns them, and the native rules a run
     takes (None for the defaults)."""
     rules = _legato.run_rules(limits=limits, priority=priority, costs=costs)
-    return dict(limits) if limits is not None else {}, priority if priority is not None else "fifo", costs, rules
+    return (
+        dict(limits) if limits is not None else {},
+        priority if priority is not None else "fifo",
+        costs,
+        rules,
+    )
 
 
 def check_when(when: Any) -> None:
     """A ``when`` predicate: a sync callable that takes the step context."""
     if not callable(when):
-        raise TypeError(f"when: expected a callable (a predicate of the step context), got {type(when).__name__}")
+        raise TypeError(
+            f"when: expected a callable (a predicate of the step context), got {type(when).__name__}"
+        )
     if is_async(when):
         raise TypeError(
             "when: conditions are synchronous, got an async def predicate"

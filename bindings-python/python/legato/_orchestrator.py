@@ -229,13 +229,14 @@ class Orchestrator(Hooks):
             raise TypeError(f"cache: expected a bool, got {type(cache).__name__}")
         if description is not None and not isinstance(description, str):
             raise TypeError(f"description: expected a str, got {type(description).__name__}")
-        keys_of = uses if callable(uses) else None
+        keys_of: Optional[Callable[..., Iterable[str]]] = None
+        keys: Optional[Iterable[str]] = None
+        if callable(uses):
+            keys_of = uses  # the keys of each call, from its arguments
+        else:
+            keys = uses
         options = _legato.task_options(
-            retries=retries,
-            backoff=backoff,
-            timeout=timeout,
-            sequences=sequences,
-            uses=None if keys_of is not None else uses,
+            retries=retries, backoff=backoff, timeout=timeout, sequences=sequences, uses=keys
         )
         return _wrap(_Action(fn, name, options, retry_predicate(retry_if), cache, keys_of))
 

@@ -78,7 +78,9 @@ async def inside_a_loop() -> None:
 state: dict[str, Any] = orch.get_state()
 
 # Limits, conditions, trigger rules and priority (issue 21).
-runbook = legato.Flow("deploy", state={"env": "staging"}, limits={"db": 1}, priority="critical_path", costs=report)
+runbook = legato.Flow(
+    "deploy", state={"env": "staging"}, limits={"db": 1}, priority="critical_path", costs=report
+)
 
 
 @runbook.step(when=lambda ctx: ctx.state["env"] == "prod", uses=["db"], cost=2.5)
@@ -90,7 +92,9 @@ def publish() -> str:
 def release_locks() -> None: ...
 
 
-runbook.add(lambda: None, name="notify", after=[publish], trigger="none_failed", when=lambda ctx: bool(ctx.results))
+runbook.add(
+    lambda: None, name="notify", after=[publish], trigger="none_failed", when=lambda ctx: bool(ctx.results)
+)
 limits: dict[str, int] = runbook.limits
 priority: str = runbook.priority
 
