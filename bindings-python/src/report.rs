@@ -83,7 +83,8 @@ fn task_report(py: Python<'_>, inner: &Arc<Inner>, i: usize) -> PyResult<Py<Task
 
 #[pymethods]
 impl RunReport {
-    /// Whether every task succeeded and the run was not stopped.
+    /// Whether the run was not stopped and every task succeeded or was skipped by a condition
+    /// (`condition false`) or a trigger rule (a branch not taken).
     #[getter]
     fn ok(&self) -> bool {
         self.inner.core.ok()
@@ -530,7 +531,8 @@ impl TaskReport {
             .unwrap_or_else(|| py.None())
     }
 
-    /// Why it was skipped (`dependency "x" failed`), if it was.
+    /// Why it was skipped, if it was: `dependency "x" failed`, why the run stopped, or a
+    /// branch not taken: `condition false` (its `when`), `trigger rule none_failed not met`.
     #[getter]
     fn skip_reason(&self) -> Option<String> {
         self.t().skip_reason.as_ref().map(|s| s.to_string())

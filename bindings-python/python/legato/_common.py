@@ -149,7 +149,8 @@ class Hooks:
         return self._on("process_begin", fn)
 
     def on_task_ready(self, fn: F) -> F:
-        """Call ``fn(event)`` when a task's dependencies all succeeded (``event.name``)."""
+        """Call ``fn(event)`` when a task is ready: its dependencies ended as its trigger rule
+        asks (by default, all succeeded) (``event.name``)."""
         return self._on("task_ready", fn)
 
     def on_task_begin(self, fn: F) -> F:

@@ -101,7 +101,8 @@ class RunHandle:
 
 
 def _final_report(run: _legato.Run, title: str) -> _legato.RunReport:
-    """The report of a finished run; raises :class:`FlowError` unless every task succeeded."""
+    """The report of a finished run; raises :class:`FlowError` unless it is ok (every task
+    succeeded or was skipped by a condition or trigger rule)."""
     report = run.report()
     if not report.ok:
         raise flow_error(report, title, run.hook_error())
@@ -569,7 +570,8 @@ class Flow(Hooks):
     def run(self, *targets: str) -> _legato.RunReport:
         """Run the flow (or ``targets`` and their dependencies) and return the report.
 
-        Raises :class:`FlowError` (with ``.report``) unless every task succeeded. Makes an
+        Raises :class:`FlowError` (with ``.report``) unless every task succeeded or was skipped
+        by a condition or trigger rule (a branch not taken: ``report.ok``). Makes an
         event loop for async steps and async hooks (a flow of sync steps and sync hooks runs
         without one); from async code use :meth:`run_async`. Ctrl-C cancels the run (hooks see
         process_completion) and raises KeyboardInterrupt.

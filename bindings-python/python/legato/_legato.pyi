@@ -248,7 +248,9 @@ class RunReport:
     """The report of a run."""
 
     @property
-    def ok(self) -> bool: ...
+    def ok(self) -> bool:
+        """Whether the run was not stopped and every task succeeded or was skipped by a
+        condition or trigger rule (a branch not taken)."""
     @property
     def tasks(self) -> TaskMap:
         """The tasks by name, one entry per name. A name called several times (an action)
@@ -304,7 +306,9 @@ class TaskReport:
     @property
     def error(self) -> Optional[BaseException]: ...
     @property
-    def skip_reason(self) -> Optional[str]: ...
+    def skip_reason(self) -> Optional[str]:
+        """Why it was skipped: ``dependency "x" failed``, why the run stopped, or a branch not
+        taken: ``condition false``, ``trigger rule all_succeeded not met``."""
     @property
     def started_at(self) -> Optional[datetime.datetime]: ...
     @property
