@@ -222,6 +222,33 @@ pub(crate) fn retry(n: usize) -> Dag {
     dag
 }
 
+/// W6 priority: 300 tasks; for `i > 0`: `k = next() % 4`, then k times
+/// `j = i - 1 - next() % min(i, 10)`, depend on `tj` unless already chosen; task i sleeps
+/// `1 + next() % 20` ms (drawn after its dependencies); `max_parallel = 4`. Returns the
+/// dependencies and each task's sleep.
+pub(crate) fn priority_dag() -> (Vec<Vec<u32>>, Vec<Duration>) {
+    let mut lcg = Lcg::new();
+    let mut deps = Vec::with_capacity(300);
+    let mut sleeps = Vec::with_capacity(300);
+    for i in 0..300u64 {
+        let mut chosen: Vec<u32> = Vec::new();
+        if i > 0 {
+            for _ in 0..lcg.next() % 4 {
+                let j = (i - 1 - lcg.next() % i.min(10)) as u32;
+                if !chosen.contains(&j) {
+                    chosen.push(j);
+                }
+            }
+        }
+        deps.push(chosen);
+        sleeps.push(Duration::from_millis(1 + lcg.next() % 20));
+    }
+    (deps, sleeps)
+}
+
+/// W6's lower bound on the makespan: max(critical path 553 ms, total work 3,221 ms / 4).
+pub(crate) const W6_BOUND_MS: f64 = 805.25;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +290,21 @@ mod tests {
         check_back_edges(&dag, 1..=3);
         assert!(dag.deps[3..].iter().all(|d| d.len() == 3));
         assert_eq!(dag.edge_count(), 3 * 1000 - 6);
+    }
+
+    #[test]
+    fn w6_has_designs_totals() {
+        let (deps, sleeps) = priority_dag();
+        let total: Duration = sleeps.iter().sum();
+        assert_eq!(total, Duration::from_millis(3221));
+        // The critical path: the longest chain of sleeps.
+        let mut longest = vec![Duration::ZERO; deps.len()];
+        for i in 0..deps.len() {
+            let before = deps[i].iter().map(|&d| longest[d as usize]).max();
+            longest[i] = before.unwrap_or_default() + sleeps[i];
+        }
+        assert_eq!(longest.iter().max(), Some(&Duration::from_millis(553)));
+        assert!((W6_BOUND_MS - 3221.0 / 4.0).abs() < 1e-9);
     }
 
     #[test]

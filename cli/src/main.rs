@@ -12,6 +12,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod exec;
+mod history;
 mod runbook;
 mod ui;
 
@@ -94,6 +95,39 @@ enum Command {
     /// List the runbook's tasks with their descriptions
     #[command(override_usage = "legato list [-f <RUNBOOK>]")]
     List,
+    /// List the runbook's recorded runs (see --history), newest first
+    #[command(
+        override_usage = "legato history [-f <RUNBOOK>] [--history <PATH>] [--limit <N>] [--json]\n       \
+                                legato history show <ID> [--html <FILE>]"
+    )]
+    History {
+        #[command(subcommand)]
+        show: Option<HistoryCommand>,
+        /// The history file (default: .legato/history.db beside the runbook)
+        #[arg(long = "history", value_name = "PATH", global = true)]
+        path: Option<PathBuf>,
+        /// How many runs to list
+        #[arg(long, value_name = "N", default_value_t = 20)]
+        limit: usize,
+        /// One JSON object a run, a line each
+        #[arg(long)]
+        json: bool,
+        /// Runs of every runbook recorded in the file, not only this one's
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HistoryCommand {
+    /// A recorded run: its summary and tasks; --html writes its timeline
+    Show {
+        /// The run's id (see `legato history`)
+        id: i64,
+        /// Write the run's timeline (a self-contained HTML page) to FILE
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -129,12 +163,29 @@ struct RunArgs {
     /// Write the run's timeline (a self-contained HTML page) to FILE
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// Record the run in the run history: PATH, or .legato/history.db beside the runbook
+    #[arg(long, value_name = "PATH", num_args = 0..=1)]
+    history: Option<Option<PathBuf>>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match &cli.command {
         Command::List => list(&cli.file),
+        Command::History {
+            show,
+            path,
+            limit,
+            json,
+            all,
+        } => history_command(
+            &cli.file,
+            show.as_ref(),
+            path.as_deref(),
+            *limit,
+            *json,
+            *all,
+        ),
         Command::Task { names, run } => run_command(&cli.file, names, run),
         Command::Runbook { run } => run_command(&cli.file, &[], run),
     };
@@ -236,9 +287,22 @@ fn build_flow(rb: &Runbook, ui: &Arc<std::sync::OnceLock<Arc<Ui>>>) -> Result<Fl
     Ok(flow)
 }
 
-fn print_levels(levels: &[Vec<String>]) {
+/// Prints the levels, each task with its keys, condition and trigger rule (`render::marks`).
+fn print_levels(flow: &Flow, levels: &[Vec<String>]) {
+    let graph = flow.graph().ok();
+    let shown = |name: &String| {
+        let marks = graph.as_ref().and_then(|g| {
+            let id = g.get(name)?;
+            legato::render::marks(g.options(id))
+        });
+        match marks {
+            Some(m) => format!("{name} [{m}]"),
+            None => name.clone(),
+        }
+    };
     for (i, level) in levels.iter().enumerate() {
-        out(&format!("  level {}: {}", i + 1, level.join(", ")));
+        let names: Vec<String> = level.iter().map(shown).collect();
+        out(&format!("  level {}: {}", i + 1, names.join(", ")));
     }
 }
 
@@ -301,7 +365,7 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
             levels.len(),
             plural(levels.len())
         ));
-        print_levels(&levels);
+        print_levels(&flow, &levels);
     }
     if args.dry_run || args.show_dag || args.format.is_some() {
         return EXIT_OK;
@@ -338,7 +402,7 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
             levels.len(),
             plural(levels.len())
         ));
-        print_levels(&levels);
+        print_levels(&flow, &levels);
     }
     let infos: HashMap<String, TaskInfo> = rb
         .tasks
@@ -399,7 +463,119 @@ fn run_command(file: &Path, targets: &[String], args: &RunArgs) -> u8 {
         let title = format!("legato: {}", flow.name());
         code = write_file(path, &report.to_html(&title), "Timeline", verbosity, code);
     }
+    if let Some(path) = &args.history {
+        record(file, targets, &report, path.as_deref(), verbosity);
+    }
     code
+}
+
+/// Records a run in the history file (`--history`). A history that cannot be written is a
+/// warning: the run itself went as it went, and its exit code stays.
+fn record(
+    file: &Path,
+    targets: &[String],
+    report: &RunReport,
+    path: Option<&Path>,
+    verbosity: Verbosity,
+) {
+    let path = path.map_or_else(|| history::default_path(file), Path::to_owned);
+    let recorded = history::History::open(&path, true)
+        .and_then(|mut h| h.record(&history::runbook_key(file), targets, report));
+    match recorded {
+        Ok(id) if verbosity != Verbosity::Quiet => {
+            out(&format!("Recorded as run {id} in {}", path.display()));
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: the run was not recorded: {e}"),
+    }
+}
+
+/// `legato history`: the runbook's latest runs as a table (or JSON lines), or one run.
+fn history_command(
+    file: &Path,
+    show: Option<&HistoryCommand>,
+    path: Option<&Path>,
+    limit: usize,
+    json: bool,
+    all: bool,
+) -> u8 {
+    let path = path.map_or_else(|| history::default_path(file), Path::to_owned);
+    let h = match history::History::open(&path, false) {
+        Ok(h) => h,
+        Err(e) => return error(e),
+    };
+    if let Some(HistoryCommand::Show { id, html }) = show {
+        let (row, report) = match h.get(*id) {
+            Ok(Some(found)) => found,
+            Ok(None) => return error(format!("no run {id} in {}", path.display())),
+            Err(e) => return error(e),
+        };
+        out(&format!(
+            "Run {} of {} ({})",
+            row.id, row.runbook, row.status
+        ));
+        out(&format!(
+            "Started {}, finished {}",
+            row.started_at, row.finished_at
+        ));
+        if !row.targets.is_empty() {
+            out(&format!("Targets: {}", row.targets.join(", ")));
+        }
+        out(&format!("Summary: {}", report.summary()));
+        for t in &report.tasks {
+            let detail = match (&t.error, &t.skip_reason) {
+                (Some(e), _) => format!(" ({})", e.message),
+                (None, Some(r)) => format!(" ({r})"),
+                _ => String::new(),
+            };
+            out(&format!("  {:<10} {}{detail}", t.status.as_str(), t.name));
+        }
+        if let Some(file) = html {
+            let title = format!("legato: run {} of {}", row.id, row.runbook);
+            return write_file(
+                file,
+                &report.to_html(&title),
+                "Timeline",
+                Verbosity::Normal,
+                EXIT_OK,
+            );
+        }
+        return EXIT_OK;
+    }
+    let key = history::runbook_key(file);
+    let rows = match h.list((!all).then_some(key.as_str()), limit) {
+        Ok(rows) => rows,
+        Err(e) => return error(e),
+    };
+    if json {
+        for row in &rows {
+            out(&history::row_json(row).to_string());
+        }
+        return EXIT_OK;
+    }
+    if rows.is_empty() {
+        out(&format!("No runs recorded in {}", path.display()));
+        return EXIT_OK;
+    }
+    out(&format!(
+        "{:>5}  {:<24}  {:<9}  {:>10}  tasks",
+        "id", "started", "status", "duration"
+    ));
+    for row in &rows {
+        let mut line = format!(
+            "{:>5}  {:<24}  {:<9}  {:>10}  {}",
+            row.id,
+            row.started_at,
+            row.status,
+            legato::event::fmt_duration(std::time::Duration::from_secs_f64(row.total_ms / 1e3)),
+            history::task_counts(&row.tasks)
+        );
+        if all {
+            line.push_str(&format!("  {}", row.runbook));
+        }
+        out(&line);
+    }
+    EXIT_OK
 }
 
 fn plural(n: usize) -> &'static str {

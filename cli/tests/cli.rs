@@ -1064,7 +1064,7 @@ fn the_readme_example_is_a_valid_runbook() {
     assert_eq!(
         r.stdout,
         "Dry run: 3 tasks in 3 levels would run (nothing executed):\n  \
-         level 1: install\n  level 2: build\n  level 3: deploy\n"
+         level 1: install\n  level 2: build\n  level 3: deploy [uses prod-lock]\n"
     );
 }
 
@@ -1186,4 +1186,262 @@ fn critical_path_priority_from_the_command_line() {
     let r = run(&out, &args);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(read(out.join("order")), "long\ntail\nshort\n");
+}
+
+#[test]
+fn a_dry_run_shows_keys_conditions_and_trigger_rules() {
+    let (r, _) = run_fixture("rules-dry", "rules.md", &["runbook", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("  level 1: m1 [uses db], m2 [uses db], m3 [uses db], m4 [uses db]\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("  level 2: seed [when], test\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("  level 3: teardown [trigger all_done]\n"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn the_readme_limits_example_runs_its_cleanup() {
+    let readme = read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"));
+    let section = &readme[readme
+        .find("**Limits, conditions and cleanup.**")
+        .expect("the limits example")..];
+    let start = section.find("````markdown\n").expect("example") + "````markdown\n".len();
+    let end = start + section[start..].find("\n````").expect("end of example");
+    let out = out_dir("readme-limits");
+    let runbook = out.join("runbook.md");
+    std::fs::write(&runbook, &section[start..end]).unwrap();
+    let r = run(&out, &["runbook", "-f", runbook.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let lines = task_lines(&r.stdout);
+    assert!(
+        lines.contains(&"⊘ seed skipped (condition false)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        lines.contains(&"✗ test failed with exit code 1"),
+        "{}",
+        r.stdout
+    );
+    assert!(lines.contains(&"✓ teardown completed"), "{}", r.stdout);
+    // With the file, the seed runs.
+    std::fs::write(out.join("seed.sql"), "").unwrap();
+    let r = run(&out, &["runbook", "-f", runbook.to_str().unwrap()]);
+    assert!(
+        task_lines(&r.stdout).contains(&"✓ seed completed"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// A runbook of one quick task, in `out`.
+fn one_task_runbook(out: &Path) -> PathBuf {
+    let f = out.join("rb.md");
+    std::fs::write(&f, "```bash ok\ntrue\n```\n").unwrap();
+    f
+}
+
+#[test]
+fn runs_are_recorded_listed_and_shown() {
+    let out = out_dir("history");
+    let copy = out.join("rules.md");
+    std::fs::copy(fixture("rules.md"), &copy).unwrap();
+    let f = copy.to_str().unwrap();
+    // The default file: .legato/history.db beside the runbook.
+    for _ in 0..2 {
+        let r = run(&out, &["runbook", "-f", f, "--history"]);
+        assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("Recorded as run "), "{}", r.stdout);
+    }
+    let hist = out.join(".legato/history.db");
+    assert!(hist.is_file());
+    let h = hist.to_str().unwrap();
+    let r = run(&out, &["history", "-f", f]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 3, "{}", r.stdout);
+    let r = run(&out, &["history", "-f", f, "--history", h]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    assert!(lines[0].contains("status"));
+    assert!(
+        lines[1].trim_start().starts_with("2 "),
+        "newest first: {}",
+        r.stdout
+    );
+    assert!(lines[1].contains("failed") && lines[1].contains("5 succeeded, 1 failed, 1 skipped"));
+    let r = run(
+        &out,
+        &["history", "-f", f, "--history", h, "--json", "--limit", "1"],
+    );
+    let runs: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1);
+    for key in [
+        "id",
+        "runbook",
+        "status",
+        "started_at",
+        "finished_at",
+        "tasks",
+    ] {
+        assert!(runs[0].get(key).is_some(), "{key} in {}", runs[0]);
+    }
+    assert_eq!(runs[0]["id"], 2);
+    assert_eq!(runs[0]["status"], "failed");
+    assert_eq!(runs[0]["tasks"].as_array().unwrap().len(), 7);
+    let page = out.join("run1.html");
+    let r = run(
+        &out,
+        &[
+            "history",
+            "--history",
+            h,
+            "show",
+            "1",
+            "--html",
+            page.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("Summary: 5 succeeded, 1 failed, 1 skipped"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("  skipped    seed (condition false)"),
+        "{}",
+        r.stdout
+    );
+    assert!(read(&page).contains("<svg"));
+    let r = run(&out, &["history", "--history", h, "show", "9"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no run 9 in"), "{}", r.stderr);
+    // Another runbook's runs are not this one's.
+    let other = one_task_runbook(&out);
+    let r = run(
+        &out,
+        &["history", "-f", other.to_str().unwrap(), "--history", h],
+    );
+    assert!(r.stdout.starts_with("No runs recorded"), "{}", r.stdout);
+}
+
+#[test]
+fn four_processes_recording_at_once_lose_no_run() {
+    let out = out_dir("history-concurrent");
+    let f = one_task_runbook(&out);
+    let h = out.join("h.db");
+    let children: Vec<Child> = (0..4)
+        .map(|_| {
+            let script = format!(
+                "for i in $(seq 50); do \"$LEGATO\" runbook -q -f '{}' --history '{}' || exit 1; done",
+                f.display(),
+                h.display()
+            );
+            Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .env("LEGATO", env!("CARGO_BIN_EXE_legato"))
+                .stdin(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.stderr.is_empty(),
+            "no warning: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    let db = rusqlite::Connection::open(&h).unwrap();
+    let runs: i64 = db
+        .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 200);
+    let tasks: i64 = db
+        .query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tasks, 200);
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn a_corrupt_or_locked_history_is_a_warning_and_the_run_still_works() {
+    let out = out_dir("history-bad");
+    let f = one_task_runbook(&out);
+    let f = f.to_str().unwrap();
+    let bad = out.join("bad.db");
+    std::fs::write(&bad, vec![b'z'; 8192]).unwrap();
+    let r = run(
+        &out,
+        &["runbook", "-f", f, "--history", bad.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("✓ ok completed"));
+    assert!(
+        r.stderr
+            .contains("warning: the run was not recorded: run history \"")
+            && r.stderr.contains("not a SQLite database"),
+        "{}",
+        r.stderr
+    );
+    let r = run(
+        &out,
+        &["history", "-f", f, "--history", bad.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not a SQLite database"), "{}", r.stderr);
+
+    // Another process holds the file's write lock for longer than the run waits.
+    let locked = out.join("locked.db");
+    let r = run(
+        &out,
+        &[
+            "runbook",
+            "-q",
+            "-f",
+            f,
+            "--history",
+            locked.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let holder = rusqlite::Connection::open(&locked).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let o = legato(&out)
+        .env("LEGATO_HISTORY_BUSY_MS", "200")
+        .args(["runbook", "-f", f, "--history", locked.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("locked by another process for more than 200ms"),
+        "{stderr}"
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
 }

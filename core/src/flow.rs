@@ -417,7 +417,56 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let (setup, tx, rx) = self.setup(targets)?;
+        let (setup, tx, rx) = self.setup(targets, None)?;
+        let end = drive::<S, std::future::Ready<()>>(setup, tx, rx, None).await;
+        finish(end.report, end.hook_error)
+    }
+
+    /// Resumes the run `report` tells of (DESIGN "Resume"): every task that succeeded there is
+    /// not run again — it ends `succeeded` with no attempt, [`TaskReport::resumed`](crate::report::TaskReport::resumed)
+    /// set, its result reused when the report holds it (a report of this process; one read
+    /// back with [`RunReport::from_json`] has none), and hooks see `task_skip` with reason
+    /// `resumed` — and every other task runs as usual.
+    ///
+    /// # Errors
+    ///
+    /// As [`Flow::run`]; [`GraphError::UnknownTask`] before anything runs when the report
+    /// names a task this flow does not have (a report of another flow).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::{BoxError, Flow, Status};
+    /// use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let builds = Arc::new(AtomicU32::new(0));
+    /// let fixed = Arc::new(AtomicBool::new(false));
+    /// let mut flow = Flow::new();
+    /// let b = builds.clone();
+    /// flow.task("build", move |_| {
+    ///     b.fetch_add(1, Ordering::SeqCst);
+    ///     async { Ok::<_, BoxError>("dist/app.tar") }
+    /// })?;
+    /// let f = fixed.clone();
+    /// flow.task("deploy", move |cx| {
+    ///     let ok = f.load(Ordering::SeqCst);
+    ///     let artifact = cx.result::<&str>("build").copied();
+    ///     async move { if ok { Ok(artifact.unwrap_or_default()) } else { Err("no credentials") } }
+    /// })?.after(["build"]);
+    /// let failed = flow.run().await.unwrap_err().report().unwrap().clone();
+    /// fixed.store(true, Ordering::SeqCst);
+    /// let report = flow.run_resumed(&failed).await?;
+    /// assert_eq!(builds.load(Ordering::SeqCst), 1); // build ran once
+    /// let build = report.get("build").unwrap();
+    /// assert!(build.resumed && build.attempts == 0 && build.status == Status::Succeeded);
+    /// assert_eq!(report.result::<&str>("deploy"), Some(&"dist/app.tar"));
+    /// # Ok::<(), legato::FlowError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn run_resumed(&self, report: &RunReport) -> Result<RunReport, FlowError> {
+        let (setup, tx, rx) = self.setup(std::iter::empty::<&str>(), Some(report))?;
         let end = drive::<S, std::future::Ready<()>>(setup, tx, rx, None).await;
         finish(end.report, end.hook_error)
     }
@@ -451,7 +500,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let (setup, tx, rx) = self.setup(targets)?;
+        let (setup, tx, rx) = self.setup(targets, None)?;
         let canceller = Canceller::new(tx.clone());
         let join = tokio::spawn(async move {
             let end = drive::<S, std::future::Ready<()>>(setup, tx, rx, None).await;
@@ -464,6 +513,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
     fn setup<I, N>(
         &self,
         targets: I,
+        resume: Option<&RunReport>,
     ) -> Result<
         (
             RunSetup<S>,
@@ -478,6 +528,10 @@ impl<S: Send + Sync + 'static> Flow<S> {
     {
         self.options.validate()?;
         let (graph, selection) = self.def.select(targets)?;
+        let restore = match resume {
+            Some(report) => restored(report, &graph)?,
+            None => Vec::new(),
+        };
         let (tx, rx) = channel();
         Ok((
             RunSetup {
@@ -487,11 +541,34 @@ impl<S: Send + Sync + 'static> Flow<S> {
                 options: self.options.clone(),
                 hooks: self.hooks.clone(),
                 state: self.state.clone(),
+                restore,
             },
             tx,
             rx,
         ))
     }
+}
+
+/// The tasks of `graph` that succeeded in `report` (its static tasks: calls are not resumed),
+/// with their results when the report holds them.
+///
+/// # Errors
+///
+/// [`GraphError::UnknownTask`] for a task of the report that `graph` does not have.
+fn restored(
+    report: &RunReport,
+    graph: &Graph,
+) -> Result<Vec<(crate::graph::TaskId, Option<crate::driver::Value>)>, GraphError> {
+    let mut out = Vec::new();
+    for t in report.tasks.iter().filter(|t| t.parent.is_none()) {
+        let Some(id) = graph.get(&t.name) else {
+            return Err(graph.resolve(&t.name).expect_err("the name is unknown"));
+        };
+        if t.status == crate::event::Status::Succeeded {
+            out.push((id, report.values.get_shared(t.id.index())));
+        }
+    }
+    Ok(out)
 }
 
 crate::driver::hooks::hook_methods!(Flow);

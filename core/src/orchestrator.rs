@@ -253,6 +253,7 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
             options: self.options.clone(),
             hooks: self.hooks.clone(),
             state: self.state.clone(),
+            restore: Vec::new(),
         };
         if let Err(e) = self.options.validate() {
             return Run {

@@ -565,6 +565,8 @@ pub(crate) struct RunSetup<S> {
     pub(crate) options: RunOptions,
     pub(crate) hooks: Hooks<S>,
     pub(crate) state: Arc<S>,
+    /// Tasks restored from the run being resumed, with their results when known.
+    pub(crate) restore: Vec<(TaskId, Option<Value>)>,
 }
 
 /// Who awaits a dynamic task's outcome: called once with it.
@@ -1187,6 +1189,7 @@ where
         options,
         hooks,
         state,
+        restore,
     } = setup;
     let options = options.hooks(hooks.mask());
     let n = graph.len();
@@ -1229,6 +1232,13 @@ where
         .0
         .as_mut()
         .expect("the driver lives until the run ends");
+    for (task, value) in restore {
+        if let Some(v) = &value {
+            d.results.set(task.index(), v);
+        }
+        // The ids come from the run's own graph.
+        let _ = d.sched.restore(task, value);
+    }
     let has_main = main.is_some();
     let mut main_out = None;
     let main = main.map(|m| {

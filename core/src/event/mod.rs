@@ -3,8 +3,11 @@
 
 use crate::graph::TaskId;
 use std::fmt;
+
+mod text;
 use std::sync::Arc;
 use std::time::Duration;
+pub use text::ReasonParseError;
 
 /// The kind of an [`Event`]; also the name of the hook that receives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -317,6 +320,9 @@ pub enum SkipReason {
         /// The task's trigger rule.
         rule: crate::policy::Trigger,
     },
+    /// The task succeeded in the run being resumed: it is not run again, its result is
+    /// reused, and it ends `succeeded` (with this reason on its `task_skip` event).
+    Resumed,
 }
 
 impl SkipReason {
@@ -339,6 +345,7 @@ impl fmt::Display for SkipReason {
             SkipReason::Stopped(r) => r.fmt(f),
             SkipReason::ConditionFalse => f.write_str("condition false"),
             SkipReason::NotTriggered { rule } => write!(f, "trigger rule {rule} not met"),
+            SkipReason::Resumed => f.write_str("resumed"),
         }
     }
 }

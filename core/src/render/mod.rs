@@ -104,6 +104,31 @@ fn edges<'a>(g: &'a Graph, sel: &'a Selection) -> impl Iterator<Item = (TaskId, 
 /// drawing grows linearly with the graph rather than one more level of indentation per task.
 const MAX_ASCII_DEPTH: usize = 24;
 
+/// What a drawing says of a task beside its name: the keys it uses, whether it has a condition,
+/// and a trigger rule other than the default — `uses db, api; when; trigger all_done` — or
+/// nothing for a task with none of them.
+pub fn marks(options: &crate::policy::TaskOptions) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    if !options.uses.is_empty() {
+        parts.push(format!("uses {}", options.uses.join(", ")));
+    }
+    if options.conditional {
+        parts.push("when".to_owned());
+    }
+    if options.trigger != crate::policy::Trigger::AllSucceeded {
+        parts.push(format!("trigger {}", options.trigger));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The task's name as drawn: with its [`marks`] in brackets, if it has any.
+fn labelled(g: &Graph, t: TaskId) -> std::borrow::Cow<'_, str> {
+    match marks(g.options(t)) {
+        Some(m) => format!("{} [{m}]", g.name(t)).into(),
+        None => g.name(t).into(),
+    }
+}
+
 fn ascii(g: &Graph, sel: &Selection) -> String {
     let mut out = String::new();
     let mut drawn = vec![false; g.len()];
@@ -139,8 +164,8 @@ fn ascii(g: &Graph, sel: &Selection) -> String {
             if depth > 0 {
                 out.push_str(if last { "└─▶ " } else { "├─▶ " });
             }
-            out.push_str(g.name(t));
             if drawn[t.index()] {
+                out.push_str(g.name(t));
                 out.push_str(" (*)\n");
                 repeated = true;
                 continue;
@@ -151,6 +176,7 @@ fn ascii(g: &Graph, sel: &Selection) -> String {
                 .copied()
                 .filter(|c| sel.contains(*c))
                 .peekable();
+            out.push_str(&labelled(g, t));
             if depth == MAX_ASCII_DEPTH && children.peek().is_some() {
                 out.push_str(" (↓)\n");
                 continued = true;
@@ -181,7 +207,7 @@ fn ascii(g: &Graph, sel: &Selection) -> String {
 fn mermaid(g: &Graph, sel: &Selection) -> String {
     let mut out = String::from("flowchart TD\n");
     for &t in sel.ids() {
-        let _ = writeln!(out, "    t{}[\"{}\"]", t.0, mermaid_label(g.name(t)));
+        let _ = writeln!(out, "    t{}[\"{}\"]", t.0, mermaid_label(&labelled(g, t)));
     }
     for (d, t) in edges(g, sel) {
         let _ = writeln!(out, "    t{} --> t{}", d.0, t.0);
@@ -234,18 +260,20 @@ fn dot_quote(s: &str) -> String {
 fn dot(g: &Graph, sel: &Selection) -> String {
     let mut out = String::from("digraph legato {\n    rankdir=LR;\n    node [shape=box];\n");
     for &t in sel.ids() {
-        match g.description(t) {
-            Some(d) => {
-                let _ = writeln!(
-                    out,
-                    "    {} [tooltip={}];",
-                    dot_quote(g.name(t)),
-                    dot_quote(d)
-                );
+        let mut attrs: Vec<String> = Vec::new();
+        if marks(g.options(t)).is_some() {
+            attrs.push(format!("label={}", dot_quote(&labelled(g, t))));
+            if g.options(t).conditional {
+                attrs.push("style=dashed".to_owned());
             }
-            None => {
-                let _ = writeln!(out, "    {};", dot_quote(g.name(t)));
-            }
+        }
+        if let Some(d) = g.description(t) {
+            attrs.push(format!("tooltip={}", dot_quote(d)));
+        }
+        if attrs.is_empty() {
+            let _ = writeln!(out, "    {};", dot_quote(g.name(t)));
+        } else {
+            let _ = writeln!(out, "    {} [{}];", dot_quote(g.name(t)), attrs.join(", "));
         }
     }
     for (d, t) in edges(g, sel) {
@@ -359,6 +387,44 @@ install-deps
             lines[MAX_ASCII_DEPTH + 1..],
             ["t24", "└─▶ t25", "    └─▶ t26", "(↓) continued below"]
         );
+    }
+
+    #[test]
+    fn drawings_show_keys_conditions_and_trigger_rules() {
+        use crate::policy::{TaskOptions, Trigger};
+        let mut b = GraphBuilder::new();
+        b.add(TaskSpec::new("migrate").options(TaskOptions::default().uses("db").uses("net")))
+            .unwrap();
+        b.add(
+            TaskSpec::new("seed")
+                .after(["migrate"])
+                .options(TaskOptions::default().conditional(true)),
+        )
+        .unwrap();
+        b.add(
+            TaskSpec::new("down")
+                .after(["seed"])
+                .options(TaskOptions::default().trigger(Trigger::AllDone)),
+        )
+        .unwrap();
+        let g = b.build().unwrap();
+        assert_eq!(
+            g.to_ascii(),
+            "migrate [uses db, net]\n└─▶ seed [when]\n    └─▶ down [trigger all_done]\n"
+        );
+        assert!(g.to_mermaid().contains("t1[\"seed [when]\"]"));
+        assert!(g.to_mermaid().contains("t2[\"down [trigger all_done]\"]"));
+        let dot = g.to_dot();
+        assert!(
+            dot.contains("\"seed\" [label=\"seed [when]\", style=dashed];"),
+            "{dot}"
+        );
+        assert!(
+            dot.contains("\"migrate\" [label=\"migrate [uses db, net]\"];"),
+            "{dot}"
+        );
+        // Edges name tasks, never their marks.
+        assert!(dot.contains("\"migrate\" -> \"seed\";"));
     }
 
     #[test]

@@ -67,7 +67,11 @@ fn task_report(graph: &Graph, f: TaskFacts) -> TaskReport {
         .error
         .filter(|_| f.status != Status::Succeeded)
         .map(Box::new);
-    report.skip_reason = f.skip.map(Box::new);
+    // A restored task ends `succeeded`: it is marked resumed, not skipped.
+    match f.skip {
+        Some(crate::event::SkipReason::Resumed) => report.resumed = true,
+        skip => report.skip_reason = skip.map(Box::new),
+    }
     // An implied log stays implied: the report makes its one record when asked, from the
     // same fields.
     if let Some(log) = f.log {

@@ -44,6 +44,7 @@ td.s-running{color:#0969da}
 .k-cancelled{background:#8c959f}
 .k-running{background:#0969da}
 .k-skipped{background:repeating-linear-gradient(45deg,#afb8c1 0 2px,#fff 2px 5px)}
+.k-not-taken{background:#f6f8fa;outline:1px dashed #8c959f}
 .k-crit{background:#fff8c5;outline:1.5px solid #1f2328}
 ";
 
@@ -54,6 +55,7 @@ const LEGEND: &str = "<p class=\"legend\">\
 <span class=\"key k-cancelled\"></span>cancelled\
 <span class=\"key k-running\"></span>running\
 <span class=\"key k-skipped\"></span>skipped\
+<span class=\"key k-not-taken\"></span>not taken (condition or trigger rule)\
 <span class=\"key k-crit\"></span>critical path</p>
 ";
 
@@ -71,6 +73,7 @@ svg.timeline text{font:12px system-ui,-apple-system,'Segoe UI',Roboto,sans-serif
 .bar.running{fill:#0969da}
 .bar.crit{stroke:#1f2328;stroke-width:1.5}
 .skip{fill:url(#legato-hatch);stroke:#d0d7de}
+.skip.not-taken{fill:#f6f8fa;stroke:#8c959f;stroke-dasharray:3 2}
 ";
 
 impl RunReport {
@@ -260,10 +263,17 @@ impl RunReport {
                 out.push_str("</title></rect>\n");
             }
             if t.status == Status::Skipped {
+                // A branch not taken (a condition, a trigger rule) is drawn apart from a skip
+                // caused by a failure.
+                let not_taken = t
+                    .skip_reason
+                    .as_deref()
+                    .is_some_and(crate::event::SkipReason::is_not_taken);
                 let _ = writeln!(
                     out,
-                    "<rect class=\"skip\" x=\"{LABEL_W}\" y=\"{by}\" width=\"{CHART_W}\" \
+                    "<rect class=\"skip{}\" x=\"{LABEL_W}\" y=\"{by}\" width=\"{CHART_W}\" \
                      height=\"{BAR_H}\"><title>{} — skipped: {}</title></rect>",
+                    if not_taken { " not-taken" } else { "" },
                     esc(&t.name),
                     t.skip_reason
                         .as_ref()
@@ -378,6 +388,22 @@ mod tests {
         }
         assert!(stack.is_empty(), "never closed: {stack:?}");
         seen
+    }
+
+    #[test]
+    fn a_branch_not_taken_is_drawn_apart_from_a_failure_skip() {
+        let mut r = sample();
+        let skipped = r
+            .tasks
+            .iter_mut()
+            .find(|t| t.status == Status::Skipped)
+            .unwrap();
+        skipped.skip_reason = Some(Box::new(crate::event::SkipReason::ConditionFalse));
+        let html = r.to_html("release");
+        assert_eq!(html.matches("<rect class=\"skip not-taken\"").count(), 1);
+        assert_eq!(html.matches("<rect class=\"skip\"").count(), 0);
+        assert!(html.contains("— skipped: condition false</title>"));
+        assert!(html.contains("not taken (condition or trigger rule)"));
     }
 
     #[test]

@@ -26,6 +26,7 @@ struct TaskJson<'a> {
     duration_ms: f64,
     error: Option<ErrorJson<'a>>,
     skip_reason: Option<String>,
+    resumed: bool,
     deps: Vec<&'a str>,
     parent: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,6 +85,7 @@ impl RunReport {
                     duration_ms: ms(t.duration()),
                     error: t.error.as_deref().map(error),
                     skip_reason: t.skip_reason.as_ref().map(ToString::to_string),
+                    resumed: t.resumed,
                     deps: t.deps.iter().filter_map(|&d| name(d)).collect(),
                     parent: t.parent.and_then(name),
                     waited_for: t.waited_for.and_then(name),
@@ -146,6 +148,7 @@ impl RunReport {
     ///                "error": { "kind": "failed" | "panicked" | "timed_out" | "cancelled",
     ///                           "message": str } | null,
     ///                "skip_reason": "dependency \"x\" failed" | null,
+    ///                "resumed": bool,                      // succeeded in the resumed run
     ///                "deps": [name, …], "parent": name | null,
     ///                "attempt_log": [ { "start_ms": f64, "end_ms": f64 | null,
     ///                                   "error": {…} | null }, … ] }, … ] }
@@ -225,19 +228,19 @@ mod tests {
                     {
                         "id": 0, "name": "install", "status": "succeeded", "attempts": 1,
                         "started_ms": 0.0, "finished_ms": 10.0, "duration_ms": 10.0,
-                        "error": null, "skip_reason": null, "deps": [], "parent": null,
+                        "error": null, "skip_reason": null, "resumed": false, "deps": [], "parent": null,
                         "attempt_log": [{"start_ms": 0.0, "end_ms": 10.0, "error": null}]
                     },
                     {
                         "id": 1, "name": "lint", "status": "succeeded", "attempts": 1,
                         "started_ms": 10.0, "finished_ms": 15.0, "duration_ms": 5.0,
-                        "error": null, "skip_reason": null, "deps": ["install"], "parent": null,
+                        "error": null, "skip_reason": null, "resumed": false, "deps": ["install"], "parent": null,
                         "attempt_log": [{"start_ms": 10.0, "end_ms": 15.0, "error": null}]
                     },
                     {
                         "id": 2, "name": "build", "status": "succeeded", "attempts": 2,
                         "started_ms": 10.0, "finished_ms": 30.0, "duration_ms": 20.0,
-                        "error": null, "skip_reason": null, "deps": ["install"], "parent": null,
+                        "error": null, "skip_reason": null, "resumed": false, "deps": ["install"], "parent": null,
                         "attempt_log": [
                             {"start_ms": 10.0, "end_ms": 18.0,
                              "error": {"kind": "failed", "message": "oops"}},
@@ -247,7 +250,7 @@ mod tests {
                     {
                         "id": 3, "name": "deploy", "status": "succeeded", "attempts": 1,
                         "started_ms": 30.0, "finished_ms": 32.0, "duration_ms": 2.0,
-                        "error": null, "skip_reason": null, "deps": ["lint", "build"],
+                        "error": null, "skip_reason": null, "resumed": false, "deps": ["lint", "build"],
                         "parent": null,
                         "attempt_log": [{"start_ms": 30.0, "end_ms": 32.0, "error": null}]
                     },
@@ -255,7 +258,7 @@ mod tests {
                         "id": 4, "name": "docs", "status": "timed_out", "attempts": 1,
                         "started_ms": 15.0, "finished_ms": 40.0, "duration_ms": 25.0,
                         "error": {"kind": "timed_out", "message": "timed out after 25ms"},
-                        "skip_reason": null, "deps": ["lint"], "parent": null,
+                        "skip_reason": null, "resumed": false, "deps": ["lint"], "parent": null,
                         "attempt_log": [
                             {"start_ms": 15.0, "end_ms": 40.0,
                              "error": {"kind": "timed_out", "message": "timed out after 25ms"}}
@@ -264,7 +267,7 @@ mod tests {
                     {
                         "id": 5, "name": "publish", "status": "skipped", "attempts": 0,
                         "started_ms": null, "finished_ms": null, "duration_ms": 0.0,
-                        "error": null, "skip_reason": "dependency \"docs\" failed",
+                        "error": null, "skip_reason": "dependency \"docs\" failed", "resumed": false,
                         "deps": ["docs"], "parent": null, "attempt_log": []
                     }
                 ]

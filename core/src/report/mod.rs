@@ -54,6 +54,7 @@ mod build;
 mod gantt;
 mod html;
 mod json;
+mod parse;
 mod time;
 
 pub use time::rfc3339;
@@ -61,6 +62,7 @@ pub use time::rfc3339;
 use crate::event::{fmt_duration, SkipReason, Status, StopReason, TaskError};
 use crate::graph::TaskId;
 pub use crate::scheduler::AttemptRecord;
+pub use parse::ReportParseError;
 use serde::Serialize;
 use std::fmt;
 use std::sync::Arc;
@@ -86,6 +88,9 @@ pub struct TaskReport {
     pub error: Option<Box<TaskError>>,
     /// Why it was skipped.
     pub skip_reason: Option<Box<SkipReason>>,
+    /// It succeeded in the run this one resumed, and was not run again (`succeeded`, no
+    /// attempt, its result reused).
+    pub resumed: bool,
     /// Every attempt, when that says more than `attempts`, `started` and `finished` do (see
     /// [`TaskReport::attempt_log`]). A thin vector (8 bytes where a boxed slice takes 16):
     /// most tasks store none; the scheduler's own log moves in without a copy.
@@ -109,6 +114,7 @@ impl PartialEq for TaskReport {
             && self.finished == other.finished
             && self.error == other.error
             && self.skip_reason == other.skip_reason
+            && self.resumed == other.resumed
             && self.deps == other.deps
             && self.parent == other.parent
             && self.waited_for == other.waited_for
@@ -152,6 +158,7 @@ impl TaskReport {
             finished: None,
             error: None,
             skip_reason: None,
+            resumed: false,
             log: None,
             deps: Box::default(),
             parent: None,
@@ -250,6 +257,19 @@ impl Values {
             }
         }
         values
+    }
+
+    /// The value of task `i` as a shared handle, if it has one (a `()` result is made again).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn get_shared(&self, i: usize) -> Option<AnyValue> {
+        if self
+            .units
+            .get(i / 64)
+            .is_some_and(|w| (w >> (i % 64)) & 1 == 1)
+        {
+            return Some(Arc::new(()));
+        }
+        self.others.get(i)?.clone()
     }
 
     /// The value of task `i`, if it has one.
@@ -817,6 +837,7 @@ pub(crate) mod tests {
                 finished: last.end,
                 error: last.error.clone().map(Box::new),
                 skip_reason: None,
+                resumed: false,
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
                 log: Some(log.into()),
                 parent: None,
@@ -837,6 +858,7 @@ pub(crate) mod tests {
                 skip_reason: Some(Box::new(SkipReason::DependencyFailed {
                     dependency: because.into(),
                 })),
+                resumed: false,
                 deps: deps.iter().map(|&d| TaskId(d)).collect(),
                 log: None,
                 parent: None,

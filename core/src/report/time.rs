@@ -36,6 +36,64 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// Reads back what [`rfc3339`] writes (`YYYY-MM-DDTHH:MM:SS.sssZ`; the fraction may have 0
+/// to 9 digits), as a wall-clock time; `None` for anything else.
+pub(super) fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-');
+    let (y, m, day): (i64, u32, u32) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut t = hms.splitn(3, ':');
+    let (h, mi, sec): (i64, i64, i64) = (
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+    );
+    if !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || h > 23
+        || mi > 59
+        || sec > 60
+        || frac.len() > 9
+    {
+        return None;
+    }
+    let nanos: i128 = if frac.is_empty() {
+        0
+    } else {
+        if !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        i128::from(frac.parse::<u32>().ok()?) * 10i128.pow(9 - frac.len() as u32)
+    };
+    let days = days_from_civil(y, m, day);
+    let total =
+        (i128::from(days) * 86_400 + i128::from(h * 3600 + mi * 60 + sec)) * 1_000_000_000 + nanos;
+    let abs = std::time::Duration::from_nanos(u64::try_from(total.unsigned_abs()).ok()?);
+    if total >= 0 {
+        UNIX_EPOCH.checked_add(abs)
+    } else {
+        UNIX_EPOCH.checked_sub(abs)
+    }
+}
+
+/// Days from 1970-01-01 of a proleptic Gregorian date: the inverse of [`civil_from_days`]
+/// (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The proleptic Gregorian date `(year, month 1–12, day 1–31)` of a day counted from
 /// 1970-01-01 (day 0), negative before it. Howard Hinnant's `civil_from_days`: shift to eras of
 /// 400 years that start on 0000-03-01, so that leap days fall at the end of each year.
@@ -56,6 +114,37 @@ pub(super) fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn rfc3339_reads_back() {
+        for ms in [
+            0i64,
+            1_700_000_000_250,
+            -1,
+            951_782_400_000,
+            4_102_444_800_999,
+        ] {
+            let t = if ms >= 0 {
+                UNIX_EPOCH + Duration::from_millis(ms as u64)
+            } else {
+                UNIX_EPOCH - Duration::from_millis((-ms) as u64)
+            };
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t), "{ms}");
+        }
+        assert_eq!(
+            parse_rfc3339("2023-11-14T22:13:20Z"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        for bad in [
+            "",
+            "2023-11-14",
+            "2023-13-01T00:00:00Z",
+            "2023-11-14T22:13:20.25x0Z",
+            "2023-11-14T22:13:20+01:00",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     /// The inverse, written the naive way: count whole years, then months.
     fn days_from_civil_naive(y: i64, m: u32, d: u32) -> i64 {

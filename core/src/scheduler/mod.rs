@@ -18,6 +18,7 @@
 //!
 //! **Inputs** — what happened, and when:
 //! [`new`](Scheduler::new) makes the run (it refuses invalid [`RunOptions`]),
+//! [`restore`](Scheduler::restore) marks a task that succeeded in the run being resumed,
 //! [`start`](Scheduler::start) starts it (emits `process_begin`, then the first tasks),
 //! [`attempt_finished`](Scheduler::attempt_finished) reports an attempt's [`Outcome`],
 //! [`hook_done`](Scheduler::hook_done), [`hook_failed`](Scheduler::hook_failed) and

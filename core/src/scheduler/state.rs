@@ -115,6 +115,8 @@ pub struct Scheduler<V> {
     /// The error of the hook whose failure stopped the run (its source is the hook's own
     /// exception object).
     hook_error: Option<TaskError>,
+    /// Tasks restored from a resumed run ([`Scheduler::restore`]), in the order given.
+    restored: Vec<u32>,
 }
 
 /// The default options, for every task that has no options of its own.
@@ -171,6 +173,7 @@ impl<V> Scheduler<V> {
             main_began: false,
             max_depth: opts.get_max_depth(),
             hook_error: None,
+            restored: Vec::new(),
             opts,
             graph,
         };
@@ -217,6 +220,26 @@ impl<V> Scheduler<V> {
             self.begin();
         }
         self.settle();
+    }
+
+    /// Restores a task that succeeded in a previous run (resuming that run): it is not run
+    /// again; once the run begins it ends `succeeded` with no attempt and `value` as its
+    /// result, hooks see `task_skip` with reason [`SkipReason::Resumed`](crate::event::SkipReason::Resumed),
+    /// and its dependents go on as after a success. Call before [`Scheduler::start`]; a task
+    /// not in the run's selection, or restored twice, is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError`] if the run does not know `task`.
+    pub fn restore(&mut self, task: TaskId, value: Option<V>) -> Result<(), ProtocolError> {
+        self.check(task)?;
+        let tk = &mut self.tasks[task.index()];
+        if self.started || tk.stage != Stage::Pending || self.restored.contains(&task.0) {
+            return Ok(());
+        }
+        tk.value = value;
+        self.restored.push(task.0);
+        Ok(())
     }
 
     /// Keeps the run open while the driver may still spawn tasks (an Orchestrator's `main`).

@@ -4,6 +4,7 @@ mod calls;
 mod driver;
 mod graph_props;
 mod hardening;
+mod resume;
 mod rules;
 mod scenarios;
 mod scenarios_tokio;

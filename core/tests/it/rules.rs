@@ -658,6 +658,9 @@ proptest! {
                 }
             }
         }
+        // A report reads back from its JSON as it was written.
+        let json = r.report.to_json();
+        prop_assert_eq!(RunReport::from_json(&json).unwrap().to_json(), json);
         let ok = r.report.tasks.iter().all(|t| t.status == Status::Succeeded
             || t.skip_reason.as_deref().is_some_and(SkipReason::is_not_taken));
         prop_assert_eq!(r.report.ok(), ok);
@@ -784,6 +787,33 @@ mod door {
         }
         flow.run().await.unwrap();
         assert_eq!(*order.lock().unwrap(), ["long", "tail", "short"]);
+    }
+
+    /// A report with dynamic calls (repeated names, parents) reads back from its JSON.
+    #[tokio::test(start_paused = true)]
+    async fn a_report_of_calls_reads_back_from_json() {
+        let orch = Orchestrator::new();
+        let fib =
+            orch.recursive_action("fib", |fib: legato::Action<u64, u64>, n: u64| async move {
+                if n < 2 {
+                    return Ok::<_, BoxError>(n);
+                }
+                Ok(fib.call(n - 1).await? + fib.call(n - 2).await?)
+            });
+        let run = orch.run(async { fib.call(6).await }).await;
+        assert_eq!(run.output.unwrap().unwrap(), 8);
+        let json = run.report.to_json();
+        let back = legato::RunReport::from_json(&json).unwrap();
+        assert_eq!(back.to_json(), json);
+        assert_eq!(back.tasks.len(), run.report.tasks.len());
+        // The JSON names a call's parent; a repeated name is matched to the one that ran.
+        let parent_name = |r: &legato::RunReport, t: &legato::report::TaskReport| {
+            t.parent.and_then(|p| r.task(p)).map(|p| p.name.clone())
+        };
+        for (a, b) in back.tasks.iter().zip(&run.report.tasks) {
+            assert_eq!(a.id, b.id);
+            assert_eq!(parent_name(&back, a), parent_name(&run.report, b));
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -68,6 +68,28 @@ impl<V> Scheduler<V> {
             self.stop_tasks(reason);
             return;
         }
+        // Tasks restored from a resumed run end first, as successes: all are marked before
+        // any ends, so that one's end does not ready another restored task.
+        let restored = std::mem::take(&mut self.restored);
+        let now = crate::scheduler::task::OptTime::new(self.now);
+        for &t in &restored {
+            let tk = &mut self.tasks[t as usize];
+            tk.status = Status::Succeeded;
+            tk.stage = Stage::SkipHook;
+            tk.end = now;
+            tk.rare().skip = Some(SkipReason::Resumed);
+        }
+        for t in restored {
+            if !self.emit(
+                t,
+                Event::TaskSkip {
+                    task: TaskId(t),
+                    reason: SkipReason::Resumed,
+                },
+            ) {
+                self.done(t);
+            }
+        }
         for i in 0..self.tasks.len() as u32 {
             let tk = &self.tasks[i as usize];
             if tk.stage == Stage::Pending && tk.pending == 0 {
