@@ -342,24 +342,11 @@ pub(crate) fn _restore_report(
 }
 
 fn skip_from(text: &str) -> SkipReason {
-    if text == SkipReason::ConditionFalse.to_string() {
-        return SkipReason::ConditionFalse;
-    }
-    let rule = text
-        .strip_prefix("trigger rule ")
-        .and_then(|r| r.strip_suffix(" not met"))
-        .and_then(|r| r.parse::<legato::policy::Trigger>().ok());
-    if let Some(rule) = rule {
-        return SkipReason::NotTriggered { rule };
-    }
-    match text
-        .strip_prefix("dependency \"")
-        .and_then(|r| r.strip_suffix("\" failed"))
-    {
-        Some(dep) => SkipReason::DependencyFailed {
-            dependency: dep.into(),
-        },
-        None => SkipReason::Stopped(restored(text.into())),
+    // The core reads its own texts back (a branch not taken stays one, so a restored report
+    // is as ok as it was); any other text is kept exactly as it was shown.
+    match text.parse::<SkipReason>() {
+        Ok(r) if r.to_string() == text => r,
+        _ => SkipReason::Stopped(restored(text.into())),
     }
 }
 
