@@ -503,6 +503,15 @@ def test_costs_come_from_a_previous_report() -> None:
     assert order == ["a", "b"]
 
 
+def test_drawings_show_keys_conditions_and_trigger_rules() -> None:
+    flow = legato.Flow("marks", limits={"db": 2})
+    flow.add(lambda: None, name="a", uses=["db"])
+    flow.add(lambda: None, name="b", after=["a"], when=lambda ctx: True)
+    flow.add(lambda: None, name="c", after=["b"], trigger="all_done")
+    assert flow.to_ascii().splitlines() == ["a [uses db]", "└─▶ b [when]", "    └─▶ c [trigger all_done]"]
+    assert '["b [when]"]' in flow.to_mermaid()
+
+
 # ----- bad input, at definition time --------------------------------------------------------
 
 
