@@ -649,3 +649,33 @@ def test_exit_while_a_daemon_thread_evaluates_conditions_that_release_the_gil_do
     for rc, err in results:
         assert rc == 0, err[-2000:]
         assert "FATAL" not in err
+
+
+def test_a_condition_is_not_called_once_its_run_is_over() -> None:
+    # a and b are ready at once; a's condition cancels the run from another thread (at once,
+    # not batched), which ends it: b's condition, queued on the loop already, is not called.
+    called: list[str] = []
+
+    async def go() -> Any:
+        flow = legato.Flow("over")
+        handle: Any = None
+
+        def when(ctx: legato.TaskContext) -> bool:
+            called.append(ctx.name)
+            if ctx.name == "a":
+                t = threading.Thread(target=handle.cancel)
+                t.start()
+                t.join()
+            return True
+
+        flow.add(lambda: None, name="a", when=when)
+        flow.add(lambda: None, name="b", when=when)
+        handle = flow.spawn()
+        with pytest.raises(legato.FlowError):
+            await handle
+        return handle.report()
+
+    report = asyncio.run(go())
+    assert report.stop == "run cancelled"
+    assert [t.status for t in report.all_tasks] == ["skipped", "skipped"]
+    assert called == ["a"]

@@ -143,8 +143,11 @@ def evaluate(run: Any, task: int, when: Callable[[Any], Any], ctx: Any) -> None:
     this: never under the driver's Rust frames, see :func:`call_hooks`).
 
     Conditions are synchronous, as in every door: an awaitable the predicate returns is not
-    awaited (it is closed) and fails the step with a ``TypeError`` saying so.
+    awaited (it is closed) and fails the step with a ``TypeError`` saying so. A run that ended
+    meanwhile (cancelled, timed out) no longer asks: the predicate is not called.
     """
+    if run.finished:
+        return
     try:
         r = when(ctx)
         if inspect.isawaitable(r):
