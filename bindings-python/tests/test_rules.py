@@ -679,3 +679,22 @@ def test_a_condition_is_not_called_once_its_run_is_over() -> None:
     assert report.stop == "run cancelled"
     assert [t.status for t in report.all_tasks] == ["skipped", "skipped"]
     assert called == ["a"]
+
+
+def test_a_cached_actions_keys_are_asked_only_for_the_call_that_makes_the_task() -> None:
+    asked: list[int] = []
+    orch = legato.Orchestrator()
+
+    def keys(n: int) -> list[str]:
+        asked.append(n)
+        return [f"n:{n}"]
+
+    @orch.action(cache=True, uses=keys)
+    def square(n: int) -> int:
+        return n * n
+
+    def main() -> list[int]:
+        return [square(2), square(2), square(3), *orch.parallel([square, square])(2, 3)]
+
+    assert orch.run(main) == [4, 4, 9, 4, 9]
+    assert asked == [2, 3]  # the joins of square(2) and square(3) did not ask

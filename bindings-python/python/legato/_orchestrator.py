@@ -50,14 +50,12 @@ class _Action:
         self.is_async = is_async(fn)
         self.uses = uses
 
-    def call_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    def call_args(self, args: tuple[Any, ...], kwargs: dict[str, Any], run: Any) -> tuple[Any, ...]:
         """What the driver's ``Run.call`` / ``Run.calls`` take for one call of this action.
 
         With a ``uses`` function, the call holds the keys it returns for these arguments
-        (whatever it raises propagates to the caller; no task is made)."""
-        options = self.options
-        if self.uses is not None:
-            options = options.with_uses(self.uses(*args, **kwargs))
+        (whatever it raises propagates to the caller; no task is made); a cached call that
+        joins a task already made does not ask it (as in the Node door)."""
         key = None
         if self.cache:
             try:
@@ -65,13 +63,16 @@ class _Action:
                 hash(key)
             except TypeError:
                 key = None
+        options = self.options
+        if self.uses is not None and (key is None or not run.is_cached(key)):
+            options = options.with_uses(self.uses(*args, **kwargs))
         return (self.fn, self.is_async, args, kwargs or None, self.name, options, self.retry_if, key)
 
     def spawn(
         self, cx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], future: bool
     ) -> tuple[int, Any, Any]:
         run = cx._run()
-        tid, handle = run.call(*self.call_args(args, kwargs), future, cx)
+        tid, handle = run.call(*self.call_args(args, kwargs, run), future, cx)
         return tid, handle, run
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -274,7 +275,7 @@ class Orchestrator(Hooks):
             # All the calls at once (no call starts before the last is made, from a sync
             # caller's thread too); with fail_fast a group of the core's: it cancels the others.
             made, group = run.calls(
-                [a.call_args((x,), {}) for a, x in zip(acts, args)], future, cx, fail_fast
+                [a.call_args((x,), {}, run) for a, x in zip(acts, args)], future, cx, fail_fast
             )
             tids = [t for t, _ in made]
             if future:

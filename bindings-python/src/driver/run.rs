@@ -596,6 +596,18 @@ impl Run {
         }
     }
 
+    /// Whether a cached call with this key was made in this run already: a call with it joins
+    /// that task (an action's `uses` function is then not asked for its keys).
+    fn is_cached(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let h = key.hash()?;
+        let st = lock_py(py, &self.shared);
+        Ok(st.cache.get(&h).is_some_and(|entries| {
+            entries
+                .iter()
+                .any(|(k, _)| k.bind(py).eq(key).unwrap_or(false))
+        }))
+    }
+
     /// Whether the caller is on the run's loop thread.
     fn on_loop_thread(&self) -> bool {
         self.shared.on_loop_thread()
