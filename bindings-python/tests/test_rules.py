@@ -698,3 +698,34 @@ def test_a_cached_actions_keys_are_asked_only_for_the_call_that_makes_the_task()
 
     assert orch.run(main) == [4, 4, 9, 4, 9]
     assert asked == [2, 3]  # the joins of square(2) and square(3) did not ask
+
+
+def test_a_conditions_value_is_taken_by_truthiness() -> None:
+    flow = legato.Flow("truthy")
+    values: list[Any] = [0, "", None, [], 1, "yes", object()]
+    for i, v in enumerate(values):
+        flow.add(lambda: None, name=f"s{i}", when=lambda ctx, v=v: v)
+    report = flow.run()
+    assert [t.status for t in report.all_tasks] == ["skipped"] * 4 + ["succeeded"] * 3
+
+
+def test_a_condition_waits_for_an_async_task_ready_hook() -> None:
+    trace: list[str] = []
+
+    async def go() -> None:
+        flow = legato.Flow("hook")
+
+        async def ready(e: Any) -> None:
+            trace.append("hook")
+            await asyncio.sleep(0.010)  # virtual time
+            trace.append("hook done")
+
+        async def body() -> None:
+            trace.append("body")
+
+        flow.on_task_ready(ready)
+        flow.add(body, name="a", when=lambda ctx: trace.append("when") or True)
+        await flow.run_async()
+
+    virtual(go)
+    assert trace == ["hook", "hook done", "when", "body"]
