@@ -1,9 +1,15 @@
-"""W1-W5 through the Python door, beside Python peers, in the same process and run.
+"""W1-W6 through the Python door, beside Python peers, in the same process and run.
 
 Workloads (DESIGN.md "Workloads", the same LCG as every door): W1 wide (10,000 no-op tasks and a
 sink), W2 chain (2,000), W3 random DAG (10,000), W4 sleep (200 tasks of 10 ms in 4 layers,
-max_parallel 50, ideal 40 ms), W5 retry (1,000 tasks failing twice). Each runs twice: with sync
-steps ("W1"...) and with ``async def`` steps ("W1-async"...).
+max_parallel 50, ideal 40 ms), W5 retry (1,000 tasks failing twice), W6 priority (300 tasks that
+sleep 1-20 ms each, max_parallel 4; makespan / the lower bound 805.25 ms). Each runs twice: with
+sync steps ("W1"...) and with ``async def`` steps ("W1-async"...).
+
+W6 runs legato twice, ``legato-fifo`` and ``legato-critical-path`` (``priority="critical_path"``,
+each step's ``cost`` its sleep, as the core's W6 test and DESIGN's simulation give it), beside
+the first-come peers ``graphlib+threadpool`` (4 workers) and ``asyncio-hand-rolled`` (a
+semaphore of 4).
 
 Implementations (``impl``):
 - ``legato``: a ``legato.Flow``, one step per task; what is timed is ``flow.run()`` (it builds and
@@ -35,6 +41,7 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -42,6 +49,8 @@ import legato
 
 SLEEP = 0.010
 IDEAL_MS = 40.0
+#: W6's lower bound: max(critical path 553 ms, total work 3,221 ms / 4 slots).
+W6_BOUND_MS = 805.25
 
 
 class Lcg:
@@ -103,6 +112,24 @@ def layers() -> Dag:
                     d.append((layer - 1) * 50 + b)
             deps.append(d)
     return Dag(names, deps, "sleep", 50)
+
+
+def w6() -> tuple[Dag, list[int]]:
+    """DESIGN's W6: the graph and each task's sleep in ms (drawn after its dependencies)."""
+    lcg = Lcg()
+    deps: list[list[int]] = []
+    ms: list[int] = []
+    for i in range(300):
+        chosen: list[int] = []
+        if i > 0:
+            k = lcg.next() % 4
+            for _ in range(k):
+                j = i - 1 - lcg.next() % min(i, 10)
+                if j not in chosen:
+                    chosen.append(j)
+        deps.append(chosen)
+        ms.append(1 + lcg.next() % 20)
+    return Dag([f"t{i}" for i in range(300)], deps, "w6", 4), ms
 
 
 def retry(n: int) -> Dag:
@@ -401,6 +428,170 @@ def prefect_flow(dag: Dag) -> Callable[[], Any]:
     return lambda: run_flow()
 
 
+# ----- W6 ------------------------------------------------------------------------------------
+
+
+def legato_w6(dag: Dag, ms: list[int], is_async: bool, priority: str) -> Callable[[], Any]:
+    """W6 as a user writes it: one step per task that sleeps its time, ``cost=`` that time."""
+    flow = legato.Flow("w6", max_parallel=dag.max_parallel, priority=priority)
+    for name, deps, m in zip(dag.names, dag.deps, ms):
+        secs = m / 1000
+        if is_async:
+
+            async def body(secs: float = secs) -> None:
+                await asyncio.sleep(secs)
+        else:
+
+            def body(secs: float = secs) -> None:
+                time.sleep(secs)
+
+        flow.add(body, name=name, after=[dag.names[d] for d in deps], cost=secs)
+
+    def run() -> Any:
+        report = flow.run()
+        assert report.ok
+        return report
+
+    return run
+
+
+def graphlib_w6(dag: Dag, ms: list[int]) -> Callable[[], Any]:
+    """The sync peer: ``graphlib.TopologicalSorter`` + 4 threads, first come first served."""
+    graph = {i: set(d) for i, d in enumerate(dag.deps)}
+
+    def run() -> int:
+        ts = graphlib.TopologicalSorter(graph)
+        ts.prepare()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=dag.max_parallel) as ex:
+            pending: dict[concurrent.futures.Future[None], int] = {}
+            while ts.is_active():
+                for node in ts.get_ready():
+                    pending[ex.submit(time.sleep, ms[node] / 1000)] = node
+                finished, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                for f in finished:
+                    f.result()
+                    ts.done(pending.pop(f))
+        return len(dag)
+
+    return run
+
+
+def asyncio_w6(dag: Dag, ms: list[int]) -> Callable[[], Any]:
+    """The async peer: in-degree counting, a task per step under a semaphore of 4."""
+    n = len(dag)
+    dependents: list[list[int]] = [[] for _ in range(n)]
+    for i, d in enumerate(dag.deps):
+        for j in d:
+            dependents[j].append(i)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        indegree = [len(d) for d in dag.deps]
+        done = loop.create_future()
+        sem = asyncio.Semaphore(dag.max_parallel or n)
+        finished = 0
+
+        async def body(i: int) -> None:
+            async with sem:
+                await asyncio.sleep(ms[i] / 1000)
+
+        def start(i: int) -> None:
+            loop.create_task(body(i)).add_done_callback(lambda t, i=i: on_done(i, t))
+
+        def on_done(i: int, t: asyncio.Task[None]) -> None:
+            nonlocal finished
+            t.result()
+            finished += 1
+            for j in dependents[i]:
+                indegree[j] -= 1
+                if indegree[j] == 0:
+                    start(j)
+            if finished == n:
+                done.set_result(None)
+
+        for i in range(n):
+            if indegree[i] == 0:
+                start(i)
+        await done
+
+    return lambda: asyncio.run(main())
+
+
+def w6_floor(ms: list[int], is_async: bool) -> Callable[[], Any]:
+    """No scheduler and no dependencies: the 300 sleeps split into 4 even lanes (longest first,
+    each to the least loaded lane: 805-806 ms of sleep a lane), each lane sleeping its share in a
+    row on a thread (sync) or a task (async). What the machine's timer alone adds to W6's bound."""
+    lanes: list[list[float]] = [[] for _ in range(4)]
+    for m in sorted(ms, reverse=True):
+        min(lanes, key=lambda lane: sum(lane)).append(m / 1000)
+
+    def sync_lane(lane: list[float]) -> None:
+        for secs in lane:
+            time.sleep(secs)
+
+    async def async_lane(lane: list[float]) -> None:
+        for secs in lane:
+            await asyncio.sleep(secs)
+
+    async def all_lanes() -> None:
+        await asyncio.gather(*(async_lane(lane) for lane in lanes))
+
+    def run() -> None:
+        if is_async:
+            asyncio.run(all_lanes())
+            return
+        threads = [threading.Thread(target=sync_lane, args=(lane,)) for lane in lanes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    return run
+
+
+def bench_w6(runs: int) -> list[dict[str, Any]]:
+    """W6 rows: makespan / the lower bound for legato in both orders and the first-come peer,
+    sync steps ("W6") and ``async def`` steps ("W6-async")."""
+    dag, ms = w6()
+    assert sum(ms) == 3221, "DESIGN's total work"
+    rows: list[dict[str, Any]] = []
+    for is_async in (False, True):
+        wl = "W6" + ("-async" if is_async else "")
+        peer = "asyncio-hand-rolled" if is_async else "graphlib+threadpool"
+        impls: dict[str, Callable[[], Any]] = {
+            "legato-fifo": legato_w6(dag, ms, is_async, "fifo"),
+            "legato-critical-path": legato_w6(dag, ms, is_async, "critical_path"),
+            peer: asyncio_w6(dag, ms) if is_async else graphlib_w6(dag, ms),
+            "sleeps floor": w6_floor(ms, is_async),
+        }
+        times: dict[str, list[float]] = {k: [] for k in impls}
+        for fn in impls.values():  # warm-up
+            fn()
+        for _ in range(runs):
+            for k, fn in impls.items():
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+        peer_ms = median_ms(times[peer])
+        for k in impls:
+            m = median_ms(times[k])
+            row: dict[str, Any] = {
+                "door": "python",
+                "impl": k,
+                "workload": wl,
+                "tasks": len(dag),
+                "runs": runs,
+                "ms": round(m, 4),
+                "makespan_ratio": round(m / W6_BOUND_MS, 4),
+                "vs_" + ("asyncio" if is_async else "graphlib"): round(m / peer_ms, 4),
+            }
+            if k == "sleeps floor":
+                row["tasks"] = 0
+                row["note"] = "no scheduler: the 300 sleeps in 4 even lanes, the timer's own floor"
+            rows.append(row)
+    return rows
+
+
 # ----- running -------------------------------------------------------------------------------
 
 WORKLOADS: dict[str, Callable[[], Dag]] = {
@@ -562,7 +753,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("workloads", nargs="*", default=[], help="W1 … W5, define (default: all)")
+    ap.add_argument("workloads", nargs="*", default=[], help="W1 … W6, define (default: all)")
     ap.add_argument("--only", help="a comma-separated list of workloads, as the positional ones")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--json", type=pathlib.Path, help="merge the rows into this file")
@@ -571,10 +762,11 @@ def main() -> None:
     args = ap.parse_args()
     chosen = list(args.workloads) + (args.only.split(",") if args.only else [])
     for w in chosen:
-        if w not in WORKLOADS and w != "define":
-            ap.error(f"unknown workload {w!r} (W1 … W5, define)")
-    args.workloads = [w for w in chosen if w != "define"] if chosen else list(WORKLOADS)
+        if w not in WORKLOADS and w not in ("define", "W6"):
+            ap.error(f"unknown workload {w!r} (W1 … W6, define)")
+    args.workloads = [w for w in chosen if w not in ("define", "W6")] if chosen else list(WORKLOADS)
     define = not chosen or "define" in chosen
+    priority = not chosen or "W6" in chosen
     if args.prefect_only:
         # In a process of its own: Prefect leaves background threads (an event loop, services)
         # that would slow down every figure measured after it in the same process.
@@ -589,6 +781,9 @@ def main() -> None:
     if define:
         rows.extend(bench_define(args.runs))
         print(table([r for r in rows if r["workload"] == "define"]), flush=True)
+    if priority:
+        rows.extend(bench_w6(args.runs))
+        print(table([r for r in rows if r["workload"].startswith("W6")]), flush=True)
     if not args.no_prefect and args.workloads:
         # PREFECT_API_URL empty: Prefect runs against a temporary in-process server.
         env = {**os.environ, "PREFECT_LOGGING_LEVEL": "CRITICAL", "PREFECT_API_URL": ""}

@@ -1,12 +1,16 @@
 //! Options from Python values, checked once at definition time: seconds → `Duration`,
-//! `Backoff`, retries, sequences. Errors are `TypeError` / `ValueError` naming the argument.
+//! `Backoff`, retries, keys (`uses`, `sequences`), trigger rules, costs, and the run's rules
+//! (`limits`, `priority`, `costs`). Errors are `TypeError` / `ValueError` naming the argument.
 
 use crate::errors::{type_error, value_error};
-use legato::policy::{self, Backoff as CoreBackoff, OptionError, OptionErrorKind, TaskOptions};
+use legato::policy::{
+    self, Backoff as CoreBackoff, OptionError, OptionErrorKind, Priority, TaskOptions, Trigger,
+};
 use legato::scheduler::RunOptions;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyFloat, PyInt, PyMapping, PyString};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -255,13 +259,22 @@ pub struct Options {
 }
 
 /// Checks a step's or action's options and packs them for the core.
+///
+/// `uses` and `sequences` (its alias) are lists of keys; `trigger` a rule's name (`all_done`, …);
+/// `cost` seconds (≥ 0) for the run's `critical_path` priority; `conditional` says the step has
+/// a `when` predicate (the driver calls it, the core asks when).
 #[pyfunction]
-#[pyo3(signature = (retries = None, backoff = None, timeout = None, sequences = None))]
+#[pyo3(signature = (retries = None, backoff = None, timeout = None, sequences = None, uses = None, trigger = None, cost = None, conditional = false))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn task_options(
     retries: Option<&Bound<'_, PyAny>>,
     backoff: Option<&Bound<'_, PyAny>>,
     timeout: Option<&Bound<'_, PyAny>>,
     sequences: Option<&Bound<'_, PyAny>>,
+    uses: Option<&Bound<'_, PyAny>>,
+    trigger: Option<&Bound<'_, PyAny>>,
+    cost: Option<&Bound<'_, PyAny>>,
+    conditional: bool,
 ) -> PyResult<Options> {
     let mut o = TaskOptions::default();
     if let Some(r) = retries {
@@ -287,27 +300,160 @@ pub(crate) fn task_options(
             o = o.timeout(d);
         }
     }
-    if let Some(s) = sequences {
-        if s.is_instance_of::<PyString>() {
-            return Err(type_error(
-                "sequences",
-                "expected a list of keys, got a str",
-            ));
-        }
-        for k in s
-            .try_iter()
-            .map_err(|_| type_error("sequences", "expected a list of keys"))?
-        {
-            let k = k?;
-            let k: String = k.extract().map_err(|_| {
-                type_error(
-                    "sequences",
-                    format!("keys must be str, got {}", type_name(&k)),
-                )
-            })?;
-            o = o.sequence(k);
+    for (arg, given) in [("uses", uses), ("sequences", sequences)] {
+        if let Some(s) = given {
+            for k in keys(arg, s)? {
+                if !o.uses.contains(&k) {
+                    o = o.uses(k);
+                }
+            }
         }
     }
+    if let Some(t) = trigger {
+        o = o.trigger(self::trigger(t)?);
+    }
+    if let Some(c) = cost {
+        o = o.cost(delay("cost", c)?);
+    }
+    o = o.conditional(conditional);
     o.validate().map_err(option_error)?;
     Ok(Options { inner: Arc::new(o) })
+}
+
+#[pymethods]
+impl Options {
+    /// These options with the keys `keys` held too: an action call's keys, from its `uses`
+    /// function (`keys` must be a list of str, not a bare str).
+    fn with_uses(&self, keys: &Bound<'_, PyAny>) -> PyResult<Options> {
+        let keys = self::keys("uses", keys)?;
+        if keys.iter().all(|k| self.inner.uses.contains(k)) {
+            return Ok(self.clone());
+        }
+        let mut o = (*self.inner).clone();
+        for k in keys {
+            if !o.uses.contains(&k) {
+                o = o.uses(k);
+            }
+        }
+        Ok(Options { inner: Arc::new(o) })
+    }
+}
+
+/// A list (any iterable but a str) of keys, each a str.
+fn keys(arg: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if v.is_instance_of::<PyString>() {
+        return Err(type_error(
+            arg,
+            format!("expected a list of keys, got a str: write [{}]", v.repr()?),
+        ));
+    }
+    let mut out = Vec::new();
+    for k in v.try_iter().map_err(|_| {
+        type_error(
+            arg,
+            format!("expected a list of keys, got {}", type_name(v)),
+        )
+    })? {
+        let k = k?;
+        let k: String = k
+            .extract()
+            .map_err(|_| type_error(arg, format!("keys must be str, got {}", type_name(&k))))?;
+        out.push(k);
+    }
+    Ok(out)
+}
+
+/// A trigger rule's name (`all_succeeded`, `all_done`, `any_succeeded`, `none_failed`), parsed
+/// by the core (an unknown name: `ValueError` with the closest name suggested).
+fn trigger(v: &Bound<'_, PyAny>) -> PyResult<Trigger> {
+    let s = v
+        .cast::<PyString>()
+        .map_err(|_| type_error("trigger", format!("expected a str, got {}", type_name(v))))?;
+    s.to_cow()?.parse().map_err(option_error)
+}
+
+/// The run's scheduling rules beyond `max_parallel` (internal; made by [`run_rules`]).
+#[pyclass(module = "legato._legato", frozen)]
+pub struct Rules {
+    limits: Vec<(String, u32)>,
+    priority: Priority,
+    costs: HashMap<Arc<str>, Duration>,
+}
+
+impl Rules {
+    /// `o` with these rules.
+    pub(crate) fn apply(&self, mut o: RunOptions) -> RunOptions {
+        for (k, c) in &self.limits {
+            o = o.limit(k.clone(), *c);
+        }
+        o = o.priority(self.priority);
+        if !self.costs.is_empty() {
+            o = o.costs(self.costs.clone());
+        }
+        o
+    }
+}
+
+/// Checks the run options `limits` (a mapping of key → capacity, a whole number ≥ 1),
+/// `priority` (`"fifo"` or `"critical_path"`) and `costs` (a previous run's `RunReport`) with
+/// the core's validation; `None` when all are the defaults.
+#[pyfunction]
+#[pyo3(signature = (limits = None, priority = None, costs = None))]
+pub(crate) fn run_rules(
+    limits: Option<&Bound<'_, PyAny>>,
+    priority: Option<&Bound<'_, PyAny>>,
+    costs: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<Rules>> {
+    let mut rules = Rules {
+        limits: Vec::new(),
+        priority: Priority::default(),
+        costs: HashMap::new(),
+    };
+    if let Some(l) = limits {
+        let m = l.cast::<PyMapping>().map_err(|_| {
+            type_error(
+                "limits",
+                format!("expected a dict of key -> capacity, got {}", type_name(l)),
+            )
+        })?;
+        for item in m.items()?.iter() {
+            let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+            let key: String = k.extract().map_err(|_| {
+                type_error("limits", format!("keys must be str, got {}", type_name(&k)))
+            })?;
+            let arg = format!("limits[{key:?}]");
+            if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+                return Err(type_error(
+                    &arg,
+                    format!("expected an int, got {}", type_name(&v)),
+                ));
+            }
+            let c = policy::capacity(&key, int_as_f64(&v)).map_err(|e| int_error(e, &v))?;
+            rules.limits.retain(|(k, _)| *k != key);
+            rules.limits.push((key, c));
+        }
+    }
+    if let Some(p) = priority {
+        let s = p
+            .cast::<PyString>()
+            .map_err(|_| type_error("priority", format!("expected a str, got {}", type_name(p))))?;
+        rules.priority = s.to_cow()?.parse().map_err(option_error)?;
+    }
+    if let Some(c) = costs {
+        let r = c.cast::<crate::report::RunReport>().map_err(|_| {
+            type_error(
+                "costs",
+                format!(
+                    "expected a legato.RunReport (a previous run's report), got {}",
+                    type_name(c)
+                ),
+            )
+        })?;
+        rules.costs = r.get().core().costs();
+    }
+    let default = rules.limits.is_empty()
+        && rules.priority == Priority::default()
+        && rules.costs.is_empty()
+        && costs.is_none();
+    Ok((!default).then_some(rules))
 }

@@ -23,6 +23,7 @@ fn _legato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<convert::Backoff>()?;
     m.add_class::<convert::Options>()?;
+    m.add_class::<convert::Rules>()?;
     m.add_class::<flowdef::FlowCore>()?;
     m.add_class::<driver::run::Run>()?;
     m.add_class::<driver::run::Bodies>()?;
@@ -32,6 +33,7 @@ fn _legato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<report::TaskMap>()?;
     m.add_function(wrap_pyfunction!(convert::task_options, m)?)?;
     m.add_function(wrap_pyfunction!(convert::run_options, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::run_rules, m)?)?;
     m.add_function(wrap_pyfunction!(driver::_init, m)?)?;
     m.add_function(wrap_pyfunction!(driver::pool::_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(driver::pool::_block_worker, m)?)?;

@@ -64,6 +64,13 @@ impl RunReport {
     }
 }
 
+impl RunReport {
+    /// The core's report.
+    pub(crate) fn core(&self) -> &CoreReport {
+        &self.inner.core
+    }
+}
+
 fn task_report(py: Python<'_>, inner: &Arc<Inner>, i: usize) -> PyResult<Py<TaskReport>> {
     Py::new(
         py,
@@ -76,7 +83,8 @@ fn task_report(py: Python<'_>, inner: &Arc<Inner>, i: usize) -> PyResult<Py<Task
 
 #[pymethods]
 impl RunReport {
-    /// Whether every task succeeded and the run was not stopped.
+    /// Whether the run was not stopped and every task succeeded or was skipped by a condition
+    /// (`condition false`) or a trigger rule (a branch not taken).
     #[getter]
     fn ok(&self) -> bool {
         self.inner.core.ok()
@@ -334,14 +342,11 @@ pub(crate) fn _restore_report(
 }
 
 fn skip_from(text: &str) -> SkipReason {
-    match text
-        .strip_prefix("dependency \"")
-        .and_then(|r| r.strip_suffix("\" failed"))
-    {
-        Some(dep) => SkipReason::DependencyFailed {
-            dependency: dep.into(),
-        },
-        None => SkipReason::Stopped(restored(text.into())),
+    // The core reads its own texts back (a branch not taken stays one, so a restored report
+    // is as ok as it was); any other text is kept exactly as it was shown.
+    match text.parse::<SkipReason>() {
+        Ok(r) if r.to_string() == text => r,
+        _ => SkipReason::Stopped(restored(text.into())),
     }
 }
 
@@ -513,7 +518,8 @@ impl TaskReport {
             .unwrap_or_else(|| py.None())
     }
 
-    /// Why it was skipped (`dependency "x" failed`), if it was.
+    /// Why it was skipped, if it was: `dependency "x" failed`, why the run stopped, or a
+    /// branch not taken: `condition false` (its `when`), `trigger rule none_failed not met`.
     #[getter]
     fn skip_reason(&self) -> Option<String> {
         self.t().skip_reason.as_ref().map(|s| s.to_string())

@@ -19,7 +19,13 @@ How a scenario becomes Python:
   is ``orch.parallel(members, fail_fast=...)`` (with ``fail_fast`` its error ends main); then
   main sleeps ``main_ms`` outside any action. ``main_error`` is the text of what
   ``orch.run_async(main)`` (blocking: ``orch.run(main)``) raised.
-- ``run`` → the flow's / orchestrator's options; ``targets``; ``cancel_at_ms`` →
+- ``uses`` / ``sequences`` → the step's ``uses=`` (``sequences=`` when the scenario says
+  ``sequences``); a call object's ``uses`` → an action made with ``uses=`` a function of the
+  call's argument that returns those keys. ``when`` → ``when=`` a predicate that returns the
+  value (or raises ``ScriptError("condition raised")``); ``trigger`` → ``trigger=``;
+  ``cost_ms`` → ``cost=`` in seconds. ``max_holding`` counts, per key, the attempts that hold
+  it while they hold their slot (as ``max_running``).
+- ``run`` → the flow's / orchestrator's options (``limits``, ``priority`` included); ``targets``; ``cancel_at_ms`` →
   ``Flow.spawn`` and ``RunHandle.cancel``; every event has a hook that records the trace line
   (and ``task_completion``'s ``error``, ``None`` or ``str(error)``) and raises when its line is
   in ``hook_failures``. For the kinds ``hook_ms`` names, a second hook follows that takes that
@@ -163,15 +169,23 @@ class Rec:
     peak: int = 0
     refuse: dict[str, bool] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Per key, the attempts holding it now, and the most at once.
+    holding: dict[str, int] = field(default_factory=dict)
+    peak_holding: dict[str, int] = field(default_factory=dict)
 
-    def take(self) -> None:
+    def take(self, keys: list[str] = []) -> None:  # noqa: B006 - never mutated
         with self.lock:
             self.running += 1
             self.peak = max(self.peak, self.running)
+            for k in keys:
+                n = self.holding[k] = self.holding.get(k, 0) + 1
+                self.peak_holding[k] = max(self.peak_holding.get(k, 0), n)
 
-    def release(self) -> None:
+    def release(self, keys: list[str] = []) -> None:  # noqa: B006 - never mutated
         with self.lock:
             self.running -= 1
+            for k in keys:
+                self.holding[k] -= 1
 
 
 def attempt_of(td: dict[str, Any], n: int) -> dict[str, Any]:
@@ -199,9 +213,39 @@ def task_options(td: dict[str, Any], rec: Rec) -> dict[str, Any]:
         o["timeout"] = td["timeout_ms"] / 1000
     if td.get("sequences"):
         o["sequences"] = td["sequences"]
+    if td.get("trigger") is not None:
+        o["trigger"] = td["trigger"]
+    if td.get("cost_ms") is not None:
+        o["cost"] = td["cost_ms"] / 1000
     name = td["name"]
     o["retry_if"] = lambda e: not rec.refuse.get(name, False)
     return o
+
+
+def keys_of(td: dict[str, Any]) -> list[str]:
+    """The keys a task or call holds while it runs (``uses`` and its alias ``sequences``)."""
+    return list(dict.fromkeys([*(td.get("uses") or []), *(td.get("sequences") or [])]))
+
+
+def step_options(td: dict[str, Any], rec: Rec) -> dict[str, Any]:
+    """A flow step's options: :func:`task_options`, its ``uses`` and its ``when``."""
+    o = task_options(td, rec)
+    if td.get("uses"):
+        o["uses"] = td["uses"]
+    if "when" in td:
+        o["when"] = condition(td["when"])
+    return o
+
+
+def condition(value: Any) -> Any:
+    """A ``when`` predicate that gives ``value``, or raises for ``"raise"``."""
+    if value == "raise":
+
+        def raises(ctx: Any) -> bool:
+            raise ScriptError("condition raised")
+
+        return raises
+    return lambda ctx: value
 
 
 #: The argument of every call of a cached action: same name and argument, one task per run.
@@ -266,6 +310,7 @@ class Builder:
 
     def body(self, td: dict[str, Any]) -> Any:
         rec, name = self.rec, td["name"]
+        keys = keys_of(td)
         children = [
             Calls([self.call(c) for c in (a.get("calls") or [])], bool(a.get("fail_fast")))
             for a in (td.get("attempts") or [{}])
@@ -309,17 +354,17 @@ class Builder:
                 a, kids = script(n)
                 got = read(cx, a)
                 first(n)
-                rec.take()
+                rec.take(keys)
                 try:
                     if kids.each:
-                        rec.release()
+                        rec.release(keys)
                         try:
                             group = self.orch.parallel(
                                 [k.action for k in kids.each], fail_fast=kids.fail_fast
                             )
                             group(*[k.arg for k in kids.each])  # with fail_fast: raises the first error
                         finally:
-                            rec.take()
+                            rec.take(keys)
                     if a.get("result") == "hang":
                         deadline = time.monotonic() + 10
                         while not cx.cancelled and time.monotonic() < deadline:
@@ -329,7 +374,7 @@ class Builder:
                         time.sleep(a["ms"] / 1000)
                     return outcome(a, got)
                 finally:
-                    rec.release()
+                    rec.release(keys)
 
             return sync_body
 
@@ -340,10 +385,10 @@ class Builder:
             a, kids = script(n)
             got = read(cx, a)
             first(n)
-            rec.take()
+            rec.take(keys)
             try:
                 if kids.each:
-                    rec.release()
+                    rec.release(keys)
                     try:
                         if kids.fail_fast:
                             group = self.orch.parallel([k.action for k in kids.each], fail_fast=True)
@@ -353,14 +398,14 @@ class Builder:
                                 *[k.action(k.arg) for k in kids.each], return_exceptions=True
                             )
                     finally:
-                        rec.take()
+                        rec.take(keys)
                 if a.get("result") == "hang":
                     await asyncio.get_running_loop().create_future()
                 if a.get("ms"):
                     await self.wheel.sleep(a["ms"])
                 return outcome(a, got)
             finally:
-                rec.release()
+                rec.release(keys)
 
         return async_body
 
@@ -375,6 +420,9 @@ class Builder:
 
     def action(self, td: dict[str, Any]) -> Any:
         o = task_options(td, self.rec)
+        if td.get("uses"):
+            keys = list(td["uses"])
+            o["uses"] = lambda _: keys  # a function of the call's argument
         cache = bool(td.get("cached"))
         body = self.body(td)
         if self.sync:
@@ -457,6 +505,7 @@ class Observed:
     total_ms: int = 0
     started_order: list[str] = field(default_factory=list)
     max_running: int = 0
+    max_holding: dict[str, int] = field(default_factory=dict)
     trace: list[str] = field(default_factory=list)
     stop: Optional[str] = None
     #: What ``run()`` raised, as text; None when main returned (and for a flow).
@@ -490,6 +539,7 @@ def observe(report: Any, rec: Rec, obs: Observed) -> None:
     obs.trace = list(rec.trace)
     obs.started_order = list(rec.started)
     obs.max_running = rec.peak
+    obs.max_holding = dict(rec.peak_holding)
 
 
 def _retrieve(t: asyncio.Future[Any]) -> None:
@@ -589,6 +639,8 @@ async def run_scenario(sc: dict[str, Any], sync: bool, blocking: bool = False) -
         "max_parallel": run.get("max_parallel"),
         "fail_fast": run.get("fail_fast", False),
         "timeout": run["timeout_ms"] / 1000 if run.get("timeout_ms") is not None else None,
+        "limits": run.get("limits"),
+        "priority": run.get("priority", "fifo"),
     }
     obs = Observed()
     if sc.get("main"):
@@ -614,7 +666,7 @@ async def run_scenario(sc: dict[str, Any], sync: bool, blocking: bool = False) -
     flow = legato.Flow("scenario", **opts)
     b.hooks(flow)
     for td in sc.get("tasks", []):
-        o = task_options(td, b.rec)
+        o = step_options(td, b.rec)
         try:
             flow.add(b.body(td), after=td.get("after", []), **o)
         except legato.GraphError as e:  # a duplicate is refused when added
@@ -691,6 +743,8 @@ def check(sc: dict[str, Any], obs: Observed, exact_times: bool) -> list[str]:
         eq("started order", e["started_order"], obs.started_order)
     if e.get("max_running") is not None:
         eq("max running", e["max_running"], obs.max_running)
+    for k, v in e.get("max_holding", {}).items():
+        eq(f"max holding {k}", v, obs.max_holding.get(k, 0))
     if e.get("trace") is not None:
         eq("trace", e["trace"], obs.trace)
     if e.get("stop") is not None:

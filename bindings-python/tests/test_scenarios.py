@@ -11,7 +11,7 @@ from typing import Any
 import looptime
 import pytest
 
-from scenario_runner import SAME_INSTANT, SYNC_ORDER_RACES, check, load_all, run_scenario
+from scenario_runner import SAME_INSTANT, SYNC_ORDER_RACES, check, load_all, prepare, run_scenario
 
 ALL = load_all()
 IDS = [sc["name"] for sc in ALL]
@@ -73,6 +73,51 @@ def test_the_checker_is_not_vacuous() -> None:
     sc = next(s for s in ALL if s["name"] == "orch-hook-failure")
     altered = {**sc, "expect": {k: v for k, v in sc["expect"].items() if k != "main_error"}}
     assert run_virtual(altered)  # absent main_error: main returned, which it did not
+
+
+#: A scenario of the rules beyond the seeds, inline (the suite's own are checked above): a limit,
+#: a per-call key of an action, a condition, a trigger rule and a cost under critical_path.
+RULES = {
+    "name": "rules-inline",
+    "covers": ["limits"],
+    "description": "the runner reads uses, when, trigger, cost_ms, limits and priority",
+    "tasks": [
+        {"name": "q1", "uses": ["db"], "cost_ms": 1, "attempts": [{"ms": 10}]},
+        {"name": "q2", "uses": ["db"], "cost_ms": 1, "attempts": [{"ms": 10}]},
+        {"name": "q3", "sequences": ["db"], "cost_ms": 30, "attempts": [{"ms": 10}]},
+        {"name": "gate", "after": ["q1"], "when": False},
+        {"name": "cleanup", "after": ["gate", "q2"], "trigger": "all_done"},
+    ],
+    "run": {"limits": {"db": 2}, "priority": "critical_path"},
+    "expect": {
+        "ok": True,
+        "max_holding": {"db": 2},
+        "started_order": ["q3", "q1", "q2", "cleanup"],
+        "status": {"gate": "skipped", "cleanup": "succeeded"},
+        "skip_reason": {"gate": "condition false"},
+        "total_ms": 20,
+    },
+}
+
+
+def test_the_rules_checks_are_not_vacuous() -> None:
+    sc = prepare(RULES)
+    assert not run_virtual(sc)
+    for key, value in [
+        ("max_holding", {"db": 1}),
+        ("started_order", ["q1", "q2", "q3", "cleanup"]),
+        ("status", {"gate": "succeeded"}),
+        ("total_ms", 30),
+    ]:
+        altered = {**sc, "expect": {**sc["expect"], key: value}}
+        assert run_virtual(altered), key
+    # Each field is read: without the limit, the cost or the condition the run differs.
+    for change in [
+        {"run": {"priority": "critical_path"}},
+        {"run": {"limits": {"db": 2}}},
+        {"tasks": [t for t in sc["tasks"] if t["name"] != "gate"] + [{"name": "gate", "after": ["q1"]}]},
+    ]:
+        assert run_virtual({**sc, **change}), change
 
 
 def test_the_skip_tables_name_scenarios_of_the_suite() -> None:

@@ -1,4 +1,5 @@
-"""A release, in Python: a Flow of sync and async steps, then an Orchestrator with recursion.
+"""A release, in Python: a Flow of sync and async steps, a runbook with a database limit and a
+cleanup step, then an Orchestrator with recursion.
 
 Run it with `make demo-python` (or `python examples/python/release.py` once the package is
 installed). It prints the plan, a drawing, a live trace from the hooks and the report, and
@@ -8,6 +9,7 @@ asserts what it shows.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import legato
@@ -78,6 +80,44 @@ assert report.tasks["notify"].result == "released to 2 regions"
 assert flow.state["deployed"] == ["deploy-eu", "deploy-us"]
 assert flow.plan("migrate") == [["install"], ["build", "lint"], ["migrate"]]
 assert trace.index("begin build #2") > trace.index("retry build after ConnectionError('registry timed out')")
+
+# ----- limits, conditions, cleanup, critical path first -------------------------------------
+
+runbook = legato.Flow(
+    "maintenance", max_parallel=3, limits={"db": 2}, priority="critical_path", state={"env": "staging"}
+)
+holding = {"now": 0, "peak": 0}
+lock = threading.Lock()
+
+
+def on_db(ms: int) -> None:
+    with lock:
+        holding["now"] += 1
+        holding["peak"] = max(holding["peak"], holding["now"])
+    time.sleep(ms / 1000)
+    with lock:
+        holding["now"] -= 1
+
+
+for table, ms in [("users", 30), ("orders", 20), ("items", 10), ("events", 5)]:
+    runbook.add(lambda ms=ms: on_db(ms), name=f"vacuum-{table}", uses=["db"], cost=ms / 1000)
+runbook.add(
+    lambda: "announced", name="announce", after=["vacuum-users"], when=lambda ctx: ctx.state["env"] == "prod"
+)
+runbook.add(
+    lambda: (_ for _ in ()).throw(RuntimeError("index corrupt")), name="reindex", after=["vacuum-items"]
+)
+runbook.add(lambda: "unlocked", name="unlock", after=["reindex", "announce"], trigger="all_done")
+print(runbook.to_ascii())
+try:
+    runbook.run()
+    raise AssertionError("reindex fails, so the run does")
+except legato.FlowError as e:
+    print(e)
+    done = e.report
+assert holding["peak"] <= 2  # never more than limits["db"] on the database
+assert done.tasks["announce"].skip_reason == "condition false"  # not on staging: the branch not taken
+assert done.tasks["unlock"].result == "unlocked"  # the cleanup ran after the failure
 
 # ----- an Orchestrator ---------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import sys
-from typing import Any, Awaitable, Callable, Optional, TypeVar, Union
+from typing import Any, Awaitable, Callable, Mapping, Optional, TypeVar, Union
 
 from . import _legato
 
@@ -50,6 +50,42 @@ def check_run_options(
     if executor is not None and not isinstance(executor, concurrent.futures.Executor):
         raise TypeError(f"executor: expected a concurrent.futures.Executor, got {type(executor).__name__}")
     return max_parallel, fail_fast, timeout, state, executor, max_depth
+
+
+def check_rules(
+    limits: Optional[Mapping[str, int]], priority: str, costs: Any
+) -> tuple[dict[str, int], str, Any, Any]:
+    """Validates the run options beyond the seeds shared by Flow and Orchestrator (``limits``,
+    ``priority``, ``costs``) with the core's checks; returns them, and the native rules a run
+    takes (None for the defaults)."""
+    rules = _legato.run_rules(limits=limits, priority=priority, costs=costs)
+    return (
+        dict(limits) if limits is not None else {},
+        priority if priority is not None else "fifo",
+        costs,
+        rules,
+    )
+
+
+def check_when(when: Any) -> None:
+    """A ``when`` predicate: a sync callable that takes the step context."""
+    if not callable(when):
+        raise TypeError(
+            f"when: expected a callable (a predicate of the step context), got {type(when).__name__}"
+        )
+    if is_async(when):
+        raise TypeError(
+            "when: conditions are synchronous, got an async def predicate"
+            " (compute the value in a step before it and read it from ctx.results)"
+        )
+    try:
+        sig = inspect.signature(when)
+    except (TypeError, ValueError):  # a builtin without a signature: called as it is
+        return
+    try:
+        sig.bind(None)
+    except TypeError as e:
+        raise TypeError(f"when: the predicate is called with the step context (one argument): {e}") from None
 
 
 def retry_predicate(retry_if: Any) -> Optional[Callable[[BaseException], bool]]:
@@ -113,7 +149,8 @@ class Hooks:
         return self._on("process_begin", fn)
 
     def on_task_ready(self, fn: F) -> F:
-        """Call ``fn(event)`` when a task's dependencies all succeeded (``event.name``)."""
+        """Call ``fn(event)`` when a task is ready: its dependencies ended as its trigger rule
+        asks (by default, all succeeded) (``event.name``)."""
         return self._on("task_ready", fn)
 
     def on_task_begin(self, fn: F) -> F:

@@ -6,14 +6,16 @@ import asyncio
 import inspect
 from inspect import CO_COROUTINE
 from types import FunctionType
-from typing import Any, Callable, Generator, Iterable, Optional, Union, overload
+from typing import Any, Callable, Generator, Iterable, Mapping, Optional, Union, overload
 
 from . import _legato, _runtime
 from ._common import (
     F,
     Hooks,
     check_callable,
+    check_rules,
     check_run_options,
+    check_when,
     flow_error,
     is_async,
     no_running_loop,
@@ -99,7 +101,8 @@ class RunHandle:
 
 
 def _final_report(run: _legato.Run, title: str) -> _legato.RunReport:
-    """The report of a finished run; raises :class:`FlowError` unless every task succeeded."""
+    """The report of a finished run; raises :class:`FlowError` unless it is ok (every task
+    succeeded or was skipped by a condition or trigger rule)."""
     report = run.report()
     if not report.ok:
         raise flow_error(report, title, run.hook_error())
@@ -107,7 +110,7 @@ def _final_report(run: _legato.Run, title: str) -> _legato.RunReport:
 
 
 class _Step:
-    __slots__ = ("fn", "index", "is_async", "name", "params", "pending", "retry_if")
+    __slots__ = ("fn", "index", "is_async", "name", "params", "pending", "retry_if", "when")
 
     def __init__(
         self,
@@ -117,6 +120,7 @@ class _Step:
         params: list[tuple[str, Optional[str]]],
         retry_if: Optional[Callable[[BaseException], bool]],
         fn_async: bool,
+        when: Optional[Callable[[Any], Any]] = None,
     ) -> None:
         self.name = name
         self.fn = fn
@@ -124,6 +128,7 @@ class _Step:
         self.is_async = fn_async
         self.params = params
         self.retry_if = retry_if
+        self.when = when
         # Parameters with a default that named no step when this one was added.
         self.pending: Optional[list[str]] = None
 
@@ -229,6 +234,14 @@ class Flow(Hooks):
             context does not leave this process; upstream results come as parameters.
         max_depth: calls nested deeper than this fail at once with ``RecursionError``
             (``call depth exceeded 10000 (max_depth)``; default 10,000).
+        limits: key capacities, ``{"db": 2}``: at most 2 steps that ``uses=["db"]`` run at
+            once (a key not listed has capacity 1: a sequence). A capacity is a whole number
+            >= 1.
+        priority: the order ready steps start in when slots are short: ``"fifo"`` (the
+            default: the order they became ready) or ``"critical_path"`` (first the step with
+            the longest remaining path to the end, counting each step's ``cost``).
+        costs: a previous run's :class:`RunReport`: under ``critical_path`` a step without a
+            ``cost`` costs what it took then (else the mean of the known costs, or 1 second).
     """
 
     def __init__(
@@ -240,6 +253,9 @@ class Flow(Hooks):
         state: Optional[dict[str, Any]] = None,
         executor: Any = None,
         max_depth: Optional[int] = None,
+        limits: Optional[Mapping[str, int]] = None,
+        priority: str = "fifo",
+        costs: Optional[_legato.RunReport] = None,
     ) -> None:
         super().__init__()
         if not isinstance(name, str):
@@ -248,6 +264,7 @@ class Flow(Hooks):
         (self.max_parallel, self.fail_fast, self.timeout, self.state, self.executor, self.max_depth) = (
             check_run_options(max_parallel, fail_fast, timeout, state, executor, max_depth)
         )
+        self.limits, self.priority, self.costs, self._rules = check_rules(limits, priority, costs)
         self._core = _legato.FlowCore()
         self._steps: list[_Step] = []
         self._bodies: Optional[_legato.Bodies] = None
@@ -272,6 +289,10 @@ class Flow(Hooks):
         timeout: Optional[float] = None,
         sequences: Optional[Iterable[str]] = None,
         description: Optional[str] = None,
+        uses: Optional[Iterable[str]] = None,
+        when: Optional[Callable[[_legato.TaskContext], Any]] = None,
+        trigger: Optional[str] = None,
+        cost: Optional[float] = None,
     ) -> Callable[[F], F]: ...
 
     def step(self, fn: Any = None, /, **options: Any) -> Any:  # type: ignore[misc]
@@ -301,6 +322,10 @@ class Flow(Hooks):
         timeout: Optional[float] = None,
         sequences: Optional[Iterable[str]] = None,
         description: Optional[str] = None,
+        uses: Optional[Iterable[str]] = None,
+        when: Optional[Callable[[_legato.TaskContext], Any]] = None,
+        trigger: Optional[str] = None,
+        cost: Optional[float] = None,
     ) -> F:
         """Add ``fn`` as a step (the non-decorator form); returns ``fn`` unchanged.
 
@@ -312,8 +337,22 @@ class Flow(Hooks):
             retry_if: retry only for this exception class, tuple of classes, or when this
                 predicate of the exception is true.
             timeout: seconds per attempt.
-            sequences: mutual-exclusion keys: steps sharing a key never overlap.
+            sequences: mutual-exclusion keys: exactly ``uses`` (kept as an alias).
             description: a line of text for drawings and reports.
+            uses: keys the step holds while it runs, a list (``["db"]``): at most the key's
+                capacity (the flow's ``limits``, else 1) steps holding it run at once. A step
+                waiting for a key holds no slot.
+            when: a condition, ``lambda ctx: ...``: called once when the step is ready (after
+                ``task_ready``) with its :class:`TaskContext` (``ctx.results`` so far,
+                ``ctx.state``); false skips the step (reason ``condition false``, a branch
+                not taken: the run stays ok). A predicate that raises fails the step with its
+                exception. Conditions are synchronous, as in every door: an ``async def``
+                predicate is refused (TypeError), and one that returns an awaitable fails the
+                step; compute such a value in a step before it and read it from ``ctx.results``.
+            trigger: when the step may run once its dependencies ended: ``"all_succeeded"``
+                (default), ``"all_done"`` (whatever they did: cleanup; also under fail_fast),
+                ``"any_succeeded"``, ``"none_failed"`` (succeeded or skipped by a condition).
+            cost: the step's cost in seconds (>= 0) for the flow's ``critical_path`` priority.
         """
         if not callable(fn):
             raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
@@ -329,11 +368,29 @@ class Flow(Hooks):
             plain = _plain_names(after)
             deps = self._dep_names(after, "after") if plain is None else plain
         predicate = None if retry_if is None else retry_predicate(retry_if)
-        if retries is None and backoff is None and timeout is None and sequences is None:
+        if when is not None:
+            check_when(when)
+        if (
+            retries is None
+            and backoff is None
+            and timeout is None
+            and sequences is None
+            and uses is None
+            and when is None
+            and trigger is None
+            and cost is None
+        ):
             options = None  # the defaults: no options object to make and check
         else:
             options = _legato.task_options(
-                retries=retries, backoff=backoff, timeout=timeout, sequences=sequences
+                retries=retries,
+                backoff=backoff,
+                timeout=timeout,
+                sequences=sequences,
+                uses=uses,
+                trigger=trigger,
+                cost=cost,
+                conditional=when is not None,
             )
         sig = _signature(fn)
         if sig is None:
@@ -346,7 +403,7 @@ class Flow(Hooks):
             if src is not None and src not in deps:
                 deps.append(src)
         index = self._core.add(name, deps, options, description)
-        st = _Step(name, fn, index, params, predicate, fn_async)
+        st = _Step(name, fn, index, params, predicate, fn_async, when)
         self._steps.append(st)
         self._bodies = None
         self._by_name[name] = st
@@ -513,7 +570,8 @@ class Flow(Hooks):
     def run(self, *targets: str) -> _legato.RunReport:
         """Run the flow (or ``targets`` and their dependencies) and return the report.
 
-        Raises :class:`FlowError` (with ``.report``) unless every task succeeded. Makes an
+        Raises :class:`FlowError` (with ``.report``) unless every task succeeded or was skipped
+        by a condition or trigger rule (a branch not taken: ``report.ok``). Makes an
         event loop for async steps and async hooks (a flow of sync steps and sync hooks runs
         without one); from async code use :meth:`run_async`. Ctrl-C cancels the run (hooks see
         process_completion) and raises KeyboardInterrupt.
@@ -569,7 +627,7 @@ class Flow(Hooks):
         bodies = self._bodies
         if bodies is None:  # made again only after a step is added
             bodies = self._bodies = _legato.Bodies(
-                self._core, [(s.fn, s.is_async, s.params, s.retry_if) for s in self._steps]
+                self._core, [(s.fn, s.is_async, s.params, s.retry_if, s.when) for s in self._steps]
             )
         return _legato.Run(
             self._core,
@@ -584,6 +642,7 @@ class Flow(Hooks):
             executor=self.executor,
             title=self.name,
             max_depth=self.max_depth,
+            rules=self._rules,
         )
 
     @property

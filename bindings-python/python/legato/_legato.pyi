@@ -2,7 +2,7 @@
 
 import asyncio
 import datetime
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any, Callable, Optional, final
 
@@ -19,6 +19,7 @@ __all__ = [
     "FlowError",
     "Backoff",
     "Options",
+    "Rules",
     "FlowCore",
     "Run",
     "Bodies",
@@ -28,6 +29,7 @@ __all__ = [
     "TaskMap",
     "task_options",
     "run_options",
+    "run_rules",
     "_init",
     "_shutdown",
     "_block_worker",
@@ -93,15 +95,30 @@ class Backoff:
 class Options:
     """Validated task options (internal)."""
 
+    def with_uses(self, keys: Iterable[str]) -> Options: ...
+
+@final
+class Rules:
+    """A run's limits, priority and costs, checked (internal)."""
+
 def task_options(
     retries: Optional[int] = None,
     backoff: Optional[Backoff] = None,
     timeout: Optional[float] = None,
     sequences: Optional[Iterable[str]] = None,
+    uses: Optional[Iterable[str]] = None,
+    trigger: Optional[str] = None,
+    cost: Optional[float] = None,
+    conditional: bool = False,
 ) -> Options: ...
 def run_options(
     max_parallel: Optional[int] = None, timeout: Optional[float] = None, max_depth: Optional[int] = None
 ) -> tuple[Optional[int], Optional[float], int]: ...
+def run_rules(
+    limits: Optional[Mapping[str, int]] = None,
+    priority: Optional[str] = None,
+    costs: Optional[RunReport] = None,
+) -> Optional[Rules]: ...
 
 @final
 class FlowCore:
@@ -166,14 +183,16 @@ class Run:
         main: Optional[Callable[[], asyncio.Future[Any]]] = None,
         title: str = ...,
         max_depth: int = ...,
+        rules: Optional[Rules] = None,
     ) -> Run: ...
     def start(self) -> None: ...
-    def _drive_next(self) -> Optional[tuple[str, Any]]: ...
+    def _drive_next(self) -> Optional[tuple[Optional[str], Any]]: ...
     def _drive_end(self) -> None: ...
     def _interrupt(self, e: BaseException) -> None: ...
     def _started(
         self, task: int, attempt: int, coro: Any, first: Any, failed: Optional[BaseException]
     ) -> None: ...
+    def _evaluated(self, task: int, value: bool, failed: Optional[BaseException]) -> None: ...
     def _pump(self) -> None: ...
     def _hook_result(self, failed: Optional[BaseException], coro: Any) -> None: ...
     def cancel(self) -> None: ...
@@ -221,6 +240,7 @@ class Run:
     def group_failure(self, group: int) -> Optional[int]: ...
     def wait(self, slots: Sequence[int], tasks: Sequence[int], group: Optional[int] = None) -> list[Any]: ...
     def wait_one(self, slot: int, task: int) -> Any: ...
+    def is_cached(self, key: Any) -> bool: ...
     def on_loop_thread(self) -> bool: ...
     def owns(self, ctx: TaskContext) -> bool: ...
 
@@ -229,7 +249,9 @@ class RunReport:
     """The report of a run."""
 
     @property
-    def ok(self) -> bool: ...
+    def ok(self) -> bool:
+        """Whether the run was not stopped and every task succeeded or was skipped by a
+        condition or trigger rule (a branch not taken)."""
     @property
     def tasks(self) -> TaskMap:
         """The tasks by name, one entry per name. A name called several times (an action)
@@ -285,7 +307,9 @@ class TaskReport:
     @property
     def error(self) -> Optional[BaseException]: ...
     @property
-    def skip_reason(self) -> Optional[str]: ...
+    def skip_reason(self) -> Optional[str]:
+        """Why it was skipped: ``dependency "x" failed``, why the run stopped, or a branch not
+        taken: ``condition false``, ``trigger rule all_succeeded not met``."""
     @property
     def started_at(self) -> Optional[datetime.datetime]: ...
     @property

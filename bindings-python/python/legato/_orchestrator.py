@@ -7,13 +7,14 @@ import contextvars
 import functools
 import inspect
 import threading
-from typing import Any, Awaitable, Callable, Iterable, Optional, Sequence, TypeVar, overload
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Sequence, TypeVar, Union, overload
 
 from . import _legato
 from ._common import (
     F,
     Hooks,
     check_callable,
+    check_rules,
     check_run_options,
     flow_error,
     is_async,
@@ -25,20 +26,36 @@ from ._runtime import CURRENT
 
 T = TypeVar("T")
 
+#: An action's ``uses``: a list of keys, or a function of a call's arguments that returns them.
+Uses = Union[Iterable[str], Callable[..., Iterable[str]]]
+
 
 class _Action:
-    __slots__ = ("cache", "fn", "is_async", "name", "options", "retry_if")
+    __slots__ = ("cache", "fn", "is_async", "name", "options", "retry_if", "uses")
 
-    def __init__(self, fn: Callable[..., Any], name: str, options: Any, retry_if: Any, cache: bool) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        options: Any,
+        retry_if: Any,
+        cache: bool,
+        uses: Optional[Callable[..., Any]] = None,
+    ) -> None:
         self.fn = fn
         self.name = name
         self.options = options
         self.retry_if = retry_if
         self.cache = cache
         self.is_async = is_async(fn)
+        self.uses = uses
 
-    def call_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-        """What the driver's ``Run.call`` / ``Run.calls`` take for one call of this action."""
+    def call_args(self, args: tuple[Any, ...], kwargs: dict[str, Any], run: Any) -> tuple[Any, ...]:
+        """What the driver's ``Run.call`` / ``Run.calls`` take for one call of this action.
+
+        With a ``uses`` function, the call holds the keys it returns for these arguments
+        (whatever it raises propagates to the caller; no task is made); a cached call that
+        joins a task already made does not ask it (as in the Node door)."""
         key = None
         if self.cache:
             try:
@@ -46,13 +63,16 @@ class _Action:
                 hash(key)
             except TypeError:
                 key = None
-        return (self.fn, self.is_async, args, kwargs or None, self.name, self.options, self.retry_if, key)
+        options = self.options
+        if self.uses is not None and (key is None or not run.is_cached(key)):
+            options = options.with_uses(self.uses(*args, **kwargs))
+        return (self.fn, self.is_async, args, kwargs or None, self.name, options, self.retry_if, key)
 
     def spawn(
         self, cx: Any, args: tuple[Any, ...], kwargs: dict[str, Any], future: bool
     ) -> tuple[int, Any, Any]:
         run = cx._run()
-        tid, handle = run.call(*self.call_args(args, kwargs), future, cx)
+        tid, handle = run.call(*self.call_args(args, kwargs, run), future, cx)
         return tid, handle, run
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -78,7 +98,7 @@ def _wrap(action: _Action) -> Callable[..., Any]:
 
 
 _ACTION_OPTIONS = frozenset(
-    ("name", "retries", "backoff", "retry_if", "timeout", "sequences", "description", "cache")
+    ("name", "retries", "backoff", "retry_if", "timeout", "sequences", "description", "cache", "uses")
 )
 
 
@@ -94,7 +114,8 @@ class Orchestrator(Hooks):
 
     Args: as :class:`Flow` (``max_parallel``, ``fail_fast``, ``timeout``, ``state``,
     ``executor``, ``max_depth``: action calls nested deeper than this raise ``RecursionError``,
-    ``call depth exceeded 10000 (max_depth)``, in their caller; default 10,000).
+    ``call depth exceeded 10000 (max_depth)``, in their caller; default 10,000; ``limits``: the
+    capacities of the keys actions ``uses``; ``priority`` and ``costs``).
     """
 
     def __init__(
@@ -105,11 +126,15 @@ class Orchestrator(Hooks):
         state: Optional[dict[str, Any]] = None,
         executor: Any = None,
         max_depth: Optional[int] = None,
+        limits: Optional[Mapping[str, int]] = None,
+        priority: str = "fifo",
+        costs: Optional[_legato.RunReport] = None,
     ) -> None:
         super().__init__()
         (self.max_parallel, self.fail_fast, self.timeout, self._state, self.executor, self.max_depth) = (
             check_run_options(max_parallel, fail_fast, timeout, state, executor, max_depth)
         )
+        self.limits, self.priority, self.costs, self._rules = check_rules(limits, priority, costs)
         self.last_report: Optional[_legato.RunReport] = None
 
     # ----- state --------------------------------------------------------------------------
@@ -140,6 +165,7 @@ class Orchestrator(Hooks):
         sequences: Optional[Iterable[str]] = None,
         description: Optional[str] = None,
         cache: bool = False,
+        uses: Optional[Uses] = None,
     ) -> Callable[[F], F]: ...
 
     @overload
@@ -156,14 +182,20 @@ class Orchestrator(Hooks):
         sequences: Optional[Iterable[str]] = None,
         description: Optional[str] = None,
         cache: bool = False,
+        uses: Optional[Uses] = None,
     ) -> F: ...
 
     def action(self, fn: Any = None, /, **options: Any) -> Any:  # type: ignore[misc]
         """Wrap ``fn`` as an action: ``@orch.action``, ``@orch.action(retries=2)`` or
         ``orch.action(fn, timeout=5.0)``.
 
-        Returns a wrapper with ``fn``'s name and signature. Options as :meth:`Flow.add`, plus
-        ``cache=True``: identical calls (same arguments) within one run share one task.
+        Returns a wrapper with ``fn``'s name and signature. Options as :meth:`Flow.add`
+        (``name``, ``retries``, ``backoff``, ``retry_if``, ``timeout``, ``sequences``,
+        ``description``), plus ``cache=True``: identical calls (same arguments) within one run
+        share one task; and ``uses``: the keys each call holds while it runs, a list, or a
+        function of the call's arguments that returns them (``uses=lambda user_id:
+        [f"user:{user_id}"]``: never two calls for one user at once; with the orchestrator's
+        ``limits`` for a key, that many).
         """
         unknown = sorted(set(options) - _ACTION_OPTIONS)
         if unknown:
@@ -186,6 +218,7 @@ class Orchestrator(Hooks):
         sequences: Optional[Iterable[str]] = None,
         description: Optional[str] = None,
         cache: bool = False,
+        uses: Optional[Uses] = None,
     ) -> Any:
         check_callable("fn", fn)
         if name is None:
@@ -197,8 +230,16 @@ class Orchestrator(Hooks):
             raise TypeError(f"cache: expected a bool, got {type(cache).__name__}")
         if description is not None and not isinstance(description, str):
             raise TypeError(f"description: expected a str, got {type(description).__name__}")
-        options = _legato.task_options(retries=retries, backoff=backoff, timeout=timeout, sequences=sequences)
-        return _wrap(_Action(fn, name, options, retry_predicate(retry_if), cache))
+        keys_of: Optional[Callable[..., Iterable[str]]] = None
+        keys: Optional[Iterable[str]] = None
+        if callable(uses):
+            keys_of = uses  # the keys of each call, from its arguments
+        else:
+            keys = uses
+        options = _legato.task_options(
+            retries=retries, backoff=backoff, timeout=timeout, sequences=sequences, uses=keys
+        )
+        return _wrap(_Action(fn, name, options, retry_predicate(retry_if), cache, keys_of))
 
     def _as_action(self, a: Any) -> _Action:
         act = getattr(a, "__legato_action__", None)
@@ -234,7 +275,7 @@ class Orchestrator(Hooks):
             # All the calls at once (no call starts before the last is made, from a sync
             # caller's thread too); with fail_fast a group of the core's: it cancels the others.
             made, group = run.calls(
-                [a.call_args((x,), {}) for a, x in zip(acts, args)], future, cx, fail_fast
+                [a.call_args((x,), {}, run) for a, x in zip(acts, args)], future, cx, fail_fast
             )
             tids = [t for t, _ in made]
             if future:
@@ -299,6 +340,7 @@ class Orchestrator(Hooks):
             main=lambda: _start_main(loop, run, main),
             title="orchestrator",
             max_depth=self.max_depth,
+            rules=self._rules,
         )
         run.start()
         try:

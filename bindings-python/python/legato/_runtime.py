@@ -137,6 +137,34 @@ def start_bodies(
     run._pump()
 
 
+def evaluate(run: Any, task: int, when: Callable[[Any], Any], ctx: Any) -> None:
+    """Call a step's ``when`` predicate with the step's context and report its truth, or the
+    exception it raised, to the driver (the run's loop, or a blocking run's driving loop, calls
+    this: never under the driver's Rust frames, see :func:`call_hooks`).
+
+    Conditions are synchronous, as in every door: an awaitable the predicate returns is not
+    awaited (it is closed) and fails the step with a ``TypeError`` saying so. A run that ended
+    meanwhile (cancelled, timed out) no longer asks: the predicate is not called.
+    """
+    if run.finished:
+        return
+    try:
+        r = when(ctx)
+        if inspect.isawaitable(r):
+            close = getattr(r, "close", None)
+            if close is not None:
+                close()  # never awaited: no "coroutine was never awaited" warning
+            raise TypeError(
+                f"the when condition of step {ctx.name!r} returned an awaitable: conditions are"
+                " synchronous (compute the value in a step before it and read it from ctx.results)"
+            )
+        value = bool(r)
+    except BaseException as exc:
+        run._evaluated(task, False, exc)
+    else:
+        run._evaluated(task, value, None)
+
+
 def drive(run: Any, hooks: dict[str, list[Callable[..., Any]]]) -> None:
     """The driving loop of a blocking run (a sync ``Flow.run()`` without an event loop): the
     driver waits and does its loop work in ``_drive_next``; the hooks are called here (see
@@ -146,7 +174,11 @@ def drive(run: Any, hooks: dict[str, list[Callable[..., Any]]]) -> None:
             item = run._drive_next()
             if item is None:
                 break
-            kind, (cls, fields) = item
+            kind, payload = item
+            if kind is None:  # a step's condition
+                evaluate(run, *payload)
+                continue
+            cls, fields = payload
             failed: Optional[BaseException] = None
             try:
                 r = dispatch(hooks, kind, cls(**fields))
@@ -220,6 +252,7 @@ __all__ = [
     "await_in_worker",
     "call_hooks",
     "drive",
+    "evaluate",
     "start_bodies",
     "EVENTS",
     "dispatch",

@@ -38,7 +38,8 @@ class ProcessBegin(_Event):
 
 
 class TaskReady(_Event):
-    """A task's dependencies all succeeded."""
+    """A task is ready: its dependencies ended as its trigger rule asks (by default, all
+    succeeded). Its condition (``when``), if any, is called next."""
 
     __slots__ = {"name": "The task's name."}
     kind = "task_ready"

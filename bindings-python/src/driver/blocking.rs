@@ -9,8 +9,8 @@
 use super::*;
 
 impl Run {
-    /// The loop work of a blocking run until the next hook call, `(kind, payload)`, or `None`
-    /// once the run is finished.
+    /// The loop work of a blocking run until the next hook call, `(kind, payload)`, or a step's
+    /// condition to call, `(None, (task, when, ctx))`; `None` once the run is finished.
     pub(super) fn drive_next(&self, py: Python<'_>) -> Option<(Py<PyAny>, Py<PyAny>)> {
         let run = &self.shared;
         // How often the wait looks at signals (Ctrl-C) and at interpreter exit.
@@ -22,6 +22,12 @@ impl Run {
                 let mut st = lock_py(py, run);
                 if let Some(call) = st.hook_call.take() {
                     return Some(call);
+                }
+                if !st.finished {
+                    // A step's condition: `(None, (task, when, ctx))` for `_runtime.evaluate`.
+                    if let Some(e) = st.evals.pop_front() {
+                        return Some((py.None(), e.into_any()));
+                    }
                 }
                 if let Some(e) = st.interrupt.take() {
                     if st.drive_err.is_none() {
@@ -48,7 +54,11 @@ impl Run {
             }
             py.detach(|| {
                 let mut st = lock(run);
-                if !st.loop_q.is_empty() || st.finished || st.interrupt.is_some() {
+                if !st.loop_q.is_empty()
+                    || !st.evals.is_empty()
+                    || st.finished
+                    || st.interrupt.is_some()
+                {
                     return;
                 }
                 let wait = match st.sched.next_deadline() {

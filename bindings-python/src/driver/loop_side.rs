@@ -89,6 +89,7 @@ impl Shared {
                     self.emit(py, kind, payload, token, &mut jobs)
                 }
                 LoopCmd::Resolve(fut, d) => resolve(py, &fut, d),
+                LoopCmd::Evaluate(t) => self.evaluate(py, t, &mut jobs),
                 LoopCmd::StartMain => self.start_main(py),
                 LoopCmd::CancelMain => {
                     let fut = lock_py(py, self).main_fut.as_ref().map(|f| f.clone_ref(py));

@@ -16,6 +16,8 @@
 //! - `Deliver` / `Joined`: the call's outcome, made a Python object by the one conversion
 //!   ([`crate::errors::call_outcome`]), goes to the waiter the core names.
 //! - `StartMain` / `CancelMain`: an Orchestrator's main is started / cancelled (not awaited).
+//! - `Evaluate`: a step's `when` predicate is called (from Python, on the loop thread or the
+//!   blocking run's driving thread) and its value, or the exception it raised, goes back.
 //! - Time is the loop's (`loop.time()`), timers are `loop.call_at`, so a virtual clock works.
 //!   A timer's advance (and an outside cancel) goes to the core in one batch with the
 //!   attempts that finished at that instant; the core orders them.
@@ -32,6 +34,8 @@
 //! - [`loop_side`]: the asyncio side — the pump of loop work, timers and an instant's batch,
 //!   starting bodies and hooks, done-callbacks, main;
 //! - [`calls`]: action calls (spawn, join), fail-fast groups, blocked sync callers;
+//! - [`conditions`]: a step's `when` predicate, called from Python when the core asks
+//!   (`Command::Evaluate`), its value or exception given back to the core;
 //! - [`outcomes`]: host objects from the kit's outcomes and payloads (errors, hook events,
 //!   reports, a body's arguments);
 //! - [`blocking`]: the loop-less driving of a blocking run;
@@ -44,6 +48,7 @@
 
 mod blocking;
 mod calls;
+mod conditions;
 pub(crate) mod context;
 mod loop_side;
 mod outcomes;
@@ -86,6 +91,8 @@ pub(crate) struct Helpers {
     run_awaitable: Py<PyAny>,
     call_hooks: Py<PyAny>,
     start_bodies: Py<PyAny>,
+    /// `_runtime.evaluate`: calls a step's `when` predicate (see [`conditions`]).
+    evaluate: Py<PyAny>,
     /// `_thread.start_new_thread` and `_runtime.worker_loop`: a worker starts without a
     /// Python function running under the driver's frames.
     pub(crate) start_thread: Py<PyAny>,
@@ -115,6 +122,7 @@ pub(crate) fn _init(py: Python<'_>, runtime: &Bound<'_, PyAny>) -> PyResult<()> 
         run_awaitable: runtime.getattr("run_awaitable")?.unbind(),
         call_hooks: runtime.getattr("call_hooks")?.unbind(),
         start_bodies: runtime.getattr("start_bodies")?.unbind(),
+        evaluate: runtime.getattr("evaluate")?.unbind(),
         start_thread: py.import("_thread")?.getattr("start_new_thread")?.unbind(),
         worker_loop: runtime.getattr("worker_loop")?.unbind(),
     };
@@ -150,6 +158,8 @@ pub(crate) struct Body {
     /// Fixed arguments (an action call's own).
     pub(crate) args: Option<(Py<PyTuple>, Option<Py<PyDict>>)>,
     pub(crate) retry_if: Option<Py<PyAny>>,
+    /// A step's condition (`when`), called with its context once it is ready.
+    pub(crate) when: Option<Py<PyAny>>,
 }
 
 /// A running attempt, for cancellation.
@@ -188,6 +198,8 @@ enum LoopCmd {
     StartMain,
     /// The core stopped the run while `main` runs: cancel it, do not wait for it.
     CancelMain,
+    /// Call the `when` predicate of this task (see [`conditions`]).
+    Evaluate(u32),
     Finished,
 }
 
@@ -241,6 +253,9 @@ pub(crate) struct State {
     /// Async bodies to start: `(task, attempt, func, args, kwargs, ctx)` for
     /// `_runtime.start_bodies` (see [`Shared::emit`] for why from Python).
     starts: Vec<Py<PyTuple>>,
+    /// A blocking run: the conditions its driving loop calls next, `(task, when, ctx)`
+    /// for `_runtime.evaluate` (see [`conditions`]).
+    evals: VecDeque<Py<PyTuple>>,
 }
 
 impl State {
@@ -421,6 +436,7 @@ impl Shared {
                         self.deliver(st, w, d);
                     }
                 }
+                Command::Evaluate { task } => st.loop_q.push_back(LoopCmd::Evaluate(task.as_u32())),
                 Command::StartMain => st.loop_q.push_back(LoopCmd::StartMain),
                 Command::CancelMain => st.loop_q.push_back(LoopCmd::CancelMain),
                 Command::Finished => {

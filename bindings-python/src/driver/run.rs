@@ -21,16 +21,17 @@ pub(super) fn hook_mask(hooks: &Bound<'_, PyDict>) -> PyResult<HookMask> {
     Ok(m)
 }
 
-/// A body from Python's description: `(func, is_async, params, retry_if)` where params are
-/// `(parameter name, None for ctx | upstream task name)`.
+/// A body from Python's description: `(func, is_async, params, retry_if, when)` where params
+/// are `(parameter name, None for ctx | upstream task name)` and `when` the step's condition.
 pub(super) fn body_from(py: Python<'_>, g: &Graph, d: &Bound<'_, PyAny>) -> PyResult<Body> {
     type Described = (
         Py<PyAny>,
         bool,
         Vec<(String, Option<String>)>,
         Option<Py<PyAny>>,
+        Option<Py<PyAny>>,
     );
-    let (func, is_async, params, retry_if): Described = d.extract()?;
+    let (func, is_async, params, retry_if, when): Described = d.extract()?;
     let mut ps = Vec::with_capacity(params.len());
     for (p, src) in params {
         let param = match src {
@@ -45,6 +46,7 @@ pub(super) fn body_from(py: Python<'_>, g: &Graph, d: &Bound<'_, PyAny>) -> PyRe
         params: ps,
         args: None,
         retry_if,
+        when,
     })
 }
 
@@ -57,7 +59,7 @@ pub struct Bodies {
 
 #[pymethods]
 impl Bodies {
-    /// `bodies`: per step of `flow`, in order, `(func, is_async, params, retry_if)`.
+    /// `bodies`: per step of `flow`, in order, `(func, is_async, params, retry_if, when)`.
     #[new]
     fn new(
         py: Python<'_>,
@@ -113,7 +115,7 @@ impl Run {
     /// and the caller drives it with [`Run::drive`]. `main`: an Orchestrator's, a callable
     /// that starts main and returns its asyncio future; the core says when to call it.
     #[new]
-    #[pyo3(signature = (flow, bodies, targets, hooks, context, done, max_parallel=None, fail_fast=false, timeout=None, executor=None, main=None, title=String::new(), max_depth=legato::scheduler::DEFAULT_MAX_DEPTH))]
+    #[pyo3(signature = (flow, bodies, targets, hooks, context, done, max_parallel=None, fail_fast=false, timeout=None, executor=None, main=None, title=String::new(), max_depth=legato::scheduler::DEFAULT_MAX_DEPTH, rules=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -130,6 +132,7 @@ impl Run {
         main: Option<Py<PyAny>>,
         title: String,
         max_depth: u32,
+        rules: Option<PyRef<'_, crate::convert::Rules>>,
     ) -> PyResult<Run> {
         let lp = match done {
             Some(_) => Some(py.import("asyncio")?.call_method0("get_running_loop")?),
@@ -185,6 +188,10 @@ impl Run {
         if let Some(t) = timeout {
             opts = opts.timeout(Duration::from_secs_f64(t));
         }
+        if let Some(r) = rules {
+            // limits, priority and costs (checked when the Flow / Orchestrator was made).
+            opts = r.apply(opts);
+        }
         let sched = Scheduler::new(graph, &sel, opts)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
         let (clock, loop_t0) = match &lp {
@@ -234,6 +241,7 @@ impl Run {
                 hook_call: None,
                 drive_err: None,
                 starts: Vec::new(),
+                evals: VecDeque::new(),
             }),
             cv: Condvar::new(),
             lp: lp.map(Bound::unbind),
@@ -313,7 +321,7 @@ impl Run {
 
     /// A blocking run (no event loop; `_runtime.drive` is its driving loop): does the loop
     /// work that runs no user code, waiting without the GIL for work, the next deadline or a
-    /// signal to check; returns the next hook call, `(kind, payload)`, or `None` once the run
+    /// signal to check; returns the next hook call, `(kind, payload)`, a step's condition to call, `(None, (task, when, ctx))`, or `None` once the run
     /// is finished. A signal handler's exception (Ctrl-C's KeyboardInterrupt) cancels the run;
     /// [`Run::_drive_end`] raises it, so hooks still see `process_completion`.
     fn _drive_next(&self, py: Python<'_>) -> PyResult<Option<(Py<PyAny>, Py<PyAny>)>> {
@@ -354,6 +362,13 @@ impl Run {
         failed: Option<Bound<'_, PyAny>>,
     ) {
         self.shared.started(py, task, attempt, coro, first, failed);
+    }
+
+    /// A step's condition was called (`_runtime.evaluate`): its truth `value`, or `failed`, the
+    /// exception it raised (see [`Shared::evaluated`]).
+    #[pyo3(signature = (task, value, failed))]
+    fn _evaluated(&self, py: Python<'_>, task: u32, value: bool, failed: Option<Bound<'_, PyAny>>) {
+        self.shared.evaluated(py, task, value, failed);
     }
 
     /// Does the loop work queued meanwhile (after `_runtime.start_bodies`).
@@ -469,6 +484,7 @@ impl Run {
             params: Vec::new(),
             args: Some((args, kwargs)),
             retry_if,
+            when: None,
         };
         let key = match cache_key {
             Some(k) => Some((k.bind(py).hash()?, k)),
@@ -517,6 +533,7 @@ impl Run {
                     params: Vec::new(),
                     args: Some((args, kwargs)),
                     retry_if,
+                    when: None,
                 },
                 name,
                 opts,
@@ -577,6 +594,18 @@ impl Run {
             Some(Delivery::Err(e)) => Err(PyErr::from_value(e.into_bound(py))),
             None => Ok(py.None()),
         }
+    }
+
+    /// Whether a cached call with this key was made in this run already: a call with it joins
+    /// that task (an action's `uses` function is then not asked for its keys).
+    fn is_cached(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let h = key.hash()?;
+        let st = lock_py(py, &self.shared);
+        Ok(st.cache.get(&h).is_some_and(|entries| {
+            entries
+                .iter()
+                .any(|(k, _)| k.bind(py).eq(key).unwrap_or(false))
+        }))
     }
 
     /// Whether the caller is on the run's loop thread.

@@ -76,3 +76,39 @@ async def inside_a_loop() -> None:
 
 
 state: dict[str, Any] = orch.get_state()
+
+# Limits, conditions, trigger rules and priority (issue 21).
+runbook = legato.Flow(
+    "deploy", state={"env": "staging"}, limits={"db": 1}, priority="critical_path", costs=report
+)
+
+
+@runbook.step(when=lambda ctx: ctx.state["env"] == "prod", uses=["db"], cost=2.5)
+def publish() -> str:
+    return "published"
+
+
+@runbook.step(after=[publish], trigger="all_done", sequences=["db"])
+def release_locks() -> None: ...
+
+
+runbook.add(
+    lambda: None, name="notify", after=[publish], trigger="none_failed", when=lambda ctx: bool(ctx.results)
+)
+limits: dict[str, int] = runbook.limits
+priority: str = runbook.priority
+
+users = legato.Orchestrator(limits={"api": 10}, priority="fifo")
+
+
+@users.action(uses=lambda user_id: [f"user:{user_id}", "api"])
+async def sync_user(user_id: int) -> int:
+    return user_id
+
+
+@users.action(uses=["db"], cache=True)
+def query(sql: str) -> list[str]:
+    return [sql]
+
+
+assert_type(query("select 1"), list[str])
