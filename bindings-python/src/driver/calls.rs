@@ -218,7 +218,7 @@ impl Shared {
     ) -> PyResult<Vec<Delivery>> {
         let p = pool();
         p.block(py);
-        let got = py.detach(|| {
+        let got = pool::detached(py, || {
             let mut st = lock(self);
             loop {
                 let failed = group

@@ -525,6 +525,7 @@ pub(super) struct Pump {
 #[pymethods]
 impl Pump {
     fn __call__(&self, py: Python<'_>) {
+        let _entry = pool::enter();
         self.run.pump(py);
     }
 }
@@ -539,6 +540,7 @@ pub(super) struct Timer {
 #[pymethods]
 impl Timer {
     fn __call__(&self, py: Python<'_>) {
+        let _entry = pool::enter();
         let run = &self.run;
         let mut st = lock_py(py, run);
         if st.armed == Some(self.at) {
@@ -559,6 +561,7 @@ pub(super) struct Flush {
 #[pymethods]
 impl Flush {
     fn __call__(&self, py: Python<'_>) {
+        let _entry = pool::enter();
         let run = &self.run;
         let mut jobs = Vec::new();
         {
@@ -584,6 +587,7 @@ pub(super) struct Starter {
 #[pymethods]
 impl Starter {
     fn __call__(&self, py: Python<'_>, _fut: &Bound<'_, PyAny>) -> PyResult<()> {
+        let _entry = pool::enter();
         let run = &self.run;
         let t = run
             .lp()?
@@ -633,6 +637,7 @@ impl Done {
 #[pymethods]
 impl Done {
     fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
+        let _entry = pool::enter();
         // result() gives the value, or raises the body's exception (or CancelledError).
         let r = fut.call_method0(intern!(py, "result")).map(Bound::unbind);
         let mut jobs = Vec::new();
@@ -654,6 +659,7 @@ pub(super) struct HookDone {
 #[pymethods]
 impl HookDone {
     fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
+        let _entry = pool::enter();
         let failed = if fut
             .call_method0("cancelled")
             .and_then(|c| c.is_truthy())
@@ -683,6 +689,7 @@ pub(super) struct MainDone {
 #[pymethods]
 impl MainDone {
     fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
+        let _entry = pool::enter();
         let ok = !fut
             .call_method0(intern!(py, "cancelled"))
             .and_then(|c| c.is_truthy())
