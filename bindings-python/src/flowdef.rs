@@ -10,6 +10,7 @@ use legato::define::FlowDef;
 use legato::graph::{Graph, TaskSpec};
 use legato::render::Format;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use std::sync::Arc;
 
 /// The graph part of a flow (internal; `legato.Flow` wraps it).
@@ -100,13 +101,25 @@ impl FlowCore {
         Ok(())
     }
 
-    /// The dry run: levels of names, in order, for `targets` (all when empty).
-    fn plan(&mut self, targets: Vec<String>) -> PyResult<Vec<Vec<String>>> {
-        self.def.plan(&targets).map_err(|e| graph_error(&e))
+    /// The dry run: levels of names, in order, for `targets` (all when empty). Out of memory
+    /// is `MemoryError` (see [`crate::mem`]).
+    fn plan<'py>(
+        &mut self,
+        py: Python<'py>,
+        targets: Vec<String>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        // Rust's levels of strings, then Python's (a str object and a list slot a name).
+        let estimate = self.size_estimate()?;
+        crate::mem::room("plan()", estimate.saturating_mul(3))?;
+        let levels = crate::mem::guarded("plan()", || {
+            self.def.plan(&targets).map_err(|e| graph_error(&e))
+        })?;
+        crate::mem::name_levels(py, "plan()", &levels)
     }
 
-    /// A drawing of the graph: `"ascii"`, `"mermaid"` or `"dot"`.
-    fn render(&mut self, format: &str) -> PyResult<String> {
+    /// A drawing of the graph: `"ascii"`, `"mermaid"` or `"dot"`. Out of memory is
+    /// `MemoryError` (see [`crate::mem`]).
+    fn render<'py>(&mut self, py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyString>> {
         let f = match format {
             "ascii" => Format::Ascii,
             "mermaid" => Format::Mermaid,
@@ -118,6 +131,37 @@ impl FlowCore {
                 ))
             }
         };
-        self.def.render(f).map_err(|e| graph_error(&e))
+        let estimate = self.size_estimate()?;
+        let what = format!("to_{format}()");
+        let mut err = None;
+        let out = crate::mem::text(py, &what, estimate, || match self.def.render(f) {
+            Ok(s) => s,
+            Err(e) => {
+                err = Some(graph_error(&e));
+                String::new()
+            }
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}
+
+impl FlowCore {
+    /// About how many bytes a drawing or a plan of the whole graph takes: its names (twice: a
+    /// node and its label), an edge's two names, a line's markup and indentation.
+    fn size_estimate(&mut self) -> PyResult<usize> {
+        let g = self.graph()?;
+        let n = g.len().max(1);
+        let names: usize = g
+            .ids()
+            .map(|id| g.name(id).len() + g.description(id).map_or(0, str::len))
+            .sum();
+        let per_edge = 2 * names / n + 16;
+        Ok(names
+            .saturating_mul(2)
+            .saturating_add(g.edge_count().saturating_mul(per_edge))
+            .saturating_add(n.saturating_mul(48)))
     }
 }
