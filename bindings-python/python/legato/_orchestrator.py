@@ -164,6 +164,13 @@ class Orchestrator(Hooks):
 
         Returns a wrapper with ``fn``'s name and signature. Options as :meth:`Flow.add`, plus
         ``cache=True``: identical calls (same arguments) within one run share one task.
+
+        Called while a task runs (an action, a flow's step), the call is a child task of that
+        caller. In sync code the call returns the value (it blocks, giving the caller's slot
+        back). In async code on the run's loop (an async ``main`` or action) every call returns
+        an awaitable, a sync action's too (an asyncio Future, its body on the worker pool): await
+        it. Blocking the loop for the value would deadlock the call's own hooks, timers and the
+        async actions it may wait for; the wrapper's static type is ``fn``'s (the sync view).
         """
         unknown = sorted(set(options) - _ACTION_OPTIONS)
         if unknown:
