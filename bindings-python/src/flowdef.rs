@@ -101,6 +101,12 @@ impl FlowCore {
         Ok(())
     }
 
+    /// The position of the step named `name`; `UnknownTaskError` (DESIGN's text, with a
+    /// suggestion when a close name exists) when there is none.
+    fn position(&self, name: &str) -> PyResult<usize> {
+        self.def.position(name).map_err(|e| graph_error(&e))
+    }
+
     /// The dry run: levels of names, in order, for `targets` (all when empty). Out of memory
     /// is `MemoryError` (see [`crate::mem`]).
     fn plan<'py>(
@@ -164,4 +170,34 @@ impl FlowCore {
             .saturating_add(g.edge_count().saturating_mul(per_edge))
             .saturating_add(n.saturating_mul(48)))
     }
+}
+
+/// Checks a task name by the core's one rule ([`legato::graph::validate_name`]: not empty, no
+/// control characters, no whitespace at either end) and, first, that it is valid Unicode (a
+/// lone surrogate cannot cross): a `ValueError` whose message names `argument`, as
+/// `name: Invalid task name " x": a task name must not start or end with whitespace`.
+#[pyfunction]
+pub(crate) fn check_name(argument: &str, name: &Bound<'_, PyAny>) -> PyResult<()> {
+    let s = name.cast::<PyString>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "{argument}: expected a str, got {}",
+            crate::convert::type_name(name)
+        ))
+    })?;
+    let Ok(text) = s.to_cow() else {
+        // Shown as JSON shows it (the Node door's wording): the surrogate escaped.
+        let shown = name
+            .py()
+            .import("json")?
+            .call_method1("dumps", (name,))?
+            .extract::<String>()?;
+        return Err(crate::errors::value_error(
+            argument,
+            format!(
+                "Invalid task name {shown}: a task name must not contain lone surrogates (it is not valid Unicode)"
+            ),
+        ));
+    };
+    legato::graph::validate_name(&text)
+        .map_err(|e| crate::errors::value_error(argument, e.to_string()))
 }

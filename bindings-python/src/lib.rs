@@ -34,6 +34,7 @@ fn _legato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<report::TaskMap>()?;
     m.add_function(wrap_pyfunction!(convert::task_options, m)?)?;
     m.add_function(wrap_pyfunction!(convert::run_options, m)?)?;
+    m.add_function(wrap_pyfunction!(flowdef::check_name, m)?)?;
     m.add_function(wrap_pyfunction!(driver::_init, m)?)?;
     m.add_function(wrap_pyfunction!(driver::pool::_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(driver::pool::_block_worker, m)?)?;

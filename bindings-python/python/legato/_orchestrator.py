@@ -198,8 +198,9 @@ class Orchestrator(Hooks):
         if name is None:
             n = getattr(fn, "__name__", None)
             name = n if isinstance(n, str) and n != "<lambda>" else "anonymous"
-        elif not isinstance(name, str):
-            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        else:
+            # A dynamic task's name is checked as a step's is, now rather than at each call.
+            _legato.check_name("name", name)
         if not isinstance(cache, bool):
             raise TypeError(f"cache: expected a bool, got {type(cache).__name__}")
         if description is not None and not isinstance(description, str):
