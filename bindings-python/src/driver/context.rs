@@ -17,21 +17,18 @@ impl TaskContext {
     /// The task's name.
     #[getter]
     fn name(&self) -> &str {
-        let _entry = pool::enter();
         &self.name
     }
 
     /// The current attempt, from 1.
     #[getter]
     fn attempt(&self) -> u32 {
-        let _entry = pool::enter();
         self.attempt
     }
 
     /// The shared state (the live dict given as `state=`).
     #[getter]
     fn state(&self, py: Python<'_>) -> Py<PyAny> {
-        let _entry = pool::enter();
         self.run.context.clone_ref(py)
     }
 
@@ -39,7 +36,6 @@ impl TaskContext {
     /// tasks are always among them); for actions called several times, the latest call's.
     #[getter]
     fn results<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let _entry = pool::enter();
         let d = PyDict::new(py);
         let st = lock_py(py, &self.run);
         for id in (0..st.sched.task_count() as u32).filter_map(|t| st.id(t)) {
@@ -56,12 +52,10 @@ impl TaskContext {
     /// cannot be interrupted may check it and return early.
     #[getter]
     fn cancelled(&self) -> bool {
-        let _entry = pool::enter();
         self.flag.load(Ordering::SeqCst)
     }
 
     fn __repr__(&self) -> String {
-        let _entry = pool::enter();
         format!(
             "TaskContext(name={:?}, attempt={})",
             self.name, self.attempt
@@ -70,7 +64,6 @@ impl TaskContext {
 
     /// The run this context belongs to (internal).
     fn _run(&self) -> Run {
-        let _entry = pool::enter();
         Run {
             shared: self.run.clone(),
         }
@@ -113,13 +106,11 @@ pub(crate) fn current_ctx(py: Python<'_>) -> PyResult<Option<Py<TaskContext>>> {
 /// The context of the running code, including an Orchestrator's main (internal).
 #[pyfunction]
 pub(crate) fn _current_any(py: Python<'_>) -> PyResult<Option<Py<TaskContext>>> {
-    let _entry = pool::enter();
     current_ctx(py)
 }
 
 /// The context of the running task (`None` outside a task, and in an Orchestrator's main).
 #[pyfunction]
 pub(crate) fn current(py: Python<'_>) -> PyResult<Option<Py<TaskContext>>> {
-    let _entry = pool::enter();
     Ok(current_ctx(py)?.filter(|c| c.get().task.is_some()))
 }

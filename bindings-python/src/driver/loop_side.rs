@@ -335,10 +335,10 @@ impl Shared {
             let ctx = ctx?;
             if !body.is_async {
                 // executor=: submit, and let the future's callback report.
-                let ex = self
-                    .executor
-                    .as_ref()
-                    .expect("sync bodies reach the loop only with an executor");
+                // Sync bodies reach the loop only with an executor.
+                let ex = self.executor.as_ref().ok_or_else(|| {
+                    PyRuntimeError::new_err("legato: a sync body on the loop without an executor")
+                })?;
                 let a = a
                     .map(|a| a.bind(py).clone())
                     .unwrap_or_else(|| PyTuple::empty(py));

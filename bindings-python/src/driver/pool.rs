@@ -280,6 +280,9 @@ pub(crate) struct Entry {
 /// Called first thing by every entry point of the driver (with the GIL held): the thread is
 /// inside, and [`_shutdown`] waits (briefly) until no thread is. Once the interpreter exits,
 /// a thread other than the main one that comes in parks for good instead (the GIL released).
+/// Accessors that call no Python code (`legato.current()`, `TaskContext`'s) do not enter:
+/// user code may call them holding a lock of its own (a logging filter reading the task's
+/// name), which a parked thread would hold for good while `atexit` still needs it.
 ///
 /// Why: CPython ends a daemon thread that takes the GIL back once finalization has started
 /// (`pthread_exit`); that unwind aborts the process ("FATAL: exception not rethrown") when it

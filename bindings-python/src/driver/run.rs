@@ -74,7 +74,6 @@ impl Bodies {
     }
 
     fn __len__(&self) -> usize {
-        let _entry = pool::enter();
         self.items.len()
     }
 }
@@ -606,13 +605,11 @@ impl Run {
 
     /// Whether the caller is on the run's loop thread.
     fn on_loop_thread(&self) -> bool {
-        let _entry = pool::enter();
         self.shared.on_loop_thread()
     }
 
     /// Whether `ctx` belongs to this run.
     fn owns(&self, ctx: &Bound<'_, TaskContext>) -> bool {
-        let _entry = pool::enter();
         Arc::ptr_eq(&ctx.get().run, &self.shared)
     }
 }
