@@ -76,3 +76,15 @@ async def inside_a_loop() -> None:
 
 
 state: dict[str, Any] = orch.get_state()
+
+
+@orch.action
+def checksum(path: str) -> int:
+    return len(path)
+
+
+async def typed_sync_call() -> int:
+    # In async code a sync action's call is awaited; to_thread gives its value at its type.
+    value = await asyncio.to_thread(checksum, "a.tar")
+    assert_type(value, int)
+    return value
