@@ -86,6 +86,7 @@ def test_interpreter_exit_with_a_run_in_flight_does_not_hang() -> None:
         ("async", "logging"),
         ("orchestrator", "logging"),
         ("retry_if", "sleep"),
+        ("executor", "logging"),
     ],
 )
 def test_exit_while_a_daemon_thread_runs_hooks_that_release_the_gil_does_not_abort(
@@ -131,6 +132,15 @@ def test_exit_while_a_daemon_thread_runs_hooks_that_release_the_gil_does_not_abo
             for i in range(100):
                 flow.add(bad, name=f"s{{i}}", retries=1, retry_if=pred)
             go = flow.run
+        elif {steps!r} == "executor":
+            # The executor's submit (it starts threads) runs under the driver's frames.
+            import concurrent.futures
+            pool = concurrent.futures.ThreadPoolExecutor(4)
+            flow = legato.Flow("exit", executor=pool)
+            flow.on_task_begin(hook)
+            for i in range(100):
+                flow.add(lambda: None, name=f"s{{i}}")
+            go = flow.run
         else:
             flow = legato.Flow("exit")
             flow.on_task_begin(hook)
@@ -143,7 +153,7 @@ def test_exit_while_a_daemon_thread_runs_hooks_that_release_the_gil_does_not_abo
             while True:
                 try:
                     go()
-                except legato.FlowError:
+                except (legato.FlowError, RuntimeError):  # RuntimeError: the executor shut down
                     pass
         threading.Thread(target=forever, daemon=True).start()
         started.wait()
