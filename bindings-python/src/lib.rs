@@ -6,6 +6,7 @@
 //! - [`driver`]: the driver of one run on the caller's asyncio loop (or, blocking, on the
 //!   caller's thread), with the worker pool for sync callables.
 //! - [`report`]: `RunReport` / `TaskReport`.
+//! - [`mem`]: large allocations that fail as `MemoryError`.
 //!
 //! The public Python API (`Flow`, `Orchestrator`, hooks) is in `python/legato/`, over these.
 
@@ -13,6 +14,7 @@ mod convert;
 mod driver;
 mod errors;
 mod flowdef;
+mod mem;
 mod report;
 
 use pyo3::prelude::*;
@@ -34,6 +36,7 @@ fn _legato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::task_options, m)?)?;
     m.add_function(wrap_pyfunction!(convert::run_options, m)?)?;
     m.add_function(wrap_pyfunction!(convert::run_rules, m)?)?;
+    m.add_function(wrap_pyfunction!(flowdef::check_name, m)?)?;
     m.add_function(wrap_pyfunction!(driver::_init, m)?)?;
     m.add_function(wrap_pyfunction!(driver::pool::_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(driver::pool::_block_worker, m)?)?;

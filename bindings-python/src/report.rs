@@ -11,7 +11,7 @@ use legato::report::{AttemptRecord, RunReport as CoreReport, TaskReport as CoreT
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -68,6 +68,23 @@ impl RunReport {
     /// The core's report.
     pub(crate) fn core(&self) -> &CoreReport {
         &self.inner.core
+    }
+
+    /// About how many bytes the report's JSON, Gantt chart or HTML takes: per task its name
+    /// (a few times), error text, fields and markup.
+    fn size_estimate(&self) -> usize {
+        self.inner
+            .core
+            .tasks
+            .iter()
+            .map(|t| {
+                let err = t.error.as_ref().map_or(0, |e| e.to_string().len());
+                (t.name.len() + err)
+                    .saturating_mul(3)
+                    .saturating_add(768)
+                    .saturating_add(t.deps.len().saturating_mul(16))
+            })
+            .fold(4096usize, usize::saturating_add)
     }
 }
 
@@ -159,26 +176,33 @@ impl RunReport {
             .collect()
     }
 
-    /// The report as JSON (times in milliseconds from the run's start).
-    fn to_json(&self) -> String {
-        self.inner.core.to_json()
+    /// The report as JSON (times in milliseconds from the run's start). Out of memory is
+    /// `MemoryError` (see [`crate::mem`]).
+    fn to_json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        crate::mem::text(py, "to_json()", self.size_estimate(), || {
+            self.inner.core.to_json()
+        })
     }
 
     /// A Mermaid Gantt chart of the run.
-    fn to_mermaid(&self) -> String {
-        self.inner.core.to_mermaid_gantt()
+    fn to_mermaid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        crate::mem::text(py, "to_mermaid()", self.size_estimate(), || {
+            self.inner.core.to_mermaid_gantt()
+        })
     }
 
     /// A self-contained HTML page with the run's timeline.
     #[pyo3(signature = (title = None))]
-    fn to_html(&self, title: Option<&str>) -> String {
-        self.inner
-            .core
-            .to_html(title.unwrap_or(if self.inner.title.is_empty() {
-                "legato run"
-            } else {
-                &self.inner.title
-            }))
+    fn to_html<'py>(&self, py: Python<'py>, title: Option<&str>) -> PyResult<Bound<'py, PyString>> {
+        let title = title.unwrap_or(if self.inner.title.is_empty() {
+            "legato run"
+        } else {
+            &self.inner.title
+        });
+        let estimate = self
+            .size_estimate()
+            .saturating_add(title.len() * 2 + 16_384);
+        crate::mem::text(py, "to_html()", estimate, || self.inner.core.to_html(title))
     }
 
     fn __repr__(&self) -> String {

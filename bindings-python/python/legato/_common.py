@@ -205,6 +205,13 @@ def run_sync(factory: Callable[[], Awaitable[T]], what: str) -> T:
             with asyncio.Runner() as runner:
                 return runner.run(_as_coro(factory))
         return asyncio.run(_as_coro(factory))  # pragma: no cover - Python < 3.11
+    except KeyboardInterrupt as e:
+        # Ctrl-C: the runner cancelled the run's task and raised KeyboardInterrupt while
+        # handling that CancelledError; the cancel is how Ctrl-C stops the run, not a second
+        # error: the traceback shows the KeyboardInterrupt alone.
+        if isinstance(e.__context__, asyncio.CancelledError):
+            e.__suppress_context__ = True
+        raise
     finally:
         if worker:
             _legato._unblock_worker()

@@ -197,6 +197,33 @@ def _plain_names(after: Any) -> Optional[list[str]]:
     return None
 
 
+def _name_errors(name: str, deps: list[str], description: Optional[str]) -> None:
+    """After the core refused a step (or a name could not cross): raises the error naming the
+    argument whose name is not a valid task name (a lone surrogate included), if one is not."""
+    _legato.check_name("name", name)
+    for d in deps:
+        if not d.isascii():
+            _legato.check_name("after", d)
+    if description is not None:
+        try:
+            description.encode()
+        except UnicodeEncodeError as e:
+            raise ValueError(
+                f"description: not valid Unicode (a lone surrogate at index {e.start})"
+            ) from None
+
+
+def _targets_valid(targets: Iterable[str], argument: str) -> None:
+    """Raises the error naming ``argument`` (``targets[i]``) for a target that is not valid
+    Unicode (a lone surrogate cannot cross); a valid one that is no task is the core's
+    ``UnknownTaskError``."""
+    for i, t in enumerate(targets):
+        try:
+            t.encode()
+        except UnicodeEncodeError:
+            _legato.check_name(f"{argument}[{i}]", t)
+
+
 def _ctx_on_executor(name: str) -> str:
     # The executor runs the body elsewhere (a process, a Dask worker): the context, a live
     # handle on this run, cannot go with it.
@@ -402,7 +429,11 @@ class Flow(Hooks):
         for _, src in params:
             if src is not None and src not in deps:
                 deps.append(src)
-        index = self._core.add(name, deps, options, description)
+        try:
+            index = self._core.add(name, deps, options, description)
+        except (ValueError, UnicodeEncodeError):
+            _name_errors(name, deps, description)  # the error naming the argument, if a name is bad
+            raise
         st = _Step(name, fn, index, params, predicate, fn_async, when)
         self._steps.append(st)
         self._bodies = None
@@ -497,7 +528,8 @@ class Flow(Hooks):
     def _name_of(self, s: Any) -> str:
         if isinstance(s, str):
             if s not in self._by_name:
-                raise TypeError(f"steps: no step named {s!r}")
+                _targets_valid([s], "steps")
+                self._core.position(s)  # UnknownTaskError: Task "nope" not found (did you mean …?)
             return s
         check_callable("steps", s)
         try:
@@ -545,7 +577,11 @@ class Flow(Hooks):
         """The dry run: the levels that would run for ``targets`` (all when none), in order."""
         if self._pending:
             self._resolve()
-        return self._core.plan(list(targets))
+        try:
+            return self._core.plan(list(targets))
+        except UnicodeEncodeError:
+            _targets_valid(targets, "targets")
+            raise
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart."""
@@ -623,7 +659,11 @@ class Flow(Hooks):
                 raise TypeError(f"targets: expected task names, got {type(t).__name__}")
         if self._pending:
             self._resolve()
-        self._core.check(targets)
+        try:
+            self._core.check(targets)
+        except UnicodeEncodeError:
+            _targets_valid(targets, "targets")
+            raise
         bodies = self._bodies
         if bodies is None:  # made again only after a step is added
             bodies = self._bodies = _legato.Bodies(

@@ -196,6 +196,13 @@ class Orchestrator(Hooks):
         function of the call's arguments that returns them (``uses=lambda user_id:
         [f"user:{user_id}"]``: never two calls for one user at once; with the orchestrator's
         ``limits`` for a key, that many).
+
+        Called while a task runs (an action, a flow's step), the call is a child task of that
+        caller. In sync code the call returns the value (it blocks, giving the caller's slot
+        back). In async code on the run's loop (an async ``main`` or action) every call returns
+        an awaitable, a sync action's too (an asyncio Future, its body on the worker pool): await
+        it. Blocking the loop for the value would deadlock the call's own hooks, timers and the
+        async actions it may wait for; the wrapper's static type is ``fn``'s (the sync view).
         """
         unknown = sorted(set(options) - _ACTION_OPTIONS)
         if unknown:
@@ -224,8 +231,9 @@ class Orchestrator(Hooks):
         if name is None:
             n = getattr(fn, "__name__", None)
             name = n if isinstance(n, str) and n != "<lambda>" else "anonymous"
-        elif not isinstance(name, str):
-            raise TypeError(f"name: expected a str, got {type(name).__name__}")
+        else:
+            # A dynamic task's name is checked as a step's is, now rather than at each call.
+            _legato.check_name("name", name)
         if not isinstance(cache, bool):
             raise TypeError(f"cache: expected a bool, got {type(cache).__name__}")
         if description is not None and not isinstance(description, str):

@@ -102,13 +102,20 @@ def call_hooks(run: Any, hooks: dict[str, list[Callable[..., Any]]], kind: str, 
     that releases the GIL (a sleep, logging) while the interpreter exits is ended by CPython
     when it takes the GIL back, and that must not unwind through Rust (it aborts the process).
     """
+    # No task's context: the loop may call this from a task's done-callback, whose context
+    # is the task's (legato.current() in a hook is None, also in an async hook's task, which
+    # _hook_result makes in this context).
+    token = CURRENT.set(None)
     try:
-        cls, fields = payload
-        r = dispatch(hooks, kind, cls(**fields))
-    except BaseException as exc:
-        run._hook_result(exc, None)
-    else:
-        run._hook_result(None, r)
+        try:
+            cls, fields = payload
+            r = dispatch(hooks, kind, cls(**fields))
+        except BaseException as exc:
+            run._hook_result(exc, None)
+        else:
+            run._hook_result(None, r)
+    finally:
+        CURRENT.reset(token)
 
 
 def start_bodies(

@@ -52,7 +52,7 @@ impl Run {
                 run.submit(jobs, false);
                 continue;
             }
-            py.detach(|| {
+            pool::detached(py, || {
                 let mut st = lock(run);
                 if !st.loop_q.is_empty()
                     || !st.evals.is_empty()
@@ -78,9 +78,7 @@ impl Run {
                     .wait_timeout(st, wait)
                     .unwrap_or_else(|e| e.into_inner());
                 st.armed = None;
-                drop(st);
-                // The interpreter is exiting: never take the GIL back.
-                pool::park_if_exiting();
+                // (`detached` parks for good instead of taking the GIL back at exit.)
             });
             if let Err(e) = py.check_signals() {
                 let first = {

@@ -46,7 +46,8 @@ impl Shared {
             cache_key,
         };
         let (mut made, _) = self.calls(py, vec![call], parent, future, false)?;
-        Ok(made.pop().expect("one call made"))
+        made.pop()
+            .ok_or_else(|| PyRuntimeError::new_err("legato: no call was made"))
     }
 
     /// Several action calls made at once (`parallel`), and with `fail_fast` made a fail-fast
@@ -218,13 +219,17 @@ impl Shared {
     ) -> PyResult<Vec<Delivery>> {
         let p = pool();
         p.block(py);
-        let got = py.detach(|| {
+        let got = pool::detached(py, || {
             let mut st = lock(self);
             loop {
                 let failed = group
                     .and_then(|g| st.sched.group_failure(g))
                     .and_then(|t| tasks.iter().position(|&x| x == t.as_u32()))
-                    .filter(|&i| matches!(st.blocked.get(&slots[i]), Some(Some(_))));
+                    .filter(|&i| {
+                        slots
+                            .get(i)
+                            .is_some_and(|n| matches!(st.blocked.get(n), Some(Some(_))))
+                    });
                 let mut all = true;
                 for n in slots {
                     match st.blocked.get(n) {

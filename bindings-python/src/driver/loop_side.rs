@@ -336,10 +336,10 @@ impl Shared {
             let ctx = ctx?;
             if !body.is_async {
                 // executor=: submit, and let the future's callback report.
-                let ex = self
-                    .executor
-                    .as_ref()
-                    .expect("sync bodies reach the loop only with an executor");
+                // Sync bodies reach the loop only with an executor.
+                let ex = self.executor.as_ref().ok_or_else(|| {
+                    PyRuntimeError::new_err("legato: a sync body on the loop without an executor")
+                })?;
                 let a = a
                     .map(|a| a.bind(py).clone())
                     .unwrap_or_else(|| PyTuple::empty(py));
@@ -526,6 +526,7 @@ pub(super) struct Pump {
 #[pymethods]
 impl Pump {
     fn __call__(&self, py: Python<'_>) {
+        let _entry = pool::enter();
         self.run.pump(py);
     }
 }
@@ -540,6 +541,7 @@ pub(super) struct Timer {
 #[pymethods]
 impl Timer {
     fn __call__(&self, py: Python<'_>) {
+        let _entry = pool::enter();
         let run = &self.run;
         let mut st = lock_py(py, run);
         if st.armed == Some(self.at) {
@@ -560,6 +562,7 @@ pub(super) struct Flush {
 #[pymethods]
 impl Flush {
     fn __call__(&self, py: Python<'_>) {
+        let _entry = pool::enter();
         let run = &self.run;
         let mut jobs = Vec::new();
         {
@@ -585,6 +588,7 @@ pub(super) struct Starter {
 #[pymethods]
 impl Starter {
     fn __call__(&self, py: Python<'_>, _fut: &Bound<'_, PyAny>) -> PyResult<()> {
+        let _entry = pool::enter();
         let run = &self.run;
         let t = run
             .lp()?
@@ -634,6 +638,7 @@ impl Done {
 #[pymethods]
 impl Done {
     fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
+        let _entry = pool::enter();
         // result() gives the value, or raises the body's exception (or CancelledError).
         let r = fut.call_method0(intern!(py, "result")).map(Bound::unbind);
         let mut jobs = Vec::new();
@@ -655,6 +660,7 @@ pub(super) struct HookDone {
 #[pymethods]
 impl HookDone {
     fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
+        let _entry = pool::enter();
         let failed = if fut
             .call_method0("cancelled")
             .and_then(|c| c.is_truthy())
@@ -684,6 +690,7 @@ pub(super) struct MainDone {
 #[pymethods]
 impl MainDone {
     fn __call__(&self, py: Python<'_>, fut: &Bound<'_, PyAny>) {
+        let _entry = pool::enter();
         let ok = !fut
             .call_method0(intern!(py, "cancelled"))
             .and_then(|c| c.is_truthy())

@@ -344,12 +344,8 @@ fn lock_py<'a>(_py: Python<'_>, s: &'a Shared) -> MutexGuard<'a, State> {
             // SAFETY: this thread holds the GIL (we have a `Python` token); it is given back
             // before returning, and nothing here touches Python objects meanwhile.
             let ts = unsafe { pyo3::ffi::PyEval_SaveThread() };
-            let g = s.st.lock().unwrap_or_else(|e| e.into_inner());
-            if pool::exiting() {
-                // The interpreter is exiting: never take the GIL back (nor hold the lock).
-                drop(g);
-                pool::park_forever();
-            }
+            // The interpreter exiting meanwhile: never take the GIL back (nor hold the lock).
+            let g = pool::unsent(|| s.st.lock().unwrap_or_else(|e| e.into_inner()));
             unsafe { pyo3::ffi::PyEval_RestoreThread(ts) };
             g
         }

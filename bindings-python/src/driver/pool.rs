@@ -21,8 +21,10 @@ use super::{helpers, lock_py, Running, Shared, CURRENT};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::types::PyTuple;
+use std::cell::Cell;
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -242,14 +244,123 @@ pub(crate) fn _after_fork() {
     if let Ok(mut g) = pool().m.try_lock() {
         *g = PoolState::default();
     }
+    // Only this thread is here: the others' entries are not.
+    let mine = usize::from(DEPTH.with(|d| d.get()) > 0);
+    INSIDE.store(mine, Ordering::SeqCst);
 }
 
 /// A thread that must not take the GIL again (the interpreter is exiting) waits here until the
-/// process ends.
+/// process ends. Called without the GIL; the thread no longer counts as inside an entry point
+/// (see [`enter`]), so [`_shutdown`] does not wait for it.
 pub(crate) fn park_forever() -> ! {
+    leave();
     loop {
         std::thread::park();
     }
+}
+
+/// Threads with this driver's Rust frames on their stack: inside one of its entry points (a
+/// function, method or callback Python calls), and not waiting without the GIL.
+static INSIDE: AtomicUsize = AtomicUsize::new(0);
+
+/// Set by [`_shutdown`] (atexit): the interpreter is exiting.
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// How deep this thread is in entry points (they nest: Rust calls Python calls Rust).
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The guard of an entry point ([`enter`]): leaving it when dropped.
+pub(crate) struct Entry {
+    /// Dropped on the thread that made it.
+    _thread: PhantomData<*const ()>,
+}
+
+/// Called first thing by every entry point of the driver (with the GIL held): the thread is
+/// inside, and [`_shutdown`] waits (briefly) until no thread is. Once the interpreter exits,
+/// a thread other than the main one that comes in parks for good instead (the GIL released).
+/// Accessors that call no Python code (`legato.current()`, `TaskContext`'s) do not enter:
+/// user code may call them holding a lock of its own (a logging filter reading the task's
+/// name), which a parked thread would hold for good while `atexit` still needs it.
+///
+/// Why: CPython ends a daemon thread that takes the GIL back once finalization has started
+/// (`pthread_exit`); that unwind aborts the process ("FATAL: exception not rethrown") when it
+/// crosses Rust frames. Python code the driver calls (the loop's `call_soon`, `create_task`,
+/// `call_at`, a `retry_if` predicate, an executor's `submit`, a finalizer the garbage collector
+/// runs) may release the GIL; with no thread inside at finalization, none can be ended there.
+pub(crate) fn enter() -> Entry {
+    let first = DEPTH.with(|d| {
+        let n = d.get();
+        d.set(n + 1);
+        n == 0
+    });
+    if first {
+        INSIDE.fetch_add(1, Ordering::SeqCst);
+        if EXITING.load(Ordering::SeqCst) && !is_main_thread() {
+            // SAFETY: an entry point holds the GIL; it is never taken back (the thread parks).
+            unsafe { pyo3::ffi::PyEval_SaveThread() };
+            park_forever();
+        }
+    }
+    Entry {
+        _thread: PhantomData,
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let last = DEPTH.with(|d| {
+            let n = d.get();
+            d.set(n.saturating_sub(1));
+            n == 1
+        });
+        if last {
+            INSIDE.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// This thread no longer counts as inside (it waits without the GIL, or parks); returns its
+/// depth for [`rejoin`].
+fn leave() -> u32 {
+    let n = DEPTH.with(|d| d.replace(0));
+    if n > 0 {
+        INSIDE.fetch_sub(1, Ordering::SeqCst);
+    }
+    n
+}
+
+/// After a wait without the GIL ([`detached`]): inside again, or parked for good when the
+/// interpreter is exiting. Call it right before taking the GIL back.
+fn rejoin(depth: u32) {
+    if depth > 0 {
+        INSIDE.fetch_add(1, Ordering::SeqCst);
+        DEPTH.with(|d| d.set(depth));
+    }
+    if exiting() {
+        park_forever();
+    }
+}
+
+/// Runs `f` (a wait) without the GIL and without counting as inside an entry point; parks
+/// for good instead of taking the GIL back when the interpreter exits meanwhile.
+pub(crate) fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> T {
+    py.detach(|| unsent(f))
+}
+
+/// [`detached`]'s body, for code already without the GIL (inside `py.detach`).
+pub(crate) fn unsent<T>(f: impl FnOnce() -> T) -> T {
+    let depth = leave();
+    let r = f();
+    rejoin(depth);
+    r
+}
+
+fn is_main_thread() -> bool {
+    MAIN_THREAD
+        .get()
+        .is_some_and(|m| *m == std::thread::current().id())
 }
 
 /// The interpreter's main thread (recorded by `_init`, when the package is imported there).
@@ -266,7 +377,7 @@ pub(crate) fn set_main_thread() {
 /// Rust frames under it aborts the process; the main thread runs the finalization itself and
 /// must go on.
 pub(crate) fn exiting() -> bool {
-    pool().is_shut_down()
+    EXITING.load(Ordering::SeqCst)
         && MAIN_THREAD
             .get()
             .is_none_or(|m| *m != std::thread::current().id())
@@ -299,7 +410,7 @@ fn next_job(py: Python<'_>, mut first: Option<Job>) -> PyResult<Option<Bound<'_,
                 }
             }
             None => {
-                if p.is_shut_down() || !py.detach(|| p.wait()) {
+                if p.is_shut_down() || !detached(py, || p.wait()) {
                     return Ok(None);
                 }
             }
@@ -310,6 +421,7 @@ fn next_job(py: Python<'_>, mut first: Option<Job>) -> PyResult<Option<Bound<'_,
 /// Worker loop, first call: waits for a job.
 #[pyfunction]
 pub(crate) fn _worker_take(py: Python<'_>) -> PyResult<Option<Bound<'_, PyTuple>>> {
+    let _entry = enter();
     next_job(py, None)
 }
 
@@ -321,6 +433,7 @@ pub(crate) fn _worker_done<'py>(
     value: Bound<'py, PyAny>,
     failed: bool,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let _entry = enter();
     let r = if failed {
         Err(PyErr::from_value(value))
     } else {
@@ -388,6 +501,7 @@ pub(crate) fn finish_job(py: Python<'_>, r: PyResult<Py<PyAny>>) -> Option<Job> 
 /// Returns whether this thread is a worker (then [`_unblock_worker`] follows the wait).
 #[pyfunction]
 pub(crate) fn _block_worker(py: Python<'_>) -> bool {
+    let _entry = enter();
     let worker = CURRENT.with(|c| c.borrow().is_some());
     if worker {
         pool().block(py);
@@ -399,6 +513,7 @@ pub(crate) fn _block_worker(py: Python<'_>) -> bool {
 /// has none): where an awaitable that a sync body returned is awaited (rule 13).
 #[pyfunction]
 pub(crate) fn _worker_loop(py: Python<'_>) -> Option<Py<PyAny>> {
+    let _entry = enter();
     CURRENT.with(|c| {
         let c = c.borrow();
         let (run, ..) = c.as_ref()?;
@@ -409,11 +524,29 @@ pub(crate) fn _worker_loop(py: Python<'_>) -> Option<Py<PyAny>> {
 /// After the wait of [`_block_worker`].
 #[pyfunction]
 pub(crate) fn _unblock_worker() {
+    let _entry = enter();
     pool().unblock();
 }
 
-/// Interpreter exit: idle workers exit; runs in flight are not waited for.
+/// How long interpreter exit waits for the threads inside the driver's entry points to come
+/// out ([`enter`]): their Rust frames hold no user code but a `retry_if` predicate, a cache
+/// key's `__eq__`, an exception's `__str__` or an executor's `submit`.
+const EXIT_WAIT: Duration = Duration::from_secs(1);
+
+/// Interpreter exit (atexit): idle workers exit; runs in flight are not waited for. Waits
+/// (without the GIL, at most [`EXIT_WAIT`]) until no other thread is inside one of the
+/// driver's entry points; from then on a thread that comes in parks for good ([`enter`]), so
+/// none has Rust frames on its stack when finalization ends daemon threads.
 #[pyfunction]
-pub(crate) fn _shutdown() {
+pub(crate) fn _shutdown(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
     pool().shutdown();
+    pool().cv.notify_all();
+    let mine = usize::from(DEPTH.with(|d| d.get()) > 0);
+    py.detach(|| {
+        let until = std::time::Instant::now() + EXIT_WAIT;
+        while INSIDE.load(Ordering::SeqCst) > mine && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    });
 }

@@ -66,6 +66,7 @@ impl Bodies {
         flow: &Bound<'_, crate::flowdef::FlowCore>,
         bodies: &Bound<'_, PyAny>,
     ) -> PyResult<Bodies> {
+        let _entry = pool::enter();
         let graph = flow.borrow_mut().graph()?;
         let mut items = Vec::with_capacity(graph.len());
         for d in bodies.try_iter()? {
@@ -134,6 +135,7 @@ impl Run {
         max_depth: u32,
         rules: Option<PyRef<'_, crate::convert::Rules>>,
     ) -> PyResult<Run> {
+        let _entry = pool::enter();
         let lp = match done {
             Some(_) => Some(py.import("asyncio")?.call_method0("get_running_loop")?),
             None => None,
@@ -263,6 +265,7 @@ impl Run {
     /// Starts the run (emits `process_begin`, then the first tasks; an Orchestrator's main
     /// once the core says so).
     fn start(&self, py: Python<'_>) {
+        let _entry = pool::enter();
         self.input_and_pump(py, |st, now| {
             if st.main.is_some() {
                 st.sched.start_main(now);
@@ -279,6 +282,7 @@ impl Run {
     /// `CancelledError` (a cancel). `None` when the run did not stop early, or stopped because
     /// main raised (main's own exception is the run's).
     fn stop_error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let _entry = pool::enter();
         let st = lock_py(py, &self.shared);
         if let Some(StopReason::HookFailed { .. }) = st.sched.stop_reason() {
             return None;
@@ -294,6 +298,7 @@ impl Run {
     /// The exception of the hook whose failure stopped the run, if one did (the core keeps
     /// it as the source of the run's error).
     fn hook_error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let _entry = pool::enter();
         let st = lock_py(py, &self.shared);
         if let Some(StopReason::HookFailed { .. }) = st.sched.stop_reason() {
             let e = st.sched.stop_error()?;
@@ -305,6 +310,7 @@ impl Run {
     /// The KeyboardInterrupt or SystemExit a body raised, which stopped the run: the caller
     /// raises it (taken: once).
     fn take_interrupt(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let _entry = pool::enter();
         lock_py(py, &self.shared)
             .interrupt
             .take()
@@ -313,6 +319,7 @@ impl Run {
 
     /// An Orchestrator's main, once the core started it: its asyncio future.
     fn main_future(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        let _entry = pool::enter();
         lock_py(py, &self.shared)
             .main_fut
             .as_ref()
@@ -325,6 +332,7 @@ impl Run {
     /// is finished. A signal handler's exception (Ctrl-C's KeyboardInterrupt) cancels the run;
     /// [`Run::_drive_end`] raises it, so hooks still see `process_completion`.
     fn _drive_next(&self, py: Python<'_>) -> PyResult<Option<(Py<PyAny>, Py<PyAny>)>> {
+        let _entry = pool::enter();
         if self.shared.lp.is_some() {
             return Err(PyRuntimeError::new_err(
                 "_drive_next() is for a run without an event loop",
@@ -336,6 +344,7 @@ impl Run {
     /// The end of a blocking run: raises the KeyboardInterrupt (or SystemExit) that cancelled
     /// it, if one did.
     fn _drive_end(&self, py: Python<'_>) -> PyResult<()> {
+        let _entry = pool::enter();
         let mut st = lock_py(py, &self.shared);
         match st.drive_err.take().or_else(|| st.interrupt.take()) {
             Some(e) => Err(e),
@@ -346,6 +355,7 @@ impl Run {
     /// A blocking run's driving loop was interrupted between its steps by `e` (Ctrl-C): the
     /// hooks in flight count as done, the run is cancelled, and `e` is raised at its end.
     fn _interrupt(&self, py: Python<'_>, e: Bound<'_, PyAny>) {
+        let _entry = pool::enter();
         self.drive_interrupt(py, PyErr::from_value(e));
     }
 
@@ -361,6 +371,7 @@ impl Run {
         first: Bound<'_, PyAny>,
         failed: Option<Bound<'_, PyAny>>,
     ) {
+        let _entry = pool::enter();
         self.shared.started(py, task, attempt, coro, first, failed);
     }
 
@@ -368,11 +379,13 @@ impl Run {
     /// exception it raised (see [`Shared::evaluated`]).
     #[pyo3(signature = (task, value, failed))]
     fn _evaluated(&self, py: Python<'_>, task: u32, value: bool, failed: Option<Bound<'_, PyAny>>) {
+        let _entry = pool::enter();
         self.shared.evaluated(py, task, value, failed);
     }
 
     /// Does the loop work queued meanwhile (after `_runtime.start_bodies`).
     fn _pump(&self, py: Python<'_>) {
+        let _entry = pool::enter();
         self.shared.pump(py);
     }
 
@@ -386,6 +399,7 @@ impl Run {
         failed: Option<Bound<'_, PyAny>>,
         coro: Option<Bound<'_, PyAny>>,
     ) {
+        let _entry = pool::enter();
         self.shared.hooks_called(py, failed, coro);
     }
 
@@ -393,6 +407,7 @@ impl Run {
     /// loop the cancel joins this instant's batch (attempts that finished at this instant
     /// count as finished: the core decides).
     pub(super) fn cancel(&self, py: Python<'_>) {
+        let _entry = pool::enter();
         let run = &self.shared;
         let mut jobs = Vec::new();
         {
@@ -420,11 +435,13 @@ impl Run {
     /// Whether the run is over.
     #[getter]
     fn finished(&self, py: Python<'_>) -> bool {
+        let _entry = pool::enter();
         lock_py(py, &self.shared).finished
     }
 
     /// The run's report (final once the run is finished).
     fn report(&self, py: Python<'_>) -> PyResult<Py<RunReport>> {
+        let _entry = pool::enter();
         let run = &self.shared;
         let mut st = lock_py(py, run);
         if let Some(r) = &st.report {
@@ -439,6 +456,7 @@ impl Run {
 
     /// The reason the run stopped early, if it did.
     fn stop_reason(&self, py: Python<'_>) -> Option<String> {
+        let _entry = pool::enter();
         lock_py(py, &self.shared)
             .sched
             .stop_reason()
@@ -447,6 +465,7 @@ impl Run {
 
     /// The task context for the Orchestrator's main (no task).
     fn main_context(&self, py: Python<'_>) -> PyResult<Py<TaskContext>> {
+        let _entry = pool::enter();
         Py::new(
             py,
             TaskContext {
@@ -477,6 +496,7 @@ impl Run {
         future: bool,
         parent: Option<&Bound<'_, TaskContext>>,
     ) -> PyResult<(u32, Py<PyAny>)> {
+        let _entry = pool::enter();
         let opts = options.map(|o| o.inner.clone()).unwrap_or_default();
         let body = Body {
             func,
@@ -517,6 +537,7 @@ impl Run {
         parent: Option<&Bound<'_, TaskContext>>,
         fail_fast: bool,
     ) -> PyResult<super::calls::Made> {
+        let _entry = pool::enter();
         let mut made = Vec::with_capacity(calls.len());
         for (func, is_async, args, kwargs, name, options, retry_if, cache_key) in calls {
             let opts = options
@@ -554,12 +575,14 @@ impl Run {
         tasks: Vec<u32>,
         parent: Option<&Bound<'_, TaskContext>>,
     ) -> PyResult<u32> {
+        let _entry = pool::enter();
         let parent = self.parent(parent);
         self.shared.group(py, &tasks, parent)
     }
 
     /// The member of group `group` (from [`Run::group`]) that failed first, if one did.
     fn group_failure(&self, py: Python<'_>, group: u32) -> Option<u32> {
+        let _entry = pool::enter();
         let st = lock_py(py, &self.shared);
         let g = st.sched.group_id(group)?;
         st.sched.group_failure(g).map(|t| t.as_u32())
@@ -576,6 +599,7 @@ impl Run {
         tasks: Vec<u32>,
         group: Option<u32>,
     ) -> PyResult<Vec<Py<PyAny>>> {
+        let _entry = pool::enter();
         let g = group.and_then(|g| lock_py(py, &self.shared).sched.group_id(g));
         let got = self.shared.wait(py, &slots, &tasks, g)?;
         Ok(got
@@ -588,6 +612,7 @@ impl Run {
 
     /// Blocks until one call is done: its value, or raises its error.
     fn wait_one(&self, py: Python<'_>, slot: u64, task: u32) -> PyResult<Py<PyAny>> {
+        let _entry = pool::enter();
         let got = self.shared.wait(py, &[slot], &[task], None)?;
         match got.into_iter().next() {
             Some(Delivery::Ok(v)) => Ok(v),
@@ -599,6 +624,7 @@ impl Run {
     /// Whether a cached call with this key was made in this run already: a call with it joins
     /// that task (an action's `uses` function is then not asked for its keys).
     fn is_cached(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let _entry = pool::enter();
         let h = key.hash()?;
         let st = lock_py(py, &self.shared);
         Ok(st.cache.get(&h).is_some_and(|entries| {

@@ -112,3 +112,15 @@ def query(sql: str) -> list[str]:
 
 
 assert_type(query("select 1"), list[str])
+
+
+@orch.action
+def checksum(path: str) -> int:
+    return len(path)
+
+
+async def typed_sync_call() -> int:
+    # In async code a sync action's call is awaited; to_thread gives its value at its type.
+    value = await asyncio.to_thread(checksum, "a.tar")
+    assert_type(value, int)
+    return value

@@ -24,8 +24,9 @@ use std::fmt;
 #[non_exhaustive]
 pub enum GraphError {
     /// The dependencies form a cycle. `path` starts and ends with the same task; each task
-    /// in it depends on the next one.
-    #[error("Circular dependency detected: {}", .path.join(" → "))]
+    /// in it depends on the next one. The message lists at most 20 names, then how many it
+    /// leaves out, then the closing name: `a0 → a1 → … → a19 → … (4980 more) … → a0`.
+    #[error("Circular dependency detected: {}", CyclePath(.path))]
     Cycle {
         /// The tasks on the cycle, the first repeated at the end.
         path: Vec<String>,
@@ -87,6 +88,34 @@ impl GraphError {
             GraphError::InvalidName { .. } => "invalid_name",
             GraphError::InvalidOption { .. } => "invalid_option",
         }
+    }
+}
+
+/// How many names of a cycle its message lists before it says how many more there are (a cycle
+/// of 5,000 tasks would make a message of 40 KB).
+const CYCLE_SHOWN: usize = 20;
+
+struct CyclePath<'a>(&'a [String]);
+
+impl fmt::Display for CyclePath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.0;
+        // Shown whole while that is no longer than the cut form would be.
+        let (head, left_out) = if path.len() <= CYCLE_SHOWN + 2 {
+            (path, 0)
+        } else {
+            (&path[..CYCLE_SHOWN], path.len() - 1 - CYCLE_SHOWN)
+        };
+        for (i, name) in head.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" → ")?;
+            }
+            f.write_str(name)?;
+        }
+        if left_out > 0 {
+            write!(f, " → … ({left_out} more) … → {}", path[path.len() - 1])?;
+        }
+        Ok(())
     }
 }
 
@@ -175,6 +204,28 @@ pub fn validate_name(name: &str) -> Result<(), GraphError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_cycle_lists_twenty_names_how_many_more_and_the_closing_one() {
+        let path =
+            |n: usize| -> Vec<String> { (0..n).chain([0]).map(|i| format!("t{i}")).collect() };
+        // Short cycles: DESIGN's format, whole (up to 21 tasks, 22 names with the closing one).
+        let e = GraphError::Cycle { path: path(21) };
+        let whole = path(21).join(" → ");
+        assert_eq!(
+            e.to_string(),
+            format!("Circular dependency detected: {whole}")
+        );
+        let e = GraphError::Cycle { path: path(5000) };
+        let head = path(5000)[..20].join(" → ");
+        assert_eq!(
+            e.to_string(),
+            format!("Circular dependency detected: {head} → … (4980 more) … → t0")
+        );
+        assert!(e.to_string().len() < 300);
+        let e = GraphError::Cycle { path: path(22) };
+        assert!(e.to_string().ends_with("t19 → … (2 more) … → t0"));
+    }
 
     #[test]
     fn messages_match_the_contract() {
