@@ -122,7 +122,10 @@ impl<V> Scheduler<V> {
                 continue;
             }
             // Most tasks have the default options: no shared options to read.
-            let rule = dk.opts.as_ref().map_or(Trigger::AllSucceeded, |o| o.trigger);
+            let rule = dk
+                .opts
+                .as_ref()
+                .map_or(Trigger::AllSucceeded, |o| o.trigger);
             match (rule, end) {
                 (Trigger::AllSucceeded, DEP_SUCCEEDED) => {
                     dk.pending -= 1;
