@@ -108,10 +108,10 @@ impl Shared {
     }
 }
 
-/// The core's error for an exception a predicate raised: its text (its class name when it
-/// has none), with the exception object itself as the source every caller, hook and the report
-/// get back.
-fn error_of(py: Python<'_>, exc: Py<PyAny>) -> TaskError {
+/// The core's error for an exception a body or a predicate raised: its text (its class name
+/// when it has none), with the exception object itself as the source every caller, hook and
+/// the report get back.
+pub(super) fn error_of(py: Python<'_>, exc: Py<PyAny>) -> TaskError {
     let msg = exc
         .bind(py)
         .str()

@@ -543,19 +543,8 @@ impl Shared {
                         }
                     },
                 };
-                let msg = exc
-                    .bind(py)
-                    .str()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
-                let msg = if msg.is_empty() {
-                    crate::convert::type_name(exc.bind(py))
-                } else {
-                    msg
-                };
-                let source: legato::event::ErrorSource = Arc::new(exc);
                 Outcome::Err {
-                    error: TaskError::failed(msg).with_source(source),
+                    error: conditions::error_of(py, exc),
                     retryable,
                 }
             }
