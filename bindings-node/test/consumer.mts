@@ -225,3 +225,28 @@ try {
   assert.equal(bad.code, 'ERR_LEGATO_INVALID_NAME')
   assert.ok(bad instanceof RangeError)
 }
+
+// Issue 21: limits, priority, costs; uses, when, trigger, cost; an action's uses per call.
+{
+  const rules = new Flow<{ env: string }>({ limits: { db: 2 }, priority: 'critical_path', state: { env: 'prod' } })
+  rules.step('check', () => true)
+  rules.step('migrate', () => 'done', { after: ['check'], uses: ['db'], cost: 200, when: (ctx) => ctx.results.check === true })
+  rules.step('down', () => 'cleaned', { after: ['migrate'], trigger: 'all_done' })
+  // @ts-expect-error: uses is a list of keys, not a bare string
+  rules.step('bad1', () => 1, { uses: 'db' })
+  // @ts-expect-error: not a trigger rule
+  rules.step('bad2', () => 1, { trigger: 'always' })
+  // @ts-expect-error: a condition is synchronous
+  rules.step('bad3', () => 1, { when: async () => true })
+  const first = await rules.run()
+  assert.equal(first.ok, true)
+  const again = new Flow({ priority: 'critical_path', costs: first } satisfies RunOptions)
+  void again
+  // @ts-expect-error: not a priority
+  void new Flow({ priority: 'lifo' })
+  const perUser = new Orchestrator({ limits: { 'user:1': 1 } })
+  const charge = perUser.action(async (userId: number, cents: number) => cents, { uses: (userId, cents) => [`user:${userId}`, `amount:${cents}`] })
+  // @ts-expect-error: the uses function takes the action's parameters
+  perUser.action(async (userId: number) => userId, { uses: (userId: string) => [userId] })
+  assert.deepEqual(await perUser.run(() => Promise.all([charge(1, 5), charge(1, 7)])), [5, 7])
+}
