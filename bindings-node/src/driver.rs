@@ -521,7 +521,9 @@ pub(crate) fn run_step(
                             let list = msgs
                                 .as_ref()
                                 .and_then(|m| m.get(first..first + count))
-                                .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "a call's keys are missing"))?;
+                                .ok_or_else(|| {
+                                    coded("ERR_LEGATO_INTERNAL", "a call's keys are missing")
+                                })?;
                             let mut o = (*opts).clone();
                             for k in list {
                                 o = o.uses(k.clone());
