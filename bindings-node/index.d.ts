@@ -530,7 +530,8 @@ export declare class Flow<State = Record<string, any>, Steps extends object = Re
   syncAll<F extends StepName<Steps> | StepFn<State>>(step: F, options?: StepOptions): F
   /**
    * Runs every step, or `targets` and their dependencies. Resolves to the report when every
-   * step succeeded (typed by `Steps`); rejects with a {@link FlowError} (`.report`) otherwise,
+   * step succeeded or was skipped by a condition or a trigger rule (`report.ok`; typed by
+   * `Steps`); rejects with a {@link FlowError} (`.report`) otherwise,
    * or with a {@link GraphError} (cycle, missing dependency, unknown target) before anything runs.
    * No targets (`undefined`, `null`, `[]`) runs every step; `''` is an unknown target. A name
    * holding a NUL character (here or in `after`) is refused with a RangeError naming the

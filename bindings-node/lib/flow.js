@@ -601,7 +601,7 @@ class Flow {
 
   /**
    * Runs the flow (or `targets` and their dependencies). Resolves to the report when every
-   * step succeeded; otherwise rejects with a `FlowError` whose `.report` holds everything.
+   * step succeeded or was skipped by a condition or a trigger rule (`report.ok`); otherwise rejects with a `FlowError` whose `.report` holds everything.
    */
   run(targets, options) {
     if (targets !== undefined && targets !== null && !Array.isArray(targets) && typeof targets === 'object' && options === undefined) {
