@@ -666,7 +666,7 @@ export declare class Orchestrator<State extends object = Record<string, any>> im
  *   character (NUL included) or a lone surrogate, or starts or ends with whitespace (a step's,
  *   a dependency's, a target's, an action's, a spawned child's), naming the argument;
  * - `ERR_LEGATO_OUTSIDE_RUN`: a {@link LegatoError}, `orchestrator.signal()` outside a run of
- *   that orchestrator;
+ *   that orchestrator, or `ctx.spawn()` in a step's condition (`when`);
  * - `ERR_INVALID_ARG_TYPE` (a `TypeError`: wrong type, unknown option) and `ERR_OUT_OF_RANGE`
  *   (a `RangeError`: wrong value), naming the argument: `options.retries: must be a whole number
  *   from 0 to 4294967294, got -1`;

@@ -2,7 +2,7 @@
 // Flow: a declared DAG of steps (LightFlow's builders), run by the core's scheduler.
 const native = require('../native.js')
 const { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK, messageOf } = require('./driver.js')
-const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError } = require('./errors.js')
+const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError, LegatoError } = require('./errors.js')
 const { checkKeys, runOptions, taskOptions, TASK_KEYS, STEP_ONLY_KEYS, RUN_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 const { held } = require('./finalizers.js')
@@ -87,6 +87,10 @@ class StepContext {
    * and resolves to its result. While the step awaits it, the step gives its slot back.
    */
   spawn(name, fn, options) {
+    if (this.attempt === 0) {
+      // A condition's context: the step has no attempt to be the children's parent.
+      throw new LegatoError('ctx.spawn() is not available in a condition (when): it runs before the step has an attempt', { code: 'ERR_LEGATO_OUTSIDE_RUN' })
+    }
     if (typeof name !== 'string') throw typeError('name', `must be a string, got ${describe(name)}`)
     if (typeof fn !== 'function') throw typeError('fn', `must be a function, got ${describe(fn)}`)
     const o = checkKeys('options', options, SPAWN_KEYS)

@@ -293,3 +293,13 @@ test('critical_path: cost (ms) orders the ready steps; costs: a previous report\
   await f.run()
   assert.deepEqual(order, ['quick', 'slow'])
 })
+
+test('ctx.spawn in a condition is refused (the step has no attempt yet): the condition throws, so the step fails with that error and nothing is spawned', T, async () => {
+  const f = new Flow()
+  f.step('a', () => 1, { when: (ctx) => { ctx.spawn('x', () => 1); return true } })
+  const e = await f.run().then(() => assert.fail('resolved'), (x) => x)
+  const err = e.report.tasks.a.error
+  assert.equal(err.code, 'ERR_LEGATO_OUTSIDE_RUN')
+  assert.equal(err.message, 'ctx.spawn() is not available in a condition (when): it runs before the step has an attempt')
+  assert.deepEqual(e.report.list.map((t) => t.name), ['a'])
+})
