@@ -125,7 +125,7 @@ export interface RunOptions {
    * Known costs for `critical_path`: a previous run's report; a step without a `cost` costs
    * its duration there (else the mean of the known costs, or 1 s when none is known).
    */
-  costs?: RunReport
+  costs?: RunReport<any>
 }
 
 /** The order ready tasks start in: see {@link RunOptions.priority}. */

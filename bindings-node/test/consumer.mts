@@ -242,6 +242,10 @@ try {
   assert.equal(first.ok, true)
   const again = new Flow({ priority: 'critical_path', costs: first } satisfies RunOptions)
   void again
+  // A report of a flow with declared step types is a run's costs too.
+  const typed = new Flow<{}, { a: number }>()
+  typed.step('a', () => 1)
+  void new Flow({ priority: 'critical_path', costs: await typed.run() })
   // @ts-expect-error: not a priority
   void new Flow({ priority: 'lifo' })
   const perUser = new Orchestrator({ limits: { 'user:1': 1 } })
