@@ -152,8 +152,11 @@ export interface DepthError extends RangeError {
 /** What a dependency may be: a step name, a step function, or a sync point. */
 export type StepRef = string | ((...args: any[]) => unknown) | SyncPoint<any>
 
-/** Options of a Flow step; `Deps` is what `after` holds (inferred: it types `ctx.results`). */
-export interface StepOptions<Deps = StepRef | readonly StepRef[]> extends TaskOptions {
+/**
+ * Options of a Flow step; `Deps` is what `after` holds (inferred: it types `ctx.results`), `Ctx`
+ * the step's context as its condition (`when`) gets it.
+ */
+export interface StepOptions<Deps = StepRef | readonly StepRef[], Ctx = StepContext<any, any>> extends TaskOptions {
   /**
    * What the step runs after: names (possibly defined later), step functions, sync points. The
    * results of these dependencies are typed in the step's `ctx.results` (see {@link Results}).
@@ -169,7 +172,7 @@ export interface StepOptions<Deps = StepRef | readonly StepRef[]> extends TaskOp
    * that returns a Promise fails the step with a `TypeError` (compute the value in a step
    * before it and read it from `ctx.results`).
    */
-  when?: (ctx: StepContext<any, any>) => boolean
+  when?: (ctx: Ctx) => boolean
   /** When the step may run once its dependencies ended (default `all_succeeded`): see {@link Trigger}. */
   trigger?: Trigger
   /** The step's cost for `priority: 'critical_path'`, ms (>= 0). */
@@ -513,12 +516,12 @@ export declare class Flow<State = Record<string, any>, Steps extends object = Re
     N extends StepName<Steps>,
     const D extends DepRef<Steps> | readonly DepRef<Steps>[] = readonly [],
     F extends StepFn<State, Results<Steps, D>, MaybePromise<StepResult<Steps, N>>> = StepFn<State, Results<Steps, D>, MaybePromise<StepResult<Steps, N>>>,
-  >(name: N, fn: F, options?: StepOptions<D>): F & StepHandle<N, Awaited<ReturnType<F>>>
+  >(name: N, fn: F, options?: StepOptions<D, StepContext<State, Results<Steps, D>>>): F & StepHandle<N, Awaited<ReturnType<F>>>
   /** Adds a step named after `fn.name`. Returns `fn` unchanged. */
   step<
     const D extends DepRef<Steps> | readonly DepRef<Steps>[] = readonly [],
     F extends StepFn<State, Results<Steps, D>> = StepFn<State, Results<Steps, D>>,
-  >(fn: F, options?: StepOptions<D>): F & StepHandle<string, Awaited<ReturnType<F>>>
+  >(fn: F, options?: StepOptions<D, StepContext<State, Results<Steps, D>>>): F & StepHandle<string, Awaited<ReturnType<F>>>
   /**
    * Chains steps (names or functions; new functions are added): each runs after the one
    * before. The point's result types are those of the steps known (see {@link Results}).

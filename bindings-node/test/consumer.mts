@@ -200,6 +200,10 @@ function refusedByTheTypes(flow: Flow<{ env: string }, Steps>, report: RunReport
   flow.step('test', () => 'green')
   // @ts-expect-error: a name the flow does not declare
   flow.step('deploy', () => 1)
+  // A condition's ctx is the step's: results typed by its dependencies, the flow's state.
+  flow.step('lint', () => true, { after: ['install'], when: (ctx) => ctx.results.install.length > 0 && ctx.state.env === 'ci' })
+  // @ts-expect-error: install's result is a string[], not a number
+  flow.step('lint', () => true, { after: ['install'], when: (ctx) => ctx.results.install.toFixed() === '1' })
   // @ts-expect-error: a typo in after
   flow.step('lint', () => true, { after: ['instal'] })
   // @ts-expect-error: syncAll places a declared step only
@@ -238,6 +242,8 @@ try {
   rules.step('bad2', () => 1, { trigger: 'always' })
   // @ts-expect-error: a condition is synchronous
   rules.step('bad3', () => 1, { when: async () => true })
+  // @ts-expect-error: the condition's ctx.state is the flow's State
+  rules.step('bad4', () => 1, { when: (ctx) => ctx.state.nope === 1 })
   const first = await rules.run()
   assert.equal(first.ok, true)
   const again = new Flow({ priority: 'critical_path', costs: first } satisfies RunOptions)
