@@ -24,7 +24,11 @@
 //!   ends main), then main sleeps `main_ms`. `main_error` is the run's output error.
 //! - `hook_ms` → an async hook ([`Orchestrator::on_async`], [`Flow::on_async`]) after the
 //!   recording one, for the kinds listed, that sleeps for the listed lines.
-//! - `run` → `max_parallel`, `fail_fast`, `timeout` on the flow / orchestrator; `targets` →
+//! - a task's `uses` → `TaskMut::uses`, `when` → `TaskMut::when` (a predicate giving the
+//!   scenario's value, or `Err("condition raised")`), `trigger` and `cost_ms` likewise; a call
+//!   object's `uses` → [`Action::uses_with`] (the keys as a function of the call's argument).
+//! - `run` → `max_parallel`, `fail_fast`, `timeout`, `limits` (`limit`), `priority` on the
+//!   flow / orchestrator; `targets` →
 //!   `run_targets`; `cancel_at_ms` → `Flow::spawn`, a sleep, `RunHandle::cancel`;
 //!   `hook_failures` → every event has a hook that records the trace line and returns
 //!   `Err(message)` when its line is listed.
@@ -36,7 +40,8 @@
 //! calls it until its future ends or is dropped, except while it awaits its children, which is
 //! when the scheduler takes its slot back. Counting runs slightly behind the scheduler (a body
 //! leaves before its slot is freed and a resumed parent comes back after it got its slot), so
-//! it can never overstate the peak).
+//! it can never overstate the peak); `max_holding`: per key, the bodies holding a slot whose
+//! task holds that key, counted alike).
 //!
 //! Every scenario runs twice:
 //! - on tokio's paused clock (current-thread runtime, `start_paused`): time only moves when
