@@ -236,14 +236,18 @@ try {
   rules.step('check', () => true)
   rules.step('migrate', () => 'done', { after: ['check'], uses: ['db'], cost: 200, when: (ctx) => ctx.results.check === true })
   rules.step('down', () => 'cleaned', { after: ['migrate'], trigger: 'all_done' })
-  // @ts-expect-error: uses is a list of keys, not a bare string
-  rules.step('bad1', () => 1, { uses: 'db' })
-  // @ts-expect-error: not a trigger rule
-  rules.step('bad2', () => 1, { trigger: 'always' })
-  // @ts-expect-error: a condition is synchronous
-  rules.step('bad3', () => 1, { when: async () => true })
-  // @ts-expect-error: the condition's ctx.state is the flow's State
-  rules.step('bad4', () => 1, { when: (ctx) => ctx.state.nope === 1 })
+  // Refused by the types (and at run time): never called.
+  const refusedRules = (): void => {
+    // @ts-expect-error: uses is a list of keys, not a bare string
+    rules.step('bad1', () => 1, { uses: 'db' })
+    // @ts-expect-error: not a trigger rule
+    rules.step('bad2', () => 1, { trigger: 'always' })
+    // @ts-expect-error: a condition is synchronous
+    rules.step('bad3', () => 1, { when: async () => true })
+    // @ts-expect-error: the condition's ctx.state is the flow's State
+    rules.step('bad4', () => 1, { when: (ctx) => ctx.state.nope === 1 })
+  }
+  void refusedRules
   const first = await rules.run()
   assert.equal(first.ok, true)
   const again = new Flow({ priority: 'critical_path', costs: first } satisfies RunOptions)
@@ -253,10 +257,12 @@ try {
   typed.step('a', () => 1)
   void new Flow({ priority: 'critical_path', costs: await typed.run() })
   // @ts-expect-error: not a priority
-  void new Flow({ priority: 'lifo' })
+  const refusedPriority = (): unknown => new Flow({ priority: 'lifo' })
+  void refusedPriority
   const perUser = new Orchestrator({ limits: { 'user:1': 1 } })
   const charge = perUser.action(async (userId: number, cents: number) => cents, { uses: (userId, cents) => [`user:${userId}`, `amount:${cents}`] })
   // @ts-expect-error: the uses function takes the action's parameters
-  perUser.action(async (userId: number) => userId, { uses: (userId: string) => [userId] })
+  const refusedUses = (): unknown => perUser.action(async (userId: number) => userId, { uses: (userId: string) => [userId] })
+  void refusedUses
   assert.deepEqual(await perUser.run(() => Promise.all([charge(1, 5), charge(1, 7)])), [5, 7])
 }
