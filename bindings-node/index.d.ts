@@ -569,8 +569,9 @@ export interface ActionOptions<Args extends any[] = any[]> extends Omit<TaskOpti
    * Keys each call holds while it runs (see {@link TaskOptions.uses}): a list, or a function of
    * the call's arguments (and `this`) giving that call's keys, as Pynenc limits concurrency
    * per task and arguments: `uses: (userId) => [\`user:${userId}\`]`. It is called once per
-   * call, before the call becomes a task; if it throws, or returns anything but an array of
-   * strings, that call rejects with the error and no task is made.
+   * call, before the call becomes a task (not for a call that finds a cached call's task: it
+   * joins that task, which runs under the keys its first call gave); if it throws, or returns
+   * anything but an array of strings, that call rejects with the error and no task is made.
    */
   uses?: readonly string[] | ((...args: Args) => readonly string[])
   /** The task's name in hooks and reports (default: the function's name, else `anonymous`). */

@@ -125,20 +125,6 @@ class OrchRun extends FlowRun {
    * `{ task, promise, waiter }`.
    */
   callAction(action, thisArg, args, parent, parentAttempt) {
-    // An action's `uses` function gives this call's keys (as Pynenc limits per arguments):
-    // what it throws, or a result that is not an array of strings, rejects the call, and no
-    // task is made.
-    let keys = null
-    if (action.usesFn !== null) {
-      try {
-        keys = action.usesFn.apply(thisArg, args)
-        if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) {
-          throw typeError(`options.uses of action "${action.name}"`, `must return an array of strings, got ${describe(keys)}`)
-        }
-      } catch (e) {
-        return { task: NONE, promise: Promise.reject(e), waiter: { group: undefined, index: 0 } }
-      }
-    }
     let perAction
     let key
     if (action.cache) {
@@ -148,6 +134,21 @@ class OrchRun extends FlowRun {
         if (perAction === undefined) this.cache.set(action, (perAction = new Map()))
         const hit = perAction.get(key)
         if (hit !== undefined) return this.join(hit, parent, parentAttempt)
+      }
+    }
+    // An action's `uses` function gives this call's keys (as Pynenc limits per arguments):
+    // what it throws, or a result that is not an array of strings, rejects the call, and no
+    // task is made. A call that joins a cached call's task is not asked: that task runs under
+    // the keys its first call gave.
+    let keys = null
+    if (action.usesFn !== null) {
+      try {
+        keys = action.usesFn.apply(thisArg, args)
+        if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) {
+          throw typeError(`options.uses of action "${action.name}"`, `must return an array of strings, got ${describe(keys)}`)
+        }
+      } catch (e) {
+        return { task: NONE, promise: Promise.reject(e), waiter: { group: undefined, index: 0 } }
       }
     }
     const record = { name: action.name, startTime: Date.now(), endTime: undefined, args, duration: undefined }

@@ -303,3 +303,34 @@ test('ctx.spawn in a condition is refused (the step has no attempt yet): the con
   assert.equal(err.message, 'ctx.spawn() is not available in a condition (when): it runs before the step has an attempt')
   assert.deepEqual(e.report.list.map((t) => t.name), ['a'])
 })
+
+test('a condition waits for an async task_ready hook, and a non-Error it throws is the step\'s error as thrown', T, async () => {
+  const f = new Flow()
+  const order = []
+  let release
+  const gate = new Promise((r) => { release = r })
+  f.onTaskReady(async ({ name }) => {
+    order.push(`ready ${name}`)
+    if (name === 'a') await gate
+    order.push(`ready done ${name}`)
+  })
+  f.step('a', () => 1, { when: () => { order.push('when a'); throw 'not today' } }) // eslint-disable-line no-throw-literal
+  const p = f.run()
+  await new Promise((r) => setImmediate(r))
+  assert.deepEqual(order, ['ready a'], 'the condition waits for the hook')
+  release()
+  const e = await p.then(() => assert.fail('resolved'), (x) => x)
+  assert.deepEqual(order, ['ready a', 'ready done a', 'when a'])
+  assert.equal(e.report.tasks.a.error, 'not today')
+  assert.equal(e.cause, 'not today')
+})
+
+test('a cached action\'s uses function is called for the call that makes the task, not for the calls that join it', T, async () => {
+  const orch = new Orchestrator()
+  let keyCalls = 0
+  const load = orch.action(async (id) => `row ${id}`, { cache: true, uses: (id) => { keyCalls++; return [`row:${id}`] } })
+  const rows = await orch.run(() => Promise.all([load(1), load(1), load(2)]))
+  assert.deepEqual(rows, ['row 1', 'row 1', 'row 2'])
+  assert.equal(keyCalls, 2)
+  assert.equal(orch.report.list.length, 2)
+})
