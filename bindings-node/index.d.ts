@@ -349,7 +349,11 @@ export interface TaskFailureEvent<State> {
 export interface TaskSkipEvent<State> {
   /** The task's name. */
   name: string
-  /** Why, e.g. `dependency "build" failed`. */
+  /**
+   * Why, in the core's words: `dependency "build" failed`, `condition false` (its `when` was
+   * false), `trigger rule all_succeeded not met` (a dependency was a branch not taken), or why
+   * the run stopped (`run cancelled`, `fail-fast: task "x" failed`, …).
+   */
   reason: string
   /** The shared state. */
   context: State
@@ -426,7 +430,7 @@ export declare class TaskReport<R = unknown> {
   readonly startTime: number | undefined
   /** When it ended, epoch ms. */
   readonly endTime: number | undefined
-  /** Why it was skipped. */
+  /** Why it was skipped (see {@link TaskSkipEvent.reason}); `condition false` and `trigger rule … not met` are branches not taken. */
   readonly skipReason: string | undefined
   /** The names of its dependencies. */
   readonly dependencies: string[]
