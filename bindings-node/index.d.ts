@@ -168,9 +168,10 @@ export interface StepOptions<Deps = StepRef | readonly StepRef[], Ctx = StepCont
    * A condition, called once when the step is ready (after its `task_ready` hooks, attempt 0)
    * with the step's context (`ctx.results` so far, `ctx.state`). A falsy value skips the step
    * (`skipped`, reason `condition false`: a branch not taken, which leaves the run ok); a
-   * throw fails the step with what was thrown (0 attempts). Conditions are synchronous: one
-   * that returns a Promise fails the step with a `TypeError` (compute the value in a step
-   * before it and read it from `ctx.results`).
+   * throw fails the step with what was thrown (0 attempts). Conditions are synchronous: an
+   * `async` function is refused here (a `TypeError`), and one that returns a Promise fails the
+   * step with a `TypeError` (compute the value in a step before it and read it from
+   * `ctx.results`).
    */
   when?: (ctx: Ctx) => boolean
   /** When the step may run once its dependencies ended (default `all_succeeded`): see {@link Trigger}. */

@@ -237,6 +237,12 @@ function taskOptions(where, name, o, nameArg = 'name', action = false) {
   let when = null
   if (o.when !== undefined) {
     if (typeof o.when !== 'function') throw typeError(`${where}.when`, `must be a function (ctx) => boolean, got ${describe(o.when)}`)
+    // Conditions are synchronous: an async function is refused here, when it can be told (a
+    // plain function returning a Promise fails its step when the condition is evaluated).
+    const tag = Object.prototype.toString.call(o.when)
+    if (tag === '[object AsyncFunction]' || tag === '[object AsyncGeneratorFunction]') {
+      throw typeError(`${where}.when`, 'conditions are synchronous, got an async function (compute the value in a step before it and read it from ctx.results)')
+    }
     when = o.when
   }
   let trigger

@@ -39,6 +39,7 @@ const BAD = [
   ['uses holding a number', step({ uses: ['db', 1] }), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.uses: must be an array of strings, got an array'],
   ['an action\'s uses as a bare string', action({ uses: 'db' }), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.uses: must be an array of strings or a function of the call\'s arguments, got "db" (a list of keys: uses: ["db"])'],
   ['a spawn\'s uses as a function', () => thrown(() => { throw new Error('see below') }), undefined, undefined, undefined],
+  ['an async when', step({ when: async () => true }), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.when: conditions are synchronous, got an async function (compute the value in a step before it and read it from ctx.results)'],
   ['a when that is not a function', step({ when: true }), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.when: must be a function (ctx) => boolean, got true'],
   ['a misspelt trigger', step({ trigger: 'alldone' }), 'RangeError', 'ERR_OUT_OF_RANGE', 'options.trigger: must be one of all_succeeded, all_done, any_succeeded, none_failed, got "alldone" (did you mean "all_done"?)'],
   ['a trigger that is not a string', step({ trigger: null }), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'options.trigger: must be one of "all_succeeded", "all_done", "any_succeeded", "none_failed", got null'],
@@ -143,13 +144,13 @@ test('a condition that throws fails its step with what it threw (not a copy); de
   assert.equal(e.report.ok, false)
 })
 
-test('a condition that returns a Promise is not awaited: the step fails with a TypeError saying conditions are synchronous, and a rejection of it is not unhandled', T, async () => {
+test('a (plain) condition that returns a Promise is not awaited: the step fails with a TypeError saying conditions are synchronous, and a rejection of it is not unhandled', T, async () => {
   const unhandled = []
   const onUnhandled = (r) => unhandled.push(r)
   process.on('unhandledRejection', onUnhandled)
   try {
     const f = new Flow()
-    f.step('a', () => 1, { when: async () => true })
+    f.step('a', () => 1, { when: () => Promise.resolve(true) })
     f.step('b', () => 1, { when: () => Promise.reject(new Error('later')) })
     const e = await f.run().then(() => assert.fail('resolved'), (x) => x)
     for (const name of ['a', 'b']) {
