@@ -166,7 +166,7 @@ demo-node: build-node
 	@echo "--- node examples/node/release.mjs"
 	$(NODE) examples/node/release.mjs
 
-.PHONY: bench-node  ## Run W1-W5 through the Node door beside hand-rolled, async.auto, p-graph, p-queue (W1-W3 again after forced collections); merge into bench/results.json
+.PHONY: bench-node  ## Run W1-W6 through the Node door beside hand-rolled, async.auto, p-graph, p-queue (W1-W3 again after forced collections); merge into bench/results.json
 bench-node: build-node
 	$(NODE) bench/node/bench.mjs --runs 10 --json bench/results.json
 	$(NODE) --expose-gc bench/node/bench.mjs --runs 10 --collect --only W1,W2,W3 --impls legato,hand-rolled,p-graph,p-queue --json bench/results.json

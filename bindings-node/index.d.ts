@@ -75,8 +75,18 @@ export interface TaskOptions {
    * expiry the attempt's AbortSignal fires with the timeout error the report then holds.
    */
   timeout?: number
-  /** Mutual-exclusion keys: two tasks sharing a key never run at the same time. */
-  sequences?: string[]
+  /**
+   * Mutual-exclusion keys: two tasks sharing a key never run at the same time. Exactly `uses`
+   * (Barista's name, kept as an alias; a bare string is taken too).
+   */
+  sequences?: string | string[]
+  /**
+   * Keys the task holds while an attempt runs: at most the key's capacity (the run's
+   * `limits`, else 1) tasks holding a key run at once. A task waiting for a key holds no slot
+   * and does not block later tasks that can start; waiters for a key start in the order they
+   * became ready. A list of strings (a bare string is refused: `uses: ['db']`).
+   */
+  uses?: readonly string[]
 }
 
 /**
@@ -98,7 +108,41 @@ export interface RunOptions {
    * `call depth exceeded 10000 (max_depth)`: a whole number >= 1 (default 10,000).
    */
   maxDepth?: number
+  /**
+   * Key capacities: at most `limits[key]` tasks that `uses` the key run at once (a key not
+   * listed has capacity 1). Each a whole number >= 1: otherwise a `RangeError`
+   * (`options.limits.db: must be a whole number >= 1, got 0`).
+   */
+  limits?: Readonly<Record<string, number>>
+  /**
+   * The order ready tasks start in when slots are short: `fifo` (default; the order they
+   * became ready, declaration order among ties) or `critical_path` (first the task with the
+   * longest remaining path to a sink, counting its own `cost`; ties by readiness, then
+   * declaration). An unknown name is a `RangeError` with the closest name suggested.
+   */
+  priority?: Priority
+  /**
+   * Known costs for `critical_path`: a previous run's report; a step without a `cost` costs
+   * its duration there (else the mean of the known costs, or 1 s when none is known).
+   */
+  costs?: RunReport<any>
 }
+
+/** The order ready tasks start in: see {@link RunOptions.priority}. */
+export type Priority = 'fifo' | 'critical_path'
+
+/**
+ * When a step whose dependencies ended may run (Airflow's trigger rules). A dependency that
+ * failed, timed out, was cancelled or was skipped because something upstream failed counts as
+ * failed; one skipped by a condition or a trigger rule is a branch not taken.
+ * - `all_succeeded` (default): every dependency succeeded; a branch not taken skips the step
+ *   (`trigger rule all_succeeded not met`), a failure skips it naming the dependency;
+ * - `all_done`: every dependency ended, whatever its status: cleanup and teardown (with
+ *   `failFast` too);
+ * - `any_succeeded`: every dependency ended and at least one succeeded;
+ * - `none_failed`: every dependency succeeded or was a branch not taken.
+ */
+export type Trigger = 'all_succeeded' | 'all_done' | 'any_succeeded' | 'none_failed'
 
 /** A call nested deeper than the run's `maxDepth` rejects with this (`ERR_LEGATO_DEPTH`). */
 export interface DepthError extends RangeError {
@@ -108,8 +152,11 @@ export interface DepthError extends RangeError {
 /** What a dependency may be: a step name, a step function, or a sync point. */
 export type StepRef = string | ((...args: any[]) => unknown) | SyncPoint<any>
 
-/** Options of a Flow step; `Deps` is what `after` holds (inferred: it types `ctx.results`). */
-export interface StepOptions<Deps = StepRef | readonly StepRef[]> extends TaskOptions {
+/**
+ * Options of a Flow step; `Deps` is what `after` holds (inferred: it types `ctx.results`), `Ctx`
+ * the step's context as its condition (`when`) gets it.
+ */
+export interface StepOptions<Deps = StepRef | readonly StepRef[], Ctx = StepContext<any, any>> extends TaskOptions {
   /**
    * What the step runs after: names (possibly defined later), step functions, sync points. The
    * results of these dependencies are typed in the step's `ctx.results` (see {@link Results}).
@@ -117,6 +164,20 @@ export interface StepOptions<Deps = StepRef | readonly StepRef[]> extends TaskOp
   after?: Deps
   /** A description shown in drawings and reports. */
   description?: string
+  /**
+   * A condition, called once when the step is ready (after its `task_ready` hooks, attempt 0)
+   * with the step's context (`ctx.results` so far, `ctx.state`). A falsy value skips the step
+   * (`skipped`, reason `condition false`: a branch not taken, which leaves the run ok); a
+   * throw fails the step with what was thrown (0 attempts). Conditions are synchronous: an
+   * `async` function is refused here (a `TypeError`), and one that returns a Promise fails the
+   * step with a `TypeError` (compute the value in a step before it and read it from
+   * `ctx.results`).
+   */
+  when?: (ctx: Ctx) => boolean
+  /** When the step may run once its dependencies ended (default `all_succeeded`): see {@link Trigger}. */
+  trigger?: Trigger
+  /** The step's cost for `priority: 'critical_path'`, ms (>= 0). */
+  cost?: number
 }
 
 /** The type-only mark a step handle carries (no such property exists at run time). */
@@ -289,7 +350,11 @@ export interface TaskFailureEvent<State> {
 export interface TaskSkipEvent<State> {
   /** The task's name. */
   name: string
-  /** Why, e.g. `dependency "build" failed`. */
+  /**
+   * Why, in the core's words: `dependency "build" failed`, `condition false` (its `when` was
+   * false), `trigger rule all_succeeded not met` (a dependency was a branch not taken), or why
+   * the run stopped (`run cancelled`, `fail-fast: task "x" failed`, …).
+   */
   reason: string
   /** The shared state. */
   context: State
@@ -366,7 +431,7 @@ export declare class TaskReport<R = unknown> {
   readonly startTime: number | undefined
   /** When it ended, epoch ms. */
   readonly endTime: number | undefined
-  /** Why it was skipped. */
+  /** Why it was skipped (see {@link TaskSkipEvent.reason}); `condition false` and `trigger rule … not met` are branches not taken. */
   readonly skipReason: string | undefined
   /** The names of its dependencies. */
   readonly dependencies: string[]
@@ -389,7 +454,10 @@ export type ReportTasks<Steps> = {
  */
 export declare class RunReport<Steps extends object = Record<string, any>> {
   private constructor()
-  /** Whether every task succeeded and the run was not stopped. */
+  /**
+   * Whether the run was not stopped and every task succeeded or was skipped by a condition
+   * or a trigger rule (a branch not taken): then `run()` resolves with this report.
+   */
   readonly ok: boolean
   /** The run's duration, ms. */
   readonly totalDuration: number
@@ -453,12 +521,12 @@ export declare class Flow<State = Record<string, any>, Steps extends object = Re
     N extends StepName<Steps>,
     const D extends DepRef<Steps> | readonly DepRef<Steps>[] = readonly [],
     F extends StepFn<State, Results<Steps, D>, MaybePromise<StepResult<Steps, N>>> = StepFn<State, Results<Steps, D>, MaybePromise<StepResult<Steps, N>>>,
-  >(name: N, fn: F, options?: StepOptions<D>): F & StepHandle<N, Awaited<ReturnType<F>>>
+  >(name: N, fn: F, options?: StepOptions<D, StepContext<State, Results<Steps, D>>>): F & StepHandle<N, Awaited<ReturnType<F>>>
   /** Adds a step named after `fn.name`. Returns `fn` unchanged. */
   step<
     const D extends DepRef<Steps> | readonly DepRef<Steps>[] = readonly [],
     F extends StepFn<State, Results<Steps, D>> = StepFn<State, Results<Steps, D>>,
-  >(fn: F, options?: StepOptions<D>): F & StepHandle<string, Awaited<ReturnType<F>>>
+  >(fn: F, options?: StepOptions<D, StepContext<State, Results<Steps, D>>>): F & StepHandle<string, Awaited<ReturnType<F>>>
   /**
    * Chains steps (names or functions; new functions are added): each runs after the one
    * before. The point's result types are those of the steps known (see {@link Results}).
@@ -470,7 +538,8 @@ export declare class Flow<State = Record<string, any>, Steps extends object = Re
   syncAll<F extends StepName<Steps> | StepFn<State>>(step: F, options?: StepOptions): F
   /**
    * Runs every step, or `targets` and their dependencies. Resolves to the report when every
-   * step succeeded (typed by `Steps`); rejects with a {@link FlowError} (`.report`) otherwise,
+   * step succeeded or was skipped by a condition or a trigger rule (`report.ok`; typed by
+   * `Steps`); rejects with a {@link FlowError} (`.report`) otherwise,
    * or with a {@link GraphError} (cycle, missing dependency, unknown target) before anything runs.
    * No targets (`undefined`, `null`, `[]`) runs every step; `''` is an unknown target. A name
    * holding a NUL character (here or in `after`) is refused with a RangeError naming the
@@ -499,8 +568,17 @@ export declare class Flow<State = Record<string, any>, Steps extends object = Re
   onProcessCompletion(fn: Hook<ProcessCompletionEvent<State>>): this
 }
 
-/** Options of an action. */
-export interface ActionOptions extends TaskOptions {
+/** Options of an action; `Args` are its parameters (for a `uses` function). */
+export interface ActionOptions<Args extends any[] = any[]> extends Omit<TaskOptions, 'uses'> {
+  /**
+   * Keys each call holds while it runs (see {@link TaskOptions.uses}): a list, or a function of
+   * the call's arguments (and `this`) giving that call's keys, as Pynenc limits concurrency
+   * per task and arguments: `uses: (userId) => [\`user:${userId}\`]`. It is called once per
+   * call, before the call becomes a task (not for a call that finds a cached call's task: it
+   * joins that task, which runs under the keys its first call gave); if it throws, or returns
+   * anything but an array of strings, that call rejects with the error and no task is made.
+   */
+  uses?: readonly string[] | ((...args: Args) => readonly string[])
   /** The task's name in hooks and reports (default: the function's name, else `anonymous`). */
   name?: string
   /**
@@ -534,7 +612,7 @@ export declare class Orchestrator<State extends object = Record<string, any>> im
    * too). Inside a run each call is a tracked task; outside a run it simply calls `fn`.
    * @throws TypeError for a non-function or an unknown option; RangeError for a bad value.
    */
-  action<F extends (...args: any[]) => any>(fn: F, options?: ActionOptions): Action<F>
+  action<F extends (...args: any[]) => any>(fn: F, options?: ActionOptions<Parameters<F>>): Action<F>
   /**
    * A function that calls action i (or plain function i) with argument i, all at once, and
    * resolves to the results in order. Without `failFast` each failure's error takes its place;
@@ -597,7 +675,7 @@ export declare class Orchestrator<State extends object = Record<string, any>> im
  *   character (NUL included) or a lone surrogate, or starts or ends with whitespace (a step's,
  *   a dependency's, a target's, an action's, a spawned child's), naming the argument;
  * - `ERR_LEGATO_OUTSIDE_RUN`: a {@link LegatoError}, `orchestrator.signal()` outside a run of
- *   that orchestrator;
+ *   that orchestrator, or `ctx.spawn()` in a step's condition (`when`);
  * - `ERR_INVALID_ARG_TYPE` (a `TypeError`: wrong type, unknown option) and `ERR_OUT_OF_RANGE`
  *   (a `RangeError`: wrong value), naming the argument: `options.retries: must be a whole number
  *   from 0 to 4294967294, got -1`;

@@ -39,7 +39,10 @@ export declare class NativeFlow {
 
 /** The report of a finished run (wrapped by the facade's `RunReport`). */
 export declare class NativeReport {
-  /** Whether every task succeeded and the run was not stopped. */
+  /**
+   * Whether the run was not stopped and every task succeeded or was skipped by a condition
+   * or a trigger rule (a branch not taken): the core's [`RunReport::ok`].
+   */
   get ok(): boolean
   /** The run's duration, ms. */
   get totalMs(): number
@@ -75,6 +78,16 @@ export interface CheckedRunOptions {
   timeoutMs: number
   /** The call depth limit. */
   maxDepth: number
+  /** Keys with a capacity (`limits`), beside `limit_caps`. */
+  limitKeys?: Array<string>
+  /** The capacity of each key of `limit_keys`. */
+  limitCaps?: Array<number>
+  /** The priority order: 0 `fifo`, 1 `critical_path`. */
+  priority: number
+  /** Tasks whose cost is known from a previous report (`costs`), beside `cost_ms`. */
+  costNames?: Array<string>
+  /** The known cost of each task of `cost_names`, ms. */
+  costMs?: Array<number>
 }
 
 /**
@@ -142,9 +155,13 @@ export declare function optionsDrop(ids: Array<number>): void
  * dynamic tasks. `name` (a dynamic task's: an action's, a spawned child's) is checked as a
  * declared step's name is (`ERR_LEGATO_INVALID_NAME`). `backoff_kind`: 0 none, 1 fixed
  * (`initial_ms`), 2 exponential (`initial_ms`, `factor`, `max_ms`, `jitter`). A negative
- * `timeout_ms` means none. Errors name the argument: `ERR_OUT_OF_RANGE` for a wrong value.
+ * `timeout_ms` means none. `uses`: the keys the task holds while it runs (`sequences` are
+ * the same); `trigger`: its trigger rule's name (the core's names, an unknown one refused
+ * with a did-you-mean); `cost_ms`: its cost for `critical_path` (negative: none);
+ * `conditional`: it has a `when` predicate the driver evaluates ([`Command::Evaluate`](legato::scheduler::Command::Evaluate)).
+ * Errors name the argument: `ERR_OUT_OF_RANGE` for a wrong value.
  */
-export declare function optionsNew(name: string, retries: number, backoffKind: number, initialMs: number, factor: number, maxMs: number, jitter: boolean, timeoutMs: number, sequences?: Array<string> | undefined | null): number
+export declare function optionsNew(name: string, retries: number, backoffKind: number, initialMs: number, factor: number, maxMs: number, jitter: boolean, timeoutMs: number, uses?: Array<string> | undefined | null, trigger?: string | undefined | null, costMs?: number | undefined | null, conditional?: boolean | undefined | null): number
 
 /**
  * The message of the error a caller of `task` gets, when the core made it (a cancellation,
@@ -183,8 +200,12 @@ export declare function runNew(graph: number, targets: string | undefined | null
  * ([`policy`], [`RunOptions::validate`]): a wrong type is a `TypeError`
  * (`ERR_INVALID_ARG_TYPE`), a wrong value a `RangeError` (`ERR_OUT_OF_RANGE`), each naming
  * the option. `maxParallel: Infinity` means no limit; `maxDepth` defaults to 10,000.
+ * `limit_keys` / `limit_values`: `limits`' keys and capacities (each a whole number >= 1,
+ * refused as `options.limits.db: must be a whole number >= 1, got 0`); `priority`: its name
+ * (an unknown one refused with the core's did-you-mean); `cost_names` / `cost_ms`: a
+ * previous report's durations (`costs`).
  */
-export declare function runOptions(maxParallel?: unknown | undefined | null, failFast?: unknown | undefined | null, timeout?: unknown | undefined | null, maxDepth?: unknown | undefined | null): CheckedRunOptions
+export declare function runOptions(maxParallel?: unknown | undefined | null, failFast?: unknown | undefined | null, timeout?: unknown | undefined | null, maxDepth?: unknown | undefined | null, limitKeys?: Array<string> | undefined | null, limitValues?: Array<number> | undefined | null, priority?: string | undefined | null, costNames?: Array<string> | undefined | null, costMs?: Array<number> | undefined | null): CheckedRunOptions
 
 /** A snapshot of run `id`'s report (for `process_completion`'s payload, before the run ends). */
 export declare function runReport(id: number): NativeReport

@@ -1,6 +1,8 @@
-// W1–W5 (DESIGN.md "Workloads", same LCG as every door) through legato's Node door, beside
+// W1–W6 (DESIGN.md "Workloads", same LCG as every door) through legato's Node door, beside
 // `hand-rolled` (a plain Promise DAG runner: the floor), `async.auto`, `p-graph` and `p-queue`,
-// all in the same process and run.
+// all in the same process and run. W6 (priority) runs legato twice, as `legato-fifo` and
+// `legato-critical-path` (each step's `cost` its sleep), beside the same peers (all first-come),
+// and reports makespan / the lower bound (805.25 ms).
 // Usage: node [--expose-gc] bench/node/bench.mjs [--json bench/results.json] [--runs N] [--collect]
 //        [--only W1,W2] [--impls legato,hand-rolled]
 // Rows merged into --json replace those of the same door, workload, implementation and mode
@@ -81,14 +83,34 @@ function w4() {
   }
   return { tasks, sleep: 10, maxParallel: 50, ideal: 40 }
 }
+function w6() {
+  const next = lcg()
+  const tasks = []
+  for (let i = 0; i < 300; i++) {
+    const deps = []
+    if (i > 0) {
+      const k = next() % 4
+      for (let m = 0; m < k; m++) {
+        const j = i - 1 - (next() % Math.min(i, 10))
+        if (!deps.includes(`t${j}`)) deps.push(`t${j}`)
+      }
+    }
+    // Drawn after the task's dependencies.
+    tasks.push({ name: `t${i}`, deps, ms: 1 + (next() % 20) })
+  }
+  // DESIGN: total work 3,221 ms, critical path 553 ms; bound max(553, 3221 / 4) = 805.25 ms.
+  return { tasks, maxParallel: 4, ideal: 805.25, perTask: true }
+}
 function w5() {
   const tasks = []
   for (let i = 0; i < 1000; i++) tasks.push({ name: `t${i}`, deps: [] })
   return { tasks, failTwice: true }
 }
 
-// A task body: an async no-op, a 10 ms sleep (W4), or fail twice then succeed (W5).
+// A task body: an async no-op, a 10 ms sleep (W4), its own sleep (W6), or fail twice then
+// succeed (W5).
 function bodies(w) {
+  if (w.perTask) return (t) => () => new Promise((r) => setTimeout(r, t.ms))
   if (w.sleep) return () => () => new Promise((r) => setTimeout(r, w.sleep))
   if (w.failTwice) {
     return () => {
@@ -102,11 +124,15 @@ function bodies(w) {
 }
 
 // ----- implementations ---------------------------------------------------------------------
-async function runLegato(w) {
+async function runLegato(w, priority) {
   const make = bodies(w)
-  const flow = new Flow(w.maxParallel ? { maxParallel: w.maxParallel } : undefined)
+  const flow = new Flow(w.maxParallel ? { maxParallel: w.maxParallel, ...(priority ? { priority } : {}) } : undefined)
   const opts = w.failTwice ? { retries: 2 } : undefined
-  for (const t of w.tasks) flow.step(t.name, make(), t.deps.length ? { ...opts, after: t.deps } : opts)
+  for (const t of w.tasks) {
+    // W6: each step's cost is its sleep, as the core's W6 test and DESIGN's simulation give it.
+    const o = t.ms !== undefined ? { ...opts, cost: t.ms } : opts
+    flow.step(t.name, make(t), t.deps.length ? { ...o, after: t.deps } : o)
+  }
   const r = await flow.run()
   if (!r.ok) throw new Error('legato run failed')
 }
@@ -134,7 +160,7 @@ async function runHandRolled(w) {
     else running--
   }
   for (const t of w.tasks) {
-    const fn = make()
+    const fn = make(t)
     const deps = t.deps.map((d) => promises.get(d))
     const go = async () => {
       if (limit !== Infinity) await acquire()
@@ -153,7 +179,7 @@ async function runAsyncAuto(w) {
   const make = bodies(w)
   const spec = {}
   for (const t of w.tasks) {
-    const fn = make()
+    const fn = make(t)
     const body = w.failTwice ? async () => withRetry(fn) : async () => { await fn() }
     spec[t.name] = t.deps.length ? [...t.deps, asyncLib.asyncify(body)] : asyncLib.asyncify(body)
   }
@@ -165,7 +191,7 @@ async function runPGraph(w) {
   const nodes = new Map()
   const edges = []
   for (const t of w.tasks) {
-    const fn = make()
+    const fn = make(t)
     nodes.set(t.name, { run: w.failTwice ? () => withRetry(fn) : fn })
     for (const d of t.deps) edges.push([d, t.name])
   }
@@ -177,7 +203,7 @@ async function runPQueue(w) {
   const queue = new PQueue({ concurrency: w.maxParallel ?? Infinity })
   const promises = new Map()
   for (const t of w.tasks) {
-    const fn = make()
+    const fn = make(t)
     const job = w.failTwice ? () => withRetry(fn) : fn
     const deps = t.deps.map((d) => promises.get(d))
     promises.set(t.name, deps.length === 0 ? queue.add(job) : Promise.all(deps).then(() => queue.add(job)))
@@ -185,9 +211,12 @@ async function runPQueue(w) {
   await Promise.all(promises.values())
 }
 
-const IMPLS = [['legato', runLegato], ['hand-rolled', runHandRolled], ['async.auto', runAsyncAuto], ['p-graph', runPGraph], ['p-queue', runPQueue]]
-  .filter(([name]) => !ONLY_IMPLS || name === 'hand-rolled' || ONLY_IMPLS.includes(name))
-const WORKLOADS = [['W1', w1], ['W2', w2], ['W3', w3], ['W4', w4], ['W5', w5]]
+const PEERS = [['hand-rolled', runHandRolled], ['async.auto', runAsyncAuto], ['p-graph', runPGraph], ['p-queue', runPQueue]]
+const pick = (impls) => impls.filter(([name]) => !ONLY_IMPLS || name === 'hand-rolled' || ONLY_IMPLS.includes(name))
+const IMPLS_ALL = pick([['legato', (w) => runLegato(w)], ...PEERS])
+/** W6: legato in both orders beside the same (first-come) peers. */
+const IMPLS_W6 = pick([['legato-fifo', (w) => runLegato(w, 'fifo')], ['legato-critical-path', (w) => runLegato(w, 'critical_path')], ...PEERS])
+const WORKLOADS = [['W1', w1], ['W2', w2], ['W3', w3], ['W4', w4], ['W5', w5], ['W6', w6]]
   .filter(([name]) => !ONLY || ONLY.includes(name))
 
 // ----- measuring -----------------------------------------------------------------------------
@@ -212,6 +241,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const rows = []
 for (const [wname, make] of WORKLOADS) {
   const w = make()
+  const IMPLS = wname === 'W6' ? IMPLS_W6 : IMPLS_ALL
   const samples = new Map(IMPLS.map(([name]) => [name, []]))
   // Warm-up, timed: a workload whose slowest implementation takes under a second gets at least
   // 30 rounds (its samples are a few milliseconds, where one stray pause moves a median of ten).
@@ -221,7 +251,8 @@ for (const [wname, make] of WORKLOADS) {
     await fn(w)
     slowest = Math.max(slowest, performance.now() - t0)
   }
-  const rounds = slowest < 1000 ? Math.max(RUNS, 30) : RUNS
+  // W6 is sleeps of whole milliseconds (under a second a run): its figures are steady.
+  const rounds = slowest < 1000 && !w.perTask ? Math.max(RUNS, 30) : RUNS
   // Rounds interleave the implementations, so that a change in the machine's load during the
   // run falls on all of them alike; each figure is the median of its rounds. The order of each
   // round comes from a balanced Latin square (Williams): over the rounds each implementation
@@ -262,20 +293,35 @@ for (const [wname, make] of WORKLOADS) {
   }
 }
 
-console.log('workload  impl          ms        per-task µs / makespan   vs hand-rolled')
+console.log('workload  impl                  ms        per-task µs / makespan   vs hand-rolled')
 for (const r of rows) {
   const fig = r.per_task_us !== undefined ? `${r.per_task_us.toFixed(3)} µs` : `${r.makespan_ratio.toFixed(3)}× ideal`
-  console.log(`${r.workload.padEnd(9)} ${r.impl.padEnd(13)} ${r.ms.toFixed(2).padStart(8)}  ${fig.padStart(18)}   ${r.vs_hand_rolled.toFixed(3)}×`)
+  console.log(`${r.workload.padEnd(9)} ${r.impl.padEnd(21)} ${r.ms.toFixed(2).padStart(8)}  ${fig.padStart(18)}   ${r.vs_hand_rolled.toFixed(3)}×`)
+}
+// DESIGN's "Must hold" for W6: critical_path within 1.05× the bound, and below fifo in this run.
+const w6cp = rows.find((r) => r.workload === 'W6' && r.impl === 'legato-critical-path')
+const w6fifo = rows.find((r) => r.workload === 'W6' && r.impl === 'legato-fifo')
+if (w6cp && w6fifo) {
+  const holds = w6cp.makespan_ratio <= 1.05 && w6cp.ms < w6fifo.ms
+  console.log(`W6 must hold (critical_path <= 1.05x the bound and below fifo): ${holds ? 'yes' : 'NO'} ` +
+    `(critical_path ${w6cp.makespan_ratio}, fifo ${w6fifo.makespan_ratio})`)
 }
 if (jsonOut && ONLY_IMPLS && !ONLY_IMPLS.includes('hand-rolled')) {
   console.log(`not merged into ${jsonOut}: no hand-rolled figures to compare with`)
 } else if (jsonOut) {
-  let all = []
+  // One row a line: the rows kept stay as they were written (another door's `1.0` is not
+  // rewritten as `1`); the rows measured here replace those of the same door, workload,
+  // implementation and mode, or are added at the end.
+  let kept = []
   try {
-    all = JSON.parse(fs.readFileSync(jsonOut, 'utf8'))
+    const text = fs.readFileSync(jsonOut, 'utf8')
+    JSON.parse(text) // a valid file, or none
+    kept = text.split('\n').map((l) => l.trim().replace(/,$/, '')).filter((l) => l.startsWith('{'))
+      .map((l) => ({ text: l, row: JSON.parse(l) }))
   } catch { /* a new file */ }
   const same = (a, b) => a.door === b.door && a.workload === b.workload && a.impl === b.impl && !!a.collect === !!b.collect
-  all = all.filter((r) => !rows.some((n) => same(r, n))).concat(rows)
-  fs.writeFileSync(jsonOut, '[\n' + all.map((r) => '  ' + JSON.stringify(r).replaceAll('":', '": ').replaceAll(',"', ', "')).join(',\n') + '\n]\n')
+  const format = (r) => JSON.stringify(r).replaceAll('":', '": ').replaceAll(',"', ', "')
+  const lines = kept.filter((k) => !rows.some((n) => same(k.row, n))).map((k) => k.text).concat(rows.map(format))
+  fs.writeFileSync(jsonOut, '[\n' + lines.map((l) => `  ${l}`).join(',\n') + '\n]\n')
   console.log(`merged ${rows.length} rows into ${jsonOut}`)
 }

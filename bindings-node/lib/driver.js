@@ -352,6 +352,9 @@ class Driver {
         case 9:
           this.cancelMain()
           break
+        case 10:
+          this.evaluate(task)
+          break
       }
     }
   }
@@ -410,6 +413,11 @@ class Driver {
 
   /** The core hands join `join`'s waiter the outcome of `task` (an Orchestrator's cached call). */
   joined() {}
+
+  /** The core asks for `task`'s condition: report it with input 18 (a Flow's steps). */
+  evaluate(task) {
+    this.push(18, task, 1, 0)
+  }
 
   /** The core says: call main now (an Orchestrator's run). */
   startMain() {}

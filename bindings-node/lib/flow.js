@@ -1,15 +1,15 @@
 'use strict'
 // Flow: a declared DAG of steps (LightFlow's builders), run by the core's scheduler.
 const native = require('../native.js')
-const { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK } = require('./driver.js')
-const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError } = require('./errors.js')
-const { checkKeys, runOptions, taskOptions, TASK_KEYS, RUN_KEYS, describe } = require('./options.js')
+const { Driver, SHAPE_ONLY, NONE, KIND_NAMES, OK, messageOf } = require('./driver.js')
+const { call, fromNative, typeError, FlowError, TaskTimeoutError, CancelledError, LegatoError } = require('./errors.js')
+const { checkKeys, runOptions, taskOptions, TASK_KEYS, STEP_ONLY_KEYS, RUN_KEYS, describe } = require('./options.js')
 const { addHookMethods, newHooks } = require('./hooks.js')
 const { held } = require('./finalizers.js')
 const { checkName, named } = require('./names.js')
 const { failureReasonOf } = require('./report.js')
 
-const STEP_KEYS = ['after', 'description', ...TASK_KEYS]
+const STEP_KEYS = ['after', 'description', ...TASK_KEYS, ...STEP_ONLY_KEYS]
 const SPAWN_KEYS = TASK_KEYS
 
 /**
@@ -87,6 +87,10 @@ class StepContext {
    * and resolves to its result. While the step awaits it, the step gives its slot back.
    */
   spawn(name, fn, options) {
+    if (this.attempt === 0) {
+      // A condition's context: the step has no attempt to be the children's parent.
+      throw new LegatoError('ctx.spawn() is not available in a condition (when): it runs before the step has an attempt', { code: 'ERR_LEGATO_OUTSIDE_RUN' })
+    }
     if (typeof name !== 'string') throw typeError('name', `must be a string, got ${describe(name)}`)
     if (typeof fn !== 'function') throw typeError('fn', `must be a function, got ${describe(fn)}`)
     const o = checkKeys('options', options, SPAWN_KEYS)
@@ -176,6 +180,35 @@ class FlowRun extends Driver {
 
   onAttemptEnd(task, v, ok) {
     if (ok && task < this.nStatic) this.ok[task] = 1
+  }
+
+  /**
+   * The core asks for `task`'s condition (its `when`), once, when it is ready: called with
+   * the step's context (attempt 0: no attempt has started). A truthy value runs the step, a
+   * falsy one skips it (`condition false`); a throw fails it with what was thrown. Conditions
+   * are synchronous: a thenable is not awaited but fails the step with a TypeError saying so.
+   */
+  evaluate(task) {
+    const when = task < this.nStatic ? this.opts[task].when : null
+    let b = 1
+    let msg = 0
+    if (typeof when === 'function') {
+      let r
+      try {
+        r = when(new StepContext(this, task, 0))
+        if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
+          // A rejection of it would be unhandled: it is caught and dropped (the step fails now).
+          if (typeof r.catch === 'function') r.catch(() => {})
+          throw new TypeError(`the when condition of step "${this.nameOf(task)}" returned a Promise: conditions are synchronous (compute the value in a step before it and read it from ctx.results)`)
+        }
+        b = r ? 1 : 0
+      } catch (e) {
+        this.errors[task] = e
+        b = 2
+        msg = this.msg(messageOf(e))
+      }
+    }
+    this.push(18, task, b, msg)
   }
 
   /** `ctx.results`: a live view by name of the steps that succeeded (no per-task insert). */
@@ -319,7 +352,10 @@ class FlowRun extends Driver {
 class Flow {
   constructor(options) {
     const o = checkKeys('options', options, [...RUN_KEYS, 'state'])
-    this._run = runOptions('options', { maxParallel: o.maxParallel, failFast: o.failFast, timeout: o.timeout, maxDepth: o.maxDepth })
+    this._run = runOptions('options', {
+      maxParallel: o.maxParallel, failFast: o.failFast, timeout: o.timeout, maxDepth: o.maxDepth,
+      limits: o.limits, priority: o.priority, costs: o.costs,
+    })
     /** The shared state every step (`ctx.state`) and hook (`context`) sees. */
     this.state = o.state === undefined ? {} : o.state
     this._names = []
@@ -445,7 +481,8 @@ class Flow {
         description = o.description
       }
       if (o.retries !== undefined || o.retry !== undefined || o.backoff !== undefined || o.retryIf !== undefined ||
-        o.timeout !== undefined || o.sequences !== undefined) {
+        o.timeout !== undefined || o.sequences !== undefined || o.uses !== undefined || o.when !== undefined ||
+        o.trigger !== undefined || o.cost !== undefined) {
         reg = taskOptions('options', null, o)
         if (reg.id !== 0) this._own(reg.id)
       }
@@ -568,7 +605,7 @@ class Flow {
 
   /**
    * Runs the flow (or `targets` and their dependencies). Resolves to the report when every
-   * step succeeded; otherwise rejects with a `FlowError` whose `.report` holds everything.
+   * step succeeded or was skipped by a condition or a trigger rule (`report.ok`); otherwise rejects with a `FlowError` whose `.report` holds everything.
    */
   run(targets, options) {
     if (targets !== undefined && targets !== null && !Array.isArray(targets) && typeof targets === 'object' && options === undefined) {

@@ -5,6 +5,7 @@ const native = require('../native.js')
 const { call, fromNative, typeError, rangeError } = require('./errors.js')
 const { held } = require('./finalizers.js')
 const { checkName, named } = require('./names.js')
+const { RunReport } = require('./report.js')
 
 /**
  * A bad value as every validation message shows it, after `, got `: `undefined`, `null`,
@@ -67,12 +68,25 @@ function number(argument, v) {
 const MAX_ATTEMPTS = 2 ** 32 - 1
 
 /** The run options both constructors take. */
-const RUN_KEYS = ['maxParallel', 'failFast', 'timeout', 'maxDepth']
+const RUN_KEYS = ['maxParallel', 'failFast', 'timeout', 'maxDepth', 'limits', 'priority', 'costs']
+
+/** Whether `v` is a plain object (prototype Object.prototype or null). */
+function isPlain(v) {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === null || proto === Object.prototype
+}
+
+/** An argument's name for key `k` of `base`: `base.db`, or `base["user:1"]`. */
+function keyArgument(base, k) {
+  return /^[A-Za-z_$][\w$]*$/.test(k) ? `${base}.${k}` : `${base}[${JSON.stringify(k)}]`
+}
 
 /**
- * Run options ({ maxParallel, failFast, timeout, maxDepth }): the shape here (an object, no
- * unknown keys), the values in the core's one validation (`runOptions` in src/driver.rs: a
- * TypeError or RangeError naming the option). Returns them as the core checked them.
+ * Run options ({ maxParallel, failFast, timeout, maxDepth, limits, priority, costs }): the
+ * shape here (an object, no unknown keys), the values in the core's one validation
+ * (`runOptions` in src/driver.rs: a TypeError or RangeError naming the option). Returns them
+ * as the core checked them.
  */
 function runOptions(where, opts, extra = []) {
   const o = checkKeys(where, opts, [...RUN_KEYS, ...extra])
@@ -83,18 +97,51 @@ function runOptions(where, opts, extra = []) {
   if (o.failFast !== undefined && typeof o.failFast !== 'boolean') {
     throw typeError(`${where}.failFast`, `must be a boolean, got ${describe(o.failFast)}`)
   }
-  return call(native.runOptions, o.maxParallel, o.failFast, o.timeout, o.maxDepth)
+  let limitKeys = null
+  let limitValues = null
+  if (o.limits !== undefined) {
+    if (!isPlain(o.limits)) throw typeError(`${where}.limits`, `must be an object of key capacities ({ db: 2 }), got ${describe(o.limits)}`)
+    limitKeys = Object.keys(o.limits)
+    limitValues = limitKeys.map((k) => number(keyArgument(`${where}.limits`, k), o.limits[k]))
+  }
+  if (o.priority !== undefined && typeof o.priority !== 'string') {
+    throw typeError(`${where}.priority`, `must be "fifo" or "critical_path", got ${describe(o.priority)}`)
+  }
+  let costNames = null
+  let costMs = null
+  if (o.costs !== undefined) {
+    // A previous run's report: each task that started costs its duration.
+    const list = o.costs !== null && typeof o.costs === 'object' ? costsList(o.costs) : null
+    if (list === null) throw typeError(`${where}.costs`, `must be a RunReport (a previous run's report), got ${describe(o.costs)}`)
+    costNames = []
+    costMs = []
+    for (const t of list) {
+      if (t.startTime === undefined) continue
+      costNames.push(t.name)
+      costMs.push(t.duration)
+    }
+  }
+  return call(native.runOptions, o.maxParallel, o.failFast, o.timeout, o.maxDepth, limitKeys, limitValues, o.priority,
+    costNames, costMs)
 }
 
-const TASK_KEYS = ['retries', 'retry', 'backoff', 'retryIf', 'timeout', 'sequences']
+/** A report's task list, or null when `r` is not a RunReport. */
+function costsList(r) {
+  return r instanceof RunReport ? r.list : null
+}
+
+const TASK_KEYS = ['retries', 'retry', 'backoff', 'retryIf', 'timeout', 'sequences', 'uses']
+/** Options only a Flow's step takes (a dynamic task has no dependencies and no rank). */
+const STEP_ONLY_KEYS = ['when', 'trigger', 'cost']
 
 /**
  * Validates task options and registers them natively; returns
- * `{ id, retryIf, timeout, retryShape }` (id 0 for the defaults; `retryShape`: the npm
- * `retry: { attempts }` shape was given). `name`: a dynamic task's (null for a step's options),
- * given as argument `nameArg`.
+ * `{ id, retryIf, timeout, retryShape, when, usesFn }` (id 0 for the defaults; `retryShape`:
+ * the npm `retry: { attempts }` shape was given; `usesFn`: an action's `uses` given as a
+ * function of the call's arguments). `name`: a dynamic task's (null for a step's options),
+ * given as argument `nameArg`; `action`: they are an Orchestrator action's.
  */
-function taskOptions(where, name, o, nameArg = 'name') {
+function taskOptions(where, name, o, nameArg = 'name', action = false) {
   // A dynamic task's name (an action's, a spawned child's): checked as a step's name is
   // (NUL and lone surrogates here, the core's rule in optionsNew).
   if (name !== null) checkName(nameArg, name)
@@ -165,23 +212,61 @@ function taskOptions(where, name, o, nameArg = 'name') {
     if (!(timeout > 0)) throw rangeError(`${where}.timeout`, `must be a number of milliseconds greater than zero, got ${timeout}`)
   }
   if (o.sequences !== undefined) {
+    // Barista's name, kept as an alias of `uses` (a bare string too, as before).
     const s = typeof o.sequences === 'string' ? [o.sequences] : o.sequences
     if (!Array.isArray(s) || !s.every((k) => typeof k === 'string')) {
       throw typeError(`${where}.sequences`, `must be an array of strings, got ${describe(o.sequences)}`)
     }
     sequences = s
   }
-  const plain = retries === 0 && kind === 0 && timeout < 0 && (!sequences || sequences.length === 0)
+  // An action's `uses` may be a function of the call's arguments (`usesFn`): called per call.
+  let usesFn = null
+  if (o.uses !== undefined) {
+    if (typeof o.uses === 'function' && action) {
+      usesFn = o.uses
+    } else {
+      const u = o.uses
+      if (!Array.isArray(u) || !u.every((k) => typeof k === 'string')) {
+        const hint = typeof u === 'string' ? ` (a list of keys: uses: [${JSON.stringify(u)}])` : ''
+        const what = action ? 'an array of strings or a function of the call\'s arguments' : 'an array of strings'
+        throw typeError(`${where}.uses`, `must be ${what}, got ${describe(u)}${hint}`)
+      }
+      sequences = sequences === null ? u : [...sequences, ...u]
+    }
+  }
+  let when = null
+  if (o.when !== undefined) {
+    if (typeof o.when !== 'function') throw typeError(`${where}.when`, `must be a function (ctx) => boolean, got ${describe(o.when)}`)
+    // Conditions are synchronous: an async function is refused here, when it can be told (a
+    // plain function returning a Promise fails its step when the condition is evaluated).
+    const tag = Object.prototype.toString.call(o.when)
+    if (tag === '[object AsyncFunction]' || tag === '[object AsyncGeneratorFunction]') {
+      throw typeError(`${where}.when`, 'conditions are synchronous, got an async function (compute the value in a step before it and read it from ctx.results)')
+    }
+    when = o.when
+  }
+  let trigger
+  if (o.trigger !== undefined) {
+    if (typeof o.trigger !== 'string') {
+      throw typeError(`${where}.trigger`, `must be one of "all_succeeded", "all_done", "any_succeeded", "none_failed", got ${describe(o.trigger)}`)
+    }
+    trigger = o.trigger
+  }
+  let cost
+  if (o.cost !== undefined) cost = number(`${where}.cost`, o.cost)
+  const plain = retries === 0 && kind === 0 && timeout < 0 && (!sequences || sequences.length === 0) &&
+    when === null && trigger === undefined && cost === undefined
   let id = 0
   if (!plain || name !== null) {
     try {
-      id = native.optionsNew(name === null ? 'anonymous' : name, retries, kind, initial, factor, max, jitter, timeout, sequences)
+      id = native.optionsNew(name === null ? 'anonymous' : name, retries, kind, initial, factor, max, jitter, timeout, sequences,
+        trigger, cost, when !== null)
     } catch (e) {
       throw nativeOptionError(where, o, e, nameArg)
     }
     held(1)
   }
-  return { id, retryIf, timeout: timeout > 0 ? timeout : undefined, retryShape: o.retry !== undefined }
+  return { id, retryIf, timeout: timeout > 0 ? timeout : undefined, retryShape: o.retry !== undefined, when, usesFn }
 }
 
 /**
@@ -199,4 +284,4 @@ function nativeOptionError(where, o, e, nameArg) {
   return err
 }
 
-module.exports = { checkKeys, runOptions, taskOptions, TASK_KEYS, RUN_KEYS, describe }
+module.exports = { checkKeys, runOptions, taskOptions, TASK_KEYS, STEP_ONLY_KEYS, RUN_KEYS, describe }

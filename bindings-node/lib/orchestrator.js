@@ -136,6 +136,21 @@ class OrchRun extends FlowRun {
         if (hit !== undefined) return this.join(hit, parent, parentAttempt)
       }
     }
+    // An action's `uses` function gives this call's keys (as Pynenc limits per arguments):
+    // what it throws, or a result that is not an array of strings, rejects the call, and no
+    // task is made. A call that joins a cached call's task is not asked: that task runs under
+    // the keys its first call gave.
+    let keys = null
+    if (action.usesFn !== null) {
+      try {
+        keys = action.usesFn.apply(thisArg, args)
+        if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) {
+          throw typeError(`options.uses of action "${action.name}"`, `must return an array of strings, got ${describe(keys)}`)
+        }
+      } catch (e) {
+        return { task: NONE, promise: Promise.reject(e), waiter: { group: undefined, index: 0 } }
+      }
+    }
     const record = { name: action.name, startTime: Date.now(), endTime: undefined, args, duration: undefined }
     // One record per call in state.operations, when it is an array (a state whose own
     // `operations` is something else keeps it).
@@ -150,7 +165,15 @@ class OrchRun extends FlowRun {
         retryShape: action.retryShape, attempts: 0, retryError: undefined,
       }
     })
-    this.push(7, parent === NONE ? 0 : parent + 1, action.id, parent === NONE ? 0 : parentAttempt)
+    if (keys === null || keys.length === 0) {
+      this.push(7, parent === NONE ? 0 : parent + 1, action.id, parent === NONE ? 0 : parentAttempt)
+    } else {
+      // The keys cross as messages: [19, …] then [first, count] (see src/driver.rs).
+      const first = this.msgs === null ? 0 : this.msgs.length
+      for (const k of keys) this.msg(k)
+      this.push(19, parent === NONE ? 0 : parent + 1, action.id, parent === NONE ? 0 : parentAttempt)
+      this.push(first, keys.length, 0, 0)
+    }
     if (perAction !== undefined) perAction.set(key, task)
     return entry
   }
@@ -182,6 +205,9 @@ class OrchRun extends FlowRun {
    * when one fails; resolves to the results in order, or rejects with the failure.
    */
   group(entries, parent, parentAttempt) {
+    // A call whose `uses` function threw made no task: the group rejects with that error.
+    const refused = entries.find((e) => e.task === NONE)
+    if (refused !== undefined) return refused.promise
     const n = entries.length
     const g = { id: this.nGroups++, left: n, over: false, results: new Array(n), resolve: null, reject: null }
     const promise = new Promise((resolve, reject) => {
@@ -333,7 +359,10 @@ class OrchRun extends FlowRun {
 class Orchestrator {
   constructor(options) {
     const o = checkKeys('options', options, [...RUN_KEYS, 'state'])
-    this._run = runOptions('options', { maxParallel: o.maxParallel, failFast: o.failFast, timeout: o.timeout, maxDepth: o.maxDepth })
+    this._run = runOptions('options', {
+      maxParallel: o.maxParallel, failFast: o.failFast, timeout: o.timeout, maxDepth: o.maxDepth,
+      limits: o.limits, priority: o.priority, costs: o.costs,
+    })
     this._hooks = newHooks()
     const state = o.state === undefined ? {} : o.state
     if (state === null || (typeof state !== 'object' && typeof state !== 'function')) {
@@ -371,9 +400,12 @@ class Orchestrator {
     if (o.name !== undefined && typeof o.name !== 'string') throw typeError('options.name', `must be a string, got ${describe(o.name)}`)
     if (o.cache !== undefined && typeof o.cache !== 'boolean') throw typeError('options.cache', `must be a boolean, got ${describe(o.cache)}`)
     const name = o.name ?? (fn.name || 'anonymous')
-    const reg = taskOptions('options', name, o, o.name !== undefined ? 'options.name' : 'fn.name')
+    const reg = taskOptions('options', name, o, o.name !== undefined ? 'options.name' : 'fn.name', true)
     if (reg.id !== 0) this._options.push(reg.id)
-    const action = { name, fn, id: reg.id, retryIf: reg.retryIf, timeout: reg.timeout, cache: o.cache === true, retryShape: reg.retryShape }
+    const action = {
+      name, fn, id: reg.id, retryIf: reg.retryIf, timeout: reg.timeout, cache: o.cache === true, retryShape: reg.retryShape,
+      usesFn: reg.usesFn,
+    }
     const orch = this
     const wrapper = {
       [name](...args) {

@@ -43,7 +43,10 @@ class RunReport {
     this.#native = nat
     this.#startedAt = startedAt
     this.#driver = driver
-    /** Whether every task succeeded and the run was not stopped. */
+    /**
+     * Whether the run was not stopped and every task succeeded or was skipped by a condition
+     * or a trigger rule (a branch not taken).
+     */
     this.ok = nat.ok
     /** The run's duration, ms. */
     this.totalDuration = nat.totalMs

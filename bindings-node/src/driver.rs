@@ -25,6 +25,8 @@
 //! | 15 | `main` ended | 1 if it returned, 0 if it threw |
 //! | 16 | join a task that exists (a cached call) | caller + 1 (0: main), the caller's attempt, the task |
 //! | 17 | a fail-fast group of `n` members | caller + 1 (0: main), the caller's attempt, `n`; then `ceil(n / 4)` records of member ids (padding `0xFFFF_FFFF`) |
+//! | 18 | a condition's value ([`Command::Evaluate`]) | task, 0 false / 1 true / 2 the predicate threw, msg (when it threw) |
+//! | 19 | spawn a dynamic task holding keys of its own (an action's `uses` function) | as 7; then one record `[first, count, 0, 0]`: the keys are `msgs[first..first + count]` |
 //!
 //! Commands are written to `out` from index 1 as 4-word records, their count in `out[0]`:
 //! `[1, task, attempt, 0]` start; `[2, task, attempt, timed_out]` cancel;
@@ -34,8 +36,9 @@
 //! error through [`run_call_error`]); `[6, 0, 0, 0]` the run is finished; `[7, join, task,
 //! outcome]` hand `task`'s outcome to the waiter of join `join` (joins numbered from 0 in the
 //! order op 16 gave them); `[8, 0, 0, 0]` start `main`; `[9, 0, 0, 0]` cancel `main` (do not
-//! wait for it; the run's error is [`run_stop_error`]'s). When `out` is full the rest waits for
-//! the next call.
+//! wait for it; the run's error is [`run_stop_error`]'s); `[10, task, 0, 0]` evaluate `task`'s
+//! condition now and report it with input 18. When `out` is full the rest waits for the next
+//! call.
 
 use crate::errors::{coded, guard, option_error};
 use crate::flow::{flow_select, options_get, Slab};
@@ -164,6 +167,33 @@ pub struct CheckedRunOptions {
     pub timeout_ms: f64,
     /// The call depth limit.
     pub max_depth: u32,
+    /// Keys with a capacity (`limits`), beside `limit_caps`.
+    pub limit_keys: Option<Vec<String>>,
+    /// The capacity of each key of `limit_keys`.
+    pub limit_caps: Option<Vec<u32>>,
+    /// The priority order: 0 `fifo`, 1 `critical_path`.
+    pub priority: u32,
+    /// Tasks whose cost is known from a previous report (`costs`), beside `cost_ms`.
+    pub cost_names: Option<Vec<String>>,
+    /// The known cost of each task of `cost_names`, ms.
+    pub cost_ms: Option<Vec<f64>>,
+}
+
+/// How a key is named in an error about `options.limits`: `options.limits.db`, or
+/// `options.limits["user:1"]` for a key that is not an identifier.
+fn limit_argument(key: &str) -> String {
+    let ident = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    if ident {
+        format!("options.limits.{key}")
+    } else {
+        format!("options.limits[{key:?}]")
+    }
 }
 
 fn describe(v: &Unknown<'_>) -> String {
@@ -197,12 +227,22 @@ fn number_of(argument: &'static str, v: &Option<Unknown<'_>>) -> Result<Option<f
 /// ([`policy`], [`RunOptions::validate`]): a wrong type is a `TypeError`
 /// (`ERR_INVALID_ARG_TYPE`), a wrong value a `RangeError` (`ERR_OUT_OF_RANGE`), each naming
 /// the option. `maxParallel: Infinity` means no limit; `maxDepth` defaults to 10,000.
+/// `limit_keys` / `limit_values`: `limits`' keys and capacities (each a whole number >= 1,
+/// refused as `options.limits.db: must be a whole number >= 1, got 0`); `priority`: its name
+/// (an unknown one refused with the core's did-you-mean); `cost_names` / `cost_ms`: a
+/// previous report's durations (`costs`).
 #[napi]
+#[allow(clippy::too_many_arguments)]
 pub fn run_options(
     max_parallel: Option<Unknown<'_>>,
     fail_fast: Option<Unknown<'_>>,
     timeout: Option<Unknown<'_>>,
     max_depth: Option<Unknown<'_>>,
+    limit_keys: Option<Vec<String>>,
+    limit_values: Option<Vec<f64>>,
+    priority: Option<String>,
+    cost_names: Option<Vec<String>>,
+    cost_ms: Option<Vec<f64>>,
 ) -> napi::Result<CheckedRunOptions, String> {
     guard(|| {
         let check = || -> Result<(CheckedRunOptions, RunOptions), OptionError> {
@@ -242,6 +282,27 @@ pub fn run_options(
                 depth = policy::max_depth("options.maxDepth", n)?;
                 o = o.max_depth(depth);
             }
+            let mut caps = Vec::new();
+            let keys = limit_keys.unwrap_or_default();
+            let values = limit_values.unwrap_or_default();
+            for (k, &n) in keys.iter().zip(values.iter()) {
+                let c = policy::capacity(k, n)
+                    .map_err(|e| OptionError::value(limit_argument(k), e.message().to_owned()))?;
+                o = o.limit(k.clone(), c);
+                caps.push(c);
+            }
+            let mut prio = 0;
+            if let Some(p) = &priority {
+                let p: policy::Priority = p.parse().map_err(|e: OptionError| {
+                    OptionError::value("options.priority", e.message().to_owned())
+                })?;
+                o = o.priority(p);
+                prio = u32::from(p == policy::Priority::CriticalPath);
+            }
+            let (cost_names, cost_ms) = match (cost_names, cost_ms) {
+                (Some(n), Some(c)) if !n.is_empty() => (Some(n), Some(c)),
+                _ => (None, None),
+            };
             o.validate()?;
             Ok((
                 CheckedRunOptions {
@@ -249,6 +310,11 @@ pub fn run_options(
                     fail_fast: ff,
                     timeout_ms,
                     max_depth: depth,
+                    limit_keys: (!keys.is_empty()).then_some(keys),
+                    limit_caps: (!caps.is_empty()).then_some(caps),
+                    priority: prio,
+                    cost_names,
+                    cost_ms,
                 },
                 o,
             ))
@@ -295,6 +361,22 @@ pub fn run_new(
         }
         if options.timeout_ms > 0.0 {
             o = o.timeout(dur(options.timeout_ms));
+        }
+        if let (Some(keys), Some(caps)) = (&options.limit_keys, &options.limit_caps) {
+            for (k, &c) in keys.iter().zip(caps.iter()) {
+                o = o.limit(k.clone(), c);
+            }
+        }
+        if options.priority == 1 {
+            o = o.priority(policy::Priority::CriticalPath);
+        }
+        if let (Some(names), Some(costs)) = (&options.cost_names, &options.cost_ms) {
+            let known = names
+                .iter()
+                .zip(costs.iter())
+                .map(|(n, &c)| (Arc::<str>::from(n.as_str()), dur(c)))
+                .collect();
+            o = o.costs(known);
         }
         let run = Run {
             sched: Scheduler::new(g, &sel, o).map_err(|e| option_error(&e))?,
@@ -417,6 +499,37 @@ pub(crate) fn run_step(
                                 .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown options"))?;
                             s.spawn(caller, name, opts, now).map_err(protocol)?;
                         }
+                        18 => {
+                            let task = task_id(s, a)?;
+                            let value = match b {
+                                0 => Ok(false),
+                                1 => Ok(true),
+                                _ => Err(TaskError::failed(message(&msgs, c))
+                                    .with_source(Arc::new(JsError::Task(a)))),
+                            };
+                            batch.push(Input::Evaluated(task, value));
+                        }
+                        19 => {
+                            let caller = caller_of(s, a, c)?;
+                            let (name, opts) = options_get(b)
+                                .ok_or_else(|| coded("ERR_LEGATO_INTERNAL", "unknown options"))?;
+                            let keys = input.get(i * 4..i * 4 + 4).ok_or_else(|| {
+                                coded("ERR_LEGATO_INTERNAL", "a call's keys are missing")
+                            })?;
+                            i += 1;
+                            let (first, count) = (keys[0] as usize, keys[1] as usize);
+                            let list = msgs
+                                .as_ref()
+                                .and_then(|m| m.get(first..first + count))
+                                .ok_or_else(|| {
+                                    coded("ERR_LEGATO_INTERNAL", "a call's keys are missing")
+                                })?;
+                            let mut o = (*opts).clone();
+                            for k in list {
+                                o = o.uses(k.clone());
+                            }
+                            s.spawn(caller, name, Arc::new(o), now).map_err(protocol)?;
+                        }
                         12 => s.start(now),
                         14 => s.start_main(now),
                         15 => s.main_finished(a == 1, now),
@@ -485,6 +598,7 @@ pub(crate) fn run_step(
                         Command::StartMain => [8, 0, 0, 0],
                         Command::CancelMain => [9, 0, 0, 0],
                         Command::Finished => [6, 0, 0, 0],
+                        Command::Evaluate { task } => [10, task.as_u32(), 0, 0],
                         // Resume answers `suspend`, which this driver never sends.
                         _ => continue,
                     };

@@ -116,7 +116,11 @@ fn external_memory(env: sys::napi_env, bytes: i64) {
 /// dynamic tasks. `name` (a dynamic task's: an action's, a spawned child's) is checked as a
 /// declared step's name is (`ERR_LEGATO_INVALID_NAME`). `backoff_kind`: 0 none, 1 fixed
 /// (`initial_ms`), 2 exponential (`initial_ms`, `factor`, `max_ms`, `jitter`). A negative
-/// `timeout_ms` means none. Errors name the argument: `ERR_OUT_OF_RANGE` for a wrong value.
+/// `timeout_ms` means none. `uses`: the keys the task holds while it runs (`sequences` are
+/// the same); `trigger`: its trigger rule's name (the core's names, an unknown one refused
+/// with a did-you-mean); `cost_ms`: its cost for `critical_path` (negative: none);
+/// `conditional`: it has a `when` predicate the driver evaluates ([`Command::Evaluate`](legato::scheduler::Command::Evaluate)).
+/// Errors name the argument: `ERR_OUT_OF_RANGE` for a wrong value.
 #[napi]
 #[allow(clippy::too_many_arguments)]
 pub fn options_new(
@@ -128,7 +132,10 @@ pub fn options_new(
     max_ms: f64,
     jitter: bool,
     timeout_ms: f64,
-    sequences: Option<Vec<String>>,
+    uses: Option<Vec<String>>,
+    trigger: Option<String>,
+    cost_ms: Option<f64>,
+    conditional: Option<bool>,
 ) -> napi::Result<u32, String> {
     guard(|| {
         // The core's one rule for names, as for a declared step.
@@ -168,9 +175,16 @@ pub fn options_new(
                 o = o.timeout(d);
             }
         }
-        for s in sequences.unwrap_or_default() {
-            o = o.sequence(s);
+        for k in uses.unwrap_or_default() {
+            o = o.uses(k);
         }
+        if let Some(t) = trigger {
+            o = o.trigger(t.parse().map_err(oe)?);
+        }
+        if let Some(c) = cost_ms {
+            o = o.cost(policy::delay_millis("cost", c).map_err(oe)?);
+        }
+        o = o.conditional(conditional.unwrap_or(false));
         o.validate().map_err(oe)?;
         let reg = Registered {
             opts: Arc::new(o),

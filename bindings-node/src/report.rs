@@ -94,7 +94,8 @@ impl NativeReport {
 
 #[napi]
 impl NativeReport {
-    /// Whether every task succeeded and the run was not stopped.
+    /// Whether the run was not stopped and every task succeeded or was skipped by a condition
+    /// or a trigger rule (a branch not taken): the core's [`RunReport::ok`].
     #[napi(getter)]
     pub fn ok(&self) -> bool {
         match &self.state {
@@ -103,8 +104,10 @@ impl NativeReport {
             State::Finished(s, ..) => {
                 s.stop_reason().is_none()
                     && (0..s.task_count() as u32).all(|t| {
-                        s.task_id(t).is_some_and(|id| {
-                            matches!(s.status(id), Status::Succeeded | Status::Pending)
+                        s.task_id(t).is_some_and(|id| match s.status(id) {
+                            Status::Succeeded | Status::Pending => true,
+                            Status::Skipped => s.skip_reason(id).is_some_and(|r| r.is_not_taken()),
+                            _ => false,
                         })
                     })
             }

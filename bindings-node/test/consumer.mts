@@ -200,6 +200,10 @@ function refusedByTheTypes(flow: Flow<{ env: string }, Steps>, report: RunReport
   flow.step('test', () => 'green')
   // @ts-expect-error: a name the flow does not declare
   flow.step('deploy', () => 1)
+  // A condition's ctx is the step's: results typed by its dependencies, the flow's state.
+  flow.step('lint', () => true, { after: ['install'], when: (ctx) => ctx.results.install.length > 0 && ctx.state.env === 'ci' })
+  // @ts-expect-error: install's result is a string[], not a number
+  flow.step('lint', () => true, { after: ['install'], when: (ctx) => ctx.results.install.toFixed() === '1' })
   // @ts-expect-error: a typo in after
   flow.step('lint', () => true, { after: ['instal'] })
   // @ts-expect-error: syncAll places a declared step only
@@ -224,4 +228,41 @@ try {
   const bad = e as InvalidNameError
   assert.equal(bad.code, 'ERR_LEGATO_INVALID_NAME')
   assert.ok(bad instanceof RangeError)
+}
+
+// Issue 21: limits, priority, costs; uses, when, trigger, cost; an action's uses per call.
+{
+  const rules = new Flow<{ env: string }>({ limits: { db: 2 }, priority: 'critical_path', state: { env: 'prod' } })
+  rules.step('check', () => true)
+  rules.step('migrate', () => 'done', { after: ['check'], uses: ['db'], cost: 200, when: (ctx) => ctx.results.check === true })
+  rules.step('down', () => 'cleaned', { after: ['migrate'], trigger: 'all_done' })
+  // Refused by the types (and at run time): never called.
+  const refusedRules = (): void => {
+    // @ts-expect-error: uses is a list of keys, not a bare string
+    rules.step('bad1', () => 1, { uses: 'db' })
+    // @ts-expect-error: not a trigger rule
+    rules.step('bad2', () => 1, { trigger: 'always' })
+    // @ts-expect-error: a condition is synchronous
+    rules.step('bad3', () => 1, { when: async () => true })
+    // @ts-expect-error: the condition's ctx.state is the flow's State
+    rules.step('bad4', () => 1, { when: (ctx) => ctx.state.nope === 1 })
+  }
+  void refusedRules
+  const first = await rules.run()
+  assert.equal(first.ok, true)
+  const again = new Flow({ priority: 'critical_path', costs: first } satisfies RunOptions)
+  void again
+  // A report of a flow with declared step types is a run's costs too.
+  const typed = new Flow<{}, { a: number }>()
+  typed.step('a', () => 1)
+  void new Flow({ priority: 'critical_path', costs: await typed.run() })
+  // @ts-expect-error: not a priority
+  const refusedPriority = (): unknown => new Flow({ priority: 'lifo' })
+  void refusedPriority
+  const perUser = new Orchestrator({ limits: { 'user:1': 1 } })
+  const charge = perUser.action(async (userId: number, cents: number) => cents, { uses: (userId, cents) => [`user:${userId}`, `amount:${cents}`] })
+  // @ts-expect-error: the uses function takes the action's parameters
+  const refusedUses = (): unknown => perUser.action(async (userId: number) => userId, { uses: (userId: string) => [userId] })
+  void refusedUses
+  assert.deepEqual(await perUser.run(() => Promise.all([charge(1, 5), charge(1, 7)])), [5, 7])
 }

@@ -47,7 +47,7 @@ const BAD = [
   ['new Flow', () => new Flow({ failFast: 'yes' }), 'TypeError', 'options.failFast: must be a boolean, got "yes"'],
   ['new Flow', () => new Flow({ maxDepth: null }), 'TypeError', 'options.maxDepth: must be a number, got null'],
   ['new Flow', () => new Flow({ timeout: 0 }), 'RangeError', 'options.timeout: must be a number of milliseconds greater than zero, got 0'],
-  ['new Flow', () => new Flow({ retries: 1 }), 'TypeError', 'options.retries: unknown option (expected one of: maxParallel, failFast, timeout, maxDepth, state)'],
+  ['new Flow', () => new Flow({ retries: 1 }), 'TypeError', 'options.retries: unknown option (expected one of: maxParallel, failFast, timeout, maxDepth, limits, priority, costs, state)'],
   ['new Orchestrator', () => new Orchestrator({ state: 5 }), 'TypeError', 'options.state: must be an object, got 5'],
   ['new Orchestrator', () => new Orchestrator({ maxParallel: 1.5 }), 'RangeError', 'options.maxParallel: must be a whole number >= 1, got 1.5'],
   ['new Orchestrator', () => new Orchestrator([]), 'TypeError', 'options: must be an object, got an array'],
@@ -103,7 +103,7 @@ const BAD_ASYNC = [
   ['ctx.spawn', () => fromStep(spawn('c', 5)), 'TypeError', 'fn: must be a function, got 5'],
   ['ctx.spawn', () => fromStep(spawn('c', () => 1, { retries: -2 })), 'RangeError', 'options.retries: must be a whole number from 0 to 4294967294, got -2'],
   ['ctx.spawn', () => fromStep(spawn('c', () => 1, { timeout: 0 })), 'RangeError', 'options.timeout: must be a number of milliseconds greater than zero, got 0'],
-  ['ctx.spawn', () => fromStep(spawn('c', () => 1, { after: ['x'] })), 'TypeError', 'options.after: unknown option (expected one of: retries, retry, backoff, retryIf, timeout, sequences)'],
+  ['ctx.spawn', () => fromStep(spawn('c', () => 1, { after: ['x'] })), 'TypeError', 'options.after: unknown option (expected one of: retries, retry, backoff, retryIf, timeout, sequences, uses)'],
   ['ctx.spawn', () => fromStep(spawn(' c', () => 1)), 'RangeError', 'name: Invalid task name " c": a task name must not start or end with whitespace'],
 ]
 

@@ -44,16 +44,37 @@ const SAME_INSTANT = new Set(['rules-cancel-after-finish', 'rules-cancel-same-in
 // the children still in flight as their parent ends. A cached call in a step cannot be written.
 const FLOW_CALLS = 'a cached call inside a Flow step: the Node door has no cached ctx.spawn (actions are tracked only in their orchestrator\'s run)'
 
+/** The keys an attempt of `def` holds while it runs. */
+function keysOf(def) {
+  return [...(def.sequences || []), ...(def.uses || [])]
+}
+
 const TRACE = ['process_begin', 'task_ready', 'task_begin', 'task_retry', 'task_success',
   'task_failure', 'task_skip', 'task_completion', 'process_completion']
 const HOOK_METHODS = ['onProcessBegin', 'onTaskReady', 'onTaskBegin', 'onTaskRetry', 'onTaskSuccess',
   'onTaskFailure', 'onTaskSkip', 'onTaskCompletion', 'onProcessCompletion']
 
-function taskOptions(def) {
+/**
+ * A task's options; `as`: 'step' (a Flow's step: `when`, `trigger`, `cost` too), 'action' (an
+ * Orchestrator's action: `uses` as a function of the call's arguments) or 'spawn'.
+ */
+function taskOptions(def, as = 'spawn') {
   const o = {}
   if (def.retries !== undefined) o.retries = def.retries
   if (def.timeout_ms !== undefined) o.timeout = def.timeout_ms
   if (def.sequences !== undefined) o.sequences = def.sequences
+  if (def.uses !== undefined) {
+    const keys = def.uses
+    o.uses = as === 'action' ? () => keys : keys
+  }
+  if (as === 'step') {
+    if (def.trigger !== undefined) o.trigger = def.trigger
+    if (def.cost_ms !== undefined) o.cost = def.cost_ms
+    if (def.when !== undefined) {
+      const value = def.when
+      o.when = value === 'raise' ? () => { throw new Error('condition raised') } : () => value
+    }
+  }
   if (def.backoff) {
     o.backoff = def.backoff.fixed_ms !== undefined ? def.backoff.fixed_ms
       : { initial: def.backoff.initial_ms, factor: def.backoff.factor, max: def.backoff.max_ms }
@@ -75,8 +96,9 @@ function sleep(ms) {
 
 /** Runs one scenario; returns what was observed. */
 async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
-  const obs = { trace: [], startedOrder: [], maxRunning: 0, mainError: null, completionErrors: {} }
+  const obs = { trace: [], startedOrder: [], maxRunning: 0, maxHolding: {}, mainError: null, completionErrors: {} }
   let running = 0
+  const holding = {}
   const run = sc.run || {}
   const failures = run.hook_failures || {}
   const hookMs = run.hook_ms || {}
@@ -84,6 +106,8 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
   if (run.max_parallel !== undefined) ro.maxParallel = run.max_parallel
   if (run.fail_fast !== undefined) ro.failFast = run.fail_fast
   if (run.timeout_ms !== undefined) ro.timeout = run.timeout_ms
+  if (run.limits !== undefined) ro.limits = run.limits
+  if (run.priority !== undefined) ro.priority = run.priority
   const isMain = Array.isArray(sc.main)
   const host = isMain ? new Orchestrator(ro) : new Flow(ro)
   // Every event has a hook: it records the trace line (and task_completion's error), raises
@@ -111,11 +135,11 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
   function action(def) {
     if (def.cached) {
       if (!cachedActions.has(def.name)) {
-        cachedActions.set(def.name, host.action(body(def), { name: def.name, cache: true, ...taskOptions(def) }))
+        cachedActions.set(def.name, host.action(body(def), { name: def.name, cache: true, ...taskOptions(def, 'action') }))
       }
       return cachedActions.get(def.name)
     }
-    if (!actions.has(def)) actions.set(def, host.action(body(def), { name: def.name, ...taskOptions(def) }))
+    if (!actions.has(def)) actions.set(def, host.action(body(def), { name: def.name, ...taskOptions(def, 'action') }))
     return actions.get(def)
   }
   const argOf = (def) => (def.cached ? 'cached' : ++calls)
@@ -157,15 +181,26 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
         read = src in arg.results ? { value: arg.results[src] } : { error: new Error(`no result for ${JSON.stringify(src)}`) }
       }
       if (attempt === 1) obs.startedOrder.push(def.name)
-      let holding = true
-      running++
-      obs.maxRunning = Math.max(obs.maxRunning, running)
-      const release = () => {
-        if (holding) {
-          holding = false
-          running--
+      // The slot and the keys are held from the start, and again after the children.
+      const keys = keysOf(def)
+      let held = false
+      const take = () => {
+        held = true
+        running++
+        obs.maxRunning = Math.max(obs.maxRunning, running)
+        for (const k of keys) {
+          holding[k] = (holding[k] || 0) + 1
+          obs.maxHolding[k] = Math.max(obs.maxHolding[k] || 0, holding[k])
         }
       }
+      const release = () => {
+        if (held) {
+          held = false
+          running--
+          for (const k of keys) holding[k]--
+        }
+      }
+      take()
       signal.addEventListener('abort', release, { once: true })
       if (script.calls && script.calls.length > 0) {
         // The core takes the slot back while the children run.
@@ -173,9 +208,7 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
         // A fail-fast group's rejection fails the attempt at once with the child's error.
         await children(script.calls, script.fail_fast === true)
         if (signal.aborted) return new Promise(() => {})
-        holding = true
-        running++
-        obs.maxRunning = Math.max(obs.maxRunning, running)
+        take()
       }
       if (script.result === 'hang') {
         return new Promise(() => {})
@@ -226,7 +259,7 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
     report = host.report
   } else {
     try {
-      for (const def of sc.tasks || []) host.step(def.name, body(def), { after: def.after || [], ...taskOptions(def) })
+      for (const def of sc.tasks || []) host.step(def.name, body(def), { after: def.after || [], ...taskOptions(def, 'step') })
     } catch (e) {
       obs.error = e.message
       return obs
@@ -297,6 +330,7 @@ function check(sc, obs, exact) {
   }
   if (e.started_order) eq('started order', e.started_order, obs.startedOrder)
   if (e.max_running !== undefined) eq('max running', e.max_running, obs.maxRunning)
+  for (const [k, v] of Object.entries(e.max_holding || {})) eq(`max holding ${k}`, v, obs.maxHolding[k] ?? 0)
   if (e.trace) eq('trace', e.trace, obs.trace)
   if (e.stop !== undefined) eq('stop', e.stop, obs.stop ?? '')
   // Absent in a scenario with `main`: main returned and run() resolved.
@@ -394,5 +428,18 @@ if (require.main === module || process.env.NODE_TEST_CONTEXT) {
     delete alteredStop.expect.main_error
     assert.deepEqual(check(alteredStop, await onVirtualClock(stopped), true),
       ['main error: expected null, got "run timed out after 100ms"'])
+  })
+
+  test('the checker is not vacuous for max_holding: an altered peak is reported, and limits reach the run', { timeout: 10_000 }, async () => {
+    const sc = scenarios.find((s) => s.name === 'limits-never-more-than-capacity')
+    const obs = await onVirtualClock(sc)
+    assert.deepEqual(check(sc, obs, true), [])
+    const altered = JSON.parse(JSON.stringify(sc))
+    altered.expect.max_holding.db = 3
+    assert.deepEqual(check(altered, obs, true), ['max holding db: expected 3, got 2'])
+    // Without `limits` the key has capacity 1.
+    const unlimited = JSON.parse(JSON.stringify(sc))
+    delete unlimited.run.limits
+    assert.equal((await onVirtualClock(unlimited)).maxHolding.db, 1)
   })
 }

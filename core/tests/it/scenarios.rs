@@ -49,6 +49,17 @@ pub struct TaskDef {
     pub timeout_ms: Option<u64>,
     #[serde(default)]
     pub sequences: Vec<String>,
+    /// Keys held while an attempt runs (`sequences` are the same); for a call object, what
+    /// the action's `uses` function returns for this call.
+    #[serde(default)]
+    pub uses: Vec<String>,
+    /// The condition: `true`, `false`, or `"raise"` (the predicate raises `condition raised`).
+    #[serde(default)]
+    pub when: Option<Value>,
+    #[serde(default)]
+    pub trigger: Option<String>,
+    #[serde(default)]
+    pub cost_ms: Option<u64>,
     #[serde(default)]
     pub attempts: Vec<AttemptDef>,
     #[serde(default)]
@@ -105,6 +116,10 @@ pub struct RunDef {
     #[serde(default)]
     pub max_parallel: Option<usize>,
     #[serde(default)]
+    pub limits: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub priority: Option<String>,
+    #[serde(default)]
     pub fail_fast: bool,
     #[serde(default)]
     pub timeout_ms: Option<u64>,
@@ -150,6 +165,8 @@ pub struct Expect {
     #[serde(default)]
     pub max_running: Option<usize>,
     #[serde(default)]
+    pub max_holding: BTreeMap<String, usize>,
+    #[serde(default)]
     pub started_order: Option<Vec<String>>,
     #[serde(default)]
     pub trace: Option<Vec<String>>,
@@ -178,6 +195,7 @@ impl Expect {
             && self.ends_ms.is_empty()
             && self.total_ms.is_none()
             && self.max_running.is_none()
+            && self.max_holding.is_empty()
             && self.started_order.is_none()
             && self.trace.is_none()
             && self.stop.is_none()
@@ -303,6 +321,18 @@ pub fn options_of(t: &TaskDef) -> TaskOptions {
     for k in &t.sequences {
         o = o.sequence(k.clone());
     }
+    for k in &t.uses {
+        o = o.uses(k.clone());
+    }
+    if let Some(rule) = &t.trigger {
+        o = o.trigger(rule.parse().expect("a trigger rule's name"));
+    }
+    if let Some(ms) = t.cost_ms {
+        o = o.cost(Duration::from_millis(ms));
+    }
+    if t.when.is_some() {
+        o = o.conditional(true);
+    }
     if let Some(b) = &t.backoff {
         let backoff = match (b.fixed_ms, b.initial_ms) {
             (Some(ms), _) => Backoff::fixed(Duration::from_millis(ms)),
@@ -323,6 +353,62 @@ pub fn options_of(t: &TaskDef) -> TaskOptions {
     o
 }
 
+/// The run's `limits` and `priority` on `opts`.
+pub fn run_rules(run: &RunDef, mut opts: RunOptions) -> RunOptions {
+    for (k, &n) in &run.limits {
+        opts = opts.limit(k.clone(), n);
+    }
+    if let Some(p) = &run.priority {
+        opts = opts.priority(p.parse().expect("a priority's name"));
+    }
+    opts
+}
+
+/// A scenario task's condition as its predicate gives it: `Ok(bool)`, or the error a
+/// `"raise"` condition raises.
+pub fn condition_of(t: &TaskDef) -> Result<bool, String> {
+    match &t.when {
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s == "raise" => Err("condition raised".into()),
+        other => panic!(
+            "{}: `when` must be true, false or \"raise\", got {other:?}",
+            t.name
+        ),
+    }
+}
+
+/// The keys a task's attempt holds (its `sequences` and its `uses`).
+pub fn keys_of(t: &TaskDef) -> Vec<String> {
+    t.sequences.iter().chain(&t.uses).cloned().collect()
+}
+
+/// Counts running holders per key and keeps each key's peak.
+#[derive(Debug, Default)]
+pub struct Holding {
+    now: HashMap<String, usize>,
+}
+
+impl Holding {
+    /// An attempt holding `keys` began.
+    pub fn begin(&mut self, keys: &[String], peak: &mut HashMap<String, usize>) {
+        for k in keys {
+            let n = self.now.entry(k.clone()).or_default();
+            *n += 1;
+            let p = peak.entry(k.clone()).or_default();
+            *p = (*p).max(*n);
+        }
+    }
+
+    /// An attempt holding `keys` ended.
+    pub fn end(&mut self, keys: &[String]) {
+        for k in keys {
+            if let Some(n) = self.now.get_mut(k) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
 /// What one run produced, in the terms scenarios are checked against.
 #[derive(Debug, Default)]
 pub struct Observed {
@@ -340,6 +426,8 @@ pub struct Observed {
     pub ends_ms: HashMap<String, u64>,
     pub total_ms: u64,
     pub max_running: usize,
+    /// Per key: the peak number of running attempts holding it.
+    pub max_holding: HashMap<String, usize>,
     pub started_order: Vec<String>,
     pub trace: Vec<String>,
     pub stop: Option<String>,
@@ -441,6 +529,13 @@ pub fn check(sc: &Scenario, obs: &Observed, exact_times: bool) -> Vec<String> {
     }
     if let Some(m) = e.max_running {
         eq("max running", m.to_string(), obs.max_running.to_string());
+    }
+    for (k, v) in &e.max_holding {
+        eq(
+            &format!("max holding {k}"),
+            v.to_string(),
+            obs.max_holding.get(k).copied().unwrap_or(0).to_string(),
+        );
     }
     if let Some(trace) = &e.trace {
         eq("trace", format!("{trace:#?}"), format!("{:#?}", obs.trace));
@@ -546,10 +641,20 @@ struct Sim<'a> {
     /// the error of a member of their fail-fast group.
     decided: HashMap<(TaskId, u32), Result<Value, String>>,
     main: MainSim,
+    /// Running attempts' keys, and how many hold each key now.
+    holders: HashMap<(TaskId, u32), Vec<String>>,
+    holding: Holding,
     obs: Observed,
 }
 
 impl Sim<'_> {
+    /// Attempt `attempt` of `t` no longer runs: it holds its keys no more.
+    fn release_keys(&mut self, t: TaskId, attempt: u32) {
+        if let Some(keys) = self.holders.remove(&(t, attempt)) {
+            self.holding.end(&keys);
+        }
+    }
+
     fn now(&self) -> Duration {
         Duration::from_millis(self.now)
     }
@@ -621,6 +726,7 @@ impl Sim<'_> {
 
     /// The input reporting the end of attempt `attempt` of task `t`.
     fn finished(&mut self, t: TaskId, attempt: u32) -> Input<Value> {
+        self.release_keys(t, attempt);
         let a = self.attempt_def(t, attempt);
         let outcome = match self.decided.remove(&(t, attempt)) {
             Some(Ok(v)) => Outcome::Ok(v),
@@ -708,6 +814,11 @@ impl Sim<'_> {
                     if attempt == 1 {
                         self.obs.started_order.push(self.s.name(task).to_owned());
                     }
+                    let keys = keys_of(&self.defs[task.index()]);
+                    if !keys.is_empty() {
+                        self.holding.begin(&keys, &mut self.obs.max_holding);
+                        self.holders.insert((task, attempt), keys);
+                    }
                     let a = self.attempt_def(task, attempt);
                     if let Some(src) = &a.value_of {
                         // Rule 10: any task that succeeded by now, upstream or not.
@@ -731,7 +842,14 @@ impl Sim<'_> {
                         self.due_at(self.now + a.ms, Due::Attempt(task, attempt));
                     }
                 }
-                Command::Cancel { .. } => {}
+                Command::Cancel { task, attempt, .. } => self.release_keys(task, attempt),
+                Command::Evaluate { task } => {
+                    let value = condition_of(&self.defs[task.index()])
+                        .map_err(legato::event::TaskError::failed);
+                    self.s
+                        .evaluated(task, value, now)
+                        .expect("a task of the run");
+                }
                 Command::Deliver { task } => {
                     if let Ok(Ok(v)) = self.s.outcome(task) {
                         self.obs
@@ -917,6 +1035,7 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
     if let Some(ms) = sc.run.timeout_ms {
         opts = opts.timeout(Duration::from_millis(ms));
     }
+    opts = run_rules(&sc.run, opts);
     let defs: Vec<TaskDef> = sc.tasks.clone();
     let mut sim = Sim {
         sc,
@@ -939,6 +1058,8 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
             settled: HashMap::new(),
             entries_left: sc.main.len(),
         },
+        holders: HashMap::new(),
+        holding: Holding::default(),
         obs: Observed {
             plan,
             ..Default::default()
@@ -1192,7 +1313,21 @@ fn the_checker_reports_altered_expectations() {
 fn the_suite_covers_every_rule_and_seed() {
     let all = load_all();
     let mut wanted: Vec<String> = (1..=14).map(|n| format!("rule {n}")).collect();
-    wanted.extend(["errors", "barista", "lightflow", "spry", "pynenc", "npm"].map(String::from));
+    wanted.extend(
+        [
+            "errors",
+            "barista",
+            "lightflow",
+            "spry",
+            "pynenc",
+            "npm",
+            "limits",
+            "conditions",
+            "triggers",
+            "priority",
+        ]
+        .map(String::from),
+    );
     for sc in &all {
         assert!(!sc.covers.is_empty(), "{}: says what it covers", sc.name);
         assert!(
@@ -1226,4 +1361,26 @@ fn a_scenario_must_expect_something() {
     )
     .unwrap();
     assert!(!sc.expect.is_empty());
+}
+
+/// The checker reads `max_holding`: an altered peak is reported, and the peak observed is the
+/// key's capacity (without `run.limits`, the key has capacity 1 and the peak is 1).
+#[test]
+fn the_checker_reports_max_holding() {
+    let all = load_all();
+    let sc = all
+        .iter()
+        .find(|s| s.name == "limits-never-more-than-capacity")
+        .expect("the scenario exists");
+    let obs = run_virtual(sc);
+    assert_eq!(check(sc, &obs, true), Vec::<String>::new());
+    let mut wrong = sc.clone();
+    wrong.expect.max_holding.insert("db".into(), 3);
+    assert_eq!(
+        check(&wrong, &obs, true),
+        ["max holding db: expected 3, got 2"]
+    );
+    let mut unlimited = sc.clone();
+    unlimited.run.limits.clear();
+    assert_eq!(run_virtual(&unlimited).max_holding.get("db"), Some(&1));
 }

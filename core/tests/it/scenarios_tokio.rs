@@ -24,7 +24,11 @@
 //!   ends main), then main sleeps `main_ms`. `main_error` is the run's output error.
 //! - `hook_ms` → an async hook ([`Orchestrator::on_async`], [`Flow::on_async`]) after the
 //!   recording one, for the kinds listed, that sleeps for the listed lines.
-//! - `run` → `max_parallel`, `fail_fast`, `timeout` on the flow / orchestrator; `targets` →
+//! - a task's `uses` → `TaskMut::uses`, `when` → `TaskMut::when` (a predicate giving the
+//!   scenario's value, or `Err("condition raised")`), `trigger` and `cost_ms` likewise; a call
+//!   object's `uses` → [`Action::uses_with`] (the keys as a function of the call's argument).
+//! - `run` → `max_parallel`, `fail_fast`, `timeout`, `limits` (`limit`), `priority` on the
+//!   flow / orchestrator; `targets` →
 //!   `run_targets`; `cancel_at_ms` → `Flow::spawn`, a sleep, `RunHandle::cancel`;
 //!   `hook_failures` → every event has a hook that records the trace line and returns
 //!   `Err(message)` when its line is listed.
@@ -36,7 +40,8 @@
 //! calls it until its future ends or is dropped, except while it awaits its children, which is
 //! when the scheduler takes its slot back. Counting runs slightly behind the scheduler (a body
 //! leaves before its slot is freed and a resumed parent comes back after it got its slot), so
-//! it can never overstate the peak).
+//! it can never overstate the peak); `max_holding`: per key, the bodies holding a slot whose
+//! task holds that key, counted alike).
 //!
 //! Every scenario runs twice:
 //! - on tokio's paused clock (current-thread runtime, `start_paused`): time only moves when
@@ -49,7 +54,10 @@
 //!   reported, so a starved test machine does not fail the suite; the paused-clock run is the
 //!   deterministic one.
 
-use super::scenarios::{check, load_all, observe_report, AttemptDef, Observed, Scenario, TaskDef};
+use super::scenarios::{
+    check, condition_of, keys_of, load_all, observe_report, AttemptDef, Holding as KeyCount,
+    Observed, RunDef, Scenario, TaskDef,
+};
 use futures_util::future::{join_all, try_join_all, BoxFuture, FutureExt, Shared};
 use legato::{
     Action, EventKind, Flow, FlowError, HookEvent, Orchestrator, OwnedHookEvent, Parallel,
@@ -109,6 +117,8 @@ struct Rec {
     started: Mutex<Vec<String>>,
     running: AtomicUsize,
     peak: AtomicUsize,
+    /// Bodies holding each key now, and each key's peak.
+    keys: Mutex<(KeyCount, HashMap<String, usize>)>,
     next_call: AtomicU64,
 }
 
@@ -137,19 +147,26 @@ impl Rec {
         obs.trace = self.trace.lock().unwrap().clone();
         obs.started_order = self.started.lock().unwrap().clone();
         obs.max_running = self.peak.load(Ordering::SeqCst);
+        obs.max_holding = self.keys.lock().unwrap().1.clone();
         obs
     }
 }
 
-/// A body holding a slot (counted in `Rec::running`) while it exists, unless released.
+/// A body holding a slot (counted in `Rec::running`) and its keys while it exists, unless
+/// released.
 struct Holding {
     rec: Arc<Rec>,
+    keys: Vec<String>,
     held: bool,
 }
 
 impl Holding {
-    fn take(rec: Arc<Rec>) -> Holding {
-        let mut h = Holding { rec, held: false };
+    fn take(rec: Arc<Rec>, keys: Vec<String>) -> Holding {
+        let mut h = Holding {
+            rec,
+            keys,
+            held: false,
+        };
         h.retake();
         h
     }
@@ -159,6 +176,11 @@ impl Holding {
             self.held = true;
             let now = self.rec.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.rec.peak.fetch_max(now, Ordering::SeqCst);
+            if !self.keys.is_empty() {
+                let mut k = self.rec.keys.lock().unwrap();
+                let (count, peak) = &mut *k;
+                count.begin(&self.keys, peak);
+            }
         }
     }
 
@@ -166,6 +188,9 @@ impl Holding {
         if self.held {
             self.held = false;
             self.rec.running.fetch_sub(1, Ordering::SeqCst);
+            if !self.keys.is_empty() {
+                self.rec.keys.lock().unwrap().0.end(&self.keys);
+            }
         }
     }
 }
@@ -286,7 +311,7 @@ fn attempt_body(
     if attempt == 1 {
         rec.started.lock().unwrap().push(node.def.name.clone());
     }
-    let mut slot = Holding::take(rec.clone());
+    let mut slot = Holding::take(rec.clone(), keys_of(&node.def));
     async move {
         let (a, calls) = node.attempt(attempt);
         if let Some(calls) = calls.filter(|c| !c.each.is_empty()) {
@@ -353,8 +378,13 @@ fn action_of(b: &mut Build<'_>, def: &TaskDef) -> Action<u64, Value> {
     if let Some(t) = o.timeout {
         action = action.timeout(t);
     }
-    for k in o.uses {
-        action = action.sequence(k);
+    for k in &def.sequences {
+        action = action.sequence(k.clone());
+    }
+    if !def.uses.is_empty() {
+        // A call's keys, as the action's `uses` function gives them for its argument.
+        let keys = def.uses.clone();
+        action = action.uses_with(move |_: &u64| keys.clone());
     }
     if def.cached {
         action = action.cached();
@@ -434,6 +464,19 @@ macro_rules! register_hooks {
     }};
 }
 
+/// The run's `limits` and `priority` on a flow or an orchestrator.
+macro_rules! run_rules {
+    ($door:expr, $run:expr) => {{
+        let run: &RunDef = $run;
+        for (k, &n) in &run.limits {
+            $door.limit(k.clone(), n);
+        }
+        if let Some(p) = &run.priority {
+            $door.priority(p.parse().expect("a priority's name"));
+        }
+    }};
+}
+
 fn graph_error(e: impl ToString) -> Observed {
     Observed {
         error: Some(e.to_string()),
@@ -481,11 +524,24 @@ async fn run_flow(sc: &Scenario) -> Observed {
             .retries(o.retries)
             .backoff(o.backoff)
             .retry_if(move |_: &TaskError| !node.refuse_retry.load(Ordering::SeqCst));
-        let task = match o.timeout {
+        let mut task = match o.timeout {
             Some(d) => task.timeout(d),
             None => task,
         };
-        o.uses.into_iter().fold(task, |task, k| task.sequence(k));
+        for k in &t.sequences {
+            task = task.sequence(k.clone());
+        }
+        for k in &t.uses {
+            task = task.uses(k.clone());
+        }
+        task = task.trigger(o.trigger);
+        if let Some(c) = o.cost {
+            task = task.cost(c);
+        }
+        if t.when.is_some() {
+            let value = condition_of(t);
+            task.when(move |_| value.clone());
+        }
     }
     let plan = match flow.plan_targets(&sc.run.targets) {
         Ok(p) => p,
@@ -498,6 +554,7 @@ async fn run_flow(sc: &Scenario) -> Observed {
     if let Some(t) = sc.run.timeout_ms {
         flow.timeout(ms(t));
     }
+    run_rules!(flow, &sc.run);
     register_hooks!(flow, rec);
     let result = match sc.run.cancel_at_ms {
         None => flow.run_targets(&sc.run.targets).await,
@@ -532,6 +589,7 @@ async fn run_main(sc: &Scenario) -> Observed {
     if let Some(t) = sc.run.timeout_ms {
         orch.timeout(ms(t));
     }
+    run_rules!(orch, &sc.run);
     register_hooks!(orch, rec);
     let mut b = Build {
         orch: &orch,
