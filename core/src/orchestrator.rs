@@ -583,7 +583,7 @@ where
                     let _ = scope.run.tx.send(Msg::Call {
                         parent: None,
                         name: self.inner.name.clone(),
-                        opts: self.inner.opts.clone(),
+                        opts: self.call_options(&arg),
                         retry_if: self.inner.retry_if.clone(),
                         body: self.body(arg.clone()),
                         done: Box::new(move |_| finished.finished.store(true, Ordering::SeqCst)),
@@ -626,22 +626,25 @@ where
         })
     }
 
+    /// A call's options: the action's, plus the keys [`Action::uses_with`] gives for `arg`.
+    fn call_options(&self, arg: &A) -> Arc<TaskOptions> {
+        match &self.inner.uses_with {
+            Some(keys) => Arc::new(
+                keys(arg)
+                    .into_iter()
+                    .fold((*self.inner.opts).clone(), TaskOptions::uses),
+            ),
+            None => self.inner.opts.clone(),
+        }
+    }
+
     async fn spawn(
         &self,
         scope: &CallScope,
         arg: A,
         group: Option<&GroupCollector>,
     ) -> Result<Value, TaskError> {
-        let opts = match &self.inner.uses_with {
-            Some(keys) => {
-                let keys = keys(&arg);
-                let o = keys
-                    .into_iter()
-                    .fold((*self.inner.opts).clone(), TaskOptions::uses);
-                Arc::new(o)
-            }
-            None => self.inner.opts.clone(),
-        };
+        let opts = self.call_options(&arg);
         let body = self.body(arg);
         let (done_tx, done_rx) = oneshot::channel();
         let slot = Arc::new(CallSlot::default());

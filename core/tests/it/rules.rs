@@ -843,4 +843,29 @@ mod door {
         // Two users at once, three calls each, one at a time.
         assert_eq!(run.report.total, Duration::from_millis(30));
     }
+
+    /// A cached action's call holds the keys its argument gives too.
+    #[tokio::test(start_paused = true)]
+    async fn a_cached_action_holds_its_keys() {
+        let gauge = Arc::new(Gauge::default());
+        let orch = Orchestrator::new();
+        let g = gauge.clone();
+        let query = orch
+            .action("query", move |n: u32| {
+                let g = g.clone();
+                async move {
+                    g.hold(Duration::from_millis(10)).await;
+                    Ok::<_, BoxError>(n)
+                }
+            })
+            .uses_with(|_: &u32| vec!["db".to_owned()])
+            .cached();
+        let run = orch
+            .run(async { futures_util::future::join(query.call(1), query.call(2)).await })
+            .await;
+        let (a, b) = run.output.unwrap();
+        assert_eq!((a.unwrap(), b.unwrap()), (1, 2));
+        assert_eq!(gauge.peak.load(Ordering::SeqCst), 1);
+        assert_eq!(run.report.total, Duration::from_millis(20));
+    }
 }
