@@ -263,9 +263,11 @@ impl RunReport {
         let mut values = Vec::with_capacity(core.tasks.len());
         let mut errors = Vec::with_capacity(core.tasks.len());
         for (i, t) in core.tasks.iter().enumerate() {
+            // A step that succeeded has a result, `None` when the JSON holds null (it returned
+            // None, or a value JSON cannot hold), as after a run in this process.
             values.push(if t.status == Status::Succeeded {
                 let r = listed.get_item(i)?.call_method1("get", ("result",))?;
-                (!r.is_none()).then(|| r.unbind())
+                Some(r.unbind())
             } else {
                 None
             });

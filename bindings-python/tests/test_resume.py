@@ -274,3 +274,31 @@ def test_from_json_refuses_a_text_that_is_not_a_report(text: str, message: str) 
 def test_from_json_wants_a_str() -> None:
     with pytest.raises(TypeError, match=r"^text: expected a str, got bytes$"):
         legato.RunReport.from_json(b"{}")  # type: ignore[arg-type]
+
+
+def test_a_result_json_cannot_hold_comes_back_as_none_from_json() -> None:
+    flow = legato.Flow("opaque")
+    fail = [True]
+    got: list[Any] = []
+
+    @flow.step
+    def connect() -> object:
+        return object()  # not JSON: written null
+
+    @flow.step
+    def use(connect: object, ctx: legato.TaskContext) -> None:
+        got.append((connect, "connect" in ctx.results, ctx.results.get("connect")))
+        if fail[0]:
+            raise RuntimeError("down")
+
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    fail[0] = False
+    failed: legato.RunReport = ei.value.report  # type: ignore[attr-defined]
+    report = flow.run(resume=legato.RunReport.from_json(failed.to_json()))
+    # As after a step that returned None: a parameter of None, and ctx.results has the name.
+    assert got[-1] == (None, True, None)
+    assert report.tasks["connect"].resumed and report.tasks["connect"].result is None
+    # In memory, the object itself is handed on.
+    flow.run(resume=failed)
+    assert got[-1][0] is failed.tasks["connect"].result is not None
