@@ -104,7 +104,12 @@ def check_resumed(steps: Steps, report: legato.RunReport) -> None:
         assert (t.status, t.attempts, t.resumed, t.skip_reason) == ("succeeded", 0, True, None)
     assert report.tasks["build"].result == "dist/app-1.4.2.tar"
     d = report.tasks["deploy"]
-    assert (d.status, d.attempts, d.resumed, d.result) == ("succeeded", 1, False, "deployed dist/app-1.4.2.tar")
+    assert (d.status, d.attempts, d.resumed, d.result) == (
+        "succeeded",
+        1,
+        False,
+        "deployed dist/app-1.4.2.tar",
+    )
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -141,7 +146,9 @@ def test_hooks_see_only_a_resumed_skip_for_a_resumed_step() -> None:
     seen: list[str] = []
     for kind in ("task_ready", "task_begin", "task_success", "task_skip", "task_completion"):
         getattr(steps.flow, f"on_{kind}")(
-            lambda e, kind=kind: seen.append(f"{kind} {e.name}" + (f" {e.reason}" if kind == "task_skip" else ""))
+            lambda e, kind=kind: seen.append(
+                f"{kind} {e.name}" + (f" {e.reason}" if kind == "task_skip" else "")
+            )
         )
     steps.flow.run(resume=failed)
     assert seen == [
@@ -174,7 +181,9 @@ def test_a_report_of_another_flow_is_refused_before_anything_runs() -> None:
     other.add(lambda: 1, name="biuld")
     report = other.run()
     for form in FORMS.values():
-        with pytest.raises(legato.UnknownTaskError, match=r'^Task "biuld" not found \(did you mean "build"\?\)$'):
+        with pytest.raises(
+            legato.UnknownTaskError, match=r'^Task "biuld" not found \(did you mean "build"\?\)$'
+        ):
             steps.flow.run(resume=form(report))
     assert not steps.calls
 
@@ -262,8 +271,10 @@ def test_from_json_reads_back_statuses_errors_and_times() -> None:
     [
         ("", "text: not a legato run report: EOF while parsing"),
         ("{}", "text: not a legato run report: missing field `total_ms`"),
-        ('{"total_ms": 1, "tasks": [{"id": 0, "name": "a", "status": "done", "attempts": 1}]}',
-         'text: not a legato run report: unknown status "done" of task "a"'),
+        (
+            '{"total_ms": 1, "tasks": [{"id": 0, "name": "a", "status": "done", "attempts": 1}]}',
+            'text: not a legato run report: unknown status "done" of task "a"',
+        ),
     ],
 )
 def test_from_json_refuses_a_text_that_is_not_a_report(text: str, message: str) -> None:

@@ -125,6 +125,7 @@ async def typed_sync_call() -> int:
     assert_type(value, int)
     return value
 
+
 # Resume (issue 22): a report in memory or read back from its JSON; TaskReport.resumed.
 saved: str = report.to_json()
 back = legato.RunReport.from_json(saved)
