@@ -313,3 +313,46 @@ def test_a_result_json_cannot_hold_comes_back_as_none_from_json() -> None:
     # In memory, the object itself is handed on.
     flow.run(resume=failed)
     assert got[-1][0] is failed.tasks["connect"].result is not None
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_calls_of_the_resumed_run_are_not_resumed(form: str) -> None:
+    # A step that called an action: the call (a task with a parent, not a step of the flow) is
+    # not refused as unknown and not restored; a failed caller runs again and calls it again.
+    orch = legato.Orchestrator()
+    calls: Counter[str] = Counter()
+    fail = [True]
+
+    @orch.action
+    def upload(part: int) -> int:
+        calls[f"upload {part}"] += 1
+        return part * 10
+
+    flow = legato.Flow("parts")
+
+    @flow.step
+    def first() -> int:
+        calls["first"] += 1
+        return upload(1)  # type: ignore[no-any-return]
+
+    @flow.step
+    def second() -> int:
+        calls["second"] += 1
+        got: int = upload(2)
+        if fail[0]:
+            raise RuntimeError("checksum mismatch")
+        return got
+
+    with pytest.raises(legato.FlowError) as ei:
+        flow.run()
+    failed: legato.RunReport = ei.value.report  # type: ignore[attr-defined]
+    assert [t.parent for t in failed.all_tasks] == [None, None, "first", "second"]
+    fail[0] = False
+    report = flow.run(resume=FORMS[form](failed))
+    assert calls == Counter({"first": 1, "upload 1": 1, "second": 2, "upload 2": 2})
+    assert [(t.name, t.resumed) for t in report.all_tasks] == [
+        ("first", True),
+        ("second", False),
+        ("upload", False),
+    ]
+    assert report.tasks["second"].result == 20
