@@ -82,23 +82,25 @@ impl RunReport {
         let dumps = py.import("json")?.getattr("dumps")?;
         let kw = PyDict::new(py);
         kw.set_item("allow_nan", false)?;
-        Ok(self
-            .inner
+        self.inner
             .values
             .iter()
             .map(|v| {
-                let v = v.as_ref()?.bind(py);
-                if v.is_none() {
-                    return None;
-                }
-                let text: String = match dumps.call((v,), Some(&kw)).and_then(|t| t.extract()) {
-                    Ok(t) => t,
-                    // Not JSON-serializable (TypeError, ValueError, RecursionError): null.
-                    Err(_) => return None,
+                let Some(v) = v.as_ref().map(|v| v.bind(py)) else {
+                    return Ok(None);
                 };
-                serde_json::from_str(&text).ok()
+                if v.is_none() {
+                    return Ok(None);
+                }
+                match dumps.call((v,), Some(&kw)).and_then(|t| t.extract::<String>()) {
+                    Ok(text) => Ok(serde_json::from_str(&text).ok()),
+                    // Not JSON-serializable (TypeError, ValueError, RecursionError): null.
+                    Err(e) if e.is_instance_of::<pyo3::exceptions::PyException>(py) => Ok(None),
+                    // KeyboardInterrupt, SystemExit: not the value's doing.
+                    Err(e) => Err(e),
+                }
             })
-            .collect())
+            .collect()
     }
 
     /// About how many bytes the report's JSON, Gantt chart or HTML takes: per task its name

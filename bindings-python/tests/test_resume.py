@@ -356,3 +356,22 @@ def test_calls_of_the_resumed_run_are_not_resumed(form: str) -> None:
         ("upload", False),
     ]
     assert report.tasks["second"].result == 20
+
+
+def test_to_json_writes_null_for_a_result_that_raises_but_lets_an_interrupt_through() -> None:
+    class Broken(dict):  # type: ignore[type-arg]
+        def items(self) -> Any:
+            raise ValueError("no items")
+
+    class Interrupting(dict):  # type: ignore[type-arg]
+        def items(self) -> Any:
+            raise KeyboardInterrupt
+
+    flow = legato.Flow("raising")
+    flow.add(lambda: Broken(a=1), name="broken")
+    report = flow.run()
+    assert json.loads(report.to_json())["tasks"][0]["result"] is None
+    flow.add(lambda: Interrupting(a=1), name="interrupting")
+    report = flow.run()
+    with pytest.raises(KeyboardInterrupt):
+        report.to_json()
