@@ -375,3 +375,15 @@ def test_to_json_writes_null_for_a_result_that_raises_but_lets_an_interrupt_thro
     report = flow.run()
     with pytest.raises(KeyboardInterrupt):
         report.to_json()
+
+
+def test_a_resumed_run_of_targets_restores_only_what_it_selects() -> None:
+    steps = Steps("sync")
+    failed = steps.failed_run()
+    report = steps.flow.run("deploy", resume=failed)
+    assert [(t.name, t.resumed) for t in report.all_tasks] == [
+        ("fetch", True),
+        ("build", True),
+        ("deploy", False),
+    ]
+    assert steps.calls == Counter(fetch=1, build=1, lint=1, deploy=2)
