@@ -92,7 +92,10 @@ impl RunReport {
                 if v.is_none() {
                     return Ok(None);
                 }
-                match dumps.call((v,), Some(&kw)).and_then(|t| t.extract::<String>()) {
+                match dumps
+                    .call((v,), Some(&kw))
+                    .and_then(|t| t.extract::<String>())
+                {
                     Ok(text) => Ok(serde_json::from_str(&text).ok()),
                     // Not JSON-serializable (TypeError, ValueError, RecursionError): null.
                     Err(e) if e.is_instance_of::<pyo3::exceptions::PyException>(py) => Ok(None),
