@@ -352,8 +352,10 @@ export interface TaskSkipEvent<State> {
   name: string
   /**
    * Why, in the core's words: `dependency "build" failed`, `condition false` (its `when` was
-   * false), `trigger rule all_succeeded not met` (a dependency was a branch not taken), or why
-   * the run stopped (`run cancelled`, `fail-fast: task "x" failed`, …).
+   * false), `trigger rule all_succeeded not met` (a dependency was a branch not taken),
+   * `resumed` (it succeeded in the run `flow.run({ resume })` resumes: it is not run again and
+   * ends `succeeded`; the only hook it gets), or why the run stopped (`run cancelled`,
+   * `fail-fast: task "x" failed`, …).
    */
   reason: string
   /** The shared state. */

@@ -233,7 +233,7 @@ class RunReport {
 }
 
 module.exports = {
-  RunReport, TaskReport, TaskTimeoutError, jsonOf,
+  RunReport, TaskReport, TaskTimeoutError,
   failureReasonOf: (r) => failureReasonOf(r),
   nativeOf: (r) => nativeOf(r),
   resultOf: (r, id) => resultOf(r, id),
