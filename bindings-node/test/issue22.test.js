@@ -333,3 +333,33 @@ test('a report\'s started_at is the run\'s startTime to the millisecond (it was 
     }
   }
 })
+
+test('only the steps that succeeded are resumed: a failed, timed-out or skipped one runs again, and a result of undefined is handed on', T, async () => {
+  const calls = { nothing: 0, flaky: 0, slow: 0, maybe: 0, after: 0 }
+  let second = false
+  const flow = new Flow({ state: { go: false } })
+  flow.step('nothing', () => { calls.nothing++ })
+  flow.step('flaky', () => {
+    calls.flaky++
+    if (!second) throw new Error('flaky')
+    return 'ok'
+  })
+  flow.step('slow', (ctx) => {
+    calls.slow++
+    return second ? 'fast now' : new Promise((resolve) => ctx.signal.addEventListener('abort', resolve))
+  }, { timeout: 5 })
+  flow.step('maybe', () => ++calls.maybe, { when: (ctx) => ctx.state.go })
+  flow.step('after', (ctx) => {
+    calls.after++
+    return ['nothing' in ctx.results, ctx.results.nothing]
+  }, { after: ['nothing', 'flaky'] })
+  const first = await flow.run().then(() => assert.fail('resolved'), (e) => e.report)
+  assert.deepEqual(first.list.map((t) => t.status), ['succeeded', 'failed', 'timed_out', 'skipped', 'skipped'])
+  assert.deepEqual(calls, { nothing: 1, flaky: 1, slow: 1, maybe: 0, after: 0 })
+  second = true
+  flow.state.go = true
+  const report = await flow.run({ resume: first })
+  assert.deepEqual(calls, { nothing: 1, flaky: 2, slow: 2, maybe: 1, after: 1 })
+  assert.deepEqual(report.list.filter((t) => t.resumed).map((t) => t.name), ['nothing'])
+  assert.deepEqual(report.tasks.after.result, [true, undefined])
+})
