@@ -70,6 +70,42 @@ impl RunReport {
         &self.inner.core
     }
 
+    /// The result of the task at position `i` of [`RunReport::core`]'s tasks, if it has one
+    /// (a resumed run hands it on).
+    pub(crate) fn value(&self, i: usize) -> Option<&Py<PyAny>> {
+        self.inner.values.get(i)?.as_ref()
+    }
+
+    /// Each task's result as JSON, by position: what `json.dumps` makes of it (NaN and
+    /// infinities refused), `None` for a result JSON cannot hold or a task without one.
+    fn results_json(&self, py: Python<'_>) -> PyResult<Vec<Option<serde_json::Value>>> {
+        let dumps = py.import("json")?.getattr("dumps")?;
+        let kw = PyDict::new(py);
+        kw.set_item("allow_nan", false)?;
+        self.inner
+            .values
+            .iter()
+            .map(|v| {
+                let Some(v) = v.as_ref().map(|v| v.bind(py)) else {
+                    return Ok(None);
+                };
+                if v.is_none() {
+                    return Ok(None);
+                }
+                match dumps
+                    .call((v,), Some(&kw))
+                    .and_then(|t| t.extract::<String>())
+                {
+                    Ok(text) => Ok(serde_json::from_str(&text).ok()),
+                    // Not JSON-serializable (TypeError, ValueError, RecursionError): null.
+                    Err(e) if e.is_instance_of::<pyo3::exceptions::PyException>(py) => Ok(None),
+                    // KeyboardInterrupt, SystemExit: not the value's doing.
+                    Err(e) => Err(e),
+                }
+            })
+            .collect()
+    }
+
     /// About how many bytes the report's JSON, Gantt chart or HTML takes: per task its name
     /// (a few times), error text, fields and markup.
     fn size_estimate(&self) -> usize {
@@ -176,12 +212,77 @@ impl RunReport {
             .collect()
     }
 
-    /// The report as JSON (times in milliseconds from the run's start). Out of memory is
-    /// `MemoryError` (see [`crate::mem`]).
+    /// The report as JSON (times in milliseconds from the run's start), with each task's
+    /// result that JSON can hold (what `json.dumps` makes of it; `null` for any other).
+    /// `RunReport.from_json` reads it back. Out of memory is `MemoryError` (see
+    /// [`crate::mem`]).
     fn to_json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
-        crate::mem::text(py, "to_json()", self.size_estimate(), || {
-            self.inner.core.to_json()
-        })
+        let results = self.results_json(py)?;
+        let extra: usize = results
+            .iter()
+            .flatten()
+            .map(|v| v.to_string().len())
+            .fold(0, usize::saturating_add);
+        let tasks = &self.inner.core.tasks;
+        // A task's position in the report (they are sorted by id; hand-made ones may not be).
+        let position = |t: &CoreTask| {
+            tasks
+                .binary_search_by_key(&t.id, |x| x.id)
+                .ok()
+                .filter(|&i| std::ptr::eq(&tasks[i], t))
+                .or_else(|| tasks.iter().position(|x| std::ptr::eq(x, t)))
+        };
+        crate::mem::text(
+            py,
+            "to_json()",
+            self.size_estimate().saturating_add(extra),
+            || {
+                self.inner
+                    .core
+                    .to_json_with_results(|t| results.get(position(t)?)?.clone())
+            },
+        )
+    }
+
+    /// A report read back from its JSON (`to_json`'s text, the CLI's `--report` file):
+    /// statuses, attempts, times, errors and skip reasons as they were; each result is the
+    /// JSON value (`json.loads`'s object) the text holds. `ValueError` for a text that is not a
+    /// report's JSON, saying what is wrong.
+    #[staticmethod]
+    fn from_json(py: Python<'_>, text: &Bound<'_, PyAny>) -> PyResult<RunReport> {
+        let text: String = match text.extract() {
+            Ok(t) => t,
+            Err(_) => {
+                return Err(crate::errors::type_error(
+                    "text",
+                    format!("expected a str, got {}", crate::convert::type_name(text)),
+                ))
+            }
+        };
+        let core = crate::mem::guarded("from_json()", || {
+            CoreReport::from_json(&text).map_err(|e| crate::errors::value_error("text", e))
+        })?;
+        // The results as Python's json reads them (big integers stay exact), by position.
+        let doc = py.import("json")?.call_method1("loads", (&text,))?;
+        let listed = doc.get_item("tasks")?;
+        let mut values = Vec::with_capacity(core.tasks.len());
+        let mut errors = Vec::with_capacity(core.tasks.len());
+        for (i, t) in core.tasks.iter().enumerate() {
+            // A step that succeeded has a result, `None` when the JSON holds null (it returned
+            // None, or a value JSON cannot hold), as after a run in this process.
+            values.push(if t.status == Status::Succeeded {
+                let r = listed.get_item(i)?.call_method1("get", ("result",))?;
+                Some(r.unbind())
+            } else {
+                None
+            });
+            errors.push(
+                t.error
+                    .as_deref()
+                    .map(|e| crate::errors::task_error(py, e, &t.name)),
+            );
+        }
+        Ok(RunReport::new(core, values, errors, String::new()))
     }
 
     /// A Mermaid Gantt chart of the run.
@@ -251,6 +352,7 @@ impl RunReport {
                 (
                     self.inner.values[i].as_ref().map(|v| v.clone_ref(py)),
                     self.inner.errors[i].as_ref().map(|e| e.clone_ref(py)),
+                    t.resumed,
                 ),
             ))?;
         }
@@ -308,7 +410,7 @@ type TaskState = (
     Vec<(u64, Option<u64>, Option<(String, String)>)>,
     Vec<u32>,
     Option<u32>,
-    (Option<Py<PyAny>>, Option<Py<PyAny>>),
+    (Option<Py<PyAny>>, Option<Py<PyAny>>, bool),
 );
 
 /// Rebuilds a pickled report.
@@ -321,7 +423,7 @@ pub(crate) fn _restore_report(
     let mut values = Vec::new();
     let mut errors = Vec::new();
     let mut out = Vec::new();
-    for (id, name, status, attempts, s, f, err, skip, log, deps, parent, (v, e)) in tasks {
+    for (id, name, status, attempts, s, f, err, skip, log, deps, parent, (v, e, resumed)) in tasks {
         values.push(v);
         errors.push(e);
         let mut task = CoreTask::new(TaskId::from_report_index(id), name);
@@ -342,6 +444,7 @@ pub(crate) fn _restore_report(
         );
         task.deps = deps.into_iter().map(TaskId::from_report_index).collect();
         task.parent = parent.map(TaskId::from_report_index);
+        task.resumed = resumed;
         out.push(task);
     }
     let core = CoreReport {
@@ -547,6 +650,13 @@ impl TaskReport {
     #[getter]
     fn skip_reason(&self) -> Option<String> {
         self.t().skip_reason.as_ref().map(|s| s.to_string())
+    }
+
+    /// Whether it succeeded in the run this one resumed (`flow.run(resume=report)`) and was
+    /// not run again: it is `succeeded` with 0 attempts, its result the one reused.
+    #[getter]
+    fn resumed(&self) -> bool {
+        self.t().resumed
     }
 
     /// When its first attempt started (UTC datetime).

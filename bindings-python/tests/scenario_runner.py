@@ -26,8 +26,10 @@ How a scenario becomes Python:
   ``cost_ms`` → ``cost=`` in seconds. ``max_holding`` counts, per key, the attempts that hold
   it while they hold their slot (as ``max_running``).
 - ``run`` → the flow's / orchestrator's options (``limits``, ``priority`` included); ``targets``; ``cancel_at_ms`` →
-  ``Flow.spawn`` and ``RunHandle.cancel``; every event has a hook that records the trace line
-  (and ``task_completion``'s ``error``, ``None`` or ``str(error)``) and raises when its line is
+  ``Flow.spawn`` and ``RunHandle.cancel``; ``resume`` → ``resume=`` a report read back with
+  ``RunReport.from_json`` from a JSON that lists those tasks as succeeded with their results
+  (``resumed`` is what ``report.tasks[name].resumed`` says); every event has a hook that
+  records the trace line (and ``task_completion``'s ``error``, ``None`` or ``str(error)``) and raises when its line is
   in ``hook_failures``. For the kinds ``hook_ms`` names, a second hook follows that takes that
   long for the listed lines: an ``async def`` hook that ``asyncio.sleep``s where the run has an
   event loop (async and sync modes), a sync hook that ``time.sleep``s in the blocking mode (an
@@ -511,6 +513,8 @@ class Observed:
     #: What ``run()`` raised, as text; None when main returned (and for a flow).
     main_error: Optional[str] = None
     completion_errors: dict[str, Optional[str]] = field(default_factory=dict)
+    #: The tasks that ended resumed (restored from the resumed run).
+    resumed: list[str] = field(default_factory=list)
 
 
 def ms(x: Optional[float]) -> Optional[int]:
@@ -534,12 +538,30 @@ def observe(report: Any, rec: Rec, obs: Observed) -> None:
             obs.starts_ms[t.name] = ms(t.start_offset)  # type: ignore[assignment]
         if t.end_offset is not None:
             obs.ends_ms[t.name] = ms(t.end_offset)  # type: ignore[assignment]
+        if t.resumed:
+            obs.resumed.append(t.name)
     obs.values = dict(rec.values)
     obs.completion_errors = dict(rec.completion_errors)
     obs.trace = list(rec.trace)
     obs.started_order = list(rec.started)
     obs.max_running = rec.peak
     obs.max_holding = dict(rec.peak_holding)
+
+
+def resumed_report(sc: dict[str, Any]) -> Optional[legato.RunReport]:
+    """The report of a run in which the tasks of ``run.resume`` succeeded with those results,
+    read back from its JSON as a report file would be (listed in the flow's declaration order,
+    then the names the flow does not have)."""
+    resume = sc.get("run", {}).get("resume")
+    if resume is None:
+        return None
+    declared = [t["name"] for t in sc.get("tasks", [])]
+    names = [n for n in declared if n in resume] + [n for n in resume if n not in declared]
+    tasks = [
+        {"id": i, "name": n, "status": "succeeded", "attempts": 1, "result": resume[n]}
+        for i, n in enumerate(names)
+    ]
+    return legato.RunReport.from_json(json.dumps({"total_ms": 0, "tasks": tasks}))
 
 
 def _retrieve(t: asyncio.Future[Any]) -> None:
@@ -678,10 +700,11 @@ async def run_scenario(sc: dict[str, Any], sync: bool, blocking: bool = False) -
     except legato.GraphError as e:
         obs.error = str(e)
         return obs
+    resume = resumed_report(sc)
     if blocking:
         assert sync and run.get("cancel_at_ms") is None
         try:
-            report = await asyncio.to_thread(flow.run, *targets)
+            report = await asyncio.to_thread(lambda: flow.run(*targets, resume=resume))
         except legato.FlowError as e:
             report = e.report  # type: ignore[attr-defined]
         except legato.GraphError as e:
@@ -690,7 +713,7 @@ async def run_scenario(sc: dict[str, Any], sync: bool, blocking: bool = False) -
         observe(report, b.rec, obs)
         return obs
     try:
-        handle = flow.spawn(*targets)
+        handle = flow.spawn(*targets, resume=resume)
     except legato.GraphError as e:
         obs.error = str(e)
         return obs
@@ -749,6 +772,8 @@ def check(sc: dict[str, Any], obs: Observed, exact_times: bool) -> list[str]:
         eq("trace", e["trace"], obs.trace)
     if e.get("stop") is not None:
         eq("stop", e["stop"], obs.stop or "")
+    if e.get("resumed") is not None:
+        eq("resumed", sorted(e["resumed"]), sorted(obs.resumed))
     if sc.get("main") or e.get("main_error") is not None:
         eq("main error", e.get("main_error"), obs.main_error)  # absent: main returned
     for k, v in e.get("completion_errors", {}).items():

@@ -70,6 +70,11 @@ def test_the_checker_is_not_vacuous() -> None:
     for key, value in [("main_error", "boom"), ("completion_errors", {"flaky": "boom"})]:
         altered = {**sc, "expect": {**sc["expect"], key: value}}
         assert run_virtual(altered), key
+    # Resume: which tasks ended resumed, and the run.resume the runner reads.
+    sc = next(s for s in ALL if s["name"] == "resume-chain-head-done")
+    assert not run_virtual(sc)
+    assert run_virtual({**sc, "expect": {**sc["expect"], "resumed": []}})
+    assert run_virtual({**sc, "run": {}})
     sc = next(s for s in ALL if s["name"] == "orch-hook-failure")
     altered = {**sc, "expect": {k: v for k, v in sc["expect"].items() if k != "main_error"}}
     assert run_virtual(altered)  # absent main_error: main returned, which it did not

@@ -100,6 +100,12 @@ class RunHandle:
         return self._wait().__await__()
 
 
+def _check_report(resume: Any) -> None:
+    """``resume`` must be a :class:`RunReport`: a TypeError naming the argument."""
+    if not isinstance(resume, _legato.RunReport):
+        raise TypeError(f"resume: expected a RunReport, got {type(resume).__name__}")
+
+
 def _final_report(run: _legato.Run, title: str) -> _legato.RunReport:
     """The report of a finished run; raises :class:`FlowError` unless it is ok (every task
     succeeded or was skipped by a condition or trigger rule)."""
@@ -603,7 +609,7 @@ class Flow(Hooks):
 
     # ----- running ------------------------------------------------------------------------
 
-    def run(self, *targets: str) -> _legato.RunReport:
+    def run(self, *targets: str, resume: Optional[_legato.RunReport] = None) -> _legato.RunReport:
         """Run the flow (or ``targets`` and their dependencies) and return the report.
 
         Raises :class:`FlowError` (with ``.report``) unless every task succeeded or was skipped
@@ -611,15 +617,26 @@ class Flow(Hooks):
         event loop for async steps and async hooks (a flow of sync steps and sync hooks runs
         without one); from async code use :meth:`run_async`. Ctrl-C cancels the run (hooks see
         process_completion) and raises KeyboardInterrupt.
+
+        ``resume``: the report of an earlier run of this flow (``error.report`` of a failed
+        one, in memory, pickled, or read back with :meth:`RunReport.from_json`). Its steps that
+        succeeded are not run again: they end ``succeeded`` with 0 attempts and
+        ``report.tasks[name].resumed``, hooks see only ``task_skip`` for them (reason
+        ``resumed``), and the steps after them get their results (the Python objects of a
+        report in memory or pickled; the JSON values of one read from JSON). The other steps
+        run as usual. A report naming a step this flow does not have raises
+        :class:`UnknownTaskError` before anything runs.
         """
+        if resume is not None:
+            _check_report(resume)
         if any(s.is_async for s in self._steps) or any(
             is_async(h) for hs in self._hooks.values() for h in hs
         ):
-            return run_sync(lambda: self.run_async(*targets), "run")
+            return run_sync(lambda: self.run_async(*targets, resume=resume), "run")
         no_running_loop("run")
         # Hooks are taken when the run starts: one added during the run applies from the next.
         hooks = self._hooks_now()
-        run = self._new_run(list(targets), None, hooks)
+        run = self._new_run(list(targets), None, hooks, resume)
         # Inside a sync step, this worker waits for the run: the pool must not count on it.
         worker = _legato._block_worker()
         try:
@@ -630,19 +647,21 @@ class Flow(Hooks):
                 _legato._unblock_worker()
         return _final_report(run, self._title)
 
-    async def run_async(self, *targets: str) -> _legato.RunReport:
-        """Run the flow on the running event loop; see :meth:`run`."""
-        return await self.spawn(*targets)
+    async def run_async(self, *targets: str, resume: Optional[_legato.RunReport] = None) -> _legato.RunReport:
+        """Run the flow on the running event loop; see :meth:`run` (``resume`` too)."""
+        return await self.spawn(*targets, resume=resume)
 
-    def spawn(self, *targets: str) -> RunHandle:
+    def spawn(self, *targets: str, resume: Optional[_legato.RunReport] = None) -> RunHandle:
         """Start a run on the running event loop and return its handle at once.
 
         ``await handle`` gives the report (or raises :class:`FlowError`); ``handle.cancel()``
-        cancels the run from outside.
+        cancels the run from outside. ``resume``: as in :meth:`run`.
         """
+        if resume is not None:
+            _check_report(resume)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        run = self._new_run(list(targets), done)
+        run = self._new_run(list(targets), done, None, resume)
         run.start()
         return RunHandle(run, done, self._title)
 
@@ -651,9 +670,11 @@ class Flow(Hooks):
         targets: list[str],
         done: Optional[asyncio.Future[None]],
         hooks: Optional[dict[str, list[Callable[..., Any]]]] = None,
+        resume: Optional[_legato.RunReport] = None,
     ) -> _legato.Run:
         """A run of ``targets`` (all when empty): on the running loop, or blocking without ``done``.
-        ``hooks``: the hooks taken at the run's start (now when not given)."""
+        ``hooks``: the hooks taken at the run's start (now when not given); ``resume``: the
+        report of the run it resumes."""
         for t in targets:
             if not isinstance(t, str):
                 raise TypeError(f"targets: expected task names, got {type(t).__name__}")
@@ -683,6 +704,7 @@ class Flow(Hooks):
             title=self.name,
             max_depth=self.max_depth,
             rules=self._rules,
+            resume=resume,
         )
 
     @property

@@ -189,6 +189,7 @@ class Run:
         title: str = ...,
         max_depth: int = ...,
         rules: Optional[Rules] = None,
+        resume: Optional[RunReport] = None,
     ) -> Run: ...
     def start(self) -> None: ...
     def _drive_next(self) -> Optional[tuple[Optional[str], Any]]: ...
@@ -277,7 +278,14 @@ class RunReport:
     def counts(self) -> dict[str, int]: ...
     @property
     def critical_path(self) -> list[str]: ...
-    def to_json(self) -> str: ...
+    def to_json(self) -> str:
+        """The report as JSON (times in milliseconds from the run's start), with each task's
+        result JSON can hold (what ``json.dumps`` makes of it; ``null`` for any other)."""
+    @staticmethod
+    def from_json(text: str) -> RunReport:
+        """A report read back from its JSON (:meth:`to_json`, the CLI's ``--report``): statuses,
+        attempts, times, errors and skip reasons as they were, each result the JSON value the
+        text holds. ``ValueError`` for a text that is not a report's JSON."""
     def to_mermaid(self) -> str: ...
     def to_html(self, title: Optional[str] = None) -> str: ...
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
@@ -315,6 +323,10 @@ class TaskReport:
     def skip_reason(self) -> Optional[str]:
         """Why it was skipped: ``dependency "x" failed``, why the run stopped, or a branch not
         taken: ``condition false``, ``trigger rule all_succeeded not met``."""
+    @property
+    def resumed(self) -> bool:
+        """Whether it succeeded in the run this one resumed (``flow.run(resume=report)``) and
+        was not run again (``succeeded``, 0 attempts, its result reused)."""
     @property
     def started_at(self) -> Optional[datetime.datetime]: ...
     @property

@@ -50,6 +50,38 @@ pub(super) fn body_from(py: Python<'_>, g: &Graph, d: &Bound<'_, PyAny>) -> PyRe
     })
 }
 
+/// Resumes the run `report` tells of (DESIGN "Resume"): each task of the flow that succeeded
+/// there is restored with its result (the Python object of a report in memory or a pickled
+/// one, the JSON value of one read back with `RunReport.from_json`): it will not run again.
+/// The calls of that run (tasks with a parent) are not resumed.
+///
+/// # Errors
+///
+/// `UnknownTaskError` (DESIGN's text) for a task of the report that the flow does not have:
+/// nothing has run yet.
+fn restore(
+    py: Python<'_>,
+    sched: &mut Scheduler<Py<PyAny>>,
+    graph: &Graph,
+    report: &RunReport,
+) -> PyResult<()> {
+    for (i, t) in report.core().tasks.iter().enumerate() {
+        if t.parent.is_some() {
+            continue;
+        }
+        let id = graph
+            .resolve(&t.name)
+            .map_err(|e| crate::errors::graph_error(&e))?;
+        if t.status == Status::Succeeded {
+            let value = report.value(i).map(|v| v.clone_ref(py));
+            sched
+                .restore(id, value)
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
 /// A flow's bodies as the driver calls them, made once per flow definition and shared by its
 /// runs (internal; `Flow` makes it again after a step is added).
 #[pyclass(module = "legato._legato", frozen)]
@@ -115,8 +147,9 @@ impl Run {
     /// an asyncio future set when the run is finished; without it the run is blocking: no loop,
     /// and the caller drives it with [`Run::drive`]. `main`: an Orchestrator's, a callable
     /// that starts main and returns its asyncio future; the core says when to call it.
+    /// `resume`: a report of a run of `flow` to resume (see [`restore`]).
     #[new]
-    #[pyo3(signature = (flow, bodies, targets, hooks, context, done, max_parallel=None, fail_fast=false, timeout=None, executor=None, main=None, title=String::new(), max_depth=legato::scheduler::DEFAULT_MAX_DEPTH, rules=None))]
+    #[pyo3(signature = (flow, bodies, targets, hooks, context, done, max_parallel=None, fail_fast=false, timeout=None, executor=None, main=None, title=String::new(), max_depth=legato::scheduler::DEFAULT_MAX_DEPTH, rules=None, resume=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -134,6 +167,7 @@ impl Run {
         title: String,
         max_depth: u32,
         rules: Option<PyRef<'_, crate::convert::Rules>>,
+        resume: Option<PyRef<'_, RunReport>>,
     ) -> PyResult<Run> {
         let _entry = pool::enter();
         let lp = match done {
@@ -194,8 +228,11 @@ impl Run {
             // limits, priority and costs (checked when the Flow / Orchestrator was made).
             opts = r.apply(opts);
         }
-        let sched = Scheduler::new(graph, &sel, opts)
+        let mut sched = Scheduler::new(graph.clone(), &sel, opts)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        if let Some(report) = resume {
+            restore(py, &mut sched, &graph, &report)?;
+        }
         let (clock, loop_t0) = match &lp {
             None => (Clock::Mono { t0: Instant::now() }, 0.0),
             Some(lp) => {

@@ -124,3 +124,18 @@ async def typed_sync_call() -> int:
     value = await asyncio.to_thread(checksum, "a.tar")
     assert_type(value, int)
     return value
+
+
+# Resume (issue 22): a report in memory or read back from its JSON; TaskReport.resumed.
+saved: str = report.to_json()
+back = legato.RunReport.from_json(saved)
+assert_type(back, legato.RunReport)
+resumed = flow.run(resume=back)
+assert_type(resumed.tasks["build"].resumed, bool)
+assert_type(flow.run("notify", resume=report), legato.RunReport)
+
+
+async def resume_async() -> None:
+    assert_type(await flow.run_async(resume=report), legato.RunReport)
+    handle = flow.spawn("build", resume=back)
+    assert_type(await handle, legato.RunReport)

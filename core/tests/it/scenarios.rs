@@ -131,6 +131,9 @@ pub struct RunDef {
     pub hook_failures: BTreeMap<String, String>,
     #[serde(default)]
     pub hook_ms: BTreeMap<String, u64>,
+    /// The tasks that succeeded in the run this one resumes, with their results.
+    #[serde(default)]
+    pub resume: Option<BTreeMap<String, Value>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Default)]
@@ -176,6 +179,8 @@ pub struct Expect {
     pub main_error: Option<String>,
     #[serde(default)]
     pub completion_errors: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    pub resumed: Option<Vec<String>>,
 }
 
 impl Expect {
@@ -201,6 +206,7 @@ impl Expect {
             && self.stop.is_none()
             && self.main_error.is_none()
             && self.completion_errors.is_empty()
+            && self.resumed.is_none()
     }
 }
 
@@ -436,6 +442,8 @@ pub struct Observed {
     pub main_error: Option<String>,
     /// The error of each task's last `task_completion` payload.
     pub completion_errors: HashMap<String, Option<String>>,
+    /// The tasks that ended resumed, in report order.
+    pub resumed: Vec<String>,
 }
 
 /// Checks `obs` against the scenario's expectations; returns every mismatch.
@@ -542,6 +550,12 @@ pub fn check(sc: &Scenario, obs: &Observed, exact_times: bool) -> Vec<String> {
     }
     if let Some(stop) = &e.stop {
         eq("stop", stop.clone(), obs.stop.clone().unwrap_or_default());
+    }
+    if let Some(resumed) = &e.resumed {
+        let (mut want, mut got) = (resumed.clone(), obs.resumed.clone());
+        want.sort();
+        got.sort();
+        eq("resumed", format!("{want:?}"), format!("{got:?}"));
     }
     if !sc.main.is_empty() || e.main_error.is_some() {
         // Absent: main returned.
@@ -1065,6 +1079,23 @@ pub fn run_virtual(sc: &Scenario) -> Observed {
             ..Default::default()
         },
     };
+    if let Some(resume) = &sc.run.resume {
+        // A resumed run (DESIGN "Resume"): a name the flow lacks is refused before anything runs.
+        for (name, value) in resume_order(sc, resume) {
+            match graph.resolve(name) {
+                Ok(id) => sim
+                    .s
+                    .restore(id, Some(value.clone()))
+                    .expect("a task of the run"),
+                Err(e) => {
+                    return Observed {
+                        error: Some(e.to_string()),
+                        ..Default::default()
+                    }
+                }
+            }
+        }
+    }
     if sc.main.is_empty() {
         sim.s.start(Duration::ZERO);
     } else {
@@ -1155,7 +1186,30 @@ pub fn observe_report(report: &RunReport, obs: &mut Observed) {
         if let Some(e) = t.finished {
             obs.ends_ms.insert(name.clone(), e.as_millis() as u64);
         }
+        if t.resumed {
+            obs.resumed.push(name.clone());
+        }
     }
+}
+
+/// The tasks of `run.resume` in the flow's declaration order (a report lists them so), then
+/// those the flow does not have, with their results.
+pub fn resume_order<'a>(
+    sc: &'a Scenario,
+    resume: &'a BTreeMap<String, Value>,
+) -> Vec<(&'a str, &'a Value)> {
+    let mut out: Vec<(&str, &Value)> = sc
+        .tasks
+        .iter()
+        .filter_map(|t| resume.get_key_value(&t.name))
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    for (k, v) in resume {
+        if !sc.tasks.iter().any(|t| &t.name == k) {
+            out.push((k.as_str(), v));
+        }
+    }
+    out
 }
 
 #[test]
@@ -1253,6 +1307,7 @@ fn the_checker_reports_altered_expectations() {
         ),
         ("max running", |e| e.max_running = Some(2), false),
         ("stop", |e| e.stop = Some("run cancelled".into()), false),
+        ("resumed", |e| e.resumed = Some(vec!["flaky".into()]), false),
         (
             "plan",
             |e| e.plan = Some(vec![vec!["next".into()], vec!["flaky".into()]]),
@@ -1325,6 +1380,7 @@ fn the_suite_covers_every_rule_and_seed() {
             "conditions",
             "triggers",
             "priority",
+            "resume",
         ]
         .map(String::from),
     );

@@ -29,7 +29,9 @@
 //!   object's `uses` → [`Action::uses_with`] (the keys as a function of the call's argument).
 //! - `run` → `max_parallel`, `fail_fast`, `timeout`, `limits` (`limit`), `priority` on the
 //!   flow / orchestrator; `targets` →
-//!   `run_targets`; `cancel_at_ms` → `Flow::spawn`, a sleep, `RunHandle::cancel`;
+//!   `run_targets`; `cancel_at_ms` → `Flow::spawn`, a sleep, `RunHandle::cancel`; `resume` →
+//!   a report read back with [`RunReport::from_json`] from a JSON that lists those tasks as
+//!   succeeded with their results, resumed with [`Flow::spawn_resumed`];
 //!   `hook_failures` → every event has a hook that records the trace line and returns
 //!   `Err(message)` when its line is listed.
 //!
@@ -55,8 +57,8 @@
 //!   deterministic one.
 
 use super::scenarios::{
-    check, condition_of, keys_of, load_all, observe_report, AttemptDef, Holding as KeyCount,
-    Observed, RunDef, Scenario, TaskDef,
+    check, condition_of, keys_of, load_all, observe_report, resume_order, AttemptDef,
+    Holding as KeyCount, Observed, RunDef, Scenario, TaskDef,
 };
 use futures_util::future::{join_all, try_join_all, BoxFuture, FutureExt, Shared};
 use legato::{
@@ -556,14 +558,22 @@ async fn run_flow(sc: &Scenario) -> Observed {
     }
     run_rules!(flow, &sc.run);
     register_hooks!(flow, rec);
-    let result = match sc.run.cancel_at_ms {
-        None => flow.run_targets(&sc.run.targets).await,
-        Some(at) => {
-            let handle = flow
-                .spawn_targets(&sc.run.targets)
-                .expect("the graph is valid");
-            tokio::time::sleep(ms(at)).await;
-            handle.cancel();
+    let resumed = sc.run.resume.as_ref().map(|r| resumed_report(sc, r));
+    let result = match (sc.run.cancel_at_ms, &resumed) {
+        (None, None) => flow.run_targets(&sc.run.targets).await,
+        (at, resumed) => {
+            let handle = match resumed {
+                Some(report) => flow.spawn_resumed(&sc.run.targets, report),
+                None => flow.spawn_targets(&sc.run.targets),
+            };
+            let handle = match handle {
+                Ok(h) => h,
+                Err(e) => return graph_error(e), // a report naming a task the flow lacks
+            };
+            if let Some(at) = at {
+                tokio::time::sleep(ms(at)).await;
+                handle.cancel();
+            }
             handle.wait().await
         }
     };
@@ -573,6 +583,20 @@ async fn run_flow(sc: &Scenario) -> Observed {
         Err(e) => return graph_error(e),
     };
     rec.observed(&report, plan)
+}
+
+/// The report of a run in which the tasks of `run.resume` succeeded with those results, read
+/// back from its JSON as a report file would be.
+fn resumed_report(sc: &Scenario, resume: &BTreeMap<String, Value>) -> RunReport {
+    let tasks: Vec<Value> = resume_order(sc, resume)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, result))| {
+            serde_json::json!({ "id": i, "name": name, "status": "succeeded", "attempts": 1, "result": result })
+        })
+        .collect();
+    let json = serde_json::json!({ "total_ms": 0.0, "tasks": tasks });
+    RunReport::from_json(&json.to_string()).expect("a report's JSON")
 }
 
 /// What main's `await` of one entry gives: whether it succeeded, or the error a fail-fast
