@@ -406,20 +406,15 @@ if (require.main === module || process.env.NODE_TEST_CONTEXT) {
     assert.ok(scenarios.length >= 40, `only ${scenarios.length} scenarios found in ${DIR}`)
   })
 
-  // Resume (issue 22): the Node door has no `flow.run({ resume })` yet, so the scenarios with
-  // `run.resume` are skipped here (not dropped: they show as skipped) until it lands.
-  const NO_RESUME = 'run.resume: the Node door has no resume yet (issue 22)'
-  const resumeSkip = (sc) => (sc.run && sc.run.resume !== undefined ? NO_RESUME : false)
-
   for (const sc of scenarios) {
-    test(`virtual clock: ${sc.name}`, { timeout: 10_000, skip: resumeSkip(sc) }, async () => {
+    test(`virtual clock: ${sc.name}`, { timeout: 10_000 }, async () => {
       const obs = await onVirtualClock(sc)
       assert.deepEqual(check(sc, obs, true), [], sc.description)
     })
   }
 
   for (const sc of scenarios) {
-    const skip = SAME_INSTANT.has(sc.name) ? 'two events at one instant: only a virtual clock orders them' : resumeSkip(sc)
+    const skip = SAME_INSTANT.has(sc.name) ? 'two events at one instant: only a virtual clock orders them' : false
     test(`real clock: ${sc.name}`, { timeout: 20_000, skip }, async () => {
       let bad = []
       // A starved machine can reorder real timers: retry a mismatch before reporting it.
