@@ -363,3 +363,17 @@ test('only the steps that succeeded are resumed: a failed, timed-out or skipped 
   assert.deepEqual(report.list.filter((t) => t.resumed).map((t) => t.name), ['nothing'])
   assert.deepEqual(report.tasks.after.result, [true, undefined])
 })
+
+test('a run whose every step is resumed calls no body and resolves; so does an empty flow\'s', T, async () => {
+  let calls = 0
+  const flow = new Flow()
+  flow.step('a', () => ++calls)
+  flow.step('b', () => ++calls, { after: ['a'] })
+  const first = await flow.run()
+  const again = await flow.run({ resume: first })
+  const third = await flow.run({ resume: RunReport.fromJSON(JSON.stringify(again)) })
+  assert.equal(calls, 2)
+  assert.deepEqual(third.list.map((t) => [t.name, t.status, t.attempts, t.resumed, t.result]), [['a', 'succeeded', 0, true, 1], ['b', 'succeeded', 0, true, 2]])
+  const empty = new Flow()
+  assert.equal((await empty.run({ resume: await empty.run() })).ok, true)
+})
