@@ -352,8 +352,10 @@ export interface TaskSkipEvent<State> {
   name: string
   /**
    * Why, in the core's words: `dependency "build" failed`, `condition false` (its `when` was
-   * false), `trigger rule all_succeeded not met` (a dependency was a branch not taken), or why
-   * the run stopped (`run cancelled`, `fail-fast: task "x" failed`, …).
+   * false), `trigger rule all_succeeded not met` (a dependency was a branch not taken),
+   * `resumed` (it succeeded in the run `flow.run({ resume })` resumes: it is not run again and
+   * ends `succeeded`; the only hook it gets), or why the run stopped (`run cancelled`,
+   * `fail-fast: task "x" failed`, …).
    */
   reason: string
   /** The shared state. */
@@ -437,6 +439,11 @@ export declare class TaskReport<R = unknown> {
   readonly dependencies: string[]
   /** The task that spawned it (dynamic tasks). */
   readonly parent: string | undefined
+  /**
+   * Whether it succeeded in the run this one resumed (`flow.run({ resume })`) and was not run
+   * again: it is `succeeded` with 0 attempts, its result the one reused.
+   */
+  readonly resumed: boolean
 }
 
 /**
@@ -472,12 +479,47 @@ export declare class RunReport<Steps extends object = Record<string, any>> {
   readonly tasks: ReportTasks<Steps>
   /** Every task in run order. */
   readonly list: TaskReport[]
-  /** The report in the JSON shape shared by every front door and the CLI. */
+  /**
+   * The report in the JSON shape shared by every front door and the CLI (what
+   * `JSON.stringify(report)` writes; a new object each call), each task's `result` as JSON
+   * holds it: what `JSON.stringify` makes of it, or `null` when JSON cannot hold it
+   * (`undefined`, a function, a symbol, a BigInt, a cycle, a `toJSON` that throws). Never
+   * throws. {@link RunReport.fromJSON} reads the text back.
+   */
   toJSON(): Record<string, unknown>
   /** The run as a Mermaid Gantt chart. */
   toMermaid(): string
   /** A self-contained HTML page with the run's timeline. */
   toHTML(title?: string): string
+  /**
+   * A report read back from its JSON text (`JSON.stringify(report)`, the CLI's `--report`
+   * file): every task's status, attempts, times, error (a {@link TaskFailedError},
+   * {@link TaskTimeoutError} or {@link CancelledError} with the message the text gives), skip
+   * reason and `resumed` as they were, and each result the text holds (its JSON value). Give
+   * it to `flow.run({ resume })` to resume that run.
+   * @throws SyntaxError with code `ERR_LEGATO_INVALID_REPORT` for a text that is not a
+   *   report's JSON, saying what is wrong (`text: not a legato run report: unknown status
+   *   "great" of task "a"`); TypeError (`ERR_INVALID_ARG_TYPE`) for one that is not a string.
+   */
+  static fromJSON(text: string): RunReport
+}
+
+/** The options of one run of a flow: `flow.run(targets, options)`. */
+export interface FlowRunOptions {
+  /** Cancels the run when it aborts (running steps' signals fire; the rest are skipped). */
+  signal?: AbortSignal
+  /**
+   * Resumes a failed run (DESIGN "Resume"): the report of an earlier run of this flow
+   * (`FlowError.report`, a report in memory, or one read back with {@link RunReport.fromJSON}).
+   * Its steps that succeeded are not run again: they end `succeeded` with 0 attempts and
+   * `report.tasks[name].resumed`, hooks see only `onTaskSkip` for them (reason `resumed`), and
+   * the steps after them read their results in `ctx.results` (the JS values of a report in
+   * memory; the JSON values of one read back). The other steps run as usual; calls
+   * (`ctx.spawn`) are not resumed. A report naming a step this flow does not have rejects with
+   * an {@link UnknownTaskError} before anything runs; anything but a RunReport, with a
+   * TypeError naming `options.resume`.
+   */
+  resume?: RunReport<any>
 }
 
 /** The type-only mark of a sync point's result types (no such property exists at run time). */
@@ -540,14 +582,18 @@ export declare class Flow<State = Record<string, any>, Steps extends object = Re
    * Runs every step, or `targets` and their dependencies. Resolves to the report when every
    * step succeeded or was skipped by a condition or a trigger rule (`report.ok`; typed by
    * `Steps`); rejects with a {@link FlowError} (`.report`) otherwise,
-   * or with a {@link GraphError} (cycle, missing dependency, unknown target) before anything runs.
+   * or with a {@link GraphError} (cycle, missing dependency, unknown target, a `resume`
+   * report's step the flow lacks) before anything runs. `options`: see {@link FlowRunOptions}.
    * No targets (`undefined`, `null`, `[]`) runs every step; `''` is an unknown target. A name
    * holding a NUL character (here or in `after`) is refused with a RangeError naming the
    * argument (`ERR_LEGATO_INVALID_NAME`).
    */
-  run(targets?: string | ((...args: any[]) => unknown) | readonly (string | ((...args: any[]) => unknown))[] | null, options?: { signal?: AbortSignal }): Promise<RunReport<Steps>>
-  /** Runs every step with run-time options (an AbortSignal cancels the run). */
-  run(options: { signal?: AbortSignal }): Promise<RunReport<Steps>>
+  run(targets?: string | ((...args: any[]) => unknown) | readonly (string | ((...args: any[]) => unknown))[] | null, options?: FlowRunOptions): Promise<RunReport<Steps>>
+  /**
+   * Runs every step with run-time options: `signal` cancels the run, `resume` resumes a
+   * failed one (see {@link FlowRunOptions}).
+   */
+  run(options: FlowRunOptions): Promise<RunReport<Steps>>
   /** The dry run: the levels that would run, in order (each a list of names). */
   plan(targets?: string | string[]): string[][]
   /** The graph as a Mermaid flowchart. */
@@ -674,6 +720,8 @@ export declare class Orchestrator<State extends object = Record<string, any>> im
  * - `ERR_LEGATO_INVALID_NAME`: a `RangeError`, a task name that is empty, holds a control
  *   character (NUL included) or a lone surrogate, or starts or ends with whitespace (a step's,
  *   a dependency's, a target's, an action's, a spawned child's), naming the argument;
+ * - `ERR_LEGATO_INVALID_REPORT`: a `SyntaxError`, a text {@link RunReport.fromJSON} cannot read
+ *   as a report (not JSON, a field missing, an unknown status), saying what is wrong;
  * - `ERR_LEGATO_OUTSIDE_RUN`: a {@link LegatoError}, `orchestrator.signal()` outside a run of
  *   that orchestrator, or `ctx.spawn()` in a step's condition (`when`);
  * - `ERR_INVALID_ARG_TYPE` (a `TypeError`: wrong type, unknown option) and `ERR_OUT_OF_RANGE`
@@ -696,6 +744,7 @@ export type ErrorCode =
   | 'ERR_LEGATO_RETRY'
   | 'ERR_LEGATO_DEPTH'
   | 'ERR_LEGATO_INVALID_NAME'
+  | 'ERR_LEGATO_INVALID_REPORT'
   | 'ERR_LEGATO_OUTSIDE_RUN'
   | 'ERR_INVALID_ARG_TYPE'
   | 'ERR_OUT_OF_RANGE'
@@ -725,7 +774,10 @@ export declare class MissingDependencyError extends GraphError {
 export declare class DuplicateTaskError extends GraphError {
   code: 'ERR_LEGATO_DUPLICATE_TASK'
 }
-/** `Task "x" not found` (`ERR_LEGATO_UNKNOWN_TASK`). */
+/**
+ * `Task "x" not found` (`ERR_LEGATO_UNKNOWN_TASK`): a run's unknown target, or a step of a
+ * `resume` report that the flow does not have (a report of another flow).
+ */
 export declare class UnknownTaskError extends GraphError {
   code: 'ERR_LEGATO_UNKNOWN_TASK'
 }

@@ -46,6 +46,11 @@ export declare class NativeReport {
   get ok(): boolean
   /** The run's duration, ms. */
   get totalMs(): number
+  /**
+   * When the run started, epoch ms (null when the report does not say: a report read back
+   * from a JSON text whose `started_at` is null).
+   */
+  get startedAtMs(): number | null
   /** Why the run stopped early, if it did. */
   get stop(): string | null
   /**
@@ -164,6 +169,15 @@ export declare function optionsDrop(ids: Array<number>): void
 export declare function optionsNew(name: string, retries: number, backoffKind: number, initialMs: number, factor: number, maxMs: number, jitter: boolean, timeoutMs: number, uses?: Array<string> | undefined | null, trigger?: string | undefined | null, costMs?: number | undefined | null, conditional?: boolean | undefined | null): number
 
 /**
+ * A report read back from its JSON text (`RunReport.fromJSON`: the text `JSON.stringify(report)`
+ * or the CLI's `--report` writes), by the core's one reader ([`RunReport::from_json`]): every
+ * task's status, attempts, times, error, skip reason and result (a JSON value). A text that
+ * is not a report's JSON is refused with code `ERR_LEGATO_INVALID_REPORT` (a `SyntaxError`
+ * in the facade) saying what is wrong.
+ */
+export declare function reportFromJson(text: string): NativeReport
+
+/**
  * The message of the error a caller of `task` gets, when the core made it (a cancellation,
  * a skip naming its reason, a call too deep, a timeout): what [`CallOutcome`] holds.
  */
@@ -209,6 +223,22 @@ export declare function runOptions(maxParallel?: unknown | undefined | null, fai
 
 /** A snapshot of run `id`'s report (for `process_completion`'s payload, before the run ends). */
 export declare function runReport(id: number): NativeReport
+
+/**
+ * Resumes the run `report` tells of (DESIGN "Resume"), before run `id` starts: each step of
+ * the flow that succeeded there is restored ([`Scheduler::restore`]): it will not run again,
+ * it ends `succeeded` with no attempt, and hooks see `task_skip` with reason `resumed`. The
+ * report's calls (tasks with a parent) are not resumed, and a step the run's targets leave
+ * out is not restored. Returns `[task, reported, …]`: each restored task's id in this run
+ * beside its id in `report` (the facade hands the result it held on to the new run).
+ *
+ * # Errors
+ *
+ * `ERR_LEGATO_UNKNOWN_TASK` with the core's text (`Task "x" not found (did you mean "y"?)`)
+ * for a task of the report that the flow does not have (a report of another flow): nothing
+ * is restored and nothing has run.
+ */
+export declare function runRestore(id: number, report: NativeReport): Array<number>
 
 /**
  * The run's error when it stopped early ([`Scheduler::stop_error`], decided by the core):

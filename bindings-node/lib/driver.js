@@ -168,6 +168,13 @@ class Driver {
     return clock() - this.t0
   }
 
+  /** Frees the native run of a run that will not start (refused while it was made). */
+  drop() {
+    abandoned.unregister(this)
+    native.runDrop(this.id)
+    this.done = true
+  }
+
   /** The deadline's timer fired: time advanced (handed over at the end of the turn). */
   tick() {
     this.timer = null

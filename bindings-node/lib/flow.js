@@ -7,7 +7,7 @@ const { checkKeys, runOptions, taskOptions, TASK_KEYS, STEP_ONLY_KEYS, RUN_KEYS,
 const { addHookMethods, newHooks } = require('./hooks.js')
 const { held } = require('./finalizers.js')
 const { checkName, named } = require('./names.js')
-const { failureReasonOf } = require('./report.js')
+const { failureReasonOf, nativeOf, resultOf } = require('./report.js')
 
 const STEP_KEYS = ['after', 'description', ...TASK_KEYS, ...STEP_ONLY_KEYS]
 const SPAWN_KEYS = TASK_KEYS
@@ -99,7 +99,7 @@ class StepContext {
 }
 
 class FlowRun extends Driver {
-  constructor(flow, graphId, targets, ro, signal) {
+  constructor(flow, graphId, targets, ro, signal, resume) {
     super(graphId, targets, ro, flow._hooks, flow._names.length)
     this.flow = flow
     this.names = flow._names.slice()
@@ -120,6 +120,7 @@ class FlowRun extends Driver {
     // A bound method, not a closure stored from here (see the Driver's constructor).
     this.abortSignal = null
     this.abortListener = null
+    if (resume !== undefined) this.restore(resume)
     if (signal) {
       if (signal.aborted) queueMicrotask(() => this.cancel())
       else {
@@ -132,6 +133,29 @@ class FlowRun extends Driver {
 
   call(task) {
     return this.calls[task] ?? this.retired[task]
+  }
+
+  /**
+   * Resumes the run `report` tells of, before this one starts: the core restores each step
+   * that succeeded there (it will not run again: `succeeded`, 0 attempts, `resumed`, hooks see
+   * `task_skip` with reason `resumed`), and the result the report holds for it (the JS value
+   * of a report in memory, the JSON value of one read back) is this run's, so that the steps
+   * after it read it in `ctx.results`. A step the report names and the flow lacks is an
+   * UnknownTaskError: the native run is freed and nothing has run.
+   */
+  restore(report) {
+    let pairs
+    try {
+      pairs = native.runRestore(this.id, nativeOf(report))
+    } catch (e) {
+      this.drop()
+      throw fromNative(e)
+    }
+    for (let k = 0; k < pairs.length; k += 2) {
+      const task = pairs[k]
+      this.values[task] = resultOf(report, pairs[k + 1])
+      this.ok[task] = 1
+    }
   }
 
   get results() {
@@ -606,6 +630,8 @@ class Flow {
   /**
    * Runs the flow (or `targets` and their dependencies). Resolves to the report when every
    * step succeeded or was skipped by a condition or a trigger rule (`report.ok`); otherwise rejects with a `FlowError` whose `.report` holds everything.
+   * `options.signal` cancels the run; `options.resume`, a previous run's report, resumes it
+   * (DESIGN "Resume": see `restore`).
    */
   run(targets, options) {
     if (targets !== undefined && targets !== null && !Array.isArray(targets) && typeof targets === 'object' && options === undefined) {
@@ -614,13 +640,16 @@ class Flow {
     }
     let run
     try {
-      const o = checkKeys('options', options, ['signal'])
+      const o = checkKeys('options', options, ['signal', 'resume'])
       if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
         throw typeError('options.signal', `must be an AbortSignal, got ${describe(o.signal)}`)
       }
+      if (o.resume !== undefined && nativeOf(o.resume) === null) {
+        throw typeError('options.resume', `must be a RunReport (a previous run's report or RunReport.fromJSON(text)), got ${describe(o.resume)}`)
+      }
       const t = this._targets(targets)
       this._flush()
-      run = new FlowRun(this, this._def, t, this._run, o.signal)
+      run = new FlowRun(this, this._def, t, this._run, o.signal, o.resume)
     } catch (e) {
       return Promise.reject(e)
     }

@@ -40,11 +40,11 @@
 //! condition now and report it with input 18. When `out` is full the rest waits for the next
 //! call.
 
-use crate::errors::{coded, guard, option_error};
+use crate::errors::{coded, graph_error, guard, option_error};
 use crate::flow::{flow_select, options_get, Slab};
 use crate::report::NativeReport;
-use legato::event::{ErrorKind, Event, HookMask, StopReason, TaskError};
-use legato::graph::{Graph, GraphBuilder, TaskId};
+use legato::event::{ErrorKind, Event, HookMask, Status, StopReason, TaskError};
+use legato::graph::{Graph, GraphBuilder, Selection, TaskId};
 use legato::host::{code, CallOutcome, Payload};
 use legato::policy::{self, OptionError};
 use legato::scheduler::{
@@ -53,12 +53,15 @@ use legato::scheduler::{
 use napi::bindgen_prelude::{Unknown, ValueType};
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const NONE: u32 = u32::MAX;
 
 struct Run {
     sched: Scheduler<()>,
+    /// The tasks this run selected (its targets and their dependencies), until it starts:
+    /// what [`run_restore`] may restore.
+    selection: Option<Selection>,
     hooks: Slab<(HookToken, Event)>,
     /// The fail-fast groups made by input 17, in order: the JS side numbers them from 0.
     groups: Vec<GroupId>,
@@ -98,6 +101,24 @@ fn dur(ms: f64) -> Duration {
         Duration::from_nanos((ms * 1e6 + 0.5) as u64)
     } else {
         Duration::ZERO
+    }
+}
+
+/// The wall-clock time `epoch_ms` (`Date.now()`: epoch milliseconds). Whole milliseconds
+/// are taken apart from the fraction: `epoch_ms * 1e6` ns is beyond an `f64`'s exact
+/// integers, and rounding it made a report's `started_at` 1 ms early about half the time.
+pub(crate) fn epoch(epoch_ms: f64) -> SystemTime {
+    let whole = epoch_ms.floor();
+    UNIX_EPOCH + Duration::from_millis(whole as u64) + dur(epoch_ms - whole)
+}
+
+/// Epoch milliseconds of `at` (a `Date`'s time; negative before 1970), exact to the
+/// millisecond (see [`epoch`]).
+pub(crate) fn epoch_ms(at: SystemTime) -> f64 {
+    let exact = |d: Duration| d.as_millis() as f64 + f64::from(d.subsec_nanos() % 1_000_000) / 1e6;
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(d) => exact(d),
+        Err(e) => -exact(e.duration()),
     }
 }
 
@@ -380,12 +401,60 @@ pub fn run_new(
         }
         let run = Run {
             sched: Scheduler::new(g, &sel, o).map_err(|e| option_error(&e))?,
+            selection: Some(sel),
             hooks: Slab::new(),
             groups: Vec::new(),
             started_at_ms,
             now: Duration::ZERO,
         };
         Ok(RUNS.with_borrow_mut(|r| r.insert(run)))
+    })
+}
+
+/// Resumes the run `report` tells of (DESIGN "Resume"), before run `id` starts: each step of
+/// the flow that succeeded there is restored ([`Scheduler::restore`]): it will not run again,
+/// it ends `succeeded` with no attempt, and hooks see `task_skip` with reason `resumed`. The
+/// report's calls (tasks with a parent) are not resumed, and a step the run's targets leave
+/// out is not restored. Returns `[task, reported, …]`: each restored task's id in this run
+/// beside its id in `report` (the facade hands the result it held on to the new run).
+///
+/// # Errors
+///
+/// `ERR_LEGATO_UNKNOWN_TASK` with the core's text (`Task "x" not found (did you mean "y"?)`)
+/// for a task of the report that the flow does not have (a report of another flow): nothing
+/// is restored and nothing has run.
+#[napi]
+pub fn run_restore(id: u32, report: &mut NativeReport) -> napi::Result<Vec<u32>, String> {
+    guard(|| {
+        RUNS.with_borrow_mut(|runs| {
+            let run = runs.get_mut(id).ok_or_else(|| unknown_run(id))?;
+            let report = report.report();
+            let graph = run.sched.graph().clone();
+            let mut restored = Vec::new();
+            // Every name is checked before anything is restored.
+            for t in report.tasks.iter().filter(|t| t.parent.is_none()) {
+                let task = graph.resolve(&t.name).map_err(|e| graph_error(&e))?;
+                if t.status == Status::Succeeded {
+                    restored.push((task, t.id.as_u32()));
+                }
+            }
+            let selection = run.selection.take().ok_or_else(|| {
+                coded(
+                    "ERR_LEGATO_INTERNAL",
+                    "a run is restored once, before it starts",
+                )
+            })?;
+            let mut out = Vec::with_capacity(restored.len() * 2);
+            for (task, reported) in restored {
+                if !selection.contains(task) {
+                    continue;
+                }
+                run.sched.restore(task, Some(())).map_err(protocol)?;
+                out.push(task.as_u32());
+                out.push(reported);
+            }
+            Ok(out)
+        })
     })
 }
 
@@ -530,7 +599,10 @@ pub(crate) fn run_step(
                             }
                             s.spawn(caller, name, Arc::new(o), now).map_err(protocol)?;
                         }
-                        12 => s.start(now),
+                        12 => {
+                            run.selection = None;
+                            s.start(now);
+                        }
                         14 => s.start_main(now),
                         15 => s.main_finished(a == 1, now),
                         16 => {
@@ -731,7 +803,7 @@ pub fn run_report(id: u32) -> napi::Result<NativeReport, String> {
             let run = runs.get(id).ok_or_else(|| unknown_run(id))?;
             let mut report = run.sched.report();
             if run.started_at_ms.is_finite() && run.started_at_ms >= 0.0 {
-                report.started_at = Some(UNIX_EPOCH + dur(run.started_at_ms));
+                report.started_at = Some(epoch(run.started_at_ms));
             }
             Ok(NativeReport::new(report))
         })
@@ -746,7 +818,7 @@ pub fn run_finish(id: u32) -> napi::Result<NativeReport, String> {
             .with_borrow_mut(|runs| runs.remove(id))
             .ok_or_else(|| unknown_run(id))?;
         let started_at = (run.started_at_ms.is_finite() && run.started_at_ms >= 0.0)
-            .then(|| UNIX_EPOCH + dur(run.started_at_ms));
+            .then(|| epoch(run.started_at_ms));
         // The report is made when first read (most runs are only asked `ok`).
         Ok(NativeReport::finished(run.sched, run.now, started_at))
     })

@@ -4,7 +4,8 @@
 //! something reads it (`json`, `mermaid`, `html`, `ids`, `statuses`): `ok`, the total and the
 //! stop reason need no report, and most runs are only asked whether they succeeded.
 
-use crate::driver::ms;
+use crate::driver::{epoch_ms, ms};
+use crate::errors::{coded, guard};
 use legato::event::{Status, StopReason};
 use legato::host::code;
 use legato::report::RunReport;
@@ -74,7 +75,8 @@ impl NativeReport {
         }
     }
 
-    fn report(&mut self) -> &RunReport {
+    /// The report (made now if the run's is not yet): what a resumed run reads.
+    pub(crate) fn report(&mut self) -> &RunReport {
         if let State::Finished(..) = self.state {
             let State::Finished(s, _, started_at) =
                 std::mem::replace(&mut self.state, State::Making)
@@ -124,6 +126,18 @@ impl NativeReport {
             State::Report(r) => ms(r.total),
             State::Making => 0.0,
         }
+    }
+
+    /// When the run started, epoch ms (null when the report does not say: a report read back
+    /// from a JSON text whose `started_at` is null).
+    #[napi(getter)]
+    pub fn started_at_ms(&self) -> Option<f64> {
+        let at = match &self.state {
+            State::Finished(_, _, at) => *at,
+            State::Report(r) => r.started_at,
+            State::Making => None,
+        }?;
+        Some(epoch_ms(at))
     }
 
     /// Why the run stopped early, if it did.
@@ -177,4 +191,18 @@ impl NativeReport {
             .map(|t| code::status(t.status))
             .collect()
     }
+}
+
+/// A report read back from its JSON text (`RunReport.fromJSON`: the text `JSON.stringify(report)`
+/// or the CLI's `--report` writes), by the core's one reader ([`RunReport::from_json`]): every
+/// task's status, attempts, times, error, skip reason and result (a JSON value). A text that
+/// is not a report's JSON is refused with code `ERR_LEGATO_INVALID_REPORT` (a `SyntaxError`
+/// in the facade) saying what is wrong.
+#[napi]
+pub fn report_from_json(text: String) -> napi::Result<NativeReport, String> {
+    guard(|| {
+        RunReport::from_json(&text)
+            .map(NativeReport::new)
+            .map_err(|e| coded("ERR_LEGATO_INVALID_REPORT", format!("text: {e}")))
+    })
 }

@@ -2,7 +2,7 @@
 // and the tests run it. Lines marked @ts-expect-error must stay errors.
 import assert from 'node:assert/strict'
 import {
-  Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, HookError, type RunReport,
+  Flow, Orchestrator, FlowError, TaskTimeoutError, CycleError, LegatoError, HookError, RunReport, type FlowRunOptions,
   type StepContext, type TaskCompletionEvent, type DepthError, type RunOptions,
   TimeoutError, RetryError, UniqueIdGenerator, type ErrorCode, type InvalidNameError,
 } from 'legato'
@@ -265,4 +265,33 @@ try {
   const refusedUses = (): unknown => perUser.action(async (userId: number) => userId, { uses: (userId: string) => [userId] })
   void refusedUses
   assert.deepEqual(await perUser.run(() => Promise.all([charge(1, 5), charge(1, 7)])), [5, 7])
+}
+
+// Issue 22: resuming a failed run from its report (in memory or read back from JSON).
+{
+  let fixed = false
+  const flow = new Flow<{}, { build: string; deploy: string }>()
+  flow.step('build', () => 'dist/app.tar')
+  flow.step('deploy', (ctx) => {
+    if (!fixed) throw new Error('no credentials')
+    return `deployed ${String(ctx.results.build)}`
+  }, { after: ['build'] })
+  const failed: RunReport = await flow.run().then(() => assert.fail('resolved'), (e: FlowError) => e.report)
+  fixed = true
+  const resumed = await flow.run({ resume: failed })
+  const wasResumed: boolean = resumed.tasks.build.resumed
+  assert.equal(wasResumed, true)
+  const deployed: string = resumed.tasks.deploy.result
+  assert.equal(deployed, 'deployed dist/app.tar')
+  const back: RunReport = RunReport.fromJSON(JSON.stringify(failed))
+  const options: FlowRunOptions = { resume: back }
+  assert.equal((await flow.run('deploy', options)).tasks.build.attempts, 0)
+  // Refused by the types (and at run time): never called.
+  const refusedResume = (): void => {
+    // @ts-expect-error: resume takes a RunReport, not its JSON
+    void flow.run({ resume: failed.toJSON() })
+    // @ts-expect-error: fromJSON takes the JSON text
+    void RunReport.fromJSON(failed.toJSON())
+  }
+  void refusedResume
 }

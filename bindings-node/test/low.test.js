@@ -96,7 +96,7 @@ const BAD = [
 const BAD_ASYNC = [
   ['flow.run', () => new Flow().run(['a', 5]), 'TypeError', 'targets[1]: must be a step name or a step function, got 5'],
   ['flow.run', () => new Flow().run({ signal: 'stop' }), 'TypeError', 'options.signal: must be an AbortSignal, got "stop"'],
-  ['flow.run', () => new Flow().run(undefined, { sgnal: 1 }), 'TypeError', 'options.sgnal: unknown option (expected one of: signal)'],
+  ['flow.run', () => new Flow().run(undefined, { sgnal: 1 }), 'TypeError', 'options.sgnal: unknown option (expected one of: signal, resume)'],
   ['orchestrator.run', () => new Orchestrator().run(undefined), 'TypeError', 'main: must be a function, got undefined'],
   ['orchestrator.run', () => new Orchestrator().run(() => 1, { signal: {} }), 'TypeError', 'options.signal: must be an AbortSignal, got an object'],
   ['ctx.spawn', () => fromStep(spawn(undefined, () => 1)), 'TypeError', 'name: must be a string, got undefined'],

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
 const FakeTimers = require('@sinonjs/fake-timers')
-const { Flow, Orchestrator } = require('..')
+const { Flow, Orchestrator, RunReport } = require('..')
 
 const DIR = path.join(__dirname, '..', '..', 'tests', 'scenarios')
 const scenarios = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
@@ -94,6 +94,22 @@ function sleep(ms) {
   return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve()
 }
 
+/**
+ * The report `run.resume` stands for (tests/README.md): a run in which those tasks succeeded
+ * with those results, read back from its JSON text as a user reads a saved report
+ * (`RunReport.fromJSON`). Tasks in the flow's declaration order, then names it lacks.
+ */
+function resumeReport(sc, resume) {
+  const names = Object.keys(resume)
+  const declared = (sc.tasks || []).map((t) => t.name).filter((n) => names.includes(n))
+  const order = [...declared, ...names.filter((n) => !declared.includes(n))]
+  const tasks = order.map((name, id) => ({
+    id, name, status: 'succeeded', attempts: 1, started_ms: 0, finished_ms: 0, duration_ms: 0,
+    error: null, skip_reason: null, resumed: false, result: resume[name], deps: [], parent: null, attempt_log: [],
+  }))
+  return RunReport.fromJSON(JSON.stringify({ ok: true, total_ms: 0, started_at: null, stop: null, tasks }))
+}
+
 /** Runs one scenario; returns what was observed. */
 async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
   const obs = { trace: [], startedOrder: [], maxRunning: 0, maxHolding: {}, mainError: null, completionErrors: {} }
@@ -109,6 +125,7 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
   if (run.limits !== undefined) ro.limits = run.limits
   if (run.priority !== undefined) ro.priority = run.priority
   const isMain = Array.isArray(sc.main)
+  if (isMain && run.resume !== undefined) throw new Error(`${sc.name}: run.resume with main: an Orchestrator's run is not resumed`)
   const host = isMain ? new Orchestrator(ro) : new Flow(ro)
   // Every event has a hook: it records the trace line (and task_completion's error), raises
   // when `hook_failures` lists the line, and is async, taking N ms, when `hook_ms` lists it.
@@ -265,8 +282,10 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
       return obs
     }
     if (sc.expect.plan) obs.plan = host.plan(run.targets)
+    const options = { signal: ac.signal }
+    if (run.resume !== undefined) options.resume = resumeReport(sc, run.resume)
     try {
-      report = await host.run(run.targets, { signal: ac.signal })
+      report = await host.run(run.targets, options)
     } catch (e) {
       if (e.report) report = e.report
       else {
@@ -287,6 +306,7 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
   obs.values = {}
   obs.starts = {}
   obs.ends = {}
+  obs.resumed = []
   const results = new Map(report.list.map((t) => [t.id, t.result]))
   for (const t of j.tasks) {
     obs.status[t.name] = t.status
@@ -295,6 +315,7 @@ async function observe(sc, at = (ms, fn) => setTimeout(fn, ms)) {
     if (t.skip_reason !== null) obs.skip[t.name] = t.skip_reason
     if (t.error) obs.errors[t.name] = t.error.message
     if (t.status === 'succeeded') obs.values[t.name] = results.get(t.id)
+    if (t.resumed) obs.resumed.push(t.name)
     if (t.started_ms !== null) obs.starts[t.name] = Math.floor(t.started_ms + 1e-6)
     if (t.finished_ms !== null) obs.ends[t.name] = Math.floor(t.finished_ms + 1e-6)
   }
@@ -332,6 +353,8 @@ function check(sc, obs, exact) {
   if (e.max_running !== undefined) eq('max running', e.max_running, obs.maxRunning)
   for (const [k, v] of Object.entries(e.max_holding || {})) eq(`max holding ${k}`, v, obs.maxHolding[k] ?? 0)
   if (e.trace) eq('trace', e.trace, obs.trace)
+  // In any order.
+  if (e.resumed) eq('resumed', [...e.resumed].sort(), [...obs.resumed].sort())
   if (e.stop !== undefined) eq('stop', e.stop, obs.stop ?? '')
   // Absent in a scenario with `main`: main returned and run() resolved.
   if (sc.main !== undefined || e.main_error !== undefined) eq('main error', e.main_error ?? null, obs.mainError ?? null)
@@ -383,20 +406,15 @@ if (require.main === module || process.env.NODE_TEST_CONTEXT) {
     assert.ok(scenarios.length >= 40, `only ${scenarios.length} scenarios found in ${DIR}`)
   })
 
-  // Resume (issue 22): the Node door has no `flow.run({ resume })` yet, so the scenarios with
-  // `run.resume` are skipped here (not dropped: they show as skipped) until it lands.
-  const NO_RESUME = 'run.resume: the Node door has no resume yet (issue 22)'
-  const resumeSkip = (sc) => (sc.run && sc.run.resume !== undefined ? NO_RESUME : false)
-
   for (const sc of scenarios) {
-    test(`virtual clock: ${sc.name}`, { timeout: 10_000, skip: resumeSkip(sc) }, async () => {
+    test(`virtual clock: ${sc.name}`, { timeout: 10_000 }, async () => {
       const obs = await onVirtualClock(sc)
       assert.deepEqual(check(sc, obs, true), [], sc.description)
     })
   }
 
   for (const sc of scenarios) {
-    const skip = SAME_INSTANT.has(sc.name) ? 'two events at one instant: only a virtual clock orders them' : resumeSkip(sc)
+    const skip = SAME_INSTANT.has(sc.name) ? 'two events at one instant: only a virtual clock orders them' : false
     test(`real clock: ${sc.name}`, { timeout: 20_000, skip }, async () => {
       let bad = []
       // A starved machine can reorder real timers: retry a mismatch before reporting it.
@@ -446,5 +464,23 @@ if (require.main === module || process.env.NODE_TEST_CONTEXT) {
     const unlimited = JSON.parse(JSON.stringify(sc))
     delete unlimited.run.limits
     assert.equal((await onVirtualClock(unlimited)).maxHolding.db, 1)
+  })
+
+  test('the checker is not vacuous for resumed: run.resume reaches the run, an altered expectation is reported', { timeout: 10_000 }, async () => {
+    const sc = {
+      name: 'resume-inline',
+      tasks: [
+        { name: 'fetch', attempts: [{ ms: 50, value: 'fresh' }] },
+        { name: 'build', after: ['fetch'], attempts: [{ ms: 10, value_of: 'fetch' }] },
+      ],
+      run: { resume: { fetch: 'v1' } },
+      expect: { ok: true, resumed: ['fetch'], attempts: { fetch: 0, build: 1 }, values: { build: 'v1' }, started_order: ['build'] },
+    }
+    const obs = await onVirtualClock(sc)
+    assert.deepEqual(check(sc, obs, true), [])
+    const altered = { ...sc, expect: { ...sc.expect, resumed: ['build', 'fetch'] } }
+    assert.deepEqual(check(altered, obs, true), ['resumed: expected ["build","fetch"], got ["fetch"]'])
+    const unknown = { ...sc, run: { resume: { fetsh: 1 } }, expect: { error: 'Task "fetsh" not found (did you mean "fetch"?)' } }
+    assert.deepEqual(check(unknown, await onVirtualClock(unknown), true), [])
   })
 }

@@ -1,15 +1,18 @@
 // A release pipeline through legato's Node door: a Flow with dependencies, a flaky step that
 // is retried, a step that times out, sequences, hooks, the plan and a Gantt chart; then the npm
-// orchestrator style with actions. It asserts what it prints, so `make demo` fails on a regression.
+// orchestrator style with actions; the failed run fixed and resumed from its saved report. It
+// asserts what it prints, so `make demo` fails on a regression.
 import assert from 'node:assert/strict'
-import { Flow, Orchestrator, FlowError } from '../../bindings-node/index.mjs'
+import { Flow, Orchestrator, FlowError, RunReport } from '../../bindings-node/index.mjs'
 
 const sleep = (ms, signal) => new Promise((resolve, reject) => {
   const t = setTimeout(resolve, ms)
   signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason) }, { once: true })
 })
 
-const flow = new Flow({ maxParallel: 3, state: { log: [] } })
+const flow = new Flow({ maxParallel: 3, state: { log: [], e2eFixed: false } })
+const started = {}
+flow.onTaskBegin(({ name }) => { started[name] = (started[name] ?? 0) + 1 })
 flow.step('install', async (ctx) => { await sleep(20, ctx.signal); return 'node_modules' }, { description: 'Install dependencies' })
 flow.step('build', async (ctx) => {
   await sleep(30, ctx.signal)
@@ -19,7 +22,7 @@ flow.step('build', async (ctx) => {
 flow.step('unit-tests', (ctx) => sleep(25, ctx.signal).then(() => 'ok'), { after: ['build'] })
 flow.step('migrate-db', (ctx) => sleep(15, ctx.signal), { after: ['build'], sequences: ['db'] })
 flow.step('seed-db', (ctx) => sleep(15, ctx.signal), { after: ['build'], sequences: ['db'] })
-flow.step('e2e', (ctx) => sleep(1000, ctx.signal), { after: ['migrate-db', 'seed-db'], timeout: 50 })
+flow.step('e2e', (ctx) => (ctx.state.e2eFixed ? 'passed' : sleep(1000, ctx.signal)), { after: ['migrate-db', 'seed-db'], timeout: 50 })
 flow.step('deploy', () => 'v1.2.3', { after: ['unit-tests', 'e2e'] })
 flow.step('changelog', () => 'CHANGELOG.md', { after: ['install'] })
 
@@ -28,7 +31,9 @@ flow.onTaskRetry(({ name, attempt, error, delay }) => console.log(`  ↻ ${name}
     const mark = { succeeded: '✓', skipped: '⊘' }[status] ?? '✗'
     console.log(`  ${mark} ${name} ${status} (${duration}ms)`)
   })
-  .onTaskSkip(({ name, reason }) => console.log(`  ⊘ ${name} skipped: ${reason}`))
+  .onTaskSkip(({ name, reason }) => console.log(reason === 'resumed'
+    ? `  ✓ ${name} resumed (succeeded before, not run again)`
+    : `  ⊘ ${name} skipped: ${reason}`))
 
 console.log('plan:', JSON.stringify(flow.plan()))
 console.log(flow.toAscii())
@@ -50,6 +55,20 @@ assert.equal(report.tasks.changelog.status, 'succeeded')
 const db = [report.tasks['migrate-db'], report.tasks['seed-db']].sort((a, b) => a.startTime - b.startTime)
 assert.ok(db[0].endTime <= db[1].startTime, 'the db sequence never overlaps')
 console.log('\nthe run as a Gantt chart:\n' + report.toMermaid())
+
+// The e2e environment is fixed: resume the failed run from its saved report. What succeeded
+// (install, build, the db steps, ...) is not run again; e2e and deploy run.
+const saved = JSON.stringify(report)
+flow.state.e2eFixed = true
+const before = { ...started }
+console.log('\nresumed from the saved report:')
+const resumed = await flow.run({ resume: RunReport.fromJSON(saved) })
+assert.equal(resumed.ok, true)
+assert.deepEqual(Object.keys(started).filter((n) => started[n] !== before[n]), ['e2e', 'deploy'])
+assert.equal(resumed.tasks.build.resumed, true)
+assert.equal(resumed.tasks.build.attempts, 0)
+assert.equal(resumed.tasks.deploy.result, 'v1.2.3')
+console.log(`resumed: ${resumed.list.filter((t) => t.resumed).map((t) => t.name).join(', ')} not run again`)
 
 // The npm orchestrator style: actions inside run(main), hooks and shared state.
 const orchestrator = new Orchestrator({ maxParallel: 2 })
