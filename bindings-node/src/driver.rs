@@ -43,7 +43,7 @@
 use crate::errors::{coded, graph_error, guard, option_error};
 use crate::flow::{flow_select, options_get, Slab};
 use crate::report::NativeReport;
-use legato::event::{ErrorKind, Event, HookMask, Status, StopReason, TaskError};
+use legato::event::{ErrorKind, Event, HookMask, StopReason, TaskError};
 use legato::graph::{Graph, GraphBuilder, Selection, TaskId};
 use legato::host::{code, CallOutcome, Payload};
 use legato::policy::{self, OptionError};
@@ -430,14 +430,13 @@ pub fn run_restore(id: u32, report: &mut NativeReport) -> napi::Result<Vec<u32>,
             let run = runs.get_mut(id).ok_or_else(|| unknown_run(id))?;
             let report = report.report();
             let graph = run.sched.graph().clone();
-            let mut restored = Vec::new();
             // Every name is checked before anything is restored.
-            for t in report.tasks.iter().filter(|t| t.parent.is_none()) {
-                let task = graph.resolve(&t.name).map_err(|e| graph_error(&e))?;
-                if t.status == Status::Succeeded {
-                    restored.push((task, t.id.as_u32()));
-                }
-            }
+            let restored: Vec<(TaskId, u32)> = report
+                .restorable(&graph)
+                .map_err(|e| graph_error(&e))?
+                .into_iter()
+                .map(|(task, i)| (task, report.tasks[i].id.as_u32()))
+                .collect();
             let selection = run.selection.take().ok_or_else(|| {
                 coded(
                     "ERR_LEGATO_INTERNAL",

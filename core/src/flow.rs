@@ -424,8 +424,9 @@ impl<S: Send + Sync + 'static> Flow<S> {
 
     /// Resumes the run `report` tells of (DESIGN "Resume"): every task that succeeded there is
     /// not run again — it ends `succeeded` with no attempt, [`TaskReport::resumed`](crate::report::TaskReport::resumed)
-    /// set, its result reused when the report holds it (a report of this process; one read
-    /// back with [`RunReport::from_json`] has none), and hooks see `task_skip` with reason
+    /// set, its result reused when the report holds it (a report of this process: the value
+    /// itself; one read back with [`RunReport::from_json`]: a `serde_json::Value`), and hooks
+    /// see `task_skip` with reason
     /// `resumed` — and every other task runs as usual.
     ///
     /// # Errors
@@ -593,16 +594,11 @@ fn restored(
     report: &RunReport,
     graph: &Graph,
 ) -> Result<Vec<(crate::graph::TaskId, Option<crate::driver::Value>)>, GraphError> {
-    let mut out = Vec::new();
-    for t in report.tasks.iter().filter(|t| t.parent.is_none()) {
-        let Some(id) = graph.get(&t.name) else {
-            return Err(graph.resolve(&t.name).expect_err("the name is unknown"));
-        };
-        if t.status == crate::event::Status::Succeeded {
-            out.push((id, report.values.get_shared(t.id.index())));
-        }
-    }
-    Ok(out)
+    Ok(report
+        .restorable(graph)?
+        .into_iter()
+        .map(|(id, i)| (id, report.values.get_shared(report.tasks[i].id.index())))
+        .collect())
 }
 
 crate::driver::hooks::hook_methods!(Flow);

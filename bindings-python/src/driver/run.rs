@@ -65,19 +65,15 @@ fn restore(
     graph: &Graph,
     report: &RunReport,
 ) -> PyResult<()> {
-    for (i, t) in report.core().tasks.iter().enumerate() {
-        if t.parent.is_some() {
-            continue;
-        }
-        let id = graph
-            .resolve(&t.name)
-            .map_err(|e| crate::errors::graph_error(&e))?;
-        if t.status == Status::Succeeded {
-            let value = report.value(i).map(|v| v.clone_ref(py));
-            sched
-                .restore(id, value)
-                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-        }
+    let restored = report
+        .core()
+        .restorable(graph)
+        .map_err(|e| crate::errors::graph_error(&e))?;
+    for (id, i) in restored {
+        let value = report.value(i).map(|v| v.clone_ref(py));
+        sched
+            .restore(id, value)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     }
     Ok(())
 }

@@ -55,6 +55,7 @@ mod gantt;
 mod html;
 mod json;
 mod parse;
+mod resume;
 mod time;
 
 pub use time::rfc3339;

@@ -1,6 +1,6 @@
 //! A report read back from its JSON (`RunReport::to_json`'s shape, the CLI's `--report`, the
-//! run history): statuses, attempts, times, errors and reasons as they were. Values do not
-//! come back (the JSON holds none).
+//! run history): statuses, attempts, times, errors and reasons as they were, and each result
+//! the JSON holds, as a `serde_json::Value`.
 
 use super::time::parse_rfc3339;
 use super::{AttemptRecord, RunReport, TaskReport};
@@ -81,8 +81,9 @@ fn error(e: &ErrorIn) -> Result<TaskError, ReportParseError> {
 
 impl RunReport {
     /// Reads a report back from its JSON ([`RunReport::to_json`]): every task's status,
-    /// attempts, times, error and skip reason, the run's stop reason, start and length. Task
-    /// results are not in the JSON, so [`RunReport::result`] finds none.
+    /// attempts, times, error and skip reason, the run's stop reason, start and length, and
+    /// each result the JSON holds, as a `serde_json::Value` (`report.result::<serde_json::Value>(name)`;
+    /// a result JSON could not hold was written `null` and does not come back).
     ///
     /// # Errors
     ///
