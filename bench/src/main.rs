@@ -13,9 +13,15 @@
 //!   runner (the floor), by the `dagx` crate (with the `dagx` feature) and by the `dagrs` crate
 //!   (with the `dagrs` feature), side by side.
 //! - `wide-1m`: 1,000,000 no-op tasks and a sink, in a child process; its peak RSS.
+//! - `w1-define`, `w3-define`: what a user pays for W1 and W3: every task declared by name
+//!   with its dependencies, the run, the report (issue 23).
 //! - `graph-scale`: build, validate and plan a random DAG of 100,000 tasks and 299,994 edges,
-//!   and measure the memory the built graph holds.
+//!   and measure the memory the built graph holds; also declare it by name in a `Flow` and
+//!   build its graph (`define+build`, ns an edge).
+//! - `phases`: where the time of W1's and W3's "declare + run + report" goes, phase by phase,
+//!   in nanoseconds a task.
 
+mod define;
 mod runners;
 mod sched;
 mod workload;
@@ -59,6 +65,16 @@ const WORKLOADS: &[Workload] = &[
         run: sched::w3,
     },
     Workload {
+        name: "w1-define",
+        summary: "W1 declared task by task by name, run, report (what a user pays)",
+        run: define::w1_define,
+    },
+    Workload {
+        name: "w3-define",
+        summary: "W3 declared task by task by name, run, report (what a user pays)",
+        run: define::w3_define,
+    },
+    Workload {
         name: "w4",
         summary: "sleep: 4 layers of 50 tasks sleeping 10 ms, max_parallel 50",
         run: sched::w4,
@@ -82,6 +98,11 @@ const WORKLOADS: &[Workload] = &[
         name: "graph-scale",
         summary: "build, validate and plan a DAG of 100,000 tasks, 299,994 edges; memory",
         run: graph_scale,
+    },
+    Workload {
+        name: "phases",
+        summary: "W1 and W3 declare + run + report, phase by phase, ns a task",
+        run: define::phases,
     },
 ];
 
@@ -322,6 +343,7 @@ fn graph_scale(options: &Options) -> Result<Vec<Line>, String> {
     let mut build = Vec::with_capacity(options.runs);
     let mut plan_all = Vec::with_capacity(options.runs);
     let mut select_plan = Vec::with_capacity(options.runs);
+    let mut define_build = Vec::with_capacity(options.runs);
     let mut graph_bytes = usize::MAX;
     let mut shape = (0, 0, 0);
     for _ in 0..options.runs {
@@ -351,12 +373,24 @@ fn graph_scale(options: &Options) -> Result<Vec<Line>, String> {
         drop(black_box((selection, plan)));
 
         drop(black_box::<Graph>(graph));
+
+        // What a user pays: the flow declared by name, task by task, and its graph built.
+        let start = Instant::now();
+        let flow = define::declare(&dag)?;
+        let graph = flow.graph().map_err(|e| e.to_string())?;
+        define_build.push(start.elapsed());
+        if graph.edge_count() != dag.deps.iter().map(Vec::len).sum::<usize>() {
+            return Err(format!("the flow's graph has {} edges", graph.edge_count()));
+        }
+        drop(black_box((graph, flow)));
     }
 
     let (tasks, edges, levels) = shape;
     let per_task = graph_bytes as f64 / tasks as f64;
     let beyond_names = graph_bytes.saturating_sub(name_bytes) as f64 / tasks as f64;
-    let [build, plan_all, select_plan] = [build, plan_all, select_plan].map(median_ms);
+    let [build, plan_all, select_plan, define_build] =
+        [build, plan_all, select_plan, define_build].map(median_ms);
+    let ns_per_edge = define_build * 1e6 / edges as f64;
 
     if options.detail {
         println!(
@@ -371,6 +405,10 @@ fn graph_scale(options: &Options) -> Result<Vec<Line>, String> {
             "{:<34} {:>10.2}",
             format!("select {last} + plan"),
             select_plan
+        );
+        println!(
+            "{:<34} {:>10.2}  ({ns_per_edge:.0} ns an edge)",
+            "define (Flow::task + after) + build", define_build
         );
         println!();
         println!("{:<34} {:>10}", "memory held by the Graph", "bytes");
@@ -403,11 +441,47 @@ fn graph_scale(options: &Options) -> Result<Vec<Line>, String> {
             .float("bytes_per_task", per_task)
             .float("bytes_per_task_beyond_names", beyond_names)
     });
+    let mut define_line = line(
+        "define+build",
+        define_build,
+        format!(
+            "{ns_per_edge:.0} ns/edge: Flow::task(format!(\"t{{i}}\")) + after(names) + Flow::graph(); \
+             target ≤ 100 ns/edge (issue 23): {}",
+            if ns_per_edge <= 100.0 { "met" } else { "MISSED" }
+        ),
+    );
+    define_line.row = define_line
+        .row
+        .map(|row| row.float("ns_per_edge", ns_per_edge));
     Ok(vec![
         build_line,
         line("plan", plan_all, "plan of every task".to_owned()),
         line("select_plan", select_plan, format!("select {last} + plan")),
+        define_line,
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_scale_declares_and_builds_by_name_in_ns_an_edge() {
+        let options = Options {
+            tasks: Some(1000),
+            runs: 1,
+            only: None,
+            json: None,
+            detail: false,
+        };
+        let lines = graph_scale(&options).unwrap();
+        let line = lines
+            .iter()
+            .find(|l| l.workload == "graph-scale define+build")
+            .expect("a define+build line");
+        assert!(line.ms.unwrap() > 0.0 && line.row.is_some());
+        assert!(line.note.contains("ns/edge"), "{}", line.note);
+    }
 }
 
 /// The median of some durations, in milliseconds.

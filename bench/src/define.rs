@@ -1,0 +1,398 @@
+//! What a user pays (issue 23): declaring a flow by name, running it and taking its report
+//! (`w1-define`, `w3-define`), and where that time goes, phase by phase (`phases`).
+//!
+//! The W1–W3 rows of [`crate::sched`] time `flow.run()` alone, on a flow declared beforehand.
+//! A user also pays for declaring it: here the clock starts before the first `Flow::task` and
+//! stops when `flow.run()` has returned the report. That is what C++ Taskflow's benchmarks call
+//! "construction + names + run".
+
+use crate::results::Row;
+use crate::runners::{self, legato_runner, Impl};
+use crate::workload::{self, Dag};
+use crate::{median_ms, Line, Options};
+use legato::driver::Value;
+use legato::scheduler::{Command, Input, Outcome, RunOptions, Scheduler};
+use legato::{BoxError, Cx, Flow, RunReport, Status};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Declares `dag` as a user does: every task by name (`format!("t{i}")`; W1's last task is
+/// `"sink"`) with a no-op async body, then `.after(...)` with the names of its dependencies
+/// (borrowed from the workload's name table, as [`legato_runner::flow`] does). A task without
+/// dependencies gets no `.after` call, and no option is set (W1 and W3 have none).
+///
+/// # Errors
+///
+/// The flow's error for a name it refuses (none of the workloads' names is refused).
+pub(crate) fn declare(dag: &Dag) -> Result<Flow, String> {
+    let noop = |_: Cx| async { Ok::<(), BoxError>(()) };
+    let err = |e: legato::GraphError| e.to_string();
+    let mut flow = Flow::new();
+    for (i, deps) in dag.deps.iter().enumerate() {
+        let task = if dag.names[i] == "sink" {
+            flow.task("sink", noop).map_err(err)?
+        } else {
+            flow.task(format!("t{i}"), noop).map_err(err)?
+        };
+        if !deps.is_empty() {
+            task.after(deps.iter().map(|&j| dag.names[j as usize].as_str()));
+        }
+    }
+    Ok(flow)
+}
+
+/// One timed "declare + run + report" of `dag` on `rt` (checking the report and dropping it
+/// and the flow are not timed).
+fn time_define(dag: &Dag, rt: &tokio::runtime::Runtime) -> Result<Duration, String> {
+    let start = Instant::now();
+    let flow = declare(dag)?;
+    let report = rt.block_on(flow.run());
+    let took = start.elapsed();
+    legato_runner::check(dag, report)?;
+    drop(black_box(flow));
+    Ok(took)
+}
+
+/// `w1-define` / `w3-define`: the median of `runs` timed "declare + run + report" of the
+/// workload, after one warm-up; each is followed by a run of an already declared flow
+/// (legato's W1/W3 row), so the note says how much of the whole declaring adds.
+fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, String> {
+    let tasks = dag.len();
+    let mut line = Line::new(format!("{id}-define"), Impl::Legato.name(), tasks);
+    if options.only.is_some_and(|i| i != Impl::Legato) {
+        line.note = "legato only".to_owned();
+        return Ok(vec![line]);
+    }
+    eprintln!("  {id}-define: warm-up …");
+    let rt = runners::runtime()?;
+    time_define(dag, &rt)?;
+    runners::time_one(Impl::Legato, dag, &rt)?;
+    let mut define = Vec::with_capacity(options.runs);
+    let mut run_only = Vec::with_capacity(options.runs);
+    for _ in 0..options.runs {
+        define.push(time_define(dag, &rt)?);
+        run_only.push(runners::time_one(Impl::Legato, dag, &rt)?);
+    }
+    let (ms, run_ms) = (median_ms(define), median_ms(run_only));
+    let per_task = ms * 1e3 / tasks as f64;
+    line.ms = Some(ms);
+    line.per_task_us = Some(per_task);
+    line.note = format!(
+        "declare + run + report; flow.run() alone {:.3} µs/task in the same runs; C++ Taskflow: \
+         not available here (bench/README.md)",
+        run_ms * 1e3 / tasks as f64
+    );
+    line.row = Some(
+        Row::for_impl(Impl::Legato.name(), &format!("{id}-define"))
+            .int("tasks", tasks as u64)
+            .int("runs", options.runs as u64)
+            .float("ms", ms)
+            .float("per_task_us", per_task)
+            .float("run_only_per_task_us", run_ms * 1e3 / tasks as f64),
+    );
+    Ok(vec![line])
+}
+
+/// `w1-define`: W1 declared by name, run, report.
+pub(crate) fn w1_define(options: &Options) -> Result<Vec<Line>, String> {
+    define_workload(options, "W1", &workload::wide(10_000))
+}
+
+/// `w3-define`: W3 declared by name, run, report.
+pub(crate) fn w3_define(options: &Options) -> Result<Vec<Line>, String> {
+    define_workload(options, "W3", &workload::random_dag(10_000))
+}
+
+/// The phases of "declare + run + report", in the order the table lists them.
+const PHASES: [(&str, &str); 8] = [
+    ("declare", "declare (Flow::task + after)"),
+    ("graph", "graph build + validation (Flow::graph)"),
+    ("scheduler_new", "Scheduler::new"),
+    ("run_loop", "run loop (run - new - report)"),
+    ("state_machine", "  of it: state machine alone"),
+    ("report", "report (take values + into_report)"),
+    ("run", "flow.run(), graph built before"),
+    ("drop", "drop (report + flow), not in run"),
+];
+
+/// One sample of every phase of `dag`, in the order of [`PHASES`] (the derived `run_loop`
+/// is left at zero, computed from the medians).
+///
+/// In the tokio runtime `rt`: the flow is declared ([`declare`]); `flow.graph()` builds and
+/// validates its graph (kept by the flow); `flow.run()` runs it on that graph and returns the
+/// report; then the report and the flow are dropped. Beside it, by hand, through the
+/// scheduler's public protocol on the same graph: `Scheduler::new` (what the driver makes
+/// first); the state machine alone (`start`, then every `Start` command answered by an
+/// `Input::Finished` with an `Ok` outcome, one `handle` call per completion as the tokio driver
+/// makes them, until `Finished`); and the report (every value taken, then `into_report`, as the
+/// driver ends a run).
+fn sample(dag: &Dag, rt: &tokio::runtime::Runtime) -> Result<[Duration; 8], String> {
+    let mut t = [Duration::ZERO; 8];
+
+    let start = Instant::now();
+    let flow = declare(dag)?;
+    t[0] = start.elapsed();
+
+    let start = Instant::now();
+    let graph = flow.graph().map_err(|e| e.to_string())?;
+    t[1] = start.elapsed();
+
+    let start = Instant::now();
+    let report = rt.block_on(flow.run());
+    t[6] = start.elapsed();
+    let report = report.map_err(|e| e.to_string())?;
+    check(dag, &report)?;
+
+    let start = Instant::now();
+    drop(black_box(report));
+    drop(black_box(flow));
+    t[7] = start.elapsed();
+
+    let selection = graph.all();
+    let start = Instant::now();
+    let scheduler: Scheduler<Value> =
+        Scheduler::new(graph.clone(), &selection, RunOptions::default())
+            .map_err(|e| e.to_string())?;
+    t[2] = start.elapsed();
+    let mut scheduler = black_box(scheduler);
+
+    let start = Instant::now();
+    let started = drive_by_hand(&mut scheduler);
+    t[4] = start.elapsed();
+    if started != dag.len() {
+        return Err(format!(
+            "the scheduler started {started} tasks, not {}",
+            dag.len()
+        ));
+    }
+
+    let start = Instant::now();
+    for id in graph.ids() {
+        drop(black_box(scheduler.take_value(id)));
+    }
+    let report = scheduler.into_report();
+    t[5] = start.elapsed();
+    check(dag, &report)?;
+    Ok(t)
+}
+
+/// Runs a started-from-scratch scheduler to its end, every attempt succeeding at once, and
+/// returns how many attempts it started.
+fn drive_by_hand(s: &mut Scheduler<Value>) -> usize {
+    let unit: Value = Arc::new(());
+    let mut started = 0;
+    let mut batch = Vec::new();
+    s.start(Duration::ZERO);
+    loop {
+        let mut finished = false;
+        while let Some(command) = s.next_command() {
+            match command {
+                Command::Start { task, attempt } => batch.push((task, attempt)),
+                Command::Finished => finished = true,
+                _ => {}
+            }
+        }
+        if finished || batch.is_empty() {
+            return started;
+        }
+        started += batch.len();
+        for (task, attempt) in batch.drain(..) {
+            let input = Input::Finished {
+                task,
+                attempt,
+                outcome: Outcome::Ok(unit.clone()),
+            };
+            // The ids came from the scheduler's own commands.
+            let _ = s.handle(Duration::ZERO, [input]);
+        }
+    }
+}
+
+/// Checks that a report has every task of `dag`, each succeeded.
+fn check(dag: &Dag, report: &RunReport) -> Result<(), String> {
+    if report.tasks.len() != dag.len() {
+        return Err(format!(
+            "the report has {} tasks, not {}",
+            report.tasks.len(),
+            dag.len()
+        ));
+    }
+    match report.tasks.iter().find(|t| t.status != Status::Succeeded) {
+        Some(t) => Err(format!("task {} ended {:?}", t.name, t.status)),
+        None => Ok(()),
+    }
+}
+
+/// The median of every phase of each of `dags` over `runs` samples after one warm-up, in
+/// nanoseconds per task, in the order of [`PHASES`]; `run_loop` is
+/// `run - scheduler_new - report`. The samples go round the workloads in turn (W1, W3, W1, …),
+/// so that a slow moment of the machine falls on both alike.
+fn phase_medians(
+    dags: &[&Dag],
+    runs: usize,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Vec<[f64; 8]>, String> {
+    for dag in dags {
+        sample(dag, rt)?;
+    }
+    let mut samples: Vec<Vec<[Duration; 8]>> = vec![Vec::with_capacity(runs); dags.len()];
+    for _ in 0..runs {
+        for (dag, s) in dags.iter().zip(samples.iter_mut()) {
+            s.push(sample(dag, rt)?);
+        }
+    }
+    Ok(dags
+        .iter()
+        .zip(samples)
+        .map(|(dag, samples)| {
+            let mut ns = [0.0; 8];
+            for (k, v) in ns.iter_mut().enumerate() {
+                let ms = median_ms(samples.iter().map(|s| s[k]).collect());
+                *v = ms * 1e6 / dag.len() as f64;
+            }
+            ns[3] = ns[6] - ns[2] - ns[5];
+            ns
+        })
+        .collect())
+}
+
+/// `phases`: where the time of "declare + run + report" goes for W1 and W3, in nanoseconds a
+/// task, each phase the median of `runs` samples (see [`sample`]). Prints one table, W1 and W3
+/// side by side, and returns one line (and row) per workload and phase.
+pub(crate) fn phases(options: &Options) -> Result<Vec<Line>, String> {
+    let workloads = [
+        ("W1", workload::wide(10_000)),
+        ("W3", workload::random_dag(10_000)),
+    ];
+    let rt = runners::runtime()?;
+    eprintln!("  phases W1, W3 …");
+    let dags: Vec<&Dag> = workloads.iter().map(|(_, dag)| dag).collect();
+    let medians = phase_medians(&dags, options.runs, &rt)?;
+    println!(
+        "\nphases (ns a task, median of {} runs after one warm-up; tokio multi-thread runtime, \
+         2 workers)\n",
+        options.runs
+    );
+    println!("{:<42} {:>8} {:>8}", "phase", "W1", "W3");
+    for (k, (_, label)) in PHASES.iter().enumerate() {
+        println!("{label:<42} {:>8.0} {:>8.0}", medians[0][k], medians[1][k]);
+    }
+    let sum = |m: &[f64; 8]| m[0] + m[1] + m[6];
+    println!(
+        "{:<42} {:>8.0} {:>8.0}",
+        "declare + graph + run",
+        sum(&medians[0]),
+        sum(&medians[1])
+    );
+
+    let mut lines = Vec::new();
+    for ((id, dag), ns) in workloads.iter().zip(&medians) {
+        for ((phase, label), &v) in PHASES.iter().zip(ns) {
+            let ms = v * dag.len() as f64 / 1e6;
+            let mut line = Line::new(format!("{id}-phases {phase}"), "legato", dag.len());
+            line.ms = Some(ms);
+            line.per_task_us = Some(v / 1e3);
+            line.note = format!("{v:.0} ns/task: {}", label.trim());
+            line.row = Some(
+                Row::new(&format!("{id}-phases"), phase)
+                    .int("tasks", dag.len() as u64)
+                    .int("runs", options.runs as u64)
+                    .float("ms", ms)
+                    .float("ns_per_task", v),
+            );
+            lines.push(line);
+        }
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declare_gives_every_task_its_name_and_dependencies() {
+        for dag in [workload::wide(5), workload::random_dag(50)] {
+            let flow = declare(&dag).unwrap();
+            let def = flow.def();
+            let names: Vec<&str> = def.names().collect();
+            assert_eq!(
+                names,
+                dag.names.iter().map(String::as_str).collect::<Vec<_>>()
+            );
+            for (i, deps) in dag.deps.iter().enumerate() {
+                let declared: Vec<&str> = def.spec(i).deps().iter().map(|d| &**d).collect();
+                let expected: Vec<&str> = deps
+                    .iter()
+                    .map(|&j| dag.names[j as usize].as_str())
+                    .collect();
+                assert_eq!(declared, expected, "task {i}");
+            }
+        }
+    }
+
+    fn options(runs: usize) -> Options {
+        Options {
+            tasks: None,
+            runs,
+            only: None,
+            json: None,
+            detail: false,
+        }
+    }
+
+    #[test]
+    fn a_define_row_times_declare_run_and_report_per_task() {
+        let dag = workload::random_dag(200);
+        let lines = define_workload(&options(3), "W3", &dag).unwrap();
+        let [line] = &lines[..] else {
+            panic!("{lines:?}")
+        };
+        assert_eq!(
+            (line.workload.as_str(), line.imp, line.tasks),
+            ("W3-define", "legato", 200)
+        );
+        let (ms, per_task) = (line.ms.unwrap(), line.per_task_us.unwrap());
+        assert!(ms > 0.0 && (per_task - ms * 1e3 / 200.0).abs() < 1e-9);
+        assert!(line.row.is_some());
+        // Another implementation alone: nothing is measured.
+        let mut only = options(1);
+        only.only = Some(Impl::HandRolled);
+        let lines = define_workload(&only, "W3", &dag).unwrap();
+        assert!(lines[0].ms.is_none() && lines[0].row.is_none());
+    }
+
+    #[test]
+    fn every_phase_is_sampled_and_the_hand_driven_run_starts_every_task() {
+        let rt = runners::runtime().unwrap();
+        for dag in [workload::wide(100), workload::random_dag(100)] {
+            let t = sample(&dag, &rt).unwrap();
+            for (k, (phase, _)) in PHASES.iter().enumerate() {
+                // `run_loop` is derived from the medians, not sampled.
+                assert_eq!(t[k].is_zero(), *phase == "run_loop", "{phase}: {:?}", t[k]);
+            }
+        }
+        let (w1, w3) = (workload::wide(100), workload::random_dag(100));
+        let medians = phase_medians(&[&w1, &w3], 3, &rt).unwrap();
+        for ns in &medians {
+            assert_eq!(ns[3], ns[6] - ns[2] - ns[5]);
+        }
+    }
+
+    #[test]
+    fn the_hand_driven_scheduler_starts_and_finishes_every_task() {
+        let dag = workload::random_dag(300);
+        let mut b = legato::GraphBuilder::new();
+        for spec in dag.specs() {
+            b.add(spec).unwrap();
+        }
+        let graph = Arc::new(b.build().unwrap());
+        let mut s: Scheduler<Value> =
+            Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).unwrap();
+        assert_eq!(drive_by_hand(&mut s), 300);
+        assert!(s.is_finished());
+        let report = s.into_report();
+        check(&dag, &report).unwrap();
+    }
+}
