@@ -70,8 +70,9 @@ lint: lint-python
 fmt:
 	$(CARGO) fmt --all
 
-.PHONY: bench  ## Run every benchmark (release build, with the dagx and dagrs peers, the Python and Node doors); merge into bench/results.json
+.PHONY: bench  ## Run every benchmark (release build, with the dagx and dagrs peers, C++ Taskflow when its headers are present, the Python and Node doors); merge into bench/results.json
 bench:
+	@$(MAKE) --no-print-directory -C bench/taskflow
 	$(CARGO) run --release -p legato-bench --features dagx,dagrs -- all --runs 9 --json bench/results.json
 	@$(MAKE) --no-print-directory bench-python
 	@$(MAKE) --no-print-directory bench-node

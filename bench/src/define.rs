@@ -56,15 +56,18 @@ fn time_define(dag: &Dag, rt: &tokio::runtime::Runtime) -> Result<Duration, Stri
 
 /// `w1-define` / `w3-define`: the median of `runs` timed "declare + run + report" of the
 /// workload, after one warm-up; each is followed by a run of an already declared flow
-/// (legato's W1/W3 row), so the note says how much of the whole declaring adds.
+/// (legato's W1/W3 row), so the note says how much of the whole declaring adds. Then, when it
+/// is built, C++ Taskflow's "construction + names + run" of the same graph, `runs` times in a
+/// child process ([`taskflow`]), and legato's time over Taskflow's against issue 23's target.
 fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, String> {
     let tasks = dag.len();
-    let mut line = Line::new(format!("{id}-define"), Impl::Legato.name(), tasks);
+    let workload = format!("{id}-define");
+    let mut line = Line::new(workload.clone(), Impl::Legato.name(), tasks);
     if options.only.is_some_and(|i| i != Impl::Legato) {
         line.note = "legato only".to_owned();
         return Ok(vec![line]);
     }
-    eprintln!("  {id}-define: warm-up …");
+    eprintln!("  {workload}: warm-up …");
     let rt = runners::runtime()?;
     time_define(dag, &rt)?;
     runners::time_one(Impl::Legato, dag, &rt)?;
@@ -79,19 +82,107 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
     line.ms = Some(ms);
     line.per_task_us = Some(per_task);
     line.note = format!(
-        "declare + run + report; flow.run() alone {:.3} µs/task in the same runs; C++ Taskflow: \
-         not available here (bench/README.md)",
+        "declare + run + report; flow.run() alone {:.3} µs/task in the same runs",
         run_ms * 1e3 / tasks as f64
     );
-    line.row = Some(
-        Row::for_impl(Impl::Legato.name(), &format!("{id}-define"))
-            .int("tasks", tasks as u64)
-            .int("runs", options.runs as u64)
-            .float("ms", ms)
-            .float("per_task_us", per_task)
-            .float("run_only_per_task_us", run_ms * 1e3 / tasks as f64),
-    );
-    Ok(vec![line])
+    let mut row = Row::for_impl(Impl::Legato.name(), &workload)
+        .int("tasks", tasks as u64)
+        .int("runs", options.runs as u64)
+        .float("ms", ms)
+        .float("per_task_us", per_task)
+        .float("run_only_per_task_us", run_ms * 1e3 / tasks as f64);
+
+    let mut peer = Line::new(workload.clone(), "taskflow", tasks);
+    if options.only.is_none() {
+        eprintln!("  {workload}: taskflow …");
+        match taskflow(&id.to_lowercase(), options.runs) {
+            Ok((tf_ms, tf_tasks)) if tf_tasks == tasks => {
+                let ratio = ms / tf_ms;
+                peer.ms = Some(tf_ms);
+                peer.per_task_us = Some(tf_ms * 1e3 / tasks as f64);
+                peer.note = "C++ Taskflow: construction + names + run (bench/taskflow)".to_owned();
+                peer.row = Some(
+                    Row::for_impl("taskflow", &workload)
+                        .int("tasks", tasks as u64)
+                        .int("runs", options.runs as u64)
+                        .float("ms", tf_ms)
+                        .float("per_task_us", tf_ms * 1e3 / tasks as f64),
+                );
+                line.note = format!(
+                    "{}; {ratio:.2}× Taskflow, target ≤ 2× (issue 23): {}",
+                    line.note,
+                    if ratio <= 2.0 { "met" } else { "MISSED" }
+                );
+                row = row.float("vs_taskflow", ratio);
+            }
+            Ok((_, tf_tasks)) => {
+                peer.note = format!("taskflow-bench ran {tf_tasks} tasks, not {tasks}");
+            }
+            Err(why) => peer.note = why,
+        }
+    }
+    line.row = Some(row);
+    let mut lines = vec![line];
+    if options.only.is_none() {
+        lines.push(peer);
+    }
+    Ok(lines)
+}
+
+/// Where `taskflow-bench` (bench/taskflow, built by `make -C bench/taskflow` into
+/// `target/taskflow/`) is: `$LEGATO_TASKFLOW_BENCH`, else beside this program's target
+/// directory.
+fn taskflow_program() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("LEGATO_TASKFLOW_BENCH") {
+        return Some(path.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    // target/release/legato-bench (or target/debug/deps/legato_bench-… in tests).
+    exe.ancestors()
+        .skip(1)
+        .map(|dir| dir.join("taskflow").join("taskflow-bench"))
+        .find(|path| path.is_file())
+}
+
+/// Runs `taskflow-bench <workload> <runs>` and returns its median time (ms) and its task count.
+///
+/// # Errors
+///
+/// Why there is no figure: the program is not built (Taskflow's headers are not available
+/// here), or it failed.
+fn taskflow(workload: &str, runs: usize) -> Result<(f64, usize), String> {
+    match taskflow_program() {
+        Some(program) => taskflow_at(&program, workload, runs),
+        None => Err("not built: C++ Taskflow's headers not found (bench/README.md)".to_owned()),
+    }
+}
+
+/// [`taskflow`] with the program at `program`.
+fn taskflow_at(
+    program: &std::path::Path,
+    workload: &str,
+    runs: usize,
+) -> Result<(f64, usize), String> {
+    let output = std::process::Command::new(program)
+        .args([workload, &runs.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |key: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+    };
+    let ms = field("ms").and_then(|v| v.parse::<f64>().ok());
+    let tasks = field("tasks").and_then(|v| v.parse::<usize>().ok());
+    match (output.status.success(), ms, tasks) {
+        (true, Some(ms), Some(tasks)) => Ok((ms, tasks)),
+        _ => Err(format!(
+            "taskflow-bench failed ({}): {}{}",
+            output.status,
+            text.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+    }
 }
 
 /// `w1-define`: W1 declared by name, run, report.
@@ -346,9 +437,16 @@ mod tests {
     fn a_define_row_times_declare_run_and_report_per_task() {
         let dag = workload::random_dag(200);
         let lines = define_workload(&options(3), "W3", &dag).unwrap();
-        let [line] = &lines[..] else {
+        let [line, peer] = &lines[..] else {
             panic!("{lines:?}")
         };
+        assert_eq!(
+            (peer.workload.as_str(), peer.imp),
+            ("W3-define", "taskflow")
+        );
+        // Taskflow's figure, when its program is built (bench/taskflow), is of another graph
+        // size (W3's 10,000 tasks): refused, not reported as this one's.
+        assert!(peer.ms.is_none() && peer.row.is_none(), "{peer:?}");
         assert_eq!(
             (line.workload.as_str(), line.imp, line.tasks),
             ("W3-define", "legato", 200)
@@ -361,6 +459,41 @@ mod tests {
         only.only = Some(Impl::HandRolled);
         let lines = define_workload(&only, "W3", &dag).unwrap();
         assert!(lines[0].ms.is_none() && lines[0].row.is_none());
+    }
+
+    /// A program at a fresh path in the temporary directory, running `script` with `sh`.
+    fn fake_program(name: &str, script: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("legato-bench-tf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn taskflows_figure_is_read_from_its_program_and_a_failure_is_said() {
+        let ok = fake_program(
+            "ok",
+            r#"[ "$1 $2" = "w3 7" ] && echo "tasks=10000 runs=7 ms=1.5 per_task_us=0.15""#,
+        );
+        assert_eq!(taskflow_at(&ok, "w3", 7), Ok((1.5, 10000)));
+        let err = taskflow_at(&ok, "w1", 7).unwrap_err();
+        assert!(err.starts_with("taskflow-bench failed"), "{err}");
+        let bad = fake_program("bad", "echo 'no headers' >&2; exit 1");
+        let err = taskflow_at(&bad, "w3", 1).unwrap_err();
+        assert!(err.contains("no headers"), "{err}");
+        let missing = ok.with_file_name("missing");
+        assert!(taskflow_at(&missing, "w3", 1)
+            .unwrap_err()
+            .starts_with("cannot run"));
+        std::fs::remove_dir_all(ok.parent().unwrap()).unwrap();
+        // The real program, when it is built: W3's graph, every task run.
+        if let Some(program) = taskflow_program() {
+            let (ms, tasks) = taskflow_at(&program, "w3", 1).unwrap();
+            assert!(ms > 0.0 && tasks == 10_000);
+        }
     }
 
     #[test]
