@@ -55,10 +55,12 @@ fn time_define(dag: &Dag, rt: &tokio::runtime::Runtime) -> Result<Duration, Stri
 }
 
 /// `w1-define` / `w3-define`: the median of `runs` timed "declare + run + report" of the
-/// workload, after one warm-up; each is followed by a run of an already declared flow
-/// (legato's W1/W3 row), so the note says how much of the whole declaring adds. Then, when it
-/// is built, C++ Taskflow's "construction + names + run" of the same graph, `runs` times in a
-/// child process ([`taskflow`]), and legato's time over Taskflow's against issue 23's target.
+/// workload, after one warm-up. Each is followed by a run of an already declared flow
+/// (legato's W1/W3 row), so the note says how much of the whole declaring adds, and, when it
+/// is built, by one run of C++ Taskflow's "construction + names + run" of the same graph in its
+/// own process ([`TaskflowPeer`]): the three take turns, run by run, so that a slow moment of
+/// the machine falls on all of them alike. legato's time over Taskflow's is checked against
+/// issue 23's target (≤ 2×).
 fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, String> {
     let tasks = dag.len();
     let workload = format!("{id}-define");
@@ -71,11 +73,24 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
     let rt = runners::runtime()?;
     time_define(dag, &rt)?;
     runners::time_one(Impl::Legato, dag, &rt)?;
+    // The peer, unless only legato was asked for.
+    let mut peer_state = match (options.only, taskflow_program()) {
+        (Some(_), _) => Err(String::new()),
+        (None, Some(program)) => TaskflowPeer::start(&program, &id.to_lowercase()),
+        (None, None) => Err(TASKFLOW_NOT_BUILT.to_owned()),
+    };
     let mut define = Vec::with_capacity(options.runs);
     let mut run_only = Vec::with_capacity(options.runs);
+    let mut peer_times = Vec::with_capacity(options.runs);
     for _ in 0..options.runs {
         define.push(time_define(dag, &rt)?);
         run_only.push(runners::time_one(Impl::Legato, dag, &rt)?);
+        if let Ok(peer) = &mut peer_state {
+            match peer.run_once() {
+                Ok(t) => peer_times.push(t),
+                Err(e) => peer_state = Err(e),
+            }
+        }
     }
     let (ms, run_ms) = (median_ms(define), median_ms(run_only));
     let per_task = ms * 1e3 / tasks as f64;
@@ -93,33 +108,31 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
         .float("run_only_per_task_us", run_ms * 1e3 / tasks as f64);
 
     let mut peer = Line::new(workload.clone(), "taskflow", tasks);
-    if options.only.is_none() {
-        eprintln!("  {workload}: taskflow …");
-        match taskflow(&id.to_lowercase(), options.runs) {
-            Ok((tf_ms, tf_tasks)) if tf_tasks == tasks => {
-                let ratio = ms / tf_ms;
-                peer.ms = Some(tf_ms);
-                peer.per_task_us = Some(tf_ms * 1e3 / tasks as f64);
-                peer.note = "C++ Taskflow: construction + names + run (bench/taskflow)".to_owned();
-                peer.row = Some(
-                    Row::for_impl("taskflow", &workload)
-                        .int("tasks", tasks as u64)
-                        .int("runs", options.runs as u64)
-                        .float("ms", tf_ms)
-                        .float("per_task_us", tf_ms * 1e3 / tasks as f64),
-                );
-                line.note = format!(
-                    "{}; {ratio:.2}× Taskflow, target ≤ 2× (issue 23): {}",
-                    line.note,
-                    if ratio <= 2.0 { "met" } else { "MISSED" }
-                );
-                row = row.float("vs_taskflow", ratio);
-            }
-            Ok((_, tf_tasks)) => {
-                peer.note = format!("taskflow-bench ran {tf_tasks} tasks, not {tasks}");
-            }
-            Err(why) => peer.note = why,
+    match peer_state.and_then(TaskflowPeer::finish) {
+        Ok(peer_tasks) if peer_tasks != tasks => {
+            peer.note = format!("taskflow-bench ran {peer_tasks} tasks, not {tasks}");
         }
+        Ok(_) => {
+            let tf_ms = median_ms(peer_times);
+            let ratio = ms / tf_ms;
+            peer.ms = Some(tf_ms);
+            peer.per_task_us = Some(tf_ms * 1e3 / tasks as f64);
+            peer.note = "C++ Taskflow: construction + names + run (bench/taskflow)".to_owned();
+            peer.row = Some(
+                Row::for_impl("taskflow", &workload)
+                    .int("tasks", tasks as u64)
+                    .int("runs", options.runs as u64)
+                    .float("ms", tf_ms)
+                    .float("per_task_us", tf_ms * 1e3 / tasks as f64),
+            );
+            line.note = format!(
+                "{}; {ratio:.2}× Taskflow, target ≤ 2× (issue 23): {}",
+                line.note,
+                if ratio <= 2.0 { "met" } else { "MISSED" }
+            );
+            row = row.float("vs_taskflow", ratio);
+        }
+        Err(why) => peer.note = why,
     }
     line.row = Some(row);
     let mut lines = vec![line];
@@ -129,59 +142,114 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
     Ok(lines)
 }
 
+/// What the taskflow line says when its program is not built.
+const TASKFLOW_NOT_BUILT: &str =
+    "not built: C++ Taskflow's headers not found (make -C bench/taskflow; bench/README.md)";
+
 /// Where `taskflow-bench` (bench/taskflow, built by `make -C bench/taskflow` into
-/// `target/taskflow/`) is: `$LEGATO_TASKFLOW_BENCH`, else beside this program's target
-/// directory.
+/// `target/taskflow/`) is: `$LEGATO_TASKFLOW_BENCH`, else `taskflow/taskflow-bench` in a
+/// directory above this program (`target/release/legato-bench`, or a test binary in
+/// `target/debug/deps/`), if it is there.
 fn taskflow_program() -> Option<std::path::PathBuf> {
     if let Some(path) = std::env::var_os("LEGATO_TASKFLOW_BENCH") {
         return Some(path.into());
     }
     let exe = std::env::current_exe().ok()?;
-    // target/release/legato-bench (or target/debug/deps/legato_bench-… in tests).
     exe.ancestors()
         .skip(1)
         .map(|dir| dir.join("taskflow").join("taskflow-bench"))
         .find(|path| path.is_file())
 }
 
-/// Runs `taskflow-bench <workload> <runs>` and returns its median time (ms) and its task count.
-///
-/// # Errors
-///
-/// Why there is no figure: the program is not built (Taskflow's headers are not available
-/// here), or it failed.
-fn taskflow(workload: &str, runs: usize) -> Result<(f64, usize), String> {
-    match taskflow_program() {
-        Some(program) => taskflow_at(&program, workload, runs),
-        None => Err("not built: C++ Taskflow's headers not found (bench/README.md)".to_owned()),
-    }
+/// C++ Taskflow's program for one workload, started as `taskflow-bench <w1|w3> serve`: after
+/// its warm-up it says `ready tasks=N`, then does one timed run per line it reads and answers
+/// `ms=M`.
+#[derive(Debug)]
+struct TaskflowPeer {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    tasks: usize,
 }
 
-/// [`taskflow`] with the program at `program`.
-fn taskflow_at(
-    program: &std::path::Path,
-    workload: &str,
-    runs: usize,
-) -> Result<(f64, usize), String> {
-    let output = std::process::Command::new(program)
-        .args([workload, &runs.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |key: &str| {
-        text.split_whitespace()
-            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-    };
-    let ms = field("ms").and_then(|v| v.parse::<f64>().ok());
-    let tasks = field("tasks").and_then(|v| v.parse::<usize>().ok());
-    match (output.status.success(), ms, tasks) {
-        (true, Some(ms), Some(tasks)) => Ok((ms, tasks)),
-        _ => Err(format!(
-            "taskflow-bench failed ({}): {}{}",
-            output.status,
-            text.trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        )),
+impl TaskflowPeer {
+    /// Starts the program at `program` for `workload` (`w1` or `w3`) and waits until it is
+    /// ready.
+    ///
+    /// # Errors
+    ///
+    /// It cannot be started, or it ended or said something else before it was ready.
+    fn start(program: &std::path::Path, workload: &str) -> Result<Self, String> {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(program)
+            .args([workload, "serve"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("taskflow-bench: no pipes".to_owned());
+        };
+        let mut peer = TaskflowPeer {
+            child,
+            stdin,
+            stdout: std::io::BufReader::new(stdout),
+            tasks: 0,
+        };
+        let line = peer.answer()?;
+        peer.tasks = line
+            .strip_prefix("ready tasks=")
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("taskflow-bench said {line:?}, not ready"))?;
+        Ok(peer)
+    }
+
+    /// The next line the program writes.
+    fn answer(&mut self) -> Result<String, String> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) => Err(format!(
+                "taskflow-bench ended ({})",
+                self.child
+                    .wait()
+                    .map_or_else(|e| e.to_string(), |s| s.to_string())
+            )),
+            Ok(_) => Ok(line.trim_end().to_owned()),
+            Err(e) => Err(format!("taskflow-bench: {e}")),
+        }
+    }
+
+    /// One timed run.
+    fn run_once(&mut self) -> Result<Duration, String> {
+        use std::io::Write;
+        writeln!(self.stdin, "run").map_err(|e| format!("taskflow-bench: {e}"))?;
+        let line = self.answer()?;
+        line.strip_prefix("ms=")
+            .and_then(|ms| ms.parse::<f64>().ok())
+            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+            .map(|ms| Duration::from_secs_f64(ms / 1e3))
+            .ok_or_else(|| format!("taskflow-bench said {line:?}, not a time"))
+    }
+
+    /// Ends the program (the end of its input) and returns how many tasks its graph had.
+    ///
+    /// # Errors
+    ///
+    /// It failed.
+    fn finish(self) -> Result<usize, String> {
+        let TaskflowPeer {
+            mut child,
+            stdin,
+            tasks,
+            ..
+        } = self;
+        drop(stdin);
+        match child.wait() {
+            Ok(status) if status.success() => Ok(tasks),
+            Ok(status) => Err(format!("taskflow-bench failed ({status})")),
+            Err(e) => Err(format!("taskflow-bench: {e}")),
+        }
     }
 }
 
@@ -473,26 +541,41 @@ mod tests {
     }
 
     #[test]
-    fn taskflows_figure_is_read_from_its_program_and_a_failure_is_said() {
+    fn taskflow_takes_turns_run_by_run_and_a_failure_is_said() {
         let ok = fake_program(
             "ok",
-            r#"[ "$1 $2" = "w3 7" ] && echo "tasks=10000 runs=7 ms=1.5 per_task_us=0.15""#,
+            r#"[ "$1 $2" = "w3 serve" ] || exit 2
+echo "ready tasks=10000"
+n=0
+while read line; do n=$((n + 1)); echo "ms=$n.5"; done"#,
         );
-        assert_eq!(taskflow_at(&ok, "w3", 7), Ok((1.5, 10000)));
-        let err = taskflow_at(&ok, "w1", 7).unwrap_err();
-        assert!(err.starts_with("taskflow-bench failed"), "{err}");
-        let bad = fake_program("bad", "echo 'no headers' >&2; exit 1");
-        let err = taskflow_at(&bad, "w3", 1).unwrap_err();
-        assert!(err.contains("no headers"), "{err}");
-        let missing = ok.with_file_name("missing");
-        assert!(taskflow_at(&missing, "w3", 1)
+        let mut peer = TaskflowPeer::start(&ok, "w3").unwrap();
+        assert_eq!(peer.tasks, 10_000);
+        assert_eq!(peer.run_once(), Ok(Duration::from_micros(1500)));
+        assert_eq!(peer.run_once(), Ok(Duration::from_micros(2500)));
+        assert_eq!(peer.finish(), Ok(10_000));
+        let err = TaskflowPeer::start(&ok, "w1").unwrap_err();
+        assert!(err.starts_with("taskflow-bench ended"), "{err}");
+        let bad = fake_program("bad", "echo ready tasks=5; read line; echo oops; exit 1");
+        let mut peer = TaskflowPeer::start(&bad, "w3").unwrap();
+        assert_eq!(peer.tasks, 5);
+        assert_eq!(
+            peer.run_once(),
+            Err("taskflow-bench said \"oops\", not a time".to_owned())
+        );
+        assert!(peer
+            .finish()
             .unwrap_err()
-            .starts_with("cannot run"));
+            .starts_with("taskflow-bench failed"));
+        let missing = ok.with_file_name("missing");
+        let err = TaskflowPeer::start(&missing, "w3").unwrap_err();
+        assert!(err.starts_with("cannot run"), "{err}");
         std::fs::remove_dir_all(ok.parent().unwrap()).unwrap();
-        // The real program, when it is built: W3's graph, every task run.
+        // The real program, when it is built: W3's graph.
         if let Some(program) = taskflow_program() {
-            let (ms, tasks) = taskflow_at(&program, "w3", 1).unwrap();
-            assert!(ms > 0.0 && tasks == 10_000);
+            let mut peer = TaskflowPeer::start(&program, "w3").unwrap();
+            assert!(peer.run_once().unwrap() > Duration::ZERO);
+            assert_eq!(peer.finish(), Ok(10_000));
         }
     }
 

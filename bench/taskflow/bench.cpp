@@ -2,6 +2,7 @@
 // legato-bench's W1-define / W3-define rows.
 //
 //   taskflow-bench <w1|w3> <runs>
+//   taskflow-bench <w1|w3> serve
 //
 // Timed, per run: a fresh tf::Taskflow; every task emplaced as a no-op lambda and named
 // ("t" + i; W1's last task "sink"); every dependency j of task i as tasks[j].precede(tasks[i]);
@@ -9,7 +10,10 @@
 // made once, before; destroying the taskflow is not timed (legato's flow and report are not
 // dropped inside the clock either). One untimed warm-up run (which checks that every body ran),
 // then `runs` timed runs of no-op bodies; prints
-// `tasks=N runs=R ms=M per_task_us=U` with the median.
+// `tasks=N runs=R ms=M per_task_us=U` with the median. With `serve`, after the warm-up it prints
+// `ready tasks=N`, then does one timed run for each line read on standard input and prints its
+// time as `ms=M`, until the end of the input: so legato-bench can take turns with it, run by
+// run.
 #include <taskflow/taskflow.hpp>
 
 #include <algorithm>
@@ -17,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -97,13 +102,14 @@ double once(const Dag& dag, tf::Executor& executor, const Body& body) {
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: taskflow-bench <w1|w3> <runs>\n");
+    std::fprintf(stderr, "usage: taskflow-bench <w1|w3> <runs|serve>\n");
     return 2;
   }
   std::string which = argv[1];
-  int runs = std::atoi(argv[2]);
+  bool serve = std::string(argv[2]) == "serve";
+  int runs = serve ? 1 : std::atoi(argv[2]);
   if ((which != "w1" && which != "w3") || runs < 1) {
-    std::fprintf(stderr, "usage: taskflow-bench <w1|w3> <runs>\n");
+    std::fprintf(stderr, "usage: taskflow-bench <w1|w3> <runs|serve>\n");
     return 2;
   }
   Dag dag = which == "w1" ? wide(10000) : random_dag(10000);
@@ -116,6 +122,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "taskflow-bench: %zu bodies ran, not %zu\n", ran.load(),
                  dag.names.size());
     return 1;
+  }
+  if (serve) {
+    std::printf("ready tasks=%zu\n", dag.names.size());
+    std::fflush(stdout);
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      std::printf("ms=%.4f\n", once(dag, executor, [] {}) * 1e3);
+      std::fflush(stdout);
+    }
+    return 0;
   }
   std::vector<double> times;
   for (int r = 0; r < runs; ++r) times.push_back(once(dag, executor, [] {}));
