@@ -82,12 +82,18 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
     let mut define = Vec::with_capacity(options.runs);
     let mut run_only = Vec::with_capacity(options.runs);
     let mut peer_times = Vec::with_capacity(options.runs);
+    let mut peer_constructs = Vec::with_capacity(options.runs);
     for _ in 0..options.runs {
+        // Each takes its turn warm: an untimed run first (Taskflow's program does the same).
+        time_define(dag, &rt)?;
         define.push(time_define(dag, &rt)?);
         run_only.push(runners::time_one(Impl::Legato, dag, &rt)?);
         if let Ok(peer) = &mut peer_state {
             match peer.run_once() {
-                Ok(t) => peer_times.push(t),
+                Ok((total, construct)) => {
+                    peer_times.push(total);
+                    peer_constructs.push(construct);
+                }
                 Err(e) => peer_state = Err(e),
             }
         }
@@ -113,17 +119,22 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
             peer.note = format!("taskflow-bench ran {peer_tasks} tasks, not {tasks}");
         }
         Ok(_) => {
-            let tf_ms = median_ms(peer_times);
+            let (tf_ms, construct_ms) = (median_ms(peer_times), median_ms(peer_constructs));
             let ratio = ms / tf_ms;
             peer.ms = Some(tf_ms);
             peer.per_task_us = Some(tf_ms * 1e3 / tasks as f64);
-            peer.note = "C++ Taskflow: construction + names + run (bench/taskflow)".to_owned();
+            peer.note = format!(
+                "C++ Taskflow: construction + names + run (bench/taskflow); construction + \
+                 names alone {:.3} µs/task",
+                construct_ms * 1e3 / tasks as f64
+            );
             peer.row = Some(
                 Row::for_impl("taskflow", &workload)
                     .int("tasks", tasks as u64)
                     .int("runs", options.runs as u64)
                     .float("ms", tf_ms)
-                    .float("per_task_us", tf_ms * 1e3 / tasks as f64),
+                    .float("per_task_us", tf_ms * 1e3 / tasks as f64)
+                    .float("construct_ms", construct_ms),
             );
             line.note = format!(
                 "{}; {ratio:.2}× Taskflow, target ≤ 2× (issue 23): {}",
@@ -220,16 +231,22 @@ impl TaskflowPeer {
         }
     }
 
-    /// One timed run.
-    fn run_once(&mut self) -> Result<Duration, String> {
+    /// One timed run: its whole time, and that of its construction + names alone.
+    fn run_once(&mut self) -> Result<(Duration, Duration), String> {
         use std::io::Write;
         writeln!(self.stdin, "run").map_err(|e| format!("taskflow-bench: {e}"))?;
         let line = self.answer()?;
-        line.strip_prefix("ms=")
-            .and_then(|ms| ms.parse::<f64>().ok())
-            .filter(|ms| ms.is_finite() && *ms >= 0.0)
-            .map(|ms| Duration::from_secs_f64(ms / 1e3))
-            .ok_or_else(|| format!("taskflow-bench said {line:?}, not a time"))
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+                .and_then(|ms| ms.parse::<f64>().ok())
+                .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                .map(|ms| Duration::from_secs_f64(ms / 1e3))
+        };
+        match (field("ms"), field("construct_ms")) {
+            (Some(total), Some(construct)) => Ok((total, construct)),
+            _ => Err(format!("taskflow-bench said {line:?}, not its times")),
+        }
     }
 
     /// Ends the program (the end of its input) and returns how many tasks its graph had.
@@ -547,12 +564,13 @@ mod tests {
             r#"[ "$1 $2" = "w3 serve" ] || exit 2
 echo "ready tasks=10000"
 n=0
-while read line; do n=$((n + 1)); echo "ms=$n.5"; done"#,
+while read line; do n=$((n + 1)); echo "ms=$n.5 construct_ms=0.25"; done"#,
         );
         let mut peer = TaskflowPeer::start(&ok, "w3").unwrap();
         assert_eq!(peer.tasks, 10_000);
-        assert_eq!(peer.run_once(), Ok(Duration::from_micros(1500)));
-        assert_eq!(peer.run_once(), Ok(Duration::from_micros(2500)));
+        let quarter = Duration::from_micros(250);
+        assert_eq!(peer.run_once(), Ok((Duration::from_micros(1500), quarter)));
+        assert_eq!(peer.run_once(), Ok((Duration::from_micros(2500), quarter)));
         assert_eq!(peer.finish(), Ok(10_000));
         let err = TaskflowPeer::start(&ok, "w1").unwrap_err();
         assert!(err.starts_with("taskflow-bench ended"), "{err}");
@@ -561,7 +579,7 @@ while read line; do n=$((n + 1)); echo "ms=$n.5"; done"#,
         assert_eq!(peer.tasks, 5);
         assert_eq!(
             peer.run_once(),
-            Err("taskflow-bench said \"oops\", not a time".to_owned())
+            Err("taskflow-bench said \"oops\", not its times".to_owned())
         );
         assert!(peer
             .finish()
@@ -574,7 +592,8 @@ while read line; do n=$((n + 1)); echo "ms=$n.5"; done"#,
         // The real program, when it is built: W3's graph.
         if let Some(program) = taskflow_program() {
             let mut peer = TaskflowPeer::start(&program, "w3").unwrap();
-            assert!(peer.run_once().unwrap() > Duration::ZERO);
+            let (total, construct) = peer.run_once().unwrap();
+            assert!(construct > Duration::ZERO && total > construct);
             assert_eq!(peer.finish(), Ok(10_000));
         }
     }
