@@ -403,22 +403,33 @@ fn check(dag: &Dag, report: &RunReport) -> Result<(), String> {
 /// The median of every phase of each of `dags` over `runs` samples after one warm-up, in
 /// nanoseconds per task, in the order of [`PHASES`]; `run_loop` is
 /// `run - scheduler_new - report`. The samples go round the workloads in turn (W1, W3, W1, …),
-/// so that a slow moment of the machine falls on both alike.
+/// so that a slow moment of the machine falls on both alike; after each, the workload's
+/// Taskflow peer in `peers` (if it is there) takes its turn, and its medians come back as
+/// `(construction + names, run)` in nanoseconds a task, or why there are none.
+#[allow(clippy::type_complexity)]
 fn phase_medians(
     dags: &[&Dag],
     runs: usize,
     rt: &tokio::runtime::Runtime,
-) -> Result<Vec<[f64; 8]>, String> {
+    mut peers: Vec<Result<TaskflowPeer, String>>,
+) -> Result<(Vec<[f64; 8]>, Vec<Result<(f64, f64), String>>), String> {
     for dag in dags {
         sample(dag, rt)?;
     }
     let mut samples: Vec<Vec<[Duration; 8]>> = vec![Vec::with_capacity(runs); dags.len()];
+    let mut peer_samples: Vec<Vec<(Duration, Duration)>> = vec![Vec::new(); dags.len()];
     for _ in 0..runs {
-        for (dag, s) in dags.iter().zip(samples.iter_mut()) {
-            s.push(sample(dag, rt)?);
+        for (k, dag) in dags.iter().enumerate() {
+            samples[k].push(sample(dag, rt)?);
+            if let Some(Ok(peer)) = peers.get_mut(k) {
+                match peer.run_once() {
+                    Ok(t) => peer_samples[k].push(t),
+                    Err(e) => peers[k] = Err(e),
+                }
+            }
         }
     }
-    Ok(dags
+    let legato = dags
         .iter()
         .zip(samples)
         .map(|(dag, samples)| {
@@ -430,12 +441,32 @@ fn phase_medians(
             ns[3] = ns[6] - ns[2] - ns[5];
             ns
         })
-        .collect())
+        .collect();
+    let taskflow = dags
+        .iter()
+        .zip(peers)
+        .zip(peer_samples)
+        .map(|((dag, peer), times)| {
+            let tasks = peer.and_then(TaskflowPeer::finish)?;
+            if tasks != dag.len() {
+                return Err(format!(
+                    "taskflow-bench ran {tasks} tasks, not {}",
+                    dag.len()
+                ));
+            }
+            let per_task = |ms: f64| ms * 1e6 / dag.len() as f64;
+            let total = per_task(median_ms(times.iter().map(|t| t.0).collect()));
+            let construct = per_task(median_ms(times.iter().map(|t| t.1).collect()));
+            Ok((construct, total - construct))
+        })
+        .collect();
+    Ok((legato, taskflow))
 }
 
 /// `phases`: where the time of "declare + run + report" goes for W1 and W3, in nanoseconds a
-/// task, each phase the median of `runs` samples (see [`sample`]). Prints one table, W1 and W3
-/// side by side, and returns one line (and row) per workload and phase.
+/// task, each phase the median of `runs` samples (see [`sample`]); beside it, when its
+/// program is built, C++ Taskflow's construction + names and its run, taking turns. Prints
+/// one table, W1 and W3 side by side, and returns one line (and row) per workload and phase.
 pub(crate) fn phases(options: &Options) -> Result<Vec<Line>, String> {
     let workloads = [
         ("W1", workload::wide(10_000)),
@@ -444,26 +475,60 @@ pub(crate) fn phases(options: &Options) -> Result<Vec<Line>, String> {
     let rt = runners::runtime()?;
     eprintln!("  phases W1, W3 …");
     let dags: Vec<&Dag> = workloads.iter().map(|(_, dag)| dag).collect();
-    let medians = phase_medians(&dags, options.runs, &rt)?;
+    let peers = workloads
+        .iter()
+        .map(|(id, _)| match (options.only, taskflow_program()) {
+            (Some(_), _) => Err("legato only".to_owned()),
+            (None, Some(program)) => TaskflowPeer::start(&program, &id.to_lowercase()),
+            (None, None) => Err(TASKFLOW_NOT_BUILT.to_owned()),
+        })
+        .collect();
+    let (medians, taskflow) = phase_medians(&dags, options.runs, &rt, peers)?;
     println!(
         "\nphases (ns a task, median of {} runs after one warm-up; tokio multi-thread runtime, \
-         2 workers)\n",
+         2 workers; Taskflow: 2 workers, turns taken after legato's)\n",
         options.runs
     );
-    println!("{:<42} {:>8} {:>8}", "phase", "W1", "W3");
-    for (k, (_, label)) in PHASES.iter().enumerate() {
-        println!("{label:<42} {:>8.0} {:>8.0}", medians[0][k], medians[1][k]);
+    let tf = |w: usize, pick: fn(&(f64, f64)) -> f64| match &taskflow[w] {
+        Ok(t) => format!("{:.0}", pick(t)),
+        Err(_) => "-".to_owned(),
+    };
+    println!(
+        "{:<42} {:>8} {:>8} {:>8} {:>8}",
+        "phase", "W1", "W3", "TF W1", "TF W3"
+    );
+    for (k, (phase, label)) in PHASES.iter().enumerate() {
+        let (a, b) = match *phase {
+            "declare" => (tf(0, |t| t.0), tf(1, |t| t.0)),
+            "run" => (tf(0, |t| t.1), tf(1, |t| t.1)),
+            _ => (String::new(), String::new()),
+        };
+        let row = format!(
+            "{label:<42} {:>8.0} {:>8.0} {a:>8} {b:>8}",
+            medians[0][k], medians[1][k]
+        );
+        println!("{}", row.trim_end());
     }
     let sum = |m: &[f64; 8]| m[0] + m[1] + m[6];
     println!(
-        "{:<42} {:>8.0} {:>8.0}",
+        "{:<42} {:>8.0} {:>8.0} {:>8} {:>8}",
         "declare + graph + run",
         sum(&medians[0]),
-        sum(&medians[1])
+        sum(&medians[1]),
+        tf(0, |t| t.0 + t.1),
+        tf(1, |t| t.0 + t.1)
     );
+    if let Some(Err(why)) = taskflow.iter().find(|t| t.is_err()) {
+        println!("Taskflow: {why}");
+    } else {
+        println!(
+            "Taskflow: on the declare row its construction + names, on the run row \
+             executor.run(taskflow).wait()"
+        );
+    }
 
     let mut lines = Vec::new();
-    for ((id, dag), ns) in workloads.iter().zip(&medians) {
+    for (((id, dag), ns), tf) in workloads.iter().zip(&medians).zip(&taskflow) {
         for ((phase, label), &v) in PHASES.iter().zip(ns) {
             let ms = v * dag.len() as f64 / 1e6;
             let mut line = Line::new(format!("{id}-phases {phase}"), "legato", dag.len());
@@ -478,6 +543,27 @@ pub(crate) fn phases(options: &Options) -> Result<Vec<Line>, String> {
                     .float("ns_per_task", v),
             );
             lines.push(line);
+        }
+        if let Ok((construct, run)) = tf {
+            for (phase, v, what) in [
+                ("declare", *construct, "construction + names"),
+                ("run", *run, "executor.run(taskflow).wait()"),
+            ] {
+                let ms = v * dag.len() as f64 / 1e6;
+                let mut line = Line::new(format!("{id}-phases {phase}"), "taskflow", dag.len());
+                line.ms = Some(ms);
+                line.per_task_us = Some(v / 1e3);
+                line.note = format!("{v:.0} ns/task: C++ Taskflow's {what}");
+                line.row = Some(
+                    Row::for_impl("taskflow", &format!("{id}-phases"))
+                        .str("phase", phase)
+                        .int("tasks", dag.len() as u64)
+                        .int("runs", options.runs as u64)
+                        .float("ms", ms)
+                        .float("ns_per_task", v),
+                );
+                lines.push(line);
+            }
         }
     }
     Ok(lines)
@@ -546,10 +632,12 @@ mod tests {
         assert!(lines[0].ms.is_none() && lines[0].row.is_none());
     }
 
-    /// A program at a fresh path in the temporary directory, running `script` with `sh`.
+    /// A program at a fresh path in a directory of its own in the temporary directory,
+    /// running `script` with `sh`.
     fn fake_program(name: &str, script: &str) -> std::path::PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("legato-bench-tf-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("legato-bench-tf-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
@@ -588,7 +676,9 @@ while read line; do n=$((n + 1)); echo "ms=$n.5 construct_ms=0.25"; done"#,
         let missing = ok.with_file_name("missing");
         let err = TaskflowPeer::start(&missing, "w3").unwrap_err();
         assert!(err.starts_with("cannot run"), "{err}");
-        std::fs::remove_dir_all(ok.parent().unwrap()).unwrap();
+        for program in [ok, bad] {
+            std::fs::remove_dir_all(program.parent().unwrap()).unwrap();
+        }
         // The real program, when it is built: W3's graph.
         if let Some(program) = taskflow_program() {
             let mut peer = TaskflowPeer::start(&program, "w3").unwrap();
@@ -609,10 +699,37 @@ while read line; do n=$((n + 1)); echo "ms=$n.5 construct_ms=0.25"; done"#,
             }
         }
         let (w1, w3) = (workload::wide(100), workload::random_dag(100));
-        let medians = phase_medians(&[&w1, &w3], 3, &rt).unwrap();
+        let peers = vec![Err("none".to_owned()), Err("none".to_owned())];
+        let (medians, taskflow) = phase_medians(&[&w1, &w3], 3, &rt, peers).unwrap();
         for ns in &medians {
             assert_eq!(ns[3], ns[6] - ns[2] - ns[5]);
         }
+        assert_eq!(
+            taskflow,
+            vec![Err("none".to_owned()), Err("none".to_owned())]
+        );
+        // A peer takes its turn after each sample: its medians, per task, split into
+        // construction + names and run; a peer of another graph size is refused.
+        let fake = fake_program(
+            "phases",
+            r#"echo "ready tasks=101"
+while read line; do echo "ms=1.01 construct_ms=0.303"; done"#,
+        );
+        let start = |tasks: usize| {
+            let mut peer = TaskflowPeer::start(&fake, "w1").unwrap();
+            peer.tasks = tasks;
+            Ok(peer)
+        };
+        let peers = vec![start(101), start(7)];
+        let (_, taskflow) = phase_medians(&[&w1, &w3], 3, &rt, peers).unwrap();
+        let (construct, run) = taskflow[0].clone().unwrap();
+        assert!((construct - 3000.0).abs() < 1e-6, "{construct}");
+        assert!((run - 7000.0).abs() < 1e-6, "{run}");
+        assert_eq!(
+            taskflow[1],
+            Err("taskflow-bench ran 7 tasks, not 100".to_owned())
+        );
+        std::fs::remove_dir_all(fake.parent().unwrap()).unwrap();
     }
 
     #[test]
