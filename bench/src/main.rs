@@ -205,7 +205,8 @@ fn usage() -> String {
         "\noptions:\n  \
          --runs N       timed runs after one warm-up; the median is reported (default 5)\n  \
          --tasks N      tasks in the graph of graph-scale (100,000) or wide-1m (1,000,000)\n  \
-         --impl NAME    only legato, hand-rolled, dagx or dagrs (default: all four)\n  \
+         --impl NAME    only legato, hand-rolled, dagx or dagrs (default: all four; for w1-define,\n                 \
+         w3-define and phases, any NAME leaves C++ Taskflow out)\n  \
          --json PATH    merge the result rows into the JSON file at PATH\n",
     );
     text
