@@ -115,9 +115,7 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
 
     let mut peer = Line::new(workload.clone(), "taskflow", tasks);
     match peer_state.and_then(TaskflowPeer::finish) {
-        Ok(peer_tasks) if peer_tasks != tasks => {
-            peer.note = format!("taskflow-bench ran {peer_tasks} tasks, not {tasks}");
-        }
+        Ok(graph) if graph != (tasks, dag.checksum()) => peer.note = other_graph(graph, dag),
         Ok(_) => {
             let (tf_ms, construct_ms) = (median_ms(peer_times), median_ms(peer_constructs));
             let ratio = ms / tf_ms;
@@ -153,6 +151,15 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
     Ok(lines)
 }
 
+/// Why a figure of Taskflow's program is not reported: it ran another graph than `dag`.
+fn other_graph((tasks, checksum): (usize, u64), dag: &Dag) -> String {
+    format!(
+        "taskflow-bench ran another graph: {tasks} tasks, checksum {checksum}, not {} and {}",
+        dag.len(),
+        dag.checksum()
+    )
+}
+
 /// What the taskflow line says when its program is not built.
 const TASKFLOW_NOT_BUILT: &str =
     "not built: C++ Taskflow's headers not found (make -C bench/taskflow; bench/README.md)";
@@ -173,14 +180,16 @@ fn taskflow_program() -> Option<std::path::PathBuf> {
 }
 
 /// C++ Taskflow's program for one workload, started as `taskflow-bench <w1|w3> serve`: after
-/// its warm-up it says `ready tasks=N`, then does one timed run per line it reads and answers
-/// `ms=M`.
+/// its warm-up it says `ready tasks=N checksum=H` (its graph's size and [`Dag::checksum`]),
+/// then does one (warm) timed run per line it reads and answers `ms=M construct_ms=C`.
 #[derive(Debug)]
 struct TaskflowPeer {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
     stdout: std::io::BufReader<std::process::ChildStdout>,
     tasks: usize,
+    /// The fingerprint of its graph ([`Dag::checksum`]).
+    checksum: u64,
 }
 
 impl TaskflowPeer {
@@ -206,12 +215,21 @@ impl TaskflowPeer {
             stdin,
             stdout: std::io::BufReader::new(stdout),
             tasks: 0,
+            checksum: 0,
         };
         let line = peer.answer()?;
-        peer.tasks = line
-            .strip_prefix("ready tasks=")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| format!("taskflow-bench said {line:?}, not ready"))?;
+        let ready = line.strip_prefix("ready ").and_then(|rest| {
+            let field = |key: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            };
+            Some((
+                field("tasks")?.parse().ok()?,
+                field("checksum")?.parse().ok()?,
+            ))
+        });
+        (peer.tasks, peer.checksum) =
+            ready.ok_or_else(|| format!("taskflow-bench said {line:?}, not ready"))?;
         Ok(peer)
     }
 
@@ -249,21 +267,23 @@ impl TaskflowPeer {
         }
     }
 
-    /// Ends the program (the end of its input) and returns how many tasks its graph had.
+    /// Ends the program (the end of its input) and returns how many tasks its graph had, and
+    /// its fingerprint.
     ///
     /// # Errors
     ///
     /// It failed.
-    fn finish(self) -> Result<usize, String> {
+    fn finish(self) -> Result<(usize, u64), String> {
         let TaskflowPeer {
             mut child,
             stdin,
             tasks,
+            checksum,
             ..
         } = self;
         drop(stdin);
         match child.wait() {
-            Ok(status) if status.success() => Ok(tasks),
+            Ok(status) if status.success() => Ok((tasks, checksum)),
             Ok(status) => Err(format!("taskflow-bench failed ({status})")),
             Err(e) => Err(format!("taskflow-bench: {e}")),
         }
@@ -447,12 +467,9 @@ fn phase_medians(
         .zip(peers)
         .zip(peer_samples)
         .map(|((dag, peer), times)| {
-            let tasks = peer.and_then(TaskflowPeer::finish)?;
-            if tasks != dag.len() {
-                return Err(format!(
-                    "taskflow-bench ran {tasks} tasks, not {}",
-                    dag.len()
-                ));
+            let graph = peer.and_then(TaskflowPeer::finish)?;
+            if graph != (dag.len(), dag.checksum()) {
+                return Err(other_graph(graph, dag));
             }
             let per_task = |ms: f64| ms * 1e6 / dag.len() as f64;
             let total = per_task(median_ms(times.iter().map(|t| t.0).collect()));
@@ -650,21 +667,24 @@ mod tests {
         let ok = fake_program(
             "ok",
             r#"[ "$1 $2" = "w3 serve" ] || exit 2
-echo "ready tasks=10000"
+echo "ready tasks=10000 checksum=42"
 n=0
 while read line; do n=$((n + 1)); echo "ms=$n.5 construct_ms=0.25"; done"#,
         );
         let mut peer = TaskflowPeer::start(&ok, "w3").unwrap();
-        assert_eq!(peer.tasks, 10_000);
+        assert_eq!((peer.tasks, peer.checksum), (10_000, 42));
         let quarter = Duration::from_micros(250);
         assert_eq!(peer.run_once(), Ok((Duration::from_micros(1500), quarter)));
         assert_eq!(peer.run_once(), Ok((Duration::from_micros(2500), quarter)));
-        assert_eq!(peer.finish(), Ok(10_000));
+        assert_eq!(peer.finish(), Ok((10_000, 42)));
         let err = TaskflowPeer::start(&ok, "w1").unwrap_err();
         assert!(err.starts_with("taskflow-bench ended"), "{err}");
-        let bad = fake_program("bad", "echo ready tasks=5; read line; echo oops; exit 1");
+        let bad = fake_program(
+            "bad",
+            "echo ready tasks=5 checksum=7; read line; echo oops; exit 1",
+        );
         let mut peer = TaskflowPeer::start(&bad, "w3").unwrap();
-        assert_eq!(peer.tasks, 5);
+        assert_eq!((peer.tasks, peer.checksum), (5, 7));
         assert_eq!(
             peer.run_once(),
             Err("taskflow-bench said \"oops\", not its times".to_owned())
@@ -673,18 +693,25 @@ while read line; do n=$((n + 1)); echo "ms=$n.5 construct_ms=0.25"; done"#,
             .finish()
             .unwrap_err()
             .starts_with("taskflow-bench failed"));
+        let unready = fake_program("unready", "echo ready tasks=5; read line");
+        let err = TaskflowPeer::start(&unready, "w3").unwrap_err();
+        assert_eq!(err, "taskflow-bench said \"ready tasks=5\", not ready");
         let missing = ok.with_file_name("missing");
         let err = TaskflowPeer::start(&missing, "w3").unwrap_err();
         assert!(err.starts_with("cannot run"), "{err}");
-        for program in [ok, bad] {
+        for program in [ok, bad, unready] {
             std::fs::remove_dir_all(program.parent().unwrap()).unwrap();
         }
-        // The real program, when it is built: W3's graph.
+        // The real program, when it is built: the same graphs as legato's.
         if let Some(program) = taskflow_program() {
             let mut peer = TaskflowPeer::start(&program, "w3").unwrap();
             let (total, construct) = peer.run_once().unwrap();
             assert!(construct > Duration::ZERO && total > construct);
-            assert_eq!(peer.finish(), Ok(10_000));
+            let w3 = workload::random_dag(10_000);
+            assert_eq!(peer.finish(), Ok((w3.len(), w3.checksum())));
+            let w1 = workload::wide(10_000);
+            let peer = TaskflowPeer::start(&program, "w1").unwrap();
+            assert_eq!(peer.finish(), Ok((w1.len(), w1.checksum())));
         }
     }
 
@@ -712,22 +739,27 @@ while read line; do n=$((n + 1)); echo "ms=$n.5 construct_ms=0.25"; done"#,
         // construction + names and run; a peer of another graph size is refused.
         let fake = fake_program(
             "phases",
-            r#"echo "ready tasks=101"
+            r#"echo "ready tasks=101 checksum=1"
 while read line; do echo "ms=1.01 construct_ms=0.303"; done"#,
         );
-        let start = |tasks: usize| {
+        let start = |dag: &Dag| {
             let mut peer = TaskflowPeer::start(&fake, "w1").unwrap();
-            peer.tasks = tasks;
+            peer.checksum = dag.checksum();
             Ok(peer)
         };
-        let peers = vec![start(101), start(7)];
+        // The second peer says it has 101 tasks, and W1's fingerprint: not W3's graph.
+        let peers = vec![start(&w1), start(&w1)];
         let (_, taskflow) = phase_medians(&[&w1, &w3], 3, &rt, peers).unwrap();
         let (construct, run) = taskflow[0].clone().unwrap();
         assert!((construct - 3000.0).abs() < 1e-6, "{construct}");
         assert!((run - 7000.0).abs() < 1e-6, "{run}");
         assert_eq!(
             taskflow[1],
-            Err("taskflow-bench ran 7 tasks, not 100".to_owned())
+            Err(format!(
+                "taskflow-bench ran another graph: 101 tasks, checksum {}, not 100 and {}",
+                w1.checksum(),
+                w3.checksum()
+            ))
         );
         std::fs::remove_dir_all(fake.parent().unwrap()).unwrap();
     }

@@ -92,6 +92,19 @@ impl Dag {
         self.deps.iter().map(Vec::len).sum()
     }
 
+    /// A fingerprint of the graph, the same in bench/taskflow/bench.cpp: FNV-1a over
+    /// `(i << 32) | j` for every dependency `j` of every task `i`, in order, mixed as one
+    /// 64-bit word each.
+    pub(crate) fn checksum(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (i, deps) in self.deps.iter().enumerate() {
+            for &j in deps {
+                h = (h ^ ((i as u64) << 32 | u64::from(j))).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        h
+    }
+
     /// Each task's dependents (the reverse of `deps`).
     pub(crate) fn dependents(&self) -> Vec<Vec<u32>> {
         let mut out = vec![Vec::new(); self.len()];
@@ -305,6 +318,21 @@ mod tests {
         }
         assert_eq!(longest.iter().max(), Some(&Duration::from_millis(553)));
         assert!((W6_BOUND_MS - 3221.0 / 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_checksum_tells_graphs_apart() {
+        let (w3, w1) = (random_dag(10_000), wide(10_000));
+        assert_eq!(w3.checksum(), random_dag(10_000).checksum());
+        assert_ne!(w3.checksum(), w1.checksum());
+        // Dependencies in another order, or one dependency changed.
+        let i = (0..w3.len()).find(|&i| w3.deps[i].len() > 1).unwrap();
+        let mut reordered = w3.clone();
+        reordered.deps[i].reverse();
+        assert_ne!(reordered.checksum(), w3.checksum());
+        let mut changed = w3.clone();
+        changed.deps[9999][0] ^= 1;
+        assert_ne!(changed.checksum(), w3.checksum());
     }
 
     #[test]

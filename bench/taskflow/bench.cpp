@@ -11,7 +11,8 @@
 // dropped inside the clock either). One untimed warm-up run (which checks that every body ran),
 // then `runs` timed runs of no-op bodies; prints
 // `tasks=N runs=R ms=M per_task_us=U construct_ms=C` with the medians (C: construction + names
-// alone, before the run). With `serve`, after the warm-up it prints `ready tasks=N`, then does
+// alone, before the run). With `serve`, after the warm-up it prints `ready tasks=N checksum=H` (H: the graph's
+// fingerprint, see checksum()), then does
 // one timed run for each line read on standard input and prints its times as
 // `ms=M construct_ms=C`, until the end of the input: so legato-bench can take turns with it, run by
 // run.
@@ -84,6 +85,15 @@ struct Took {
   double construct;
 };
 
+// A fingerprint of the graph, the same as legato-bench's `Dag::checksum`: FNV-1a over
+// (i << 32) | j for every dependency j of every task i, in order, one 64-bit word each.
+std::uint64_t checksum(const Dag& d) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::size_t i = 0; i < d.deps.size(); ++i)
+    for (auto j : d.deps[i]) h = (h ^ (static_cast<std::uint64_t>(i) << 32 | j)) * 0x100000001b3ULL;
+  return h;
+}
+
 // One timed construction + names + run, every task's body a copy of `body`.
 template <typename Body>
 Took once(const Dag& dag, tf::Executor& executor, const Body& body) {
@@ -133,7 +143,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (serve) {
-    std::printf("ready tasks=%zu\n", dag.names.size());
+    std::printf("ready tasks=%zu checksum=%llu\n", dag.names.size(),
+                static_cast<unsigned long long>(checksum(dag)));
     std::fflush(stdout);
     std::string line;
     while (std::getline(std::cin, line)) {
