@@ -77,9 +77,9 @@ export interface TaskOptions {
   timeout?: number
   /**
    * Mutual-exclusion keys: two tasks sharing a key never run at the same time. Exactly `uses`
-   * (Barista's name, kept as an alias; a bare string is taken too).
+   * (Barista's name, kept as an alias): a list of keys, as in every door.
    */
-  sequences?: string | string[]
+  sequences?: string[]
   /**
    * Keys the task holds while an attempt runs: at most the key's capacity (the run's
    * `limits`, else 1) tasks holding a key run at once. A task waiting for a key holds no slot

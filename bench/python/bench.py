@@ -43,7 +43,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 import legato
 
@@ -340,24 +340,57 @@ def dask_threaded(dag: Dag) -> Callable[[], Any]:
     return run
 
 
-def asyncio_hand_rolled(dag: Dag) -> Callable[[], Any]:
-    n = len(dag)
-    dependents: list[list[int]] = [[] for _ in range(n)]
+def dependents_of(dag: Dag) -> list[list[int]]:
+    """Each step's dependents (the in-degree runners' reverse edges), made before timing."""
+    dependents: list[list[int]] = [[] for _ in range(len(dag))]
     for i, d in enumerate(dag.deps):
         for j in d:
             dependents[j].append(i)
+    return dependents
+
+
+async def run_by_indegree(
+    dependents: list[list[int]], indegree0: list[int], body: Callable[[int], Awaitable[None]]
+) -> int:
+    """The hand-rolled asyncio runner: a task per step once its in-degree is zero; returns how
+    many finished."""
+    loop = asyncio.get_running_loop()
+    n = len(indegree0)
+    indegree = list(indegree0)
+    done = loop.create_future()
+    finished = 0
+
+    def start(i: int) -> None:
+        loop.create_task(body(i)).add_done_callback(lambda t, i=i: on_done(i, t))
+
+    def on_done(i: int, t: asyncio.Task[None]) -> None:
+        nonlocal finished
+        t.result()
+        finished += 1
+        for j in dependents[i]:
+            indegree[j] -= 1
+            if indegree[j] == 0:
+                start(j)
+        if finished == n:
+            done.set_result(None)
+
+    for i in range(n):
+        if indegree[i] == 0:
+            start(i)
+    await done
+    return finished
+
+
+def asyncio_hand_rolled(dag: Dag) -> Callable[[], Any]:
+    dependents = dependents_of(dag)
     indegree0 = [len(d) for d in dag.deps]
     kind = dag.body
     limit = dag.max_parallel
 
     async def main() -> int:
-        loop = asyncio.get_running_loop()
-        indegree = list(indegree0)
-        done = loop.create_future()
-        finished = 0
         sem = asyncio.Semaphore(limit) if limit else None
 
-        async def body() -> None:
+        async def body(_: int) -> None:
             if kind == "sleep":
                 if sem is not None:
                     async with sem:
@@ -373,26 +406,7 @@ def asyncio_hand_rolled(dag: Dag) -> Callable[[], Any]:
                     except Flaky:
                         continue
 
-        def start(i: int) -> None:
-            t = loop.create_task(body())
-            t.add_done_callback(lambda t, i=i: on_done(i, t))
-
-        def on_done(i: int, t: asyncio.Task[None]) -> None:
-            nonlocal finished
-            t.result()
-            finished += 1
-            for j in dependents[i]:
-                indegree[j] -= 1
-                if indegree[j] == 0:
-                    start(j)
-            if finished == n:
-                done.set_result(None)
-
-        for i in range(n):
-            if indegree[i] == 0:
-                start(i)
-        await done
-        return finished
+        return await run_by_indegree(dependents, indegree0, body)
 
     return lambda: asyncio.run(main())
 
@@ -478,41 +492,17 @@ def graphlib_w6(dag: Dag, ms: list[int]) -> Callable[[], Any]:
 
 def asyncio_w6(dag: Dag, ms: list[int]) -> Callable[[], Any]:
     """The async peer: in-degree counting, a task per step under a semaphore of 4."""
-    n = len(dag)
-    dependents: list[list[int]] = [[] for _ in range(n)]
-    for i, d in enumerate(dag.deps):
-        for j in d:
-            dependents[j].append(i)
+    dependents = dependents_of(dag)
+    indegree0 = [len(d) for d in dag.deps]
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        indegree = [len(d) for d in dag.deps]
-        done = loop.create_future()
-        sem = asyncio.Semaphore(dag.max_parallel or n)
-        finished = 0
+        sem = asyncio.Semaphore(dag.max_parallel or len(dag))
 
         async def body(i: int) -> None:
             async with sem:
                 await asyncio.sleep(ms[i] / 1000)
 
-        def start(i: int) -> None:
-            loop.create_task(body(i)).add_done_callback(lambda t, i=i: on_done(i, t))
-
-        def on_done(i: int, t: asyncio.Task[None]) -> None:
-            nonlocal finished
-            t.result()
-            finished += 1
-            for j in dependents[i]:
-                indegree[j] -= 1
-                if indegree[j] == 0:
-                    start(j)
-            if finished == n:
-                done.set_result(None)
-
-        for i in range(n):
-            if indegree[i] == 0:
-                start(i)
-        await done
+        await run_by_indegree(dependents, indegree0, body)
 
     return lambda: asyncio.run(main())
 

@@ -212,10 +212,12 @@ function taskOptions(where, name, o, nameArg = 'name', action = false) {
     if (!(timeout > 0)) throw rangeError(`${where}.timeout`, `must be a number of milliseconds greater than zero, got ${timeout}`)
   }
   if (o.sequences !== undefined) {
-    // Barista's name, kept as an alias of `uses` (a bare string too, as before).
-    const s = typeof o.sequences === 'string' ? [o.sequences] : o.sequences
+    // Barista's name, kept as an alias of `uses`, and refused as `uses` is (and as every door
+    // refuses it) when given as a bare string.
+    const s = o.sequences
     if (!Array.isArray(s) || !s.every((k) => typeof k === 'string')) {
-      throw typeError(`${where}.sequences`, `must be an array of strings, got ${describe(o.sequences)}`)
+      const hint = typeof s === 'string' ? ` (a list of keys: sequences: [${JSON.stringify(s)}])` : ''
+      throw typeError(`${where}.sequences`, `must be an array of strings, got ${describe(s)}${hint}`)
     }
     sequences = s
   }

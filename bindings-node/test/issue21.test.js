@@ -59,12 +59,17 @@ test('bad limits, priority, costs, uses, when, trigger and cost are refused at d
   }
 })
 
-test('good values are taken: capacities, both priorities, every trigger, a cost of 0, sequences as a bare string (the alias keeps its old form)', () => {
+test('good values are taken: capacities, both priorities, every trigger, a cost of 0, sequences beside uses', () => {
   new Flow({ limits: { db: 2, 'user:1': 1 }, priority: 'critical_path' })
   new Orchestrator({ limits: {}, priority: 'fifo' })
   const f = new Flow()
   for (const t of ['all_succeeded', 'all_done', 'any_succeeded', 'none_failed']) f.step(t, () => 1, { trigger: t, cost: 0 })
-  f.step('s', () => 1, { sequences: 'db', uses: ['api'] })
+  f.step('s', () => 1, { sequences: ['db'], uses: ['api'] })
+  // As uses, and as every door: a bare string is refused, with the list to write instead.
+  assert.throws(() => f.step('t', () => 1, { sequences: 'db' }), {
+    name: 'TypeError',
+    message: 'options.sequences: must be an array of strings, got "db" (a list of keys: sequences: ["db"])'
+  })
   new Orchestrator().action(() => 1, { uses: (id) => [`user:${id}`] })
 })
 
