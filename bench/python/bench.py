@@ -248,14 +248,7 @@ def bench_define(runs: int) -> list[dict[str, Any]]:
         "legato @flow.step": "W1's steps as a new function each under @flow.step, then plan()",
         "graphlib": "TopologicalSorter.add per task, then prepare(): the peer",
     }
-    times: dict[str, list[float]] = {k: [] for k in impls}
-    for fn in impls.values():  # warm-up
-        fn()
-    for _ in range(runs):
-        for k, fn in impls.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+    times = time_in_turns(impls, runs)
     peer_ms = median_ms(times["graphlib"])
     rows = []
     for k in impls:
@@ -338,6 +331,20 @@ def dask_threaded(dag: Dag) -> Callable[[], Any]:
         return dask.threaded.get(dsk, keys, num_workers=workers)
 
     return run
+
+
+def time_in_turns(impls: dict[str, Callable[[], Any]], runs: int) -> dict[str, list[float]]:
+    """Each implementation's run times, in seconds: one warm-up each, then `runs` rounds in
+    which they take turns (a slow moment of the machine falls on all of them alike)."""
+    times: dict[str, list[float]] = {k: [] for k in impls}
+    for fn in impls.values():  # warm-up
+        fn()
+    for _ in range(runs):
+        for k, fn in impls.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return times
 
 
 def dependents_of(dag: Dag) -> list[list[int]]:
@@ -554,14 +561,7 @@ def bench_w6(runs: int) -> list[dict[str, Any]]:
             peer: asyncio_w6(dag, ms) if is_async else graphlib_w6(dag, ms),
             "sleeps floor": w6_floor(ms, is_async),
         }
-        times: dict[str, list[float]] = {k: [] for k in impls}
-        for fn in impls.values():  # warm-up
-            fn()
-        for _ in range(runs):
-            for k, fn in impls.items():
-                t0 = time.perf_counter()
-                fn()
-                times[k].append(time.perf_counter() - t0)
+        times = time_in_turns(impls, runs)
         peer_ms = median_ms(times[peer])
         for k in impls:
             m = median_ms(times[k])

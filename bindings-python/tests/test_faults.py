@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+from exits import exits_cleanly_twenty_times
 
 import legato
 
@@ -158,19 +159,7 @@ def test_exit_while_a_daemon_thread_runs_hooks_that_release_the_gil_does_not_abo
         threading.Thread(target=forever, daemon=True).start()
         started.wait()
     """
-    results = []
-    for _ in range(2):
-        procs = [spawn(code) for _ in range(10)]
-        for p in procs:
-            try:
-                _, err = p.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                _, err = p.communicate()
-            results.append((p.returncode, err))
-    for rc, err in results:
-        assert rc == 0, err[-2000:]
-        assert "FATAL" not in err
+    exits_cleanly_twenty_times(code)
 
 
 def test_a_sync_main_left_running_by_the_run_timeout_does_not_hold_up_interpreter_exit() -> None:

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-import subprocess
-import sys
-import textwrap
 import threading
 import traceback
 from typing import Any, Callable
 
 import looptime
 import pytest
+from exits import exits_cleanly_twenty_times
 
 import legato
 
@@ -628,27 +626,7 @@ def test_exit_while_a_daemon_thread_evaluates_conditions_that_release_the_gil_do
         threading.Thread(target=forever, daemon=True).start()
         started.wait()
     """
-    results = []
-    for _ in range(2):
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", textwrap.dedent(code)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(10)
-        ]
-        for p in procs:
-            try:
-                _, err = p.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                _, err = p.communicate()
-            results.append((p.returncode, err))
-    for rc, err in results:
-        assert rc == 0, err[-2000:]
-        assert "FATAL" not in err
+    exits_cleanly_twenty_times(code)
 
 
 def test_a_condition_is_not_called_once_its_run_is_over() -> None:
