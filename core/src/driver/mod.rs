@@ -368,7 +368,8 @@ impl Results {
 /// ```
 pub struct Cx<S = ()> {
     id: TaskId,
-    name: Arc<str>,
+    // No name of its own: it is the graph's (a context is made per attempt; an `Arc` of the
+    // name would be two atomic operations each).
     attempt: u32,
     run: Arc<CxRun<S>>,
 }
@@ -384,7 +385,6 @@ impl<S> Clone for Cx<S> {
     fn clone(&self) -> Self {
         Cx {
             id: self.id,
-            name: self.name.clone(),
             attempt: self.attempt,
             run: self.run.clone(),
         }
@@ -394,7 +394,7 @@ impl<S> Clone for Cx<S> {
 impl<S> fmt::Debug for Cx<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cx")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("attempt", &self.attempt)
             .finish_non_exhaustive()
     }
@@ -403,7 +403,7 @@ impl<S> fmt::Debug for Cx<S> {
 impl<S> Cx<S> {
     /// The task's name.
     pub fn name(&self) -> &str {
-        &self.name
+        self.run.graph.name(self.id)
     }
 
     /// The task's id in its run.
@@ -682,7 +682,6 @@ impl<S> Attempts<S> {
             Some(Entry::Static(body)) => {
                 let cx = Cx {
                     id: task,
-                    name: self.cx_run.graph.name_arc(task),
                     attempt,
                     run: self.cx_run.clone(),
                 };
@@ -838,9 +837,14 @@ impl<S: Send + Sync + 'static> Driver<S> {
         self.running.start(task, attempt);
     }
 
-    fn finished(&mut self, task: TaskId, attempt: u32, out: Result<Value, TaskError>) {
+    fn finished(
+        &mut self,
+        task: TaskId,
+        attempt: u32,
+        out: Result<Value, TaskError>,
+        now: Duration,
+    ) {
         let input = self.outcome(task, attempt, out);
-        let now = self.now();
         // The id came from the scheduler's own command.
         let _ = self.sched.handle(now, [input]);
     }
@@ -886,7 +890,6 @@ impl<S: Send + Sync + 'static> Driver<S> {
             Some(when) => {
                 let cx = Cx {
                     id: task,
-                    name: self.graph.name_arc(task),
                     attempt: 0,
                     run: self.running.cx_run.clone(),
                 };
@@ -1290,11 +1293,14 @@ where
             }
             Some(done) = d.running.next(), if !d.running.is_empty() => {
                 if let Ok((task, attempt, out)) = done {
-                    d.finished(task, attempt, out);
-                    // Take every other completion that is ready now, without yielding.
+                    // One clock read for every completion ready now: they are of one instant.
+                    let now = d.now();
+                    d.finished(task, attempt, out, now);
+                    // Take every other completion that is ready now, without yielding. Each
+                    // is its own input (rule 2's "each input is handled completely").
                     while let Some(Some(next)) = d.running.next().now_or_never() {
                         if let Ok((task, attempt, out)) = next {
-                            d.finished(task, attempt, out);
+                            d.finished(task, attempt, out, now);
                         }
                     }
                 }
