@@ -162,6 +162,27 @@ pub(crate) struct Body {
     pub(crate) when: Option<Py<PyAny>>,
 }
 
+impl Body {
+    /// An action call's body: `func` with the call's own arguments, no step parameters and no
+    /// condition.
+    pub(crate) fn call(
+        func: Py<PyAny>,
+        is_async: bool,
+        args: Py<PyTuple>,
+        kwargs: Option<Py<PyDict>>,
+        retry_if: Option<Py<PyAny>>,
+    ) -> Body {
+        Body {
+            func,
+            is_async,
+            params: Vec::new(),
+            args: Some((args, kwargs)),
+            retry_if,
+            when: None,
+        }
+    }
+}
+
 /// A running attempt, for cancellation.
 enum Running {
     Task(Py<PyAny>),

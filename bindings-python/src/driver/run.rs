@@ -531,14 +531,7 @@ impl Run {
     ) -> PyResult<(u32, Py<PyAny>)> {
         let _entry = pool::enter();
         let opts = options.map(|o| o.inner.clone()).unwrap_or_default();
-        let body = Body {
-            func,
-            is_async,
-            params: Vec::new(),
-            args: Some((args, kwargs)),
-            retry_if,
-            when: None,
-        };
+        let body = Body::call(func, is_async, args, kwargs, retry_if);
         let key = match cache_key {
             Some(k) => Some((k.bind(py).hash()?, k)),
             None => None,
@@ -581,14 +574,7 @@ impl Run {
                 None => None,
             };
             made.push(super::calls::NewCall {
-                body: Body {
-                    func,
-                    is_async,
-                    params: Vec::new(),
-                    args: Some((args, kwargs)),
-                    retry_if,
-                    when: None,
-                },
+                body: Body::call(func, is_async, args, kwargs, retry_if),
                 name,
                 opts,
                 cache_key: key,
