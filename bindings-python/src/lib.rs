@@ -41,6 +41,7 @@ fn _legato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(driver::pool::_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(driver::pool::_block_worker, m)?)?;
     m.add_function(wrap_pyfunction!(driver::pool::_unblock_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(driver::pool::_worker_awaits_loop, m)?)?;
     m.add_function(wrap_pyfunction!(driver::pool::_worker_loop, m)?)?;
     m.add_function(wrap_pyfunction!(driver::context::current, m)?)?;
     m.add_function(wrap_pyfunction!(driver::context::_current_any, m)?)?;

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dis
 import functools
 import inspect
+import sys
 import threading
+import types
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Sequence, TypeVar, Union, overload
 
 from . import _legato
@@ -22,7 +25,7 @@ from ._common import (
     run_sync,
     wait_done,
 )
-from ._runtime import CURRENT
+from ._runtime import CURRENT, wait_inline
 
 T = TypeVar("T")
 
@@ -79,11 +82,45 @@ class _Action:
         cx = _legato._current_any()
         if cx is None:
             return self.fn(*args, **kwargs)
-        future = cx._run().on_loop_thread()
-        tid, handle, run = self.spawn(cx, args, kwargs, future)
-        if future:
+        on_loop = cx._run().on_loop_thread()
+        if on_loop and not self.is_async and not _awaited_by_caller(2):
+            # A sync action called from async code: its value, the loop blocked meanwhile.
+            tid, handle, run = self.spawn(cx, args, kwargs, False)
+            return wait_inline(run, [handle], [tid], None, True)
+        tid, handle, run = self.spawn(cx, args, kwargs, on_loop)
+        if on_loop:
             return handle
         return run.wait_one(handle, tid)
+
+
+#: Per code object: the offsets inside the calls whose result its next instruction awaits.
+_AWAIT_AFTER: dict[types.CodeType, frozenset[int]] = {}
+
+
+def _awaited_by_caller(depth: int) -> bool:
+    """Whether the code ``depth`` frames up awaits this call's result at once (``await
+    step_a()``): then a sync action's call gives an awaitable of its value without blocking the
+    loop, as before values were given, so code written for awaitables keeps working."""
+    try:
+        frame = sys._getframe(depth + 1)
+    except ValueError:  # pragma: no cover - there is always a caller
+        return False
+    code = frame.f_code
+    offsets = _AWAIT_AFTER.get(code)
+    if offsets is None:
+        found: set[int] = set()
+        prev: Optional[dis.Instruction] = None
+        for ins in dis.get_instructions(code):
+            if ins.opname == "GET_AWAITABLE" and prev is not None and prev.opname.startswith("CALL"):
+                # Where the frame's last instruction can point during the call: the call,
+                # or (CPython 3.11) the last unit of its inline cache.
+                found.update(range(prev.offset, ins.offset, 2))
+            prev = ins
+        offsets = frozenset(found)
+        if len(_AWAIT_AFTER) >= 4096:
+            _AWAIT_AFTER.clear()
+        _AWAIT_AFTER[code] = offsets
+    return frame.f_lasti in offsets
 
 
 def _wrap(action: _Action) -> Callable[..., Any]:
@@ -109,8 +146,9 @@ class Orchestrator(Hooks):
     actions may call actions (recursion works under ``max_parallel=1``: a caller waiting for
     its children holds no slot). Outside a run an action simply calls its function.
 
-    From sync code an action call returns the value (it blocks; sync actions run on the
-    worker pool); from async code on the run's loop it returns an awaitable.
+    An action call gives what the function gives: a sync action's call returns the value (it
+    blocks; the body runs on the worker pool), from async code too; an async action's call
+    returns an awaitable (see :meth:`action`).
 
     Args: as :class:`Flow` (``max_parallel``, ``fail_fast``, ``timeout``, ``state``,
     ``executor``, ``max_depth``: action calls nested deeper than this raise ``RecursionError``,
@@ -198,11 +236,18 @@ class Orchestrator(Hooks):
         ``limits`` for a key, that many).
 
         Called while a task runs (an action, a flow's step), the call is a child task of that
-        caller. In sync code the call returns the value (it blocks, giving the caller's slot
-        back). In async code on the run's loop (an async ``main`` or action) every call returns
-        an awaitable, a sync action's too (an asyncio Future, its body on the worker pool): await
-        it. Blocking the loop for the value would deadlock the call's own hooks, timers and the
-        async actions it may wait for; the wrapper's static type is ``fn``'s (the sync view).
+        caller, which gives its slot back while it waits. A sync action's call returns the
+        value, also from async code on the run's loop (an async ``main``, action or step): like
+        any sync function called there, it blocks the loop until it is done (its body runs on
+        the worker pool; meanwhile the loop thread calls the run's hooks and fires its timers,
+        so the call's hooks, retries and timeout work as from sync code). So
+        ``step_a() + await step_b()`` works, and the wrapper's type is ``fn``'s. What needs the
+        loop cannot happen while it is blocked: a call that could only end once the loop runs
+        again (its body calls an async action; it waits for a slot or key an async call holds;
+        a retry delay on a virtual clock) raises ``RuntimeError`` saying so, never hangs; call
+        such an action with ``await asyncio.to_thread(step_a)``, which does not block the loop.
+        A call whose result is awaited at once (``await step_a()``, code written for
+        awaitables) does not block the loop either: it gives an awaitable of the value.
         """
         unknown = sorted(set(options) - _ACTION_OPTIONS)
         if unknown:
@@ -266,11 +311,15 @@ class Orchestrator(Hooks):
         place in the results (like ``asyncio.gather(return_exceptions=True)``); with it, the
         calls are a fail-fast group of the core's: the first error cancels the other calls this
         caller made (a cached call another caller made runs on) and is raised. Plain functions are accepted (each
-        call is a tracked task). In async code the callable returns an awaitable.
+        call is a tracked task). In async code the callable returns an awaitable when one of the
+        actions is async, or when its result is awaited at once (``await both(a, b)``); with
+        sync actions only it returns the list, the loop blocked meanwhile (as
+        :meth:`action` says of one call).
         """
         if not isinstance(fail_fast, bool):
             raise TypeError(f"fail_fast: expected a bool, got {type(fail_fast).__name__}")
         acts = [self._as_action(a) for a in actions]
+        any_async = any(a.is_async for a in acts)
 
         def call(*args: Any) -> Any:
             if len(args) != len(acts):
@@ -279,13 +328,18 @@ class Orchestrator(Hooks):
             if cx is None:
                 return _outside(acts, args, fail_fast)
             run = cx._run()
-            future = run.on_loop_thread()
+            on_loop = run.on_loop_thread()
+            # Sync actions only, called from async code: their values, the loop blocked meanwhile.
+            inline = on_loop and not any_async and not _awaited_by_caller(1)
+            future = on_loop and not inline
             # All the calls at once (no call starts before the last is made, from a sync
             # caller's thread too); with fail_fast a group of the core's: it cancels the others.
             made, group = run.calls(
                 [a.call_args((x,), {}, run) for a, x in zip(acts, args)], future, cx, fail_fast
             )
             tids = [t for t, _ in made]
+            if inline:
+                return wait_inline(run, [h for _, h in made], tids, group, False)
             if future:
                 return _gather(run, [h for _, h in made], tids, group)
             return run.wait([h for _, h in made], tids, group)

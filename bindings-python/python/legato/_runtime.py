@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import datetime
 import inspect
+import threading
 import types
 import weakref
 from typing import Any, Callable, Coroutine, Generator, Optional, Sequence
@@ -95,13 +96,20 @@ async def _rest(first: Any, fns: Sequence[Callable[..., Any]], payload: Any) -> 
             await r
 
 
-def call_hooks(run: Any, hooks: dict[str, list[Callable[..., Any]]], kind: str, payload: Any) -> None:
+def call_hooks(run: Any, hooks: dict[str, list[Callable[..., Any]]], item: list[Any]) -> None:
     """Call the hooks of one event (an asyncio run's loop calls this), then report them.
+
+    ``item`` is ``[kind, payload]``; it is empty when a sync action's call that blocked the loop
+    meanwhile called them already (:func:`wait_inline`).
 
     Hooks are called from here, never under the driver's Rust frames: on a daemon thread a hook
     that releases the GIL (a sleep, logging) while the interpreter exits is ended by CPython
     when it takes the GIL back, and that must not unwind through Rust (it aborts the process).
     """
+    if not item:
+        return
+    kind, payload = item
+    item.clear()
     # No task's context: the loop may call this from a task's done-callback, whose context
     # is the task's (legato.current() in a hook is None, also in an async hook's task, which
     # _hook_result makes in this context).
@@ -142,6 +150,52 @@ def start_bodies(
         finally:
             CURRENT.reset(token)
     run._pump()
+
+
+def wait_inline(run: Any, slots: list[int], tasks: list[int], group: Optional[int], one: bool) -> Any:
+    """The outcome of sync action calls made on the run's loop thread (an async ``main``,
+    action or step called them): the loop thread blocks until they are done, as a sync
+    function called from async code blocks its loop, and meanwhile does the run's loop work
+    (the driver's ``_inline_next``). The hooks are called here, from Python (see
+    :func:`call_hooks`); an async hook is awaited to its end on a loop of its own, on a thread
+    of its own, since the run's loop is blocked. With ``one`` the call's value (its error
+    raised); else every call's outcome, errors in place (a fail-fast group raises the first).
+    Raises ``RuntimeError`` when the calls could only end once the loop runs again."""
+    while True:
+        done, a, kind, payload = run._inline_next(slots, tasks, group, one)
+        if done:
+            return a
+        token = CURRENT.set(None)  # no task's context in a hook
+        try:
+            failed: Optional[BaseException] = None
+            try:
+                cls, fields = payload
+                r = dispatch(a, kind, cls(**fields))
+                if r is not None:
+                    run_aside(r)
+            except BaseException as exc:
+                failed = exc
+            run._hook_result(failed, None)
+        finally:
+            CURRENT.reset(token)
+
+
+def run_aside(aw: Any) -> None:
+    """Await ``aw`` to its end on an event loop of its own, on a thread of its own (an async
+    hook while a sync action's call blocks the run's loop thread)."""
+    box: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            run_awaitable(aw)
+        except BaseException as exc:
+            box.append(exc)
+
+    t = threading.Thread(target=go, name="legato-hook", daemon=True)
+    t.start()
+    t.join()
+    if box:
+        raise box[0]
 
 
 def evaluate(run: Any, task: int, when: Callable[[Any], Any], ctx: Any) -> None:
@@ -242,9 +296,11 @@ def await_in_worker(aw: Any) -> Any:
     if loop is None or loop.is_closed():
         return asyncio.run(value())
     blocked = _legato._block_worker()
+    _legato._worker_awaits_loop(True)
     try:
         return asyncio.run_coroutine_threadsafe(value(), loop).result()
     finally:
+        _legato._worker_awaits_loop(False)
         if blocked:
             _legato._unblock_worker()
 
@@ -266,6 +322,7 @@ __all__ = [
     "resume",
     "run_awaitable",
     "utc",
+    "wait_inline",
     "when_quiet",
     "worker_loop",
 ]

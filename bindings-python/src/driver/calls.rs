@@ -17,6 +17,15 @@ pub(super) struct NewCall {
 }
 
 impl Shared {
+    /// Whether this thread is a pool worker running an attempt of this run.
+    pub(super) fn is_own_worker(self: &Arc<Self>) -> bool {
+        CURRENT.with(|c| {
+            c.borrow()
+                .as_ref()
+                .is_some_and(|(r, ..)| Arc::ptr_eq(r, self))
+        })
+    }
+
     pub(super) fn deliver(&self, st: &mut State, w: Waiter, d: Delivery) {
         match w {
             Waiter::Future(f) => st.loop_q.push_back(LoopCmd::Resolve(f, d)),
@@ -219,9 +228,15 @@ impl Shared {
     ) -> PyResult<Vec<Delivery>> {
         let p = pool();
         p.block(py);
+        // A worker of this run that waits: it makes no progress until a call it waits for
+        // ends (see [`inline`]).
+        let mine = self.is_own_worker();
         let got = pool::detached(py, || {
             let mut st = lock(self);
-            loop {
+            if mine {
+                st.live_waits += 1;
+            }
+            let got = loop {
                 let failed = group
                     .and_then(|g| st.sched.group_failure(g))
                     .and_then(|t| tasks.iter().position(|&x| x == t.as_u32()))
@@ -231,15 +246,19 @@ impl Shared {
                             .is_some_and(|n| matches!(st.blocked.get(n), Some(Some(_))))
                     });
                 let mut all = true;
+                let mut gone = false;
                 for n in slots {
                     match st.blocked.get(n) {
                         Some(Some(_)) => {}
                         Some(None) => all = false,
-                        None => return Err(()),
+                        None => gone = true,
                     }
                 }
+                if gone {
+                    break Err(());
+                }
                 if all || failed.is_some() {
-                    return Ok((
+                    break Ok((
                         failed,
                         slots
                             .iter()
@@ -253,7 +272,11 @@ impl Shared {
                     drop(st);
                     pool::park_forever();
                 }
+            };
+            if mine {
+                st.live_waits = st.live_waits.saturating_sub(1);
             }
+            got
         });
         p.unblock();
         let Ok((failed, got)) = got else {

@@ -173,15 +173,22 @@ impl Shared {
                     shared: self.clone(),
                 },
             )?;
+            // Whoever calls the hooks empties the item: the loop, or a sync action's call
+            // that blocks the loop meanwhile ([`super::inline`]).
+            let item = PyList::new(py, [kind, payload])?;
+            lock_py(py, self).hook_sched = Some(item.clone().unbind());
             lp.call_method1(
                 py,
                 intern!(py, "call_soon"),
-                (&h.call_hooks, run, &self.hooks, kind, payload),
+                (&h.call_hooks, run, &self.hooks, item),
             )
         });
         if let Err(e) = r {
             // The loop cannot call them (it is closed): the run fails with that error.
-            lock_py(py, self).hook_out = None;
+            let mut st = lock_py(py, self);
+            st.hook_out = None;
+            st.hook_sched = None;
+            drop(st);
             let failed = self.hook_error(py, e);
             self.hook_result(py, token, failed, jobs);
         }
@@ -196,7 +203,12 @@ impl Shared {
         failed: Option<Bound<'_, PyAny>>,
         coro: Option<Bound<'_, PyAny>>,
     ) {
-        let Some(token) = lock_py(py, self).hook_out.take() else {
+        let token = {
+            let mut st = lock_py(py, self);
+            st.hook_sched = None;
+            st.hook_out.take()
+        };
+        let Some(token) = token else {
             return;
         };
         let mut jobs = Vec::new();
@@ -350,9 +362,10 @@ impl Shared {
                     PyTuple::new(py, all)?,
                     k.as_ref().map(|k| k.bind(py)),
                 )?;
-                let cb = Done::new(py, self, task, attempt)?;
+                let cb = Done::new(py, self, task, attempt, true)?;
                 let mut st = lock_py(py, self);
                 st.running.insert(task, Running::Flag(flag.clone()));
+                st.live_jobs += 1;
                 drop(st);
                 fut.call_method1(intern!(py, "add_done_callback"), (cb,))?;
                 return Ok(None);
@@ -380,8 +393,8 @@ impl Shared {
         })();
         match r {
             Ok(None) => {}
-            Ok(Some(v)) => self.finish(py, task, attempt, Ok(v), jobs),
-            Err(e) => self.finish(py, task, attempt, Err(e), jobs),
+            Ok(Some(v)) => self.finish(py, task, attempt, Ok(v), false, jobs),
+            Err(e) => self.finish(py, task, attempt, Err(e), false, jobs),
         }
     }
 
@@ -479,7 +492,7 @@ impl Shared {
                         self.lp()?
                             .bind(py)
                             .call_method("create_task", (wrapped,), Some(&kw))?;
-                    let cb = Done::new(py, self, task, attempt)?;
+                    let cb = Done::new(py, self, task, attempt, false)?;
                     let mut st = lock_py(py, self);
                     let current = st.is_current(task, attempt);
                     if current {
@@ -496,8 +509,8 @@ impl Shared {
         })();
         match r {
             Ok(None) => {}
-            Ok(Some(v)) => self.finish(py, task, attempt, Ok(v), &mut jobs),
-            Err(e) => self.finish(py, task, attempt, Err(e), &mut jobs),
+            Ok(Some(v)) => self.finish(py, task, attempt, Ok(v), false, &mut jobs),
+            Err(e) => self.finish(py, task, attempt, Err(e), false, &mut jobs),
         }
         self.submit(jobs, false);
     }
@@ -607,7 +620,7 @@ impl Starter {
             // Cancelled while it waited: it still gets its CancelledError (from the future).
             t.call_method0(intern!(py, "cancel"))?;
         }
-        let cb = Done::new(py, run, self.task, self.attempt)?;
+        let cb = Done::new(py, run, self.task, self.attempt, false)?;
         t.call_method1(intern!(py, "add_done_callback"), (cb,))?;
         Ok(())
     }
@@ -619,17 +632,26 @@ pub(super) struct Done {
     pub(super) run: Arc<Shared>,
     pub(super) task: u32,
     pub(super) attempt: u32,
+    /// An executor future (counted in `live_jobs`), not an asyncio Task.
+    pub(super) off_loop: bool,
 }
 
 impl Done {
     /// The callback that reports `attempt` of `task` when its Task or future is done.
-    fn new(py: Python<'_>, run: &Arc<Shared>, task: u32, attempt: u32) -> PyResult<Py<Done>> {
+    fn new(
+        py: Python<'_>,
+        run: &Arc<Shared>,
+        task: u32,
+        attempt: u32,
+        off_loop: bool,
+    ) -> PyResult<Py<Done>> {
         Py::new(
             py,
             Done {
                 run: run.clone(),
                 task,
                 attempt,
+                off_loop,
             },
         )
     }
@@ -642,7 +664,8 @@ impl Done {
         // result() gives the value, or raises the body's exception (or CancelledError).
         let r = fut.call_method0(intern!(py, "result")).map(Bound::unbind);
         let mut jobs = Vec::new();
-        self.run.finish(py, self.task, self.attempt, r, &mut jobs);
+        self.run
+            .finish(py, self.task, self.attempt, r, self.off_loop, &mut jobs);
         if self.run.on_loop_thread() {
             self.run.pump(py);
         }

@@ -50,6 +50,7 @@ mod blocking;
 mod calls;
 mod conditions;
 pub(crate) mod context;
+mod inline;
 mod loop_side;
 mod outcomes;
 pub(crate) mod pool;
@@ -71,10 +72,10 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -277,6 +278,14 @@ pub(crate) struct State {
     /// A blocking run: the conditions its driving loop calls next, `(task, when, ctx)`
     /// for `_runtime.evaluate` (see [`conditions`]).
     evals: VecDeque<Py<PyTuple>>,
+    /// The hook call the loop will make next (`[kind, payload]`, emptied by whoever makes
+    /// it): a sync action's call that blocks the loop makes it itself ([`inline`]).
+    hook_sched: Option<Py<PyList>>,
+    /// Attempts running off the loop (pool jobs routed, executor futures submitted) whose
+    /// outcome has not come back: what can still make progress while the loop is blocked.
+    live_jobs: usize,
+    /// Pool workers of this run blocked waiting for calls (or for the loop).
+    live_waits: usize,
 }
 
 impl State {
@@ -346,6 +355,9 @@ pub(crate) struct Shared {
     done: Option<Py<PyAny>>,
     cap: usize,
     title: String,
+    /// How many sync action calls block the loop thread now ([`inline`]): the route wakes
+    /// them (the loop cannot be woken then).
+    inline: AtomicU32,
 }
 
 /// Locks the run state from a thread without the GIL (inside `detach`).
@@ -413,6 +425,7 @@ impl Shared {
                     let t = task.as_u32();
                     let sync = st.body(t).is_some_and(|b| !b.is_async);
                     if sync && self.executor.is_none() {
+                        st.live_jobs += 1;
                         jobs.push(Job {
                             run: self.clone(),
                             task: t,
@@ -479,6 +492,10 @@ impl Shared {
             st.wake_pending = true;
             let _ = self.wake(py);
         }
+        if self.inline.load(Ordering::Relaxed) > 0 {
+            // The loop thread is blocked in a sync action's call: it does the loop work.
+            self.cv.notify_all();
+        }
     }
 
     /// From user code on the loop thread (an action call, a cancel): pump soon, not nested.
@@ -514,17 +531,23 @@ impl Shared {
             .ok_or_else(|| PyRuntimeError::new_err("this run has no event loop (a blocking run)"))
     }
 
-    /// Feeds an attempt's outcome to the core and routes what follows.
+    /// Feeds an attempt's outcome to the core and routes what follows; `off_loop`: it ran
+    /// off the loop (a pool job, an executor future), counted in `live_jobs`.
     pub(super) fn finish(
         self: &Arc<Self>,
         py: Python<'_>,
         task: u32,
         attempt: u32,
         r: Result<Py<PyAny>, PyErr>,
+        off_loop: bool,
         jobs: &mut Vec<Job>,
     ) {
         if let Err(e) = &r {
             if e.is_instance_of::<PyKeyboardInterrupt>(py) || e.is_instance_of::<PySystemExit>(py) {
+                if off_loop {
+                    let mut st = lock_py(py, self);
+                    st.live_jobs = st.live_jobs.saturating_sub(1);
+                }
                 // Not a task failure, never retried: it stops the run (the attempt ends
                 // cancelled) and propagates from run(), as asyncio propagates it.
                 let Err(e) = r else { unreachable!() };
@@ -572,6 +595,9 @@ impl Shared {
         };
         let now = self.now(py);
         let mut st = lock_py(py, self);
+        if off_loop {
+            st.live_jobs = st.live_jobs.saturating_sub(1);
+        }
         let Some(id) = st.id(task) else { return };
         if st.sched.attempt(id) == attempt {
             st.running.remove(&task);

@@ -453,10 +453,14 @@ pub(crate) fn prepare_job(py: Python<'_>, job: Job) -> Option<Prepared> {
     let flag = Arc::new(AtomicBool::new(false));
     let prep = {
         let mut st = lock_py(py, &run);
-        if !st.is_current(task, attempt) {
-            return None;
-        }
-        let body = st.body(task).cloned()?;
+        let body = match st.body(task) {
+            Some(b) if st.is_current(task, attempt) => b.clone(),
+            _ => {
+                // Not run: no outcome will come back.
+                st.live_jobs = st.live_jobs.saturating_sub(1);
+                return None;
+            }
+        };
         st.running.insert(task, Running::Flag(flag.clone()));
         let args = run
             .call_args(py, &st, &body, task, attempt, &flag)
@@ -472,7 +476,7 @@ pub(crate) fn prepare_job(py: Python<'_>, job: Job) -> Option<Prepared> {
         }
         Err(e) => {
             let mut jobs = Vec::new();
-            run.finish(py, task, attempt, Err(e), &mut jobs);
+            run.finish(py, task, attempt, Err(e), true, &mut jobs);
             if !jobs.is_empty() {
                 pool().submit(py, jobs, run.cap, false);
             }
@@ -487,11 +491,11 @@ pub(crate) fn finish_job(py: Python<'_>, r: PyResult<Py<PyAny>>) -> Option<Job> 
     let (run, task, attempt, _) = CURRENT.with(|c| c.borrow_mut().take())?;
     let mut jobs = Vec::new();
     let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run.finish(py, task, attempt, r, &mut jobs);
+        run.finish(py, task, attempt, r, true, &mut jobs);
     }));
     if done.is_err() {
         let e = pyo3::panic::PanicException::new_err("legato: a panic while reporting an attempt");
-        run.finish(py, task, attempt, Err(e), &mut jobs);
+        run.finish(py, task, attempt, Err(e), false, &mut jobs);
     }
     pool().submit_taking(py, jobs, run.cap)
 }
@@ -519,6 +523,23 @@ pub(crate) fn _worker_loop(py: Python<'_>) -> Option<Py<PyAny>> {
         let (run, ..) = c.as_ref()?;
         run.lp().ok().map(|lp| lp.clone_ref(py))
     })
+}
+
+/// A worker waits for (`on`), or is done waiting for, an awaitable on its run's loop (a sync
+/// body that returned one, rule 13): it makes no progress while the loop is blocked by a
+/// sync action's call ([`super::inline`]), which must not count on it.
+#[pyfunction]
+pub(crate) fn _worker_awaits_loop(py: Python<'_>, on: bool) {
+    let _entry = enter();
+    let run = CURRENT.with(|c| c.borrow().as_ref().map(|(r, ..)| r.clone()));
+    if let Some(run) = run {
+        let mut st = lock_py(py, &run);
+        if on {
+            st.live_waits += 1;
+        } else {
+            st.live_waits = st.live_waits.saturating_sub(1);
+        }
+    }
 }
 
 /// After the wait of [`_block_worker`].

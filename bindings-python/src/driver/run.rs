@@ -277,6 +277,9 @@ impl Run {
                 drive_err: None,
                 starts: Vec::new(),
                 evals: VecDeque::new(),
+                hook_sched: None,
+                live_jobs: 0,
+                live_waits: 0,
             }),
             cv: Condvar::new(),
             lp: lp.map(Bound::unbind),
@@ -291,6 +294,7 @@ impl Run {
             done,
             cap: max_parallel.unwrap_or(usize::MAX),
             title,
+            inline: AtomicU32::new(0),
         });
         Ok(Run { shared })
     }
@@ -627,6 +631,26 @@ impl Run {
                 Delivery::Ok(v) | Delivery::Err(v) => v,
             })
             .collect())
+    }
+
+    /// A sync action's call made on the loop thread (see [`super::inline`]): does the run's
+    /// loop work until the calls behind `slots` are done. Gives `(True, outcome, None, None)`
+    /// then — with `one`, the call's value (its error is raised); else every call's outcome,
+    /// errors in place (a fail-fast `group`'s first failure is raised) — or `(False, hooks,
+    /// kind, payload)`: a hook call to make first. Raises `RuntimeError` when the calls could
+    /// only end once the loop runs again.
+    #[pyo3(signature = (slots, tasks, group, one))]
+    fn _inline_next(
+        &self,
+        py: Python<'_>,
+        slots: Vec<u64>,
+        tasks: Vec<u32>,
+        group: Option<u32>,
+        one: bool,
+    ) -> PyResult<super::inline::InlineStep> {
+        let _entry = pool::enter();
+        let g = group.and_then(|g| lock_py(py, &self.shared).sched.group_id(g));
+        self.inline_next(py, &slots, &tasks, g, one)
     }
 
     /// Blocks until one call is done: its value, or raises its error.
