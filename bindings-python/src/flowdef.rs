@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// The graph part of a flow (internal; `legato.Flow` wraps it).
 #[pyclass(module = "legato._legato")]
 pub struct FlowCore {
-    def: FlowDef<()>,
+    pub(crate) def: FlowDef<()>,
 }
 
 impl FlowCore {

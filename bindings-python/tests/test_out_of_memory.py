@@ -61,3 +61,34 @@ def test_out_of_memory_while_rendering_is_memory_error_and_a_clean_exit(what: st
     assert p.stdout.startswith("MemoryError"), p.stdout
     assert f"{what.split('.')[-1]}(): out of memory" in p.stdout
     assert "Panic" not in p.stderr and "memory allocation" not in p.stderr
+
+
+RUN_CHILD = """
+import re, resource, sys, legato
+
+flow = legato.Flow("wide")
+for i in range(200_000):
+    flow.add(lambda: None, name=f"s{i}")
+vm = int(re.search(r"VmSize:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
+cap = vm + 48 * 1024 * 1024                        # far less than 200,000 tasks' run takes
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+try:
+    flow.run()
+except MemoryError as e:
+    print("MemoryError", e)
+    sys.exit(0)
+except BaseException as e:
+    print("other", type(e).__module__, type(e).__name__, e)
+    sys.exit(2)
+print("no error")
+sys.exit(3)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc: Linux")
+def test_a_run_whose_memory_cannot_be_had_is_memory_error_before_it_starts() -> None:
+    p = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(RUN_CHILD)], capture_output=True, text=True, timeout=120
+    )
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr[-2000:])
+    assert p.stdout.startswith("MemoryError run: out of memory")
