@@ -8,6 +8,8 @@ result is awaited at once gives an awaitable, so code written for awaitables sti
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -297,3 +299,34 @@ def test_to_thread_is_the_same_tracked_call_with_the_value_at_its_type() -> None
 
     assert orch.run(main) == 6
     assert [(t.name, t.result) for t in orch.last_report.all_tasks] == [("step_a", 5), ("step_a", 1)]  # type: ignore[union-attr]
+
+
+CTRL_C_CHILD = """
+import os, signal, threading, legato
+
+orch = legato.Orchestrator()
+started, release = threading.Event(), threading.Event()
+
+@orch.action
+def slow() -> int:
+    started.set()
+    release.wait(30)  # never set: only the run's cancel ends the call
+    return 1
+
+async def main() -> int:
+    threading.Thread(target=lambda: (started.wait(), os.kill(os.getpid(), signal.SIGINT)), daemon=True).start()
+    return slow()  # blocks the loop: Ctrl-C must still stop the run
+
+try:
+    orch.run(main)
+    print("no interrupt")
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", orch.last_report.tasks["slow"].status)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to itself: POSIX")
+def test_ctrl_c_while_a_sync_call_blocks_the_loop_cancels_the_run_at_once() -> None:
+    p = subprocess.run([sys.executable, "-c", CTRL_C_CHILD], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip() == "KeyboardInterrupt cancelled", p.stderr[-2000:]

@@ -9,6 +9,7 @@ import sys
 from typing import Any, Awaitable, Callable, Mapping, Optional, TypeVar, Union
 
 from . import _legato
+from ._runtime import AWAITING
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -224,6 +225,7 @@ async def _as_coro(factory: Callable[[], Awaitable[T]]) -> T:
 async def wait_done(run: Any, done: asyncio.Future[None]) -> None:
     """Awaits the end of a run; a cancel of the awaiting task cancels the run, which still ends
     (hooks see process_completion) before the cancel propagates."""
+    AWAITING[run.key] = asyncio.current_task()
     try:
         await asyncio.shield(done)
     except asyncio.CancelledError:
@@ -234,6 +236,8 @@ async def wait_done(run: Any, done: asyncio.Future[None]) -> None:
             except asyncio.CancelledError:
                 continue
         raise
+    finally:
+        AWAITING.pop(run.key, None)
 
 
 def flow_error(report: Any, title: Optional[str], cause: Optional[BaseException] = None) -> BaseException:

@@ -165,6 +165,17 @@ def wait_inline(run: Any, slots: list[int], tasks: list[int], group: Optional[in
         done, a, kind, payload = run._inline_next(slots, tasks, group, one)
         if done:
             return a
+        if kind is None:  # a wait went by: is the run or this task being cancelled?
+            outer = AWAITING.get(run.key)
+            if outer is not None and _cancelling(outer) and not run.finished:
+                # What the awaiting task does once the loop runs (Ctrl-C under asyncio.run
+                # cancels it): the run is cancelled, these calls with it.
+                run.cancel()
+            task = asyncio.current_task()
+            if task is not None and _cancelling(task):
+                run._inline_cancel(slots, tasks)
+                raise asyncio.CancelledError()
+            continue
         token = CURRENT.set(None)  # no task's context in a hook
         try:
             failed: Optional[BaseException] = None
@@ -178,6 +189,19 @@ def wait_inline(run: Any, slots: list[int], tasks: list[int], group: Optional[in
             run._hook_result(failed, None)
         finally:
             CURRENT.reset(token)
+
+
+#: The task awaiting each run's end (by the run's ``key``, while it awaits): a sync action's call
+#: that blocks the loop looks whether it is being cancelled (Ctrl-C under ``asyncio.run``).
+AWAITING: dict[int, Any] = {}
+
+
+def _cancelling(task: Any) -> bool:
+    """Whether an asyncio task has been asked to cancel and has not seen it yet."""
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    if cancelling is not None:
+        return bool(cancelling())
+    return bool(getattr(task, "_must_cancel", False))
 
 
 def run_aside(aw: Any) -> None:

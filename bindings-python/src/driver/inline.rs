@@ -23,7 +23,9 @@
 use super::*;
 
 /// What one [`Run::inline_next`] step gives `_runtime.wait_inline`: `(True, outcome, None,
-/// None)` once the calls are done, or `(False, hooks, kind, payload)`, a hook call to make.
+/// None)` once the calls are done, `(False, hooks, kind, payload)`, a hook call to make, or
+/// `(False, None, None, None)` after a wait (Python looks whether its task is being
+/// cancelled: Ctrl-C under `asyncio.run`, whose handler cancels the main task).
 pub(super) type InlineStep = (bool, Py<PyAny>, Py<PyAny>, Py<PyAny>);
 
 /// How long one wait lasts at most before the loop thread looks at signals (Ctrl-C) again.
@@ -46,13 +48,18 @@ impl Run {
         run.inline.fetch_add(1, Ordering::SeqCst);
         let r = self.inline_step(py, slots, tasks, group, one);
         run.inline.fetch_sub(1, Ordering::SeqCst);
+        if r.as_ref().is_ok_and(|(done, ..)| !done) {
+            return r;
+        }
+        let mut st = lock_py(py, run);
+        st.inline_clock = None;
         if r.is_err() {
             // The caller raises: the calls' late outcomes are dropped.
-            let mut st = lock_py(py, run);
             for n in slots {
                 st.blocked.remove(n);
             }
         }
+        drop(st);
         r
     }
 
@@ -65,9 +72,6 @@ impl Run {
         one: bool,
     ) -> PyResult<InlineStep> {
         let run = &self.shared;
-        // The loop clock read at the last wait: a loop clock that has not moved across a wait
-        // is one only the (blocked) loop advances.
-        let mut last_now: Option<Duration> = None;
         loop {
             run.pump(py);
             let mut jobs = Vec::new();
@@ -111,7 +115,7 @@ impl Run {
                     let next = (!st.finished).then(|| st.sched.next_deadline()).flatten();
                     let clock_moves = match run.clock {
                         Clock::Mono { .. } => true,
-                        Clock::Loop { .. } => last_now.is_none_or(|l| now > l),
+                        Clock::Loop { .. } => st.inline_clock.is_none_or(|l| now > l),
                     };
                     // A deadline a moving clock will reach is progress too.
                     let timer = next.is_some() && clock_moves;
@@ -136,7 +140,7 @@ impl Run {
                              `await asyncio.to_thread({name}, ...)` instead"
                         )));
                     }
-                    last_now = Some(now);
+                    st.inline_clock = Some(now);
                     Some(next.map_or(SLICE, |d| d.saturating_sub(now).min(SLICE)))
                 }
             };
@@ -155,8 +159,32 @@ impl Run {
                     // (`detached` parks for good instead of taking the GIL back at exit.)
                 });
                 py.check_signals()?;
+                return Ok((false, py.None(), py.None(), py.None()));
             }
         }
+    }
+
+    /// The caller is cancelled while it waits (its asyncio task is): the calls are cancelled
+    /// and their outcomes dropped.
+    pub(super) fn inline_cancel(&self, py: Python<'_>, slots: &[u64], tasks: &[u32]) {
+        let run = &self.shared;
+        let now = run.now(py);
+        let mut jobs = Vec::new();
+        {
+            let mut st = lock_py(py, run);
+            st.inline_clock = None;
+            for &t in tasks {
+                if let Some(id) = st.id(t) {
+                    let _ = st.sched.cancel_task(id, now);
+                }
+            }
+            run.route(py, &mut st, &mut jobs);
+            for n in slots {
+                st.blocked.remove(n);
+            }
+        }
+        run.pump(py);
+        run.submit(jobs, false);
     }
 }
 

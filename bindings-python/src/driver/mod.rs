@@ -286,6 +286,9 @@ pub(crate) struct State {
     live_jobs: usize,
     /// Pool workers of this run blocked waiting for calls (or for the loop).
     live_waits: usize,
+    /// The loop clock at the last wait of the sync call blocking the loop ([`inline`]): a
+    /// loop clock that has not moved across a wait is one only the (blocked) loop advances.
+    inline_clock: Option<Duration>,
 }
 
 impl State {

@@ -294,6 +294,7 @@ impl Run {
                 hook_sched: None,
                 live_jobs: 0,
                 live_waits: 0,
+                inline_clock: None,
             }),
             cv: Condvar::new(),
             lp: lp.map(Bound::unbind),
@@ -651,8 +652,8 @@ impl Run {
     /// loop work until the calls behind `slots` are done. Gives `(True, outcome, None, None)`
     /// then — with `one`, the call's value (its error is raised); else every call's outcome,
     /// errors in place (a fail-fast `group`'s first failure is raised) — or `(False, hooks,
-    /// kind, payload)`: a hook call to make first. Raises `RuntimeError` when the calls could
-    /// only end once the loop runs again.
+    /// kind, payload)`: a hook call to make first, or `(False, None, None, None)` after a wait.
+    /// Raises `RuntimeError` when the calls could only end once the loop runs again.
     #[pyo3(signature = (slots, tasks, group, one))]
     fn _inline_next(
         &self,
@@ -665,6 +666,20 @@ impl Run {
         let _entry = pool::enter();
         let g = group.and_then(|g| lock_py(py, &self.shared).sched.group_id(g));
         self.inline_next(py, &slots, &tasks, g, one)
+    }
+
+    /// The run's identity: the same for every `Run` object of one run (a context's
+    /// `_run()` makes a new one).
+    #[getter]
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
+    }
+
+    /// The caller of [`Run::_inline_next`] is cancelled: the calls behind `slots` are
+    /// cancelled and their outcomes dropped.
+    fn _inline_cancel(&self, py: Python<'_>, slots: Vec<u64>, tasks: Vec<u32>) {
+        let _entry = pool::enter();
+        self.inline_cancel(py, &slots, &tasks);
     }
 
     /// Blocks until one call is done: its value, or raises its error.
