@@ -113,8 +113,8 @@ def _awaited_by_caller(depth: int) -> bool:
         for ins in dis.get_instructions(code):
             if ins.opname == "GET_AWAITABLE" and prev is not None and prev.opname.startswith("CALL"):
                 # Where the frame's last instruction can point during the call: the call,
-                # or (CPython 3.11) the last unit of its inline cache.
-                found.update(range(prev.offset, ins.offset, 2))
+                # the last unit of its inline cache (CPython 3.11), or the await itself.
+                found.update(range(prev.offset, ins.offset + 1, 2))
             prev = ins
         offsets = frozenset(found)
         if len(_AWAIT_AFTER) >= 4096:
