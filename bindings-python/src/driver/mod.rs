@@ -39,6 +39,8 @@
 //! - [`outcomes`]: host objects from the kit's outcomes and payloads (errors, hook events,
 //!   reports, a body's arguments);
 //! - [`blocking`]: the loop-less driving of a blocking run;
+//! - [`inline`]: a sync action called on the loop thread, which blocks the loop for its
+//!   value while that thread does the run's loop work;
 //! - [`pool`]: the worker pool for sync callables;
 //! - [`context`]: `TaskContext` and `legato.current()`;
 //! - [`run`]: the `Run` and `Bodies` classes Python drives.
