@@ -3,7 +3,7 @@
 use crate::driver::hooks::Hooks;
 use crate::driver::{
     channel, drive, into_task_error, BoxError, CallScope, CallSlot, DynBody, Msg, RetryIf,
-    RunSetup, TaskFuture, Value, SCOPE,
+    RunSetup, TaskFuture, Value,
 };
 use crate::event::TaskError;
 use crate::graph::GraphBuilder;
@@ -523,7 +523,7 @@ where
 
     /// A call, as a member of a fail-fast group when `group` is given (see [`parallel`]).
     async fn call_in(&self, arg: A, group: Option<&GroupCollector>) -> Result<T, TaskError> {
-        let Ok(scope) = SCOPE.try_with(CallScope::clone) else {
+        let Some(scope) = crate::driver::scope::current() else {
             return (self.inner.f)(arg).await;
         };
         let value = match &self.inner.cache {

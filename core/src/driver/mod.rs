@@ -10,6 +10,7 @@
 //! same loop.
 
 pub(crate) mod hooks;
+pub(crate) mod scope;
 
 pub use hooks::{HookEvent, HookOutput, OwnedHookEvent};
 
@@ -464,10 +465,6 @@ pub(crate) struct CallSlot {
 /// the action, stored as `Any`).
 pub(crate) type Memos = std::sync::Mutex<HashMap<usize, Box<dyn Any + Send>>>;
 
-tokio::task_local! {
-    pub(crate) static SCOPE: CallScope;
-}
-
 /// A dynamic call's body: `()`-state, called once per attempt.
 pub(crate) type DynBody = Arc<dyn Fn() -> TaskFuture + Send + Sync>;
 
@@ -576,10 +573,7 @@ pub(crate) type Caller = Box<dyn FnOnce(Result<Value, TaskError>) + Send>;
 type Attempt = futures_util::future::Map<
     futures_util::future::Join<
         std::future::Ready<(TaskId, u32)>,
-        tokio::task::futures::TaskLocalFuture<
-            CallScope,
-            futures_util::future::CatchUnwind<AssertUnwindSafe<TaskFuture>>,
-        >,
+        scope::Scoped<futures_util::future::CatchUnwind<AssertUnwindSafe<TaskFuture>>>,
     >,
     AttemptOutput,
 >;
@@ -726,19 +720,20 @@ impl<S> futures_util::Stream for Attempts<S> {
                 continue;
             }
             let mut fut = this.make(task, attempt);
-            // Made once for the first poll, and again only for an attempt that waits.
-            let scope = |this: &Self| CallScope {
-                parent: Some((task, attempt)),
-                run: this.run_scope.clone(),
-            };
-            let polled = SCOPE.sync_scope(scope(this), || {
+            // The first poll borrows the run's scope; an attempt that waits owns one.
+            let parent = Some((task, attempt));
+            let polled = scope::with_scope(parent, &this.run_scope, || {
                 std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
             });
             let out = match polled {
                 Ok(Poll::Ready(out)) => out,
                 Err(p) => Err(TaskError::panicked(panic_message(&*p))),
                 Ok(Poll::Pending) => {
-                    let fut = SCOPE.scope(scope(this), AssertUnwindSafe(fut).catch_unwind());
+                    let own = CallScope {
+                        parent,
+                        run: this.run_scope.clone(),
+                    };
+                    let fut = scope::Scoped::new(own, AssertUnwindSafe(fut).catch_unwind());
                     let wrapped: Attempt =
                         futures_util::future::join(std::future::ready((task, attempt)), fut)
                             .map(attempt_output);
@@ -1245,12 +1240,12 @@ where
     let has_main = main.is_some();
     let mut main_out = None;
     let main = main.map(|m| {
-        SCOPE.scope(
+        scope::Scoped::new(
             CallScope {
                 parent: None,
                 run: run_scope.clone(),
             },
-            m,
+            Box::pin(m),
         )
     });
     let mut main = std::pin::pin!(main);
