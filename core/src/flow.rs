@@ -659,7 +659,7 @@ pub struct TaskMut<'a, S> {
 impl<S> fmt::Debug for TaskMut<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskMut")
-            .field("spec", self.flow.def.spec(self.i))
+            .field("spec", &self.flow.def.spec(self.i))
             .finish()
     }
 }
@@ -669,7 +669,7 @@ impl<S> TaskMut<'_, S> {
     /// reported when the flow is planned or run, as [`GraphError::InvalidOption`].
     fn edit(self, f: impl FnOnce(TaskSpec) -> TaskSpec) -> Self {
         // The edit is kept even when invalid; the graph refuses it with this same error.
-        let _ = self.flow.def_mut().edit(self.i, f);
+        let _ = self.flow.def_mut().edit_options(self.i, f);
         self
     }
 
