@@ -179,27 +179,7 @@ impl<B> FlowDef<B> {
         I: IntoIterator<Item = &'a str>,
     {
         let (name, deps, extra) = spec.into_parts();
-        crate::graph::validate_name(&name)?;
-        // The name is hashed once: to look for a duplicate, then to index it.
-        let hash = NameIndex::hash(&name);
-        if self.table.get_hashed(hash, &name).is_some() {
-            return Err(GraphError::DuplicateTask {
-                name: name.to_string(),
-            });
-        }
-        if let Some(e) = &extra {
-            e.options()
-                .validate()
-                .map_err(|error| GraphError::InvalidOption {
-                    task: name.to_string(),
-                    error,
-                })?;
-        }
-        self.changed();
-        let i = self.len();
-        Arc::make_mut(&mut self.table).push_hashed(hash, name);
-        self.bodies.push(body);
-        self.extras.push(extra);
+        let i = self.add_parts(&name, extra, body)?;
         for d in deps {
             let dep = self.dep_of_shared(d);
             self.push_edge(i, dep);
@@ -208,6 +188,47 @@ impl<B> FlowDef<B> {
             let dep = self.dep_of(d);
             self.push_edge(i, dep);
         }
+        Ok(i)
+    }
+
+    /// Adds a task of that name without dependencies: [`add`](FlowDef::add) without a
+    /// spec (the Rust door's [`Flow::task`](crate::Flow::task): its name is copied into the
+    /// flow's names, no string is made for it).
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](FlowDef::add).
+    pub(crate) fn add_named(&mut self, name: &str, body: B) -> Result<usize, GraphError> {
+        self.add_parts(name, None, body)
+    }
+
+    fn add_parts(
+        &mut self,
+        name: &str,
+        extra: Option<Arc<Extra>>,
+        body: B,
+    ) -> Result<usize, GraphError> {
+        crate::graph::validate_name(name)?;
+        // The name is hashed once: to look for a duplicate, then to index it.
+        let hash = NameIndex::hash(name);
+        if self.table.get_hashed(hash, name).is_some() {
+            return Err(GraphError::DuplicateTask {
+                name: name.to_owned(),
+            });
+        }
+        if let Some(e) = &extra {
+            e.options()
+                .validate()
+                .map_err(|error| GraphError::InvalidOption {
+                    task: name.to_owned(),
+                    error,
+                })?;
+        }
+        self.changed();
+        let i = self.len();
+        Arc::make_mut(&mut self.table).push_hashed(hash, name);
+        self.bodies.push(body);
+        self.extras.push(extra);
         Ok(i)
     }
 
@@ -296,20 +317,20 @@ impl<B> FlowDef<B> {
         } else {
             thin_vec::ThinVec::new()
         };
-        TaskSpec::from_parts(self.table.names[i].clone(), deps, self.extras[i].clone())
+        TaskSpec::from_parts(Arc::from(self.name(i)), deps, self.extras[i].clone())
     }
 
     /// The dependencies of task `i` by name, in the order declared, each once.
     fn dep_names(&self, i: usize) -> thin_vec::ThinVec<Arc<str>> {
-        let mut out: Vec<&Arc<str>> = Vec::new();
+        let mut out: Vec<&str> = Vec::new();
         let mut seen: Option<hashbrown::HashSet<&str, rustc_hash::FxBuildHasher>> = None;
         for e in self.row(i) {
             let name = self.dep_name(e.dep);
             let repeat = match &mut seen {
                 Some(seen) => !seen.insert(name),
-                None if out.len() < SCAN => out.iter().any(|d| ***d == **name),
+                None if out.len() < SCAN => out.contains(&name),
                 None => {
-                    let set = seen.insert(out.iter().map(|d| &***d).collect());
+                    let set = seen.insert(out.iter().copied().collect());
                     !set.insert(name)
                 }
             };
@@ -317,13 +338,13 @@ impl<B> FlowDef<B> {
                 out.push(name);
             }
         }
-        out.into_iter().cloned().collect()
+        out.into_iter().map(Arc::from).collect()
     }
 
     /// The name a stored dependency stands for.
-    fn dep_name(&self, dep: u32) -> &Arc<str> {
+    fn dep_name(&self, dep: u32) -> &str {
         if dep & PENDING == 0 {
-            &self.table.names[dep as usize]
+            self.table.name(dep as usize)
         } else {
             &self.pending[(dep & !PENDING) as usize]
         }
@@ -348,7 +369,7 @@ impl<B> FlowDef<B> {
     ///
     /// If `i` is not a position this flow gave out.
     pub fn name(&self, i: usize) -> &str {
-        &self.table.names[i]
+        self.table.name(i)
     }
 
     /// Changes the spec of task `i` (its name stays: the function gets the spec and must
@@ -392,10 +413,7 @@ impl<B> FlowDef<B> {
         let old_deps = before.deps().to_vec();
         self.changed();
         let (name, deps, extra) = f(before).into_parts();
-        assert_eq!(
-            *name, *self.table.names[i],
-            "FlowDef::edit must keep the name"
-        );
+        assert_eq!(&*name, self.name(i), "FlowDef::edit must keep the name");
         let checked = extra.as_ref().map_or(Ok(()), |e| e.options().validate());
         self.extras[i] = extra;
         let same = deps.len() == old_deps.len() && deps.iter().zip(&old_deps).all(|(a, b)| a == b);
@@ -446,7 +464,7 @@ impl<B> FlowDef<B> {
 
     /// Every task's name, in declaration order.
     pub fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.table.names.iter().map(|n| &**n)
+        self.table.names()
     }
 
     /// Makes task `i` depend on `dep` (a name, checked when the graph is built). Repeats are
@@ -783,9 +801,6 @@ mod tests {
         let spec = def.spec(sink);
         let got: Vec<&str> = spec.deps().iter().map(|d| &**d).collect();
         assert_eq!(got, want);
-        // A dependency on a task of the flow is that task's own name, not a copy.
-        let t3 = def.position("t3").unwrap();
-        assert!(Arc::ptr_eq(&spec.deps()[0], def.spec(t3).name_arc()));
         def.add_deps(sink, ["nope", "t0", "nope"]);
         assert_eq!(def.spec(sink).deps().len(), n + 1);
         assert_eq!(
@@ -796,9 +811,10 @@ mod tests {
     }
 
     #[test]
-    fn add_after_shares_the_names_of_known_steps() {
+    fn add_after_resolves_known_steps_and_keeps_the_others_pending() {
         let mut def: FlowDef<()> = FlowDef::new();
         let a = def.add(TaskSpec::new("a"), ()).unwrap();
+        assert_eq!(def.find("a"), Some(a));
         let b = def
             .add_after(TaskSpec::new("b").after(["a"]), ["a", "later", "b"], ())
             .unwrap();
@@ -806,7 +822,6 @@ mod tests {
         let deps: Vec<&str> = spec.deps().iter().map(|d| &**d).collect();
         // Repeats count once, as in the graph.
         assert_eq!(deps, ["a", "later", "b"]);
-        assert!(Arc::ptr_eq(&spec.deps()[0], def.spec(a).name_arc()));
         assert_eq!(
             def.add_after(TaskSpec::new("a"), ["b"], ())
                 .unwrap_err()

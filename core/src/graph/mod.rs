@@ -33,7 +33,7 @@ pub use error::{validate_name, GraphError};
 
 use crate::policy::TaskOptions;
 use std::collections::HashMap as StdHashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The index of a task in its graph, in declaration order (the first task added is 0); in a
 /// run, dynamic tasks follow the graph's.
@@ -185,12 +185,6 @@ impl TaskSpec {
         self.deps
             .extend(deps.into_iter().map(|d| Arc::from(d.into())));
         self
-    }
-
-    /// The task's name as a shared string.
-    #[cfg(test)]
-    pub(crate) fn name_arc(&self) -> &Arc<str> {
-        &self.name
     }
 
     /// Sets the human-readable description.
@@ -372,34 +366,58 @@ impl NameIndex {
     }
 }
 
-/// Task names in task order and the index of them: what a [`Graph`] shares with the
-/// [`FlowDef`](crate::define::FlowDef) it was built from (copied on write if the flow changes
-/// while the graph lives).
+/// Task names in task order, one after the other in one string, and the index of them: what
+/// a [`Graph`] shares with the [`FlowDef`](crate::define::FlowDef) it was built from (copied
+/// on write if the flow changes while the graph lives).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NameTable {
-    pub(crate) names: Vec<Arc<str>>,
-    pub(crate) index: NameIndex,
+    /// Every name, one after the other.
+    buf: String,
+    /// Per name: where it ends in `buf` (it starts where the one before it ends).
+    ends: Vec<usize>,
+    index: NameIndex,
 }
 
 impl NameTable {
+    /// The number of names.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Name `i`.
+    #[inline]
+    pub(crate) fn name(&self, i: usize) -> &str {
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1],
+        };
+        &self.buf[start..self.ends[i]]
+    }
+
+    /// Every name, in order.
+    pub(crate) fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.name(i))
+    }
+
     /// The position of `name`.
     #[inline]
     pub(crate) fn get(&self, name: &str) -> Option<u32> {
-        self.index.get(name, |i| &self.names[i as usize])
+        self.index.get(name, |i| self.name(i as usize))
     }
 
     /// [`get`](NameTable::get) for a name whose hash is known.
     #[inline]
     pub(crate) fn get_hashed(&self, hash: NameHash, name: &str) -> Option<u32> {
-        self.index
-            .get_hashed(hash, name, |i| &self.names[i as usize])
+        self.index.get_hashed(hash, name, |i| self.name(i as usize))
     }
 
     /// Adds a name (not in the table yet) at the next position.
     #[inline]
-    pub(crate) fn push_hashed(&mut self, hash: NameHash, name: Arc<str>) {
-        self.index.insert_hashed(hash, self.names.len() as u32);
-        self.names.push(name);
+    pub(crate) fn push_hashed(&mut self, hash: NameHash, name: &str) {
+        self.index.insert_hashed(hash, self.len() as u32);
+        self.buf.push_str(name);
+        self.ends.push(self.buf.len());
     }
 }
 
@@ -606,9 +624,12 @@ impl GraphBuilder {
 
         // Name table in task order; drop slots that were only ever referenced (none remain
         // here, since a missing dependency returned above).
-        let mut task_names: Vec<Arc<str>> = Vec::with_capacity(n);
+        let slot_name = |s: u32| &*names.names[s as usize];
+        let mut buf = String::with_capacity(task_slot.iter().map(|&s| slot_name(s).len()).sum());
+        let mut ends = Vec::with_capacity(n);
         for &s in &task_slot {
-            task_names.push(names.names[s as usize].clone());
+            buf.push_str(slot_name(s));
+            ends.push(buf.len());
         }
         // Every slot is a defined task here (a missing dependency returned above): the index
         // now maps names to task ids.
@@ -617,10 +638,7 @@ impl GraphBuilder {
         let mut extras = extras;
         extras.shrink_to_fit();
         Graph::assemble(
-            Arc::new(NameTable {
-                names: task_names,
-                index,
-            }),
+            Arc::new(NameTable { buf, ends, index }),
             dep_start,
             deps,
             extras,
@@ -638,7 +656,7 @@ impl Graph {
         deps: Vec<TaskId>,
         extras: Vec<Option<Arc<Extra>>>,
     ) -> Result<Graph, GraphError> {
-        let n = table.names.len();
+        let n = table.len();
         // Dependents (reverse edges), as compressed rows, each in declaration order.
         let mut rdep_start = vec![0u32; n + 1];
         for d in &deps {
@@ -667,6 +685,7 @@ impl Graph {
         };
         let mut graph = Graph {
             table,
+            arcs: OnceLock::new(),
             dep_start,
             deps,
             rdep_start,
@@ -690,6 +709,9 @@ impl Graph {
 pub struct Graph {
     /// Names and their index; shared with the flow the graph was built from, when it was.
     table: Arc<NameTable>,
+    /// The names as shared strings, for runs (a run's tasks and report hold them): made at
+    /// the first run, not when a graph is only planned or drawn.
+    arcs: OnceLock<Vec<Arc<str>>>,
     dep_start: Vec<u32>,
     deps: Vec<TaskId>,
     rdep_start: Vec<u32>,
@@ -702,12 +724,12 @@ pub struct Graph {
 impl Graph {
     /// The number of tasks.
     pub fn len(&self) -> usize {
-        self.table.names.len()
+        self.table.len()
     }
 
     /// Whether the graph has no task.
     pub fn is_empty(&self) -> bool {
-        self.table.names.is_empty()
+        self.table.len() == 0
     }
 
     /// The number of dependency edges.
@@ -726,12 +748,14 @@ impl Graph {
     ///
     /// Panics if `id` is not a task of this graph.
     pub fn name(&self, id: TaskId) -> &str {
-        &self.table.names[id.index()]
+        self.table.name(id.index())
     }
 
-    /// The name of a task as a shared string (no copy).
+    /// The name of a task as a shared string (no copy: the graph makes every name's once).
     pub(crate) fn name_arc(&self, id: TaskId) -> Arc<str> {
-        self.table.names[id.index()].clone()
+        self.arcs
+            .get_or_init(|| self.table.names().map(Arc::from).collect())[id.index()]
+        .clone()
     }
 
     /// The task of that name, if any.
@@ -747,7 +771,7 @@ impl Graph {
     pub fn resolve(&self, name: &str) -> Result<TaskId, GraphError> {
         self.get(name).ok_or_else(|| GraphError::UnknownTask {
             name: name.to_owned(),
-            suggestion: did_you_mean(name, self.table.names.iter().map(|n| &**n)),
+            suggestion: did_you_mean(name, self.table.names()),
         })
     }
 
