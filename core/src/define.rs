@@ -928,6 +928,34 @@ mod tests {
         }
     }
 
+    /// Names short and long (a slot holds up to 15 bytes, longer ones are kept apart), ASCII
+    /// or not, come back as given, and each is found by its name only.
+    #[test]
+    fn names_of_every_length_are_kept_and_found() {
+        let mut def: FlowDef<()> = FlowDef::new();
+        let mut names = Vec::new();
+        for len in 1..40 {
+            names.push("x".repeat(len));
+            names.push(format!("{}ü", "y".repeat(len)));
+        }
+        for (i, n) in names.iter().enumerate() {
+            let deps = names[..i].iter().rev().take(2).map(String::as_str);
+            assert_eq!(def.add_after(TaskSpec::new(n.as_str()), deps, ()).unwrap(), i);
+        }
+        let g = def.graph().unwrap();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!((def.name(i), def.find(n)), (n.as_str(), Some(i)));
+            let id = g.get(n).unwrap();
+            assert_eq!((id.index(), g.name(id)), (i, n.as_str()));
+            assert_eq!(&*g.name_arc(id), n.as_str());
+        }
+        assert_eq!(def.names().collect::<Vec<_>>(), names);
+        for missing in ["x".repeat(40), "y".repeat(15), "x".repeat(15) + "y", String::new()] {
+            assert_eq!(def.find(&missing), None);
+        }
+        assert_eq!(g.edge_count(), 2 * names.len() - 3);
+    }
+
     /// A chain of a million tasks, each after the next one (every dependency a forward
     /// reference, looked up when the graph is built, and the levels found by Kahn's
     /// algorithm), is built and validated without a deep stack (a test thread has 2 MiB), and
