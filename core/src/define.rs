@@ -70,8 +70,9 @@ pub struct FlowDef<B> {
     /// them (copied on write if the flow changes while that graph lives).
     table: Arc<NameTable>,
     bodies: Vec<B>,
-    /// Per task: its description and options when not default (shared with the graph).
-    extras: Vec<Option<Arc<Extra>>>,
+    /// The tasks whose description or options are not default, with them (shared with the
+    /// graph); every other task has the one default.
+    extras: std::collections::BTreeMap<usize, Arc<Extra>>,
     /// Every dependency, in the order declared (repeats are dropped when the graph is built).
     edges: Vec<Edge>,
     /// Whether `edges` is in task order (each added to a task at or after the one before): the
@@ -125,7 +126,7 @@ impl<B> FlowDef<B> {
         FlowDef {
             table: Arc::default(),
             bodies: Vec::new(),
-            extras: Vec::new(),
+            extras: Default::default(),
             edges: Vec::new(),
             in_order: true,
             pending: Vec::new(),
@@ -228,7 +229,9 @@ impl<B> FlowDef<B> {
         let i = self.len();
         Arc::make_mut(&mut self.table).push_hashed(hash, name);
         self.bodies.push(body);
-        self.extras.push(extra);
+        if let Some(e) = extra {
+            self.extras.insert(i, e);
+        }
         Ok(i)
     }
 
@@ -312,12 +315,13 @@ impl<B> FlowDef<B> {
     }
 
     fn spec_with(&self, i: usize, with_deps: bool) -> TaskSpec {
+        self.check_position(i);
         let deps = if with_deps {
             self.dep_names(i)
         } else {
             thin_vec::ThinVec::new()
         };
-        TaskSpec::from_parts(Arc::from(self.name(i)), deps, self.extras[i].clone())
+        TaskSpec::from_parts(Arc::from(self.name(i)), deps, self.extras.get(&i).cloned())
     }
 
     /// The dependencies of task `i` by name, in the order declared, each once.
@@ -415,7 +419,10 @@ impl<B> FlowDef<B> {
         let (name, deps, extra) = f(before).into_parts();
         assert_eq!(&*name, self.name(i), "FlowDef::edit must keep the name");
         let checked = extra.as_ref().map_or(Ok(()), |e| e.options().validate());
-        self.extras[i] = extra;
+        match extra {
+            Some(e) => self.extras.insert(i, e),
+            None => self.extras.remove(&i),
+        };
         let same = deps.len() == old_deps.len() && deps.iter().zip(&old_deps).all(|(a, b)| a == b);
         if !same {
             if with_deps {
@@ -663,11 +670,13 @@ impl<B> FlowDef<B> {
         }
         dep_start.push(deps.len() as u32);
         drop(listed_by);
-        let extras = if self.extras.iter().all(Option::is_none) {
-            Vec::new()
-        } else {
-            self.extras.clone()
-        };
+        let mut extras = Vec::new();
+        if !self.extras.is_empty() {
+            extras.resize(n, None);
+            for (&t, e) in &self.extras {
+                extras[t] = Some(e.clone());
+            }
+        }
         Graph::assemble(self.table.clone(), dep_start, deps, extras)
     }
 
@@ -701,7 +710,7 @@ impl<B> FlowDef<B> {
             }
         }
         if let Some(t) = option {
-            if let Some(e) = &self.extras[t] {
+            if let Some(e) = self.extras.get(&t) {
                 e.options()
                     .validate()
                     .map_err(|error| GraphError::InvalidOption {
@@ -940,7 +949,10 @@ mod tests {
         }
         for (i, n) in names.iter().enumerate() {
             let deps = names[..i].iter().rev().take(2).map(String::as_str);
-            assert_eq!(def.add_after(TaskSpec::new(n.as_str()), deps, ()).unwrap(), i);
+            assert_eq!(
+                def.add_after(TaskSpec::new(n.as_str()), deps, ()).unwrap(),
+                i
+            );
         }
         let g = def.graph().unwrap();
         for (i, n) in names.iter().enumerate() {
@@ -950,7 +962,12 @@ mod tests {
             assert_eq!(&*g.name_arc(id), n.as_str());
         }
         assert_eq!(def.names().collect::<Vec<_>>(), names);
-        for missing in ["x".repeat(40), "y".repeat(15), "x".repeat(15) + "y", String::new()] {
+        for missing in [
+            "x".repeat(40),
+            "y".repeat(15),
+            "x".repeat(15) + "y",
+            String::new(),
+        ] {
             assert_eq!(def.find(&missing), None);
         }
         assert_eq!(g.edge_count(), 2 * names.len() - 3);
