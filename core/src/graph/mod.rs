@@ -115,10 +115,11 @@ impl TaskId {
 /// ```
 #[derive(Debug, Clone)]
 pub struct TaskSpec {
-    /// Shared: the graph built from a flow keeps the same strings, not copies.
+    /// Shared (a host that has its names as shared strings hands them over as they are).
     name: Arc<str>,
-    /// Shared too: a flow gives a dependency on one of its tasks that task's own name. A thin
-    /// vector (8 bytes, nothing allocated while empty): a flow keeps one spec per task.
+    /// A thin vector (8 bytes, nothing allocated while empty). A
+    /// [`FlowDef`](crate::define::FlowDef) keeps no spec: it stores a dependency on one of its
+    /// tasks as that task's position, and makes a spec from its columns when asked for one.
     deps: thin_vec::ThinVec<Arc<str>>,
     /// Description and options, allocated only when one is set (most tasks have neither);
     /// shared with the flow and the graph that keep them (copied on write).
