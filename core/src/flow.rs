@@ -290,10 +290,9 @@ impl<S: Send + Sync + 'static> Flow<S> {
             box_body(body)
         };
         let name: String = name.into();
-        let i = self
-            .def_mut()
-            .add_named(&name, Entry { body, extra: None })?;
-        Ok(TaskMut { flow: self, i })
+        let def = self.def_mut();
+        let i = def.add_named(&name, Entry { body, extra: None })?;
+        Ok(TaskMut { def, i })
     }
 
     /// The task of that name, to change its options or dependencies.
@@ -303,7 +302,10 @@ impl<S: Send + Sync + 'static> Flow<S> {
     /// [`GraphError::UnknownTask`] if there is none.
     pub fn get_mut(&mut self, name: &str) -> Result<TaskMut<'_, S>, GraphError> {
         let i = self.def.position(name)?;
-        Ok(TaskMut { flow: self, i })
+        Ok(TaskMut {
+            def: self.def_mut(),
+            i,
+        })
     }
 
     /// LightFlow's `Follow`: chains existing tasks, each after the previous one. Call
@@ -668,14 +670,15 @@ impl RunHandle {
 
 /// A task being configured; returned by [`Flow::task`] and [`Flow::get_mut`].
 pub struct TaskMut<'a, S> {
-    flow: &'a mut Flow<S>,
+    /// The flow's declaration, made writable once (not again for each setter).
+    def: &'a mut FlowDef<Entry<S>>,
     i: usize,
 }
 
 impl<S> fmt::Debug for TaskMut<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskMut")
-            .field("spec", &self.flow.def.spec(self.i))
+            .field("spec", &self.def.spec(self.i))
             .finish()
     }
 }
@@ -685,7 +688,7 @@ impl<S> TaskMut<'_, S> {
     /// reported when the flow is planned or run, as [`GraphError::InvalidOption`].
     fn edit(self, f: impl FnOnce(TaskSpec) -> TaskSpec) -> Self {
         // The edit is kept even when invalid; the graph refuses it with this same error.
-        let _ = self.flow.def_mut().edit_options(self.i, f);
+        let _ = self.def.edit_options(self.i, f);
         self
     }
 
@@ -695,7 +698,7 @@ impl<S> TaskMut<'_, S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        self.flow.def_mut().add_deps(self.i, deps);
+        self.def.add_deps(self.i, deps);
         self
     }
 
@@ -718,7 +721,7 @@ impl<S> TaskMut<'_, S> {
     where
         F: Fn(&TaskError) -> bool + Send + Sync + 'static,
     {
-        self.flow.def_mut().body_mut(self.i).extra_mut().retry_if = Some(Arc::new(pred));
+        self.def.body_mut(self.i).extra_mut().retry_if = Some(Arc::new(pred));
         self
     }
 
@@ -732,7 +735,7 @@ impl<S> TaskMut<'_, S> {
         F: Fn(&Cx<S>) -> R + Send + Sync + 'static,
         R: crate::driver::ConditionValue,
     {
-        self.flow.def_mut().body_mut(self.i).extra_mut().when =
+        self.def.body_mut(self.i).extra_mut().when =
             Some(Arc::new(move |cx: &Cx<S>| pred(cx).into_condition()));
         self.edit_options(|o| o.conditional(true))
     }
