@@ -260,11 +260,19 @@ impl<B> FlowDef<B> {
     /// Records that task `task` depends on `dep` (a position or a pending name).
     #[inline]
     fn push_edge(&mut self, task: usize, dep: u32) {
-        let task = task as u32;
-        if self.edges.last().is_some_and(|e| e.task > task) {
+        self.push_edge_order(task);
+        self.edges.push(Edge {
+            task: task as u32,
+            dep,
+        });
+    }
+
+    /// Notes whether an edge of task `task` added now keeps `edges` in task order.
+    #[inline]
+    fn push_edge_order(&mut self, task: usize) {
+        if self.edges.last().is_some_and(|e| e.task as usize > task) {
             self.in_order = false;
         }
-        self.edges.push(Edge { task, dep });
     }
 
     /// The position of the task of that name, if there is one.
@@ -522,9 +530,12 @@ impl<B> FlowDef<B> {
         self.changed();
         let deps = deps.into_iter();
         self.edges.reserve(deps.size_hint().0);
+        // Every edge of this call goes to task `i`: the order is checked once.
+        self.push_edge_order(i);
+        let task = i as u32;
         for d in deps {
             let dep = self.dep_of(d.as_ref());
-            self.push_edge(i, dep);
+            self.edges.push(Edge { task, dep });
         }
     }
 
