@@ -13,7 +13,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 /// The bit of [`Edge::dep`] that marks a name not declared yet: the rest is its place in
-/// [`FlowDef::pending`].
+/// [`FlowDef::pending`]. (A position never has it: tasks are counted in `u32`, and a flow of
+/// 2^31 tasks would need hundreds of gigabytes.)
 const PENDING: u32 = 1 << 31;
 
 /// One dependency as declared: task `task` after task `dep` (a position), or after the name
@@ -35,10 +36,12 @@ const SCAN: usize = 16;
 /// graph is built for a plan, a drawing or a run. The validated graph is kept until the flow
 /// changes, so running a flow again costs no rebuilding.
 ///
-/// Kept lean, column by column: each name is stored once (the graph built from the flow
-/// shares the names and their index), a dependency is a task's position from the moment it is
-/// declared (a name not declared yet waits, and is looked up once, when the graph is built),
-/// and default options are one shared value, not a copy a task.
+/// Kept lean, column by column: the names are stored once, one after the other in one string,
+/// with their index (the graph built from the flow shares both; a run makes each name's shared
+/// string once, for its tasks and report); a dependency is an integer, the task's position,
+/// from the moment it is declared (a name not declared yet waits, and is looked up once, when
+/// the graph is built); options are kept only for the tasks that have their own, every other
+/// task sharing the one default.
 ///
 /// # Examples
 ///
@@ -194,7 +197,7 @@ impl<B> FlowDef<B> {
 
     /// Adds a task of that name without dependencies: [`add`](FlowDef::add) without a
     /// spec (the Rust door's [`Flow::task`](crate::Flow::task): its name is copied into the
-    /// flow's names, no string is made for it).
+    /// flow's names, no shared string is made for it).
     ///
     /// # Errors
     ///
@@ -496,9 +499,9 @@ impl<B> FlowDef<B> {
     /// existing dependencies or within `deps` — are ignored (they count once in the graph and
     /// in [`spec`](FlowDef::spec)). The bulk form of [`add_dep`](FlowDef::add_dep).
     ///
-    /// A dependency on a task of this flow is stored as that task's position (4 bytes, looked
-    /// up once, now); a name no task has yet is kept as it is and looked up once, when the
-    /// graph is built (so a task can depend on one declared later).
+    /// A dependency on a task of this flow is stored as that task's position (an integer,
+    /// looked up once, now); a name no task has yet is kept as it is and looked up once, when
+    /// the graph is built (so a task can depend on one declared later).
     ///
     /// # Examples
     ///
