@@ -202,6 +202,7 @@ impl<B> FlowDef<B> {
     /// # Errors
     ///
     /// As [`add`](FlowDef::add).
+    #[cfg(feature = "tokio")]
     pub(crate) fn add_named(&mut self, name: &str, body: B) -> Result<usize, GraphError> {
         self.add_parts(name, None, body)
     }
@@ -410,6 +411,7 @@ impl<B> FlowDef<B> {
     /// [`edit`](FlowDef::edit) of the description and options only: `f` gets the spec without
     /// its dependencies (so a task after ten thousand others costs no list of names), and
     /// dependencies it adds are added.
+    #[cfg(feature = "tokio")]
     pub(crate) fn edit_options(
         &mut self,
         i: usize,
