@@ -153,7 +153,7 @@ impl<B> FlowDef<B> {
         *self.built.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// Adds a task and returns its position (its [`TaskId`](crate::graph::TaskId) index in
+    /// Adds a task and returns its position (its [`TaskId`] index in
     /// the built graph).
     ///
     /// # Errors
