@@ -601,7 +601,8 @@ mod tests {
                 dag.names.iter().map(String::as_str).collect::<Vec<_>>()
             );
             for (i, deps) in dag.deps.iter().enumerate() {
-                let declared: Vec<&str> = def.spec(i).deps().iter().map(|d| &**d).collect();
+                let spec = def.spec(i);
+                let declared: Vec<&str> = spec.deps().iter().map(|d| &**d).collect();
                 let expected: Vec<&str> = deps
                     .iter()
                     .map(|&j| dag.names[j as usize].as_str())

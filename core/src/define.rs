@@ -7,23 +7,41 @@
 //! [`Flow`](crate::Flow) uses it with tokio futures, the Python package with Python callables,
 //! the Node package with JavaScript functions. Each brings only its bodies and its driver.
 
-use crate::graph::{Graph, GraphError, NameIndex, Selection, TaskSpec};
+use crate::graph::{Extra, Graph, GraphError, NameIndex, NameTable, Selection, TaskId, TaskSpec};
 use crate::render::Format;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-#[derive(Clone)]
-struct Entry<B> {
-    spec: TaskSpec,
-    body: B,
+/// The bit of [`Edge::dep`] that marks a name not declared yet: the rest is its place in
+/// [`FlowDef::pending`]. (A position never has it: tasks are counted in `u32`, and a flow of
+/// 2^31 tasks would need hundreds of gigabytes.)
+const PENDING: u32 = 1 << 31;
+
+/// One dependency as declared: task `task` after task `dep` (a position), or after the name
+/// `pending[dep & !PENDING]` when `dep` has the [`PENDING`] bit.
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    task: u32,
+    dep: u32,
 }
 
-/// A declared flow: tasks (specs and bodies of type `B`) in declaration order.
+/// Up to this many dependencies in one task's row, repeats are found by a scan.
+const SCAN: usize = 16;
+
+/// A declared flow: tasks (names, dependencies, options and bodies of type `B`) in declaration
+/// order.
 ///
 /// Names are checked as tasks are added (a duplicate or invalid name is refused at once);
 /// what depends on the whole flow — missing dependencies, cycles, unknown targets — when the
 /// graph is built for a plan, a drawing or a run. The validated graph is kept until the flow
 /// changes, so running a flow again costs no rebuilding.
+///
+/// Kept lean, column by column: the names are stored once, one after the other in one string,
+/// with their index (the graph built from the flow shares both; a run makes each name's shared
+/// string once, for its tasks and report); a dependency is an integer, the task's position,
+/// from the moment it is declared (a name not declared yet waits, and is looked up once, when
+/// the graph is built); options are kept only for the tasks that have their own, every other
+/// task sharing the one default.
 ///
 /// # Examples
 ///
@@ -51,10 +69,20 @@ struct Entry<B> {
 /// # Ok::<(), legato::graph::GraphError>(())
 /// ```
 pub struct FlowDef<B> {
-    entries: Vec<Entry<B>>,
-    /// Name → position in `entries`; the graph built from the flow shares it (copied on
-    /// write if the flow changes while that graph lives).
-    index: Arc<NameIndex>,
+    /// The names in declaration order and their index; the graph built from the flow shares
+    /// them (copied on write if the flow changes while that graph lives).
+    table: Arc<NameTable>,
+    bodies: Vec<B>,
+    /// The tasks whose description or options are not default, with them (shared with the
+    /// graph); every other task has the one default.
+    extras: std::collections::BTreeMap<usize, Arc<Extra>>,
+    /// Every dependency, in the order declared (repeats are dropped when the graph is built).
+    edges: Vec<Edge>,
+    /// Whether `edges` is in task order (each added to a task at or after the one before): the
+    /// graph's rows are then `edges` as they are.
+    in_order: bool,
+    /// Names depended on before a task of that name was declared.
+    pending: Vec<Arc<str>>,
     /// Tasks whose options an [`edit`](FlowDef::edit) left invalid (`add` refuses invalid
     /// ones): the graph refuses the flow while any remains, and no other task's options are
     /// checked again when it is built.
@@ -66,7 +94,7 @@ pub struct FlowDef<B> {
 impl<B> fmt::Debug for FlowDef<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FlowDef")
-            .field("tasks", &self.entries.len())
+            .field("tasks", &self.len())
             .finish_non_exhaustive()
     }
 }
@@ -77,8 +105,12 @@ impl<B> fmt::Debug for FlowDef<B> {
 impl<B: Clone> Clone for FlowDef<B> {
     fn clone(&self) -> Self {
         FlowDef {
-            entries: self.entries.clone(),
-            index: self.index.clone(),
+            table: self.table.clone(),
+            bodies: self.bodies.clone(),
+            extras: self.extras.clone(),
+            edges: self.edges.clone(),
+            in_order: self.in_order,
+            pending: self.pending.clone(),
             invalid: self.invalid.clone(),
             built: Mutex::new(self.built.lock().unwrap_or_else(|p| p.into_inner()).clone()),
         }
@@ -95,8 +127,12 @@ impl<B> FlowDef<B> {
     /// An empty flow.
     pub fn new() -> Self {
         FlowDef {
-            entries: Vec::new(),
-            index: Arc::default(),
+            table: Arc::default(),
+            bodies: Vec::new(),
+            extras: Default::default(),
+            edges: Vec::new(),
+            in_order: true,
+            pending: Vec::new(),
             invalid: Default::default(),
             built: Mutex::new(None),
         }
@@ -104,12 +140,12 @@ impl<B> FlowDef<B> {
 
     /// The number of tasks.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.bodies.len()
     }
 
     /// Whether there are no tasks.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.bodies.is_empty()
     }
 
     /// Forgets the built graph: called by every method that can change tasks.
@@ -117,7 +153,7 @@ impl<B> FlowDef<B> {
         *self.built.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// Adds a task and returns its position (its [`TaskId`](crate::graph::TaskId) index in
+    /// Adds a task and returns its position (its [`TaskId`] index in
     /// the built graph).
     ///
     /// # Errors
@@ -131,8 +167,8 @@ impl<B> FlowDef<B> {
 
     /// Adds a task after the tasks named in `after` (besides the spec's own dependencies) and
     /// returns its position: [`add`](FlowDef::add) with `spec.after(after)`, without making a
-    /// string per dependency (a dependency on a task of this flow shares that task's name).
-    /// Names are checked when the graph is built; repeats count once there.
+    /// string per dependency (a dependency on a task of this flow is that task's position).
+    /// Names not declared yet are checked when the graph is built; repeats count once there.
     ///
     /// # Errors
     ///
@@ -146,54 +182,106 @@ impl<B> FlowDef<B> {
     where
         I: IntoIterator<Item = &'a str>,
     {
-        crate::graph::validate_name(spec.name())?;
-        // The name is hashed once: to look for a duplicate, then to index it.
-        let hash = NameIndex::hash(spec.name());
-        if self.find_hashed(hash, spec.name()).is_some() {
-            return Err(GraphError::DuplicateTask {
-                name: spec.name().to_owned(),
-            });
-        }
-        spec.get_options()
-            .validate()
-            .map_err(|error| GraphError::InvalidOption {
-                task: spec.name().to_owned(),
-                error,
-            })?;
-        self.changed();
-        let i = self.entries.len();
-        let mut spec = spec;
-        // Dependencies on tasks of this flow share those tasks' names.
-        let shared =
-            |def: &Self, d: &str| def.find(d).map(|j| def.entries[j].spec.name_arc().clone());
-        if !spec.deps().is_empty() {
-            for d in spec.take_deps() {
-                let d = shared(self, &d).unwrap_or(d);
-                spec.push_dep(d);
-            }
+        let (name, deps, extra) = spec.into_parts();
+        let i = self.add_parts(&name, extra, body)?;
+        for d in deps {
+            let dep = self.dep_of_shared(d);
+            self.push_edge(i, dep);
         }
         for d in after {
-            let d = shared(self, d).unwrap_or_else(|| Arc::from(d));
-            spec.push_dep(d);
+            let dep = self.dep_of(d);
+            self.push_edge(i, dep);
         }
-        self.entries.push(Entry { spec, body });
-        let entries = &self.entries;
-        Arc::make_mut(&mut self.index)
-            .insert_hashed(hash, i as u32, |j| entries[j as usize].spec.name());
         Ok(i)
     }
 
-    fn find_hashed(&self, hash: u64, name: &str) -> Option<usize> {
-        self.index
-            .get_hashed(hash, name, |i| self.entries[i as usize].spec.name())
-            .map(|i| i as usize)
+    /// Adds a task of that name without dependencies: [`add`](FlowDef::add) without a
+    /// spec (the Rust door's [`Flow::task`](crate::Flow::task): its name is copied into the
+    /// flow's names, no shared string is made for it).
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](FlowDef::add).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn add_named(&mut self, name: &str, body: B) -> Result<usize, GraphError> {
+        self.add_parts(name, None, body)
+    }
+
+    fn add_parts(
+        &mut self,
+        name: &str,
+        extra: Option<Arc<Extra>>,
+        body: B,
+    ) -> Result<usize, GraphError> {
+        crate::graph::validate_name(name)?;
+        // The name is hashed once: to look for a duplicate, then to index it.
+        let hash = NameIndex::hash(name);
+        if self.table.get_hashed(hash, name).is_some() {
+            return Err(GraphError::DuplicateTask {
+                name: name.to_owned(),
+            });
+        }
+        if let Some(e) = &extra {
+            e.options()
+                .validate()
+                .map_err(|error| GraphError::InvalidOption {
+                    task: name.to_owned(),
+                    error,
+                })?;
+        }
+        self.changed();
+        let i = self.len();
+        Arc::make_mut(&mut self.table).push_hashed(hash, name);
+        self.bodies.push(body);
+        if let Some(e) = extra {
+            self.extras.insert(i, e);
+        }
+        Ok(i)
+    }
+
+    /// What a dependency on `name` is stored as: the task's position, or a pending name.
+    #[inline]
+    fn dep_of(&mut self, name: &str) -> u32 {
+        match self.table.get(name) {
+            Some(j) => j,
+            None => self.pend(Arc::from(name)),
+        }
+    }
+
+    /// [`dep_of`](FlowDef::dep_of) for a name already shared (kept, not copied, if pending).
+    fn dep_of_shared(&mut self, name: Arc<str>) -> u32 {
+        match self.table.get(&name) {
+            Some(j) => j,
+            None => self.pend(name),
+        }
+    }
+
+    fn pend(&mut self, name: Arc<str>) -> u32 {
+        self.pending.push(name);
+        (self.pending.len() - 1) as u32 | PENDING
+    }
+
+    /// Records that task `task` depends on `dep` (a position or a pending name).
+    #[inline]
+    fn push_edge(&mut self, task: usize, dep: u32) {
+        self.push_edge_order(task);
+        self.edges.push(Edge {
+            task: task as u32,
+            dep,
+        });
+    }
+
+    /// Notes whether an edge of task `task` added now keeps `edges` in task order.
+    #[inline]
+    fn push_edge_order(&mut self, task: usize) {
+        if self.edges.last().is_some_and(|e| e.task as usize > task) {
+            self.in_order = false;
+        }
     }
 
     /// The position of the task of that name, if there is one.
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.index
-            .get(name, |i| self.entries[i as usize].spec.name())
-            .map(|i| i as usize)
+        self.table.get(name).map(|i| i as usize)
     }
 
     /// The position of the task of that name.
@@ -224,20 +312,71 @@ impl<B> FlowDef<B> {
     fn unknown(&self, name: &str) -> GraphError {
         GraphError::UnknownTask {
             name: name.to_owned(),
-            suggestion: crate::graph::did_you_mean(
-                name,
-                self.entries.iter().map(|e| e.spec.name()),
-            ),
+            suggestion: crate::graph::did_you_mean(name, self.names()),
         }
     }
 
-    /// The spec of task `i`.
+    /// The spec of task `i`: its name, its dependencies by name in the order declared (each
+    /// once), its description and options. Made from the flow's columns (the names shared).
     ///
     /// # Panics
     ///
     /// If `i` is not a position this flow gave out.
-    pub fn spec(&self, i: usize) -> &TaskSpec {
-        &self.entries[i].spec
+    pub fn spec(&self, i: usize) -> TaskSpec {
+        self.spec_with(i, true)
+    }
+
+    fn spec_with(&self, i: usize, with_deps: bool) -> TaskSpec {
+        self.check_position(i);
+        let deps = if with_deps {
+            self.dep_names(i)
+        } else {
+            thin_vec::ThinVec::new()
+        };
+        TaskSpec::from_parts(Arc::from(self.name(i)), deps, self.extras.get(&i).cloned())
+    }
+
+    /// The dependencies of task `i` by name, in the order declared, each once.
+    fn dep_names(&self, i: usize) -> thin_vec::ThinVec<Arc<str>> {
+        let mut out: Vec<&str> = Vec::new();
+        let mut seen: Option<hashbrown::HashSet<&str, rustc_hash::FxBuildHasher>> = None;
+        for e in self.row(i) {
+            let name = self.dep_name(e.dep);
+            let repeat = match &mut seen {
+                Some(seen) => !seen.insert(name),
+                None if out.len() < SCAN => out.contains(&name),
+                None => {
+                    let set = seen.insert(out.iter().copied().collect());
+                    !set.insert(name)
+                }
+            };
+            if !repeat {
+                out.push(name);
+            }
+        }
+        out.into_iter().map(Arc::from).collect()
+    }
+
+    /// The name a stored dependency stands for.
+    fn dep_name(&self, dep: u32) -> &str {
+        if dep & PENDING == 0 {
+            self.table.name(dep as usize)
+        } else {
+            &self.pending[(dep & !PENDING) as usize]
+        }
+    }
+
+    /// The dependencies of task `i`, in the order declared (repeats included).
+    fn row(&self, i: usize) -> impl Iterator<Item = &Edge> + '_ {
+        let i = i as u32;
+        let edges = if self.in_order {
+            let from = self.edges.partition_point(|e| e.task < i);
+            let to = from + self.edges[from..].partition_point(|e| e.task == i);
+            &self.edges[from..to]
+        } else {
+            &self.edges[..]
+        };
+        edges.iter().filter(move |e| e.task == i)
     }
 
     /// The name of task `i`.
@@ -246,7 +385,7 @@ impl<B> FlowDef<B> {
     ///
     /// If `i` is not a position this flow gave out.
     pub fn name(&self, i: usize) -> &str {
-        self.entries[i].spec.name()
+        self.table.name(i)
     }
 
     /// Changes the spec of task `i` (its name stays: the function gets the spec and must
@@ -266,18 +405,58 @@ impl<B> FlowDef<B> {
         i: usize,
         f: impl FnOnce(TaskSpec) -> TaskSpec,
     ) -> Result<(), GraphError> {
+        self.edit_with(i, f, true)
+    }
+
+    /// [`edit`](FlowDef::edit) of the description and options only: `f` gets the spec without
+    /// its dependencies (so a task after ten thousand others costs no list of names), and
+    /// dependencies it adds are added.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn edit_options(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(TaskSpec) -> TaskSpec,
+    ) -> Result<(), GraphError> {
+        self.edit_with(i, f, false)
+    }
+
+    fn edit_with(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(TaskSpec) -> TaskSpec,
+        with_deps: bool,
+    ) -> Result<(), GraphError> {
+        let before = self.spec_with(i, with_deps);
+        let old_deps = before.deps().to_vec();
         self.changed();
-        let e = &mut self.entries[i];
-        let name = e.spec.name().to_owned();
-        e.spec = f(std::mem::replace(&mut e.spec, TaskSpec::new("")));
-        assert_eq!(e.spec.name(), name, "FlowDef::edit must keep the name");
-        let checked = e.spec.get_options().validate();
+        let (name, deps, extra) = f(before).into_parts();
+        assert_eq!(&*name, self.name(i), "FlowDef::edit must keep the name");
+        let checked = extra.as_ref().map_or(Ok(()), |e| e.options().validate());
+        match extra {
+            Some(e) => self.extras.insert(i, e),
+            None => self.extras.remove(&i),
+        };
+        let same = deps.len() == old_deps.len() && deps.iter().zip(&old_deps).all(|(a, b)| a == b);
+        if !same {
+            if with_deps {
+                // The new list replaces the old one.
+                let t = i as u32;
+                self.edges.retain(|e| e.task != t);
+            }
+            for d in deps {
+                let dep = self.dep_of_shared(d);
+                self.push_edge(i, dep);
+            }
+        }
         if checked.is_err() {
             self.invalid.insert(i);
         } else {
             self.invalid.remove(&i);
         }
-        checked.map_err(|error| GraphError::InvalidOption { task: name, error })
+        checked.map_err(|error| GraphError::InvalidOption {
+            task: name.to_string(),
+            error,
+        })
     }
 
     /// The body of task `i`.
@@ -286,7 +465,7 @@ impl<B> FlowDef<B> {
     ///
     /// If `i` is not a position this flow gave out.
     pub fn body(&self, i: usize) -> &B {
-        &self.entries[i].body
+        &self.bodies[i]
     }
 
     /// The body of task `i`, to change it.
@@ -295,17 +474,17 @@ impl<B> FlowDef<B> {
     ///
     /// If `i` is not a position this flow gave out.
     pub fn body_mut(&mut self, i: usize) -> &mut B {
-        &mut self.entries[i].body
+        &mut self.bodies[i]
     }
 
     /// Every body, in declaration order (the order of task ids in the built graph).
     pub fn bodies(&self) -> impl ExactSizeIterator<Item = &B> + '_ {
-        self.entries.iter().map(|e| &e.body)
+        self.bodies.iter()
     }
 
     /// Every task's name, in declaration order.
     pub fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.entries.iter().map(|e| e.spec.name())
+        self.table.names()
     }
 
     /// Makes task `i` depend on `dep` (a name, checked when the graph is built). Repeats are
@@ -318,14 +497,13 @@ impl<B> FlowDef<B> {
         self.add_deps(i, [dep]);
     }
 
-    /// Makes task `i` depend on every task named in `deps` (names checked when the graph is
-    /// built), in order; repeats — of its existing dependencies or within `deps` — are
-    /// ignored. The bulk form of [`add_dep`](FlowDef::add_dep): a host that hands over many
-    /// dependencies at once (a sink after ten thousand tasks) pays for a hash set, not a
-    /// scan per dependency.
+    /// Makes task `i` depend on every task named in `deps`, in order; repeats — of its
+    /// existing dependencies or within `deps` — are ignored (they count once in the graph and
+    /// in [`spec`](FlowDef::spec)). The bulk form of [`add_dep`](FlowDef::add_dep).
     ///
-    /// A dependency on a task of this flow is stored as that task's own name (a shared
-    /// string): a sink after a million tasks costs 16 bytes per dependency, not a string each.
+    /// A dependency on a task of this flow is stored as that task's position (an integer,
+    /// looked up once, now); a name no task has yet is kept as it is and looked up once, when
+    /// the graph is built (so a task can depend on one declared later).
     ///
     /// # Examples
     ///
@@ -339,7 +517,7 @@ impl<B> FlowDef<B> {
     /// }
     /// def.add_deps(2, ["a", "b", "a"]);
     /// def.add_deps(2, ["b"]);
-    /// let deps: Vec<&str> = def.spec(2).deps().iter().map(|d| &**d).collect();
+    /// let deps: Vec<String> = def.spec(2).deps().iter().map(|d| d.to_string()).collect();
     /// assert_eq!(deps, ["a", "b"]);
     /// assert_eq!(def.plan(["sink"])?, vec![vec!["a", "b"], vec!["sink"]]);
     /// # Ok::<(), legato::graph::GraphError>(())
@@ -353,34 +531,25 @@ impl<B> FlowDef<B> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        /// Up to this many dependencies, repeats are found by a scan (nearly every task).
-        const SCAN: usize = 16;
+        self.check_position(i);
         self.changed();
-        // Past `SCAN`: the dependencies so far, by name.
-        let mut seen: Option<hashbrown::HashSet<Arc<str>, rustc_hash::FxBuildHasher>> = None;
-        for dep in deps {
-            let dep = dep.as_ref();
-            let have = self.entries[i].spec.deps();
-            let repeat = match &mut seen {
-                Some(seen) => seen.contains(dep),
-                None if have.len() < SCAN => have.iter().any(|d| &**d == dep),
-                None => {
-                    let set = seen.insert(have.iter().cloned().collect());
-                    set.contains(dep)
-                }
-            };
-            if repeat {
-                continue;
-            }
-            let shared = match self.find(dep) {
-                Some(j) => self.entries[j].spec.name_arc().clone(),
-                None => Arc::from(dep),
-            };
-            if let Some(seen) = &mut seen {
-                seen.insert(shared.clone());
-            }
-            self.entries[i].spec.push_dep(shared);
+        let deps = deps.into_iter();
+        self.edges.reserve(deps.size_hint().0);
+        // Every edge of this call goes to task `i`: the order is checked once.
+        self.push_edge_order(i);
+        let task = i as u32;
+        for d in deps {
+            let dep = self.dep_of(d.as_ref());
+            self.edges.push(Edge { task, dep });
         }
+    }
+
+    fn check_position(&self, i: usize) {
+        assert!(
+            i < self.len(),
+            "{i} is not a position of this flow ({} tasks)",
+            self.len()
+        );
     }
 
     /// LightFlow's `Follow`: each task of `chain` after the one before it.
@@ -389,9 +558,10 @@ impl<B> FlowDef<B> {
     ///
     /// If a position was not given out by this flow.
     pub fn follow(&mut self, chain: &[usize]) {
+        chain.iter().for_each(|&i| self.check_position(i));
+        self.changed();
         for w in chain.windows(2) {
-            let prev = self.entries[w[0]].spec.name_arc().clone();
-            self.add_deps(w[1], [prev]);
+            self.push_edge(w[1], w[0] as u32);
         }
     }
 
@@ -406,9 +576,14 @@ impl<B> FlowDef<B> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let deps: Vec<Arc<str>> = deps.into_iter().map(|d| Arc::from(d.as_ref())).collect();
+        members.iter().for_each(|&i| self.check_position(i));
+        self.changed();
+        // Each name looked up once, for every member.
+        let deps: Vec<u32> = deps.into_iter().map(|d| self.dep_of(d.as_ref())).collect();
         for &m in members {
-            self.add_deps(m, &deps);
+            for &d in &deps {
+                self.push_edge(m, d);
+            }
         }
     }
 
@@ -418,11 +593,12 @@ impl<B> FlowDef<B> {
     ///
     /// If `i` is not a position this flow gave out.
     pub fn sync_all(&mut self, i: usize) {
-        let before: Vec<Arc<str>> = self.entries[..i]
-            .iter()
-            .map(|e| e.spec.name_arc().clone())
-            .collect();
-        self.add_deps(i, before);
+        self.check_position(i);
+        self.changed();
+        self.edges.reserve(i);
+        for j in 0..i {
+            self.push_edge(i, j as u32);
+        }
     }
 
     /// The validated graph (task ids are positions). It is built once and kept until the flow
@@ -443,57 +619,123 @@ impl<B> FlowDef<B> {
 
     /// Builds the graph: the same checks, in the same order, as
     /// [`GraphBuilder`](crate::graph::GraphBuilder) (names, then options, task by task; then
-    /// dependencies in declaration order; then cycles), but from positions this flow already
-    /// knows, sharing its names and its name index rather than hashing every name again.
+    /// dependencies in declaration order; then cycles), from the positions the flow stored as
+    /// dependencies were declared: only names that were not tasks then are looked up, once
+    /// each, and the graph shares the flow's names, their index and its options.
     fn build(&self) -> Result<Graph, GraphError> {
-        for (t, e) in self.entries.iter().enumerate() {
-            for d in e.spec.deps() {
-                crate::graph::validate_name(d)?;
-            }
-            if self.invalid.contains(&t) {
-                e.spec
-                    .get_options()
-                    .validate()
-                    .map_err(|error| GraphError::InvalidOption {
-                        task: e.spec.name().to_owned(),
-                        error,
-                    })?;
-            }
-        }
-        let n = self.entries.len();
-        let edges = self.entries.iter().map(|e| e.spec.deps().len()).sum();
+        self.check_names_and_options()?;
+        let n = self.len();
+        // Each pending name looked up once: its task, or `u32::MAX`.
+        let resolved: Vec<u32> = self
+            .pending
+            .iter()
+            .map(|p| self.table.get(p).unwrap_or(u32::MAX))
+            .collect();
+        let sorted;
+        let edges = if self.in_order {
+            &self.edges[..]
+        } else {
+            // In task order, each task's in the order declared (a stable sort).
+            let mut e = self.edges.clone();
+            e.sort_by_key(|e| e.task);
+            sorted = e;
+            &sorted[..]
+        };
         let mut dep_start = Vec::with_capacity(n + 1);
-        let mut deps = Vec::with_capacity(edges);
-        // Per task: 1 + the last task that listed it (repeats count once).
-        let mut listed_by = vec![0u32; n];
-        for (t, e) in self.entries.iter().enumerate() {
-            dep_start.push(deps.len() as u32);
-            for d in e.spec.deps() {
-                let Some(j) = self.find(d) else {
-                    return Err(GraphError::MissingDependency {
-                        task: e.spec.name().to_owned(),
-                        dependency: d.to_string(),
-                        suggestion: crate::graph::did_you_mean(d, self.names()),
-                    });
+        let mut deps: Vec<TaskId> = Vec::with_capacity(edges.len());
+        // For rows longer than `SCAN`: per task, 1 + the last task that listed it.
+        let mut listed_by: Vec<u32> = Vec::new();
+        let mut at = 0;
+        for t in 0..n {
+            let row = deps.len();
+            dep_start.push(row as u32);
+            let from = at;
+            while at < edges.len() && edges[at].task == t as u32 {
+                at += 1;
+            }
+            let long = at - from > SCAN;
+            if long && listed_by.is_empty() {
+                listed_by = vec![0; n];
+            }
+            for e in &edges[from..at] {
+                let j = if e.dep & PENDING == 0 {
+                    e.dep
+                } else {
+                    let k = (e.dep & !PENDING) as usize;
+                    let j = resolved[k];
+                    if j == u32::MAX {
+                        let d = &self.pending[k];
+                        return Err(GraphError::MissingDependency {
+                            task: self.name(t).to_owned(),
+                            dependency: d.to_string(),
+                            suggestion: crate::graph::did_you_mean(d, self.names()),
+                        });
+                    }
+                    j
                 };
-                if listed_by[j] != t as u32 + 1 {
-                    listed_by[j] = t as u32 + 1;
-                    deps.push(crate::graph::TaskId(j as u32));
+                if long {
+                    if listed_by[j as usize] == t as u32 + 1 {
+                        continue;
+                    }
+                    listed_by[j as usize] = t as u32 + 1;
+                } else if deps[row..].contains(&TaskId(j)) {
+                    continue;
                 }
+                deps.push(TaskId(j));
             }
         }
         dep_start.push(deps.len() as u32);
         drop(listed_by);
-        Graph::assemble(
-            self.entries
+        let mut extras = Vec::new();
+        if !self.extras.is_empty() {
+            extras.resize(n, None);
+            for (&t, e) in &self.extras {
+                extras[t] = Some(e.clone());
+            }
+        }
+        Graph::assemble(self.table.clone(), dep_start, deps, extras)
+    }
+
+    /// The first invalid name among the dependencies not declared when they were added, or
+    /// invalid options left by an [`edit`](FlowDef::edit): task by task, a task's names before
+    /// its options, as [`GraphBuilder::add`](crate::graph::GraphBuilder::add) checks them.
+    fn check_names_and_options(&self) -> Result<(), GraphError> {
+        // (task, pending name) of the first invalid name, in task then declaration order.
+        let mut bad: Option<(u32, usize)> = None;
+        if !self.pending.is_empty() {
+            let invalid: Vec<bool> = self
+                .pending
                 .iter()
-                .map(|e| e.spec.name_arc().clone())
-                .collect(),
-            self.index.clone(),
-            dep_start,
-            deps,
-            self.entries.iter().map(|e| e.spec.graph_extra()).collect(),
-        )
+                .map(|p| crate::graph::validate_name(p).is_err())
+                .collect();
+            if invalid.contains(&true) {
+                for e in &self.edges {
+                    if e.dep & PENDING != 0
+                        && invalid[(e.dep & !PENDING) as usize]
+                        && bad.is_none_or(|(t, _)| e.task < t)
+                    {
+                        bad = Some((e.task, (e.dep & !PENDING) as usize));
+                    }
+                }
+            }
+        }
+        let option = self.invalid.first().copied();
+        if let Some((t, k)) = bad {
+            if option.is_none_or(|o| t as usize <= o) {
+                return crate::graph::validate_name(&self.pending[k]);
+            }
+        }
+        if let Some(t) = option {
+            if let Some(e) = self.extras.get(&t) {
+                e.options()
+                    .validate()
+                    .map_err(|error| GraphError::InvalidOption {
+                        task: self.name(t).to_owned(),
+                        error,
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     /// The graph and the selection of these targets and their transitive dependencies (every
@@ -581,14 +823,9 @@ mod tests {
         let want: Vec<String> = std::iter::once("t3".to_owned())
             .chain(names.iter().filter(|n| *n != "t3").cloned())
             .collect();
-        let got: Vec<&str> = def.spec(sink).deps().iter().map(|d| &**d).collect();
+        let spec = def.spec(sink);
+        let got: Vec<&str> = spec.deps().iter().map(|d| &**d).collect();
         assert_eq!(got, want);
-        // A dependency on a task of the flow is that task's own name, not a copy.
-        let t3 = def.position("t3").unwrap();
-        assert!(Arc::ptr_eq(
-            &def.spec(sink).deps()[0],
-            def.spec(t3).name_arc()
-        ));
         def.add_deps(sink, ["nope", "t0", "nope"]);
         assert_eq!(def.spec(sink).deps().len(), n + 1);
         assert_eq!(
@@ -599,16 +836,17 @@ mod tests {
     }
 
     #[test]
-    fn add_after_shares_the_names_of_known_steps() {
+    fn add_after_resolves_known_steps_and_keeps_the_others_pending() {
         let mut def: FlowDef<()> = FlowDef::new();
         let a = def.add(TaskSpec::new("a"), ()).unwrap();
+        assert_eq!(def.find("a"), Some(a));
         let b = def
             .add_after(TaskSpec::new("b").after(["a"]), ["a", "later", "b"], ())
             .unwrap();
-        let deps: Vec<&str> = def.spec(b).deps().iter().map(|d| &**d).collect();
-        assert_eq!(deps, ["a", "a", "later", "b"]);
-        assert!(Arc::ptr_eq(&def.spec(b).deps()[0], def.spec(a).name_arc()));
-        assert!(Arc::ptr_eq(&def.spec(b).deps()[1], def.spec(a).name_arc()));
+        let spec = def.spec(b);
+        let deps: Vec<&str> = spec.deps().iter().map(|d| &**d).collect();
+        // Repeats count once, as in the graph.
+        assert_eq!(deps, ["a", "later", "b"]);
         assert_eq!(
             def.add_after(TaskSpec::new("a"), ["b"], ())
                 .unwrap_err()
@@ -626,14 +864,23 @@ mod tests {
     proptest! {
         /// A flow builds the same graph, or fails with the same error, as a `GraphBuilder`
         /// given the same specs: random names (some missing, some invalid), repeated and
-        /// backward or forward dependencies, options, cycles.
+        /// backward or forward dependencies, options (some invalid), cycles; some dependencies
+        /// added after every task, last task first (through `add_deps`, `edit` or `after`), so
+        /// that the flow's rows come out of task order.
         #[test]
         fn a_flow_builds_what_a_graph_builder_builds(
             tasks in proptest::collection::vec(
-                (proptest::collection::vec(0usize..12, 0..5), 0u32..3, proptest::bool::ANY),
+                (
+                    proptest::collection::vec(0usize..12, 0..5),
+                    0u32..3,
+                    proptest::bool::ANY,
+                    proptest::collection::vec(0usize..12, 0..3),
+                    0u8..3,
+                ),
                 1..10,
             ),
             bad_name in proptest::option::of(0usize..12),
+            bad_option in proptest::option::of(0usize..10),
         ) {
             let name = |k: usize| match bad_name {
                 Some(b) if b == k => "bad\nname".to_owned(),
@@ -643,7 +890,7 @@ mod tests {
             let mut b = crate::graph::GraphBuilder::new();
             // The builder refuses a bad name when the task is added; the flow when it builds.
             let mut refused = None;
-            for (i, (deps, retries, timeout)) in tasks.iter().enumerate() {
+            for (i, (deps, retries, timeout, later, _)) in tasks.iter().enumerate() {
                 let mut spec = TaskSpec::new(format!("t{i}"))
                     .after(deps.iter().map(|&d| name(d)))
                     .retries(*retries);
@@ -651,9 +898,35 @@ mod tests {
                     spec = spec.timeout(Duration::from_millis(5));
                 }
                 def.add(spec.clone(), ()).unwrap();
+                let mut spec = spec.after(later.iter().map(|&d| name(d)));
+                if bad_option == Some(i) {
+                    spec = spec.timeout(Duration::ZERO);
+                }
                 if refused.is_none() {
                     refused = b.add(spec).err();
                 }
+            }
+            for (i, (deps, _, _, later, via)) in tasks.iter().enumerate().rev() {
+                let later: Vec<String> = later.iter().map(|&d| name(d)).collect();
+                match via {
+                    0 => def.add_deps(i, &later),
+                    1 => def.edit(i, |s| s.after(later.iter().cloned())).unwrap(),
+                    _ => def.after(&[i], &later),
+                }
+                if bad_option == Some(i) {
+                    let e = def.edit(i, |s| s.timeout(Duration::ZERO)).unwrap_err();
+                    prop_assert_eq!(e.kind(), "invalid_option");
+                }
+                // The spec of the task: its dependencies in order, each once.
+                let mut want: Vec<String> = Vec::new();
+                for d in deps.iter().chain(tasks[i].3.iter()).map(|&d| name(d)) {
+                    if !want.contains(&d) {
+                        want.push(d);
+                    }
+                }
+                let spec = def.spec(i);
+                let got: Vec<&str> = spec.deps().iter().map(|d| &**d).collect();
+                prop_assert_eq!(got, want.iter().map(String::as_str).collect::<Vec<_>>());
             }
             let built = match refused {
                 Some(e) => Err(e),
@@ -678,6 +951,74 @@ mod tests {
                 ),
             }
         }
+    }
+
+    /// Names short and long (a slot holds up to 15 bytes, longer ones are kept apart), ASCII
+    /// or not, come back as given, and each is found by its name only.
+    #[test]
+    fn names_of_every_length_are_kept_and_found() {
+        let mut def: FlowDef<()> = FlowDef::new();
+        let mut names = Vec::new();
+        for len in 1..40 {
+            names.push("x".repeat(len));
+            names.push(format!("{}ü", "y".repeat(len)));
+        }
+        for (i, n) in names.iter().enumerate() {
+            let deps = names[..i].iter().rev().take(2).map(String::as_str);
+            assert_eq!(
+                def.add_after(TaskSpec::new(n.as_str()), deps, ()).unwrap(),
+                i
+            );
+        }
+        let g = def.graph().unwrap();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!((def.name(i), def.find(n)), (n.as_str(), Some(i)));
+            let id = g.get(n).unwrap();
+            assert_eq!((id.index(), g.name(id)), (i, n.as_str()));
+            assert_eq!(&*g.name_arc(id), n.as_str());
+        }
+        assert_eq!(def.names().collect::<Vec<_>>(), names);
+        for missing in [
+            "x".repeat(40),
+            "y".repeat(15),
+            "x".repeat(15) + "y",
+            String::new(),
+        ] {
+            assert_eq!(def.find(&missing), None);
+        }
+        assert_eq!(g.edge_count(), 2 * names.len() - 3);
+    }
+
+    /// A chain of a million tasks, each after the next one (every dependency a forward
+    /// reference, looked up when the graph is built, and the levels found by Kahn's
+    /// algorithm), is built and validated without a deep stack (a test thread has 2 MiB), and
+    /// a cycle through all of it is found.
+    #[test]
+    fn a_chain_of_a_million_forward_references_builds_and_its_cycle_is_found() {
+        let n = 1_000_000;
+        let mut def: FlowDef<()> = FlowDef::new();
+        for i in 0..n {
+            let next = format!("t{}", i + 1);
+            let after = (i + 1 < n).then_some(next.as_str());
+            def.add_after(TaskSpec::new(format!("t{i}")), after, ())
+                .unwrap();
+        }
+        let g = def.graph().unwrap();
+        assert_eq!((g.len(), g.edge_count()), (n, n - 1));
+        let first = g.get("t0").unwrap();
+        assert_eq!(g.level(first), n as u32 - 1);
+        assert_eq!(g.deps(first), [g.get("t1").unwrap()]);
+        def.add_dep(n - 1, "t0");
+        let e = def.graph().unwrap_err();
+        let GraphError::Cycle { path } = e else {
+            panic!("not a cycle: {e}")
+        };
+        let t0 = "t0".to_owned();
+        assert_eq!(
+            (path.len(), path.first(), path.last()),
+            (n + 1, Some(&t0), Some(&t0))
+        );
+        assert_eq!(path[n - 1], format!("t{}", n - 1));
     }
 
     fn legato_opts(retries: u32) -> crate::policy::TaskOptions {

@@ -135,6 +135,10 @@ pub struct Flow<S = ()> {
     options: RunOptions,
     hooks: Hooks<S>,
     state: Arc<S>,
+    /// The body of the last capture-free closure given to [`Flow::task`], by type: a loop
+    /// that declares its tasks with one such closure gets the shared body from here, without
+    /// a look-up in `box_body`'s table per task.
+    last_body: Option<(std::any::TypeId, crate::driver::Body<S>)>,
 }
 
 impl<S> fmt::Debug for Flow<S> {
@@ -199,6 +203,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
             options: RunOptions::default(),
             hooks: Hooks::default(),
             state: Arc::new(state),
+            last_body: None,
         }
     }
 
@@ -270,14 +275,24 @@ impl<S: Send + Sync + 'static> Flow<S> {
         T: Any + Send + Sync,
         E: Into<BoxError> + 'static,
     {
-        let i = self.def_mut().add(
-            TaskSpec::new(name),
-            Entry {
-                body: box_body(body),
-                extra: None,
-            },
-        )?;
-        Ok(TaskMut { flow: self, i })
+        let body = if std::mem::size_of::<F>() == 0 {
+            // The same value every time: one body, shared (see `box_body`).
+            let key = std::any::TypeId::of::<F>();
+            match &self.last_body {
+                Some((k, b)) if *k == key => b.clone(),
+                _ => {
+                    let b = box_body(body);
+                    self.last_body = Some((key, b.clone()));
+                    b
+                }
+            }
+        } else {
+            box_body(body)
+        };
+        let name: String = name.into();
+        let def = self.def_mut();
+        let i = def.add_named(&name, Entry { body, extra: None })?;
+        Ok(TaskMut { def, i })
     }
 
     /// The task of that name, to change its options or dependencies.
@@ -287,7 +302,10 @@ impl<S: Send + Sync + 'static> Flow<S> {
     /// [`GraphError::UnknownTask`] if there is none.
     pub fn get_mut(&mut self, name: &str) -> Result<TaskMut<'_, S>, GraphError> {
         let i = self.def.position(name)?;
-        Ok(TaskMut { flow: self, i })
+        Ok(TaskMut {
+            def: self.def_mut(),
+            i,
+        })
     }
 
     /// LightFlow's `Follow`: chains existing tasks, each after the previous one. Call
@@ -652,14 +670,15 @@ impl RunHandle {
 
 /// A task being configured; returned by [`Flow::task`] and [`Flow::get_mut`].
 pub struct TaskMut<'a, S> {
-    flow: &'a mut Flow<S>,
+    /// The flow's declaration, made writable once (not again for each setter).
+    def: &'a mut FlowDef<Entry<S>>,
     i: usize,
 }
 
 impl<S> fmt::Debug for TaskMut<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskMut")
-            .field("spec", self.flow.def.spec(self.i))
+            .field("spec", &self.def.spec(self.i))
             .finish()
     }
 }
@@ -669,7 +688,7 @@ impl<S> TaskMut<'_, S> {
     /// reported when the flow is planned or run, as [`GraphError::InvalidOption`].
     fn edit(self, f: impl FnOnce(TaskSpec) -> TaskSpec) -> Self {
         // The edit is kept even when invalid; the graph refuses it with this same error.
-        let _ = self.flow.def_mut().edit(self.i, f);
+        let _ = self.def.edit_options(self.i, f);
         self
     }
 
@@ -679,7 +698,7 @@ impl<S> TaskMut<'_, S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        self.flow.def_mut().add_deps(self.i, deps);
+        self.def.add_deps(self.i, deps);
         self
     }
 
@@ -702,7 +721,7 @@ impl<S> TaskMut<'_, S> {
     where
         F: Fn(&TaskError) -> bool + Send + Sync + 'static,
     {
-        self.flow.def_mut().body_mut(self.i).extra_mut().retry_if = Some(Arc::new(pred));
+        self.def.body_mut(self.i).extra_mut().retry_if = Some(Arc::new(pred));
         self
     }
 
@@ -716,7 +735,7 @@ impl<S> TaskMut<'_, S> {
         F: Fn(&Cx<S>) -> R + Send + Sync + 'static,
         R: crate::driver::ConditionValue,
     {
-        self.flow.def_mut().body_mut(self.i).extra_mut().when =
+        self.def.body_mut(self.i).extra_mut().when =
             Some(Arc::new(move |cx: &Cx<S>| pred(cx).into_condition()));
         self.edit_options(|o| o.conditional(true))
     }
@@ -763,5 +782,37 @@ impl<S: Send + Sync + 'static> Chain<'_, S> {
                 .map(|&i| self.flow.def.name(i).to_owned())
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tasks declared with capture-free closures get their body from the flow's cache of the
+    /// last closure type: the same closure shares one body, another closure has its own.
+    #[test]
+    fn capture_free_closures_share_a_body_by_type_only() {
+        let one = |_: Cx| async { Ok::<u32, BoxError>(1) };
+        let two = |_: Cx| async { Ok::<u32, BoxError>(2) };
+        let mut flow = Flow::new();
+        flow.task("a", one).unwrap();
+        flow.task("b", one).unwrap();
+        flow.task("c", two).unwrap();
+        flow.task("d", one).unwrap();
+        let body = |i: usize| flow.def.body(i).body.clone();
+        assert!(Arc::ptr_eq(&body(0), &body(1)));
+        assert!(Arc::ptr_eq(&body(0), &body(3)));
+        assert!(!Arc::ptr_eq(&body(0), &body(2)));
+        let report = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(flow.run())
+            .unwrap();
+        let results: Vec<u32> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| *report.result::<u32>(n).unwrap())
+            .collect();
+        assert_eq!(results, [1, 1, 2, 1]);
     }
 }

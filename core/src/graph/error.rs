@@ -174,8 +174,10 @@ where
 /// # Errors
 ///
 /// [`GraphError::InvalidName`] naming the reason.
+#[inline]
 pub fn validate_name(name: &str) -> Result<(), GraphError> {
-    // Fast path: printable ASCII without a space at either end (nearly every real name).
+    // Fast path, inlined where a task is declared: printable ASCII without a space at either
+    // end (nearly every real name).
     let bytes = name.as_bytes();
     if bytes.first().is_some_and(u8::is_ascii_graphic)
         && bytes.last().is_some_and(u8::is_ascii_graphic)
@@ -183,6 +185,12 @@ pub fn validate_name(name: &str) -> Result<(), GraphError> {
     {
         return Ok(());
     }
+    refuse_name(name)
+}
+
+/// [`validate_name`] for a name off its fast path: why it is refused, if it is.
+#[inline(never)]
+fn refuse_name(name: &str) -> Result<(), GraphError> {
     let reason = if name.is_empty() {
         Some("a task name must not be empty")
     } else if name.chars().any(char::is_control) {

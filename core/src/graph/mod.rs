@@ -33,7 +33,7 @@ pub use error::{validate_name, GraphError};
 
 use crate::policy::TaskOptions;
 use std::collections::HashMap as StdHashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The index of a task in its graph, in declaration order (the first task added is 0); in a
 /// run, dynamic tasks follow the graph's.
@@ -115,13 +115,15 @@ impl TaskId {
 /// ```
 #[derive(Debug, Clone)]
 pub struct TaskSpec {
-    /// Shared: the graph built from a flow keeps the same strings, not copies.
+    /// Shared (a host that has its names as shared strings hands them over as they are).
     name: Arc<str>,
-    /// Shared too: a flow gives a dependency on one of its tasks that task's own name. A thin
-    /// vector (8 bytes, nothing allocated while empty): a flow keeps one spec per task.
+    /// A thin vector (8 bytes, nothing allocated while empty). A
+    /// [`FlowDef`](crate::define::FlowDef) keeps no spec: it stores a dependency on one of its
+    /// tasks as that task's position, and makes a spec from its columns when asked for one.
     deps: thin_vec::ThinVec<Arc<str>>,
-    /// Description and options, allocated only when one is set (most tasks have neither).
-    extra: Option<Box<Extra>>,
+    /// Description and options, allocated only when one is set (most tasks have neither);
+    /// shared with the flow and the graph that keep them (copied on write).
+    extra: Option<Arc<Extra>>,
 }
 
 impl PartialEq for TaskSpec {
@@ -155,7 +157,23 @@ impl TaskSpec {
     }
 
     fn extra_mut(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(Default::default)
+        Arc::make_mut(self.extra.get_or_insert_with(Default::default))
+    }
+
+    /// A spec from its parts (a [`FlowDef`](crate::define::FlowDef)'s view of one task).
+    pub(crate) fn from_parts(
+        name: Arc<str>,
+        deps: thin_vec::ThinVec<Arc<str>>,
+        extra: Option<Arc<Extra>>,
+    ) -> Self {
+        TaskSpec { name, deps, extra }
+    }
+
+    /// Its parts: the name, the dependencies as declared, the description and options when
+    /// not default.
+    pub(crate) fn into_parts(self) -> (Arc<str>, thin_vec::ThinVec<Arc<str>>, Option<Arc<Extra>>) {
+        let extra = self.extra.filter(|e| !e.is_default());
+        (self.name, self.deps, extra)
     }
 
     /// Adds dependencies by name. Repeated names count once.
@@ -168,27 +186,6 @@ impl TaskSpec {
         self.deps
             .extend(deps.into_iter().map(|d| Arc::from(d.into())));
         self
-    }
-
-    /// Adds one dependency as a shared name (no repeat check: [`FlowDef`](crate::define::FlowDef)
-    /// checks).
-    pub(crate) fn push_dep(&mut self, dep: Arc<str>) {
-        self.deps.push(dep);
-    }
-
-    /// Its description and options for a graph: a copy, only when not default.
-    pub(crate) fn graph_extra(&self) -> Option<Box<Extra>> {
-        self.extra.clone().filter(|e| !e.is_default())
-    }
-
-    /// Takes the dependencies out (leaving none).
-    pub(crate) fn take_deps(&mut self) -> thin_vec::ThinVec<Arc<str>> {
-        std::mem::take(&mut self.deps)
-    }
-
-    /// The task's name as a shared string.
-    pub(crate) fn name_arc(&self) -> &Arc<str> {
-        &self.name
     }
 
     /// Sets the human-readable description.
@@ -261,6 +258,13 @@ impl TaskSpec {
     }
 }
 
+impl Extra {
+    /// Its options.
+    pub(crate) fn options(&self) -> &TaskOptions {
+        &self.options
+    }
+}
+
 /// What a task keeps besides its name and edges; stored out of line, and only when not default.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Extra {
@@ -269,28 +273,52 @@ pub(crate) struct Extra {
 }
 
 impl Extra {
-    fn is_default(&self) -> bool {
+    pub(crate) fn is_default(&self) -> bool {
         self.description.is_none() && self.options.is_default()
     }
 }
 
 static DEFAULT_OPTIONS: std::sync::OnceLock<TaskOptions> = std::sync::OnceLock::new();
 
-fn default_options() -> &'static TaskOptions {
+/// The default options, one value shared by every task that has no options of its own.
+pub(crate) fn default_options() -> &'static TaskOptions {
     DEFAULT_OPTIONS.get_or_init(TaskOptions::default)
 }
 
 /// A name → index map that stores only the indices: the names live in the owner's vector, so
-/// each entry costs 4 bytes instead of a second copy of the name.
+/// each entry costs 8 bytes (the index and 32 bits of the name's hash) instead of a second copy
+/// of the name. The stored hash bits let a lookup skip every entry of another name without
+/// reading that name, and the table grow without reading any name at all.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NameIndex {
-    table: hashbrown::HashTable<u32>,
+    /// `hash << 32 | index`.
+    table: hashbrown::HashTable<u64>,
+}
+
+/// 32 bits of a name's hash, as [`NameIndex::hash`] gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NameHash(u32);
+
+impl NameHash {
+    /// The table's 64-bit hash: the 32 bits spread over the whole word, so that both the
+    /// bucket (low bits) and hashbrown's tag (top bits) depend on them.
+    #[inline]
+    fn spread(self) -> u64 {
+        u64::from(self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    #[inline]
+    fn of(entry: u64) -> NameHash {
+        NameHash((entry >> 32) as u32)
+    }
 }
 
 impl NameIndex {
-    pub(crate) fn hash(name: &str) -> u64 {
+    #[inline]
+    pub(crate) fn hash(name: &str) -> NameHash {
         use std::hash::BuildHasher;
-        rustc_hash::FxBuildHasher.hash_one(name)
+        // FxHash mixes by multiplying: its high half is the better one.
+        NameHash((rustc_hash::FxBuildHasher.hash_one(name) >> 32) as u32)
     }
 
     pub(crate) fn with_capacity(n: usize) -> Self {
@@ -300,41 +328,97 @@ impl NameIndex {
     }
 
     /// The index of `name`, where `name_of(i)` gives the name at index `i`.
+    #[inline]
     pub(crate) fn get<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
         self.get_hashed(Self::hash(name), name, name_of)
     }
 
     /// [`get`](NameIndex::get) for a name whose [`hash`](NameIndex::hash) is known.
+    #[inline]
     pub(crate) fn get_hashed<'a>(
         &self,
-        hash: u64,
+        hash: NameHash,
         name: &str,
         name_of: impl Fn(u32) -> &'a str,
     ) -> Option<u32> {
-        self.table.find(hash, |&i| name_of(i) == name).copied()
-    }
-
-    /// Records that `name_of(i)` is at index `i` (the name must not be in the map yet).
-    pub(crate) fn insert<'a>(&mut self, i: u32, name_of: impl Fn(u32) -> &'a str) {
-        self.insert_hashed(Self::hash(name_of(i)), i, name_of);
-    }
-
-    /// [`insert`](NameIndex::insert) for a name whose [`hash`](NameIndex::hash) is known.
-    pub(crate) fn insert_hashed<'a>(
-        &mut self,
-        hash: u64,
-        i: u32,
-        name_of: impl Fn(u32) -> &'a str,
-    ) {
         self.table
-            .insert_unique(hash, i, |&j| Self::hash(name_of(j)));
+            .find(hash.spread(), |&e| {
+                NameHash::of(e) == hash && name_of(e as u32) == name
+            })
+            .map(|&e| e as u32)
+    }
+
+    /// Records that the name at index `i`, whose [`hash`](NameIndex::hash) is `hash`, is at
+    /// index `i` (the name must not be in the map yet).
+    #[inline]
+    pub(crate) fn insert_hashed(&mut self, hash: NameHash, i: u32) {
+        self.table.insert_unique(
+            hash.spread(),
+            u64::from(hash.0) << 32 | u64::from(i),
+            |&e| NameHash::of(e).spread(),
+        );
     }
 
     /// Replaces every stored index `i` by `f(i)`; `f` must keep each index's name.
     fn remap(&mut self, f: impl Fn(u32) -> u32) {
-        for i in self.table.iter_mut() {
-            *i = f(*i);
+        for e in self.table.iter_mut() {
+            *e = (*e & !u64::from(u32::MAX)) | u64::from(f(*e as u32));
         }
+    }
+}
+
+/// Task names in task order, one after the other in one string, and the index of them: what
+/// a [`Graph`] shares with the [`FlowDef`](crate::define::FlowDef) it was built from (copied
+/// on write if the flow changes while the graph lives).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NameTable {
+    /// Every name, one after the other.
+    buf: String,
+    /// Per name: where it ends in `buf` (it starts where the one before it ends).
+    ends: Vec<usize>,
+    index: NameIndex,
+}
+
+impl NameTable {
+    /// The number of names.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Name `i`.
+    #[inline]
+    pub(crate) fn name(&self, i: usize) -> &str {
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1],
+        };
+        &self.buf[start..self.ends[i]]
+    }
+
+    /// Every name, in order.
+    pub(crate) fn names(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| self.name(i))
+    }
+
+    /// The position of `name`.
+    #[inline]
+    pub(crate) fn get(&self, name: &str) -> Option<u32> {
+        self.index.get(name, |i| self.name(i as usize))
+    }
+
+    /// [`get`](NameTable::get) for a name whose hash is known.
+    #[inline]
+    pub(crate) fn get_hashed(&self, hash: NameHash, name: &str) -> Option<u32> {
+        self.index.get_hashed(hash, name, |i| self.name(i as usize))
+    }
+
+    /// Adds a name (not in the table yet) at the next position.
+    #[inline]
+    pub(crate) fn push_hashed(&mut self, hash: NameHash, name: &str) {
+        self.index.insert_hashed(hash, self.len() as u32);
+        self.buf.push_str(name);
+        self.ends.push(self.buf.len());
     }
 }
 
@@ -354,15 +438,15 @@ impl Names {
     /// The slot of `name`, made if new (keeping this shared string, not a copy).
     fn slot(&mut self, name: &Arc<str>) -> u32 {
         let names = &self.names;
-        if let Some(s) = self.ids.get(name, |i| &names[i as usize]) {
+        let hash = NameIndex::hash(name);
+        if let Some(s) = self.ids.get_hashed(hash, name, |i| &names[i as usize]) {
             return s;
         }
         let s = self.names.len() as u32;
+        self.ids.insert_hashed(hash, s);
         self.names.push(name.clone());
         self.defined_as.push(u32::MAX);
         self.listed_by.push(0);
-        let names = &self.names;
-        self.ids.insert(s, |i| &names[i as usize]);
         s
     }
 
@@ -392,7 +476,7 @@ pub struct GraphBuilder {
     /// Per task: the range of its dependency slots in `dep_slots`.
     dep_start: Vec<u32>,
     dep_slots: Vec<u32>,
-    extras: Vec<Option<Box<Extra>>>,
+    extras: Vec<Option<Arc<Extra>>>,
 }
 
 impl GraphBuilder {
@@ -463,7 +547,7 @@ impl GraphBuilder {
         &mut self,
         name: &Arc<str>,
         deps: &[Arc<str>],
-        extra: Option<Box<Extra>>,
+        extra: Option<Arc<Extra>>,
     ) -> Result<TaskId, GraphError> {
         validate_name(name)?;
         for d in deps {
@@ -541,32 +625,39 @@ impl GraphBuilder {
 
         // Name table in task order; drop slots that were only ever referenced (none remain
         // here, since a missing dependency returned above).
-        let mut task_names: Vec<Arc<str>> = Vec::with_capacity(n);
+        let slot_name = |s: u32| &*names.names[s as usize];
+        let mut buf = String::with_capacity(task_slot.iter().map(|&s| slot_name(s).len()).sum());
+        let mut ends = Vec::with_capacity(n);
         for &s in &task_slot {
-            task_names.push(names.names[s as usize].clone());
+            buf.push_str(slot_name(s));
+            ends.push(buf.len());
         }
         // Every slot is a defined task here (a missing dependency returned above): the index
         // now maps names to task ids.
-        let mut ids = names.ids;
-        ids.remap(|s| names.defined_as[s as usize]);
+        let mut index = names.ids;
+        index.remap(|s| names.defined_as[s as usize]);
         let mut extras = extras;
         extras.shrink_to_fit();
-        Graph::assemble(task_names, Arc::new(ids), dep_start, deps, extras)
+        Graph::assemble(
+            Arc::new(NameTable { buf, ends, index }),
+            dep_start,
+            deps,
+            extras,
+        )
     }
 }
 
 impl Graph {
-    /// A graph from resolved parts: names in task order, the index of those names, each
-    /// task's dependencies as rows (`dep_start` has `n + 1` entries), options. Adds the
-    /// reverse edges and levels, and refuses a cycle.
+    /// A graph from resolved parts: names in task order and the index of them, each task's
+    /// dependencies as rows (`dep_start` has `n + 1` entries, no repeats within a row),
+    /// options. Adds the reverse edges and levels, and refuses a cycle.
     pub(crate) fn assemble(
-        names: Vec<Arc<str>>,
-        ids: Arc<NameIndex>,
+        table: Arc<NameTable>,
         mut dep_start: Vec<u32>,
         deps: Vec<TaskId>,
-        extras: Vec<Option<Box<Extra>>>,
+        extras: Vec<Option<Arc<Extra>>>,
     ) -> Result<Graph, GraphError> {
-        let n = names.len();
+        let n = table.len();
         // Dependents (reverse edges), as compressed rows, each in declaration order.
         let mut rdep_start = vec![0u32; n + 1];
         for d in &deps {
@@ -594,8 +685,8 @@ impl Graph {
             extras
         };
         let mut graph = Graph {
-            names,
-            ids,
+            table,
+            arcs: OnceLock::new(),
             dep_start,
             deps,
             rdep_start,
@@ -603,7 +694,10 @@ impl Graph {
             level: Vec::new(),
             extras,
         };
-        graph.level = graph.compute_levels()?;
+        graph.level = match graph.levels_in_order() {
+            Some(level) => level,
+            None => graph.compute_levels()?,
+        };
         Ok(graph)
     }
 }
@@ -614,27 +708,29 @@ impl Graph {
 /// each task are kept in declaration order.
 #[derive(Debug, Clone)]
 pub struct Graph {
-    names: Vec<Arc<str>>,
-    /// Shared with the flow the graph was built from, when it was (same names, same order).
-    ids: Arc<NameIndex>,
+    /// Names and their index; shared with the flow the graph was built from, when it was.
+    table: Arc<NameTable>,
+    /// The names as shared strings, for runs (a run's tasks and report hold them): made at
+    /// the first run, not when a graph is only planned or drawn.
+    arcs: OnceLock<Vec<Arc<str>>>,
     dep_start: Vec<u32>,
     deps: Vec<TaskId>,
     rdep_start: Vec<u32>,
     dependents: Vec<TaskId>,
     level: Vec<u32>,
     /// Per task: its description and options when not default; empty when no task has any.
-    extras: Vec<Option<Box<Extra>>>,
+    extras: Vec<Option<Arc<Extra>>>,
 }
 
 impl Graph {
     /// The number of tasks.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.table.len()
     }
 
     /// Whether the graph has no task.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.table.len() == 0
     }
 
     /// The number of dependency edges.
@@ -653,17 +749,19 @@ impl Graph {
     ///
     /// Panics if `id` is not a task of this graph.
     pub fn name(&self, id: TaskId) -> &str {
-        &self.names[id.index()]
+        self.table.name(id.index())
     }
 
-    /// The name of a task as a shared string (no copy).
+    /// The name of a task as a shared string (no copy: the graph makes every name's once).
     pub(crate) fn name_arc(&self, id: TaskId) -> Arc<str> {
-        self.names[id.index()].clone()
+        self.arcs
+            .get_or_init(|| self.table.names().map(Arc::from).collect())[id.index()]
+        .clone()
     }
 
     /// The task of that name, if any.
     pub fn get(&self, name: &str) -> Option<TaskId> {
-        self.ids.get(name, |i| &self.names[i as usize]).map(TaskId)
+        self.table.get(name).map(TaskId)
     }
 
     /// The task of that name.
@@ -674,7 +772,7 @@ impl Graph {
     pub fn resolve(&self, name: &str) -> Result<TaskId, GraphError> {
         self.get(name).ok_or_else(|| GraphError::UnknownTask {
             name: name.to_owned(),
-            suggestion: did_you_mean(name, self.names.iter().map(|n| &**n)),
+            suggestion: did_you_mean(name, self.table.names()),
         })
     }
 
@@ -794,6 +892,23 @@ impl Graph {
             .into_iter()
             .flatten()
             .collect()
+    }
+
+    /// The levels in one pass when every task depends only on tasks declared before it (no
+    /// cycle is possible then: the usual case of a flow declared in order); `None` otherwise.
+    fn levels_in_order(&self) -> Option<Vec<u32>> {
+        let n = self.len();
+        let mut level = Vec::with_capacity(n);
+        for t in 0..n {
+            let mut l = 0;
+            for &d in &self.deps[self.dep_start[t] as usize..self.dep_start[t + 1] as usize] {
+                // Before `t`: its level is known. At or after it: not this pass.
+                let dl: &u32 = level.get(d.index())?;
+                l = l.max(dl + 1);
+            }
+            level.push(l);
+        }
+        Some(level)
     }
 
     /// Kahn's algorithm: levels of every task, or the cycle that prevents them.
