@@ -11,7 +11,22 @@ import textwrap
 
 import pytest
 
-CHILD = """
+#: The end of each child: ``call()`` must raise MemoryError (exit 0), nothing else.
+OUTCOME = """
+try:
+    call()
+except MemoryError as e:
+    print("MemoryError", e)
+    sys.exit(0)
+except BaseException as e:
+    print("other", type(e).__module__, type(e).__name__, e)
+    sys.exit(2)
+print("no error")
+sys.exit(3)
+"""
+
+CHILD = (
+    """
 import re, resource, sys, legato
 
 flow = legato.Flow("deep")
@@ -35,17 +50,9 @@ call = {
     "report.to_html": report.to_html,
     "report.to_mermaid": report.to_mermaid,
 }[what]
-try:
-    call()
-except MemoryError as e:
-    print("MemoryError", e)
-    sys.exit(0)
-except BaseException as e:
-    print("other", type(e).__module__, type(e).__name__, e)
-    sys.exit(2)
-print("no error")
-sys.exit(3)
 """
+    + OUTCOME
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc: Linux")
@@ -63,7 +70,8 @@ def test_out_of_memory_while_rendering_is_memory_error_and_a_clean_exit(what: st
     assert "Panic" not in p.stderr and "memory allocation" not in p.stderr
 
 
-RUN_CHILD = """
+RUN_CHILD = (
+    """
 import re, resource, sys, legato
 
 flow = legato.Flow("wide")
@@ -72,17 +80,10 @@ for i in range(200_000):
 vm = int(re.search(r"VmSize:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)) * 1024
 cap = vm + 48 * 1024 * 1024                        # far less than 200,000 tasks' run takes
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-try:
-    flow.run()
-except MemoryError as e:
-    print("MemoryError", e)
-    sys.exit(0)
-except BaseException as e:
-    print("other", type(e).__module__, type(e).__name__, e)
-    sys.exit(2)
-print("no error")
-sys.exit(3)
+call = flow.run
 """
+    + OUTCOME
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc: Linux")

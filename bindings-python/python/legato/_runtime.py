@@ -152,6 +152,26 @@ def start_bodies(
     run._pump()
 
 
+def call_and_report(
+    run: Any,
+    hooks: dict[str, list[Callable[..., Any]]],
+    kind: str,
+    payload: Any,
+    await_with: Callable[[Any], None],
+) -> None:
+    """Call the hooks of one event here and now, awaiting an async one to its end with
+    ``await_with``, then report them to the driver (the exception one raised, if any)."""
+    failed: Optional[BaseException] = None
+    try:
+        cls, fields = payload
+        r = dispatch(hooks, kind, cls(**fields))
+        if r is not None:
+            await_with(r)
+    except BaseException as exc:
+        failed = exc
+    run._hook_result(failed, None)
+
+
 def wait_inline(run: Any, slots: list[int], tasks: list[int], group: Optional[int], one: bool) -> Any:
     """The outcome of sync action calls made on the run's loop thread (an async ``main``,
     action or step called them): the loop thread blocks until they are done, as a sync
@@ -178,15 +198,7 @@ def wait_inline(run: Any, slots: list[int], tasks: list[int], group: Optional[in
             continue
         token = CURRENT.set(None)  # no task's context in a hook
         try:
-            failed: Optional[BaseException] = None
-            try:
-                cls, fields = payload
-                r = dispatch(a, kind, cls(**fields))
-                if r is not None:
-                    run_aside(r)
-            except BaseException as exc:
-                failed = exc
-            run._hook_result(failed, None)
+            call_and_report(run, a, kind, payload, run_aside)
         finally:
             CURRENT.reset(token)
 
@@ -263,15 +275,7 @@ def drive(run: Any, hooks: dict[str, list[Callable[..., Any]]]) -> None:
             if kind is None:  # a step's condition
                 evaluate(run, *payload)
                 continue
-            cls, fields = payload
-            failed: Optional[BaseException] = None
-            try:
-                r = dispatch(hooks, kind, cls(**fields))
-                if r is not None:
-                    run_awaitable(r)
-            except BaseException as exc:
-                failed = exc
-            run._hook_result(failed, None)
+            call_and_report(run, hooks, kind, payload, run_awaitable)
         except BaseException as exc:  # Ctrl-C between the loop's steps: the run is cancelled
             run._interrupt(exc)
     run._drive_end()
@@ -337,6 +341,7 @@ def utc(ts: float) -> datetime.datetime:
 __all__ = [
     "CURRENT",
     "await_in_worker",
+    "call_and_report",
     "call_hooks",
     "drive",
     "evaluate",

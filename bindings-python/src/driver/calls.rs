@@ -237,34 +237,12 @@ impl Shared {
                 st.live_waits += 1;
             }
             let got = loop {
-                let failed = group
-                    .and_then(|g| st.sched.group_failure(g))
-                    .and_then(|t| tasks.iter().position(|&x| x == t.as_u32()))
-                    .filter(|&i| {
-                        slots
-                            .get(i)
-                            .is_some_and(|n| matches!(st.blocked.get(n), Some(Some(_))))
-                    });
-                let mut all = true;
-                let mut gone = false;
-                for n in slots {
-                    match st.blocked.get(n) {
-                        Some(Some(_)) => {}
-                        Some(None) => all = false,
-                        None => gone = true,
+                if let Some((failed, got)) = take_done(&mut st, slots, tasks, group) {
+                    // A slot the run dropped (it is over): the wait ends with that.
+                    if failed.is_none() && got.iter().any(Option::is_none) {
+                        break Err(());
                     }
-                }
-                if gone {
-                    break Err(());
-                }
-                if all || failed.is_some() {
-                    break Ok((
-                        failed,
-                        slots
-                            .iter()
-                            .map(|n| st.blocked.remove(n).flatten())
-                            .collect::<Vec<_>>(),
-                    ));
+                    break Ok((failed, got));
                 }
                 st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
                 if pool::exiting() {
@@ -293,4 +271,33 @@ impl Shared {
             .map(|d| d.unwrap_or_else(|| Delivery::Ok(py.None())))
             .collect())
     }
+}
+
+/// The calls' outcomes once they are due (see [`Shared::wait`]): every slot delivered, or a
+/// fail-fast group's first failure; the index of that failure comes first.
+pub(super) fn take_done(
+    st: &mut State,
+    slots: &[u64],
+    tasks: &[u32],
+    group: Option<GroupId>,
+) -> Option<(Option<usize>, Vec<Option<Delivery>>)> {
+    let failed = group
+        .and_then(|g| st.sched.group_failure(g))
+        .and_then(|t| tasks.iter().position(|&x| x == t.as_u32()))
+        .filter(|&i| {
+            slots
+                .get(i)
+                .is_some_and(|n| matches!(st.blocked.get(n), Some(Some(_))))
+        });
+    let all = slots
+        .iter()
+        .all(|n| !matches!(st.blocked.get(n), Some(None)));
+    if !all && failed.is_none() {
+        return None;
+    }
+    let got = slots
+        .iter()
+        .map(|n| st.blocked.remove(n).flatten())
+        .collect();
+    Some((failed, got))
 }

@@ -20,6 +20,7 @@
 //! cancelled and raises `RuntimeError`, naming the action and saying to call it with
 //! `await asyncio.to_thread(...)`, instead of hanging the process.
 
+use super::calls::take_done;
 use super::*;
 
 /// What one [`Run::inline_next`] step gives `_runtime.wait_inline`: `(True, outcome, None,
@@ -28,25 +29,28 @@ use super::*;
 /// cancelled: Ctrl-C under `asyncio.run`, whose handler cancels the main task).
 pub(super) type InlineStep = (bool, Py<PyAny>, Py<PyAny>, Py<PyAny>);
 
+/// The calls a sync caller on the loop thread waits for: their slots and tasks, their
+/// fail-fast group, and whether it is one call (its value, or its error raised).
+#[derive(Clone, Copy)]
+pub(super) struct Awaited<'a> {
+    pub(super) slots: &'a [u64],
+    pub(super) tasks: &'a [u32],
+    pub(super) group: Option<GroupId>,
+    pub(super) one: bool,
+}
+
 /// How long one wait lasts at most before the loop thread looks at signals (Ctrl-C) again.
 const SLICE: Duration = Duration::from_millis(50);
 
 impl Run {
-    /// The loop work of a sync action's call made on the loop thread, until the calls behind
-    /// `slots` are done (see the top). `one`: a single call, whose value is given or whose
-    /// error is raised; else every call's outcome, errors in place, or for a fail-fast
-    /// `group` the error of the member the core says failed first, raised.
-    pub(super) fn inline_next(
-        &self,
-        py: Python<'_>,
-        slots: &[u64],
-        tasks: &[u32],
-        group: Option<GroupId>,
-        one: bool,
-    ) -> PyResult<InlineStep> {
+    /// The loop work of a sync action's call made on the loop thread, until the calls are done
+    /// (see the top). One call: its value is given or its error raised; else every call's
+    /// outcome, errors in place, or for a fail-fast group the error of the member the core
+    /// says failed first, raised.
+    pub(super) fn inline_next(&self, py: Python<'_>, calls: &Awaited<'_>) -> PyResult<InlineStep> {
         let run = &self.shared;
         run.inline.fetch_add(1, Ordering::SeqCst);
-        let r = self.inline_step(py, slots, tasks, group, one);
+        let r = self.inline_step(py, calls);
         run.inline.fetch_sub(1, Ordering::SeqCst);
         if r.as_ref().is_ok_and(|(done, ..)| !done) {
             return r;
@@ -55,7 +59,7 @@ impl Run {
         st.inline_clock = None;
         if r.is_err() {
             // The caller raises: the calls' late outcomes are dropped.
-            for n in slots {
+            for n in calls.slots {
                 st.blocked.remove(n);
             }
         }
@@ -63,15 +67,14 @@ impl Run {
         r
     }
 
-    fn inline_step(
-        &self,
-        py: Python<'_>,
-        slots: &[u64],
-        tasks: &[u32],
-        group: Option<GroupId>,
-        one: bool,
-    ) -> PyResult<InlineStep> {
+    fn inline_step(&self, py: Python<'_>, calls: &Awaited<'_>) -> PyResult<InlineStep> {
         let run = &self.shared;
+        let Awaited {
+            slots,
+            tasks,
+            group,
+            one,
+        } = *calls;
         loop {
             run.pump(py);
             let mut jobs = Vec::new();
@@ -186,35 +189,6 @@ impl Run {
         run.pump(py);
         run.submit(jobs, false);
     }
-}
-
-/// The calls' outcomes once they are due (see [`Shared::wait`]): every slot delivered, or a
-/// fail-fast group's first failure; the index of that failure comes first.
-fn take_done(
-    st: &mut State,
-    slots: &[u64],
-    tasks: &[u32],
-    group: Option<GroupId>,
-) -> Option<(Option<usize>, Vec<Option<Delivery>>)> {
-    let failed = group
-        .and_then(|g| st.sched.group_failure(g))
-        .and_then(|t| tasks.iter().position(|&x| x == t.as_u32()))
-        .filter(|&i| {
-            slots
-                .get(i)
-                .is_some_and(|n| matches!(st.blocked.get(n), Some(Some(_))))
-        });
-    let all = slots
-        .iter()
-        .all(|n| !matches!(st.blocked.get(n), Some(None)));
-    if !all && failed.is_none() {
-        return None;
-    }
-    let got = slots
-        .iter()
-        .map(|n| st.blocked.remove(n).flatten())
-        .collect();
-    Some((failed, got))
 }
 
 /// What the caller gets: see [`Run::inline_next`]. A slot the run dropped (it is over) is a

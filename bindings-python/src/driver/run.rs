@@ -665,7 +665,13 @@ impl Run {
     ) -> PyResult<super::inline::InlineStep> {
         let _entry = pool::enter();
         let g = group.and_then(|g| lock_py(py, &self.shared).sched.group_id(g));
-        self.inline_next(py, &slots, &tasks, g, one)
+        let calls = super::inline::Awaited {
+            slots: &slots,
+            tasks: &tasks,
+            group: g,
+            one,
+        };
+        self.inline_next(py, &calls)
     }
 
     /// The run's identity: the same for every `Run` object of one run (a context's
