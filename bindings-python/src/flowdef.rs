@@ -51,14 +51,17 @@ impl FlowCore {
         options: Option<PyRef<'_, Options>>,
         description: Option<String>,
     ) -> PyResult<usize> {
-        let mut spec = TaskSpec::new(name).after(deps);
+        let mut spec = TaskSpec::new(name);
         if let Some(o) = options {
             spec = spec.options((*o.inner).clone());
         }
         if let Some(d) = description {
             spec = spec.description(d);
         }
-        self.def.add(spec, ()).map_err(|e| graph_error(&e))
+        // Dependencies as positions in the flow, with no shared string made for each.
+        self.def
+            .add_after(spec, deps.iter().map(String::as_str), ())
+            .map_err(|e| graph_error(&e))
     }
 
     /// Adds dependencies to task `index` (repeats are ignored).
