@@ -377,6 +377,14 @@ pub fn flow_deps(id: u32, deps: &[u32], names: Option<String>) -> napi::Result<(
                 if step >= def.len() {
                     return Err(coded("ERR_LEGATO_INTERNAL", "flow_deps: no such step"));
                 }
+                if ds
+                    .iter()
+                    .all(|&d| d & (1 << 31) == 0 && (d as usize) < def.len())
+                {
+                    // Positions only (step handles): no name looked up.
+                    def.add_dep_positions(step, ds.iter().map(|&d| d as usize));
+                    continue;
+                }
                 list.clear();
                 for &d in ds {
                     let name = if d & (1 << 31) == 0 {

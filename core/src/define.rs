@@ -544,6 +544,32 @@ impl<B> FlowDef<B> {
         }
     }
 
+    /// [`add_deps`](FlowDef::add_deps) with the dependencies given by position, each a
+    /// task of this flow: no look-up by name (a door that holds positions, as Node's step
+    /// handles do, passes them as they are). Repeats are ignored when the graph is built.
+    ///
+    /// # Panics
+    ///
+    /// If `i` or a dependency is not a position of this flow.
+    pub fn add_dep_positions<I>(&mut self, i: usize, deps: I)
+    where
+        I: IntoIterator<Item = usize>,
+    {
+        self.check_position(i);
+        self.changed();
+        let deps = deps.into_iter();
+        self.edges.reserve(deps.size_hint().0);
+        self.push_edge_order(i);
+        let task = i as u32;
+        for d in deps {
+            self.check_position(d);
+            self.edges.push(Edge {
+                task,
+                dep: d as u32,
+            });
+        }
+    }
+
     fn check_position(&self, i: usize) {
         assert!(
             i < self.len(),
@@ -955,6 +981,30 @@ mod tests {
 
     /// Names short and long (a slot holds up to 15 bytes, longer ones are kept apart), ASCII
     /// or not, come back as given, and each is found by its name only.
+    #[test]
+    fn dependencies_by_position_build_what_dependencies_by_name_build() {
+        let declare = |by_position: bool| {
+            let mut def: FlowDef<()> = FlowDef::new();
+            for n in ["a", "b", "c", "d"] {
+                def.add(TaskSpec::new(n), ()).unwrap();
+            }
+            if by_position {
+                def.add_dep_positions(3, [2, 0, 2]);
+                def.add_dep_positions(1, [0]);
+            } else {
+                def.add_deps(3, ["c", "a", "c"]);
+                def.add_deps(1, ["a"]);
+            }
+            let g = def.graph().unwrap();
+            let deps = |i: usize| g.deps(g.ids().nth(i).unwrap()).to_vec();
+            (deps(1), deps(3), def.plan(Vec::<String>::new()).unwrap())
+        };
+        assert_eq!(declare(true), declare(false));
+        let (_, d, plan) = declare(true);
+        assert_eq!(d.len(), 2, "a repeat counts once");
+        assert_eq!(plan, vec![vec!["a", "c"], vec!["b", "d"]]);
+    }
+
     #[test]
     fn names_of_every_length_are_kept_and_found() {
         let mut def: FlowDef<()> = FlowDef::new();
