@@ -6,20 +6,12 @@
 // names and checks, how it calls a condition, what a run resolves or rejects with.
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
+const { thrown } = require('./helpers/thrown')
 const FakeTimers = require('@sinonjs/fake-timers')
 const { Flow, Orchestrator, FlowError } = require('..')
 
 const T = { timeout: 10_000 }
 
-/** Runs `fn` and gives back what it threw. */
-function thrown(fn) {
-  try {
-    fn()
-  } catch (e) {
-    return e
-  }
-  return undefined
-}
 
 const step = (options) => () => new Flow().step('a', () => 1, options)
 const action = (options) => () => new Orchestrator().action(() => 1, options)

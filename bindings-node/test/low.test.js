@@ -6,6 +6,7 @@
 // timeout's `signal.reason` that is the report's error.
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
+const { thrown } = require('./helpers/thrown')
 const legato = require('..')
 const { Flow, Orchestrator, UniqueIdGenerator, LegatoError } = legato
 
@@ -13,15 +14,6 @@ const T = { timeout: 10_000 }
 
 // ----- one wording for bad arguments, through every entry point ------------------------------
 
-/** Runs `fn` (sync, or a step/action body given `ctx`) and gives back what it threw. */
-function thrown(fn) {
-  try {
-    fn()
-  } catch (e) {
-    return e
-  }
-  return undefined
-}
 
 /** What a step body throws synchronously when it calls `use(ctx)`. */
 async function fromStep(use) {

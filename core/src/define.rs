@@ -531,13 +531,8 @@ impl<B> FlowDef<B> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        self.check_position(i);
-        self.changed();
         let deps = deps.into_iter();
-        self.edges.reserve(deps.size_hint().0);
-        // Every edge of this call goes to task `i`: the order is checked once.
-        self.push_edge_order(i);
-        let task = i as u32;
+        let task = self.edges_of(i, deps.size_hint().0);
         for d in deps {
             let dep = self.dep_of(d.as_ref());
             self.edges.push(Edge { task, dep });
@@ -555,12 +550,8 @@ impl<B> FlowDef<B> {
     where
         I: IntoIterator<Item = usize>,
     {
-        self.check_position(i);
-        self.changed();
         let deps = deps.into_iter();
-        self.edges.reserve(deps.size_hint().0);
-        self.push_edge_order(i);
-        let task = i as u32;
+        let task = self.edges_of(i, deps.size_hint().0);
         for d in deps {
             self.check_position(d);
             self.edges.push(Edge {
@@ -568,6 +559,16 @@ impl<B> FlowDef<B> {
                 dep: d as u32,
             });
         }
+    }
+
+    /// Before about `n` edges of task `i` are pushed: `i` checked, the built graph dropped,
+    /// room made, and the edges' order checked once (every edge of the call goes to `i`).
+    fn edges_of(&mut self, i: usize, n: usize) -> u32 {
+        self.check_position(i);
+        self.changed();
+        self.edges.reserve(n);
+        self.push_edge_order(i);
+        i as u32
     }
 
     fn check_position(&self, i: usize) {

@@ -165,7 +165,6 @@ impl Shared {
             st.hook_call = Some((kind, payload));
             return;
         };
-        lock_py(py, self).hook_out = Some(token);
         let r = helpers(py).and_then(|h| {
             let run = Py::new(
                 py,
@@ -176,7 +175,10 @@ impl Shared {
             // Whoever calls the hooks empties the item: the loop, or a sync action's call
             // that blocks the loop meanwhile ([`super::inline`]).
             let item = PyList::new(py, [kind, payload])?;
-            lock_py(py, self).hook_sched = Some(item.clone().unbind());
+            let mut st = lock_py(py, self);
+            st.hook_out = Some(token);
+            st.hook_sched = Some(item.clone().unbind());
+            drop(st);
             lp.call_method1(
                 py,
                 intern!(py, "call_soon"),
