@@ -215,11 +215,14 @@ impl<B> FlowDef<B> {
     ) -> Result<usize, GraphError> {
         crate::graph::validate_name(name)?;
         // The name is hashed once: to look for a duplicate, then to index it.
-        let hash = NameIndex::hash(name);
-        if self.table.get_hashed(hash, name).is_some() {
+        let key = NameIndex::key(name);
+        if self.table.get_keyed(key, name).is_some() {
             return Err(GraphError::DuplicateTask {
                 name: name.to_owned(),
             });
+        }
+        if !self.table.has_room_for(name) {
+            return Err(crate::graph::names_too_long(name));
         }
         if let Some(e) = &extra {
             e.options()
@@ -231,7 +234,7 @@ impl<B> FlowDef<B> {
         }
         self.changed();
         let i = self.len();
-        Arc::make_mut(&mut self.table).push_hashed(hash, name);
+        Arc::make_mut(&mut self.table).push_keyed(key, name);
         self.bodies.push(body);
         if let Some(e) = extra {
             self.extras.insert(i, e);

@@ -285,40 +285,102 @@ pub(crate) fn default_options() -> &'static TaskOptions {
     DEFAULT_OPTIONS.get_or_init(TaskOptions::default)
 }
 
-/// A name → index map that stores only the indices: the names live in the owner's vector, so
-/// each entry costs 8 bytes (the index and 32 bits of the name's hash) instead of a second copy
-/// of the name. The stored hash bits let a lookup skip every entry of another name without
-/// reading that name, and the table grow without reading any name at all.
+/// A name → index map that stores only the indices and a name's first bytes: the names live
+/// in the owner's buffer, so each entry costs 12 bytes (the index, the name's first 7 bytes
+/// and its length) instead of a second copy of the name. A name of up to 7 bytes (most task
+/// names: `t12345`, `build`, `deploy`) is found from the entry alone, without reading the
+/// owner's buffer: in a flow of 100,000 tasks, that buffer and its offsets are two cache misses
+/// a look-up. Memory is what a large flow pays most for (each new page is a page fault), so the
+/// entry holds no hash: the table grows by hashing the keys again, reading only the names
+/// longer than 7 bytes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NameIndex {
-    /// `hash << 32 | index`.
-    table: hashbrown::HashTable<u64>,
+    table: hashbrown::HashTable<Slot>,
 }
 
-/// 32 bits of a name's hash, as [`NameIndex::hash`] gives them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct NameHash(u32);
+/// One entry of a [`NameIndex`]: a name's [`NameKey`], in two halves so that the entry is
+/// 12 bytes, and its index.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    key: [u32; 2],
+    index: u32,
+}
 
-impl NameHash {
-    /// The table's 64-bit hash: the 32 bits spread over the whole word, so that both the
-    /// bucket (low bits) and hashbrown's tag (top bits) depend on them.
+const _: () = assert!(std::mem::size_of::<Slot>() == 12);
+
+impl Slot {
     #[inline]
-    fn spread(self) -> u64 {
-        u64::from(self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    fn key(&self) -> NameKey {
+        NameKey(u64::from(self.key[0]) | u64::from(self.key[1]) << 32)
+    }
+}
+
+/// What an entry stores of a name, as [`NameIndex::key`] gives it: its first 7 bytes,
+/// zero-padded, and its length (up to 255) in the top byte. Two names of up to 7 bytes are
+/// the same exactly when their keys are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NameKey(u64);
+
+/// The longest name a [`NameKey`] holds whole.
+const HEAD: usize = 7;
+
+impl NameKey {
+    /// Whether the key holds its whole name.
+    #[inline]
+    fn is_whole(self) -> bool {
+        (self.0 >> 56) as usize <= HEAD
     }
 
+    /// The table's hash of a name, from its key when that holds the whole name, and from the
+    /// name itself otherwise.
     #[inline]
-    fn of(entry: u64) -> NameHash {
-        NameHash((entry >> 32) as u32)
+    fn hash(self, name: impl FnOnce() -> u64) -> u64 {
+        use std::hash::BuildHasher;
+        if self.is_whole() {
+            rustc_hash::FxBuildHasher.hash_one(self.0)
+        } else {
+            name()
+        }
+    }
+
+    fn slot(self, index: u32) -> Slot {
+        Slot {
+            key: [self.0 as u32, (self.0 >> 32) as u32],
+            index,
+        }
+    }
+}
+
+/// The hash of a name longer than [`HEAD`] bytes.
+#[inline]
+fn long_hash(name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(name)
+}
+
+/// The first [`HEAD`] bytes of `b`, little-endian, zero-padded: two loads at most, not a copy
+/// of a variable length.
+#[inline]
+fn head_of(b: &[u8]) -> u64 {
+    let n = b.len();
+    let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    if n >= 4 {
+        // Two overlapping words: the bytes both hold are the same in each.
+        let m = n.min(HEAD);
+        u64::from(word(0)) | u64::from(word(m - 4)) << ((m - 4) * 8)
+    } else {
+        b.iter()
+            .enumerate()
+            .fold(0, |h, (i, &c)| h | u64::from(c) << (i * 8))
     }
 }
 
 impl NameIndex {
+    /// The key of `name`: computed once where a name is both looked up and added.
     #[inline]
-    pub(crate) fn hash(name: &str) -> NameHash {
-        use std::hash::BuildHasher;
-        // FxHash mixes by multiplying: its high half is the better one.
-        NameHash((rustc_hash::FxBuildHasher.hash_one(name) >> 32) as u32)
+    pub(crate) fn key(name: &str) -> NameKey {
+        let b = name.as_bytes();
+        NameKey(head_of(b) | (b.len().min(255) as u64) << 56)
     }
 
     pub(crate) fn with_capacity(n: usize) -> Self {
@@ -330,39 +392,46 @@ impl NameIndex {
     /// The index of `name`, where `name_of(i)` gives the name at index `i`.
     #[inline]
     pub(crate) fn get<'a>(&self, name: &str, name_of: impl Fn(u32) -> &'a str) -> Option<u32> {
-        self.get_hashed(Self::hash(name), name, name_of)
+        self.get_keyed(Self::key(name), name, name_of)
     }
 
-    /// [`get`](NameIndex::get) for a name whose [`hash`](NameIndex::hash) is known.
+    /// [`get`](NameIndex::get) for a name whose [`key`](NameIndex::key) is known.
     #[inline]
-    pub(crate) fn get_hashed<'a>(
+    pub(crate) fn get_keyed<'a>(
         &self,
-        hash: NameHash,
+        key: NameKey,
         name: &str,
         name_of: impl Fn(u32) -> &'a str,
     ) -> Option<u32> {
+        let whole = key.is_whole();
         self.table
-            .find(hash.spread(), |&e| {
-                NameHash::of(e) == hash && name_of(e as u32) == name
+            .find(key.hash(|| long_hash(name)), |s| {
+                s.key() == key && (whole || name_of(s.index) == name)
             })
-            .map(|&e| e as u32)
+            .map(|s| s.index)
     }
 
-    /// Records that the name at index `i`, whose [`hash`](NameIndex::hash) is `hash`, is at
-    /// index `i` (the name must not be in the map yet).
+    /// Records that `name`, whose [`key`](NameIndex::key) is `key`, is at index `i` (the name
+    /// must not be in the map yet); `name_of` gives the names already in it (read when the
+    /// table grows, for those longer than 7 bytes).
     #[inline]
-    pub(crate) fn insert_hashed(&mut self, hash: NameHash, i: u32) {
-        self.table.insert_unique(
-            hash.spread(),
-            u64::from(hash.0) << 32 | u64::from(i),
-            |&e| NameHash::of(e).spread(),
-        );
+    pub(crate) fn insert_keyed<'a>(
+        &mut self,
+        key: NameKey,
+        name: &str,
+        i: u32,
+        name_of: impl Fn(u32) -> &'a str,
+    ) {
+        self.table
+            .insert_unique(key.hash(|| long_hash(name)), key.slot(i), |s| {
+                s.key().hash(|| long_hash(name_of(s.index)))
+            });
     }
 
     /// Replaces every stored index `i` by `f(i)`; `f` must keep each index's name.
     fn remap(&mut self, f: impl Fn(u32) -> u32) {
-        for e in self.table.iter_mut() {
-            *e = (*e & !u64::from(u32::MAX)) | u64::from(f(*e as u32));
+        for s in self.table.iter_mut() {
+            s.index = f(s.index);
         }
     }
 }
@@ -375,8 +444,29 @@ pub(crate) struct NameTable {
     /// Every name, one after the other.
     buf: String,
     /// Per name: where it ends in `buf` (it starts where the one before it ends).
-    ends: Vec<usize>,
+    ends: Vec<u32>,
     index: NameIndex,
+}
+
+/// Name `i` of a [`NameTable`]'s buffer and ends.
+#[inline]
+fn name_at<'a>(buf: &'a str, ends: &[u32], i: usize) -> &'a str {
+    let start = match i {
+        0 => 0,
+        _ => ends[i - 1] as usize,
+    };
+    &buf[start..ends[i] as usize]
+}
+
+/// The most bytes the names of one graph take together: their ends are kept in 32 bits.
+pub(crate) const NAME_BYTES: usize = u32::MAX as usize;
+
+/// The error for the name that would take the names of one graph past [`NAME_BYTES`].
+pub(crate) fn names_too_long(name: &str) -> GraphError {
+    GraphError::InvalidName {
+        name: name.to_owned(),
+        reason: "the names of one flow must take less than 4 GiB together",
+    }
 }
 
 impl NameTable {
@@ -389,11 +479,7 @@ impl NameTable {
     /// Name `i`.
     #[inline]
     pub(crate) fn name(&self, i: usize) -> &str {
-        let start = match i {
-            0 => 0,
-            _ => self.ends[i - 1],
-        };
-        &self.buf[start..self.ends[i]]
+        name_at(&self.buf, &self.ends, i)
     }
 
     /// Every name, in order.
@@ -407,18 +493,28 @@ impl NameTable {
         self.index.get(name, |i| self.name(i as usize))
     }
 
-    /// [`get`](NameTable::get) for a name whose hash is known.
+    /// [`get`](NameTable::get) for a name whose key is known.
     #[inline]
-    pub(crate) fn get_hashed(&self, hash: NameHash, name: &str) -> Option<u32> {
-        self.index.get_hashed(hash, name, |i| self.name(i as usize))
+    pub(crate) fn get_keyed(&self, key: NameKey, name: &str) -> Option<u32> {
+        self.index.get_keyed(key, name, |i| self.name(i as usize))
     }
 
-    /// Adds a name (not in the table yet) at the next position.
+    /// Whether `name` still fits: the names take at most [`NAME_BYTES`] together.
     #[inline]
-    pub(crate) fn push_hashed(&mut self, hash: NameHash, name: &str) {
-        self.index.insert_hashed(hash, self.len() as u32);
+    pub(crate) fn has_room_for(&self, name: &str) -> bool {
+        self.buf.len() + name.len() <= NAME_BYTES
+    }
+
+    /// Adds a name (not in the table yet, and [room for it](NameTable::has_room_for)) at the
+    /// next position.
+    #[inline]
+    pub(crate) fn push_keyed(&mut self, key: NameKey, name: &str) {
+        let (buf, ends) = (&self.buf, &self.ends);
+        self.index.insert_keyed(key, name, ends.len() as u32, |i| {
+            name_at(buf, ends, i as usize)
+        });
         self.buf.push_str(name);
-        self.ends.push(self.buf.len());
+        self.ends.push(self.buf.len() as u32);
     }
 }
 
@@ -438,12 +534,12 @@ impl Names {
     /// The slot of `name`, made if new (keeping this shared string, not a copy).
     fn slot(&mut self, name: &Arc<str>) -> u32 {
         let names = &self.names;
-        let hash = NameIndex::hash(name);
-        if let Some(s) = self.ids.get_hashed(hash, name, |i| &names[i as usize]) {
+        let key = NameIndex::key(name);
+        if let Some(s) = self.ids.get_keyed(key, name, |i| &names[i as usize]) {
             return s;
         }
         let s = self.names.len() as u32;
-        self.ids.insert_hashed(hash, s);
+        self.ids.insert_keyed(key, name, s, |i| &names[i as usize]);
         self.names.push(name.clone());
         self.defined_as.push(u32::MAX);
         self.listed_by.push(0);
@@ -629,8 +725,12 @@ impl GraphBuilder {
         let mut buf = String::with_capacity(task_slot.iter().map(|&s| slot_name(s).len()).sum());
         let mut ends = Vec::with_capacity(n);
         for &s in &task_slot {
-            buf.push_str(slot_name(s));
-            ends.push(buf.len());
+            let name = slot_name(s);
+            if buf.len() + name.len() > NAME_BYTES {
+                return Err(names_too_long(name));
+            }
+            buf.push_str(name);
+            ends.push(buf.len() as u32);
         }
         // Every slot is a defined task here (a missing dependency returned above): the index
         // now maps names to task ids.
@@ -1172,5 +1272,56 @@ mod tests {
         let g = GraphBuilder::new().build().unwrap();
         assert!(g.is_empty());
         assert!(g.plan(&g.all()).levels.is_empty());
+    }
+
+    /// A name table finds every name it holds, at its index, and nothing else: names of every
+    /// length around the 7 bytes an entry holds whole, names that share their first 7 bytes,
+    /// a name and the same bytes with a NUL or a character more (the same key but for the
+    /// length), across growth (which hashes long names again from the buffer).
+    mod name_index {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn table(names: &[String]) -> NameTable {
+            let mut t = NameTable::default();
+            for n in names {
+                let key = NameIndex::key(n);
+                assert_eq!(t.get_keyed(key, n), None, "{n:?} is new");
+                t.push_keyed(key, n);
+            }
+            t
+        }
+
+        proptest! {
+            #[test]
+            fn finds_each_name_and_no_other(
+                names in proptest::collection::hash_set("[a-c]{0,3}[ü\\x00-]?[a-c]{0,9}", 1..200),
+                probes in proptest::collection::vec("[a-c]{0,3}[ü\\x00-]?[a-c]{0,9}", 0..50),
+            ) {
+                let names: Vec<String> = names.into_iter().collect();
+                let t = table(&names);
+                for (i, n) in names.iter().enumerate() {
+                    prop_assert_eq!(t.get(n), Some(i as u32));
+                    prop_assert_eq!(t.name(i), n.as_str());
+                    for other in [format!("{n}\0"), format!("{n}a"), format!("a{n}")] {
+                        prop_assert_eq!(t.get(&other), names.iter().position(|m| *m == other).map(|j| j as u32));
+                    }
+                }
+                for p in &probes {
+                    prop_assert_eq!(t.get(p), names.iter().position(|m| m == p).map(|j| j as u32));
+                }
+            }
+        }
+
+        #[test]
+        fn long_names_sharing_their_head_survive_growth() {
+            let names: Vec<String> = (0..5000).map(|i| format!("service-{i}-build")).collect();
+            let t = table(&names);
+            for (i, n) in names.iter().enumerate() {
+                assert_eq!(t.get(n), Some(i as u32));
+            }
+            assert_eq!(t.get("service-"), None);
+            assert_eq!(t.get("service-5000-build"), None);
+        }
     }
 }
