@@ -758,24 +758,27 @@ impl Graph {
         extras: Vec<Option<Arc<Extra>>>,
     ) -> Result<Graph, GraphError> {
         let n = table.len();
-        // Dependents (reverse edges), as compressed rows, each in declaration order.
+        // Dependents (reverse edges), as compressed rows, each in declaration order: how many
+        // tasks depend on each task, summed into where each row ends; then every row filled
+        // from its end, task by task from the last, so that the ends move back to where the
+        // rows start.
         let mut rdep_start = vec![0u32; n + 1];
         for d in &deps {
-            rdep_start[d.index() + 1] += 1;
+            rdep_start[d.index()] += 1;
         }
-        for i in 0..n {
-            rdep_start[i + 1] += rdep_start[i];
+        let mut sum = 0;
+        for c in &mut rdep_start {
+            sum += *c;
+            *c = sum;
         }
-        let mut fill = rdep_start.clone();
         let mut dependents = vec![TaskId(0); deps.len()];
-        for t in 0..n {
+        for t in (0..n).rev() {
             for d in &deps[dep_start[t] as usize..dep_start[t + 1] as usize] {
-                let at = &mut fill[d.index()];
+                let at = &mut rdep_start[d.index()];
+                *at -= 1;
                 dependents[*at as usize] = TaskId(t as u32);
-                *at += 1;
             }
         }
-        drop(fill);
 
         // The vectors may have grown by doubling; the graph keeps them for its lifetime.
         dep_start.shrink_to_fit();
