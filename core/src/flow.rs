@@ -161,7 +161,7 @@ impl Default for Flow<()> {
 impl<S> Flow<S> {
     /// The flow's declaration, to change it: copied first if a run in progress shares it.
     fn def_mut(&mut self) -> &mut FlowDef<Entry<S>> {
-        Arc::make_mut(&mut self.def)
+        crate::define::unique_mut(&mut self.def)
     }
 }
 
