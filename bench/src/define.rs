@@ -26,14 +26,33 @@ use std::time::{Duration, Instant};
 ///
 /// The flow's error for a name it refuses (none of the workloads' names is refused).
 pub(crate) fn declare(dag: &Dag) -> Result<Flow, String> {
+    declare_with(dag, Bodies::Async)
+}
+
+/// The bodies a declared flow's tasks get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bodies {
+    /// `Flow::task` with a no-op async body (what W1–W3 run, as the tokio peers do).
+    Async,
+    /// `Flow::task_sync` with a no-op plain function (what C++ Taskflow's tasks are).
+    Sync,
+}
+
+/// [`declare`] with the given kind of bodies.
+fn declare_with(dag: &Dag, bodies: Bodies) -> Result<Flow, String> {
     let noop = |_: Cx| async { Ok::<(), BoxError>(()) };
+    let noop_sync = |_: Cx| Ok::<(), BoxError>(());
     let err = |e: legato::GraphError| e.to_string();
     let mut flow = Flow::new();
     for (i, deps) in dag.deps.iter().enumerate() {
-        let task = if dag.names[i] == "sink" {
-            flow.task("sink", noop).map_err(err)?
+        let name = if dag.names[i] == "sink" {
+            "sink".to_owned()
         } else {
-            flow.task(format!("t{i}"), noop).map_err(err)?
+            format!("t{i}")
+        };
+        let task = match bodies {
+            Bodies::Async => flow.task(name, noop).map_err(err)?,
+            Bodies::Sync => flow.task_sync(name, noop_sync).map_err(err)?,
         };
         if !deps.is_empty() {
             task.after(deps.iter().map(|&j| dag.names[j as usize].as_str()));
@@ -44,9 +63,13 @@ pub(crate) fn declare(dag: &Dag) -> Result<Flow, String> {
 
 /// One timed "declare + run + report" of `dag` on `rt` (checking the report and dropping it
 /// and the flow are not timed).
-fn time_define(dag: &Dag, rt: &tokio::runtime::Runtime) -> Result<Duration, String> {
+fn time_define(
+    dag: &Dag,
+    rt: &tokio::runtime::Runtime,
+    bodies: Bodies,
+) -> Result<Duration, String> {
     let start = Instant::now();
-    let flow = declare(dag)?;
+    let flow = declare_with(dag, bodies)?;
     let report = rt.block_on(flow.run());
     let took = start.elapsed();
     legato_runner::check(dag, report)?;
@@ -55,12 +78,14 @@ fn time_define(dag: &Dag, rt: &tokio::runtime::Runtime) -> Result<Duration, Stri
 }
 
 /// `w1-define` / `w3-define`: the median of `runs` timed "declare + run + report" of the
-/// workload, after one warm-up. Each is followed by a run of an already declared flow
-/// (legato's W1/W3 row), so the note says how much of the whole declaring adds, and, when it
-/// is built, by one run of C++ Taskflow's "construction + names + run" of the same graph in its
-/// own process ([`TaskflowPeer`]): the three take turns, run by run, so that a slow moment of
-/// the machine falls on all of them alike. legato's time over Taskflow's is checked against
-/// issue 23's target (≤ 2×).
+/// workload, after one warm-up, twice: with no-op async bodies (`Flow::task`, row `legato`)
+/// and with no-op plain functions (`Flow::task_sync`, row `legato-sync`: what C++ Taskflow's
+/// tasks are). Each is followed by a run of an already declared flow (legato's W1/W3 row), so
+/// the note says how much of the whole declaring adds, and, when it is built, by one run of
+/// C++ Taskflow's "construction + names + run" of the same graph in its own process
+/// ([`TaskflowPeer`]): they take turns, run by run, so that a slow moment of the machine falls
+/// on all of them alike. legato's time over Taskflow's is checked against issue 23's target
+/// (≤ 2×).
 fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, String> {
     let tasks = dag.len();
     let workload = format!("{id}-define");
@@ -71,7 +96,8 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
     }
     eprintln!("  {workload}: warm-up …");
     let rt = runners::runtime()?;
-    time_define(dag, &rt)?;
+    time_define(dag, &rt, Bodies::Async)?;
+    time_define(dag, &rt, Bodies::Sync)?;
     runners::time_one(Impl::Legato, dag, &rt)?;
     // The peer, unless only legato was asked for.
     let mut peer_state = match (options.only, taskflow_program()) {
@@ -80,13 +106,16 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
         (None, None) => Err(TASKFLOW_NOT_BUILT.to_owned()),
     };
     let mut define = Vec::with_capacity(options.runs);
+    let mut define_sync = Vec::with_capacity(options.runs);
     let mut run_only = Vec::with_capacity(options.runs);
     let mut peer_times = Vec::with_capacity(options.runs);
     let mut peer_constructs = Vec::with_capacity(options.runs);
     for _ in 0..options.runs {
         // Each takes its turn warm: an untimed run first (Taskflow's program does the same).
-        time_define(dag, &rt)?;
-        define.push(time_define(dag, &rt)?);
+        time_define(dag, &rt, Bodies::Async)?;
+        define.push(time_define(dag, &rt, Bodies::Async)?);
+        time_define(dag, &rt, Bodies::Sync)?;
+        define_sync.push(time_define(dag, &rt, Bodies::Sync)?);
         run_only.push(runners::time_one(Impl::Legato, dag, &rt)?);
         if let Ok(peer) = &mut peer_state {
             match peer.run_once() {
@@ -98,53 +127,72 @@ fn define_workload(options: &Options, id: &str, dag: &Dag) -> Result<Vec<Line>, 
             }
         }
     }
-    let (ms, run_ms) = (median_ms(define), median_ms(run_only));
-    let per_task = ms * 1e3 / tasks as f64;
+    let (ms, sync_ms, run_ms) = (
+        median_ms(define),
+        median_ms(define_sync),
+        median_ms(run_only),
+    );
+    let per_task = |ms: f64| ms * 1e3 / tasks as f64;
     line.ms = Some(ms);
-    line.per_task_us = Some(per_task);
+    line.per_task_us = Some(per_task(ms));
     line.note = format!(
-        "declare + run + report; flow.run() alone {:.3} µs/task in the same runs",
-        run_ms * 1e3 / tasks as f64
+        "declare + run + report, async no-op bodies (Flow::task); flow.run() alone {:.3} \
+         µs/task in the same runs",
+        per_task(run_ms)
     );
     let mut row = Row::for_impl(Impl::Legato.name(), &workload)
         .int("tasks", tasks as u64)
         .int("runs", options.runs as u64)
         .float("ms", ms)
-        .float("per_task_us", per_task)
-        .float("run_only_per_task_us", run_ms * 1e3 / tasks as f64);
+        .float("per_task_us", per_task(ms))
+        .float("run_only_per_task_us", per_task(run_ms));
+    let mut sync_line = Line::new(workload.clone(), "legato-sync", tasks);
+    sync_line.ms = Some(sync_ms);
+    sync_line.per_task_us = Some(per_task(sync_ms));
+    sync_line.note = "declare + run + report, no-op plain functions (Flow::task_sync)".to_owned();
+    let mut sync_row = Row::for_impl("legato-sync", &workload)
+        .int("tasks", tasks as u64)
+        .int("runs", options.runs as u64)
+        .float("ms", sync_ms)
+        .float("per_task_us", per_task(sync_ms));
 
     let mut peer = Line::new(workload.clone(), "taskflow", tasks);
     match peer_state.and_then(TaskflowPeer::finish) {
         Ok(graph) if graph != (tasks, dag.checksum()) => peer.note = other_graph(graph, dag),
         Ok(_) => {
             let (tf_ms, construct_ms) = (median_ms(peer_times), median_ms(peer_constructs));
-            let ratio = ms / tf_ms;
             peer.ms = Some(tf_ms);
-            peer.per_task_us = Some(tf_ms * 1e3 / tasks as f64);
+            peer.per_task_us = Some(per_task(tf_ms));
             peer.note = format!(
                 "C++ Taskflow: construction + names + run (bench/taskflow); construction + \
                  names alone {:.3} µs/task",
-                construct_ms * 1e3 / tasks as f64
+                per_task(construct_ms)
             );
             peer.row = Some(
                 Row::for_impl("taskflow", &workload)
                     .int("tasks", tasks as u64)
                     .int("runs", options.runs as u64)
                     .float("ms", tf_ms)
-                    .float("per_task_us", tf_ms * 1e3 / tasks as f64)
+                    .float("per_task_us", per_task(tf_ms))
                     .float("construct_ms", construct_ms),
             );
-            line.note = format!(
-                "{}; {ratio:.2}× Taskflow, target ≤ 2× (issue 23): {}",
-                line.note,
-                if ratio <= 2.0 { "met" } else { "MISSED" }
-            );
-            row = row.float("vs_taskflow", ratio);
+            let against = |line: &mut Line, ms: f64| {
+                let ratio = ms / tf_ms;
+                line.note = format!(
+                    "{}; {ratio:.2}× Taskflow, target ≤ 2× (issue 23): {}",
+                    line.note,
+                    if ratio <= 2.0 { "met" } else { "MISSED" }
+                );
+                ratio
+            };
+            row = row.float("vs_taskflow", against(&mut line, ms));
+            sync_row = sync_row.float("vs_taskflow", against(&mut sync_line, sync_ms));
         }
         Err(why) => peer.note = why,
     }
     line.row = Some(row);
-    let mut lines = vec![line];
+    sync_line.row = Some(sync_row);
+    let mut lines = vec![line, sync_line];
     if options.only.is_none() {
         lines.push(peer);
     }
@@ -592,8 +640,16 @@ mod tests {
 
     #[test]
     fn declare_gives_every_task_its_name_and_dependencies() {
-        for dag in [workload::wide(5), workload::random_dag(50)] {
-            let flow = declare(&dag).unwrap();
+        let flows = [workload::wide(5), workload::random_dag(50)]
+            .into_iter()
+            .flat_map(|dag| {
+                [
+                    (declare(&dag), dag.clone()),
+                    (declare_with(&dag, Bodies::Sync), dag),
+                ]
+            });
+        for (flow, dag) in flows {
+            let flow = flow.unwrap();
             let def = flow.def();
             let names: Vec<&str> = def.names().collect();
             assert_eq!(
@@ -626,9 +682,14 @@ mod tests {
     fn a_define_row_times_declare_run_and_report_per_task() {
         let dag = workload::random_dag(200);
         let lines = define_workload(&options(3), "W3", &dag).unwrap();
-        let [line, peer] = &lines[..] else {
+        let [line, sync, peer] = &lines[..] else {
             panic!("{lines:?}")
         };
+        assert_eq!(
+            (sync.workload.as_str(), sync.imp, sync.tasks),
+            ("W3-define", "legato-sync", 200)
+        );
+        assert!(sync.ms.is_some_and(|ms| ms > 0.0) && sync.row.is_some());
         assert_eq!(
             (peer.workload.as_str(), peer.imp),
             ("W3-define", "taskflow")

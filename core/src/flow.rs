@@ -2,7 +2,9 @@
 
 use crate::define::FlowDef;
 use crate::driver::hooks::Hooks;
-use crate::driver::{box_body, channel, drive, BoxError, Canceller, Cx, RunSetup, StaticEntry};
+use crate::driver::{
+    box_body, box_sync_body, channel, drive, Body, BoxError, Canceller, Cx, RunSetup, StaticEntry,
+};
 use crate::event::{Status, TaskError};
 use crate::graph::{Graph, GraphError, TaskSpec};
 use crate::policy::OptionError;
@@ -138,7 +140,7 @@ pub struct Flow<S = ()> {
     /// The body of the last capture-free closure given to [`Flow::task`], by type: a loop
     /// that declares its tasks with one such closure gets the shared body from here, without
     /// a look-up in `box_body`'s table per task.
-    last_body: Option<(std::any::TypeId, crate::driver::Body<S>)>,
+    last_body: Option<(std::any::TypeId, Body<S>)>,
 }
 
 impl<S> fmt::Debug for Flow<S> {
@@ -275,21 +277,77 @@ impl<S: Send + Sync + 'static> Flow<S> {
         T: Any + Send + Sync,
         E: Into<BoxError> + 'static,
     {
-        let body = if std::mem::size_of::<F>() == 0 {
-            // The same value every time: one body, shared (see `box_body`).
-            let key = std::any::TypeId::of::<F>();
-            match &self.last_body {
-                Some((k, b)) if *k == key => b.clone(),
-                _ => {
-                    let b = box_body(body);
-                    self.last_body = Some((key, b.clone()));
-                    b
-                }
+        let body = self.body_of(body, box_body);
+        self.add_task(name.into(), body)
+    }
+
+    /// Adds a task whose body is a plain function: called once per attempt, on the thread
+    /// that drives the run, and its value (or error) is the attempt's outcome at once — no
+    /// future is made, boxed or polled. Everything else is as for [`Flow::task`]: results,
+    /// errors, retries, backoff, hooks, conditions and the report.
+    ///
+    /// For short work, like C++ Taskflow's callables: while the function runs, the run
+    /// waits for it (nothing else of the run moves), and nothing can stop it midway — a
+    /// timeout, a fail-fast stop or a cancel takes effect when it returns, and its outcome
+    /// counts. Work that blocks or takes long belongs in [`Flow::task`], with
+    /// [`tokio::task::spawn_blocking`] for blocking calls.
+    ///
+    /// # Errors
+    ///
+    /// As [`Flow::task`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use legato::{BoxError, Flow};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut flow = Flow::new();
+    /// flow.task_sync("parse", |_| Ok::<_, BoxError>(21u32))?;
+    /// flow.task_sync("double", |cx| match cx.result::<u32>("parse") {
+    ///     Some(n) => Ok(n * 2),
+    ///     None => Err(BoxError::from("parse gave no number")),
+    /// })?
+    /// .after(["parse"]);
+    /// let report = flow.run().await?;
+    /// assert_eq!(report.result::<u32>("double"), Some(&42));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn task_sync<F, T, E>(
+        &mut self,
+        name: impl Into<String>,
+        body: F,
+    ) -> Result<TaskMut<'_, S>, GraphError>
+    where
+        F: Fn(Cx<S>) -> Result<T, E> + Send + Sync + 'static,
+        T: Any + Send + Sync,
+        E: Into<BoxError> + 'static,
+    {
+        let body = self.body_of(body, box_sync_body);
+        self.add_task(name.into(), body)
+    }
+
+    /// The body of `f`, made by `make`; a closure that captures nothing is the same value
+    /// every time, so a loop that declares its tasks with one gets one body, shared (see
+    /// `box_body`).
+    fn body_of<F: 'static>(&mut self, f: F, make: fn(F) -> Body<S>) -> Body<S> {
+        if std::mem::size_of::<F>() != 0 {
+            return make(f);
+        }
+        let key = std::any::TypeId::of::<F>();
+        match &self.last_body {
+            Some((k, b)) if *k == key => b.clone(),
+            _ => {
+                let b = make(f);
+                self.last_body = Some((key, b.clone()));
+                b
             }
-        } else {
-            box_body(body)
-        };
-        let name: String = name.into();
+        }
+    }
+
+    fn add_task(&mut self, name: String, body: Body<S>) -> Result<TaskMut<'_, S>, GraphError> {
         let def = self.def_mut();
         let i = def.add_named(&name, Entry { body, extra: None })?;
         Ok(TaskMut { def, i })

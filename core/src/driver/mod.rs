@@ -45,7 +45,14 @@ pub type Value = Arc<dyn Any + Send + Sync>;
 pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + Send>>;
 
 /// A task body: called once per attempt.
-pub(crate) type Body<S> = Arc<dyn Fn(Cx<S>) -> TaskFuture + Send + Sync>;
+pub(crate) type Body<S> = Arc<dyn Fn(Cx<S>) -> Step + Send + Sync>;
+
+/// What calling a body gives: a future of the attempt's outcome (`Flow::task`), or the
+/// outcome itself, for a plain function (`Flow::task_sync`: no future is made or polled).
+pub(crate) enum Step {
+    Future(TaskFuture),
+    Done(Result<Value, TaskError>),
+}
 
 /// A retry predicate on an attempt's error.
 pub(crate) type RetryIf = Arc<dyn Fn(&TaskError) -> bool + Send + Sync>;
@@ -85,23 +92,44 @@ where
     T: Any + Send + Sync,
     E: Into<BoxError> + 'static,
 {
-    let make = move |f: F| -> Body<S> {
+    shared_body(f, |f| {
         Arc::new(move |cx| {
             let fut = f(cx);
-            Box::pin(async move {
+            Step::Future(Box::pin(async move {
                 match fut.await {
                     Ok(v) => Ok(into_value(v)),
                     Err(e) => Err(into_task_error(e)),
                 }
+            }))
+        })
+    })
+}
+
+/// Turns a plain function's output into the driver's: its outcome, at once.
+pub(crate) fn box_sync_body<S, F, T, E>(f: F) -> Body<S>
+where
+    S: Send + Sync + 'static,
+    F: Fn(Cx<S>) -> Result<T, E> + Send + Sync + 'static,
+    T: Any + Send + Sync,
+    E: Into<BoxError> + 'static,
+{
+    shared_body(f, |f| {
+        Arc::new(move |cx| {
+            Step::Done(match f(cx) {
+                Ok(v) => Ok(into_value(v)),
+                Err(e) => Err(into_task_error(e)),
             })
         })
-    };
+    })
+}
+
+/// `make(f)`, made once for a closure that captures nothing: such a closure is the same value
+/// every time, so the tasks a loop declares with it share one body, not an allocation each (a
+/// million in `wide-1m`). One per closure type and thread is kept for the program's life.
+fn shared_body<S: 'static, F: 'static>(f: F, make: impl FnOnce(F) -> Body<S>) -> Body<S> {
     if std::mem::size_of::<F>() != 0 {
         return make(f);
     }
-    // A closure that captures nothing is the same value every time: the tasks a loop
-    // declares with one such closure share one body, not an allocation each (a million in
-    // `wide-1m`). One per closure type and thread is kept for the program's life.
     thread_local! {
         static SHARED: std::cell::RefCell<HashMap<std::any::TypeId, Box<dyn Any>>> =
             std::cell::RefCell::new(HashMap::new());
@@ -658,9 +686,9 @@ impl<S> Attempts<S> {
         }
     }
 
-    /// The future of an attempt: its body called with the attempt's context (a panic in the
-    /// call is the attempt's outcome).
-    fn make(&self, task: TaskId, attempt: u32) -> TaskFuture {
+    /// The future of an attempt, or its outcome: its body called with the attempt's context
+    /// (a panic in the call is the attempt's outcome).
+    fn make(&self, task: TaskId, attempt: u32) -> Step {
         let i = task.index();
         let entry = if i < self.n_static {
             self.statics
@@ -680,21 +708,17 @@ impl<S> Attempts<S> {
                     run: self.cx_run.clone(),
                 };
                 match std::panic::catch_unwind(AssertUnwindSafe(|| body(cx))) {
-                    Ok(f) => f,
-                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
-                        panic_message(&*p),
-                    )))),
+                    Ok(step) => step,
+                    Err(p) => Step::Done(Err(TaskError::panicked(panic_message(&*p)))),
                 }
             }
             Some(Entry::Dynamic(body)) => {
                 match std::panic::catch_unwind(AssertUnwindSafe(|| body())) {
-                    Ok(f) => f,
-                    Err(p) => Box::pin(std::future::ready(Err(TaskError::panicked(
-                        panic_message(&*p),
-                    )))),
+                    Ok(f) => Step::Future(f),
+                    Err(p) => Step::Done(Err(TaskError::panicked(panic_message(&*p)))),
                 }
             }
-            None => Box::pin(std::future::ready(Ok(unit_value()))),
+            None => Step::Done(Ok(unit_value())),
         }
     }
 }
@@ -719,16 +743,26 @@ impl<S> futures_util::Stream for Attempts<S> {
                 // Cancelled before its first poll: its future is never made.
                 continue;
             }
-            let mut fut = this.make(task, attempt);
-            // The first poll borrows the run's scope; an attempt that waits owns one.
+            // The body's call and the first poll of its future borrow the run's scope; an
+            // attempt that waits owns one.
             let parent = Some((task, attempt));
-            let polled = scope::with_scope(parent, &this.run_scope, || {
-                std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
+            let first = scope::with_scope(parent, &this.run_scope, || {
+                match this.make(task, attempt) {
+                    // A plain function's outcome, or a panic in the call: no future.
+                    Step::Done(out) => Ok(out),
+                    Step::Future(mut fut) => {
+                        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                            Ok(Poll::Ready(out)) => Ok(out),
+                            Err(p) => Ok(Err(TaskError::panicked(panic_message(&*p)))),
+                            Ok(Poll::Pending) => Err(fut),
+                        }
+                    }
+                }
             });
-            let out = match polled {
-                Ok(Poll::Ready(out)) => out,
-                Err(p) => Err(TaskError::panicked(panic_message(&*p))),
-                Ok(Poll::Pending) => {
+            let out = match first {
+                Ok(out) => out,
+                // Not done at its first poll: it waits beside the others.
+                Err(fut) => {
                     let own = CallScope {
                         parent,
                         run: this.run_scope.clone(),

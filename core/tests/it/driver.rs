@@ -480,3 +480,94 @@ fn the_graph_is_built_once_until_the_flow_changes() {
         "Circular dependency detected: a → b → a"
     );
 }
+
+/// The same flow with plain functions (`task_sync`) and with async bodies (`task`): the same
+/// hook events in the same order, the same results, retries, panics and skips.
+#[tokio::test(start_paused = true)]
+async fn a_sync_body_is_a_task_like_an_async_one() {
+    type Log = Mutex<Vec<String>>;
+    fn fallible(attempt: u32) -> Result<u32, BoxError> {
+        if attempt == 1 {
+            return Err("flaky".into());
+        }
+        Ok(attempt)
+    }
+    fn boom() -> Result<(), BoxError> {
+        panic!("kaboom")
+    }
+    fn declare(sync: bool) -> Flow<Log> {
+        let mut flow = Flow::with_state(Log::default());
+        if sync {
+            flow.task_sync("a", |_| Ok::<_, BoxError>(20u32)).unwrap();
+            flow.task_sync("b", |cx| fallible(cx.attempt()))
+                .unwrap()
+                .retries(1);
+            flow.task_sync("sum", |cx| {
+                let a = cx.result::<u32>("a").copied().unwrap_or(0);
+                let b = cx.result::<u32>("b").copied().unwrap_or(0);
+                Ok::<_, BoxError>(a + b)
+            })
+            .unwrap()
+            .after(["a", "b"]);
+            flow.task_sync("boom", |_| boom()).unwrap();
+        } else {
+            flow.task("a", |_| async { Ok::<_, BoxError>(20u32) })
+                .unwrap();
+            flow.task("b", |cx| async move { fallible(cx.attempt()) })
+                .unwrap()
+                .retries(1);
+            flow.task("sum", |cx| async move {
+                let a = cx.result::<u32>("a").copied().unwrap_or(0);
+                let b = cx.result::<u32>("b").copied().unwrap_or(0);
+                Ok::<_, BoxError>(a + b)
+            })
+            .unwrap()
+            .after(["a", "b"]);
+            flow.task("boom", |_| async { boom() }).unwrap();
+        }
+        flow.task_sync("after-boom", |_| Ok::<_, BoxError>(()))
+            .unwrap()
+            .after(["boom"]);
+        let log = |tag: &'static str| {
+            move |e: &legato::HookEvent<'_, Log>| {
+                e.state.lock().unwrap().push(format!("{tag} {}", e.name));
+            }
+        };
+        flow.on_task_begin(log("begin"))
+            .on_task_retry(log("retry"))
+            .on_task_success(log("success"))
+            .on_task_failure(log("failure"))
+            .on_task_skip(log("skip"));
+        flow
+    }
+    let mut outcomes = Vec::new();
+    for sync in [true, false] {
+        let flow = declare(sync);
+        let err = flow.run().await.unwrap_err();
+        let report = err.report().unwrap();
+        let tasks: Vec<_> = ["a", "b", "sum", "boom", "after-boom"]
+            .iter()
+            .map(|n| {
+                let t = report.get(n).unwrap();
+                let error = t
+                    .error
+                    .as_ref()
+                    .map(|e| (e.is_panic(), e.message.to_string()));
+                (t.status, t.attempts, error)
+            })
+            .collect();
+        let log = flow.state().lock().unwrap().clone();
+        outcomes.push((report.result::<u32>("sum").copied(), tasks, log));
+    }
+    let (sum, tasks, log) = &outcomes[0];
+    assert_eq!(*sum, Some(22));
+    assert_eq!(tasks[1], (Status::Succeeded, 2, None));
+    assert_eq!(
+        tasks[3],
+        (Status::Failed, 1, Some((true, "kaboom".to_owned())))
+    );
+    assert_eq!(tasks[4].0, Status::Skipped);
+    assert!(log.contains(&"retry b".to_owned()));
+    assert!(log.contains(&"skip after-boom".to_owned()));
+    assert_eq!(outcomes[0], outcomes[1]);
+}
