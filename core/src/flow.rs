@@ -3,7 +3,7 @@
 use crate::define::FlowDef;
 use crate::driver::hooks::Hooks;
 use crate::driver::{
-    box_body, box_sync_body, channel, drive, Body, BoxError, Canceller, Cx, RunSetup, StaticEntry,
+    box_body, box_sync_body, channel, drive, Body, BoxError, Canceller, Cx, RunSetup, StaticTasks,
 };
 use crate::event::{Status, TaskError};
 use crate::graph::{Graph, GraphError, TaskSpec};
@@ -99,9 +99,6 @@ pub(crate) fn failure_message(r: &RunReport) -> String {
         .unwrap_or_else(|| "flow failed".to_owned())
 }
 
-/// What the Rust door keeps per task beside its spec.
-type Entry<S> = StaticEntry<S>;
-
 /// A DAG of async tasks with dependencies by name, options per task, hooks and shared state.
 ///
 /// # Examples
@@ -133,21 +130,21 @@ pub struct Flow<S = ()> {
     name: String,
     /// Names, dependencies, options and validation: the same for every front door.
     /// Shared with the runs in progress (copied only if the flow changes during one).
-    def: Arc<FlowDef<Entry<S>>>,
+    tasks: Arc<StaticTasks<S>>,
     options: RunOptions,
     hooks: Hooks<S>,
     state: Arc<S>,
-    /// The body of the last capture-free closure given to [`Flow::task`], by type: a loop
-    /// that declares its tasks with one such closure gets the shared body from here, without
-    /// a look-up in `box_body`'s table per task.
-    last_body: Option<(std::any::TypeId, Body<S>)>,
+    /// The place in `tasks.bodies` of the last capture-free closure given to
+    /// [`Flow::task`], by type: a loop that declares its tasks with one such closure gives
+    /// them all that place, without a look-up in `box_body`'s table or a body each.
+    last_body: Option<(std::any::TypeId, u32)>,
 }
 
 impl<S> fmt::Debug for Flow<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Flow")
             .field("name", &self.name)
-            .field("tasks", &self.def.len())
+            .field("tasks", &self.tasks.def.len())
             .field("options", &self.options)
             .field("hooks", &self.hooks)
             .finish_non_exhaustive()
@@ -161,9 +158,14 @@ impl Default for Flow<()> {
 }
 
 impl<S> Flow<S> {
-    /// The flow's declaration, to change it: copied first if a run in progress shares it.
-    fn def_mut(&mut self) -> &mut FlowDef<Entry<S>> {
-        crate::define::unique_mut(&mut self.def)
+    /// The flow's tasks, to change them: copied first if a run in progress shares them.
+    fn tasks_mut(&mut self) -> &mut StaticTasks<S> {
+        crate::define::unique_mut(&mut self.tasks)
+    }
+
+    /// The flow's declaration, to change it.
+    fn def_mut(&mut self) -> &mut FlowDef<u32> {
+        &mut self.tasks_mut().def
     }
 }
 
@@ -201,7 +203,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
     pub fn with_state(state: S) -> Self {
         Flow {
             name: "flow".to_owned(),
-            def: Arc::new(FlowDef::new()),
+            tasks: Arc::new(StaticTasks::new()),
             options: RunOptions::default(),
             hooks: Hooks::default(),
             state: Arc::new(state),
@@ -329,28 +331,29 @@ impl<S: Send + Sync + 'static> Flow<S> {
         self.add_task(name.into(), body)
     }
 
-    /// The body of `f`, made by `make`; a closure that captures nothing is the same value
-    /// every time, so a loop that declares its tasks with one gets one body, shared (see
-    /// `box_body`).
-    fn body_of<F: 'static>(&mut self, f: F, make: fn(F) -> Body<S>) -> Body<S> {
-        if std::mem::size_of::<F>() != 0 {
-            return make(f);
-        }
-        let key = std::any::TypeId::of::<F>();
-        match &self.last_body {
-            Some((k, b)) if *k == key => b.clone(),
-            _ => {
-                let b = make(f);
-                self.last_body = Some((key, b.clone()));
-                b
+    /// The place of `f`'s body (made by `make`) among the flow's bodies. A closure that
+    /// captures nothing is the same value every time, so a loop that declares its tasks with
+    /// one gets one body, in one place (see `box_body`).
+    fn body_of<F: 'static>(&mut self, f: F, make: fn(F) -> Body<S>) -> u32 {
+        let key = (std::mem::size_of::<F>() == 0).then(std::any::TypeId::of::<F>);
+        if let (Some(key), Some((k, at))) = (key, self.last_body) {
+            if key == k {
+                return at;
             }
         }
+        let bodies = &mut self.tasks_mut().bodies;
+        bodies.push(make(f));
+        let at = (bodies.len() - 1) as u32;
+        if let Some(key) = key {
+            self.last_body = Some((key, at));
+        }
+        at
     }
 
-    fn add_task(&mut self, name: String, body: Body<S>) -> Result<TaskMut<'_, S>, GraphError> {
-        let def = self.def_mut();
-        let i = def.add_named(&name, Entry { body, extra: None })?;
-        Ok(TaskMut { def, i })
+    fn add_task(&mut self, name: String, body: u32) -> Result<TaskMut<'_, S>, GraphError> {
+        let tasks = self.tasks_mut();
+        let i = tasks.def.add_named(&name, body)?;
+        Ok(TaskMut { tasks, i })
     }
 
     /// The task of that name, to change its options or dependencies.
@@ -359,9 +362,9 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// [`GraphError::UnknownTask`] if there is none.
     pub fn get_mut(&mut self, name: &str) -> Result<TaskMut<'_, S>, GraphError> {
-        let i = self.def.position(name)?;
+        let i = self.tasks.def.position(name)?;
         Ok(TaskMut {
-            def: self.def_mut(),
+            tasks: self.tasks_mut(),
             i,
         })
     }
@@ -377,7 +380,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let idx = self.def.positions(names)?;
+        let idx = self.tasks.def.positions(names)?;
         self.def_mut().follow(&idx);
         Ok(Chain {
             flow: self,
@@ -397,7 +400,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let idx = self.def.positions(names)?;
+        let idx = self.tasks.def.positions(names)?;
         Ok(Chain {
             flow: self,
             first: None,
@@ -411,7 +414,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// [`GraphError::UnknownTask`] if `name` is not a task of the flow.
     pub fn sync_all(&mut self, name: &str) -> Result<&mut Self, GraphError> {
-        let i = self.def.position(name)?;
+        let i = self.tasks.def.position(name)?;
         self.def_mut().sync_all(i);
         Ok(self)
     }
@@ -423,12 +426,12 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// [`GraphError`] for a missing dependency or a cycle.
     pub fn graph(&self) -> Result<Arc<Graph>, GraphError> {
-        self.def.graph()
+        self.tasks.def.graph()
     }
 
     /// The flow's declaration (names, dependencies, options), shared with the other doors.
     pub fn def(&self) -> &FlowDef<impl Sized> {
-        &self.def
+        &self.tasks.def
     }
 
     /// The dry run: the levels in which every task would run.
@@ -450,7 +453,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        self.def.plan(targets)
+        self.tasks.def.plan(targets)
     }
 
     /// Draws the graph (see [`Format`]).
@@ -459,7 +462,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
     ///
     /// [`GraphError`] for an invalid graph.
     pub fn render(&self, format: Format) -> Result<String, GraphError> {
-        self.def.render(format)
+        self.tasks.def.render(format)
     }
 
     /// Runs every task.
@@ -638,7 +641,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         N: AsRef<str>,
     {
         self.options.validate()?;
-        let (graph, selection) = self.def.select(targets)?;
+        let (graph, selection) = self.tasks.def.select(targets)?;
         let restore = match resume {
             Some(report) => restored(report, &graph)?,
             None => Vec::new(),
@@ -646,7 +649,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
         let (tx, rx) = channel();
         Ok((
             RunSetup {
-                statics: Some(self.def.clone()),
+                statics: Some(self.tasks.clone()),
                 graph,
                 selection,
                 options: self.options.clone(),
@@ -729,14 +732,14 @@ impl RunHandle {
 /// A task being configured; returned by [`Flow::task`] and [`Flow::get_mut`].
 pub struct TaskMut<'a, S> {
     /// The flow's declaration, made writable once (not again for each setter).
-    def: &'a mut FlowDef<Entry<S>>,
+    tasks: &'a mut StaticTasks<S>,
     i: usize,
 }
 
 impl<S> fmt::Debug for TaskMut<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskMut")
-            .field("spec", &self.def.spec(self.i))
+            .field("spec", &self.tasks.def.spec(self.i))
             .finish()
     }
 }
@@ -746,7 +749,7 @@ impl<S> TaskMut<'_, S> {
     /// reported when the flow is planned or run, as [`GraphError::InvalidOption`].
     fn edit(self, f: impl FnOnce(TaskSpec) -> TaskSpec) -> Self {
         // The edit is kept even when invalid; the graph refuses it with this same error.
-        let _ = self.def.edit_options(self.i, f);
+        let _ = self.tasks.def.edit_options(self.i, f);
         self
     }
 
@@ -756,7 +759,7 @@ impl<S> TaskMut<'_, S> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        self.def.add_deps(self.i, deps);
+        self.tasks.def.add_deps(self.i, deps);
         self
     }
 
@@ -779,7 +782,7 @@ impl<S> TaskMut<'_, S> {
     where
         F: Fn(&TaskError) -> bool + Send + Sync + 'static,
     {
-        self.def.body_mut(self.i).extra_mut().retry_if = Some(Arc::new(pred));
+        self.tasks.preds_mut(self.i).retry_if = Some(Arc::new(pred));
         self
     }
 
@@ -793,7 +796,7 @@ impl<S> TaskMut<'_, S> {
         F: Fn(&Cx<S>) -> R + Send + Sync + 'static,
         R: crate::driver::ConditionValue,
     {
-        self.def.body_mut(self.i).extra_mut().when =
+        self.tasks.preds_mut(self.i).when =
             Some(Arc::new(move |cx: &Cx<S>| pred(cx).into_condition()));
         self.edit_options(|o| o.conditional(true))
     }
@@ -837,7 +840,7 @@ impl<S: Send + Sync + 'static> Chain<'_, S> {
             names: self
                 .members
                 .iter()
-                .map(|&i| self.flow.def.name(i).to_owned())
+                .map(|&i| self.flow.tasks.def.name(i).to_owned())
                 .collect(),
         }
     }
@@ -858,7 +861,7 @@ mod tests {
         flow.task("b", one).unwrap();
         flow.task("c", two).unwrap();
         flow.task("d", one).unwrap();
-        let body = |i: usize| flow.def.body(i).body.clone();
+        let body = |i: usize| flow.tasks.body(i).clone();
         assert!(Arc::ptr_eq(&body(0), &body(1)));
         assert!(Arc::ptr_eq(&body(0), &body(3)));
         assert!(!Arc::ptr_eq(&body(0), &body(2)));

@@ -525,14 +525,6 @@ pub(crate) enum Msg {
     Cancel,
 }
 
-/// What the Rust door keeps per static task beside its spec: its body, and the predicates few
-/// tasks have.
-pub(crate) struct StaticEntry<S> {
-    pub(crate) body: Body<S>,
-    /// Boxed: few tasks have one, and the box keeps an entry small.
-    pub(crate) extra: Option<Box<EntryExtra<S>>>,
-}
-
 /// A static task's predicates: when to retry, and its condition.
 pub(crate) struct EntryExtra<S> {
     pub(crate) retry_if: Option<RetryIf>,
@@ -548,38 +540,75 @@ impl<S> Default for EntryExtra<S> {
     }
 }
 
-impl<S> StaticEntry<S> {
-    /// Its predicates, made first if it has none.
-    pub(crate) fn extra_mut(&mut self) -> &mut EntryExtra<S> {
-        self.extra.get_or_insert_with(Box::default)
-    }
-
-    fn retry_if(&self) -> Option<&RetryIf> {
-        self.extra.as_ref().and_then(|e| e.retry_if.as_ref())
-    }
-
-    fn when(&self) -> Option<&When<S>> {
-        self.extra.as_ref().and_then(|e| e.when.as_ref())
-    }
-}
-
-impl<S> Clone for StaticEntry<S> {
+impl<S> Clone for EntryExtra<S> {
     fn clone(&self) -> Self {
-        StaticEntry {
-            body: self.body.clone(),
-            extra: self.extra.as_ref().map(|e| {
-                Box::new(EntryExtra {
-                    retry_if: e.retry_if.clone(),
-                    when: e.when.clone(),
-                })
-            }),
+        EntryExtra {
+            retry_if: self.retry_if.clone(),
+            when: self.when.clone(),
         }
     }
 }
 
-/// A run's static tasks (task id = position), shared with the flow that declared them rather
-/// than copied per run: a million tasks would cost 40 MB of copied handles.
-pub(crate) type Statics<S> = Arc<crate::define::FlowDef<StaticEntry<S>>>;
+/// A Rust flow's static tasks (task id = position): its declaration, whose "body" of a task
+/// is the place of its body in `bodies`, the bodies, and the predicates few tasks have. The
+/// runs share it with the flow rather than copy it (a million tasks would cost 40 MB of
+/// copied handles). A task costs 4 bytes here, and the tasks a loop declares with one closure
+/// that captures nothing share one body: the flow gives them the same place, with no
+/// reference counted a task.
+pub(crate) struct StaticTasks<S> {
+    pub(crate) def: crate::define::FlowDef<u32>,
+    pub(crate) bodies: Vec<Body<S>>,
+    /// By task: empty until a task has a predicate, then as long as needed.
+    preds: Vec<Option<Box<EntryExtra<S>>>>,
+}
+
+impl<S> StaticTasks<S> {
+    pub(crate) fn new() -> Self {
+        StaticTasks {
+            def: crate::define::FlowDef::new(),
+            bodies: Vec::new(),
+            preds: Vec::new(),
+        }
+    }
+
+    /// Task `i`'s body.
+    pub(crate) fn body(&self, i: usize) -> &Body<S> {
+        &self.bodies[*self.def.body(i) as usize]
+    }
+
+    /// Task `i`'s predicates, made first if it has none.
+    pub(crate) fn preds_mut(&mut self, i: usize) -> &mut EntryExtra<S> {
+        if self.preds.len() <= i {
+            self.preds.resize_with(i + 1, || None);
+        }
+        self.preds[i].get_or_insert_with(Box::default)
+    }
+
+    fn preds(&self, i: usize) -> Option<&EntryExtra<S>> {
+        self.preds.get(i).and_then(Option::as_deref)
+    }
+
+    fn retry_if(&self, i: usize) -> Option<&RetryIf> {
+        self.preds(i).and_then(|e| e.retry_if.as_ref())
+    }
+
+    fn when(&self, i: usize) -> Option<&When<S>> {
+        self.preds(i).and_then(|e| e.when.as_ref())
+    }
+}
+
+impl<S> Clone for StaticTasks<S> {
+    fn clone(&self) -> Self {
+        StaticTasks {
+            def: self.def.clone(),
+            bodies: self.bodies.clone(),
+            preds: self.preds.clone(),
+        }
+    }
+}
+
+/// A run's static tasks, shared with the flow that declared them.
+pub(crate) type Statics<S> = Arc<StaticTasks<S>>;
 
 /// What a driver needs to run.
 pub(crate) struct RunSetup<S> {
@@ -691,9 +720,7 @@ impl<S> Attempts<S> {
     fn make(&self, task: TaskId, attempt: u32) -> Step {
         let i = task.index();
         let entry = if i < self.n_static {
-            self.statics
-                .as_ref()
-                .map(|s| Entry::Static(&s.body(i).body))
+            self.statics.as_ref().map(|s| Entry::Static(s.body(i)))
         } else {
             self.dynamic
                 .get(i - self.n_static)
@@ -914,7 +941,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
             .statics
             .as_ref()
             .filter(|_| i < self.running.n_static)
-            .and_then(|s| s.body(i).when().cloned());
+            .and_then(|s| s.when(i).cloned());
         let value = match when {
             Some(when) => {
                 let cx = Cx {
@@ -935,10 +962,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
     fn retryable(&self, task: TaskId, error: &TaskError) -> bool {
         let i = task.index();
         let pred = if i < self.running.n_static {
-            self.running
-                .statics
-                .as_ref()
-                .and_then(|s| s.body(i).retry_if())
+            self.running.statics.as_ref().and_then(|s| s.retry_if(i))
         } else {
             self.retry_ifs
                 .get(i - self.running.n_static)
