@@ -38,8 +38,8 @@ pub(crate) fn unique_mut<T: Clone>(arc: &mut Arc<T>) -> &mut T {
     Arc::make_mut(arc)
 }
 
-/// One dependency as declared: task `task` after task `dep` (a position), or after the name
-/// `pending[dep & !PENDING]` when `dep` has the [`PENDING`] bit.
+/// One dependency declared late (see [`FlowDef::late`]): task `task` after `dep`, a
+/// position, or the name `pending[dep & !PENDING]` when `dep` has the [`PENDING`] bit.
 #[derive(Debug, Clone, Copy)]
 struct Edge {
     task: u32,
@@ -97,11 +97,16 @@ pub struct FlowDef<B> {
     /// The tasks whose description or options are not default, with them (shared with the
     /// graph); every other task has the one default.
     extras: std::collections::BTreeMap<usize, Arc<Extra>>,
-    /// Every dependency, in the order declared (repeats are dropped when the graph is built).
-    edges: Vec<Edge>,
-    /// Whether `edges` is in task order (each added to a task at or after the one before): the
-    /// graph's rows are then `edges` as they are.
-    in_order: bool,
+    /// The dependencies declared while their task was the last one (as a task is declared
+    /// with them, the common case), task by task, each task's in the order declared: a
+    /// position, or a pending name (the [`PENDING`] bit). Repeats are dropped when the graph
+    /// is built.
+    deps: Vec<u32>,
+    /// Per task: where its row ends in `deps` (it starts where the one before it ends).
+    row_end: Vec<u32>,
+    /// The dependencies declared once a later task existed (`follow`, `sync_all`, an `edit`
+    /// of an earlier task), in the order declared: they come after the task's row.
+    late: Vec<Edge>,
     /// Names depended on before a task of that name was declared.
     pending: Vec<Arc<str>>,
     /// Tasks whose options an [`edit`](FlowDef::edit) left invalid (`add` refuses invalid
@@ -129,8 +134,9 @@ impl<B: Clone> Clone for FlowDef<B> {
             table: self.table.clone(),
             bodies: self.bodies.clone(),
             extras: self.extras.clone(),
-            edges: self.edges.clone(),
-            in_order: self.in_order,
+            deps: self.deps.clone(),
+            row_end: self.row_end.clone(),
+            late: self.late.clone(),
             pending: self.pending.clone(),
             invalid: self.invalid.clone(),
             built: Mutex::new(self.built.lock().unwrap_or_else(|p| p.into_inner()).clone()),
@@ -151,8 +157,9 @@ impl<B> FlowDef<B> {
             table: Arc::default(),
             bodies: Vec::new(),
             extras: Default::default(),
-            edges: Vec::new(),
-            in_order: true,
+            deps: Vec::new(),
+            row_end: Vec::new(),
+            late: Vec::new(),
             pending: Vec::new(),
             invalid: Default::default(),
             built: Mutex::new(None),
@@ -257,6 +264,7 @@ impl<B> FlowDef<B> {
         let i = self.len();
         unique_mut(&mut self.table).push_keyed(key, name);
         self.bodies.push(body);
+        self.row_end.push(self.deps.len() as u32);
         if let Some(e) = extra {
             self.extras.insert(i, e);
         }
@@ -285,22 +293,29 @@ impl<B> FlowDef<B> {
         (self.pending.len() - 1) as u32 | PENDING
     }
 
-    /// Records that task `task` depends on `dep` (a position or a pending name).
+    /// Records that task `task` depends on `dep` (a position or a pending name): in its row
+    /// if it is the last task, declared late otherwise.
     #[inline]
     fn push_edge(&mut self, task: usize, dep: u32) {
-        self.push_edge_order(task);
-        self.edges.push(Edge {
-            task: task as u32,
-            dep,
-        });
+        if task + 1 == self.len() {
+            self.deps.push(dep);
+            self.row_end[task] = self.deps.len() as u32;
+        } else {
+            self.late.push(Edge {
+                task: task as u32,
+                dep,
+            });
+        }
     }
 
-    /// Notes whether an edge of task `task` added now keeps `edges` in task order.
+    /// The range of task `i`'s row in `deps`.
     #[inline]
-    fn push_edge_order(&mut self, task: usize) {
-        if self.edges.last().is_some_and(|e| e.task as usize > task) {
-            self.in_order = false;
-        }
+    fn row_range(&self, i: usize) -> std::ops::Range<usize> {
+        let start = match i {
+            0 => 0,
+            _ => self.row_end[i - 1] as usize,
+        };
+        start..self.row_end[i] as usize
     }
 
     /// The position of the task of that name, if there is one.
@@ -364,8 +379,8 @@ impl<B> FlowDef<B> {
     fn dep_names(&self, i: usize) -> thin_vec::ThinVec<Arc<str>> {
         let mut out: Vec<&str> = Vec::new();
         let mut seen: Option<hashbrown::HashSet<&str, rustc_hash::FxBuildHasher>> = None;
-        for e in self.row(i) {
-            let name = self.dep_name(e.dep);
+        for dep in self.row(i) {
+            let name = self.dep_name(dep);
             let repeat = match &mut seen {
                 Some(seen) => !seen.insert(name),
                 None if out.len() < SCAN => out.contains(&name),
@@ -391,16 +406,10 @@ impl<B> FlowDef<B> {
     }
 
     /// The dependencies of task `i`, in the order declared (repeats included).
-    fn row(&self, i: usize) -> impl Iterator<Item = &Edge> + '_ {
-        let i = i as u32;
-        let edges = if self.in_order {
-            let from = self.edges.partition_point(|e| e.task < i);
-            let to = from + self.edges[from..].partition_point(|e| e.task == i);
-            &self.edges[from..to]
-        } else {
-            &self.edges[..]
-        };
-        edges.iter().filter(move |e| e.task == i)
+    fn row(&self, i: usize) -> impl Iterator<Item = u32> + '_ {
+        let t = i as u32;
+        let late = self.late.iter().filter(move |e| e.task == t).map(|e| e.dep);
+        self.deps[self.row_range(i)].iter().copied().chain(late)
     }
 
     /// The name of task `i`.
@@ -465,7 +474,11 @@ impl<B> FlowDef<B> {
             if with_deps {
                 // The new list replaces the old one.
                 let t = i as u32;
-                self.edges.retain(|e| e.task != t);
+                self.late.retain(|e| e.task != t);
+                let row = self.row_range(i);
+                let removed = row.len() as u32;
+                self.deps.drain(row);
+                self.row_end[i..].iter_mut().for_each(|end| *end -= removed);
             }
             for d in deps {
                 let dep = self.dep_of_shared(d);
@@ -555,11 +568,10 @@ impl<B> FlowDef<B> {
         I: IntoIterator<Item = N>,
         N: AsRef<str>,
     {
-        let deps = deps.into_iter();
-        let task = self.edges_of(i, deps.size_hint().0);
+        self.edges_of(i);
         for d in deps {
             let dep = self.dep_of(d.as_ref());
-            self.edges.push(Edge { task, dep });
+            self.push_edge(i, dep);
         }
     }
 
@@ -574,25 +586,17 @@ impl<B> FlowDef<B> {
     where
         I: IntoIterator<Item = usize>,
     {
-        let deps = deps.into_iter();
-        let task = self.edges_of(i, deps.size_hint().0);
+        self.edges_of(i);
         for d in deps {
             self.check_position(d);
-            self.edges.push(Edge {
-                task,
-                dep: d as u32,
-            });
+            self.push_edge(i, d as u32);
         }
     }
 
-    /// Before about `n` edges of task `i` are pushed: `i` checked, the built graph dropped,
-    /// room made, and the edges' order checked once (every edge of the call goes to `i`).
-    fn edges_of(&mut self, i: usize, n: usize) -> u32 {
+    /// Before edges of task `i` are pushed: `i` checked, the built graph dropped.
+    fn edges_of(&mut self, i: usize) {
         self.check_position(i);
         self.changed();
-        self.edges.reserve(n);
-        self.push_edge_order(i);
-        i as u32
     }
 
     fn check_position(&self, i: usize) {
@@ -646,7 +650,6 @@ impl<B> FlowDef<B> {
     pub fn sync_all(&mut self, i: usize) {
         self.check_position(i);
         self.changed();
-        self.edges.reserve(i);
         for j in 0..i {
             self.push_edge(i, j as u32);
         }
@@ -682,18 +685,12 @@ impl<B> FlowDef<B> {
             .iter()
             .map(|p| self.table.get(p).unwrap_or(u32::MAX))
             .collect();
-        let sorted;
-        let edges = if self.in_order {
-            &self.edges[..]
-        } else {
-            // In task order, each task's in the order declared (a stable sort).
-            let mut e = self.edges.clone();
-            e.sort_by_key(|e| e.task);
-            sorted = e;
-            &sorted[..]
-        };
+        // Dependencies declared late, in task order, each task's in the order declared (a
+        // stable sort); usually none.
+        let mut late = self.late.clone();
+        late.sort_by_key(|e| e.task);
         let mut dep_start = Vec::with_capacity(n + 1);
-        let mut deps: Vec<TaskId> = Vec::with_capacity(edges.len());
+        let mut deps: Vec<TaskId> = Vec::with_capacity(self.deps.len() + late.len());
         // For rows longer than `SCAN`: per task, 1 + the last task that listed it.
         let mut listed_by: Vec<u32> = Vec::new();
         let mut at = 0;
@@ -701,18 +698,23 @@ impl<B> FlowDef<B> {
             let row = deps.len();
             dep_start.push(row as u32);
             let from = at;
-            while at < edges.len() && edges[at].task == t as u32 {
+            while at < late.len() && late[at].task == t as u32 {
                 at += 1;
             }
-            let long = at - from > SCAN;
+            let declared = &self.deps[self.row_range(t)];
+            let long = declared.len() + (at - from) > SCAN;
             if long && listed_by.is_empty() {
                 listed_by = vec![0; n];
             }
-            for e in &edges[from..at] {
-                let j = if e.dep & PENDING == 0 {
-                    e.dep
+            for dep in declared
+                .iter()
+                .copied()
+                .chain(late[from..at].iter().map(|e| e.dep))
+            {
+                let j = if dep & PENDING == 0 {
+                    dep
                 } else {
-                    let k = (e.dep & !PENDING) as usize;
+                    let k = (dep & !PENDING) as usize;
                     let j = resolved[k];
                     if j == u32::MAX {
                         let d = &self.pending[k];
@@ -760,12 +762,19 @@ impl<B> FlowDef<B> {
                 .map(|p| crate::graph::validate_name(p).is_err())
                 .collect();
             if invalid.contains(&true) {
-                for e in &self.edges {
-                    if e.dep & PENDING != 0
-                        && invalid[(e.dep & !PENDING) as usize]
-                        && bad.is_none_or(|(t, _)| e.task < t)
+                // Rows first (a task's row was declared before its late dependencies).
+                let rows = (0..self.len()).flat_map(|t| {
+                    self.deps[self.row_range(t)]
+                        .iter()
+                        .map(move |&dep| (t as u32, dep))
+                });
+                let late = self.late.iter().map(|e| (e.task, e.dep));
+                for (task, dep) in rows.chain(late) {
+                    if dep & PENDING != 0
+                        && invalid[(dep & !PENDING) as usize]
+                        && bad.is_none_or(|(t, _)| task < t)
                     {
-                        bad = Some((e.task, (e.dep & !PENDING) as usize));
+                        bad = Some((task, (dep & !PENDING) as usize));
                     }
                 }
             }
