@@ -453,6 +453,37 @@ impl<B> FlowDef<B> {
         self.edit_with(i, f, false)
     }
 
+    /// [`edit_options`](FlowDef::edit_options) of the options alone: `f` gets task `i`'s
+    /// options and returns its new ones, without a spec made (the Rust door's option setters,
+    /// one call each).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn edit_task_options(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(crate::policy::TaskOptions) -> crate::policy::TaskOptions,
+    ) -> Result<(), GraphError> {
+        self.check_position(i);
+        self.changed();
+        let current = self.extras.get(&i).map(|e| &**e);
+        let options = f(current.map_or_else(Default::default, |e| e.options().clone()));
+        let checked = options.validate();
+        let extra = Extra::with_options(current, options);
+        if extra.is_default() {
+            self.extras.remove(&i);
+        } else {
+            self.extras.insert(i, Arc::new(extra));
+        }
+        if checked.is_err() {
+            self.invalid.insert(i);
+        } else {
+            self.invalid.remove(&i);
+        }
+        checked.map_err(|error| GraphError::InvalidOption {
+            task: self.name(i).to_owned(),
+            error,
+        })
+    }
+
     fn edit_with(
         &mut self,
         i: usize,

@@ -764,10 +764,9 @@ impl<S> TaskMut<'_, S> {
     }
 
     fn edit_options(self, f: impl FnOnce(TaskOptions) -> TaskOptions) -> Self {
-        self.edit(|s| {
-            let o = f(s.get_options().clone());
-            s.options(o)
-        })
+        // Kept even when invalid, as `edit`'s changes are.
+        let _ = self.tasks.def.edit_task_options(self.i, f);
+        self
     }
 
     crate::driver::option_setters!();
@@ -849,6 +848,38 @@ impl<S: Send + Sync + 'static> Chain<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn option_setters_change_only_the_options() {
+        let ms = Duration::from_millis;
+        let mut flow = Flow::new();
+        flow.task("a", |_| async { Ok::<_, BoxError>(()) })
+            .unwrap()
+            .description("the first")
+            .retries(2)
+            .timeout(ms(5));
+        let spec = flow.def().spec(0);
+        assert_eq!(spec.get_description(), Some("the first"));
+        assert_eq!(
+            (spec.get_options().retries, spec.get_options().timeout),
+            (2, Some(ms(5)))
+        );
+        // An invalid option is kept, and refused by the graph, until it is mended.
+        flow.get_mut("a").unwrap().timeout(Duration::ZERO);
+        let e = flow.graph().unwrap_err();
+        assert!(
+            matches!(e, GraphError::InvalidOption { ref task, .. } if task == "a"),
+            "{e}"
+        );
+        flow.get_mut("a").unwrap().timeout(ms(7)).retries(0);
+        let spec = flow.def().spec(0);
+        assert_eq!(
+            (spec.get_options().retries, spec.get_options().timeout),
+            (0, Some(ms(7)))
+        );
+        assert_eq!(spec.get_description(), Some("the first"));
+        assert!(flow.graph().is_ok());
+    }
 
     /// Tasks declared with capture-free closures get their body from the flow's cache of the
     /// last closure type: the same closure shares one body, another closure has its own.

@@ -273,6 +273,14 @@ pub(crate) struct Extra {
 }
 
 impl Extra {
+    /// This one with other options (its description kept).
+    pub(crate) fn with_options(this: Option<&Extra>, options: TaskOptions) -> Extra {
+        Extra {
+            description: this.and_then(|e| e.description.clone()),
+            options,
+        }
+    }
+
     pub(crate) fn is_default(&self) -> bool {
         self.description.is_none() && self.options.is_default()
     }
