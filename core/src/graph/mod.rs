@@ -274,6 +274,7 @@ pub(crate) struct Extra {
 
 impl Extra {
     /// This one with other options (its description kept).
+    #[cfg(feature = "tokio")]
     pub(crate) fn with_options(this: Option<&Extra>, options: TaskOptions) -> Extra {
         Extra {
             description: this.and_then(|e| e.description.clone()),
