@@ -59,6 +59,9 @@ struct Wake {
 pub struct Scheduler<V> {
     pub(super) graph: Arc<Graph>,
     pub(super) tasks: Vec<Task<V>>,
+    /// The dynamic tasks' names (task `graph.len() + k` is `dyn_names[k]`); a static task's
+    /// name is the graph's.
+    pub(super) dyn_names: Vec<Arc<str>>,
     opts: RunOptions,
     hooks: HookMask,
     max_parallel: usize,
@@ -140,6 +143,7 @@ impl<V> Scheduler<V> {
         opts.validate()?;
         let mut s = Scheduler {
             tasks: Vec::with_capacity(graph.len()),
+            dyn_names: Vec::new(),
             hooks: opts.get_hooks(),
             max_parallel: opts.get_max_parallel().unwrap_or(usize::MAX),
             running: 0,
@@ -187,7 +191,6 @@ impl<V> Scheduler<V> {
                 (Some(Arc::new(o.clone())), s.keys.intern(&o.uses))
             };
             s.tasks.push(Task::new(
-                g.name_arc(id),
                 opts,
                 keys,
                 NONE,

@@ -58,7 +58,7 @@ impl<V> Scheduler<V> {
                         });
                         let error = TaskError::timed_out(format!(
                             "task \"{}\" timed out after {}",
-                            tk.name,
+                            self.name(TaskId(task)),
                             crate::event::fmt_duration(limit)
                         ));
                         self.attempt_failed(task, error, true);
@@ -196,11 +196,11 @@ impl<V> Scheduler<V> {
         if tk.status != Status::Cancelled && self.first_failure.is_none() {
             self.first_failure = Some(TaskId(t));
         }
-        let cause = tk.name.clone();
         let fail_fast =
             self.opts.get_fail_fast() && tk.status != Status::Cancelled && self.stop.is_none();
         self.enter_outcome_hook(t);
         if fail_fast {
+            let cause = std::sync::Arc::from(self.name(TaskId(t)));
             self.stop_run(StopReason::FailFast { task: cause });
         }
     }

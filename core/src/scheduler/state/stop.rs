@@ -113,7 +113,7 @@ impl<V> Scheduler<V> {
             tk.rare
                 .as_ref()
                 .and_then(|r| r.root_cause.clone())
-                .unwrap_or_else(|| tk.name.clone())
+                .unwrap_or_else(|| std::sync::Arc::from(self.name(TaskId(t))))
         });
         for k in 0..n {
             let d = self.graph.dependents(TaskId(t))[k].0;
@@ -174,11 +174,10 @@ impl<V> Scheduler<V> {
         if run {
             self.make_ready(d);
         } else if ends & DEP_FAILED != 0 {
-            let cause = dk
-                .rare
-                .as_ref()
-                .and_then(|r| r.root_cause.clone())
-                .unwrap_or_else(|| dk.name.clone());
+            let cause = match dk.rare.as_ref().and_then(|r| r.root_cause.clone()) {
+                Some(cause) => cause,
+                None => std::sync::Arc::from(self.name(TaskId(d))),
+            };
             self.skip_after_failure(d, cause);
         } else {
             self.skip(d, SkipReason::NotTriggered { rule });
@@ -237,10 +236,7 @@ impl<V> Scheduler<V> {
         if children.is_empty() {
             return;
         }
-        let error = TaskError::cancelled(format!(
-            "parent task \"{}\" ended",
-            self.tasks[t as usize].name
-        ));
+        let error = TaskError::cancelled(format!("parent task \"{}\" ended", self.name(TaskId(t))));
         stack.extend(
             children
                 .iter()
