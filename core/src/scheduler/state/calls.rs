@@ -120,8 +120,9 @@ impl<V> Scheduler<V> {
         };
         let depth = caller.map_or(1, |(p, _)| self.depth(p.0).saturating_add(1));
         self.dyn_names.push(name);
+        self.any_opts |= !opts.is_default();
+        self.dyn_opts.push(opts);
         self.tasks.push(Task::new(
-            Some(opts),
             keys,
             caller.map_or(NONE, |(p, _)| p.0),
             Stage::Pending,

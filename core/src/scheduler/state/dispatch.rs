@@ -114,9 +114,8 @@ impl<V> Scheduler<V> {
     /// The task is ready and its `task_ready` hooks are done: its condition is evaluated if it
     /// has one, else it joins the ready queue.
     pub(super) fn after_ready(&mut self, t: u32) {
-        let tk = &mut self.tasks[t as usize];
-        if tk.opts.as_ref().is_some_and(|o| o.conditional) {
-            tk.stage = Stage::Condition;
+        if self.any_opts && self.task_opts(t).conditional {
+            self.tasks[t as usize].stage = Stage::Condition;
             self.commands
                 .push_back(Command::Evaluate { task: TaskId(t) });
         } else {

@@ -93,9 +93,7 @@ impl<V> Scheduler<V> {
 
     /// The options of a task; the default options for an id the run does not know.
     pub fn options(&self, task: TaskId) -> &TaskOptions {
-        self.tasks
-            .get(task.index())
-            .map_or(super::default_opts(), |t| t.opts())
+        self.task_opts(task.0)
     }
 
     /// The value a succeeded task produced (`None` too for an id the run does not know).

@@ -121,11 +121,12 @@ impl<V> Scheduler<V> {
             if dk.stage != Stage::Pending {
                 continue;
             }
-            // Most tasks have the default options: no shared options to read.
-            let rule = dk
-                .opts
-                .as_ref()
-                .map_or(Trigger::AllSucceeded, |o| o.trigger);
+            // The fast path: no task of the run has options, none is read.
+            let rule = if self.any_opts {
+                super::opts_of(&self.graph, &self.dyn_opts, true, d).trigger
+            } else {
+                Trigger::AllSucceeded
+            };
             match (rule, end) {
                 (Trigger::AllSucceeded, DEP_SUCCEEDED) => {
                     dk.pending -= 1;
@@ -318,7 +319,7 @@ impl<V> Scheduler<V> {
         let error = TaskError::cancelled(reason.to_string());
         let fail_fast = matches!(reason, StopReason::FailFast { .. });
         for t in 0..self.tasks.len() as u32 {
-            if fail_fast && self.tasks[t as usize].opts().trigger == Trigger::AllDone {
+            if fail_fast && self.task_opts(t).trigger == Trigger::AllDone {
                 // Cleanup and teardown run even after a failure stopped the run: once its
                 // dependencies ended (they are being stopped now), it runs.
                 continue;
