@@ -83,6 +83,8 @@ pub struct Scheduler<V> {
     /// With [`Priority::CriticalPath`]: tasks whose `task_ready` hooks or condition are out,
     /// by rank key (stale entries are dropped as they surface).
     becoming_ready: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Each task with sequence keys: its place in the ready order when it last became ready
+    /// (a key waiter goes back to it); grown on demand, empty in a run without keys.
     ready_seq: Vec<u64>,
     next_seq: u64,
     /// Suspended tasks whose waits are over, waiting for a slot (served first).
@@ -182,7 +184,7 @@ impl<V> Scheduler<V> {
             returned: BinaryHeap::new(),
             rank_key: Vec::new(),
             becoming_ready: BinaryHeap::new(),
-            ready_seq: Vec::with_capacity(graph.len()),
+            ready_seq: Vec::new(),
             next_seq: 0,
             resumes: VecDeque::new(),
             keys: Keys::with_limits(opts.get_limits()),
@@ -231,7 +233,6 @@ impl<V> Scheduler<V> {
             Task::new(keys, NONE, stage, g.deps(id).len() as u32)
         }));
         s.any_opts = any_opts;
-        s.ready_seq.resize(g.len(), 0);
         if s.opts.get_priority() == Priority::CriticalPath {
             s.rank_key = priority::rank_keys(&g, s.opts.get_costs());
         }

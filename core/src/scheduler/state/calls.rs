@@ -128,7 +128,6 @@ impl<V> Scheduler<V> {
             Stage::Pending,
             0,
         ));
-        self.ready_seq.push(0);
         self.unfinished += 1;
         self.tasks[id as usize].rare().depth = depth;
         let mut orphan = false;
