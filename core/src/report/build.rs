@@ -40,6 +40,7 @@ impl<V> Scheduler<V> {
             next: count,
         };
         let run = self.into_task_facts(|f| filled.push(task_report(&mut shape, f)));
+        debug_assert_eq!(filled.next, 0, "as many facts as counted");
         // Not reached (as many facts come as `reported_count` counts) unless fewer came: then
         // keep what was written, in order, without reading a slot that was not.
         let short = (filled.next != 0).then(|| {

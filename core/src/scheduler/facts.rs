@@ -69,10 +69,8 @@ impl TaskFacts {
 impl<V> Scheduler<V> {
     /// How many tasks a report of the run holds: the selected and the dynamic ones.
     pub(crate) fn reported_count(&self) -> usize {
-        self.tasks
-            .iter()
-            .filter(|t| t.stage != Stage::Excluded)
-            .count()
+        // Only `new` excludes tasks, and it counts them.
+        self.tasks.len() - self.excluded
     }
 
     /// The names of the dynamic tasks (ids from the graph's length on), in id order.

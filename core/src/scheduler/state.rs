@@ -97,6 +97,8 @@ pub struct Scheduler<V> {
     dispatch_more: bool,
     /// Tasks of this run not yet `Done`.
     unfinished: usize,
+    /// Tasks of the graph not in this run (`Stage::Excluded`, set once, in `new`).
+    pub(super) excluded: usize,
     outstanding_hooks: usize,
     holds: usize,
     started: bool,
@@ -192,6 +194,7 @@ impl<V> Scheduler<V> {
             commands: VecDeque::new(),
             dispatch_more: false,
             unfinished: selection.len(),
+            excluded: 0,
             outstanding_hooks: 0,
             holds: 0,
             started: false,
@@ -216,6 +219,7 @@ impl<V> Scheduler<V> {
         let g = s.graph.clone();
         let keys = &mut s.keys;
         let mut any_opts = false;
+        let mut excluded = 0;
         s.tasks.extend(g.ids().map(|id| {
             // The options stay the graph's: only sequence keys are the run's.
             let o = g.options(id);
@@ -228,11 +232,13 @@ impl<V> Scheduler<V> {
             let stage = if selection.contains(id) {
                 Stage::Pending
             } else {
+                excluded += 1;
                 Stage::Excluded
             };
             Task::new(keys, NONE, stage, g.deps(id).len() as u32)
         }));
         s.any_opts = any_opts;
+        s.excluded = excluded;
         if s.opts.get_priority() == Priority::CriticalPath {
             s.rank_key = priority::rank_keys(&g, s.opts.get_costs());
         }
