@@ -117,18 +117,26 @@ impl Clone for Ref {
 }
 
 impl Drop for Ref {
+    #[inline]
     fn drop(&mut self) {
         release(self.0, 1);
     }
 }
 
 /// Gives back `n` references; frees the allocation when they were the last (as `Arc`'s drop).
+#[inline]
 fn release(ptr: NonNull<Counted>, n: usize) {
     // SAFETY: the caller owns `n` counted references, so the allocation is alive.
     let counted = unsafe { ptr.as_ref() };
     if n == 0 || counted.count.fetch_sub(n, Ordering::Release) != n {
         return;
     }
+    free(ptr);
+}
+
+/// Frees the shared part once its count reached zero (kept out of line: it happens once).
+#[inline(never)]
+fn free(ptr: NonNull<Counted>) {
     fence(Ordering::Acquire);
     // SAFETY: the count reached zero: no other reference exists, and the allocation came from
     // `Box::leak` in `Ref::new`.
