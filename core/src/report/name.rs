@@ -126,9 +126,13 @@ impl Drop for Ref {
 /// Gives back `n` references; frees the allocation when they were the last (as `Arc`'s drop).
 #[inline]
 fn release(ptr: NonNull<Counted>, n: usize) {
-    // SAFETY: the caller owns `n` counted references, so the allocation is alive.
+    if n == 0 {
+        // No reference owned: the allocation may be gone already (not even read).
+        return;
+    }
+    // SAFETY: the caller owns `n` (≥ 1) counted references, so the allocation is alive.
     let counted = unsafe { ptr.as_ref() };
-    if n == 0 || counted.count.fetch_sub(n, Ordering::Release) != n {
+    if counted.count.fetch_sub(n, Ordering::Release) != n {
         return;
     }
     free(ptr);
@@ -171,9 +175,10 @@ impl Drop for Handles {
 /// The names and dependencies of one run's tasks, for its report: each task's
 /// [`TaskName`] and [`TaskDeps`] share it.
 pub(crate) struct RunShape {
-    shared: Ref,
-    /// References taken in advance, for the views the report will hold.
+    /// References taken in advance, for the views the report will hold (declared first, so
+    /// that the ones not taken are given back before `shared` is dropped).
     handles: Handles,
+    shared: Ref,
 }
 
 impl RunShape {
@@ -184,7 +189,7 @@ impl RunShape {
         let refs = tasks.saturating_add(graph.edge_count().min(tasks));
         let shared = Ref::new(Shared::Run { graph, dynamic });
         let handles = shared.handles(refs);
-        RunShape { shared, handles }
+        RunShape { handles, shared }
     }
 
     /// Task `id`'s name.
