@@ -65,10 +65,16 @@ struct Counted {
 }
 
 // SAFETY: a `Ref` gives shared access to a `Shared` (which is `Send + Sync`: strings, ids and
-// a graph behind `Arc`s) and counts its owners atomically, as `Arc` does.
+// a graph behind `Arc`s, checked below) and counts its owners atomically, as `Arc` does.
 unsafe impl Send for Ref {}
 // SAFETY: as above.
 unsafe impl Sync for Ref {}
+
+/// What `Ref`'s `Send` and `Sync` rely on.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Shared>();
+};
 
 /// More references than this means a leak (as `Arc` guards against overflow).
 const MAX_REFS: usize = isize::MAX as usize;
