@@ -29,7 +29,8 @@ struct Inner {
     core: CoreReport,
     values: Vec<Option<Py<PyAny>>>,
     errors: Vec<Option<Py<PyAny>>>,
-    index: HashMap<Arc<str>, usize>,
+    /// By name (the report's own shared names: no string copied).
+    index: HashMap<legato::report::TaskName, usize>,
     title: String,
 }
 

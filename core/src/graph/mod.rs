@@ -822,8 +822,8 @@ impl Graph {
 pub struct Graph {
     /// Names and their index; shared with the flow the graph was built from, when it was.
     table: Arc<NameTable>,
-    /// The names as shared strings, for runs (a run's tasks and report hold them): made at
-    /// the first run, not when a graph is only planned or drawn.
+    /// The names as shared strings, for a run's hook events: made the first time one is asked
+    /// for (a run's tasks and report hold no name of their own).
     arcs: OnceLock<Vec<Arc<str>>>,
     dep_start: Vec<u32>,
     deps: Vec<TaskId>,
@@ -864,11 +864,19 @@ impl Graph {
         self.table.name(id.index())
     }
 
-    /// The name of a task as a shared string (no copy: the graph makes every name's once).
+    /// The name of a task as a shared string (no copy: the graph makes every name's once, the
+    /// first time one is asked for: a run asks only for hooks, a graph only planned or drawn
+    /// never).
+    #[cfg(test)]
     pub(crate) fn name_arc(&self, id: TaskId) -> Arc<str> {
-        self.arcs
+        self.name_arc_ref(id).clone()
+    }
+
+    /// [`Graph::name_arc`], borrowed.
+    pub(crate) fn name_arc_ref(&self, id: TaskId) -> &Arc<str> {
+        &self
+            .arcs
             .get_or_init(|| self.table.names().map(Arc::from).collect())[id.index()]
-        .clone()
     }
 
     /// The task of that name, if any.

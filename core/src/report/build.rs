@@ -2,35 +2,60 @@
 //! end. The report reads the scheduler's facts of each task; the scheduler knows nothing of
 //! reports.
 
-use super::{RunReport, TaskReport};
+use super::{RunReport, RunShape, TaskReport};
 use crate::event::Status;
-use crate::graph::Graph;
 use crate::graph::TaskId;
 use crate::scheduler::facts::{RunFacts, TaskFacts};
 use crate::scheduler::Scheduler;
+use std::mem::MaybeUninit;
 
 impl<V> Scheduler<V> {
     /// A snapshot of the run for reports: every selected and dynamic task.
     #[must_use]
     pub fn report(&self) -> RunReport {
-        let mut tasks = Vec::with_capacity(self.task_count());
-        let run = self.each_task_facts(|f| tasks.push(task_report(self.graph(), f)));
+        let count = self.reported_count();
+        let mut shape = RunShape::new(self.graph().clone(), self.dynamic_names().to_vec(), count);
+        let mut tasks = Vec::with_capacity(count);
+        let run = self.each_task_facts(|f| tasks.push(task_report(&mut shape, f)));
         run_report(tasks, run)
     }
 
     /// The report, as [`Scheduler::report`], for the end of a run: each task's error, skip
-    /// reason and attempt log are moved out instead of copied.
+    /// reason and attempt log are moved out instead of copied, and its name and dependencies
+    /// are views of the run's (one shared allocation for the whole report).
     ///
     /// The tasks' states are consumed from the last one back, and their vector gives its
     /// memory back as it empties, so that the report, the largest thing a run makes (a million
     /// `TaskReport`s in `wide-1m`), mostly takes the place of the states rather than adding to
-    /// them. The run's queues are freed first.
+    /// them. The run's queues are freed first. Each record is written straight into its place,
+    /// from the last one back, so the report is never reversed.
     #[must_use]
-    pub fn into_report(self) -> RunReport {
-        let graph = self.graph().clone();
-        let mut tasks = Vec::with_capacity(self.reported_count());
-        let run = self.into_task_facts(|f| tasks.push(task_report(&graph, f)));
-        tasks.reverse();
+    pub fn into_report(mut self) -> RunReport {
+        let count = self.reported_count();
+        let dynamic = self.take_dynamic_names();
+        let mut shape = RunShape::new(self.graph().clone(), dynamic, count);
+        let mut tasks: Vec<TaskReport> = Vec::with_capacity(count);
+        let mut filled = Backfill {
+            slots: &mut tasks.spare_capacity_mut()[..count],
+            next: count,
+        };
+        let run = self.into_task_facts(|f| filled.push(task_report(&mut shape, f)));
+        debug_assert_eq!(filled.next, 0, "as many facts as counted");
+        // Not reached (as many facts come as `reported_count` counts) unless fewer came: then
+        // keep what was written, in order, without reading a slot that was not.
+        let short = (filled.next != 0).then(|| {
+            filled.slots[filled.next..]
+                .iter_mut()
+                // SAFETY: the slots from `next` on were written by `push`, and each is read
+                // once (the vector's length stays 0, so nothing else drops them).
+                .map(|slot| unsafe { slot.assume_init_read() })
+                .collect::<Vec<_>>()
+        });
+        match short {
+            // SAFETY: every slot below `count` (within the capacity) was written, once.
+            None => unsafe { tasks.set_len(count) },
+            Some(kept) => tasks = kept,
+        }
         run_report(tasks, run)
     }
 
@@ -45,6 +70,25 @@ impl<V> Scheduler<V> {
     }
 }
 
+/// Writes records into a vector's spare capacity from its end back (the facts of a run's
+/// end come from the last task back).
+struct Backfill<'a> {
+    slots: &'a mut [MaybeUninit<TaskReport>],
+    /// The slots from here on are written.
+    next: usize,
+}
+
+impl Backfill<'_> {
+    #[inline]
+    fn push(&mut self, t: TaskReport) {
+        // More facts than counted cannot come; if they did, the extra one is dropped.
+        if let Some(at) = self.next.checked_sub(1) {
+            self.slots[at].write(t);
+            self.next = at;
+        }
+    }
+}
+
 fn run_report(tasks: Vec<TaskReport>, run: RunFacts) -> RunReport {
     RunReport {
         tasks,
@@ -56,31 +100,32 @@ fn run_report(tasks: Vec<TaskReport>, run: RunFacts) -> RunReport {
 }
 
 /// The report of one task, from the scheduler's facts.
-fn task_report(graph: &Graph, f: TaskFacts) -> TaskReport {
-    let mut report = TaskReport::new(f.id, f.name);
-    report.status = f.status;
-    report.attempts = f.attempts;
-    report.started = f.started;
-    report.finished = f.finished;
-    // A task that succeeded after failed attempts has no error: those are in its log.
-    report.error = f
-        .error
-        .filter(|_| f.status != Status::Succeeded)
-        .map(Box::new);
+#[inline]
+fn task_report(shape: &mut RunShape, f: TaskFacts) -> TaskReport {
     // A restored task ends `succeeded`: it is marked resumed, not skipped.
-    match f.skip {
-        Some(crate::event::SkipReason::Resumed) => report.resumed = true,
-        skip => report.skip_reason = skip.map(Box::new),
+    let (resumed, skip_reason) = match f.skip {
+        Some(crate::event::SkipReason::Resumed) => (true, None),
+        skip => (false, skip.map(Box::new)),
+    };
+    TaskReport {
+        id: f.id,
+        name: shape.name(f.id),
+        status: f.status,
+        attempts: f.attempts,
+        started: f.started,
+        finished: f.finished,
+        // A task that succeeded after failed attempts has no error: those are in its log.
+        error: f
+            .error
+            .filter(|_| f.status != Status::Succeeded)
+            .map(Box::new),
+        skip_reason,
+        resumed,
+        // An implied log stays implied: the report makes its one record when asked, from
+        // the same fields.
+        log: f.log,
+        deps: shape.deps(f.id),
+        parent: f.parent,
+        waited_for: f.waited_for,
     }
-    // An implied log stays implied: the report makes its one record when asked, from the
-    // same fields.
-    if let Some(log) = f.log {
-        report.set_attempt_log_thin(log);
-    }
-    if f.id.index() < graph.len() {
-        report.deps = graph.deps(f.id).into();
-    }
-    report.parent = f.parent;
-    report.waited_for = f.waited_for;
-    report
 }

@@ -54,10 +54,13 @@ mod build;
 mod gantt;
 mod html;
 mod json;
+mod name;
 mod parse;
 mod resume;
 mod time;
 
+pub(crate) use name::RunShape;
+pub use name::{TaskDeps, TaskName};
 pub use time::rfc3339;
 
 use crate::event::{fmt_duration, SkipReason, Status, StopReason, TaskError};
@@ -74,8 +77,8 @@ use std::time::{Duration, SystemTime};
 pub struct TaskReport {
     /// The task's id in its run.
     pub id: TaskId,
-    /// Its name.
-    pub name: Arc<str>,
+    /// Its name: a shared view of the run's names (it reads as a `&str`).
+    pub name: TaskName,
     /// Its final (or current) status.
     pub status: Status,
     /// How many attempts started.
@@ -96,8 +99,9 @@ pub struct TaskReport {
     /// [`TaskReport::attempt_log`]). A thin vector (8 bytes where a boxed slice takes 16):
     /// most tasks store none; the scheduler's own log moves in without a copy.
     log: Option<thin_vec::ThinVec<AttemptRecord>>,
-    /// Its dependencies (static tasks).
-    pub deps: Box<[TaskId]>,
+    /// Its dependencies (static tasks): a shared view of the run's graph (it reads as a
+    /// `&[TaskId]`).
+    pub deps: TaskDeps,
     /// The task that spawned it (dynamic tasks).
     pub parent: Option<TaskId>,
     /// The task that held a sequence key this task waited for (the last such wait), if it
@@ -149,7 +153,7 @@ impl TaskReport {
     ///     [AttemptRecord { start: Duration::from_millis(2), end: t.finished, error: None }]
     /// );
     /// ```
-    pub fn new(id: TaskId, name: impl Into<Arc<str>>) -> Self {
+    pub fn new(id: TaskId, name: impl Into<TaskName>) -> Self {
         TaskReport {
             id,
             name: name.into(),
@@ -161,7 +165,7 @@ impl TaskReport {
             skip_reason: None,
             resumed: false,
             log: None,
-            deps: Box::default(),
+            deps: TaskDeps::default(),
             parent: None,
             waited_for: None,
         }
@@ -190,11 +194,6 @@ impl TaskReport {
     /// Sets the attempt log (stored as given, even when it could be implied).
     pub fn set_attempt_log(&mut self, log: Vec<AttemptRecord>) {
         self.log = Some(log.into());
-    }
-
-    /// Sets the attempt log from the scheduler's own (moved, not copied).
-    pub(crate) fn set_attempt_log_thin(&mut self, log: thin_vec::ThinVec<AttemptRecord>) {
-        self.log = Some(log);
     }
 
     /// The attempt log, to change it in place (made explicit first when it was implied).
@@ -409,7 +408,7 @@ impl RunReport {
         self.tasks
             .iter()
             .filter(|t| t.started.is_some())
-            .map(|t| (t.name.clone(), t.duration()))
+            .map(|t| (Arc::from(t.name.as_str()), t.duration()))
             .collect()
     }
 

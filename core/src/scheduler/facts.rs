@@ -15,7 +15,6 @@ const RELEASE_EVERY: usize = 32 * 1024;
 #[derive(Debug)]
 pub(crate) struct TaskFacts {
     pub(crate) id: TaskId,
-    pub(crate) name: Arc<str>,
     pub(crate) status: Status,
     /// Attempts started so far.
     pub(crate) attempts: u32,
@@ -54,7 +53,6 @@ impl TaskFacts {
     ) -> Self {
         TaskFacts {
             id: TaskId(i as u32),
-            name: tk.name.clone(),
             status: tk.status,
             attempts: tk.attempt,
             started: tk.first_start.get(),
@@ -71,10 +69,18 @@ impl TaskFacts {
 impl<V> Scheduler<V> {
     /// How many tasks a report of the run holds: the selected and the dynamic ones.
     pub(crate) fn reported_count(&self) -> usize {
-        self.tasks
-            .iter()
-            .filter(|t| t.stage != Stage::Excluded)
-            .count()
+        // Only `new` excludes tasks, and it counts them.
+        self.tasks.len() - self.excluded
+    }
+
+    /// The names of the dynamic tasks (ids from the graph's length on), in id order.
+    pub(crate) fn dynamic_names(&self) -> &[Arc<str>] {
+        &self.dyn_names
+    }
+
+    /// Moves the dynamic tasks' names out (the run is ending: nothing asks for them again).
+    pub(crate) fn take_dynamic_names(&mut self) -> Vec<Arc<str>> {
+        std::mem::take(&mut self.dyn_names)
     }
 
     /// Calls `f` with a copy of the facts of every selected and dynamic task, in id order.

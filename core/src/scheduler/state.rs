@@ -59,6 +59,14 @@ struct Wake {
 pub struct Scheduler<V> {
     pub(super) graph: Arc<Graph>,
     pub(super) tasks: Vec<Task<V>>,
+    /// The dynamic tasks' names (task `graph.len() + k` is `dyn_names[k]`); a static task's
+    /// name is the graph's.
+    pub(super) dyn_names: Vec<Arc<str>>,
+    /// The dynamic tasks' options, as `dyn_names`; a static task's are the graph's.
+    pub(super) dyn_opts: Vec<Arc<TaskOptions>>,
+    /// Whether any task of the run has options other than the default (else no option is
+    /// read: see [`opts_of`]).
+    pub(super) any_opts: bool,
     opts: RunOptions,
     hooks: HookMask,
     max_parallel: usize,
@@ -75,6 +83,8 @@ pub struct Scheduler<V> {
     /// With [`Priority::CriticalPath`]: tasks whose `task_ready` hooks or condition are out,
     /// by rank key (stale entries are dropped as they surface).
     becoming_ready: BinaryHeap<Reverse<(u64, u32)>>,
+    /// Each task with sequence keys: its place in the ready order when it last became ready
+    /// (a key waiter goes back to it); grown on demand, empty in a run without keys.
     ready_seq: Vec<u64>,
     next_seq: u64,
     /// Suspended tasks whose waits are over, waiting for a slot (served first).
@@ -87,6 +97,8 @@ pub struct Scheduler<V> {
     dispatch_more: bool,
     /// Tasks of this run not yet `Done`.
     unfinished: usize,
+    /// Tasks of the graph not in this run (`Stage::Excluded`, set once, in `new`).
+    pub(super) excluded: usize,
     outstanding_hooks: usize,
     holds: usize,
     started: bool,
@@ -125,6 +137,29 @@ pub(super) fn default_opts() -> &'static TaskOptions {
     D.get_or_init(TaskOptions::default)
 }
 
+/// The options of task `t`: a static task's are the graph's, a dynamic task's in `dynamic`
+/// (by id from the graph's length); the default options for an id the run does not know, and
+/// for every task when `any` is false (no task of the run has options: the fast path, which
+/// reads neither the graph's options nor `dynamic`). A free function, so that it borrows two
+/// fields, not the whole scheduler.
+#[inline]
+pub(super) fn opts_of<'a>(
+    graph: &'a Graph,
+    dynamic: &'a [Arc<TaskOptions>],
+    any: bool,
+    t: u32,
+) -> &'a TaskOptions {
+    if !any {
+        return default_opts();
+    }
+    let (i, n) = (t as usize, graph.len());
+    if i < n {
+        graph.options(TaskId(t))
+    } else {
+        dynamic.get(i - n).map_or(default_opts(), |o| o)
+    }
+}
+
 impl<V> Scheduler<V> {
     /// A scheduler for the selected tasks of `graph` (a selection from [`Graph::select`] or
     /// [`Graph::all`], closed under dependencies).
@@ -140,6 +175,9 @@ impl<V> Scheduler<V> {
         opts.validate()?;
         let mut s = Scheduler {
             tasks: Vec::with_capacity(graph.len()),
+            dyn_names: Vec::new(),
+            dyn_opts: Vec::new(),
+            any_opts: false,
             hooks: opts.get_hooks(),
             max_parallel: opts.get_max_parallel().unwrap_or(usize::MAX),
             running: 0,
@@ -148,7 +186,7 @@ impl<V> Scheduler<V> {
             returned: BinaryHeap::new(),
             rank_key: Vec::new(),
             becoming_ready: BinaryHeap::new(),
-            ready_seq: Vec::with_capacity(graph.len()),
+            ready_seq: Vec::new(),
             next_seq: 0,
             resumes: VecDeque::new(),
             keys: Keys::with_limits(opts.get_limits()),
@@ -156,6 +194,7 @@ impl<V> Scheduler<V> {
             commands: VecDeque::new(),
             dispatch_more: false,
             unfinished: selection.len(),
+            excluded: 0,
             outstanding_hooks: 0,
             holds: 0,
             started: false,
@@ -178,28 +217,28 @@ impl<V> Scheduler<V> {
             graph,
         };
         let g = s.graph.clone();
-        for id in g.ids() {
-            let selected = selection.contains(id);
+        let keys = &mut s.keys;
+        let mut any_opts = false;
+        let mut excluded = 0;
+        s.tasks.extend(g.ids().map(|id| {
+            // The options stay the graph's: only sequence keys are the run's.
             let o = g.options(id);
-            let (opts, keys) = if o.is_default() {
-                (None, Box::default())
+            any_opts |= !o.is_default();
+            let keys = if o.uses.is_empty() {
+                Box::default()
             } else {
-                (Some(Arc::new(o.clone())), s.keys.intern(&o.uses))
+                keys.intern(&o.uses)
             };
-            s.tasks.push(Task::new(
-                g.name_arc(id),
-                opts,
-                keys,
-                NONE,
-                if selected {
-                    Stage::Pending
-                } else {
-                    Stage::Excluded
-                },
-                g.deps(id).len() as u32,
-            ));
-            s.ready_seq.push(0);
-        }
+            let stage = if selection.contains(id) {
+                Stage::Pending
+            } else {
+                excluded += 1;
+                Stage::Excluded
+            };
+            Task::new(keys, NONE, stage, g.deps(id).len() as u32)
+        }));
+        s.any_opts = any_opts;
+        s.excluded = excluded;
         if s.opts.get_priority() == Priority::CriticalPath {
             s.rank_key = priority::rank_keys(&g, s.opts.get_costs());
         }
@@ -389,6 +428,11 @@ impl<V> Scheduler<V> {
     /// [`ProtocolError`] if the run does not know `task`.
     pub fn cancel_task(&mut self, task: TaskId, now: Duration) -> Result<(), ProtocolError> {
         self.handle(now, [Input::CancelTask(task)])
+    }
+
+    /// The options of task `t` (see [`opts_of`]).
+    pub(super) fn task_opts(&self, t: u32) -> &TaskOptions {
+        opts_of(&self.graph, &self.dyn_opts, self.any_opts, t)
     }
 
     /// Frees the queues and indexes that only a running run needs (the report needs none of

@@ -2,7 +2,6 @@
 
 use crate::event::{ErrorKind, SkipReason, Status, TaskError};
 use crate::graph::TaskId;
-use crate::policy::TaskOptions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,9 +99,6 @@ pub(super) enum Stage {
 /// at its first attempt allocates nothing here.
 #[derive(Debug)]
 pub(super) struct Task<V> {
-    pub(super) name: Arc<str>,
-    /// `None` for the default options (most tasks): no reference count to change per task.
-    pub(super) opts: Option<Arc<TaskOptions>>,
     pub(super) parent: u32,
     pub(super) stage: Stage,
     pub(super) status: Status,
@@ -165,25 +161,8 @@ pub(super) struct Rare {
 }
 
 impl<V> Task<V> {
-    /// The task's options.
-    pub(super) fn opts(&self) -> &TaskOptions {
-        match &self.opts {
-            Some(o) => o,
-            None => super::state::default_opts(),
-        }
-    }
-
-    pub(super) fn new(
-        name: Arc<str>,
-        opts: Option<Arc<TaskOptions>>,
-        keys: Box<[u32]>,
-        parent: u32,
-        stage: Stage,
-        pending: u32,
-    ) -> Self {
+    pub(super) fn new(keys: Box<[u32]>, parent: u32, stage: Stage, pending: u32) -> Self {
         Task {
-            name,
-            opts,
             parent,
             stage,
             status: Status::Pending,
@@ -244,10 +223,10 @@ impl<V> Task<V> {
     }
 
     /// The explicit attempt log, made so first if it is implied (with room for every attempt
-    /// the task's retries allow, up to 8, so that retrying does not grow it record by record).
-    pub(super) fn explicit_log(&mut self) -> &mut thin_vec::ThinVec<AttemptRecord> {
+    /// the task's `retries` allow, up to 8, so that retrying does not grow it record by record).
+    pub(super) fn explicit_log(&mut self, retries: u32) -> &mut thin_vec::ThinVec<AttemptRecord> {
         if self.log_is_implied() {
-            let room = (self.opts().retries as usize).saturating_add(1).min(8);
+            let room = (retries as usize).saturating_add(1).min(8);
             let mut log = thin_vec::ThinVec::with_capacity(room.max(1));
             log.extend(self.implied_record());
             self.rare().log = log;
@@ -308,11 +287,13 @@ mod tests {
     use super::*;
 
     /// A run holds one `Task` per task (a million in `wide-1m`), so it must stay small. It took
-    /// 272 bytes before the rare fields moved to `Rare` and times to `OptTime`.
+    /// 272 bytes before the rare fields moved to `Rare` and times to `OptTime`, 96 before the
+    /// name and the options moved out (a static task's are the graph's, a dynamic task's
+    /// beside the states).
     #[test]
     fn a_task_is_small() {
         let size = std::mem::size_of::<Task<Arc<dyn std::any::Any + Send + Sync>>>();
-        assert!(size <= 96, "a Task<Arc<dyn Any>> takes {size} bytes");
+        assert!(size <= 72, "a Task<Arc<dyn Any>> takes {size} bytes");
     }
 
     #[test]

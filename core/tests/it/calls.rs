@@ -324,3 +324,49 @@ fn a_hook_error_keeps_the_hooks_own_object() {
     );
     assert_eq!(e.source_ref::<MyHookError>(), Some(&MyHookError("k")));
 }
+
+/// A run whose static tasks all have the default options reads no option (its fast path)
+/// until a call brings options of its own: the call's retries and timeout then hold, and the
+/// report names static and dynamic tasks alike, with the static tasks' dependencies.
+#[test]
+fn a_call_with_options_in_a_run_without_any_keeps_them() {
+    let mut b = GraphBuilder::new();
+    b.add(legato::graph::TaskSpec::new("a")).unwrap();
+    b.add(legato::graph::TaskSpec::new("b").after(["a"]))
+        .unwrap();
+    let graph = Arc::new(b.build().unwrap());
+    let mut s: Scheduler<u64> =
+        Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).unwrap();
+    s.hold();
+    s.start(T0);
+    let a = graph.resolve("a").unwrap();
+    assert_eq!(started(&commands(&mut s)), [a]);
+    let mut o = TaskOptions::default();
+    o.retries = 1;
+    o.timeout = Some(ms(10));
+    let x = s.spawn(None, "x".into(), Arc::new(o), T0).unwrap();
+    assert_eq!(started(&commands(&mut s)), [x]);
+    assert_eq!(s.options(x).retries, 1);
+    assert_eq!(s.options(a).retries, 0);
+    assert_eq!(s.next_deadline(), Some(ms(10)));
+    s.attempt_finished(x, 1, Outcome::fail("boom"), ms(1))
+        .unwrap();
+    let cs = commands(&mut s);
+    assert_eq!(started(&cs), [x], "the call is retried: {cs:?}");
+    s.advance(ms(11));
+    assert_eq!(s.status(x), Status::TimedOut);
+    s.attempt_finished(a, 1, Outcome::Ok(1), ms(11)).unwrap();
+    let bt = graph.resolve("b").unwrap();
+    assert_eq!(started(&commands(&mut s)), [bt]);
+    s.attempt_finished(bt, 1, Outcome::Ok(2), ms(12)).unwrap();
+    s.release(ms(12));
+    let _ = commands(&mut s);
+    assert!(s.is_finished());
+    let report = s.into_report();
+    let names: Vec<&str> = report.tasks.iter().map(|t| &*t.name).collect();
+    assert_eq!(names, ["a", "b", "x"]);
+    assert_eq!(report.tasks[1].deps.as_slice(), [a]);
+    assert!(report.tasks[2].deps.is_empty());
+    assert_eq!(report.tasks[2].attempts, 2);
+    assert_eq!(report.tasks[2].attempt_log().len(), 2);
+}

@@ -3,7 +3,7 @@
 //! ends, the run timeout).
 
 use super::super::{Command, Outcome};
-use super::Scheduler;
+use super::{opts_of, Scheduler};
 use crate::event::{ErrorKind, Event, EventKind, Status, StopReason, TaskError};
 use crate::graph::TaskId;
 use crate::scheduler::task::AttemptRecord;
@@ -50,7 +50,7 @@ impl<V> Scheduler<V> {
                 Timer::Timeout { task, attempt } => {
                     let tk = &self.tasks[task as usize];
                     if tk.stage == Stage::Running && tk.attempt == attempt {
-                        let limit = tk.opts().timeout.unwrap_or_default();
+                        let limit = self.task_opts(task).timeout.unwrap_or_default();
                         self.commands.push_back(Command::Cancel {
                             task: TaskId(task),
                             attempt,
@@ -58,7 +58,7 @@ impl<V> Scheduler<V> {
                         });
                         let error = TaskError::timed_out(format!(
                             "task \"{}\" timed out after {}",
-                            tk.name,
+                            self.name(TaskId(task)),
                             crate::event::fmt_duration(limit)
                         ));
                         self.attempt_failed(task, error, true);
@@ -76,10 +76,11 @@ impl<V> Scheduler<V> {
 
     pub(super) fn start_attempt(&mut self, t: u32) {
         let now = self.now;
+        let retries = opts_of(&self.graph, &self.dyn_opts, self.any_opts, t).retries;
         let tk = &mut self.tasks[t as usize];
         if tk.attempt > 0 {
             // A retry: the log is explicit already (the attempt before ended with an error).
-            tk.explicit_log().push(AttemptRecord {
+            tk.explicit_log(retries).push(AttemptRecord {
                 start: now,
                 end: None,
                 error: None,
@@ -94,7 +95,11 @@ impl<V> Scheduler<V> {
             tk.first_start = OptTime::new(now);
         }
         let attempt = tk.attempt;
-        if let Some(limit) = tk.opts().timeout {
+        let timeout = match self.any_opts {
+            true => opts_of(&self.graph, &self.dyn_opts, true, t).timeout,
+            false => None,
+        };
+        if let Some(limit) = timeout {
             self.timers
                 .set(now, limit, Timer::Timeout { task: t, attempt });
         }
@@ -111,7 +116,8 @@ impl<V> Scheduler<V> {
         // A successful attempt while the log is implied needs nothing: its record ends with the
         // task, and the caller sets the task's end to now.
         if error.is_some() || !tk.log_is_implied() {
-            if let Some(rec) = tk.explicit_log().last_mut() {
+            let retries = opts_of(&self.graph, &self.dyn_opts, self.any_opts, t).retries;
+            if let Some(rec) = tk.explicit_log(retries).last_mut() {
                 if rec.end.is_none() {
                     rec.end = Some(now);
                     rec.error = error;
@@ -125,12 +131,13 @@ impl<V> Scheduler<V> {
         self.end_attempt(t, Some(error.clone()));
         self.cancel_children(t);
         let tk = &mut self.tasks[t as usize];
+        let opts = opts_of(&self.graph, &self.dyn_opts, self.any_opts, t);
         let can_retry = retryable
-            && tk.attempt <= tk.opts().retries
+            && tk.attempt <= opts.retries
             && self.stop.is_none()
             && error.kind != ErrorKind::Cancelled;
         if can_retry {
-            let backoff = tk.opts().backoff;
+            let backoff = opts.backoff;
             let mut delay = backoff.base_delay(tk.attempt);
             if backoff.has_jitter() && !delay.is_zero() {
                 let r = next_rand(&mut self.rng);
@@ -196,11 +203,11 @@ impl<V> Scheduler<V> {
         if tk.status != Status::Cancelled && self.first_failure.is_none() {
             self.first_failure = Some(TaskId(t));
         }
-        let cause = tk.name.clone();
         let fail_fast =
             self.opts.get_fail_fast() && tk.status != Status::Cancelled && self.stop.is_none();
         self.enter_outcome_hook(t);
         if fail_fast {
+            let cause = std::sync::Arc::from(self.name(TaskId(t)));
             self.stop_run(StopReason::FailFast { task: cause });
         }
     }

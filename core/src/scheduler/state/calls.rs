@@ -119,15 +119,15 @@ impl<V> Scheduler<V> {
             self.keys.intern(&opts.uses)
         };
         let depth = caller.map_or(1, |(p, _)| self.depth(p.0).saturating_add(1));
+        self.dyn_names.push(name);
+        self.any_opts |= !opts.is_default();
+        self.dyn_opts.push(opts);
         self.tasks.push(Task::new(
-            name,
-            Some(opts),
             keys,
             caller.map_or(NONE, |(p, _)| p.0),
             Stage::Pending,
             0,
         ));
-        self.ready_seq.push(0);
         self.unfinished += 1;
         self.tasks[id as usize].rare().depth = depth;
         let mut orphan = false;
@@ -150,7 +150,7 @@ impl<V> Scheduler<V> {
             // Called from an attempt that is over (a sync body that ignored its cancel).
             let error = TaskError::cancelled(format!(
                 "caller \"{}\" is no longer running",
-                self.tasks[caller.map_or(0, |(p, _)| p.index())].name
+                self.name(caller.map_or(TaskId(0), |(p, _)| p))
             ));
             self.cancel_one(id, error);
         } else if depth > self.max_depth {
@@ -292,7 +292,7 @@ impl<V> Scheduler<V> {
         let members = rec.members.clone();
         let error = TaskError::cancelled(format!(
             "task \"{}\" of the same fail-fast group failed",
-            self.tasks[t as usize].name
+            self.name(TaskId(t))
         ));
         for m in members.iter().copied().filter(|&m| m != t) {
             if self.tasks[m as usize].parent == caller {

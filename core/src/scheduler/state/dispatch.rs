@@ -114,9 +114,8 @@ impl<V> Scheduler<V> {
     /// The task is ready and its `task_ready` hooks are done: its condition is evaluated if it
     /// has one, else it joins the ready queue.
     pub(super) fn after_ready(&mut self, t: u32) {
-        let tk = &mut self.tasks[t as usize];
-        if tk.opts.as_ref().is_some_and(|o| o.conditional) {
-            tk.stage = Stage::Condition;
+        if self.any_opts && self.task_opts(t).conditional {
+            self.tasks[t as usize].stage = Stage::Condition;
             self.commands
                 .push_back(Command::Evaluate { task: TaskId(t) });
         } else {
@@ -156,8 +155,16 @@ impl<V> Scheduler<V> {
     pub(super) fn enqueue(&mut self, t: u32) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.ready_seq[t as usize] = seq;
         let tk = &mut self.tasks[t as usize];
+        if !tk.keys().is_empty() {
+            // Only a task that may wait for a key needs its place kept (a run without keys
+            // keeps none).
+            let i = t as usize;
+            if self.ready_seq.len() <= i {
+                self.ready_seq.resize(i + 1, 0);
+            }
+            self.ready_seq[i] = seq;
+        }
         tk.stage = Stage::Queued;
         tk.status = Status::Ready;
         if self.rank_key.is_empty() {
@@ -320,7 +327,8 @@ impl<V> Scheduler<V> {
                 } else {
                     rank_key.get(w as usize).copied().unwrap_or(u64::MAX)
                 };
-                returned.push(Reverse((key, ready_seq[w as usize], w)));
+                let seq = ready_seq.get(w as usize).copied().unwrap_or_default();
+                returned.push(Reverse((key, seq, w)));
             }
         });
         self.tasks[t as usize].rare().keys = keys;

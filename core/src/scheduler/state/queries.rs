@@ -56,13 +56,26 @@ impl<V> Scheduler<V> {
 
     /// The name of a task (static or dynamic); empty for an id the run does not know.
     pub fn name(&self, task: TaskId) -> &str {
-        self.name_arc(task)
+        let i = task.index();
+        let n = self.graph.len();
+        if i < n {
+            self.graph.name(task)
+        } else {
+            self.dyn_names.get(i - n).map_or("", |s| s)
+        }
     }
 
-    /// The name of a task as a shared string (no copy); empty for an id the run does not
-    /// know.
+    /// The name of a task as a shared string (no copy: a static task's is made by the graph,
+    /// for every task at once, the first time one is asked for); empty for an id the run does
+    /// not know.
     pub fn name_arc(&self, task: TaskId) -> &Arc<str> {
-        self.tasks.get(task.index()).map_or(no_name(), |t| &t.name)
+        let i = task.index();
+        let n = self.graph.len();
+        if i < n {
+            self.graph.name_arc_ref(task)
+        } else {
+            self.dyn_names.get(i - n).unwrap_or(no_name())
+        }
     }
 
     /// The current status of a task; [`Status::Pending`] for an id the run does not know.
@@ -80,9 +93,7 @@ impl<V> Scheduler<V> {
 
     /// The options of a task; the default options for an id the run does not know.
     pub fn options(&self, task: TaskId) -> &TaskOptions {
-        self.tasks
-            .get(task.index())
-            .map_or(super::default_opts(), |t| t.opts())
+        self.task_opts(task.0)
     }
 
     /// The value a succeeded task produced (`None` too for an id the run does not know).
@@ -208,8 +219,11 @@ impl<V> Scheduler<V> {
             return e.clone();
         }
         let why = match tk.rare.as_ref().and_then(|r| r.skip.as_ref()) {
-            Some(reason) => format!("task \"{}\" was skipped: {reason}", tk.name),
-            None => format!("task \"{}\" did not run", tk.name),
+            Some(reason) => format!(
+                "task \"{}\" was skipped: {reason}",
+                self.name(TaskId(i as u32))
+            ),
+            None => format!("task \"{}\" did not run", self.name(TaskId(i as u32))),
         };
         TaskError::cancelled(why)
     }

@@ -113,7 +113,7 @@ impl<V> Scheduler<V> {
             tk.rare
                 .as_ref()
                 .and_then(|r| r.root_cause.clone())
-                .unwrap_or_else(|| tk.name.clone())
+                .unwrap_or_else(|| std::sync::Arc::from(self.name(TaskId(t))))
         });
         for k in 0..n {
             let d = self.graph.dependents(TaskId(t))[k].0;
@@ -121,11 +121,12 @@ impl<V> Scheduler<V> {
             if dk.stage != Stage::Pending {
                 continue;
             }
-            // Most tasks have the default options: no shared options to read.
-            let rule = dk
-                .opts
-                .as_ref()
-                .map_or(Trigger::AllSucceeded, |o| o.trigger);
+            // The fast path: no task of the run has options, none is read.
+            let rule = if self.any_opts {
+                super::opts_of(&self.graph, &self.dyn_opts, true, d).trigger
+            } else {
+                Trigger::AllSucceeded
+            };
             match (rule, end) {
                 (Trigger::AllSucceeded, DEP_SUCCEEDED) => {
                     dk.pending -= 1;
@@ -174,11 +175,10 @@ impl<V> Scheduler<V> {
         if run {
             self.make_ready(d);
         } else if ends & DEP_FAILED != 0 {
-            let cause = dk
-                .rare
-                .as_ref()
-                .and_then(|r| r.root_cause.clone())
-                .unwrap_or_else(|| dk.name.clone());
+            let cause = match dk.rare.as_ref().and_then(|r| r.root_cause.clone()) {
+                Some(cause) => cause,
+                None => std::sync::Arc::from(self.name(TaskId(d))),
+            };
             self.skip_after_failure(d, cause);
         } else {
             self.skip(d, SkipReason::NotTriggered { rule });
@@ -237,10 +237,7 @@ impl<V> Scheduler<V> {
         if children.is_empty() {
             return;
         }
-        let error = TaskError::cancelled(format!(
-            "parent task \"{}\" ended",
-            self.tasks[t as usize].name
-        ));
+        let error = TaskError::cancelled(format!("parent task \"{}\" ended", self.name(TaskId(t))));
         stack.extend(
             children
                 .iter()
@@ -322,7 +319,7 @@ impl<V> Scheduler<V> {
         let error = TaskError::cancelled(reason.to_string());
         let fail_fast = matches!(reason, StopReason::FailFast { .. });
         for t in 0..self.tasks.len() as u32 {
-            if fail_fast && self.tasks[t as usize].opts().trigger == Trigger::AllDone {
+            if fail_fast && self.task_opts(t).trigger == Trigger::AllDone {
                 // Cleanup and teardown run even after a failure stopped the run: once its
                 // dependencies ended (they are being stopped now), it runs.
                 continue;
