@@ -181,7 +181,22 @@ impl History {
             }
             Ok(())
         };
-        setup().map_err(|e| match e {
+        // Processes that open a new file at once can each hold a read lock and each want to
+        // write (to make it a WAL file, or to add its tables): SQLite answers all but one at
+        // once with "busy", without calling the busy handler (waiting would deadlock). Those
+        // try again, until the busy timeout.
+        let deadline = std::time::Instant::now() + busy_timeout();
+        let mut pause = Duration::from_millis(1);
+        let set_up = loop {
+            match setup() {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                done => break done,
+            }
+        };
+        set_up.map_err(|e| match e {
             rusqlite::Error::InvalidQuery => {
                 err("a database of something else, not a legato run history".into())
             }
@@ -370,6 +385,14 @@ fn self_err(path: &Path, e: &rusqlite::Error) -> HistoryError {
         path: path.to_owned(),
         message: describe(e),
     }
+}
+
+/// Whether SQLite refused for a lock another connection holds.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// SQLite's error in words a user can act on.
