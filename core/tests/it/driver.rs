@@ -571,3 +571,48 @@ async fn a_sync_body_is_a_task_like_an_async_one() {
     assert!(log.contains(&"skip after-boom".to_owned()));
     assert_eq!(outcomes[0], outcomes[1]);
 }
+
+/// With `fail_fast` and a condition, plain functions and async bodies end the same way: the
+/// same statuses, attempts and error, and the run's error names the first failure.
+#[tokio::test(start_paused = true)]
+async fn sync_bodies_stop_with_fail_fast_and_skip_on_a_condition_as_async_ones_do() {
+    fn declare(sync: bool) -> Flow {
+        let mut flow = Flow::new();
+        flow.fail_fast(true);
+        let fails = || Err::<(), BoxError>("boom".into());
+        let ok = || Ok::<(), BoxError>(());
+        if sync {
+            flow.task_sync("a", move |_| fails()).unwrap();
+            flow.task_sync("b", move |_| ok()).unwrap().after(["a"]);
+            flow.task_sync("c", move |_| ok())
+                .unwrap()
+                .when(|_: &legato::Cx| false);
+        } else {
+            flow.task("a", move |_| async move { fails() }).unwrap();
+            flow.task("b", move |_| async move { ok() })
+                .unwrap()
+                .after(["a"]);
+            flow.task("c", move |_| async move { ok() })
+                .unwrap()
+                .when(|_: &legato::Cx| false);
+        }
+        flow
+    }
+    let mut ends = Vec::new();
+    for sync in [true, false] {
+        let err = declare(sync).run().await.unwrap_err();
+        let report = err.report().unwrap();
+        let tasks: Vec<_> = ["a", "b", "c"]
+            .iter()
+            .map(|n| {
+                let t = report.get(n).unwrap();
+                (t.status, t.attempts)
+            })
+            .collect();
+        ends.push((err.to_string(), tasks));
+    }
+    assert_eq!(ends[0].0, "flow failed: task \"a\" failed: boom");
+    assert_eq!(ends[0].1[0], (Status::Failed, 1));
+    assert_eq!(ends[0].1[1].1, 0, "b never ran");
+    assert_eq!(ends[0], ends[1]);
+}
