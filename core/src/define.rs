@@ -473,6 +473,16 @@ impl<B> FlowDef<B> {
         } else {
             self.extras.insert(i, Arc::new(extra));
         }
+        self.options_checked(i, checked)
+    }
+
+    /// Notes whether task `i`'s options, just edited, are valid (the graph refuses the flow
+    /// while any is not) and gives the edit's result.
+    fn options_checked(
+        &mut self,
+        i: usize,
+        checked: Result<(), crate::policy::OptionError>,
+    ) -> Result<(), GraphError> {
         if checked.is_err() {
             self.invalid.insert(i);
         } else {
@@ -516,15 +526,7 @@ impl<B> FlowDef<B> {
                 self.push_edge(i, dep);
             }
         }
-        if checked.is_err() {
-            self.invalid.insert(i);
-        } else {
-            self.invalid.remove(&i);
-        }
-        checked.map_err(|error| GraphError::InvalidOption {
-            task: name.to_string(),
-            error,
-        })
+        self.options_checked(i, checked)
     }
 
     /// The body of task `i`.
