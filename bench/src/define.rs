@@ -349,7 +349,7 @@ pub(crate) fn w3_define(options: &Options) -> Result<Vec<Line>, String> {
 }
 
 /// The phases of "declare + run + report", in the order the table lists them.
-const PHASES: [(&str, &str); 8] = [
+const PHASES: [(&str, &str); N_PHASES] = [
     ("declare", "declare (Flow::task + after)"),
     ("graph", "graph build + validation (Flow::graph)"),
     ("scheduler_new", "Scheduler::new"),
@@ -358,7 +358,11 @@ const PHASES: [(&str, &str); 8] = [
     ("report", "report (take values + into_report)"),
     ("run", "flow.run(), graph built before"),
     ("drop", "drop (report + flow), not in run"),
+    ("run_again", "flow.run() again, same flow (memory reused)"),
 ];
+
+/// How many phases [`PHASES`] lists.
+const N_PHASES: usize = 9;
 
 /// One sample of every phase of `dag`, in the order of [`PHASES`] (the derived `run_loop`
 /// is left at zero, computed from the medians).
@@ -368,11 +372,12 @@ const PHASES: [(&str, &str); 8] = [
 /// report; then the report and the flow are dropped. Beside it, by hand, through the
 /// scheduler's public protocol on the same graph: `Scheduler::new` (what the driver makes
 /// first); the state machine alone (`start`, then every `Start` command answered by an
-/// `Input::Finished` with an `Ok` outcome, one `handle` call per completion as the tokio driver
-/// makes them, until `Finished`); and the report (every value taken, then `into_report`, as the
-/// driver ends a run).
-fn sample(dag: &Dag, rt: &tokio::runtime::Runtime) -> Result<[Duration; 8], String> {
-    let mut t = [Duration::ZERO; 8];
+/// `Input::Finished` with an `Ok` outcome, the completions of one round in one `handle` call
+/// as the tokio driver hands them, until `Finished`); and the report (every value taken, then
+/// `into_report`, as the driver ends a run). Last, `flow.run()` of the same flow once more
+/// (`run_again`), in the memory its first run left.
+fn sample(dag: &Dag, rt: &tokio::runtime::Runtime) -> Result<[Duration; N_PHASES], String> {
+    let mut t = [Duration::ZERO; N_PHASES];
 
     let start = Instant::now();
     let flow = declare(dag)?;
@@ -385,6 +390,15 @@ fn sample(dag: &Dag, rt: &tokio::runtime::Runtime) -> Result<[Duration; 8], Stri
     let start = Instant::now();
     let report = rt.block_on(flow.run());
     t[6] = start.elapsed();
+    let report = report.map_err(|e| e.to_string())?;
+    check(dag, &report)?;
+    drop(black_box(report));
+
+    // The same flow again: the scheduler's and the driver's per-task memory is the last
+    // run's, kept by the flow (issue 23, item 4).
+    let start = Instant::now();
+    let report = rt.block_on(flow.run());
+    t[8] = start.elapsed();
     let report = report.map_err(|e| e.to_string())?;
     check(dag, &report)?;
 
@@ -441,15 +455,13 @@ fn drive_by_hand(s: &mut Scheduler<Value>) -> usize {
             return started;
         }
         started += batch.len();
-        for (task, attempt) in batch.drain(..) {
-            let input = Input::Finished {
-                task,
-                attempt,
-                outcome: Outcome::Ok(unit.clone()),
-            };
-            // The ids came from the scheduler's own commands.
-            let _ = s.handle(Duration::ZERO, [input]);
-        }
+        let inputs = batch.drain(..).map(|(task, attempt)| Input::Finished {
+            task,
+            attempt,
+            outcome: Outcome::Ok(unit.clone()),
+        });
+        // The ids came from the scheduler's own commands.
+        let _ = s.handle(Duration::ZERO, inputs);
     }
 }
 
@@ -480,11 +492,11 @@ fn phase_medians(
     runs: usize,
     rt: &tokio::runtime::Runtime,
     mut peers: Vec<Result<TaskflowPeer, String>>,
-) -> Result<(Vec<[f64; 8]>, Vec<Result<(f64, f64), String>>), String> {
+) -> Result<(Vec<[f64; N_PHASES]>, Vec<Result<(f64, f64), String>>), String> {
     for dag in dags {
         sample(dag, rt)?;
     }
-    let mut samples: Vec<Vec<[Duration; 8]>> = vec![Vec::with_capacity(runs); dags.len()];
+    let mut samples: Vec<Vec<[Duration; N_PHASES]>> = vec![Vec::with_capacity(runs); dags.len()];
     let mut peer_samples: Vec<Vec<(Duration, Duration)>> = vec![Vec::new(); dags.len()];
     for _ in 0..runs {
         for (k, dag) in dags.iter().enumerate() {
@@ -501,7 +513,7 @@ fn phase_medians(
         .iter()
         .zip(samples)
         .map(|(dag, samples)| {
-            let mut ns = [0.0; 8];
+            let mut ns = [0.0; N_PHASES];
             for (k, v) in ns.iter_mut().enumerate() {
                 let ms = median_ms(samples.iter().map(|s| s[k]).collect());
                 *v = ms * 1e6 / dag.len() as f64;
@@ -574,7 +586,7 @@ pub(crate) fn phases(options: &Options) -> Result<Vec<Line>, String> {
         );
         println!("{}", row.trim_end());
     }
-    let sum = |m: &[f64; 8]| m[0] + m[1] + m[6];
+    let sum = |m: &[f64; N_PHASES]| m[0] + m[1] + m[6];
     println!(
         "{:<42} {:>8.0} {:>8.0} {:>8} {:>8}",
         "declare + graph + run",

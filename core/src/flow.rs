@@ -138,6 +138,8 @@ pub struct Flow<S = ()> {
     /// [`Flow::task`], by type: a loop that declares its tasks with one such closure gives
     /// them all that place, without a look-up in `box_body`'s table or a body each.
     last_body: Option<(std::any::TypeId, u32)>,
+    /// The working memory of the last run, for the next one (see [`Flow::run`]).
+    spare: Arc<crate::driver::SpareSlot>,
 }
 
 impl<S> fmt::Debug for Flow<S> {
@@ -208,6 +210,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
             hooks: Hooks::default(),
             state: Arc::new(state),
             last_body: None,
+            spare: Arc::default(),
         }
     }
 
@@ -656,6 +659,7 @@ impl<S: Send + Sync + 'static> Flow<S> {
                 hooks: self.hooks.clone(),
                 state: self.state.clone(),
                 restore,
+                spare: Some(self.spare.clone()),
             },
             tx,
             rx,
@@ -906,5 +910,99 @@ mod tests {
             .map(|n| *report.result::<u32>(n).unwrap())
             .collect();
         assert_eq!(results, [1, 1, 2, 1]);
+    }
+}
+
+#[cfg(test)]
+mod spare_tests {
+    use super::*;
+    use crate::event::Status;
+
+    /// What a report says of each task, without its times.
+    fn outline(r: &RunReport) -> Vec<(String, Status, u32)> {
+        r.tasks
+            .iter()
+            .map(|t| (t.name.to_string(), t.status, t.attempts))
+            .collect()
+    }
+
+    /// The report of a run, also of one that failed.
+    fn report_of(r: Result<RunReport, FlowError>) -> RunReport {
+        r.unwrap_or_else(|e| e.report().expect("a run that ended").clone())
+    }
+
+    fn flow_of(n: usize) -> Flow {
+        let mut flow = Flow::new();
+        for i in 0..n {
+            let task = flow
+                .task(format!("t{i}"), move |cx: Cx| async move {
+                    if i % 7 == 3 && cx.attempt() == 1 {
+                        return Err::<usize, BoxError>("flaky".into());
+                    }
+                    if i == 40 {
+                        return Err("broken".into());
+                    }
+                    Ok(i)
+                })
+                .unwrap();
+            if i > 0 {
+                task.after([format!("t{}", i / 2)]).retries(1);
+            }
+        }
+        flow
+    }
+
+    /// A flow keeps the memory of its last run for the next one, and a run made in it ends
+    /// as one made afresh: the same statuses, attempts and results.
+    #[tokio::test]
+    async fn runs_of_one_flow_reuse_the_memory_of_the_last() {
+        let flow = flow_of(100);
+        assert_eq!(flow.spare.capacity(), 0, "no run yet");
+        let first = report_of(flow.run().await);
+        assert!(flow.spare.capacity() >= 100, "kept for the next run");
+        assert_eq!(first.get("t40").unwrap().status, Status::Failed);
+        assert_eq!(first.get("t81").unwrap().status, Status::Skipped);
+        assert_eq!(first.get("t10").unwrap().attempts, 2);
+        for _ in 0..3 {
+            let again = report_of(flow.run().await);
+            assert_eq!(outline(&again), outline(&first));
+            assert_eq!(again.result::<usize>("t99"), Some(&99));
+        }
+        // A run of some targets only, in the same memory.
+        let some = report_of(flow.run_targets(["t9"]).await);
+        let names: Vec<&str> = some.tasks.iter().map(|t| &*t.name).collect();
+        assert_eq!(names, ["t0", "t1", "t2", "t4", "t9"]);
+        assert_eq!(
+            outline(&report_of(flow_of(100).run().await)),
+            outline(&first)
+        );
+    }
+
+    /// A run dropped midway keeps nothing back, and runs of one flow at once each end whole.
+    #[tokio::test]
+    async fn a_dropped_run_and_runs_at_once_leave_the_flow_whole() {
+        let mut flow = Flow::new();
+        flow.task("wait", |_| async {
+            std::future::pending::<()>().await;
+            Ok::<_, BoxError>(())
+        })
+        .unwrap();
+        flow.task("quick", |_| async { Ok::<_, BoxError>(()) })
+            .unwrap();
+        {
+            let run = flow.run();
+            let mut run = std::pin::pin!(run);
+            use futures_util::FutureExt;
+            assert!(run.as_mut().now_or_never().is_none(), "\"wait\" never ends");
+        }
+        assert_eq!(
+            flow.spare.capacity(),
+            0,
+            "an abandoned run gives nothing back"
+        );
+        let quick = flow_of(60);
+        let (a, b) = tokio::join!(quick.run(), quick.run());
+        assert_eq!(outline(&report_of(a)), outline(&report_of(b)));
+        assert!(quick.spare.capacity() >= 60);
     }
 }

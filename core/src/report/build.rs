@@ -6,7 +6,7 @@ use super::{RunReport, RunShape, TaskReport};
 use crate::event::Status;
 use crate::graph::TaskId;
 use crate::scheduler::facts::{RunFacts, TaskFacts};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Scheduler, Spare};
 use std::mem::MaybeUninit;
 
 impl<V> Scheduler<V> {
@@ -30,7 +30,14 @@ impl<V> Scheduler<V> {
     /// them. The run's queues are freed first. Each record is written straight into its place,
     /// from the last one back, so the report is never reversed.
     #[must_use]
-    pub fn into_report(mut self) -> RunReport {
+    pub fn into_report(self) -> RunReport {
+        self.into_report_and_spare().0
+    }
+
+    /// [`Scheduler::into_report`], and the run's working memory for the next run of the same
+    /// flow ([`Scheduler::with_spare`]).
+    #[must_use]
+    pub fn into_report_and_spare(mut self) -> (RunReport, Spare<V>) {
         let count = self.reported_count();
         let dynamic = self.take_dynamic_names();
         let mut shape = RunShape::new(self.graph().clone(), dynamic, count);
@@ -39,7 +46,7 @@ impl<V> Scheduler<V> {
             slots: &mut tasks.spare_capacity_mut()[..count],
             next: count,
         };
-        let run = self.into_task_facts(|f| filled.push(task_report(&mut shape, f)));
+        let (run, spare) = self.into_task_facts(|f| filled.push(task_report(&mut shape, f)));
         debug_assert_eq!(filled.next, 0, "as many facts as counted");
         // Not reached (as many facts come as `reported_count` counts) unless fewer came: then
         // keep what was written, in order, without reading a slot that was not.
@@ -56,7 +63,7 @@ impl<V> Scheduler<V> {
             None => unsafe { tasks.set_len(count) },
             Some(kept) => tasks = kept,
         }
-        run_report(tasks, run)
+        (run_report(tasks, run), spare)
     }
 
     /// The report and every task's value (indexed by [`TaskId::index`]; `None` for tasks that

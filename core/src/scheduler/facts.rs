@@ -2,7 +2,7 @@
 //! module to build a run report from: the report depends on the scheduler, not the reverse.
 
 use super::task::{AttemptRecord, Stage, Task, NONE};
-use super::Scheduler;
+use super::{Scheduler, Spare};
 use crate::event::{SkipReason, Status, StopReason, TaskError};
 use crate::graph::TaskId;
 use std::sync::Arc;
@@ -111,7 +111,12 @@ impl<V> Scheduler<V> {
     /// The run's queues are freed first, and the tasks' vector gives its memory back as it
     /// empties, so that what `f` builds (a million `TaskReport`s in `wide-1m`, the largest
     /// thing a run makes) mostly takes the place of the task states rather than adding to them.
-    pub(crate) fn into_task_facts(mut self, mut f: impl FnMut(TaskFacts)) -> RunFacts {
+    ///
+    /// What is left of the states' vector (emptied) and the command queue is given back for
+    /// the next run ([`Spare`]).
+    pub(crate) fn into_task_facts(mut self, mut f: impl FnMut(TaskFacts)) -> (RunFacts, Spare<V>) {
+        let mut commands = std::mem::take(&mut self.commands);
+        commands.clear();
         self.free_run_buffers();
         while let Some(mut tk) = self.tasks.pop() {
             let i = self.tasks.len();
@@ -133,9 +138,14 @@ impl<V> Scheduler<V> {
                 self.tasks.shrink_to_fit();
             }
         }
-        RunFacts {
+        let run = RunFacts {
             total: self.now,
             stop: self.stop.take(),
-        }
+        };
+        let spare = Spare {
+            tasks: std::mem::take(&mut self.tasks),
+            commands,
+        };
+        (run, spare)
     }
 }

@@ -17,7 +17,8 @@
 //! taken at the run's current time.
 //!
 //! **Inputs** — what happened, and when:
-//! [`new`](Scheduler::new) makes the run (it refuses invalid [`RunOptions`]),
+//! [`new`](Scheduler::new) makes the run (it refuses invalid [`RunOptions`]);
+//! [`with_spare`](Scheduler::with_spare) makes it in the memory an earlier run left ([`Spare`]),
 //! [`restore`](Scheduler::restore) marks a task that succeeded in the run being resumed,
 //! [`start`](Scheduler::start) starts it (emits `process_begin`, then the first tasks),
 //! [`attempt_finished`](Scheduler::attempt_finished) reports an attempt's [`Outcome`],
@@ -71,8 +72,9 @@
 //! that move results out instead of copying them:
 //! [`take_outcome`](Scheduler::take_outcome),
 //! [`take_call_outcome`](Scheduler::take_call_outcome), [`take_value`](Scheduler::take_value),
-//! and, at the end, [`into_report`](Scheduler::into_report) and
-//! [`into_parts`](Scheduler::into_parts).
+//! and, at the end, [`into_report`](Scheduler::into_report),
+//! [`into_report_and_spare`](Scheduler::into_report_and_spare) (the report, and the run's
+//! memory for the next run of the flow) and [`into_parts`](Scheduler::into_parts).
 //!
 //! The order to call them, as for quinn-proto's `Connection`:
 //! 1. `new`, then `start(now)` (or `start_main(now)` for a run with a `main`);
@@ -170,7 +172,7 @@ mod state;
 mod task;
 mod timers;
 
-pub use state::{GroupId, JoinId, Scheduler, DEFAULT_MAX_DEPTH};
+pub use state::{GroupId, JoinId, Scheduler, Spare, DEFAULT_MAX_DEPTH};
 pub use task::AttemptRecord;
 
 use crate::event::{Event, EventKind, HookMask, TaskError};

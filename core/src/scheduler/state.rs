@@ -91,7 +91,7 @@ pub struct Scheduler<V> {
     resumes: VecDeque<Wake>,
     keys: Keys,
     timers: Timers,
-    commands: VecDeque<Command>,
+    pub(super) commands: VecDeque<Command>,
     /// Whether `dispatch` stopped with work left because the driver has a burst of commands
     /// to perform first (see `dispatch::DISPATCH_BURST`): it goes on when they are taken.
     dispatch_more: bool,
@@ -160,6 +160,63 @@ pub(super) fn opts_of<'a>(
     }
 }
 
+/// The working memory a finished run leaves for the next run of the same flow: the emptied
+/// vector of task states and the command queue, with their allocations.
+///
+/// [`Scheduler::into_report_and_spare`] gives it, [`Scheduler::with_spare`] takes it. A run of
+/// more than 32,768 tasks gives most of its states' memory back while its report is built
+/// (so that the report takes their place), so what is kept stays under about 2.5 MB.
+///
+/// # Examples
+///
+/// ```
+/// use legato::graph::{GraphBuilder, TaskSpec};
+/// use legato::scheduler::{Command, Input, Outcome, RunOptions, Scheduler, Spare};
+/// use std::time::Duration;
+///
+/// let mut b = GraphBuilder::new();
+/// b.add(TaskSpec::new("a"))?;
+/// let graph = std::sync::Arc::new(b.build()?);
+/// let mut spare = Spare::default();
+/// for _ in 0..2 {
+///     let mut s: Scheduler<()> = Scheduler::with_spare(
+///         graph.clone(), &graph.all(), RunOptions::default(), spare)?;
+///     s.start(Duration::ZERO);
+///     while let Some(c) = s.next_command() {
+///         if let Command::Start { task, attempt } = c {
+///             let done = Input::Finished { task, attempt, outcome: Outcome::Ok(()) };
+///             s.handle(Duration::ZERO, [done])?;
+///         }
+///     }
+///     let (report, kept) = s.into_report_and_spare();
+///     assert!(report.ok());
+///     assert!(kept.capacity() >= 1);
+///     spare = kept;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Spare<V> {
+    pub(super) tasks: Vec<Task<V>>,
+    pub(super) commands: VecDeque<Command>,
+}
+
+impl<V> Default for Spare<V> {
+    fn default() -> Self {
+        Spare {
+            tasks: Vec::new(),
+            commands: VecDeque::new(),
+        }
+    }
+}
+
+impl<V> Spare<V> {
+    /// How many task states fit in the kept vector without allocating.
+    pub fn capacity(&self) -> usize {
+        self.tasks.capacity()
+    }
+}
+
 impl<V> Scheduler<V> {
     /// A scheduler for the selected tasks of `graph` (a selection from [`Graph::select`] or
     /// [`Graph::all`], closed under dependencies).
@@ -172,9 +229,32 @@ impl<V> Scheduler<V> {
         selection: &Selection,
         opts: RunOptions,
     ) -> Result<Self, OptionError> {
+        Self::with_spare(graph, selection, opts, Spare::default())
+    }
+
+    /// [`Scheduler::new`], in the memory an earlier run left ([`Spare`]): a driver that runs
+    /// one flow again and again writes its task states into pages it already has, instead of
+    /// a fresh allocation the system must fault in at each run.
+    ///
+    /// # Errors
+    ///
+    /// [`OptionError`] for invalid run options (see [`RunOptions::validate`]).
+    pub fn with_spare(
+        graph: Arc<Graph>,
+        selection: &Selection,
+        opts: RunOptions,
+        spare: Spare<V>,
+    ) -> Result<Self, OptionError> {
         opts.validate()?;
+        let Spare {
+            mut tasks,
+            mut commands,
+        } = spare;
+        tasks.clear();
+        tasks.reserve(graph.len());
+        commands.clear();
         let mut s = Scheduler {
-            tasks: Vec::with_capacity(graph.len()),
+            tasks,
             dyn_names: Vec::new(),
             dyn_opts: Vec::new(),
             any_opts: false,
@@ -191,7 +271,7 @@ impl<V> Scheduler<V> {
             resumes: VecDeque::new(),
             keys: Keys::with_limits(opts.get_limits()),
             timers: Timers::default(),
-            commands: VecDeque::new(),
+            commands,
             dispatch_more: false,
             unfinished: selection.len(),
             excluded: 0,

@@ -10,7 +10,8 @@
 use legato::event::{Event, EventKind, HookMask, SkipReason, Status, StopReason, TaskError};
 use legato::graph::{Graph, GraphBuilder, TaskId, TaskSpec};
 use legato::policy::{Backoff, TaskOptions};
-use legato::scheduler::{Command, HookToken, Outcome, RunOptions, Scheduler};
+use legato::report::RunReport;
+use legato::scheduler::{Command, HookToken, Outcome, RunOptions, Scheduler, Spare};
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
@@ -297,7 +298,8 @@ impl<'c> Driver<'c> {
         self.s.task_id(t).expect("a task of the run")
     }
 
-    fn new(case: &'c Case) -> Result<Self, String> {
+    /// A driver of `case` whose scheduler is made in `spare`, the memory an earlier run left.
+    fn new(case: &'c Case, spare: Spare<u64>) -> Result<Self, String> {
         let mut b = GraphBuilder::new();
         for &i in &case.order {
             let tc = &case.tasks[i];
@@ -335,7 +337,7 @@ impl<'c> Driver<'c> {
         let n = graph.len();
         Ok(Driver {
             case,
-            s: Scheduler::new(graph.clone(), &sel, opts).expect("valid run options"),
+            s: Scheduler::with_spare(graph.clone(), &sel, opts, spare).expect("valid run options"),
             graph,
             cidx,
             selected,
@@ -1130,11 +1132,19 @@ fn check_hook_order(name: &str, evs: &[Ev], stopped: bool) -> Result<(), String>
     Ok(())
 }
 
-fn run_case(case: &Case) -> Result<Vec<String>, String> {
-    let mut d = Driver::new(case)?;
+/// Runs `case` with the scheduler made in `spare` and checks the contract all along; gives
+/// the log of actions, the run's final report and the memory it leaves.
+fn run_case_in(
+    case: &Case,
+    spare: Spare<u64>,
+) -> Result<(Vec<String>, RunReport, Spare<u64>), String> {
+    let mut d = Driver::new(case, spare)?;
     let res = d.run().and_then(|()| d.check_final());
     match res {
-        Ok(()) => Ok(d.log),
+        Ok(()) => {
+            let (report, spare) = d.s.into_report_and_spare();
+            Ok((d.log, report, spare))
+        }
         Err(e) => {
             let tail: Vec<&String> = d.log.iter().rev().take(12).rev().collect();
             Err(format!("{e}\nlast actions:\n{tail:#?}"))
@@ -1527,10 +1537,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     #[test]
-    fn random_runs_keep_the_scheduler_contract(case in case()) {
-        let first = run_case(&case).map_err(TestCaseError::fail)?;
-        let second = run_case(&case).map_err(TestCaseError::fail)?;
+    fn random_runs_keep_the_scheduler_contract(case in case(), earlier in case()) {
+        let (first, report, _) =
+            run_case_in(&case, Spare::default()).map_err(TestCaseError::fail)?;
+        // Again, in the memory another run left (its graph of another size, its tasks in
+        // other states): the same actions, the same report.
+        let (_, _, spare) = run_case_in(&earlier, Spare::default()).map_err(TestCaseError::fail)?;
+        let (second, again, _) = run_case_in(&case, spare).map_err(TestCaseError::fail)?;
         prop_assert!(first == second, "the same case gave different action sequences");
+        prop_assert_eq!(report, again);
     }
 
     #[test]
@@ -1584,7 +1599,7 @@ fn a_task_queued_for_a_retry_is_cancelled_when_the_run_stops() {
     ]);
     case.max_parallel = Some(1);
     case.run_timeout = Some(5);
-    let mut d = Driver::new(&case).unwrap();
+    let mut d = Driver::new(&case, Spare::default()).unwrap();
     d.run().and_then(|()| d.check_final()).unwrap();
     let r = d.s.report();
     let t0 = r.get("t0").unwrap();
@@ -1601,7 +1616,7 @@ fn a_cancel_during_process_begin_skips_tasks_after_its_hooks() {
         case.acks = Acks::Delayed;
         case.cancel_at = Some(0);
         case.seed = seed;
-        let mut d = Driver::new(&case).unwrap();
+        let mut d = Driver::new(&case, Spare::default()).unwrap();
         d.run().and_then(|()| d.check_final()).unwrap();
         assert_eq!(d.s.report().count(Status::Skipped), 2);
         if next_rand(&mut seed.clone()) % 4 > 0 {
