@@ -623,7 +623,7 @@ where
         let f = self.inner.f.clone();
         Arc::new(move || -> TaskFuture {
             let fut = f(arg.clone());
-            Box::pin(async move { fut.await.map(|v| Arc::new(v) as Value) })
+            Box::pin(async move { fut.await.map(|v| Some(Arc::new(v) as Value)) })
         })
     }
 

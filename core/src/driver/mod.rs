@@ -25,7 +25,7 @@ use futures_util::FutureExt;
 use hooks::{panic_message, Hooks};
 
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -42,7 +42,11 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A task's result as the driver stores it.
 pub type Value = Arc<dyn Any + Send + Sync>;
 
-pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = Result<Value, TaskError>> + Send>>;
+/// A task's result inside the driver: `None` is `()`, what most tasks return, for which no
+/// shared handle is made, counted or dropped.
+pub(crate) type Output = Option<Value>;
+
+pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = Result<Output, TaskError>> + Send>>;
 
 /// A task body: called once per attempt.
 pub(crate) type Body<S> = Arc<dyn Fn(Cx<S>) -> Step + Send + Sync>;
@@ -51,7 +55,7 @@ pub(crate) type Body<S> = Arc<dyn Fn(Cx<S>) -> Step + Send + Sync>;
 /// outcome itself, for a plain function (`Flow::task_sync`: no future is made or polled).
 pub(crate) enum Step {
     Future(TaskFuture),
-    Done(Result<Value, TaskError>),
+    Done(Result<Output, TaskError>),
 }
 
 /// A retry predicate on an attempt's error.
@@ -311,13 +315,18 @@ fn message(e: &(dyn std::error::Error + Send + Sync)) -> Arc<str> {
     }
 }
 
-/// A task's output as a [`Value`]. `()`, what most tasks return, shares one allocation.
-fn into_value<T: Any + Send + Sync>(v: T) -> Value {
+/// A task's output as the driver keeps it: `()` is `None`.
+fn into_value<T: Any + Send + Sync>(v: T) -> Output {
     if std::any::TypeId::of::<T>() == std::any::TypeId::of::<()>() {
-        unit_value()
+        None
     } else {
-        Arc::new(v)
+        Some(Arc::new(v))
     }
+}
+
+/// A result as a shared [`Value`] (`()` made again, shared by all).
+fn shared(v: Output) -> Value {
+    v.unwrap_or_else(unit_value)
 }
 
 /// The `()` value.
@@ -350,21 +359,24 @@ impl Results {
         }
     }
 
-    /// Records task `i`'s result (the first one counts). Only the run's driver writes here,
-    /// so a `()` is a load and a store, not a read-modify-write (about 10 ns a task saved).
-    fn set(&self, i: usize, v: &Value) {
+    /// Records task `i`'s result, `None` for `()` (the first one counts). Only the run's
+    /// driver writes here, so a `()` is a load and a store, not a read-modify-write.
+    fn set(&self, i: usize, v: Option<&Value>) {
         use std::sync::atomic::Ordering;
-        if (**v).is::<()>() {
-            let word = &self.units[i / 64];
-            word.store(
-                word.load(Ordering::Relaxed) | 1 << (i % 64),
-                Ordering::Release,
-            );
-        } else {
-            let others = self
-                .others
-                .get_or_init(|| (0..self.n).map(|_| OnceLock::new()).collect());
-            let _ = others[i].set(v.clone());
+        match v {
+            Some(v) if !(**v).is::<()>() => {
+                let others = self
+                    .others
+                    .get_or_init(|| (0..self.n).map(|_| OnceLock::new()).collect());
+                let _ = others[i].set(v.clone());
+            }
+            _ => {
+                let word = &self.units[i / 64];
+                word.store(
+                    word.load(Ordering::Relaxed) | 1 << (i % 64),
+                    Ordering::Release,
+                );
+            }
         }
     }
 
@@ -636,10 +648,10 @@ pub(crate) struct RunSetup<S> {
 /// ([`crate::scheduler::Spare`]) and the driver's per-task queues, emptied.
 #[derive(Default)]
 struct RunSpare {
-    sched: crate::scheduler::Spare<Value>,
-    aborts: Vec<Abort>,
+    sched: crate::scheduler::Spare<Output>,
+    aborts: Vec<Option<AbortHandle>>,
     fresh: VecDeque<Fresh>,
-    batch: Vec<Input<Value>>,
+    batch: Vec<Input<Output>>,
 }
 
 /// Where a flow keeps the working memory of its last run ([`RunSpare`]). A run takes it as it
@@ -692,13 +704,20 @@ type Attempt = futures_util::future::Map<
     >,
     AttemptOutput,
 >;
-type AttemptOutput =
-    fn(((TaskId, u32), std::thread::Result<Result<Value, TaskError>>)) -> AttemptResult;
-type AttemptResult = (TaskId, u32, Result<Value, TaskError>);
+type AttemptOutput = fn(
+    (
+        (TaskId, u32),
+        std::thread::Result<Result<Output, TaskError>>,
+    ),
+) -> AttemptResult;
+type AttemptResult = (TaskId, u32, Result<Output, TaskError>);
 
 /// An attempt's outcome, a panic of its future included.
 fn attempt_output(
-    ((task, attempt), out): ((TaskId, u32), std::thread::Result<Result<Value, TaskError>>),
+    ((task, attempt), out): (
+        (TaskId, u32),
+        std::thread::Result<Result<Output, TaskError>>,
+    ),
 ) -> AttemptResult {
     let out = out.unwrap_or_else(|p| Err(TaskError::panicked(panic_message(&*p))));
     (task, attempt, out)
@@ -716,9 +735,13 @@ type Running = Abortable<Attempt>;
 /// first poll moves into `pending` with an abort handle of its own.
 struct Attempts<S> {
     fresh: VecDeque<Fresh>,
+    /// Attempts cancelled before their first poll (a fail-fast stop, a timeout or a cancel
+    /// that comes while they wait their turn in `fresh`): their futures are never made.
+    dropped: HashSet<(TaskId, u32)>,
     pending: FuturesUnordered<Running>,
-    /// Per task: how to cancel its current attempt.
-    aborts: Vec<Abort>,
+    /// Per task, from the first attempt that waits on: how to cancel its attempt that waits
+    /// (a run whose tasks never wait has none).
+    aborts: Vec<Option<AbortHandle>>,
     /// The static tasks' bodies (ids below `n_static`).
     statics: Option<Statics<S>>,
     n_static: usize,
@@ -736,32 +759,22 @@ struct Fresh {
     attempt: u32,
 }
 
-/// How to cancel a task's current attempt.
-enum Abort {
-    None,
-    /// Not polled yet: cancelling it means never making its future.
-    Fresh(u32),
-    Pending(AbortHandle),
-}
-
 impl<S> Attempts<S> {
     fn is_empty(&self) -> bool {
         self.fresh.is_empty() && self.pending.is_empty()
     }
 
     fn start(&mut self, task: TaskId, attempt: u32) {
-        if self.aborts.len() <= task.index() {
-            self.aborts.resize_with(task.index() + 1, || Abort::None);
-        }
-        self.aborts[task.index()] = Abort::Fresh(attempt);
         self.fresh.push_back(Fresh { task, attempt });
     }
 
-    /// Cancels the task's current attempt: its future is dropped without being polled again.
-    fn abort(&mut self, task: TaskId) {
-        if let Some(a) = self.aborts.get_mut(task.index()) {
-            if let Abort::Pending(h) = std::mem::replace(a, Abort::None) {
-                h.abort();
+    /// Cancels the task's current attempt: its future is dropped without being polled again,
+    /// or never made if it was not polled yet.
+    fn abort(&mut self, task: TaskId, attempt: u32) {
+        match self.aborts.get_mut(task.index()).and_then(Option::take) {
+            Some(h) => h.abort(),
+            None => {
+                self.dropped.insert((task, attempt));
             }
         }
     }
@@ -769,7 +782,7 @@ impl<S> Attempts<S> {
     /// The task's attempt is over.
     fn forget(&mut self, task: TaskId) {
         if let Some(a) = self.aborts.get_mut(task.index()) {
-            *a = Abort::None;
+            *a = None;
         }
     }
 
@@ -803,7 +816,7 @@ impl<S> Attempts<S> {
                     Err(p) => Step::Done(Err(TaskError::panicked(panic_message(&*p)))),
                 }
             }
-            None => Step::Done(Ok(unit_value())),
+            None => Step::Done(Ok(None)),
         }
     }
 }
@@ -820,11 +833,7 @@ impl<S> futures_util::Stream for Attempts<S> {
         use std::task::Poll;
         let this = self.get_mut();
         while let Some(Fresh { task, attempt }) = this.fresh.pop_front() {
-            let current = matches!(
-                this.aborts.get(task.index()),
-                Some(Abort::Fresh(a)) if *a == attempt
-            );
-            if !current {
+            if !this.dropped.is_empty() && this.dropped.remove(&(task, attempt)) {
                 // Cancelled before its first poll: its future is never made.
                 continue;
             }
@@ -857,7 +866,11 @@ impl<S> futures_util::Stream for Attempts<S> {
                         futures_util::future::join(std::future::ready((task, attempt)), fut)
                             .map(attempt_output);
                     let (handle, reg) = AbortHandle::new_pair();
-                    this.aborts[task.index()] = Abort::Pending(handle);
+                    let i = task.index();
+                    if this.aborts.len() <= i {
+                        this.aborts.resize_with(i + 1, || None);
+                    }
+                    this.aborts[i] = Some(handle);
                     this.pending.push(Abortable::new(wrapped, reg));
                     continue;
                 }
@@ -877,7 +890,7 @@ enum Entry<'a, S> {
 }
 
 struct Driver<S> {
-    sched: Scheduler<Value>,
+    sched: Scheduler<Output>,
     graph: Arc<Graph>,
     /// Per dynamic task (id `graph.len() + i`): its retry predicate (static tasks' are in
     /// `running.statics`).
@@ -899,7 +912,7 @@ struct Driver<S> {
     /// Whether the core stopped main ([`Command::CancelMain`]).
     main_stopped: bool,
     /// The completions of one instant, kept between batches for its allocation.
-    batch: Vec<Input<Value>>,
+    batch: Vec<Input<Output>>,
 }
 
 /// The most completions handed to the scheduler in one batch.
@@ -962,13 +975,13 @@ impl<S: Send + Sync + 'static> Driver<S> {
         &mut self,
         task: TaskId,
         attempt: u32,
-        out: Result<Value, TaskError>,
-    ) -> Input<Value> {
+        out: Result<Output, TaskError>,
+    ) -> Input<Output> {
         self.running.forget(task);
         let outcome = match out {
             Ok(v) => {
                 if task.index() < self.graph.len() && self.sched.attempt(task) == attempt {
-                    self.results.set(task.index(), &v);
+                    self.results.set(task.index(), v.as_ref());
                 }
                 Outcome::Ok(v)
             }
@@ -1029,7 +1042,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
     }
 
     /// Every attempt that is finished by now, taken without yielding, as inputs.
-    fn take_finished(&mut self, into: &mut Vec<Input<Value>>) {
+    fn take_finished(&mut self, into: &mut Vec<Input<Output>>) {
         while let Some(Some(done)) = self.running.next().now_or_never() {
             if let Ok((task, attempt, out)) = done {
                 let input = self.outcome(task, attempt, out);
@@ -1039,7 +1052,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
     }
 
     /// Takes one message; outside cancels go into `batch`, for the scheduler to order.
-    fn on_msg(&mut self, msg: Msg, batch: &mut Vec<Input<Value>>) {
+    fn on_msg(&mut self, msg: Msg, batch: &mut Vec<Input<Output>>) {
         let now = self.now();
         match msg {
             Msg::Call {
@@ -1116,7 +1129,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
             status: p.status,
             error: p.error.cloned(),
             reason: p.reason.cloned(),
-            result: p.result.cloned(),
+            result: p.result.map(|v| shared(v.clone())),
             report: (p.kind == crate::EventKind::ProcessCompletion)
                 .then(|| Arc::new(self.report())),
             state: self.state.clone(),
@@ -1174,9 +1187,9 @@ impl<S: Send + Sync + 'static> Driver<S> {
             return;
         };
         let outcome = match self.sched.value(task) {
-            Some(v) => Ok(v.clone()),
+            Some(v) => Ok(shared(v.clone())),
             None => match self.sched.take_outcome(task) {
-                Ok(outcome) => outcome,
+                Ok(outcome) => outcome.map(shared),
                 Err(_) => return,
             },
         };
@@ -1193,7 +1206,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
             return;
         };
         let outcome = match self.sched.outcome(task) {
-            Ok(Ok(v)) => Ok(v.clone()),
+            Ok(Ok(v)) => Ok(shared(v.clone())),
             Ok(Err(e)) => Err(e),
             Err(_) => return,
         };
@@ -1249,8 +1262,8 @@ impl<S: Send + Sync + 'static> Driver<S> {
         while let Some(command) = self.sched.next_command() {
             match command {
                 Command::Start { task, attempt } => self.start_attempt(task, attempt),
-                Command::Cancel { task, .. } => {
-                    self.running.abort(task);
+                Command::Cancel { task, attempt, .. } => {
+                    self.running.abort(task, attempt);
                 }
                 Command::Emit { event, token } => {
                     let e = self.hook_event(&event);
@@ -1282,7 +1295,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
 }
 
 /// The error main's caller gets when the run stopped main: the core's.
-fn stop_error(sched: &Scheduler<Value>) -> TaskError {
+fn stop_error(sched: &Scheduler<Output>) -> TaskError {
     sched
         .stop_error()
         .unwrap_or_else(|| TaskError::cancelled("run cancelled"))
@@ -1318,8 +1331,6 @@ where
     let options = options.hooks(hooks.mask());
     let n = graph.len();
     let spare = slot.as_deref().map(SpareSlot::take).unwrap_or_default();
-    let mut aborts = spare.aborts;
-    aborts.reserve(n);
     let results = Arc::new(Results::new(n));
     let run_scope = Arc::new(RunScope {
         tx: tx.clone(),
@@ -1334,7 +1345,8 @@ where
         running: Attempts {
             fresh: spare.fresh,
             pending: FuturesUnordered::new(),
-            aborts,
+            aborts: spare.aborts,
+            dropped: HashSet::new(),
             statics,
             n_static: n,
             dynamic: Vec::new(),
@@ -1362,10 +1374,10 @@ where
         .expect("the driver lives until the run ends");
     for (task, value) in restore {
         if let Some(v) = &value {
-            d.results.set(task.index(), v);
+            d.results.set(task.index(), Some(v));
         }
         // The ids come from the run's own graph.
-        let _ = d.sched.restore(task, value);
+        let _ = d.sched.restore(task, value.map(Some));
     }
     let has_main = main.is_some();
     let mut main_out = None;
@@ -1503,6 +1515,57 @@ mod tests {
 
     fn noop_body() -> Body<()> {
         box_body(|_cx: Cx<()>| async { Ok::<(), BoxError>(()) })
+    }
+
+    /// An attempt cancelled after its `Start` but before the driver first polls it is never
+    /// made: its body is not called, and the attempts after it run.
+    #[test]
+    fn an_attempt_cancelled_before_its_first_poll_is_never_made() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = calls.clone();
+        let body = box_body(move |_cx: Cx<()>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), BoxError>(()) }
+        });
+        let mut statics = StaticTasks::new();
+        for name in ["a", "b"] {
+            statics
+                .def
+                .add(crate::graph::TaskSpec::new(name), 0)
+                .unwrap();
+        }
+        statics.bodies.push(body);
+        let graph = statics.def.graph().unwrap();
+        let (tx, _rx) = channel();
+        let mut attempts = Attempts {
+            fresh: VecDeque::new(),
+            dropped: HashSet::new(),
+            pending: FuturesUnordered::new(),
+            aborts: Vec::new(),
+            statics: Some(Arc::new(statics)),
+            n_static: 2,
+            dynamic: Vec::new(),
+            cx_run: Arc::new(CxRun {
+                state: Arc::new(()),
+                results: Arc::new(Results::new(2)),
+                graph,
+            }),
+            run_scope: Arc::new(RunScope {
+                tx,
+                memos: Memos::default(),
+            }),
+        };
+        attempts.start(TaskId(0), 1);
+        attempts.start(TaskId(1), 1);
+        attempts.abort(TaskId(0), 1);
+        let done: Vec<(TaskId, u32)> =
+            std::iter::from_fn(|| attempts.next().now_or_never().flatten())
+                .map(|r| r.map(|(task, attempt, _)| (task, attempt)).unwrap())
+                .collect();
+        assert_eq!(done, [(TaskId(1), 1)]);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "only b's body was called");
+        assert!(attempts.dropped.is_empty(), "nothing left to skip");
     }
 
     /// Tasks declared by one closure that captures nothing share one body; a closure that

@@ -287,17 +287,21 @@ impl Values {
         None
     }
 
-    /// The values of tasks `0..n`, taken one by one.
+    /// The values of tasks `0..n`, taken one by one (`Some(None)` is a `()`).
     #[cfg(feature = "tokio")]
-    pub(crate) fn from_fn(n: usize, mut take: impl FnMut(usize) -> Option<AnyValue>) -> Self {
+    pub(crate) fn from_fn(
+        n: usize,
+        mut take: impl FnMut(usize) -> Option<Option<AnyValue>>,
+    ) -> Self {
         let mut values = Values {
             units: vec![0; n.div_ceil(64)],
             others: Vec::new(),
         };
         for i in 0..n {
             match take(i) {
-                Some(v) if (*v).is::<()>() => values.units[i / 64] |= 1 << (i % 64),
-                Some(v) => {
+                Some(None) => values.units[i / 64] |= 1 << (i % 64),
+                Some(Some(v)) if (*v).is::<()>() => values.units[i / 64] |= 1 << (i % 64),
+                Some(Some(v)) => {
                     if values.others.is_empty() {
                         values.others.resize(n, None);
                     }

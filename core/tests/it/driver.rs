@@ -616,3 +616,40 @@ async fn sync_bodies_stop_with_fail_fast_and_skip_on_a_condition_as_async_ones_d
     assert_eq!(ends[0].1[1].1, 0, "b never ran");
     assert_eq!(ends[0], ends[1]);
 }
+
+/// A `task_begin` hook that raises for the sixth task stops the run before any body is
+/// called: the five tasks whose hooks passed end `cancelled` with their attempt counted, as
+/// the core says, and nothing of theirs runs.
+#[tokio::test]
+async fn a_hook_that_stops_the_run_before_the_first_body_calls_none() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let mut flow = Flow::new();
+    for i in 0..10 {
+        let calls = calls.clone();
+        flow.task(format!("t{i}"), move |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, BoxError>(()) }
+        })
+        .unwrap();
+    }
+    flow.on(
+        legato::EventKind::TaskBegin,
+        |e: &legato::HookEvent<'_, ()>| {
+            if e.name == "t5" {
+                return Err::<(), BoxError>("refused".into());
+            }
+            Ok(())
+        },
+    );
+    let err = flow.run().await.unwrap_err();
+    let report = err.report().expect("the run's report");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "no body was called");
+    for i in 0..5 {
+        let t = report.get(&format!("t{i}")).unwrap();
+        assert_eq!((t.status, t.attempts), (Status::Cancelled, 1), "t{i}");
+    }
+    assert_eq!(
+        report.count(Status::Cancelled) + report.count(Status::Skipped),
+        10
+    );
+}
