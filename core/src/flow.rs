@@ -138,8 +138,6 @@ pub struct Flow<S = ()> {
     /// [`Flow::task`], by type: a loop that declares its tasks with one such closure gives
     /// them all that place, without a look-up in `box_body`'s table or a body each.
     last_body: Option<(std::any::TypeId, u32)>,
-    /// The working memory of the last run, for the next one (see [`Flow::run`]).
-    spare: Arc<crate::driver::SpareSlot>,
 }
 
 impl<S> fmt::Debug for Flow<S> {
@@ -210,7 +208,6 @@ impl<S: Send + Sync + 'static> Flow<S> {
             hooks: Hooks::default(),
             state: Arc::new(state),
             last_body: None,
-            spare: Arc::default(),
         }
     }
 
@@ -659,7 +656,6 @@ impl<S: Send + Sync + 'static> Flow<S> {
                 hooks: self.hooks.clone(),
                 state: self.state.clone(),
                 restore,
-                spare: Some(self.spare.clone()),
             },
             tx,
             rx,
@@ -952,14 +948,12 @@ mod spare_tests {
         flow
     }
 
-    /// A flow keeps the memory of its last run for the next one, and a run made in it ends
-    /// as one made afresh: the same statuses, attempts and results.
+    /// A run made in the memory an earlier run left (of this flow, of a larger one, or of a
+    /// part of it) ends as one made afresh: the same statuses, attempts and results.
     #[tokio::test]
-    async fn runs_of_one_flow_reuse_the_memory_of_the_last() {
+    async fn runs_in_the_memory_of_earlier_runs_end_as_fresh_ones() {
         let flow = flow_of(100);
-        assert_eq!(flow.spare.capacity(), 0, "no run yet");
         let first = report_of(flow.run().await);
-        assert!(flow.spare.capacity() >= 100, "kept for the next run");
         assert_eq!(first.get("t40").unwrap().status, Status::Failed);
         assert_eq!(first.get("t81").unwrap().status, Status::Skipped);
         assert_eq!(first.get("t10").unwrap().attempts, 2);
@@ -972,15 +966,16 @@ mod spare_tests {
         let some = report_of(flow.run_targets(["t9"]).await);
         let names: Vec<&str> = some.tasks.iter().map(|t| &*t.name).collect();
         assert_eq!(names, ["t0", "t1", "t2", "t4", "t9"]);
-        assert_eq!(
-            outline(&report_of(flow_of(100).run().await)),
-            outline(&first)
-        );
+        // Another flow, a larger one, then this one again.
+        let other = outline(&report_of(flow_of(100).run().await));
+        assert_eq!(other, outline(&first));
+        report_of(flow_of(3000).run().await);
+        assert_eq!(outline(&report_of(flow.run().await)), outline(&first));
     }
 
-    /// A run dropped midway keeps nothing back, and runs of one flow at once each end whole.
+    /// A run dropped midway, and runs of one flow at once, leave the next runs whole.
     #[tokio::test]
-    async fn a_dropped_run_and_runs_at_once_leave_the_flow_whole() {
+    async fn a_dropped_run_and_runs_at_once_leave_the_next_runs_whole() {
         let mut flow = Flow::new();
         flow.task("wait", |_| async {
             std::future::pending::<()>().await;
@@ -995,14 +990,11 @@ mod spare_tests {
             use futures_util::FutureExt;
             assert!(run.as_mut().now_or_never().is_none(), "\"wait\" never ends");
         }
-        assert_eq!(
-            flow.spare.capacity(),
-            0,
-            "an abandoned run gives nothing back"
-        );
         let quick = flow_of(60);
         let (a, b) = tokio::join!(quick.run(), quick.run());
-        assert_eq!(outline(&report_of(a)), outline(&report_of(b)));
-        assert!(quick.spare.capacity() >= 60);
+        let want = outline(&report_of(flow_of(60).run().await));
+        assert_eq!(outline(&report_of(a)), want);
+        assert_eq!(outline(&report_of(b)), want);
+        assert_eq!(outline(&report_of(quick.run().await)), want);
     }
 }

@@ -254,7 +254,6 @@ impl<S: Send + Sync + 'static> Orchestrator<S> {
             hooks: self.hooks.clone(),
             state: self.state.clone(),
             restore: Vec::new(),
-            spare: None,
         };
         if let Err(e) = self.options.validate() {
             return Run {

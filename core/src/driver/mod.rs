@@ -639,13 +639,10 @@ pub(crate) struct RunSetup<S> {
     pub(crate) state: Arc<S>,
     /// Tasks restored from the run being resumed, with their results when known.
     pub(crate) restore: Vec<(TaskId, Option<Value>)>,
-    /// Where the flow keeps the working memory of its last run for the next (none for an
-    /// orchestrator's run).
-    pub(crate) spare: Option<Arc<SpareSlot>>,
 }
 
-/// The working memory of a finished run, kept by its flow for the next run: the scheduler's
-/// ([`crate::scheduler::Spare`]) and the driver's per-task queues, emptied.
+/// The working memory of a finished run, kept for the next run in the process: the
+/// scheduler's ([`crate::scheduler::Spare`]) and the driver's per-task queues, emptied.
 #[derive(Default)]
 struct RunSpare {
     sched: crate::scheduler::Spare<Output>,
@@ -654,13 +651,47 @@ struct RunSpare {
     batch: Vec<Input<Output>>,
 }
 
-/// Where a flow keeps the working memory of its last run ([`RunSpare`]). A run takes it as it
-/// starts and puts it back as it ends; two runs of one flow at once: the second makes its
-/// own, and the memory of the one that ends last is kept.
-#[derive(Default)]
-pub(crate) struct SpareSlot(std::sync::Mutex<Option<RunSpare>>);
+/// The most task slots a kept queue holds (as many as the scheduler keeps of its states: a
+/// run of more tasks gives the rest back).
+const SPARE_MAX: usize = 32 * 1024;
+
+impl RunSpare {
+    /// Gives back the queues a large run grew beyond [`SPARE_MAX`] slots.
+    fn bounded(mut self) -> Self {
+        if self.fresh.capacity() > SPARE_MAX {
+            self.fresh = VecDeque::new();
+        }
+        if self.aborts.capacity() > SPARE_MAX {
+            self.aborts = Vec::new();
+        }
+        self
+    }
+
+    /// How many task states the kept memory holds without allocating.
+    fn capacity(&self) -> usize {
+        self.sched.capacity()
+    }
+}
+
+/// Where the working memory of a finished run waits for the next run ([`RunSpare`]).
+///
+/// A run takes it as it starts and puts it back as it ends. Two runs at once: the second
+/// makes its own, and of the two the larger memory is kept. The next run then writes its
+/// task states into pages the process already has; without it, glibc gives a finished run's
+/// memory back to the system and the next run faults it in again (about a fifth of the time
+/// of declaring and running a new flow of 10,000 no-op tasks, `W1-define`).
+struct SpareSlot(std::sync::Mutex<Option<RunSpare>>);
+
+/// The one [`SpareSlot`] of the process: at most about 3 MB kept (32,768 task states and
+/// queues of as many slots), for the next run of any flow or orchestrator.
+static SPARE: SpareSlot = SpareSlot::new();
 
 impl SpareSlot {
+    const fn new() -> Self {
+        SpareSlot(std::sync::Mutex::new(None))
+    }
+
+    /// The memory kept, or none.
     fn take(&self) -> RunSpare {
         self.0
             .lock()
@@ -670,26 +701,18 @@ impl SpareSlot {
             .unwrap_or_default()
     }
 
+    /// Keeps `spare` (bounded) unless a larger one is kept already.
     fn put(&self, spare: RunSpare) {
-        if let Ok(mut s) = self.0.lock() {
-            *s = Some(spare);
-        }
-    }
-
-    /// How many task states the kept memory holds without allocating (tests).
-    #[cfg(test)]
-    pub(crate) fn capacity(&self) -> usize {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|s| s.as_ref().map(|s| s.sched.capacity()))
-            .unwrap_or(0)
-    }
-}
-
-impl fmt::Debug for SpareSlot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SpareSlot").finish_non_exhaustive()
+        let spare = spare.bounded();
+        let given_back = match self.0.lock() {
+            Ok(mut kept) => match &*kept {
+                Some(k) if k.capacity() >= spare.capacity() => Some(spare),
+                _ => kept.replace(spare),
+            },
+            Err(_) => Some(spare),
+        };
+        // Freed outside the lock.
+        drop(given_back);
     }
 }
 
@@ -1143,7 +1166,7 @@ impl<S: Send + Sync + 'static> Driver<S> {
     }
 
     /// The run's final report, moved out of the scheduler rather than copied.
-    /// The run's report, and its working memory emptied for the next run of the flow.
+    /// The run's report, and its working memory emptied for the next run.
     fn into_report(self) -> (RunReport, RunSpare) {
         let Driver {
             sched,
@@ -1326,11 +1349,10 @@ where
         hooks,
         state,
         restore,
-        spare: slot,
     } = setup;
     let options = options.hooks(hooks.mask());
     let n = graph.len();
-    let spare = slot.as_deref().map(SpareSlot::take).unwrap_or_default();
+    let spare = SPARE.take();
     let results = Arc::new(Results::new(n));
     let run_scope = Arc::new(RunScope {
         tx: tx.clone(),
@@ -1491,9 +1513,7 @@ where
     }
     let d = live.0.take().expect("the driver lives until the run ends");
     let (report, spare) = d.into_report();
-    if let Some(slot) = slot {
-        slot.put(spare);
-    }
+    SPARE.put(spare);
     RunEnd {
         report,
         main: main_out,
@@ -1566,6 +1586,48 @@ mod tests {
         assert_eq!(done, [(TaskId(1), 1)]);
         assert_eq!(calls.load(Ordering::SeqCst), 1, "only b's body was called");
         assert!(attempts.dropped.is_empty(), "nothing left to skip");
+    }
+
+    /// A spare of `tasks` task states, with queues of `queue` slots.
+    fn spare_of(tasks: usize, queue: usize) -> RunSpare {
+        let mut spare = RunSpare::default();
+        let graph = {
+            let mut def = crate::define::FlowDef::<()>::new();
+            for i in 0..tasks {
+                def.add(crate::graph::TaskSpec::new(format!("t{i}")), ())
+                    .unwrap();
+            }
+            def.graph().unwrap()
+        };
+        let s: Scheduler<Output> =
+            Scheduler::new(graph.clone(), &graph.all(), RunOptions::default()).unwrap();
+        spare.sched = s.into_report_and_spare().1;
+        spare.fresh.reserve(queue);
+        spare.aborts.reserve(queue);
+        spare
+    }
+
+    /// The slot keeps one spare, the larger of two, with its queues cut to `SPARE_MAX`
+    /// slots; taking it empties the slot.
+    #[test]
+    fn the_spare_slot_keeps_the_larger_memory_within_its_bound() {
+        let slot = SpareSlot::new();
+        assert_eq!(slot.take().capacity(), 0, "nothing kept yet");
+        slot.put(spare_of(100, 10));
+        slot.put(spare_of(50, 10));
+        let kept = slot.take();
+        assert!(kept.capacity() >= 100, "the larger one is kept");
+        assert!(kept.fresh.capacity() >= 10 && kept.aborts.capacity() >= 10);
+        assert_eq!(slot.take().capacity(), 0, "taken");
+        slot.put(spare_of(10, SPARE_MAX + 1));
+        let kept = slot.take();
+        assert!(kept.capacity() >= 10);
+        assert_eq!(
+            kept.fresh.capacity(),
+            0,
+            "a queue past the bound is given back"
+        );
+        assert_eq!(kept.aborts.capacity(), 0);
     }
 
     /// Tasks declared by one closure that captures nothing share one body; a closure that
