@@ -118,8 +118,11 @@ impl<V> Scheduler<V> {
         let mut commands = std::mem::take(&mut self.commands);
         commands.clear();
         self.free_run_buffers();
-        while let Some(mut tk) = self.tasks.pop() {
-            let i = self.tasks.len();
+        // Each state is read where it is (not moved out), from the last one back.
+        let mut i = self.tasks.len();
+        while i > 0 {
+            i -= 1;
+            let tk = &mut self.tasks[i];
             if tk.stage != Stage::Excluded {
                 // Nothing else needs the rare part any more: move its parts out.
                 let (error, skip, log, waited_for) = match tk.rare.take() {
@@ -130,14 +133,16 @@ impl<V> Scheduler<V> {
                     }
                     None => (None, None, None, None),
                 };
-                f(TaskFacts::new(i, &tk, error, skip, log, waited_for));
+                f(TaskFacts::new(i, tk, error, skip, log, waited_for));
             }
             // Give the emptied part back as the report grows, a slice at a time (for a large
             // vector, the allocator shrinks it in place), so that the two never add up.
-            if self.tasks.capacity() - self.tasks.len() >= RELEASE_EVERY {
+            if self.tasks.capacity() - i >= RELEASE_EVERY {
+                self.tasks.truncate(i);
                 self.tasks.shrink_to_fit();
             }
         }
+        self.tasks.clear();
         let run = RunFacts {
             total: self.now,
             stop: self.stop.take(),
