@@ -34,8 +34,8 @@ impl<V> Scheduler<V> {
         self.into_report_and_spare().0
     }
 
-    /// [`Scheduler::into_report`], and the run's working memory for the next run of the same
-    /// flow ([`Scheduler::with_spare`]).
+    /// [`Scheduler::into_report`], and the run's working memory for a later run
+    /// ([`Scheduler::with_spare`]).
     #[must_use]
     pub fn into_report_and_spare(mut self) -> (RunReport, Spare<V>) {
         let count = self.reported_count();

@@ -74,7 +74,7 @@
 //! [`take_call_outcome`](Scheduler::take_call_outcome), [`take_value`](Scheduler::take_value),
 //! and, at the end, [`into_report`](Scheduler::into_report),
 //! [`into_report_and_spare`](Scheduler::into_report_and_spare) (the report, and the run's
-//! memory for the next run of the flow) and [`into_parts`](Scheduler::into_parts).
+//! memory for a later run) and [`into_parts`](Scheduler::into_parts).
 //!
 //! The order to call them, as for quinn-proto's `Connection`:
 //! 1. `new`, then `start(now)` (or `start_main(now)` for a run with a `main`);

@@ -160,8 +160,8 @@ pub(super) fn opts_of<'a>(
     }
 }
 
-/// The working memory a finished run leaves for the next run of the same flow: the emptied
-/// vector of task states and the command queue, with their allocations.
+/// The working memory a finished run leaves for a later run (of the same graph or another):
+/// the emptied vector of task states and the command queue, with their allocations.
 ///
 /// [`Scheduler::into_report_and_spare`] gives it, [`Scheduler::with_spare`] takes it. A run of
 /// more than 32,768 tasks gives most of its states' memory back while its report is built
@@ -233,7 +233,7 @@ impl<V> Scheduler<V> {
     }
 
     /// [`Scheduler::new`], in the memory an earlier run left ([`Spare`]): a driver that runs
-    /// one flow again and again writes its task states into pages it already has, instead of
+    /// flows again and again writes its task states into pages it already has, instead of
     /// a fresh allocation the system must fault in at each run.
     ///
     /// # Errors
