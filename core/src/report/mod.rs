@@ -299,14 +299,14 @@ impl Values {
         };
         for i in 0..n {
             match take(i) {
-                Some(None) => values.units[i / 64] |= 1 << (i % 64),
-                Some(Some(v)) if (*v).is::<()>() => values.units[i / 64] |= 1 << (i % 64),
-                Some(Some(v)) => {
+                Some(Some(v)) if !(*v).is::<()>() => {
                     if values.others.is_empty() {
                         values.others.resize(n, None);
                     }
                     values.others[i] = Some(v);
                 }
+                // A `()`, kept as `None` by the driver or as a shared `()`.
+                Some(_) => values.units[i / 64] |= 1 << (i % 64),
                 None => {}
             }
         }
